@@ -1,0 +1,37 @@
+# The two commands: `make demo` runs the main job, `make test` runs the tests.
+# Both create .venv with Python >= 3.12 and install tvbeta into it when needed.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Find a Python >= 3.12: $PYTHON, python3.12 / python3.13 on PATH, or pyenv's installs.
+define find_python
+for c in $${PYTHON:-} python3.12 python3.13 $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+    echo $$c; exit 0; fi; \
+done; echo "error: tvbeta needs Python >= 3.12; set PYTHON=/path/to/python3.12" >&2; exit 1
+endef
+
+.PHONY: demo test bench lint clean
+$(STAMP): pyproject.toml
+	@set -e; base=$$($(find_python)); \
+	[ -x $(PY) ] || $$base -m venv $(VENV); \
+	$(PY) -m pip install --quiet --upgrade pip; \
+	$(PY) -m pip install --quiet -e '.[dev]'; \
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tvbeta demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) output

@@ -1,0 +1,154 @@
+"""Exact gradient of the Kalman log-likelihood by a reverse (adjoint) pass.
+
+For weights w_t (the cotangent of the per-step terms), `loglik_vjp` returns the gradient of
+sum_t w_t log p(y_t | y_{<t}) with respect to every Q_t, R_t, a0 and P0 in one forward and one
+backward sweep, O(n k^3) like the filter itself (O(n k^2) when T = I). The forward sweep keeps
+only s_t = P_{t|t-1} z_t, F_t and v_t: the adjoint recursion needs no stored covariance.
+
+Backward step for an observed y_t, with abar, Pbar the adjoints of a_{t|t}, P_{t|t}
+(derived from a_{t|t} = a + s v/F, P_{t|t} = P - s s'/F, F = z's + R, s = P z, v = y - z'a):
+
+    Fbar = -w (1/F - v^2/F^2)/2 - (abar's) v/F^2 + s'Pbar s/F^2
+    vbar = -w v/F + abar's/F
+    sbar = abar v/F - 2 Pbar s/F + Fbar z
+    Rbar_t += Fbar;  Pbar <- Pbar + (sbar z' + z sbar')/2;  abar <- abar - vbar z
+
+then through the prediction: Qbar_t += Pbar, Pbar <- T_t' Pbar T_t, abar <- T_t' abar.
+Adjoints of symmetric matrices are kept symmetric, so d(value) = sum_ij Qbar_ij dQ_ij for any
+symmetric perturbation dQ; for Q = L L' the gradient with respect to L is 2 Qbar L.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from tvbeta.kalman.arrays import raise_bad_step, state_space
+from tvbeta.kalman.steps import at, predict, update
+
+
+class LoglikGradient(NamedTuple):
+    """Value and exact gradient of sum_t w_t loglik_t.
+
+    value : float; loglik_t : (n,) per-step terms (unweighted).
+    dQ : (1 | n, k, k) symmetric gradient with respect to Q (shaped like Q).
+    dR : (1 | n,) gradient with respect to R (shaped like R).
+    da0 : (k,), dP0 : (k, k) gradients with respect to the initial mean and covariance.
+    """
+
+    value: float
+    loglik_t: np.ndarray
+    dQ: np.ndarray
+    dR: np.ndarray
+    da0: np.ndarray
+    dP0: np.ndarray
+
+
+@njit(cache=True)
+def _transpose_congruence(T, A, out, tmp):
+    """out = T' A T (A symmetric), exactly symmetric; skips zero entries of T (T = I is cheap)."""
+    k = A.shape[0]
+    for i in range(k):
+        for j in range(k):
+            acc = 0.0
+            for l in range(k):
+                tlj = T[l, j]
+                if tlj != 0.0:
+                    acc += A[i, l] * tlj
+            tmp[i, j] = acc
+    for i in range(k):
+        for j in range(i, k):
+            acc = 0.0
+            for l in range(k):
+                tli = T[l, i]
+                if tli != 0.0:
+                    acc += tli * tmp[l, j]
+            out[i, j] = acc
+            out[j, i] = acc
+
+
+@njit(cache=True)
+def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
+    """Forward filter then adjoint sweep; fills ll, dQ, dR, da0, dP0; returns bad step or -1."""
+    n, k = Z.shape
+    S = np.empty((n, k))
+    F = np.empty(n)
+    V = np.empty(n)
+    a, P = a0.copy(), P0.copy()
+    ap, Pp = np.empty(k), np.empty((k, k))
+    for t in range(n):
+        predict(a, P, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], ap, Pp)
+        if np.isnan(y[t]):
+            a, ap = ap, a
+            P, Pp = Pp, P
+            ll[t] = 0.0
+            continue
+        V[t], F[t], ll[t] = update(ap, Pp, y[t], Z[t], R[at(t, R.shape[0])], a, P, S[t])
+        if not F[t] > 0.0:
+            return t
+    dQ[:] = 0.0
+    dR[:] = 0.0
+    abar = np.zeros(k)
+    Pbar = np.zeros((k, k))
+    sbar = np.empty(k)
+    Ps = np.empty(k)
+    tmp = np.empty((k, k))
+    for t in range(n - 1, -1, -1):
+        if not np.isnan(y[t]):
+            s, f, v, z, wt = S[t], F[t], V[t], Z[t], w[t]
+            a_s = 0.0
+            sPs = 0.0
+            for i in range(k):
+                a_s += abar[i] * s[i]
+                acc = 0.0
+                for j in range(k):
+                    acc += Pbar[i, j] * s[j]
+                Ps[i] = acc
+                sPs += s[i] * acc
+            fbar = -0.5 * wt * (1.0 / f - v * v / (f * f)) - a_s * v / (f * f) + sPs / (f * f)
+            vbar = -wt * v / f + a_s / f
+            for i in range(k):
+                sbar[i] = abar[i] * (v / f) - 2.0 * Ps[i] / f + fbar * z[i]
+            dR[at(t, dR.shape[0])] += fbar
+            for i in range(k):
+                for j in range(i, k):
+                    val = Pbar[i, j] + 0.5 * (sbar[i] * z[j] + z[i] * sbar[j])
+                    Pbar[i, j] = val
+                    Pbar[j, i] = val
+                abar[i] -= vbar * z[i]
+        dQ[at(t, dQ.shape[0])] += Pbar
+        Tt = T[at(t, T.shape[0])]
+        _transpose_congruence(Tt, Pbar, Pbar, tmp)
+        for i in range(k):
+            acc = 0.0
+            for j in range(k):
+                acc += Tt[j, i] * abar[j]
+            Ps[i] = acc
+        abar[:] = Ps
+    da0[:] = abar
+    dP0[:, :] = Pbar
+    return -1
+
+
+def loglik_vjp(y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0) -> LoglikGradient:
+    """Exact gradient of sum_t w_t log p(y_t | y_{<t}) (a vector-Jacobian product).
+
+    Shapes as in `kalman_filter`; weights : (n,) cotangent of the per-step terms, default 1 for
+    t >= burn and 0 before (the gradient of the total log-likelihood after burn).
+    """
+    m = state_space(y, Z, T, Q, R, a0, P0)
+    if weights is None:
+        w = np.ones(m.n)
+        w[: int(burn)] = 0.0
+    else:
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        if w.shape != (m.n,):
+            raise ValueError(f"weights must have shape ({m.n},), got {w.shape}")
+    ll = np.empty(m.n)
+    dQ, dR = np.empty_like(m.Q), np.empty_like(m.R)
+    da0, dP0 = np.empty_like(m.a0), np.empty_like(m.P0)
+    bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0)
+    raise_bad_step(bad)
+    return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)

@@ -1,0 +1,185 @@
+"""Per-step Kalman math as small numba functions over plain float64 arrays.
+
+Notation follows Durbin & Koopman (2012, "DK"), with tvbeta's timing: the state moves first and
+is then observed,
+
+    alpha_t = T_t alpha_{t-1} + eta_t,   eta_t ~ N(0, Q_t)
+    y_t     = z_t' alpha_t + eps_t,      eps_t ~ N(0, R_t),
+
+starting from alpha_{-1} ~ N(a0, P0). So the first predicted state is (T_0 a0, T_0 P0 T_0' + Q_0),
+as in the seed. DK's T_t (which moves alpha_t to alpha_{t+1}) is tvbeta's T_{t+1}.
+
+Every function writes into caller-owned output arrays instead of allocating: the filter,
+the likelihood, the gradient and both smoothers are loops over these same steps, and per-step
+allocation would dominate the cost for the small state dimensions of factor models (k <= 10).
+The time-varying matrices (T, Q, R) carry a leading time axis of length 1 (constant) or n;
+`at(t, m)` picks the row for step t.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+LOG2PI = math.log(2.0 * math.pi)
+
+
+@njit(cache=True)
+def at(t: int, length: int) -> int:
+    """Row of a (1 | n, ...) time-varying array used at step t (row 0 when constant)."""
+    return min(t, length - 1)
+
+
+@njit(cache=True)
+def predict(a, P, T, Q, a_out, P_out):
+    """Prediction step (DK 4.3.1): a_out = T a, P_out = T P T' + Q.
+
+    a : (k,), P : (k, k) filtered at t-1; T, Q : (k, k); a_out : (k,), P_out : (k, k) predicted
+    at t. P_out is filled from its upper triangle, so it is exactly symmetric.
+    """
+    k = a.shape[0]
+    for i in range(k):
+        acc = 0.0
+        for j in range(k):
+            acc += T[i, j] * a[j]
+        a_out[i] = acc
+    for i in range(k):
+        for j in range(i, k):
+            acc = 0.0
+            for m in range(k):
+                tim = T[i, m]
+                if tim == 0.0:
+                    continue
+                inner = 0.0
+                for l in range(k):
+                    inner += P[m, l] * T[j, l]
+                acc += tim * inner
+            val = acc + 0.5 * (Q[i, j] + Q[j, i])
+            P_out[i, j] = val
+            P_out[j, i] = val
+
+
+@njit(cache=True)
+def update(a, P, y, z, r, a_out, P_out, s_out):
+    """Update step (DK 4.3.1) for a scalar observation; returns (v, F, loglik_t).
+
+    v = y - z'a, s = P z, F = z's + r, K = s / F, a_out = a + K v, P_out = P - s s' / F,
+    loglik_t = -(log 2 pi + log F + v^2 / F) / 2. The same F serves the update and the
+    likelihood. s_out (k,) receives s = F K. F <= 0 (or NaN) is returned as is for the caller to
+    report; nothing is divided by it then.
+    """
+    k = a.shape[0]
+    v = y
+    F = r
+    for i in range(k):
+        acc = 0.0
+        for j in range(k):
+            acc += P[i, j] * z[j]
+        s_out[i] = acc
+        F += z[i] * acc
+        v -= z[i] * a[i]
+    if not F > 0.0:
+        return v, F, 0.0
+    vf = v / F
+    for i in range(k):
+        a_out[i] = a[i] + s_out[i] * vf
+    for i in range(k):
+        si = s_out[i] / F
+        for j in range(i, k):
+            val = P[i, j] - si * s_out[j]
+            P_out[i, j] = val
+            P_out[j, i] = val
+    return v, F, -0.5 * (LOG2PI + math.log(F) + v * vf)
+
+
+@njit(cache=True)
+def skip_update(a, P, a_out, P_out):
+    """A missing observation (DK 4.10): the filtered state is the predicted one."""
+    a_out[:] = a
+    P_out[:, :] = P
+
+
+@njit(cache=True)
+def smooth_step(r, N, z, v, F, K, T_next, observed, r_out, N_out, u, M, m):
+    """One backward step of the state smoother (DK 4.4.4), inverse-free.
+
+    Given r_t, N_t (the information from steps after t) returns in r_out, N_out
+
+        u = T_{t+1}' r_t,   M = T_{t+1}' N_t T_{t+1}
+        r_{t-1} = z v / F + (I - K z')' u
+        N_{t-1} = z z' / F + (I - K z')' M (I - K z')
+
+    and for a missing y_t just (u, M). K is the filter gain P_{t|t-1} z / F. The smoothed
+    state is then a_{t|n} = a_{t|t-1} + P_{t|t-1} r_{t-1}, V_t = P_{t|t-1} - P N_{t-1} P.
+    u, M, m are (k,), (k, k), (k,) scratch arrays.
+    """
+    k = r.shape[0]
+    for i in range(k):
+        acc = 0.0
+        for j in range(k):
+            acc += T_next[j, i] * r[j]
+        u[i] = acc
+    for i in range(k):
+        for j in range(i, k):
+            acc = 0.0
+            for a_ in range(k):
+                ta = T_next[a_, i]
+                if ta == 0.0:
+                    continue
+                inner = 0.0
+                for b in range(k):
+                    inner += N[a_, b] * T_next[b, j]
+                acc += ta * inner
+            M[i, j] = acc
+            M[j, i] = acc
+    if not observed:
+        r_out[:] = u
+        N_out[:, :] = M
+        return
+    ku = 0.0
+    for i in range(k):
+        ku += K[i] * u[i]
+    c = 0.0
+    for i in range(k):
+        acc = 0.0
+        for j in range(k):
+            acc += M[i, j] * K[j]
+        m[i] = acc
+        c += K[i] * acc
+    vf = v / F
+    for i in range(k):
+        r_out[i] = z[i] * vf + u[i] - z[i] * ku
+    for i in range(k):
+        for j in range(i, k):
+            val = (
+                z[i] * z[j] / F + M[i, j] - z[i] * m[j] - m[i] * z[j] + c * z[i] * z[j]
+            )
+            N_out[i, j] = val
+            N_out[j, i] = val
+
+
+@njit(cache=True)
+def smoothed_moments(a, P, r, N, a_out, P_out, PN):
+    """a_out = a + P r and P_out = P - P N P (DK 4.4.4), exactly symmetric. PN is (k, k) scratch."""
+    k = a.shape[0]
+    for i in range(k):
+        acc = 0.0
+        for j in range(k):
+            acc += P[i, j] * r[j]
+        a_out[i] = a[i] + acc
+    for i in range(k):
+        for j in range(k):
+            acc = 0.0
+            for l in range(k):
+                acc += P[i, l] * N[l, j]
+            PN[i, j] = acc
+    for i in range(k):
+        for j in range(i, k):
+            acc = 0.0
+            for l in range(k):
+                acc += PN[i, l] * P[l, j]
+            val = P[i, j] - acc
+            P_out[i, j] = val
+            P_out[j, i] = val
+
