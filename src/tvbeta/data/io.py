@@ -1,0 +1,243 @@
+"""Read the seed's CSV files and rebuild its weekly data set.
+
+The seed notebook's pipeline, reproduced by :func:`load_seed_weekly`::
+
+    returns = read_csv("bond_factor_returns.csv").loc["2016-01-01":"2023-01-01"]
+    levels = read_csv("daily-treasury-rates.csv").sort_index()
+    changes = levels.diff().drop(columns=["2 Mo", "4 Mo"]) -> "<tenor>_delta" -> dropna()
+    weekly = aggregate_weekly_data(returns.merge(changes, how="left"), changes.columns)
+
+Units: ETF returns are decimal daily simple returns; Treasury par yields are in percent, so
+their changes are in percentage points (0.01 = one basis point).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tvbeta.data.validate import DataValidationError, format_label
+from tvbeta.data.weekly import aggregate_weekly_data
+
+SHARED_DATA_ENV = "TVBETA_SHARED_DATA"
+SEED_RETURNS_FILE = "bond_factor_returns.csv"
+SEED_YIELDS_FILE = "daily-treasury-rates.csv"
+# src/tvbeta/data/io.py -> parents[3] is the repository root (only meaningful in a checkout).
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def read_returns_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read daily returns: first column ISO dates, other columns decimal returns.
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV with a header row; first column dates as YYYY-MM-DD, then one column per asset of
+        simple returns in decimal units (0.01 = 1%). Empty cells become NaN.
+
+    Returns
+    -------
+    pd.DataFrame, (n_days, n_assets)
+        float64 columns on a sorted ``DatetimeIndex`` named "Date".
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist (the message gives the full path).
+    DataValidationError
+        If a date cannot be parsed (the row is named) or a column is not numeric (the column,
+        date and value are named).
+    """
+    return _read_dated_csv(path, "returns CSV", date_format="ISO8601", hint="YYYY-MM-DD")
+
+
+def read_treasury_yields_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a US Treasury daily par yield curve CSV (as downloaded from treasury.gov).
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV with header ``Date,1 Mo,2 Mo,...,30 Yr``; dates as M/D/YYYY, newest first; blank
+        cells where a tenor was not published.
+
+    Returns
+    -------
+    pd.DataFrame, (n_days, n_tenors)
+        Par yields in percent (4.35 = 4.35%), float64, NaN for blanks, on a ``DatetimeIndex``
+        named "Date" sorted ascending (oldest first).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DataValidationError
+        If a date is not M/D/YYYY (the row is named) or a tenor is not numeric.
+    """
+    return _read_dated_csv(path, "Treasury yields CSV", date_format="%m/%d/%Y", hint="M/D/YYYY")
+
+
+def yield_changes(
+    levels: pd.DataFrame,
+    drop: Iterable[Hashable] = ("2 Mo", "4 Mo"),
+    suffix: str = "_delta",
+) -> pd.DataFrame:
+    """Daily changes of yields, as the seed computes them.
+
+    ``levels.diff().drop(columns=drop)``, columns renamed ``f"{tenor}{suffix}"``, then
+    ``.dropna()``: any day on which some kept tenor has no change is removed. The default
+    ``drop`` removes the 2- and 4-month tenors, which start in 2018 and 2022 and would
+    otherwise empty the early history.
+
+    Parameters
+    ----------
+    levels : pd.DataFrame, (n_days, n_tenors)
+        Yields (percent) sorted ascending by date, e.g. from :func:`read_treasury_yields_csv`.
+        Not modified.
+    drop : iterable of hashable, default ("2 Mo", "4 Mo")
+        Tenors to leave out; each must be a column of ``levels``.
+    suffix : str, default "_delta"
+        Appended to each kept column name.
+
+    Returns
+    -------
+    pd.DataFrame, (n_days', n_tenors - len(drop))
+        Day-on-day changes in percentage points, on the same index minus dropped rows.
+        A day's change is measured from the previous row, however many days back it is.
+    """
+    drop_list = list(drop)
+    missing = [c for c in drop_list if c not in levels.columns]
+    if missing:
+        raise DataValidationError(
+            f"cannot drop {missing}: not columns of the yields (available: "
+            f"{list(levels.columns)}); pass drop=() or the tenors your file has"
+        )
+    if not levels.index.is_monotonic_increasing:
+        raise DataValidationError(
+            "the yields must be sorted by date, oldest first, or the changes have the wrong "
+            "sign: use levels.sort_index() (read_treasury_yields_csv already sorts)"
+        )
+    changes = levels.diff().drop(columns=drop_list)
+    changes = changes.set_axis([f"{c}{suffix}" for c in changes.columns], axis="columns")
+    return changes.dropna()
+
+
+def shared_data_dir() -> Path | None:
+    """Locate the seed's data folder, or None when it is absent.
+
+    The environment variable ``TVBETA_SHARED_DATA`` wins when set (an explicit choice is not
+    second-guessed: a wrong value gives None); otherwise ``<repository root>/../shared/data``,
+    which exists only in a source checkout next to the shared folder.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The resolved folder if it exists.
+    """
+    env = os.environ.get(SHARED_DATA_ENV)
+    candidate = Path(env).expanduser() if env else _REPO_ROOT / ".." / "shared" / "data"
+    return candidate.resolve() if candidate.is_dir() else None
+
+
+def load_seed_weekly(
+    data_dir: str | os.PathLike[str] | None = None,
+    start: str | pd.Timestamp | None = "2016-01-01",
+    end: str | pd.Timestamp | None = "2023-01-01",
+) -> pd.DataFrame:
+    """Rebuild the seed notebook's weekly table of ETF returns and yield changes.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, optional
+        Folder holding ``bond_factor_returns.csv`` and ``daily-treasury-rates.csv``; by default
+        :func:`shared_data_dir`.
+    start, end : str or pd.Timestamp or None
+        Inclusive date range applied to the daily returns, as ``.loc[start:end]``.
+
+    Returns
+    -------
+    pd.DataFrame, (n_weeks, 5 + 11)
+        Weekly (W-FRI) compounded decimal returns of the five ETFs, then the weekly summed
+        yield changes "1 Mo_delta" .. "30 Yr_delta" in percentage points; index "Date".
+        With the defaults: 365 weeks, 2016-01-08 .. 2022-12-30.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or one of its two files is absent; the message says how to point at it.
+
+    Notes
+    -----
+    As in the seed, the yield changes are left-merged onto the fund's trading days: a change
+    on a day the ETFs did not trade (e.g. Good Friday 2021-04-02) is not counted in its week.
+    """
+    folder = _resolve_data_dir(data_dir)
+    returns = read_returns_csv(folder / SEED_RETURNS_FILE).loc[start:end]
+    changes = yield_changes(read_treasury_yields_csv(folder / SEED_YIELDS_FILE))
+    merged = returns.merge(changes, left_index=True, right_index=True, how="left")
+    return aggregate_weekly_data(merged, additive_cols=changes.columns)
+
+
+def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
+    """Return the data folder or raise a FileNotFoundError that says how to provide it."""
+    how = f"pass data_dir=... or set the environment variable {SHARED_DATA_ENV}"
+    if data_dir is None:
+        found = shared_data_dir()
+        if found is None:
+            env = os.environ.get(SHARED_DATA_ENV)
+            looked = (
+                f"{SHARED_DATA_ENV}={env}" if env else str(_REPO_ROOT / ".." / "shared" / "data")
+            )
+            raise FileNotFoundError(f"seed data folder not found (looked at {looked}): {how}")
+        folder = found
+    else:
+        folder = Path(data_dir).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"seed data folder {folder.resolve()} does not exist: {how}")
+    absent = [f for f in (SEED_RETURNS_FILE, SEED_YIELDS_FILE) if not (folder / f).is_file()]
+    if absent:
+        raise FileNotFoundError(f"seed data folder {folder} lacks {absent}: {how}")
+    return folder
+
+
+def _read_dated_csv(
+    path: str | os.PathLike[str], what: str, *, date_format: str, hint: str
+) -> pd.DataFrame:
+    """Read a CSV whose first column is a date, with strict date and number parsing."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"{what} not found: {file.resolve()}")
+    raw = pd.read_csv(file, index_col=0)
+    dates = _parse_dates(raw.index, file, date_format, hint)
+    columns = {col: _to_float(raw[col], col, dates, file) for col in raw.columns}
+    frame = pd.DataFrame(columns, index=dates.rename("Date"))
+    return frame.sort_index(kind="stable")
+
+
+def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> pd.DatetimeIndex:
+    """Parse the date column, naming the first row (1 = first data row) that fails."""
+    dates = pd.DatetimeIndex(pd.to_datetime(labels, format=date_format, errors="coerce"))
+    bad = np.flatnonzero(dates.isna())
+    if bad.size:
+        row = int(bad[0])
+        raise DataValidationError(
+            f"{file}: cannot parse the date {labels[row]!r} in data row {row + 1} "
+            f"(line {row + 2} if no blank lines); expected {hint}"
+        )
+    return dates
+
+
+def _to_float(column: pd.Series, name: Hashable, dates: pd.DatetimeIndex, file: Path) -> np.ndarray:
+    """Column as float64, naming the column, date and value of the first non-number."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = np.flatnonzero(numbers.isna().to_numpy() & column.notna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raise DataValidationError(
+            f"{file}: column {name!r} is not numeric: {column.iloc[row]!r} on "
+            f"{format_label(dates[row])}; fix or blank that cell"
+        )
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)

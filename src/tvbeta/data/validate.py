@@ -1,0 +1,319 @@
+"""Validate a fund/factor table and turn it into the arrays the Kalman filter consumes.
+
+The observation equation is ``y_t = Z_t beta_t + eps_t`` with ``Z_t = H_t`` (factor returns) or
+``Z_t = [1, H_t]`` when the model has an intercept (the seed's ``set_intercept``: the intercept is
+the FIRST state). :func:`prepare_design` checks everything the filter silently assumes and fails
+with a message that names the column or row and says what to do; it never modifies its input.
+
+Missing target values (NaN in ``y``) are allowed: the filter predicts and skips the update on
+those steps (Durbin & Koopman 2012, section 4.10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+INTERCEPT_NAME = "Intercept"
+
+
+class DataValidationError(ValueError):
+    """Data the model cannot use; the message names the column or row and the remedy."""
+
+
+class Design(NamedTuple):
+    """The arrays of one regression, time first.
+
+    Attributes
+    ----------
+    index : pd.Index, (n_time,)
+        Time labels, as given (usually a sorted, unique ``DatetimeIndex``).
+    y : np.ndarray, (n_time,), float64
+        Target (fund) returns; NaN where the target is missing.
+    H : np.ndarray, (n_time, n_factors), float64
+        Factor returns exactly as given; may hold NaN only on rows where ``y`` is NaN.
+    Z : np.ndarray, (n_time, k), float64
+        Observation rows ``[1, H_t]`` (intercept) or ``H_t``; always finite. On rows where
+        ``y`` is NaN, NaN factor values are replaced by 0.0 (see :func:`prepare_design`).
+    state_names : tuple of str, (k,)
+        ``("Intercept", *factors)`` with an intercept, else the factor names.
+    """
+
+    index: pd.Index
+    y: np.ndarray
+    H: np.ndarray
+    Z: np.ndarray
+    state_names: tuple[str, ...]
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether the first state is an intercept (a column of ones in ``Z``)."""
+        return self.Z.shape[1] > self.H.shape[1]
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """Names of the columns of ``H``, shape (n_factors,)."""
+        return self.state_names[int(self.has_intercept) :]
+
+
+def format_label(label: Hashable) -> str:
+    """Format an index label for an error message (dates as YYYY-MM-DD when at midnight)."""
+    if isinstance(label, pd.Timestamp) and label == label.normalize():
+        return label.strftime("%Y-%m-%d")
+    return str(label)
+
+
+def prepare_design(
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Sequence[Hashable] | str,
+    *,
+    intercept: bool,
+    burn: int = 0,
+) -> Design:
+    """Check a table of returns and build the filter's arrays ``y``, ``H`` and ``Z``.
+
+    Parameters
+    ----------
+    df : pd.DataFrame, (n_time, ...)
+        One row per time step: the target column and the factor columns, numeric returns in
+        consistent units (e.g. decimal weekly returns). Any index is accepted if it is unique
+        and sorted ascending; a ``DatetimeIndex`` is usual. Not modified.
+    target_col : hashable
+        Column of the fund's returns ``y_t``. NaN entries are missing observations.
+    factor_cols : sequence of hashable, (n_factors,)
+        Factor return columns, in state order (a single string means one column).
+    intercept : bool
+        Prepend a column of ones to ``Z`` (state "Intercept", first).
+    burn : int, default 0
+        Number of initial time steps the caller will discard; at least ``k + 1`` rows with an
+        observed target must remain after them.
+
+    Returns
+    -------
+    Design
+        ``index``, ``y`` (n_time,), ``H`` (n_time, n_factors), ``Z`` (n_time, k) and
+        ``state_names`` (k,), with ``k = n_factors + intercept``; all arrays are new float64
+        copies.
+
+    Raises
+    ------
+    DataValidationError
+        Unknown, duplicated or non-numeric columns; +-inf values; a duplicated, unsorted or NaT
+        index; a NaN factor on a row where the target is observed; too few observed rows; a
+        constant factor; perfectly collinear factors (over the rows with an observed target).
+
+    Notes
+    -----
+    On rows where the target is NaN a NaN factor value is harmless to the model (the update is
+    skipped, so that row of ``Z`` never touches the state) but not to the arithmetic: kernels
+    that mask by multiplication or compute the gain before checking the mask would turn
+    ``0 * NaN`` into NaN states. ``Z`` therefore holds 0.0 there, so kernels may assume a finite
+    ``Z``; ``H`` keeps the NaN so that reports (contributions ``beta * H``) stay honest.
+    """
+    factors = _check_names(df, target_col, factor_cols, intercept)
+    used = [target_col, *factors]
+    _check_numeric(df, used)
+    _check_index(df.index)
+    # to_numpy copies into fresh float64 arrays: the caller's frame is never written to.
+    y = df[target_col].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    H = df[factors].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    _check_finite(df.index, used, np.column_stack([y, H]))
+    observed = ~np.isnan(y)
+    _check_factor_nans(df.index, target_col, factors, observed, H)
+    k = len(factors) + int(intercept)
+    _check_enough_rows(observed, k, burn, len(y))
+    names = tuple(str(c) for c in factors)
+    _check_constant(H[observed], names, intercept)
+    Z = np.where(np.isnan(H), 0.0, H)
+    if intercept:
+        Z = np.column_stack([np.ones(len(y)), Z])
+        names = (INTERCEPT_NAME, *names)
+    _check_collinear(Z[observed], names)
+    return Design(index=df.index.copy(), y=y, H=H, Z=Z, state_names=names)
+
+
+def _check_names(
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Sequence[Hashable] | str,
+    intercept: bool,
+) -> list[Hashable]:
+    """Return the factor list after checking that every name exists exactly once."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    factors = [factor_cols] if isinstance(factor_cols, str) else list(factor_cols)
+    available = list(df.columns)
+    if not factors:
+        raise DataValidationError(
+            f"factor_cols is empty: name at least one factor column (available: {available})"
+        )
+    if target_col not in df.columns:
+        raise DataValidationError(
+            f"target column {target_col!r} is not in the DataFrame (available: {available})"
+        )
+    missing = [c for c in factors if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"factor column(s) {missing} not in the DataFrame (available: {available})"
+        )
+    if target_col in factors:
+        raise DataValidationError(
+            f"target column {target_col!r} is also listed among the factors: "
+            "remove it from factor_cols (a fund cannot explain itself)"
+        )
+    repeated = sorted({str(c) for c in factors if factors.count(c) > 1})
+    if repeated:
+        raise DataValidationError(f"factor_cols lists {repeated} more than once: list each once")
+    dup_in_df = [c for c in [target_col, *factors] if (df.columns == c).sum() > 1]
+    if dup_in_df:
+        raise DataValidationError(
+            f"column(s) {dup_in_df} appear more than once in the DataFrame: rename or drop one"
+        )
+    if intercept and INTERCEPT_NAME in [str(c) for c in factors]:
+        raise DataValidationError(
+            f"a factor is named {INTERCEPT_NAME!r}, the name of the intercept state: rename it, "
+            "or drop it and keep intercept=True"
+        )
+    return factors
+
+
+def _check_numeric(df: pd.DataFrame, cols: list[Hashable]) -> None:
+    """Raise on the first column that is not numeric (strings, dates, objects)."""
+    for col in cols:
+        dtype = df[col].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
+            raise DataValidationError(
+                f"column {col!r} is not numeric (dtype {dtype}): convert it, e.g. "
+                f"pd.to_numeric(df[{col!r}], errors='coerce'), and check the values that fail"
+            )
+
+
+def _check_index(index: pd.Index) -> None:
+    """Require a unique, ascending index without NaT (one row per time step, in time order)."""
+    if isinstance(index, pd.DatetimeIndex) and index.hasnans:
+        row = int(np.flatnonzero(index.isna())[0])
+        raise DataValidationError(f"the index has no date (NaT) at row {row}: fix or drop that row")
+    if index.has_duplicates:
+        first = index[index.duplicated()][0]
+        raise DataValidationError(
+            f"index label {format_label(first)} appears more than once "
+            f"({int(index.duplicated().sum())} duplicated rows): each time step needs one row; "
+            "drop duplicates (df[~df.index.duplicated()]) or aggregate them "
+            "(e.g. df.groupby(level=0).sum(), or aggregate_weekly_data for daily returns)"
+        )
+    if not index.is_monotonic_increasing:
+        try:
+            bad = int(np.flatnonzero(np.asarray(index[1:] < index[:-1]))[0]) + 1
+        except TypeError as err:
+            raise DataValidationError("the index labels cannot be ordered: use dates") from err
+        raise DataValidationError(
+            f"the index is not sorted: {format_label(index[bad])} (row {bad}) comes after "
+            f"{format_label(index[bad - 1])}; sort it first with df.sort_index()"
+        )
+
+
+def _check_finite(index: pd.Index, cols: list[Hashable], values: np.ndarray) -> None:
+    """Raise on the first +-inf (NaN is handled separately), naming column and date."""
+    for j, col in enumerate(cols):
+        bad = np.flatnonzero(np.isinf(values[:, j]))
+        if bad.size:
+            raise DataValidationError(
+                f"column {col!r} is infinite on {format_label(index[bad[0]])} "
+                f"({bad.size} infinite values): returns must be finite; fix the source or "
+                "replace them with NaN"
+            )
+
+
+def _check_factor_nans(
+    index: pd.Index,
+    target_col: Hashable,
+    factors: list[Hashable],
+    observed: np.ndarray,
+    H: np.ndarray,
+) -> None:
+    """A row with an observed target needs every factor: Z_t beta_t is undefined otherwise."""
+    bad = np.isnan(H) & observed[:, None]
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        n_rows = int(bad.any(axis=1).sum())
+        raise DataValidationError(
+            f"factor column {factors[col]!r} is NaN on {format_label(index[row])} where the "
+            f"target {target_col!r} is observed ({n_rows} such rows): drop those rows "
+            f"(df.dropna(subset=[...factor columns...])) or fill the factor values"
+        )
+
+
+def _check_enough_rows(observed: np.ndarray, k: int, burn: int, n_time: int) -> None:
+    """Need k observations to identify k states, plus one left over, after the burn-in."""
+    if isinstance(burn, bool) or not isinstance(burn, int | np.integer) or burn < 0:
+        raise DataValidationError(f"burn must be a non-negative integer, got {burn!r}")
+    n_after = int(observed[burn:].sum())
+    if n_after < k + 1:
+        raise DataValidationError(
+            f"too few rows with an observed target: {n_after} after the first burn={burn} rows "
+            f"({int(observed.sum())} of {n_time} rows in total), but k + 1 = {k + 1} are needed "
+            f"for k = {k} states; use more data, fewer factors or a shorter burn"
+        )
+
+
+def _check_constant(H_obs: np.ndarray, names: tuple[str, ...], intercept: bool) -> None:
+    """A constant factor is an intercept in disguise, so its beta is not a factor exposure."""
+    for j, name in enumerate(names):
+        if np.ptp(H_obs[:, j]) == 0.0:
+            why = (
+                "it is collinear with the intercept: drop it"
+                if intercept
+                else "it only rescales an intercept: drop it and use intercept=True instead"
+            )
+            value = float(H_obs[0, j])
+            raise DataValidationError(
+                f"factor column {name!r} is constant ({value:.6g}) on the rows with an observed "
+                f"target; {why}"
+            )
+
+
+def _check_collinear(Z_obs: np.ndarray, names: tuple[str, ...]) -> None:
+    """Raise if the observed design is rank deficient, naming a minimal dependent set."""
+    dependent = _minimal_dependent_set(Z_obs)
+    if dependent is None:
+        return
+    *support, last = dependent
+    relation = "0"
+    if support:  # coefficients in the caller's units, so the relation can be checked by eye
+        coef = np.linalg.lstsq(Z_obs[:, support], Z_obs[:, last], rcond=None)[0]
+        relation = " + ".join(f"{c:.6g} * {names[i]}" for c, i in zip(coef, support, strict=True))
+    involved = [names[i] for i in dependent]
+    raise DataValidationError(
+        f"columns {involved} are perfectly collinear on the rows with an observed target "
+        f"({names[last]} = {relation}), so their betas are not separately identified: "
+        "drop one of them or combine them into one factor"
+    )
+
+
+def _minimal_dependent_set(Z: np.ndarray) -> list[int] | None:
+    """Column indices of a minimal linearly dependent set of ``Z`` (n, k), or None if full rank.
+
+    Columns are scaled to unit norm first so the rank tolerance does not depend on units (a
+    column of ones next to returns of size 0.02). Greedily keeping independent columns, the
+    first dependent column has a unique expansion on the kept ones; its support plus that
+    column is a circuit, i.e. a minimal dependent set.
+    """
+    norms = np.linalg.norm(Z, axis=0)
+    Zn = Z / np.where(norms > 0.0, norms, 1.0)
+    if np.linalg.matrix_rank(Zn) == Z.shape[1]:
+        return None
+    kept: list[int] = []
+    for j in range(Z.shape[1]):
+        if np.linalg.matrix_rank(Zn[:, [*kept, j]]) == len(kept) + 1:
+            kept.append(j)
+            continue
+        if not kept:
+            return [j]
+        coef = np.linalg.lstsq(Zn[:, kept], Zn[:, j], rcond=None)[0]
+        big = np.abs(coef) > 1e-8 * max(1.0, float(np.abs(coef).max()))
+        return [*(kept[i] for i in np.flatnonzero(big)), j]
+    return None  # pragma: no cover - matrix_rank said deficient, so some column is dependent
