@@ -196,9 +196,11 @@ def fit_qr(
         if best is None or res.fun < best.fun:
             best = res
     nat = par.natural(best.x)
+    # In log space the likelihood is flat as a variance goes to 0, so L-BFGS-B stops short of
+    # the lower bound: within 4 orders of magnitude of it counts as "at zero".
     on_bound = [
         names[i] for i, (b, x) in enumerate(zip(bounds, best.x, strict=True))
-        if b[0] is not None and min(abs(x - b[0]), abs(x - b[1])) < 1e-6
+        if b[0] is not None and (x - b[0] < np.log(1e4) or b[1] - x < 1e-6)
     ]
     info = _observed_information(par, m, nat, w)
     try:

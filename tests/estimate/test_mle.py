@@ -1,0 +1,105 @@
+"""Joint MLE of Q and R on arrays (`fit_qr`), against published values, statsmodels and truth."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+from tvbeta.data import simulate
+from tvbeta.estimate.mle import MLEConvergenceWarning, fit_qr
+from tvbeta.estimate.statsmodels_twin import TVPRegression
+from tvbeta.kalman import kalman_loglik, state_space
+
+NILE = sm.datasets.nile.load_pandas().data["volume"].to_numpy(dtype=float)
+
+
+def nile_model():
+    # Near-diffuse known start: a0 = y_0, P0 = 1e7, and the first term dropped (burn = 1),
+    # which approximates the exact diffuse likelihood Durbin & Koopman maximise.
+    return state_space(NILE, np.ones((100, 1)), np.eye(1)[None], np.eye(1)[None], [1.0],
+                       [NILE[0]], [[1e7]])
+
+
+def test_nile_mle_reproduces_durbin_koopman():
+    # Durbin & Koopman (2012), section 2.10.3: sigma2_eps = 15099, sigma2_eta = 1469.1
+    fit = fit_qr(nile_model(), burn=1)
+    q, r = fit.params
+    assert q == pytest.approx(1469.1, rel=0.01)
+    assert r == pytest.approx(15099.0, rel=0.01)
+    assert fit.converged
+
+
+def test_standard_errors_equal_independent_second_difference_hessian():
+    fit = fit_qr(nile_model(), burn=1)
+    x = fit.params
+
+    def f(p):
+        return kalman_loglik(NILE, np.ones((100, 1)), np.eye(1)[None], [[[p[0]]]], [p[1]],
+                             [NILE[0]], [[1e7]], burn=1)
+
+    H = np.zeros((2, 2))
+    h = 1e-3 * x
+    for i in range(2):
+        for j in range(2):
+            ei, ej = np.eye(2)[i] * h[i], np.eye(2)[j] * h[j]
+            H[i, j] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                4 * h[i] * h[j])
+    np.testing.assert_allclose(fit.se, np.sqrt(np.diag(np.linalg.inv(-H))), rtol=1e-3)
+
+
+def _sim(seed: int, k: int, n: int, q_scale: float = 1.0):
+    rng = np.random.default_rng(seed)
+    q = q_scale * rng.uniform(0.5, 2.0, k) * 1e-3
+    sim = simulate(n, k, Q=q, R=1e-3, beta0=np.ones(k), seed=seed, factor_cov=np.eye(k) * 0.04)
+    y = sim.frame["y"].to_numpy()
+    Z = sim.frame.drop(columns="y").to_numpy()
+    m = state_space(y, Z, np.eye(k)[None], np.eye(k)[None], [1.0], np.ones(k), np.eye(k))
+    return m, np.r_[q, 1e-3]
+
+
+@pytest.mark.parametrize("q", ["diag", "full"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mle_equals_statsmodels_twin(seed, q):
+    m, _ = _sim(seed, 2, 500)
+    ours = fit_qr(m, q=q, burn=2)
+    twin = TVPRegression(m.y, m.Z, q=q, a0=m.a0, P0=m.P0, burn=2)
+    theirs = twin.fit(start_params=twin.start_params, disp=False, maxiter=5000)
+    assert ours.llf == pytest.approx(theirs.llf, rel=1e-6)
+    # the llf at statsmodels' optimum is never higher than ours: we found the maximum
+    assert ours.llf >= theirs.llf - 1e-6 * abs(theirs.llf)
+    Q_sm = twin.state_cov(theirs.params)
+    np.testing.assert_allclose(np.diag(ours.Q), np.diag(Q_sm), rtol=0.01)
+    assert ours.R == pytest.approx(theirs.params[-1], rel=0.01)
+
+
+def test_mle_recovers_known_q_and_r_within_standard_errors_at_nominal_rate():
+    inside, total = 0, 0
+    for k in (1, 2, 3, 4):
+        for seed in range(3):
+            m, truth = _sim(100 * k + seed, k, 1000)
+            fit = fit_qr(m, burn=k)
+            inside += int(np.sum(np.abs(fit.params - truth) < 1.96 * fit.se))
+            total += truth.size
+    # 42 parameters at a nominal 95%: P(Binomial(42, 0.95) < 35) < 0.2%
+    assert inside >= 35, f"{inside}/{total} inside their 95% intervals"
+
+
+def test_variance_on_its_bound_warns():
+    m, _ = _sim(7, 2, 300, q_scale=0.0)  # no drift at all: the MLE of q sits at its lower bound
+    with pytest.warns(MLEConvergenceWarning, match="sits on a bound"):
+        fit = fit_qr(m, burn=2, state_names=("a", "b"))
+    assert any(name.startswith("Q[") for name in fit.on_bound)
+
+
+def test_full_q_has_one_parameter_per_lower_triangle_entry_plus_r():
+    m, _ = _sim(8, 3, 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)
+        fit = fit_qr(m, q="full", burn=3, state_names=("a", "b", "c"))
+    assert fit.names == ["Q[a,a]", "Q[b,a]", "Q[b,b]", "Q[c,a]", "Q[c,b]", "Q[c,c]", "R"]
+    np.testing.assert_allclose(fit.Q, fit.Q.T)
+    assert np.linalg.eigvalsh(fit.Q).min() > 0
+    assert fit.aic == pytest.approx(-2 * fit.llf + 2 * 7)
