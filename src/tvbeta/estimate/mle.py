@@ -44,7 +44,8 @@ class QRParameterization:
         if self.q == "diag":
             return [f"Q[{s}]" for s in state_names] + ["R"]
         rows, cols = np.tril_indices(self.k)
-        return [f"Q[{state_names[i]},{state_names[j]}]" for i, j in zip(rows, cols, strict=True)] + ["R"]
+        pairs = zip(rows, cols, strict=True)
+        return [f"Q[{state_names[i]},{state_names[j]}]" for i, j in pairs] + ["R"]
 
     def to_qr(self, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
         """theta -> (Q (k, k), R, L) where L is the Cholesky factor for a full Q."""
