@@ -10,16 +10,22 @@ differences of the exact gradient.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 
 from tvbeta.kalman import StateSpace
 from tvbeta.kalman.arrays import raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
+from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
+from tvbeta.model.engine import design_for
+from tvbeta.results import KalmanResult
 
 QForm = Literal["diag", "full"]
 
@@ -219,3 +225,88 @@ def fit_qr(
     Q, R, _ = par.to_qr(best.x)
     return MLEResult(names, nat, se, cov, Q, R, -float(best.fun), int(obs[burn:].sum()),
                      bool(best.success), str(best.message), on_bound, len(starts))
+
+
+@dataclass(frozen=True, eq=False)
+class MLEFit:
+    """A fitted model: the spec at the optimum, its filter/smoother result, and the estimates.
+
+    params, se : pd.Series of the natural parameters (Q entries, then R) and their standard
+    errors from the observed information; llf, aic, bic over the terms after burn.
+    """
+
+    spec: KalmanSpec
+    result: KalmanResult
+    estimate: MLEResult
+    burn: int
+
+    @property
+    def params(self) -> pd.Series:
+        return pd.Series(self.estimate.params, index=self.estimate.names, name="estimate")
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(self.estimate.se, index=self.estimate.names, name="se")
+
+    @property
+    def llf(self) -> float:
+        return self.estimate.llf
+
+    @property
+    def aic(self) -> float:
+        return self.estimate.aic
+
+    @property
+    def bic(self) -> float:
+        return self.estimate.bic
+
+    @property
+    def converged(self) -> bool:
+        return self.estimate.converged
+
+    def summary(self) -> pd.DataFrame:
+        """Estimates with standard errors, z = estimate / se, and whether each sits at a bound."""
+        out = pd.concat([self.params, self.se], axis=1)
+        out["z"] = out["estimate"] / out["se"]
+        out["at bound"] = [name in self.estimate.on_bound for name in out.index]
+        return out
+
+
+def fit_mle(
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Sequence[Hashable],
+    *,
+    intercept: bool = True,
+    q: QForm = "diag",
+    burn: int | None = None,
+    spec: KalmanSpec | None = None,
+    name: str | None = None,
+) -> MLEFit:
+    """Joint maximum likelihood of a constant Q (diagonal or full) and R.
+
+    df : rows are time steps (sorted), decimal returns; not modified. The initial state comes
+    from ``spec`` (default: the seed's ``KalmanSpec(K)`` defaults, with ``set_intercept()``
+    when ``intercept``: beta0 = 0, P0 = 100 I, 1e6 for the intercept; T = I). Such a wide P0
+    makes the first K terms mostly about the prior, so ``burn`` defaults to K: the likelihood
+    then approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
+    """
+    if spec is None:
+        spec = KalmanSpec(K=len(factor_cols))
+        spec = spec.set_intercept() if intercept else spec
+    design = design_for(spec, df, target_col, factor_cols, 0 if burn is None else burn)
+    burn = spec.K if burn is None else int(burn)
+    m = spec.state_space(design.y, design.Z)
+    est = fit_qr(m, q=q, burn=burn, state_names=design.state_names)
+    fitted = dataclasses.replace(
+        spec,
+        Q=TimeVarying.constant(est.Q),
+        R=TimeVarying.constant(est.R),
+        q_mode=f"mle_{q}",
+        r_mode="mle",
+        q_scalar=None,
+        r_scalar=None,
+        name=name or f"MLE ({q} Q)",
+    )
+    result = KalmanEngine(fitted).run(df, target_col, factor_cols, burn=burn)
+    return MLEFit(fitted, result, est, burn)

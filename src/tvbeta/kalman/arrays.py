@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 
 class KalmanInputError(ValueError):
@@ -27,7 +28,7 @@ class StateSpace(NamedTuple):
     y : (n,) observations, NaN where missing.
     Z : (n, k) design rows z_t (factor returns, a leading 1 for an intercept).
     T : (1 | n, k, k) transition into step t.
-    Q : (1 | n, k, k) state disturbance covariance.
+    Q : (1 | n, k, k) state disturbance covariance (exactly symmetric).
     R : (1 | n,) observation variance.
     a0 : (k,) and P0 : (k, k): mean and covariance of alpha_{-1}, before the first prediction.
     """
@@ -51,6 +52,9 @@ class StateSpace(NamedTuple):
 
 def _f64(name: str, x, ndim: int) -> np.ndarray:
     arr = np.ascontiguousarray(x, dtype=np.float64)
+    if not arr.flags.writeable:
+        # read-only views (pandas 3 hands them out) would compile a second kernel specialisation
+        arr = arr.copy()
     if arr.ndim != ndim:
         raise KalmanInputError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     return arr
@@ -63,17 +67,96 @@ def _check_time_axis(name: str, arr: np.ndarray, n: int) -> None:
         )
 
 
-def _check_covariance(name: str, arr: np.ndarray) -> None:
-    """Symmetric with a non-negative diagonal (full PSD checks are the model layer's job)."""
-    scale = max(1.0, float(np.max(np.abs(arr))))
-    if not np.allclose(arr, np.swapaxes(arr, -1, -2), rtol=0.0, atol=1e-12 * scale):
-        raise KalmanInputError(f"{name} must be symmetric")
-    if np.any(np.diagonal(arr, axis1=-2, axis2=-1) < 0):
-        raise KalmanInputError(f"{name} has a negative variance on its diagonal")
+_VALUE_ERRORS = {
+    1: "T has NaN or inf values",
+    2: "Q has NaN or inf values",
+    3: "R has NaN or inf values",
+    4: "a0 has NaN or inf values",
+    5: "P0 has NaN or inf values",
+    6: "Z has NaN or inf values on rows where y is observed (first at step {i})",
+    7: "y has inf values (first at step {i}); mark missing observations with NaN",
+    8: "R (observation variance) must be >= 0 (step {i})",
+    9: "Q must be symmetric (time row {i})",
+    10: "Q has a negative variance on its diagonal (time row {i})",
+    11: "P0 must be symmetric",
+    12: "P0 has a negative variance on its diagonal",
+}
 
 
-def state_space(y, Z, T, Q, R, a0, P0) -> StateSpace:
-    """Validate and convert the model arrays (shapes as in `StateSpace`)."""
+@njit(cache=True)
+def _all_finite(x) -> bool:
+    for v in x.ravel():
+        if not np.isfinite(v):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _covariance_code(A) -> int:
+    """0 if A (k, k) is exactly symmetric with a non-negative diagonal; 3 if symmetric only to
+    1e-12 of its scale (the caller then symmetrises a copy); 1 asymmetric; 2 negative variance."""
+    k = A.shape[0]
+    scale = 1.0
+    for i in range(k):
+        for j in range(k):
+            scale = max(scale, abs(A[i, j]))
+    code = 0
+    for i in range(k):
+        if A[i, i] < 0.0:
+            return 2
+        for j in range(i + 1, k):
+            gap = abs(A[i, j] - A[j, i])
+            if gap > 1e-12 * scale:
+                return 1
+            if gap > 0.0:
+                code = 3
+    return code
+
+
+@njit(cache=True)
+def value_check_kernel(y, Z, T, Q, R, a0, P0):
+    """Value checks of one model in one pass; returns (error code, index).
+
+    Code 0: valid; -1: valid but Q or P0 is symmetric only to rounding (symmetrise a copy).
+    """
+    for code, arr in ((1, T), (2, Q), (4, a0.reshape(1, 1, -1)), (5, P0.reshape(1, 1, -1))):
+        if not _all_finite(arr):
+            return code, -1
+    if not _all_finite(R):
+        return 3, -1
+    for t in range(Z.shape[0]):
+        if np.isinf(y[t]):
+            return 7, t
+        if not np.isnan(y[t]):
+            for i in range(Z.shape[1]):
+                if not np.isfinite(Z[t, i]):
+                    return 6, t
+    for t in range(R.shape[0]):
+        if R[t] < 0.0:
+            return 8, t
+    inexact = 0
+    for t in range(Q.shape[0]):
+        c = _covariance_code(Q[t])
+        if c == 3:
+            inexact = -1
+        elif c:
+            return 8 + c, t
+    c = _covariance_code(P0)
+    if c == 3:
+        inexact = -1
+    elif c:
+        return 10 + c, -1
+    return inexact, -1
+
+
+def raise_value_error(code: int, index: int, where: str = "") -> None:
+    """Turn a `value_check_kernel` result into a KalmanInputError (no-op for code <= 0)."""
+    if code > 0:
+        raise KalmanInputError(_VALUE_ERRORS[code].format(i=index) + where)
+
+
+def check_shapes(y, Z, T, Q, R, a0, P0) -> StateSpace:
+    """Convert to contiguous float64 and check the shapes of one model."""
     y = _f64("y", y, 1)
     Z = _f64("Z", Z, 2)
     n, k = Z.shape
@@ -91,23 +174,22 @@ def state_space(y, Z, T, Q, R, a0, P0) -> StateSpace:
             raise KalmanInputError(f"{name} must be (1 | n, {k}, {k}), got {arr.shape}")
     if a0.shape != (k,) or P0.shape != (k, k):
         raise KalmanInputError(f"a0 must be ({k},) and P0 ({k}, {k}); got {a0.shape}, {P0.shape}")
-    check_values(y, Z, T, Q, R, a0, P0)
     return StateSpace(y, Z, T, Q, R, a0, P0)
 
 
-def check_values(y, Z, T, Q, R, a0, P0) -> None:
-    """Value checks, vectorised so they also cover a whole batch (any leading axes)."""
-    for name, arr in (("T", T), ("Q", Q), ("R", R), ("a0", a0), ("P0", P0)):
-        if not np.all(np.isfinite(arr)):
-            raise KalmanInputError(f"{name} has NaN or inf values")
-    if not np.all(np.isfinite(Z).all(axis=-1) | np.isnan(y)):
-        raise KalmanInputError("Z has NaN or inf values on rows where y is observed")
-    if np.any(np.isinf(y)):
-        raise KalmanInputError("y has inf values; mark missing observations with NaN")
-    if np.any(R < 0):
-        raise KalmanInputError("R (observation variance) must be >= 0")
-    _check_covariance("Q", Q)
-    _check_covariance("P0", P0)
+def state_space(y, Z, T, Q, R, a0, P0) -> StateSpace:
+    """Validate and convert the model arrays (shapes as in `StateSpace`)."""
+    m = check_shapes(y, Z, T, Q, R, a0, P0)
+    code, index = value_check_kernel(*m)
+    raise_value_error(code, index)
+    if code < 0:  # symmetric only to rounding; the kernels add Q to P as it is
+        m = m._replace(Q=symmetrized(m.Q), P0=symmetrized(m.P0))
+    return m
+
+
+def symmetrized(A: np.ndarray) -> np.ndarray:
+    """(A + A') / 2 over the last two axes, as a new C-contiguous array."""
+    return np.ascontiguousarray(0.5 * (A + np.swapaxes(A, -1, -2)))
 
 
 def raise_bad_step(bad_t: int, where: str = "") -> None:

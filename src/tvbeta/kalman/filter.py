@@ -11,8 +11,16 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from tvbeta.kalman.arrays import StateSpace, check_values, raise_bad_step, state_space
-from tvbeta.kalman.steps import at, predict, skip_update, update
+from tvbeta.kalman.arrays import (
+    StateSpace,
+    check_shapes,
+    raise_bad_step,
+    raise_value_error,
+    state_space,
+    symmetrized,
+    value_check_kernel,
+)
+from tvbeta.kalman.steps import at, is_random_walk, predict, predict_random_walk, update
 
 
 class FilterOutput(NamedTuple):
@@ -42,29 +50,29 @@ class FilterOutput(NamedTuple):
 def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll):
     """Full filter into preallocated outputs; returns the first step with F <= 0, or -1."""
     n, k = Z.shape
-    a_prev = a0.copy()
-    P_prev = P0.copy()
+    rw = is_random_walk(T)
+    a, P = a0.copy(), P0.copy()
+    tmp_a, tmp_P = np.empty(k), np.empty((k, k))
     for t in range(n):
-        predict(a_prev, P_prev, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], a_pred[t], P_pred[t])
+        if rw:
+            predict_random_walk(P, Q[at(t, Q.shape[0])])
+        else:
+            predict(a, P, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], tmp_a, tmp_P)
+        a_pred[t] = a
+        P_pred[t] = P
         if np.isnan(y[t]):
-            skip_update(a_pred[t], P_pred[t], a_filt[t], P_filt[t])
             v[t] = np.nan
             F[t] = np.nan
             K[t, :] = 0.0
             ll[t] = 0.0
         else:
-            vt, Ft, llt = update(
-                a_pred[t], P_pred[t], y[t], Z[t], R[at(t, R.shape[0])], a_filt[t], P_filt[t], K[t]
-            )
-            if not Ft > 0.0:
+            v[t], F[t], ll[t] = update(a, P, y[t], Z[t], R[at(t, R.shape[0])], K[t])
+            if not F[t] > 0.0:
                 return t
             for i in range(k):
-                K[t, i] /= Ft
-            v[t] = vt
-            F[t] = Ft
-            ll[t] = llt
-        a_prev = a_filt[t]
-        P_prev = P_filt[t]
+                K[t, i] /= F[t]
+        a_filt[t] = a
+        P_filt[t] = P
     return -1
 
 
@@ -72,19 +80,22 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
 def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
     """Sum of log p(y_t | y_{<t}) for t >= burn, storing nothing; returns (loglik, bad_t)."""
     n, k = Z.shape
-    a = a0.copy()
-    P = P0.copy()
-    ap = np.empty(k)
-    Pp = np.empty((k, k))
-    s = np.empty(k)
+    rw = is_random_walk(T)
+    a, P = a0.copy(), P0.copy()
+    tmp_a, tmp_P, s = np.empty(k), np.empty((k, k)), np.empty(k)
+    # constant rows hoisted: a view per step costs as much as the arithmetic for small k
+    Tc, Qc, rc = T[0], Q[0], R[0]
+    tv_T, tv_Q, tv_R = T.shape[0] > 1, Q.shape[0] > 1, R.shape[0] > 1
     total = 0.0
     for t in range(n):
-        predict(a, P, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], ap, Pp)
+        Qt = Q[t] if tv_Q else Qc
+        if rw:
+            predict_random_walk(P, Qt)
+        else:
+            predict(a, P, T[t] if tv_T else Tc, Qt, tmp_a, tmp_P)
         if np.isnan(y[t]):
-            a, ap = ap, a
-            P, Pp = Pp, P
             continue
-        _, Ft, llt = update(ap, Pp, y[t], Z[t], R[at(t, R.shape[0])], a, P, s)
+        _, Ft, llt = update(a, P, y[t], Z[t], R[t] if tv_R else rc, s)
         if not Ft > 0.0:
             return np.nan, t
         if t >= burn:
@@ -130,19 +141,54 @@ def filter_state_space(m: StateSpace) -> FilterOutput:
     return FilterOutput(a_pred, P_pred, a_filt, P_filt, v, F, K, ll, float(ll.sum()))
 
 
+@njit(cache=True)
+def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
+    """Value checks then `loglik_kernel` in one compiled call: (code, index, loglik, bad_t).
+
+    The hot public path pays one numba dispatch instead of two; code < 0 (Q or P0 symmetric
+    only to rounding) skips the likelihood so the caller can symmetrise a copy first.
+    """
+    code, index = value_check_kernel(y, Z, T, Q, R, a0, P0)
+    if code != 0:
+        return code, index, np.nan, -1
+    ll, bad = loglik_kernel(y, Z, T, Q, R, a0, P0, burn)
+    return code, index, ll, bad
+
+
 def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
     """Total log-likelihood, sum over t >= burn of log p(y_t | y_{<t}) (nats).
 
     The hot path: no storage. Shapes as in `kalman_filter`.
     """
-    m = state_space(y, Z, T, Q, R, a0, P0)
-    ll, bad = loglik_kernel(*m, int(burn))
+    m = check_shapes(y, Z, T, Q, R, a0, P0)
+    code, index, ll, bad = checked_loglik_kernel(*m, int(burn))
+    if code != 0:
+        m = state_space(*m)  # raises, or symmetrises Q and P0
+        ll, bad = loglik_kernel(*m, int(burn))
     raise_bad_step(bad)
     return float(ll)
 
 
+@njit(cache=True)
+def batch_value_check_kernel(y, Z, T, Q, R, a0, P0, B):
+    """`value_check_kernel` over every batch member; returns (member, code, index)."""
+    inexact = 0
+    for b in range(B):
+        code, index = value_check_kernel(
+            y[at(b, y.shape[0])], Z[at(b, Z.shape[0])], T[at(b, T.shape[0])],
+            Q[at(b, Q.shape[0])], R[at(b, R.shape[0])], a0[at(b, a0.shape[0])],
+            P0[at(b, P0.shape[0])],
+        )
+        if code > 0:
+            return b, code, index
+        inexact = min(inexact, code)
+    return -1, inexact, -1
+
+
 def _batched(name: str, x, ndim: int) -> np.ndarray:
-    arr = np.ascontiguousarray(x, dtype=np.float64)
+    arr = np.array(x, dtype=np.float64, order="C", copy=None)
+    if not arr.flags.writeable:
+        arr = arr.copy()
     if arr.ndim != ndim + 1:
         raise ValueError(
             f"{name} must have a leading batch axis and {ndim} more dims, got {arr.shape}"
@@ -169,8 +215,11 @@ def loglik_batch(y, Z, T, Q, R, a0, P0, burn: int = 0) -> np.ndarray:
     if len(sizes) > 1:
         raise ValueError(f"batch axes disagree: {sorted(sizes)}; each must be 1 or the same B")
     B = sizes.pop() if sizes else 1
-    state_space(*(a[0] for a in args))  # shapes: every member has member 0's
-    check_values(*args)
+    check_shapes(*(a[0] for a in args))  # every member has member 0's shapes
+    b, code, index = batch_value_check_kernel(*args, B)
+    raise_value_error(code, index, f" in batch member {b}")
+    if code < 0:
+        args[3], args[6] = symmetrized(args[3]), symmetrized(args[6])
     out = np.empty(B)
     bad = np.empty(B, dtype=np.int64)
     loglik_batch_kernel(*args, int(burn), out, bad)

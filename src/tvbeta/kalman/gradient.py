@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import raise_bad_step, state_space
-from tvbeta.kalman.steps import at, predict, update
+from tvbeta.kalman.steps import at, is_random_walk, predict, predict_random_walk, update
 
 
 class LoglikGradient(NamedTuple):
@@ -46,7 +46,7 @@ class LoglikGradient(NamedTuple):
     dP0: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _transpose_congruence(T, A, out, tmp):
     """out = T' A T (A symmetric), exactly symmetric; skips zero entries of T (T = I is cheap)."""
     k = A.shape[0]
@@ -77,15 +77,17 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
     F = np.empty(n)
     V = np.empty(n)
     a, P = a0.copy(), P0.copy()
-    ap, Pp = np.empty(k), np.empty((k, k))
+    tmp_a, tmp_P = np.empty(k), np.empty((k, k))
+    rw = is_random_walk(T)
     for t in range(n):
-        predict(a, P, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], ap, Pp)
+        if rw:
+            predict_random_walk(P, Q[at(t, Q.shape[0])])
+        else:
+            predict(a, P, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], tmp_a, tmp_P)
         if np.isnan(y[t]):
-            a, ap = ap, a
-            P, Pp = Pp, P
             ll[t] = 0.0
             continue
-        V[t], F[t], ll[t] = update(ap, Pp, y[t], Z[t], R[at(t, R.shape[0])], a, P, S[t])
+        V[t], F[t], ll[t] = update(a, P, y[t], Z[t], R[at(t, R.shape[0])], S[t])
         if not F[t] > 0.0:
             return t
     dQ[:] = 0.0
@@ -118,7 +120,12 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
                     Pbar[i, j] = val
                     Pbar[j, i] = val
                 abar[i] -= vbar * z[i]
-        dQ[at(t, dQ.shape[0])] += Pbar
+        dQt = dQ[at(t, dQ.shape[0])]
+        for i in range(k):
+            for j in range(k):
+                dQt[i, j] += Pbar[i, j]
+        if rw:
+            continue
         Tt = T[at(t, T.shape[0])]
         _transpose_congruence(Tt, Pbar, Pbar, tmp)
         for i in range(k):

@@ -25,25 +25,50 @@ from numba import njit
 LOG2PI = math.log(2.0 * math.pi)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def at(t: int, length: int) -> int:
     """Row of a (1 | n, ...) time-varying array used at step t (row 0 when constant)."""
     return min(t, length - 1)
 
 
 @njit(cache=True)
-def predict(a, P, T, Q, a_out, P_out):
-    """Prediction step (DK 4.3.1): a_out = T a, P_out = T P T' + Q.
+def is_random_walk(T) -> bool:
+    """True when T is one constant identity matrix (the common random-walk betas)."""
+    if T.shape[0] != 1:
+        return False
+    k = T.shape[1]
+    for i in range(k):
+        for j in range(k):
+            if T[0, i, j] != (1.0 if i == j else 0.0):
+                return False
+    return True
 
-    a : (k,), P : (k, k) filtered at t-1; T, Q : (k, k); a_out : (k,), P_out : (k, k) predicted
-    at t. P_out is filled from its upper triangle, so it is exactly symmetric.
+
+@njit(cache=True, inline="always")
+def predict_random_walk(P, Q):
+    """Prediction step for T = I, in place: a is unchanged and P <- P + Q (Q symmetric)."""
+    k = P.shape[0]
+    for i in range(k):
+        for j in range(k):
+            P[i, j] += Q[i, j]
+
+
+@njit(cache=True, inline="always")
+def predict(a, P, T, Q, tmp_a, tmp_P):
+    """Prediction step (DK 4.3.1), in place: a <- T a, P <- T P T' + Q.
+
+    a : (k,), P : (k, k) filtered at t-1 on entry, predicted at t on exit; T, Q : (k, k)
+    with Q symmetric (the checked inputs guarantee it); tmp_a (k,), tmp_P (k, k) scratch.
+    P stays exactly symmetric (filled from its upper triangle). The state is updated in place
+    because swapping output buffers stops LLVM from keeping it in registers (2-3x slower for
+    k <= 4); kernels call `predict_random_walk` instead when `is_random_walk(T)`.
     """
     k = a.shape[0]
     for i in range(k):
         acc = 0.0
         for j in range(k):
             acc += T[i, j] * a[j]
-        a_out[i] = acc
+        tmp_a[i] = acc
     for i in range(k):
         for j in range(i, k):
             acc = 0.0
@@ -55,19 +80,22 @@ def predict(a, P, T, Q, a_out, P_out):
                 for l in range(k):
                     inner += P[m, l] * T[j, l]
                 acc += tim * inner
-            val = acc + 0.5 * (Q[i, j] + Q[j, i])
-            P_out[i, j] = val
-            P_out[j, i] = val
+            tmp_P[i, j] = acc + Q[i, j]
+    for i in range(k):
+        a[i] = tmp_a[i]
+        for j in range(i, k):
+            P[i, j] = tmp_P[i, j]
+            P[j, i] = tmp_P[i, j]
 
 
-@njit(cache=True)
-def update(a, P, y, z, r, a_out, P_out, s_out):
-    """Update step (DK 4.3.1) for a scalar observation; returns (v, F, loglik_t).
+@njit(cache=True, inline="always")
+def update(a, P, y, z, r, s):
+    """Update step (DK 4.3.1) for a scalar observation, in place; returns (v, F, loglik_t).
 
-    v = y - z'a, s = P z, F = z's + r, K = s / F, a_out = a + K v, P_out = P - s s' / F,
+    v = y - z'a, s = P z, F = z's + r, K = s / F, a <- a + K v, P <- P - s s' / F,
     loglik_t = -(log 2 pi + log F + v^2 / F) / 2. The same F serves the update and the
-    likelihood. s_out (k,) receives s = F K. F <= 0 (or NaN) is returned as is for the caller to
-    report; nothing is divided by it then.
+    likelihood. s (k,) receives P_{t|t-1} z = F K. When F <= 0 (or NaN) nothing is divided by
+    it and (a, P) are left predicted, for the caller to report.
     """
     k = a.shape[0]
     v = y
@@ -76,28 +104,20 @@ def update(a, P, y, z, r, a_out, P_out, s_out):
         acc = 0.0
         for j in range(k):
             acc += P[i, j] * z[j]
-        s_out[i] = acc
+        s[i] = acc
         F += z[i] * acc
         v -= z[i] * a[i]
     if not F > 0.0:
         return v, F, 0.0
     vf = v / F
     for i in range(k):
-        a_out[i] = a[i] + s_out[i] * vf
-    for i in range(k):
-        si = s_out[i] / F
+        a[i] += s[i] * vf
+        si = s[i] / F
         for j in range(i, k):
-            val = P[i, j] - si * s_out[j]
-            P_out[i, j] = val
-            P_out[j, i] = val
+            val = P[i, j] - si * s[j]
+            P[i, j] = val
+            P[j, i] = val
     return v, F, -0.5 * (LOG2PI + math.log(F) + v * vf)
-
-
-@njit(cache=True)
-def skip_update(a, P, a_out, P_out):
-    """A missing observation (DK 4.10): the filtered state is the predicted one."""
-    a_out[:] = a
-    P_out[:, :] = P
 
 
 @njit(cache=True)

@@ -1,0 +1,77 @@
+"""One table of the names, dimensions and seed defaults shared across tvbeta.
+
+Labelled outputs (pandas, xarray) and saved specs use these names, so a result, a spec file
+and a posterior all speak the same words. The numbers are the seed's defaults and bounds
+(see ``../shared/seed/seed_api.md``); change them here, never inline.
+"""
+
+from __future__ import annotations
+
+# --- dimension and coordinate names (xarray, tidy frames) ---------------------------------
+TIME = "time"
+"""Time axis: one entry per row of the data (predicted t|t-1, filtered t|t, smoothed t|n)."""
+STATE = "state"
+"""State axis: the betas, ``("Intercept", *factors)`` with an intercept, else the factors."""
+STATE2 = "state_"
+"""Second state axis of covariance matrices, ``(time, state, state_)``."""
+VARIABLE = "variable"
+"""Name column of the tidy long frame (``KalmanResult.to_frame``)."""
+VALUE = "value"
+"""Value column of the tidy long frame."""
+
+INTERCEPT = "Intercept"
+"""Name of the intercept state; it is always the FIRST state (the seed's ``set_intercept``)."""
+
+# --- the seed's spec defaults (``KalmanSpec(K)``) ----------------------------------------
+DEFAULT_MODEL_NAME = "Kalman Model"
+DEFAULT_P0_SCALE = 100.0
+"""P_0 = 100 I_K: a vague prior on the initial betas (units: beta^2)."""
+DEFAULT_Q_SCALE = 1e-4
+"""Q_t = 1e-4 I_K: beta drift variance per step (units: beta^2 per step)."""
+DEFAULT_R = 1e-2
+"""R_t = 1e-2: observation variance (units: squared returns)."""
+INTERCEPT_P0 = 1e6
+"""P_0[0, 0] of the intercept added by ``set_intercept``."""
+
+# --- the seed's scalar maximum-likelihood setters ----------------------------------------
+MLE_START = 1e-2
+"""Starting value of the scalar q (Q = q I) or r (R = r), optimised on the log scale."""
+Q_MLE_BOUNDS = (1e-8, 10.0)
+R_MLE_BOUNDS = (1e-6, 100.0)
+
+# --- the seed's dictionaries -------------------------------------------------------------
+DESCRIBE_KEYS: tuple[str, ...] = (
+    "Model Name",
+    "K (State Dim)",
+    "Has Intercept",
+    "Target Column",
+    "Factor Columns",
+    "Initial Beta",
+    "Initial Covariance (P_0 diag)",
+    "Q Type",
+    "R Type",
+    "Q Scalar",
+    "R Scalar",
+    "Q Mode",
+    "R Mode",
+    "Observation Function",
+    "Transition Function",
+)
+"""Keys of ``KalmanSpec.describe()`` (and of a result's ``meta``), in the seed's order."""
+
+CONSTANT = "constant"
+DYNAMIC = "dynamic"
+"""Values of "Q Type" / "R Type": one matrix for all steps, or one per step."""
+
+SEED_RESULT_KEYS: tuple[str, ...] = (
+    "beta",
+    "beta_cov",
+    "y_pred",
+    "residuals",
+    "kalman_gain",
+    "log_likelihood",
+    "log_likelihood_t",
+    "meta",
+    "H",
+)
+"""Keys of the seed engine's result dict; ``KalmanResult[key]`` accepts each of them."""

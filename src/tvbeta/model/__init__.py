@@ -1,0 +1,49 @@
+"""The model layer: KalmanSpec (a frozen dataclass of arrays), the seed's setters, the engine.
+
+Core objects
+------------
+KalmanSpec      the model: K, intercept, T, Q, R (each constant or per time step, declared by a
+                TimeVarying), beta0, P0 and the provenance of each; the seed's defaults and
+                fluent setters (each returns a new spec); save/load as TOML or JSON
+KalmanEngine    ``KalmanEngine(spec).run(df, target_col, factor_cols, burn)`` -> KalmanResult
+setters         the setters as functions ``set_...(spec, ...) -> KalmanSpec``
+heuristics      the seed's rules of thumb (rolling OLS, rolling variances) on plain arrays
+"""
+
+from tvbeta.model import heuristics
+from tvbeta.model.engine import KalmanEngine, design_for
+from tvbeta.model.setters import (
+    set_initial_state_from_ols,
+    set_intercept,
+    set_Q_from_factor_vols,
+    set_Q_from_mle,
+    set_Q_from_rolling_beta_var,
+    set_Q_from_rolling_residual_vol,
+    set_R_from_mle,
+    set_R_from_ols,
+    set_R_from_rolling_factor_vols,
+    set_R_from_rolling_ols_residuals,
+)
+from tvbeta.model.spec import KalmanSpec
+from tvbeta.model.timevarying import SpecError, TimeVarying
+from tvbeta.results import KalmanResult
+
+__all__ = [
+    "KalmanEngine",
+    "KalmanResult",
+    "KalmanSpec",
+    "SpecError",
+    "TimeVarying",
+    "design_for",
+    "heuristics",
+    "set_Q_from_factor_vols",
+    "set_Q_from_mle",
+    "set_Q_from_rolling_beta_var",
+    "set_Q_from_rolling_residual_vol",
+    "set_R_from_mle",
+    "set_R_from_ols",
+    "set_R_from_rolling_factor_vols",
+    "set_R_from_rolling_ols_residuals",
+    "set_initial_state_from_ols",
+    "set_intercept",
+]

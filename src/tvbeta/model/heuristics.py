@@ -1,0 +1,194 @@
+"""The seed's rules of thumb for Q, R and the initial state, as pure functions on arrays.
+
+Everything here takes plain arrays (time first) and returns arrays; the setters in
+:mod:`tvbeta.model.setters` turn the results into spec fields. Rolling computations are
+vectorised over windows (``sliding_window_view`` and one batched ``np.linalg.pinv`` over a
+stack of (window, k) matrices), with the seed's conventions:
+
+- rolling OLS at step t uses rows t-window .. t-1 (no look-ahead), so the first ``window``
+  steps have no value;
+- rolling variances use the trailing window t-window+1 .. t, like pandas ``rolling(window)``;
+- a window holding a NaN gives NaN (pandas' ``min_periods=window``);
+- values are clipped below at ``min_val`` and the leading gaps back-filled
+  (:func:`clip_and_backfill`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _check_window(window: int, n: int, minimum: int, what: str) -> None:
+    if isinstance(window, bool) or not isinstance(window, int | np.integer):
+        raise TypeError(f"window must be an integer, got {window!r}")
+    if window < minimum:
+        raise ValueError(f"window must be at least {minimum} for {what}, got {window}")
+    if window >= n:
+        raise ValueError(
+            f"window={window} leaves no step for {what}: the data have only {n} rows; "
+            "use a shorter window or more data"
+        )
+
+
+def past_windows(x: np.ndarray, window: int) -> np.ndarray:
+    """Windows of the ``window`` rows BEFORE each step t = window .. n-1.
+
+    x : (n, ...) -> (n - window, window, ...), a read-only view; entry i holds rows
+    i .. i + window - 1, the past of step t = i + window.
+    """
+    w = sliding_window_view(x, window, axis=0)[:-1]  # drop the window ending at the last row
+    return np.moveaxis(w, -1, 1)
+
+
+def trailing_windows(x: np.ndarray, window: int) -> np.ndarray:
+    """Windows ending AT each step t = window-1 .. n-1: (n - window + 1, window, ...)."""
+    return np.moveaxis(sliding_window_view(x, window, axis=0), -1, 1)
+
+
+def _rolling_ols(y: np.ndarray, X: np.ndarray, window: int):
+    """Batched OLS by pseudo-inverse on past windows.
+
+    Returns beta (m, k), residuals (m, window) and a mask (m,) of windows holding a NaN,
+    with m = n - window (steps t = window .. n-1).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"need y (n,) and X (n, k), got {y.shape} and {X.shape}")
+    _check_window(window, X.shape[0], 1, "a rolling regression")
+    Xw = past_windows(X, window)  # (m, window, k)
+    yw = past_windows(y, window)  # (m, window)
+    bad = np.isnan(Xw).any(axis=(1, 2)) | np.isnan(yw).any(axis=1)
+    if bad.any():  # the SVD inside pinv fails on NaN: solve zeros there, mask afterwards
+        Xw = np.where(bad[:, None, None], 0.0, Xw)
+        yw = np.where(bad[:, None], 0.0, yw)
+    beta = (np.linalg.pinv(Xw) @ yw[..., None])[..., 0]
+    resid = yw - (Xw @ beta[..., None])[..., 0]
+    beta[bad] = np.nan
+    resid[bad] = np.nan
+    return beta, resid, bad
+
+
+def rolling_ols_betas(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
+    """OLS betas on rows t-window .. t-1, for each step t.
+
+    Parameters
+    ----------
+    y : (n,) target returns.
+    X : (n, k) regressors (include a column of ones for an intercept).
+    window : int, number of past rows per regression (>= 1, < n).
+
+    Returns
+    -------
+    (n, k) betas ``pinv(X[t-window:t]) @ y[t-window:t]``; NaN for t < window and for windows
+    holding a NaN.
+    """
+    beta, _, _ = _rolling_ols(y, X, window)
+    out = np.full((X.shape[0], X.shape[1]), np.nan)
+    out[window:] = beta
+    return out
+
+
+def rolling_ols_residual_var(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
+    """Population variance (ddof=0) of the in-window OLS residuals on rows t-window .. t-1.
+
+    Shapes as in :func:`rolling_ols_betas`; returns (n,), NaN for t < window (units of y^2).
+    """
+    _, resid, _ = _rolling_ols(y, X, window)
+    out = np.full(X.shape[0], np.nan)
+    out[window:] = resid.var(axis=1)
+    return out
+
+
+def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
+    """Trailing rolling variance over rows t-window+1 .. t (pandas ``rolling(window).var()``).
+
+    x : (n,) or (n, k); returns the same shape, NaN for t < window-1 and for windows holding
+    a NaN. Computed in two passes per window (mean, then squared deviations).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    _check_window(window, x.shape[0] + 1, ddof + 1, "a rolling variance")
+    out = np.full(x.shape, np.nan)
+    out[window - 1 :] = trailing_windows(x, window).var(axis=1, ddof=ddof)
+    return out
+
+
+def rolling_factor_vol(H: np.ndarray, window: int) -> np.ndarray:
+    """Mean across factors of each factor's rolling standard deviation (ddof=1).
+
+    H : (n, n_factors) factor returns; returns (n,), NaN for t < window-1. A factor whose
+    window holds a NaN is left out of that step's mean (pandas ``mean(axis=1)``).
+    """
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2:
+        raise ValueError(f"H must be (n, n_factors), got shape {H.shape}")
+    sd = np.sqrt(rolling_var(H, window, ddof=1))
+    count = np.sum(~np.isnan(sd), axis=1)
+    total = np.nansum(sd, axis=1)
+    return np.divide(total, count, out=np.full(H.shape[0], np.nan), where=count > 0)
+
+
+def clip_and_backfill(x: np.ndarray, min_val: float) -> np.ndarray:
+    """Clip below at ``min_val`` (NaN kept), then fill gaps from the next valid row.
+
+    x : (n,) or (n, k), filled column by column along the time axis. Leading gaps (the
+    warm-up of a rolling window) are back-filled as in the seed; a gap with no later value
+    (only possible with missing data at the end) takes the last valid value.
+
+    Raises
+    ------
+    ValueError
+        A column with no valid value at all.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.where(np.isnan(x), np.nan, np.maximum(x, min_val))
+    valid = ~np.isnan(out)
+    if not valid.any(axis=0).all():
+        raise ValueError("no valid value to fill from: the window is too long for the data")
+    n = out.shape[0]
+    shape = (n,) + (1,) * (out.ndim - 1)
+    steps = np.arange(n).reshape(shape)
+    # index of the next valid row (n if none): a reversed running minimum
+    nxt = np.where(valid, steps, n)
+    nxt = np.minimum.accumulate(nxt[::-1], axis=0)[::-1]
+    # index of the previous valid row, for trailing gaps
+    prv = np.maximum.accumulate(np.where(valid, steps, -1), axis=0)
+    src = np.where(nxt < n, nxt, prv)
+    return np.take_along_axis(out, np.broadcast_to(src, out.shape), axis=0)
+
+
+def _complete_rows(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows where y and every regressor are observed (the seed had no missing data)."""
+    y = np.asarray(y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"need y (n,) and X (n, k), got {y.shape} and {X.shape}")
+    keep = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
+    if keep.sum() <= X.shape[1]:
+        raise ValueError(
+            f"only {int(keep.sum())} complete rows for {X.shape[1]} regressors: need more data"
+        )
+    return y[keep], X[keep]
+
+
+def ols_beta(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Full-sample OLS by pseudo-inverse, ``pinv(X) @ y`` over the complete rows: (k,)."""
+    y, X = _complete_rows(y, X)
+    return np.linalg.pinv(X) @ y
+
+
+def ols_residual_var(y: np.ndarray, X: np.ndarray) -> float:
+    """Population variance (ddof=0) of the full-sample OLS residuals (units of y^2)."""
+    y, X = _complete_rows(y, X)
+    return float(np.var(y - X @ (np.linalg.pinv(X) @ y)))
+
+
+def factor_variances(H: np.ndarray) -> np.ndarray:
+    """Sample variance (ddof=1) of each factor column, NaN skipped: (n_factors,)."""
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2:
+        raise ValueError(f"H must be (n, n_factors), got shape {H.shape}")
+    if np.any(np.sum(~np.isnan(H), axis=0) < 2):
+        raise ValueError("every factor needs at least two observed values for a variance")
+    return np.nanvar(H, axis=0, ddof=1)

@@ -1,0 +1,90 @@
+"""Save and load a KalmanSpec as TOML or JSON, exactly.
+
+The file holds plain numbers: arrays as (nested) lists of floats, per-time matrices with
+their explicit ``per_time`` flag. Floats are written by Python's shortest round-trip repr
+(both ``json`` and ``tomli_w`` use it), so loading gives back the same bits. Fields that are
+None (unset provenance) are left out, as TOML has no null.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import tomli_w
+
+from tvbeta.model.timevarying import SpecError, TimeVarying
+
+if TYPE_CHECKING:
+    from tvbeta.model.spec import KalmanSpec
+
+FORMAT = "tvbeta.KalmanSpec"
+VERSION = 1
+_SCALARS = ("K", "name", "intercept", "q_mode", "r_mode", "init_mode", "q_scalar", "r_scalar")
+_MATRICES = ("T", "Q", "R")
+_ARRAYS = ("beta0", "P0")
+
+
+def spec_to_dict(spec: KalmanSpec) -> dict[str, Any]:
+    """Plain dict of the spec: Python scalars, lists and the per-time flags."""
+    out: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+    for field in _SCALARS:
+        value = getattr(spec, field)
+        if value is not None:
+            out[field] = value
+    for field in _ARRAYS:
+        out[field] = getattr(spec, field).tolist()
+    for field in _MATRICES:
+        out[field] = getattr(spec, field).to_dict()
+    return out
+
+
+def spec_kwargs_from_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments of KalmanSpec from :func:`spec_to_dict`'s output."""
+    d = dict(d)
+    fmt = d.pop("format", FORMAT)
+    version = d.pop("version", VERSION)
+    if fmt != FORMAT or version != VERSION:
+        raise SpecError(
+            f"not a {FORMAT} version {VERSION} document (format={fmt!r}, version={version!r})"
+        )
+    unknown = set(d) - {*_SCALARS, *_MATRICES, *_ARRAYS}
+    if unknown:
+        raise SpecError(f"unknown spec field(s) {sorted(unknown)}")
+    if "K" not in d:
+        raise SpecError("a spec document needs K")
+    kwargs: dict[str, Any] = {f: d[f] for f in _SCALARS if f in d}
+    for field in _ARRAYS:
+        if field in d:
+            kwargs[field] = np.asarray(d[field], dtype=np.float64)
+    for field in _MATRICES:
+        if field in d:
+            kwargs[field] = TimeVarying.from_dict(d[field])
+    return kwargs
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ValueError(f"spec files are .toml or .json, got {path.name!r}")
+    return suffix
+
+
+def save_dict(d: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``d`` as TOML or JSON, chosen by the file suffix."""
+    path = Path(path)
+    if _suffix(path) == ".toml":
+        path.write_text(tomli_w.dumps(d), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(d, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def load_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a dict written by :func:`save_dict`."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return tomllib.loads(text) if _suffix(path) == ".toml" else json.loads(text)

@@ -1,0 +1,328 @@
+"""The seed's spec setters, as functions ``setter(spec, ...) -> new spec``.
+
+Each reproduces the seed's rule (``../shared/seed/seed_api.md``) with the same argument names,
+defaults and numbers, and returns a new :class:`~tvbeta.model.spec.KalmanSpec` through
+``dataclasses.replace``; the spec's methods of the same names call these. The arithmetic is in
+:mod:`tvbeta.model.heuristics`. With an intercept, the regressions use the design [1, H_t].
+
+Setters that take ``df`` validate it like the engine does (``prepare_design``); per-time
+results have one value per row of ``df``, so run the model on the same DataFrame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from tvbeta import constants as C
+from tvbeta.kalman import loglik_vjp
+from tvbeta.kalman.filter import filter_state_space
+from tvbeta.model import heuristics as hx
+from tvbeta.model.engine import design_for
+from tvbeta.model.timevarying import SpecError, TimeVarying
+
+if TYPE_CHECKING:
+    from tvbeta.model.spec import KalmanSpec
+
+Columns = Sequence[Hashable] | str
+
+
+def _as_matrix(H, name: str = "H") -> np.ndarray:
+    """Factor returns as float64 (n, n_factors), from a DataFrame, Series or array."""
+    if isinstance(H, pd.Series):
+        H = H.to_frame()
+    if isinstance(H, pd.DataFrame):
+        arr = H.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        arr = np.asarray(H, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be (n, n_factors), got shape {arr.shape}")
+    return arr
+
+
+def _as_vector(y, n: int) -> np.ndarray:
+    """Target returns as float64 (n,), from a Series, one-column DataFrame or array."""
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError(f"y must be one column, got {y.shape[1]}")
+        y = y.iloc[:, 0]
+    arr = (
+        y.to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(y, pd.Series)
+        else np.asarray(y, dtype=np.float64).reshape(-1)
+    )
+    if arr.shape != (n,):
+        raise ValueError(f"y has {arr.shape[0]} rows but H has {n}: pass the same rows")
+    return arr
+
+
+def _regressors(spec: KalmanSpec, H) -> np.ndarray:
+    """The design [1, H] (with an intercept) or H, after checking its width against K."""
+    X = _as_matrix(H)
+    n_factors = spec.K - int(spec.intercept)
+    if X.shape[1] != n_factors:
+        raise SpecError(
+            f"H has {X.shape[1]} column(s) but the spec (K={spec.K}, intercept="
+            f"{spec.intercept}) has {n_factors} factor(s): pass exactly its factor columns"
+        )
+    return np.column_stack([np.ones(X.shape[0]), X]) if spec.intercept else X
+
+
+def _diag_steps(d: np.ndarray) -> np.ndarray:
+    """(n, K) variances -> (n, K, K) diagonal matrices."""
+    out = np.zeros((*d.shape, d.shape[-1]))
+    idx = np.arange(d.shape[-1])
+    out[..., idx, idx] = d
+    return out
+
+
+def _expand_isotropic(m: TimeVarying, K: int, name: str, hint: str) -> TimeVarying:
+    """c_t I_K -> c_t I_{K+1}, keeping constant/per-time; anything else is an error."""
+    v = m.steps()
+    c = v[:, 0, 0]
+    if not np.array_equal(v, c[:, None, None] * np.eye(K)):
+        raise SpecError(f"set_intercept cannot add a row to this {name}: {hint}")
+    new = c[:, None, None] * np.eye(K + 1)
+    return TimeVarying(new if m.per_time else new[0], per_time=m.per_time)
+
+
+def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
+    """Add an intercept as the FIRST state: K becomes K+1.
+
+    beta0 gets ``init_val`` prepended; P0 gets a new first row/column of zeros with
+    P0[0, 0] = 1e6; the design row becomes [1, H_t]. Q keeps its form c I (the seed's default
+    1e-4 I becomes 1e-4 I_{K+1}; a scalar MLE q I likewise); T = I stays the identity.
+    Call it before setters that give Q one entry per factor (factor or beta variances).
+    """
+    if spec.intercept:
+        raise SpecError("the spec already has an intercept")
+    K = spec.K
+    P0 = np.zeros((K + 1, K + 1))
+    P0[1:, 1:] = spec.P0
+    P0[0, 0] = C.INTERCEPT_P0
+    order = "call .set_intercept() first, before the Q setters (as the seed's grid search does)"
+    return dataclasses.replace(
+        spec,
+        K=K + 1,
+        intercept=True,
+        beta0=np.concatenate([[float(init_val)], spec.beta0]),
+        P0=P0,
+        T=_expand_isotropic(spec.T, K, "T", "only T = c I can be extended"),
+        Q=_expand_isotropic(spec.Q, K, "Q", f"it has one variance per factor; {order}"),
+    )
+
+
+def set_initial_state_from_ols(spec: KalmanSpec, H, y) -> KalmanSpec:
+    """beta0 = pinv(X) @ y over the whole sample, X = [1, H] with an intercept, else H.
+
+    H : (n, n_factors) DataFrame or array of factor returns; y : (n,) Series or array.
+    Rows with a missing value are left out.
+    """
+    X = _regressors(spec, H)
+    return dataclasses.replace(spec, beta0=hx.ols_beta(_as_vector(y, len(X)), X), init_mode="ols")
+
+
+def set_Q_from_factor_vols(spec: KalmanSpec, H) -> KalmanSpec:
+    """Q = diag(sample variance (ddof=1) of each factor column), constant over time.
+
+    With an intercept a zero row/column comes first (the intercept does not drift). Note the
+    units: a factor's return variance is used as its beta's drift variance (the seed's rule).
+    """
+    variances = hx.factor_variances(_regressors(spec, H)[:, int(spec.intercept) :])
+    if spec.intercept:
+        variances = np.concatenate([[0.0], variances])
+    return dataclasses.replace(
+        spec, Q=TimeVarying.constant(np.diag(variances)), q_mode="factor_vols", q_scalar=None
+    )
+
+
+def set_Q_from_rolling_beta_var(
+    spec: KalmanSpec,
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Columns,
+    window: int = 20,
+    min_val: float = 1e-8,
+    scale: float = 1.0,
+) -> KalmanSpec:
+    """Q_t = scale * diag(rolling variance of rolling OLS betas), one per row of ``df``.
+
+    For t >= window, beta_t = pinv(X[t-window:t]) @ y[t-window:t] (rows t-window .. t-1, no
+    look-ahead); then their rolling variance (ddof=1, same window), clipped below at
+    ``min_val`` and back-filled. Q mode "rolling_beta_var_window_{window}".
+    """
+    d = design_for(spec, df, target_col, factor_cols)
+    betas = hx.rolling_ols_betas(d.y, d.Z, window)
+    var = hx.clip_and_backfill(hx.rolling_var(betas, window, ddof=1), min_val)
+    return dataclasses.replace(
+        spec,
+        Q=TimeVarying.per_step(scale * _diag_steps(var)),
+        q_mode=f"rolling_beta_var_window_{window}",
+        q_scalar=None,
+    )
+
+
+def set_Q_from_rolling_residual_vol(
+    spec: KalmanSpec,
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Columns,
+    window: int = 20,
+    scale: float = 1.0,
+    burn: int = 0,
+    min_val: float = 1e-8,
+) -> KalmanSpec:
+    """Q_t = scale * v_t * I_K, v_t the rolling variance of the current spec's innovations.
+
+    Runs the filter once with the current spec, takes the one-step innovations, their rolling
+    variance (ddof=1), clipped below at ``min_val`` and back-filled. The first ``burn``
+    innovations are left out (so the first valid variance is back-filled over them); Q_t stays
+    aligned with the row of ``df`` it was computed at. Q mode
+    "rolling_resid_var_from_filter_window_{window}".
+    """
+    d = design_for(spec, df, target_col, factor_cols, burn)
+    v = filter_state_space(spec.state_space(d.y, d.Z)).v.copy()
+    v[:burn] = np.nan
+    var = hx.clip_and_backfill(hx.rolling_var(v, window, ddof=1), min_val)
+    return dataclasses.replace(
+        spec,
+        Q=TimeVarying.per_step(scale * var[:, None, None] * np.eye(spec.K)),
+        q_mode=f"rolling_resid_var_from_filter_window_{window}",
+        q_scalar=None,
+    )
+
+
+def set_R_from_ols(spec: KalmanSpec, H, y) -> KalmanSpec:
+    """R = population variance (ddof=0) of the full-sample OLS residuals (pinv), constant."""
+    X = _regressors(spec, H)
+    r = hx.ols_residual_var(_as_vector(y, len(X)), X)
+    return dataclasses.replace(spec, R=TimeVarying.constant(r), r_mode="ols", r_scalar=None)
+
+
+def set_R_from_rolling_factor_vols(
+    spec: KalmanSpec, H, window: int = 20, min_val: float = 1e-6
+) -> KalmanSpec:
+    """R_t = (mean across factors of each factor's rolling std (ddof=1))^2.
+
+    Clipped below at ``min_val`` and back-filled; one value per row of H (factor columns
+    only, no column of ones). R mode "factor_vol_window_{window}".
+    """
+    vol = hx.rolling_factor_vol(_as_matrix(H), window)
+    R = hx.clip_and_backfill(vol**2, min_val)
+    return dataclasses.replace(
+        spec, R=TimeVarying.per_step(R), r_mode=f"factor_vol_window_{window}", r_scalar=None
+    )
+
+
+def set_R_from_rolling_ols_residuals(
+    spec: KalmanSpec,
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Columns,
+    window: int = 20,
+    min_val: float = 1e-6,
+) -> KalmanSpec:
+    """R_t = max(population variance of the OLS residuals on rows t-window .. t-1, min_val).
+
+    For t >= window, OLS by pinv on the ``window`` rows before t (no look-ahead); the first
+    ``window`` values are back-filled from R_window. R mode "rolling_ols_window_{window}".
+    """
+    d = design_for(spec, df, target_col, factor_cols)
+    R = hx.clip_and_backfill(hx.rolling_ols_residual_var(d.y, d.Z, window), min_val)
+    return dataclasses.replace(
+        spec, R=TimeVarying.per_step(R), r_mode=f"rolling_ols_window_{window}", r_scalar=None
+    )
+
+
+def _maximise_scalar(
+    loglik_and_grad: Callable[[float], tuple[float, float]], bounds: tuple[float, float]
+) -> float:
+    """argmax over s in ``bounds`` of loglik(s), by L-BFGS-B on x = log s from s = 1e-2.
+
+    The exact derivative d loglik / ds is chain-ruled to x: d/dx = s d/ds. Tolerances are
+    tight so the result is the optimum to the precision of the log-likelihood (the seed used
+    scipy's defaults with finite differences).
+    """
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        s = float(np.exp(x[0]))
+        value, grad = loglik_and_grad(s)
+        return -value, np.array([-grad * s])
+
+    lo, hi = bounds
+    res = minimize(
+        objective,
+        x0=np.array([np.log(C.MLE_START)]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(np.log(lo), np.log(hi))],
+        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500},
+    )
+    x, slope = float(res.x[0]), -float(res.jac[0])
+    # report a bound exactly, not exp(log(bound)) one ulp away from it
+    s = lo if x <= np.log(lo) else hi if x >= np.log(hi) else float(np.exp(x))
+    at_bound = (s == lo and slope <= 0) or (s == hi and slope >= 0)
+    if not at_bound and abs(slope) > 1e-4 * max(1.0, abs(float(res.fun))):
+        warnings.warn(
+            f"the scalar maximum-likelihood search did not converge ({res.message}); using {s:.6g}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return s
+
+
+def set_Q_from_mle(
+    spec: KalmanSpec,
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Columns,
+    burn: int = 0,
+) -> KalmanSpec:
+    """Q = q I_K with the scalar q maximising the log-likelihood summed over t >= burn.
+
+    L-BFGS-B on log q from q = 1e-2 within [1e-8, 10], every other setting of the spec held
+    fixed; the gradient is exact (trace of the adjoint dQ). Q mode "mle", Q scalar q.
+    """
+    d = design_for(spec, df, target_col, factor_cols, burn)
+    m = spec.state_space(d.y, d.Z)
+    eye = np.eye(spec.K)[None]
+
+    def loglik_and_grad(q: float) -> tuple[float, float]:
+        g = loglik_vjp(m.y, m.Z, m.T, q * eye, m.R, m.a0, m.P0, burn=burn)
+        return g.value, float(np.trace(g.dQ[0]))  # dQ is symmetric; d/dq of Q = q I
+
+    q = _maximise_scalar(loglik_and_grad, C.Q_MLE_BOUNDS)
+    return dataclasses.replace(
+        spec, Q=TimeVarying.constant(q * np.eye(spec.K)), q_mode="mle", q_scalar=q
+    )
+
+
+def set_R_from_mle(
+    spec: KalmanSpec,
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Columns,
+    burn: int = 0,
+) -> KalmanSpec:
+    """R = r with the scalar r maximising the log-likelihood summed over t >= burn.
+
+    L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
+    gradient is exact (the adjoint dR). R mode "mle", R scalar r.
+    """
+    d = design_for(spec, df, target_col, factor_cols, burn)
+    m = spec.state_space(d.y, d.Z)
+
+    def loglik_and_grad(r: float) -> tuple[float, float]:
+        g = loglik_vjp(m.y, m.Z, m.T, m.Q, np.array([r]), m.a0, m.P0, burn=burn)
+        return g.value, float(g.dR.sum())
+
+    r = _maximise_scalar(loglik_and_grad, C.R_MLE_BOUNDS)
+    return dataclasses.replace(spec, R=TimeVarying.constant(r), r_mode="mle", r_scalar=r)

@@ -1,0 +1,341 @@
+"""KalmanSpec: the model as a frozen dataclass of arrays (no lambdas), with the seed's setters.
+
+The model, with K states beta_t (the intercept first when there is one)::
+
+    beta_t = T_t beta_{t-1} + eta_t,   eta_t ~ N(0, Q_t)
+    y_t    = z_t' beta_t + eps_t,      eps_t ~ N(0, R_t),    z_t = [1, H_t] or H_t
+
+starting from beta_{-1} ~ N(beta0, P0) and predicting first, as the seed did. ``KalmanSpec(K)``
+gives the seed's defaults exactly: beta0 = 0, P0 = 100 I, T = I, Q = 1e-4 I, R = 1e-2.
+
+Every setter returns a NEW spec (``dataclasses.replace``), so setters chain as in the seed
+notebook and a spec never changes once made. The setter logic lives in
+:mod:`tvbeta.model.setters`; save/load in :mod:`tvbeta.model.io`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tvbeta import constants as C
+from tvbeta.kalman import StateSpace, state_space
+from tvbeta.model import io, setters
+from tvbeta.model.timevarying import SpecError, TimeVarying, frozen_array
+
+_PROVENANCE = ("q_mode", "r_mode", "init_mode", "q_scalar", "r_scalar")
+
+
+@dataclass(frozen=True, eq=False)
+class KalmanSpec:
+    """A time-varying-beta model: dimensions, matrices and where they came from.
+
+    Attributes
+    ----------
+    K : int
+        State dimension (number of factors, plus one with an intercept).
+    name : str
+        Model name (the seed's "Model Name").
+    intercept : bool
+        Whether state 0 is an intercept (design row [1, H_t]).
+    T, Q : TimeVarying
+        Transition and state-noise covariance: (K, K) constant or (n, K, K) per time step.
+        Q is in beta^2 per step.
+    R : TimeVarying
+        Observation variance: scalar constant or (n,) per time step (squared return units).
+    beta0 : np.ndarray, (K,)
+        Mean of beta_{-1}, the state before the first prediction.
+    P0 : np.ndarray, (K, K)
+        Covariance of beta_{-1}.
+    q_mode, r_mode, init_mode : str or None
+        Which setter made Q, R, beta0 (e.g. "rolling_beta_var_window_20", "mle", "ols").
+    q_scalar, r_scalar : float or None
+        The scalar q (Q = q I) or r of the maximum-likelihood setters.
+    """
+
+    K: int
+    name: str = C.DEFAULT_MODEL_NAME
+    intercept: bool = False
+    T: TimeVarying | None = None
+    Q: TimeVarying | None = None
+    R: TimeVarying | None = None
+    beta0: np.ndarray | None = None
+    P0: np.ndarray | None = None
+    q_mode: str | None = None
+    r_mode: str | None = None
+    init_mode: str | None = None
+    q_scalar: float | None = None
+    r_scalar: float | None = None
+
+    def __post_init__(self) -> None:
+        K = self.K
+        if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 1:
+            raise SpecError(f"K (the number of states) must be a positive integer, got {K!r}")
+        object.__setattr__(self, "K", int(K))
+        if not isinstance(self.name, str):
+            raise SpecError(f"name must be a string, got {self.name!r}")
+        if not isinstance(self.intercept, bool | np.bool_):
+            raise SpecError(f"intercept must be a bool, got {self.intercept!r}")
+        object.__setattr__(self, "intercept", bool(self.intercept))
+        if self.intercept and K < 2:
+            raise SpecError("a spec with an intercept needs K >= 2 (the intercept and a factor)")
+        eye = np.eye(K)
+        defaults = {
+            "T": TimeVarying.constant(eye),
+            "Q": TimeVarying.constant(C.DEFAULT_Q_SCALE * eye),
+            "R": TimeVarying.constant(C.DEFAULT_R),
+        }
+        for field, default in defaults.items():
+            value = getattr(self, field)
+            if value is None:
+                object.__setattr__(self, field, default)
+            elif not isinstance(value, TimeVarying):
+                raise SpecError(
+                    f"{field} must be a TimeVarying; wrap the array as "
+                    f"TimeVarying.constant(...) or TimeVarying.per_step(...)"
+                )
+        beta0 = np.zeros(K) if self.beta0 is None else self.beta0
+        P0 = C.DEFAULT_P0_SCALE * eye if self.P0 is None else self.P0
+        object.__setattr__(self, "beta0", frozen_array(beta0, "beta0"))
+        object.__setattr__(self, "P0", frozen_array(P0, "P0"))
+        self._check_shapes()
+        self._check_provenance()
+
+    def _check_shapes(self) -> None:
+        K = self.K
+        for field, shape in (("T", (K, K)), ("Q", (K, K)), ("R", ())):
+            got = getattr(self, field).event_shape
+            if got != shape:
+                raise SpecError(f"{field} must be {shape} at each step for K={K}, got {got}")
+        if self.beta0.shape != (K,) or self.P0.shape != (K, K):
+            raise SpecError(
+                f"beta0 must be ({K},) and P0 ({K}, {K}), got {self.beta0.shape}, {self.P0.shape}"
+            )
+        for field, arr in (("Q", self.Q.values), ("P0", self.P0)):
+            if not np.array_equal(arr, np.swapaxes(arr, -1, -2)):
+                raise SpecError(f"{field} must be symmetric")
+            if np.any(np.diagonal(arr, axis1=-2, axis2=-1) < 0):
+                raise SpecError(f"{field} has a negative variance on its diagonal")
+        if np.any(self.R.values < 0):
+            raise SpecError("R (observation variance) must be >= 0")
+        steps = {f: getattr(self, f).n_time for f in ("T", "Q", "R")}
+        lengths = {n for n in steps.values() if n is not None}
+        if len(lengths) > 1:
+            raise SpecError(
+                f"per-time matrices were set from data of different lengths {steps}: "
+                "call every setter on the same DataFrame"
+            )
+
+    def _check_provenance(self) -> None:
+        for field in ("q_mode", "r_mode", "init_mode"):
+            value = getattr(self, field)
+            if value is not None and not isinstance(value, str):
+                raise SpecError(f"{field} must be a string or None, got {value!r}")
+        for field in ("q_scalar", "r_scalar"):
+            value = getattr(self, field)
+            if value is not None:
+                object.__setattr__(self, field, float(value))
+
+    # --- identity ---------------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        """Exact equality of every field (arrays compared element by element)."""
+        if not isinstance(other, KalmanSpec):
+            return NotImplemented
+        same_scalars = all(
+            getattr(self, f) == getattr(other, f) for f in ("K", "name", "intercept", *_PROVENANCE)
+        )
+        return (
+            same_scalars
+            and self.T == other.T
+            and self.Q == other.Q
+            and self.R == other.R
+            and np.array_equal(self.beta0, other.beta0)
+            and np.array_equal(self.P0, other.P0)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        beta0 = ", ".join(f"{x:.6g}" for x in self.beta0)
+        P0 = ", ".join(f"{x:.6g}" for x in np.diag(self.P0))
+        prov = ", ".join(
+            f"{f}={getattr(self, f)!r}" for f in _PROVENANCE if getattr(self, f) is not None
+        )
+        return (
+            f"KalmanSpec(name={self.name!r}, K={self.K}, intercept={self.intercept},\n"
+            f"  T={self.T!r},\n  Q={self.Q!r},\n  R={self.R!r},\n"
+            f"  beta0=[{beta0}], P0 diag=[{P0}]" + (f",\n  {prov})" if prov else ")")
+        )
+
+    @property
+    def has_intercept(self) -> bool:
+        """The seed's name for :attr:`intercept`."""
+        return self.intercept
+
+    @property
+    def n_time(self) -> int | None:
+        """Rows of the data the per-time setters saw, or None when T, Q, R are constant."""
+        lengths = [m.n_time for m in (self.T, self.Q, self.R) if m.per_time]
+        return lengths[0] if lengths else None
+
+    def with_name(self, name: str) -> KalmanSpec:
+        """A copy with another name (the seed assigned ``spec.name = ...``)."""
+        return dataclasses.replace(self, name=name)
+
+    # --- kernel arrays ----------------------------------------------------------------------
+    def state_space(self, y: npt.ArrayLike, Z: npt.ArrayLike) -> StateSpace:
+        """The validated kernel arrays for target y (n,) and design rows Z (n, K).
+
+        T and Q come out as (1 | n, K, K), R as (1 | n,), a0 = beta0, P0 = P0.
+
+        Raises
+        ------
+        SpecError
+            Z does not have K columns, or a per-time matrix was set from data with a
+            different number of rows.
+        """
+        Z = np.asarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or Z.shape[1] != self.K:
+            raise SpecError(f"Z must be (n, K={self.K}), got shape {Z.shape}")
+        n = Z.shape[0]
+        return state_space(
+            y,
+            Z,
+            self.T.kernel(n, "T"),
+            self.Q.kernel(n, "Q"),
+            self.R.kernel(n, "R"),
+            self.beta0,
+            self.P0,
+        )
+
+    # --- description ------------------------------------------------------------------------
+    def describe(self, target_col: Hashable, factor_cols: Sequence[Hashable]) -> dict[str, Any]:
+        """The seed's description dict (keys :data:`tvbeta.constants.DESCRIBE_KEYS`).
+
+        "Q Type"/"R Type" are "dynamic" for per-time matrices and "constant" otherwise; the
+        observation and transition are described in words (the seed printed lambda types).
+        """
+        factors = [factor_cols] if isinstance(factor_cols, str) else list(factor_cols)
+        desc = {
+            "Model Name": self.name,
+            "K (State Dim)": self.K,
+            "Has Intercept": self.intercept,
+            "Target Column": target_col,
+            "Factor Columns": factors,
+            "Initial Beta": self.beta0.tolist(),
+            "Initial Covariance (P_0 diag)": np.diag(self.P0).tolist(),
+            "Q Type": C.DYNAMIC if self.Q.per_time else C.CONSTANT,
+            "R Type": C.DYNAMIC if self.R.per_time else C.CONSTANT,
+            "Q Scalar": self.q_scalar,
+            "R Scalar": self.r_scalar,
+            "Q Mode": self.q_mode,
+            "R Mode": self.r_mode,
+            "Observation Function": (
+                "z_t = [1, H_t] (intercept first, then the factor returns)"
+                if self.intercept
+                else "z_t = H_t (the factor returns)"
+            ),
+            "Transition Function": _describe_transition(self.T, self.K),
+        }
+        return desc
+
+    # --- save / load ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of Python scalars and lists (exact), None fields left out."""
+        return io.spec_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> KalmanSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**io.spec_kwargs_from_dict(d))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the spec to ``.toml`` or ``.json`` (exact round trip)."""
+        io.save_dict(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> KalmanSpec:
+        """Read a spec written by :meth:`save`."""
+        return cls.from_dict(io.load_dict(path))
+
+    # --- the seed's setters (each returns a new spec; see tvbeta.model.setters) -------------
+    def set_intercept(self, init_val: float = 0.0) -> KalmanSpec:
+        return setters.set_intercept(self, init_val)
+
+    def set_initial_state_from_ols(self, H, y) -> KalmanSpec:
+        return setters.set_initial_state_from_ols(self, H, y)
+
+    def set_Q_from_factor_vols(self, H) -> KalmanSpec:
+        return setters.set_Q_from_factor_vols(self, H)
+
+    def set_Q_from_rolling_beta_var(
+        self,
+        df: pd.DataFrame,
+        target_col,
+        factor_cols,
+        window: int = 20,
+        min_val: float = 1e-8,
+        scale: float = 1.0,
+    ) -> KalmanSpec:
+        return setters.set_Q_from_rolling_beta_var(
+            self, df, target_col, factor_cols, window, min_val, scale
+        )
+
+    def set_Q_from_rolling_residual_vol(
+        self,
+        df: pd.DataFrame,
+        target_col,
+        factor_cols,
+        window: int = 20,
+        scale: float = 1.0,
+        burn: int = 0,
+        min_val: float = 1e-8,
+    ) -> KalmanSpec:
+        return setters.set_Q_from_rolling_residual_vol(
+            self, df, target_col, factor_cols, window, scale, burn, min_val
+        )
+
+    def set_R_from_ols(self, H, y) -> KalmanSpec:
+        return setters.set_R_from_ols(self, H, y)
+
+    def set_R_from_rolling_factor_vols(
+        self, H, window: int = 20, min_val: float = 1e-6
+    ) -> KalmanSpec:
+        return setters.set_R_from_rolling_factor_vols(self, H, window, min_val)
+
+    def set_R_from_rolling_ols_residuals(
+        self, df: pd.DataFrame, target_col, factor_cols, window: int = 20, min_val: float = 1e-6
+    ) -> KalmanSpec:
+        return setters.set_R_from_rolling_ols_residuals(
+            self, df, target_col, factor_cols, window, min_val
+        )
+
+    def set_Q_from_mle(self, df: pd.DataFrame, target_col, factor_cols, burn: int = 0):
+        return setters.set_Q_from_mle(self, df, target_col, factor_cols, burn)
+
+    def set_R_from_mle(self, df: pd.DataFrame, target_col, factor_cols, burn: int = 0):
+        return setters.set_R_from_mle(self, df, target_col, factor_cols, burn)
+
+
+# the setters' docstrings are the reference; the methods share them
+for _name in (
+    "set_intercept", "set_initial_state_from_ols", "set_Q_from_factor_vols",
+    "set_Q_from_rolling_beta_var", "set_Q_from_rolling_residual_vol", "set_R_from_ols",
+    "set_R_from_rolling_factor_vols", "set_R_from_rolling_ols_residuals", "set_Q_from_mle",
+    "set_R_from_mle",
+):  # fmt: skip
+    getattr(KalmanSpec, _name).__doc__ = getattr(setters, _name).__doc__
+
+
+def _describe_transition(T: TimeVarying, K: int) -> str:
+    if not T.per_time and np.array_equal(T.values, np.eye(K)):
+        return f"beta_t = beta_(t-1) + eta_t (T = I_{K}, random walk)"
+    kind = "per time step" if T.per_time else "constant"
+    return f"beta_t = T_t beta_(t-1) + eta_t (T {kind}, {K}x{K})"

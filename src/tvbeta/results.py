@@ -1,0 +1,291 @@
+"""KalmanResult: the full time-first output of one run, with pandas and xarray views.
+
+The result keeps every step's arrays (predicted, filtered and smoothed states and their
+covariances, innovations v, their variances F, gains and per-step log-likelihoods). The seed's
+outputs are properties that drop the first ``burn`` steps exactly as the seed did, and
+``result[key]`` gives them under the seed's dict keys, so code written for the seed's result
+dict keeps working (``results["beta"]``, ``results["meta"]["Fund"] = ...``).
+
+Timing: "pred" is t|t-1 (before y_t), "filtered" (``beta``) t|t, "smooth" t|n.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tvbeta import constants as C
+from tvbeta.data.validate import Design
+from tvbeta.kalman.smoother import SmootherOutput
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from tvbeta.model.spec import KalmanSpec
+
+_STATE_VARS = ("beta", "beta_sd", "beta_pred", "beta_smooth", "beta_smooth_sd", "kalman_gain")
+_TIME_VARS = ("y", "y_pred", "residuals", "F", "log_likelihood_t")
+
+
+@dataclass(frozen=True, eq=False)
+class KalmanResult:
+    """Output of :meth:`tvbeta.model.KalmanEngine.run` for every one of the n steps.
+
+    Attributes
+    ----------
+    design : tvbeta.data.Design
+        The validated data: index (n,), y (n,), H (n, n_factors), Z (n, k), state_names (k,).
+    output : tvbeta.kalman.SmootherOutput
+        Kernel output: ``output.filtered`` (a_pred, P_pred, a_filt, P_filt, v, F, K,
+        loglik_t) and ``a_smooth`` (n, k), ``P_smooth`` (n, k, k). Arrays are read-only.
+    target_name : str
+        Name of the target column.
+    burn : int
+        Steps dropped from the seed-style views and from ``log_likelihood``.
+    spec : KalmanSpec or None
+        The spec that produced the result.
+    meta : dict
+        The spec's ``describe()`` dict; a mutable dict of this result (the seed's code adds
+        keys such as ``results["meta"]["Fund"]``).
+    """
+
+    design: Design
+    output: SmootherOutput
+    target_name: str
+    burn: int = 0
+    spec: KalmanSpec | None = None
+    meta: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.meta is None:
+            object.__setattr__(self, "meta", {})
+        arrays = (*self.output.filtered[:-1], self.output.a_smooth, self.output.P_smooth)
+        for arr in (*arrays, self.design.y, self.design.H, self.design.Z):
+            arr.setflags(write=False)  # views handed out below must not change the result
+
+    # --- labels -------------------------------------------------------------------------------
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """("Intercept", *factors) with an intercept, else the factor names: (k,)."""
+        return self.design.state_names
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return self.design.factor_names
+
+    @property
+    def time_index(self) -> pd.Index:
+        """Index of the steps after the burn-in: (n - burn,)."""
+        return self.design.index[self.burn :]
+
+    def _frame(self, arr: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
+        return pd.DataFrame(
+            arr[self.burn :], index=self.time_index, columns=list(columns), copy=True
+        )
+
+    def _series(self, arr: np.ndarray, name: str) -> pd.Series:
+        return pd.Series(arr[self.burn :], index=self.time_index, name=name, copy=True)
+
+    def _covs(self, P: np.ndarray) -> dict[Hashable, np.ndarray]:
+        return {t: P[i].copy() for i, t in enumerate(self.time_index, start=self.burn)}
+
+    def _sd(self, P: np.ndarray) -> pd.DataFrame:
+        # A variance that rounding made negative gives NaN, not a silent 0: with a huge prior
+        # (the seed's P0[0, 0] = 1e6 for the intercept) the first smoothed variances can lose
+        # all their digits.
+        with np.errstate(invalid="ignore"):
+            return self._frame(np.sqrt(np.diagonal(P, axis1=1, axis2=2)), self.state_names)
+
+    # --- the seed's outputs (after burn) ------------------------------------------------------
+    @property
+    def beta(self) -> pd.DataFrame:
+        """Filtered states beta_{t|t}: DataFrame (n - burn, k), columns ``state_names``."""
+        return self._frame(self.output.filtered.a_filt, self.state_names)
+
+    @property
+    def beta_cov(self) -> dict[Hashable, np.ndarray]:
+        """Filtered covariances P_{t|t}: dict date -> (k, k) array (copies)."""
+        return self._covs(self.output.filtered.P_filt)
+
+    @property
+    def y_pred(self) -> pd.Series:
+        """One-step predictions z_t' beta_{t|t-1}: Series (n - burn,)."""
+        f = self.output.filtered
+        return self._series(np.einsum("tk,tk->t", self.design.Z, f.a_pred), "y_pred")
+
+    @property
+    def residuals(self) -> pd.Series:
+        """Innovations v_t = y_t - z_t' beta_{t|t-1} (NaN where y is missing)."""
+        return self._series(self.output.filtered.v, "residuals")
+
+    @property
+    def kalman_gain(self) -> pd.DataFrame:
+        """Gains K_t = P_{t|t-1} z_t / F_t: DataFrame (n - burn, k)."""
+        return self._frame(self.output.filtered.K, self.state_names)
+
+    @property
+    def log_likelihood(self) -> float:
+        """Sum over t >= burn of log p(y_t | y_{<t}) (nats)."""
+        return float(np.sum(self.output.filtered.loglik_t[self.burn :]))
+
+    @property
+    def log_likelihood_t(self) -> pd.Series:
+        """Per-step log p(y_t | y_{<t}) (0 where y is missing)."""
+        return self._series(self.output.filtered.loglik_t, "log_likelihood")
+
+    @property
+    def H(self) -> pd.DataFrame:
+        """Factor returns: DataFrame (n - burn, n_factors)."""
+        return self._frame(self.design.H, self.factor_names)
+
+    # --- more outputs -------------------------------------------------------------------------
+    @property
+    def y(self) -> pd.Series:
+        """The target y_t."""
+        return self._series(self.design.y, self.target_name)
+
+    @property
+    def F(self) -> pd.Series:
+        """Innovation variances F_t = z_t' P_{t|t-1} z_t + R_t (squared return units)."""
+        return self._series(self.output.filtered.F, "F")
+
+    @property
+    def beta_pred(self) -> pd.DataFrame:
+        """Predicted states beta_{t|t-1}."""
+        return self._frame(self.output.filtered.a_pred, self.state_names)
+
+    @property
+    def beta_sd(self) -> pd.DataFrame:
+        """Filtered standard deviations sqrt(diag P_{t|t})."""
+        return self._sd(self.output.filtered.P_filt)
+
+    @property
+    def beta_smooth(self) -> pd.DataFrame:
+        """Smoothed states beta_{t|n} = E[beta_t | all y]."""
+        return self._frame(self.output.a_smooth, self.state_names)
+
+    @property
+    def beta_smooth_cov(self) -> dict[Hashable, np.ndarray]:
+        """Smoothed covariances P_{t|n}: dict date -> (k, k)."""
+        return self._covs(self.output.P_smooth)
+
+    @property
+    def beta_smooth_sd(self) -> pd.DataFrame:
+        """Smoothed standard deviations sqrt(diag P_{t|n}) (NaN where rounding made it < 0)."""
+        return self._sd(self.output.P_smooth)
+
+    # --- the seed's dict interface ------------------------------------------------------------
+    def keys(self) -> list[str]:
+        """The seed's result keys."""
+        return list(C.SEED_RESULT_KEYS)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in C.SEED_RESULT_KEYS:
+            raise KeyError(
+                f"{key!r}: the seed's keys are {list(C.SEED_RESULT_KEYS)}; other outputs are "
+                "attributes (beta_smooth, beta_sd, y, F, ...)"
+            )
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]`` for a seed key, else ``default`` (as ``dict.get``)."""
+        return self[key] if key in C.SEED_RESULT_KEYS else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in C.SEED_RESULT_KEYS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(C.SEED_RESULT_KEYS)
+
+    # --- labelled exports ---------------------------------------------------------------------
+    def to_xarray(self) -> xr.Dataset:
+        """The steps after burn as an xarray Dataset.
+
+        Dims ``time`` (n - burn), ``state`` and ``state_`` (k): states and gains are
+        (time, state), covariances (time, state, state_), ``design`` the rows z_t. Attributes
+        hold the meta (strings and numbers only), target, burn and log-likelihood.
+        """
+        import xarray as xr  # only this method needs it
+
+        f, b = self.output.filtered, self.burn
+        ts, tss = (C.TIME, C.STATE), (C.TIME, C.STATE, C.STATE2)
+        data = {name: ((C.TIME,), getattr(self, name).to_numpy()) for name in _TIME_VARS}
+        for name in _STATE_VARS:
+            data[name] = (ts, getattr(self, name).to_numpy())
+        data["design"] = (ts, self.design.Z[b:].copy())
+        data["beta_cov"] = (tss, f.P_filt[b:].copy())
+        data["beta_pred_cov"] = (tss, f.P_pred[b:].copy())
+        data["beta_smooth_cov"] = (tss, self.output.P_smooth[b:].copy())
+        names = list(self.state_names)
+        coords = {C.TIME: self.time_index.to_numpy(), C.STATE: names, C.STATE2: names}
+        attrs = _netcdf_attrs(self.meta)
+        attrs.update(target=self.target_name, burn=b, log_likelihood=self.log_likelihood)
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy long frame of the steps after burn: columns time, state, variable, value.
+
+        Per-state series (beta, beta_sd, beta_pred, beta_smooth, beta_smooth_sd,
+        kalman_gain) have one row per (time, state); per-time series (y, y_pred, residuals,
+        F, log_likelihood_t) one row per time with state NA.
+        """
+        t = self.time_index
+        k = len(self.state_names)
+        parts = []
+        for name in _STATE_VARS:
+            values = getattr(self, name).to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        C.TIME: t.repeat(k),
+                        C.STATE: np.tile(np.asarray(self.state_names, dtype=object), len(t)),
+                        C.VARIABLE: name,
+                        C.VALUE: values.ravel(),
+                    }
+                )
+            )
+        for name in _TIME_VARS:
+            parts.append(
+                pd.DataFrame(
+                    {
+                        C.TIME: t,
+                        C.STATE: pd.NA,
+                        C.VARIABLE: name,
+                        C.VALUE: getattr(self, name).to_numpy(),
+                    }
+                )
+            )
+        frame = pd.concat(parts, ignore_index=True)
+        frame[C.STATE] = frame[C.STATE].astype("string")
+        return frame
+
+    def __repr__(self) -> str:
+        t = self.time_index
+        span = f"{t[0]} .. {t[-1]}" if len(t) else "empty"
+        return (
+            f"KalmanResult(model={self.meta.get('Model Name')!r}, target={self.target_name!r}, "
+            f"states={list(self.state_names)}, steps={len(t)} after burn={self.burn} "
+            f"({span}), log_likelihood={self.log_likelihood:.6g})"
+        )
+
+
+def _netcdf_attrs(meta: dict[str, Any]) -> dict[str, Any]:
+    """Meta values as netCDF-safe attributes: strings, numbers, or lists of numbers."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if isinstance(value, bool | np.bool_) or value is None:
+            out[key] = str(value)
+        elif isinstance(value, int | float | np.integer | np.floating | str):
+            out[key] = value
+        elif isinstance(value, list | tuple) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        ):
+            out[key] = np.asarray(value, dtype=np.float64)
+        else:
+            out[key] = json.dumps(value, default=str)
+    return out
