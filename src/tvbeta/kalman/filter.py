@@ -161,7 +161,7 @@ def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
     The hot path: no storage. Shapes as in `kalman_filter`.
     """
     m = check_shapes(y, Z, T, Q, R, a0, P0)
-    code, index, ll, bad = checked_loglik_kernel(*m, int(burn))
+    code, _, ll, bad = checked_loglik_kernel(*m, int(burn))
     if code != 0:
         m = state_space(*m)  # raises, or symmetrises Q and P0
         ll, bad = loglik_kernel(*m, int(burn))
