@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from tvbeta.kalman import StateSpace
+from tvbeta.kalman import StateSpace, loglik_batch
 from tvbeta.kalman.arrays import raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
@@ -100,15 +100,26 @@ class QRParameterization:
         return np.r_[G[np.tril_indices(self.k)], dR]
 
 
-def loglik_and_grad(m: StateSpace, Q: np.ndarray, R: float, weights: np.ndarray):
-    """(sum_t w_t loglik_t, dQ (k, k), dR) for constant Q and R; raises on F_t <= 0."""
-    ll = np.empty(m.n)
-    dQ, dR = np.empty((1, m.k, m.k)), np.empty(1)
-    da0, dP0 = np.empty(m.k), np.empty((m.k, m.k))
-    bad = loglik_vjp_kernel(m.y, m.Z, m.T, Q[None], np.array([R]), m.a0, m.P0, weights,
-                            ll, dQ, dR, da0, dP0)
-    raise_bad_step(bad)
-    return float(weights @ ll), dQ[0], float(dR[0])
+class LoglikGrad:
+    """(sum_t w_t loglik_t, dQ (k, k), dR) at constant Q and R, with buffers reused across the
+    many calls of an optimisation (allocation would cost as much as the kernel for small n k)."""
+
+    def __init__(self, m: StateSpace, weights: np.ndarray) -> None:
+        n, k = m.n, m.k
+        self.m, self.w = m, weights
+        self.Q, self.R = np.zeros((1, k, k)), np.empty(1)
+        self.ll, self.dQ, self.dR = np.empty(n), np.empty((1, k, k)), np.empty(1)
+        self.da0, self.dP0 = np.empty(k), np.empty((k, k))
+
+    def __call__(self, Q: np.ndarray, R: float) -> tuple[float, np.ndarray, float]:
+        """Raises KalmanNumericalError when some F_t <= 0."""
+        m = self.m
+        self.Q[0] = Q
+        self.R[0] = R
+        bad = loglik_vjp_kernel(m.y, m.Z, m.T, self.Q, self.R, m.a0, m.P0, self.w,
+                                self.ll, self.dQ, self.dR, self.da0, self.dP0)
+        raise_bad_step(bad)
+        return float(self.w @ self.ll), self.dQ[0].copy(), float(self.dR[0])
 
 
 @dataclass(frozen=True)
@@ -137,8 +148,7 @@ class MLEResult:
         return -2.0 * self.llf + np.log(self.n_obs) * len(self.params)
 
 
-def _observed_information(par: QRParameterization, m: StateSpace, nat: np.ndarray,
-                          w: np.ndarray) -> np.ndarray:
+def _observed_information(par: QRParameterization, f: LoglikGrad, nat: np.ndarray) -> np.ndarray:
     """Hessian of -loglik in the natural parameters by central differences of the exact gradient."""
     p = nat.size
     H = np.empty((p, p))
@@ -149,7 +159,7 @@ def _observed_information(par: QRParameterization, m: StateSpace, nat: np.ndarra
             x = nat.copy()
             x[i] += sgn * h
             Q, R = par.natural_to_qr(x)
-            _, dQ, dR = loglik_and_grad(m, Q, R, w)
+            _, dQ, dR = f(Q, R)
             grads.append(par.natural_gradient(dQ, dR))
         H[i] = -(grads[0] - grads[1]) / (2 * h)
     return 0.5 * (H + H.T)
@@ -161,15 +171,20 @@ def fit_qr(
     q: QForm = "diag",
     burn: int = 0,
     starts: list[tuple[np.ndarray, float]] | None = None,
+    n_starts: int = 2,
     state_names: tuple[str, ...] | None = None,
     bounds_scale: tuple[float, float] = (1e-12, 1e2),
 ) -> MLEResult:
     """Maximise the log-likelihood (terms t >= burn) over constant Q and R by L-BFGS-B.
 
-    m : validated model arrays (its Q and R are ignored); starts : (Q, R) starting points,
-    by default three drift scales around R = half the observation variance. Variances are
-    bounded to [lo, hi] times their scale (var(y) for R and the intercept, var(y)/var(z_i)
-    for a factor's beta) so a flat likelihood cannot run off to 0 or infinity unseen.
+    m : validated model arrays (its Q and R are ignored). starts : candidate (Q, R) starting
+    points, by default a grid of drift scales (1e-1 .. 1e-6 of each variance scale) times
+    R in {0.2, 0.5, 0.9} var(y). All candidates are scored in one batched likelihood call and
+    L-BFGS-B runs from the best of them, and from the next best with drift scales 100x apart
+    (up to `n_starts` in all) while the optimum found has a variance at a bound.
+    Variances are bounded to [lo, hi] times their scale (var(y) for R and the intercept,
+    var(y)/var(z_i) for a factor's beta) so a flat likelihood cannot run off to 0 or infinity
+    unseen.
     """
     par = QRParameterization(m.k, q)
     names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
@@ -180,7 +195,21 @@ def fit_qr(
     z_var = np.var(m.Z[obs], axis=0)
     beta_scale = np.where(z_var > 1e-12 * var_y, var_y / np.maximum(z_var, 1e-300), var_y)
     if starts is None:
-        starts = [(np.diag(beta_scale * f), 0.5 * var_y) for f in (1e-2, 1e-4, 1e-6)]
+        starts = [(np.diag(beta_scale * f), c * var_y)
+                  for f in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6) for c in (0.2, 0.5, 0.9)]
+    screen = loglik_batch(m.y[None], m.Z[None], m.T[None],
+                          np.stack([np.asarray(Q0, float)[None] for Q0, _ in starts]),
+                          np.array([[float(R0)] for _, R0 in starts]), m.a0[None], m.P0[None],
+                          burn=burn)
+    order = np.argsort(-np.where(np.isfinite(screen), screen, -np.inf), kind="stable")
+    # the best candidates from clearly different drift scales (100x apart): the likelihood
+    # has a degenerate basin (R -> 0, all noise put into drift) that a near start can share
+    scale = np.log10([np.trace(np.asarray(Q0, float)) for Q0, _ in starts])
+    chosen: list[int] = []
+    for i in order:
+        if len(chosen) < n_starts and all(abs(scale[i] - scale[j]) >= 2 for j in chosen):
+            chosen.append(int(i))
+    starts = [starts[i] for i in chosen]
     lo, hi = bounds_scale
     if q == "diag":
         log_scale = np.log(np.r_[beta_scale, var_y])
@@ -188,13 +217,23 @@ def fit_qr(
     else:
         bounds = [(None, None)] * (par.n_params - 1) + [(np.log(var_y * lo), np.log(var_y * hi))]
 
+    f = LoglikGrad(m, w)
+
     def objective(theta):
         Q, R, _ = par.to_qr(theta)
         try:
-            val, dQ, dR = loglik_and_grad(m, Q, R, w)
+            val, dQ, dR = f(Q, R)
         except ArithmeticError:
             return np.inf, np.zeros_like(theta)
         return -val, -par.chain(theta, dQ, dR)
+
+    def at_bound(theta: np.ndarray) -> list[str]:
+        # In log space the likelihood is flat as a variance goes to 0, so L-BFGS-B stops short
+        # of the lower bound: within 4 orders of magnitude of it counts as "at zero".
+        return [
+            names[i] for i, (b, x) in enumerate(zip(bounds, theta, strict=True))
+            if b[0] is not None and (x - b[0] < np.log(1e4) or b[1] - x < 1e-6)
+        ]
 
     best = None
     for Q0, R0 in starts:
@@ -202,14 +241,11 @@ def fit_qr(
                        method="L-BFGS-B", bounds=bounds, options=dict(maxiter=2000, gtol=1e-8))
         if best is None or res.fun < best.fun:
             best = res
+        if not at_bound(best.x):
+            break  # an interior optimum: the further starts guard against edge solutions only
     nat = par.natural(best.x)
-    # In log space the likelihood is flat as a variance goes to 0, so L-BFGS-B stops short of
-    # the lower bound: within 4 orders of magnitude of it counts as "at zero".
-    on_bound = [
-        names[i] for i, (b, x) in enumerate(zip(bounds, best.x, strict=True))
-        if b[0] is not None and (x - b[0] < np.log(1e4) or b[1] - x < 1e-6)
-    ]
-    info = _observed_information(par, m, nat, w)
+    on_bound = at_bound(best.x)
+    info = _observed_information(par, f, nat)
     try:
         cov = np.linalg.solve(info, np.eye(info.shape[0]))
         se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))

@@ -103,22 +103,38 @@ def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
     return total, -1
 
 
+@njit(cache=True, inline="always")
+def _batch_member(b, y, Z, T, Q, R, a0, P0, burn, out, bad):
+    out[b], bad[b] = loglik_kernel(
+        y[at(b, y.shape[0])],
+        Z[at(b, Z.shape[0])],
+        T[at(b, T.shape[0])],
+        Q[at(b, Q.shape[0])],
+        R[at(b, R.shape[0])],
+        a0[at(b, a0.shape[0])],
+        P0[at(b, P0.shape[0])],
+        burn,
+    )
+
+
 @njit(cache=True, parallel=True)
 def loglik_batch_kernel(y, Z, T, Q, R, a0, P0, burn, out, bad):
-    """loglik_kernel over a leading batch axis; each input's batch axis is 1 or B."""
-    B = out.shape[0]
-    for i in prange(B):
-        b = np.int64(i)  # prange indices are unsigned; mixed with int64 they become float
-        out[b], bad[b] = loglik_kernel(
-            y[at(b, y.shape[0])],
-            Z[at(b, Z.shape[0])],
-            T[at(b, T.shape[0])],
-            Q[at(b, Q.shape[0])],
-            R[at(b, R.shape[0])],
-            a0[at(b, a0.shape[0])],
-            P0[at(b, P0.shape[0])],
-            burn,
-        )
+    """loglik_kernel over a leading batch axis (each input's is 1 or B), in parallel."""
+    for i in prange(out.shape[0]):
+        # prange indices are unsigned; mixed with int64 they would become float
+        _batch_member(np.int64(i), y, Z, T, Q, R, a0, P0, burn, out, bad)
+
+
+@njit(cache=True)
+def loglik_batch_serial_kernel(y, Z, T, Q, R, a0, P0, burn, out, bad):
+    """`loglik_batch_kernel` on one thread: small batches, where waking threads costs more."""
+    for b in range(out.shape[0]):
+        _batch_member(b, y, Z, T, Q, R, a0, P0, burn, out, bad)
+
+
+#: Below this many models a batch runs on one thread (thread start-up and contention with a
+#: busy second core cost milliseconds; one seed-sized likelihood costs ~10 us).
+PARALLEL_MIN_BATCH = 64
 
 
 def kalman_filter(y, Z, T, Q, R, a0, P0) -> FilterOutput:
@@ -196,13 +212,16 @@ def _batched(name: str, x, ndim: int) -> np.ndarray:
     return arr
 
 
-def loglik_batch(y, Z, T, Q, R, a0, P0, burn: int = 0) -> np.ndarray:
+def loglik_batch(
+    y, Z, T, Q, R, a0, P0, burn: int = 0, parallel: bool | None = None
+) -> np.ndarray:
     """Log-likelihoods of B models in one parallel call: many parameter sets and/or series.
 
     Every argument gets a leading batch axis of length 1 (shared) or B: y (1|B, n),
     Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k).
     All series share n and k. Returns (B,) totals over t >= burn. Every batch member is
-    validated like a single model.
+    validated like a single model. parallel: numba threads over the batch (default: when
+    B >= PARALLEL_MIN_BATCH).
     """
     args = [
         _batched(name, x, nd)
@@ -222,7 +241,10 @@ def loglik_batch(y, Z, T, Q, R, a0, P0, burn: int = 0) -> np.ndarray:
         args[3], args[6] = symmetrized(args[3]), symmetrized(args[6])
     out = np.empty(B)
     bad = np.empty(B, dtype=np.int64)
-    loglik_batch_kernel(*args, int(burn), out, bad)
+    if parallel is None:
+        parallel = B >= PARALLEL_MIN_BATCH
+    kernel = loglik_batch_kernel if parallel else loglik_batch_serial_kernel
+    kernel(*args, int(burn), out, bad)
     for b in np.flatnonzero(bad >= 0)[:1]:
         raise_bad_step(int(bad[b]), f" in batch member {b}")
     return out
