@@ -99,3 +99,21 @@ def test_simulation_smoother_is_reproducible_with_a_seed():
     c = simulation_smoother(*m, n_draws=5, seed=8)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+def test_smoother_is_accurate_with_the_seeds_near_diffuse_intercept_prior():
+    # P0 = 1e6 for the intercept next to weekly-return variances: the information-form dense
+    # solve has no cancellation here, so it is the referee (the r/N recursion lost every digit
+    # of P_{0|n}, giving a negative variance)
+    rng = np.random.default_rng(3)
+    n, k = 40, 3
+    Z = np.column_stack([np.ones(n), rng.normal(0, 0.02, (n, 2))])
+    y = rng.normal(0, 0.01, n)
+    model = (y, Z, np.eye(k)[None], np.diag([1e-8, 1e-4, 1e-4])[None], np.array([1e-4]),
+             np.zeros(k), np.diag([1e6, 100.0, 100.0]))
+    sm = kalman_smoother(*model)
+    mean, cov = dense_posterior(*model)
+    for t in range(n):
+        np.testing.assert_allclose(sm.P_smooth[t], cov[t], rtol=1e-5,
+                                   atol=1e-6 * np.abs(cov[t]).max())
+    assert_close(sm.a_smooth, mean, 1e-5)

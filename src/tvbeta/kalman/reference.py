@@ -1,8 +1,7 @@
 """Plain-numpy reference of the kernels' steps, written for clarity, not speed.
 
-The tests check the compiled kernels against these functions. The smoother here is the classic
-Rauch-Tung-Striebel form (with a linear solve), a different algorithm from the kernels' inverse-free
-DK recursion, so agreement is evidence for both. Shapes as in `tvbeta.kalman.kalman_filter`.
+The tests check the compiled kernels against these functions (and both against statsmodels and
+a dense joint-Gaussian solve). Shapes as in `tvbeta.kalman.kalman_filter`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Fixed-interval state smoother and simulation smoother.
 
-The smoother is the inverse-free backward recursion of Durbin & Koopman (2012, section 4.4.4):
-it consumes the filter's a_{t|t-1}, P_{t|t-1}, v, F, K and never solves with P. It gives the
-same moments as the Rauch-Tung-Striebel smoother.
+The smoother is the Rauch-Tung-Striebel recursion (Durbin & Koopman 2012, section 4.4.5) over
+the filter's predicted and filtered moments, with a Cholesky solve instead of an inverse; see
+`steps.rts_step` for why it is preferred to the inverse-free r/N recursion here.
 
 The simulation smoother draws whole state paths from p(alpha_{0:n-1} | y) by the mean-correction
 method of Durbin & Koopman (2002): draw (alpha+, y+) from the model, then
@@ -18,9 +18,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tvbeta.kalman.arrays import StateSpace, state_space
+from tvbeta.kalman.arrays import KalmanNumericalError, StateSpace, state_space
 from tvbeta.kalman.filter import FilterOutput, filter_state_space
-from tvbeta.kalman.steps import at, smooth_step, smoothed_moments
+from tvbeta.kalman.steps import at, rts_step
 
 
 class SmootherOutput(NamedTuple):
@@ -32,20 +32,19 @@ class SmootherOutput(NamedTuple):
 
 
 @njit(cache=True)
-def smoother_kernel(y, Z, T, a_pred, P_pred, v, F, K, a_smooth, P_smooth):
-    """Backward sweep of DK 4.4.4 into a_smooth (n, k) and P_smooth (n, k, k)."""
-    n, k = Z.shape
-    r, N = np.zeros(k), np.zeros((k, k))
-    r_new, N_new = np.empty(k), np.empty((k, k))
-    u, M, m, PN = np.empty(k), np.empty((k, k)), np.empty(k), np.empty((k, k))
-    zero_T = np.zeros((k, k))
-    for t in range(n - 1, -1, -1):
-        # r_t = N_t = 0 after the last step, so the transition out of it is irrelevant
-        T_next = T[at(t + 1, T.shape[0])] if t + 1 < n else zero_T
-        smooth_step(r, N, Z[t], v[t], F[t], K[t], T_next, not np.isnan(y[t]), r_new, N_new, u, M, m)
-        smoothed_moments(a_pred[t], P_pred[t], r_new, N_new, a_smooth[t], P_smooth[t], PN)
-        r, r_new = r_new, r
-        N, N_new = N_new, N
+def smoother_kernel(T, a_pred, P_pred, a_filt, P_filt, a_smooth, P_smooth):
+    """Backward RTS sweep into a_smooth (n, k), P_smooth (n, k, k); returns the first step
+    whose next predicted covariance is singular, or -1."""
+    n, k = a_pred.shape
+    a_smooth[n - 1] = a_filt[n - 1]
+    P_smooth[n - 1] = P_filt[n - 1]
+    J, tmp = np.empty((k, k)), np.empty((k, k))
+    for t in range(n - 2, -1, -1):
+        ok = rts_step(a_filt[t], P_filt[t], a_pred[t + 1], P_pred[t + 1], a_smooth[t + 1],
+                      P_smooth[t + 1], T[at(t + 1, T.shape[0])], a_smooth[t], P_smooth[t], J, tmp)
+        if not ok:
+            return t + 1
+    return -1
 
 
 @njit(cache=True)
@@ -157,7 +156,12 @@ def smooth_state_space(m: StateSpace, filtered: FilterOutput | None = None) -> S
     """`kalman_smoother` on validated arrays, reusing a filter run when given."""
     f = filter_state_space(m) if filtered is None else filtered
     a_s, P_s = np.empty_like(f.a_pred), np.empty_like(f.P_pred)
-    smoother_kernel(m.y, m.Z, m.T, f.a_pred, f.P_pred, f.v, f.F, f.K, a_s, P_s)
+    bad = smoother_kernel(m.T, f.a_pred, f.P_pred, f.a_filt, f.P_filt, a_s, P_s)
+    if bad >= 0:
+        raise KalmanNumericalError(
+            f"predicted state covariance P_(t|t-1) is singular at step {bad}: the smoother "
+            "needs positive variances there; give P0 or Q positive diagonals"
+        )
     return SmootherOutput(f, a_s, P_s)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 LOG2PI = math.log(2.0 * math.pi)
@@ -121,85 +122,70 @@ def update(a, P, y, z, r, s):
 
 
 @njit(cache=True)
-def smooth_step(r, N, z, v, F, K, T_next, observed, r_out, N_out, u, M, m):
-    """One backward step of the state smoother (DK 4.4.4), inverse-free.
+def rts_step(a_f, P_f, a_p_next, P_p_next, a_s_next, P_s_next, T_next, a_out, P_out, J, tmp):
+    """One backward step of the Rauch-Tung-Striebel smoother (DK 4.4.5); returns False when
+    P_{t+1|t} is not positive definite (nothing written then).
 
-    Given r_t, N_t (the information from steps after t) returns in r_out, N_out
+        J = P_{t|t} T_{t+1}' P_{t+1|t}^{-1}            (a Cholesky solve, no inverse)
+        a_{t|n} = a_{t|t} + J (a_{t+1|n} - a_{t+1|t})
+        P_{t|n} = P_{t|t} + J (P_{t+1|n} - P_{t+1|t}) J'
 
-        u = T_{t+1}' r_t,   M = T_{t+1}' N_t T_{t+1}
-        r_{t-1} = z v / F + (I - K z')' u
-        N_{t-1} = z z' / F + (I - K z')' M (I - K z')
-
-    and for a missing y_t just (u, M). K is the filter gain P_{t|t-1} z / F. The smoothed
-    state is then a_{t|n} = a_{t|t-1} + P_{t|t-1} r_{t-1}, V_t = P_{t|t-1} - P N_{t-1} P.
-    u, M, m are (k,), (k, k), (k,) scratch arrays.
+    Chosen over the inverse-free r/N recursion because it adds a small correction to the
+    filtered covariance instead of subtracting two large numbers: with a near-diffuse prior
+    (the seed's 1e6 intercept variance) the r/N form loses every digit of P_{0|n}.
+    J, tmp : (k, k) scratch.
     """
-    k = r.shape[0]
-    for i in range(k):
-        acc = 0.0
-        for j in range(k):
-            acc += T_next[j, i] * r[j]
-        u[i] = acc
-    for i in range(k):
-        for j in range(i, k):
-            acc = 0.0
-            for a_ in range(k):
-                ta = T_next[a_, i]
-                if ta == 0.0:
-                    continue
-                inner = 0.0
-                for b in range(k):
-                    inner += N[a_, b] * T_next[b, j]
-                acc += ta * inner
-            M[i, j] = acc
-            M[j, i] = acc
-    if not observed:
-        r_out[:] = u
-        N_out[:, :] = M
-        return
-    ku = 0.0
-    for i in range(k):
-        ku += K[i] * u[i]
-    c = 0.0
-    for i in range(k):
-        acc = 0.0
-        for j in range(k):
-            acc += M[i, j] * K[j]
-        m[i] = acc
-        c += K[i] * acc
-    vf = v / F
-    for i in range(k):
-        r_out[i] = z[i] * vf + u[i] - z[i] * ku
-    for i in range(k):
-        for j in range(i, k):
-            val = (
-                z[i] * z[j] / F + M[i, j] - z[i] * m[j] - m[i] * z[j] + c * z[i] * z[j]
-            )
-            N_out[i, j] = val
-            N_out[j, i] = val
-
-
-@njit(cache=True)
-def smoothed_moments(a, P, r, N, a_out, P_out, PN):
-    """a_out = a + P r and P_out = P - P N P (DK 4.4.4), exactly symmetric. PN is (k, k) scratch."""
-    k = a.shape[0]
-    for i in range(k):
-        acc = 0.0
-        for j in range(k):
-            acc += P[i, j] * r[j]
-        a_out[i] = a[i] + acc
+    k = a_f.shape[0]
+    # J' solves P_{t+1|t} J' = T_{t+1} P_{t|t} (P symmetric)
     for i in range(k):
         for j in range(k):
             acc = 0.0
             for l in range(k):
-                acc += P[i, l] * N[l, j]
-            PN[i, j] = acc
+                acc += T_next[i, l] * P_f[l, j]
+            tmp[i, j] = acc
+    L = np.zeros((k, k))
+    for j in range(k):
+        d = P_p_next[j, j]
+        for l in range(j):
+            d -= L[j, l] * L[j, l]
+        if not d > 0.0:
+            return False
+        L[j, j] = np.sqrt(d)
+        for i in range(j + 1, k):
+            acc = P_p_next[i, j]
+            for l in range(j):
+                acc -= L[i, l] * L[j, l]
+            L[i, j] = acc / L[j, j]
+    for c in range(k):  # forward then back substitution, column by column
+        for i in range(k):
+            acc = tmp[i, c]
+            for l in range(i):
+                acc -= L[i, l] * tmp[l, c]
+            tmp[i, c] = acc / L[i, i]
+        for i in range(k - 1, -1, -1):
+            acc = tmp[i, c]
+            for l in range(i + 1, k):
+                acc -= L[l, i] * tmp[l, c]
+            tmp[i, c] = acc / L[i, i]
     for i in range(k):
-        for j in range(i, k):
+        for j in range(k):
+            J[i, j] = tmp[j, i]
+    for i in range(k):
+        acc = a_f[i]
+        for j in range(k):
+            acc += J[i, j] * (a_s_next[j] - a_p_next[j])
+        a_out[i] = acc
+    for i in range(k):  # tmp = J (P_s - P_p)
+        for j in range(k):
             acc = 0.0
             for l in range(k):
-                acc += PN[i, l] * P[l, j]
-            val = P[i, j] - acc
-            P_out[i, j] = val
-            P_out[j, i] = val
-
+                acc += J[i, l] * (P_s_next[l, j] - P_p_next[l, j])
+            tmp[i, j] = acc
+    for i in range(k):
+        for j in range(i, k):
+            acc = P_f[i, j]
+            for l in range(k):
+                acc += tmp[i, l] * J[j, l]
+            P_out[i, j] = acc
+            P_out[j, i] = acc
+    return True
