@@ -13,7 +13,7 @@ for c in $${PYTHON:-} python3.12 python3.13 $$HOME/.pyenv/versions/3.1[2-9]*/bin
 done; echo "error: tvbeta needs Python >= 3.12; set PYTHON=/path/to/python3.12" >&2; exit 1
 endef
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean chromium
 $(STAMP): pyproject.toml
 	@set -e; base=$$($(find_python)); \
 	[ -x $(PY) ] || $$base -m venv $(VENV); \
@@ -24,7 +24,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/tvbeta demo
 
-test: $(STAMP)
+# Headless Chromium for the figure/report browser checks (Debian package; tests skip without it).
+# Best effort: installed only where we are root with apt-get, as on the dev and CI machines.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: chromium not installed; browser tests will be skipped"; }
+
+test: $(STAMP) chromium
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)
