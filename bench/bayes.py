@@ -1,0 +1,183 @@
+"""Bayesian benchmark: `fit_bayes` on the seed case, cold and warm compile caches, per sampler.
+
+The seed case (weekly FPE ~ PFF + ICVT with an intercept, 2016-2022, burn 12; a simulated
+stand-in of the same shape when ../shared/data is absent), default priors, 4 chains x (1000 tune
++ 1000 draws), cores=2. Each run is a fresh process: "cold" points PyTensor's and numba's caches
+at empty folders (PYTENSOR_FLAGS=base_compiledir=..., NUMBA_CACHE_DIR=...), "warm" reuses them.
+Reported: wall time of the `fit_bayes` call (imports excluded; it includes compiling, sampling,
+log-likelihood, beta paths and diagnostics), the sampler's own sampling time, min bulk ESS over
+Q and R parameters, and ESS per wall second. Goals: warm < 15 s, cold < 60 s.
+
+With ``--peer VENV`` (default /work/bench-venv, skipped when absent) the same data and priors
+run through pymc-extras' statespace model (Regression(innovations=True) + MeasurementError)
+with that venv's Python; see `bench/bayes_peer.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import environment, print_table, verdict, write_json
+
+GOAL_WARM, GOAL_COLD = 15.0, 60.0
+TARGET = "Preferred Income (FPE)"
+FACTORS = ["Preferred Stock (PFF)", "Convertibles (ICVT)"]
+BURN = 12
+PEER_VENV = Path("/work/bench-venv")
+
+
+def seed_frame():
+    """(frame, target, factors, source): the seed data, or a simulated stand-in."""
+    from tvbeta.data import load_seed_weekly, shared_data_dir, simulate
+
+    if shared_data_dir() is not None:
+        return load_seed_weekly(), TARGET, FACTORS, "seed"
+    sim = simulate(365, ["PFF", "ICVT"], Q=[1e-8, 0.01, 3e-5], R=1.4e-5,
+                   beta0=[0.0, 0.7, 0.1], intercept=True, seed=7)  # fmt: skip
+    return sim.frame, "y", ["PFF", "ICVT"], "simulated"
+
+
+def worker(sampler: str, draws: int, tune: int, chains: int, out: str) -> None:
+    """One timed fit in this process; writes its figures as JSON to `out`."""
+    t0 = time.perf_counter()
+    import warnings
+
+    from tvbeta.estimate.bayes import diagnostics as dg
+    from tvbeta.estimate.bayes.fit import fit_bayes
+
+    t_import = time.perf_counter() - t0
+    df, target, factors, source = seed_frame()
+    t1 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(df, target, factors, burn=BURN, draws=draws, tune=tune, chains=chains,
+                        cores=2, seed=1, sampler=sampler)  # fmt: skip
+    wall = time.perf_counter() - t1
+    report = dg.check_convergence(fit, warn=False)
+    table = report.summary
+    figures = {
+        "source": source, "sampler": fit.settings["sampler"], "import_s": t_import,
+        "fit_wall_s": wall, "sample_call_s": fit.settings["wall_time_sample"],
+        "sampling_time_s": fit.settings["sampling_time"],
+        "min_ess_bulk": float(table["ess_bulk"].min()),
+        "max_rhat": float(table["r_hat"].max()), "divergences": report.n_divergent,
+        "posterior_mean": {str(i): float(v) for i, v in table["mean"].items()},
+    }  # fmt: skip
+    Path(out).write_text(json.dumps(figures))
+
+
+def run_worker(sampler: str, cache: Path, args: argparse.Namespace) -> dict:
+    env = dict(os.environ)
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={cache / 'pytensor'}"
+    env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    cmd = [sys.executable, "-m", "bench.bayes", "--worker", "--sampler", sampler,
+           "--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains),
+           "--out", out]  # fmt: skip
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, cwd=Path(__file__).resolve().parents[1])
+    figures = json.loads(Path(out).read_text())
+    figures["process_s"] = time.perf_counter() - t0
+    os.unlink(out)
+    return figures
+
+
+def run_peer(venv: Path, args: argparse.Namespace) -> dict | None:
+    """pymc-extras statespace in its own venv (warm: run twice, report the second)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"[bench] bayes: peer venv {venv} absent, pymc-extras skipped")
+        return None
+    from tvbeta.estimate.bayes.model import bayes_spec
+
+    df, target, factors, _ = seed_frame()
+    spec = bayes_spec(df, target, factors, burn=BURN)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "case.json"
+        data.write_text(json.dumps({
+            "y": spec.y.tolist(), "Z": spec.Z.tolist(), "a0": spec.a0.tolist(),
+            "P0": spec.P0.tolist(), "burn": spec.burn,
+            "sigma_eps": spec.resolved.sigma_eps.params["sigma"],
+            "sigma_beta": spec.resolved.sigma_beta.params["sigma"],
+            "draws": args.draws, "tune": args.tune, "chains": args.chains,
+        }))  # fmt: skip
+        runs = []
+        for _ in range(2):
+            out = Path(tmp) / "peer.json"
+            t0 = time.perf_counter()
+            subprocess.run([str(python), str(Path(__file__).with_name("bayes_peer.py")),
+                            str(data), str(out)], check=True)  # fmt: skip
+            fig = json.loads(out.read_text())
+            fig["process_s"] = time.perf_counter() - t0
+            runs.append(fig)
+    return {"cold_or_first": runs[0], "warm": runs[1]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench bayes", description=__doc__)
+    parser.add_argument("--json", metavar="PATH", help="write the figures to this JSON file")
+    parser.add_argument("--samplers", default="nutpie,pymc", help="comma-separated samplers")
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--peer", type=Path, default=PEER_VENV, help="venv with pymc-extras")
+    parser.add_argument("--no-peer", action="store_true", help="skip pymc-extras")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sampler", default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.sampler, args.draws, args.tune, args.chains, args.out)
+        return 0
+
+    from tvbeta.estimate.bayes.fit import nutpie_available
+
+    samplers = [s for s in args.samplers.split(",") if s != "nutpie" or nutpie_available()]
+    results: dict = {"environment": environment(), "runs": {}}
+    rows = []
+    status = 0
+    for sampler in samplers:
+        with tempfile.TemporaryDirectory(prefix="tvbeta-bench-cache-") as cache:
+            cold = run_worker(sampler, Path(cache), args)
+            warm = run_worker(sampler, Path(cache), args)
+        results["runs"][sampler] = {"cold": cold, "warm": warm}
+        for label, fig, goal in (("cold", cold, GOAL_COLD), ("warm", warm, GOAL_WARM)):
+            ok = verdict(fig["fit_wall_s"], goal, at_least=False)
+            status = max(status, 0 if ok == "PASS" else 1)
+            ess_s = fig["min_ess_bulk"] / fig["fit_wall_s"]
+            rows.append([f"tvbeta {sampler} ({label})", f"{fig['fit_wall_s']:.1f}",
+                         f"{fig['sampling_time_s']:.1f}", f"{fig['min_ess_bulk']:.0f}",
+                         f"{ess_s:.0f}", f"{fig['max_rhat']:.3f}", str(fig["divergences"]),
+                         f"< {goal:.0f} s {ok}"])  # fmt: skip
+    peer = None if args.no_peer else run_peer(args.peer, args)
+    if peer is not None:
+        results["peer"] = peer
+        for label, fig in (("first", peer["cold_or_first"]), ("warm", peer["warm"])):
+            rows.append([f"pymc-extras nutpie ({label})", f"{fig['fit_wall_s']:.1f}",
+                         f"{fig['sampling_time_s']:.1f}", f"{fig['min_ess_bulk']:.0f}",
+                         f"{fig['min_ess_bulk'] / fig['fit_wall_s']:.0f}",
+                         f"{fig['max_rhat']:.3f}", str(fig["divergences"]), ""])  # fmt: skip
+    source = next(iter(results["runs"].values()))["cold"]["source"] if results["runs"] else "?"
+    print_table(
+        f"fit_bayes, {source} case, {args.chains} chains x ({args.tune} + {args.draws}), "
+        "cores=2",
+        ["run", "wall s", "sampling s", "min ESS", "ESS/s", "max R-hat", "div", "goal"],
+        rows,
+        note="wall = the fit call (compile + sample + log-lik + beta paths + checks), "
+        "imports excluded; ESS/s = min bulk ESS / wall",
+    )
+    if args.json:
+        write_json(args.json, results)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

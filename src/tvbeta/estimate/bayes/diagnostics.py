@@ -1,0 +1,201 @@
+"""Convergence diagnostics, predictive checks, LOO and plots for a `BayesFit` (ArviZ 1.3).
+
+Thresholds (Vehtari et al. 2021, "Rank-normalization, folding, and localization"): R-hat
+<= 1.01, bulk and tail ESS >= 400 (in total over chains), no divergent transition, and an
+E-BFMI >= 0.3 in every chain (Betancourt 2016). `check_convergence` warns with a
+`BayesConvergenceWarning` naming every failed check.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from tvbeta.estimate.bayes.model import OBSERVED
+
+__all__ = [
+    "BayesConvergenceWarning",
+    "ConvergenceReport",
+    "check_convergence",
+    "loo",
+    "parameter_names",
+    "plot_rank",
+    "plot_trace",
+    "posterior_predictive_check",
+    "prior_predictive_check",
+    "summary",
+]
+
+RHAT_MAX = 1.01
+ESS_MIN = 400.0
+BFMI_MIN = 0.3
+
+
+class BayesConvergenceWarning(UserWarning):
+    """The sampler's output fails a convergence check; the estimates may be unreliable."""
+
+
+def parameter_names(fit) -> list[str]:
+    """Posterior variables to diagnose: sigma_eps, sigma_beta (and Q for a full Q)."""
+    return ["sigma_eps", "sigma_beta"] + (["Q"] if fit.spec.q == "full" else [])
+
+
+def summary(fit, *, ci_prob: float = 0.9) -> pd.DataFrame:
+    """Mean, sd, ETI bounds, bulk/tail ESS, R-hat and MCSE for each parameter (unrounded)."""
+    return pd.DataFrame(
+        az.summary(fit.tree, var_names=parameter_names(fit), ci_prob=ci_prob, round_to="none")
+    )
+
+
+@dataclass(frozen=True)
+class ConvergenceReport:
+    """summary : `summary` table; n_divergent : divergent transitions after tuning;
+    bfmi : (chains,) E-BFMI; problems : a sentence per failed check (empty when all pass)."""
+
+    summary: pd.DataFrame
+    n_divergent: int
+    bfmi: np.ndarray
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_convergence(fit, *, warn: bool = True) -> ConvergenceReport:
+    """Run the checks of the module docstring; warn (BayesConvergenceWarning) when any fails."""
+    table = summary(fit)
+    problems = []
+    bad_rhat = table.index[~(table["r_hat"] <= RHAT_MAX)].tolist()
+    if bad_rhat:
+        problems.append(f"R-hat > {RHAT_MAX} (or NaN) for {bad_rhat}: chains disagree")
+    for col, what in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
+        low = table.index[~(table[col] >= ESS_MIN)].tolist()
+        if low:
+            problems.append(f"{what} ESS < {ESS_MIN:.0f} for {low}: draw more (or thin less)")
+    stats = fit.tree["sample_stats"]
+    n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    if n_div:
+        problems.append(
+            f"{n_div} divergent transitions: raise target_accept (e.g. 0.95-0.99) or "
+            "reconsider priors that let a variance approach 0"
+        )
+    bfmi = _bfmi(fit.tree)
+    if np.any(bfmi < BFMI_MIN):
+        problems.append(f"E-BFMI < {BFMI_MIN} in some chain ({np.round(bfmi, 2).tolist()})")
+    report = ConvergenceReport(table, n_div, bfmi, problems)
+    if warn and problems:
+        warnings.warn(
+            "Bayesian fit failed convergence checks:\n- " + "\n- ".join(problems),
+            BayesConvergenceWarning,
+            stacklevel=3,
+        )
+    return report
+
+
+def _bfmi(tree: xr.DataTree) -> np.ndarray:
+    """E-BFMI per chain from the energy (PyMC and nutpie both store ``energy``)."""
+    if "energy" not in tree["sample_stats"]:
+        return np.array([])
+    energy = tree["sample_stats"]["energy"].values  # (chain, draw)
+    num = np.mean(np.diff(energy, axis=1) ** 2, axis=1)
+    return num / np.var(energy, axis=1)
+
+
+def loo(fit, pointwise: bool = True):
+    """PSIS-LOO over the one-step terms (``az.loo``): elpd, se, p_loo and Pareto k per time.
+
+    The terms are log p(y_t | y_{<t}, Q, R); leaving one out of the sum is not refitting
+    without y_t (later terms still condition on it), so read the result as a predictive score
+    with PSIS diagnostics rather than exact leave-one-out.
+    """
+    return az.loo(fit.tree, pointwise=pointwise, var_name=OBSERVED)
+
+
+def _predictive_frame(replicates: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
+    """Test statistics of replicated returns vs the data, and posterior predictive p-values."""
+    stats = {
+        "mean": np.nanmean, "sd": np.nanstd,
+        "min": np.nanmin, "max": np.nanmax,
+        "abs_autocorr1": lambda x, axis: _acf1(np.abs(x), axis),
+        "autocorr1": _acf1,
+    }  # fmt: skip
+    rows = {}
+    for name, f in stats.items():
+        rep = f(replicates, axis=-1)
+        obs = float(f(observed[None], axis=-1)[0])
+        rows[name] = {
+            "observed": obs,
+            "replicated_q05": float(np.quantile(rep, 0.05)),
+            "replicated_q50": float(np.quantile(rep, 0.5)),
+            "replicated_q95": float(np.quantile(rep, 0.95)),
+            "p_value": float(np.mean(rep >= obs)),
+        }
+    return pd.DataFrame(rows).T
+
+
+def _acf1(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = x - np.nanmean(x, axis=axis, keepdims=True)
+    num = np.nansum(x[..., 1:] * x[..., :-1], axis=axis)
+    return num / np.nansum(x * x, axis=axis)
+
+
+def _replicates(tree: xr.DataTree, group: str) -> np.ndarray:
+    y = tree[group][OBSERVED].values
+    return y.reshape(-1, y.shape[-1])
+
+
+def posterior_predictive_check(fit, *, seed: int | None = None) -> pd.DataFrame:
+    """Observed vs replicated statistics (mean, sd, min, max, lag-1 autocorrelations of y and
+    |y|) with 90% bands and posterior predictive p-values P(T(y_rep) >= T(y)).
+
+    Replicates are drawn from the state-space model given posterior (Q, R); when the fit has no
+    posterior_predictive group, one is sampled with ``seed`` (required then).
+    """
+    if "posterior_predictive" not in fit.tree.children:
+        if seed is None:
+            raise ValueError("the fit has no posterior_predictive group: pass seed= to draw one")
+        fit = fit.with_posterior_predictive(seed)
+    observed = fit.tree["observed_data"][OBSERVED].values
+    return _predictive_frame(_replicates(fit.tree, "posterior_predictive"), observed)
+
+
+def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.DataFrame:
+    """Replicated-return statistics under the priors vs the data (same table as the posterior
+    check): the prior should make returns of the data's scale plausible, not force them."""
+    from tvbeta.estimate.bayes.fit import _LIGHT, _RANDOM_OBJMODE
+    from tvbeta.estimate.bayes.model import model_from_spec
+
+    spec = getattr(spec_or_fit, "spec", spec_or_fit)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
+        with model_from_spec(spec):
+            tree = pm.sample_prior_predictive(draws=draws, random_seed=seed,
+                                              compile_kwargs=_LIGHT)  # fmt: skip
+    return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.burn :])
+
+
+def plot_trace(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollection:
+    """Trace and density per parameter (``az.plot_trace_dist``, one row per state since the
+    intercept and the factor betas have different scales); saved as PNG if ``path``."""
+    kwargs.setdefault("compact", False)
+    pc = az.plot_trace_dist(fit.tree, var_names=parameter_names(fit), backend="matplotlib",
+                            **kwargs)  # fmt: skip
+    if path is not None:
+        pc.savefig(path)
+    return pc
+
+
+def plot_rank(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollection:
+    """Rank ECDF plots per parameter (``az.plot_rank``); saved as PNG if ``path``."""
+    pc = az.plot_rank(fit.tree, var_names=parameter_names(fit), backend="matplotlib", **kwargs)
+    if path is not None:
+        pc.savefig(path)
+    return pc

@@ -1,0 +1,330 @@
+"""Sample the posterior of Q and R with NUTS, summarise the beta paths, save and load fits.
+
+`fit_bayes` builds the model (`build_model`), samples with nutpie when it is installed (else
+PyMC's NUTS), adds the pointwise log-likelihood (`pm.compute_log_likelihood`), optionally prior
+and posterior predictive draws, and the filtered / smoothed beta path summaries over
+``n_paths`` posterior draws (`paths.beta_path_summary`). It returns a `BayesFit`, which saves
+to one NetCDF file (h5netcdf) and loads back with nothing lost.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+import warnings
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from tvbeta.constants import STATE, STATE2
+from tvbeta.estimate.bayes.model import (
+    BayesSpec,
+    QForm,
+    bayes_spec,
+    model_from_spec,
+)
+from tvbeta.estimate.bayes.paths import beta_path_summary
+from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
+
+__all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
+
+Sampler = Literal["auto", "pymc", "nutpie"]
+FORMAT_VERSION = 1
+TIME_ALL = "time_all"
+"""Coordinate of every data row (burn rows included) in the saved design group."""
+_DESIGN, _PATHS, _SETTINGS = "tvbeta_design", "beta_paths", "tvbeta_settings"
+# pm.sample_*_predictive compiles the CustomDist's Python `random` in numba object mode; that
+# is expected (a Python simulator), unlike the likelihood Ops, which are native numba.
+_RANDOM_OBJMODE = r"Numba will use object mode to run CustomDist"
+# Functions evaluated a few thousand times (pointwise log-likelihood, predictive draws) compile
+# in PyTensor's Python VM: no numba compile (5-10 s on a cold cache), and the work is in the
+# njit kernel (`KalmanLoglikOp.perform`) or the Python simulator anyway.
+_LIGHT = {"mode": "FAST_COMPILE"}
+
+
+def nutpie_available() -> bool:
+    return importlib.util.find_spec("nutpie") is not None
+
+
+def default_cores(chains: int) -> int:
+    """All CPUs this process may use, at most one per chain."""
+    try:
+        n_cpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n_cpu = os.cpu_count() or 1
+    return max(1, min(chains, n_cpu))
+
+
+@dataclass(frozen=True, eq=False)
+class BayesFit:
+    """A sampled posterior and what was derived from it.
+
+    tree : DataTree with groups posterior, sample_stats, log_likelihood, observed_data (and
+    prior, prior_predictive, posterior_predictive when asked); beta : Dataset of the beta path
+    summaries (time, state), see `paths`; spec : the model's `BayesSpec`; settings : sampler
+    settings and timings (JSON-friendly).
+    """
+
+    tree: xr.DataTree
+    beta: xr.Dataset
+    spec: BayesSpec
+    settings: dict[str, Any]
+
+    def model(self) -> pm.Model:
+        """Rebuild the PyMC model (e.g. for predictive sampling after `load`)."""
+        return model_from_spec(self.spec)
+
+    def qr_draws(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior draws Q (D, k, k) and R (D,), chains pooled."""
+        return posterior_qr(self.tree, self.spec.q)
+
+    def with_posterior_predictive(self, seed: int) -> BayesFit:
+        """A copy with a posterior_predictive group (replicated returns from the model)."""
+        tree = self.tree.copy()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
+            pp = pm.sample_posterior_predictive(
+                tree, model=self.model(), random_seed=seed, progressbar=False,
+                compile_kwargs=_LIGHT,
+            )
+        tree["posterior_predictive"] = pp["posterior_predictive"].copy()
+        return replace(self, tree=tree)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write everything to one NetCDF file (h5netcdf): groups, beta paths, design, settings."""
+        path = Path(path)
+        tree = self.tree.copy()
+        tree[_PATHS] = xr.DataTree(self.beta)
+        tree[_DESIGN] = xr.DataTree(_design_dataset(self.spec))
+        tree.attrs = {**tree.attrs, _SETTINGS: json.dumps(_settings_dict(self), default=str)}
+        tree.to_netcdf(path, engine="h5netcdf", mode="w")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BayesFit:
+        """Read a file written by `save` fully into memory and close it."""
+        with xr.open_datatree(path, engine="h5netcdf") as opened:
+            tree = opened.load().copy(deep=True)
+        attrs = dict(tree.attrs)
+        meta = json.loads(attrs.pop(_SETTINGS))
+        beta = tree[_PATHS].to_dataset()
+        design = tree[_DESIGN].to_dataset()
+        tree = tree.drop_nodes([_PATHS, _DESIGN])
+        tree.attrs = attrs
+        spec = _spec_from_saved(design, meta["spec"])
+        return cls(tree=tree, beta=beta, spec=spec, settings=meta["settings"])
+
+
+def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
+    """Q (D, k, k) and R (D,) from a posterior group, chains pooled in (chain, draw) order."""
+    post = tree["posterior"]
+    R = post["sigma_eps"].values.reshape(-1) ** 2
+    if q == "diag":
+        s2 = post["sigma_beta"].values ** 2
+        s2 = s2.reshape(-1, s2.shape[-1])
+        Q = np.einsum("dk,kj->dkj", s2, np.eye(s2.shape[1]))
+    else:
+        Qv = post["Q"].values
+        Q = Qv.reshape(-1, *Qv.shape[-2:])
+    return np.ascontiguousarray(Q), np.ascontiguousarray(R)
+
+
+def fit_bayes(
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Sequence[Hashable] | str,
+    *,
+    intercept: bool = True,
+    q: QForm = "diag",
+    priors: Priors | dict | None = None,
+    burn: int = 0,
+    frequency: str | float | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    target_accept: float = 0.9,
+    seed: int,
+    sampler: Sampler = "auto",
+    n_paths: int = 200,
+    prior_predictive: bool = False,
+    posterior_predictive: bool = False,
+    progressbar: bool = False,
+    check: bool = True,
+) -> BayesFit:
+    """Posterior of Q and R (beta marginalised by the Kalman filter) by NUTS.
+
+    Parameters
+    ----------
+    df, target_col, factor_cols, intercept, q, priors, burn, frequency
+        The model, as in `build_model` (priors: `Priors`, a dict, or None for the defaults).
+    draws, tune, chains : int
+        NUTS draws and tuning steps per chain, number of chains.
+    cores : int, optional
+        Chains run in parallel; default all available CPUs, at most ``chains`` (PyMC's own
+        default is one core on a 2-CPU machine).
+    target_accept : float
+        NUTS target acceptance rate.
+    seed : int
+        Seeds the sampler, the predictive draws and the choice of beta paths.
+    sampler : {"auto", "pymc", "nutpie"}
+        "auto": nutpie when installed, else PyMC's NUTS.
+    n_paths : int
+        Posterior draws used for the beta path summaries (0: none).
+    prior_predictive, posterior_predictive : bool
+        Add the prior / prior_predictive and posterior_predictive groups.
+    progressbar : bool
+    check : bool
+        Run `diagnostics.check_convergence`, which warns on R-hat > 1.01, ESS < 400, any
+        divergence or a low BFMI.
+
+    Returns
+    -------
+    BayesFit
+    """
+    spec = bayes_spec(df, target_col, factor_cols, intercept=intercept, q=q, priors=priors,
+                      burn=burn, frequency=frequency)  # fmt: skip
+    return fit_spec(
+        spec, draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
+        seed=seed, sampler=sampler, n_paths=n_paths, prior_predictive=prior_predictive,
+        posterior_predictive=posterior_predictive, progressbar=progressbar, check=check,
+    )  # fmt: skip
+
+
+def fit_spec(
+    spec: BayesSpec,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    target_accept: float = 0.9,
+    seed: int,
+    sampler: Sampler = "auto",
+    n_paths: int = 200,
+    prior_predictive: bool = False,
+    posterior_predictive: bool = False,
+    progressbar: bool = False,
+    check: bool = True,
+) -> BayesFit:
+    """`fit_bayes` on a ready `BayesSpec` (e.g. from `BayesSpec.from_arrays`)."""
+    if sampler not in ("auto", "pymc", "nutpie"):
+        raise ValueError(f"sampler must be 'auto', 'pymc' or 'nutpie', got {sampler!r}")
+    used = ("nutpie" if nutpie_available() else "pymc") if sampler == "auto" else sampler
+    cores = default_cores(chains) if cores is None else int(cores)
+    seeds = np.random.SeedSequence(seed).generate_state(4)
+    model = model_from_spec(spec)
+    t0 = time.perf_counter()
+    with model:
+        tree = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=int(seeds[0]),
+            nuts_sampler=used, nuts={"target_accept": target_accept}, progressbar=progressbar,
+            quiet=not progressbar, compute_convergence_checks=False,
+        )  # fmt: skip
+        t_sample = time.perf_counter() - t0
+        pm.compute_log_likelihood(tree, extend_inferencedata=True, progressbar=False,
+                                  compile_kwargs=_LIGHT)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
+            if prior_predictive:
+                prior = pm.sample_prior_predictive(draws=draws, random_seed=int(seeds[1]),
+                                                   compile_kwargs=_LIGHT)  # fmt: skip
+                tree["prior"] = prior["prior"].copy()
+                tree["prior_predictive"] = prior["prior_predictive"].copy()
+            if posterior_predictive:
+                pp = pm.sample_posterior_predictive(
+                    tree, random_seed=int(seeds[2]), progressbar=False, compile_kwargs=_LIGHT
+                )
+                tree["posterior_predictive"] = pp["posterior_predictive"].copy()
+    t_total = time.perf_counter() - t0
+    Q, R = posterior_qr(tree, spec.q)
+    beta = (
+        beta_path_summary(spec, Q, R, n_paths=n_paths, seed=int(seeds[3]))
+        if n_paths > 0 else xr.Dataset()
+    )  # fmt: skip
+    settings = {
+        "sampler": used, "draws": draws, "tune": tune, "chains": chains, "cores": cores,
+        "target_accept": target_accept, "seed": seed, "n_paths": n_paths,
+        "wall_time_sample": t_sample, "wall_time_total": t_total,
+        "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
+    }  # fmt: skip
+    fit = BayesFit(tree=tree, beta=beta, spec=spec, settings=settings)
+    if check:
+        from tvbeta.estimate.bayes.diagnostics import check_convergence
+
+        check_convergence(fit)
+    return fit
+
+
+def _design_dataset(spec: BayesSpec) -> xr.Dataset:
+    names = list(spec.state_names)
+    return xr.Dataset(
+        {
+            "y": ((TIME_ALL,), spec.y),
+            "Z": ((TIME_ALL, STATE), spec.Z),
+            "T": ((STATE, STATE2), spec.T),
+            "a0": ((STATE,), spec.a0),
+            "P0": ((STATE, STATE2), spec.P0),
+        },
+        coords={TIME_ALL: spec.index.rename(TIME_ALL), STATE: names, STATE2: names},
+    )
+
+
+def _settings_dict(fit: BayesFit) -> dict[str, Any]:
+    s = fit.spec
+    spec = {
+        "format_version": FORMAT_VERSION,
+        "target_col": s.target_col,
+        "factor_cols": None if s.factor_cols is None else list(s.factor_cols),
+        "index_name": s.index.name,
+        "index_freq": getattr(getattr(s.index, "freq", None), "freqstr", None),
+        "state_names": list(s.state_names),
+        "intercept": s.intercept,
+        "burn": s.burn,
+        "ppy": s.ppy,
+        "q": s.q,
+        "priors": s.priors.to_dict(),
+        "resolved": {
+            "sigma_eps": s.resolved.sigma_eps.to_dict(),
+            "sigma_beta": s.resolved.sigma_beta.to_dict(),
+            "lkj_eta": s.resolved.lkj_eta,
+        },
+    }
+    return {"spec": spec, "settings": fit.settings}
+
+
+def _spec_from_saved(design: xr.Dataset, meta: dict[str, Any]) -> BayesSpec:
+    index = design.indexes[TIME_ALL].rename(meta["index_name"])
+    if isinstance(index, pd.DatetimeIndex) and meta.get("index_freq"):
+        index.freq = meta["index_freq"]
+    resolved = meta["resolved"]
+    factors = meta["factor_cols"]
+    return BayesSpec(
+        index=index,
+        y=np.ascontiguousarray(design["y"].values),
+        Z=np.ascontiguousarray(design["Z"].values),
+        state_names=tuple(meta["state_names"]),
+        intercept=bool(meta["intercept"]),
+        burn=int(meta["burn"]),
+        ppy=float(meta["ppy"]),
+        q=meta["q"],
+        T=np.ascontiguousarray(design["T"].values),
+        a0=np.ascontiguousarray(design["a0"].values),
+        P0=np.ascontiguousarray(design["P0"].values),
+        priors=Priors.from_dict(meta["priors"]),
+        resolved=ResolvedPriors(
+            Prior.from_dict(resolved["sigma_eps"]),
+            Prior.from_dict(resolved["sigma_beta"]),
+            float(resolved["lkj_eta"]),
+        ),
+        target_col=meta["target_col"],
+        factor_cols=None if factors is None else tuple(factors),
+    )

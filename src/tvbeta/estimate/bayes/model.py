@@ -1,0 +1,289 @@
+"""The PyMC model: priors on Q and R, beta marginalised exactly by the Kalman filter.
+
+    beta_t = T beta_{t-1} + eta_t,  eta_t ~ N(0, Q);   y_t = z_t' beta_t + eps_t,  eps_t ~ N(0, R)
+    beta_{-1} ~ N(a0, P0) (fixed, documented in `priors`);  R = sigma_eps^2
+    Q = diag(sigma_beta^2)  (q="diag")  or  Q = L L', L ~ LKJCholeskyCov(sigma_beta)  (q="full")
+
+The likelihood is p(y_burn, ..., y_{n-1} | y_0, ..., y_{burn-1}; Q, R) = prod_{t >= burn}
+p(y_t | y_{<t}), each term from `KalmanLoglikOp`. The burn rows are not observations of the
+model: they only condition the filter, exactly as the MLE's ``burn`` (terms t < burn have zero
+weight). So the observed variable ``y`` and the ``time`` coordinate cover rows burn..n-1, while
+the rows before burn enter the likelihood as constants. ``log_likelihood`` then holds one term
+per observed step, and ``az.loo`` works on them (they are one-step-ahead terms, so PSIS-LOO over
+them approximates leave-future-out more than leave-one-out).
+
+Missing targets (NaN) stay NaN in the observed data (no imputation): the filter predicts
+through them and their log-likelihood term is 0.
+
+Replicates (the CustomDist's ``random``, used by prior and posterior predictive sampling) come
+from the generative model given (Q, R): beta_{-1} ~ N(a0, P0), a fresh state path, fresh
+noise, on the observed design Z. So a posterior predictive draw is p(y_rep | Q, R) with
+(Q, R) from the posterior (the betas are re-simulated, not the smoothed path of the data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+
+from tvbeta.constants import STATE, STATE2, TIME
+from tvbeta.data.validate import prepare_design
+from tvbeta.estimate.bayes.op import KalmanLoglikOp
+from tvbeta.estimate.bayes.priors import (
+    Priors,
+    ResolvedPriors,
+    initial_state,
+    periods_per_year,
+    resolve_priors,
+)
+from tvbeta.kalman import psd_sqrt
+
+__all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
+
+QForm = Literal["diag", "full"]
+OBSERVED = "y"
+"""Name of the observed variable (and of the log_likelihood / predictive groups' variable)."""
+
+
+@dataclass(frozen=True, eq=False)
+class BayesSpec:
+    """Everything the model is built from, as plain arrays (no fitted state).
+
+    index : (n,) time labels of all rows; y : (n,) target (NaN = missing); Z : (n, k) design;
+    state_names : (k,); intercept : whether state 0 is the intercept; burn : rows that only
+    condition the filter; ppy : periods per year; q : "diag" | "full"; T : (k, k) transition;
+    a0 : (k,), P0 : (k, k) initial state; priors : the settings; resolved : with scales filled.
+    target_col, factor_cols : the names in the caller's DataFrame (None for arrays).
+    """
+
+    index: pd.Index
+    y: np.ndarray
+    Z: np.ndarray
+    state_names: tuple[str, ...]
+    intercept: bool
+    burn: int
+    ppy: float
+    q: QForm
+    T: np.ndarray
+    a0: np.ndarray
+    P0: np.ndarray
+    priors: Priors
+    resolved: ResolvedPriors
+    target_col: Hashable | None = None
+    factor_cols: tuple[Hashable, ...] | None = None
+
+    @property
+    def n(self) -> int:
+        return self.Z.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def time(self) -> pd.Index:
+        """Labels of the likelihood window (rows burn..n-1): the model's ``time`` coordinate."""
+        return self.index[self.burn :].rename(TIME)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        y,
+        Z,
+        *,
+        index=None,
+        state_names: Sequence[str] | None = None,
+        intercept: bool = False,
+        q: QForm = "diag",
+        priors: Priors | dict | None = None,
+        burn: int = 0,
+        frequency: str | float | None = None,
+        T=None,
+    ) -> BayesSpec:
+        """A spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0)."""
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
+            raise ValueError(f"need y (n,) and Z (n, k), got {y.shape} and {Z.shape}")
+        if q not in ("diag", "full"):
+            raise ValueError(f"q must be 'diag' or 'full', got {q!r}")
+        if not isinstance(burn, int | np.integer) or not 0 <= burn < len(y) - 1:
+            raise ValueError(f"burn must be an integer in [0, n - 1), got {burn!r}")
+        n, k = Z.shape
+        index = pd.RangeIndex(n) if index is None else pd.Index(index)
+        names = tuple(state_names) if state_names is not None else tuple(f"s{i}" for i in range(k))
+        if isinstance(priors, dict):
+            priors = Priors.from_dict(priors)
+        priors = priors or Priors()
+        ppy = periods_per_year(index, frequency)
+        T = np.eye(k) if T is None else np.ascontiguousarray(T, dtype=np.float64).reshape(k, k)
+        kw = dict(burn=int(burn), ppy=ppy, intercept=intercept, priors=priors)
+        a0, P0 = initial_state(y, Z, **kw)
+        return cls(
+            index=index, y=y, Z=Z, state_names=names, intercept=intercept, burn=int(burn),
+            ppy=ppy, q=q, T=T, a0=a0, P0=P0, priors=priors, resolved=resolve_priors(y, Z, **kw),
+        )  # fmt: skip
+
+
+def bayes_spec(
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Sequence[Hashable] | str,
+    *,
+    intercept: bool = True,
+    q: QForm = "diag",
+    priors: Priors | dict | None = None,
+    burn: int = 0,
+    frequency: str | float | None = None,
+) -> BayesSpec:
+    """Validate the data (`prepare_design`) and resolve priors and the initial state."""
+    design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
+    spec = BayesSpec.from_arrays(
+        design.y, design.Z, index=design.index, state_names=design.state_names,
+        intercept=intercept, q=q, priors=priors, burn=burn, frequency=frequency,
+    )  # fmt: skip
+    factors = (factor_cols,) if isinstance(factor_cols, str) else tuple(factor_cols)
+    return replace(spec, target_col=target_col, factor_cols=factors)
+
+
+def build_model(
+    df: pd.DataFrame,
+    target_col: Hashable,
+    factor_cols: Sequence[Hashable] | str,
+    *,
+    intercept: bool = True,
+    q: QForm = "diag",
+    priors: Priors | dict | None = None,
+    burn: int = 0,
+    frequency: str | float | None = None,
+) -> pm.Model:
+    """The PyMC model of a fund's returns on factors with time-varying betas.
+
+    Free parameters: ``sigma_eps`` (R = sigma_eps^2) and ``sigma_beta`` (dims state) for
+    q="diag"; for q="full" the packed Cholesky factor ``chol_Q`` with deterministics
+    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = rows burn..n-1), a
+    `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
+    draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`.
+    """
+    spec = bayes_spec(df, target_col, factor_cols, intercept=intercept, q=q, priors=priors,
+                      burn=burn, frequency=frequency)  # fmt: skip
+    return model_from_spec(spec)
+
+
+def _scale_prior(name: str, prior, dims=None, shape=None):
+    dist = getattr(pm, prior.dist)
+    if shape is not None:
+        return dist.dist(**prior.params, shape=shape)
+    return dist(name, **prior.params, dims=dims)
+
+
+def model_from_spec(spec: BayesSpec) -> pm.Model:
+    """Build the PyMC model from a `BayesSpec` (see `build_model`)."""
+    coords = {TIME: spec.time, STATE: list(spec.state_names)}
+    if spec.q == "full":
+        coords[STATE2] = list(spec.state_names)
+    with pm.Model(coords=coords) as model:
+        sigma_eps = _scale_prior("sigma_eps", spec.resolved.sigma_eps)
+        if spec.q == "diag":
+            sigma_beta = _scale_prior("sigma_beta", spec.resolved.sigma_beta, dims=STATE)
+            Q = pt.diag(sigma_beta**2)
+        else:
+            chol, _, stds = pm.LKJCholeskyCov(
+                "chol_Q", n=spec.k, eta=spec.resolved.lkj_eta,
+                sd_dist=_scale_prior("", spec.resolved.sigma_beta, shape=spec.k),
+                compute_corr=True, store_in_trace=False,
+            )  # fmt: skip
+            pm.Deterministic("sigma_beta", stds, dims=STATE)
+            Q = pm.Deterministic("Q", chol @ chol.T, dims=(STATE, STATE2))
+        R = sigma_eps**2
+        data = _shared_data(spec)
+        pm.CustomDist(
+            OBSERVED, Q, R, data["Z"],
+            logp=partial(_logp, data=data, burn=spec.burn),
+            random=partial(_random, spec=spec),
+            signature="(k,k),(),(t,k)->(t)",
+            observed=data["y"],  # a shared tensor: NaN is not imputed
+            dims=TIME,
+        )  # fmt: skip
+    return model
+
+
+def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
+    """The data as shared variables, not constants: the compiled graph then does not depend on
+    the data, so PyTensor's numba cache serves every data set (constants would force a fresh
+    2-5 s compile per data set). Names are prefixed to stay unique in nutpie's shared data."""
+    b = spec.burn
+    arrays = {
+        "y": spec.y[b:], "Z": spec.Z[b:], "y_pre": spec.y[:b], "Z_pre": spec.Z[:b],
+        "T": spec.T, "a0": spec.a0, "P0": spec.P0,
+    }  # fmt: skip
+    return {
+        key: pytensor.shared(np.ascontiguousarray(value, dtype=np.float64), name=f"tvbeta_{key}")
+        for key, value in arrays.items()
+    }
+
+
+def _logp(value, Q, R, Z, *, data: dict[str, pt.TensorVariable], burn: int):
+    """One-step terms for t >= burn, the filter started at row 0 (burn rows only condition)."""
+    if burn:
+        value = pt.concatenate([data["y_pre"], value])
+        Z = pt.concatenate([data["Z_pre"], Z], axis=0)
+    ll = KalmanLoglikOp()(Q, R, value, Z, data["T"], data["a0"], data["P0"])
+    return ll[burn:]
+
+
+def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) -> np.ndarray:
+    """One replicate of y (n - burn,) from the model: beta_{-1} ~ N(a0, P0), then the states.
+
+    Q (k, k), R scalar; Z (n - burn, k) replaces the design of the likelihood window if given.
+    Missing targets stay missing (NaN) in the replicate.
+    """
+    n, k = spec.n, spec.k
+    Zf = spec.Z if Z is None else np.concatenate([spec.Z[: spec.burn], Z])
+    beta = spec.a0 + psd_sqrt(spec.P0) @ rng.standard_normal(k)
+    eta = rng.standard_normal((n, k)) @ psd_sqrt(np.asarray(Q, float)).T
+    if np.array_equal(spec.T, np.eye(k)):
+        path = beta + np.cumsum(eta, axis=0)
+    else:
+        path = np.empty((n, k))
+        for t in range(n):
+            beta = spec.T @ beta + eta[t]
+            path[t] = beta
+    y = np.einsum("tk,tk->t", Zf, path) + np.sqrt(float(R)) * rng.standard_normal(n)
+    y[np.isnan(spec.y)] = np.nan
+    return y[spec.burn :]
+
+
+def _random(Q, R, Z, rng=None, size=None, *, spec: BayesSpec):
+    """CustomDist draw: replicates of shape size + (n - burn,) (parameters may be batched)."""
+    rng = rng if rng is not None else np.random.default_rng()
+    Q, R, Z = np.asarray(Q, float), np.asarray(R, float), np.asarray(Z, float)
+    size = () if size is None else tuple(np.atleast_1d(size).astype(int))
+    batch = np.broadcast_shapes(size, Q.shape[:-2], R.shape, Z.shape[:-2])
+    Qb = np.broadcast_to(Q, (*batch, *Q.shape[-2:]))
+    Rb = np.broadcast_to(R, batch)
+    Zb = np.broadcast_to(Z, (*batch, *Z.shape[-2:]))
+    out = np.empty((*batch, Z.shape[-2]))
+    for idx in np.ndindex(*batch):
+        out[idx] = simulate_returns(spec, Qb[idx], Rb[idx], rng, Zb[idx])
+    return out
+
+
+def sample_prior_predictive(
+    spec_or_model: BayesSpec | pm.Model, draws: int = 500, *, seed: int
+):
+    """Prior and prior predictive draws (a DataTree with groups prior, prior_predictive,
+    observed_data): the returns the priors imply, to compare with the data's scale (see
+    `tvbeta.estimate.bayes.diagnostics.prior_predictive_check`)."""
+    model = spec_or_model if isinstance(spec_or_model, pm.Model) else model_from_spec(spec_or_model)
+    with model:
+        return pm.sample_prior_predictive(draws=draws, random_seed=seed,
+                                          compile_kwargs={"mode": "FAST_COMPILE"})  # fmt: skip

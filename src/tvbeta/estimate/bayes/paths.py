@@ -1,0 +1,78 @@
+"""Posterior beta paths: filtered (real-time) and smoothed, integrated over the posterior of Q, R.
+
+For each of ``n_paths`` posterior draws (Q_d, R_d), chosen at random with a seed:
+
+* filtered: the filter gives beta_t | y_{<=t}, Q_d, R_d ~ N(a_{t|t}, P_{t|t}); one draw per
+  (time, state) from that marginal, so the pooled draws follow the posterior real-time
+  distribution of each beta_t (what an investor could have known at t);
+* smoothed: one whole path from p(beta_0..beta_{n-1} | y, Q_d, R_d) by the simulation smoother
+  (Durbin & Koopman 2002), so the pooled paths follow p(beta | y).
+
+Summaries per (time, state): the mean and sd, Rao-Blackwellised (exact given the chosen draws:
+mean = avg_d a_d, sd^2 = avg_d (P_d + a_d^2) - mean^2, with a_d, P_d the filtered a_{t|t},
+P_{t|t} or smoothed a_{t|n}, P_{t|n} moments), and the 5%, 50% and 95% quantiles of the pooled
+draws. The
+window is the likelihood window (rows burn..n-1), the model's ``time`` coordinate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from tvbeta.constants import STATE, TIME
+from tvbeta.kalman import kalman_smoother, simulation_smoother
+
+__all__ = ["QUANTILES", "beta_path_summary"]
+
+QUANTILES = (0.05, 0.5, 0.95)
+KINDS = ("filtered", "smoothed")
+
+
+def _labels(q: float) -> str:
+    return f"q{round(100 * q):02d}"
+
+
+def beta_path_summary(spec, Q: np.ndarray, R: np.ndarray, *, n_paths: int, seed: int) -> xr.Dataset:
+    """Summaries of the filtered and smoothed beta paths over posterior draws.
+
+    spec : `BayesSpec`; Q : (D, k, k) and R : (D,) posterior draws (all chains pooled);
+    n_paths : number of draws used (at most D, chosen without replacement); seed : int.
+
+    Returns a Dataset with variables ``filtered_mean``, ``filtered_sd``, ``filtered_q05``,
+    ``filtered_q50``, ``filtered_q95`` and the same for ``smoothed``, each (time, state).
+    """
+    rng = np.random.default_rng(seed)
+    D = Q.shape[0]
+    chosen = np.sort(rng.choice(D, size=min(n_paths, D), replace=False))
+    n, k, b = spec.n, spec.k, spec.burn
+    T = spec.T[None]
+    draws = {kind: np.empty((len(chosen), n - b, k)) for kind in KINDS}
+    means = {kind: np.zeros((n - b, k)) for kind in KINDS}
+    second = {kind: np.zeros((n - b, k)) for kind in KINDS}
+    for i, d in enumerate(chosen):
+        Qd, Rd = Q[d][None], np.atleast_1d(R[d])
+        sm = kalman_smoother(spec.y, spec.Z, T, Qd, Rd, spec.a0, spec.P0)
+        f = sm.filtered
+        sd = np.sqrt(np.clip(np.diagonal(f.P_filt, axis1=1, axis2=2), 0.0, None))
+        draws["filtered"][i] = (f.a_filt + sd * rng.standard_normal((n, k)))[b:]
+        for kind, a, P in (("filtered", f.a_filt, f.P_filt), ("smoothed", sm.a_smooth,
+                                                                sm.P_smooth)):  # fmt: skip
+            means[kind] += a[b:]
+            second[kind] += np.diagonal(P, axis1=1, axis2=2)[b:] + a[b:] ** 2
+        path_seed = int(rng.integers(2**63 - 1))
+        draws["smoothed"][i] = simulation_smoother(
+            spec.y, spec.Z, T, Qd, Rd, spec.a0, spec.P0, 1, path_seed
+        )[0, b:]
+    coords = {TIME: spec.time, STATE: list(spec.state_names)}
+    data = {}
+    for kind in KINDS:
+        mean = means[kind] / len(chosen)
+        var = np.clip(second[kind] / len(chosen) - mean**2, 0.0, None)
+        data[f"{kind}_mean"] = ((TIME, STATE), mean)
+        data[f"{kind}_sd"] = ((TIME, STATE), np.sqrt(var))
+        qs = np.quantile(draws[kind], QUANTILES, axis=0)
+        for q, values in zip(QUANTILES, qs, strict=True):
+            data[f"{kind}_{_labels(q)}"] = ((TIME, STATE), values)
+    attrs = {"n_paths": len(chosen), "seed": int(seed), "quantiles": list(QUANTILES)}
+    return xr.Dataset(data, coords=coords, attrs=attrs)

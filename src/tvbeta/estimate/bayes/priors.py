@@ -1,0 +1,336 @@
+"""Priors on Q and R, and the initial state, in the units of the data.
+
+Default priors (all overridable through `Priors`):
+
+* ``sigma_eps`` (R = sigma_eps^2, return units per period)
+  ~ HalfNormal(sigma = eps_scale * s_ols), s_ols the residual sd of an OLS of y on Z over the
+  likelihood window (t >= burn); eps_scale = 1. The TVP model's noise is smaller than the OLS
+  residual, so this comfortably covers it.
+* ``sigma_beta[j]`` (Q = diag(sigma_beta^2), or the sds of a full Q; beta units per period)
+  ~ HalfNormal(sigma = drift / sqrt(ppy)), ppy the periods per year (daily 252, weekly 52,
+  monthly 12, quarterly 4, annual 1). For a factor, drift = beta_drift_per_year = 0.5: "a beta
+  may plausibly move by about 0.5 in a year". For the intercept (return units per period),
+  drift = intercept_drift_per_year * sd(y) = 0.1 sd(y): the per-period alpha moving by about a
+  tenth of the return volatility in a year.
+* full Q: Q = diag(sigma_beta) C diag(sigma_beta) with C ~ LKJ(eta = lkj_eta = 2) through
+  ``pm.LKJCholeskyCov`` and the same sigma_beta priors.
+* initial state beta_{-1} ~ N(a0, P0): a0 = OLS coefficients on the first ``initial_window``
+  rows (default max(burn, 2k + 2, one year of rows), at most n) or 0 (``initial_mean="zero"``);
+  P0 = diag((initial_sd_scale * se)^2) with se the OLS standard errors there and
+  initial_sd_scale = 10, floored at ``initial_sd_floor`` times the prior drift of one year, so
+  the start is weakly informative. The MLE must use the same (a0, P0, burn) to be comparable:
+  `initial_state` is the one function both use.
+
+Priors are given in Python (``Priors(sigma_eps=Prior("HalfStudentT", {"nu": 3}))``) or from a
+dict / TOML table (``Priors.from_dict({"sigma_eps": {"dist": "HalfNormal", "sigma": 0.01}})``).
+A `Prior` without its scale parameter gets the default scale above.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "InitialState",
+    "Prior",
+    "Priors",
+    "ResolvedPriors",
+    "initial_state",
+    "periods_per_year",
+    "resolve_priors",
+]
+
+# Positive distributions allowed for a scale, and the name of their scale parameter (the one the
+# default fills in when absent; None: the user must give every parameter).
+SCALE_PARAM: dict[str, str | None] = {
+    "HalfNormal": "sigma",
+    "HalfStudentT": "sigma",
+    "HalfCauchy": "beta",
+    "Exponential": "scale",
+    "Gamma": None,
+    "InverseGamma": None,
+    "LogNormal": None,
+    "Weibull": None,
+}
+
+FREQUENCIES: dict[str, float] = {
+    "daily": 252.0, "business": 252.0, "weekly": 52.0, "monthly": 12.0,
+    "quarterly": 4.0, "annual": 1.0, "yearly": 1.0,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A positive PyMC distribution for a standard deviation.
+
+    dist : a name in `SCALE_PARAM` (a ``pymc`` distribution); params : its keyword arguments,
+    scalars or, for ``sigma_beta``, one value per state. A missing scale parameter (e.g.
+    ``sigma`` of a HalfNormal) is filled with the data-based default.
+    """
+
+    dist: str = "HalfNormal"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dist not in SCALE_PARAM:
+            raise ValueError(
+                f"prior {self.dist!r} is not a positive distribution tvbeta knows; use one of "
+                f"{sorted(SCALE_PARAM)}"
+            )
+        object.__setattr__(self, "params", dict(self.params))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Prior:
+        """{"dist": "HalfNormal", "sigma": 0.01} -> Prior("HalfNormal", {"sigma": 0.01})."""
+        d = dict(d)
+        return cls(d.pop("dist", "HalfNormal"), d)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"dist": self.dist}
+        out.update({k: _plain(v) for k, v in self.params.items()})
+        return out
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Prior settings; every field has a documented, unit-aware default (module docstring).
+
+    sigma_eps, sigma_beta : explicit `Prior`s, or None for HalfNormal with the default scale.
+    beta_drift_per_year : plausible change of a factor beta in one year (beta units).
+    intercept_drift_per_year : plausible change of the intercept in a year, in units of sd(y).
+    eps_scale : default sigma_eps scale in units of the OLS residual sd.
+    lkj_eta : LKJ shape of the correlation of a full Q (1 = uniform; larger favours 0).
+    initial_mean : "ols" (OLS on the initial window) or "zero".
+    initial_window : rows used for the initial OLS (None: max(burn, 2k + 2, one year of rows)).
+    initial_sd_scale : P0 sd in units of the OLS standard error.
+    initial_sd_floor : lower bound of the P0 sd, in units of the one-year prior drift.
+    a0, P0 : explicit initial mean (k,) and covariance (k, k); override the rules above.
+    """
+
+    sigma_eps: Prior | None = None
+    sigma_beta: Prior | None = None
+    beta_drift_per_year: float = 0.5
+    intercept_drift_per_year: float = 0.1
+    eps_scale: float = 1.0
+    lkj_eta: float = 2.0
+    initial_mean: Literal["ols", "zero"] = "ols"
+    initial_window: int | None = None
+    initial_sd_scale: float = 10.0
+    initial_sd_floor: float = 1.0
+    a0: tuple[float, ...] | None = None
+    P0: tuple[tuple[float, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("sigma_eps", "sigma_beta"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, Prior.from_dict(value))
+        if self.a0 is not None:
+            object.__setattr__(self, "a0", tuple(float(x) for x in np.ravel(self.a0)))
+        if self.P0 is not None:
+            P0 = np.atleast_2d(np.asarray(self.P0, dtype=float))
+            object.__setattr__(self, "P0", tuple(tuple(float(x) for x in r) for r in P0))
+        if self.initial_mean not in ("ols", "zero"):
+            raise ValueError(f"initial_mean must be 'ols' or 'zero', got {self.initial_mean!r}")
+        for name in ("beta_drift_per_year", "intercept_drift_per_year", "eps_scale", "lkj_eta",
+                     "initial_sd_scale"):  # fmt: skip
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Priors:
+        """From a plain dict (e.g. a TOML table); unknown keys raise, naming the valid ones."""
+        d = dict(d or {})
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ValueError(f"unknown prior setting(s) {unknown}; valid: {sorted(valid)}")
+        return cls(**d)
+
+    @classmethod
+    def from_toml(cls, source: str | Path, table: str | None = "priors") -> Priors:
+        """From a TOML file (a path) or TOML text; ``table`` names the sub-table (None: root)."""
+        path = Path(source) if not isinstance(source, str) or "\n" not in source else None
+        data = tomllib.loads(path.read_text() if path is not None else source)
+        return cls.from_dict(data.get(table, {}) if table else data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (None entries dropped) that `from_dict` turns back into equal Priors."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            out[f.name] = value.to_dict() if isinstance(value, Prior) else _plain(value)
+        return out
+
+    def replace(self, **changes: Any) -> Priors:
+        return replace(self, **changes)
+
+
+def _plain(value: Any) -> Any:
+    """numpy/tuple values as JSON/TOML-friendly lists and floats."""
+    if isinstance(value, np.ndarray | tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def periods_per_year(index: pd.Index | None, frequency: str | float | None = None) -> float:
+    """Sampling frequency in periods per year, from ``frequency`` or inferred from the index.
+
+    frequency : a number (periods per year), a name in `FREQUENCIES` ("weekly", ...), a pandas
+    offset alias ("W-FRI", "ME", "B", ...), or None to infer it from the median spacing of a
+    DatetimeIndex (about 1.4 days or less -> 252, 7 -> 52, 30 -> 12, 91 -> 4, 365 -> 1).
+    """
+    if frequency is not None:
+        if isinstance(frequency, int | float | np.number) and not isinstance(frequency, bool):
+            if not frequency > 0:
+                raise ValueError(f"frequency must be > 0 periods per year, got {frequency!r}")
+            return float(frequency)
+        key = str(frequency).lower()
+        if key in FREQUENCIES:
+            return FREQUENCIES[key]
+        try:
+            offset = pd.tseries.frequencies.to_offset(str(frequency))
+        except ValueError as err:
+            raise ValueError(f"unknown frequency {frequency!r}: use e.g. 'weekly' or 52") from err
+        days = pd.Timedelta(pd.Timestamp("2001-01-01") + offset - pd.Timestamp("2001-01-01"))
+        return _from_days(days.total_seconds() / 86400.0)
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        raise ValueError(
+            "cannot infer the sampling frequency: the index is not a DatetimeIndex with 2+ "
+            "dates; pass frequency= (e.g. 'weekly', 'monthly' or periods per year such as 52)"
+        )
+    spacing = np.diff(index.values).astype("timedelta64[s]").astype(np.float64)  # any unit
+    return _from_days(float(np.median(spacing)) / 86400.0)
+
+
+def _from_days(days: float) -> float:
+    for limit, ppy in ((1.5, 252.0), (10.0, 52.0), (45.0, 12.0), (135.0, 4.0), (500.0, 1.0)):
+        if days <= limit:
+            return ppy
+    raise ValueError(f"spacing of {days:.0f} days is longer than a year: pass frequency=")
+
+
+class InitialState(NamedTuple):
+    """beta_{-1} ~ N(a0, P0): a0 (k,), P0 (k, k)."""
+
+    a0: np.ndarray
+    P0: np.ndarray
+
+
+def _ols(y: np.ndarray, Z: np.ndarray):
+    """(coefficients (k,), standard errors (k,), residual sd) over the rows with an observed y."""
+    ok = ~np.isnan(y)
+    y, Z = y[ok], Z[ok]
+    coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    resid = y - Z @ coef
+    dof = max(len(y) - Z.shape[1], 1)
+    s2 = float(resid @ resid) / dof
+    cov = s2 * np.linalg.pinv(Z.T @ Z)
+    return coef, np.sqrt(np.clip(np.diag(cov), 0.0, None)), np.sqrt(s2)
+
+
+def initial_state(
+    y: np.ndarray,
+    Z: np.ndarray,
+    *,
+    burn: int,
+    ppy: float,
+    intercept: bool,
+    priors: Priors | None = None,
+) -> InitialState:
+    """The documented initial state (module docstring): OLS on the initial window, wide P0.
+
+    y (n,), Z (n, k): the full data (rows before ``burn`` included); the intercept, if any, is
+    state 0.
+    """
+    priors = priors or Priors()
+    n, k = Z.shape
+    if priors.a0 is not None or priors.P0 is not None:
+        if priors.a0 is None or priors.P0 is None:
+            raise ValueError("give both a0 and P0 in the priors, or neither")
+        a0, P0 = np.asarray(priors.a0, float), np.asarray(priors.P0, float)
+        if a0.shape != (k,) or P0.shape != (k, k):
+            raise ValueError(f"a0 must be ({k},) and P0 ({k}, {k}); got {a0.shape}, {P0.shape}")
+        return InitialState(a0, P0)
+    window = priors.initial_window or max(burn, 2 * k + 2, round(ppy))
+    window = min(window, n)
+    coef, se, _ = _ols(y[:window], Z[:window])
+    drift = drift_per_year(y, Z, intercept, priors)
+    sd = np.maximum(priors.initial_sd_scale * se, priors.initial_sd_floor * drift)
+    a0 = coef if priors.initial_mean == "ols" else np.zeros(k)
+    return InitialState(np.ascontiguousarray(a0), np.diag(sd**2))
+
+
+def drift_per_year(y: np.ndarray, Z: np.ndarray, intercept: bool, priors: Priors) -> np.ndarray:
+    """(k,) plausible one-year change of each state: the default prior scale times sqrt(ppy)."""
+    k = Z.shape[1]
+    drift = np.full(k, priors.beta_drift_per_year)
+    if intercept:
+        drift[0] = priors.intercept_drift_per_year * float(np.nanstd(y))
+    return drift
+
+
+class ResolvedPriors(NamedTuple):
+    """Priors with every scale filled in: what `build_model` puts into PyMC."""
+
+    sigma_eps: Prior
+    sigma_beta: Prior
+    lkj_eta: float
+
+
+def _fill(prior: Prior | None, default_scale: float | np.ndarray, k: int | None) -> Prior:
+    prior = prior or Prior()
+    params = dict(prior.params)
+    scale_name = SCALE_PARAM[prior.dist]
+    if scale_name is not None and scale_name not in params:
+        params[scale_name] = default_scale
+    if scale_name is None and not params:
+        raise ValueError(f"prior {prior.dist} needs its parameters, e.g. {{'dist': ..., ...}}")
+    for name, value in params.items():
+        arr = np.asarray(value, dtype=float)
+        if k is not None and arr.ndim == 1 and arr.shape != (k,):
+            raise ValueError(f"{name} of sigma_beta must be a scalar or have {k} values")
+        params[name] = arr.tolist() if arr.ndim else float(arr)
+    return Prior(prior.dist, params)
+
+
+def resolve_priors(
+    y: np.ndarray,
+    Z: np.ndarray,
+    *,
+    burn: int,
+    ppy: float,
+    intercept: bool,
+    priors: Priors | None = None,
+) -> ResolvedPriors:
+    """Fill the default scales from the data (residual sd over t >= burn, sd(y), frequency)."""
+    priors = priors or Priors()
+    _, _, s_ols = _ols(y[burn:], Z[burn:])
+    beta_scale = drift_per_year(y, Z, intercept, priors) / np.sqrt(ppy)
+    return ResolvedPriors(
+        sigma_eps=_fill(priors.sigma_eps, priors.eps_scale * s_ols, None),
+        sigma_beta=_fill(priors.sigma_beta, beta_scale, Z.shape[1]),
+        lkj_eta=float(priors.lkj_eta),
+    )
+
+
+def prior_table(resolved: ResolvedPriors, state_names: Sequence[str]) -> pd.DataFrame:
+    """One row per parameter: distribution and parameters (for reports)."""
+    rows = [("sigma_eps", resolved.sigma_eps.dist, asdict(resolved.sigma_eps)["params"])]
+    for j, name in enumerate(state_names):
+        params = {
+            p: (v[j] if isinstance(v, list) else v) for p, v in resolved.sigma_beta.params.items()
+        }
+        rows.append((f"sigma_beta[{name}]", resolved.sigma_beta.dist, params))
+    return pd.DataFrame(rows, columns=["parameter", "dist", "params"]).set_index("parameter")

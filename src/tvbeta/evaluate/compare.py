@@ -1,0 +1,376 @@
+"""Does Bayesian estimation of Q and R beat the grid search? Out-of-sample method comparison.
+
+For each series the hyperparameters are estimated on a training span (the first rows); the
+filter then runs on through the test span with them fixed, so every scored step t is a genuine
+one-step-ahead forecast from y_{<t}. Methods:
+
+- ``grid_seed``: the seed's grid (18 combinations), best by in-sample Mean RMSE (seed ranking);
+- ``grid_loglik``: the same grid, best by in-sample log-likelihood;
+- ``mle``: joint maximum likelihood of a diagonal Q and R (`fit_mle`);
+- ``bayes``: NUTS posterior of Q and R; the predictive is the posterior mixture over draws;
+- ``rolling_ols``: OLS on a rolling window, Student t predictive (the classic baseline).
+
+Each is scored on the test span by the mean log predictive density (higher is better), the
+RMSE of the predictive mean and the 90% interval coverage. Across series: wins, and the mean
+difference in log score against a reference method with its standard error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tvbeta.data import prepare_design
+from tvbeta.evaluate.forecast import (
+    OneStepForecast,
+    gaussian_forecast,
+    kalman_predictive,
+    mixture_forecast,
+    rolling_ols_forecast,
+    scores,
+)
+from tvbeta.kalman import state_space
+
+METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
+REFERENCE = "bayes"
+
+
+@dataclass(frozen=True)
+class BayesSettings:
+    """NUTS settings for the ``bayes`` method (see `tvbeta.estimate.bayes.fit_bayes`)."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    cores: int | None = None
+    target_accept: float = 0.9
+    q: str = "diag"
+    priors: dict[str, Any] | None = None
+    sampler: str = "auto"
+    n_paths: int = 200
+    n_predictive: int = 400  # posterior draws in the predictive mixture
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """The seed's default grid (intercept yes/no x Q setters x R setters x OLS init)."""
+
+    try_both_intercepts: bool = True
+
+
+@dataclass(frozen=True)
+class Split:
+    """The first n_train rows fit the hyperparameters; rows n_train.. are scored."""
+
+    n: int
+    n_train: int
+
+    @classmethod
+    def from_test_size(cls, n: int, test_size: int | float) -> Split:
+        n_test = math.ceil(test_size * n) if isinstance(test_size, float) else int(test_size)
+        if not 0 < n_test < n:
+            raise ValueError(f"test_size={test_size!r} leaves no training or no test rows (n={n})")
+        return cls(n, n - n_test)
+
+
+@dataclass
+class SeriesResult:
+    """One series: scores per method, the forecasts, the fitted objects and fit times."""
+
+    target: str
+    table: pd.DataFrame
+    forecasts: dict[str, OneStepForecast]
+    fits: dict[str, Any] = field(default_factory=dict)
+
+
+def _fit_grid(train, target, factors, burn, rank_by, settings: GridSettings):
+    from tvbeta.estimate.grid import best_spec, run_kalman_grid_search
+    from tvbeta.model import KalmanSpec
+
+    grid = run_kalman_grid_search(
+        train, target, factors, KalmanSpec(K=len(factors)), burn=burn,
+        try_both_intercepts=settings.try_both_intercepts, rank_by=rank_by,
+    )  # fmt: skip
+    return best_spec(grid)
+
+
+def _kalman_spec_forecast(spec, data, target, factors, split: Split) -> OneStepForecast:
+    from tvbeta.estimate.grid import extend_spec
+
+    design = prepare_design(data, target, factors, intercept=spec.intercept)
+    full = extend_spec(spec, split.n)  # per-time Q/R from the training rows carried forward
+    mean, var = kalman_predictive(full.state_space(design.y, design.Z))
+    return _test_gaussian(design.y, mean, var, split)
+
+
+def _test_gaussian(y, mean, var, split: Split) -> OneStepForecast:
+    s = _scored(y, split)
+    return gaussian_forecast(y[s], mean[s], var[s])
+
+
+def _scored(y: np.ndarray, split: Split) -> np.ndarray:
+    steps = np.arange(split.n_train, split.n)
+    return steps[~np.isnan(y[steps])]
+
+
+def _bayes_forecast(fit, data, target, factors, split: Split, n_draws: int, seed: int):
+    design = prepare_design(data, target, factors, intercept=fit.spec.intercept)
+    Q, R = fit.qr_draws()
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(R), size=min(n_draws, len(R)), replace=False)
+    T = fit.spec.T[None]
+    s = _scored(design.y, split)
+    means, vars_ = [], []
+    for d in pick:
+        m = state_space(design.y, design.Z, T, Q[d][None], [R[d]], fit.spec.a0, fit.spec.P0)
+        mean, var = kalman_predictive(m)
+        means.append(mean[s])
+        vars_.append(var[s])
+    return mixture_forecast(design.y[s], np.array(means), np.array(vars_))
+
+
+def _rolling_forecast(data, target, factors, intercept, split: Split, window: int):
+    design = prepare_design(data, target, factors, intercept=intercept)
+    return rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window)
+
+
+def _default_window(index: pd.Index) -> int:
+    """Three years of periods, inferred from the spacing of a DatetimeIndex (else 36)."""
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 2:
+        days = np.median(np.diff(index.values).astype("timedelta64[s]").astype(float)) / 86400
+        return max(12, round(3 * 365.25 / max(days, 1.0)))
+    return 36
+
+
+def compare_series(
+    data: pd.DataFrame,
+    target: str,
+    factors: Sequence[str],
+    *,
+    intercept: bool = True,
+    test_size: int | float = 0.3,
+    burn: int | None = None,
+    methods: Sequence[str] = METHODS,
+    bayes: BayesSettings = BayesSettings(),
+    grid: GridSettings = GridSettings(),
+    rolling_window: int | None = None,
+    seed: int = 0,
+) -> SeriesResult:
+    """Fit every method on the training rows of one series and score the test rows.
+
+    data : rows are time steps (sorted), decimal returns; not modified. burn : steps at the
+    start of the training span dropped from the likelihoods (default: the number of states).
+    """
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    factors = list(factors)
+    split = Split.from_test_size(len(data), test_size)
+    train = data.iloc[: split.n_train]
+    k = len(factors) + int(intercept)
+    burn = k if burn is None else int(burn)
+    window = rolling_window or min(_default_window(data.index), split.n_train)
+    runners: dict[str, Callable[[], tuple[Any, OneStepForecast]]] = {}
+    if "grid_seed" in methods or "grid_loglik" in methods:
+        for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
+            if name in methods:
+                runners[name] = lambda rank=rank: _spec_run(
+                    _fit_grid(train, target, factors, burn, rank, grid), data, target, factors,
+                    split)
+    if "mle" in methods:
+        runners["mle"] = lambda: _mle_run(train, data, target, factors, intercept, burn, split)
+    if "bayes" in methods:
+        runners["bayes"] = lambda: _bayes_run(train, data, target, factors, intercept, burn,
+                                              split, bayes, seed)
+    if "rolling_ols" in methods:
+        runners["rolling_ols"] = lambda: (
+            None, _rolling_forecast(data, target, factors, intercept, split, window))
+    rows, forecasts, fits = {}, {}, {}
+    for name in [m for m in METHODS if m in runners]:
+        t0 = time.perf_counter()
+        fits[name], forecasts[name] = runners[name]()
+        rows[name] = {**scores(forecasts[name]), "fit time (s)": time.perf_counter() - t0}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
+    _add_differences(table, forecasts)
+    return SeriesResult(target, table, forecasts, fits)
+
+
+def _spec_run(spec, data, target, factors, split):
+    return spec, _kalman_spec_forecast(spec, data, target, factors, split)
+
+
+def _mle_run(train, data, target, factors, intercept, burn, split):
+    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
+        fit = fit_mle(train, target, factors, intercept=intercept, burn=burn)
+    return fit.spec, _kalman_spec_forecast(fit.spec, data, target, factors, split)
+
+
+def _bayes_run(train, data, target, factors, intercept, burn, split, settings, seed):
+    from tvbeta.estimate.bayes.fit import fit_bayes
+
+    fit = fit_bayes(
+        train, target, factors, intercept=intercept, q=settings.q, priors=settings.priors,
+        burn=burn, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+        cores=settings.cores, target_accept=settings.target_accept, seed=seed,
+        sampler=settings.sampler, n_paths=settings.n_paths,
+    )  # fmt: skip
+    return fit, _bayes_forecast(fit, data, target, factors, split, settings.n_predictive, seed)
+
+
+def _add_differences(table: pd.DataFrame, forecasts: dict[str, OneStepForecast]) -> None:
+    """Log-score difference to the reference method, with the paired standard error."""
+    ref = REFERENCE if REFERENCE in forecasts else next(iter(forecasts))
+    base = forecasts[ref].log_density
+    diffs = {name: fc.log_density - base for name, fc in forecasts.items()}
+    table[f"diff vs {ref}"] = [d.mean() for d in diffs.values()]
+    table["diff se"] = [d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else np.nan
+                        for d in diffs.values()]
+
+
+@dataclass
+class Comparison:
+    """Per-series score tables, forecasts and fits, the summary across series, and the data.
+
+    data : the rows and columns compared (targets and factors), so that a saved comparison
+    can be re-plotted and re-reported without the original source; settings : the arguments
+    of `compare_methods` (JSON-friendly), including "n_train".
+    """
+
+    series: dict[str, SeriesResult]
+    settings: dict[str, Any]
+    data: pd.DataFrame
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: s.table for name, s in self.series.items()}
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Per method: wins (best mean log score), mean log score, and the mean over series of
+        the difference to the reference method with its standard error across series."""
+        scores_ = pd.DataFrame({name: t["log score"] for name, t in self.tables.items()})
+        wins = scores_.idxmax(axis=0).value_counts().reindex(scores_.index, fill_value=0)
+        ref = REFERENCE if REFERENCE in scores_.index else scores_.index[0]
+        diffs = scores_ - scores_.loc[ref]
+        n = scores_.shape[1]
+        out = pd.DataFrame({
+            "wins": wins.astype(int),
+            "mean log score": scores_.mean(axis=1),
+            f"mean diff vs {ref}": diffs.mean(axis=1),
+            "se": diffs.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.nan,
+            "mean RMSE": pd.DataFrame({k: t["RMSE"] for k, t in self.tables.items()}).mean(axis=1),
+            "mean coverage 90%": pd.DataFrame(
+                {k: t["coverage 90%"] for k, t in self.tables.items()}).mean(axis=1),
+        })
+        out.index.name = "method"
+        return out
+
+    def to_markdown(self, digits: int = 4) -> str:
+        """The summary and every per-series table as Markdown."""
+        parts = ["## Summary across series", self.summary.round(digits).to_markdown()]
+        for name, table in self.tables.items():
+            parts += [f"## {name}", table.round(digits).to_markdown()]
+        return "\n\n".join(parts) + "\n"
+
+    def save(self, folder: str | Path) -> Path:
+        """Tables and forecasts as JSON (exact float round trip), fits beside them."""
+        folder = Path(folder)
+        (folder / "fits").mkdir(parents=True, exist_ok=True)
+        doc = {"settings": self.settings, "series": {}}
+        for name, s in self.series.items():
+            doc["series"][name] = {
+                "table": s.table.to_dict(orient="split"),  # json writes floats by repr: exact
+                "forecasts": {m: {f: getattr(fc, f).tolist() for f in OneStepForecast._fields}
+                              for m, fc in s.forecasts.items()},
+            }
+            for method, fit in s.fits.items():
+                if fit is not None:
+                    fit.save(folder / "fits" / f"{_slug(name)}.{method}.{_ext(fit)}")
+        (folder / "comparison.json").write_text(json.dumps(doc, indent=1))
+        self.data.to_csv(folder / "data.csv")  # floats by repr: an exact round trip
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Comparison:
+        """Read a folder written by `save` (fits stay on disk; see `load_fit`)."""
+        doc = json.loads((Path(folder) / "comparison.json").read_text())
+        data = pd.read_csv(Path(folder) / "data.csv", index_col=0, parse_dates=[0])
+        series = {}
+        for name, s in doc["series"].items():
+            t = s["table"]
+            table = pd.DataFrame(t["data"], index=pd.Index(t["index"], name="method"),
+                                 columns=t["columns"])
+            forecasts = {m: OneStepForecast(**{f: np.asarray(v) for f, v in fc.items()})
+                         for m, fc in s["forecasts"].items()}
+            series[name] = SeriesResult(name, table, forecasts)
+        return cls(series, doc["settings"], data)
+
+    @staticmethod
+    def load_fit(folder: str | Path, series: str, method: str) -> Any:
+        """A fit saved by `save`: a KalmanSpec (grid, MLE) or a BayesFit (bayes)."""
+        stem = Path(folder) / "fits" / f"{_slug(series)}.{method}"
+        if Path(f"{stem}.nc").exists():
+            from tvbeta.estimate.bayes.fit import BayesFit
+
+            return BayesFit.load(f"{stem}.nc")
+        from tvbeta.model import KalmanSpec
+
+        return KalmanSpec.load(f"{stem}.toml")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def _ext(fit: Any) -> str:
+    return "nc" if type(fit).__name__ == "BayesFit" else "toml"
+
+
+def compare_methods(
+    data: pd.DataFrame,
+    targets: Sequence[str],
+    factors: Sequence[str],
+    *,
+    intercept: bool = True,
+    test_size: int | float = 0.3,
+    burn: int | None = None,
+    methods: Sequence[str] = METHODS,
+    bayes: BayesSettings = BayesSettings(),
+    grid: GridSettings = GridSettings(),
+    rolling_window: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Comparison:
+    """`compare_series` for each target (same factors, split and settings); see the module doc.
+
+    Series run one after another: the Bayesian fits already use every core for their chains.
+    """
+    from tqdm.auto import tqdm
+
+    results = {}
+    for i, target in enumerate(tqdm(list(targets), desc="series", disable=not progress)):
+        results[target] = compare_series(
+            data, target, factors, intercept=intercept, test_size=test_size, burn=burn,
+            methods=methods, bayes=bayes, grid=grid, rolling_window=rolling_window, seed=seed + i,
+        )  # fmt: skip
+    settings = dict(
+        targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
+        n_train=Split.from_test_size(len(data), test_size).n_train, burn=burn,
+        methods=list(methods), bayes=dataclasses.asdict(bayes), grid=dataclasses.asdict(grid),
+        rolling_window=rolling_window, seed=seed,
+    )  # fmt: skip
+    return Comparison(results, settings, data[[*dict.fromkeys([*targets, *factors])]].copy())

@@ -1,0 +1,113 @@
+"""One-step-ahead predictive distributions and proper scores.
+
+Every method in a comparison is reduced to the same object: for each scored step t, the
+predictive distribution of y_t given y_{<t} (and the hyperparameters fitted on the training
+span). A Kalman plug-in gives a Gaussian N(z_t' a_{t|t-1}, F_t); a posterior over (Q, R) gives
+an equal-weight mixture of such Gaussians over the draws; rolling OLS gives a Student t. The
+scores are the log predictive density (the proper local score), the RMSE of the predictive
+mean and the coverage of central prediction intervals (through the PIT).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import special, stats
+
+from tvbeta.kalman import StateSpace, kalman_filter
+
+
+class OneStepForecast(NamedTuple):
+    """Predictive distributions of y at m scored steps.
+
+    y : (m,) observed values; mean : (m,) predictive means; sd : (m,) predictive standard
+    deviations; log_density : (m,) log p(y_t | y_{<t}) at the observed y (nats);
+    pit : (m,) P(Y_t <= y_t | y_{<t}) (uniform on (0, 1) for a calibrated forecast).
+    """
+
+    y: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    log_density: np.ndarray
+    pit: np.ndarray
+
+
+def gaussian_forecast(y: np.ndarray, mean: np.ndarray, var: np.ndarray) -> OneStepForecast:
+    """N(mean, var) predictive at each step; arrays (m,)."""
+    sd = np.sqrt(var)
+    z = (y - mean) / sd
+    return OneStepForecast(y, mean, sd, stats.norm.logpdf(z) - np.log(sd), stats.norm.cdf(z))
+
+
+def mixture_forecast(y: np.ndarray, means: np.ndarray, vars_: np.ndarray) -> OneStepForecast:
+    """Equal-weight mixture over D draws of N(means[d], vars_[d]); means, vars_ : (D, m).
+
+    The log density is log mean_d p_d(y) (log-sum-exp, stable); the mean and variance are the
+    mixture's (law of total variance).
+    """
+    sd = np.sqrt(vars_)
+    z = (y[None] - means) / sd
+    log_density = special.logsumexp(stats.norm.logpdf(z) - np.log(sd), axis=0) - np.log(len(means))
+    mean = means.mean(axis=0)
+    var = vars_.mean(axis=0) + means.var(axis=0)
+    return OneStepForecast(y, mean, np.sqrt(var), log_density, stats.norm.cdf(z).mean(axis=0))
+
+
+def student_t_forecast(
+    y: np.ndarray, mean: np.ndarray, scale: np.ndarray, dof: float
+) -> OneStepForecast:
+    """Student t predictive (location mean, scale, dof degrees of freedom); arrays (m,)."""
+    z = (y - mean) / scale
+    sd = scale * np.sqrt(dof / (dof - 2)) if dof > 2 else np.full_like(scale, np.inf)
+    return OneStepForecast(y, mean, sd, stats.t.logpdf(z, dof) - np.log(scale), stats.t.cdf(z, dof))
+
+
+def kalman_predictive(m: StateSpace) -> tuple[np.ndarray, np.ndarray]:
+    """One-step predictive mean z_t' a_{t|t-1} and variance F_t = z_t' P_{t|t-1} z_t + R_t, (n,).
+
+    Computed for every step, observed or not (the filter only skips the update where y is NaN).
+    """
+    f = kalman_filter(*m)
+    mean = np.einsum("tk,tk->t", m.Z, f.a_pred)
+    var = np.einsum("ti,tij,tj->t", m.Z, f.P_pred, m.Z) + np.broadcast_to(m.R, (m.n,))
+    return mean, var
+
+
+def rolling_ols_forecast(
+    y: np.ndarray, Z: np.ndarray, steps: np.ndarray, window: int
+) -> OneStepForecast:
+    """OLS on the `window` rows before each scored step; the exact Student t predictive.
+
+    y : (n,), Z : (n, k) (a column of ones for an intercept), steps : (m,) row positions to
+    score, each >= window. The predictive of y_t is t_{w-k}(z_t' b, s^2 (1 + z_t'(X'X)^{-1} z_t))
+    with b, s^2 the OLS fit on rows t-window..t-1 (the classical no-prior predictive).
+    """
+    k = Z.shape[1]
+    if np.any(steps < window):
+        raise ValueError(f"rolling OLS needs {window} rows before every scored step")
+    if window <= k + 2:
+        raise ValueError(f"rolling window {window} too short for {k} regressors (need > k + 2)")
+    X = np.stack([Z[t - window : t] for t in steps])  # (m, w, k)
+    yy = np.stack([y[t - window : t] for t in steps])  # (m, w)
+    if np.isnan(yy).any():
+        raise ValueError("rolling OLS windows contain missing targets; drop them or use the filter")
+    XtX = np.einsum("mwi,mwj->mij", X, X)
+    b = np.linalg.solve(XtX, np.einsum("mwi,mw->mi", X, yy)[..., None])[..., 0]
+    resid = yy - np.einsum("mwk,mk->mw", X, b)
+    dof = window - k
+    s2 = (resid**2).sum(axis=1) / dof
+    z = Z[steps]
+    lever = np.einsum("mi,mi->m", z, np.linalg.solve(XtX, z[..., None])[..., 0])
+    return student_t_forecast(y[steps], np.einsum("mk,mk->m", z, b), np.sqrt(s2 * (1 + lever)), dof)
+
+
+def scores(fc: OneStepForecast, level: float = 0.9) -> dict[str, float]:
+    """Mean log score (nats per step), RMSE and central `level` interval coverage, with n."""
+    lo, hi = (1 - level) / 2, (1 + level) / 2
+    return {
+        "log score": float(fc.log_density.mean()),
+        "RMSE": float(np.sqrt(np.mean((fc.y - fc.mean) ** 2))),
+        f"coverage {round(100 * level)}%": float(np.mean((fc.pit > lo) & (fc.pit < hi))),
+        "n test": int(fc.y.size),
+    }

@@ -1,0 +1,451 @@
+"""The report's sections, each a function of the shared `Context` returning HTML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tvbeta.evaluate.compare import Comparison
+from tvbeta.report import analysis as A
+from tvbeta.report.page import Figures, box, bullets, esc, facts, slug, table
+from tvbeta.report.verdict import Verdict
+from tvbeta.viz.compare import (
+    plot_method_betas,
+    plot_pit_histograms,
+    plot_qr_posterior,
+    plot_score_bars,
+    plot_traces,
+)
+
+METHOD_TEXT = {
+    "grid_seed": (
+        "the seed's grid: intercept yes/no x 3 Q setters x 3 R setters x OLS start "
+        "(18 specs), best by in-sample mean RMSE",
+        "Gaussian plug-in",
+    ),
+    "grid_loglik": ("the same grid, best by in-sample log-likelihood", "Gaussian plug-in"),
+    "mle": ("joint maximum likelihood of a diagonal Q and R", "Gaussian plug-in"),
+    "bayes": (
+        "NUTS posterior of Q and R (beta marginalised by the Kalman filter)",
+        "mixture of Gaussians over posterior draws",
+    ),
+    "rolling_ols": ("OLS on a rolling window of past rows (no state model)", "Student t"),
+}
+SCORE_FORMATS = {"n test": "{:.0f}", "fit time (s)": "{:.2f}", "wins": "{:.0f}"}
+# Beta paths dominate the file size (~180 bytes per series x state x date drawn, dates as
+# text); this budget keeps them near 3 MB: 450 dates per path for 6 series of 5 states.
+PATH_BUDGET = 16_000
+
+
+@dataclass
+class Context:
+    """What every section reads: the comparison, its fits, the row layout, figure numbering,
+    and the convergence report of each Bayesian fit (series -> ConvergenceReport)."""
+
+    comparison: Comparison
+    fits: dict[str, dict[str, Any]]
+    lay: A.Layout
+    figures: Figures = field(default_factory=Figures)
+    convergence: dict[str, Any] = field(default_factory=dict)
+
+    def bayes(self, series: str) -> Any | None:
+        return self.fits[series].get("bayes")
+
+    def missing_fits_note(self, what: str, methods: tuple[str, ...]) -> str:
+        """Why a section is empty: the methods were not run, or their fits were not loaded."""
+        run = {m for s in self.comparison.series.values() for m in s.table.index}
+        if not run & set(methods):
+            names = " or ".join(methods)
+            return box(
+                f"Nothing to show for {esc(what)}: {esc(names)} was not among the methods compared."
+            )
+        return box(
+            f"No fitted models are available for {esc(what)}: the comparison was loaded "
+            "from disk without its fits. Pass <code>folder=</code> (the folder given to "
+            "<code>Comparison.save</code>) to <code>write_report</code>."
+        )
+
+
+def _date(x: object) -> str:
+    return x.strftime("%Y-%m-%d") if isinstance(x, pd.Timestamp) else str(x)
+
+
+def _span(index: pd.Index) -> str:
+    return f"{_date(index[0])} to {_date(index[-1])}" if len(index) else "–"
+
+
+def _freq(idx: pd.Index) -> str | None:
+    """The pandas frequency of a date index ("W-FRI"), inferred when not set (a loaded CSV)."""
+    if not isinstance(idx, pd.DatetimeIndex) or len(idx) < 3:
+        return None
+    if idx.freq is not None:
+        return idx.freqstr
+    try:  # pandas 3 returns an offset under this option (and warns without it)
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            off = pd.infer_freq(idx)
+    except (KeyError, pd.errors.OptionError):  # an older pandas without the option
+        off = pd.infer_freq(idx)
+    return getattr(off, "freqstr", off)
+
+
+def data_section(ctx: Context) -> str:
+    data, lay = ctx.comparison.data, ctx.lay
+    idx = data.index
+    freq = _freq(idx)
+    ppy = f"{lay.ppy:g} periods per year" if lay.ppy else "periods per year unknown"
+    items = {
+        "Span": _span(idx),
+        "Rows": f"{lay.n}",
+        "Frequency": f"{A.frequency_name(lay.ppy)} ({freq or 'irregular'}; {ppy})",
+        "Training rows": f"{lay.n_train}: {_span(idx[: lay.n_train])}",
+        "Test rows": f"{lay.n - lay.n_train}: {_span(idx[lay.n_train :])}",
+        "Burn-in": f"the first {lay.burn} rows only condition the filter (no likelihood term)",
+        "Targets": ", ".join(map(str, ctx.comparison.series)),
+        "Factors": ", ".join(lay.factors),
+    }
+    cols = A.column_summary(ctx.comparison, lay)
+    return (
+        facts(items) + "<h3>Columns</h3><p>Returns per period in the data's units; "
+        "annualised: mean × periods per year, sd × √(periods per year).</p>"
+        + table(cols, name="data-columns", formats={"missing": "{:.0f}"})
+    )
+
+
+def _equations(q: str, states: list[str]) -> str:
+    qdef = (
+        "Q = diag(σ<sub>β,1</sub><sup>2</sup>, …, σ<sub>β,k</sub><sup>2</sup>)"
+        if q == "diag"
+        else "Q = diag(σ<sub>β</sub>) C diag(σ<sub>β</sub>), C ~ LKJ"
+    )
+    return (
+        '<div class="eq">state: β<sub>t</sub> = β<sub>t−1</sub> + η<sub>t</sub>, &nbsp; '
+        f"η<sub>t</sub> ~ N(0, Q), &nbsp; {qdef}</div>"
+        '<div class="eq">observation: y<sub>t</sub> = z<sub>t</sub>′ β<sub>t</sub> + '
+        "ε<sub>t</sub>, &nbsp; ε<sub>t</sub> ~ N(0, R), &nbsp; R = σ<sub>ε</sub><sup>2</sup>"
+        '</div><div class="eq">start: β<sub>−1</sub> ~ N(a<sub>0</sub>, P<sub>0</sub>)</div>'
+        f"<p>States β<sub>t</sub> ({len(states)}): {esc(', '.join(states))}; z<sub>t</sub> "
+        "holds 1 for the intercept and the factor returns at t. Q is in beta² per period, R "
+        "in squared returns per period.</p>"
+    )
+
+
+def _prior_rows(fit: Any) -> pd.DataFrame:
+    res, rows = fit.spec.resolved, {}
+    for j, p in enumerate(A.param_names(list(fit.spec.state_names))):
+        prior = res.sigma_eps if j == 0 else res.sigma_beta
+        params = {k: (v[j - 1] if isinstance(v, list) else v) for k, v in prior.params.items()}
+        args = ", ".join(f"{k}={v:.3g}" for k, v in params.items())
+        rows[p] = {
+            "prior": f"{prior.dist}({args})",
+            "a0": np.nan if j == 0 else fit.spec.a0[j - 1],
+            "P0 sd": np.nan if j == 0 else np.sqrt(fit.spec.P0[j - 1, j - 1]),
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "parameter"
+    return out
+
+
+def model_section(ctx: Context) -> str:
+    st, lay = ctx.comparison.settings, ctx.lay
+    bs = st.get("bayes", {}) or {}
+    states = (["Intercept"] if lay.intercept else []) + lay.factors
+    methods = list(dict.fromkeys(m for s in ctx.comparison.series.values() for m in s.table.index))
+    rows = {
+        m: dict(
+            zip(
+                ("how Q and R are set (training rows only)", "one-step predictive"),
+                METHOD_TEXT.get(m, ("–", "–")),
+                strict=True,
+            )
+        )
+        for m in methods
+    }
+    how = pd.DataFrame.from_dict(rows, orient="index").rename_axis("method")
+    parts = [
+        _equations(bs.get("q", "diag"), states),
+        "<h3>Procedure</h3>",
+        f"<p>Each method sets Q and R on the first {lay.n_train} rows of a series. The filter "
+        "then runs on through the test rows with them fixed, so every test row is scored by a "
+        "genuine one-step-ahead forecast from the returns before it: the mean log predictive "
+        "density (nats per step, higher is better), the RMSE of the predictive mean and the "
+        "coverage of the central 90% interval. Differences to Bayes are paired per test step, "
+        "with their standard error.</p>",
+        table(how, name="methods"),
+        "<h3>Bayes: priors and sampler</h3>",
+        f"<p>Default priors are half-normal on each standard deviation, with data-based scales "
+        f"(see <code>tvbeta.estimate.bayes.priors</code>): a factor beta may plausibly drift by "
+        f"about 0.5 per year, the intercept by 0.1 sd(y) per year, and σ<sub>ε</sub> is of the "
+        f"order of the OLS residual sd. The start a<sub>0</sub> is an OLS fit on the first rows "
+        f"with sd 10× its standard error. Custom priors: {esc(bs.get('priors') or 'none')}.</p>",
+    ]
+    sampler = {
+        k: bs.get(k)
+        for k in ("draws", "tune", "chains", "target_accept", "q", "sampler", "n_predictive")
+        if k in bs
+    }
+    if sampler:
+        parts.append(facts({k.replace("_", " "): v for k, v in sampler.items()}))
+    for series in ctx.comparison.series:
+        fit = ctx.bayes(series)
+        if fit is not None:
+            s = fit.settings
+            parts.append(
+                f'<h4>{esc(series)}</h4><p class="meta">sampler {esc(s.get("sampler"))}'
+                f", {s.get('chains')} chains × {s.get('draws')} draws after "
+                f"{s.get('tune')} tuning steps, {s.get('wall_time_total', np.nan):.1f} s"
+                "</p>" + table(_prior_rows(fit), name=f"priors-{series}", default="{:.4g}")
+            )
+    parts += ["<h3>Grid and chosen specifications</h3>", _grid_text(ctx)]
+    window = st.get("rolling_window")
+    parts.append(f"<p>Rolling OLS window: {window or 'three years of rows (the default)'}.</p>")
+    return "".join(parts)
+
+
+def _grid_text(ctx: Context) -> str:
+    from tvbeta.estimate.grid import DEFAULT_INIT_SETTERS, DEFAULT_Q_SETTERS, DEFAULT_R_SETTERS
+
+    both = (ctx.comparison.settings.get("grid") or {}).get("try_both_intercepts", True)
+    text = (
+        f"<p>Grid: intercept {'yes/no' if both else 'as set'} × Q setter "
+        f"({', '.join(DEFAULT_Q_SETTERS)}) × R setter ({', '.join(DEFAULT_R_SETTERS)}) × "
+        f"initial state ({', '.join(DEFAULT_INIT_SETTERS)}). Rolling setters give one Q or "
+        "R per training row; the test rows reuse the last training value.</p>"
+    )
+    rows = {}
+    for series, fits in ctx.fits.items():
+        for method in ("grid_seed", "grid_loglik", "mle"):
+            spec = fits.get(method)
+            if spec is not None:
+                rows[(series, method)] = {
+                    "specification": spec.name,
+                    "intercept": spec.intercept,
+                    "Q": spec.q_mode or "–",
+                    "R": spec.r_mode or "–",
+                    "initial state": spec.init_mode or "–",
+                }
+    if not rows:
+        return text + ctx.missing_fits_note("the chosen specifications", A.FITTED[:3])
+    chosen = pd.DataFrame.from_dict(rows, orient="index")
+    chosen.index.names = ["series", "method"]
+    return text + table(chosen, name="chosen-specs")
+
+
+def _best(frame: pd.DataFrame, col: str) -> pd.DataFrame:
+    best = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    if col in frame and frame[col].notna().any():
+        best.loc[frame[col].idxmax(), col] = True
+    return best
+
+
+def reference_method(comparison: Comparison) -> str:
+    """The method the tables' differences are taken against (Bayes when it was run)."""
+    for t in comparison.tables.values():
+        for col in t.columns:
+            if str(col).startswith("diff vs "):
+                return str(col).removeprefix("diff vs ")
+    return "bayes"
+
+
+def comparison_section(ctx: Context, v: Verdict) -> str:
+    comp = ctx.comparison
+    answer = f"<strong>{esc(v.headline)}</strong>" + bullets([esc(s) for s in v.sentences])
+    summary = comp.summary
+    ref = reference_method(comp)
+    parts = [
+        box(answer, "answer"),
+        ctx.figures(plot_score_bars(comp.tables, reference=ref)),
+        "<h3>Summary across series</h3>",
+        "<p>wins: series where the method had the best log score; mean diff: the mean over "
+        f"series of (method − {esc(ref)}) log score, se across series.</p>",
+        table(
+            summary, name="summary", formats=SCORE_FORMATS, best=_best(summary, "mean log score")
+        ),
+    ]
+    for series, s in comp.series.items():
+        parts += [
+            f'<h3 id="scores-{slug(series)}">{esc(series)}</h3>',
+            table(
+                s.table,
+                name=f"scores-{series}",
+                formats=SCORE_FORMATS,
+                best=_best(s.table, "log score"),
+            ),
+        ]
+    return "".join(parts)
+
+
+def betas_section(ctx: Context) -> str:
+    lay, data = ctx.lay, ctx.comparison.data
+    parts = [
+        "<p>Smoothed betas over the full sample (every row informs every date), with the "
+        "hyperparameters from the training rows. Bayes: one path per posterior draw of (Q, "
+        "R) from the simulation smoother (Durbin &amp; Koopman 2002), so the band carries "
+        "the uncertainty of Q and R as well as of beta; line: posterior mean, band: 5%–95% "
+        "of the pooled paths. Grid (seed ranking) and MLE: the plug-in RTS smoother, "
+        "β<sub>t|n</sub> ± 1.645 sd (90%). The dashed line marks the first test row.</p>"
+    ]
+    any_fit = False
+    for i, series in enumerate(ctx.comparison.series):
+        fits = ctx.fits[series]
+        paths = {}
+        for method in A.PATH_METHODS:
+            fit = fits.get(method)
+            if fit is None:
+                continue
+            if method == "bayes":
+                seed = int(ctx.comparison.settings.get("seed", 0)) + i
+                paths[method] = A.bayes_paths(fit, data, series, lay.factors, seed=seed)
+            else:
+                paths[method] = A.spec_paths(fit, data, series, lay.factors, lay.burn, lay.n_train)
+        if not paths:
+            continue
+        any_fit = True
+        boundary = data.index[lay.n_train] if lay.n_train < lay.n else None
+        n_states = len(lay.factors) + int(lay.intercept)
+        max_points = int(np.clip(PATH_BUDGET / (len(ctx.fits) * n_states), 150, 450))
+        fig = plot_method_betas(
+            paths, boundary=boundary, title=f"{series}: beta paths", max_points=max_points
+        )
+        parts += [f'<h3 id="betas-{slug(series)}">{esc(series)}</h3>', ctx.figures(fig)]
+    return (
+        "".join(parts)
+        if any_fit
+        else parts[0] + ctx.missing_fits_note("the beta paths", A.PATH_METHODS)
+    )
+
+
+def posterior_section(ctx: Context) -> str:
+    lay = ctx.lay
+    ann = f" × √{lay.ppy:g}" if lay.ppy else ""
+    parts = [
+        f"<p>Posterior of each standard deviation, per period, on a log axis (share of "
+        f"draws per bin), with the prior (dashed) and the values chosen by the grid and the "
+        f"MLE (vertical lines). A grid value set per row (rolling setters) is drawn at its "
+        f"median over the training rows, with a bar spanning its 5%–95% range over time. "
+        f"The tables also give annualised values (per period{ann}).</p>"
+    ]
+    shown = False
+    for series in ctx.comparison.series:
+        fit = ctx.bayes(series)
+        if fit is None:
+            continue
+        shown = True
+        draws = {p: d.ravel() for p, d in A.posterior_sds(fit).items()}
+        refs = {
+            m: A.spec_sds(spec, lay.factors, lay.burn)
+            for m, spec in ctx.fits[series].items()
+            if m != "bayes"
+        }
+        priors = A.prior_dists(fit)
+        fig = plot_qr_posterior(
+            draws,
+            references=refs,
+            prior_cdfs={p: d.cdf if d else None for p, d in priors.items()},
+            title=f"{series}: posterior of σ_ε and σ_β (per period)",
+        )
+        qr = A.qr_table(draws, refs, priors, fit.spec.ppy)
+        parts += [
+            f'<h3 id="posterior-{slug(series)}">{esc(series)}</h3>',
+            ctx.figures(fig),
+            table(qr, name=f"qr-{series}", default="{:.3g}"),
+        ]
+    if not shown:
+        parts.append(ctx.missing_fits_note("the posterior of Q and R", ("bayes",)))
+    return "".join(parts)
+
+
+def _status(report: Any) -> str:
+    if report.ok:
+        return box("All checks passed.", "ok")
+    return box(
+        "<strong>Sampling checks FAILED</strong>" + bullets([esc(p) for p in report.problems]),
+        "fail",
+    )
+
+
+def sampling_section(ctx: Context) -> str:
+    from tvbeta.estimate.bayes.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX
+
+    reports = ctx.convergence
+    if not reports:
+        return ctx.missing_fits_note("the sampling diagnostics", ("bayes",))
+    failed = [s for s, r in reports.items() if not r.ok]
+    if failed:
+        overall = box(
+            f"<strong>Convergence checks failed in {len(failed)} of {len(reports)} "
+            f"series: {esc(', '.join(failed))}.</strong> Treat those posteriors (and "
+            "the Bayes scores) with caution; sample longer or reparametrise.",
+            "fail",
+        )
+    else:
+        overall = box(f"All {len(reports)} posteriors passed the convergence checks.", "ok")
+    parts = [
+        overall,
+        f"<p>Checks (Vehtari et al. 2021; Betancourt 2016): R-hat ≤ {RHAT_MAX}, bulk and "
+        f"tail ESS ≥ {ESS_MIN:.0f}, no divergent transition, E-BFMI ≥ {BFMI_MIN} in every "
+        "chain. Failing cells are red.</p>",
+    ]
+    for series, report in reports.items():
+        fit = ctx.bayes(series)
+        tab = report.summary.copy()
+        tab.index.name = "parameter"
+        bad = pd.DataFrame(False, index=tab.index, columns=tab.columns)
+        if "r_hat" in tab:
+            bad["r_hat"] = ~(tab["r_hat"] <= RHAT_MAX)
+        for col in ("ess_bulk", "ess_tail"):
+            if col in tab:
+                bad[col] = ~(tab[col] >= ESS_MIN)
+        bfmi = ", ".join(f"{b:.2f}" for b in report.bfmi) or "–"
+        parts += [
+            f'<h3 id="sampling-{slug(series)}">{esc(series)}</h3>',
+            _status(report),
+            facts(
+                {
+                    "divergent transitions": report.n_divergent,
+                    "E-BFMI per chain": bfmi,
+                    "sampler": fit.settings.get("sampler", "–"),
+                }
+            ),
+            table(
+                tab,
+                name=f"sampling-{series}",
+                default="{:.4g}",
+                bad=bad,
+                formats={"ess_bulk": "{:.0f}", "ess_tail": "{:.0f}", "r_hat": "{:.3f}"},
+            ),
+            ctx.figures(
+                plot_traces(A.posterior_sds(fit), title=f"{series}: traces (one line per chain)")
+            ),
+        ]
+    return "".join(parts)
+
+
+def residuals_section(ctx: Context) -> str:
+    parts = [
+        "<p>Calibration of each method's one-step predictive over the test rows. Coverage "
+        "of the central 50/80/90/95% intervals (red: a binomial test rejects the nominal "
+        "rate at 5%); Ljung-Box p-values of the normalised residuals z = Φ<sup>−1</sup>(PIT)"
+        " (the standardized residuals for a Gaussian predictive; red: autocorrelation at "
+        "5%); mean and sd of z (0 and 1 when calibrated; red: a bias or a too narrow / too "
+        "wide predictive at 5%). The PIT histograms are flat for a calibrated forecast.</p>"
+    ]
+    for series, s in ctx.comparison.series.items():
+        checks, flags = A.forecast_checks(s.forecasts)
+        pits = {m: fc.pit for m, fc in s.forecasts.items()}
+        parts += [
+            f'<h3 id="residuals-{slug(series)}">{esc(series)}</h3>',
+            table(
+                checks,
+                name=f"residuals-{series}",
+                bad=flags,
+                formats={"n test": "{:.0f}", "mean z": "{:.3f}", "sd z": "{:.3f}"},
+                default="{:.3f}",
+            ),
+            ctx.figures(
+                plot_pit_histograms(pits, title=f"{series}: PIT histograms of the test rows")
+            ),
+        ]
+    return "".join(parts)

@@ -1,0 +1,141 @@
+"""The plain-language answer, computed from the score tables: does Bayes beat the grid?
+
+The evidence is the mean out-of-sample log score (nats per step). For one series the noise of
+a difference is its paired standard error over the test steps (`compare._add_differences`);
+across series it is the standard error of the per-series differences (each series one
+replicate), as in `Comparison.summary`. A difference is called clear when it exceeds two
+standard errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from tvbeta.evaluate.compare import Comparison
+from tvbeta.viz.compare import method_label
+
+REFERENCE = "bayes"
+#: What Bayes is compared against in the verdict, in this order (the seed's grid first).
+BASELINES = ("grid_seed", "mle")
+CLEAR = 2.0  # standard errors
+
+
+class Difference(NamedTuple):
+    """Bayes minus a baseline: mean over series, its se, per-series values and paired ses."""
+
+    baseline: str
+    mean: float
+    se: float
+    per_series: pd.Series
+    paired_se: pd.Series
+
+    @property
+    def ahead(self) -> int:
+        return int(np.sum(self.per_series > CLEAR * self.paired_se))
+
+    @property
+    def behind(self) -> int:
+        return int(np.sum(self.per_series < -CLEAR * self.paired_se))
+
+
+class Verdict(NamedTuple):
+    headline: str
+    sentences: list[str]
+    differences: dict[str, Difference]
+
+
+def difference(comparison: Comparison, baseline: str) -> Difference | None:
+    """Bayes minus ``baseline`` in mean log score, per series and averaged (None if absent)."""
+    tables = {s: t for s, t in comparison.tables.items() if {REFERENCE, baseline} <= set(t.index)}
+    if not tables:
+        return None
+    diff = f"diff vs {REFERENCE}"
+    # the tables hold baseline - bayes, paired per test step; flip the sign for bayes - baseline
+    d = pd.Series({s: -float(t.loc[baseline, diff]) for s, t in tables.items()})
+    se_i = pd.Series({s: float(t.loc[baseline, "diff se"]) for s, t in tables.items()})
+    se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float(se_i.iloc[0])
+    return Difference(baseline, float(d.mean()), se, d, se_i)
+
+
+def _wins(scores: pd.DataFrame) -> pd.Series:
+    return scores.idxmax(axis=0).value_counts()
+
+
+def _headline(d: Difference, n: int) -> str:
+    what = method_label(d.baseline) if d.baseline != "grid_seed" else "the seed's grid search"
+    short = "grid" if d.baseline.startswith("grid") else method_label(d.baseline)
+    num = f"Bayes − {short}: {d.mean:+.3f} nats/step, se {d.se:.3f}"
+    if d.mean > CLEAR * d.se:
+        return f"Yes: Bayesian estimation of Q and R beat {what} out of sample ({num})."
+    if d.mean < -CLEAR * d.se:
+        return f"No: {what} beat Bayesian estimation of Q and R out of sample ({num})."
+    return (
+        f"No clear difference: Bayesian estimation of Q and R and {what} are within "
+        f"{CLEAR:g} standard errors out of sample ({num}, {n} series)."
+    )
+
+
+def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> Verdict:
+    """Headline and supporting sentences from the score tables.
+
+    failed_sampling : series whose Bayesian fit failed a convergence check (a caveat).
+    """
+    tables = comparison.tables
+    n = len(tables)
+    scores = pd.DataFrame({s: t["log score"] for s, t in tables.items()})
+    wins = _wins(scores)
+    sentences = []
+    diffs = {b: d for b in BASELINES if (d := difference(comparison, b)) is not None}
+    if REFERENCE in scores.index:
+        others = ", ".join(f"{method_label(m)} {c}" for m, c in wins.items() if m != REFERENCE)
+        sentences.append(
+            f"Bayes had the best out-of-sample log score in "
+            f"{int(wins.get(REFERENCE, 0))} of {n} series"
+            + (f" (other winners: {others})." if others else ".")
+        )
+    else:
+        sentences.append(
+            "Best out-of-sample log score per series: "
+            + ", ".join(f"{method_label(m)} {c} of {n}" for m, c in wins.items())
+            + "."
+        )
+    for d in diffs.values():
+        where = "across series" if n > 1 else "paired over the test steps"
+        sentences.append(
+            f"Bayes minus {method_label(d.baseline)}: {d.mean:+.3f} nats/step on average "
+            f"(se {d.se:.3f} {where}); Bayes was ahead by more than {CLEAR:g} paired se in "
+            f"{d.ahead} and behind by more than {CLEAR:g} in {d.behind} of {len(d.per_series)} "
+            "series."
+        )
+    mean_scores = scores.mean(axis=1)
+    best = str(mean_scores.idxmax())
+    sentences.append(
+        f"Highest mean log score across series: {method_label(best)} "
+        f"({mean_scores[best]:.3f} nats/step)."
+    )
+    if all("coverage 90%" in t for t in tables.values()):
+        cov = pd.DataFrame({s: t["coverage 90%"] for s, t in tables.items()}).mean(axis=1)
+        sentences.append(
+            "Mean coverage of the 90% prediction intervals: "
+            + ", ".join(f"{method_label(m)} {v:.2f}" for m, v in cov.items())
+            + " (nominal 0.90)."
+        )
+    if 1 < n < 5 and diffs:
+        sentences.append(f"With {n} series the across-series standard error is itself rough.")
+    if failed_sampling:
+        sentences.append(
+            f"Caution: the Bayesian posterior failed a convergence check in "
+            f"{len(failed_sampling)} of {n} series ({', '.join(failed_sampling)}); "
+            "see Sampling diagnostics."
+        )
+    first = next(iter(diffs.values()), None)
+    if first is not None:
+        headline = _headline(first, n)
+    else:
+        headline = f"Best mean out-of-sample log score: {method_label(best)}."
+    return Verdict(headline, sentences, diffs)

@@ -1,0 +1,593 @@
+"""Figures of the method comparison: scores, beta paths by method, posterior of Q and R, PIT.
+
+Each function takes plain tables and arrays (not fit objects), so a saved comparison can be
+re-plotted without refitting; `tvbeta.report` computes the inputs.
+
+Core functions
+--------------
+plot_score_bars       out-of-sample log score per method and series, difference to the reference
+plot_method_betas     beta paths of several methods (mean + band) on one grid of states
+plot_qr_posterior     posterior of each sigma (log x) with the prior and other methods' values
+plot_pit_histograms   PIT histogram per method with the uniform's +/- 2 sd band
+plot_traces           sampler traces per parameter and chain
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tvbeta.viz.betas import finish_layout
+from tvbeta.viz.template import PALETTE, rgba
+
+__all__ = [
+    "METHOD_COLORS",
+    "METHOD_LABELS",
+    "BandPath",
+    "RefValue",
+    "method_color",
+    "method_label",
+    "plot_method_betas",
+    "plot_pit_histograms",
+    "plot_qr_posterior",
+    "plot_score_bars",
+    "plot_traces",
+]
+
+#: Short names of the comparison's methods, for legends.
+METHOD_LABELS: dict[str, str] = {
+    "grid_seed": "grid (seed ranking)",
+    "grid_loglik": "grid (log-lik ranking)",
+    "mle": "MLE",
+    "bayes": "Bayes (NUTS)",
+    "rolling_ols": "rolling OLS",
+}
+#: One colour per method, the same in every figure of a report.
+METHOD_COLORS: dict[str, str] = {
+    "bayes": PALETTE[0],
+    "grid_seed": PALETTE[1],
+    "mle": PALETTE[2],
+    "grid_loglik": PALETTE[4],
+    "rolling_ols": PALETTE[6],
+}
+
+
+# the two grid rankings often pick the same Q or R: a dashed line shows the one beneath
+REF_DASH: dict[str, str] = {"grid_loglik": "dash"}
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def method_color(method: str) -> str:
+    """The method's colour; unknown methods get a stable colour from their name."""
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    return PALETTE[sum(map(ord, method)) % len(PALETTE)]
+
+
+class BandPath(NamedTuple):
+    """One method's beta paths: ``mean``, ``lower``, ``upper`` are (time, state) DataFrames.
+
+    band : what the band is, for the legend (e.g. "90% posterior band").
+    """
+
+    mean: pd.DataFrame
+    lower: pd.DataFrame
+    upper: pd.DataFrame
+    band: str
+
+
+class RefValue(NamedTuple):
+    """A point value of a parameter; ``lo``/``hi`` span it over time when it was per-time."""
+
+    value: float
+    lo: float
+    hi: float
+
+
+def _x(index: pd.Index) -> np.ndarray:
+    # Dates as short ISO strings: plotly serialises dates as text, so "2001-02-03" instead of
+    # "2001-02-03T00:00:00" keeps long paths small.
+    if isinstance(index, pd.DatetimeIndex):
+        fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
+        return np.asarray(index.strftime(fmt), dtype=object)
+    return np.asarray(index)
+
+
+def _thin(n: int, max_points: int) -> np.ndarray:
+    """Row positions keeping at most ``max_points`` evenly spaced rows, the last one included."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.r_[np.arange(0, n, math.ceil(n / max_points)), n - 1])
+
+
+def _f32(values: np.ndarray | pd.Series) -> np.ndarray:
+    # float32 is plenty for drawing and halves the base64 payload plotly writes for arrays.
+    return np.asarray(values, dtype=np.float32)
+
+
+def _wide(tables: Mapping[str, pd.DataFrame], column: str, methods: list[str]) -> pd.DataFrame:
+    """One column of every table side by side: (method, series), NaN where absent."""
+    return pd.DataFrame(
+        {s: t[column] if column in t else pd.Series(np.nan, t.index) for s, t in tables.items()}
+    ).reindex(methods)
+
+
+def plot_score_bars(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    reference: str = "bayes",
+    title: str = "Out-of-sample log score (nats per step; higher is better)",
+) -> go.Figure:
+    """Log score per method and series (top) and its difference to ``reference`` (bottom).
+
+    Parameters
+    ----------
+    tables : mapping series -> score table
+        `SeriesResult.table`: index method, columns "log score", "diff vs <reference>" and
+        "diff se" (the paired standard error of the per-step difference).
+    reference : str
+        The method the differences are taken against.
+
+    Returns
+    -------
+    go.Figure
+        Grouped bars, one trace per method in each panel. The error bars are +/- 1 paired se
+        of the difference to the reference in both panels: two bars whose gap is well beyond
+        their error bars differ by more than sampling noise of the test span.
+    """
+    series = list(tables)
+    methods = list(dict.fromkeys(m for t in tables.values() for m in t.index))
+    diff_col = f"diff vs {reference}"
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=(
+            f"log score (error bars: +/- 1 paired se vs {method_label(reference)})",
+            f"difference to {method_label(reference)} (+/- 1 se)",
+        ),
+    )
+    score, diff, se = (_wide(tables, name, methods) for name in ("log score", diff_col, "diff se"))
+    for method in methods:
+        style = dict(marker_color=method_color(method), legendgroup=method)
+        bars = dict(type="data", array=list(se.loc[method]), thickness=1.2)
+        fig.add_trace(
+            go.Bar(
+                x=series,
+                y=list(score.loc[method]),
+                name=method_label(method),
+                error_y={**bars, "visible": method != reference},
+                **style,
+            ),  # its se is 0
+            row=1,
+            col=1,
+        )
+        if method != reference:
+            fig.add_trace(
+                go.Bar(
+                    x=series,
+                    y=list(diff.loc[method]),
+                    name=method_label(method),
+                    showlegend=False,
+                    error_y=bars,
+                    **style,
+                ),
+                row=2,
+                col=1,
+            )
+    finish_layout(fig, title, 620)
+    fig.update_layout(barmode="group", hovermode="closest")
+    fig.update_yaxes(title_text="nats / step", row=1, col=1)
+    fig.update_yaxes(title_text="difference", row=2, col=1)
+    return fig
+
+
+def _add_path(
+    fig: go.Figure,
+    method: str,
+    path: BandPath,
+    state: str,
+    x: np.ndarray,
+    keep: np.ndarray,
+    cell: dict[str, int],
+    legend: bool,
+) -> None:
+    """One method's band (lower, then upper filled down to it) and mean line for one state.
+
+    Filling to the previous trace ("tonexty") needs x twice, where a closed polygon would
+    need it twice plus reversed.
+    """
+    color, label = method_color(method), method_label(method)
+    band = dict(
+        x=x,
+        mode="lines",
+        line=dict(width=0),
+        hoverinfo="skip",
+        legendgroup=method,
+        showlegend=False,
+    )
+    lower, upper = _f32(path.lower[state].iloc[keep]), _f32(path.upper[state].iloc[keep])
+    fig.add_trace(go.Scatter(y=lower, name=f"{method} lower", **band), **cell)
+    fig.add_trace(
+        go.Scatter(
+            y=upper, fill="tonexty", fillcolor=rgba(color, 0.15), name=f"{method} upper", **band
+        ),
+        **cell,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=_f32(path.mean[state].iloc[keep]),
+            mode="lines",
+            legendgroup=method,
+            name=f"{label} ({path.band})",
+            showlegend=legend,
+            line=dict(color=color, width=1.6),
+            hovertemplate="%{y:.3f}<extra>" + label + "</extra>",
+        ),
+        **cell,
+    )
+
+
+def plot_method_betas(
+    paths: Mapping[str, BandPath],
+    *,
+    boundary: object | None = None,
+    title: str = "Beta paths by method",
+    n_cols: int = 3,
+    max_points: int = 450,
+) -> go.Figure:
+    """One subplot per state; per method its mean path and band, the test span marked.
+
+    Parameters
+    ----------
+    paths : mapping method -> BandPath
+        States missing from a method (e.g. a spec without intercept) are left out for it.
+    boundary : label of the first test row, optional
+        Drawn as a dashed vertical line ("test ->").
+    n_cols : int
+        Subplots per row.
+    max_points : int
+        Rows drawn per path at most (evenly thinned, last row kept) to bound the file size;
+        450 is more points than a third of a page has pixels.
+    """
+    states = list(dict.fromkeys(s for p in paths.values() for s in p.mean.columns))
+    cols = max(1, min(n_cols, len(states)))
+    rows = math.ceil(len(states) / cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=states,
+        shared_xaxes=True,
+        vertical_spacing=0.14 / max(rows - 1, 1) if rows > 1 else 0.1,
+    )
+    for method, path in paths.items():
+        keep = _thin(len(path.mean), max_points)
+        x = _x(path.mean.index[keep])
+        drawn = [(i, st) for i, st in enumerate(states) if st in path.mean]
+        for j, (i, state) in enumerate(drawn):
+            cell = dict(row=i // cols + 1, col=i % cols + 1)
+            _add_path(fig, method, path, state, x, keep, cell, legend=j == 0)
+    if boundary is not None:
+        b = _x(pd.Index([boundary]))[0]
+        for i in range(len(states)):
+            r, c = i // cols + 1, i % cols + 1
+            fig.add_vline(x=b, line=dict(color="#555555", dash="dash", width=1), row=r, col=c)
+        # a separate annotation: add_vline's own annotation cannot place itself on date strings
+        fig.add_annotation(
+            x=b,
+            y=1,
+            xref="x",
+            yref="y domain",
+            text=" test →",
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            font=dict(size=11, color="#555555"),
+            row=1,
+            col=1,
+        )
+    finish_layout(fig, title, 270 * rows + 130)
+    fig.update_yaxes(title_text="beta", col=1)
+    return fig
+
+
+def _step(edges: np.ndarray, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of a histogram drawn as a step line (``line_shape="hv"``)."""
+    return edges, np.r_[share, share[-1]]
+
+
+def _log_bins(
+    d: np.ndarray, refs: Mapping[str, RefValue], n_bins: int | None
+) -> tuple[np.ndarray, float, float]:
+    """Bin edges of equal log width, and the visible x range (posterior and references).
+
+    The bin width is set by the central 99% of the draws; the bins extend over the whole
+    visible range (so the prior is drawn there too) on the same grid.
+    """
+    bins = n_bins or int(np.clip(math.sqrt(d.size), 10, 40))  # fewer draws, coarser bins
+    lo, hi = np.log10(np.quantile(d, [0.005, 0.995]) * [1 / 1.3, 1.3])
+    width = (hi - lo) / bins
+    positive = [x for v in refs.values() for x in (v.lo, v.hi, v.value) if x > 0]
+    x_lo = min([lo, *np.log10(positive)]) - np.log10(1.5)
+    x_hi = max([hi, *np.log10(positive)]) + np.log10(1.5)
+    k = np.arange(math.floor((x_lo - lo) / width), math.ceil((x_hi - lo) / width) + 1)
+    return 10 ** (lo + width * k), float(x_lo), float(x_hi)
+
+
+def _add_reference(
+    fig: go.Figure, method: str, v: RefValue, top: float, row: int, col: int, legend: bool
+) -> None:
+    """A method's value as a vertical line; a per-time value also as a bar over its range."""
+    color, label = method_color(method), method_label(method)
+    line = dict(color=color, width=2, dash=REF_DASH.get(method))
+    hover = f"{label}: {v.value:.4g}<extra></extra>"
+    fig.add_trace(
+        go.Scatter(
+            x=[v.value, v.value],
+            y=[0, top],
+            mode="lines",
+            line=line,
+            name=label,
+            legendgroup=method,
+            showlegend=legend,
+            hovertemplate=hover,
+        ),
+        row=row,
+        col=col,
+    )
+    if v.hi > v.lo > 0:
+        hover = f"{label} over time: {v.lo:.3g} to {v.hi:.3g}<extra></extra>"
+        fig.add_trace(
+            go.Scatter(
+                x=[v.lo, v.hi],
+                y=[top, top],
+                mode="lines+markers",
+                marker=dict(symbol="line-ns-open", size=8),
+                line=dict(color=color, width=1.5),
+                legendgroup=method,
+                showlegend=False,
+                hovertemplate=hover,
+            ),
+            row=row,
+            col=col,
+        )
+
+
+def plot_qr_posterior(
+    draws: Mapping[str, np.ndarray],
+    *,
+    references: Mapping[str, Mapping[str, RefValue]] | None = None,
+    prior_cdfs: Mapping[str, Callable[[np.ndarray], np.ndarray] | None] | None = None,
+    title: str = "Posterior of the standard deviations (per period)",
+    n_cols: int = 4,
+    n_bins: int | None = None,
+) -> go.Figure:
+    """Posterior histogram of each standard deviation on a log axis, with the prior and the
+    point values of other methods.
+
+    Parameters
+    ----------
+    draws : mapping parameter -> (D,) posterior draws of a standard deviation (> 0)
+        e.g. "sigma_eps" and "sigma_beta[mkt]", per period.
+    references : mapping method -> (mapping parameter -> RefValue), optional
+        Drawn as vertical lines; a per-time value (lo < hi) also as a horizontal bar
+        spanning its range over time. Values <= 0 cannot sit on a log axis: they are named
+        in the subplot instead.
+    prior_cdfs : mapping parameter -> CDF of the prior of that sd (or None), optional
+        The prior mass per bin, dashed.
+    n_bins : int, optional
+        Bins across the central 99% of the posterior, equal in log width; default
+        sqrt(draws), between 10 and 40.
+
+    Returns
+    -------
+    go.Figure
+        y is the share of draws per bin (the prior: its probability per bin), so the two are
+        on the same scale.
+    """
+    references, prior_cdfs = references or {}, prior_cdfs or {}
+    params = list(draws)
+    cols = max(1, min(n_cols, len(params)))
+    rows = math.ceil(len(params) / cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=params,
+        horizontal_spacing=0.06,
+        vertical_spacing=0.25 if rows > 1 else 0.1,
+    )
+    shown: set[str] = set()  # legend entries already made
+    blue = method_color("bayes")
+    for i, p in enumerate(params):
+        r, c = i // cols + 1, i % cols + 1
+        d = np.asarray(draws[p], dtype=np.float64)
+        d = d[np.isfinite(d) & (d > 0)]
+        refs = {m: v[p] for m, v in references.items() if p in v}
+        edges, x_lo, x_hi = _log_bins(d, refs, n_bins)
+        share = np.histogram(d, bins=edges)[0] / d.size
+        ex, ey = _step(edges, share)
+        fig.add_trace(
+            go.Scatter(
+                x=ex,
+                y=ey,
+                line_shape="hv",
+                fill="tozeroy",
+                mode="lines",
+                line=dict(color=blue, width=1.2),
+                fillcolor=rgba(blue, 0.25),
+                name="posterior",
+                legendgroup="posterior",
+                showlegend=not shown,
+            ),
+            row=r,
+            col=c,
+        )
+        shown.add("posterior")
+        if (cdf := prior_cdfs.get(p)) is not None:
+            px, py = _step(edges, np.diff(cdf(edges)))
+            fig.add_trace(
+                go.Scatter(
+                    x=px,
+                    y=py,
+                    line_shape="hv",
+                    mode="lines",
+                    name="prior",
+                    line=dict(color="#777777", dash="dash", width=1.2),
+                    legendgroup="prior",
+                    showlegend="prior" not in shown,
+                ),
+                row=r,
+                col=c,
+            )
+            shown.add("prior")
+        top = float(share.max()) * 1.12
+        off_axis = [f"{method_label(m)} = {v.value:.3g}" for m, v in refs.items() if v.value <= 0]
+        for method, v in refs.items():
+            if v.value > 0:
+                _add_reference(fig, method, v, top, r, c, legend=method not in shown)
+                shown.add(method)
+        if off_axis:
+            fig.add_annotation(
+                text="; ".join(off_axis) + " (not on the log axis)",
+                xref="x domain",
+                yref="y domain",
+                x=0.01,
+                y=0.98,
+                showarrow=False,
+                xanchor="left",
+                font=dict(size=10),
+                row=r,
+                col=c,
+            )
+        # over several decades label the powers of 10 only (minor digits crowd the axis)
+        fig.update_xaxes(
+            type="log",
+            range=[x_lo, x_hi],
+            exponentformat="power",
+            tickangle=0,
+            dtick=1 if x_hi - x_lo >= 2 else None,
+            row=r,
+            col=c,
+        )
+    finish_layout(fig, title, 300 * rows + 120)
+    fig.update_layout(hovermode="closest")
+    fig.update_yaxes(title_text="share per bin", col=1)
+    return fig
+
+
+def plot_pit_histograms(
+    pits: Mapping[str, np.ndarray],
+    *,
+    n_bins: int = 10,
+    title: str = "PIT histograms of the test span (flat = calibrated)",
+) -> go.Figure:
+    """One histogram of the probability integral transform per method.
+
+    pits : mapping method -> (m,) PIT values P(Y_t <= y_t | y_{<t}) in (0, 1). Bars are
+    densities (1 = uniform); the grey band is the uniform's +/- 2 sd for m draws, so bars
+    outside it in several bins point to a miscalibrated predictive (a U shape: too narrow;
+    a hump: too wide; a slope: biased).
+    """
+    methods = list(pits)
+    fig = make_subplots(
+        rows=1,
+        cols=max(1, len(methods)),
+        subplot_titles=[method_label(m) for m in methods],
+        shared_yaxes=True,
+    )
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    y_max = 2.0
+    for j, method in enumerate(methods, start=1):
+        pit = np.asarray(pits[method], dtype=np.float64)
+        m = max(pit.size, 1)
+        density = np.histogram(pit, bins=edges)[0] / (m / n_bins)
+        half = 2 * math.sqrt((1 - 1 / n_bins) / (m / n_bins))
+        y_max = max(y_max, float(density.max()) * 1.1, 1 + half * 1.1)
+        fig.add_trace(
+            go.Bar(
+                x=centers,
+                y=density,
+                width=1 / n_bins * 0.95,
+                marker_color=rgba(method_color(method), 0.85),
+                name=method_label(method),
+                showlegend=False,
+                hovertemplate="PIT %{x:.2f}: density %{y:.2f}<extra></extra>",
+            ),
+            row=1,
+            col=j,
+        )
+        # shapes after the trace: plotly skips row/col shapes on subplots without data
+        fig.add_hrect(
+            y0=max(0.0, 1 - half),
+            y1=1 + half,
+            fillcolor="rgba(0,0,0,0.10)",
+            line_width=0,
+            layer="above",
+            row=1,
+            col=j,
+        )
+        fig.add_hline(y=1, line=dict(color="#333333", dash="dash", width=1), row=1, col=j)
+    fig.update_xaxes(range=[0, 1], dtick=0.5)
+    fig.update_yaxes(range=[0, y_max])
+    fig.update_yaxes(title_text="density", col=1)
+    finish_layout(fig, title, 300)
+    fig.update_layout(hovermode="closest", margin=dict(t=80))
+    return fig
+
+
+def plot_traces(
+    draws: Mapping[str, np.ndarray],
+    *,
+    title: str = "Sampler traces (one line per chain)",
+    max_draws: int = 400,
+    n_cols: int = 2,
+    labels: Sequence[str] | None = None,
+) -> go.Figure:
+    """Trace of each parameter: draws (chain, draw), one line per chain, thinned to
+    ``max_draws`` per chain. Well-mixed chains overlap like noise around one level."""
+    params = list(draws)
+    names = list(labels) if labels is not None else params
+    cols = max(1, min(n_cols, len(params)))
+    rows = math.ceil(len(params) / cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=names,
+        shared_xaxes=True,
+        vertical_spacing=0.2 / max(rows - 1, 1) if rows > 1 else 0.1,
+    )
+    for i, p in enumerate(params):
+        r, c = i // cols + 1, i % cols + 1
+        values = np.atleast_2d(np.asarray(draws[p]))
+        keep = _thin(values.shape[1], max_draws)
+        for chain, row in enumerate(values):
+            fig.add_trace(
+                go.Scatter(
+                    x=keep,
+                    y=_f32(row[keep]),
+                    mode="lines",
+                    line=dict(width=0.8, color=PALETTE[chain % len(PALETTE)]),
+                    name=f"chain {chain}",
+                    legendgroup=f"chain {chain}",
+                    showlegend=i == 0,
+                    opacity=0.8,
+                ),
+                row=r,
+                col=c,
+            )
+    finish_layout(fig, title, 190 * rows + 120)
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(title_text="draw", row=rows)
+    return fig

@@ -1,0 +1,160 @@
+"""The PyMC model: likelihood term, priors, frequency, initial state, predictive draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+from tests.kalman.models import assert_close
+
+from tvbeta.data import simulate
+from tvbeta.estimate.bayes.model import BayesSpec, bayes_spec, build_model, model_from_spec
+from tvbeta.estimate.bayes.priors import Prior, Priors, periods_per_year
+from tvbeta.kalman import kalman_loglik
+
+pytestmark = [
+    # drawing from the CustomDist runs its Python simulator in numba object mode, by design
+    pytest.mark.filterwarnings("ignore:Numba will use object mode to run CustomDist"),
+    pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS"),
+]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(150, 2, Q=[1e-6, 4e-4, 1e-4], R=1e-4, beta0=[0.0, 1.0, 0.5],
+                    intercept=True, seed=3, missing_frac=0.03)  # fmt: skip
+
+
+def kalman_reference(spec: BayesSpec, Q: np.ndarray, R: float) -> float:
+    return kalman_loglik(spec.y, spec.Z, spec.T[None], Q[None], np.array([R]), spec.a0,
+                         spec.P0, burn=spec.burn)  # fmt: skip
+
+
+@pytest.mark.parametrize("burn", [0, 7])
+def test_diag_model_likelihood_term_equals_kalman_loglik_after_burn(sim, burn):
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=burn)
+    model = model_from_spec(spec)
+    f = model.compile_fn(model.logp(vars=[model["y"]], sum=True), point_fn=True)
+    rng = np.random.default_rng(burn)
+    for _ in range(3):
+        sigma_beta, sigma_eps = rng.uniform(1e-3, 0.05, size=3), rng.uniform(5e-3, 0.02)
+        point = {"sigma_eps_log__": np.log(sigma_eps), "sigma_beta_log__": np.log(sigma_beta)}
+        expected = kalman_reference(spec, np.diag(sigma_beta**2), sigma_eps**2)
+        assert_close(f(point), expected, 1e-12)
+    assert model["y"].eval().shape == (150 - burn,)  # observed = the likelihood window
+
+
+def test_full_q_model_likelihood_term_equals_kalman_loglik_at_its_q(sim):
+    model = build_model(sim.frame, "y", ["f1", "f2"], q="full", burn=4)
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], q="full", burn=4)
+    Q_var, sigma_var = model.replace_rvs_by_values([model["Q"], model["sigma_eps"]])
+    f = model.compile_fn([model.logp(vars=[model["y"]]), Q_var, sigma_var], point_fn=True)
+    rng = np.random.default_rng(0)
+    point = {k: v + rng.normal(scale=0.3, size=np.shape(v))
+             for k, v in model.initial_point().items()}  # fmt: skip
+    ll, Q, sigma_eps = f(point)
+    assert np.linalg.eigvalsh(Q).min() > 0 and not np.allclose(Q, np.diag(np.diag(Q)))
+    assert_close(ll, kalman_reference(spec, Q, float(sigma_eps) ** 2), 1e-12)
+
+
+def test_model_has_time_and_state_coords_and_documented_parameters(sim):
+    model = build_model(sim.frame, "y", ["f1", "f2"], burn=5)
+    assert list(model.coords["state"]) == ["Intercept", "f1", "f2"]
+    assert pd.Index(model.coords["time"]).equals(sim.frame.index[5:].rename("time"))
+    assert {v.name for v in model.free_RVs} == {"sigma_eps", "sigma_beta"}
+    full = build_model(sim.frame, "y", ["f1", "f2"], q="full")
+    assert {"sigma_beta", "Q"} <= {v.name for v in full.deterministics}
+
+
+@pytest.mark.parametrize(
+    ("freq", "ppy"), [("B", 252), ("W-FRI", 52), ("ME", 12), ("QE", 4), ("YE", 1)]
+)
+def test_frequency_is_inferred_from_the_date_index(freq, ppy):
+    index = pd.date_range("2001-01-01", periods=30, freq=freq)
+    assert periods_per_year(index) == ppy
+    assert periods_per_year(None, freq) == ppy
+
+
+def test_frequency_names_and_numbers_are_accepted_and_a_plain_index_needs_one():
+    assert periods_per_year(None, "weekly") == 52
+    assert periods_per_year(pd.RangeIndex(5), 4) == 4
+    with pytest.raises(ValueError, match="frequency="):
+        periods_per_year(pd.RangeIndex(5))
+
+
+def test_default_priors_are_scaled_by_residual_sd_and_per_period_drift(sim):
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=5)
+    y, Z = spec.y[5:], spec.Z[5:]
+    ok = ~np.isnan(y)
+    coef = np.linalg.lstsq(Z[ok], y[ok], rcond=None)[0]
+    resid = y[ok] - Z[ok] @ coef
+    s_ols = np.sqrt(resid @ resid / (ok.sum() - 3))
+    assert spec.ppy == 52
+    assert spec.resolved.sigma_eps.params["sigma"] == pytest.approx(s_ols)
+    scales = spec.resolved.sigma_beta.params["sigma"]
+    assert scales[1:] == pytest.approx([0.5 / np.sqrt(52)] * 2)
+    assert scales[0] == pytest.approx(0.1 * np.nanstd(spec.y) / np.sqrt(52))
+
+
+def test_priors_round_trip_through_dict_and_toml_and_override_scales(sim):
+    priors = Priors.from_toml(
+        """
+        [priors]
+        sigma_eps = {dist = "HalfStudentT", nu = 3}
+        sigma_beta = {dist = "HalfNormal", sigma = [0.001, 0.02, 0.03]}
+        beta_drift_per_year = 0.25
+        """
+    )
+    assert Priors.from_dict(priors.to_dict()) == priors
+    assert priors.sigma_eps == Prior("HalfStudentT", {"nu": 3})
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], priors=priors.to_dict())
+    assert spec.resolved.sigma_beta.params["sigma"] == [0.001, 0.02, 0.03]
+    assert spec.resolved.sigma_eps.params["nu"] == 3  # the scale was filled in:
+    assert spec.resolved.sigma_eps.params["sigma"] > 0
+    with pytest.raises(ValueError, match="unknown prior setting"):
+        Priors.from_dict({"sigma_epsilon": {}})
+    with pytest.raises(ValueError, match="positive distribution"):
+        Prior("Normal", {"sigma": 1.0})
+
+
+def test_initial_state_is_ols_on_the_first_window_with_wide_covariance(sim):
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=60)
+    y, Z = spec.y[:60], spec.Z[:60]
+    ok = ~np.isnan(y)
+    assert_close(spec.a0, np.linalg.lstsq(Z[ok], y[ok], rcond=None)[0], 1e-10)
+    assert np.all(np.sqrt(np.diag(spec.P0))[1:] >= 0.5)  # >= one year of prior drift
+    explicit = Priors(a0=(0.0, 1.0, 1.0), P0=np.eye(3).tolist())
+    spec2 = bayes_spec(sim.frame, "y", ["f1", "f2"], priors=explicit)
+    assert_close(spec2.a0, [0.0, 1.0, 1.0], 0) and assert_close(spec2.P0, np.eye(3), 0)
+
+
+def test_random_draws_replicate_returns_with_the_model_scale_and_keep_missing(sim):
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=10)
+    model = model_from_spec(spec)
+    with model:
+        draws = pm.draw(model["y"], draws=200, random_seed=1)
+    assert draws.shape == (200, 140)
+    missing = np.isnan(spec.y[10:])
+    assert missing.any() and np.isnan(draws[:, missing]).all()
+    assert np.isfinite(draws[:, ~missing]).all()
+    assert 0.1 < np.nanstd(draws) / np.nanstd(spec.y) < 10
+
+
+def test_prior_predictive_check_compares_replicated_statistics_with_the_data(sim):
+    from tvbeta.estimate.bayes.diagnostics import prior_predictive_check
+
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"])
+    table = prior_predictive_check(spec, draws=100, seed=0)
+    assert {"observed", "replicated_q05", "replicated_q95", "p_value"} <= set(table.columns)
+    sd = table.loc["sd"]
+    assert sd["replicated_q05"] < sd["observed"] < sd["replicated_q95"]
+
+
+def test_spec_from_arrays_needs_a_frequency_without_dates():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50)
+    with pytest.raises(ValueError, match="frequency"):
+        BayesSpec.from_arrays(y, np.ones((50, 1)))
+    spec = BayesSpec.from_arrays(y, np.ones((50, 1)), frequency=1, intercept=True)
+    assert spec.ppy == 1 and spec.state_names == ("s0",)

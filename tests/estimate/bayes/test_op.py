@@ -1,0 +1,145 @@
+"""The Kalman likelihood Op: values, exact gradient, native numba code, failure handling."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.gradient import verify_grad
+from tests.kalman.models import assert_close, random_model
+
+from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp, kalman_loglik_terms
+from tvbeta.kalman import kalman_filter, kalman_loglik, loglik_vjp
+
+OBJECT_MODE = "object mode"
+
+
+def constant_model(seed: int, k: int, n: int = 120, n_missing: int = 3):
+    """A random constant-(T, Q, R) model with missing targets, as (Q (k,k), R, y, Z, T, a0, P0)."""
+    m = random_model(seed, k, n, time_varying=False, n_missing=n_missing)
+    return m.Q[0], m.R[0], m.y, m.Z, m.T[0], m.a0, m.P0
+
+
+def shared(*arrays):
+    """Data as shared variables: the compiled graph is then independent of the data and comes
+    from PyTensor's numba cache (constants would force a fresh 2-5 s compile per data set)."""
+    return [pytensor.shared(np.asarray(a, dtype=np.float64)) for a in arrays]
+
+
+def compile_numba(inputs, outputs):
+    """pytensor.function in the default (numba) mode, failing on any object-mode fallback."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = pytensor.function(inputs, outputs, mode="NUMBA")
+    fallbacks = [str(w.message) for w in caught if OBJECT_MODE in str(w.message)]
+    assert not fallbacks, fallbacks
+    return f
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 1), (1, 2), (2, 3)])
+def test_op_terms_equal_kalman_filter_loglik_terms_in_numba_and_python(seed, k):
+    Q, R, y, Z, T, a0, P0 = constant_model(seed, k)
+    q, r = pt.matrix("Q"), pt.scalar("R")
+    ll = KalmanLoglikOp()(q, r, *shared(y, Z, T, a0, P0))
+    expected = kalman_filter(y, Z, T[None], Q[None], np.array([R]), a0, P0).loglik_t
+    for mode in ("NUMBA", "FAST_COMPILE"):
+        got = pytensor.function([q, r], ll, mode=mode)(Q, R)
+        assert_close(got, expected, 1e-12, f"mode {mode}")
+    assert np.all(got[np.isnan(y)] == 0.0)
+
+
+@pytest.mark.parametrize(("seed", "k"), [(3, 1), (4, 2), (5, 3)])
+def test_op_pullback_equals_adjoint_kernel_for_random_cotangent(seed, k):
+    Q, R, y, Z, T, a0, P0 = constant_model(seed, k)
+    w = np.random.default_rng(seed).normal(size=len(y))
+    q, r, A0, PP0 = pt.matrix("Q"), pt.scalar("R"), pt.vector("a0"), pt.matrix("P0")
+    value = pt.dot(KalmanLoglikOp()(q, r, *shared(y, Z, T), A0, PP0), shared(w)[0])
+    f = compile_numba([q, r, A0, PP0], [value, *pytensor.grad(value, [q, r, A0, PP0])])
+    val, dQ, dR, da0, dP0 = f(Q, R, a0, P0)
+    ref = loglik_vjp(y, Z, T[None], Q[None], np.array([R]), a0, P0, weights=w)
+    assert_close(val, ref.value, 1e-12)
+    assert_close(dQ, ref.dQ[0], 1e-12, "dQ")
+    assert_close(dR, ref.dR[0], 1e-12, "dR")
+    assert_close(da0, ref.da0, 1e-12, "da0")
+    assert_close(dP0, ref.dP0, 1e-12, "dP0")
+
+
+@pytest.mark.parametrize(("seed", "k"), [(6, 1), (7, 2), (8, 3)])
+def test_gradient_matches_central_finite_differences_for_random_cotangents(seed, k):
+    """d/dtheta of w' ll(Q(theta), R(theta)) with Q = L L' (log-diagonal L), R = exp(theta_R)."""
+    Q0, R0, y, Z, T, a0, P0 = constant_model(seed, k)
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=len(y))
+    tril = np.tril_indices(k)
+    L0 = np.linalg.cholesky(Q0)
+    L0[np.diag_indices(k)] = np.log(np.diag(L0))
+    theta0 = np.r_[L0[tril], np.log(R0)]
+
+    th = pt.vector("theta")
+    L = pt.zeros((k, k))[tril].set(th[:-1])
+    L = L[np.diag_indices(k)].set(pt.exp(pt.diag(L)))
+    data = shared(y, Z, T, a0, P0)
+    value = pt.dot(KalmanLoglikOp()(L @ L.T, pt.exp(th[-1]), *data), shared(w)[0])
+    f = compile_numba([th], value)
+    g = compile_numba([th], pytensor.grad(value, th))(theta0)
+    h = 1e-5
+    fd = np.array([
+        (f(theta0 + h * e) - f(theta0 - h * e)) / (2 * h) for e in np.eye(len(theta0))
+    ])  # fmt: skip
+    assert_close(g, fd, 1e-6, "gradient vs central differences")
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_op_passes_verify_grad_in_log_space(k):
+    Q0, R0, y, Z, T, a0, P0 = constant_model(10 + k, k)
+    q_diag = np.diag(Q0).copy()
+    data = shared(y, Z, T, a0, P0)
+
+    def total(log_q, log_r):
+        return KalmanLoglikOp()(pt.diag(pt.exp(log_q)), pt.exp(log_r), *data).sum()
+
+    verify_grad(total, [np.log(q_diag), np.array(np.log(R0))],
+                rng=np.random.default_rng(42))  # fmt: skip
+
+
+def test_model_logp_and_gradient_compile_without_object_mode():
+    """The whole model's logp + dlogp, as NUTS compiles it, is native numba code."""
+    from tvbeta.data import simulate
+    from tvbeta.estimate.bayes.model import build_model
+
+    sim = simulate(80, 2, Q=[1e-4, 1e-4, 1e-4], R=1e-4, beta0=0.5, intercept=True, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for q in ("diag", "full"):
+            model = build_model(sim.frame, "y", ["f1", "f2"], q=q, burn=5)
+            fn = model.logp_dlogp_function(ravel_inputs=True)
+            fn.set_extra_values({})
+            x = np.concatenate([np.ravel(v) for v in model.initial_point().values()])
+            logp, grad = fn(x)
+            assert np.isfinite(logp) and np.all(np.isfinite(grad))
+    fallbacks = [str(w.message) for w in caught if OBJECT_MODE in str(w.message)]
+    assert not fallbacks, fallbacks
+
+
+def test_numerical_failure_gives_minus_inf_logp_and_zero_gradient_instead_of_raising():
+    Q, R, y, Z, T, a0, P0 = constant_model(20, 2)
+    q, r = pt.matrix("Q"), pt.scalar("R")
+    total = KalmanLoglikOp()(q, r, *shared(y, Z, T, a0, P0)).sum()
+    f = compile_numba([q, r], [total, *pytensor.grad(total, [q, r])])
+    for bad_Q, bad_R in ((Q, -1e6), (Q * np.nan, R)):
+        val, dQ, dR = f(bad_Q, bad_R)
+        assert val == -np.inf
+        assert np.all(dQ == 0.0) and dR == 0.0
+    assert np.all(kalman_loglik_terms(Q, -1e6, y, Z, T, a0, P0) == -np.inf)
+
+
+def test_vjp_op_has_the_shapes_of_its_inputs():
+    Q, R, y, Z, T, a0, P0 = constant_model(21, 3)
+    outs = KalmanVJPOp()(*shared(np.ones(len(y)), Q, R, y, Z, T, a0, P0))
+    values = pytensor.function([], list(outs), mode="NUMBA")()
+    assert [v.shape for v in values] == [(3, 3), (), (3,), (3, 3)]
+    total = kalman_loglik(y, Z, T[None], Q[None], np.array([R]), a0, P0)
+    assert np.isfinite(total)

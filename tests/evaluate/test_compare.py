@@ -1,0 +1,104 @@
+"""The out-of-sample comparison: split, scoring of each method, summary, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tvbeta.data import simulate
+from tvbeta.estimate.mle import fit_mle
+from tvbeta.evaluate.compare import (
+    BayesSettings,
+    Comparison,
+    Split,
+    compare_methods,
+    compare_series,
+)
+from tvbeta.evaluate.forecast import kalman_predictive
+from tvbeta.kalman import state_space
+
+
+@pytest.fixture(scope="module")
+def two_series():
+    frames = []
+    for seed, name in ((1, "a"), (2, "b")):
+        sim = simulate(240, 2, Q=[1e-3, 4e-4], R=1e-3, beta0=[1.0, 0.3], seed=seed,
+                       freq="MS", factor_cov=np.eye(2) * 1e-3)
+        frames.append(sim.frame.rename(columns={"y": name}))
+    return pd.concat([frames[0], frames[1][["b"]]], axis=1)
+
+
+def test_split_rounds_the_test_fraction_up():
+    assert Split.from_test_size(240, 0.3) == Split(240, 168)
+    assert Split.from_test_size(240, 50) == Split(240, 190)
+    with pytest.raises(ValueError, match="leaves no training or no test rows"):
+        Split.from_test_size(10, 10)
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['lasso'\]"):
+        compare_series(pd.DataFrame(), "a", ["f1"], methods=["lasso"])
+
+
+def test_mle_method_scores_the_filter_run_on_with_training_estimates(two_series):
+    # independent: fit the MLE on the first 168 rows, filter all 240, score rows 168..239
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["mle"], test_size=0.3)
+    train = two_series.iloc[:168]
+    fit = fit_mle(train, "a", ["f1", "f2"], intercept=True)
+    Z = np.column_stack([np.ones(240), two_series[["f1", "f2"]].to_numpy()])
+    y = two_series["a"].to_numpy()
+    spec = fit.spec
+    m = state_space(y, Z, spec.T.kernel(240, "T"), spec.Q.kernel(240, "Q"), spec.R.kernel(240, "R"),
+                    spec.beta0, spec.P0)
+    mean, var = kalman_predictive(m)
+    ll = -0.5 * (np.log(2 * np.pi * var) + (y - mean) ** 2 / var)
+    assert res.table.loc["mle", "log score"] == pytest.approx(ll[168:].mean(), rel=1e-10)
+    assert res.table.loc["mle", "n test"] == 72
+
+
+def test_grid_and_rolling_methods_run_and_training_rows_only_set_hyperparameters(two_series):
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["grid_seed", "rolling_ols"])
+    changed = two_series.copy()
+    changed.iloc[200:, changed.columns.get_loc("a")] += 0.05  # the test span only
+    res2 = compare_series(changed, "a", ["f1", "f2"], methods=["grid_seed"])
+    assert res.fits["grid_seed"] == res2.fits["grid_seed"]  # same spec from the same training
+    assert set(res.table.index) == {"grid_seed", "rolling_ols"}
+    assert np.isfinite(res.table["log score"]).all()
+
+
+def test_summary_counts_wins_and_differences_across_series():
+    tables = {
+        "s1": pd.DataFrame({"log score": [1.0, 2.0], "RMSE": [1, 1], "coverage 90%": [0.9, 0.9]},
+                           index=["bayes", "mle"]),
+        "s2": pd.DataFrame({"log score": [3.0, 2.5], "RMSE": [1, 1], "coverage 90%": [0.9, 0.9]},
+                           index=["bayes", "mle"]),
+    }
+    from tvbeta.evaluate.compare import SeriesResult
+
+    comp = Comparison({k: SeriesResult(k, t, {}) for k, t in tables.items()}, {}, pd.DataFrame())
+    s = comp.summary
+    assert list(s["wins"]) == [1, 1]
+    assert s.loc["mle", "mean diff vs bayes"] == pytest.approx((1.0 - 0.5) / 2)
+    assert s.loc["mle", "se"] == pytest.approx(np.std([1.0, -0.5], ddof=1) / np.sqrt(2))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_bayes_comparison_saves_and_reloads_identically(two_series, tmp_path):
+    comp = compare_methods(
+        two_series, ["a", "b"], ["f1", "f2"], methods=["mle", "bayes", "rolling_ols"],
+        bayes=BayesSettings(draws=150, tune=150, chains=2, n_paths=20, n_predictive=100),
+        progress=False, seed=3,
+    )  # fmt: skip
+    assert set(comp.summary.index) == {"mle", "bayes", "rolling_ols"}
+    comp.save(tmp_path)
+    back = Comparison.load(tmp_path)
+    for name in ("a", "b"):
+        pd.testing.assert_frame_equal(back.tables[name], comp.tables[name])
+        for method, fc in comp.series[name].forecasts.items():
+            np.testing.assert_array_equal(back.series[name].forecasts[method].log_density,
+                                          fc.log_density)
+    pd.testing.assert_frame_equal(back.data, comp.data, check_freq=False)
+    assert Comparison.load_fit(tmp_path, "a", "bayes").spec.k == 3
+    assert Comparison.load_fit(tmp_path, "b", "mle") == comp.series["b"].fits["mle"]
+    assert "Summary across series" in comp.to_markdown()

@@ -1,0 +1,83 @@
+"""One-step predictive distributions and scores, against scipy, statsmodels and simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from tests.kalman.models import random_model
+from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+from tvbeta.evaluate.forecast import (
+    gaussian_forecast,
+    kalman_predictive,
+    mixture_forecast,
+    rolling_ols_forecast,
+    scores,
+)
+
+
+def test_gaussian_forecast_equals_scipy():
+    rng = np.random.default_rng(0)
+    y, m, v = rng.normal(size=20), rng.normal(size=20), rng.uniform(0.5, 2, 20)
+    fc = gaussian_forecast(y, m, v)
+    np.testing.assert_allclose(fc.log_density, stats.norm.logpdf(y, m, np.sqrt(v)), rtol=1e-13)
+    np.testing.assert_allclose(fc.pit, stats.norm.cdf(y, m, np.sqrt(v)), rtol=1e-13)
+
+
+def test_mixture_density_is_the_mean_of_component_densities():
+    rng = np.random.default_rng(1)
+    D, m = 7, 15
+    y, means, vars_ = rng.normal(size=m), rng.normal(size=(D, m)), rng.uniform(0.5, 2, (D, m))
+    fc = mixture_forecast(y, means, vars_)
+    dens = stats.norm.pdf(y, means, np.sqrt(vars_)).mean(axis=0)
+    np.testing.assert_allclose(fc.log_density, np.log(dens), rtol=1e-12)
+    np.testing.assert_allclose(fc.pit, stats.norm.cdf(y, means, np.sqrt(vars_)).mean(0), rtol=1e-12)
+    # law of total variance
+    np.testing.assert_allclose(fc.sd**2, vars_.mean(0) + means.var(0), rtol=1e-12)
+
+
+def test_mixture_of_one_draw_is_the_gaussian():
+    rng = np.random.default_rng(2)
+    y, mu, v = rng.normal(size=9), rng.normal(size=9), rng.uniform(0.5, 2, 9)
+    a, b = mixture_forecast(y, mu[None], v[None]), gaussian_forecast(y, mu, v)
+    for x, z in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, z, rtol=1e-12)
+
+
+def test_kalman_predictive_equals_statsmodels_innovations():
+    m = random_model(3, 3, 200, n_missing=5, intercept=True)
+    mean, var = kalman_predictive(m)
+    ref = statsmodels_filter(*m)
+    obs = ~np.isnan(m.y)
+    np.testing.assert_allclose(mean[obs], (m.y - ref.v)[obs], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(var, ref.F, rtol=1e-9)  # statsmodels fills F where y is missing
+
+
+def test_rolling_ols_predictive_equals_statsmodels_prediction():
+    rng = np.random.default_rng(4)
+    n, k, w = 120, 3, 40
+    Z = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
+    y = Z @ np.array([0.1, 1.0, -0.5]) + rng.normal(scale=0.3, size=n)
+    steps = np.array([40, 77, 119])
+    fc = rolling_ols_forecast(y, Z, steps, w)
+    for i, t in enumerate(steps):
+        res = sm.OLS(y[t - w : t], Z[t - w : t]).fit()
+        pred = res.get_prediction(Z[t][None])
+        assert fc.mean[i] == pytest.approx(pred.predicted_mean[0], rel=1e-10)
+        scale = float(np.sqrt(pred.se_mean[0] ** 2 + res.scale))
+        want = stats.t.logpdf(y[t], w - k, pred.predicted_mean[0], scale)
+        assert fc.log_density[i] == pytest.approx(want, rel=1e-10)
+
+
+def test_calibrated_gaussian_forecasts_cover_at_the_nominal_rate():
+    rng = np.random.default_rng(5)
+    n = 4000
+    mu, v = rng.normal(size=n), rng.uniform(0.5, 2, n)
+    y = mu + np.sqrt(v) * rng.normal(size=n)
+    s = scores(gaussian_forecast(y, mu, v), level=0.9)
+    # Binomial(4000, 0.9): sd 0.0047; 4 sd
+    assert abs(s["coverage 90%"] - 0.9) < 0.02
+    assert stats.kstest(gaussian_forecast(y, mu, v).pit, "uniform").pvalue > 1e-3
+    assert s["RMSE"] == pytest.approx(np.sqrt(np.mean((y - mu) ** 2)))

@@ -1,0 +1,277 @@
+"""The HTML report of a method comparison: sections, tables, verdict, offline, one plotly.js.
+
+One small comparison (2 simulated series, every method, a tiny NUTS run) is built per module;
+the report is opened once in headless Chromium (skipped without it, see tests/browser.py).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+
+from tests.browser import screenshot_html
+from tvbeta.data import simulate
+from tvbeta.evaluate.compare import BayesSettings, Comparison, SeriesResult, compare_methods
+from tvbeta.report import verdict, write_report
+
+# One worker runs the module (pytest -n 2 --dist loadgroup), so the comparison is built once,
+# and with the figure browser tests: two Chromiums at once would only compete for memory.
+pytestmark = pytest.mark.xdist_group("chromium")
+
+SECTIONS = [
+    "1. Data",
+    "2. Model and methods",
+    "3. Out-of-sample comparison",
+    "4. Beta paths by method",
+    "5. Posterior of Q and R",
+    "6. Sampling diagnostics",
+    "7. Forecast checks on the test span",
+]
+# attributes whose value the browser would fetch or navigate to
+URL_ATTRIBUTES = {"src", "href", "srcset", "action", "formaction", "data", "poster",
+                  "background", "xlink:href", "manifest", "cite"}  # fmt: skip
+
+
+class Page(HTMLParser):
+    """What the tests read from a report: headings, tables, tags and URL attributes.
+
+    tables : data-table name -> rows of cell texts (header row first).
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.headings: dict[str, list[str]] = {"h2": [], "h3": []}
+        self.tables: dict[str, list[list[str]]] = {}
+        self.urls: list[tuple[str, str, str]] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.n_figures = 0
+        self._heading: str | None = None
+        self._text: list[str] | None = None
+        self._table: str | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        self.urls += [(tag, k, v) for k, v in attrs if k in URL_ATTRIBUTES and v]
+        if "plotly-graph-div" in (a.get("class") or ""):
+            self.n_figures += 1
+        if tag in self.headings:
+            self._heading, self._text = tag, []
+        elif tag == "table":
+            self._table = a.get("data-table") or f"unnamed-{len(self.tables)}"
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._heading:
+            self.headings[tag].append("".join(self._text).strip())
+            self._heading, self._text = None, None
+        elif tag in ("td", "th") and self._table and self._text is not None:
+            self.tables[self._table][-1].append("".join(self._text).strip())
+            self._text = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+
+def frame(rows: list[list[str]]) -> pd.DataFrame:
+    """A parsed table as text, the first column(s) as index (the header names them)."""
+    head, body = rows[0], rows[1:]
+    return pd.DataFrame([r[1:] for r in body], index=[r[0] for r in body], columns=head[1:])
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    frames = []
+    for seed, name in ((11, "fund_a"), (12, "fund_b")):
+        sim = simulate(200, ["mkt", "smb"], Q=[1e-5, 1e-3, 4e-4], R=1e-3, beta0=[0.0, 1.0, 0.3],
+                       intercept=True, seed=seed, factor_cov=np.eye(2) * 1e-3)  # fmt: skip
+        frames.append(sim.frame.rename(columns={"y": name}))
+    return pd.concat([frames[0], frames[1][["fund_b"]]], axis=1)
+
+
+@pytest.fixture(scope="module")
+def comparison(data) -> Comparison:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny chains: convergence warnings are expected
+        return compare_methods(
+            data, ["fund_a", "fund_b"], ["mkt", "smb"], test_size=0.3, rolling_window=52,
+            progress=False, seed=5,
+            bayes=BayesSettings(draws=150, tune=150, chains=2, n_paths=20, n_predictive=100),
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(comparison, tmp_path_factory) -> Path:
+    return write_report(comparison, tmp_path_factory.mktemp("report") / "report.html")
+
+
+@pytest.fixture(scope="module")
+def page(report) -> Page:
+    return Page(report.read_text(encoding="utf-8"))
+
+
+def test_report_has_every_section_and_a_subsection_per_series(page):
+    assert page.headings["h2"] == SECTIONS
+    for series in ("fund_a", "fund_b"):
+        # scores, beta paths, posterior, sampling, forecast checks
+        assert page.headings["h3"].count(series) == 5
+    expected = {"data-columns", "methods", "chosen-specs", "summary"} | {
+        f"{kind}-{s}" for kind in ("scores", "priors", "qr", "sampling", "residuals")
+        for s in ("fund_a", "fund_b")
+    }  # fmt: skip
+    assert expected <= set(page.tables)
+    # score bars, 2 x (betas, posterior, traces, PIT)
+    assert page.n_figures == 1 + 2 * 4
+
+
+def test_tables_show_the_comparison_numbers(page, comparison):
+    summary = frame(page.tables["summary"])
+    assert list(summary.index) == list(comparison.summary.index)
+    for col in ("wins", "mean log score", "mean diff vs bayes", "mean RMSE"):
+        np.testing.assert_allclose(summary[col].astype(float), comparison.summary[col],
+                                   atol=5e-5)  # fmt: skip
+    for name, result in comparison.series.items():
+        table = frame(page.tables[f"scores-{name}"])
+        assert list(table.columns) == list(result.table.columns)
+        for col in ("log score", "RMSE", "coverage 90%", "diff vs bayes", "diff se"):
+            np.testing.assert_allclose(table[col].astype(float), result.table[col], atol=5e-5)
+        assert list(table["n test"].astype(int)) == [60] * len(table)
+
+
+def test_data_section_states_the_split(page, comparison, report):
+    columns = frame(page.tables["data-columns"])
+    assert list(columns.index) == ["fund_a", "fund_b", "mkt", "smb"]
+    np.testing.assert_allclose(columns["sd"].astype(float), comparison.data.std(), atol=5e-5)
+    idx = comparison.data.index  # 200 weekly rows, the last 60 are the test span
+    text = report.read_text(encoding="utf-8")
+    assert f"<dd>140: {idx[0]:%Y-%m-%d} to {idx[139]:%Y-%m-%d}</dd>" in text
+    assert f"<dd>60: {idx[140]:%Y-%m-%d} to {idx[-1]:%Y-%m-%d}</dd>" in text
+    assert "weekly (W-FRI; 52 periods per year)" in text
+
+
+def test_verdict_is_computed_from_the_scores(comparison, report):
+    scores = pd.DataFrame({s: t["log score"] for s, t in comparison.tables.items()})
+    wins = int((scores.idxmax(axis=0) == "bayes").sum())
+    d = -pd.Series({s: t.loc["grid_seed", "diff vs bayes"] for s, t in comparison.tables.items()})
+    v = verdict(comparison)
+    assert v.sentences[0].startswith(f"Bayes had the best out-of-sample log score in {wins} of 2")
+    assert v.differences["grid_seed"].mean == pytest.approx(d.mean())
+    assert v.differences["grid_seed"].se == pytest.approx(d.std(ddof=1) / np.sqrt(2))
+    assert f"{d.mean():+.3f} nats/step" in v.headline
+    text = report.read_text(encoding="utf-8")
+    assert v.headline.split(":")[0] in text and f"in {wins} of 2 series" in text
+
+
+def test_verdict_of_hand_made_tables_counts_wins_and_clear_differences():
+    def table(bayes: float, grid: float, se: float) -> pd.DataFrame:
+        t = pd.DataFrame({"log score": [grid, bayes], "coverage 90%": [0.9, 0.9]},
+                         index=pd.Index(["grid_seed", "bayes"], name="method"))  # fmt: skip
+        t["diff vs bayes"] = t["log score"] - bayes
+        t["diff se"] = [se, 0.0]
+        return t
+
+    tables = {"s1": table(1.10, 1.00, 0.01), "s2": table(2.10, 2.00, 0.01),
+              "s3": table(3.00, 3.05, 0.01)}  # fmt: skip
+    comp = Comparison({k: SeriesResult(k, t, {}) for k, t in tables.items()}, {}, pd.DataFrame())
+    v = verdict(comp, failed_sampling=["s2"])
+    d = v.differences["grid_seed"]
+    assert d.mean == pytest.approx(0.05) and (d.ahead, d.behind) == (2, 1)
+    assert v.sentences[0] == ("Bayes had the best out-of-sample log score in 2 of 3 series "
+                              "(other winners: grid (seed ranking) 1).")  # fmt: skip
+    assert v.headline.startswith("No clear difference")  # 0.05 with se 0.05 across series
+    assert any(s.startswith("Caution") and "s2" in s for s in v.sentences)
+    clear = {k: table(1.2, 1.0, 0.01) for k in ("s1", "s2", "s3")}
+    clear["s3"] = table(1.25, 1.0, 0.01)
+    comp = Comparison({k: SeriesResult(k, t, {}) for k, t in clear.items()}, {}, pd.DataFrame())
+    assert verdict(comp).headline.startswith("Yes: Bayesian estimation of Q and R beat the seed")
+
+
+def test_report_is_offline_with_plotly_js_once(report, page):
+    text = report.read_text(encoding="utf-8")
+    external = [(t, k, v) for t, k, v in page.urls
+                if v.strip().lower().startswith(("http:", "https:", "//", "ftp:"))]  # fmt: skip
+    assert external == []
+    assert not [a for t, a in page.tags if t == "script" and a.get("src")]
+    assert not [a for t, a in page.tags if t == "link"]  # no stylesheet or font is linked
+    assert text.count(get_plotlyjs()) == 1
+    assert text.count("plotly.js v") == 1  # the bundle's header: not repeated per figure
+    assert text.count("Plotly.newPlot(") == page.n_figures
+    assert report.stat().st_size < 10_000_000
+
+
+def test_report_renders_in_chromium_without_errors(report, tmp_path):
+    keep = os.environ.get("TVBETA_SCREENSHOT_DIR")
+    png = (Path(keep) if keep else tmp_path) / "report.png"
+    errors = screenshot_html(report, png, max_height=16_000, timeout=60)
+    assert errors == []
+    assert png.stat().st_size > 200_000  # tables, text and figures drawn
+
+
+def test_report_from_a_saved_folder_gives_the_same_tables(comparison, page, tmp_path):
+    comparison.save(tmp_path / "saved")
+    back = Comparison.load(tmp_path / "saved")
+    assert all(not s.fits for s in back.series.values())
+    rebuilt = Page(write_report(back, tmp_path / "r.html", folder=tmp_path / "saved")
+                   .read_text(encoding="utf-8"))  # fmt: skip
+    assert rebuilt.headings == page.headings
+    assert rebuilt.tables == page.tables
+    assert rebuilt.n_figures == page.n_figures
+    # without the folder the fits are missing: those sections say so, the scores remain
+    bare_path = write_report(back, tmp_path / "bare.html")
+    bare = Page(bare_path.read_text(encoding="utf-8"))
+    assert bare.headings["h2"] == SECTIONS
+    assert bare.tables["summary"] == page.tables["summary"]
+    assert "qr-fund_a" not in bare.tables and "sampling-fund_a" not in bare.tables
+    assert bare_path.read_text(encoding="utf-8").count("No fitted models are available") == 4
+
+
+def test_report_without_bayes_names_the_best_method(data, tmp_path):
+    methods = ["grid_seed", "mle", "rolling_ols"]
+    comp = compare_methods(data, ["fund_a"], ["mkt", "smb"], methods=methods, rolling_window=52,
+                           progress=False)  # fmt: skip
+    path = write_report(comp, tmp_path / "no_bayes.html", title="No Bayes")
+    p = Page(path.read_text(encoding="utf-8"))
+    assert p.headings["h2"] == SECTIONS
+    assert "scores-fund_a" in p.tables and "qr-fund_a" not in p.tables
+    text = path.read_text(encoding="utf-8")
+    assert "Best mean out-of-sample log score" in text
+    assert text.count("bayes was not among the methods compared") == 2  # posterior, sampling
+    assert p.n_figures == 1 + 2  # score bars, beta paths (grid, MLE), PIT
+
+
+def test_forecast_checks_flag_a_biased_and_a_too_narrow_predictive():
+    from scipy import stats
+
+    from tvbeta.evaluate.forecast import gaussian_forecast
+    from tvbeta.report.analysis import forecast_checks
+
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal(400)
+    fcs = {
+        "good": gaussian_forecast(y, np.zeros(400), np.ones(400)),
+        "biased": gaussian_forecast(y, np.full(400, 0.5), np.ones(400)),
+        "narrow": gaussian_forecast(y, np.zeros(400), np.full(400, 0.5**2)),
+    }
+    table, flags = forecast_checks(fcs)
+    assert not flags.loc["good"].any()
+    assert flags.loc["biased", "mean z"] and not flags.loc["biased", "sd z"]
+    assert flags.loc["narrow", "sd z"] and flags.loc["narrow", "coverage 90%"]
+    # coverage from the PIT is the fraction of y inside the central interval
+    inside = np.abs(y) < stats.norm.ppf(0.95) * 0.5
+    assert table.loc["narrow", "coverage 90%"] == pytest.approx(inside.mean())
+    assert table.loc["good", "sd z"] == pytest.approx(np.std(y, ddof=1))
