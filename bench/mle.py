@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         mod = TVPRegression(case.y, case.Z, a0=case.a0, P0=case.P0, burn=burn)
         return mod.fit(disp=False, maxiter=5000)
 
-    a, f, s = ours_arrays(), ours_full(), theirs()  # warm-up (compile / cache load)
+    a, _, s = ours_arrays(), ours_full(), theirs()  # warm-up (compile / cache load)
     rel = abs(a.llf - s.llf) / abs(s.llf)
     print(f"tvbeta MLE benchmark: {case.source}\n  n={n}, k={k}, burn={burn}; llf tvbeta "
           f"{a.llf:.6f}, statsmodels {s.llf:.6f} (rel. diff {rel:.1e}); params tvbeta "
