@@ -1,70 +1,398 @@
-"""`tvbeta` command line: `tvbeta demo` runs the main job on the built-in dataset."""
+"""`tvbeta`: run model files. Does Bayesian estimation of Q and R beat the seed's grid search?
+
+Commands: run (comparison, saved fits and HTML report), compare (the same without the
+report), fit (one method on the whole sample), report (rebuild the HTML report of a saved
+comparison) and demo (run on the built-in data). Exit codes: 0 success, 2 a
+usage, model-file or data error ("tvbeta: error: ..." on stderr), 1 anything unexpected.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import pandas as pd
 
-DEMO_TARGET = "BusEq"
+from tvbeta.config import ConfigError, RunConfig, load_config
+from tvbeta.data import DataValidationError
+from tvbeta.model import SpecError
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+FIT_METHODS: tuple[str, ...] = ("mle", "bayes", "grid")
+DEMO_MODEL = "french_industries.toml"
+# `make demo` must finish in under 3 minutes on 2 cores, Bayes fits included: 7 series x one
+# NUTS fit each, and sampling time grows with chains x (tune + draws). Measured on 2 shared
+# cores: the file's 4 x (1000 + 1000) take 107 s with warm compile caches; 4 x (400 + 400)
+# take 122 s from cold caches (first run: numba and PyTensor compile) with the cores busy
+# elsewhere, and leave at most one "tail ESS < 400" warning; 2 x (300 + 300) take 24 s warm but
+# fail the convergence checks on every series. Fewer draws make the Bayes log scores noisier
+# (Monte Carlo error of the predictive mixture, ~0.001 nats here), not biased.
+DEMO_SAMPLER: dict[str, int] = {"draws": 400, "tune": 400, "chains": 4}
+REPORT_FILE = "report.html"
+MODEL_COPY = "model.toml"
+
+
+class CLIError(Exception):
+    """Bad input the user can fix (exit code 2); the message says how."""
+
+
+class Unavailable(Exception):
+    """A part of tvbeta this installation lacks (exit code 1)."""
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _say(message: str) -> None:
+    """Progress and notes go to stderr, so stdout holds only the results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _progress[T](items: Sequence[T], desc: str) -> Iterator[T]:
+    """A tqdm bar when stderr is a terminal; otherwise one plain line per item (for logs)."""
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        yield from tqdm(items, desc=desc, file=sys.stderr)
+        return
+    t0 = time.perf_counter()
+    for i, item in enumerate(items, start=1):
+        _say(f"{desc} {i}/{len(items)}: {item} ({time.perf_counter() - t0:.0f} s so far)")
+        yield item
+
+
+def _output_folder(folder: Path) -> Path:
+    """Create the folder (and parents) now, before any long work, or say why it cannot be."""
+    full = folder.expanduser().resolve()
+    if full.exists() and not full.is_dir():
+        raise CLIError(f"output folder {full} is an existing file: choose another --output")
+    try:
+        full.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"cannot create the output folder {full}: {err.strerror}; choose another "
+                       "--output") from err  # fmt: skip
+    if not os.access(full, os.W_OK):
+        raise CLIError(f"output folder {full} is not writable: choose another --output")
+    return full
+
+
+def _slug(name: str) -> str:
+    """A file name from a column name ("High Yield (HYG)" -> "High_Yield__HYG")."""
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def _config(args: argparse.Namespace, path: str | Path | None = None) -> RunConfig:
+    """The model file with the command line's overrides."""
+    config = load_config(path if path is not None else args.model)
+    return config.override(seed=args.seed, output=args.output, targets=args.target,
+                           draws=args.draws, tune=args.tune, chains=args.chains,
+                           cores=args.cores)  # fmt: skip
+
+
+@contextmanager
+def _no_factor_hint(config: RunConfig) -> Iterator[None]:
+    """Explain the estimation layers' refusal of an intercept-only model (models/nile.toml);
+    once they accept it, nothing is raised and this adds nothing."""
+    try:
+        yield
+    except (DataValidationError, SpecError) as err:
+        if config.model.factors:
+            raise
+        why = "has no factors (an intercept-only local level model), which the estimation"
+        raise CLIError(f"{err}: {config.path} {why} layers do not support yet") from err
+
+
+def _describe(config: RunConfig, data: pd.DataFrame) -> str:
+    m = config.model
+    states = [*(["intercept"] if m.intercept else []), *m.factors]
+    return (f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; "
+            f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}")  # fmt: skip
+
+
+# --- run / compare / demo --------------------------------------------------------------------
+def _compare_and_save(config: RunConfig, *, report: bool) -> int:
+    """The comparison of the model file's methods; tables to stdout, files to the folder."""
+    from tvbeta.evaluate.compare import compare_methods
+
+    folder = _output_folder(config.output.folder)
+    data = config.load_data()
+    s = config.sampler
+    _say(f"{_describe(config, data)}\n  methods {', '.join(config.compare.methods)}; test size "
+         f"{config.split.test_size}; NUTS {s.chains} chains x ({s.tune} tune + {s.draws} draws), "
+         f"seed {s.seed}")  # fmt: skip
+    t0 = time.perf_counter()
+    with _no_factor_hint(config):
+        comparison = compare_methods(data, **config.compare_kwargs(), progress=sys.stderr.isatty())
+    _say(f"  done in {time.perf_counter() - t0:.0f} s")
+    comparison.save(folder)
+    config.save(folder / MODEL_COPY)
+    print(comparison.to_markdown())
+    print(f"comparison saved in {folder} (comparison.json, fits/, {MODEL_COPY})")
+    if report:
+        try:
+            print(f"report: {_write_report(comparison, folder / REPORT_FILE, folder)}")
+        except Unavailable as err:
+            _say(f"tvbeta: note: {err}")
+    return EXIT_OK
+
+
+def _write_report(comparison: Any, path: Path, folder: Path) -> Path:
+    """The HTML report; the fits not in memory (after `Comparison.load`) come from folder."""
+    try:
+        from tvbeta.report import write_report
+    except ModuleNotFoundError as err:
+        if err.name != "tvbeta.report":  # a missing dependency of the report is a real error
+            raise
+        raise Unavailable(
+            "the HTML report is not available in this version of tvbeta "
+            "(no tvbeta.report module); the tables above are saved"
+        ) from err
+    return Path(write_report(comparison, path, folder=folder))
+
+
+def _run(args: argparse.Namespace, *, report: bool = True) -> int:
+    return _compare_and_save(_config(args), report=report)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from tvbeta.data import FRENCH_FACTORS, load_french
-    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
-    from tvbeta.viz import plot_filtered_vs_smoothed, save_html
+    source = resources.files("tvbeta") / "models" / DEMO_MODEL
+    with resources.as_file(source) as path:
+        if not path.is_file():
+            raise Unavailable(f"the demo model {DEMO_MODEL} is not installed with tvbeta "
+                              f"(looked at {path})")  # fmt: skip
+        config = _config(args, path)
+    if not args.full:
+        demo = {k: v for k, v in DEMO_SAMPLER.items() if getattr(args, k, None) is None}
+        config = config.override(**demo)
+    return _compare_and_save(config, report=True)
 
-    df = load_french()
-    factors = list(FRENCH_FACTORS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MLEConvergenceWarning)  # shown as "at zero" below
-        fit = fit_mle(df, args.target, factors, intercept=True, name=f"{args.target} (MLE)")
-    result = fit.result
-    print(f"tvbeta demo: {args.target} on {', '.join(factors)}, monthly excess returns "
-          "(Ken French data via linearmodels)")
-    print(f"  {result.beta.index[0]:%Y-%m} .. {result.beta.index[-1]:%Y-%m}, "
-          f"{len(result.beta)} months after burn {fit.burn}; log-likelihood {fit.llf:.2f}, "
-          f"R = {fit.estimate.R:.3g}")
-    table = fit.summary()
-    last = result.beta.index[-1]
-    print(f"  {'state':<10}{'sd of drift/yr':>15}{'final beta':>12}{'sd':>8}"
-          f"{'smoothed range':>20}")
-    for name in result.beta.columns:
-        row = table.loc[f"Q[{name}]"]
-        drift = "at zero" if row["at bound"] else f"{np.sqrt(12 * row['estimate']):.3f}"
-        lo, hi = result.beta_smooth[name].min(), result.beta_smooth[name].max()
-        print(f"  {name:<10}{drift:>15}{result.beta.loc[last, name]:>12.3f}"
-              f"{result.beta_sd.loc[last, name]:>8.3f}{lo:>11.3f} .. {hi:<7.3f}")
-    fig = plot_filtered_vs_smoothed(result, n_cols=2)
-    out = save_html(fig, Path(args.output) / "demo_betas.html")
-    print(f"  figure: {out}")
-    return 0
+
+# --- fit ---------------------------------------------------------------------------------------
+def _fit(args: argparse.Namespace) -> int:
+    config = _config(args)
+    folder = _output_folder(config.output.folder / f"fit_{args.method}")
+    data = config.load_data()
+    m = config.model
+    burn = m.burn if m.burn is not None else len(m.factors) + int(m.intercept)
+    _say(f"{_describe(config, data)}\n  {args.method} on the whole sample, burn {burn}")
+    rows = {}
+    for target in _progress(m.targets, f"fit {args.method}"):
+        with _no_factor_hint(config):
+            rows[target], files = _FITTERS[args.method](config, data, target, burn, folder)
+        _say(f"  {target}: saved {', '.join(f.name for f in files)}")
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        print(pd.DataFrame.from_dict(rows, orient="index").rename_axis("target").to_string())
+    print(f"fits saved in {folder}")
+    return EXIT_OK
+
+
+def _fit_mle(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
+             folder: Path) -> tuple[dict[str, Any], list[Path]]:  # fmt: skip
+    from tvbeta.estimate.mle import fit_mle
+
+    m = config.model
+    fit = fit_mle(data, target, m.factors, intercept=m.intercept, q=m.q, burn=burn)
+    base = folder / _slug(target)
+    files = [base.with_suffix(".spec.toml"), base.with_suffix(".summary.csv"),
+             base.with_suffix(".betas.nc")]  # fmt: skip
+    fit.spec.save(files[0])
+    fit.summary().to_csv(files[1])
+    fit.result.to_xarray().to_netcdf(files[2], engine="h5netcdf")
+    return {"log-lik": fit.llf, **fit.params.to_dict()}, files
+
+
+def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
+               folder: Path) -> tuple[dict[str, Any], list[Path]]:  # fmt: skip
+    import numpy as np
+
+    from tvbeta.estimate.bayes.fit import fit_bayes
+
+    m, s = config.model, config.sampler
+    fit = fit_bayes(data, target, m.factors, intercept=m.intercept, q=m.q,
+                    priors=dict(config.priors) or None, burn=burn,
+                    frequency=config.data.model_frequency, draws=s.draws, tune=s.tune,
+                    chains=s.chains, cores=s.cores, target_accept=s.target_accept, seed=s.seed,
+                    sampler=s.sampler, n_paths=s.n_paths)  # fmt: skip
+    path = fit.save(folder / f"{_slug(target)}.nc")
+    Q, R = fit.qr_draws()
+    names = fit.spec.state_names
+    row = {f"Q[{n}]": float(np.median(Q[:, j, j])) for j, n in enumerate(names)}
+    return {"sampler": fit.settings["sampler"], **row, "R": float(np.median(R)),
+            "seconds": round(fit.settings["wall_time_total"], 1)}, [path]  # fmt: skip
+
+
+def _fit_grid(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
+              folder: Path) -> tuple[dict[str, Any], list[Path]]:  # fmt: skip
+    from tvbeta.estimate.grid import best_spec, run_kalman_grid_search
+    from tvbeta.model import KalmanSpec
+
+    m = config.model
+    base = KalmanSpec(K=len(m.factors))
+    base = base.set_intercept() if m.intercept else base
+    grid = run_kalman_grid_search(data, target, m.factors, base, burn=burn,
+                                  try_both_intercepts=config.grid.try_both_intercepts,
+                                  rank_by=config.grid.rank)  # fmt: skip
+    files = [folder / f"{_slug(target)}.grid.csv", folder / f"{_slug(target)}.best.toml"]
+    grid.assign(Error=grid["Error"].astype(str)).to_csv(files[0], index=False)
+    best_spec(grid).save(files[1])
+    top = grid.iloc[0]
+    return {"best": top["Model Name"], "Mean RMSE": top["Mean RMSE"],
+            "log-lik": top["Cumulative Log-Likelihood"]}, files  # fmt: skip
+
+
+_FITTERS = {"mle": _fit_mle, "bayes": _fit_bayes, "grid": _fit_grid}
+
+
+# --- report ------------------------------------------------------------------------------------
+def _report(args: argparse.Namespace) -> int:
+    from tvbeta.evaluate.compare import Comparison
+
+    folder = Path(args.folder).expanduser().resolve()
+    if not folder.is_dir():
+        raise CLIError(f"output folder not found: {folder}; give the one run/compare wrote")
+    if not (folder / "comparison.json").is_file():
+        raise CLIError(f"{folder} holds no saved comparison (comparison.json): run `tvbeta "
+                       "compare MODEL.toml` first, or give the folder it wrote")  # fmt: skip
+    target = Path(args.output).expanduser().resolve() if args.output else folder / REPORT_FILE
+    _output_folder(target.parent)
+    print(f"report: {_write_report(Comparison.load(folder), target, folder)}")
+    return EXIT_OK
+
+
+# --- parser ------------------------------------------------------------------------------------
+def _model_arguments(p: argparse.ArgumentParser, *, output: str | None = None) -> None:
+    """Arguments of the commands that run a model file; the demo's (output given) is built in."""
+    if output is None:
+        p.add_argument("model", metavar="MODEL.toml", help="model file (see models/)")
+    where = output or "[output] folder of the model file"
+    p.add_argument(
+        "--output", metavar="FOLDER", default=output, help=f"results folder (default: {where})"
+    )
+    p.add_argument("--seed", type=_at_least(0), help="random seed (default: [sampler] seed)")
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="COLUMN",
+        help="run only this target (repeat for several; default: all)",
+    )
+    for name in ("draws", "tune", "chains", "cores"):
+        p.add_argument(f"--{name}", type=_at_least(1), metavar="N",
+                       help=f"NUTS {name} (default: [sampler] {name})")  # fmt: skip
+
+
+def _at_least(low: int) -> Any:
+    """An argparse type: an integer >= low, with a message saying so otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tvbeta", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
-        "demo", help="MLE, filtered and smoothed betas of an industry on the built-in data"
+    """The `tvbeta` argument parser (one sub-parser per command)."""
+    parser = argparse.ArgumentParser(
+        prog="tvbeta", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    demo.add_argument("--target", default=DEMO_TARGET, help="industry column (default BusEq)")
-    demo.add_argument("--output", default="output", help="folder for the HTML figure")
-    demo.set_defaults(func=_demo)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a crash")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo_text = (f"`run` on the built-in French industry data ({DEMO_MODEL}, shipped with "
+                 f"tvbeta) with small NUTS settings ({DEMO_SAMPLER['chains']} chains x "
+                 f"({DEMO_SAMPLER['tune']} tune + {DEMO_SAMPLER['draws']} draws)) so that it "
+                 "ends in about two minutes on 2 cores")  # fmt: skip
+    commands = {  # name: (function, description, output default of a built-in model)
+        "run": (_run, "compare every method out of sample, save the fits, write the report", None),
+        "compare": (partial(_run, report=False), "the comparison and saved fits, no report", None),
+        "fit": (_fit, "fit one method on the whole sample of each target and save it", None),
+        "demo": (_demo, demo_text, "output/demo"),
+    }  # fmt: skip
+    for name, (func, text, output) in commands.items():
+        p = sub.add_parser(name, help=text.split(" (")[0], description=text)
+        _model_arguments(p, output=output)
+        p.set_defaults(func=func)
+    sub.choices["fit"].add_argument(
+        "--method",
+        required=True,
+        choices=FIT_METHODS,
+        help="mle: joint maximum likelihood; bayes: NUTS posterior; "
+        "grid: the seed's grid search, best by [grid] rank",
+    )
+    sub.choices["demo"].add_argument(
+        "--full", action="store_true", help="the model file's sampler settings (4 x 1000 draws)"
+    )
+    text = "rebuild the HTML report of a saved comparison"
+    report = sub.add_parser("report", help=text, description=text)
+    report.add_argument("folder", metavar="OUTPUT_FOLDER", help="folder written by run/compare")
+    report.add_argument("--output", metavar="FILE",
+                        help=f"HTML file (default: OUTPUT_FOLDER/{REPORT_FILE})")  # fmt: skip
+    report.set_defaults(func=_report)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tvbeta` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error (2, printed by argparse)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    with warnings.catch_warnings(record=True) as caught:
+        # Every occurrence, not once per source line, so the summary can count them.
+        warnings.simplefilter("always", UserWarning)
+        try:
+            return _dispatch(args)
+        finally:
+            _report_warnings(caught)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; map the errors a user can fix to exit code 2, others to 1."""
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"tvbeta: error: {err}", file=sys.stderr)
-        return 2
+    except (CLIError, ConfigError, FileNotFoundError, DataValidationError, SpecError) as err:
+        return _fail(err, EXIT_USAGE)  # a data or spec error is the user's to fix, like a file
+    except Unavailable as err:
+        return _fail(err, EXIT_UNEXPECTED)
+    except KeyboardInterrupt:
+        _say("tvbeta: interrupted")
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        _say(f"tvbeta: unexpected error: {type(err).__name__}: {err}\n(run `tvbeta --debug "
+             "...` for the traceback)")  # fmt: skip
+        return EXIT_UNEXPECTED
+
+
+def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Each kind of warning once, with its count and the details of its first occurrence:
+    seven series give seven alike convergence warnings, and the source line is no help here."""
+    first_seen: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for w in caught:
+        head, *detail = str(w.message).strip().splitlines() or [w.category.__name__]
+        first_seen.setdefault(head, detail)
+        counts[head] = counts.get(head, 0) + 1
+    for head, detail in first_seen.items():
+        times = f" ({counts[head]} times; the first:)" if counts[head] > 1 else ""
+        _say("\n".join([f"tvbeta: warning{times}: {head}", *(f"  {x}" for x in detail)]))
+
+
+def _fail(err: Exception, code: int) -> int:
+    _say(f"tvbeta: error: {err}")
+    return code
 
 
 if __name__ == "__main__":

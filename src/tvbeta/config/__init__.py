@@ -1,0 +1,65 @@
+"""Model files: TOML files that say which data, which model and which settings to run.
+
+``load_config(path) -> RunConfig`` reads and checks a model file; ``RunConfig.load_data()``
+loads its data. Every problem raises `ConfigError` (a ``ValueError``) whose message names the
+file, the section and key, and what to do.
+
+Schema (sections other than [data] and [model] are optional; a top-level ``description``
+string is allowed)::
+
+    [data]
+    source = "french"      # "french" (built in, monthly) | "seed" (the seed's weekly ETFs from
+                           # ../shared/data) | "csv" | "nile" (statsmodels' annual Nile flow)
+    start = "1992-01-01"   # optional, inclusive (TOML dates work too)
+    end = "2017-03-31"     # optional, inclusive
+    frequency = "monthly"  # rows' frequency; fixed for french/seed/nile, optional for csv
+    excess = true          # french: industries and portfolios minus RF (default true)
+    data_dir = "..."       # seed: folder of the seed's CSVs, relative to the model file
+    path = "returns.csv"   # csv: relative to the model file; dates first, decimal returns
+    aggregate = "weekly"   # csv: daily -> weekly (W-FRI): returns compound ...
+    additive_cols = []     # csv: ... and these columns (e.g. yield changes) are summed
+
+    [model]
+    targets = ["NoDur"]    # each target is fitted on its own, on the same factors
+    factors = ["MktRF"]    # may be empty only with intercept = true (a local level)
+    intercept = true
+    q = "diag"             # "diag" | "full" state noise covariance
+    burn = 12              # optional: leading rows left out of the likelihood
+
+    [priors]               # passed to tvbeta.estimate.bayes.priors.Priors.from_dict
+    [sampler]              # draws, tune, chains, cores, target_accept, seed, sampler, n_paths
+    [grid]                 # try_both_intercepts, rank ("mean_rmse" | "loglik" | "oos_log_score")
+    [split]                # test_size: fraction in (0, 1) or a number of rows
+    [compare]              # methods (subset of METHODS), rolling_window (periods)
+    [output]               # folder, relative to the working directory
+"""
+
+from tvbeta.config.fields import ConfigError
+from tvbeta.config.parse import load_config
+from tvbeta.config.schema import (
+    METHODS,
+    CompareConfig,
+    DataConfig,
+    GridConfig,
+    ModelConfig,
+    OutputConfig,
+    RunConfig,
+    SamplerConfig,
+    SplitConfig,
+)
+from tvbeta.config.sources import SOURCES
+
+__all__ = [
+    "METHODS",
+    "SOURCES",
+    "CompareConfig",
+    "ConfigError",
+    "DataConfig",
+    "GridConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "RunConfig",
+    "SamplerConfig",
+    "SplitConfig",
+    "load_config",
+]

@@ -1,0 +1,220 @@
+"""The model file's sections as frozen dataclasses; `tvbeta.config.parse` fills them.
+
+See the package docstring for the schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tvbeta.config.fields import ConfigError
+from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
+
+__all__ = [
+    "METHODS",
+    "CompareConfig",
+    "DataConfig",
+    "GridConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "RunConfig",
+    "SamplerConfig",
+    "SplitConfig",
+]
+
+METHODS: tuple[str, ...] = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """[data]: where the returns come from (paths already resolved against the model file)."""
+
+    source: str
+    path: Path | None = None
+    data_dir: Path | None = None
+    start: str | None = None
+    end: str | None = None
+    frequency: str | None = None
+    aggregate: str | None = None
+    additive_cols: tuple[str, ...] = ()
+    excess: bool = True
+
+    @property
+    def model_frequency(self) -> str | None:
+        """Frequency of the rows the model sees (after aggregation); None: infer from dates."""
+        return self.aggregate or self.frequency
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """[model]: targets regressed one at a time on the same factors."""
+
+    targets: tuple[str, ...]
+    factors: tuple[str, ...]
+    intercept: bool = True
+    q: str = "diag"
+    burn: int | None = None
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """[sampler]: NUTS settings of the Bayesian fits, and the seed of every random choice."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    cores: int | None = None
+    target_accept: float = 0.9
+    seed: int = 0
+    sampler: str = "auto"
+    n_paths: int = 200
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """[grid]: the seed's grid search; ``rank`` picks the best row for ``tvbeta fit``."""
+
+    try_both_intercepts: bool = True
+    rank: str = "mean_rmse"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """[split]: the last rows held out; a float in (0, 1) is a fraction, an int a count."""
+
+    test_size: int | float = 0.3
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """[compare]: the methods compared out of sample and the rolling OLS window (periods)."""
+
+    methods: tuple[str, ...] = METHODS
+    rolling_window: int | None = None
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """[output]: the results folder, relative to the working directory."""
+
+    folder: Path
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated model file. Change it with `override` or `dataclasses.replace`."""
+
+    path: Path
+    data: DataConfig
+    model: ModelConfig
+    output: OutputConfig
+    priors: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    sampler: SamplerConfig = SamplerConfig()
+    grid: GridConfig = GridConfig()
+    split: SplitConfig = SplitConfig()
+    compare: CompareConfig = CompareConfig()
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        """The model file's stem, e.g. "french_industries"."""
+        return self.path.stem
+
+    def load_data(self) -> pd.DataFrame:
+        """The data: columns ``[*targets, *factors]``; raises ConfigError naming the problem."""
+        return load_data(self)
+
+    def override(
+        self,
+        *,
+        seed: int | None = None,
+        output: str | Path | None = None,
+        targets: tuple[str, ...] | None = None,
+        **sampler: Any,
+    ) -> RunConfig:
+        """A copy with command-line overrides; None leaves a setting as the file has it.
+
+        ``sampler`` holds [sampler] fields (draws, tune, chains, ...); None values are skipped.
+        """
+        new_sampler = {k: v for k, v in sampler.items() if v is not None}
+        if seed is not None:
+            new_sampler["seed"] = seed
+        out = replace(self, sampler=replace(self.sampler, **new_sampler))
+        if output is not None:
+            out = replace(out, output=OutputConfig(Path(output)))
+        if targets:
+            both = sorted(set(targets) & set(self.model.factors))
+            if both:
+                raise ConfigError(f"{self.path}: [model] factors include {both}: a target "
+                                  "cannot also be a factor; choose another target")  # fmt: skip
+            out = replace(out, model=replace(out.model, targets=tuple(dict.fromkeys(targets))))
+        return out
+
+    def bayes_settings(self) -> Any:
+        """`tvbeta.evaluate.compare.BayesSettings` from [sampler], [priors] and [model] q."""
+        from tvbeta.evaluate.compare import BayesSettings
+
+        s = self.sampler
+        values = dict(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
+                      target_accept=s.target_accept, q=self.model.q,
+                      priors=dict(self.priors) or None, n_paths=s.n_paths)  # fmt: skip
+        # Passed only where the comparison layer has the field (not in its first interface).
+        extra = dict(sampler=s.sampler, frequency=self.data.model_frequency)
+        return BayesSettings(**values, **_known(BayesSettings, extra))
+
+    def grid_settings(self) -> Any:
+        """`tvbeta.evaluate.compare.GridSettings` from [grid]."""
+        from tvbeta.evaluate.compare import GridSettings
+
+        extra = dict(rank_by=self.grid.rank)
+        return GridSettings(try_both_intercepts=self.grid.try_both_intercepts,
+                            **_known(GridSettings, extra))  # fmt: skip
+
+    def compare_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of `tvbeta.evaluate.compare.compare_methods` after ``data``.
+
+        ``compare_methods(config.load_data(), **config.compare_kwargs())`` runs the file's
+        comparison.
+        """
+        m = self.model
+        return dict(targets=m.targets, factors=m.factors, intercept=m.intercept,
+                    test_size=self.split.test_size, burn=m.burn, methods=self.compare.methods,
+                    bayes=self.bayes_settings(), grid=self.grid_settings(),
+                    rolling_window=self.compare.rolling_window, seed=self.sampler.seed)  # fmt: skip
+
+    def save(self, path: str | Path) -> Path:
+        """Write every setting (as used, overrides included) to a TOML model file."""
+        import tomli_w
+
+        path = Path(path)
+        header = f"# the settings used: {self.path} with any command-line overrides\n"
+        path.write_text(header + tomli_w.dumps(self.to_dict()), encoding="utf-8")
+        return path
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain TOML-ready dict of every setting (None dropped, paths as strings)."""
+        out: dict[str, Any] = {"description": self.description} if self.description else {}
+        for name in ("data", "model", "sampler", "grid", "split", "compare", "output"):
+            section = dataclasses.asdict(getattr(self, name))
+            out[name] = {k: _plain(v) for k, v in section.items() if v is not None}
+        used = (*COMMON_DATA_KEYS, *SOURCE_KEYS[self.data.source])  # the others are errors
+        out["data"] = {k: v for k, v in out["data"].items() if k in used and v != []}
+        if self.priors:
+            out["priors"] = dict(self.priors)
+        return out
+
+
+def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) \
+        else value  # fmt: skip

@@ -1,0 +1,262 @@
+"""The `tvbeta` command line: help, exit codes and messages, and one end-to-end run.
+
+Most tests run `main` in-process with the comparison replaced by a stub, so they check the
+command line's own work (parsing, model files, folders, messages) in milliseconds; the test
+marked ``slow`` at the end runs the real comparison on tests/fixtures/tiny.toml.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import tvbeta.evaluate.compare as compare_module
+from tvbeta import cli
+from tvbeta.data import SHARED_DATA_ENV, DataValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "fixtures" / "tiny.toml"
+
+
+class StubComparison:
+    """What `compare_methods` returns, reduced to what the command line calls."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.kwargs = kwargs
+
+    def save(self, folder: Path) -> Path:
+        (Path(folder) / "comparison.json").write_text("{}")
+        return Path(folder)
+
+    def to_markdown(self) -> str:
+        return "## Summary across series\n"
+
+
+@pytest.fixture
+def stub_compare(monkeypatch) -> list[dict[str, Any]]:
+    """Replace compare_methods by a stub; the list collects the keyword arguments of each call."""
+    calls: list[dict[str, Any]] = []
+
+    def fake(data, **kwargs):
+        calls.append({"data": data, **kwargs})
+        return StubComparison(kwargs)
+
+    monkeypatch.setattr(compare_module, "compare_methods", fake)
+    monkeypatch.setitem(sys.modules, "tvbeta.report", SimpleNamespace(write_report=stub_report))
+    return calls
+
+
+def stub_report(comparison: Any, path: Path, *, folder: Path) -> Path:
+    Path(path).write_text("<html></html>")
+    return Path(path)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- help and parsing ------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["fit"], ["report"], ["demo"]])
+def test_help_exits_zero_and_prints_usage(capsys, command):
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0 and out.startswith("usage: tvbeta")
+
+
+def test_no_command_is_a_usage_error(capsys):
+    code, _, err = run(capsys)
+    assert code == 2 and "the following arguments are required: COMMAND" in err
+
+
+def test_bad_method_lists_the_valid_ones(capsys):
+    code, _, err = run(capsys, "fit", TINY, "--method", "ols")
+    assert code == 2
+    assert "argument --method: invalid choice: 'ols' (choose from 'mle', 'bayes', 'grid')" in err
+
+
+def test_non_positive_draws_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "run", TINY, "--draws", "0")
+    assert code == 2 and "argument --draws: expected an integer >= 1, got '0'" in err
+
+
+# --- errors with exit code 2 ---------------------------------------------------------------------
+def test_missing_model_file_names_the_resolved_path(capsys, tmp_path):
+    code, _, err = run(capsys, "run", tmp_path / "nope.toml")
+    assert code == 2
+    assert err == f"tvbeta: error: model file not found: {tmp_path / 'nope.toml'}\n"
+
+
+def test_model_file_error_is_reported_with_its_file_and_key(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.read_text().replace("draws = 200", "draw = 200"))
+    code, _, err = run(capsys, "compare", bad, "--output", tmp_path / "out")
+    assert code == 2
+    assert err.startswith(f"tvbeta: error: {bad}: [sampler]: unknown key 'draw'; did you mean")
+
+
+def test_unknown_target_on_the_command_line_lists_the_columns(capsys, tmp_path, stub_compare):
+    code, _, err = run(capsys, "compare", TINY, "--target", "Enrg", "--output", tmp_path)
+    assert code == 2 and "'Enrg' is not a column of the data; did you mean 'Enrgy'?" in err
+    assert not stub_compare
+
+
+def test_output_folder_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, stub_compare):
+    file = tmp_path / "taken"
+    file.write_text("")
+    code, _, err = run(capsys, "run", TINY, "--output", file)
+    assert code == 2 and f"output folder {file} is an existing file: choose another" in err
+    assert not stub_compare
+
+
+def test_output_folder_that_cannot_be_created_says_why(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    code, _, err = run(capsys, "fit", TINY, "--method", "mle", "--output", tmp_path / "file" / "x")
+    assert code == 2 and f"cannot create the output folder {tmp_path / 'file' / 'x'}" in err
+
+
+def test_seed_data_absent_says_where_it_looked(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path))
+    code, _, err = run(capsys, "compare", ROOT / "models" / "preferreds.toml", "--output",
+                       tmp_path / "out")  # fmt: skip
+    assert code == 2 and f"seed data folder {tmp_path} lacks ['bond_factor_returns.csv'" in err
+    assert f"or the environment variable {SHARED_DATA_ENV} to the folder" in err
+
+
+def test_data_error_during_the_comparison_exits_2(capsys, tmp_path, monkeypatch):
+    def fail(data, **kwargs):
+        raise DataValidationError("factor column 'SMB' is constant")
+
+    monkeypatch.setattr(compare_module, "compare_methods", fail)
+    code, _, err = run(capsys, "compare", TINY, "--output", tmp_path)
+    assert code == 2 and err.endswith("\ntvbeta: error: factor column 'SMB' is constant\n")
+
+
+def test_report_of_a_missing_folder(capsys, tmp_path):
+    code, _, err = run(capsys, "report", tmp_path / "none")
+    assert code == 2 and f"output folder not found: {tmp_path / 'none'}" in err
+
+
+def test_report_of_a_folder_without_a_comparison(capsys, tmp_path):
+    code, _, err = run(capsys, "report", tmp_path)
+    assert code == 2 and f"{tmp_path} holds no saved comparison (comparison.json)" in err
+
+
+def test_intercept_only_model_either_runs_or_says_the_layers_lack_support(capsys, tmp_path):
+    """models/nile.toml (no factors) is refused by the estimation layers for now; the message
+    must say why. Once they accept it, the fit succeeds and this test keeps passing."""
+    code, _, err = run(capsys, "fit", ROOT / "models" / "nile.toml", "--method", "mle",
+                       "--output", tmp_path)  # fmt: skip
+    assert code == 0 or (code == 2 and "has no factors (an intercept-only local level" in err)
+
+
+# --- exit code 1 ---------------------------------------------------------------------------------
+def test_unexpected_error_exits_1_with_a_one_line_message(capsys, tmp_path, monkeypatch):
+    def crash(data, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(compare_module, "compare_methods", crash)
+    code, _, err = run(capsys, "compare", TINY, "--output", tmp_path)
+    assert code == 1 and err.splitlines()[-2] == "tvbeta: unexpected error: RuntimeError: boom"
+
+
+def test_report_without_the_report_module_exits_1_and_says_so(capsys, tmp_path, monkeypatch):
+    (tmp_path / "comparison.json").write_text("{}")
+    monkeypatch.setattr(compare_module.Comparison, "load", classmethod(lambda cls, f: "saved"))
+    monkeypatch.setitem(sys.modules, "tvbeta.report", None)  # import now fails
+    code, _, err = run(capsys, "report", tmp_path)
+    assert code == 1 and "the HTML report is not available in this version of tvbeta" in err
+
+
+# --- what the commands pass on and print -------------------------------------------------------
+def test_run_passes_the_model_file_and_overrides_to_compare_methods(capsys, tmp_path,
+                                                                    stub_compare):  # fmt: skip
+    code, out, _ = run(capsys, "compare", TINY, "--seed", "9", "--draws", "30", "--output",
+                       tmp_path)  # fmt: skip
+    (call,) = stub_compare
+    assert code == 0 and call["targets"] == ("NoDur", "Enrgy") and call["seed"] == 9
+    assert call["bayes"].draws == 30 and call["bayes"].tune == 200
+    assert list(call["data"].columns) == ["NoDur", "Enrgy", "MktRF", "SMB", "HML"]
+    assert "## Summary across series" in out and (tmp_path / "model.toml").is_file()
+    assert "report:" not in out  # compare writes no report
+
+
+def test_demo_runs_the_packaged_model_with_the_small_settings(capsys, tmp_path, stub_compare):
+    code, out, _ = run(capsys, "demo", "--output", tmp_path)
+    (call,) = stub_compare
+    assert code == 0 and len(call["targets"]) == 7
+    assert f"report: {tmp_path / 'report.html'}" in out
+    assert (call["bayes"].draws, call["bayes"].chains) == (400, 4)
+
+
+def test_demo_full_keeps_the_model_files_sampler_settings(capsys, tmp_path, stub_compare):
+    run(capsys, "demo", "--full", "--output", tmp_path)
+    assert (stub_compare[0]["bayes"].draws, stub_compare[0]["bayes"].chains) == (1000, 4)
+
+
+def test_run_without_the_report_module_still_succeeds_with_a_note(
+    capsys, tmp_path, stub_compare, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "tvbeta.report", None)
+    code, _, err = run(capsys, "run", TINY, "--output", tmp_path)
+    assert code == 0 and "tvbeta: note: the HTML report is not available" in err
+
+
+def test_repeated_warnings_are_printed_once_with_their_count(capsys, tmp_path, monkeypatch):
+    def warn(data, **kwargs):
+        for _ in range(3):
+            warnings.warn("fit failed convergence checks:\n- ESS < 400", UserWarning, 2)
+        return StubComparison(kwargs)
+
+    monkeypatch.setattr(compare_module, "compare_methods", warn)
+    _, _, err = run(capsys, "compare", TINY, "--output", tmp_path)
+    assert "tvbeta: warning (3 times; the first:): fit failed convergence checks:\n  - ESS" in err
+
+
+def test_fit_mle_saves_each_target_and_prints_plain_progress_lines(capsys, tmp_path):
+    code, out, err = run(capsys, "fit", TINY, "--method", "mle", "--output", tmp_path)
+    folder = tmp_path / "fit_mle"
+    assert code == 0 and "fit mle 1/2: NoDur" in err and "fit mle 2/2: Enrgy" in err
+    assert {p.name for p in folder.iterdir()} == {
+        f"{t}.{x}" for t in ("NoDur", "Enrgy") for x in ("spec.toml", "summary.csv", "betas.nc")
+    }
+    assert "Q[MktRF]" in out
+
+
+def test_fit_grid_saves_the_table_and_the_best_spec(capsys, tmp_path):
+    code, out, _ = run(capsys, "fit", TINY, "--method", "grid", "--target", "NoDur", "--output",
+                       tmp_path)  # fmt: skip
+    assert code == 0 and (tmp_path / "fit_grid" / "NoDur.best.toml").is_file()
+    assert "Intercept=" in out
+
+
+# --- end to end (slow) ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_integration_run_tiny_model_end_to_end(capsys, tmp_path):
+    """The real comparison, all five methods, on two series with short chains (about 1 min)."""
+    code, out, err = run(capsys, "run", TINY, "--output", tmp_path)
+    assert code == 0, err
+    assert "## Summary across series" in out and "## NoDur" in out and "## Enrgy" in out
+    assert (tmp_path / "comparison.json").is_file() and (tmp_path / "model.toml").is_file()
+    assert any(p.suffix == ".nc" for p in (tmp_path / "fits").iterdir())  # the Bayes fits
+    loaded = compare_module.Comparison.load(tmp_path)
+    assert set(loaded.tables) == {"NoDur", "Enrgy"}
+    assert set(loaded.tables["NoDur"].index) == set(compare_module.METHODS)
+    assert f"report: {tmp_path / 'report.html'}" in out
+    rebuilt = tmp_path / "again" / "r.html"  # `tvbeta report` from the saved files alone
+    code, out, err = run(capsys, "report", tmp_path, "--output", rebuilt)
+    assert code == 0 and out == f"report: {rebuilt}\n" and rebuilt.stat().st_size > 1e5, err
+
+
+@pytest.mark.slow
+def test_integration_fit_bayes_saves_a_netcdf_per_target(capsys, tmp_path):
+    """One short NUTS fit on the whole sample (about 10 s)."""
+    code, out, err = run(capsys, "fit", TINY, "--method", "bayes", "--target", "Enrgy",
+                         "--draws", "60", "--tune", "60", "--output", tmp_path)  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "fit_bayes" / "Enrgy.nc").is_file() and "Q[MktRF]" in out

@@ -1,0 +1,306 @@
+"""Model files: the shipped ones validate; every error names file, section, key and the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+
+from tvbeta.config import ConfigError, RunConfig, load_config
+from tvbeta.data import FRENCH_FACTORS, SHARED_DATA_ENV, shared_data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "models").glob("*.toml"))
+PACKAGED = ROOT / "src" / "tvbeta" / "models" / "french_industries.toml"
+TINY = ROOT / "tests" / "fixtures" / "tiny.toml"
+
+BASE = """
+[data]
+source = "french"
+start = 2007-04-01
+end = 2017-03-31
+
+[model]
+targets = ["NoDur", "Enrgy"]
+factors = ["MktRF", "SMB"]
+"""
+
+
+def model_file(tmp_path: Path, text: str, name: str = "model.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, *, data: bool = False) -> str:
+    """The ConfigError message of loading (and, with data=True, of loading the data)."""
+    with pytest.raises(ConfigError) as info:
+        config = load_config(path)
+        if data:
+            config.load_data()
+    return str(info.value)
+
+
+# --- shipped files -----------------------------------------------------------------------------
+def test_shipped_model_files_are_the_expected_ones():
+    names = {p.name for p in SHIPPED}
+    assert {"french_industries.toml", "nile.toml", "preferreds.toml"} <= names
+
+
+@pytest.mark.parametrize("path", [*SHIPPED, TINY], ids=lambda p: p.name)
+def test_shipped_model_file_loads_and_validates(path):
+    config = load_config(path)
+    assert isinstance(config, RunConfig)
+    assert config.model.targets and config.path == path
+
+
+def test_packaged_demo_model_is_a_copy_of_models_french_industries():
+    assert PACKAGED.read_text() == (ROOT / "models" / "french_industries.toml").read_text()
+
+
+def test_french_industries_data_are_seven_industries_on_four_factors_over_25_years():
+    config = load_config(ROOT / "models" / "french_industries.toml")
+    data = config.load_data()
+    assert len(config.model.targets) >= 6 and config.model.factors == FRENCH_FACTORS
+    assert list(data.columns) == [*config.model.targets, *config.model.factors]
+    assert len(data) == 300 and data.index[0] == pd.Timestamp("1992-04-30")
+
+
+def test_nile_data_are_the_annual_flow_as_one_column():
+    data = load_config(ROOT / "models" / "nile.toml").load_data()
+    assert list(data.columns) == ["volume"] and len(data) == 100
+    assert data.index[0] == pd.Timestamp("1871-12-31") and data["volume"].iloc[0] == 1120.0
+
+
+def test_preferreds_data_are_the_seeds_weekly_etfs():
+    if shared_data_dir() is None:
+        pytest.skip("../shared/data is absent")
+    data = load_config(ROOT / "models" / "preferreds.toml").load_data()
+    assert data.shape == (365, 5) and data.index[-1] == pd.Timestamp("2022-12-30")
+
+
+# --- settings ----------------------------------------------------------------------------------
+def test_defaults_fill_the_optional_sections(tmp_path):
+    config = load_config(model_file(tmp_path, BASE))
+    assert config.sampler.draws == 1000 and config.split.test_size == 0.3
+    assert config.model.intercept and config.output.folder == Path("output/model")
+
+
+def test_settings_become_the_comparison_layers_bayes_and_grid_settings(tmp_path):
+    text = BASE + '[sampler]\ndraws = 50\nsampler = "pymc"\n[priors]\neps_scale = 2.0\n'
+    config = load_config(model_file(tmp_path, text + "[grid]\ntry_both_intercepts = false\n"))
+    bayes, grid = config.bayes_settings(), config.grid_settings()
+    assert (bayes.draws, bayes.sampler, bayes.priors) == (50, "pymc", {"eps_scale": 2.0})
+    assert grid.try_both_intercepts is False
+
+
+def test_override_replaces_only_the_given_settings(tmp_path):
+    config = load_config(model_file(tmp_path, BASE)).override(seed=7, draws=10, output="out")
+    assert (config.sampler.seed, config.sampler.draws, config.sampler.tune) == (7, 10, 1000)
+    assert config.output.folder == Path("out")
+
+
+def test_to_dict_written_as_toml_loads_back_to_the_same_settings(tmp_path):
+    config = load_config(ROOT / "models" / "french_industries.toml")
+    again = load_config(model_file(tmp_path, tomli_w.dumps(config.to_dict())))
+    assert dataclasses.replace(again, path=config.path) == config
+
+
+def test_csv_path_is_relative_to_the_model_file_and_daily_rows_aggregate_weekly(tmp_path):
+    days = pd.bdate_range("2020-01-06", periods=20, name="Date")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(0, 0.01, (20, 3)), index=days, columns=["y", "f", "dy"])
+    (tmp_path / "sub").mkdir()
+    frame.to_csv(tmp_path / "sub" / "r.csv")
+    text = ('[data]\nsource = "csv"\npath = "r.csv"\naggregate = "weekly"\n'
+            'additive_cols = ["dy"]\n[model]\ntargets = ["y"]\nfactors = ["f"]\n')  # fmt: skip
+    data = load_config(model_file(tmp_path / "sub", text)).load_data()
+    assert len(data) == 4 and data.index.day_of_week.unique().tolist() == [4]  # Fridays
+    assert data["y"].iloc[0] == pytest.approx(np.prod(1 + frame["y"].iloc[:5]) - 1)
+
+
+# --- errors in the file --------------------------------------------------------------------------
+def test_missing_model_file_names_the_resolved_path(tmp_path):
+    message = error_of(tmp_path / "nope.toml")
+    assert f"model file not found: {tmp_path / 'nope.toml'}" in message
+
+
+def test_invalid_toml_names_the_file_and_the_line(tmp_path):
+    path = model_file(tmp_path, BASE + "draws = = 3\n")
+    assert re.search(
+        rf"{re.escape(str(path))}: not valid TOML: Invalid value \(at line 10", error_of(path)
+    )
+
+
+def test_unknown_key_suggests_the_closest_valid_key(tmp_path):
+    path = model_file(tmp_path, BASE + "[sampler]\ndraw = 100\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}: [sampler]: unknown key 'draw'; did you mean 'draws'?")
+    assert "valid keys: chains, cores, draws" in message
+
+
+def test_unknown_section_suggests_the_closest_section(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + "[sampelr]\ndraws = 100\n"))
+    assert "unknown section [sampelr]; did you mean 'sampler'?" in message
+
+
+def test_wrong_type_says_expected_and_got(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + '[sampler]\ndraws = "1000"\n'))
+    assert "[sampler] draws: expected an integer without quotes, got a string ('1000')" in message
+
+
+def test_boolean_is_not_accepted_as_an_integer(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + "[sampler]\nchains = true\n"))
+    assert "[sampler] chains: expected an integer without quotes, got a boolean (True)" in message
+
+
+def test_missing_required_key_says_what_to_add(tmp_path):
+    path = model_file(tmp_path, '[data]\nsource = "french"\n[model]\nfactors = ["MktRF"]\n')
+    assert "[model]: missing required key 'targets': add it, e.g. targets = [" in error_of(path)
+
+
+def test_missing_required_section(tmp_path):
+    path = model_file(tmp_path, '[data]\nsource = "french"\n')
+    assert error_of(path) == f"{path}: missing required section [model]: add it"
+
+
+def test_value_outside_the_choices_suggests_the_closest(tmp_path):
+    message = error_of(model_file(tmp_path, BASE.replace('"french"', '"frech"')))
+    assert "[data] source: 'frech' is not allowed; did you mean 'french'? use one of" in message
+
+
+def test_number_out_of_range_gives_the_bounds(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + "[sampler]\ntarget_accept = 0.3\n"))
+    assert "[sampler] target_accept: must be between 0.5 and 0.999, got 0.3" in message
+
+
+def test_test_size_fraction_must_be_below_one(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + "[split]\ntest_size = 1.5\n"))
+    assert "[split] test_size: a fraction must be strictly between 0 and 1, got 1.5" in message
+
+
+def test_key_of_another_source_is_an_error(tmp_path):
+    message = error_of(model_file(tmp_path, BASE.replace("[model]", 'path = "r.csv"\n[model]')))
+    assert "[data] path: only used with source = 'csv'; remove it" in message
+
+
+def test_fixed_frequency_of_a_source_cannot_be_changed(tmp_path):
+    text = BASE.replace("[model]", 'frequency = "weekly"\n[model]')
+    assert "[data] frequency: source 'french' is monthly" in error_of(model_file(tmp_path, text))
+
+
+def test_start_after_end_is_an_error(tmp_path):
+    text = BASE.replace("start = 2007-04-01", "start = 2018-01-01")
+    assert "[data] start: start 2018-01-01 is after end 2017-03-31" in error_of(
+        model_file(tmp_path, text)
+    )
+
+
+def test_unknown_method_suggests_the_closest(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + '[compare]\nmethods = ["bayse"]\n'))
+    assert "[compare] methods: unknown method 'bayse'; did you mean 'bayes'?" in message
+
+
+def test_target_that_is_also_a_factor_is_an_error(tmp_path):
+    message = error_of(model_file(tmp_path, BASE.replace('"Enrgy"', '"SMB"')))
+    assert "[model] targets: ['SMB'] are also factors" in message
+
+
+def test_no_factors_needs_an_intercept(tmp_path):
+    text = BASE.replace('["MktRF", "SMB"]', "[]") + "intercept = false\n"
+    message = error_of(model_file(tmp_path, text))
+    assert "[model] factors: is empty and intercept = false: the model has no state" in message
+
+
+def test_unknown_prior_setting_suggests_the_closest(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + "[priors]\nbeta_drift_per_yer = 1.0\n"))
+    assert "[priors]: unknown key 'beta_drift_per_yer'; did you mean 'beta_drift_per_year'?" in (
+        message
+    )
+
+
+def test_prior_wrong_type_says_expected_and_got(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + '[priors]\neps_scale = "2"\n'))
+    assert "[priors] eps_scale: expected a number without quotes, got a string ('2')" in message
+
+
+def test_unknown_prior_distribution_lists_the_valid_ones(tmp_path):
+    text = BASE + '[priors]\nsigma_eps = { dist = "Normal", sigma = 0.01 }\n'
+    message = error_of(model_file(tmp_path, text))
+    assert "[priors]: prior 'Normal' is not a positive distribution" in message
+    assert "HalfNormal" in message
+
+
+def test_prior_parameter_must_be_numeric(tmp_path):
+    text = BASE + '[priors]\nsigma_eps = { dist = "HalfNormal", sigma = "0.01" }\n'
+    message = error_of(model_file(tmp_path, text))
+    assert "[priors.sigma_eps] sigma: expected a number or a list of numbers, got a string" in (
+        message
+    )
+
+
+# --- errors in the data ----------------------------------------------------------------------
+def test_unknown_target_lists_the_available_columns(tmp_path):
+    message = error_of(model_file(tmp_path, BASE.replace('"NoDur"', '"NoDurr"')), data=True)
+    assert "[model] targets: 'NoDurr' is not a column of the data; did you mean 'NoDur'?" in (
+        message
+    )
+    assert "available columns: MktRF, SMB, HML, Mom, RF, NoDur" in message
+
+
+def test_unknown_factor_lists_the_available_columns(tmp_path):
+    message = error_of(model_file(tmp_path, BASE.replace('"SMB"', '"SMBB"')), data=True)
+    assert "[model] factors: 'SMBB' is not a column of the data; did you mean 'SMB'?" in message
+
+
+def test_missing_csv_names_the_resolved_path(tmp_path):
+    text = '[data]\nsource = "csv"\npath = "in/r.csv"\n[model]\ntargets = ["y"]\nfactors = ["f"]\n'
+    message = error_of(model_file(tmp_path, text), data=True)
+    assert f"[data] path: CSV file not found: {tmp_path / 'in' / 'r.csv'}" in message
+
+
+def test_missing_additive_column_lists_the_csv_columns(tmp_path):
+    pd.DataFrame({"y": [0.01], "f": [0.02]}, index=pd.DatetimeIndex(["2020-01-06"], name="Date")
+                 ).to_csv(tmp_path / "r.csv")  # fmt: skip
+    text = ('[data]\nsource = "csv"\npath = "r.csv"\naggregate = "weekly"\nadditive_cols = '
+            '["dy"]\n[model]\ntargets = ["y"]\nfactors = ["f"]\n')  # fmt: skip
+    message = error_of(model_file(tmp_path, text), data=True)
+    assert "[data] additive_cols: ['dy'] not in r.csv (available: ['y', 'f'])" in message
+
+
+def test_seed_data_absent_says_where_it_looked_and_how_to_point_at_it(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv(SHARED_DATA_ENV, str(empty))
+    text = '[data]\nsource = "seed"\n[model]\ntargets = ["High Yield (HYG)"]\nfactors = ["x"]\n'
+    message = error_of(model_file(tmp_path, text), data=True)
+    assert "[data] source: source = 'seed': seed data folder" in message
+    assert str(empty) in message and f"the environment variable {SHARED_DATA_ENV}" in message
+
+
+def test_seed_data_dir_is_resolved_against_the_model_file(tmp_path):
+    text = ('[data]\nsource = "seed"\ndata_dir = "nowhere"\n[model]\ntargets = ["a"]\n'
+            'factors = ["b"]\n')  # fmt: skip
+    message = error_of(model_file(tmp_path, text), data=True)
+    assert f"seed data folder {tmp_path / 'nowhere'} does not exist" in message
+
+
+def test_empty_date_range_says_what_the_data_cover(tmp_path):
+    text = BASE.replace("start = 2007-04-01", "start = 2030-01-01").replace(
+        "end = 2017-03-31", "end = 2031-01-01"
+    )
+    message = error_of(model_file(tmp_path, text), data=True)
+    assert "no rows between start = 2030-01-01 and end = 2031-01-01" in message
+    assert "the data cover 1949-01-31 .. 2017-03-31" in message
+
+
+def test_test_size_leaving_no_training_rows_is_an_error(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + "[split]\ntest_size = 120\n"), data=True)
+    assert "[split] test_size: 120 holds out 120 of the 120 rows, leaving none to fit on" in (
+        message
+    )
