@@ -102,3 +102,12 @@ def test_bayes_comparison_saves_and_reloads_identically(two_series, tmp_path):
     assert Comparison.load_fit(tmp_path, "a", "bayes").spec.k == 3
     assert Comparison.load_fit(tmp_path, "b", "mle") == comp.series["b"].fits["mle"]
     assert "Summary across series" in comp.to_markdown()
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_grid_with_one_intercept_setting_follows_the_intercept_argument(two_series, intercept):
+    from tvbeta.evaluate.compare import GridSettings
+
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["grid_seed"],
+                         intercept=intercept, grid=GridSettings(try_both_intercepts=False))
+    assert res.fits["grid_seed"].intercept is intercept

@@ -93,12 +93,15 @@ class SeriesResult:
     fits: dict[str, Any] = field(default_factory=dict)
 
 
-def _fit_grid(train, target, factors, burn, rank_by, settings: GridSettings):
+def _fit_grid(train, target, factors, intercept, burn, rank_by, settings: GridSettings):
     from tvbeta.estimate.grid import best_spec, run_kalman_grid_search
     from tvbeta.model import KalmanSpec
 
+    # the base spec's intercept decides when only one intercept setting is tried
+    base = KalmanSpec(K=len(factors))
+    base = base.set_intercept() if intercept else base
     grid = run_kalman_grid_search(
-        train, target, factors, KalmanSpec(K=len(factors)), burn=burn,
+        train, target, factors, base, burn=burn,
         try_both_intercepts=settings.try_both_intercepts, rank_by=rank_by,
     )  # fmt: skip
     return best_spec(grid)
@@ -185,7 +188,8 @@ def compare_series(
         for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
             if name in methods:
                 runners[name] = lambda rank=rank: _spec_run(
-                    _fit_grid(train, target, factors, burn, rank, grid), data, target, factors,
+                    _fit_grid(train, target, factors, intercept, burn, rank, grid), data,
+                    target, factors,
                     split)
     if "mle" in methods:
         runners["mle"] = lambda: _mle_run(train, data, target, factors, intercept, burn, split)
