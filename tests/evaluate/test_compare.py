@@ -111,3 +111,11 @@ def test_grid_with_one_intercept_setting_follows_the_intercept_argument(two_seri
     res = compare_series(two_series, "a", ["f1", "f2"], methods=["grid_seed"],
                          intercept=intercept, grid=GridSettings(try_both_intercepts=False))
     assert res.fits["grid_seed"].intercept is intercept
+
+
+@pytest.mark.parametrize(("freq", "window"), [("ME", 3 * 12), ("W-FRI", 3 * 52), ("B", 3 * 252)])
+def test_default_rolling_window_is_three_years_of_periods(freq, window):
+    from tvbeta.evaluate.compare import _default_window
+
+    assert _default_window(pd.date_range("2000-01-01", periods=60, freq=freq)) == window
+    assert _default_window(pd.RangeIndex(60)) == 36  # no calendar: 36 rows

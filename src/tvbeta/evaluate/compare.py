@@ -148,11 +148,13 @@ def _rolling_forecast(data, target, factors, intercept, split: Split, window: in
 
 
 def _default_window(index: pd.Index) -> int:
-    """Three years of periods, inferred from the spacing of a DatetimeIndex (else 36)."""
-    if isinstance(index, pd.DatetimeIndex) and len(index) > 2:
-        days = np.median(np.diff(index.values).astype("timedelta64[s]").astype(float)) / 86400
-        return max(12, round(3 * 365.25 / max(days, 1.0)))
-    return 36
+    """Three years of periods (periods per year as the priors infer them), else 36 rows."""
+    from tvbeta.estimate.bayes.priors import periods_per_year
+
+    try:
+        return max(12, round(3 * periods_per_year(index)))
+    except ValueError:  # not a DatetimeIndex: no calendar to count years in
+        return 36
 
 
 def compare_series(
