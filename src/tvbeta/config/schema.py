@@ -15,6 +15,7 @@ import pandas as pd
 
 from tvbeta.config.fields import ConfigError
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
+from tvbeta.evaluate.compare import METHODS  # the comparison owns its list of methods
 
 __all__ = [
     "METHODS",
@@ -28,7 +29,6 @@ __all__ = [
     "SplitConfig",
 ]
 
-METHODS: tuple[str, ...] = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 
 
 @dataclass(frozen=True)
