@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tvbeta.data import simulate
+from tvbeta.estimate.bayes.model import bayes_spec
 from tvbeta.estimate.mle import fit_mle
 from tvbeta.evaluate.compare import (
     BayesSettings,
@@ -42,10 +43,14 @@ def test_unknown_method_is_named():
 
 
 def test_mle_method_scores_the_filter_run_on_with_training_estimates(two_series):
-    # independent: fit the MLE on the first 168 rows, filter all 240, score rows 168..239
+    # independent: fit the MLE on the first 168 rows with the Bayes model's initial state and
+    # burn (one likelihood for both), filter all 240, score rows 168..239
     res = compare_series(two_series, "a", ["f1", "f2"], methods=["mle"], test_size=0.3)
     train = two_series.iloc[:168]
-    fit = fit_mle(train, "a", ["f1", "f2"], intercept=True)
+    model = bayes_spec(train, "a", ["f1", "f2"], intercept=True, burn=3)
+    fit = fit_mle(train, "a", ["f1", "f2"], burn=3, spec=model.kalman_spec())
+    np.testing.assert_array_equal(res.fits["mle"].beta0, model.a0)
+    np.testing.assert_array_equal(res.fits["mle"].P0, model.P0)
     Z = np.column_stack([np.ones(240), two_series[["f1", "f2"]].to_numpy()])
     y = two_series["a"].to_numpy()
     spec = fit.spec

@@ -6,7 +6,8 @@ one-step-ahead forecast from y_{<t}. Methods:
 
 - ``grid_seed``: the seed's grid (18 combinations), best by in-sample Mean RMSE (seed ranking);
 - ``grid_loglik``: the same grid, best by in-sample log-likelihood;
-- ``mle``: joint maximum likelihood of a diagonal Q and R (`fit_mle`);
+- ``mle``: joint maximum likelihood of Q and R (`fit_mle`) on the Bayes model's likelihood: the
+  same Q form, initial state (`BayesSpec.kalman_spec`) and burn;
 - ``bayes``: NUTS posterior of Q and R; the predictive is the posterior mixture over draws;
 - ``rolling_ols``: OLS on a rolling window, Student t predictive (the classic baseline).
 
@@ -194,7 +195,8 @@ def compare_series(
                     target, factors,
                     split)
     if "mle" in methods:
-        runners["mle"] = lambda: _mle_run(train, data, target, factors, intercept, burn, split)
+        runners["mle"] = lambda: _mle_run(train, data, target, factors, intercept, burn, split,
+                                          bayes)
     if "bayes" in methods:
         runners["bayes"] = lambda: _bayes_run(train, data, target, factors, intercept, burn,
                                               split, bayes, seed)
@@ -216,12 +218,18 @@ def _spec_run(spec, data, target, factors, split):
     return spec, _kalman_spec_forecast(spec, data, target, factors, split)
 
 
-def _mle_run(train, data, target, factors, intercept, burn, split):
+def _mle_run(train, data, target, factors, intercept, burn, split, settings: BayesSettings):
+    from tvbeta.estimate.bayes.model import bayes_spec
     from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
 
+    # The Bayes model's Q form, initial state and burn: MLE and posterior share one likelihood,
+    # so their difference is integrating over (Q, R) rather than plugging in its maximum.
+    model = bayes_spec(train, target, factors, intercept=intercept, q=settings.q,
+                       priors=settings.priors, burn=burn)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
-        fit = fit_mle(train, target, factors, intercept=intercept, burn=burn)
+        fit = fit_mle(train, target, factors, intercept=intercept, q=settings.q, burn=burn,
+                      spec=model.kalman_spec(), name=f"MLE ({settings.q} Q)")  # fmt: skip
     return fit.spec, _kalman_spec_forecast(fit.spec, data, target, factors, split)
 
 

@@ -45,6 +45,7 @@ from tvbeta.estimate.bayes.priors import (
     resolve_priors,
 )
 from tvbeta.kalman import psd_sqrt
+from tvbeta.model import KalmanSpec, TimeVarying
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
 
@@ -92,6 +93,15 @@ class BayesSpec:
     def time(self) -> pd.Index:
         """Labels of the likelihood window (rows burn..n-1): the model's ``time`` coordinate."""
         return self.index[self.burn :].rename(TIME)
+
+    def kalman_spec(self, name: str = "prior initial state") -> KalmanSpec:
+        """A `KalmanSpec` with this model's T and initial state (a0, P0): give it to `fit_mle`
+        (with the same burn) and the MLE maximises the very likelihood the posterior is built on.
+        Q and R are the spec defaults until a setter or the MLE fills them in."""
+        return KalmanSpec(
+            K=self.k, name=name, intercept=self.intercept, T=TimeVarying.constant(self.T),
+            beta0=self.a0, P0=self.P0, init_mode="prior",
+        )  # fmt: skip
 
     @classmethod
     def from_arrays(
