@@ -2,8 +2,10 @@
 
 For weights w_t (the cotangent of the per-step terms), `loglik_vjp` returns the gradient of
 sum_t w_t log p(y_t | y_{<t}) with respect to every Q_t, R_t, a0 and P0 in one forward and one
-backward sweep, O(n k^3) like the filter itself (O(n k^2) when T = I). The forward sweep keeps
-only s_t = P_{t|t-1} z_t, F_t and v_t: the adjoint recursion needs no stored covariance.
+backward sweep, O(n k^3) like the filter itself (O(n k^2) when T = I). The forward sweep
+(`tape_kernel`) keeps only s_t = P_{t|t-1} z_t, F_t and v_t: the adjoint recursion
+(`adjoint_kernel`) needs no stored covariance. The two are separate so that a caller holding
+the tape (the PyTensor Op) runs the forward sweep once for the value and the gradient.
 
 Backward step for an observed y_t, with abar, Pbar the adjoints of a_{t|t}, P_{t|t}
 (derived from a_{t|t} = a + s v/F, P_{t|t} = P - s s'/F, F = z's + R, s = P z, v = y - z'a):
@@ -70,26 +72,39 @@ def _transpose_congruence(T, A, out, tmp):
 
 
 @njit(cache=True)
-def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
-    """Forward filter then adjoint sweep; fills ll, dQ, dR, da0, dP0; returns bad step or -1."""
+def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
+    """Forward sweep: ll (n,) the one-step terms (0 where y is NaN) and the adjoint's tape
+    (n, k + 2) = [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1."""
     n, k = Z.shape
-    S = np.empty((n, k))
-    F = np.empty(n)
-    V = np.empty(n)
     a, P = a0.copy(), P0.copy()
-    tmp_a, tmp_P = np.empty(k), np.empty((k, k))
+    tmp_a, tmp_P, s = np.empty(k), np.empty((k, k)), np.empty(k)
     rw = is_random_walk(T)
+    # constant rows hoisted: a view per step costs as much as the arithmetic for small k
+    Tc, Qc, rc = T[0], Q[0], R[0]
+    tv_T, tv_Q, tv_R = T.shape[0] > 1, Q.shape[0] > 1, R.shape[0] > 1
     for t in range(n):
+        Qt = Q[t] if tv_Q else Qc
         if rw:
-            predict_random_walk(P, Q[at(t, Q.shape[0])])
+            predict_random_walk(P, Qt)
         else:
-            predict(a, P, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], tmp_a, tmp_P)
+            predict(a, P, T[t] if tv_T else Tc, Qt, tmp_a, tmp_P)
         if np.isnan(y[t]):
             ll[t] = 0.0
             continue
-        V[t], F[t], ll[t] = update(a, P, y[t], Z[t], R[at(t, R.shape[0])], S[t])
-        if not F[t] > 0.0:
+        v, f, ll[t] = update(a, P, y[t], Z[t], R[t] if tv_R else rc, s)
+        for i in range(k):  # element writes: a row view per step would cost more
+            tape[t, i] = s[i]
+        tape[t, k], tape[t, k + 1] = f, v
+        if not f > 0.0:
             return t
+    return -1
+
+
+@njit(cache=True)
+def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
+    """Backward (adjoint) sweep over a `tape_kernel` tape: fills dQ (1 | n, k, k), dR (1 | n),
+    da0 (k,), dP0 (k, k) with the gradient of sum_t w_t ll_t."""
+    n, k = Z.shape
     dQ[:] = 0.0
     dR[:] = 0.0
     abar = np.zeros(k)
@@ -97,36 +112,40 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
     sbar = np.empty(k)
     Ps = np.empty(k)
     tmp = np.empty((k, k))
+    rw = is_random_walk(T)
+    Tc, dQc = T[0], dQ[0]
+    tv_T, tv_Q, tv_R = T.shape[0] > 1, dQ.shape[0] > 1, dR.shape[0] > 1
     for t in range(n - 1, -1, -1):
         if not np.isnan(y[t]):
-            s, f, v, z, wt = S[t], F[t], V[t], Z[t], w[t]
+            row, z, wt = tape[t], Z[t], w[t]
+            f, v = row[k], row[k + 1]
             a_s = 0.0
             sPs = 0.0
             for i in range(k):
-                a_s += abar[i] * s[i]
+                a_s += abar[i] * row[i]
                 acc = 0.0
                 for j in range(k):
-                    acc += Pbar[i, j] * s[j]
+                    acc += Pbar[i, j] * row[j]
                 Ps[i] = acc
-                sPs += s[i] * acc
+                sPs += row[i] * acc
             fbar = -0.5 * wt * (1.0 / f - v * v / (f * f)) - a_s * v / (f * f) + sPs / (f * f)
             vbar = -wt * v / f + a_s / f
             for i in range(k):
                 sbar[i] = abar[i] * (v / f) - 2.0 * Ps[i] / f + fbar * z[i]
-            dR[at(t, dR.shape[0])] += fbar
+            dR[t if tv_R else 0] += fbar
             for i in range(k):
                 for j in range(i, k):
                     val = Pbar[i, j] + 0.5 * (sbar[i] * z[j] + z[i] * sbar[j])
                     Pbar[i, j] = val
                     Pbar[j, i] = val
                 abar[i] -= vbar * z[i]
-        dQt = dQ[at(t, dQ.shape[0])]
+        dQt = dQ[t] if tv_Q else dQc
         for i in range(k):
             for j in range(k):
                 dQt[i, j] += Pbar[i, j]
         if rw:
             continue
-        Tt = T[at(t, T.shape[0])]
+        Tt = T[t] if tv_T else Tc
         _transpose_congruence(Tt, Pbar, Pbar, tmp)
         for i in range(k):
             acc = 0.0
@@ -136,7 +155,17 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
         abar[:] = Ps
     da0[:] = abar
     dP0[:, :] = Pbar
-    return -1
+
+
+@njit(cache=True)
+def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
+    """Forward sweep then adjoint sweep; fills ll, dQ, dR, da0, dP0; returns bad step or -1."""
+    n, k = Z.shape
+    tape = np.empty((n, k + 2))
+    bad = tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape)
+    if bad < 0:
+        adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0)
+    return bad
 
 
 def loglik_vjp(y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0) -> LoglikGradient:

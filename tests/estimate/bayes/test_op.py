@@ -138,7 +138,8 @@ def test_numerical_failure_gives_minus_inf_logp_and_zero_gradient_instead_of_rai
 
 def test_vjp_op_has_the_shapes_of_its_inputs():
     Q, R, y, Z, T, a0, P0 = constant_model(21, 3)
-    outs = KalmanVJPOp()(*shared(np.ones(len(y)), Q, R, y, Z, T, a0, P0))
+    ll, tape = KalmanLoglikOp().make_node(*shared(Q, R, y, Z, T, a0, P0)).outputs
+    outs = KalmanVJPOp()(shared(np.ones(len(y)))[0], ll, tape, *shared(y, Z, T, Q, a0, P0))
     values = pytensor.function([], list(outs), mode="NUMBA")()
     assert [v.shape for v in values] == [(3, 3), (), (3,), (3, 3)]
     total = kalman_loglik(y, Z, T[None], Q[None], np.array([R]), a0, P0)

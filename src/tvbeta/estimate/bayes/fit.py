@@ -33,6 +33,7 @@ from tvbeta.estimate.bayes.model import (
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
+from tvbeta.estimate.bayes.sampler import sample_nuts
 
 __all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
 
@@ -223,13 +224,11 @@ def fit_spec(
     seeds = np.random.SeedSequence(seed).generate_state(4)
     model = model_from_spec(spec)
     t0 = time.perf_counter()
+    tree, t_sample = sample_nuts(
+        model, sampler=used, draws=draws, tune=tune, chains=chains, cores=cores,
+        seed=int(seeds[0]), target_accept=target_accept, progressbar=progressbar,
+    )  # fmt: skip
     with model:
-        tree = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=int(seeds[0]),
-            nuts_sampler=used, nuts={"target_accept": target_accept}, progressbar=progressbar,
-            quiet=not progressbar, compute_convergence_checks=False,
-        )  # fmt: skip
-        t_sample = time.perf_counter() - t0
         pm.compute_log_likelihood(tree, extend_inferencedata=True, progressbar=False,
                                   compile_kwargs=_LIGHT)  # fmt: skip
         with warnings.catch_warnings():

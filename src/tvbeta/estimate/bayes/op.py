@@ -3,13 +3,13 @@
 Two Ops wrap the compiled kernels of `tvbeta.kalman` (no Kalman math is written here):
 
 - `KalmanLoglikOp`:  (Q, R, y, Z, T, a0, P0) -> ll, the n one-step log predictive densities
-  ll_t = log p(y_t | y_{<t}; Q, R) (0 where y_t is NaN), from `loglik_vjp_kernel`'s forward
-  sweep. Returning the terms rather than their sum is what lets `pm.compute_log_likelihood`
-  and `az.loo` see one term per time step.
-- `KalmanVJPOp`:  (w, Q, R, y, Z, T, a0, P0) -> (dQ, dR, da0, dP0), the exact gradient of
-  sum_t w_t ll_t by the adjoint sweep of `loglik_vjp_kernel`. It is the pullback of the first
-  Op with the cotangent of ll as the weights w, so a gradient costs one forward and one backward
-  pass whatever the number of parameters.
+  ll_t = log p(y_t | y_{<t}; Q, R) (0 where y_t is NaN), by `tape_kernel`'s forward sweep.
+  Returning the terms rather than their sum is what lets `pm.compute_log_likelihood` and
+  `az.loo` see one term per time step. Its node also outputs the sweep's tape.
+- `KalmanVJPOp`:  (w, ll, tape, ...) -> (dQ, dR, da0, dP0), the exact gradient of
+  sum_t w_t ll_t by `adjoint_kernel`'s backward sweep over that tape. It is the pullback of the
+  first Op with the cotangent of ll as the weights w, so the log density and its gradient cost
+  one forward and one backward sweep together, whatever the number of parameters.
 
 Shapes: Q (k, k), R () scalar, y (n,) with NaN for missing, Z (n, k), T (k, k), a0 (k,),
 P0 (k, k); Q, T, R are constant over time. dQ is the symmetric adjoint of Q: for any (symmetric)
@@ -28,7 +28,7 @@ backend compiles them into the graph without the object-mode fallback.
 from __future__ import annotations
 
 import hashlib
-import inspect
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -40,17 +40,19 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
-from tvbeta.kalman.gradient import loglik_vjp_kernel
+from tvbeta.kalman.gradient import adjoint_kernel, tape_kernel
 
 __all__ = ["KalmanLoglikOp", "KalmanVJPOp", "kalman_loglik_terms", "kalman_loglik_vjp"]
 
 _INPUT_NDIMS = {"Q": 2, "R": 0, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
 
 # Salt for PyTensor's on-disk numba cache: its default key only sees the Op class and props,
-# so a change of the kernels' source must change the key, or a stale compiled graph is reused.
+# so a change of this module's or the kernels' source must change the key, or a stale compiled
+# graph is reused (seen: an old single-output build reused after the Op gained its tape output).
 _KERNEL_SALT = int(
     hashlib.sha256(
-        (inspect.getsource(_gradient_module) + inspect.getsource(_steps_module)).encode()
+        b"".join(Path(m.__file__).read_bytes() for m in (_gradient_module, _steps_module))
+        + Path(__file__).read_bytes()
     ).hexdigest()[:12],
     16,
 )
@@ -67,68 +69,88 @@ def _as_inputs(*args) -> list[pt.TensorVariable]:
     return out
 
 
-def _run_kernel(w, Q, R, y, Z, T, a0, P0):
-    """Call the kernel on (k, k) Q/T and scalar R; returns (ll, dQ, dR, da0, dP0, bad)."""
+@numba.njit(cache=True)
+def _forward(Q, R, y, Z, T, a0, P0):
+    """(ll (n,), tape (n, k + 2)); every ll_t = -inf on a numerical failure. R is 0-d."""
     n, k = Z.shape
     ll = np.empty(n)
-    dQ = np.empty((1, k, k))
-    dR = np.empty(1)
-    da0 = np.empty(k)
-    dP0 = np.empty((k, k))
-    R1 = np.full(1, float(R))
-    bad = loglik_vjp_kernel(
-        np.ascontiguousarray(y, dtype=np.float64),
-        np.ascontiguousarray(Z, dtype=np.float64),
-        np.ascontiguousarray(T, dtype=np.float64).reshape(1, k, k),
-        np.ascontiguousarray(Q, dtype=np.float64).reshape(1, k, k),
-        R1,
-        np.ascontiguousarray(a0, dtype=np.float64),
-        np.ascontiguousarray(P0, dtype=np.float64),
-        np.ascontiguousarray(w, dtype=np.float64),
-        ll, dQ, dR, da0, dP0,
+    tape = np.empty((n, k + 2))
+    R1 = np.empty(1)
+    R1[0] = R[()]
+    bad = tape_kernel(
+        np.ascontiguousarray(y), np.ascontiguousarray(Z),
+        np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(Q).reshape((1, k, k)),
+        R1, np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape,
     )  # fmt: skip
-    return ll, dQ, dR, da0, dP0, bad
+    if bad >= 0:
+        ll[:] = -np.inf
+    return ll, tape
+
+
+@numba.njit(cache=True)
+def _adjoint(w, ll, tape, y, Z, T):
+    """(dQ (k, k), dR 0-d, da0 (k,), dP0 (k, k)); all 0 when the forward sweep failed."""
+    k = Z.shape[1]
+    dQ = np.zeros((1, k, k))
+    dR = np.zeros(1)
+    da0 = np.zeros(k)
+    dP0 = np.zeros((k, k))
+    if np.all(np.isfinite(ll)):  # a failed forward sweep set every term to -inf
+        adjoint_kernel(
+            np.ascontiguousarray(y), np.ascontiguousarray(Z),
+            np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(w), tape,
+            dQ, dR, da0, dP0,
+        )  # fmt: skip
+    return dQ[0].copy(), np.asarray(dR[0]), da0, dP0
+
+
+def _float_arrays(*arrays):
+    return [np.asarray(a, dtype=np.float64) for a in arrays]
 
 
 def kalman_loglik_terms(Q, R, y, Z, T, a0, P0) -> np.ndarray:
-    """The Op's computation in plain numpy: (n,) terms, all -inf on a numerical failure."""
-    ll, *_, bad = _run_kernel(np.zeros(len(y)), Q, R, y, Z, T, a0, P0)
-    if bad >= 0:
-        ll[:] = -np.inf
-    return ll
+    """The Op's value in plain numpy: (n,) terms, all -inf on a numerical failure."""
+    return _forward(*_float_arrays(Q, R, y, Z, T, a0, P0))[0]
 
 
 def kalman_loglik_vjp(w, Q, R, y, Z, T, a0, P0):
-    """The VJP Op's computation in plain numpy: (dQ (k, k), dR (), da0 (k,), dP0 (k, k))."""
-    _, dQ, dR, da0, dP0, bad = _run_kernel(w, Q, R, y, Z, T, a0, P0)
-    if bad >= 0:
-        dQ[:], dR[:], da0[:], dP0[:] = 0.0, 0.0, 0.0, 0.0
-    return dQ[0], np.asarray(dR[0]), da0, dP0
+    """The gradient of sum_t w_t ll_t in plain numpy: (dQ (k, k), dR (), da0 (k,), dP0 (k, k))."""
+    Q, R, y, Z, T, a0, P0 = _float_arrays(Q, R, y, Z, T, a0, P0)
+    ll, tape = _forward(Q, R, y, Z, T, a0, P0)
+    return _adjoint(np.asarray(w, dtype=np.float64), ll, tape, y, Z, T)
 
 
 class KalmanLoglikOp(Op):
     """ll = KalmanLoglikOp()(Q, R, y, Z, T, a0, P0): (n,) one-step log predictive densities.
 
     Differentiable with respect to Q, R, a0 and P0 (exact, through `KalmanVJPOp`); y, Z and T
-    are data (their gradients are not implemented).
+    are data (their gradients are not implemented). The node's second output is the forward
+    sweep's tape (n, k + 2), which the pullback reuses: a value and its gradient cost one
+    forward and one backward sweep. Calling the Op returns ll only.
     """
 
     __props__ = ()
 
+    def __call__(self, *inputs, **kwargs):
+        return super().__call__(*inputs, **kwargs)[0]
+
     def make_node(self, Q, R, y, Z, T, a0, P0) -> Apply:
         inputs = _as_inputs(Q, R, y, Z, T, a0, P0)
         n = inputs[2].type.shape[0]
-        return Apply(self, inputs, [pt.tensor(dtype="float64", shape=(n,))])
+        outputs = [pt.tensor(dtype="float64", shape=(n,)), pt.matrix(dtype="float64")]
+        return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        output_storage[0][0] = kalman_loglik_terms(*inputs)
+        output_storage[0][0], output_storage[1][0] = _forward(*inputs)
 
     def infer_shape(self, node, shapes):
-        return [shapes[2]]
+        n, k = shapes[3]
+        return [shapes[2], (n, k + 2)]
 
     def pullback(self, inputs, outputs, cotangents):
-        _, _, y, Z, T, _, _ = inputs
-        dQ, dR, da0, dP0 = KalmanVJPOp()(cotangents[0], *inputs)
+        Q, _, y, Z, T, a0, P0 = inputs
+        ll, tape = outputs
+        dQ, dR, da0, dP0 = KalmanVJPOp()(cotangents[0], ll, tape, y, Z, T, Q, a0, P0)
         return [
             dQ,
             dR,
@@ -141,67 +163,41 @@ class KalmanLoglikOp(Op):
 
 
 class KalmanVJPOp(Op):
-    """(dQ, dR, da0, dP0) = KalmanVJPOp()(w, Q, R, y, Z, T, a0, P0): gradient of sum_t w_t ll_t.
+    """(dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, Q, a0, P0): the gradient of
+    sum_t w_t ll_t by the adjoint sweep over `KalmanLoglikOp`'s outputs (ll, tape).
 
-    Not differentiable itself (no second derivatives: NUTS needs none).
+    Q, a0 and P0 only give the gradients their types. Not differentiable itself (no second
+    derivatives: NUTS needs none).
     """
 
     __props__ = ()
 
-    def make_node(self, w, Q, R, y, Z, T, a0, P0) -> Apply:
-        w = pt.as_tensor_variable(w).astype("float64")
+    def make_node(self, w, ll, tape, y, Z, T, Q, a0, P0) -> Apply:
+        w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
         if w.type.ndim != 1:
             raise ValueError(f"w must be a vector, got {w.type.ndim} dimension(s)")
-        inputs = _as_inputs(Q, R, y, Z, T, a0, P0)
-        Qv, _, _, _, _, a0v, P0v = inputs
-        outputs = [Qv.type(), pt.scalar(dtype="float64"), a0v.type(), P0v.type()]
-        return Apply(self, [w, *inputs], outputs)
+        Q, _, y, Z, T, a0, P0 = _as_inputs(Q, 0.0, y, Z, T, a0, P0)
+        outputs = [Q.type(), pt.scalar(dtype="float64"), a0.type(), P0.type()]
+        return Apply(self, [w, ll, tape, y, Z, T, Q, a0, P0], outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        for storage, value in zip(output_storage, kalman_loglik_vjp(*inputs), strict=True):
+        for storage, value in zip(output_storage, _adjoint(*inputs[:6]), strict=True):
             storage[0] = value
 
     def infer_shape(self, node, shapes):
-        return [shapes[1], (), shapes[6], shapes[7]]
+        return [shapes[6], (), shapes[7], shapes[8]]
 
 
 # ----------------------------------------------------------------------------------------------
-# Native numba implementations (PyTensor's default backend). They call the same njit kernel as
+# Native numba implementations (PyTensor's default backend): the same njit functions as
 # `perform`; 0-d inputs (R) arrive as 0-d arrays, other inputs may be non-contiguous views.
-
-
-@numba.njit(cache=True)
-def _nb_run(w, Q, R, y, Z, T, a0, P0):
-    n, k = Z.shape
-    ll = np.empty(n)
-    dQ = np.empty((1, k, k))
-    dR = np.empty(1)
-    da0 = np.empty(k)
-    dP0 = np.empty((k, k))
-    R1 = np.empty(1)
-    R1[0] = R[()]
-    bad = loglik_vjp_kernel(
-        np.ascontiguousarray(y),
-        np.ascontiguousarray(Z),
-        np.ascontiguousarray(T).reshape((1, k, k)),
-        np.ascontiguousarray(Q).reshape((1, k, k)),
-        R1,
-        np.ascontiguousarray(a0),
-        np.ascontiguousarray(P0),
-        np.ascontiguousarray(w),
-        ll, dQ, dR, da0, dP0,
-    )  # fmt: skip
-    return ll, dQ, dR, da0, dP0, bad
 
 
 @register_funcify_default_op_cache_key(KalmanLoglikOp)
 def _numba_funcify_loglik(op, node=None, **kwargs):
     @numba.njit
     def kalman_loglik_op(Q, R, y, Z, T, a0, P0):
-        ll, _, _, _, _, bad = _nb_run(np.zeros(y.shape[0]), Q, R, y, Z, T, a0, P0)
-        if bad >= 0:
-            ll[:] = -np.inf
-        return ll
+        return _forward(Q, R, y, Z, T, a0, P0)
 
     return kalman_loglik_op, _KERNEL_SALT
 
@@ -209,13 +205,7 @@ def _numba_funcify_loglik(op, node=None, **kwargs):
 @register_funcify_default_op_cache_key(KalmanVJPOp)
 def _numba_funcify_vjp(op, node=None, **kwargs):
     @numba.njit
-    def kalman_vjp_op(w, Q, R, y, Z, T, a0, P0):
-        _, dQ, dR, da0, dP0, bad = _nb_run(w, Q, R, y, Z, T, a0, P0)
-        if bad >= 0:
-            dQ[:] = 0.0
-            dR[:] = 0.0
-            da0[:] = 0.0
-            dP0[:] = 0.0
-        return dQ[0].copy(), np.asarray(dR[0]), da0, dP0
+    def kalman_vjp_op(w, ll, tape, y, Z, T, Q, a0, P0):
+        return _adjoint(w, ll, tape, y, Z, T)
 
     return kalman_vjp_op, _KERNEL_SALT

@@ -1,0 +1,112 @@
+"""Run NUTS on a tvbeta model: nutpie's Rust sampler on PyTensor's compiled function, or PyMC's.
+
+Why not ``pm.sample(nuts_sampler="nutpie")``: PyMC then has nutpie wrap the log density in a
+numba ``cfunc`` that holds the data as dynamic globals, which numba cannot cache, so every
+process recompiles it (5-15 s on these machines: more than the sampling itself). Here nutpie
+calls the log density and gradient function that PyTensor compiled (numba, cached on disk)
+through nutpie's Python-function interface instead: set-up takes about half a second, each call
+adds a few microseconds of Python to the compiled graph, and the Rust sampler's own cost per
+leapfrog step is far below PyMC's Python NUTS. The chains take turns on the GIL, which for a
+model costing ~50 us per gradient is still the fastest end to end (see `bench/bayes.py`).
+
+The result is the DataTree ``pm.sample`` returns (posterior, sample_stats, observed_data,
+constant_data; ``posterior.attrs["sampling_time"]``), whichever sampler ran.
+
+This uses three private helpers of nutpie 0.16 (`_make_functions`,
+`_prepare_dims_and_coords`, `_wrap_with_lock`: the same steps as its JAX path); pyproject pins
+nutpie to 0.16.x for that reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+__all__ = ["sample_nuts"]
+
+SamplerName = Literal["pymc", "nutpie"]
+
+
+def sample_nuts(
+    model: pm.Model,
+    *,
+    sampler: SamplerName,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int,
+    seed: int,
+    target_accept: float,
+    progressbar: bool = False,
+) -> tuple[xr.DataTree, float]:
+    """NUTS draws of the model's free variables: (DataTree as from ``pm.sample``, wall seconds
+    of the call, compilation included)."""
+    t0 = time.perf_counter()
+    if sampler == "pymc":
+        with model:
+            tree = pm.sample(
+                draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+                nuts_sampler="pymc", nuts={"target_accept": target_accept},
+                progressbar=progressbar, quiet=not progressbar, compute_convergence_checks=False,
+            )  # fmt: skip
+        return tree, time.perf_counter() - t0
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    compiled = _nutpie_model(model)
+    t1 = time.perf_counter()
+    tree = nutpie.sample(
+        compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
+        save_warmup=False, progress_bar=progressbar, target_accept=target_accept,
+    )  # fmt: skip
+    patch_nutpie_idata(tree, model, sampling_time=time.perf_counter() - t1)
+    return tree, time.perf_counter() - t0
+
+
+def _nutpie_model(model: pm.Model):
+    """nutpie's model object over PyTensor's compiled (numba) log density and gradient."""
+    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
+    from nutpie.compiled_pyfunc import from_pyfunc
+    from pymc.initial_point import make_initial_point_fn
+
+    pymc_initial_point = make_initial_point_fn(
+        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    )  # fmt: skip
+    n_dim, _, logp_fn, expand_fn, initial_point, shape_info, reparameterized = _make_functions(
+        model, mode="NUMBA", compute_grad=True, join_expanded=False,
+        pymc_initial_point_fn=_wrap_with_lock(pymc_initial_point),
+    )  # fmt: skip
+    logp_jit, expand_jit = logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
+    logp_data = [var.get_value() for var in logp_fn.get_shared()]
+    expand_data = [var.get_value() for var in expand_fn.get_shared()]
+    names, _, shapes = shape_info
+
+    def make_logp():
+        def logp(x):
+            value, grad = logp_jit(x, *logp_data)
+            return float(value), grad
+
+        return logp
+
+    def make_expand(seed1, seed2, chain):
+        def expand(x):
+            values = expand_jit(x, *expand_data)
+            return {
+                name: np.asarray(value, dtype=np.float64, order="C").reshape(shape)
+                for name, value, shape in zip(names, values, shapes, strict=True)
+            }
+
+        return expand
+
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    return from_pyfunc(
+        ndim=n_dim, make_logp_fn=make_logp, make_expand_fn=make_expand,
+        make_initial_point_fn=initial_point, expanded_dtypes=[np.dtype(np.float64)] * len(names),
+        expanded_shapes=shapes, expanded_names=names, dims=dims, coords=coords,
+        reparameterized_names=reparameterized,
+    )  # fmt: skip
