@@ -18,10 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.diagnostic import acorr_ljungbox, het_arch
-from statsmodels.stats.stattools import jarque_bera
-from statsmodels.tsa.stattools import breakvar_heteroskedasticity_test
 
 from tvbeta.evaluate.diagnostics import model_labels
 
@@ -116,6 +112,11 @@ def residual_tests(
         p-value is uniform. Expected holds the statistic's mean under the null where simple
         (Ljung-Box: lag; ARCH-LM: lags; Breakvar: 1; Jarque-Bera: 2).
     """
+    # statsmodels and scipy.stats load here, not at `import tvbeta` (about a second)
+    from statsmodels.stats.diagnostic import acorr_ljungbox, het_arch
+    from statsmodels.stats.stattools import jarque_bera
+    from statsmodels.tsa.stattools import breakvar_heteroskedasticity_test
+
     e = standardized_residuals(results).dropna().to_numpy()
     n = e.size
     rows: list[dict[str, Any]] = []
@@ -170,6 +171,8 @@ def prediction_coverage(
         = the exact two-sided binomial test of that fraction against p (which treats the
         steps as independent, true under the model), N = observed steps.
     """
+    from scipy import stats
+
     e = standardized_residuals(results).dropna().to_numpy()
     n = e.size
     rows = []

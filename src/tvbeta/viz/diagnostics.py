@@ -19,8 +19,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy import stats
-from statsmodels.tsa.stattools import acf
 
 from tvbeta.evaluate.diagnostics import expanding_rmse, factor_block, model_labels
 from tvbeta.evaluate.residuals import innovation_variance
@@ -211,6 +209,8 @@ class ModelDiagnosticsPlotter:
                    showlegend=True, dash="dash")  # fmt: skip
 
     def _acf_residuals(self, fig: go.Figure, row: int) -> None:
+        from statsmodels.tsa.stattools import acf  # loaded on use: ~0.5 s at import
+
         e = self._std_resid()
         lags = max(1, min(self.acf_lags, e.size - 1))
         rho = acf(e, nlags=lags, fft=True)[1:]
@@ -223,6 +223,8 @@ class ModelDiagnosticsPlotter:
                       row=row, col=1)  # fmt: skip
 
     def _residual_hist(self, fig: go.Figure, row: int) -> None:
+        from scipy import stats
+
         e = self._std_resid()
         fig.add_trace(go.Histogram(x=e, histnorm="probability density", name="Residuals",
                                    showlegend=False, marker_color=PALETTE[0], opacity=0.75),
