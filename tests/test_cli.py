@@ -13,6 +13,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import tvbeta.evaluate.compare as compare_module
@@ -21,6 +23,7 @@ from tvbeta.data import SHARED_DATA_ENV, DataValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "fixtures" / "tiny.toml"
+NILE = ROOT / "models" / "nile.toml"
 
 
 class StubComparison:
@@ -147,12 +150,11 @@ def test_report_of_a_folder_without_a_comparison(capsys, tmp_path):
     assert code == 2 and f"{tmp_path} holds no saved comparison (comparison.json)" in err
 
 
-def test_intercept_only_model_either_runs_or_says_the_layers_lack_support(capsys, tmp_path):
-    """models/nile.toml (no factors) is refused by the estimation layers for now; the message
-    must say why. Once they accept it, the fit succeeds and this test keeps passing."""
-    code, _, err = run(capsys, "fit", ROOT / "models" / "nile.toml", "--method", "mle",
-                       "--output", tmp_path)  # fmt: skip
-    assert code == 0 or (code == 2 and "has no factors (an intercept-only local level" in err)
+def test_intercept_only_model_is_refused_without_its_intercept(capsys, tmp_path):
+    bad = tmp_path / "level.toml"
+    bad.write_text(NILE.read_text().replace("intercept = true", "intercept = false"))
+    code, _, err = run(capsys, "fit", bad, "--method", "mle", "--output", tmp_path / "out")
+    assert code == 2 and "[model] factors: is empty and intercept = false" in err
 
 
 # --- exit code 1 ---------------------------------------------------------------------------------
@@ -228,6 +230,16 @@ def test_fit_mle_saves_each_target_and_prints_plain_progress_lines(capsys, tmp_p
     assert "Q[MktRF]" in out
 
 
+def test_fit_mle_of_the_intercept_only_model_estimates_the_level(capsys, tmp_path):
+    """models/nile.toml: factors = [], intercept = true (the local level); whole sample, burn 1,
+    the seed's start: q 1463.6, r 15108 (D&K 2012, section 2.10: 1469.1, 15099)."""
+    code, out, err = run(capsys, "fit", NILE, "--method", "mle", "--output", tmp_path)
+    assert code == 0, err
+    assert "1 series on intercept; 100 rows" in err and "Q[Intercept]" in out
+    summary = pd.read_csv(tmp_path / "fit_mle" / "volume.summary.csv", index_col=0)
+    np.testing.assert_allclose(summary["estimate"], [1469.1, 15099.0], rtol=5e-3)
+
+
 def test_fit_grid_saves_the_table_and_the_best_spec(capsys, tmp_path):
     code, out, _ = run(capsys, "fit", TINY, "--method", "grid", "--target", "NoDur", "--output",
                        tmp_path)  # fmt: skip
@@ -260,3 +272,15 @@ def test_integration_fit_bayes_saves_a_netcdf_per_target(capsys, tmp_path):
                          "--draws", "60", "--tune", "60", "--output", tmp_path)  # fmt: skip
     assert code == 0, err
     assert (tmp_path / "fit_bayes" / "Enrgy.nc").is_file() and "Q[MktRF]" in out
+
+
+@pytest.mark.slow
+def test_integration_run_nile_local_level_end_to_end(capsys, tmp_path):
+    """models/nile.toml (no factor, intercept only) with short chains: the comparison, saved
+    files and the report with the level's path (about 15 s)."""
+    code, out, err = run(capsys, "run", NILE, "--draws", "200", "--tune", "200", "--chains", "2",
+                         "--cores", "2", "--output", tmp_path)  # fmt: skip
+    assert code == 0, err
+    assert "## volume" in out and (tmp_path / "fits" / "volume.bayes.nc").is_file()
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="betas-volume"' in report and "none: a local level model" in report

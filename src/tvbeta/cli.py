@@ -14,7 +14,6 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -96,19 +95,6 @@ def _config(args: argparse.Namespace, path: str | Path | None = None) -> RunConf
                            cores=args.cores)  # fmt: skip
 
 
-@contextmanager
-def _no_factor_hint(config: RunConfig) -> Iterator[None]:
-    """Explain the estimation layers' refusal of an intercept-only model (models/nile.toml);
-    once they accept it, nothing is raised and this adds nothing."""
-    try:
-        yield
-    except (DataValidationError, SpecError) as err:
-        if config.model.factors:
-            raise
-        why = "has no factors (an intercept-only local level model), which the estimation"
-        raise CLIError(f"{err}: {config.path} {why} layers do not support yet") from err
-
-
 def _describe(config: RunConfig, data: pd.DataFrame) -> str:
     m = config.model
     states = [*(["intercept"] if m.intercept else []), *m.factors]
@@ -128,8 +114,7 @@ def _compare_and_save(config: RunConfig, *, report: bool) -> int:
          f"{config.split.test_size}; NUTS {s.chains} chains x ({s.tune} tune + {s.draws} draws), "
          f"seed {s.seed}")  # fmt: skip
     t0 = time.perf_counter()
-    with _no_factor_hint(config):
-        comparison = compare_methods(data, **config.compare_kwargs(), progress=sys.stderr.isatty())
+    comparison = compare_methods(data, **config.compare_kwargs(), progress=sys.stderr.isatty())
     _say(f"  done in {time.perf_counter() - t0:.0f} s")
     comparison.save(folder)
     config.save(folder / MODEL_COPY)
@@ -184,8 +169,7 @@ def _fit(args: argparse.Namespace) -> int:
     _say(f"{_describe(config, data)}\n  {args.method} on the whole sample, burn {burn}")
     rows = {}
     for target in _progress(m.targets, f"fit {args.method}"):
-        with _no_factor_hint(config):
-            rows[target], files = _FITTERS[args.method](config, data, target, burn, folder)
+        rows[target], files = _FITTERS[args.method](config, data, target, burn, folder)
         _say(f"  {target}: saved {', '.join(f.name for f in files)}")
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(pd.DataFrame.from_dict(rows, orient="index").rename_axis("target").to_string())

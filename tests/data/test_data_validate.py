@@ -83,9 +83,21 @@ def test_unknown_factor_lists_available_columns() -> None:
         prepare_design(returns(), "fund", ["a", "PFF"], intercept=True)
 
 
-def test_empty_factor_list_is_refused() -> None:
-    with raises(r"factor_cols is empty.*available"):
-        prepare_design(returns(), "fund", [], intercept=True)
+def test_intercept_only_design_is_a_column_of_ones() -> None:
+    """The local level model (Durbin & Koopman 2012, ch. 2): y_t = mu_t + eps_t, Z_t = 1."""
+    df = returns()
+    design = prepare_design(df, "fund", [], intercept=True)
+    assert design.state_names == ("Intercept",) and design.factor_names == ()
+    assert design.has_intercept and design.H.shape == (8, 0)
+    np.testing.assert_array_equal(design.Z, np.ones((8, 1)))
+    np.testing.assert_array_equal(design.y, df["fund"].to_numpy())
+
+
+def test_no_factor_and_no_intercept_names_both_fixes() -> None:
+    with raises(r"factor_cols is empty and intercept=False, so the model has no state: name at "
+                r"least one factor column \(available: \['fund', 'a', 'b'\]\), or set "
+                r"intercept=True for a local level model"):  # fmt: skip
+        prepare_design(returns(), "fund", [], intercept=False)
 
 
 def test_target_listed_among_factors_is_refused() -> None:

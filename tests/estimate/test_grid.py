@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.estimate import seed_grid_reference as ref
+from tests.model.nile import nile_frame
 from tests.model.seed_reference import seed_filter, with_ones
 
-from tvbeta.data import load_seed_weekly, shared_data_dir
+from tvbeta.data import DataValidationError, load_seed_weekly, shared_data_dir
 from tvbeta.estimate.grid import (
     DEFAULT_Q_SETTERS,
     best_spec,
@@ -310,3 +311,52 @@ def test_bad_arguments(frame):
     with pytest.raises(SpecError):
         run_kalman_grid_search(frame, T, F, KalmanSpec(K=3))
     assert set(DEFAULT_Q_SETTERS) == {"const", "resid_var", "beta_var"}
+
+
+# --- no factor: the local level (the Nile) ---------------------------------------------------
+@pytest.fixture(scope="module")
+def nile() -> pd.DataFrame:
+    return nile_frame()
+
+
+@pytest.fixture(scope="module")
+def level_grid(nile) -> pd.DataFrame:
+    return run_kalman_grid_search(nile, "volume", [], KalmanSpec(0).set_intercept(), burn=1)
+
+
+def test_local_level_grid_tries_only_the_intercept(level_grid):
+    """Without factors a no-intercept model has no state: 3 Q x 3 R setters, intercept only."""
+    assert len(level_grid) == 9 and level_grid["Intercept"].all()
+    assert level_grid["Model Name"].str.startswith("Intercept=Yes").all()
+
+
+def test_local_level_grid_factor_volatility_rows_fail_last_and_say_why(level_grid):
+    failed = level_grid["Error"].notna()
+    assert list(failed) == [False] * 6 + [True] * 3
+    assert level_grid.loc[failed, "Model Name"].str.contains("R=rolling_vol").all()
+    assert level_grid.loc[failed, "Error"].str.contains("needs at least one factor column").all()
+
+
+def test_local_level_grid_specs_are_the_public_setter_chains(nile, level_grid):
+    init = KalmanSpec(0).set_intercept().set_initial_state_from_ols(nile[[]], nile["volume"])
+    qs = {"const": init.set_Q_from_mle(nile, "volume", [], burn=1),
+          "resid_var": init.set_Q_from_rolling_residual_vol(nile, "volume", [], burn=1),
+          "beta_var": init.set_Q_from_rolling_beta_var(nile, "volume", [])}  # fmt: skip
+    for q_name, spec in qs.items():
+        rs = {"ols": spec.set_R_from_ols(nile[[]], nile["volume"]),
+              "mle": spec.set_R_from_mle(nile, "volume", [], burn=1)}  # fmt: skip
+        for r_name, expected in rs.items():
+            name = f"Intercept=Yes, Q={q_name}, R={r_name}, Init=ols"
+            assert level_grid.attrs["specs"][name] == expected.with_name(name)
+
+
+def test_local_level_best_spec_rerun_reproduces_its_row(nile, level_grid):
+    result = KalmanEngine(best_spec(level_grid)).run(nile, "volume", [], burn=1)
+    got = level_grid.loc[[0], list(MODEL_DIAGNOSTIC_COLUMNS)]
+    expected = summarize_model_diagnostics(result)  # (the failed rows' NaN make counts float)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True, check_dtype=False)
+
+
+def test_grid_without_factors_or_intercept_says_to_add_an_intercept(nile):
+    with pytest.raises(DataValidationError, match="set intercept=True for a local level model"):
+        run_kalman_grid_search(nile, "volume", [], KalmanSpec(0))

@@ -8,6 +8,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from tests.kalman.models import random_model
+from tests.model.nile import nile_frame
 from tvbeta.estimate.statsmodels_twin import statsmodels_filter
 from tvbeta.evaluate.forecast import (
     gaussian_forecast,
@@ -69,6 +70,20 @@ def test_rolling_ols_predictive_equals_statsmodels_prediction():
         scale = float(np.sqrt(pred.se_mean[0] ** 2 + res.scale))
         want = stats.t.logpdf(y[t], w - k, pred.predicted_mean[0], scale)
         assert fc.log_density[i] == pytest.approx(want, rel=1e-10)
+
+
+def test_rolling_ols_without_factors_is_the_rolling_mean_with_its_t_predictive():
+    """Z = ones (the local level): the predictive of y_t is the mean m and sd s (ddof 1) of
+    the w years before, t_{w-1}(m, s sqrt(1 + 1/w)) -- the classical predictive of a new draw
+    from a normal sample. Nile, w = 15 (models/nile.toml), the last 30 years scored."""
+    y = nile_frame()["volume"]
+    w, steps = 15, np.arange(70, 100)
+    fc = rolling_ols_forecast(y.to_numpy(), np.ones((100, 1)), steps, w)
+    m = y.rolling(w).mean().shift(1).to_numpy()[steps]
+    s = y.rolling(w).std(ddof=1).shift(1).to_numpy()[steps]
+    want = stats.t.logpdf(y.to_numpy()[steps], w - 1, loc=m, scale=s * np.sqrt(1 + 1 / w))
+    np.testing.assert_allclose(fc.mean, m, rtol=1e-12)
+    np.testing.assert_allclose(fc.log_density, want, rtol=1e-10)
 
 
 def test_calibrated_gaussian_forecasts_cover_at_the_nominal_rate():

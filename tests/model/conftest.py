@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tests.model.nile import nile_frame
 from tests.model.simdata import simulate_frame
 from tvbeta.data import load_seed_weekly, shared_data_dir
 
@@ -21,3 +22,9 @@ def seed_weekly() -> pd.DataFrame:
     if shared_data_dir() is None:
         pytest.skip("the seed's data folder ../shared/data is absent")
     return load_seed_weekly()
+
+
+@pytest.fixture(scope="module")
+def nile() -> pd.DataFrame:
+    """The annual Nile flow 1871-1970, column "volume" (see tests/model/nile.py)."""
+    return nile_frame()

@@ -8,8 +8,10 @@ import pytest
 
 from tests.kalman.models import assert_close
 from tests.model import seed_reference as ref
+from tests.model.nile import DK_Q, DK_R
 from tests.model.simdata import FACTORS, SEED_FACTORS, SEED_TARGET, TARGET
-from tvbeta.model import KalmanEngine, KalmanSpec, SpecError
+from tvbeta.data import DataValidationError
+from tvbeta.model import KalmanEngine, KalmanSpec, SpecError, TimeVarying
 
 SEED_BURN = 8
 SEED_WINDOW = 12
@@ -100,6 +102,31 @@ def test_meta_lists_the_state_names_as_the_seed_engine_did(frame):
 def test_a_wrong_K_says_what_to_do(frame):
     with pytest.raises(SpecError, match=r"K=2 states but the data give 3: 3 factor.*set_intercept"):
         KalmanEngine(KalmanSpec(2)).run(frame, TARGET, ["mkt", "credit", "unused"])
+
+
+def test_local_level_smoothed_level_equals_statsmodels_unobserved_components(nile):
+    """Nile with D&K's variances (Q 1469.1, R 15099) from a known start: the engine's
+    smoothed level and sd equal UnobservedComponents("llevel") initialised at the first
+    predicted state (a0, P0 + Q)."""
+    import statsmodels.api as sm
+
+    q, r, a0, P0 = DK_Q, DK_R, 1000.0, 1e4
+    spec = KalmanSpec(1, intercept=True, beta0=np.array([a0]), P0=np.array([[P0]]),
+                      Q=TimeVarying.constant([[q]]), R=TimeVarying.constant(r))  # fmt: skip
+    res = KalmanEngine(spec).run(nile, "volume", [])
+    uc = sm.tsa.UnobservedComponents(nile["volume"].to_numpy(), "llevel")
+    uc.ssm.initialize_known(np.array([a0]), np.array([[P0 + q]]))
+    want = uc.smooth([r, q])
+    assert list(res.beta_smooth.columns) == ["Intercept"]
+    assert_close(res.beta_smooth["Intercept"].to_numpy(), want.smoothed_state[0], rtol=1e-10)
+    assert_close(res.beta_smooth_sd["Intercept"].to_numpy() ** 2, want.smoothed_state_cov[0, 0],
+                 rtol=1e-9)  # fmt: skip
+
+
+def test_no_factor_and_no_intercept_says_to_add_one(nile):
+    with pytest.raises(DataValidationError, match=r"factor_cols is empty and intercept=False.*"
+                                                  r"set intercept=True"):  # fmt: skip
+        KalmanEngine(KalmanSpec(0)).run(nile, "volume", [])
 
 
 def test_per_time_settings_must_come_from_the_same_rows(frame):

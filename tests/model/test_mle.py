@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pytest
 
+from tests.model.nile import DK_Q, DK_R
 from tests.model.simdata import FACTORS, TARGET
 from tvbeta import constants
 from tvbeta.data import prepare_design
 from tvbeta.kalman import kalman_loglik
-from tvbeta.model import KalmanSpec
+from tvbeta.model import KalmanSpec, TimeVarying
 
 
 def _base(intercept: bool, which: str, frame) -> KalmanSpec:
@@ -83,3 +87,30 @@ def test_mle_scalars_are_described(frame):
     desc = spec.describe(TARGET, FACTORS)
     assert (desc["R Mode"], desc["R Scalar"], desc["R Type"]) == ("mle", spec.r_scalar, "constant")
     assert desc["Q Scalar"] is None
+
+
+@pytest.mark.parametrize("which", ["Q", "R"])
+def test_local_level_scalar_mle_given_the_other_dk_variance_is_the_dk_estimate(nile, which):
+    """Nile / 100 (variances / 1e4, inside the seed's bounds), near-diffuse start (P0 = 1e6),
+    first term dropped: the profile optimum at D&K's other variance is D&K's (given to 5
+    digits, so rtol 1e-4)."""
+    df = nile / 100.0
+    level = KalmanSpec(0).set_intercept()
+    if which == "Q":
+        fitted = dataclasses.replace(level, R=TimeVarying.constant(DK_R / 1e4))
+        got = fitted.set_Q_from_mle(df, "volume", [], burn=1).q_scalar
+    else:
+        fitted = dataclasses.replace(level, Q=TimeVarying.constant([[DK_Q / 1e4]]))
+        got = fitted.set_R_from_mle(df, "volume", [], burn=1).r_scalar
+    assert got == pytest.approx((DK_Q if which == "Q" else DK_R) / 1e4, rel=1e-4)
+
+
+def test_mle_stopping_an_ulp_inside_a_bound_returns_the_bound_without_a_warning(nile):
+    """On the Nile's first 70 years (variances ~1e4), r runs to the seed's upper bound 100;
+    L-BFGS-B stops at 4.605170185988091 < log(100) = 4.605170185988092."""
+    train = nile.iloc[:70]
+    spec = KalmanSpec(0).set_intercept().set_Q_from_rolling_beta_var(train, "volume", [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fitted = spec.set_R_from_mle(train, "volume", [], burn=1)
+    assert fitted.r_scalar == constants.R_MLE_BOUNDS[1]

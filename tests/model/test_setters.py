@@ -206,3 +206,46 @@ def test_setter_functions_equal_the_methods(frame):
     assert setters.set_R_from_rolling_ols_residuals(
         spec, frame, TARGET, FACTORS, window=12
     ) == spec.set_R_from_rolling_ols_residuals(frame, TARGET, FACTORS, window=12)
+
+
+# --- the local level (no factor, Z = ones) against closed forms, on the Nile ---------------------
+def _level() -> KalmanSpec:
+    return KalmanSpec(0).set_intercept()
+
+
+def test_local_level_initial_state_from_ols_is_the_mean(nile):
+    spec = _level().set_initial_state_from_ols(nile[[]], nile["volume"])
+    np.testing.assert_allclose(spec.beta0, [nile["volume"].mean()], rtol=1e-12)  # 919.35
+
+
+def test_local_level_R_from_ols_is_the_population_variance(nile):
+    """The rule's ddof=0: OLS on a constant leaves y - mean(y); Nile: 28351.5675."""
+    spec = _level().set_R_from_ols(nile[[]], nile["volume"])
+    assert float(spec.R.values) == pytest.approx(nile["volume"].var(ddof=0), rel=1e-12)
+
+
+def test_local_level_Q_from_factor_vols_is_zero(nile):
+    """No factor variance to use, and the intercept does not drift: a constant level."""
+    spec = _level().set_Q_from_factor_vols(nile[[]])
+    np.testing.assert_array_equal(spec.Q.values, [[0.0]])
+
+
+def test_local_level_Q_from_rolling_beta_var_is_the_variance_of_rolling_means(nile):
+    """OLS on ones over rows t-20..t-1 is their mean; Q_t its rolling variance (ddof=1)."""
+    means = nile["volume"].rolling(20).mean().shift(1)
+    expected = means.rolling(20).var(ddof=1).clip(lower=1e-8).bfill().to_numpy()
+    spec = _level().set_Q_from_rolling_beta_var(nile, "volume", [], window=20)
+    assert_close(spec.Q.values[:, 0, 0], expected, rtol=1e-9)
+
+
+def test_local_level_R_from_rolling_ols_residuals_is_the_past_window_variance(nile):
+    """Population variance (ddof=0) of rows t-15..t-1, the first 15 back-filled."""
+    expected = nile["volume"].rolling(15).var(ddof=0).shift(1).clip(lower=1e-6).bfill()
+    spec = _level().set_R_from_rolling_ols_residuals(nile, "volume", [], window=15)
+    assert_close(spec.R.values, expected.to_numpy(), rtol=1e-9)
+
+
+def test_local_level_R_from_rolling_factor_vols_says_there_is_no_factor(nile):
+    with pytest.raises(SpecError, match=r"needs at least one factor column, but H has none \(an "
+                                        r"intercept-only model\): use set_R_from_ols"):  # fmt: skip
+        _level().set_R_from_rolling_factor_vols(nile[[]])

@@ -42,6 +42,29 @@ def test_set_intercept_prepends_the_intercept_state():
     np.testing.assert_array_equal(spec.R.values, 1e-2)
 
 
+def test_set_intercept_on_no_state_gives_the_local_level_with_the_seeds_defaults():
+    """KalmanSpec(0).set_intercept(): one state, the level; T = 1, Q = 1e-4, P0 = 1e6."""
+    spec = KalmanSpec(0).set_intercept(init_val=1000.0)
+    assert spec.K == 1 and spec.intercept
+    np.testing.assert_array_equal(spec.beta0, [1000.0])
+    np.testing.assert_array_equal(spec.P0, [[1e6]])
+    assert spec.T == TimeVarying.constant(np.eye(1))
+    assert spec.Q == TimeVarying.constant([[1e-4]])
+    assert spec.R == TimeVarying.constant(1e-2)
+
+
+def test_local_level_description_says_the_design_row_is_one():
+    desc = KalmanSpec(0).set_intercept().describe("volume", [])
+    assert desc["Observation Function"].startswith("z_t = 1 (the intercept alone")
+    assert (desc["K (State Dim)"], desc["Factor Columns"]) == (1, [])
+
+
+def test_spec_without_any_state_is_refused_when_run():
+    with pytest.raises(SpecError, match=r"no state \(K=0 and no intercept\): add an intercept "
+                                        r"with \.set_intercept\(\)"):  # fmt: skip
+        KalmanSpec(0).state_space(np.ones(5), np.ones((5, 0)))
+
+
 def test_set_intercept_keeps_an_initial_state_set_before_it(frame):
     spec = KalmanSpec(2).set_initial_state_from_ols(frame[FACTORS], frame[TARGET])
     with_intercept = spec.set_intercept(init_val=0.1)
@@ -111,13 +134,13 @@ def test_time_variation_must_be_declared():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"K": 0}, "positive integer"),
+        ({"K": -1}, "non-negative integer"),
         ({"K": 2, "Q": TimeVarying.constant(np.eye(3))}, r"Q must be \(2, 2\)"),
         ({"K": 2, "Q": TimeVarying.constant([[1.0, 0.5], [0.0, 1.0]])}, "symmetric"),
         ({"K": 2, "R": TimeVarying.constant(-1.0)}, ">= 0"),
         ({"K": 2, "beta0": np.zeros(3)}, "beta0"),
         ({"K": 2, "P0": np.full((2, 2), np.nan)}, "NaN"),
-        ({"K": 1, "intercept": True}, "K >= 2"),
+        ({"K": 0, "intercept": True}, "K >= 1"),
         (
             {
                 "K": 1,
@@ -182,6 +205,14 @@ def test_dict_round_trip_of_the_defaults():
     d = spec.to_dict()
     assert "q_mode" not in d  # None is left out (TOML has no null)
     assert KalmanSpec.from_dict(d) == spec
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_save_load_round_trip_without_states_keeps_the_empty_shapes(tmp_path, suffix):
+    spec = KalmanSpec(0)  # lists lose the shapes (0,), (0, 0): loading restores them
+    spec.save(tmp_path / f"spec{suffix}")
+    loaded = KalmanSpec.load(tmp_path / f"spec{suffix}")
+    assert loaded == spec and loaded.P0.shape == (0, 0) and loaded.T.values.shape == (0, 0)
 
 
 def test_unknown_file_type_is_refused(tmp_path):

@@ -35,6 +35,7 @@ class Design(NamedTuple):
         Target (fund) returns; NaN where the target is missing.
     H : np.ndarray, (n_time, n_factors), float64
         Factor returns exactly as given; may hold NaN only on rows where ``y`` is NaN.
+        ``n_factors`` is 0 for the intercept-only (local level) model.
     Z : np.ndarray, (n_time, k), float64
         Observation rows ``[1, H_t]`` (intercept) or ``H_t``; always finite. On rows where
         ``y`` is NaN, NaN factor values are replaced by 0.0 (see :func:`prepare_design`).
@@ -85,7 +86,9 @@ def prepare_design(
     target_col : hashable
         Column of the fund's returns ``y_t``. NaN entries are missing observations.
     factor_cols : sequence of hashable, (n_factors,)
-        Factor return columns, in state order (a single string means one column).
+        Factor return columns, in state order (a single string means one column). May be
+        empty with ``intercept=True``: the local level model, ``Z = ones (n_time, 1)``
+        (Durbin & Koopman 2012, chapter 2).
     intercept : bool
         Prepend a column of ones to ``Z`` (state "Intercept", first).
     burn : int, default 0
@@ -102,9 +105,10 @@ def prepare_design(
     Raises
     ------
     DataValidationError
-        Unknown, duplicated or non-numeric columns; +-inf values; a duplicated, unsorted or NaT
-        index; a NaN factor on a row where the target is observed; too few observed rows; a
-        constant factor; perfectly collinear factors (over the rows with an observed target).
+        No factor and no intercept (no state); unknown, duplicated or non-numeric columns;
+        +-inf values; a duplicated, unsorted or NaT index; a NaN factor on a row where the
+        target is observed; too few observed rows; a constant factor; perfectly collinear
+        factors (over the rows with an observed target).
 
     Notes
     -----
@@ -147,9 +151,11 @@ def _check_names(
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     factors = [factor_cols] if isinstance(factor_cols, str) else list(factor_cols)
     available = list(df.columns)
-    if not factors:
+    if not factors and not intercept:
         raise DataValidationError(
-            f"factor_cols is empty: name at least one factor column (available: {available})"
+            "factor_cols is empty and intercept=False, so the model has no state: name at "
+            f"least one factor column (available: {available}), or set intercept=True for a "
+            "local level model (the intercept alone, Z = ones)"
         )
     if target_col not in df.columns:
         raise DataValidationError(

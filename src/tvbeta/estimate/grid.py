@@ -219,7 +219,9 @@ def run_kalman_grid_search(
     burn : int, default 0
         Steps left out of every statistic and of the MLE objectives.
     try_both_intercepts : bool, default True
-        Try with and without an intercept; False keeps ``base_spec``'s choice.
+        Try with and without an intercept; False keeps ``base_spec``'s choice. With no
+        factor columns (the local level model) only the intercept is tried: without it the
+        model has no state.
     rank_by : {"mean_rmse", "loglik", "oos_log_score"}, default "mean_rmse"
         Row order: the seed's Mean RMSE ascending; "Cumulative Log-Likelihood" descending;
         or "OOS Log Score" descending (see ``test_size``). Ties keep the grid order and
@@ -277,7 +279,7 @@ def run_kalman_grid_search(
     else:  # the training rows must carry the model on their own
         fit = design_for(base_spec, df.iloc[:n_train], target_col, factors, burn)
         known = {base_spec.intercept: (checked, fit)}
-    variants = [True, False] if try_both_intercepts else [base_spec.intercept]
+    variants = [True, False] if try_both_intercepts and factors else [base_spec.intercept]
     bases = [_with_intercept(base_spec, flag) for flag in variants]
     designs = [known.get(flag) for flag in variants]
     if executor is None:

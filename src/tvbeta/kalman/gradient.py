@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import raise_bad_step, state_space
-from tvbeta.kalman.steps import at, is_random_walk, predict, predict_random_walk, update
+from tvbeta.kalman.steps import is_random_walk, predict, predict_random_walk, update
 
 
 class LoglikGradient(NamedTuple):

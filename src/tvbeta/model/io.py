@@ -64,7 +64,22 @@ def spec_kwargs_from_dict(d: dict[str, Any]) -> dict[str, Any]:
     for field in _MATRICES:
         if field in d:
             kwargs[field] = TimeVarying.from_dict(d[field])
-    return kwargs
+    return _no_state_shapes(kwargs) if kwargs["K"] == 0 else kwargs
+
+
+def _no_state_shapes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """K = 0: restore the shapes (0,), (0, 0), (n, 0, 0) that empty lists do not keep."""
+    out = dict(kwargs)
+    if "beta0" in out:
+        out["beta0"] = out["beta0"].reshape(0)
+    if "P0" in out:
+        out["P0"] = out["P0"].reshape(0, 0)
+    for field in ("T", "Q"):
+        if field in out:
+            m: TimeVarying = out[field]
+            shape = (m.values.shape[0], 0, 0) if m.per_time else (0, 0)
+            out[field] = TimeVarying(m.values.reshape(shape), per_time=m.per_time)
+    return out
 
 
 def _suffix(path: Path) -> str:

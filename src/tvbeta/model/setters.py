@@ -65,7 +65,11 @@ def _as_vector(y, n: int) -> np.ndarray:
 
 
 def _regressors(spec: KalmanSpec, H) -> np.ndarray:
-    """The design [1, H] (with an intercept) or H, after checking its width against K."""
+    """The design [1, H] (with an intercept) or H, after checking its width against K.
+
+    H may have no column (an intercept-only spec: the design is a column of ones).
+    """
+    spec.require_states()
     X = _as_matrix(H)
     n_factors = spec.K - int(spec.intercept)
     if X.shape[1] != n_factors:
@@ -84,10 +88,13 @@ def _diag_steps(d: np.ndarray) -> np.ndarray:
     return out
 
 
-def _expand_isotropic(m: TimeVarying, K: int, name: str, hint: str) -> TimeVarying:
-    """c_t I_K -> c_t I_{K+1}, keeping constant/per-time; anything else is an error."""
+def _expand_isotropic(m: TimeVarying, K: int, name: str, hint: str, empty: float) -> TimeVarying:
+    """c_t I_K -> c_t I_{K+1}, keeping constant/per-time; anything else is an error.
+
+    With no state yet (K = 0) there is no c_t to keep: ``empty`` is used at every step.
+    """
     v = m.steps()
-    c = v[:, 0, 0]
+    c = v[:, 0, 0] if K else np.full(v.shape[0], empty)
     if not np.array_equal(v, c[:, None, None] * np.eye(K)):
         raise SpecError(f"set_intercept cannot add a row to this {name}: {hint}")
     new = c[:, None, None] * np.eye(K + 1)
@@ -101,6 +108,8 @@ def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
     P0[0, 0] = 1e6; the design row becomes [1, H_t]. Q keeps its form c I (the seed's default
     1e-4 I becomes 1e-4 I_{K+1}; a scalar MLE q I likewise); T = I stays the identity.
     Call it before setters that give Q one entry per factor (factor or beta variances).
+    On ``KalmanSpec(K=0)`` it gives the local level model (one state, the level): T = 1,
+    Q = 1e-4, the seed's defaults.
     """
     if spec.intercept:
         raise SpecError("the spec already has an intercept")
@@ -115,8 +124,10 @@ def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
         intercept=True,
         beta0=np.concatenate([[float(init_val)], spec.beta0]),
         P0=P0,
-        T=_expand_isotropic(spec.T, K, "T", "only T = c I can be extended"),
-        Q=_expand_isotropic(spec.Q, K, "Q", f"it has one variance per factor; {order}"),
+        T=_expand_isotropic(spec.T, K, "T", "only T = c I can be extended", 1.0),
+        Q=_expand_isotropic(
+            spec.Q, K, "Q", f"it has one variance per factor; {order}", C.DEFAULT_Q_SCALE
+        ),
     )
 
 
@@ -214,8 +225,20 @@ def set_R_from_rolling_factor_vols(
 
     Clipped below at ``min_val`` and back-filled; one value per row of H (factor columns
     only, no column of ones). R mode "factor_vol_window_{window}".
+
+    Raises
+    ------
+    SpecError
+        H has no column (an intercept-only model has no factor volatility).
     """
-    vol = hx.rolling_factor_vol(_as_matrix(H), window)
+    X = _as_matrix(H)
+    if X.shape[1] == 0:
+        raise SpecError(
+            "set_R_from_rolling_factor_vols needs at least one factor column, but H has none "
+            "(an intercept-only model): use set_R_from_ols, set_R_from_rolling_ols_residuals "
+            "or set_R_from_mle instead"
+        )
+    vol = hx.rolling_factor_vol(X, window)
     R = hx.clip_and_backfill(vol**2, min_val)
     return dataclasses.replace(
         spec, R=TimeVarying.per_step(R), r_mode=f"factor_vol_window_{window}", r_scalar=None
@@ -267,8 +290,10 @@ def _maximise_scalar(
         options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500},
     )
     x, slope = float(res.x[0]), -float(res.jac[0])
-    # report a bound exactly, not exp(log(bound)) one ulp away from it
-    s = lo if x <= np.log(lo) else hi if x >= np.log(hi) else float(np.exp(x))
+    # report a bound exactly, not exp(log(bound)) one ulp away from it (L-BFGS-B may stop
+    # an ulp inside a bound: at log(100), x = 4.605170185988091 < 4.605170185988092)
+    near = 1e-12
+    s = lo if x <= np.log(lo) + near else hi if x >= np.log(hi) - near else float(np.exp(x))
     at_bound = (s == lo and slope <= 0) or (s == hi and slope >= 0)
     if not at_bound and abs(slope) > 1e-4 * max(1.0, abs(float(res.fun))):
         warnings.warn(

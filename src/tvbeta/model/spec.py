@@ -40,7 +40,9 @@ class KalmanSpec:
     Attributes
     ----------
     K : int
-        State dimension (number of factors, plus one with an intercept).
+        State dimension (number of factors, plus one with an intercept). ``KalmanSpec(K=0)``
+        is the start of the intercept-only (local level) model: ``.set_intercept()`` makes it
+        K = 1; a spec with no state at all is refused when run (:meth:`state_space`).
     name : str
         Model name (the seed's "Model Name").
     intercept : bool
@@ -76,16 +78,19 @@ class KalmanSpec:
 
     def __post_init__(self) -> None:
         K = self.K
-        if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 1:
-            raise SpecError(f"K (the number of states) must be a positive integer, got {K!r}")
+        if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 0:
+            raise SpecError(
+                f"K (the number of states) must be a non-negative integer, got {K!r}: "
+                "KalmanSpec(K=len(factor_cols)), then .set_intercept() for an intercept"
+            )
         object.__setattr__(self, "K", int(K))
         if not isinstance(self.name, str):
             raise SpecError(f"name must be a string, got {self.name!r}")
         if not isinstance(self.intercept, bool | np.bool_):
             raise SpecError(f"intercept must be a bool, got {self.intercept!r}")
         object.__setattr__(self, "intercept", bool(self.intercept))
-        if self.intercept and K < 2:
-            raise SpecError("a spec with an intercept needs K >= 2 (the intercept and a factor)")
+        if self.intercept and K < 1:
+            raise SpecError("a spec with an intercept needs K >= 1 (the intercept is a state)")
         eye = np.eye(K)
         defaults = {
             "T": TimeVarying.constant(eye),
@@ -179,6 +184,21 @@ class KalmanSpec:
         """The seed's name for :attr:`intercept`."""
         return self.intercept
 
+    def require_states(self) -> None:
+        """Raise unless the model has a state to estimate (K >= 1).
+
+        Raises
+        ------
+        SpecError
+            K = 0: no factor and no intercept; names the fix.
+        """
+        if self.K == 0:
+            raise SpecError(
+                "the spec has no state (K=0 and no intercept): add an intercept with "
+                ".set_intercept() for a local level model (y_t = mu_t + eps_t), or build the "
+                "spec with KalmanSpec(K=len(factor_cols)) for at least one factor column"
+            )
+
     @property
     def n_time(self) -> int | None:
         """Rows of the data the per-time setters saw, or None when T, Q, R are constant."""
@@ -198,9 +218,10 @@ class KalmanSpec:
         Raises
         ------
         SpecError
-            Z does not have K columns, or a per-time matrix was set from data with a
-            different number of rows.
+            The spec has no state (:meth:`require_states`), Z does not have K columns, or a
+            per-time matrix was set from data with a different number of rows.
         """
+        self.require_states()
         Z = np.asarray(Z, dtype=np.float64)
         if Z.ndim != 2 or Z.shape[1] != self.K:
             raise SpecError(f"Z must be (n, K={self.K}), got shape {Z.shape}")
@@ -237,11 +258,7 @@ class KalmanSpec:
             "R Scalar": self.r_scalar,
             "Q Mode": self.q_mode,
             "R Mode": self.r_mode,
-            "Observation Function": (
-                "z_t = [1, H_t] (intercept first, then the factor returns)"
-                if self.intercept
-                else "z_t = H_t (the factor returns)"
-            ),
+            "Observation Function": _describe_observation(self.intercept, self.K),
             "Transition Function": _describe_transition(self.T, self.K),
         }
         return desc
@@ -332,6 +349,14 @@ for _name in (
     "set_R_from_mle",
 ):  # fmt: skip
     getattr(KalmanSpec, _name).__doc__ = getattr(setters, _name).__doc__
+
+
+def _describe_observation(intercept: bool, K: int) -> str:
+    if intercept and K == 1:
+        return "z_t = 1 (the intercept alone: a local level, y_t = beta_t + eps_t)"
+    if intercept:
+        return "z_t = [1, H_t] (intercept first, then the factor returns)"
+    return "z_t = H_t (the factor returns)"
 
 
 def _describe_transition(T: TimeVarying, K: int) -> str:

@@ -100,6 +100,8 @@ class TimeVarying:
     __hash__ = None  # type: ignore[assignment]  # mutable-looking contents: compare, don't hash
 
     def __repr__(self) -> str:
+        if self.values.size == 0:  # no state (K = 0): nothing to summarise
+            return f"{'per-time' if self.per_time else 'constant'} empty {self.values.shape}"
         if not self.per_time:
             if self.values.ndim == 0:
                 return f"constant {float(self.values)!r}"

@@ -23,7 +23,7 @@ from tvbeta.viz.compare import (
 METHOD_TEXT = {
     "grid_seed": (
         "the seed's grid: intercept yes/no x 3 Q setters x 3 R setters x OLS start "
-        "(18 specs), best by in-sample mean RMSE",
+        "(18 specs; 9 without factors), best by in-sample mean RMSE",
         "Gaussian plug-in",
     ),
     "grid_loglik": ("the same grid, best by in-sample log-likelihood", "Gaussian plug-in"),
@@ -104,7 +104,7 @@ def data_section(ctx: Context) -> str:
         "Test rows": f"{lay.n - lay.n_train}: {_span(idx[lay.n_train :])}",
         "Burn-in": f"the first {lay.burn} rows only condition the filter (no likelihood term)",
         "Targets": ", ".join(map(str, ctx.comparison.series)),
-        "Factors": ", ".join(lay.factors),
+        "Factors": ", ".join(lay.factors) or "none: a local level model (the intercept alone)",
     }
     cols = A.column_summary(ctx.comparison, lay)
     return (
@@ -208,11 +208,16 @@ def _grid_text(ctx: Context) -> str:
     from tvbeta.estimate.grid import DEFAULT_INIT_SETTERS, DEFAULT_Q_SETTERS, DEFAULT_R_SETTERS
 
     both = (ctx.comparison.settings.get("grid") or {}).get("try_both_intercepts", True)
+    intercepts, no_factors = ("yes/no" if both else "as set"), ""
+    if not ctx.lay.factors:
+        intercepts = "yes (no factors: without it the model has no state)"
+        no_factors = (" Without factors, the R setter rolling_vol (factor volatility) has "
+                      "nothing to use: its rows fail and rank last.")  # fmt: skip
     text = (
-        f"<p>Grid: intercept {'yes/no' if both else 'as set'} × Q setter "
+        f"<p>Grid: intercept {intercepts} × Q setter "
         f"({', '.join(DEFAULT_Q_SETTERS)}) × R setter ({', '.join(DEFAULT_R_SETTERS)}) × "
         f"initial state ({', '.join(DEFAULT_INIT_SETTERS)}). Rolling setters give one Q or "
-        "R per training row; the test rows reuse the last training value.</p>"
+        f"R per training row; the test rows reuse the last training value.{no_factors}</p>"
     )
     rows = {}
     for series, fits in ctx.fits.items():

@@ -40,9 +40,14 @@ def plot_factor_contributions(
     Raises
     ------
     ValueError
-        When a requested factor is not a factor of the result.
+        When a requested factor is not a factor of the result, or it has no factor.
     """
     contrib = contributions(results)
+    if contrib.columns.empty:
+        raise ValueError(
+            "the result has no factor (an intercept-only model), so nothing contributes but "
+            "the intercept: draw its path with plot_beta_grid instead"
+        )
     states = list(results["beta"].columns)
     factors = list(contrib.columns) if include_factors is None else list(include_factors)
     unknown = [f for f in factors if f not in contrib.columns]

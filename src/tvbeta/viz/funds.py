@@ -91,7 +91,10 @@ def plot_stacked_betas(
         raise ValueError("no results to plot: results_by_fund is empty")
     selected = list(factors) if factors is not None else _default_factors(results_by_fund)
     if not selected:
-        raise ValueError("no factors to plot")
+        raise ValueError(
+            "no factors to plot (none given, or the results have no factor state); for the "
+            f"intercept of an intercept-only model pass factors=[{INTERCEPT!r}]"
+        )
     cols = max(1, min(n_cols, len(selected)))
     rows = math.ceil(len(selected) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=selected,

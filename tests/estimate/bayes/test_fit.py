@@ -14,6 +14,7 @@ import pytest
 import statsmodels.api as sm
 import xarray as xr
 from scipy.stats import binom
+from tests.model.nile import DK_Q, DK_R, nile_frame
 
 from tvbeta.data import load_seed_weekly, shared_data_dir, simulate
 from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
@@ -104,6 +105,21 @@ def test_nile_posterior_median_with_wide_priors_is_within_one_sd_of_the_mle():
     draws = variance_draws(fit)
     median, sd = np.median(draws, axis=0), draws.std(axis=0)
     print(f"Nile Q, R: posterior median {median}, sd {sd}, MLE {mle.params}")
+    assert np.all(np.abs(median - mle.params) < sd)
+
+
+def test_nile_from_a_frame_without_factors_posterior_median_is_within_one_sd_of_the_mle():
+    """The public path of the local level: fit_bayes(df, "volume", [], intercept=True) with
+    models/nile.toml's prior (intercept drift 0.25 sd(y) a year). Its MLE (same a0, P0, burn)
+    is D&K's to 0.5% (the start is not diffuse: a0 = 1113, P0 sd 534)."""
+    fit = quiet_fit(nile_frame(), "volume", [], intercept=True, burn=1, seed=6, n_paths=0,
+                    priors={"intercept_drift_per_year": 0.25}, **SMALL)  # fmt: skip
+    assert fit.spec.state_names == ("Intercept",) and fit.spec.k == 1
+    mle = mle_of(fit.spec)
+    np.testing.assert_allclose(mle.params, [DK_Q, DK_R], rtol=5e-3)
+    draws = variance_draws(fit)
+    median, sd = np.median(draws, axis=0), draws.std(axis=0)
+    print(f"Nile (public path) Q, R: posterior median {median}, sd {sd}, MLE {mle.params}")
     assert np.all(np.abs(median - mle.params) < sd)
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pymc as pm
 import pytest
 from tests.kalman.models import assert_close
+from tests.model.nile import DK_Q, DK_R, nile_frame
 
 from tvbeta.data import simulate
 from tvbeta.estimate.bayes.model import BayesSpec, bayes_spec, build_model, model_from_spec
@@ -95,6 +96,29 @@ def test_default_priors_are_scaled_by_residual_sd_and_per_period_drift(sim):
     scales = spec.resolved.sigma_beta.params["sigma"]
     assert scales[1:] == pytest.approx([0.5 / np.sqrt(52)] * 2)
     assert scales[0] == pytest.approx(0.1 * np.nanstd(spec.y) / np.sqrt(52))
+
+
+def test_local_level_priors_and_start_are_in_the_units_of_the_level():
+    """Nile, annual (ppy 1), models/nile.toml's intercept_drift_per_year = 0.25, burn 1:
+    sigma_beta ~ HalfNormal(0.25 sd(y)) = 42.1 (D&K's MLE sqrt(1469.1) = 38.3), sigma_eps ~
+    HalfNormal(sd of y after burn, the residual sd of OLS on a constant) = 168.9 (D&K 122.9);
+    a0 = mean of the first max(burn, 2k + 2, ppy) = 4 years = 1113.25, P0 sd = 10 x its se."""
+    y = nile_frame()["volume"].to_numpy()
+    spec = bayes_spec(nile_frame(), "volume", [], priors={"intercept_drift_per_year": 0.25},
+                      burn=1)  # fmt: skip
+    assert spec.state_names == ("Intercept",) and spec.ppy == 1
+    assert spec.resolved.sigma_beta.params["sigma"] == pytest.approx([0.25 * np.std(y)])
+    assert spec.resolved.sigma_eps.params["sigma"] == pytest.approx(np.std(y[1:], ddof=1))
+    assert_close(spec.a0, [np.mean(y[:4])], 1e-12)
+    assert_close(np.sqrt(spec.P0), [[10 * np.std(y[:4], ddof=1) / 2]], 1e-12)
+
+
+def test_local_level_model_likelihood_term_equals_kalman_loglik():
+    spec = bayes_spec(nile_frame(), "volume", [], burn=1)
+    model = model_from_spec(spec)
+    f = model.compile_fn(model.logp(vars=[model["y"]], sum=True), point_fn=True)
+    point = {"sigma_eps_log__": 0.5 * np.log(DK_R), "sigma_beta_log__": [0.5 * np.log(DK_Q)]}
+    assert_close(f(point), kalman_reference(spec, np.array([[DK_Q]]), DK_R), 1e-12)
 
 
 def test_priors_round_trip_through_dict_and_toml_and_override_scales(sim):

@@ -42,8 +42,8 @@ def test_nutpie_and_pymc_posterior_means_agree_within_monte_carlo_error(trees):
     means, mcse = {}, {}
     for name, tree in trees.items():
         x = log_sigma_draws(tree)
-        ess = np.r_[az.ess(tree, var_names=["sigma_eps"])["sigma_eps"].values.ravel(),
-                    az.ess(tree, var_names=["sigma_beta"])["sigma_beta"].values.ravel()]  # fmt: skip
+        ess = az.ess(tree, var_names=["sigma_eps", "sigma_beta"])
+        ess = np.r_[ess["sigma_eps"].values.ravel(), ess["sigma_beta"].values.ravel()]
         means[name], mcse[name] = x.mean(0), x.std(0) / np.sqrt(ess)
     z = (means["nutpie"] - means["pymc"]) / np.hypot(mcse["nutpie"], mcse["pymc"])
     assert np.all(np.abs(z) < 4), z
