@@ -13,7 +13,7 @@ for c in $${PYTHON:-} python3.12 python3.13 $$HOME/.pyenv/versions/3.1[2-9]*/bin
 done; echo "error: tvbeta needs Python >= 3.12; set PYTHON=/path/to/python3.12" >&2; exit 1
 endef
 
-.PHONY: demo test bench lint clean chromium
+.PHONY: demo test bench lint clean chromium notebooks
 $(STAMP): pyproject.toml
 	@set -e; base=$$($(find_python)); \
 	[ -x $(PY) ] || $$base -m venv $(VENV); \
@@ -36,6 +36,17 @@ test: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Execute notebooks/*.ipynb in place with their full settings (several minutes: 02 samples eight
+# Bayesian fits); the outputs are then saved in the files, which the repository keeps without
+# outputs. TVBETA_NOTEBOOK_QUICK=1 make notebooks uses the small settings of the tests.
+# JUPYTER_PATH: the kernel "python3" is the venv's own (its "python" is this venv's interpreter).
+notebooks: $(STAMP)
+	@set -e; cd notebooks; for nb in *.ipynb; do \
+	  echo "executing notebooks/$$nb"; \
+	  JUPYTER_PATH=$(abspath $(VENV))/share/jupyter ../$(VENV)/bin/jupyter-execute --inplace \
+	    --timeout=-1 --kernel_name=python3 "$$nb"; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pandas as pd
 import pytest
 from tests.estimate import seed_grid_reference as ref
 
-from tvbeta.estimate.funds import FundRunner, ModelComparisonEngine
+from tvbeta.estimate.funds import AUTO_PROCESS_WORK, FundRunner, ModelComparisonEngine
 from tvbeta.estimate.grid import best_spec, run_kalman_grid_search
 from tvbeta.evaluate import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
 from tvbeta.model import KalmanEngine, KalmanResult, KalmanSpec
@@ -68,8 +69,8 @@ def _assert_same(a: ModelComparisonEngine, b: ModelComparisonEngine) -> None:
 
 
 def test_process_pool_equals_serial(frame, serial):
-    parallel = ModelComparisonEngine(frame, FUNDS, F, burn=BURN, progress=False)
-    assert parallel.executor == "process"  # the default: spawn / forkserver worker processes
+    parallel = ModelComparisonEngine(frame, FUNDS, F, burn=BURN, executor="process",
+                                     progress=False)  # fmt: skip
     parallel.run_all()
     _assert_same(parallel, serial)
 
@@ -120,9 +121,22 @@ def test_progress_messages(frame, capsys):
 
 
 def test_process_pool_refuses_lambdas(frame):
-    engine = ModelComparisonEngine(frame, FUNDS, F, burn=BURN, progress=False)
+    engine = ModelComparisonEngine(frame, FUNDS, F, burn=BURN, executor="process", progress=False)
     with pytest.raises(TypeError, match="pickle"):
         engine.run_all(q_setters={"x": lambda spec: spec})
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="auto stays serial on one CPU")
+def test_auto_executor_runs_small_jobs_here_and_large_ones_in_processes(frame):
+    small = ModelComparisonEngine(frame, FUNDS, F, burn=BURN, progress=False)
+    assert small.executor == "auto" and small._executor(()) == (None, False)
+    many = [f"fund{i}" for i in range(AUTO_PROCESS_WORK // len(frame) + 1)]
+    large = ModelComparisonEngine(frame, many, F, burn=BURN, progress=False)
+    pool, owned = large._executor(())
+    try:
+        assert isinstance(pool, ProcessPoolExecutor) and owned
+    finally:
+        pool.shutdown()
 
 
 def _boom(spec):

@@ -249,3 +249,38 @@ def test_local_level_R_from_rolling_factor_vols_says_there_is_no_factor(nile):
     with pytest.raises(SpecError, match=r"needs at least one factor column, but H has none \(an "
                                         r"intercept-only model\): use set_R_from_ols"):  # fmt: skip
         _level().set_R_from_rolling_factor_vols(nile[[]])
+
+
+def test_set_Q_takes_a_scalar_a_diagonal_a_matrix_or_one_matrix_per_step():
+    spec = KalmanSpec(K=2)
+    np.testing.assert_array_equal(spec.set_Q(3e-4).Q.values, 3e-4 * np.eye(2))
+    np.testing.assert_array_equal(spec.set_Q([1e-4, 2e-4]).Q.values, np.diag([1e-4, 2e-4]))
+    full = np.array([[2e-4, 1e-5], [1e-5, 1e-4]])
+    assert spec.set_Q(full).Q == spec.set_Q(full).Q and spec.set_Q(full).q_mode == "given"
+    steps = np.stack([full, 2 * full, 3 * full])
+    given = spec.set_Q(steps).Q
+    assert given.per_time and given.n_time == 3
+    with pytest.raises(SpecError, match=r"Q must be a scalar, \(2,\), \(2, 2\)"):
+        spec.set_Q(np.ones(3))
+
+
+def test_set_R_takes_a_scalar_or_one_value_per_step():
+    spec = KalmanSpec(K=1)
+    assert float(spec.set_R(2e-5).R.values) == 2e-5 and spec.set_R(2e-5).r_mode == "given"
+    assert spec.set_R([1e-5, 2e-5, 3e-5]).R.n_time == 3
+    with pytest.raises(SpecError, match="R must be a scalar or"):
+        spec.set_R(np.ones((2, 2)))
+
+
+def test_given_Q_and_R_run_the_filter_with_exactly_those_values(frame):
+    """Reference: the kernel log-likelihood called with the same arrays directly."""
+    from tvbeta.kalman import kalman_loglik
+    from tvbeta.model import KalmanEngine
+
+    k = len(FACTORS) + 1
+    Q, R = np.diag(np.linspace(1e-5, 4e-3, k)), 3e-5
+    spec = _spec(True).set_Q(Q).set_R(R)
+    result = KalmanEngine(spec).run(frame, TARGET, FACTORS, burn=0)
+    y, _, Z = _arrays(frame, True)
+    expected = kalman_loglik(y, Z, np.eye(k)[None], Q[None], np.array([R]), spec.beta0, spec.P0)
+    assert result.log_likelihood == pytest.approx(expected, rel=1e-12)

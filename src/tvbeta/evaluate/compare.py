@@ -373,7 +373,7 @@ def compare_methods(
 
     Series run one after another: the Bayesian fits already use every core for their chains.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
     results = {}
     for i, target in enumerate(tqdm(list(targets), desc="series", disable=not progress)):

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from tvbeta import constants as C
 from tvbeta.kalman import loglik_vjp
@@ -211,6 +210,31 @@ def set_Q_from_rolling_residual_vol(
     )
 
 
+def set_Q(spec: KalmanSpec, Q) -> KalmanSpec:
+    """Q given (beta^2 per step): a scalar q (Q = q I), (K,) variances (a diagonal Q),
+    (K, K), or (n, K, K) per time step. Not checked for positive semi-definiteness here: the
+    filter reports a bad step."""
+    K = spec.K
+    arr = np.asarray(Q, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = float(arr) * np.eye(K)
+    elif arr.shape == (K,):
+        arr = np.diag(arr)
+    if arr.shape[-2:] != (K, K) or arr.ndim not in (2, 3):
+        raise SpecError(f"Q must be a scalar, ({K},), ({K}, {K}) or (n, {K}, {K}); got {arr.shape}")
+    value = TimeVarying.per_step(arr) if arr.ndim == 3 else TimeVarying.constant(arr)
+    return dataclasses.replace(spec, Q=value, q_mode="given", q_scalar=None)
+
+
+def set_R(spec: KalmanSpec, R) -> KalmanSpec:
+    """R given (squared return units per step): a scalar, or (n,) per time step."""
+    arr = np.asarray(R, dtype=np.float64)
+    if arr.ndim > 1:
+        raise SpecError(f"R must be a scalar or (n,) per time step; got shape {arr.shape}")
+    value = TimeVarying.per_step(arr) if arr.ndim == 1 else TimeVarying.constant(arr)
+    return dataclasses.replace(spec, R=value, r_mode="given", r_scalar=None)
+
+
 def set_R_from_ols(spec: KalmanSpec, H, y) -> KalmanSpec:
     """R = population variance (ddof=0) of the full-sample OLS residuals (pinv), constant."""
     X = _regressors(spec, H)
@@ -274,6 +298,7 @@ def _maximise_scalar(
     tight so the result is the optimum to the precision of the log-likelihood (the seed used
     scipy's defaults with finite differences).
     """
+    from scipy.optimize import minimize  # loaded on use: ~0.5 s at import
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         s = float(np.exp(x[0]))

@@ -319,6 +319,12 @@ class KalmanSpec:
             self, df, target_col, factor_cols, window, scale, burn, min_val
         )
 
+    def set_Q(self, Q) -> KalmanSpec:
+        return setters.set_Q(self, Q)
+
+    def set_R(self, R) -> KalmanSpec:
+        return setters.set_R(self, R)
+
     def set_R_from_ols(self, H, y) -> KalmanSpec:
         return setters.set_R_from_ols(self, H, y)
 
@@ -346,7 +352,7 @@ for _name in (
     "set_intercept", "set_initial_state_from_ols", "set_Q_from_factor_vols",
     "set_Q_from_rolling_beta_var", "set_Q_from_rolling_residual_vol", "set_R_from_ols",
     "set_R_from_rolling_factor_vols", "set_R_from_rolling_ols_residuals", "set_Q_from_mle",
-    "set_R_from_mle",
+    "set_R_from_mle", "set_Q", "set_R",
 ):  # fmt: skip
     getattr(KalmanSpec, _name).__doc__ = getattr(setters, _name).__doc__
 
