@@ -324,3 +324,16 @@ def test_test_size_leaving_no_training_rows_is_an_error(tmp_path):
     assert "[split] test_size: 120 holds out 120 of the 120 rows, leaving none to fit on" in (
         message
     )
+
+
+def test_lfo_settings_reach_the_bayes_settings(tmp_path):
+    off = load_config(model_file(tmp_path, BASE + "[compare]\nlfo = false\n", "off.toml"))
+    assert off.bayes_settings().lfo_threshold is None
+    strict = load_config(model_file(tmp_path, BASE + "[compare]\nlfo_threshold = 0.5\n", "k.toml"))
+    assert strict.bayes_settings().lfo_threshold == 0.5
+    assert load_config(model_file(tmp_path, BASE)).bayes_settings().lfo_threshold == 0.7
+
+
+def test_negative_lfo_threshold_gives_the_bound(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + "[compare]\nlfo_threshold = -1\n"))
+    assert "[compare] lfo_threshold: must be" in message and "got -1" in message

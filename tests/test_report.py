@@ -130,7 +130,7 @@ def test_report_has_every_section_and_a_subsection_per_series(page):
     for series in ("fund_a", "fund_b"):
         # scores, beta paths, posterior, sampling, forecast checks
         assert page.headings["h3"].count(series) == 5
-    expected = {"data-columns", "methods", "chosen-specs", "summary"} | {
+    expected = {"data-columns", "methods", "chosen-specs", "summary", "lfo"} | {
         f"{kind}-{s}" for kind in ("scores", "priors", "qr", "sampling", "residuals")
         for s in ("fund_a", "fund_b")
     }  # fmt: skip
@@ -151,6 +151,15 @@ def test_tables_show_the_comparison_numbers(page, comparison):
         for col in ("log score", "RMSE", "coverage 90%", "diff vs bayes", "diff se"):
             np.testing.assert_allclose(table[col].astype(float), result.table[col], atol=5e-5)
         assert list(table["n test"].astype(int)) == [60] * len(table)
+
+
+def test_lfo_table_shows_the_fixed_and_updated_bayes_scores(page, comparison):
+    lfo = frame(page.tables["lfo"])
+    assert list(lfo.index) == ["fund_a", "fund_b"]
+    for col in ("bayes log score", "LFO elpd per period", "LFO - bayes", "se"):
+        np.testing.assert_allclose(lfo[col].astype(float), comparison.lfo_table[col], atol=5e-5)
+    bayes = [comparison.series[s].table.loc["bayes", "log score"] for s in lfo.index]
+    np.testing.assert_allclose(lfo["bayes log score"].astype(float), bayes, atol=5e-5)
 
 
 def test_data_section_states_the_split(page, comparison, report):

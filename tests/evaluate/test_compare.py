@@ -104,9 +104,36 @@ def test_bayes_comparison_saves_and_reloads_identically(two_series, tmp_path):
             np.testing.assert_array_equal(back.series[name].forecasts[method].log_density,
                                           fc.log_density)
     pd.testing.assert_frame_equal(back.data, comp.data, check_freq=False)
+    for name in ("a", "b"):  # the LFO results too, time labels included
+        lfo, lfo_back = comp.series[name].lfo, back.series[name].lfo
+        pd.testing.assert_series_equal(lfo_back.elpd_i, lfo.elpd_i)
+        pd.testing.assert_series_equal(lfo_back.pareto_k, lfo.pareto_k)
+        assert lfo_back.refit_rows == lfo.refit_rows and lfo_back.se == lfo.se
+    pd.testing.assert_frame_equal(back.lfo_table, comp.lfo_table)
     assert Comparison.load_fit(tmp_path, "a", "bayes").spec.k == 3
     assert Comparison.load_fit(tmp_path, "b", "mle") == comp.series["b"].fits["mle"]
     assert "Summary across series" in comp.to_markdown()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_bayes_lfo_scores_the_same_test_rows_with_the_posterior_updated(two_series):
+    """With refits at every row (threshold 0: exact LFO-CV) the first test row is scored by
+    the training posterior itself, so its elpd is the full-draw mixture of the fixed fit."""
+    from tvbeta.evaluate.lfo import predictive_terms
+
+    settings = BayesSettings(draws=100, tune=100, chains=2, n_paths=0, n_predictive=200,
+                             lfo_threshold=0.0)  # fmt: skip
+    test_size = 3  # three test rows: three exact refits
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["bayes"], test_size=test_size,
+                         bayes=settings, seed=2)  # fmt: skip
+    lfo, fit = res.lfo, res.fits["bayes"]
+    n_train = len(two_series) - test_size
+    assert list(lfo.rows) == [n_train, n_train + 1, n_train + 2]
+    assert lfo.refit_rows == (n_train + 1, n_train + 2)
+    full = bayes_spec(two_series, "a", ["f1", "f2"], burn=fit.spec.burn)
+    ll = predictive_terms(full, *fit.qr_draws())[:, n_train]
+    expected = np.log(np.mean(np.exp(ll)))
+    assert lfo.elpd_i.iloc[0] == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("intercept", [True, False])

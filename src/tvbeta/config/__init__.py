@@ -30,7 +30,8 @@ string is allowed)::
     [sampler]              # draws, tune, chains, cores, target_accept, seed, sampler, n_paths
     [grid]                 # try_both_intercepts, rank ("mean_rmse" | "loglik" | "oos_log_score")
     [split]                # test_size: fraction in (0, 1) or a number of rows
-    [compare]              # methods (subset of METHODS), rolling_window (periods)
+    [compare]              # methods (subset of METHODS), rolling_window (periods), lfo (bool,
+                           # PSIS-LFO-CV of the Bayes fits, default true), lfo_threshold (0.7)
     [output]               # folder, relative to the working directory
 """
 

@@ -226,7 +226,7 @@ def _split(where: Where, t: dict[str, Any]) -> SplitConfig:
 
 
 def _compare(where: Where, t: dict[str, Any]) -> CompareConfig:
-    check_keys(where, t, ("methods", "rolling_window"))
+    check_keys(where, t, ("methods", "rolling_window", "lfo", "lfo_threshold"))
     methods = read(where, t, "methods", "str_list", METHODS)
     for m in methods:
         if m not in METHODS:
@@ -234,9 +234,12 @@ def _compare(where: Where, t: dict[str, Any]) -> CompareConfig:
                               f"{', '.join(METHODS)}", "methods")  # fmt: skip
     if not methods or len(set(methods)) != len(methods):
         raise where.error("list one or more methods, each once", "methods")
+    defaults = CompareConfig()
     return CompareConfig(
-        methods=methods, rolling_window=read(where, t, "rolling_window", "int", None, low=2)
-    )
+        methods=methods, rolling_window=read(where, t, "rolling_window", "int", None, low=2),
+        lfo=read(where, t, "lfo", "bool", defaults.lfo),
+        lfo_threshold=read(where, t, "lfo_threshold", "number", defaults.lfo_threshold, low=0.0),
+    )  # fmt: skip
 
 
 def _priors(where: Where, t: dict[str, Any]) -> dict[str, Any]:

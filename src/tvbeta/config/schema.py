@@ -93,10 +93,13 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """[compare]: the methods compared out of sample and the rolling OLS window (periods)."""
+    """[compare]: the methods compared out of sample, the rolling OLS window (periods), and the
+    leave-future-out check of the Bayes fits (`tvbeta.evaluate.lfo`)."""
 
     methods: tuple[str, ...] = METHODS
     rolling_window: int | None = None
+    lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span
+    lfo_threshold: float = 0.7  # refit when the Pareto k of the importance ratios exceeds it
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,8 @@ class RunConfig:
         s = self.sampler
         values = dict(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
                       target_accept=s.target_accept, q=self.model.q,
-                      priors=dict(self.priors) or None, n_paths=s.n_paths)  # fmt: skip
+                      priors=dict(self.priors) or None, n_paths=s.n_paths,
+                      lfo_threshold=self.compare.lfo_threshold if self.compare.lfo else None)  # fmt: skip
         # Passed only where the comparison layer has the field (not in its first interface).
         extra = dict(sampler=s.sampler, frequency=self.data.model_frequency)
         return BayesSettings(**values, **_known(BayesSettings, extra))

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from tvbeta.evaluate.forecast import (
     scores,
 )
 from tvbeta.kalman import state_space
+
+if TYPE_CHECKING:
+    from tvbeta.evaluate.lfo import LFOResult
 
 METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 REFERENCE = "bayes"
@@ -60,6 +63,7 @@ class BayesSettings:
     sampler: str = "auto"
     n_paths: int = 200
     n_predictive: int = 400  # posterior draws in the predictive mixture
+    lfo_threshold: float | None = 0.7  # PSIS-LFO-CV refit threshold (`evaluate.lfo`); None: no LFO
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class SeriesResult:
     table: pd.DataFrame
     forecasts: dict[str, OneStepForecast]
     fits: dict[str, Any] = field(default_factory=dict)
+    lfo: LFOResult | None = None
+    """PSIS-LFO-CV of the Bayes fit over the test rows: its posterior updated through the test
+    span instead of fixed at the training rows (None without Bayes or LFO)."""
 
 
 def _fit_grid(train, target, factors, intercept, burn, rank_by, settings: GridSettings):
@@ -211,7 +218,12 @@ def compare_series(
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "method"
     _add_differences(table, forecasts)
-    return SeriesResult(target, table, forecasts, fits)
+    lfo = None
+    if "bayes" in fits and bayes.lfo_threshold is not None:
+        from tvbeta.evaluate.lfo import lfo_cv
+
+        lfo = lfo_cv(fits["bayes"], data, n_train=split.n_train, threshold=bayes.lfo_threshold)
+    return SeriesResult(target, table, forecasts, fits, lfo)
 
 
 def _spec_run(spec, data, target, factors, split):
@@ -293,9 +305,35 @@ class Comparison:
         out.index.name = "method"
         return out
 
+    @property
+    def lfo_table(self) -> pd.DataFrame:
+        """Per series with an LFO result: the Bayes test log score with the posterior fixed at
+        the training rows, the PSIS-LFO elpd per period with the posterior updated through the
+        test rows (both nats per period, same rows), their mean paired difference and its
+        standard error, refits and the largest Pareto k. Empty without LFO results."""
+        rows = {}
+        for name, s in self.series.items():
+            if s.lfo is None:
+                continue
+            diff = s.lfo.elpd_i.to_numpy() - s.forecasts[REFERENCE].log_density
+            rows[name] = {
+                "bayes log score": s.table.loc[REFERENCE, "log score"],
+                "LFO elpd per period": s.lfo.elpd / len(s.lfo.rows),
+                "LFO - bayes": diff.mean(),
+                "se": diff.std(ddof=1) / np.sqrt(diff.size) if diff.size > 1 else np.nan,
+                "refits": s.lfo.n_refits,
+                "max pareto k": s.lfo.summary()["max pareto_k"],
+            }
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out.index.name = "series"
+        return out
+
     def to_markdown(self, digits: int = 4) -> str:
-        """The summary and every per-series table as Markdown."""
+        """The summary, the leave-future-out table (if any) and every per-series table."""
         parts = ["## Summary across series", self.summary.round(digits).to_markdown()]
+        if not self.lfo_table.empty:
+            parts += ["## Bayes: posterior fixed at training vs updated (PSIS-LFO-CV)",
+                      self.lfo_table.round(digits).to_markdown()]  # fmt: skip
         for name, table in self.tables.items():
             parts += [f"## {name}", table.round(digits).to_markdown()]
         return "\n\n".join(parts) + "\n"
@@ -310,6 +348,7 @@ class Comparison:
                 "table": s.table.to_dict(orient="split"),  # json writes floats by repr: exact
                 "forecasts": {m: {f: getattr(fc, f).tolist() for f in OneStepForecast._fields}
                               for m, fc in s.forecasts.items()},
+                "lfo": None if s.lfo is None else s.lfo.to_dict(),
             }
             for method, fit in s.fits.items():
                 if fit is not None:
@@ -330,7 +369,12 @@ class Comparison:
                                  columns=t["columns"])
             forecasts = {m: OneStepForecast(**{f: np.asarray(v) for f, v in fc.items()})
                          for m, fc in s["forecasts"].items()}
-            series[name] = SeriesResult(name, table, forecasts)
+            lfo = s.get("lfo")
+            if lfo is not None:
+                from tvbeta.evaluate.lfo import LFOResult
+
+                lfo = LFOResult.from_dict(lfo, data.index)
+            series[name] = SeriesResult(name, table, forecasts, lfo=lfo)
         return cls(series, doc["settings"], data)
 
     @staticmethod

@@ -268,6 +268,7 @@ def comparison_section(ctx: Context, v: Verdict) -> str:
         table(
             summary, name="summary", formats=SCORE_FORMATS, best=_best(summary, "mean log score")
         ),
+        _lfo_text(comp),
     ]
     for series, s in comp.series.items():
         parts += [
@@ -280,6 +281,23 @@ def comparison_section(ctx: Context, v: Verdict) -> str:
             ),
         ]
     return "".join(parts)
+
+
+def _lfo_text(comp: Comparison) -> str:
+    lfo = comp.lfo_table
+    if lfo.empty:
+        return ""
+    threshold = next(s.lfo.threshold for s in comp.series.values() if s.lfo is not None)
+    return (
+        "<h3>Bayes with its posterior updated: leave-future-out</h3>"
+        "<p>The scores above fix every method's hyperparameters at the training span. "
+        "Leave-future-out cross-validation (PSIS-LFO-CV, Bürkner, Gabry &amp; Vehtari 2020) "
+        "scores the same test rows with the posterior of Q and R updated by every earlier row: "
+        "elpd per period, nats; importance sampling from the last posterior, refitted by NUTS "
+        f"when the Pareto k of the weights exceeds {threshold:g}. The difference (paired over "
+        "rows, with its standard error) is what re-estimating as data arrive would add.</p>"
+        + table(lfo, name="lfo", formats={"refits": "{:.0f}", "max pareto k": "{:.2f}"})
+    )
 
 
 def betas_section(ctx: Context) -> str:

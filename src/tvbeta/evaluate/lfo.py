@@ -1,0 +1,392 @@
+"""Leave-future-out cross-validation of a Bayesian fit: exact and PSIS-approximated, 1 step ahead.
+
+Bürkner, Gabry & Vehtari (2020), "Approximate leave-future-out cross-validation for Bayesian
+time series models", Journal of Statistical Computation and Simulation 90(14), 2499-2523,
+with M = 1 (one-step-ahead prediction). Every test row i >= L (L = ``n_train``) is scored by
+
+    elpd_i = log p(y_i | y_{<i}) = log E_{theta | y_{<i}} p(y_i | y_{<i}, theta),
+
+theta = (Q, R), in nats per period (per row of the data). The Kalman filter gives
+ll[s, t] = log p(y_t | y_{<t}, theta_s) exactly for every posterior draw theta_s and every row
+t, in one batched pass over the whole series (`predictive_terms`). The expectation under
+p(theta | y_{<i}) is estimated from the S draws of the last posterior, fitted on rows < i*, by
+importance sampling: p(theta | y_{<i}) / p(theta | y_{<i*}) is proportional to
+prod_{t = i*}^{i-1} p(y_t | y_{<t}, theta), so the log ratios are r_s = sum_{t=i*}^{i-1} ll[s, t]
+and
+
+    elpd_i = log sum_s w_s exp(ll[s, i]),   w = PSIS-smoothed normalised weights of r  (`psis`).
+
+When the Pareto k-hat of r exceeds ``threshold`` (default 0.7) the weights are unreliable: the
+posterior is refitted exactly on rows < i (``refit(i)``) and i* = i. The first posterior is
+the fit's, on rows < L. ``threshold = 0`` refits at every test row: exact LFO-CV.
+
+The model stays the fit's: priors (with their scales as resolved on the fit's data), initial
+state (a0, P0), transition and burn. Burn rows only condition the filter, as in the fit: they
+lie before L and never enter a ratio or a score. Missing targets (NaN) are not scored and add
+nothing to the ratios.
+
+PSIS (Vehtari, Simpson, Gelman, Yao & Gabry 2024, "Pareto smoothed importance sampling",
+JMLR 25(72)) is arviz-stats' implementation (`arviz_stats.base.array_stats.psislw`): the
+largest M = 3 sqrt(S) ratios (S/5 when S <= 225) are replaced by the expected order
+statistics of a generalized Pareto fitted by Zhang & Stephens' estimator with the weakly
+informative prior on k, truncated at the largest raw ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from arviz_stats.base import array_stats
+from numba import njit, prange
+from scipy.special import logsumexp
+
+from tvbeta.data import Design, prepare_design
+from tvbeta.kalman.arrays import check_shapes, raise_bad_step, raise_value_error, symmetrized
+from tvbeta.kalman.filter import batch_value_check_kernel, filter_kernel
+
+if TYPE_CHECKING:
+    from tvbeta.estimate.bayes.fit import BayesFit
+    from tvbeta.estimate.bayes.model import BayesSpec
+
+__all__ = ["Draws", "LFOResult", "default_refit", "lfo_cv", "predictive_terms", "psis"]
+
+Draws = tuple[np.ndarray, np.ndarray]
+"""Posterior draws (Q (S, k, k), R (S,)), as `BayesFit.qr_draws` returns them."""
+
+DEFAULT_THRESHOLD = 0.7
+MIN_PSIS_DRAWS = 25
+"""PSIS fits its tail to S/5 >= 5 draws at least."""
+
+
+@dataclass(frozen=True, eq=False)
+class LFOResult:
+    """Leave-future-out elpd of one-step-ahead predictions over the m scored test rows.
+
+    elpd : sum over the scored rows of elpd_i (nats); se : its standard error,
+    sqrt(m var(elpd_i)); elpd_i : (m,) log p(y_i | y_{<i}) per scored row (nats per period),
+    indexed by the rows' time labels; pareto_k : (m,) k-hat of the importance ratios at each
+    row, the value that triggered a refit where one was made (NaN where no ratios were needed:
+    right after a refit or the fit, and every row when threshold = 0; -inf when the largest
+    ratios are all equal); rows : (m,) row positions of the scored rows; refit_rows : row
+    positions i where the posterior was refitted on rows < i (the fit itself is not a refit);
+    n_train : L; threshold : the k-hat refit threshold; n_draws : draws of the first posterior.
+    """
+
+    elpd: float
+    se: float
+    elpd_i: pd.Series
+    pareto_k: pd.Series
+    rows: np.ndarray
+    refit_rows: tuple[int, ...]
+    n_train: int
+    threshold: float
+    n_draws: int
+
+    @property
+    def n_refits(self) -> int:
+        return len(self.refit_rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per scored test row: elpd (nats), pareto_k, refit (posterior refitted here)."""
+        return pd.DataFrame(
+            {
+                "elpd": self.elpd_i,
+                "pareto_k": self.pareto_k,
+                "refit": np.isin(self.rows, self.refit_rows),
+            },
+            index=self.elpd_i.index,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly, exact (floats by repr; NaN and -inf as Python's json writes them);
+        the time labels are left out: `from_dict` takes them from the data."""
+        return {
+            "elpd_i": self.elpd_i.tolist(), "pareto_k": self.pareto_k.tolist(),
+            "rows": self.rows.tolist(), "refit_rows": list(self.refit_rows),
+            "n_train": self.n_train, "threshold": self.threshold, "n_draws": self.n_draws,
+            "elpd": self.elpd, "se": self.se,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], index: pd.Index) -> LFOResult:
+        """Inverse of `to_dict`; index : the time labels of every row of the series."""
+        rows = np.asarray(d["rows"], dtype=np.int64)
+        labels = index[rows]
+        return cls(
+            elpd=float(d["elpd"]), se=float(d["se"]),
+            elpd_i=pd.Series(np.asarray(d["elpd_i"], dtype=float), index=labels, name="elpd"),
+            pareto_k=pd.Series(np.asarray(d["pareto_k"], dtype=float), index=labels,
+                               name="pareto_k"),
+            rows=rows, refit_rows=tuple(int(r) for r in d["refit_rows"]),
+            n_train=int(d["n_train"]), threshold=float(d["threshold"]), n_draws=int(d["n_draws"]),
+        )  # fmt: skip
+
+    def summary(self) -> pd.Series:
+        """elpd (sum, nats) and se, per period (mean over test rows), test rows, refits, max k."""
+        m = len(self.rows)
+        k = self.pareto_k.to_numpy()
+        finite = k[np.isfinite(k)]
+        return pd.Series(
+            {
+                "elpd": self.elpd,
+                "se": self.se,
+                "elpd per period": self.elpd / m,
+                "se per period": self.se / m,
+                "n test": m,
+                "n_train": self.n_train,
+                "n_refits": self.n_refits,
+                "max pareto_k": float(finite.max()) if finite.size else np.nan,
+                "threshold": self.threshold,
+                "n_draws": self.n_draws,
+            },
+            name="exact LFO-CV" if self.threshold == 0 else "PSIS-LFO-CV",
+        )
+
+
+def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
+    """Pareto smoothed importance sampling of one vector of log importance ratios.
+
+    log_ratios : (S,) finite, S >= 25. Returns the smoothed log weights (S,), normalised so that
+    sum(exp) = 1, and the Pareto k-hat (k < 0.7: reliable; Vehtari et al. 2024). r_eff = 1.
+    When the ratios are all equal (nothing to smooth) the weights are uniform and k-hat = -inf.
+    """
+    lr = np.asarray(log_ratios, dtype=np.float64)
+    if lr.ndim != 1 or lr.size < MIN_PSIS_DRAWS:
+        raise ValueError(
+            f"log_ratios must be a vector of at least {MIN_PSIS_DRAWS} draws, got {lr.shape}"
+        )
+    if not np.all(np.isfinite(lr)):
+        raise ValueError("log_ratios must be finite")
+    try:
+        # psislw takes the negated log ratios (loo's convention: -log_lik for PSIS-LOO)
+        lw, k = array_stats.psislw(-lr, r_eff=1.0)
+    except ValueError as err:
+        if "tail values are the same" not in str(err):
+            raise
+        return lr - logsumexp(lr), -np.inf
+    return lw, float(k)
+
+
+@njit(cache=True, parallel=True)
+def _terms_kernel(y, Z, T, Q, R, a0, P0, ll, bad):
+    """filter_kernel's per-step terms for every draw: Q (S, 1, k, k), R (S, 1) -> ll (S, n)."""
+    n, k = Z.shape
+    for i in prange(ll.shape[0]):
+        s = np.int64(i)  # prange indices are unsigned
+        a_pred, a_filt, K = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
+        P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
+        v, F = np.empty(n), np.empty(n)
+        bad[s] = filter_kernel(y, Z, T, Q[s], R[s], a0, P0, a_pred, P_pred, a_filt, P_filt,
+                               v, F, K, ll[s])  # fmt: skip
+
+
+def predictive_terms(spec: BayesSpec, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for every draw s and every row t.
+
+    spec : the model and data (y (n,), Z (n, k), T, a0, P0); Q : (S, k, k), R : (S,).
+    Returns (S, n), 0 where y_t is missing; rows before spec.burn are included (callers drop
+    them). One parallel compiled call over the draws; every draw is validated like a model.
+    """
+    S, k = len(R), spec.k
+    m = check_shapes(spec.y, spec.Z, spec.T[None], Q[:1], R[:1], spec.a0, spec.P0)
+    Qb = np.ascontiguousarray(Q, dtype=np.float64).reshape(S, 1, k, k)
+    Rb = np.ascontiguousarray(R, dtype=np.float64).reshape(S, 1)
+    b, code, index = batch_value_check_kernel(m.y[None], m.Z[None], m.T[None], Qb, Rb,
+                                              m.a0[None], m.P0[None], S)  # fmt: skip
+    raise_value_error(code, index, f" in posterior draw {b}")
+    P0 = m.P0
+    if code < 0:  # symmetric only to rounding
+        Qb, P0 = symmetrized(Qb), symmetrized(P0)
+    ll = np.empty((S, m.n))
+    bad = np.empty(S, dtype=np.int64)
+    _terms_kernel(m.y, m.Z, m.T, Qb, Rb, m.a0, P0, ll, bad)
+    for s in np.flatnonzero(bad >= 0)[:1]:
+        raise_bad_step(int(bad[s]), f" for posterior draw {s}")
+    return ll
+
+
+def _checked_draws(draws: Draws, k: int, source: str) -> Draws:
+    Q, R = (np.asarray(x, dtype=np.float64) for x in draws)
+    if R.ndim != 1 or Q.shape != (len(R), k, k):
+        raise ValueError(f"{source} must give Q (S, {k}, {k}) and R (S,), got {Q.shape}, {R.shape}")
+    if len(R) == 0:
+        raise ValueError(f"{source} has no posterior draws")
+    return Q, R
+
+
+def _head(spec: BayesSpec, n_rows: int) -> BayesSpec:
+    """The same model on the first n_rows rows (priors and initial state kept)."""
+    return replace(spec, index=spec.index[:n_rows], y=spec.y[:n_rows], Z=spec.Z[:n_rows])
+
+
+def default_refit(
+    fit: BayesFit, spec: BayesSpec, seed: int | None = None
+) -> Callable[[int], Draws]:
+    """refit(n_rows) -> draws: `fit_spec` on the first n_rows rows of ``spec`` with the fit's
+    sampler settings (draws, tune, chains, cores, target_accept, sampler) and seed (or
+    ``seed``), the same seed at every refit; no beta paths. The priors and initial state are
+    the fit's (``spec`` carries them), so every refit is the same model on fewer rows."""
+    from tvbeta.estimate.bayes.fit import fit_spec
+
+    keys = ("draws", "tune", "chains", "cores", "target_accept", "sampler", "seed")
+    missing = [key for key in keys if key not in fit.settings]
+    if missing:
+        raise ValueError(f"refit: the fit's settings lack {missing}; pass refit= explicitly")
+    kw = {key: fit.settings[key] for key in keys}
+    if seed is not None:
+        kw["seed"] = seed
+
+    def refit(n_rows: int) -> Draws:
+        return fit_spec(_head(spec, n_rows), n_paths=0, **kw).qr_draws()
+
+    return refit
+
+
+def _full_spec(fit: BayesFit, data: pd.DataFrame | Design | None) -> BayesSpec:
+    """The fit's model on the whole series: ``data`` (DataFrame or Design), else the fit's own."""
+    spec = fit.spec
+    if data is None:
+        return spec
+    if isinstance(data, pd.DataFrame):
+        if spec.target_col is None or spec.factor_cols is None:
+            raise ValueError("data: the fit was built from arrays (no column names); pass a Design")
+        data = prepare_design(data, spec.target_col, list(spec.factor_cols),
+                              intercept=spec.intercept, burn=spec.burn)  # fmt: skip
+    if not isinstance(data, Design):
+        raise TypeError(f"data must be a DataFrame, a tvbeta.data.Design or None, got {type(data)}")
+    if tuple(data.state_names) != tuple(spec.state_names):
+        raise ValueError(
+            f"data: states {data.state_names} differ from the fit's {spec.state_names}"
+        )
+    m = min(spec.n, len(data.y))
+    same = (
+        np.array_equal(data.y[:m], spec.y[:m], equal_nan=True)
+        and np.array_equal(data.Z[:m], spec.Z[:m])
+        and data.index[:m].equals(spec.index[:m])
+    )
+    if not same:
+        raise ValueError(
+            f"data: its first {m} rows differ from the fit's data; pass the series the fit was "
+            "trained on, extended by the test rows"
+        )
+    return replace(spec, index=data.index, y=data.y, Z=data.Z)
+
+
+def _check_split(spec: BayesSpec, n_train: int) -> np.ndarray:
+    """Scored test rows (observed targets at positions >= n_train)."""
+    lo, hi = spec.burn + 2, spec.n - 1
+    if not isinstance(n_train, int | np.integer) or not lo <= n_train <= hi:
+        raise ValueError(
+            f"n_train must be an integer in [burn + 2, n - 1] = [{lo}, {hi}] (training rows "
+            f"after burn, and at least one test row), got {n_train!r}"
+        )
+    rows = np.flatnonzero(~np.isnan(spec.y[n_train:])) + n_train
+    if rows.size == 0:
+        raise ValueError(f"n_train={n_train}: the test rows have no observed target")
+    return rows
+
+
+def _check_threshold(threshold: float) -> float:
+    if not threshold >= 0:
+        raise ValueError(
+            f"threshold must be >= 0 (0: exact LFO, inf: never refit), got {threshold!r}"
+        )
+    return float(threshold)
+
+
+def _uniform(n_draws: int) -> np.ndarray:
+    return np.full(n_draws, -np.log(n_draws))
+
+
+def _lfo_scores(
+    ll: np.ndarray,
+    rows: np.ndarray,
+    n_train: int,
+    threshold: float,
+    terms_after_refit: Callable[[int], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The LFO recursion: (elpd_i (m,), k-hat (m,), refit rows) from the first posterior's
+    terms ll (S, n); terms_after_refit(i) gives the terms of the posterior on rows < i."""
+    elpd, khat = np.empty(rows.size), np.full(rows.size, np.nan)
+    refits, star = [], n_train
+    for j, i in enumerate(rows):
+        log_w = _uniform(ll.shape[0])
+        if i > star and threshold > 0:
+            log_w, khat[j] = psis(ll[:, star:i].sum(axis=1))
+        if i > star and not khat[j] <= threshold:  # k-hat too high, or threshold 0 (exact)
+            ll, star = terms_after_refit(int(i)), i
+            refits.append(int(i))
+            log_w = _uniform(ll.shape[0])
+        elpd[j] = logsumexp(log_w + ll[:, i])
+    return elpd, khat, refits
+
+
+def lfo_cv(
+    fit: BayesFit,
+    data: pd.DataFrame | Design | None = None,
+    *,
+    n_train: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    refit: Callable[[int], Draws] | None = None,
+    seed: int | None = None,
+) -> LFOResult:
+    """PSIS-LFO-CV (exact when threshold = 0) of one-step-ahead predictions (module docstring).
+
+    Parameters
+    ----------
+    fit : BayesFit
+        The posterior on the training rows < n_train; its model (priors, a0, P0, T, burn) is
+        used throughout. If it was fitted on another number of rows, the first posterior is
+        ``refit(n_train)`` instead (and counts as a refit); its default prior scales were then
+        resolved on those rows, test rows included if it saw them.
+    data : DataFrame, Design or None
+        The whole series (training then test rows), whose first rows are the fit's data; a
+        DataFrame with the fit's target and factor columns. None: the fit's own data.
+    n_train : int, optional
+        L, the number of training rows; rows L..n-1 with an observed target are scored.
+        Default: the fit's number of rows.
+    threshold : float, default 0.7
+        Refit when the Pareto k-hat of the importance ratios exceeds it; 0: refit at every
+        test row (exact LFO-CV); inf: never refit.
+    refit : callable, optional
+        refit(n_rows) -> (Q (S, k, k), R (S,)) posterior draws given rows < n_rows. Default
+        `default_refit`: NUTS with the fit's settings on the truncated data.
+    seed : int, optional
+        Seed of the default refit (default: the fit's seed).
+
+    Returns
+    -------
+    LFOResult
+        elpd (sum over test rows, nats), se, elpd_i per test row (nats per period), k-hat per
+        row, refit rows.
+    """
+    spec = _full_spec(fit, data)
+    n_train = fit.spec.n if n_train is None else n_train
+    rows = _check_split(spec, n_train)
+    threshold = _check_threshold(threshold)
+    refit = default_refit(fit, spec, seed) if refit is None else refit
+
+    def terms_after_refit(n_rows: int) -> np.ndarray:
+        return predictive_terms(spec, *_checked_draws(refit(n_rows), spec.k, f"refit({n_rows})"))
+
+    if fit.spec.n == n_train:
+        ll, first_refit = predictive_terms(spec, *_checked_draws(fit.qr_draws(), spec.k, "fit")), []
+    else:
+        ll, first_refit = terms_after_refit(n_train), [n_train]
+    elpd, khat, refits = _lfo_scores(ll, rows, n_train, threshold, terms_after_refit)
+    index = spec.index[rows]
+    return LFOResult(
+        elpd=float(elpd.sum()),
+        se=float(np.sqrt(rows.size * np.var(elpd))),
+        elpd_i=pd.Series(elpd, index=index, name="elpd"),
+        pareto_k=pd.Series(khat, index=index, name="pareto_k"),
+        rows=rows,
+        refit_rows=tuple(first_refit + refits),
+        n_train=int(n_train),
+        threshold=threshold,
+        n_draws=ll.shape[0],
+    )
