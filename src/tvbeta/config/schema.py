@@ -164,10 +164,11 @@ class RunConfig:
         from tvbeta.evaluate.compare import BayesSettings
 
         s = self.sampler
+        lfo = self.compare.lfo_threshold if self.compare.lfo else None
         values = dict(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
                       target_accept=s.target_accept, q=self.model.q,
                       priors=dict(self.priors) or None, n_paths=s.n_paths,
-                      lfo_threshold=self.compare.lfo_threshold if self.compare.lfo else None)  # fmt: skip
+                      lfo_threshold=lfo)  # fmt: skip
         # Passed only where the comparison layer has the field (not in its first interface).
         extra = dict(sampler=s.sampler, frequency=self.data.model_frequency)
         return BayesSettings(**values, **_known(BayesSettings, extra))
