@@ -92,6 +92,16 @@ def test_batched_loglik_equals_one_at_a_time():
     assert_close(got, want, 1e-13)
 
 
+def test_batched_terms_equal_the_filters_per_step_terms():
+    """Reference: kalman_filter's loglik_t of each member, time-varying Q and R included."""
+    models = [random_model(40 + i, 2, 90, time_varying=True, n_missing=2) for i in range(5)]
+    stack = [np.stack(x) for x in zip(*models, strict=True)]
+    got = loglik_batch(*stack, terms=True)
+    assert got.shape == (5, 90)
+    for b, m in enumerate(models):
+        assert_close(got[b], kalman_filter(*m).loglik_t, 1e-12, f"member {b}")
+
+
 def test_batched_loglik_over_many_series():
     models = [random_model(20 + i, 3, 100, time_varying=False, n_missing=i) for i in range(6)]
     stack = [np.stack(x) for x in zip(*models, strict=True)]

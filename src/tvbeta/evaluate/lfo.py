@@ -41,12 +41,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
-from numba import njit, prange
 from scipy.special import logsumexp
 
 from tvbeta.data import Design, prepare_design
-from tvbeta.kalman.arrays import check_shapes, raise_bad_step, raise_value_error, symmetrized
-from tvbeta.kalman.filter import batch_value_check_kernel, filter_kernel
+from tvbeta.kalman import loglik_batch
 
 if TYPE_CHECKING:
     from tvbeta.estimate.bayes.fit import BayesFit
@@ -171,42 +169,17 @@ def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
     return lw, float(k)
 
 
-@njit(cache=True, parallel=True)
-def _terms_kernel(y, Z, T, Q, R, a0, P0, ll, bad):
-    """filter_kernel's per-step terms for every draw: Q (S, 1, k, k), R (S, 1) -> ll (S, n)."""
-    n, k = Z.shape
-    for i in prange(ll.shape[0]):
-        s = np.int64(i)  # prange indices are unsigned
-        a_pred, a_filt, K = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
-        P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
-        v, F = np.empty(n), np.empty(n)
-        bad[s] = filter_kernel(y, Z, T, Q[s], R[s], a0, P0, a_pred, P_pred, a_filt, P_filt,
-                               v, F, K, ll[s])  # fmt: skip
-
-
 def predictive_terms(spec: BayesSpec, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
     """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for every draw s and every row t.
 
     spec : the model and data (y (n,), Z (n, k), T, a0, P0); Q : (S, k, k), R : (S,).
     Returns (S, n), 0 where y_t is missing; rows before spec.burn are included (callers drop
-    them). One parallel compiled call over the draws; every draw is validated like a model.
+    them). One parallel compiled call over the draws (`loglik_batch` with ``terms``); every
+    draw is validated like a model (errors name the draw as the batch member).
     """
-    S, k = len(R), spec.k
-    m = check_shapes(spec.y, spec.Z, spec.T[None], Q[:1], R[:1], spec.a0, spec.P0)
-    Qb = np.ascontiguousarray(Q, dtype=np.float64).reshape(S, 1, k, k)
-    Rb = np.ascontiguousarray(R, dtype=np.float64).reshape(S, 1)
-    b, code, index = batch_value_check_kernel(m.y[None], m.Z[None], m.T[None], Qb, Rb,
-                                              m.a0[None], m.P0[None], S)  # fmt: skip
-    raise_value_error(code, index, f" in posterior draw {b}")
-    P0 = m.P0
-    if code < 0:  # symmetric only to rounding
-        Qb, P0 = symmetrized(Qb), symmetrized(P0)
-    ll = np.empty((S, m.n))
-    bad = np.empty(S, dtype=np.int64)
-    _terms_kernel(m.y, m.Z, m.T, Qb, Rb, m.a0, P0, ll, bad)
-    for s in np.flatnonzero(bad >= 0)[:1]:
-        raise_bad_step(int(bad[s]), f" for posterior draw {s}")
-    return ll
+    R = np.asarray(R)[:, None]
+    return loglik_batch(spec.y[None], spec.Z[None], spec.T[None, None], Q[:, None], R,
+                        spec.a0[None], spec.P0[None], terms=True)  # fmt: skip
 
 
 def _checked_draws(draws: Draws, k: int, source: str) -> Draws:

@@ -20,6 +20,7 @@ from tvbeta.kalman.arrays import (
     symmetrized,
     value_check_kernel,
 )
+from tvbeta.kalman.gradient import tape_kernel
 from tvbeta.kalman.steps import at, is_random_walk, predict, predict_random_walk, update
 
 
@@ -132,6 +133,21 @@ def loglik_batch_serial_kernel(y, Z, T, Q, R, a0, P0, burn, out, bad):
         _batch_member(b, y, Z, T, Q, R, a0, P0, burn, out, bad)
 
 
+@njit(cache=True, parallel=True)
+def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, ll, bad):
+    """Per-step terms ll (B, n) of every batch member (each input's batch axis 1 or B), by
+    `tape_kernel`'s forward sweep, in parallel over the members."""
+    n, k = Z.shape[1], Z.shape[2]
+    for i in prange(ll.shape[0]):
+        b = np.int64(i)  # prange indices are unsigned; mixed with int64 they would become float
+        tape = np.empty((n, k + 2))
+        bad[b] = tape_kernel(
+            y[at(b, y.shape[0])], Z[at(b, Z.shape[0])], T[at(b, T.shape[0])],
+            Q[at(b, Q.shape[0])], R[at(b, R.shape[0])], a0[at(b, a0.shape[0])],
+            P0[at(b, P0.shape[0])], ll[b], tape,
+        )  # fmt: skip
+
+
 #: Below this many models a batch runs on one thread (thread start-up and contention with a
 #: busy second core cost milliseconds; one seed-sized likelihood costs ~10 us).
 PARALLEL_MIN_BATCH = 64
@@ -213,15 +229,16 @@ def _batched(name: str, x, ndim: int) -> np.ndarray:
 
 
 def loglik_batch(
-    y, Z, T, Q, R, a0, P0, burn: int = 0, parallel: bool | None = None
+    y, Z, T, Q, R, a0, P0, burn: int = 0, parallel: bool | None = None, terms: bool = False
 ) -> np.ndarray:
     """Log-likelihoods of B models in one parallel call: many parameter sets and/or series.
 
     Every argument gets a leading batch axis of length 1 (shared) or B: y (1|B, n),
     Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k).
-    All series share n and k. Returns (B,) totals over t >= burn. Every batch member is
-    validated like a single model. parallel: numba threads over the batch (default: when
-    B >= PARALLEL_MIN_BATCH).
+    All series share n and k. Returns (B,) totals over t >= burn, or with ``terms`` the
+    (B, n) one-step terms log p(y_t | y_{<t}) of every step (0 where y_t is NaN; burn is not
+    applied), always in parallel. Every batch member is validated like a single model.
+    parallel: numba threads over the batch (default: when B >= PARALLEL_MIN_BATCH).
     """
     args = [
         _batched(name, x, nd)
@@ -239,12 +256,16 @@ def loglik_batch(
     raise_value_error(code, index, f" in batch member {b}")
     if code < 0:
         args[3], args[6] = symmetrized(args[3]), symmetrized(args[6])
-    out = np.empty(B)
     bad = np.empty(B, dtype=np.int64)
-    if parallel is None:
-        parallel = B >= PARALLEL_MIN_BATCH
-    kernel = loglik_batch_kernel if parallel else loglik_batch_serial_kernel
-    kernel(*args, int(burn), out, bad)
+    if terms:
+        out = np.empty((B, args[1].shape[1]))
+        loglik_terms_batch_kernel(*args, out, bad)
+    else:
+        out = np.empty(B)
+        if parallel is None:
+            parallel = B >= PARALLEL_MIN_BATCH
+        kernel = loglik_batch_kernel if parallel else loglik_batch_serial_kernel
+        kernel(*args, int(burn), out, bad)
     for b in np.flatnonzero(bad >= 0)[:1]:
         raise_bad_step(int(bad[b]), f" in batch member {b}")
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tvbeta.data import simulate
-from tvbeta.estimate.bayes.model import build_model
+from tvbeta.estimate.bayes.model import bayes_spec, model_from_spec
 from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp
 from tvbeta.estimate.bayes.sampler import sample_nuts
 
@@ -17,10 +17,15 @@ RUN = dict(draws=600, tune=600, chains=2, cores=2, target_accept=0.9)
 
 
 @pytest.fixture(scope="module")
-def model():
+def spec():
     sim = simulate(200, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
                    seed=3)  # fmt: skip
-    return build_model(sim.frame, "y", ["f1"], burn=3)
+    return bayes_spec(sim.frame, "y", ["f1"], burn=3)
+
+
+@pytest.fixture(scope="module")
+def model(spec):
+    return model_from_spec(spec)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,21 @@ def test_both_samplers_return_the_pm_sample_layout(trees):
 def test_nutpie_run_is_reproducible_from_its_seed(model, trees):
     again, _ = sample_nuts(model, sampler="nutpie", seed=7, **RUN)
     np.testing.assert_array_equal(log_sigma_draws(again), log_sigma_draws(trees["nutpie"]))
+
+
+def test_log_likelihood_group_equals_pymc_compute_log_likelihood(spec, model, trees):
+    import pymc as pm
+
+    from tvbeta.estimate.bayes.fit import log_likelihood
+
+    tree = trees["pymc"].copy()
+    with model:
+        pm.compute_log_likelihood(tree, extend_inferencedata=True, progressbar=False)
+    expected = tree["log_likelihood"]["y"]
+    got = log_likelihood(trees["pymc"], spec)["y"]
+    assert got.dims == expected.dims and got.shape == expected.shape
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-10, atol=1e-12)
+    assert (got["time"].values == expected["time"].values).all()
 
 
 def test_logp_and_gradient_graph_runs_one_forward_and_one_adjoint_sweep(model):

@@ -1,7 +1,7 @@
 """Sample the posterior of Q and R with NUTS, summarise the beta paths, save and load fits.
 
 `fit_bayes` builds the model (`build_model`), samples with nutpie when it is installed (else
-PyMC's NUTS), adds the pointwise log-likelihood (`pm.compute_log_likelihood`), optionally prior
+PyMC's NUTS), adds the pointwise log-likelihood (`log_likelihood`), optionally prior
 and posterior predictive draws, and the filtered / smoothed beta path summaries over
 ``n_paths`` posterior draws (`paths.beta_path_summary`). It returns a `BayesFit`, which saves
 to one NetCDF file (h5netcdf) and loads back with nothing lost.
@@ -24,8 +24,9 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from tvbeta.constants import STATE, STATE2
+from tvbeta.constants import STATE, STATE2, TIME
 from tvbeta.estimate.bayes.model import (
+    OBSERVED,
     BayesSpec,
     QForm,
     bayes_spec,
@@ -34,6 +35,7 @@ from tvbeta.estimate.bayes.model import (
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
 from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.kalman import loglik_batch
 
 __all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
 
@@ -45,9 +47,8 @@ _DESIGN, _PATHS, _SETTINGS = "tvbeta_design", "beta_paths", "tvbeta_settings"
 # pm.sample_*_predictive compiles the CustomDist's Python `random` in numba object mode; that
 # is expected (a Python simulator), unlike the likelihood Ops, which are native numba.
 _RANDOM_OBJMODE = r"Numba will use object mode to run CustomDist"
-# Functions evaluated a few thousand times (pointwise log-likelihood, predictive draws) compile
-# in PyTensor's Python VM: no numba compile (5-10 s on a cold cache), and the work is in the
-# njit kernel (`KalmanLoglikOp.perform`) or the Python simulator anyway.
+# Predictive draws are evaluated a few thousand times: PyTensor's Python VM compiles them
+# without numba (5-10 s on a cold cache), and the work is in the Python simulator anyway.
 _LIGHT = {"mode": "FAST_COMPILE"}
 
 
@@ -136,6 +137,19 @@ def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
         Qv = post["Q"].values
         Q = Qv.reshape(-1, *Qv.shape[-2:])
     return np.ascontiguousarray(Q), np.ascontiguousarray(R)
+
+
+def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
+    """The pointwise log-likelihood group: ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R)
+    of every posterior draw and likelihood row (t >= burn), as ``pm.compute_log_likelihood``
+    lays it out, computed in one parallel kernel call over the draws (`loglik_batch`)."""
+    Q, R = posterior_qr(tree, spec.q)
+    ll = loglik_batch(spec.y[None], spec.Z[None], spec.T[None, None], Q[:, None], R[:, None],
+                      spec.a0[None], spec.P0[None], terms=True)[:, spec.burn :]  # fmt: skip
+    post = tree["posterior"]
+    shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values, TIME: spec.time}
+    return xr.Dataset({OBSERVED: (("chain", "draw", TIME), ll.reshape(shape))}, coords=coords)
 
 
 def fit_bayes(
@@ -229,9 +243,8 @@ def fit_spec(
         model, sampler=used, draws=draws, tune=tune, chains=chains, cores=cores,
         seed=int(seeds[0]), target_accept=target_accept, progressbar=progressbar,
     )  # fmt: skip
+    tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
     with model:
-        pm.compute_log_likelihood(tree, extend_inferencedata=True, progressbar=False,
-                                  compile_kwargs=_LIGHT)  # fmt: skip
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
             if prior_predictive:
