@@ -6,7 +6,8 @@ stand-in of the same shape when ../shared/data is absent), default priors, 4 cha
 at empty folders (PYTENSOR_FLAGS=base_compiledir=..., NUMBA_CACHE_DIR=...), "warm" reuses them.
 Reported: wall time of the `fit_bayes` call (imports excluded; it includes compiling, sampling,
 log-likelihood, beta paths and diagnostics), the sampler's own sampling time, min bulk ESS over
-Q and R parameters, and ESS per wall second. Goals: warm < 15 s, cold < 60 s.
+Q and R parameters, and ESS per wall second. Goals: warm < 15 s, cold < 60 s, and warm ESS
+per second >= 30x pymc-extras' warm run.
 
 With ``--peer VENV`` (default /work/bench-venv, skipped when absent) the same data and priors
 run through pymc-extras' statespace model (Regression(innovations=True) + MeasurementError)
@@ -27,6 +28,7 @@ from pathlib import Path
 from bench.common import environment, print_table, verdict, write_json
 
 GOAL_WARM, GOAL_COLD = 15.0, 60.0
+GOAL_ESS_RATIO = 30.0  # min bulk ESS per wall second, warm, against pymc-extras warm
 TARGET = "Preferred Income (FPE)"
 FACTORS = ["Preferred Stock (PFF)", "Convertibles (ICVT)"]
 BURN = 12
@@ -174,6 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         note="wall = the fit call (compile + sample + log-lik + beta paths + checks), "
         "imports excluded; ESS/s = min bulk ESS / wall",
     )
+    if peer is not None and results["runs"]:
+        peer_rate = peer["warm"]["min_ess_bulk"] / peer["warm"]["fit_wall_s"]
+        default = "nutpie" if nutpie_available() else "pymc"  # what sampler="auto" runs
+        for sampler, run in results["runs"].items():
+            ratio = run["warm"]["min_ess_bulk"] / run["warm"]["fit_wall_s"] / peer_rate
+            run["ess_per_s_ratio_vs_peer_warm"] = ratio
+            line = f"ESS/s, tvbeta {sampler} (warm) / pymc-extras (warm): {ratio:.1f}x"
+            if sampler == default:  # the goal is the default's; the other is for reference
+                ok = verdict(ratio, GOAL_ESS_RATIO, at_least=True)
+                status = max(status, 0 if ok == "PASS" else 1)
+                line += f" (the default sampler; goal >= {GOAL_ESS_RATIO:.0f}x) {ok}"
+            print(line)
     if args.json:
         write_json(args.json, results)
     return status
