@@ -284,3 +284,11 @@ def test_given_Q_and_R_run_the_filter_with_exactly_those_values(frame):
     y, _, Z = _arrays(frame, True)
     expected = kalman_loglik(y, Z, np.eye(k)[None], Q[None], np.array([R]), spec.beta0, spec.P0)
     assert result.log_likelihood == pytest.approx(expected, rel=1e-12)
+
+
+def test_mle_setter_warns_when_the_seeds_upper_bound_stops_it(nile):
+    """The Nile's level drifts by ~1469 (D&K) per year: far above the seed's q bound of 10,
+    which assumes decimal returns. The seed's value (the bound) is kept, with a warning."""
+    with pytest.warns(RuntimeWarning, match="upper bound 10 with the likelihood still rising"):
+        spec = _level().set_Q_from_mle(nile, "volume", [], burn=1)
+    assert spec.q_scalar == 10.0

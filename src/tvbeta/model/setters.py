@@ -320,6 +320,14 @@ def _maximise_scalar(
     near = 1e-12
     s = lo if x <= np.log(lo) + near else hi if x >= np.log(hi) - near else float(np.exp(x))
     at_bound = (s == lo and slope <= 0) or (s == hi and slope >= 0)
+    if s == hi and slope > 0:  # the seed's bounds are for decimal returns; say so, keep its value
+        warnings.warn(
+            f"the scalar maximum-likelihood search stopped at its upper bound {hi:g} with the "
+            "likelihood still rising: the seed's bounds assume returns in decimals; rescale "
+            "the data, or use tvbeta.fit_mle (no upper bound)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     if not at_bound and abs(slope) > 1e-4 * max(1.0, abs(float(res.fun))):
         warnings.warn(
             f"the scalar maximum-likelihood search did not converge ({res.message}); using {s:.6g}",
