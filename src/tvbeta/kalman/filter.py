@@ -20,7 +20,6 @@ from tvbeta.kalman.arrays import (
     symmetrized,
     value_check_kernel,
 )
-from tvbeta.kalman.gradient import tape_kernel
 from tvbeta.kalman.steps import at, is_random_walk, predict, predict_random_walk, update
 
 
@@ -77,10 +76,13 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
     return -1
 
 
-@njit(cache=True)
-def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
-    """Sum of log p(y_t | y_{<t}) for t >= burn, storing nothing; returns (loglik, bad_t)."""
+@njit(cache=True, inline="always")
+def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
+    """The forward sweep of `loglik_kernel` and `tape_kernel`: (sum of the terms t >= burn,
+    bad step or -1). With ll (n,) and tape (n, k + 2) it also stores every term and the
+    adjoint's tape [s_t = P_{t|t-1} z_t, F_t, v_t]; size-0 arrays store nothing."""
     n, k = Z.shape
+    store = ll.shape[0] > 0
     rw = is_random_walk(T)
     a, P = a0.copy(), P0.copy()
     tmp_a, tmp_P, s = np.empty(k), np.empty((k, k)), np.empty(k)
@@ -95,13 +97,34 @@ def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
         else:
             predict(a, P, T[t] if tv_T else Tc, Qt, tmp_a, tmp_P)
         if np.isnan(y[t]):
+            if store:
+                ll[t] = 0.0
             continue
-        _, Ft, llt = update(a, P, y[t], Z[t], R[t] if tv_R else rc, s)
+        v, Ft, llt = update(a, P, y[t], Z[t], R[t] if tv_R else rc, s)
+        if store:
+            ll[t] = llt
+            for i in range(k):  # element writes: a row view per step would cost more
+                tape[t, i] = s[i]
+            tape[t, k], tape[t, k + 1] = Ft, v
         if not Ft > 0.0:
             return np.nan, t
         if t >= burn:
             total += llt
     return total, -1
+
+
+@njit(cache=True)
+def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
+    """Sum of log p(y_t | y_{<t}) for t >= burn, storing nothing; returns (loglik, bad_t)."""
+    nothing = np.empty(0)
+    return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)))
+
+
+@njit(cache=True)
+def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
+    """Forward sweep storing ll (n,), the one-step terms (0 where y is NaN), and the adjoint's
+    tape (n, k + 2) = [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1."""
+    return _forward_sweep(y, Z, T, Q, R, a0, P0, 0, ll, tape)[1]
 
 
 @njit(cache=True, inline="always")

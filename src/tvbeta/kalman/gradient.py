@@ -28,7 +28,8 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import raise_bad_step, state_space
-from tvbeta.kalman.steps import is_random_walk, predict, predict_random_walk, update
+from tvbeta.kalman.filter import tape_kernel
+from tvbeta.kalman.steps import is_random_walk
 
 
 class LoglikGradient(NamedTuple):
@@ -69,35 +70,6 @@ def _transpose_congruence(T, A, out, tmp):
                     acc += tli * tmp[l, j]
             out[i, j] = acc
             out[j, i] = acc
-
-
-@njit(cache=True)
-def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
-    """Forward sweep: ll (n,) the one-step terms (0 where y is NaN) and the adjoint's tape
-    (n, k + 2) = [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1."""
-    n, k = Z.shape
-    a, P = a0.copy(), P0.copy()
-    tmp_a, tmp_P, s = np.empty(k), np.empty((k, k)), np.empty(k)
-    rw = is_random_walk(T)
-    # constant rows hoisted: a view per step costs as much as the arithmetic for small k
-    Tc, Qc, rc = T[0], Q[0], R[0]
-    tv_T, tv_Q, tv_R = T.shape[0] > 1, Q.shape[0] > 1, R.shape[0] > 1
-    for t in range(n):
-        Qt = Q[t] if tv_Q else Qc
-        if rw:
-            predict_random_walk(P, Qt)
-        else:
-            predict(a, P, T[t] if tv_T else Tc, Qt, tmp_a, tmp_P)
-        if np.isnan(y[t]):
-            ll[t] = 0.0
-            continue
-        v, f, ll[t] = update(a, P, y[t], Z[t], R[t] if tv_R else rc, s)
-        for i in range(k):  # element writes: a row view per step would cost more
-            tape[t, i] = s[i]
-        tape[t, k], tape[t, k + 1] = f, v
-        if not f > 0.0:
-            return t
-    return -1
 
 
 @njit(cache=True)
