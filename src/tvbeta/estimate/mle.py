@@ -326,6 +326,8 @@ def fit_mle(
     when ``intercept``: beta0 = 0, P0 = 100 I, 1e6 for the intercept; T = I). Such a wide P0
     makes the first K terms mostly about the prior, so ``burn`` defaults to K: the likelihood
     then approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
+    To maximise the likelihood a Bayesian fit samples (same initial state and burn), pass
+    ``spec=bayes_spec(df, target_col, factor_cols, burn=b).kalman_spec()`` and ``burn=b``.
     """
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))
