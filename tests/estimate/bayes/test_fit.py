@@ -21,7 +21,7 @@ from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
 from tvbeta.estimate.bayes.fit import BayesFit, fit_bayes, fit_spec, nutpie_available
 from tvbeta.estimate.bayes.model import BayesSpec, bayes_spec
 from tvbeta.estimate.bayes.priors import Prior, Priors
-from tvbeta.estimate.mle import fit_qr
+from tvbeta.estimate.mle import fit_mle, fit_qr
 from tvbeta.kalman import StateSpace, kalman_smoother
 
 SEED_TARGET = "Preferred Income (FPE)"
@@ -55,11 +55,14 @@ def variance_draws(fit: BayesFit) -> np.ndarray:
     return np.column_stack([np.diagonal(Q, axis1=1, axis2=2), R])
 
 
+def small_fit_frame():
+    return simulate(150, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
+                    seed=11, missing_frac=0.02).frame  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def small_fit() -> BayesFit:
-    sim = simulate(150, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
-                   seed=11, missing_frac=0.02)  # fmt: skip
-    return quiet_fit(sim.frame, "y", ["f1"], burn=8, seed=5, n_paths=60,
+    return quiet_fit(small_fit_frame(), "y", ["f1"], burn=8, seed=5, n_paths=60,
                      posterior_predictive=True, prior_predictive=True, **SMALL)  # fmt: skip
 
 
@@ -251,3 +254,15 @@ def test_full_q_fit_gives_positive_definite_q_draws_and_beta_paths():
     assert Q.shape == (600, 2, 2) and R.shape == (600,)
     assert np.all(np.linalg.eigvalsh(Q)[:, 0] > 0)
     assert np.isfinite(fit.beta["smoothed_mean"]).all()
+
+
+def test_qr_summary_uses_the_mle_names_and_variance_units(small_fit):
+    """Rows match fit_mle's parameter names; values are variances: the median of R is the
+    median of sigma_eps^2 read straight from the posterior group."""
+    table = small_fit.qr_summary()
+    mle = fit_mle(small_fit_frame(), "y", ["f1"], burn=8, spec=small_fit.spec.kalman_spec())
+    assert list(table.index) == list(mle.params.index)
+    sigma_eps = small_fit.tree["posterior"]["sigma_eps"].values.ravel()
+    assert table.loc["R", "posterior median"] == pytest.approx(np.median(sigma_eps**2), rel=1e-12)
+    assert list(table.columns) == ["posterior mean", "posterior sd", "posterior median", "5%",
+                                   "95%"]  # fmt: skip

@@ -88,6 +88,28 @@ class BayesFit:
         """Posterior draws Q (D, k, k) and R (D,), chains pooled."""
         return posterior_qr(self.tree, self.spec.q)
 
+    def qr_summary(self, prob: float = 0.9) -> pd.DataFrame:
+        """Posterior of Q and R in the MLE's names and units (`MLEFit.params`: variances
+        ``Q[state]`` (and covariances ``Q[a,b]`` for a full Q) per period, then ``R``): mean,
+        sd, median and the central ``prob`` interval, so ``mle.summary().join(fit.qr_summary())``
+        lines them up row by row."""
+        from tvbeta.estimate.mle import QRParameterization
+
+        k, q = self.spec.k, self.spec.q
+        Q, R = self.qr_draws()
+        i, j = np.tril_indices(k) if q == "full" else np.diag_indices(k)
+        draws = np.column_stack([Q[:, i, j], R])
+        lo, hi = (1 - prob) / 2, (1 + prob) / 2
+        names = QRParameterization(k, q).natural_names(self.spec.state_names)
+        table = {
+            "posterior mean": draws.mean(axis=0),
+            "posterior sd": draws.std(axis=0, ddof=1),
+            "posterior median": np.median(draws, axis=0),
+            f"{lo:.0%}": np.quantile(draws, lo, axis=0),
+            f"{hi:.0%}": np.quantile(draws, hi, axis=0),
+        }
+        return pd.DataFrame(table, index=pd.Index(names, name="parameter"))
+
     def with_posterior_predictive(self, seed: int) -> BayesFit:
         """A copy with a posterior_predictive group (replicated returns from the model)."""
         tree = self.tree.copy()
