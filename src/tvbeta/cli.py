@@ -194,8 +194,6 @@ def _fit_mle(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
 
 def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
                folder: Path) -> tuple[dict[str, Any], list[Path]]:  # fmt: skip
-    import numpy as np
-
     from tvbeta.estimate.bayes.fit import fit_bayes
 
     m, s = config.model, config.sampler
@@ -205,10 +203,8 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
                     chains=s.chains, cores=s.cores, target_accept=s.target_accept, seed=s.seed,
                     sampler=s.sampler, n_paths=s.n_paths)  # fmt: skip
     path = fit.save(folder / f"{_slug(target)}.nc")
-    Q, R = fit.qr_draws()
-    names = fit.spec.state_names
-    row = {f"Q[{n}]": float(np.median(Q[:, j, j])) for j, n in enumerate(names)}
-    return {"sampler": fit.settings["sampler"], **row, "R": float(np.median(R)),
+    medians = fit.qr_summary()["posterior median"].to_dict()  # the MLE's names and units
+    return {"sampler": fit.settings["sampler"], **medians,
             "seconds": round(fit.settings["wall_time_total"], 1)}, [path]  # fmt: skip
 
 
