@@ -54,8 +54,8 @@ def sbc_ranks(n_sims: int, seed: int = 0) -> np.ndarray:
         spec = replace(base, y=y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BayesConvergenceWarning)
-            fit = fit_spec(spec, draws=500, tune=500, chains=2, cores=2, seed=i,
-                           sampler="pymc", n_paths=0)  # fmt: skip
+            # the default sampler (nutpie), as users get it
+            fit = fit_spec(spec, draws=500, tune=500, chains=2, cores=2, seed=i, n_paths=0)
         post = fit.tree["posterior"]
         draws = np.column_stack([post["sigma_eps"].values.reshape(-1),
                                  post["sigma_beta"].values.reshape(-1, 2)])  # fmt: skip
