@@ -1,8 +1,8 @@
 """fit_bayes: recovery of known Q and R, agreement with the MLE, beta paths, save and load.
 
-Small settings (n 150-360, k <= 3, 2 chains x 300-500 draws) keep each fit at a few seconds
-with the PyMC sampler, whose compiled graph comes from PyTensor's numba cache; nutpie is tested
-once (it compiles a fresh C callback for every model, ~5-8 s).
+Small settings (n 150-360, k <= 3, 2 chains x 300-500 draws) keep each fit at a few seconds;
+most use PyMC's sampler, so that the default one (nutpie, also tested here and in
+test_sampler.py) is checked against an independent NUTS implementation.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ posterior_predictive_check, prior_predictive_check   replicated-return statistic
 plot_trace, plot_rank  ArviZ PlotCollections (matplotlib; PNG when given a path)
 KalmanLoglikOp         the PyTensor Op (one-step log densities) with exact pullback, native numba
 
-Modules: `op` (the Ops), `priors`, `model`, `paths` (beta bands), `fit`, `diagnostics`.
+Modules: `op` (the Ops), `priors`, `model`, `sampler` (nutpie or PyMC NUTS), `paths` (beta
+bands), `fit`, `diagnostics`.
 """
 
 from tvbeta.estimate.bayes.diagnostics import (
