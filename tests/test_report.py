@@ -184,6 +184,10 @@ def test_verdict_is_computed_from_the_scores(comparison, report):
     assert f"{d.mean():+.3f} nats/step" in v.headline
     text = report.read_text(encoding="utf-8")
     assert v.headline.split(":")[0] in text and f"in {wins} of 2 series" in text
+    gain = np.mean([s.lfo.elpd_i.to_numpy() - s.forecasts["bayes"].log_density
+                    for s in comparison.series.values()], axis=1).mean()  # fmt: skip
+    assert any(f"(leave-future-out) changes the Bayes log score by {gain:+.3f}" in x
+               for x in v.sentences)  # fmt: skip
 
 
 def test_verdict_of_hand_made_tables_counts_wins_and_clear_differences():

@@ -125,6 +125,15 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
             + ", ".join(f"{method_label(m)} {v:.2f}" for m, v in cov.items())
             + " (nominal 0.90)."
         )
+    lfo = comparison.lfo_table
+    if not lfo.empty:
+        gain = lfo["LFO - bayes"]
+        ahead = int(np.sum(gain > CLEAR * lfo["se"]))
+        sentences.append(
+            f"Updating the posterior through the test span (leave-future-out) changes the Bayes "
+            f"log score by {gain.mean():+.3f} nats/step on average; more than {CLEAR:g} paired "
+            f"se better in {ahead} of {len(lfo)} series ({int(lfo['refits'].sum())} refits)."
+        )
     if 1 < n < 5 and diffs:
         sentences.append(f"With {n} series the across-series standard error is itself rough.")
     if failed_sampling:
