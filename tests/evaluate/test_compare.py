@@ -119,8 +119,6 @@ def test_bayes_comparison_saves_and_reloads_identically(two_series, tmp_path):
 def test_bayes_lfo_scores_the_same_test_rows_with_the_posterior_updated(two_series):
     """With refits at every row (threshold 0: exact LFO-CV) the first test row is scored by
     the training posterior itself, so its elpd is the full-draw mixture of the fixed fit."""
-    from tvbeta.evaluate.lfo import predictive_terms
-
     settings = BayesSettings(draws=100, tune=100, chains=2, n_paths=0, n_predictive=200,
                              lfo_threshold=0.0)  # fmt: skip
     test_size = 3  # three test rows: three exact refits
@@ -131,7 +129,7 @@ def test_bayes_lfo_scores_the_same_test_rows_with_the_posterior_updated(two_seri
     assert list(lfo.rows) == [n_train, n_train + 1, n_train + 2]
     assert lfo.refit_rows == (n_train + 1, n_train + 2)
     full = bayes_spec(two_series, "a", ["f1", "f2"], burn=fit.spec.burn)
-    ll = predictive_terms(full, *fit.qr_draws())[:, n_train]
+    ll = full.loglik_terms(*fit.qr_draws())[:, n_train]
     expected = np.log(np.mean(np.exp(ll)))
     assert lfo.elpd_i.iloc[0] == pytest.approx(expected, rel=1e-10)
 

@@ -8,7 +8,7 @@ with M = 1 (one-step-ahead prediction). Every test row i >= L (L = ``n_train``) 
 
 theta = (Q, R), in nats per period (per row of the data). The Kalman filter gives
 ll[s, t] = log p(y_t | y_{<t}, theta_s) exactly for every posterior draw theta_s and every row
-t, in one batched pass over the whole series (`predictive_terms`). The expectation under
+t, in one batched pass over the whole series (`BayesSpec.loglik_terms`). The expectation under
 p(theta | y_{<i}) is estimated from the S draws of the last posterior, fitted on rows < i*, by
 importance sampling: p(theta | y_{<i}) / p(theta | y_{<i*}) is proportional to
 prod_{t = i*}^{i-1} p(y_t | y_{<t}, theta), so the log ratios are r_s = sum_{t=i*}^{i-1} ll[s, t]
@@ -44,13 +44,12 @@ from arviz_stats.base import array_stats
 from scipy.special import logsumexp
 
 from tvbeta.data import Design, prepare_design
-from tvbeta.kalman import loglik_batch
 
 if TYPE_CHECKING:
     from tvbeta.estimate.bayes.fit import BayesFit
     from tvbeta.estimate.bayes.model import BayesSpec
 
-__all__ = ["Draws", "LFOResult", "default_refit", "lfo_cv", "predictive_terms", "psis"]
+__all__ = ["Draws", "LFOResult", "default_refit", "lfo_cv", "psis"]
 
 Draws = tuple[np.ndarray, np.ndarray]
 """Posterior draws (Q (S, k, k), R (S,)), as `BayesFit.qr_draws` returns them."""
@@ -167,19 +166,6 @@ def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
             raise
         return lr - logsumexp(lr), -np.inf
     return lw, float(k)
-
-
-def predictive_terms(spec: BayesSpec, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for every draw s and every row t.
-
-    spec : the model and data (y (n,), Z (n, k), T, a0, P0); Q : (S, k, k), R : (S,).
-    Returns (S, n), 0 where y_t is missing; rows before spec.burn are included (callers drop
-    them). One parallel compiled call over the draws (`loglik_batch` with ``terms``); every
-    draw is validated like a model (errors name the draw as the batch member).
-    """
-    R = np.asarray(R)[:, None]
-    return loglik_batch(spec.y[None], spec.Z[None], spec.T[None, None], Q[:, None], R,
-                        spec.a0[None], spec.P0[None], terms=True)  # fmt: skip
 
 
 def _checked_draws(draws: Draws, k: int, source: str) -> Draws:
@@ -344,10 +330,10 @@ def lfo_cv(
     refit = default_refit(fit, spec, seed) if refit is None else refit
 
     def terms_after_refit(n_rows: int) -> np.ndarray:
-        return predictive_terms(spec, *_checked_draws(refit(n_rows), spec.k, f"refit({n_rows})"))
+        return spec.loglik_terms(*_checked_draws(refit(n_rows), spec.k, f"refit({n_rows})"))
 
     if fit.spec.n == n_train:
-        ll, first_refit = predictive_terms(spec, *_checked_draws(fit.qr_draws(), spec.k, "fit")), []
+        ll, first_refit = spec.loglik_terms(*_checked_draws(fit.qr_draws(), spec.k, "fit")), []
     else:
         ll, first_refit = terms_after_refit(n_train), [n_train]
     elpd, khat, refits = _lfo_scores(ll, rows, n_train, threshold, terms_after_refit)

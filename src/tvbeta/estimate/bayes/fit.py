@@ -35,7 +35,6 @@ from tvbeta.estimate.bayes.model import (
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
 from tvbeta.estimate.bayes.sampler import sample_nuts
-from tvbeta.kalman import loglik_batch
 
 __all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
 
@@ -164,10 +163,8 @@ def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
 def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
     """The pointwise log-likelihood group: ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R)
     of every posterior draw and likelihood row (t >= burn), as ``pm.compute_log_likelihood``
-    lays it out, computed in one parallel kernel call over the draws (`loglik_batch`)."""
-    Q, R = posterior_qr(tree, spec.q)
-    ll = loglik_batch(spec.y[None], spec.Z[None], spec.T[None, None], Q[:, None], R[:, None],
-                      spec.a0[None], spec.P0[None], terms=True)[:, spec.burn :]  # fmt: skip
+    lays it out, from one parallel kernel call over the draws (`BayesSpec.loglik_terms`)."""
+    ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.burn :]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, TIME: spec.time}

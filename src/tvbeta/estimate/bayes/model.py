@@ -44,7 +44,7 @@ from tvbeta.estimate.bayes.priors import (
     periods_per_year,
     resolve_priors,
 )
-from tvbeta.kalman import psd_sqrt
+from tvbeta.kalman import loglik_batch, psd_sqrt
 from tvbeta.model import KalmanSpec, TimeVarying
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
@@ -93,6 +93,16 @@ class BayesSpec:
     def time(self) -> pd.Index:
         """Labels of the likelihood window (rows burn..n-1): the model's ``time`` coordinate."""
         return self.index[self.burn :].rename(TIME)
+
+    def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for draws Q (S, k, k), R (S,) and
+        every row t: (S, n), burn rows included, 0 where y_t is missing. One parallel kernel
+        call over the draws (`loglik_batch`), each validated like a model (an error names the
+        draw as the batch member)."""
+        return loglik_batch(
+            self.y[None], self.Z[None], self.T[None, None], np.asarray(Q)[:, None],
+            np.asarray(R)[:, None], self.a0[None], self.P0[None], terms=True,
+        )  # fmt: skip
 
     def kalman_spec(self, name: str = "prior initial state") -> KalmanSpec:
         """A `KalmanSpec` with this model's T and initial state (a0, P0): give it to `fit_mle`

@@ -42,7 +42,7 @@ from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
 from tvbeta.kalman.gradient import adjoint_kernel, tape_kernel
 
-__all__ = ["KalmanLoglikOp", "KalmanVJPOp", "kalman_loglik_terms", "kalman_loglik_vjp"]
+__all__ = ["KalmanLoglikOp", "KalmanVJPOp", "kalman_loglik_terms"]
 
 _INPUT_NDIMS = {"Q": 2, "R": 0, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
 
@@ -104,20 +104,9 @@ def _adjoint(w, ll, tape, y, Z, T):
     return dQ[0].copy(), np.asarray(dR[0]), da0, dP0
 
 
-def _float_arrays(*arrays):
-    return [np.asarray(a, dtype=np.float64) for a in arrays]
-
-
 def kalman_loglik_terms(Q, R, y, Z, T, a0, P0) -> np.ndarray:
     """The Op's value in plain numpy: (n,) terms, all -inf on a numerical failure."""
-    return _forward(*_float_arrays(Q, R, y, Z, T, a0, P0))[0]
-
-
-def kalman_loglik_vjp(w, Q, R, y, Z, T, a0, P0):
-    """The gradient of sum_t w_t ll_t in plain numpy: (dQ (k, k), dR (), da0 (k,), dP0 (k, k))."""
-    Q, R, y, Z, T, a0, P0 = _float_arrays(Q, R, y, Z, T, a0, P0)
-    ll, tape = _forward(Q, R, y, Z, T, a0, P0)
-    return _adjoint(np.asarray(w, dtype=np.float64), ll, tape, y, Z, T)
+    return _forward(*(np.asarray(a, dtype=np.float64) for a in (Q, R, y, Z, T, a0, P0)))[0]
 
 
 class KalmanLoglikOp(Op):
