@@ -9,8 +9,9 @@ stack of (window, k) matrices), with the seed's conventions:
   steps have no value;
 - rolling variances use the trailing window t-window+1 .. t, like pandas ``rolling(window)``;
 - a missing value (NaN) is skipped: a window holds the last ``window`` observed rows, so it
-  reaches back past a gap (pandas' rolling on the observed values, statsmodels'
-  ``RollingOLS(missing="drop")``); the seed had no missing data;
+  reaches back past a gap (pandas' rolling applied to the observed values alone; statsmodels'
+  ``RollingOLS(missing="drop")`` counts rows instead and fits fewer); the seed had no missing
+  data;
 - values are clipped below at ``min_val`` and the leading gaps back-filled
   (:func:`clip_and_backfill`).
 """
