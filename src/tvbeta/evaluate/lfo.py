@@ -243,7 +243,7 @@ def _check_split(spec: BayesSpec, n_train: int) -> np.ndarray:
             f"n_train must be an integer in [burn + 2, n - 1] = [{lo}, {hi}] (training rows "
             f"after burn, and at least one test row), got {n_train!r}"
         )
-    rows = np.flatnonzero(~np.isnan(spec.y[n_train:])) + n_train
+    rows = spec.steps[spec.steps >= n_train]
     if rows.size == 0:
         raise ValueError(f"n_train={n_train}: the test rows have no observed target")
     return rows
