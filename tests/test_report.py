@@ -288,3 +288,20 @@ def test_forecast_checks_flag_a_biased_and_a_too_narrow_predictive():
     inside = np.abs(y) < stats.norm.ppf(0.95) * 0.5
     assert table.loc["narrow", "coverage 90%"] == pytest.approx(inside.mean())
     assert table.loc["good", "sd z"] == pytest.approx(np.std(y, ddof=1))
+
+
+def test_report_counts_the_scored_steps_when_returns_are_missing(data, tmp_path):
+    """fund_a launched 10 weeks late, one gap in training (row 80), two in the 60 test rows
+    (150, 170): 58 test steps scored by every method, said in the data section."""
+    gappy = data.copy()
+    gappy.iloc[[*range(10), 80, 150, 170], gappy.columns.get_loc("fund_a")] = np.nan
+    comp = compare_methods(gappy, ["fund_a", "fund_b"], ["mkt", "smb"],
+                           methods=["grid_seed", "mle", "rolling_ols"], progress=False)  # fmt: skip
+    path = write_report(comp, tmp_path / "gaps.html")
+    p = Page(path.read_text(encoding="utf-8"))
+    assert p.headings["h2"] == SECTIONS
+    assert list(frame(p.tables["scores-fund_a"])["n test"]) == ["58"] * 3
+    assert list(frame(p.tables["summary"])["n test"]) == ["118"] * 3  # 58 + 60
+    text = path.read_text(encoding="utf-8")
+    assert "fund_a: 11 training, 2 test rows (no method fits or scores a missing return)" in text
+    assert "Rolling OLS window: three years of observed returns, at most" in text

@@ -74,10 +74,10 @@ def test_grid_and_rolling_methods_run_and_training_rows_only_set_hyperparameters
 
 def test_summary_counts_wins_and_differences_across_series():
     tables = {
-        "s1": pd.DataFrame({"log score": [1.0, 2.0], "RMSE": [1, 1], "coverage 90%": [0.9, 0.9]},
-                           index=["bayes", "mle"]),
-        "s2": pd.DataFrame({"log score": [3.0, 2.5], "RMSE": [1, 1], "coverage 90%": [0.9, 0.9]},
-                           index=["bayes", "mle"]),
+        "s1": pd.DataFrame({"log score": [1.0, 2.0], "RMSE": [1, 1], "coverage 90%": [0.9, 0.9],
+                            "n test": [30, 30]}, index=["bayes", "mle"]),
+        "s2": pd.DataFrame({"log score": [3.0, 2.5], "RMSE": [1, 1], "coverage 90%": [0.9, 0.9],
+                            "n test": [28, 28]}, index=["bayes", "mle"]),
     }
     from tvbeta.evaluate.compare import SeriesResult
 
@@ -86,6 +86,7 @@ def test_summary_counts_wins_and_differences_across_series():
     assert list(s["wins"]) == [1, 1]
     assert s.loc["mle", "mean diff vs bayes"] == pytest.approx((1.0 - 0.5) / 2)
     assert s.loc["mle", "se"] == pytest.approx(np.std([1.0, -0.5], ddof=1) / np.sqrt(2))
+    assert list(s["n test"]) == [58, 58]  # test steps scored in both series together
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
@@ -149,3 +150,78 @@ def test_default_rolling_window_is_three_years_of_periods(freq, window):
 
     assert _default_window(pd.date_range("2000-01-01", periods=60, freq=freq)) == window
     assert _default_window(pd.RangeIndex(60)) == 36  # no calendar: 36 rows
+
+
+# --- missing returns -------------------------------------------------------------------------
+
+GAPS = [*range(12), 100, 180, 200]  # launched a year late, one gap in training, two in test
+N_TRAIN = 168
+
+
+@pytest.fixture(scope="module")
+def gappy(two_series):
+    """Series "a" with returns missing at GAPS (the test span is rows 168..239), "b" complete;
+    every method, Bayes on tiny chains, PSIS-LFO."""
+    data = two_series.copy()
+    data.iloc[GAPS, data.columns.get_loc("a")] = np.nan
+    with pytest.warns(UserWarning):  # tiny chains: convergence warnings expected
+        comp = compare_methods(
+            data, ["a", "b"], ["f1", "f2"], test_size=0.3, progress=False, seed=4,
+            bayes=BayesSettings(draws=150, tune=150, chains=2, n_paths=0, n_predictive=100),
+        )  # fmt: skip
+    return data, comp
+
+
+def test_every_method_scores_exactly_the_observed_test_returns(gappy):
+    data, comp = gappy
+    observed = [t for t in range(N_TRAIN, 240) if t not in GAPS]  # 70 of the 72 test rows
+    table = comp.tables["a"]
+    assert list(table.index) == ["grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols"]
+    assert (table["n test"] == 70).all() and (comp.tables["b"]["n test"] == 72).all()
+    assert np.isfinite(table[["log score", "RMSE", "coverage 90%", "diff vs bayes"]]).all().all()
+    for method, fc in comp.series["a"].forecasts.items():
+        np.testing.assert_array_equal(fc.y, data["a"].to_numpy()[observed], err_msg=method)
+    assert (comp.summary["n test"] == 142).all()  # 70 + 72 across the two series
+    assert list(comp.series["a"].lfo.rows) == observed
+    assert comp.lfo_table.loc["a", "n test"] == 70
+    summary_md = comp.to_markdown().split("\n\n")[1]  # the summary table, after its title
+    assert "n test" in summary_md.splitlines()[0] and "142" in summary_md
+
+
+def test_rolling_ols_density_is_statsmodels_ols_on_the_last_36_observed_months(gappy):
+    """Default window: three years of monthly observations. Step 181 follows the missing
+    row 180 and step 201 the missing 200, so their windows reach one row further back."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    data, comp = gappy
+    fc = comp.series["a"].forecasts["rolling_ols"]
+    y = data["a"].to_numpy()
+    Z = np.column_stack([np.ones(len(y)), data[["f1", "f2"]].to_numpy()])
+    observed = np.flatnonzero(~np.isnan(y))
+    scored = observed[observed >= N_TRAIN]
+    for t in (N_TRAIN, 181, 201, 239):
+        rows = observed[observed < t][-36:]
+        res = sm.OLS(y[rows], Z[rows]).fit()
+        pred = res.get_prediction(Z[t][None])
+        scale = float(np.sqrt(pred.se_mean[0] ** 2 + res.scale))
+        want = stats.t.logpdf(y[t], 36 - 3, pred.predicted_mean[0], scale)
+        assert fc.log_density[np.flatnonzero(scored == t)[0]] == pytest.approx(want, rel=1e-10)
+
+
+def test_a_leading_gap_leaves_the_rolling_window_at_three_years_of_observations(two_series):
+    """Only 40 training months observed: the default window stays 36 observations, while
+    fewer observed training months than that shrink it (to the observed count)."""
+    data = two_series.copy()
+    data.iloc[:128, data.columns.get_loc("a")] = np.nan  # 40 of 168 training months observed
+    res = compare_series(data, "a", ["f1", "f2"], methods=["rolling_ols"])
+    assert res.table.loc["rolling_ols", "n test"] == 72
+    data.iloc[:140, data.columns.get_loc("a")] = np.nan  # 28 observed: the window is 28
+    short = compare_series(data, "a", ["f1", "f2"], methods=["rolling_ols"])
+    y = data["a"].to_numpy()
+    Z = np.column_stack([np.ones(240), data[["f1", "f2"]].to_numpy()])
+    import statsmodels.api as sm
+
+    res = sm.OLS(y[140:168], Z[140:168]).fit()  # the 28 observed months before row 168
+    mean = res.get_prediction(Z[168][None]).predicted_mean[0]
+    assert short.forecasts["rolling_ols"].mean[0] == pytest.approx(mean, rel=1e-10)

@@ -72,6 +72,38 @@ def test_rolling_ols_predictive_equals_statsmodels_prediction():
         assert fc.log_density[i] == pytest.approx(want, rel=1e-10)
 
 
+def test_rolling_ols_window_holds_the_last_observed_rows_before_each_step():
+    """Targets missing inside the windows: step t is predicted from statsmodels' OLS on the
+    last w rows before t with y observed (a window of w observations, not of w rows)."""
+    rng = np.random.default_rng(14)
+    n, k, w = 120, 3, 40
+    Z = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
+    y = Z @ np.array([0.1, 1.0, -0.5]) + rng.normal(scale=0.3, size=n)
+    y[[3, 50, 51, 90]] = np.nan
+    steps = np.array([41, 52, 77, 91, 119])
+    fc = rolling_ols_forecast(y, Z, steps, w)
+    observed = np.flatnonzero(~np.isnan(y))
+    for i, t in enumerate(steps):
+        rows = observed[observed < t][-w:]
+        if t == 52:  # rows 50 and 51 missing: the window starts two rows earlier
+            assert rows[0] == 52 - w - 2
+        res = sm.OLS(y[rows], Z[rows]).fit()
+        pred = res.get_prediction(Z[t][None])
+        scale = float(np.sqrt(pred.se_mean[0] ** 2 + res.scale))
+        want = stats.t.logpdf(y[t], w - k, pred.predicted_mean[0], scale)
+        assert fc.mean[i] == pytest.approx(pred.predicted_mean[0], rel=1e-10)
+        assert fc.log_density[i] == pytest.approx(want, rel=1e-10)
+        assert fc.pit[i] == pytest.approx(stats.t.cdf(y[t], w - k, pred.predicted_mean[0],
+                                                      scale), rel=1e-10)  # fmt: skip
+
+
+def test_rolling_ols_refuses_a_step_with_too_few_observations_before_it():
+    y = np.random.default_rng(15).normal(size=60)
+    y[:25] = np.nan  # observed from row 25: row 50 has 25 observations before it
+    with pytest.raises(ValueError, match=r"needs 30 observed targets .* row 50 has 25"):
+        rolling_ols_forecast(y, np.ones((60, 1)), np.array([50, 59]), 30)
+
+
 def test_rolling_ols_without_factors_is_the_rolling_mean_with_its_t_predictive():
     """Z = ones (the local level): the predictive of y_t is the mean m and sd s (ddof 1) of
     the w years before, t_{w-1}(m, s sqrt(1 + 1/w)) -- the classical predictive of a new draw

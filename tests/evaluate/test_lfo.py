@@ -228,3 +228,38 @@ def test_other_bad_inputs_name_their_parameter(frame):
         lfo_cv(fit, frame.iloc[::-1].sort_index() * 1.01, refit=refit)
     with pytest.raises(ValueError, match="log_ratios must be a vector of at least 25"):
         psis(np.zeros(10))
+
+
+def _with_gaps(frame, rows):
+    out = frame.copy()
+    out.iloc[rows, out.columns.get_loc("y")] = np.nan
+    return out
+
+
+def test_exact_lfo_with_missing_returns_scores_and_refits_at_observed_rows_only(frame):
+    """Returns missing in training (row 60) and test (L, the first test row, and L + 7): the
+    scored rows are the observed test rows, each by the posterior on the rows before it
+    (a refit-and-score loop with the filter, as in the complete case); the first scored row
+    L + 1 needs no refit, since the missing row L adds nothing to the fit's posterior."""
+    data = _with_gaps(frame.iloc[: L + 20], [60, L, L + 7])
+    fit, refit = _grid_case(data, S=100)
+    res = lfo_cv(fit, data, threshold=0.0, refit=refit)
+    scored = [i for i in range(L, L + 20) if i not in (L, L + 7)]
+    assert list(res.rows) == scored and res.summary()["n test"] == 18
+    assert res.refit_rows == tuple(scored[1:])
+    expected = [_explicit_score(data, fit.spec, *refit(L if i == L + 1 else i), i)
+                for i in scored]  # fmt: skip
+    np.testing.assert_allclose(res.elpd_i.to_numpy(), expected, rtol=1e-12)
+    assert list(res.elpd_i.index) == list(data.index[scored])
+
+
+def test_psis_lfo_after_a_missing_first_test_row_needs_no_ratios_there(frame):
+    """Row L missing: the first scored row L + 1 is scored by the fit's posterior itself
+    (uniform weights, k-hat NaN as right after a fit), the next by PSIS over row L + 1."""
+    data = _with_gaps(frame.iloc[: L + 20], [L])
+    fit, refit = _grid_case(data, S=100)
+    res = lfo_cv(fit, data, refit=refit)
+    assert np.isnan(res.pareto_k.iloc[0]) and np.isfinite(res.pareto_k.iloc[1])
+    Q, R = fit.qr_draws()
+    assert res.elpd_i.iloc[0] == pytest.approx(_explicit_score(data, fit.spec, Q, R, L + 1),
+                                               rel=1e-12)  # fmt: skip

@@ -63,24 +63,50 @@ def test_rolling_ols_residual_var_is_the_population_variance():
     assert_close(got[window:], expected[window:], rtol=1e-10)
 
 
-def test_a_window_with_a_missing_value_gives_nan():
+def test_a_missing_value_is_skipped_and_the_window_reaches_back_past_it():
+    """Step t regresses on the last 10 rows before t with y observed: past the gap at row 30
+    the window starts one row earlier (a plain loop over those rows is the reference)."""
     y, X = _data(5)
     y[30] = np.nan
-    got = hx.rolling_ols_residual_var(y, X, 10)
-    # step t uses rows t-10 .. t-1, so row 30 is in the windows of steps 31 .. 40
-    assert np.isnan(got[31:41]).all()
-    assert np.isfinite(got[10:31]).all() and np.isfinite(got[41:]).all()
+    window = 10
+    observed = np.flatnonzero(~np.isnan(y))
+    expected = np.full(len(y), np.nan)
+    for t in range(window, len(y)):
+        rows = observed[observed < t][-window:]
+        Xw, yw = X[rows], y[rows]
+        expected[t] = np.var(yw - Xw @ (np.linalg.pinv(Xw) @ yw))
+    got = hx.rolling_ols_residual_var(y, X, window)
+    assert np.isnan(got[:window]).all()
+    assert_close(got[window:], expected[window:], rtol=1e-10)
+    # the betas too, at a step whose window spans the gap: rows 21..29 and 31
+    rows = [*range(21, 30), 31]
+    assert_close(hx.rolling_ols_betas(y, X, window)[32], np.linalg.pinv(X[rows]) @ y[rows],
+                 rtol=1e-10)  # fmt: skip
 
 
 @pytest.mark.parametrize("window", [2, 7])
-def test_rolling_var_is_pandas_rolling_var(window):
+def test_rolling_var_is_pandas_rolling_var_of_the_observed_values(window):
+    """Each column: pandas' rolling variance of its observed values; a missing row keeps the
+    variance of the values before it."""
     rng = np.random.default_rng(6)
     x = rng.normal(1.0, 0.1, size=(60, 2))
     x[20, 1] = np.nan
-    expected = pd.DataFrame(x).rolling(window).var().to_numpy()
+    x[3, 0] = np.nan  # inside the warm-up
+    expected = np.column_stack([
+        pd.Series(col).dropna().rolling(window).var().reindex(range(60)).ffill().to_numpy()
+        for col in x.T
+    ])  # fmt: skip
     got = hx.rolling_var(x, window)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     assert_close(got[~np.isnan(got)], expected[~np.isnan(expected)], rtol=1e-10)
+
+
+def test_rolling_var_without_missing_values_is_pandas_rolling_var():
+    x = np.random.default_rng(11).normal(1.0, 0.1, size=(40, 2))
+    expected = pd.DataFrame(x).rolling(5).var().to_numpy()
+    got = hx.rolling_var(x, 5)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    assert_close(got[4:], expected[4:], rtol=1e-10)
 
 
 def test_rolling_factor_vol_is_the_mean_rolling_std():

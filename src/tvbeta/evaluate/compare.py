@@ -9,11 +9,17 @@ one-step-ahead forecast from y_{<t}. Methods:
 - ``mle``: joint maximum likelihood of Q and R (`fit_mle`) on the Bayes model's likelihood: the
   same Q form, initial state (`BayesSpec.kalman_spec`) and burn;
 - ``bayes``: NUTS posterior of Q and R; the predictive is the posterior mixture over draws;
-- ``rolling_ols``: OLS on a rolling window, Student t predictive (the classic baseline).
+- ``rolling_ols``: OLS on the last w observations (default three years of them), Student t
+  predictive (the classic baseline).
 
 Each is scored on the test span by the mean log predictive density (higher is better), the
 RMSE of the predictive mean and the 90% interval coverage. Across series: wins, and the mean
 difference in log score against a reference method with its standard error.
+
+Missing targets (NaN): the split is in rows (the test span is a span of dates), but only
+observed returns count. Every method fits on the observed training returns (the filter
+predicts through a missing row; a rolling OLS window holds the last w observed rows) and
+scores the observed test returns only; ``n test`` in the tables is the number scored.
 """
 
 from __future__ import annotations
@@ -75,7 +81,8 @@ class GridSettings:
 
 @dataclass(frozen=True)
 class Split:
-    """The first n_train rows fit the hyperparameters; rows n_train.. are scored."""
+    """The first n_train rows fit the hyperparameters; rows n_train.. with an observed target
+    are scored."""
 
     n: int
     n_train: int
@@ -150,13 +157,17 @@ def _bayes_forecast(fit, data, target, factors, split: Split, n_draws: int, seed
     return mixture_forecast(design.y[s], np.array(means), np.array(vars_))
 
 
-def _rolling_forecast(data, target, factors, intercept, split: Split, window: int):
+def _rolling_forecast(data, target, factors, intercept, split: Split, window: int | None):
     design = prepare_design(data, target, factors, intercept=intercept)
+    if window is None:  # three years of observations, at most as many as the training rows hold
+        n_observed = int(np.sum(~np.isnan(design.y[: split.n_train])))
+        window = min(_default_window(data.index), n_observed)
     return rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window)
 
 
 def _default_window(index: pd.Index) -> int:
-    """Three years of periods (periods per year as the priors infer them), else 36 rows."""
+    """Three years of periods (periods per year as the priors infer them), else 36: the number
+    of observations in a rolling OLS window."""
     from tvbeta.estimate.bayes.priors import periods_per_year
 
     try:
@@ -181,8 +192,11 @@ def compare_series(
 ) -> SeriesResult:
     """Fit every method on the training rows of one series and score the test rows.
 
-    data : rows are time steps (sorted), decimal returns; not modified. burn : steps at the
-    start of the training span dropped from the likelihoods (default: the number of states).
+    data : rows are time steps (sorted), decimal returns; not modified; a missing target (NaN)
+    is neither fitted nor scored (module docstring). burn : steps at the start of the training
+    span dropped from the likelihoods (default: the number of states). rolling_window : the
+    number of observations in a rolling OLS window (default three years of periods, at most
+    the observed training returns).
     """
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -192,7 +206,7 @@ def compare_series(
     train = data.iloc[: split.n_train]
     k = len(factors) + int(intercept)
     burn = k if burn is None else int(burn)
-    window = rolling_window or min(_default_window(data.index), split.n_train)
+    window = rolling_window or None
     runners: dict[str, Callable[[], tuple[Any, OneStepForecast]]] = {}
     if "grid_seed" in methods or "grid_loglik" in methods:
         for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
@@ -287,7 +301,8 @@ class Comparison:
     @property
     def summary(self) -> pd.DataFrame:
         """Per method: wins (best mean log score), mean log score, and the mean over series of
-        the difference to the reference method with its standard error across series."""
+        the difference to the reference method with its standard error across series; n test:
+        the test steps scored in all series together (observed returns only)."""
         scores_ = pd.DataFrame({name: t["log score"] for name, t in self.tables.items()})
         wins = scores_.idxmax(axis=0).value_counts().reindex(scores_.index, fill_value=0)
         ref = REFERENCE if REFERENCE in scores_.index else scores_.index[0]
@@ -301,6 +316,7 @@ class Comparison:
             "mean RMSE": pd.DataFrame({k: t["RMSE"] for k, t in self.tables.items()}).mean(axis=1),
             "mean coverage 90%": pd.DataFrame(
                 {k: t["coverage 90%"] for k, t in self.tables.items()}).mean(axis=1),
+            "n test": pd.DataFrame({k: t["n test"] for k, t in self.tables.items()}).sum(axis=1),
         })
         out.index.name = "method"
         return out
@@ -310,7 +326,8 @@ class Comparison:
         """Per series with an LFO result: the Bayes test log score with the posterior fixed at
         the training rows, the PSIS-LFO elpd per period with the posterior updated through the
         test rows (both nats per period, same rows), their mean paired difference and its
-        standard error, refits and the largest Pareto k. Empty without LFO results."""
+        standard error, refits, the largest Pareto k and the test steps scored. Empty without
+        LFO results."""
         rows = {}
         for name, s in self.series.items():
             if s.lfo is None:
@@ -323,6 +340,7 @@ class Comparison:
                 "se": diff.std(ddof=1) / np.sqrt(diff.size) if diff.size > 1 else np.nan,
                 "refits": s.lfo.n_refits,
                 "max pareto k": s.lfo.summary()["max pareto_k"],
+                "n test": len(s.lfo.rows),
             }
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = "series"

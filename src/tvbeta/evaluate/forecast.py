@@ -77,21 +77,38 @@ def kalman_predictive(m: StateSpace) -> tuple[np.ndarray, np.ndarray]:
 def rolling_ols_forecast(
     y: np.ndarray, Z: np.ndarray, steps: np.ndarray, window: int
 ) -> OneStepForecast:
-    """OLS on the `window` rows before each scored step; the exact Student t predictive.
+    """OLS on the last `window` observations before each scored step; the exact Student t
+    predictive.
 
-    y : (n,), Z : (n, k) (a column of ones for an intercept), steps : (m,) row positions to
-    score, each >= window. The predictive of y_t is t_{w-k}(z_t' b, s^2 (1 + z_t'(X'X)^{-1} z_t))
-    with b, s^2 the OLS fit on rows t-window..t-1 (the classical no-prior predictive).
+    y : (n,) with NaN for a missing target, Z : (n, k) (a column of ones for an intercept),
+    steps : (m,) row positions to score. The window counts observations, not rows: it holds the
+    last ``window`` rows before t whose target is observed ("the last 36 observed months", as
+    the rolling setters in `tvbeta.model.heuristics` count), so a missing return stretches it
+    back by one row and every predictive has the same degrees of freedom (statsmodels'
+    ``RollingOLS(missing="drop")`` counts rows and fits fewer). The predictive of y_t is
+    t_{w-k}(z_t' b, s^2 (1 + z_t'(X'X)^{-1} z_t)) with b, s^2 the OLS fit on those w rows (the
+    classical no-prior predictive).
+
+    Raises
+    ------
+    ValueError
+        When a scored step has fewer than ``window`` observations before it, or the window is
+        too short for k regressors.
     """
     k = Z.shape[1]
-    if np.any(steps < window):
-        raise ValueError(f"rolling OLS needs {window} rows before every scored step")
     if window <= k + 2:
         raise ValueError(f"rolling window {window} too short for {k} regressors (need > k + 2)")
-    X = np.stack([Z[t - window : t] for t in steps])  # (m, w, k)
-    yy = np.stack([y[t - window : t] for t in steps])  # (m, w)
-    if np.isnan(yy).any():
-        raise ValueError("rolling OLS windows contain missing targets; drop them or use the filter")
+    observed = np.flatnonzero(~np.isnan(y))
+    n_before = np.searchsorted(observed, steps)  # observations at rows < t
+    short = np.flatnonzero(n_before < window)
+    if short.size:
+        i = short[0]
+        raise ValueError(
+            f"rolling OLS needs {window} observed targets before every scored step; row "
+            f"{steps[i]} has {n_before[i]}: shorten the window or score later rows"
+        )
+    rows = observed[n_before[:, None] - window + np.arange(window)]  # (m, w)
+    X, yy = Z[rows], y[rows]  # (m, w, k), (m, w)
     XtX = np.einsum("mwi,mwj->mij", X, X)
     b = np.linalg.solve(XtX, np.einsum("mwi,mw->mi", X, yy)[..., None])[..., 0]
     resid = yy - np.einsum("mwk,mk->mw", X, b)

@@ -243,7 +243,7 @@ def _check_split(spec: BayesSpec, n_train: int) -> np.ndarray:
             f"n_train must be an integer in [burn + 2, n - 1] = [{lo}, {hi}] (training rows "
             f"after burn, and at least one test row), got {n_train!r}"
         )
-    rows = np.flatnonzero(~np.isnan(spec.y[n_train:])) + n_train
+    rows = spec.steps[spec.steps >= n_train]
     if rows.size == 0:
         raise ValueError(f"n_train={n_train}: the test rows have no observed target")
     return rows
@@ -269,14 +269,18 @@ def _lfo_scores(
     terms_after_refit: Callable[[int], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """The LFO recursion: (elpd_i (m,), k-hat (m,), refit rows) from the first posterior's
-    terms ll (S, n); terms_after_refit(i) gives the terms of the posterior on rows < i."""
+    terms ll (S, n); terms_after_refit(i) gives the terms of the posterior on rows < i.
+
+    The posterior changes only with an observed row: rows holds the observed rows from
+    n_train on, so the rows since the last posterior (star: n_train or the last refit) hold an
+    observation exactly when a row was scored before (j > 0; a missing row n_train adds none)."""
     elpd, khat = np.empty(rows.size), np.full(rows.size, np.nan)
     refits, star = [], n_train
     for j, i in enumerate(rows):
         log_w = _uniform(ll.shape[0])
-        if i > star and threshold > 0:
+        if j > 0 and threshold > 0:
             log_w, khat[j] = psis(ll[:, star:i].sum(axis=1))
-        if i > star and not khat[j] <= threshold:  # k-hat too high, or threshold 0 (exact)
+        if j > 0 and not khat[j] <= threshold:  # k-hat too high, or threshold 0 (exact)
             ll, star = terms_after_refit(int(i)), i
             refits.append(int(i))
             log_w = _uniform(ll.shape[0])

@@ -8,7 +8,10 @@ stack of (window, k) matrices), with the seed's conventions:
 - rolling OLS at step t uses rows t-window .. t-1 (no look-ahead), so the first ``window``
   steps have no value;
 - rolling variances use the trailing window t-window+1 .. t, like pandas ``rolling(window)``;
-- a window holding a NaN gives NaN (pandas' ``min_periods=window``);
+- a missing value (NaN) is skipped: a window holds the last ``window`` observed rows, so it
+  reaches back past a gap (pandas' rolling applied to the observed values alone; statsmodels'
+  ``RollingOLS(missing="drop")`` counts rows instead and fits fewer); the seed had no missing
+  data;
 - values are clipped below at ``min_val`` and the leading gaps back-filled
   (:func:`clip_and_backfill`).
 """
@@ -31,94 +34,99 @@ def _check_window(window: int, n: int, minimum: int, what: str) -> None:
         )
 
 
-def past_windows(x: np.ndarray, window: int) -> np.ndarray:
-    """Windows of the ``window`` rows BEFORE each step t = window .. n-1.
-
-    x : (n, ...) -> (n - window, window, ...), a read-only view; entry i holds rows
-    i .. i + window - 1, the past of step t = i + window.
-    """
-    w = sliding_window_view(x, window, axis=0)[:-1]  # drop the window ending at the last row
-    return np.moveaxis(w, -1, 1)
-
-
 def trailing_windows(x: np.ndarray, window: int) -> np.ndarray:
     """Windows ending AT each step t = window-1 .. n-1: (n - window + 1, window, ...)."""
     return np.moveaxis(sliding_window_view(x, window, axis=0), -1, 1)
 
 
-def _rolling_ols(y: np.ndarray, X: np.ndarray, window: int):
-    """Batched OLS by pseudo-inverse on past windows.
+def _expand(values: np.ndarray, count: np.ndarray, window: int) -> np.ndarray:
+    """Row t gets ``values[count[t] - window]``, the window of the ``count[t]`` observations so
+    far; NaN where fewer than ``window`` were observed. values : (windows, ...) -> (n, ...)."""
+    out = np.full((count.size, *values.shape[1:]), np.nan)
+    have = count >= window
+    out[have] = values[count[have] - window]
+    return out
 
-    Returns beta (m, k), residuals (m, window) and a mask (m,) of windows holding a NaN,
-    with m = n - window (steps t = window .. n-1).
+
+def _rolling_ols(y: np.ndarray, X: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batched OLS by pseudo-inverse on the past ``window`` observed rows of each step t.
+
+    Returns beta (n, k) and in-window residuals (n, window), NaN where fewer than ``window``
+    rows before t have y and every regressor observed.
     """
     y = np.asarray(y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"need y (n,) and X (n, k), got {y.shape} and {X.shape}")
     _check_window(window, X.shape[0], 1, "a rolling regression")
-    Xw = past_windows(X, window)  # (m, window, k)
-    yw = past_windows(y, window)  # (m, window)
-    bad = np.isnan(Xw).any(axis=(1, 2)) | np.isnan(yw).any(axis=1)
-    if bad.any():  # the SVD inside pinv fails on NaN: solve zeros there, mask afterwards
-        Xw = np.where(bad[:, None, None], 0.0, Xw)
-        yw = np.where(bad[:, None], 0.0, yw)
+    observed = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
+    count = np.cumsum(observed) - observed  # observed rows before t
+    n_windows = count[-1] - window + 1  # the windows some step uses
+    if n_windows <= 0:
+        return np.full(X.shape, np.nan), np.full((X.shape[0], window), np.nan)
+    Xw = trailing_windows(X[observed], window)[:n_windows]  # (n_windows, window, k)
+    yw = trailing_windows(y[observed], window)[:n_windows]
     beta = (np.linalg.pinv(Xw) @ yw[..., None])[..., 0]
     resid = yw - (Xw @ beta[..., None])[..., 0]
-    beta[bad] = np.nan
-    resid[bad] = np.nan
-    return beta, resid, bad
+    return _expand(beta, count, window), _expand(resid, count, window)
 
 
 def rolling_ols_betas(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
-    """OLS betas on rows t-window .. t-1, for each step t.
+    """OLS betas on the ``window`` rows before each step t (rows t-window .. t-1 without
+    missing values).
 
     Parameters
     ----------
-    y : (n,) target returns.
+    y : (n,) target returns; NaN where missing.
     X : (n, k) regressors (include a column of ones for an intercept).
-    window : int, number of past rows per regression (>= 1, < n).
+    window : int, number of past observed rows per regression (>= 1, < n).
 
     Returns
     -------
-    (n, k) betas ``pinv(X[t-window:t]) @ y[t-window:t]``; NaN for t < window and for windows
-    holding a NaN.
+    (n, k) betas ``pinv(X[rows]) @ y[rows]`` over the last ``window`` observed rows before t;
+    NaN until ``window`` rows were observed.
     """
-    beta, _, _ = _rolling_ols(y, X, window)
-    out = np.full((X.shape[0], X.shape[1]), np.nan)
-    out[window:] = beta
-    return out
+    return _rolling_ols(y, X, window)[0]
 
 
 def rolling_ols_residual_var(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
-    """Population variance (ddof=0) of the in-window OLS residuals on rows t-window .. t-1.
+    """Population variance (ddof=0) of the in-window OLS residuals of `rolling_ols_betas`.
 
-    Shapes as in :func:`rolling_ols_betas`; returns (n,), NaN for t < window (units of y^2).
+    Shapes as in :func:`rolling_ols_betas`; returns (n,), NaN until ``window`` rows were
+    observed (units of y^2).
     """
-    _, resid, _ = _rolling_ols(y, X, window)
-    out = np.full(X.shape[0], np.nan)
-    out[window:] = resid.var(axis=1)
-    return out
+    return _rolling_ols(y, X, window)[1].var(axis=1)
 
 
 def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
-    """Trailing rolling variance over rows t-window+1 .. t (pandas ``rolling(window).var()``).
+    """Trailing rolling variance of the last ``window`` observed values up to t (rows
+    t-window+1 .. t without missing values: pandas ``rolling(window).var()`` on them).
 
-    x : (n,) or (n, k); returns the same shape, NaN for t < window-1 and for windows holding
-    a NaN. Computed in two passes per window (mean, then squared deviations).
+    x : (n,) or (n, k), each column on its own observed rows; returns the same shape, NaN
+    until ``window`` values were observed. A missing row takes the variance of the values
+    before it. Computed in two passes per window (mean, then squared deviations).
     """
     x = np.asarray(x, dtype=np.float64)
     _check_window(window, x.shape[0] + 1, ddof + 1, "a rolling variance")
-    out = np.full(x.shape, np.nan)
-    out[window - 1 :] = trailing_windows(x, window).var(axis=1, ddof=ddof)
-    return out
+    if x.ndim == 2:
+        out = np.empty_like(x)
+        for j in range(x.shape[1]):
+            out[:, j] = rolling_var(x[:, j], window, ddof)
+        return out
+    observed = ~np.isnan(x)
+    values = x[observed]
+    if values.size < window:
+        return np.full(x.shape, np.nan)
+    var = trailing_windows(values, window).var(axis=1, ddof=ddof)
+    return _expand(var, np.cumsum(observed), window)
 
 
 def rolling_factor_vol(H: np.ndarray, window: int) -> np.ndarray:
     """Mean across factors of each factor's rolling standard deviation (ddof=1).
 
-    H : (n, n_factors) factor returns; returns (n,), NaN for t < window-1. A factor whose
-    window holds a NaN is left out of that step's mean (pandas ``mean(axis=1)``).
+    H : (n, n_factors) factor returns; returns (n,), NaN for t < window-1. Each factor's
+    window holds its last ``window`` observed values; a factor with fewer so far is left out
+    of that step's mean (pandas ``mean(axis=1)``).
     """
     H = np.asarray(H, dtype=np.float64)
     if H.ndim != 2:

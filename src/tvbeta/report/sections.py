@@ -32,9 +32,11 @@ METHOD_TEXT = {
         "NUTS posterior of Q and R (beta marginalised by the Kalman filter)",
         "mixture of Gaussians over posterior draws",
     ),
-    "rolling_ols": ("OLS on a rolling window of past rows (no state model)", "Student t"),
+    "rolling_ols": ("OLS on the last observed rows, a rolling window (no state model)",
+                    "Student t"),
 }
 SCORE_FORMATS = {"n test": "{:.0f}", "fit time (s)": "{:.2f}", "wins": "{:.0f}"}
+LFO_FORMATS = {"refits": "{:.0f}", "max pareto k": "{:.2f}", "n test": "{:.0f}"}
 # Beta paths dominate the file size (~180 bytes per series x state x date drawn, dates as
 # text); this budget keeps them near 3 MB: 450 dates per path for 6 series of 5 states.
 PATH_BUDGET = 16_000
@@ -103,6 +105,7 @@ def data_section(ctx: Context) -> str:
         "Training rows": f"{lay.n_train}: {_span(idx[: lay.n_train])}",
         "Test rows": f"{lay.n - lay.n_train}: {_span(idx[lay.n_train :])}",
         "Burn-in": f"the first {lay.burn} rows only condition the filter (no likelihood term)",
+        "Missing returns": _missing_text(ctx.comparison, lay),
         "Targets": ", ".join(map(str, ctx.comparison.series)),
         "Factors": ", ".join(lay.factors) or "none: a local level model (the intercept alone)",
     }
@@ -112,6 +115,19 @@ def data_section(ctx: Context) -> str:
         "annualised: mean × periods per year, sd × √(periods per year).</p>"
         + table(cols, name="data-columns", formats={"missing": "{:.0f}"})
     )
+
+
+def _missing_text(comparison: Comparison, lay: A.Layout) -> str:
+    """Per target with a gap: missing training and test rows (neither fitted nor scored)."""
+    gaps = []
+    for target in comparison.series:
+        missing = comparison.data[target].isna().to_numpy()
+        train, test = int(missing[: lay.n_train].sum()), int(missing[lay.n_train :].sum())
+        if train or test:
+            gaps.append(f"{target}: {train} training, {test} test rows")
+    if not gaps:
+        return "none"
+    return "; ".join(gaps) + " (no method fits or scores a missing return)"
 
 
 def _equations(q: str, states: list[str]) -> str:
@@ -200,7 +216,9 @@ def model_section(ctx: Context) -> str:
             )
     parts += ["<h3>Grid and chosen specifications</h3>", _grid_text(ctx)]
     window = st.get("rolling_window")
-    parts.append(f"<p>Rolling OLS window: {window or 'three years of rows (the default)'}.</p>")
+    size = (f"{window} observed returns" if window else
+            "three years of observed returns, at most the training rows' (default)")  # fmt: skip
+    parts.append(f"<p>Rolling OLS window: {size}; a missing return stretches it back a row.</p>")
     return "".join(parts)
 
 
@@ -264,7 +282,8 @@ def comparison_section(ctx: Context, v: Verdict) -> str:
         ctx.figures(plot_score_bars(comp.tables, reference=ref)),
         "<h3>Summary across series</h3>",
         "<p>wins: series where the method had the best log score; mean diff: the mean over "
-        f"series of (method − {esc(ref)}) log score, se across series.</p>",
+        f"series of (method − {esc(ref)}) log score, se across series; n test: the test "
+        "steps scored (observed returns), all series together.</p>",
         table(
             summary, name="summary", formats=SCORE_FORMATS, best=_best(summary, "mean log score")
         ),
@@ -296,7 +315,7 @@ def _lfo_text(comp: Comparison) -> str:
         "elpd per period, nats; importance sampling from the last posterior, refitted by NUTS "
         f"when the Pareto k of the weights exceeds {threshold:g}. The difference (paired over "
         "rows, with its standard error) is what re-estimating as data arrive would add.</p>"
-        + table(lfo, name="lfo", formats={"refits": "{:.0f}", "max pareto k": "{:.2f}"})
+        + table(lfo, name="lfo", formats=LFO_FORMATS)
     )
 
 

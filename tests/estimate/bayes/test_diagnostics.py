@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from tvbeta.data import simulate
 from tvbeta.estimate.bayes import diagnostics as dg
@@ -76,3 +77,83 @@ def test_trace_and_rank_plots_return_plot_collections_and_save_png(fits, tmp_pat
         pc = plot(fits["good"], tmp_path / name)
         assert isinstance(pc, az.PlotCollection)
         assert (tmp_path / name).stat().st_size > 1000
+
+
+# --- a missing return ------------------------------------------------------------------------
+
+GAP_BURN, GAP_ROW = 2, 40
+
+
+@pytest.fixture(scope="module")
+def gappy():
+    """80 weekly returns on one factor, the return at row 40 missing; the default sampler."""
+    frame = simulate(80, ["f1"], Q=[1e-7, 4e-4], R=1e-4, beta0=[0.001, 0.9], intercept=True,
+                     seed=3).frame  # fmt: skip
+    frame.iloc[GAP_ROW, frame.columns.get_loc("y")] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BayesConvergenceWarning)
+        fit = fit_bayes(frame, "y", ["f1"], burn=GAP_BURN, draws=200, tune=200, chains=2,
+                        cores=2, seed=1, n_paths=10, posterior_predictive=True)  # fmt: skip
+    return frame, fit
+
+
+def _statsmodels_terms(fit) -> np.ndarray:
+    """(draws, rows) log p(y_t | y_<t, Q, R) by statsmodels' filter (the oracle of
+    `statsmodels_twin`) at every posterior draw, on the fit's data and initial state."""
+    from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+
+    s = fit.spec
+    Q, R = fit.qr_draws()
+    return np.array([statsmodels_filter(s.y, s.Z, s.T[None], Q[d][None], [R[d]], s.a0,
+                                        s.P0).loglik_t for d in range(len(R))])  # fmt: skip
+
+
+def test_a_missing_return_has_no_log_likelihood_term_and_every_group_skips_it(gappy, tmp_path):
+    frame, fit = gappy
+    observed = frame.index[GAP_BURN:].drop(frame.index[GAP_ROW])  # 77 dates
+    for group in ("log_likelihood", "observed_data", "posterior_predictive"):
+        y = fit.tree[group]["y"]
+        assert (y["time"].values == observed.values).all(), group
+        assert np.isfinite(y.values).all(), group
+    np.testing.assert_array_equal(fit.tree["observed_data"]["y"].values,
+                                  frame["y"].loc[observed].to_numpy())  # fmt: skip
+    # the group holds what statsmodels' filter gives at each draw, on the observed steps
+    ll = fit.tree["log_likelihood"]["y"].values.reshape(-1, len(observed))
+    ref = _statsmodels_terms(fit)
+    keep = frame.index.get_indexer(observed)
+    np.testing.assert_allclose(ll, ref[:, keep], rtol=1e-9, atol=1e-11)
+    # PyMC's own pointwise log-likelihood of the model has the same layout and values
+    import pymc as pm
+
+    tree = fit.tree.copy()
+    with fit.model():
+        pm.compute_log_likelihood(tree, extend_inferencedata=True, progressbar=False)
+    xr_ll = tree["log_likelihood"]["y"]
+    assert (xr_ll["time"].values == observed.values).all()
+    np.testing.assert_allclose(xr_ll.values, fit.tree["log_likelihood"]["y"].values, rtol=1e-10)
+    assert len(fit.beta["time"]) == 80 - GAP_BURN  # the beta paths still cover every row
+    path = fit.save(tmp_path / "fit.nc")
+    xr.testing.assert_identical(type(fit).load(path).tree, fit.tree)
+
+
+def test_loo_with_a_missing_return_is_psis_loo_over_the_observed_terms(gappy):
+    """Reference: ArviZ's PSIS-LOO on a DataTree built here from statsmodels' terms at the
+    same draws, without the missing week's column (and the burn rows)."""
+    import arviz as az
+
+    frame, fit = gappy
+    observed = frame.index[GAP_BURN:].drop(frame.index[GAP_ROW])
+    post = fit.tree["posterior"]
+    shape = (post.sizes["chain"], post.sizes["draw"], len(observed))
+    ref_ll = _statsmodels_terms(fit)[:, frame.index.get_indexer(observed)].reshape(shape)
+    by_hand = xr.DataTree.from_dict({
+        "posterior": post.to_dataset(),
+        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "time"), ref_ll)},
+                                     coords={"time": observed.values}),
+    })  # fmt: skip
+    want = az.loo(by_hand, pointwise=True)
+    for got in (dg.loo(fit), az.loo(fit.tree, pointwise=True)):
+        assert got.elpd == pytest.approx(want.elpd, rel=1e-9)
+        assert got.se == pytest.approx(want.se, rel=1e-9)
+        assert got.pareto_k.shape == (77,)
+        np.testing.assert_allclose(got.elpd_i.values, want.elpd_i.values, rtol=1e-9)

@@ -43,7 +43,8 @@ def test_diag_model_likelihood_term_equals_kalman_loglik_after_burn(sim, burn):
         point = {"sigma_eps_log__": np.log(sigma_eps), "sigma_beta_log__": np.log(sigma_beta)}
         expected = kalman_reference(spec, np.diag(sigma_beta**2), sigma_eps**2)
         assert_close(f(point), expected, 1e-12)
-    assert model["y"].eval().shape == (150 - burn,)  # observed = the likelihood window
+    # observed = the likelihood window's observed returns (the simulated NaN are not terms)
+    assert model["y"].eval().shape == (sim.frame["y"].iloc[burn:].notna().sum(),)
 
 
 def test_full_q_model_likelihood_term_equals_kalman_loglik_at_its_q(sim):
@@ -62,7 +63,9 @@ def test_full_q_model_likelihood_term_equals_kalman_loglik_at_its_q(sim):
 def test_model_has_time_and_state_coords_and_documented_parameters(sim):
     model = build_model(sim.frame, "y", ["f1", "f2"], burn=5)
     assert list(model.coords["state"]) == ["Intercept", "f1", "f2"]
-    assert pd.Index(model.coords["time"]).equals(sim.frame.index[5:].rename("time"))
+    observed = sim.frame["y"].iloc[5:].dropna().index  # the missing returns are no step
+    assert len(observed) < 145
+    assert pd.Index(model.coords["time"]).equals(observed.rename("time"))
     assert {v.name for v in model.free_RVs} == {"sigma_eps", "sigma_beta"}
     full = build_model(sim.frame, "y", ["f1", "f2"], q="full")
     assert {"sigma_beta", "Q"} <= {v.name for v in full.deterministics}
@@ -153,16 +156,16 @@ def test_initial_state_is_ols_on_the_first_window_with_wide_covariance(sim):
     assert_close(spec2.a0, [0.0, 1.0, 1.0], 0) and assert_close(spec2.P0, np.eye(3), 0)
 
 
-def test_random_draws_replicate_returns_with_the_model_scale_and_keep_missing(sim):
+def test_random_draws_replicate_the_observed_returns_with_the_model_scale(sim):
     spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=10)
     model = model_from_spec(spec)
     with model:
         draws = pm.draw(model["y"], draws=200, random_seed=1)
-    assert draws.shape == (200, 140)
-    missing = np.isnan(spec.y[10:])
-    assert missing.any() and np.isnan(draws[:, missing]).all()
-    assert np.isfinite(draws[:, ~missing]).all()
-    assert 0.1 < np.nanstd(draws) / np.nanstd(spec.y) < 10
+    n_observed = sim.frame["y"].iloc[10:].notna().sum()
+    assert n_observed < 140  # the simulated NaN have no replicate
+    assert draws.shape == (200, n_observed)
+    assert np.isfinite(draws).all()
+    assert 0.1 < np.std(draws) / np.nanstd(spec.y) < 10
 
 
 def test_prior_predictive_check_compares_replicated_statistics_with_the_data(sim):

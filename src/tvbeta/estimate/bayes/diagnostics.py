@@ -112,7 +112,8 @@ def _bfmi(tree: xr.DataTree) -> np.ndarray:
 def loo(fit, pointwise: bool = True):
     """PSIS-LOO over the one-step terms (``az.loo``): elpd, se, p_loo and Pareto k per time.
 
-    The terms are log p(y_t | y_{<t}, Q, R); leaving one out of the sum is not refitting
+    The terms are log p(y_t | y_{<t}, Q, R), one per observed step (missing targets have
+    none; see `tvbeta.estimate.bayes.model`); leaving one out of the sum is not refitting
     without y_t (later terms still condition on it), so read the result as a predictive score
     with PSIS diagnostics rather than exact leave-one-out.
     """
@@ -179,7 +180,7 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
         with model_from_spec(spec):
             tree = pm.sample_prior_predictive(draws=draws, random_seed=seed,
                                               compile_kwargs=_LIGHT)  # fmt: skip
-    return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.burn :])
+    return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.steps])
 
 
 def plot_trace(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollection:

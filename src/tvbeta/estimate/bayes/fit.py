@@ -69,9 +69,10 @@ class BayesFit:
     """A sampled posterior and what was derived from it.
 
     tree : DataTree with groups posterior, sample_stats, log_likelihood, observed_data (and
-    prior, prior_predictive, posterior_predictive when asked); beta : Dataset of the beta path
-    summaries (time, state), see `paths`; spec : the model's `BayesSpec`; settings : sampler
-    settings and timings (JSON-friendly).
+    prior, prior_predictive, posterior_predictive when asked), whose ``time`` holds the observed
+    steps (a missing target has no term, observation or replicate); beta : Dataset of the beta
+    path summaries (time, state) over every row after burn, see `paths`; spec : the model's
+    `BayesSpec`; settings : sampler settings and timings (JSON-friendly).
     """
 
     tree: xr.DataTree
@@ -162,12 +163,13 @@ def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
 
 def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
     """The pointwise log-likelihood group: ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R)
-    of every posterior draw and likelihood row (t >= burn), as ``pm.compute_log_likelihood``
-    lays it out, from one parallel kernel call over the draws (`BayesSpec.loglik_terms`)."""
-    ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.burn :]
+    of every posterior draw and observed step (`BayesSpec.steps`: t >= burn, y_t not missing;
+    ``time`` = their labels), as ``pm.compute_log_likelihood`` lays it out, from one parallel
+    kernel call over the draws (`BayesSpec.loglik_terms`)."""
+    ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.steps]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
-    coords = {"chain": post["chain"].values, "draw": post["draw"].values, TIME: spec.time}
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values, TIME: spec.observed_time}
     return xr.Dataset({OBSERVED: (("chain", "draw", TIME), ll.reshape(shape))}, coords=coords)
 
 

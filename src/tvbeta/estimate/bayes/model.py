@@ -7,18 +7,21 @@
 The likelihood is p(y_burn, ..., y_{n-1} | y_0, ..., y_{burn-1}; Q, R) = prod_{t >= burn}
 p(y_t | y_{<t}), each term from `KalmanLoglikOp`. The burn rows are not observations of the
 model: they only condition the filter, exactly as the MLE's ``burn`` (terms t < burn have zero
-weight). So the observed variable ``y`` and the ``time`` coordinate cover rows burn..n-1, while
-the rows before burn enter the likelihood as constants. ``log_likelihood`` then holds one term
-per observed step, and ``az.loo`` works on them (they are one-step-ahead terms, so PSIS-LOO over
-them approximates leave-future-out more than leave-one-out).
+weight).
 
-Missing targets (NaN) stay NaN in the observed data (no imputation): the filter predicts
-through them and their log-likelihood term is 0.
+Missing targets (NaN) are not observations either: the filter predicts through them (no
+update, no term) and they are not imputed. So the observed variable ``y`` and its ``time``
+coordinate hold the observed steps of rows burn..n-1 only (`BayesSpec.steps`), while the rows
+before burn and the missing rows enter the likelihood as constants. ``log_likelihood``,
+``observed_data`` and the predictive groups then hold one value per observed step (no NaN, no
+zero term), and ``az.loo`` works on them (they are one-step-ahead terms, so PSIS-LOO over them
+approximates leave-future-out more than leave-one-out).
 
 Replicates (the CustomDist's ``random``, used by prior and posterior predictive sampling) come
 from the generative model given (Q, R): beta_{-1} ~ N(a0, P0), a fresh state path, fresh
-noise, on the observed design Z. So a posterior predictive draw is p(y_rep | Q, R) with
-(Q, R) from the posterior (the betas are re-simulated, not the smoothed path of the data).
+noise, on the observed design Z, at the observed steps. So a posterior predictive draw is
+p(y_rep | Q, R) with (Q, R) from the posterior (the betas are re-simulated, not the smoothed
+path of the data).
 """
 
 from __future__ import annotations
@@ -91,8 +94,20 @@ class BayesSpec:
 
     @property
     def time(self) -> pd.Index:
-        """Labels of the likelihood window (rows burn..n-1): the model's ``time`` coordinate."""
+        """Labels of the likelihood window (rows burn..n-1, missing targets included): the
+        ``time`` coordinate of the beta paths."""
         return self.index[self.burn :].rename(TIME)
+
+    @property
+    def steps(self) -> np.ndarray:
+        """Row positions (m,) of the likelihood terms: rows t >= burn with y_t observed."""
+        return np.flatnonzero(~np.isnan(self.y[self.burn :])) + self.burn
+
+    @property
+    def observed_time(self) -> pd.Index:
+        """Labels of `steps`: the ``time`` coordinate of the model's observed variable and of
+        the log_likelihood, observed_data and predictive groups."""
+        return self.index[self.steps].rename(TIME)
 
     def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
         """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for draws Q (S, k, k), R (S,) and
@@ -189,7 +204,8 @@ def build_model(
 
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and ``sigma_beta`` (dims state) for
     q="diag"; for q="full" the packed Cholesky factor ``chol_Q`` with deterministics
-    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = rows burn..n-1), a
+    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = the observed rows
+    among burn..n-1, `BayesSpec.observed_time`), a
     `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
     draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`.
     """
@@ -207,7 +223,7 @@ def _scale_prior(name: str, prior, dims=None, shape=None):
 
 def model_from_spec(spec: BayesSpec) -> pm.Model:
     """Build the PyMC model from a `BayesSpec` (see `build_model`)."""
-    coords = {TIME: spec.time, STATE: list(spec.state_names)}
+    coords = {TIME: spec.observed_time, STATE: list(spec.state_names)}
     if spec.q == "full":
         coords[STATE2] = list(spec.state_names)
     with pm.Model(coords=coords) as model:
@@ -226,11 +242,11 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
         R = sigma_eps**2
         data = _shared_data(spec)
         pm.CustomDist(
-            OBSERVED, Q, R, data["Z"],
-            logp=partial(_logp, data=data, burn=spec.burn),
+            OBSERVED, Q, R, data["Z_obs"],
+            logp=partial(_logp, data=data),
             random=partial(_random, spec=spec),
             signature="(k,k),(),(t,k)->(t)",
-            observed=data["y"],  # a shared tensor: NaN is not imputed
+            observed=data["y_obs"],
             dims=TIME,
         )  # fmt: skip
     return model
@@ -239,35 +255,42 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
 def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     """The data as shared variables, not constants: the compiled graph then does not depend on
     the data, so PyTensor's numba cache serves every data set (constants would force a fresh
-    2-5 s compile per data set). Names are prefixed to stay unique in nutpie's shared data."""
-    b = spec.burn
+    2-5 s compile per data set). Names are prefixed to stay unique in nutpie's shared data.
+    ``y_obs``, ``Z_obs``: the observed steps (the CustomDist's value and design); ``y``, ``Z``:
+    every row, which the filter runs through; ``steps``: where the observed steps are."""
+    steps = spec.steps
     arrays = {
-        "y": spec.y[b:], "Z": spec.Z[b:], "y_pre": spec.y[:b], "Z_pre": spec.Z[:b],
+        "y_obs": spec.y[steps], "Z_obs": spec.Z[steps], "y": spec.y, "Z": spec.Z,
         "T": spec.T, "a0": spec.a0, "P0": spec.P0,
     }  # fmt: skip
-    return {
+    shared = {
         key: pytensor.shared(np.ascontiguousarray(value, dtype=np.float64), name=f"tvbeta_{key}")
         for key, value in arrays.items()
     }
+    shared["steps"] = pytensor.shared(steps.astype(np.int64), name="tvbeta_steps")
+    return shared
 
 
-def _logp(value, Q, R, Z, *, data: dict[str, pt.TensorVariable], burn: int):
-    """One-step terms for t >= burn, the filter started at row 0 (burn rows only condition)."""
-    if burn:
-        value = pt.concatenate([data["y_pre"], value])
-        Z = pt.concatenate([data["Z_pre"], Z], axis=0)
-    ll = KalmanLoglikOp()(Q, R, value, Z, data["T"], data["a0"], data["P0"])
-    return ll[burn:]
+def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable]):
+    """The terms of the observed steps, the filter started at row 0 and run through every row
+    (burn rows and missing targets only condition it). ``value`` fills the observed steps of
+    the full series, so the density is a function of its value as PyMC expects."""
+    y = pt.set_subtensor(data["y"][data["steps"]], value)
+    ll = KalmanLoglikOp()(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
+    return ll[data["steps"]]
 
 
 def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) -> np.ndarray:
-    """One replicate of y (n - burn,) from the model: beta_{-1} ~ N(a0, P0), then the states.
+    """One replicate of the observed steps' y (m,) from the model: beta_{-1} ~ N(a0, P0), then
+    the states through every row; returned at `BayesSpec.steps`.
 
-    Q (k, k), R scalar; Z (n - burn, k) replaces the design of the likelihood window if given.
-    Missing targets stay missing (NaN) in the replicate.
+    Q (k, k), R scalar; Z (m, k) replaces the design at the observed steps if given.
     """
-    n, k = spec.n, spec.k
-    Zf = spec.Z if Z is None else np.concatenate([spec.Z[: spec.burn], Z])
+    n, k, steps = spec.n, spec.k, spec.steps
+    Zf = spec.Z
+    if Z is not None:
+        Zf = spec.Z.copy()
+        Zf[steps] = Z
     beta = spec.a0 + psd_sqrt(spec.P0) @ rng.standard_normal(k)
     eta = rng.standard_normal((n, k)) @ psd_sqrt(np.asarray(Q, float)).T
     if np.array_equal(spec.T, np.eye(k)):
@@ -278,12 +301,11 @@ def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) ->
             beta = spec.T @ beta + eta[t]
             path[t] = beta
     y = np.einsum("tk,tk->t", Zf, path) + np.sqrt(float(R)) * rng.standard_normal(n)
-    y[np.isnan(spec.y)] = np.nan
-    return y[spec.burn :]
+    return y[steps]
 
 
 def _random(Q, R, Z, rng=None, size=None, *, spec: BayesSpec):
-    """CustomDist draw: replicates of shape size + (n - burn,) (parameters may be batched)."""
+    """CustomDist draw: replicates of shape size + (m,) (parameters may be batched)."""
     rng = rng if rng is not None else np.random.default_rng()
     Q, R, Z = np.asarray(Q, float), np.asarray(R, float), np.asarray(Z, float)
     size = () if size is None else tuple(np.atleast_1d(size).astype(int))

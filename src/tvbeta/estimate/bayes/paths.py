@@ -11,8 +11,8 @@ For each of ``n_paths`` posterior draws (Q_d, R_d), chosen at random with a seed
 Summaries per (time, state): the mean and sd, Rao-Blackwellised (exact given the chosen draws:
 mean = avg_d a_d, sd^2 = avg_d (P_d + a_d^2) - mean^2, with a_d, P_d the filtered a_{t|t},
 P_{t|t} or smoothed a_{t|n}, P_{t|n} moments), and the 5%, 50% and 95% quantiles of the pooled
-draws. The
-window is the likelihood window (rows burn..n-1), the model's ``time`` coordinate.
+draws. The window is the likelihood window (rows burn..n-1, `BayesSpec.time`): every row, a
+missing target included (its beta is predicted, not updated).
 """
 
 from __future__ import annotations
