@@ -33,6 +33,7 @@ from tvbeta.config.schema import (
     SplitConfig,
 )
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
+from tvbeta.constants import Q_FORMS
 
 __all__ = ["load_config"]
 
@@ -180,7 +181,7 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
         targets=targets,
         factors=factors,
         intercept=intercept,
-        q=read(where, t, "q", "str", "diag", choices=("diag", "full")),
+        q=read(where, t, "q", "str", "diag", choices=Q_FORMS),
         burn=read(where, t, "burn", "int", None, low=0),
     )
 
@@ -188,7 +189,7 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
 # key -> (kind, extra read() arguments) of the flat sections
 _SAMPLER: dict[str, tuple[str, dict[str, Any]]] = {
     "draws": ("int", {"low": 1}),
-    "tune": ("int", {"low": 0}),
+    "tune": ("int", {"low": 1}),
     "chains": ("int", {"low": 1}),
     "cores": ("int", {"low": 1}),
     "target_accept": ("number", {"low": 0.5, "high": 0.999}),
