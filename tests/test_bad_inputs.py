@@ -194,10 +194,29 @@ def test_bad_sampler_settings_are_refused_before_anything_is_built(df, kwargs, e
     refuses(bayes(**kwargs), df, error, pattern)
 
 
-def test_bad_sampler_settings_of_a_comparison_are_refused_before_any_fit(df):
+COMPARISON_SETTING_CASES = [
+    ("draws 0", {"draws": 0}, ValueError, r"draws must be >= 1"),
+    ("target_accept 1.2", {"target_accept": 1.2}, ValueError, r"target_accept must be a "
+                                                              r"probability strictly between"),
+    ("n_predictive 0", {"n_predictive": 0}, ValueError,
+     r"n_predictive must be an integer >= 1 \(posterior draws in the predictive mixture"),
+    ("negative lfo_threshold", {"lfo_threshold": -0.1}, ValueError,
+     r"lfo_threshold must be >= 0 \(0: exact LFO, inf: never refit\), got -0.1"),
+    ("misspelt prior", {"priors": {"eps_scal": 2.0}}, ValueError,
+     r"unknown prior setting 'eps_scal'; did you mean 'eps_scale'\?"),
+    ("unknown frequency", {"frequency": "fortnightly"}, ValueError,
+     r"unknown frequency 'fortnightly': use e.g. 'weekly' or 52"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("settings", "error", "pattern"),
+                         [c[1:] for c in COMPARISON_SETTING_CASES],
+                         ids=[c[0] for c in COMPARISON_SETTING_CASES])  # fmt: skip
+def test_bad_bayes_settings_of_a_comparison_are_refused_before_any_fit(df, settings, error,
+                                                                       pattern):  # fmt: skip
     refuses(lambda d: compare_methods(d, ["y"], FACTORS, methods=["rolling_ols", "bayes"],
-                                      bayes=BayesSettings(draws=0), progress=False),
-            df, ValueError, r"draws must be >= 1")  # fmt: skip
+                                      bayes=BayesSettings(**settings), progress=False),
+            df, error, pattern)  # fmt: skip
 
 
 # === 3. the Q form ==============================================================================

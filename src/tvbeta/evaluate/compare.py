@@ -99,9 +99,10 @@ class BayesSettings:
                 or self.n_predictive < 1:  # fmt: skip
             raise ValueError(f"n_predictive must be an integer >= 1 (posterior draws in the "
                              f"predictive mixture, e.g. 400), got {self.n_predictive!r}")
-        if self.lfo_threshold is not None and not self.lfo_threshold > 0:
-            raise ValueError(f"lfo_threshold must be > 0 (a Pareto k, e.g. 0.7) or None for "
-                             f"no leave-future-out check, got {self.lfo_threshold!r}")
+        if self.lfo_threshold is not None:
+            from tvbeta.evaluate.lfo import check_threshold
+
+            check_threshold(self.lfo_threshold, "lfo_threshold")
 
 
 @dataclass(frozen=True)
