@@ -34,6 +34,7 @@ from tvbeta.config.schema import (
 )
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
 from tvbeta.constants import Q_FORMS
+from tvbeta.data.validate import repeated
 
 __all__ = ["load_config"]
 
@@ -170,9 +171,9 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
         raise where.error("is empty and intercept = false: the model has no state; list a "
                           "factor or set intercept = true", "factors")  # fmt: skip
     for key, names in (("targets", targets), ("factors", factors)):
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise where.error(f"lists {repeated} more than once; list each once", key)
+        twice = repeated(names)
+        if twice:
+            raise where.error(f"lists {twice} more than once; list each once", key)
     both = sorted(set(targets) & set(factors))
     if both:
         raise where.error(f"{both} are also factors: a series cannot explain itself; remove "

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
+from tvbeta.data.validate import repeated
 from tvbeta.evaluate.compare import METHODS  # the comparison owns its list of methods
 
 __all__ = [
@@ -163,10 +164,10 @@ class RunConfig:
         if output is not None:
             out = replace(out, output=OutputConfig(Path(output)))
         if targets:
-            repeated = sorted({t for t in targets if list(targets).count(t) > 1})
-            if repeated:
-                raise ConfigError(f"--target {repeated[0]!r} is given more than once: give "
-                                  "each target once")  # fmt: skip
+            twice = repeated(targets)
+            if twice:
+                raise ConfigError(f"--target {twice[0]!r} is given more than once: give each "
+                                  "target once")  # fmt: skip
             both = sorted(set(targets) & set(self.model.factors))
             if both:
                 raise ConfigError(f"{self.path}: [model] factors include {both}: a target "

@@ -11,6 +11,7 @@ those steps (Durbin & Koopman 2012, section 4.10).
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from typing import NamedTuple
@@ -100,6 +101,19 @@ def format_label(label: Hashable) -> str:
     if isinstance(label, pd.Timestamp) and label == label.normalize():
         return label.strftime("%Y-%m-%d")
     return str(label)
+
+
+def repeated(names: Iterable[Hashable]) -> list[str]:
+    """The names listed more than once (as text, sorted): for every "list each once" error."""
+    names = list(names)
+    return sorted({str(n) for n in names if names.count(n) > 1})
+
+
+def closest(name: str, valid: Iterable[str]) -> str:
+    """A " did you mean ...?" hint for ``name`` among ``valid`` (empty if nothing is close):
+    for every message about an unknown name, since a typo is the usual cause."""
+    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" did you mean {match[0]!r}?" if match else ""
 
 
 def prepare_design(
@@ -215,9 +229,9 @@ def _check_names(
             f"target column {target_col!r} is also listed among the factors: "
             "remove it from factor_cols (a fund cannot explain itself)"
         )
-    repeated = sorted({str(c) for c in factors if factors.count(c) > 1})
-    if repeated:
-        raise DataValidationError(f"factor_cols lists {repeated} more than once: list each once")
+    twice = repeated(factors)
+    if twice:
+        raise DataValidationError(f"factor_cols lists {twice} more than once: list each once")
     dup_in_df = [c for c in [target_col, *factors] if (df.columns == c).sum() > 1]
     if dup_in_df:
         raise DataValidationError(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
-from tvbeta.data.validate import column_list
+from tvbeta.data.validate import column_list, repeated
 from tvbeta.estimate.grid import RankBy, Setter, as_executor, best_spec, run_kalman_grid_search
 from tvbeta.evaluate.diagnostics import summarize_factor_dynamics
 from tvbeta.model import KalmanEngine, KalmanSpec
@@ -139,9 +139,9 @@ class ModelComparisonEngine:
             as_executor(executor)  # refuse anything else now, not after the first fund
         self.df = df
         self.fund_cols = column_list(fund_cols, "fund_cols")
-        repeated = sorted({str(f) for f in self.fund_cols if self.fund_cols.count(f) > 1})
-        if repeated:
-            raise ValueError(f"fund_cols lists {repeated} more than once: list each fund once")
+        twice = repeated(self.fund_cols)
+        if twice:
+            raise ValueError(f"fund_cols lists {twice} more than once: list each fund once")
         self.factor_cols = column_list(factor_cols)
         self.burn = burn
         self.executor = executor

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tvbeta.data import column_list, prepare_design
+from tvbeta.data.validate import column_list, prepare_design, repeated
 from tvbeta.evaluate.forecast import (
     OneStepForecast,
     gaussian_forecast,
@@ -313,9 +313,9 @@ def check_methods(methods: Sequence[str]) -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-    repeated = sorted({m for m in methods if methods.count(m) > 1})
-    if repeated:
-        raise ValueError(f"methods lists {repeated} more than once: list each method once")
+    twice = repeated(methods)
+    if twice:
+        raise ValueError(f"methods lists {twice} more than once: list each method once")
 
 
 def _add_differences(table: pd.DataFrame, forecasts: dict[str, OneStepForecast]) -> None:
@@ -525,9 +525,9 @@ def compare_methods(
     factors = column_list(factors, "factors")
     if not targets:
         raise ValueError("targets is empty: name one or more target columns")
-    repeated = sorted({str(t) for t in targets if targets.count(t) > 1})
-    if repeated:
-        raise ValueError(f"targets lists {repeated} more than once: list each target once")
+    twice = repeated(targets)
+    if twice:
+        raise ValueError(f"targets lists {twice} more than once: list each target once")
     check_methods(methods)
     bayes.check(methods)
     Split.from_test_size(len(data), test_size)

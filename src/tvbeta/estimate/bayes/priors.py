@@ -28,7 +28,6 @@ A `Prior` without its scale parameter gets the default scale above.
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -38,6 +37,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from tvbeta.data.validate import closest
 
 __all__ = [
     "InitialState",
@@ -115,7 +116,7 @@ class Prior:
         if self.dist not in SCALE_PARAM:
             raise ValueError(
                 f"prior {self.dist!r} is not a positive distribution tvbeta knows;"
-                f"{_closest(str(self.dist), SCALE_PARAM)} use one of {sorted(SCALE_PARAM)}"
+                f"{closest(str(self.dist), SCALE_PARAM)} use one of {sorted(SCALE_PARAM)}"
             )
         object.__setattr__(self, "params", dict(self.params))
         for name, value in self.params.items():
@@ -204,7 +205,7 @@ class Priors:
         valid = sorted(f.name for f in fields(cls))
         for key in d:
             if key not in valid:
-                raise ValueError(f"unknown prior setting {key!r};{_closest(str(key), valid)} "
+                raise ValueError(f"unknown prior setting {key!r};{closest(str(key), valid)} "
                                  f"valid settings: {valid}")  # fmt: skip
         return cls(**d)
 
@@ -229,12 +230,6 @@ class Priors:
         return replace(self, **changes)
 
 
-def _closest(name: str, valid: Sequence[str] | Mapping[str, Any]) -> str:
-    """A " did you mean ...?" hint (empty when nothing is close): a typo is the usual cause."""
-    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f" did you mean {match[0]!r}?" if match else ""
-
-
 def _real(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
@@ -247,7 +242,7 @@ def _check_param(dist: str, name: str, value: Any) -> None:
     """A parameter ``dist`` takes, finite, and > 0 unless it may be any real (LogNormal mu)."""
     if name not in PARAMS[dist]:
         raise ValueError(
-            f"{dist} has no parameter {name!r};{_closest(name, PARAMS[dist])} its parameters "
+            f"{dist} has no parameter {name!r};{closest(name, PARAMS[dist])} its parameters "
             f"are {list(PARAMS[dist])}"
         )
     values = np.ravel(np.asarray(value, dtype=object))
