@@ -148,6 +148,15 @@ def test_bad_prior_objects_are_refused_when_built():
         Priors(initial_window=0)
 
 
+def test_bad_priors_in_a_toml_file_are_refused(tmp_path):
+    path = tmp_path / "priors.toml"
+    path.write_text('[priors.sigma_eps]\ndist = "HalfNormal"\nsigmaa = 0.01\n')
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"HalfNormal has no parameter 'sigmaa'; did you mean"):
+        Priors.from_toml(path)
+    assert path.read_bytes() == before
+
+
 def test_a_constant_target_cannot_give_a_default_noise_scale(df):
     """Fitted exactly by the factors, the target leaves an OLS residual sd of 0, the default
     scale of sigma_eps: say so instead of sampling a point mass."""
@@ -461,13 +470,18 @@ def dask_client():
 
 
 def test_a_dask_client_runs_the_grid_with_the_serial_numbers(df, dask_client):
+    """A distributed Client is used through its executor (it was silently replaced by a local
+    process pool); the reference is the grid run here, serially."""
+    before = df.copy(deep=True)
     base = KalmanSpec(K=2)
     serial = run_kalman_grid_search(df, "y", FACTORS, base, burn=4)
     on_dask = run_kalman_grid_search(df, "y", FACTORS, base, burn=4, executor=dask_client)
     pd.testing.assert_frame_equal(on_dask, serial)
+    pd.testing.assert_frame_equal(df, before)
 
 
 def test_a_dask_client_runs_the_funds_with_the_serial_numbers(df, dask_client):
+    before = df.copy(deep=True)
     runs = {}
     for name, executor in (("serial", None), ("dask", dask_client)):
         engine = ModelComparisonEngine(df, ["y", "y2"], FACTORS, burn=4, executor=executor,
@@ -475,6 +489,7 @@ def test_a_dask_client_runs_the_funds_with_the_serial_numbers(df, dask_client):
         engine.run_all()
         runs[name] = engine.get_all_summaries()
     pd.testing.assert_frame_equal(runs["dask"], runs["serial"])
+    pd.testing.assert_frame_equal(df, before)
 
 
 EXECUTOR_MESSAGE = (r"executor must be a concurrent.futures.Executor \(e.g. ThreadPoolExecutor\), "
@@ -709,9 +724,11 @@ RANK_CASES = [
                          ids=[c[0] for c in RANK_CASES])  # fmt: skip
 def test_a_grid_rank_the_comparison_cannot_use_is_refused(tmp_path, rank, compare, pattern):
     path = model_file(tmp_path, f'{BASE}[grid]\nrank = "{rank}"\n{compare}')
+    before = path.read_bytes()
     config = load_config(path)  # `tvbeta fit --method grid` uses it ...
-    with pytest.raises(ConfigError, match=pattern):  # ... a comparison cannot
-        config.compare_kwargs()
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ": " + pattern):
+        config.compare_kwargs()  # ... a comparison cannot
+    assert path.read_bytes() == before
 
 
 def test_a_grid_rank_a_comparison_runs_is_accepted(tmp_path):
@@ -788,7 +805,9 @@ def test_cli_a_sampler_count_below_one_is_a_usage_error(capsys, option):
 
 def test_cli_compare_refuses_a_grid_rank_it_cannot_use(capsys, tmp_path):
     path = model_file(tmp_path, f'{BASE}[grid]\nrank = "oos_log_score"\n')
+    before = path.read_bytes()
     code, _, err = run(capsys, "compare", path, "--output", tmp_path / "out")
+    assert path.read_bytes() == before
     assert code == 2 and "[grid] rank: 'oos_log_score' is a ranking for `tvbeta fit" in err
     assert not (tmp_path / "out" / "comparison.json").exists()
 
@@ -811,7 +830,9 @@ def test_cli_fit_grid_keeps_the_row_of_its_rank(capsys, tmp_path):
 
 def test_cli_bad_prior_exits_2_before_loading_data(capsys, tmp_path):
     path = model_file(tmp_path, BASE + '[priors.sigma_eps]\ndist = "HalfNormal"\nsigma = 0\n')
+    before = path.read_bytes()
     code, _, err = run(capsys, "fit", path, "--method", "bayes", "--output", tmp_path / "out")
+    assert path.read_bytes() == before
     assert code == 2 and "sigma of the HalfNormal prior must be a finite number > 0" in err
 
 
