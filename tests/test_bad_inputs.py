@@ -82,7 +82,7 @@ def bayes(**kwargs: Any) -> Callable[[pd.DataFrame], Any]:
 
 
 # === 1. priors =================================================================================
-SCALE_FIX = r"give a positive value, or leave it out for the data-based default"
+SCALE_FIX = r"give a positive value \(a scale may also be left out for the data-based default\)"
 POSITIVE = r"sigma of the HalfNormal prior must be a finite number > 0, got "
 PRIOR_CASES = [
     ("negative sigma_eps", {"sigma_eps": {"dist": "HalfNormal", "sigma": -0.01}},

@@ -22,7 +22,7 @@ import pandas as pd
 INTERCEPT_NAME = "Intercept"
 MAX_CONDITION = 100.0
 """Condition number of the observed design (columns scaled to unit length) above which the
-betas are warned to be poorly identified: Belsley, Kuh & Welsch (1980, section 3.3) read
+betas are warned to be poorly identified: Belsley, Kuh & Welsch (1980, chapter 3) read
 condition indexes of 30-100 as moderate-to-strong near dependence and above 100 as strong."""
 SCALE_RANGE = (1e-6, 1e6)
 """Standard deviations of a used column outside this range draw a `DataWarning`: the spec's

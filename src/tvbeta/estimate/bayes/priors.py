@@ -254,9 +254,9 @@ def _check_param(dist: str, name: str, value: Any) -> None:
     if not np.all(np.isfinite(values)) or (positive and not np.all(values > 0)):
         need = "a finite number > 0" if positive else "a finite number"
         raise ValueError(
-            f"{name} of the {dist} prior must be {need}, got {value!r}: a scale of 0 or less "
-            "is no distribution (NUTS cannot start); give a positive value, or leave it out "
-            "for the data-based default"
+            f"{name} of the {dist} prior must be {need}, got {value!r}: with 0 or less there "
+            "is no distribution (NUTS cannot start); give a positive value (a scale may also be "
+            "left out for the data-based default)"
         )
 
 
