@@ -23,7 +23,7 @@ import pandas as pd
 
 from tvbeta.config import ConfigError, RunConfig, load_config
 from tvbeta.data import DataValidationError
-from tvbeta.model import SpecError
+from tvbeta.model import SavedFileError, SpecError
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 FIT_METHODS: tuple[str, ...] = ("mle", "bayes", "grid")
@@ -218,7 +218,7 @@ def _fit_grid(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
     base = base.set_intercept() if m.intercept else base
     grid = run_kalman_grid_search(data, target, m.factors, base, burn=burn,
                                   try_both_intercepts=config.grid.try_both_intercepts,
-                                  rank_by=config.grid.rank)  # fmt: skip
+                                  rank_by=config.grid.fit_rank)  # fmt: skip
     files = [folder / f"{_slug(target)}.grid.csv", folder / f"{_slug(target)}.best.toml"]
     grid.assign(Error=grid["Error"].astype(str)).to_csv(files[0], index=False)
     best_spec(grid).save(files[1])
@@ -341,8 +341,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     """Run the command; map the errors a user can fix to exit code 2, others to 1."""
     try:
         return args.func(args)
-    except (CLIError, ConfigError, FileNotFoundError, DataValidationError, SpecError) as err:
-        return _fail(err, EXIT_USAGE)  # a data or spec error is the user's to fix, like a file
+    except (CLIError, ConfigError, FileNotFoundError, DataValidationError, SpecError,
+            SavedFileError) as err:  # fmt: skip
+        return _fail(err, EXIT_USAGE)  # a data, spec or saved-file error is the user's to fix
     except Unavailable as err:
         return _fail(err, EXIT_UNEXPECTED)
     except KeyboardInterrupt:

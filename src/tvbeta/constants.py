@@ -22,6 +22,10 @@ VALUE = "value"
 INTERCEPT = "Intercept"
 """Name of the intercept state; it is always the FIRST state (the seed's ``set_intercept``)."""
 
+Q_FORMS: tuple[str, ...] = ("diag", "full")
+"""Forms of a constant state noise covariance Q that MLE and Bayes estimate: a diagonal, or a
+full symmetric matrix (through its Cholesky factor)."""
+
 # --- the seed's spec defaults (``KalmanSpec(K)``) ----------------------------------------
 DEFAULT_MODEL_NAME = "Kalman Model"
 DEFAULT_P0_SCALE = 100.0

@@ -12,7 +12,10 @@ string is allowed)::
                            # ../shared/data) | "csv" | "nile" (statsmodels' annual Nile flow)
     start = "1992-01-01"   # optional, inclusive (TOML dates work too)
     end = "2017-03-31"     # optional, inclusive
-    frequency = "monthly"  # rows' frequency; fixed for french/seed/nile, optional for csv
+    frequency = "monthly"  # rows' frequency; fixed for french/seed/nile, optional for csv (else
+                           # read from the dates): the periods per year of the Bayes priors,
+                           # of the prior initial state (Bayes, MLE) and of the default
+                           # rolling OLS window (three years)
     excess = true          # french: industries and portfolios minus RF (default true)
     data_dir = "..."       # seed: folder of the seed's CSVs, relative to the model file
     path = "returns.csv"   # csv: relative to the model file; dates first, decimal returns
@@ -28,7 +31,10 @@ string is allowed)::
 
     [priors]               # passed to tvbeta.estimate.bayes.priors.Priors.from_dict
     [sampler]              # draws, tune, chains, cores, target_accept, seed, sampler, n_paths
-    [grid]                 # try_both_intercepts, rank ("mean_rmse" | "loglik" | "oos_log_score")
+    [grid]                 # try_both_intercepts, rank ("mean_rmse" | "loglik" | "oos_log_score":
+                           # the row `fit --method grid` keeps; default "mean_rmse". `compare`
+                           # ranks the grid as its methods do, so there rank must be
+                           # "mean_rmse" with grid_seed or "loglik" with grid_loglik listed)
     [split]                # test_size: fraction in (0, 1) or a number of rows
     [compare]              # methods (subset of METHODS), rolling_window (periods), lfo (bool,
                            # PSIS-LFO-CV of the Bayes fits, default true), lfo_threshold (0.7)

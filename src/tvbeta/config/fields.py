@@ -8,13 +8,14 @@ from :func:`difflib.get_close_matches`, because a typo is the usual cause.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from tvbeta.data.validate import closest
 
 __all__ = ["REQUIRED", "ConfigError", "Where", "closest", "describe", "read"]
 
@@ -47,12 +48,6 @@ class Where:
         """A ConfigError prefixed with ``<file>: [<section>] <key>:``."""
         at = f"[{self.section}] {key}" if key else f"[{self.section}]"
         return ConfigError(f"{self.file}: {at}: {message}")
-
-
-def closest(name: str, valid: Iterable[str]) -> str:
-    """A " did you mean ...?" hint for ``name`` among ``valid`` (empty if nothing is close)."""
-    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f" did you mean {match[0]!r}?" if match else ""
 
 
 def check_keys(where: Where, table: Mapping[str, Any], valid: Collection[str]) -> None:

@@ -33,6 +33,8 @@ from tvbeta.config.schema import (
     SplitConfig,
 )
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
+from tvbeta.constants import Q_FORMS
+from tvbeta.data.validate import repeated
 
 __all__ = ["load_config"]
 
@@ -169,9 +171,9 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
         raise where.error("is empty and intercept = false: the model has no state; list a "
                           "factor or set intercept = true", "factors")  # fmt: skip
     for key, names in (("targets", targets), ("factors", factors)):
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise where.error(f"lists {repeated} more than once; list each once", key)
+        twice = repeated(names)
+        if twice:
+            raise where.error(f"lists {twice} more than once; list each once", key)
     both = sorted(set(targets) & set(factors))
     if both:
         raise where.error(f"{both} are also factors: a series cannot explain itself; remove "
@@ -180,7 +182,7 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
         targets=targets,
         factors=factors,
         intercept=intercept,
-        q=read(where, t, "q", "str", "diag", choices=("diag", "full")),
+        q=read(where, t, "q", "str", "diag", choices=Q_FORMS),
         burn=read(where, t, "burn", "int", None, low=0),
     )
 
@@ -188,7 +190,7 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
 # key -> (kind, extra read() arguments) of the flat sections
 _SAMPLER: dict[str, tuple[str, dict[str, Any]]] = {
     "draws": ("int", {"low": 1}),
-    "tune": ("int", {"low": 0}),
+    "tune": ("int", {"low": 1}),
     "chains": ("int", {"low": 1}),
     "cores": ("int", {"low": 1}),
     "target_accept": ("number", {"low": 0.5, "high": 0.999}),

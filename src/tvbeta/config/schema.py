@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tvbeta.config.fields import ConfigError
+from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
+from tvbeta.data.validate import repeated
 from tvbeta.evaluate.compare import METHODS  # the comparison owns its list of methods
 
 __all__ = [
@@ -76,12 +77,23 @@ class SamplerConfig:
     n_paths: int = 200
 
 
+# The comparison method that ranks the grid as each [grid] rank does (oos_log_score: none).
+RANK_METHODS: dict[str, str] = {"mean_rmse": "grid_seed", "loglik": "grid_loglik"}
+
+
 @dataclass(frozen=True)
 class GridConfig:
-    """[grid]: the seed's grid search; ``rank`` picks the best row for ``tvbeta fit``."""
+    """[grid]: the seed's grid search; ``rank`` picks the best row for ``tvbeta fit`` (None:
+    the seed's "mean_rmse"). A comparison ranks the grid as its methods say (``RANK_METHODS``),
+    so there a rank must name one of them (`RunConfig.compare_kwargs`)."""
 
     try_both_intercepts: bool = True
-    rank: str = "mean_rmse"
+    rank: str | None = None
+
+    @property
+    def fit_rank(self) -> str:
+        """The ranking `tvbeta fit --method grid` keeps the best row of."""
+        return self.rank or "mean_rmse"
 
 
 @dataclass(frozen=True)
@@ -152,11 +164,15 @@ class RunConfig:
         if output is not None:
             out = replace(out, output=OutputConfig(Path(output)))
         if targets:
+            twice = repeated(targets)
+            if twice:
+                raise ConfigError(f"--target {twice[0]!r} is given more than once: give each "
+                                  "target once")  # fmt: skip
             both = sorted(set(targets) & set(self.model.factors))
             if both:
                 raise ConfigError(f"{self.path}: [model] factors include {both}: a target "
                                   "cannot also be a factor; choose another target")  # fmt: skip
-            out = replace(out, model=replace(out.model, targets=tuple(dict.fromkeys(targets))))
+            out = replace(out, model=replace(out.model, targets=tuple(targets)))
         return out
 
     def bayes_settings(self) -> Any:
@@ -165,28 +181,48 @@ class RunConfig:
 
         s = self.sampler
         lfo = self.compare.lfo_threshold if self.compare.lfo else None
-        values = dict(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
-                      target_accept=s.target_accept, q=self.model.q,
-                      priors=dict(self.priors) or None, n_paths=s.n_paths,
-                      lfo_threshold=lfo)  # fmt: skip
-        # Passed only where the comparison layer has the field (not in its first interface).
-        extra = dict(sampler=s.sampler, frequency=self.data.model_frequency)
-        return BayesSettings(**values, **_known(BayesSettings, extra))
+        return BayesSettings(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
+                             target_accept=s.target_accept, q=self.model.q,
+                             priors=dict(self.priors) or None, sampler=s.sampler,
+                             n_paths=s.n_paths, lfo_threshold=lfo,
+                             frequency=self.data.model_frequency)  # fmt: skip
 
     def grid_settings(self) -> Any:
         """`tvbeta.evaluate.compare.GridSettings` from [grid]."""
         from tvbeta.evaluate.compare import GridSettings
 
-        extra = dict(rank_by=self.grid.rank)
-        return GridSettings(try_both_intercepts=self.grid.try_both_intercepts,
-                            **_known(GridSettings, extra))  # fmt: skip
+        return GridSettings(try_both_intercepts=self.grid.try_both_intercepts)
 
     def compare_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `tvbeta.evaluate.compare.compare_methods` after ``data``.
 
         ``compare_methods(config.load_data(), **config.compare_kwargs())`` runs the file's
         comparison.
+
+        Raises
+        ------
+        ConfigError
+            [grid] rank names a ranking the comparison does not run: "oos_log_score" (no
+            comparison method ranks the grid that way), or one whose method (`RANK_METHODS`)
+            [compare] methods leaves out.
         """
+        rank = self.grid.rank
+        if rank is not None and RANK_METHODS.get(rank) not in self.compare.methods:
+            where = Where(self.path, "grid")
+            if rank not in RANK_METHODS:
+                raise where.error(
+                    f"{rank!r} is a ranking for `tvbeta fit --method grid` only: a comparison "
+                    "ranks the grid as its methods do (grid_seed: in-sample mean RMSE, "
+                    "grid_loglik: log-likelihood) and scores every method on the held-out rows "
+                    "itself; remove the key to compare (or keep it in a model file for fit)",
+                    "rank",
+                )
+            raise where.error(
+                f"{rank!r} ranks the grid as the method {RANK_METHODS[rank]!r} does, which "
+                f"[compare] methods leaves out: add {RANK_METHODS[rank]!r} to methods, or remove "
+                "the key",
+                "rank",
+            )
         m = self.model
         return dict(targets=m.targets, factors=m.factors, intercept=m.intercept,
                     test_size=self.split.test_size, burn=m.burn, methods=self.compare.methods,
@@ -213,11 +249,6 @@ class RunConfig:
         if self.priors:
             out["priors"] = dict(self.priors)
         return out
-
-
-def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in values.items() if k in names}
 
 
 def _plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ load_seed_weekly           the seed notebook's weekly ETF + yield-change table (
 load_french                built-in monthly Fama-French factors, industries, portfolios
 simulate                   synthetic fund with known beta path (state-space truth)
 prepare_design             checked arrays y (n,), H (n, n_factors), Z (n, k) for the filter
+column_list                column names as a list (one name alone is one column)
 """
 
 from tvbeta.data.builtin import (
@@ -29,7 +30,14 @@ from tvbeta.data.io import (
     yield_changes,
 )
 from tvbeta.data.simulate import SimulatedData, simulate
-from tvbeta.data.validate import INTERCEPT_NAME, DataValidationError, Design, prepare_design
+from tvbeta.data.validate import (
+    INTERCEPT_NAME,
+    DataValidationError,
+    DataWarning,
+    Design,
+    column_list,
+    prepare_design,
+)
 from tvbeta.data.weekly import aggregate_weekly_data
 
 __all__ = [
@@ -41,9 +49,11 @@ __all__ = [
     "INTERCEPT_NAME",
     "SHARED_DATA_ENV",
     "DataValidationError",
+    "DataWarning",
     "Design",
     "SimulatedData",
     "aggregate_weekly_data",
+    "column_list",
     "load_french",
     "load_seed_weekly",
     "prepare_design",

@@ -11,17 +11,53 @@ those steps (Durbin & Koopman 2012, section 4.10).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import difflib
+import warnings
+from collections.abc import Hashable, Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 INTERCEPT_NAME = "Intercept"
+MAX_CONDITION = 100.0
+"""Condition number of the observed design (columns scaled to unit length) above which the
+betas are warned to be poorly identified: Belsley, Kuh & Welsch (1980, chapter 3) read
+condition indexes of 30-100 as moderate-to-strong near dependence and above 100 as strong."""
+SCALE_RANGE = (1e-6, 1e6)
+"""Standard deviations of a used column outside this range draw a `DataWarning`: the spec's
+defaults (P0 = 100 per beta, 1e6 for the intercept), the seed setters' floors (1e-8, 1e-6) and
+the MLE bounds are absolute numbers chosen for decimal returns (a weekly sd of about 0.02)."""
 
 
 class DataValidationError(ValueError):
     """Data the model cannot use; the message names the column or row and the remedy."""
+
+
+class DataWarning(UserWarning):
+    """Data the model can use, but whose betas or filter may not mean much (the message says
+    why and what to do): nearly collinear factors, values on an extreme scale."""
+
+
+def column_list(columns: Sequence[Hashable] | Hashable, argument: str = "factor_cols") -> list:
+    """The column names of ``columns``: a list or other sequence as given, a single name (a
+    string or any non-iterable label) as a one-element list, as `prepare_design` reads
+    ``factor_cols``; every function that takes column names reads them through this.
+
+    Raises
+    ------
+    TypeError
+        A set (or other unordered collection): the order of the columns is the order of the
+        states, so it must be given.
+    """
+    if isinstance(columns, str) or not isinstance(columns, Iterable):
+        return [columns]
+    if isinstance(columns, set | frozenset | dict):
+        raise TypeError(
+            f"{argument} is a {type(columns).__name__}, whose order is arbitrary: pass a list, "
+            f"e.g. {sorted(map(str, columns))!r} (its order is the order of the states)"
+        )
+    return list(columns)
 
 
 class Design(NamedTuple):
@@ -67,6 +103,19 @@ def format_label(label: Hashable) -> str:
     return str(label)
 
 
+def repeated(names: Iterable[Hashable]) -> list[str]:
+    """The names listed more than once (as text, sorted): for every "list each once" error."""
+    names = list(names)
+    return sorted({str(n) for n in names if names.count(n) > 1})
+
+
+def closest(name: str, valid: Iterable[str]) -> str:
+    """A " did you mean ...?" hint for ``name`` among ``valid`` (empty if nothing is close):
+    for every message about an unknown name, since a typo is the usual cause."""
+    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" did you mean {match[0]!r}?" if match else ""
+
+
 def prepare_design(
     df: pd.DataFrame,
     target_col: Hashable,
@@ -86,7 +135,8 @@ def prepare_design(
     target_col : hashable
         Column of the fund's returns ``y_t``. NaN entries are missing observations.
     factor_cols : sequence of hashable, (n_factors,)
-        Factor return columns, in state order (a single string means one column). May be
+        Factor return columns, in state order (a single name means one column, see
+        `column_list`). May be
         empty with ``intercept=True``: the local level model, ``Z = ones (n_time, 1)``
         (Durbin & Koopman 2012, chapter 2).
     intercept : bool
@@ -106,9 +156,15 @@ def prepare_design(
     ------
     DataValidationError
         No factor and no intercept (no state); unknown, duplicated or non-numeric columns;
-        +-inf values; a duplicated, unsorted or NaT index; a NaN factor on a row where the
-        target is observed; too few observed rows; a constant factor; perfectly collinear
-        factors (over the rows with an observed target).
+        +-inf values; a duplicated, unsorted or NaT index, or an index of date strings; a NaN
+        factor on a row where the target is observed; too few observed rows; a constant
+        factor; perfectly collinear factors (over the rows with an observed target).
+
+    Warns
+    -----
+    DataWarning
+        Nearly collinear columns (condition number above `MAX_CONDITION`), or a column whose
+        standard deviation lies outside `SCALE_RANGE`.
 
     Notes
     -----
@@ -137,6 +193,8 @@ def prepare_design(
         Z = np.column_stack([np.ones(len(y)), Z])
         names = (INTERCEPT_NAME, *names)
     _check_collinear(Z[observed], names)
+    _warn_scale(used, np.column_stack([y, H])[observed])
+    _warn_near_collinear(Z[observed], names)
     return Design(index=df.index.copy(), y=y, H=H, Z=Z, state_names=names)
 
 
@@ -149,7 +207,7 @@ def _check_names(
     """Return the factor list after checking that every name exists exactly once."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    factors = [factor_cols] if isinstance(factor_cols, str) else list(factor_cols)
+    factors = column_list(factor_cols)
     available = list(df.columns)
     if not factors and not intercept:
         raise DataValidationError(
@@ -171,9 +229,9 @@ def _check_names(
             f"target column {target_col!r} is also listed among the factors: "
             "remove it from factor_cols (a fund cannot explain itself)"
         )
-    repeated = sorted({str(c) for c in factors if factors.count(c) > 1})
-    if repeated:
-        raise DataValidationError(f"factor_cols lists {repeated} more than once: list each once")
+    twice = repeated(factors)
+    if twice:
+        raise DataValidationError(f"factor_cols lists {twice} more than once: list each once")
     dup_in_df = [c for c in [target_col, *factors] if (df.columns == c).sum() > 1]
     if dup_in_df:
         raise DataValidationError(
@@ -200,6 +258,7 @@ def _check_numeric(df: pd.DataFrame, cols: list[Hashable]) -> None:
 
 def _check_index(index: pd.Index) -> None:
     """Require a unique, ascending index without NaT (one row per time step, in time order)."""
+    _check_date_strings(index)
     if isinstance(index, pd.DatetimeIndex) and index.hasnans:
         row = int(np.flatnonzero(index.isna())[0])
         raise DataValidationError(f"the index has no date (NaT) at row {row}: fix or drop that row")
@@ -216,10 +275,42 @@ def _check_index(index: pd.Index) -> None:
             bad = int(np.flatnonzero(np.asarray(index[1:] < index[:-1]))[0]) + 1
         except TypeError as err:
             raise DataValidationError("the index labels cannot be ordered: use dates") from err
+        text = (" (the labels are text, and df.sort_index() would order them as text: use "
+                "dates, pd.to_datetime, or integer positions)" if index.inferred_type == "string"
+                else "")  # fmt: skip
         raise DataValidationError(
             f"the index is not sorted: {format_label(index[bad])} (row {bad}) comes after "
-            f"{format_label(index[bad - 1])}; sort it first with df.sort_index()"
+            f"{format_label(index[bad - 1])}; sort it first with df.sort_index(){text}"
         )
+
+
+def _check_date_strings(index: pd.Index) -> None:
+    """Dates written as text are refused with the conversion to make: text sorts as text
+    ("01/02/2021" before "12/31/2020"), so neither the order check nor ``df.sort_index()``
+    would put them in time order, "01/02/2020" is 2 January or 1 February depending on the
+    convention, and the calendar (periods per year) cannot be read from text."""
+    if index.inferred_type != "string" or len(index) == 0:
+        return
+    with warnings.catch_warnings():  # pandas warns when it has to guess a format
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(index, errors="coerce", format="mixed")
+    if parsed.isna().any():
+        return  # labels, not dates
+    first = str(index[0])
+    try:
+        pd.to_datetime(index, format="ISO8601")
+    except ValueError:
+        raise DataValidationError(
+            f"the index holds dates as text (e.g. {first!r}), which sort as text, not in "
+            "time order, and may read day-first or month-first: convert it first with "
+            "df.index = pd.to_datetime(df.index, format='%m/%d/%Y') (or '%d/%m/%Y', whichever "
+            "the source uses), then df = df.sort_index()"
+        ) from None
+    raise DataValidationError(
+        f"the index holds dates as text (e.g. {first!r}): convert it first with "
+        "df.index = pd.to_datetime(df.index, format='ISO8601') (then df = df.sort_index() "
+        "if needed), so that the rows are ordered and counted in time"
+    )
 
 
 def _check_finite(index: pd.Index, cols: list[Hashable], values: np.ndarray) -> None:
@@ -297,6 +388,53 @@ def _check_collinear(Z_obs: np.ndarray, names: tuple[str, ...]) -> None:
         f"columns {involved} are perfectly collinear on the rows with an observed target "
         f"({names[last]} = {relation}), so their betas are not separately identified: "
         "drop one of them or combine them into one factor"
+    )
+
+
+def _warn_scale(cols: list[Hashable], values: np.ndarray) -> None:
+    """Warn once per call about the columns whose sd (observed rows) is outside SCALE_RANGE."""
+    sd = np.nanstd(values, axis=0)
+    low, high = SCALE_RANGE
+    bad = [f"{col!r} (sd {s:.3g})" for col, s in zip(cols, sd, strict=True)
+           if not low <= s <= high]  # fmt: skip
+    if bad:
+        warnings.warn(
+            f"column(s) {', '.join(bad)} are far from the scale tvbeta's defaults assume "
+            f"(standard deviations between {low:g} and {high:g}; decimal returns, 0.01 = 1%, "
+            "have about 0.01-0.05): the default initial covariance P0 = 100 and the setters' "
+            "variance floors and bounds are absolute, so the filter's betas and likelihood "
+            "may mean little; rescale the column (e.g. divide by a power of 10) or use returns "
+            "instead of levels",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_near_collinear(Z_obs: np.ndarray, names: tuple[str, ...]) -> None:
+    """Warn when the observed design is nearly rank deficient, naming the columns involved.
+
+    The condition number is that of ``Z`` with unit-length columns (Belsley, Kuh & Welsch
+    1980), so it does not depend on units; the columns named are those with weight in the
+    right singular vector of the smallest singular value (the near-dependence itself).
+    """
+    if Z_obs.shape[1] < 2:
+        return
+    Zn = Z_obs / np.linalg.norm(Z_obs, axis=0)
+    _, s, vt = np.linalg.svd(Zn, full_matrices=False)
+    condition = float(s[0] / s[-1])
+    if condition <= MAX_CONDITION:
+        return
+    weight = np.abs(vt[-1])
+    involved = [names[j] for j in np.flatnonzero(weight >= 0.2 * weight.max())]
+    warnings.warn(
+        f"columns {involved} are nearly collinear on the rows with an observed target "
+        f"(condition number {condition:.3g} of the design with unit-length columns, above "
+        f"{MAX_CONDITION:g}): their separate betas are poorly identified (their combination "
+        "is); drop one of them or combine them into one factor, or, if one is far from zero "
+        "relative to its spread (e.g. a price level, collinear with the intercept), use its "
+        "changes or returns",
+        DataWarning,
+        stacklevel=3,
     )
 
 

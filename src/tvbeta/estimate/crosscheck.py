@@ -14,7 +14,8 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, fit_mle
+from tvbeta.data.validate import column_list
+from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, check_q_form, fit_mle
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.kalman import kalman_loglik
 from tvbeta.model import KalmanSpec
@@ -24,7 +25,7 @@ from tvbeta.model.engine import design_for
 def crosscheck_statsmodels(
     df: pd.DataFrame,
     target_col: Hashable,
-    factor_cols: Sequence[Hashable],
+    factor_cols: Sequence[Hashable] | Hashable,
     *,
     intercept: bool = True,
     q: QForm = "diag",
@@ -38,6 +39,8 @@ def crosscheck_statsmodels(
     and "rel. diff". Both optimisers start from their own defaults, so agreement of the
     estimates is a real check, not a copy.
     """
+    check_q_form(q)
+    factor_cols = column_list(factor_cols)
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))
         spec = spec.set_intercept() if intercept else spec

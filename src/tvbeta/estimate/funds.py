@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
-from tvbeta.estimate.grid import RankBy, Setter, best_spec, run_kalman_grid_search
+from tvbeta.data.validate import column_list, repeated
+from tvbeta.estimate.grid import RankBy, Setter, as_executor, best_spec, run_kalman_grid_search
 from tvbeta.evaluate.diagnostics import summarize_factor_dynamics
 from tvbeta.model import KalmanEngine, KalmanSpec
 from tvbeta.results import KalmanResult
@@ -26,7 +27,9 @@ from tvbeta.results import KalmanResult
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-ExecutorChoice = Executor | Literal["auto", "process", "serial"] | None
+ExecutorChoice = Executor | Any | Literal["auto", "process", "serial"] | None
+"""An Executor, a Dask distributed Client (see `tvbeta.estimate.grid.as_executor`), a name,
+or None."""
 AUTO_PROCESS_WORK = 100_000
 """funds x rows above which executor="auto" starts a process pool: a grid costs ~0.14 ms per
 row serially (0.05 s for 365 weeks), a pool ~5 s to start its workers (2 vCPUs)."""
@@ -56,7 +59,7 @@ class FundRunner:
     ) -> None:
         self.df = df
         self.fund_col = fund_col
-        self.factor_cols = list(factor_cols)
+        self.factor_cols = column_list(factor_cols)
         self.burn = burn
 
     def run(self, spec: KalmanSpec, label: str = "default") -> KalmanResult:
@@ -89,9 +92,9 @@ class ModelComparisonEngine:
     df : pd.DataFrame, (n_time, ...)
         Returns of every fund and factor, one row per step.
     fund_cols : sequence of hashable
-        Target columns, one grid search each.
+        Target columns, one grid search each, each listed once (one name alone is one fund).
     factor_cols : sequence of hashable
-        Factor return columns shared by all funds.
+        Factor return columns shared by all funds (one name alone is one column).
     burn : int, default 12
         Burn-in of every grid and re-run.
     executor : Executor, "auto", "process", "serial" or None, default "auto"
@@ -128,13 +131,18 @@ class ModelComparisonEngine:
         executor: ExecutorChoice = "auto",
         progress: bool = True,
     ) -> None:
-        if isinstance(executor, str) and executor not in ("auto", "process", "serial"):
-            raise ValueError(
-                f"executor must be an Executor, 'auto', 'process', 'serial' or None: {executor!r}"
-            )
+        if isinstance(executor, str):
+            if executor not in ("auto", "process", "serial"):
+                raise ValueError(f"executor must be an Executor, a Dask Client, 'auto', "
+                                 f"'process', 'serial' or None, got {executor!r}")  # fmt: skip
+        else:
+            as_executor(executor)  # refuse anything else now, not after the first fund
         self.df = df
-        self.fund_cols = list(fund_cols)
-        self.factor_cols = list(factor_cols)
+        self.fund_cols = column_list(fund_cols, "fund_cols")
+        twice = repeated(self.fund_cols)
+        if twice:
+            raise ValueError(f"fund_cols lists {twice} more than once: list each fund once")
+        self.factor_cols = column_list(factor_cols)
         self.burn = burn
         self.executor = executor
         self.progress = progress
@@ -210,14 +218,14 @@ class ModelComparisonEngine:
 
     def _executor(self, setters: tuple) -> tuple[Executor | None, bool]:
         """(executor or None for serial, whether run_all owns it and must shut it down)."""
-        if self.executor is None or self.executor == "serial":
+        if not isinstance(self.executor, str):  # None, an Executor or a Dask client
+            return as_executor(self.executor), False
+        if self.executor == "serial":
             return None, False
         if self.executor == "auto" and (
             len(self.fund_cols) * len(self.df) <= AUTO_PROCESS_WORK or (os.cpu_count() or 1) < 2
         ):
             return None, False
-        if isinstance(self.executor, Executor):
-            return self.executor, False
         if len(self.fund_cols) < 2:
             return None, False
         try:  # fail here with advice, not deep inside the pool

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta import constants as C
+from tvbeta.data.validate import column_list
 from tvbeta.evaluate.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
 from tvbeta.kalman.arrays import raise_bad_step
 from tvbeta.kalman.filter import filter_state_space
@@ -236,9 +237,10 @@ def run_kalman_grid_search(
         diagnostics columns describe the training rows after burn, and "OOS Log Score" (mean
         over observed test rows of log p(y_t | y_{<t}), nats, higher is better) and "OOS
         RMSE" (return units) the test rows.
-    executor : concurrent.futures.Executor, optional
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
         Runs the two intercept groups concurrently (a process pool needs picklable setters:
-        module-level functions or partials of them). Default: in this process.
+        module-level functions or partials of them; a Dask client runs them on its cluster
+        through ``client.get_executor()``). Default: in this process.
 
     Returns
     -------
@@ -258,10 +260,13 @@ def run_kalman_grid_search(
     DataValidationError
         The data are unusable with ``base_spec`` (checked before any setter runs; an
         intercept variant that alone fails gives Error rows instead).
+    TypeError
+        ``executor`` is neither an Executor, a Dask client nor None.
     """
-    factors = [factor_cols] if isinstance(factor_cols, str) else list(factor_cols)
+    factors = column_list(factor_cols)
     if rank_by not in _SORT:
         raise ValueError(f"rank_by must be one of {list(_SORT)}, got {rank_by!r}")
+    executor = as_executor(executor)
     checked = design_for(base_spec, df, target_col, factors, burn)  # bad data or K: raise
     n_train = _train_rows(len(df), test_size, rank_by)
     task = _Task(
@@ -296,6 +301,29 @@ def run_kalman_grid_search(
     table = table.reset_index(drop=True)
     table.attrs.update(specs=SpecTable(specs), rank_by=rank_by, burn=burn, n_train=n_train)
     return table
+
+
+def as_executor(executor: Any, argument: str = "executor") -> Executor | None:
+    """The ``concurrent.futures.Executor`` to run work on: None (run here) and an Executor as
+    given, a Dask distributed ``Client`` as its ``get_executor()`` (an Executor whose futures
+    run on the client's cluster). Every function taking an executor reads it through this.
+
+    Raises
+    ------
+    TypeError
+        Anything else (naming what was given and what is accepted).
+    """
+    if executor is None or isinstance(executor, Executor):
+        return executor
+    get_executor = getattr(executor, "get_executor", None)
+    if callable(get_executor):
+        pool = get_executor()
+        if isinstance(pool, Executor):
+            return pool
+    raise TypeError(
+        f"{argument} must be a concurrent.futures.Executor (e.g. ThreadPoolExecutor), a Dask "
+        f"distributed Client (its get_executor() is used) or None, got {type(executor).__name__}"
+    )
 
 
 def best_spec(grid: pd.DataFrame, row: int = 0) -> KalmanSpec:

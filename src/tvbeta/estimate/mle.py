@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from tvbeta.constants import Q_FORMS
+from tvbeta.data.validate import column_list
 from tvbeta.kalman import StateSpace, loglik_batch
 from tvbeta.kalman.arrays import raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
@@ -28,6 +30,22 @@ from tvbeta.model.engine import design_for
 from tvbeta.results import KalmanResult
 
 QForm = Literal["diag", "full"]
+
+
+def check_q_form(q: object) -> None:
+    """Refuse a Q form other than those in `tvbeta.constants.Q_FORMS` (every function that
+    takes ``q`` calls this first, so a typo never falls through to one of the forms).
+
+    Raises
+    ------
+    ValueError
+        ``q`` is not "diag" or "full".
+    """
+    if not isinstance(q, str) or q not in Q_FORMS:
+        raise ValueError(
+            f"q must be 'diag' (independent drifts, one variance per state) or 'full' "
+            f"(correlated drifts, a full covariance), got {q!r}"
+        )
 
 
 class MLEConvergenceWarning(UserWarning):
@@ -40,6 +58,9 @@ class QRParameterization:
 
     k: int
     q: QForm
+
+    def __post_init__(self) -> None:
+        check_q_form(self.q)
 
     @property
     def n_params(self) -> int:
@@ -311,7 +332,7 @@ class MLEFit:
 def fit_mle(
     df: pd.DataFrame,
     target_col: Hashable,
-    factor_cols: Sequence[Hashable],
+    factor_cols: Sequence[Hashable] | Hashable,
     *,
     intercept: bool = True,
     q: QForm = "diag",
@@ -328,7 +349,17 @@ def fit_mle(
     then approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
     To maximise the likelihood a Bayesian fit samples (same initial state and burn), pass
     ``spec=bayes_spec(df, target_col, factor_cols, burn=b).kalman_spec()`` and ``burn=b``.
+    ``factor_cols`` may be one column name (see `tvbeta.data.column_list`).
+
+    Raises
+    ------
+    ValueError
+        ``q`` is not "diag" or "full".
+    DataValidationError, SpecError
+        Unusable data, or a ``spec`` whose K does not fit the factor columns.
     """
+    check_q_form(q)
+    factor_cols = column_list(factor_cols)
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))
         spec = spec.set_intercept() if intercept else spec

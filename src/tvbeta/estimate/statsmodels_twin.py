@@ -33,6 +33,8 @@ from statsmodels.tsa.statespace.kalman_filter import FILTER_CONVENTIONAL
 from statsmodels.tsa.statespace.kalman_smoother import KalmanSmoother
 from statsmodels.tsa.statespace.mlemodel import MLEModel
 
+from tvbeta.estimate.mle import check_q_form
+
 __all__ = ["StatsmodelsReference", "TVPRegression", "statsmodels_filter"]
 
 ArrayLike = npt.ArrayLike
@@ -239,8 +241,7 @@ class TVPRegression(MLEModel):
         P0: ArrayLike | None = None,
         burn: int = 0,
     ) -> None:
-        if q not in ("diag", "full"):
-            raise ValueError(f"q must be 'diag' or 'full', got {q!r}")
+        check_q_form(q)
         if np.ndim(exog) != 2:
             raise ValueError(f"exog must be (n, k), got shape {np.shape(exog)}")
         k = np.shape(exog)[1]

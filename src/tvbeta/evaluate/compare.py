@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tvbeta.data import prepare_design
+from tvbeta.data.validate import column_list, prepare_design, repeated
 from tvbeta.evaluate.forecast import (
     OneStepForecast,
     gaussian_forecast,
@@ -47,6 +47,7 @@ from tvbeta.evaluate.forecast import (
     scores,
 )
 from tvbeta.kalman import state_space
+from tvbeta.model.io import unreadable
 
 if TYPE_CHECKING:
     from tvbeta.evaluate.lfo import LFOResult
@@ -57,7 +58,10 @@ REFERENCE = "bayes"
 
 @dataclass(frozen=True)
 class BayesSettings:
-    """NUTS settings for the ``bayes`` method (see `tvbeta.estimate.bayes.fit_bayes`)."""
+    """NUTS settings for the ``bayes`` method (see `tvbeta.estimate.bayes.fit_bayes`); ``q``,
+    ``priors`` and ``frequency`` (periods per year, or a name such as "weekly"; None: read
+    from the dates) define the model that ``mle`` maximises too. Checked by `compare_methods`
+    before anything is fitted."""
 
     draws: int = 1000
     tune: int = 1000
@@ -70,6 +74,41 @@ class BayesSettings:
     n_paths: int = 200
     n_predictive: int = 400  # posterior draws in the predictive mixture
     lfo_threshold: float | None = 0.7  # PSIS-LFO-CV refit threshold (`evaluate.lfo`); None: no LFO
+    frequency: str | float | None = None
+
+    def check(self, methods: Sequence[str]) -> None:
+        """Refuse settings the given methods cannot run with (the model's q, priors and
+        frequency for mle and bayes; the NUTS settings for bayes), naming the setting.
+
+        Raises
+        ------
+        ValueError, TypeError
+        """
+        if not {"mle", "bayes"} & set(methods):
+            return
+        from tvbeta.estimate.mle import check_q_form
+
+        check_q_form(self.q)
+        from tvbeta.estimate.bayes.priors import Priors, periods_per_year
+        from tvbeta.estimate.bayes.sampler import check_settings
+
+        if self.priors is not None:
+            Priors.from_dict(self.priors)
+        if self.frequency is not None:
+            periods_per_year(None, self.frequency)
+        if "bayes" not in methods:
+            return
+        check_settings(draws=self.draws, tune=self.tune, chains=self.chains, cores=self.cores,
+                       target_accept=self.target_accept, seed=None, sampler=self.sampler,
+                       n_paths=self.n_paths)  # fmt: skip
+        if isinstance(self.n_predictive, bool) or not isinstance(self.n_predictive, int) \
+                or self.n_predictive < 1:  # fmt: skip
+            raise ValueError(f"n_predictive must be an integer >= 1 (posterior draws in the "
+                             f"predictive mixture, e.g. 400), got {self.n_predictive!r}")
+        if self.lfo_threshold is not None:
+            from tvbeta.evaluate.lfo import check_threshold
+
+            check_threshold(self.lfo_threshold, "lfo_threshold")
 
 
 @dataclass(frozen=True)
@@ -157,21 +196,22 @@ def _bayes_forecast(fit, data, target, factors, split: Split, n_draws: int, seed
     return mixture_forecast(design.y[s], np.array(means), np.array(vars_))
 
 
-def _rolling_forecast(data, target, factors, intercept, split: Split, window: int | None):
+def _rolling_forecast(data, target, factors, intercept, split: Split, window: int | None,
+                      frequency: str | float | None = None):
     design = prepare_design(data, target, factors, intercept=intercept)
     if window is None:  # three years of observations, at most as many as the training rows hold
         n_observed = int(np.sum(~np.isnan(design.y[: split.n_train])))
-        window = min(_default_window(data.index), n_observed)
+        window = min(_default_window(data.index, frequency), n_observed)
     return rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window)
 
 
-def _default_window(index: pd.Index) -> int:
-    """Three years of periods (periods per year as the priors infer them), else 36: the number
-    of observations in a rolling OLS window."""
+def _default_window(index: pd.Index, frequency: str | float | None = None) -> int:
+    """Three years of periods (periods per year as given, or as the priors infer them from
+    the dates), else 36: the number of observations in a rolling OLS window."""
     from tvbeta.estimate.bayes.priors import periods_per_year
 
     try:
-        return max(12, round(3 * periods_per_year(index)))
+        return max(12, round(3 * periods_per_year(index, frequency)))
     except ValueError:  # not a DatetimeIndex: no calendar to count years in
         return 36
 
@@ -196,12 +236,12 @@ def compare_series(
     is neither fitted nor scored (module docstring). burn : steps at the start of the training
     span dropped from the likelihoods (default: the number of states). rolling_window : the
     number of observations in a rolling OLS window (default three years of periods, at most
-    the observed training returns).
+    the observed training returns). factors : a list of columns, or one name. Arguments are
+    checked as in `compare_methods`.
     """
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-    factors = list(factors)
+    factors = column_list(factors, "factors")
+    check_methods(methods)
+    bayes.check(methods)
     split = Split.from_test_size(len(data), test_size)
     train = data.iloc[: split.n_train]
     k = len(factors) + int(intercept)
@@ -223,7 +263,8 @@ def compare_series(
                                               split, bayes, seed)
     if "rolling_ols" in methods:
         runners["rolling_ols"] = lambda: (
-            None, _rolling_forecast(data, target, factors, intercept, split, window))
+            None, _rolling_forecast(data, target, factors, intercept, split, window,
+                                    bayes.frequency))
     rows, forecasts, fits = {}, {}, {}
     for name in [m for m in METHODS if m in runners]:
         t0 = time.perf_counter()
@@ -251,7 +292,7 @@ def _mle_run(train, data, target, factors, intercept, burn, split, settings: Bay
     # The Bayes model's Q form, initial state and burn: MLE and posterior share one likelihood,
     # so their difference is integrating over (Q, R) rather than plugging in its maximum.
     model = bayes_spec(train, target, factors, intercept=intercept, q=settings.q,
-                       priors=settings.priors, burn=burn)  # fmt: skip
+                       priors=settings.priors, burn=burn, frequency=settings.frequency)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
         fit = fit_mle(train, target, factors, intercept=intercept, q=settings.q, burn=burn,
@@ -266,9 +307,30 @@ def _bayes_run(train, data, target, factors, intercept, burn, split, settings, s
         train, target, factors, intercept=intercept, q=settings.q, priors=settings.priors,
         burn=burn, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=settings.cores, target_accept=settings.target_accept, seed=seed,
-        sampler=settings.sampler, n_paths=settings.n_paths,
+        sampler=settings.sampler, n_paths=settings.n_paths, frequency=settings.frequency,
     )  # fmt: skip
     return fit, _bayes_forecast(fit, data, target, factors, split, settings.n_predictive, seed)
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    """One or more names from `METHODS`, each once (a list, not one name).
+
+    Raises
+    ------
+    ValueError, TypeError
+    """
+    if isinstance(methods, str):
+        raise TypeError(f"methods must be a list of method names, e.g. [{methods!r}], "
+                        f"got the string {methods!r}")  # fmt: skip
+    methods = list(methods)
+    if not methods:
+        raise ValueError(f"methods is empty: choose one or more of {list(METHODS)}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    twice = repeated(methods)
+    if twice:
+        raise ValueError(f"methods lists {twice} more than once: list each method once")
 
 
 def _add_differences(table: pd.DataFrame, forecasts: dict[str, OneStepForecast]) -> None:
@@ -377,22 +439,37 @@ class Comparison:
 
     @classmethod
     def load(cls, folder: str | Path) -> Comparison:
-        """Read a folder written by `save` (fits stay on disk; see `load_fit`)."""
-        doc = json.loads((Path(folder) / "comparison.json").read_text())
-        data = pd.read_csv(Path(folder) / "data.csv", index_col=0, parse_dates=[0])
-        series = {}
-        for name, s in doc["series"].items():
-            t = s["table"]
-            table = pd.DataFrame(t["data"], index=pd.Index(t["index"], name="method"),
-                                 columns=t["columns"])
-            forecasts = {m: OneStepForecast(**{f: np.asarray(v) for f, v in fc.items()})
-                         for m, fc in s["forecasts"].items()}
-            lfo = s.get("lfo")
-            if lfo is not None:
-                from tvbeta.evaluate.lfo import LFOResult
+        """Read a folder written by `save` (fits stay on disk; see `load_fit`).
 
-                lfo = LFOResult.from_dict(lfo, data.index)
-            series[name] = SeriesResult(name, table, forecasts, lfo=lfo)
+        Raises
+        ------
+        FileNotFoundError
+            No comparison.json or data.csv in the folder.
+        SavedFileError
+            comparison.json or data.csv is truncated, corrupt or not tvbeta's (the message
+            names the file).
+        """
+        path, csv = Path(folder) / "comparison.json", Path(folder) / "data.csv"
+        what = "tvbeta comparison (comparison.json written by Comparison.save)"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise unreadable(path, what, f"not UTF-8 text: {err.reason}") from err
+        except json.JSONDecodeError as err:
+            raise unreadable(path, what, f"not valid JSON: {err}") from err
+        if not isinstance(doc, dict) or not {"settings", "series"} <= set(doc):
+            raise unreadable(path, what, "it has no 'settings' and 'series'")
+        try:
+            data = pd.read_csv(csv, index_col=0, parse_dates=[0])
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise unreadable(csv, "tvbeta comparison's data (data.csv)", str(err)) from err
+        try:
+            series = {name: _series_from_saved(name, s, data.index)
+                      for name, s in doc["series"].items()}  # fmt: skip
+        except KeyError as err:
+            raise unreadable(path, what, f"a series has no {err.args[0]!r}") from err
+        except (AttributeError, TypeError, ValueError) as err:
+            raise unreadable(path, what, f"its contents do not fit: {err}") from err
         return cls(series, doc["settings"], data)
 
     @staticmethod
@@ -406,6 +483,21 @@ class Comparison:
         from tvbeta.model import KalmanSpec
 
         return KalmanSpec.load(f"{stem}.toml")
+
+
+def _series_from_saved(name: str, s: dict[str, Any], index: pd.Index) -> SeriesResult:
+    """One series of a saved comparison.json (tables, forecasts, LFO)."""
+    t = s["table"]
+    table = pd.DataFrame(t["data"], index=pd.Index(t["index"], name="method"),
+                         columns=t["columns"])  # fmt: skip
+    forecasts = {m: OneStepForecast(**{f: np.asarray(v) for f, v in fc.items()})
+                 for m, fc in s["forecasts"].items()}  # fmt: skip
+    lfo = s.get("lfo")
+    if lfo is not None:
+        from tvbeta.evaluate.lfo import LFOResult
+
+        lfo = LFOResult.from_dict(lfo, index)
+    return SeriesResult(name, table, forecasts, lfo=lfo)
 
 
 def _slug(name: str) -> str:
@@ -434,9 +526,33 @@ def compare_methods(
     """`compare_series` for each target (same factors, split and settings); see the module doc.
 
     Series run one after another: the Bayesian fits already use every core for their chains.
+    ``targets`` and ``factors`` are lists of columns (one name alone is one column).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Before anything is fitted: no or repeated targets, methods that are empty, unknown or
+        repeated, a test_size leaving no rows, or settings the methods cannot run with
+        (`BayesSettings.check`).
+    DataValidationError
+        Before anything is fitted: the data of some target are unusable
+        (`tvbeta.data.prepare_design`).
     """
     from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
+    targets = column_list(targets, "targets")
+    factors = column_list(factors, "factors")
+    if not targets:
+        raise ValueError("targets is empty: name one or more target columns")
+    twice = repeated(targets)
+    if twice:
+        raise ValueError(f"targets lists {twice} more than once: list each target once")
+    check_methods(methods)
+    bayes.check(methods)
+    Split.from_test_size(len(data), test_size)
+    k = len(factors) + int(intercept)
+    for target in targets:  # every series' data, before hours of fitting the first ones
+        prepare_design(data, target, factors, intercept=intercept, burn=k if burn is None else burn)
     results = {}
     for i, target in enumerate(tqdm(list(targets), desc="series", disable=not progress)):
         results[target] = compare_series(

@@ -249,10 +249,11 @@ def _check_split(spec: BayesSpec, n_train: int) -> np.ndarray:
     return rows
 
 
-def _check_threshold(threshold: float) -> float:
+def check_threshold(threshold: float, argument: str = "threshold") -> float:
+    """The Pareto k refit threshold as a float; refuses a negative or NaN one, naming it."""
     if not threshold >= 0:
         raise ValueError(
-            f"threshold must be >= 0 (0: exact LFO, inf: never refit), got {threshold!r}"
+            f"{argument} must be >= 0 (0: exact LFO, inf: never refit), got {threshold!r}"
         )
     return float(threshold)
 
@@ -330,7 +331,7 @@ def lfo_cv(
     spec = _full_spec(fit, data)
     n_train = fit.spec.n if n_train is None else n_train
     rows = _check_split(spec, n_train)
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     refit = default_refit(fit, spec, seed) if refit is None else refit
 
     def terms_after_refit(n_rows: int) -> np.ndarray:

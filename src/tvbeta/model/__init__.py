@@ -12,6 +12,7 @@ heuristics      the seed's rules of thumb (rolling OLS, rolling variances) on pl
 
 from tvbeta.model import heuristics
 from tvbeta.model.engine import KalmanEngine, design_for
+from tvbeta.model.io import SavedFileError
 from tvbeta.model.setters import (
     set_initial_state_from_ols,
     set_intercept,
@@ -32,6 +33,7 @@ __all__ = [
     "KalmanEngine",
     "KalmanResult",
     "KalmanSpec",
+    "SavedFileError",
     "SpecError",
     "TimeVarying",
     "design_for",

@@ -1,9 +1,12 @@
-"""Save and load a KalmanSpec as TOML or JSON, exactly.
+"""Save and load a KalmanSpec as TOML or JSON, exactly; the error of every saved-file loader.
 
 The file holds plain numbers: arrays as (nested) lists of floats, per-time matrices with
 their explicit ``per_time`` flag. Floats are written by Python's shortest round-trip repr
 (both ``json`` and ``tomli_w`` use it), so loading gives back the same bits. Fields that are
 None (unset provenance) are left out, as TOML has no null.
+
+A saved file that cannot be read back (a spec here, a comparison, a Bayes fit's NetCDF)
+raises `SavedFileError` from :func:`unreadable`, naming the file.
 """
 
 from __future__ import annotations
@@ -27,6 +30,20 @@ VERSION = 1
 _SCALARS = ("K", "name", "intercept", "q_mode", "r_mode", "init_mode", "q_scalar", "r_scalar")
 _MATRICES = ("T", "Q", "R")
 _ARRAYS = ("beta0", "P0")
+
+
+class SavedFileError(ValueError):
+    """A saved file that cannot be read back: truncated, corrupt, or not a tvbeta file of the
+    kind expected; the message names the file and what to do."""
+
+
+def unreadable(path: str | os.PathLike[str], what: str, detail: str) -> SavedFileError:
+    """The error for a file that is not a readable ``what`` (e.g. "tvbeta spec file"),
+    ``detail`` saying what is wrong with it."""
+    return SavedFileError(
+        f"{path} is not a readable {what} ({detail}): the file is truncated, corrupt or not "
+        "written by tvbeta; write it again (re-run what saved it) or give the right file"
+    )
 
 
 def spec_to_dict(spec: KalmanSpec) -> dict[str, Any]:
@@ -99,7 +116,23 @@ def save_dict(d: dict[str, Any], path: str | os.PathLike[str]) -> None:
 
 
 def load_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a dict written by :func:`save_dict`."""
+    """Read a dict written by :func:`save_dict`.
+
+    Raises
+    ------
+    SavedFileError
+        The file is not UTF-8 text, not valid TOML / JSON (e.g. truncated), or holds no table.
+    """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    return tomllib.loads(text) if _suffix(path) == ".toml" else json.loads(text)
+    suffix, what = _suffix(path), "tvbeta spec file"
+    try:
+        text = path.read_text(encoding="utf-8")
+        d = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except UnicodeDecodeError as err:
+        raise unreadable(path, what, f"not UTF-8 text: {err.reason}") from err
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise unreadable(path, what, f"not valid {suffix[1:].upper()}: {err}") from err
+    if not isinstance(d, dict):
+        raise unreadable(path, what, f"it holds a {type(d).__name__}, not a table")
+    return d
+

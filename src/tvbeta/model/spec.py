@@ -26,6 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tvbeta import constants as C
+from tvbeta.data.validate import column_list
 from tvbeta.kalman import StateSpace, state_space
 from tvbeta.model import io, setters
 from tvbeta.model.timevarying import SpecError, TimeVarying, frozen_array
@@ -243,7 +244,7 @@ class KalmanSpec:
         "Q Type"/"R Type" are "dynamic" for per-time matrices and "constant" otherwise; the
         observation and transition are described in words (the seed printed lambda types).
         """
-        factors = [factor_cols] if isinstance(factor_cols, str) else list(factor_cols)
+        factors = column_list(factor_cols)
         desc = {
             "Model Name": self.name,
             "K (State Dim)": self.K,
@@ -279,8 +280,18 @@ class KalmanSpec:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> KalmanSpec:
-        """Read a spec written by :meth:`save`."""
-        return cls.from_dict(io.load_dict(path))
+        """Read a spec written by :meth:`save`.
+
+        Raises
+        ------
+        SavedFileError
+            The file is truncated, corrupt or not a spec file (the message names it).
+        """
+        d = io.load_dict(path)
+        try:
+            return cls.from_dict(d)
+        except (SpecError, TypeError, ValueError) as err:
+            raise io.unreadable(path, "tvbeta spec file", str(err)) from err
 
     # --- the seed's setters (each returns a new spec; see tvbeta.model.setters) -------------
     def set_intercept(self, init_val: float = 0.0) -> KalmanSpec:

@@ -34,7 +34,9 @@ from tvbeta.estimate.bayes.model import (
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
-from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.estimate.bayes.sampler import check_settings, sample_nuts
+from tvbeta.estimate.mle import check_q_form
+from tvbeta.model.io import unreadable
 
 __all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
 
@@ -134,17 +136,38 @@ class BayesFit:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BayesFit:
-        """Read a file written by `save` fully into memory and close it."""
-        with xr.open_datatree(path, engine="h5netcdf") as opened:
-            tree = opened.load().copy(deep=True)
-        attrs = dict(tree.attrs)
-        meta = json.loads(attrs.pop(_SETTINGS))
-        beta = tree[_PATHS].to_dataset()
-        design = tree[_DESIGN].to_dataset()
-        tree = tree.drop_nodes([_PATHS, _DESIGN])
-        tree.attrs = attrs
-        spec = _spec_from_saved(design, meta["spec"])
-        return cls(tree=tree, beta=beta, spec=spec, settings=meta["settings"])
+        """Read a file written by `save` fully into memory and close it.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        SavedFileError
+            The file is truncated, corrupt, or not a Bayes fit saved by tvbeta (the message
+            names it).
+        """
+        what = "tvbeta Bayes fit (NetCDF written by BayesFit.save)"
+        try:
+            with xr.open_datatree(path, engine="h5netcdf") as opened:
+                tree = opened.load().copy(deep=True)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as err:  # h5py: truncated, bad signature, ...
+            raise unreadable(path, what, f"cannot open it as NetCDF/HDF5: {err}") from err
+        try:
+            attrs = dict(tree.attrs)
+            meta = json.loads(attrs.pop(_SETTINGS))
+            beta = tree[_PATHS].to_dataset()
+            design = tree[_DESIGN].to_dataset()
+            tree = tree.drop_nodes([_PATHS, _DESIGN])
+            tree.attrs = attrs
+            spec = _spec_from_saved(design, meta["spec"])
+            settings = meta["settings"]
+        except KeyError as err:
+            raise unreadable(path, what, f"it has no {err.args[0]!r}") from err
+        except (TypeError, ValueError) as err:
+            raise unreadable(path, what, f"its contents do not fit: {err}") from err
+        return cls(tree=tree, beta=beta, spec=spec, settings=settings)
 
 
 def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +249,17 @@ def fit_bayes(
     Returns
     -------
     BayesFit
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad argument (q, a sampler setting, priors), before anything is built or compiled.
+    DataValidationError
+        Unusable data (see `tvbeta.data.prepare_design`).
     """
+    check_q_form(q)
+    check_settings(draws=draws, tune=tune, chains=chains, cores=cores,
+                   target_accept=target_accept, seed=seed, sampler=sampler, n_paths=n_paths)
     spec = bayes_spec(df, target_col, factor_cols, intercept=intercept, q=q, priors=priors,
                       burn=burn, frequency=frequency)  # fmt: skip
     return fit_spec(
@@ -253,8 +286,8 @@ def fit_spec(
     check: bool = True,
 ) -> BayesFit:
     """`fit_bayes` on a ready `BayesSpec` (e.g. from `BayesSpec.from_arrays`)."""
-    if sampler not in ("auto", "pymc", "nutpie"):
-        raise ValueError(f"sampler must be 'auto', 'pymc' or 'nutpie', got {sampler!r}")
+    check_settings(draws=draws, tune=tune, chains=chains, cores=cores,
+                   target_accept=target_accept, seed=seed, sampler=sampler, n_paths=n_paths)
     used = ("nutpie" if nutpie_available() else "pymc") if sampler == "auto" else sampler
     cores = default_cores(chains) if cores is None else int(cores)
     seeds = np.random.SeedSequence(seed).generate_state(4)

@@ -38,7 +38,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from tvbeta.constants import STATE, STATE2, TIME
-from tvbeta.data.validate import prepare_design
+from tvbeta.data.validate import column_list, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
     Priors,
@@ -47,6 +47,7 @@ from tvbeta.estimate.bayes.priors import (
     periods_per_year,
     resolve_priors,
 )
+from tvbeta.estimate.mle import check_q_form
 from tvbeta.kalman import loglik_batch, psd_sqrt
 from tvbeta.model import KalmanSpec, TimeVarying
 
@@ -148,8 +149,7 @@ class BayesSpec:
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
             raise ValueError(f"need y (n,) and Z (n, k), got {y.shape} and {Z.shape}")
-        if q not in ("diag", "full"):
-            raise ValueError(f"q must be 'diag' or 'full', got {q!r}")
+        check_q_form(q)
         if not isinstance(burn, int | np.integer) or not 0 <= burn < len(y) - 1:
             raise ValueError(f"burn must be an integer in [0, n - 1), got {burn!r}")
         n, k = Z.shape
@@ -185,8 +185,7 @@ def bayes_spec(
         design.y, design.Z, index=design.index, state_names=design.state_names,
         intercept=intercept, q=q, priors=priors, burn=burn, frequency=frequency,
     )  # fmt: skip
-    factors = (factor_cols,) if isinstance(factor_cols, str) else tuple(factor_cols)
-    return replace(spec, target_col=target_col, factor_cols=factors)
+    return replace(spec, target_col=target_col, factor_cols=tuple(column_list(factor_cols)))
 
 
 def build_model(

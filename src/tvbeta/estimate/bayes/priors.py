@@ -28,6 +28,7 @@ A `Prior` without its scale parameter gets the default scale above.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -36,6 +37,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from tvbeta.data.validate import closest
 
 __all__ = [
     "InitialState",
@@ -60,6 +63,37 @@ SCALE_PARAM: dict[str, str | None] = {
     "Weibull": None,
 }
 
+# Every parameter each distribution takes in PyMC (PyMC passes unknown keywords on silently,
+# so a misspelt "sigmaa" would be ignored and the default scale used instead).
+PARAMS: dict[str, tuple[str, ...]] = {
+    "HalfNormal": ("sigma", "tau"),
+    "HalfStudentT": ("nu", "sigma", "lam"),
+    "HalfCauchy": ("beta",),
+    "Exponential": ("scale", "lam"),
+    "Gamma": ("alpha", "beta", "mu", "sigma"),
+    "InverseGamma": ("alpha", "beta", "mu", "sigma"),
+    "LogNormal": ("mu", "sigma", "tau"),
+    "Weibull": ("alpha", "beta"),
+}
+# Parameters that replace the scale parameter (given one, the default scale is not filled in).
+SCALE_ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "HalfNormal": ("tau",), "HalfStudentT": ("lam",), "Exponential": ("lam",),
+}  # fmt: skip
+# Parameters that may be any real number (every other one must be > 0).
+REAL_PARAMS: dict[str, tuple[str, ...]] = {"LogNormal": ("mu",)}
+# Parameter sets of which one must be complete once the default scale is filled in.
+NEEDED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "HalfStudentT": (("nu",),),
+    "Gamma": (("alpha", "beta"), ("mu", "sigma")),
+    "InverseGamma": (("alpha", "beta"), ("mu", "sigma")),
+    "LogNormal": (("sigma",), ("tau",)),
+    "Weibull": (("alpha", "beta"),),
+}
+
+EXACT_FIT = 1e-8
+"""An OLS residual sd below this fraction of sd(y) is an exact fit (rounding noise), not a
+noise scale for the default sigma_eps prior."""
+
 FREQUENCIES: dict[str, float] = {
     "daily": 252.0, "business": 252.0, "weekly": 52.0, "monthly": 12.0,
     "quarterly": 4.0, "annual": 1.0, "yearly": 1.0,
@@ -81,10 +115,12 @@ class Prior:
     def __post_init__(self) -> None:
         if self.dist not in SCALE_PARAM:
             raise ValueError(
-                f"prior {self.dist!r} is not a positive distribution tvbeta knows; use one of "
-                f"{sorted(SCALE_PARAM)}"
+                f"prior {self.dist!r} is not a positive distribution tvbeta knows;"
+                f"{closest(str(self.dist), SCALE_PARAM)} use one of {sorted(SCALE_PARAM)}"
             )
         object.__setattr__(self, "params", dict(self.params))
+        for name, value in self.params.items():
+            _check_param(self.dist, name, value)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Prior:
@@ -93,6 +129,7 @@ class Prior:
         return cls(d.pop("dist", "HalfNormal"), d)
 
     def to_dict(self) -> dict[str, Any]:
+        """{"dist": ..., **params}, the form `from_dict` and a TOML table take."""
         out = {"dist": self.dist}
         out.update({k: _plain(v) for k, v in self.params.items()})
         return out
@@ -137,21 +174,39 @@ class Priors:
         if self.P0 is not None:
             P0 = np.atleast_2d(np.asarray(self.P0, dtype=float))
             object.__setattr__(self, "P0", tuple(tuple(float(x) for x in r) for r in P0))
+        for name in ("sigma_eps", "sigma_beta"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Prior):
+                raise TypeError(
+                    f"{name} must be a Prior, a dict such as {{'dist': 'HalfNormal', 'sigma': "
+                    f"0.01}} or None (the default), got {type(value).__name__}"
+                )
         if self.initial_mean not in ("ols", "zero"):
             raise ValueError(f"initial_mean must be 'ols' or 'zero', got {self.initial_mean!r}")
         for name in ("beta_drift_per_year", "intercept_drift_per_year", "eps_scale", "lkj_eta",
                      "initial_sd_scale"):  # fmt: skip
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not _real(value) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        if not _real(self.initial_sd_floor) or not 0 <= self.initial_sd_floor < math.inf:
+            raise ValueError(f"initial_sd_floor must be a number >= 0, got "
+                             f"{self.initial_sd_floor!r}")  # fmt: skip
+        window = self.initial_window
+        if window is not None and not (_integer(window) and window >= 1):
+            raise ValueError(
+                f"initial_window must be a number of rows >= 1 (at least k + 1 for an OLS of k "
+                f"states), or None for the default max(burn, 2k + 2, one year), got {window!r}"
+            )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Priors:
         """From a plain dict (e.g. a TOML table); unknown keys raise, naming the valid ones."""
         d = dict(d or {})
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - valid)
-        if unknown:
-            raise ValueError(f"unknown prior setting(s) {unknown}; valid: {sorted(valid)}")
+        valid = sorted(f.name for f in fields(cls))
+        for key in d:
+            if key not in valid:
+                raise ValueError(f"unknown prior setting {key!r};{closest(str(key), valid)} "
+                                 f"valid settings: {valid}")  # fmt: skip
         return cls(**d)
 
     @classmethod
@@ -173,6 +228,36 @@ class Priors:
 
     def replace(self, **changes: Any) -> Priors:
         return replace(self, **changes)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _check_param(dist: str, name: str, value: Any) -> None:
+    """A parameter ``dist`` takes, finite, and > 0 unless it may be any real (LogNormal mu)."""
+    if name not in PARAMS[dist]:
+        raise ValueError(
+            f"{dist} has no parameter {name!r};{closest(name, PARAMS[dist])} its parameters "
+            f"are {list(PARAMS[dist])}"
+        )
+    values = np.ravel(np.asarray(value, dtype=object))
+    if values.size == 0 or np.ndim(value) > 1 or not all(_real(v) for v in values):
+        raise ValueError(f"{name} of the {dist} prior must be a number or a list of numbers "
+                         f"(one per state), got {value!r}")  # fmt: skip
+    values = values.astype(float)
+    positive = name not in REAL_PARAMS.get(dist, ())
+    if not np.all(np.isfinite(values)) or (positive and not np.all(values > 0)):
+        need = "a finite number > 0" if positive else "a finite number"
+        raise ValueError(
+            f"{name} of the {dist} prior must be {need}, got {value!r}: with 0 or less there "
+            "is no distribution (NUTS cannot start); give a positive value (a scale may also be "
+            "left out for the data-based default)"
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -265,6 +350,12 @@ def initial_state(
         return InitialState(a0, P0)
     window = priors.initial_window or max(burn, 2 * k + 2, round(ppy))
     window = min(window, n)
+    if int(np.sum(~np.isnan(y[:window]))) < k + 1:
+        raise ValueError(
+            f"the initial window (initial_window = {window} rows) has fewer than k + 1 = "
+            f"{k + 1} observed targets, too few for the OLS of the initial state of k = {k} "
+            "states: raise initial_window in the priors (or leave it unset for the default)"
+        )
     coef, se, _ = _ols(y[:window], Z[:window])
     drift = drift_per_year(y, Z, intercept, priors)
     sd = np.maximum(priors.initial_sd_scale * se, priors.initial_sd_floor * drift)
@@ -293,10 +384,20 @@ def _fill(prior: Prior | None, default_scale: float | np.ndarray, k: int | None)
     prior = prior or Prior()
     params = dict(prior.params)
     scale_name = SCALE_PARAM[prior.dist]
-    if scale_name is not None and scale_name not in params:
+    given_scale = {scale_name, *SCALE_ALTERNATIVES.get(prior.dist, ())} & set(params)
+    if scale_name is not None and not given_scale:
+        if not np.all(np.asarray(default_scale) > 0):
+            raise ValueError(
+                f"the default {scale_name} of the {prior.dist} prior is {default_scale!r}, "
+                "not > 0 (the data have no spread there: a constant target, or an exact "
+                "fit); give the prior's scale explicitly"
+            )
         params[scale_name] = default_scale
-    if scale_name is None and not params:
-        raise ValueError(f"prior {prior.dist} needs its parameters, e.g. {{'dist': ..., ...}}")
+    needed = NEEDED.get(prior.dist)
+    if needed and not any(set(group) <= set(params) for group in needed):
+        options = " or ".join(str(list(group)) for group in needed)
+        raise ValueError(f"the {prior.dist} prior needs the parameter(s) {options}, e.g. "
+                         f"{{'dist': {prior.dist!r}, {needed[0][0]!r}: ...}}")  # fmt: skip
     for name, value in params.items():
         arr = np.asarray(value, dtype=float)
         if k is not None and arr.ndim == 1 and arr.shape != (k,):
@@ -317,6 +418,8 @@ def resolve_priors(
     """Fill the default scales from the data (residual sd over t >= burn, sd(y), frequency)."""
     priors = priors or Priors()
     _, _, s_ols = _ols(y[burn:], Z[burn:])
+    if s_ols <= EXACT_FIT * np.nanstd(y[burn:]):
+        s_ols = 0.0  # rounding noise of an exact fit is no scale: _fill refuses it as a default
     beta_scale = drift_per_year(y, Z, intercept, priors) / np.sqrt(ppy)
     return ResolvedPriors(
         sigma_eps=_fill(priors.sigma_eps, priors.eps_scale * s_ols, None),

@@ -23,15 +23,60 @@ for that reason.
 from __future__ import annotations
 
 import time
+from numbers import Integral, Real
 from typing import Literal
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
-__all__ = ["sample_nuts"]
+__all__ = ["check_settings", "sample_nuts"]
 
 SamplerName = Literal["pymc", "nutpie"]
+SAMPLERS: tuple[str, ...] = ("auto", "pymc", "nutpie")
+
+
+def check_settings(
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int | None,
+    target_accept: float,
+    seed: int | None,
+    sampler: str,
+    n_paths: int,
+) -> None:
+    """Refuse NUTS settings that cannot run, before any model is built or compiled.
+
+    Raises
+    ------
+    ValueError
+        A count below its minimum (draws, tune, chains, cores: 1; n_paths: 0), a
+        target_accept outside (0, 1), a negative seed or an unknown sampler; the message
+        names the argument and a usual value.
+    TypeError
+        A count or seed that is not an integer.
+    """
+    counts = {"draws": (draws, 1, "1000"), "tune": (tune, 1, "1000"), "chains": (chains, 1, "4"),
+              "cores": (cores, 1, "None (one per chain)"), "n_paths": (n_paths, 0, "200"),
+              "seed": (seed, 0, "an integer such as 1")}  # fmt: skip
+    for name, (value, low, usual) in counts.items():
+        if value is None and name in ("cores", "seed"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"{name} must be an integer >= {low} (e.g. {usual}), got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low} (e.g. {usual}), got {value!r}")
+    if isinstance(target_accept, bool) or not isinstance(target_accept, Real) \
+            or not 0.0 < target_accept < 1.0:  # fmt: skip
+        raise ValueError(
+            f"target_accept must be a probability strictly between 0 and 1 (NUTS' target "
+            f"acceptance rate; 0.8-0.95 is usual, higher for difficult posteriors), got "
+            f"{target_accept!r}"
+        )
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
 
 
 def sample_nuts(
