@@ -145,6 +145,23 @@ def test_mle_setters_find_at_least_the_seeds_likelihood(case):
         assert neg_loglik(ours) <= neg_loglik(seeds) + 1e-6, (name, which, ours, seeds)
 
 
+def test_leading_empty_rows_are_not_part_of_any_row(frame):
+    """A fund starting 20 rows after its factors: every row is the seed's grid on the fund's
+    rows alone (burn 10 observed steps). Reference: the transcription on the trimmed data
+    with the MLE scalars plugged in. The rolling factor-volatility R is left out: it is a
+    rule on the factor returns, which exist before the fund's first return."""
+    late = frame.copy()
+    late.iloc[:20, late.columns.get_loc(T)] = np.nan
+    grid = run_kalman_grid_search(late, T, F, KalmanSpec(K=2), burn=10)
+    seed, _ = ref.seed_grid(late.iloc[20:], T, F, burn=10, scalars=_scalars(grid))
+    names = [name for name in NAMES if "R=rolling_vol" not in name]
+    ours = grid.set_index("Model Name").loc[names]
+    theirs = seed.set_index("Model Name").loc[names]
+    np.testing.assert_allclose(ours[NUMBERS].to_numpy(float), theirs[NUMBERS].to_numpy(float),
+                               rtol=1e-6)  # fmt: skip
+    assert (ours[LABELS].to_numpy() == theirs[LABELS].to_numpy()).all()
+
+
 def test_names_columns_order_and_specs(grid):
     assert sorted(grid["Model Name"]) == sorted(NAMES)
     assert list(grid.columns) == [*MODEL_DIAGNOSTIC_COLUMNS, "Q Mode", "R Mode", "Init Mode",

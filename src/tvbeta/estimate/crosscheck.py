@@ -17,6 +17,7 @@ import pandas as pd
 from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, fit_mle
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.kalman import kalman_loglik
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.model import KalmanSpec
 from tvbeta.model.engine import design_for
 
@@ -33,10 +34,10 @@ def crosscheck_statsmodels(
 ) -> pd.DataFrame:
     """Joint MLE of (Q, R) by tvbeta (`fit_mle`) and by the statsmodels twin, compared.
 
-    Arguments as in `fit_mle`. Returns a table indexed by quantity (each natural parameter,
-    "llf", "llf at statsmodels' optimum", "fit time (s)") with columns "tvbeta", "statsmodels"
-    and "rel. diff". Both optimisers start from their own defaults, so agreement of the
-    estimates is a real check, not a copy.
+    Arguments as in `fit_mle` (``burn`` counts observed steps). Returns a table indexed by
+    quantity (each natural parameter, "llf", "llf at statsmodels' optimum", "fit time (s)")
+    with columns "tvbeta", "statsmodels" and "rel. diff". Both optimisers start from their own
+    defaults, so agreement of the estimates is a real check, not a copy.
     """
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))
@@ -49,7 +50,11 @@ def crosscheck_statsmodels(
         t_ours = time.perf_counter() - t0
     design = design_for(spec, df, target_col, factor_cols, burn)
     T = spec.T.kernel(len(design.y), "T")
-    twin = TVPRegression(design.y, design.Z, q=q, T=T[0], a0=spec.beta0, P0=spec.P0, burn=burn)
+    # The same model for statsmodels: its filter would predict through the rows before the
+    # first observed target (not part of tvbeta's model) and its loglikelihood_burn counts
+    # rows, so it gets the rows from the first observation on and the burn as a row count.
+    y, Z = (x[burn_row(design.y, 0) :] for x in (design.y, design.Z))
+    twin = TVPRegression(y, Z, q=q, T=T[0], a0=spec.beta0, P0=spec.P0, burn=burn_row(y, burn))
     t0 = time.perf_counter()
     theirs = twin.fit(disp=False, maxiter=5000)
     t_theirs = time.perf_counter() - t0

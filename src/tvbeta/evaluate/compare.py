@@ -181,8 +181,9 @@ def compare_series(
 ) -> SeriesResult:
     """Fit every method on the training rows of one series and score the test rows.
 
-    data : rows are time steps (sorted), decimal returns; not modified. burn : steps at the
-    start of the training span dropped from the likelihoods (default: the number of states).
+    data : rows are time steps (sorted), decimal returns; not modified. burn : observed steps
+    at the start of the training span dropped from the likelihoods (default: the number of
+    states).
     """
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:

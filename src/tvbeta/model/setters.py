@@ -200,9 +200,9 @@ def set_Q_from_rolling_residual_vol(
     (:func:`tvbeta.model.heuristics.innovation_var_path`):
 
     - ``alignment="seed"`` (default, the seed's numbers): the post-burn series is indexed
-      from the first row, so Q at row t comes from the variance at post-burn position t,
-      i.e. from the innovations up to row t + burn, and the last value is held for the final
-      ``burn`` rows. With burn > 0 this looks ahead by ``burn`` rows;
+      from the first row, so Q at row t comes from the variance at post-burn position t
+      (without missing targets: from the innovations up to row t + burn), and the last value
+      is held for the final ``burn`` rows. With burn > 0 this looks ahead by ``burn`` steps;
     - ``alignment="causal"``: Q_t comes from the innovations of rows t-window .. t-1 (after
       burn) only, so no return from step t on enters the Q used to predict it.
 
@@ -368,7 +368,7 @@ def set_Q_from_mle(
     factor_cols: Columns,
     burn: int = 0,
 ) -> KalmanSpec:
-    """Q = q I_K with the scalar q maximising the log-likelihood summed over t >= burn.
+    """Q = q I_K with the scalar q maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log q from q = 1e-2 within [1e-8, 10], every other setting of the spec held
     fixed; the gradient is exact (trace of the adjoint dQ). Q mode "mle", Q scalar q.
@@ -394,7 +394,7 @@ def set_R_from_mle(
     factor_cols: Columns,
     burn: int = 0,
 ) -> KalmanSpec:
-    """R = r with the scalar r maximising the log-likelihood summed over t >= burn.
+    """R = r with the scalar r maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
     gradient is exact (the adjoint dR). R mode "mle", R scalar r.

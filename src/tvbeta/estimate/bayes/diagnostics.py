@@ -179,7 +179,7 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
         with model_from_spec(spec):
             tree = pm.sample_prior_predictive(draws=draws, random_seed=seed,
                                               compile_kwargs=_LIGHT)  # fmt: skip
-    return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.burn :])
+    return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.first_row :])
 
 
 def plot_trace(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollection:

@@ -162,9 +162,10 @@ def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
 
 def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
     """The pointwise log-likelihood group: ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R)
-    of every posterior draw and likelihood row (t >= burn), as ``pm.compute_log_likelihood``
+    of every posterior draw and likelihood row (t >= spec.first_row), as
+    ``pm.compute_log_likelihood``
     lays it out, from one parallel kernel call over the draws (`BayesSpec.loglik_terms`)."""
-    ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.burn :]
+    ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.first_row :]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, TIME: spec.time}

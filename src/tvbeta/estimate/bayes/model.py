@@ -4,11 +4,14 @@
     beta_{-1} ~ N(a0, P0) (fixed, documented in `priors`);  R = sigma_eps^2
     Q = diag(sigma_beta^2)  (q="diag")  or  Q = L L', L ~ LKJCholeskyCov(sigma_beta)  (q="full")
 
-The likelihood is p(y_burn, ..., y_{n-1} | y_0, ..., y_{burn-1}; Q, R) = prod_{t >= burn}
-p(y_t | y_{<t}), each term from `KalmanLoglikOp`. The burn rows are not observations of the
-model: they only condition the filter, exactly as the MLE's ``burn`` (terms t < burn have zero
-weight). So the observed variable ``y`` and the ``time`` coordinate cover rows burn..n-1, while
-the rows before burn enter the likelihood as constants. ``log_likelihood`` then holds one term
+The likelihood is p(y_b, ..., y_{n-1} | y_0, ..., y_{b-1}; Q, R) = prod_{t >= b}
+p(y_t | y_{<t}), each term from `KalmanLoglikOp`, with b = `BayesSpec.first_row` the row after
+the first ``burn`` observed steps (a burn counts observations; without missing targets b =
+burn). The burn-in is not observations of the model: it only conditions the filter, exactly as
+the MLE's ``burn``. So the observed variable ``y`` and the ``time`` coordinate cover rows
+b..n-1, while the rows before b enter the likelihood as constants. Rows before the first
+observed target are not part of the model at all (the state process starts at the first
+observation). ``log_likelihood`` then holds one term
 per observed step, and ``az.loo`` works on them (they are one-step-ahead terms, so PSIS-LOO over
 them approximates leave-future-out more than leave-one-out).
 
@@ -45,6 +48,7 @@ from tvbeta.estimate.bayes.priors import (
     resolve_priors,
 )
 from tvbeta.kalman import loglik_batch, psd_sqrt
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.model import KalmanSpec, TimeVarying
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
@@ -59,9 +63,10 @@ class BayesSpec:
     """Everything the model is built from, as plain arrays (no fitted state).
 
     index : (n,) time labels of all rows; y : (n,) target (NaN = missing); Z : (n, k) design;
-    state_names : (k,); intercept : whether state 0 is the intercept; burn : rows that only
-    condition the filter; ppy : periods per year; q : "diag" | "full"; T : (k, k) transition;
-    a0 : (k,), P0 : (k, k) initial state; priors : the settings; resolved : with scales filled.
+    state_names : (k,); intercept : whether state 0 is the intercept; burn : observed steps
+    that only condition the filter (the likelihood starts at row `first_row`); ppy : periods
+    per year; q : "diag" | "full"; T : (k, k) transition; a0 : (k,), P0 : (k, k) initial
+    state; priors : the settings; resolved : with scales filled.
     target_col, factor_cols : the names in the caller's DataFrame (None for arrays).
     """
 
@@ -90,13 +95,18 @@ class BayesSpec:
         return self.Z.shape[1]
 
     @property
+    def first_row(self) -> int:
+        """Row of the first likelihood term: that of the (burn+1)-th observed target."""
+        return burn_row(self.y, self.burn)
+
+    @property
     def time(self) -> pd.Index:
-        """Labels of the likelihood window (rows burn..n-1): the model's ``time`` coordinate."""
-        return self.index[self.burn :].rename(TIME)
+        """Labels of the likelihood window (rows first_row..n-1): the ``time`` coordinate."""
+        return self.index[self.first_row :].rename(TIME)
 
     def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
         """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for draws Q (S, k, k), R (S,) and
-        every row t: (S, n), burn rows included, 0 where y_t is missing. One parallel kernel
+        every row t: (S, n), burn-in rows included, 0 where y_t is missing. One parallel kernel
         call over the draws (`loglik_batch`), each validated like a model (an error names the
         draw as the batch member)."""
         return loglik_batch(
@@ -135,8 +145,12 @@ class BayesSpec:
             raise ValueError(f"need y (n,) and Z (n, k), got {y.shape} and {Z.shape}")
         if q not in ("diag", "full"):
             raise ValueError(f"q must be 'diag' or 'full', got {q!r}")
-        if not isinstance(burn, int | np.integer) or not 0 <= burn < len(y) - 1:
-            raise ValueError(f"burn must be an integer in [0, n - 1), got {burn!r}")
+        n_observed = int(np.sum(~np.isnan(y)))
+        if not isinstance(burn, int | np.integer) or not 0 <= burn < n_observed - 1:
+            raise ValueError(
+                f"burn must be an integer in [0, n_observed - 1) = [0, {n_observed - 1}) (it "
+                f"counts observed targets), got {burn!r}"
+            )
         n, k = Z.shape
         index = pd.RangeIndex(n) if index is None else pd.Index(index)
         names = tuple(state_names) if state_names is not None else tuple(f"s{i}" for i in range(k))
@@ -189,7 +203,7 @@ def build_model(
 
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and ``sigma_beta`` (dims state) for
     q="diag"; for q="full" the packed Cholesky factor ``chol_Q`` with deterministics
-    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = rows burn..n-1), a
+    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = rows after burn), a
     `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
     draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`.
     """
@@ -227,7 +241,7 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
         data = _shared_data(spec)
         pm.CustomDist(
             OBSERVED, Q, R, data["Z"],
-            logp=partial(_logp, data=data, burn=spec.burn),
+            logp=partial(_logp, data=data, first_row=spec.first_row),
             random=partial(_random, spec=spec),
             signature="(k,k),(),(t,k)->(t)",
             observed=data["y"],  # a shared tensor: NaN is not imputed
@@ -240,7 +254,7 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     """The data as shared variables, not constants: the compiled graph then does not depend on
     the data, so PyTensor's numba cache serves every data set (constants would force a fresh
     2-5 s compile per data set). Names are prefixed to stay unique in nutpie's shared data."""
-    b = spec.burn
+    b = spec.first_row
     arrays = {
         "y": spec.y[b:], "Z": spec.Z[b:], "y_pre": spec.y[:b], "Z_pre": spec.Z[:b],
         "T": spec.T, "a0": spec.a0, "P0": spec.P0,
@@ -251,39 +265,43 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     }
 
 
-def _logp(value, Q, R, Z, *, data: dict[str, pt.TensorVariable], burn: int):
-    """One-step terms for t >= burn, the filter started at row 0 (burn rows only condition)."""
-    if burn:
+def _logp(value, Q, R, Z, *, data: dict[str, pt.TensorVariable], first_row: int):
+    """One-step terms of rows t >= first_row, the filter run over every row (the burn-in
+    rows before first_row only condition)."""
+    if first_row:
         value = pt.concatenate([data["y_pre"], value])
         Z = pt.concatenate([data["Z_pre"], Z], axis=0)
     ll = KalmanLoglikOp()(Q, R, value, Z, data["T"], data["a0"], data["P0"])
-    return ll[burn:]
+    return ll[first_row:]
 
 
 def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) -> np.ndarray:
-    """One replicate of y (n - burn,) from the model: beta_{-1} ~ N(a0, P0), then the states.
+    """One replicate of y (n - first_row,) from the model: beta ~ N(a0, P0) just before the
+    first observed target, then the states from there (the model starts at that row).
 
-    Q (k, k), R scalar; Z (n - burn, k) replaces the design of the likelihood window if given.
-    Missing targets stay missing (NaN) in the replicate.
+    Q (k, k), R scalar; Z (n - first_row, k) replaces the design of the likelihood window if
+    given. Missing targets stay missing (NaN) in the replicate.
     """
-    n, k = spec.n, spec.k
-    Zf = spec.Z if Z is None else np.concatenate([spec.Z[: spec.burn], Z])
+    n, k, b = spec.n, spec.k, spec.first_row
+    start = burn_row(spec.y, 0)
+    Zf = spec.Z if Z is None else np.concatenate([spec.Z[:b], Z])
     beta = spec.a0 + psd_sqrt(spec.P0) @ rng.standard_normal(k)
-    eta = rng.standard_normal((n, k)) @ psd_sqrt(np.asarray(Q, float)).T
+    eta = rng.standard_normal((n - start, k)) @ psd_sqrt(np.asarray(Q, float)).T
+    path = np.full((n, k), np.nan)
     if np.array_equal(spec.T, np.eye(k)):
-        path = beta + np.cumsum(eta, axis=0)
+        path[start:] = beta + np.cumsum(eta, axis=0)
     else:
-        path = np.empty((n, k))
-        for t in range(n):
-            beta = spec.T @ beta + eta[t]
+        for t in range(start, n):
+            beta = spec.T @ beta + eta[t - start]
             path[t] = beta
     y = np.einsum("tk,tk->t", Zf, path) + np.sqrt(float(R)) * rng.standard_normal(n)
     y[np.isnan(spec.y)] = np.nan
-    return y[spec.burn :]
+    return y[b:]
 
 
 def _random(Q, R, Z, rng=None, size=None, *, spec: BayesSpec):
-    """CustomDist draw: replicates of shape size + (n - burn,) (parameters may be batched)."""
+    """CustomDist draw: replicates of shape size + (n - first_row,) (parameters may be
+    batched)."""
     rng = rng if rng is not None else np.random.default_rng()
     Q, R, Z = np.asarray(Q, float), np.asarray(R, float), np.asarray(Z, float)
     size = () if size is None else tuple(np.atleast_1d(size).astype(int))
