@@ -232,9 +232,11 @@ def run_kalman_grid_search(
         factor columns (the local level model) only the intercept is tried: without it the
         model has no state.
     rank_by : {"mean_rmse", "loglik", "oos_log_score"}, default "mean_rmse"
-        Row order: the seed's Mean RMSE ascending; "Cumulative Log-Likelihood" descending;
-        or "OOS Log Score" descending (see ``test_size``). Ties keep the grid order and
-        failed combinations come last.
+        Row order: the seed's Mean RMSE ascending (the root mean squared post-burn
+        innovation to 6 decimals, as the seed ranks it); "Cumulative Log-Likelihood"
+        descending; or "OOS Log Score" descending (see ``test_size``). Ties keep the grid
+        order (intercept Yes then No, then the setters' order) and failed combinations come
+        last.
     test_size : int or float, optional
         Hold out the last rows: an int is a number of rows, a float in (0, 1) a fraction
         (rounded up). Default: no hold-out, except 20% for ``rank_by="oos_log_score"``.
