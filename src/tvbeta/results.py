@@ -2,7 +2,8 @@
 
 The result keeps every step's arrays (predicted, filtered and smoothed states and their
 covariances, innovations v, their variances F, gains and per-step log-likelihoods). The seed's
-outputs are properties that drop the first ``burn`` steps exactly as the seed did, and
+outputs are properties that drop the first ``burn`` observed steps as the seed did (without
+missing targets: the first ``burn`` rows), and
 ``result[key]`` gives them under the seed's dict keys, so code written for the seed's result
 dict keeps working (``results["beta"]``, ``results["meta"]["Fund"] = ...``).
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from tvbeta import constants as C
 from tvbeta.data.validate import Design
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.smoother import SmootherOutput
 
 if TYPE_CHECKING:
@@ -46,7 +48,9 @@ class KalmanResult:
     target_name : str
         Name of the target column.
     burn : int
-        Steps dropped from the seed-style views and from ``log_likelihood``.
+        Observed steps dropped from the seed-style views and from ``log_likelihood``: the
+        views start at :attr:`first_row`. Rows before the first observed target are not part
+        of the model (NaN states in ``output``) and are never in the views.
     spec : KalmanSpec or None
         The spec that produced the result.
     meta : dict
@@ -79,20 +83,26 @@ class KalmanResult:
         return self.design.factor_names
 
     @property
+    def first_row(self) -> int:
+        """Row of the first step after the burn-in: that of the (burn+1)-th observed target
+        (``tvbeta.kalman.arrays.burn_row``)."""
+        return burn_row(self.design.y, self.burn)
+
+    @property
     def time_index(self) -> pd.Index:
-        """Index of the steps after the burn-in: (n - burn,)."""
-        return self.design.index[self.burn :]
+        """Index of the steps after the burn-in: (n - first_row,)."""
+        return self.design.index[self.first_row :]
 
     def _frame(self, arr: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
         return pd.DataFrame(
-            arr[self.burn :], index=self.time_index, columns=list(columns), copy=True
+            arr[self.first_row :], index=self.time_index, columns=list(columns), copy=True
         )
 
     def _series(self, arr: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(arr[self.burn :], index=self.time_index, name=name, copy=True)
+        return pd.Series(arr[self.first_row :], index=self.time_index, name=name, copy=True)
 
     def _covs(self, P: np.ndarray) -> dict[Hashable, np.ndarray]:
-        return {t: P[i].copy() for i, t in enumerate(self.time_index, start=self.burn)}
+        return {t: P[i].copy() for i, t in enumerate(self.time_index, start=self.first_row)}
 
     def _sd(self, P: np.ndarray) -> pd.DataFrame:
         # A variance that rounding made negative gives NaN, not a silent 0: with a huge prior
@@ -104,7 +114,7 @@ class KalmanResult:
     # --- the seed's outputs (after burn) ------------------------------------------------------
     @property
     def beta(self) -> pd.DataFrame:
-        """Filtered states beta_{t|t}: DataFrame (n - burn, k), columns ``state_names``."""
+        """Filtered states beta_{t|t}: DataFrame (steps after burn, k), columns ``state_names``."""
         return self._frame(self.output.filtered.a_filt, self.state_names)
 
     @property
@@ -114,7 +124,7 @@ class KalmanResult:
 
     @property
     def y_pred(self) -> pd.Series:
-        """One-step predictions z_t' beta_{t|t-1}: Series (n - burn,)."""
+        """One-step predictions z_t' beta_{t|t-1}: Series (steps after burn,)."""
         f = self.output.filtered
         return self._series(np.einsum("tk,tk->t", self.design.Z, f.a_pred), "y_pred")
 
@@ -125,13 +135,13 @@ class KalmanResult:
 
     @property
     def kalman_gain(self) -> pd.DataFrame:
-        """Gains K_t = P_{t|t-1} z_t / F_t: DataFrame (n - burn, k)."""
+        """Gains K_t = P_{t|t-1} z_t / F_t: DataFrame (steps after burn, k)."""
         return self._frame(self.output.filtered.K, self.state_names)
 
     @property
     def log_likelihood(self) -> float:
-        """Sum over t >= burn of log p(y_t | y_{<t}) (nats)."""
-        return float(np.sum(self.output.filtered.loglik_t[self.burn :]))
+        """Sum of log p(y_t | y_{<t}) after the first ``burn`` observed steps (nats)."""
+        return float(np.sum(self.output.filtered.loglik_t[self.first_row :]))
 
     @property
     def log_likelihood_t(self) -> pd.Series:
@@ -140,7 +150,7 @@ class KalmanResult:
 
     @property
     def H(self) -> pd.DataFrame:
-        """Factor returns: DataFrame (n - burn, n_factors)."""
+        """Factor returns: DataFrame (steps after burn, n_factors)."""
         return self._frame(self.design.H, self.factor_names)
 
     # --- more outputs -------------------------------------------------------------------------
@@ -206,13 +216,13 @@ class KalmanResult:
     def to_xarray(self) -> xr.Dataset:
         """The steps after burn as an xarray Dataset.
 
-        Dims ``time`` (n - burn), ``state`` and ``state_`` (k): states and gains are
+        Dims ``time`` (steps after burn), ``state`` and ``state_`` (k): states and gains are
         (time, state), covariances (time, state, state_), ``design`` the rows z_t. Attributes
         hold the meta (strings and numbers only), target, burn and log-likelihood.
         """
         import xarray as xr  # only this method needs it
 
-        f, b = self.output.filtered, self.burn
+        f, b = self.output.filtered, self.first_row
         ts, tss = (C.TIME, C.STATE), (C.TIME, C.STATE, C.STATE2)
         data = {name: ((C.TIME,), getattr(self, name).to_numpy()) for name in _TIME_VARS}
         for name in _STATE_VARS:
@@ -224,7 +234,7 @@ class KalmanResult:
         names = list(self.state_names)
         coords = {C.TIME: self.time_index.to_numpy(), C.STATE: names, C.STATE2: names}
         attrs = _netcdf_attrs(self.meta)
-        attrs.update(target=self.target_name, burn=b, log_likelihood=self.log_likelihood)
+        attrs.update(target=self.target_name, burn=self.burn, log_likelihood=self.log_likelihood)
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
     def to_frame(self) -> pd.DataFrame:

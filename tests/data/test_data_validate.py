@@ -184,14 +184,24 @@ def test_non_datetime_index_must_be_unique_and_sorted() -> None:
 def test_too_few_observed_rows_gives_the_numbers() -> None:
     df = returns(n=6)
     df.iloc[:3, 0] = np.nan  # 3 observed rows; k = 3 states need k + 1 = 4
-    with raises(r"3 after the first burn=0 rows \(3 of 6 rows in total\), but k \+ 1 = 4"):
+    with raises(r"3 after the first burn=0 observed ones \(3 of 6 rows in total\), but k \+ 1 = 4"):
         prepare_design(df, "fund", ["a", "b"], intercept=True)
 
 
 def test_burn_counts_against_the_observed_rows() -> None:
     df = returns(n=6)  # 6 observed; after burn=3 only 3 are left, k + 1 = 3 for k = 2
     prepare_design(df, "fund", ["a", "b"], intercept=False, burn=3)
-    with raises(r"2 after the first burn=4 rows .* k \+ 1 = 3"):
+    with raises(r"2 after the first burn=4 observed ones .* k \+ 1 = 3"):
+        prepare_design(df, "fund", ["a", "b"], intercept=False, burn=4)
+
+
+def test_burn_counts_observed_targets_not_rows() -> None:
+    """A fund starting 3 rows after its factors: 6 observed targets, so burn=4 leaves 2 (< k + 1
+    = 3) although 5 rows with an observed target follow row 4."""
+    df = returns(n=9)
+    df.iloc[:3, 0] = np.nan
+    prepare_design(df, "fund", ["a", "b"], intercept=False, burn=3)
+    with raises(r"2 after the first burn=4 observed ones \(6 of 9 rows in total\)"):
         prepare_design(df, "fund", ["a", "b"], intercept=False, burn=4)
 
 

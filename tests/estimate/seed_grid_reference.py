@@ -8,9 +8,12 @@ MLE by scipy L-BFGS-B with finite-difference gradients on the full filter, and a
 rebuilds every combination from scratch. It is the test oracle for
 :func:`tvbeta.estimate.grid.run_kalman_grid_search` and the baseline of ``bench/grid.py``.
 
-Reading of the seed where its description leaves a choice (tvbeta made the same ones): setters
-that take ``burn`` (MLE, residual variance) get the grid's; the residual-variance rule takes
-the innovations after burn and back-fills its first value over the burn rows.
+As seed_api.md describes the seed (corrected): the grid's setters run with their own defaults,
+so the MLE and residual-variance setters get burn = 0 and the grid's burn applies only to the
+scored run; the residual-variance rule with a burn takes the innovations after burn and indexes
+that series from row 0 (Q at row t from position t, i.e. row t + burn), holding its last value
+over the final burn rows; Mean RMSE is the root of the mean squared post-burn residual, rounded
+to 6 decimals, and the grid is sorted by it.
 """
 
 from __future__ import annotations
@@ -85,10 +88,9 @@ class SeedSpec:
     def set_Q_from_rolling_residual_vol(
         self, df, target, factors, window=20, scale=1.0, burn=0, min_val=1e-8
     ) -> SeedSpec:
-        resid = seed_run(self, df, target, factors, burn)["residuals"]
-        resid = np.r_[np.full(burn, np.nan), resid]  # the rows after burn, aligned to df
+        resid = seed_run(self, df, target, factors, burn)["residuals"]  # the n - burn after burn
         Q = ref.residual_vol_Q(resid, window, scale, min_val, self.K)
-        self.Q_at = lambda t: Q[t]
+        self.Q_at = lambda t: Q[min(t, len(Q) - 1)]  # indexed from row 0, last value held
         self.q_mode, self.q_scalar = f"rolling_resid_var_from_filter_window_{window}", None
         return self
 
@@ -167,7 +169,7 @@ def seed_summary(run: dict, name: str, target: str) -> dict:
         "Date Range": f"{idx[0]:%Y-%m-%d} → {idx[-1]:%Y-%m-%d}",
         "# Observations": len(resid),
         "Final RMSE": rmse.iloc[-1],
-        "Mean RMSE": rmse.mean(),
+        "Mean RMSE": round(float(np.sqrt((resid**2).mean())), 6),
         "Total SSE": (resid**2).sum(),
         "Cumulative Log-Likelihood": run["log_likelihood"],
         "Mean Gain Norm": np.linalg.norm(gain.to_numpy(), axis=1).mean(),
@@ -175,9 +177,10 @@ def seed_summary(run: dict, name: str, target: str) -> dict:
     }
 
 
-def seed_spec(df, target, factors, burn, intercept, q_name, r_name, fixed=None) -> SeedSpec:
+def seed_spec(df, target, factors, intercept, q_name, r_name, fixed=None) -> SeedSpec:
     """One combination of the seed's default grid, built from scratch on ``df``.
 
+    The setters run with their own defaults (burn = 0); ``burn`` is the scored run's only.
     ``fixed`` ({"q": q, "r": r}) sets the MLE setters' results instead of searching.
     """
     fixed = fixed or {}
@@ -187,9 +190,9 @@ def seed_spec(df, target, factors, burn, intercept, q_name, r_name, fixed=None) 
         spec.set_intercept()
     spec.set_initial_state_from_ols(H, y)
     if q_name == "const":
-        spec.set_Q_from_mle(df, target, factors, burn=burn, value=fixed.get("q"))
+        spec.set_Q_from_mle(df, target, factors, value=fixed.get("q"))
     elif q_name == "resid_var":
-        spec.set_Q_from_rolling_residual_vol(df, target, factors, burn=burn)
+        spec.set_Q_from_rolling_residual_vol(df, target, factors)
     else:
         spec.set_Q_from_rolling_beta_var(df, target, factors)
     if r_name == "ols":
@@ -197,7 +200,7 @@ def seed_spec(df, target, factors, burn, intercept, q_name, r_name, fixed=None) 
     elif r_name == "rolling_vol":
         spec.set_R_from_rolling_factor_vols(H)
     else:
-        spec.set_R_from_mle(df, target, factors, burn=burn, value=fixed.get("r"))
+        spec.set_R_from_mle(df, target, factors, value=fixed.get("r"))
     return spec
 
 
@@ -214,7 +217,7 @@ def seed_grid(df, target, factors, burn=0, scalars=None) -> tuple[pd.DataFrame, 
     for intercept, q_name, r_name in combos:
         name = f"Intercept={'Yes' if intercept else 'No'}, Q={q_name}, R={r_name}, Init=ols"
         fixed = (scalars or {}).get(name)
-        spec = seed_spec(df, target, factors, burn, intercept, q_name, r_name, fixed)
+        spec = seed_spec(df, target, factors, intercept, q_name, r_name, fixed)
         row = seed_summary(seed_run(spec, df, target, factors, burn), name, target)
         row.update({"Q Mode": spec.q_mode, "R Mode": spec.r_mode, "Init Mode": spec.init_mode,
                     "Intercept": intercept})  # fmt: skip

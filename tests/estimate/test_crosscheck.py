@@ -36,3 +36,19 @@ def test_crosscheck_on_the_seed_case():
     table = crosscheck_statsmodels(df, "Preferred Income (FPE)", FACTORS, intercept=False, burn=2)
     _check(table, list(table.index[:-3]))
     assert np.isfinite(table.loc["fit time (s)"]).all()
+
+
+def test_crosscheck_with_leading_empty_rows_compares_the_same_model():
+    """A fund whose first 25 returns are missing: statsmodels gets the rows from its first
+    return (its filter would predict through the empty rows) and the burn of 2 observed steps
+    as rows of those; the same function then (llf at its optimum to 1e-9), and the same
+    numbers as the cross-check of the series without the empty rows."""
+    sim = simulate(400, 2, Q=[2e-3, 1e-3], R=0.01, beta0=[1.0, 0.5], seed=6, intercept=False)
+    late = sim.frame.copy()
+    late.iloc[:25, late.columns.get_loc("y")] = np.nan
+    table = crosscheck_statsmodels(late, "y", ["f1", "f2"], intercept=False, burn=2)
+    _check(table, list(table.index[:-3]))
+    trimmed = crosscheck_statsmodels(late.iloc[25:], "y", ["f1", "f2"], intercept=False, burn=2)
+    cols = ["tvbeta", "statsmodels"]
+    np.testing.assert_allclose(table.loc[table.index[:-1], cols],
+                               trimmed.loc[trimmed.index[:-1], cols], rtol=1e-12)  # fmt: skip

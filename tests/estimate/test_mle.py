@@ -6,6 +6,7 @@ import dataclasses
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from tests.model.nile import DK_Q, DK_R, nile_frame
@@ -150,3 +151,56 @@ def test_fit_mle_without_factors_or_intercept_says_to_add_an_intercept():
     with pytest.raises(DataValidationError, match=r"factor_cols is empty and intercept=False.*"
                                                   r"set intercept=True"):  # fmt: skip
         fit_mle(NILE_FRAME, "volume", [], intercept=False)
+
+
+# --- a fund that starts after its factors: leading rows with a missing target -----------------
+LEAD = 20
+
+
+def _late_fund() -> tuple:
+    """150 weekly rows whose first 20 fund returns are missing, and the same without them."""
+    sim = simulate(150, 1, Q=np.diag([1e-6, 4e-3]), R=1e-4, beta0=[0.001, 0.9], intercept=True,
+                   seed=5)  # fmt: skip
+    late = sim.frame.copy()
+    late.iloc[:LEAD, late.columns.get_loc("y")] = np.nan
+    return late, late.iloc[LEAD:]
+
+
+def test_fit_mle_leading_empty_rows_change_nothing():
+    """Rows before the fund's first return are not part of the model and the burn (K = 2)
+    counts observed steps: the same llf, n_obs (130 - 2) and estimates as without them."""
+    late, trimmed = _late_fund()
+    ours, want = fit_mle(late, "y", ["f1"]), fit_mle(trimmed, "y", ["f1"])
+    assert ours.estimate.n_obs == want.estimate.n_obs == 128
+    assert ours.llf == pytest.approx(want.llf, rel=1e-12)
+    np.testing.assert_allclose(ours.params, want.params, rtol=1e-9)
+    pd.testing.assert_frame_equal(ours.result.beta, want.result.beta)
+
+
+def test_fit_mle_with_leading_empty_rows_is_the_statsmodels_twin_on_the_fund_rows():
+    """Reference: statsmodels' log-likelihood of the same model (a0 = 0, P0 = the seed's,
+    burn 2 rows) on the rows from the fund's first return, at tvbeta's estimates. (The seed's
+    intercept prior P0 = 1e6 costs both filters digits in the first updates, hence 1e-8.)"""
+    late, trimmed = _late_fund()
+    fit = fit_mle(late, "y", ["f1"])
+    Z = np.column_stack([np.ones(len(trimmed)), trimmed["f1"]])
+    twin = TVPRegression(trimmed["y"].to_numpy(), Z, a0=fit.spec.beta0, P0=fit.spec.P0, burn=2)
+    assert fit.llf == pytest.approx(twin.loglike(fit.params.to_numpy()), rel=1e-8)
+
+
+def test_fit_mle_nile_with_leading_empty_years_is_statsmodels_exact_diffuse():
+    """20 empty years before the Nile series: statsmodels' exact diffuse log-likelihood is the
+    same with and without them, and so is tvbeta's near-diffuse one (burn = 1 observed step;
+    a burn counting rows would keep the diffuse first term, ~-10 nats)."""
+    years = pd.date_range(end=NILE_FRAME.index[0], periods=LEAD + 1, freq="YE", name="Date")
+    empty = pd.DataFrame({"volume": np.full(LEAD, np.nan)}, index=years[:-1])
+    padded = pd.concat([empty, NILE_FRAME])
+    fit = fit_mle(padded, "volume", [], spec=near_diffuse_level())
+    q, r = fit.params
+    y = padded["volume"].to_numpy()
+    uc = sm.tsa.UnobservedComponents(y, "llevel", use_exact_diffuse=True)
+    assert uc.loglike([r, q]) == pytest.approx(
+        sm.tsa.UnobservedComponents(NILE, "llevel", use_exact_diffuse=True).loglike([r, q]),
+        rel=1e-12)  # fmt: skip
+    assert fit.llf - 0.5 * np.log(2 * np.pi) == pytest.approx(uc.loglike([r, q]), rel=1e-8)
+    np.testing.assert_allclose(fit.params, [DK_Q, DK_R], rtol=2e-4)

@@ -179,3 +179,32 @@ def test_with_the_seeds_intercept_prior_the_kernel_is_as_accurate_as_the_seed(fr
     err_seed = float(np.max(np.abs(seed64 - oracle)))
     assert err_kernel <= 2 * err_seed
     assert err_kernel <= 1e-6 * float(np.max(np.abs(oracle)))
+
+
+def test_leading_empty_rows_are_not_part_of_the_results(frame):
+    """A fund starting 20 rows after its factors, burn 3 observed steps (one more missing
+    return inside the burn-in): the views start at the 4th observed return and hold
+    statsmodels' filtered and smoothed states of the model started at the first return;
+    the output arrays are NaN on the empty rows. Reference: statsmodels on the fund's rows."""
+    from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+
+    lead, burn = 20, 3
+    frame.iloc[:lead, frame.columns.get_loc(TARGET)] = np.nan
+    frame.iloc[lead + 1, frame.columns.get_loc(TARGET)] = np.nan
+    spec = KalmanSpec(2).set_intercept().set_R_from_ols(frame[FACTORS], frame[TARGET])
+    res = KalmanEngine(spec).run(frame, TARGET, FACTORS, burn=burn)
+    first = lead + burn + 1  # rows lead, lead + 2, lead + 3 are the burn-in
+    assert res.time_index.equals(frame.index[first:])
+    fund = frame.iloc[lead:]
+    y, Z = fund[TARGET].to_numpy(), ref.with_ones(fund[FACTORS].to_numpy(), True)
+    sm = statsmodels_filter(y, Z, np.eye(3)[None], 1e-4 * np.eye(3)[None],
+                            [float(spec.R.values)], spec.beta0, spec.P0)  # fmt: skip
+    b = first - lead
+    assert_close(res.beta.to_numpy(), sm.a_filt[b:], 1e-7, "beta")
+    assert_close(res.beta_smooth.to_numpy(), sm.a_smooth[b:], 1e-7, "beta_smooth")
+    assert res.log_likelihood == pytest.approx(sm.loglik_t[b:].sum(), rel=1e-9)
+    assert np.isnan(res.output.filtered.a_filt[:lead]).all()
+    assert np.isnan(res.output.a_smooth[:lead]).all()
+    same = KalmanEngine(spec).run(frame.iloc[lead:], TARGET, FACTORS, burn=burn)
+    pd.testing.assert_frame_equal(res.beta_smooth, same.beta_smooth)
+    assert res.to_xarray().sizes["time"] == len(frame) - first

@@ -89,19 +89,51 @@ def test_Q_from_rolling_residual_vol(frame, intercept, window, scale):
     assert new.q_mode == f"rolling_resid_var_from_filter_window_{window}"
 
 
-def test_Q_from_rolling_residual_vol_leaves_out_the_burn(frame):
-    """With burn, the innovations before it are not used; Q stays aligned with the rows."""
+def _seed_run_residuals(frame) -> np.ndarray:
     y, _, X = _arrays(frame, False)
     spec = _spec(False)
     run = ref.seed_filter(
         y, X, spec.beta0, spec.P0, np.eye(2), lambda t: 1e-4 * np.eye(2), lambda t: 1e-2
     )
+    return run["residuals"]
+
+
+def test_Q_from_rolling_residual_vol_with_burn_indexes_the_seeds_way(frame):
+    """seed_api.md: the n - burn innovations after burn, rolling variance, indexed from row 0
+    (Q at row t from position t, i.e. row t + burn), the last value held for the final burn
+    rows. Reference: pandas on the seed-style filter's innovations."""
     burn, window = 10, 6
-    v = pd.Series(run["residuals"])
+    post = pd.Series(_seed_run_residuals(frame)[burn:])
+    var = post.rolling(window).var().clip(lower=1e-8).bfill().to_numpy()
+    expected = var[np.minimum(np.arange(len(frame)), len(var) - 1)]
+    new = _spec(False).set_Q_from_rolling_residual_vol(frame, TARGET, FACTORS, window=window,
+                                                       burn=burn)  # fmt: skip
+    assert_close(new.Q.values[:, 0, 0], expected, rtol=1e-10)
+
+
+def test_Q_from_rolling_residual_vol_causal_uses_only_earlier_innovations(frame):
+    """alignment="causal": Q_t from the innovations of rows t-window .. t-1 after burn (pandas
+    rolling variance shifted by one row), so changing y_t leaves Q_0 .. Q_t unchanged."""
+    burn, window = 10, 6
+    v = pd.Series(_seed_run_residuals(frame))
     v[:burn] = np.nan
-    var = v.rolling(window).var().clip(lower=1e-8).bfill().to_numpy()
-    new = spec.set_Q_from_rolling_residual_vol(frame, TARGET, FACTORS, window=window, burn=burn)
+    var = v.rolling(window).var().shift(1).clip(lower=1e-8).bfill().to_numpy()
+    spec = _spec(False)
+    new = spec.set_Q_from_rolling_residual_vol(frame, TARGET, FACTORS, window=window, burn=burn,
+                                               alignment="causal")  # fmt: skip
     assert_close(new.Q.values[:, 0, 0], var, rtol=1e-10)
+    t = 80
+    changed = frame.copy()
+    changed.iloc[t, changed.columns.get_loc(TARGET)] += 0.05
+    other = spec.set_Q_from_rolling_residual_vol(changed, TARGET, FACTORS, window=window,
+                                                 burn=burn, alignment="causal")  # fmt: skip
+    np.testing.assert_array_equal(other.Q.values[: t + 1], new.Q.values[: t + 1])
+    assert not np.array_equal(other.Q.values[t + 1 :], new.Q.values[t + 1 :])
+
+
+def test_Q_from_rolling_residual_vol_refuses_an_unknown_alignment(frame):
+    with pytest.raises(ValueError, match="alignment"):
+        _spec(False).set_Q_from_rolling_residual_vol(frame, TARGET, FACTORS, alignment="row")
 
 
 @intercepts

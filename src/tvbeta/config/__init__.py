@@ -27,7 +27,7 @@ string is allowed)::
     factors = ["MktRF"]    # may be empty only with intercept = true (a local level)
     intercept = true
     q = "diag"             # "diag" | "full" state noise covariance
-    burn = 12              # optional: leading rows left out of the likelihood
+    burn = 12              # optional: leading observed steps left out of the likelihood
 
     [priors]               # passed to tvbeta.estimate.bayes.priors.Priors.from_dict
     [sampler]              # draws, tune, chains, cores, target_accept, seed, sampler, n_paths

@@ -142,8 +142,8 @@ def prepare_design(
     intercept : bool
         Prepend a column of ones to ``Z`` (state "Intercept", first).
     burn : int, default 0
-        Number of initial time steps the caller will discard; at least ``k + 1`` rows with an
-        observed target must remain after them.
+        Number of initial observed steps the caller will discard (a burn counts observed
+        targets, not rows); at least ``k + 1`` observed targets must remain after them.
 
     Returns
     -------
@@ -345,15 +345,17 @@ def _check_factor_nans(
 
 
 def _check_enough_rows(observed: np.ndarray, k: int, burn: int, n_time: int) -> None:
-    """Need k observations to identify k states, plus one left over, after the burn-in."""
+    """Need k observations to identify k states, plus one left over, after the burn-in (which
+    counts observed steps)."""
     if isinstance(burn, bool) or not isinstance(burn, int | np.integer) or burn < 0:
         raise DataValidationError(f"burn must be a non-negative integer, got {burn!r}")
-    n_after = int(observed[burn:].sum())
+    n_after = max(int(observed.sum()) - int(burn), 0)
     if n_after < k + 1:
         raise DataValidationError(
-            f"too few rows with an observed target: {n_after} after the first burn={burn} rows "
-            f"({int(observed.sum())} of {n_time} rows in total), but k + 1 = {k + 1} are needed "
-            f"for k = {k} states; use more data, fewer factors or a shorter burn"
+            f"too few rows with an observed target: {n_after} after the first burn={burn} "
+            f"observed ones ({int(observed.sum())} of {n_time} rows in total), but k + 1 = "
+            f"{k + 1} are needed for k = {k} states; use more data, fewer factors or a "
+            "shorter burn"
         )
 
 

@@ -18,6 +18,7 @@ from tvbeta.data.validate import column_list
 from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, check_q_form, fit_mle
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.kalman import kalman_loglik
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.model import KalmanSpec
 from tvbeta.model.engine import design_for
 
@@ -34,10 +35,10 @@ def crosscheck_statsmodels(
 ) -> pd.DataFrame:
     """Joint MLE of (Q, R) by tvbeta (`fit_mle`) and by the statsmodels twin, compared.
 
-    Arguments as in `fit_mle`. Returns a table indexed by quantity (each natural parameter,
-    "llf", "llf at statsmodels' optimum", "fit time (s)") with columns "tvbeta", "statsmodels"
-    and "rel. diff". Both optimisers start from their own defaults, so agreement of the
-    estimates is a real check, not a copy.
+    Arguments as in `fit_mle` (``burn`` counts observed steps). Returns a table indexed by
+    quantity (each natural parameter, "llf", "llf at statsmodels' optimum", "fit time (s)")
+    with columns "tvbeta", "statsmodels" and "rel. diff". Both optimisers start from their own
+    defaults, so agreement of the estimates is a real check, not a copy.
     """
     check_q_form(q)
     factor_cols = column_list(factor_cols)
@@ -52,7 +53,11 @@ def crosscheck_statsmodels(
         t_ours = time.perf_counter() - t0
     design = design_for(spec, df, target_col, factor_cols, burn)
     T = spec.T.kernel(len(design.y), "T")
-    twin = TVPRegression(design.y, design.Z, q=q, T=T[0], a0=spec.beta0, P0=spec.P0, burn=burn)
+    # The same model for statsmodels: its filter would predict through the rows before the
+    # first observed target (not part of tvbeta's model) and its loglikelihood_burn counts
+    # rows, so it gets the rows from the first observation on and the burn as a row count.
+    y, Z = (x[burn_row(design.y, 0) :] for x in (design.y, design.Z))
+    twin = TVPRegression(y, Z, q=q, T=T[0], a0=spec.beta0, P0=spec.P0, burn=burn_row(y, burn))
     t0 = time.perf_counter()
     theirs = twin.fit(disp=False, maxiter=5000)
     t_theirs = time.perf_counter() - t0

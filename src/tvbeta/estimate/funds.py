@@ -47,7 +47,7 @@ class FundRunner:
     factor_cols : sequence of hashable
         Factor return columns, in state order.
     burn : int, default 12
-        Steps dropped from the outputs and the log-likelihood.
+        Observed steps dropped from the outputs and the log-likelihood.
     """
 
     def __init__(

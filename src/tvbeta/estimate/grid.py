@@ -35,7 +35,7 @@ import pandas as pd
 from tvbeta import constants as C
 from tvbeta.data.validate import column_list
 from tvbeta.evaluate.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
-from tvbeta.kalman.arrays import raise_bad_step
+from tvbeta.kalman.arrays import burn_row, raise_bad_step
 from tvbeta.kalman.filter import filter_state_space
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanSpec, SpecError, TimeVarying, design_for, setters
@@ -56,7 +56,8 @@ DEFAULT_R_SETTERS: dict[str, Setter] = {
 }
 DEFAULT_INIT_SETTERS: dict[str, Setter] = {"ols": setters.set_initial_state_from_ols}
 
-#: Arguments a setter may take by name; the grid passes each one its parameters ask for.
+#: Arguments a setter may take by name; the grid passes each one its parameters ask for
+#: (``burn`` only to a setter that requires it: see :func:`bind_setter`).
 SETTER_ARGUMENTS: tuple[str, ...] = ("df", "target_col", "factor_cols", "H", "y", "burn")
 MODE_COLUMNS: tuple[str, ...] = ("Q Mode", "R Mode", "Init Mode", "Intercept")
 OOS_COLUMNS: tuple[str, ...] = ("OOS Log Score", "OOS RMSE")
@@ -126,10 +127,14 @@ class BoundSetter:
 def bind_setter(fn: Setter, key: str = "") -> BoundSetter:
     """Check a setter's signature and record which grid arguments it receives.
 
-    The first parameter receives the spec; every other parameter named like one of
-    :data:`SETTER_ARGUMENTS` (``df``, ``target_col``, ``factor_cols``, ``H``, ``y``, ``burn``)
-    receives the grid's value, and a ``**kwargs`` parameter receives all of them. Any other
-    parameter must have a default (bind other values with ``functools.partial``).
+    The first parameter receives the spec; every other parameter named like one of the data
+    arguments ``df``, ``target_col``, ``factor_cols``, ``H``, ``y`` receives the grid's value.
+    ``burn`` is passed only to a ``burn`` parameter WITHOUT a default: a setter with its own
+    default burn keeps it, as in the seed's grid, whose setters (the MLE and residual-variance
+    ones) run with burn = 0 while the grid's burn applies to the scored run only; bind another
+    value with ``functools.partial(setter, burn=b)``. A ``**kwargs`` parameter receives all
+    of :data:`SETTER_ARGUMENTS`, ``burn`` included. Any other parameter must have a default
+    (bind other values with ``functools.partial``).
 
     Raises
     ------
@@ -148,7 +153,8 @@ def bind_setter(fn: Setter, key: str = "") -> BoundSetter:
         if p.kind is inspect.Parameter.VAR_KEYWORD:
             names += [n for n in SETTER_ARGUMENTS if n not in names]
         elif p.name in SETTER_ARGUMENTS and p.kind is not inspect.Parameter.POSITIONAL_ONLY:
-            names.append(p.name)
+            if p.name != "burn" or p.default is inspect.Parameter.empty:
+                names.append(p.name)
         elif p.default is inspect.Parameter.empty and p.kind in (
             *positional,
             inspect.Parameter.KEYWORD_ONLY,
@@ -216,17 +222,22 @@ def run_kalman_grid_search(
         (``KalmanSpec.set_R_from_ols``), as does ``lambda spec, H, y: ...`` or, in the seed's
         style, ``lambda spec: spec.set_R_from_rolling_factor_vols(H, window=12)``. Other
         arguments need defaults (``functools.partial(set_Q_from_rolling_beta_var, window=12)``).
-        Setters that take ``burn`` (the MLE and residual-variance setters) get the grid's.
+        Setters run with their own default ``burn`` (0 for the MLE and residual-variance
+        setters, as in the seed's grid); only a setter whose ``burn`` parameter has no
+        default receives the grid's (:func:`bind_setter`).
     burn : int, default 0
-        Steps left out of every statistic and of the MLE objectives.
+        Observed steps left out of every statistic of the scored run (counted from the first
+        observed target: leading rows with a missing target are not part of the model).
     try_both_intercepts : bool, default True
         Try with and without an intercept; False keeps ``base_spec``'s choice. With no
         factor columns (the local level model) only the intercept is tried: without it the
         model has no state.
     rank_by : {"mean_rmse", "loglik", "oos_log_score"}, default "mean_rmse"
-        Row order: the seed's Mean RMSE ascending; "Cumulative Log-Likelihood" descending;
-        or "OOS Log Score" descending (see ``test_size``). Ties keep the grid order and
-        failed combinations come last.
+        Row order: the seed's Mean RMSE ascending (the root mean squared post-burn
+        innovation to 6 decimals, as the seed ranks it); "Cumulative Log-Likelihood"
+        descending; or "OOS Log Score" descending (see ``test_size``). Ties keep the grid
+        order (intercept Yes then No, then the setters' order) and failed combinations come
+        last.
     test_size : int or float, optional
         Hold out the last rows: an int is a number of rows, a float in (0, 1) a fraction
         (rounded up). Default: no hold-out, except 20% for ``rank_by="oos_log_score"``.
@@ -370,7 +381,7 @@ def run_group(
             fit = _attempt(design_for, base, df_fit, task.target_col, task.factor_cols, task.burn)
     else:
         design, fit = designs
-    context["workspace"] = _Workspace(fit, task.burn)
+    context["workspace"] = _Workspace(fit)
     out: dict[tuple[str, str, str], tuple[dict[str, Any], KalmanSpec | None]] = {}
     for i_name, init in task.init.items():
         s1 = _attempt(init, base, context)
@@ -405,7 +416,7 @@ def _score(
     except Exception as exc:  # the seed: a failing combination is a row
         return {**base_row, ERROR_COLUMN: f"{type(exc).__name__}: {exc}"}, None
     end = n if task.n_train is None else task.n_train
-    rows = slice(task.burn, end)
+    rows = slice(burn_row(design.y, task.burn), end)
     # The summary drops the intercept from the gains and betas; dropping it here and labelling
     # the factor columns by position gives the same numbers without the cost of pandas'
     # string-label lookups, the largest part of the grid's time otherwise.
@@ -528,10 +539,9 @@ def _train_rows(n: int, test_size: int | float | None, rank_by: str) -> int | No
 
 @dataclass
 class _Workspace:
-    """The fit rows of one intercept choice: design (or its error) and burn."""
+    """The fit rows of one intercept choice: the design (or its error)."""
 
     design: Any
-    burn: int
 
     def arrays(self) -> Any:
         if isinstance(self.design, Exception):
@@ -563,24 +573,23 @@ def _Q_beta_var(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:
 
 def _Q_resid_var(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:
     kw, d = _defaults("set_Q_from_rolling_residual_vol"), ws.arrays()
-    v = filter_state_space(spec.state_space(d.y, d.Z)).v.copy()
-    v[: ws.burn] = np.nan
-    var = hx.clip_and_backfill(hx.rolling_var(v, kw["window"], ddof=1), kw["min_val"])
-    Q = TimeVarying.per_step(kw["scale"] * var[:, None, None] * np.eye(spec.K))
-    mode = f"rolling_resid_var_from_filter_window_{kw['window']}"
-    return dataclasses.replace(spec, Q=Q, q_mode=mode, q_scalar=None)
+    v = filter_state_space(spec.state_space(d.y, d.Z)).v
+    return setters._with_residual_var_Q(spec, v, d.y, kw["window"], kw["scale"], kw["burn"],
+                                        kw["min_val"], kw["alignment"])  # fmt: skip
 
 
 def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> float:
     """The search of ``set_Q_from_mle`` / ``set_R_from_mle``, on arrays validated once.
 
-    Same optimiser, start, bounds and objective (log-likelihood after burn and its exact
-    derivative) as the public setters, so the same scalar; the adjoint kernel is called on
-    preallocated buffers instead of re-validating the model at every evaluation.
+    Same optimiser, start, bounds and objective (log-likelihood after the setter's default
+    burn and its exact derivative) as the public setters, so the same scalar; the adjoint
+    kernel is called on preallocated buffers instead of re-validating the model at every
+    evaluation.
     """
     m = spec.state_space(ws.arrays().y, ws.arrays().Z)
+    burn = _defaults("set_Q_from_mle" if which == "q" else "set_R_from_mle")["burn"]
     w = np.ones(m.n)
-    w[: ws.burn] = 0.0
+    w[: burn_row(m.y, burn)] = 0.0
     Q = np.empty((1, m.k, m.k)) if which == "q" else m.Q
     R = np.empty(1) if which == "r" else m.R
     ll, dQ, dR = np.empty(m.n), np.empty_like(Q), np.empty_like(R)

@@ -23,7 +23,7 @@ from scipy.optimize import minimize
 from tvbeta.constants import Q_FORMS
 from tvbeta.data.validate import column_list
 from tvbeta.kalman import StateSpace, loglik_batch
-from tvbeta.kalman.arrays import raise_bad_step
+from tvbeta.kalman.arrays import burn_row, raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
 from tvbeta.model.engine import design_for
@@ -196,7 +196,8 @@ def fit_qr(
     state_names: tuple[str, ...] | None = None,
     bounds_scale: tuple[float, float] = (1e-12, 1e2),
 ) -> MLEResult:
-    """Maximise the log-likelihood (terms t >= burn) over constant Q and R by L-BFGS-B.
+    """Maximise the log-likelihood (terms after ``burn`` observed steps) over constant Q and R
+    by L-BFGS-B.
 
     m : validated model arrays (its Q and R are ignored). starts : candidate (Q, R) starting
     points, by default a grid of drift scales (1e-1 .. 1e-6 of each variance scale) times
@@ -209,8 +210,9 @@ def fit_qr(
     """
     par = QRParameterization(m.k, q)
     names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
+    first = burn_row(m.y, burn)
     w = np.ones(m.n)
-    w[:burn] = 0.0
+    w[:first] = 0.0
     obs = ~np.isnan(m.y)
     var_y = float(np.var(m.y[obs]))
     z_var = np.var(m.Z[obs], axis=0)
@@ -280,7 +282,7 @@ def fit_qr(
                       "a variance at the edge of its range (often 0); its standard error is "
                       "not meaningful", MLEConvergenceWarning, stacklevel=2)
     Q, R, _ = par.to_qr(best.x)
-    return MLEResult(names, nat, se, cov, Q, R, -float(best.fun), int(obs[burn:].sum()),
+    return MLEResult(names, nat, se, cov, Q, R, -float(best.fun), int(obs[first:].sum()),
                      bool(best.success), str(best.message), on_bound, len(starts))
 
 
@@ -345,8 +347,9 @@ def fit_mle(
     df : rows are time steps (sorted), decimal returns; not modified. The initial state comes
     from ``spec`` (default: the seed's ``KalmanSpec(K)`` defaults, with ``set_intercept()``
     when ``intercept``: beta0 = 0, P0 = 100 I, 1e6 for the intercept; T = I). Such a wide P0
-    makes the first K terms mostly about the prior, so ``burn`` defaults to K: the likelihood
-    then approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
+    makes the first K terms mostly about the prior, so ``burn`` defaults to K observed steps
+    (rows before the first observed target are not part of the model): the likelihood then
+    approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
     To maximise the likelihood a Bayesian fit samples (same initial state and burn), pass
     ``spec=bayes_spec(df, target_col, factor_cols, burn=b).kalman_spec()`` and ``burn=b``.
     ``factor_cols`` may be one column name (see `tvbeta.data.column_list`).

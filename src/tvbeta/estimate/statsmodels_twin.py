@@ -149,7 +149,9 @@ def statsmodels_filter(
     -----
     The time shift ``T^sm_t = T_{t+1}``, ``Q^sm_t = Q_{t+1}`` and the initialisation
     ``(T_0 a0, T_0 P0 T_0' + Q_0)`` are explained in the module docstring.
-    ``loglikelihood_burn`` is 0, so every non-missing observation counts.
+    ``loglikelihood_burn`` is 0, so every non-missing observation counts. statsmodels predicts
+    through leading missing rows; tvbeta's model starts at the first observation, so compare
+    with tvbeta on the rows from the first observed y on.
     """
     y = np.asarray(y, dtype=np.float64)
     Z = np.asarray(Z, dtype=np.float64)
@@ -219,7 +221,12 @@ class TVPRegression(MLEModel):
     P0 : (k, k) array_like, optional
         Covariance of ``beta_{-1}``; default ``100 I``.
     burn : int
-        Number of leading observations left out of the log-likelihood.
+        Number of leading rows left out of the log-likelihood (statsmodels'
+        ``loglikelihood_burn`` counts rows, missing ones included). statsmodels also predicts
+        through leading rows with a missing target, which tvbeta's model does not contain: to
+        fit tvbeta's model, pass the rows from the first observation on and
+        ``tvbeta.kalman.arrays.burn_row(endog, b)`` for a burn of b observed steps (as
+        `crosscheck_statsmodels` does).
 
     Notes
     -----

@@ -233,11 +233,11 @@ def compare_series(
     """Fit every method on the training rows of one series and score the test rows.
 
     data : rows are time steps (sorted), decimal returns; not modified; a missing target (NaN)
-    is neither fitted nor scored (module docstring). burn : steps at the start of the training
-    span dropped from the likelihoods (default: the number of states). rolling_window : the
-    number of observations in a rolling OLS window (default three years of periods, at most
-    the observed training returns). factors : a list of columns, or one name. Arguments are
-    checked as in `compare_methods`.
+    is neither fitted nor scored (module docstring). burn : observed steps at the start of the
+    training span dropped from the likelihoods (default: the number of states).
+    rolling_window : the number of observations in a rolling OLS window (default three years
+    of periods, at most the observed training returns). factors : a list of columns, or one
+    name. Arguments are checked as in `compare_methods`.
     """
     factors = column_list(factors, "factors")
     check_methods(methods)

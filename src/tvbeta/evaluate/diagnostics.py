@@ -34,6 +34,9 @@ MODEL_DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
     "Mean Drift Norm",
 )
 
+#: Decimals of the seed's Mean RMSE: it ranks its grid by the rounded figure.
+MEAN_RMSE_DECIMALS = 6
+
 #: Columns of :func:`summarize_factor_dynamics`, in the seed's order.
 FACTOR_DYNAMICS_COLUMNS: tuple[str, ...] = (
     "Model Name",
@@ -131,8 +134,10 @@ def summarize_model_diagnostics(results: Any) -> pd.DataFrame:
         - Date Range: "YYYY-MM-DD → YYYY-MM-DD" of the residual index.
         - # Observations: number of observed (non-NaN) residuals.
         - Final RMSE: the expanding RMSE at the last step, sqrt(SSE / n) (return units).
-        - Mean RMSE: the mean over t of the expanding RMSE (return units). Early steps,
-          whose RMSE rests on few residuals, weigh as much as late ones.
+        - Mean RMSE: the seed's ranking statistic, the root of the mean squared residual,
+          rounded to :data:`MEAN_RMSE_DECIMALS` decimals as the seed rounds it: the Final
+          RMSE to 6 decimals (return units). Rows of a grid that tie at that precision keep
+          their grid order when ranked.
         - Total SSE: sum of v_t^2 (squared return units).
         - Cumulative Log-Likelihood: ``results["log_likelihood"]`` (nats, summed after burn).
         - Mean Gain Norm: mean over t of ||K_t|| (Euclidean, intercept column dropped).
@@ -146,6 +151,7 @@ def summarize_model_diagnostics(results: Any) -> pd.DataFrame:
     index = results["residuals"].index
     observed = ~np.isnan(v)
     rmse = expanding_rmse(v)
+    final_rmse = float(rmse[-1]) if rmse.size else float("nan")
     gain = factor_block(results["kalman_gain"])
     beta = factor_block(results["beta"])
     drift = np.diff(beta, axis=0)
@@ -155,8 +161,8 @@ def summarize_model_diagnostics(results: Any) -> pd.DataFrame:
         "Target": target,
         "Date Range": _date_range(index),
         "# Observations": int(observed.sum()),
-        "Final RMSE": float(rmse[-1]) if rmse.size else float("nan"),
-        "Mean RMSE": _nanmean(rmse),
+        "Final RMSE": final_rmse,
+        "Mean RMSE": round(final_rmse, MEAN_RMSE_DECIMALS),
         "Total SSE": float(np.sum(v[observed] ** 2)),
         "Cumulative Log-Likelihood": float(results["log_likelihood"]),
         # With no factor column (intercept-only model) the norms are NaN, not 0.

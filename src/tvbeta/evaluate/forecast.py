@@ -66,7 +66,8 @@ def student_t_forecast(
 def kalman_predictive(m: StateSpace) -> tuple[np.ndarray, np.ndarray]:
     """One-step predictive mean z_t' a_{t|t-1} and variance F_t = z_t' P_{t|t-1} z_t + R_t, (n,).
 
-    Computed for every step, observed or not (the filter only skips the update where y is NaN).
+    Computed for every step, observed or not (the filter only skips the update where y is NaN);
+    NaN on the rows before the first observed y, which are not part of the model.
     """
     f = kalman_filter(*m)
     mean = np.einsum("tk,tk->t", m.Z, f.a_pred)

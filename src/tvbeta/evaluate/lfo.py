@@ -21,9 +21,9 @@ posterior is refitted exactly on rows < i (``refit(i)``) and i* = i. The first p
 the fit's, on rows < L. ``threshold = 0`` refits at every test row: exact LFO-CV.
 
 The model stays the fit's: priors (with their scales as resolved on the fit's data), initial
-state (a0, P0), transition and burn. Burn rows only condition the filter, as in the fit: they
-lie before L and never enter a ratio or a score. Missing targets (NaN) are not scored and add
-nothing to the ratios.
+state (a0, P0), transition and burn. The burn-in (the first ``burn`` observed steps) only
+conditions the filter, as in the fit: it lies before L and never enters a ratio or a score.
+Missing targets (NaN) are not scored and add nothing to the ratios.
 
 PSIS (Vehtari, Simpson, Gelman, Yao & Gabry 2024, "Pareto smoothed importance sampling",
 JMLR 25(72)) is arviz-stats' implementation (`arviz_stats.base.array_stats.psislw`): the
@@ -237,11 +237,12 @@ def _full_spec(fit: BayesFit, data: pd.DataFrame | Design | None) -> BayesSpec:
 
 def _check_split(spec: BayesSpec, n_train: int) -> np.ndarray:
     """Scored test rows (observed targets at positions >= n_train)."""
-    lo, hi = spec.burn + 2, spec.n - 1
+    lo, hi = spec.first_row + 2, spec.n - 1
     if not isinstance(n_train, int | np.integer) or not lo <= n_train <= hi:
         raise ValueError(
-            f"n_train must be an integer in [burn + 2, n - 1] = [{lo}, {hi}] (training rows "
-            f"after burn, and at least one test row), got {n_train!r}"
+            f"n_train must be an integer in [first_row + 2, n - 1] = [{lo}, {hi}] (training "
+            f"rows after the burn-in of {spec.burn} observed steps, and at least one test "
+            f"row), got {n_train!r}"
         )
     rows = spec.steps[spec.steps >= n_train]
     if rows.size == 0:

@@ -192,6 +192,27 @@ def symmetrized(A: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(0.5 * (A + np.swapaxes(A, -1, -2)))
 
 
+@njit(cache=True)
+def burn_row(y, burn):
+    """Row of the first step counted after ``burn`` observed steps: (burn+1)-th observed y.
+
+    y : (n,) float64 observations, NaN where missing; burn : observed steps that only
+    condition the filter. Returns n when fewer than burn + 1 values are observed. A burn
+    counts observations, not rows: steps with a missing target carry no likelihood term, and
+    the rows before the first observation are not part of the model at all (the state
+    process starts there), so ``burn_row(y, 0)`` is the first observed row. Every caller
+    that drops burn-in rows (results, setters, grid, MLE, Bayes, LFO, cross-check) slices at
+    this row; the kernels count observed steps themselves. Compiled, so kernels call it too.
+    """
+    seen = 0
+    for t in range(y.shape[0]):
+        if not np.isnan(y[t]):
+            if seen == burn:
+                return t
+            seen += 1
+    return y.shape[0]
+
+
 def raise_bad_step(bad_t: int, where: str = "") -> None:
     """Turn a kernel's failure index into a clear error (no-op when bad_t < 0)."""
     if bad_t >= 0:

@@ -2,6 +2,13 @@
 
 All three are loops over `steps.predict` and `steps.update`; they differ only in what they
 store. Missing observations (NaN in y) predict and skip the update, adding no likelihood term.
+
+The model starts at the first observed step: rows before it (a series that begins later than
+its factors) are not part of it, so (a0, P0) describe the state just before the first
+observation and the leading empty rows neither predict nor update (their outputs are NaN,
+gains 0, terms 0). A ``burn`` counts observed steps: the term of an observed step counts once
+``burn`` observed steps have passed (`arrays.burn_row` gives its row). Both make a series
+with leading empty rows give exactly the numbers of the same series without them.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from numba import njit, prange
 
 from tvbeta.kalman.arrays import (
     StateSpace,
+    burn_row,
     check_shapes,
     raise_bad_step,
     raise_value_error,
@@ -32,6 +40,8 @@ class FilterOutput(NamedTuple):
     F : (n,) innovation variances z_t' P_{t|t-1} z_t + R_t (NaN where y is missing).
     K : (n, k) gains P_{t|t-1} z_t / F_t (0 where y is missing).
     loglik_t : (n,) one-step log predictive densities log p(y_t | y_{<t}) (0 where missing).
+    Rows before the first observed y are not part of the model: states, covariances, v and F
+    are NaN there, K and loglik_t 0.
     loglik : float, their sum.
     """
 
@@ -53,7 +63,17 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
     rw = is_random_walk(T)
     a, P = a0.copy(), P0.copy()
     tmp_a, tmp_P = np.empty(k), np.empty((k, k))
-    for t in range(n):
+    first = burn_row(y, 0)
+    for t in range(first):  # before the first observation: not part of the model
+        a_pred[t] = np.nan
+        P_pred[t] = np.nan
+        a_filt[t] = np.nan
+        P_filt[t] = np.nan
+        v[t] = np.nan
+        F[t] = np.nan
+        K[t, :] = 0.0
+        ll[t] = 0.0
+    for t in range(first, n):
         if rw:
             predict_random_walk(P, Q[at(t, Q.shape[0])])
         else:
@@ -78,9 +98,10 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
 
 @njit(cache=True, inline="always")
 def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
-    """The forward sweep of `loglik_kernel` and `tape_kernel`: (sum of the terms t >= burn,
-    bad step or -1). With ll (n,) and tape (n, k + 2) it also stores every term and the
-    adjoint's tape [s_t = P_{t|t-1} z_t, F_t, v_t]; size-0 arrays store nothing."""
+    """The forward sweep of `loglik_kernel` and `tape_kernel`: (sum of the terms after the
+    first ``burn`` observed steps, bad step or -1). With ll (n,) and tape (n, k + 2) it also
+    stores every term and the adjoint's tape [s_t = P_{t|t-1} z_t, F_t, v_t] (rows from the
+    first observation on); size-0 arrays store nothing."""
     n, k = Z.shape
     store = ll.shape[0] > 0
     rw = is_random_walk(T)
@@ -90,7 +111,11 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
     Tc, Qc, rc = T[0], Q[0], R[0]
     tv_T, tv_Q, tv_R = T.shape[0] > 1, Q.shape[0] > 1, R.shape[0] > 1
     total = 0.0
-    for t in range(n):
+    first = burn_row(y, 0)
+    if store:
+        ll[:first] = 0.0
+    seen = 0  # observed steps so far
+    for t in range(first, n):
         Qt = Q[t] if tv_Q else Qc
         if rw:
             predict_random_walk(P, Qt)
@@ -108,14 +133,16 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
             tape[t, k], tape[t, k + 1] = Ft, v
         if not Ft > 0.0:
             return np.nan, t
-        if t >= burn:
+        if seen >= burn:
             total += llt
+        seen += 1
     return total, -1
 
 
 @njit(cache=True)
 def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
-    """Sum of log p(y_t | y_{<t}) for t >= burn, storing nothing; returns (loglik, bad_t)."""
+    """Sum of log p(y_t | y_{<t}) after the first ``burn`` observed steps, storing nothing;
+    returns (loglik, bad_t)."""
     nothing = np.empty(0)
     return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)))
 
@@ -211,7 +238,8 @@ def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
 
 
 def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
-    """Total log-likelihood, sum over t >= burn of log p(y_t | y_{<t}) (nats).
+    """Total log-likelihood: sum of log p(y_t | y_{<t}) (nats) over the observed steps after
+    the first ``burn`` observed ones (rows from ``arrays.burn_row(y, burn)`` on).
 
     The hot path: no storage. Shapes as in `kalman_filter`.
     """
@@ -258,9 +286,10 @@ def loglik_batch(
 
     Every argument gets a leading batch axis of length 1 (shared) or B: y (1|B, n),
     Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k).
-    All series share n and k. Returns (B,) totals over t >= burn, or with ``terms`` the
-    (B, n) one-step terms log p(y_t | y_{<t}) of every step (0 where y_t is NaN; burn is not
-    applied), always in parallel. Every batch member is validated like a single model.
+    All series share n and k. Returns (B,) totals after the first ``burn`` observed steps of
+    each series, or with ``terms`` the (B, n) one-step terms log p(y_t | y_{<t}) of every step
+    (0 where y_t is NaN; burn is not applied), always in parallel. Every batch member is
+    validated like a single model.
     parallel: numba threads over the batch (default: when B >= PARALLEL_MIN_BATCH).
     """
     args = [

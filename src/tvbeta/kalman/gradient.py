@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tvbeta.kalman.arrays import raise_bad_step, state_space
+from tvbeta.kalman.arrays import burn_row, raise_bad_step, state_space
 from tvbeta.kalman.filter import tape_kernel
 from tvbeta.kalman.steps import is_random_walk
 
@@ -75,7 +75,9 @@ def _transpose_congruence(T, A, out, tmp):
 @njit(cache=True)
 def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
     """Backward (adjoint) sweep over a `tape_kernel` tape: fills dQ (1 | n, k, k), dR (1 | n),
-    da0 (k,), dP0 (k, k) with the gradient of sum_t w_t ll_t."""
+    da0 (k,), dP0 (k, k) with the gradient of sum_t w_t ll_t. The sweep ends at the first
+    observed step, whose prediction starts from (a0, P0) (rows before it are not part of the
+    model and get zero gradient)."""
     n, k = Z.shape
     dQ[:] = 0.0
     dR[:] = 0.0
@@ -87,7 +89,7 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
     rw = is_random_walk(T)
     Tc, dQc = T[0], dQ[0]
     tv_T, tv_Q, tv_R = T.shape[0] > 1, dQ.shape[0] > 1, dR.shape[0] > 1
-    for t in range(n - 1, -1, -1):
+    for t in range(n - 1, burn_row(y, 0) - 1, -1):
         if not np.isnan(y[t]):
             row, z, wt = tape[t], Z[t], w[t]
             f, v = row[k], row[k + 1]
@@ -143,13 +145,14 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
 def loglik_vjp(y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0) -> LoglikGradient:
     """Exact gradient of sum_t w_t log p(y_t | y_{<t}) (a vector-Jacobian product).
 
-    Shapes as in `kalman_filter`; weights : (n,) cotangent of the per-step terms, default 1 for
-    t >= burn and 0 before (the gradient of the total log-likelihood after burn).
+    Shapes as in `kalman_filter`; weights : (n,) cotangent of the per-step terms, default 1
+    from the row after the first ``burn`` observed steps (``arrays.burn_row``) and 0 before
+    (the gradient of `kalman_loglik` with that burn).
     """
     m = state_space(y, Z, T, Q, R, a0, P0)
     if weights is None:
         w = np.ones(m.n)
-        w[: int(burn)] = 0.0
+        w[: burn_row(m.y, int(burn))] = 0.0
     else:
         w = np.ascontiguousarray(weights, dtype=np.float64)
         if w.shape != (m.n,):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import FilterOutput
 from tvbeta.kalman.smoother import SmootherOutput
 
@@ -33,10 +34,17 @@ def _row(x: np.ndarray, t: int) -> np.ndarray:
 
 
 def kalman_filter(y, Z, T, Q, R, a0, P0) -> FilterOutput:
+    """Rows before the first observed y are not part of the model: NaN moments, K = 0."""
     n, k = Z.shape
     a, P = np.asarray(a0, float), np.asarray(P0, float)
     out = {name: [] for name in FilterOutput._fields[:-1]}
-    for t in range(n):
+    first = burn_row(np.asarray(y, float), 0)
+    nan_a, nan_P = np.full(k, np.nan), np.full((k, k), np.nan)
+    for _ in range(first):
+        leading = (nan_a, nan_P, nan_a, nan_P, np.nan, np.nan, np.zeros(k), 0.0)
+        for name, val in zip(out, leading, strict=True):
+            out[name].append(val)
+    for t in range(first, n):
         ap, Pp = predict(a, P, _row(T, t), _row(Q, t))
         if np.isnan(y[t]):
             a, P, v, F, K, ll = ap, Pp, np.nan, np.nan, np.zeros(k), 0.0
@@ -53,7 +61,7 @@ def rts_smoother(y, Z, T, Q, R, a0, P0) -> SmootherOutput:
     f = kalman_filter(y, Z, T, Q, R, a0, P0)
     n = Z.shape[0]
     a_s, P_s = f.a_filt.copy(), f.P_filt.copy()
-    for t in range(n - 2, -1, -1):
+    for t in range(n - 2, burn_row(np.asarray(y, float), 0) - 1, -1):
         Tn = _row(T, t + 1)
         J = np.linalg.solve(f.P_pred[t + 1], Tn @ f.P_filt[t]).T
         a_s[t] = f.a_filt[t] + J @ (a_s[t + 1] - f.a_pred[t + 1])

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tvbeta.kalman.arrays import KalmanNumericalError, StateSpace, state_space
+from tvbeta.kalman.arrays import KalmanNumericalError, StateSpace, burn_row, state_space
 from tvbeta.kalman.filter import FilterOutput, filter_state_space
 from tvbeta.kalman.steps import at, rts_step
 
@@ -32,14 +32,20 @@ class SmootherOutput(NamedTuple):
 
 
 @njit(cache=True)
-def smoother_kernel(T, a_pred, P_pred, a_filt, P_filt, a_smooth, P_smooth):
+def smoother_kernel(y, T, a_pred, P_pred, a_filt, P_filt, a_smooth, P_smooth):
     """Backward RTS sweep into a_smooth (n, k), P_smooth (n, k, k); returns the first step
-    whose next predicted covariance is singular, or -1."""
+    whose next predicted covariance is singular, or -1. The sweep ends at the first observed
+    y; rows before it are not part of the model (NaN, as in the filter)."""
     n, k = a_pred.shape
+    first = burn_row(y, 0)
+    a_smooth[:first] = np.nan
+    P_smooth[:first] = np.nan
+    if first == n:
+        return -1
     a_smooth[n - 1] = a_filt[n - 1]
     P_smooth[n - 1] = P_filt[n - 1]
     J, tmp = np.empty((k, k)), np.empty((k, k))
-    for t in range(n - 2, -1, -1):
+    for t in range(n - 2, first - 1, -1):
         ok = rts_step(a_filt[t], P_filt[t], a_pred[t + 1], P_pred[t + 1], a_smooth[t + 1],
                       P_smooth[t + 1], T[at(t + 1, T.shape[0])], a_smooth[t], P_smooth[t], J, tmp)
         if not ok:
@@ -57,7 +63,9 @@ def _smoothed_mean_of(y, Z, T, a0, P_pred, F, K, out):
     n, k = Z.shape
     v = np.empty(n)
     a_prev = a0.copy()
-    for t in range(n):
+    first = burn_row(y, 0)
+    out[:first] = np.nan
+    for t in range(first, n):
         Tt = T[at(t, T.shape[0])]
         for i in range(k):
             acc = 0.0
@@ -77,7 +85,7 @@ def _smoothed_mean_of(y, Z, T, a0, P_pred, F, K, out):
                 a_prev[i] += K[t, i] * v[t]
     r = np.zeros(k)
     u = np.empty(k)
-    for t in range(n - 1, -1, -1):
+    for t in range(n - 1, first - 1, -1):
         if t + 1 < n:
             Tn = T[at(t + 1, T.shape[0])]
             for i in range(k):
@@ -107,21 +115,24 @@ def _smoothed_mean_of(y, Z, T, a0, P_pred, F, K, out):
 def simulation_smoother_kernel(
     y, Z, T, R, a0, sqrtP0, sqrtQ, P_pred, F, K, e0, e, u, draws
 ):
-    """Mean-correction draws (DK 2002) into draws (D, n, k) from standard normals e0, e, u."""
+    """Mean-correction draws (DK 2002) into draws (D, n, k) from standard normals e0, e, u.
+    The paths start at the first observed y (rows before it: NaN, not part of the model)."""
     D = draws.shape[0]
     n, k = Z.shape
     alpha = np.empty(k)
     nxt = np.empty(k)
-    y_star = np.empty(n)
+    y_star = np.full(n, np.nan)
     zero = np.zeros(k)
     corr = np.empty((n, k))
+    first = burn_row(y, 0)
     for d in range(D):
+        draws[d, :first] = np.nan
         for i in range(k):
             acc = a0[i]
             for j in range(k):
                 acc += sqrtP0[i, j] * e0[d, j]
             alpha[i] = acc
-        for t in range(n):
+        for t in range(first, n):
             Tt = T[at(t, T.shape[0])]
             Lq = sqrtQ[at(t, sqrtQ.shape[0])]
             for i in range(k):
@@ -139,7 +150,7 @@ def simulation_smoother_kernel(
                     y_plus += Z[t, i] * alpha[i]
                 y_star[t] = y[t] - y_plus
         _smoothed_mean_of(y_star, Z, T, zero, P_pred, F, K, corr)
-        for t in range(n):
+        for t in range(first, n):
             for i in range(k):
                 draws[d, t, i] += corr[t, i]
 
@@ -147,7 +158,8 @@ def simulation_smoother_kernel(
 def kalman_smoother(y, Z, T, Q, R, a0, P0) -> SmootherOutput:
     """Filter, then smooth: a_{t|n} = E[alpha_t | y] and P_{t|n} = Var[alpha_t | y].
 
-    Shapes as in `kalman_filter`; outputs (n, k) and (n, k, k).
+    Shapes as in `kalman_filter`; outputs (n, k) and (n, k, k), NaN on the rows before the
+    first observed y (not part of the model).
     """
     return smooth_state_space(state_space(y, Z, T, Q, R, a0, P0))
 
@@ -156,7 +168,7 @@ def smooth_state_space(m: StateSpace, filtered: FilterOutput | None = None) -> S
     """`kalman_smoother` on validated arrays, reusing a filter run when given."""
     f = filter_state_space(m) if filtered is None else filtered
     a_s, P_s = np.empty_like(f.a_pred), np.empty_like(f.P_pred)
-    bad = smoother_kernel(m.T, f.a_pred, f.P_pred, f.a_filt, f.P_filt, a_s, P_s)
+    bad = smoother_kernel(m.y, m.T, f.a_pred, f.P_pred, f.a_filt, f.P_filt, a_s, P_s)
     if bad >= 0:
         raise KalmanNumericalError(
             f"predicted state covariance P_(t|t-1) is singular at step {bad}: the smoother "
@@ -177,7 +189,8 @@ def psd_sqrt(A: np.ndarray) -> np.ndarray:
 def simulation_smoother(
     y, Z, T, Q, R, a0, P0, n_draws: int, seed: int | np.random.Generator
 ) -> np.ndarray:
-    """Draws of the whole state path from p(alpha_0, ..., alpha_{n-1} | y): (n_draws, n, k).
+    """Draws of the whole state path from p(alpha_0, ..., alpha_{n-1} | y): (n_draws, n, k),
+    NaN on the rows before the first observed y (not part of the model).
 
     Durbin & Koopman (2002) mean-correction simulation smoother; seeded by `seed` (an int or a
     numpy Generator). Shapes of the model arrays as in `kalman_filter`.

@@ -77,8 +77,10 @@ class KalmanEngine:
         factor_cols : sequence of hashable, (n_factors,)
             Factor return columns H_t, in state order.
         burn : int, default 0
-            Steps dropped from the seed-style outputs and from the total log-likelihood; the
-            result keeps every step's arrays.
+            Observed steps dropped from the seed-style outputs and from the total
+            log-likelihood (without missing targets: the first ``burn`` rows); the result
+            keeps every step's arrays. Rows before the first observed target are not part of
+            the model (the state process starts at the first observation).
 
         Returns
         -------

@@ -18,6 +18,8 @@ stack of (window, k) matrices), with the seed's conventions:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -119,6 +121,40 @@ def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
         return np.full(x.shape, np.nan)
     var = trailing_windows(values, window).var(axis=1, ddof=ddof)
     return _expand(var, np.cumsum(observed), window)
+
+
+def innovation_var_path(
+    v: np.ndarray,
+    window: int,
+    min_val: float,
+    *,
+    first: int,
+    start: int,
+    alignment: Literal["seed", "causal"] = "seed",
+) -> np.ndarray:
+    """Rolling variance (ddof=1) of the innovations after burn, one value per row: (n,).
+
+    v : (n,) innovations v_t (NaN where y_t is missing or before the model starts); first :
+    the first row of the model (the first observed target); start : the first row after the
+    burn (``start >= first``). Clipped below at ``min_val`` and back-filled.
+
+    ``alignment="seed"`` is the seed's rule: the post-burn series v[start:] is indexed from
+    the model's first row, so row ``first + j`` gets the variance at position j of that
+    series (computed up to row ``start + j``) and its last value is held over the final
+    ``start - first`` rows. ``"causal"`` gives row t the variance of the innovations of rows
+    t-window .. t-1 after burn: no y_s with s >= t enters the value used at t. Rows before
+    ``first`` (not part of the model) get the first value.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    if alignment == "seed":
+        var = clip_and_backfill(rolling_var(v[start:], window, ddof=1), min_val)
+        rows = np.clip(np.arange(v.shape[0]) - first, 0, var.shape[0] - 1)
+        return var[rows]
+    if alignment == "causal":
+        after = np.where(np.arange(v.shape[0]) >= start, v, np.nan)
+        lagged = np.concatenate([[np.nan], rolling_var(after, window, ddof=1)[:-1]])
+        return clip_and_backfill(lagged, min_val)
+    raise ValueError(f"alignment must be 'seed' or 'causal', got {alignment!r}")
 
 
 def rolling_factor_vol(H: np.ndarray, window: int) -> np.ndarray:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from tvbeta import constants as C
 from tvbeta.kalman import loglik_vjp
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import filter_state_space
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
@@ -189,19 +190,42 @@ def set_Q_from_rolling_residual_vol(
     scale: float = 1.0,
     burn: int = 0,
     min_val: float = 1e-8,
+    alignment: Literal["seed", "causal"] = "seed",
 ) -> KalmanSpec:
     """Q_t = scale * v_t * I_K, v_t the rolling variance of the current spec's innovations.
 
-    Runs the filter once with the current spec, takes the one-step innovations, their rolling
-    variance (ddof=1), clipped below at ``min_val`` and back-filled. The first ``burn``
-    innovations are left out (so the first valid variance is back-filled over them); Q_t stays
-    aligned with the row of ``df`` it was computed at. Q mode
-    "rolling_resid_var_from_filter_window_{window}".
+    Runs the filter once with the current spec and takes its one-step innovations after the
+    first ``burn`` observed steps; their rolling variance (ddof=1, ``window``), clipped below
+    at ``min_val`` and back-filled, gives one value per row of ``df``
+    (:func:`tvbeta.model.heuristics.innovation_var_path`):
+
+    - ``alignment="seed"`` (default, the seed's numbers): the post-burn series is indexed
+      from the first row, so Q at row t comes from the variance at post-burn position t
+      (without missing targets: from the innovations up to row t + burn), and the last value
+      is held for the final ``burn`` rows. With burn > 0 this looks ahead by ``burn`` steps;
+    - ``alignment="causal"``: Q_t comes from the innovations of rows t-window .. t-1 (after
+      burn) only, so no return from step t on enters the Q used to predict it.
+
+    Q mode "rolling_resid_var_from_filter_window_{window}".
     """
     d = design_for(spec, df, target_col, factor_cols, burn)
-    v = filter_state_space(spec.state_space(d.y, d.Z)).v.copy()
-    v[:burn] = np.nan
-    var = hx.clip_and_backfill(hx.rolling_var(v, window, ddof=1), min_val)
+    v = filter_state_space(spec.state_space(d.y, d.Z)).v
+    return _with_residual_var_Q(spec, v, d.y, window, scale, burn, min_val, alignment)
+
+
+def _with_residual_var_Q(
+    spec: KalmanSpec,
+    v: np.ndarray,
+    y: np.ndarray,
+    window: int,
+    scale: float,
+    burn: int,
+    min_val: float,
+    alignment: Literal["seed", "causal"],
+) -> KalmanSpec:
+    """``spec`` with Q_t = scale * (rolling variance of the innovations v (n,)) * I_K."""
+    var = hx.innovation_var_path(v, window, min_val, first=burn_row(y, 0),
+                                 start=burn_row(y, burn), alignment=alignment)  # fmt: skip
     return dataclasses.replace(
         spec,
         Q=TimeVarying.per_step(scale * var[:, None, None] * np.eye(spec.K)),
@@ -344,7 +368,7 @@ def set_Q_from_mle(
     factor_cols: Columns,
     burn: int = 0,
 ) -> KalmanSpec:
-    """Q = q I_K with the scalar q maximising the log-likelihood summed over t >= burn.
+    """Q = q I_K with the scalar q maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log q from q = 1e-2 within [1e-8, 10], every other setting of the spec held
     fixed; the gradient is exact (trace of the adjoint dQ). Q mode "mle", Q scalar q.
@@ -370,7 +394,7 @@ def set_R_from_mle(
     factor_cols: Columns,
     burn: int = 0,
 ) -> KalmanSpec:
-    """R = r with the scalar r maximising the log-likelihood summed over t >= burn.
+    """R = r with the scalar r maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
     gradient is exact (the adjoint dR). R mode "mle", R scalar r.

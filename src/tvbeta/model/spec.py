@@ -19,7 +19,7 @@ import dataclasses
 import os
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -325,9 +325,10 @@ class KalmanSpec:
         scale: float = 1.0,
         burn: int = 0,
         min_val: float = 1e-8,
+        alignment: Literal["seed", "causal"] = "seed",
     ) -> KalmanSpec:
         return setters.set_Q_from_rolling_residual_vol(
-            self, df, target_col, factor_cols, window, scale, burn, min_val
+            self, df, target_col, factor_cols, window, scale, burn, min_val, alignment
         )
 
     def set_Q(self, Q) -> KalmanSpec:

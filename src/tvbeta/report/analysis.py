@@ -61,7 +61,8 @@ def gather_fits(
 
 class Layout(NamedTuple):
     """Where the rows go: n rows, the first n_train fit the hyperparameters, the first burn
-    rows only condition the filter; ppy periods per year (None when not inferable)."""
+    observed steps only condition the filter; ppy periods per year (None when not
+    inferable)."""
 
     n: int
     n_train: int
@@ -188,12 +189,13 @@ def posterior_sds(fit: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def spec_sds(spec: KalmanSpec, factors: list[str], burn: int) -> dict[str, RefValue]:
+def spec_sds(spec: KalmanSpec, factors: list[str], first_row: int) -> dict[str, RefValue]:
     """sqrt(R) and sqrt(diag Q) of a spec, per period. A per-time value (rolling setters) is
-    the median over its steps after burn, with its 5%-95% range over time."""
+    the median over its steps from ``first_row`` (the row after the burn-in,
+    ``tvbeta.kalman.arrays.burn_row``), with its 5%-95% range over time."""
 
     def ref(x: np.ndarray) -> RefValue:
-        x = x[burn:] if x.shape[0] > burn + 1 else x
+        x = x[first_row:] if x.shape[0] > first_row + 1 else x
         lo, mid, hi = np.quantile(x, [0.05, 0.5, 0.95])
         return RefValue(float(mid), float(lo), float(hi))
 

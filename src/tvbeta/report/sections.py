@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta.evaluate.compare import Comparison
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.report import analysis as A
 from tvbeta.report.page import Figures, box, bullets, esc, facts, slug, table
 from tvbeta.report.verdict import Verdict
@@ -104,7 +105,8 @@ def data_section(ctx: Context) -> str:
         "Frequency": f"{A.frequency_name(lay.ppy)} ({freq or 'irregular'}; {ppy})",
         "Training rows": f"{lay.n_train}: {_span(idx[: lay.n_train])}",
         "Test rows": f"{lay.n - lay.n_train}: {_span(idx[lay.n_train :])}",
-        "Burn-in": f"the first {lay.burn} rows only condition the filter (no likelihood term)",
+        "Burn-in": f"the first {lay.burn} observed steps only condition the filter (no "
+        "likelihood term)",
         "Missing returns": _missing_text(ctx.comparison, lay),
         "Targets": ", ".join(map(str, ctx.comparison.series)),
         "Factors": ", ".join(lay.factors) or "none: a local level model (the intercept alone)",
@@ -376,8 +378,9 @@ def posterior_section(ctx: Context) -> str:
             continue
         shown = True
         draws = {p: d.ravel() for p, d in A.posterior_sds(fit).items()}
+        first_row = burn_row(ctx.comparison.data[series].to_numpy(np.float64), lay.burn)
         refs = {
-            m: A.spec_sds(spec, lay.factors, lay.burn)
+            m: A.spec_sds(spec, lay.factors, first_row)
             for m, spec in ctx.fits[series].items()
             if m != "bayes"
         }

@@ -146,10 +146,11 @@ def test_priors_round_trip_through_dict_and_toml_and_override_scales(sim):
 
 
 def test_initial_state_is_ols_on_the_first_window_with_wide_covariance(sim):
+    """The window (max(burn, 2k + 2, one year) = 60) counts observed steps, as the burn does."""
     spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=60)
-    y, Z = spec.y[:60], spec.Z[:60]
-    ok = ~np.isnan(y)
-    assert_close(spec.a0, np.linalg.lstsq(Z[ok], y[ok], rcond=None)[0], 1e-10)
+    rows = np.flatnonzero(~np.isnan(spec.y))[:60]
+    assert rows[-1] > 59  # a missing return among the first 60 rows: the window is longer
+    assert_close(spec.a0, np.linalg.lstsq(spec.Z[rows], spec.y[rows], rcond=None)[0], 1e-10)
     assert np.all(np.sqrt(np.diag(spec.P0))[1:] >= 0.5)  # >= one year of prior drift
     explicit = Priors(a0=(0.0, 1.0, 1.0), P0=np.eye(3).tolist())
     spec2 = bayes_spec(sim.frame, "y", ["f1", "f2"], priors=explicit)
@@ -161,7 +162,7 @@ def test_random_draws_replicate_the_observed_returns_with_the_model_scale(sim):
     model = model_from_spec(spec)
     with model:
         draws = pm.draw(model["y"], draws=200, random_seed=1)
-    n_observed = sim.frame["y"].iloc[10:].notna().sum()
+    n_observed = int(np.sum(~np.isnan(spec.y))) - 10  # after the first 10 observed returns
     assert n_observed < 140  # the simulated NaN have no replicate
     assert draws.shape == (200, n_observed)
     assert np.isfinite(draws).all()
@@ -185,3 +186,31 @@ def test_spec_from_arrays_needs_a_frequency_without_dates():
         BayesSpec.from_arrays(y, np.ones((50, 1)))
     spec = BayesSpec.from_arrays(y, np.ones((50, 1)), frequency=1, intercept=True)
     assert spec.ppy == 1 and spec.state_names == ("s0",)
+
+
+def test_likelihood_with_leading_empty_rows_is_that_of_the_fund_rows(sim):
+    """A fund whose first 20 returns are missing, burn 5 observed steps: the observed variable
+    and the time coordinate start at its 6th return, and the likelihood term is statsmodels'
+    sum of one-step terms of the model started at its first return (same a0, P0)."""
+    from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+
+    late = sim.frame.copy()
+    late.iloc[:20, late.columns.get_loc("y")] = np.nan
+    spec = bayes_spec(late, "y", ["f1", "f2"], burn=5)
+    first = np.flatnonzero(~np.isnan(spec.y))[5]
+    assert spec.first_row == first and spec.time.equals(late.index[first:].rename("time"))
+    model = model_from_spec(spec)
+    assert model["y"].eval().shape == (150 - first,)
+    f = model.compile_fn(model.logp(vars=[model["y"]], sum=True), point_fn=True)
+    sigma_beta, sigma_eps = np.array([1e-3, 0.02, 0.01]), 0.01
+    point = {"sigma_eps_log__": np.log(sigma_eps), "sigma_beta_log__": np.log(sigma_beta)}
+    sm = statsmodels_filter(spec.y[20:], spec.Z[20:], spec.T[None],
+                            np.diag(sigma_beta**2)[None], [sigma_eps**2], spec.a0, spec.P0)
+    assert_close(f(point), sm.loglik_t[first - 20 :].sum(), 1e-9)
+    terms = spec.loglik_terms(np.diag(sigma_beta**2)[None], np.array([sigma_eps**2]))[0]
+    assert np.all(terms[:20] == 0.0)
+    assert_close(terms[20:], sm.loglik_t, 1e-9)
+    # the initial state and the prior scales do not see the empty rows either
+    trimmed = bayes_spec(late.iloc[20:], "y", ["f1", "f2"], burn=5)
+    assert_close(spec.a0, trimmed.a0, 1e-12) and assert_close(spec.P0, trimmed.P0, 1e-12)
+    assert spec.resolved == trimmed.resolved

@@ -186,9 +186,9 @@ def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
 
 def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
     """The pointwise log-likelihood group: ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R)
-    of every posterior draw and observed step (`BayesSpec.steps`: t >= burn, y_t not missing;
-    ``time`` = their labels), as ``pm.compute_log_likelihood`` lays it out, from one parallel
-    kernel call over the draws (`BayesSpec.loglik_terms`)."""
+    of every posterior draw and observed step (`BayesSpec.steps`: the observed targets after the
+    burn-in; ``time`` = their labels), as ``pm.compute_log_likelihood`` lays it out, from one
+    parallel kernel call over the draws (`BayesSpec.loglik_terms`)."""
     ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.steps]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])

@@ -4,15 +4,17 @@
     beta_{-1} ~ N(a0, P0) (fixed, documented in `priors`);  R = sigma_eps^2
     Q = diag(sigma_beta^2)  (q="diag")  or  Q = L L', L ~ LKJCholeskyCov(sigma_beta)  (q="full")
 
-The likelihood is p(y_burn, ..., y_{n-1} | y_0, ..., y_{burn-1}; Q, R) = prod_{t >= burn}
-p(y_t | y_{<t}), each term from `KalmanLoglikOp`. The burn rows are not observations of the
-model: they only condition the filter, exactly as the MLE's ``burn`` (terms t < burn have zero
-weight).
+The likelihood is p(y_b, ..., y_{n-1} | y_0, ..., y_{b-1}; Q, R) = prod_{t >= b}
+p(y_t | y_{<t}), each term from `KalmanLoglikOp`, with b = `BayesSpec.first_row` the row after
+the first ``burn`` observed steps (a burn counts observations; without missing targets b =
+burn). The burn-in is not observations of the model: it only conditions the filter, exactly as
+the MLE's ``burn``. Rows before the first observed target are not part of the model at all
+(the state process starts at the first observation).
 
 Missing targets (NaN) are not observations either: the filter predicts through them (no
 update, no term) and they are not imputed. So the observed variable ``y`` and its ``time``
-coordinate hold the observed steps of rows burn..n-1 only (`BayesSpec.steps`), while the rows
-before burn and the missing rows enter the likelihood as constants. ``log_likelihood``,
+coordinate hold the observed steps after the burn-in only (`BayesSpec.steps`), while the
+burn-in rows and the missing rows enter the likelihood as constants. ``log_likelihood``,
 ``observed_data`` and the predictive groups then hold one value per observed step (no NaN, no
 zero term), and ``az.loo`` works on them (they are one-step-ahead terms, so PSIS-LOO over them
 approximates leave-future-out more than leave-one-out).
@@ -49,6 +51,7 @@ from tvbeta.estimate.bayes.priors import (
 )
 from tvbeta.estimate.mle import check_q_form
 from tvbeta.kalman import loglik_batch, psd_sqrt
+from tvbeta.kalman.arrays import burn_row
 from tvbeta.model import KalmanSpec, TimeVarying
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
@@ -63,9 +66,10 @@ class BayesSpec:
     """Everything the model is built from, as plain arrays (no fitted state).
 
     index : (n,) time labels of all rows; y : (n,) target (NaN = missing); Z : (n, k) design;
-    state_names : (k,); intercept : whether state 0 is the intercept; burn : rows that only
-    condition the filter; ppy : periods per year; q : "diag" | "full"; T : (k, k) transition;
-    a0 : (k,), P0 : (k, k) initial state; priors : the settings; resolved : with scales filled.
+    state_names : (k,); intercept : whether state 0 is the intercept; burn : observed steps
+    that only condition the filter (the likelihood starts at row `first_row`); ppy : periods
+    per year; q : "diag" | "full"; T : (k, k) transition; a0 : (k,), P0 : (k, k) initial
+    state; priors : the settings; resolved : with scales filled.
     target_col, factor_cols : the names in the caller's DataFrame (None for arrays).
     """
 
@@ -94,15 +98,21 @@ class BayesSpec:
         return self.Z.shape[1]
 
     @property
+    def first_row(self) -> int:
+        """Row of the first likelihood term: that of the (burn+1)-th observed target."""
+        return burn_row(self.y, self.burn)
+
+    @property
     def time(self) -> pd.Index:
-        """Labels of the likelihood window (rows burn..n-1, missing targets included): the
-        ``time`` coordinate of the beta paths."""
-        return self.index[self.burn :].rename(TIME)
+        """Labels of the likelihood window (rows first_row..n-1, missing targets included):
+        the ``time`` coordinate of the beta paths."""
+        return self.index[self.first_row :].rename(TIME)
 
     @property
     def steps(self) -> np.ndarray:
-        """Row positions (m,) of the likelihood terms: rows t >= burn with y_t observed."""
-        return np.flatnonzero(~np.isnan(self.y[self.burn :])) + self.burn
+        """Row positions (m,) of the likelihood terms: the observed targets after the first
+        ``burn`` observed ones."""
+        return np.flatnonzero(~np.isnan(self.y))[self.burn :]
 
     @property
     def observed_time(self) -> pd.Index:
@@ -112,7 +122,7 @@ class BayesSpec:
 
     def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
         """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for draws Q (S, k, k), R (S,) and
-        every row t: (S, n), burn rows included, 0 where y_t is missing. One parallel kernel
+        every row t: (S, n), burn-in rows included, 0 where y_t is missing. One parallel kernel
         call over the draws (`loglik_batch`), each validated like a model (an error names the
         draw as the batch member)."""
         return loglik_batch(
@@ -150,8 +160,12 @@ class BayesSpec:
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
             raise ValueError(f"need y (n,) and Z (n, k), got {y.shape} and {Z.shape}")
         check_q_form(q)
-        if not isinstance(burn, int | np.integer) or not 0 <= burn < len(y) - 1:
-            raise ValueError(f"burn must be an integer in [0, n - 1), got {burn!r}")
+        n_observed = int(np.sum(~np.isnan(y)))
+        if not isinstance(burn, int | np.integer) or not 0 <= burn < n_observed - 1:
+            raise ValueError(
+                f"burn must be an integer in [0, n_observed - 1) = [0, {n_observed - 1}) (it "
+                f"counts observed targets), got {burn!r}"
+            )
         n, k = Z.shape
         index = pd.RangeIndex(n) if index is None else pd.Index(index)
         names = tuple(state_names) if state_names is not None else tuple(f"s{i}" for i in range(k))
@@ -203,8 +217,8 @@ def build_model(
 
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and ``sigma_beta`` (dims state) for
     q="diag"; for q="full" the packed Cholesky factor ``chol_Q`` with deterministics
-    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = the observed rows
-    among burn..n-1, `BayesSpec.observed_time`), a
+    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = the observed steps
+    after the burn-in, `BayesSpec.observed_time`), a
     `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
     draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`.
     """
@@ -271,33 +285,36 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
 
 
 def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable]):
-    """The terms of the observed steps, the filter started at row 0 and run through every row
-    (burn rows and missing targets only condition it). ``value`` fills the observed steps of
-    the full series, so the density is a function of its value as PyMC expects."""
+    """The terms of the observed steps, the filter run through every row (burn-in rows and
+    missing targets only condition it; rows before the first observed target are not part of
+    the model). ``value`` fills the observed steps of the full series, so the density is a
+    function of its value as PyMC expects."""
     y = pt.set_subtensor(data["y"][data["steps"]], value)
     ll = KalmanLoglikOp()(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
     return ll[data["steps"]]
 
 
 def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) -> np.ndarray:
-    """One replicate of the observed steps' y (m,) from the model: beta_{-1} ~ N(a0, P0), then
-    the states through every row; returned at `BayesSpec.steps`.
+    """One replicate of the observed steps' y (m,) from the model: beta ~ N(a0, P0) just before
+    the first observed target (the model starts at that row), then the states through every
+    later row; returned at `BayesSpec.steps`.
 
     Q (k, k), R scalar; Z (m, k) replaces the design at the observed steps if given.
     """
     n, k, steps = spec.n, spec.k, spec.steps
+    start = burn_row(spec.y, 0)
     Zf = spec.Z
     if Z is not None:
         Zf = spec.Z.copy()
         Zf[steps] = Z
     beta = spec.a0 + psd_sqrt(spec.P0) @ rng.standard_normal(k)
-    eta = rng.standard_normal((n, k)) @ psd_sqrt(np.asarray(Q, float)).T
+    eta = rng.standard_normal((n - start, k)) @ psd_sqrt(np.asarray(Q, float)).T
+    path = np.full((n, k), np.nan)
     if np.array_equal(spec.T, np.eye(k)):
-        path = beta + np.cumsum(eta, axis=0)
+        path[start:] = beta + np.cumsum(eta, axis=0)
     else:
-        path = np.empty((n, k))
-        for t in range(n):
-            beta = spec.T @ beta + eta[t]
+        for t in range(start, n):
+            beta = spec.T @ beta + eta[t - start]
             path[t] = beta
     y = np.einsum("tk,tk->t", Zf, path) + np.sqrt(float(R)) * rng.standard_normal(n)
     return y[steps]

@@ -11,8 +11,8 @@ For each of ``n_paths`` posterior draws (Q_d, R_d), chosen at random with a seed
 Summaries per (time, state): the mean and sd, Rao-Blackwellised (exact given the chosen draws:
 mean = avg_d a_d, sd^2 = avg_d (P_d + a_d^2) - mean^2, with a_d, P_d the filtered a_{t|t},
 P_{t|t} or smoothed a_{t|n}, P_{t|n} moments), and the 5%, 50% and 95% quantiles of the pooled
-draws. The window is the likelihood window (rows burn..n-1, `BayesSpec.time`): every row, a
-missing target included (its beta is predicted, not updated).
+draws. The window is the likelihood window (rows first_row..n-1, `BayesSpec.time`): every
+row, a missing target included (its beta is predicted, not updated).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def beta_path_summary(spec, Q: np.ndarray, R: np.ndarray, *, n_paths: int, seed:
     rng = np.random.default_rng(seed)
     D = Q.shape[0]
     chosen = np.sort(rng.choice(D, size=min(n_paths, D), replace=False))
-    n, k, b = spec.n, spec.k, spec.burn
+    n, k, b = spec.n, spec.k, spec.first_row
     T = spec.T[None]
     draws = {kind: np.empty((len(chosen), n - b, k)) for kind in KINDS}
     means = {kind: np.zeros((n - b, k)) for kind in KINDS}

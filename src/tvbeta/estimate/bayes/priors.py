@@ -4,8 +4,8 @@ Default priors (all overridable through `Priors`):
 
 * ``sigma_eps`` (R = sigma_eps^2, return units per period)
   ~ HalfNormal(sigma = eps_scale * s_ols), s_ols the residual sd of an OLS of y on Z over the
-  likelihood window (t >= burn); eps_scale = 1. The TVP model's noise is smaller than the OLS
-  residual, so this comfortably covers it.
+  likelihood window (after the first ``burn`` observed steps); eps_scale = 1. The TVP model's
+  noise is smaller than the OLS residual, so this comfortably covers it.
 * ``sigma_beta[j]`` (Q = diag(sigma_beta^2), or the sds of a full Q; beta units per period)
   ~ HalfNormal(sigma = drift / sqrt(ppy)), ppy the periods per year (daily 252, weekly 52,
   monthly 12, quarterly 4, annual 1). For a factor, drift = beta_drift_per_year = 0.5: "a beta
@@ -15,7 +15,9 @@ Default priors (all overridable through `Priors`):
 * full Q: Q = diag(sigma_beta) C diag(sigma_beta) with C ~ LKJ(eta = lkj_eta = 2) through
   ``pm.LKJCholeskyCov`` and the same sigma_beta priors.
 * initial state beta_{-1} ~ N(a0, P0): a0 = OLS coefficients on the first ``initial_window``
-  rows (default max(burn, 2k + 2, one year of rows), at most n) or 0 (``initial_mean="zero"``);
+  observed steps (default max(burn, 2k + 2, one year of rows), at most all; counted in
+  observations like ``burn``, so rows before the first return change nothing) or 0
+  (``initial_mean="zero"``);
   P0 = diag((initial_sd_scale * se)^2) with se the OLS standard errors there and
   initial_sd_scale = 10, floored at ``initial_sd_floor`` times the prior drift of one year, so
   the start is weakly informative. The MLE must use the same (a0, P0, burn) to be comparable:
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta.data.validate import closest
+from tvbeta.kalman.arrays import burn_row
 
 __all__ = [
     "InitialState",
@@ -145,7 +148,8 @@ class Priors:
     eps_scale : default sigma_eps scale in units of the OLS residual sd.
     lkj_eta : LKJ shape of the correlation of a full Q (1 = uniform; larger favours 0).
     initial_mean : "ols" (OLS on the initial window) or "zero".
-    initial_window : rows used for the initial OLS (None: max(burn, 2k + 2, one year of rows)).
+    initial_window : observed steps used for the initial OLS (None: max(burn, 2k + 2, one year
+        of rows)).
     initial_sd_scale : P0 sd in units of the OLS standard error.
     initial_sd_floor : lower bound of the P0 sd, in units of the one-year prior drift.
     a0, P0 : explicit initial mean (k,) and covariance (k, k); override the rules above.
@@ -336,11 +340,11 @@ def initial_state(
 ) -> InitialState:
     """The documented initial state (module docstring): OLS on the initial window, wide P0.
 
-    y (n,), Z (n, k): the full data (rows before ``burn`` included); the intercept, if any, is
-    state 0.
+    y (n,), Z (n, k): the full data (the burn-in included); the intercept, if any, is
+    state 0. The initial window counts observed steps, as ``burn`` does.
     """
     priors = priors or Priors()
-    n, k = Z.shape
+    k = Z.shape[1]
     if priors.a0 is not None or priors.P0 is not None:
         if priors.a0 is None or priors.P0 is None:
             raise ValueError("give both a0 and P0 in the priors, or neither")
@@ -349,14 +353,15 @@ def initial_state(
             raise ValueError(f"a0 must be ({k},) and P0 ({k}, {k}); got {a0.shape}, {P0.shape}")
         return InitialState(a0, P0)
     window = priors.initial_window or max(burn, 2 * k + 2, round(ppy))
-    window = min(window, n)
-    if int(np.sum(~np.isnan(y[:window]))) < k + 1:
+    # the rows of the first `window` observations (the model starts at the first one)
+    end = burn_row(y, window)
+    if int(np.sum(~np.isnan(y[:end]))) < k + 1:
         raise ValueError(
-            f"the initial window (initial_window = {window} rows) has fewer than k + 1 = "
-            f"{k + 1} observed targets, too few for the OLS of the initial state of k = {k} "
+            f"the initial window (initial_window = {window} observed targets) has fewer than "
+            f"k + 1 = {k + 1} observations, too few for the OLS of the initial state of k = {k} "
             "states: raise initial_window in the priors (or leave it unset for the default)"
         )
-    coef, se, _ = _ols(y[:window], Z[:window])
+    coef, se, _ = _ols(y[:end], Z[:end])
     drift = drift_per_year(y, Z, intercept, priors)
     sd = np.maximum(priors.initial_sd_scale * se, priors.initial_sd_floor * drift)
     a0 = coef if priors.initial_mean == "ols" else np.zeros(k)
@@ -415,10 +420,12 @@ def resolve_priors(
     intercept: bool,
     priors: Priors | None = None,
 ) -> ResolvedPriors:
-    """Fill the default scales from the data (residual sd over t >= burn, sd(y), frequency)."""
+    """Fill the default scales from the data (residual sd after the first ``burn`` observed
+    steps, sd(y), frequency)."""
     priors = priors or Priors()
-    _, _, s_ols = _ols(y[burn:], Z[burn:])
-    if s_ols <= EXACT_FIT * np.nanstd(y[burn:]):
+    first = burn_row(y, burn)
+    _, _, s_ols = _ols(y[first:], Z[first:])
+    if s_ols <= EXACT_FIT * np.nanstd(y[first:]):
         s_ols = 0.0  # rounding noise of an exact fit is no scale: _fill refuses it as a default
     beta_scale = drift_per_year(y, Z, intercept, priors) / np.sqrt(ppy)
     return ResolvedPriors(
