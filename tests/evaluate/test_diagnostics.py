@@ -168,14 +168,3 @@ def test_model_without_intercept():
     table = summarize_model_diagnostics(results)
     assert_row(table.iloc[0], naive_model_row(results))
     assert list(summarize_factor_dynamics(results)["Factor"]) == cases.FACTORS
-
-
-def test_grid_search_speed(sim_result):
-    """Both tables of one run in a few milliseconds (the grid search calls them per model)."""
-    import time
-
-    start = time.perf_counter()
-    for _ in range(20):
-        summarize_model_diagnostics(sim_result)
-        summarize_factor_dynamics(sim_result)
-    assert (time.perf_counter() - start) / 20 < 0.05
