@@ -303,11 +303,14 @@ class _Search:
         self.n_terms = max(int((~np.isnan(m.y[burn:])).sum()), 1)
         scale = _variance_scale(m, _noise_levels(m)[1])
         self.unit = par.unit(scale[:-1])
-        lo, hi = np.log(bounds_scale)
-        self.lower, self.upper = np.log(scale) + lo, np.log(scale) + hi
-        if par.q == "full":  # only R is bounded: the Cholesky factor is free
-            self.lower = np.r_[np.full(par.n_params - 1, -np.inf), self.lower[-1]]
-            self.upper = np.r_[np.full(par.n_params - 1, np.inf), self.upper[-1]]
+        # the log-variances, which are bounded: every coordinate for a diagonal Q, R alone for a
+        # full Q (its Cholesky factor is free)
+        log_scale = np.log(scale) if par.q == "diag" else np.r_[np.full(par.n_params - 1, np.nan),
+                                                                 np.log(scale[-1])]
+        variance, (lo, hi) = np.isfinite(log_scale), np.log(bounds_scale)
+        self.lower = np.where(variance, log_scale + lo, -np.inf)
+        self.upper = np.where(variance, log_scale + hi, np.inf)
+        self.small = np.where(variance, log_scale + np.log(1e-4), -np.inf)  # "near 0" below
         self.start_value = np.inf  # the objective at the start of the run (a failure's reference)
 
     def loglik(self, u: np.ndarray) -> tuple[float, np.ndarray]:
@@ -326,19 +329,22 @@ class _Search:
             self.start_value = -val / self.n_terms
         return -val / self.n_terms, -grad / self.n_terms
 
-    def run(self, Q0: np.ndarray, R0: float, maxiter: int):
-        """scipy's result of one L-BFGS-B run from (Q0, R0), clipped into the bounds."""
-        u0 = np.clip(self.par.from_qr(Q0, R0) / self.unit, self.lower, self.upper)
+    def start(self, Q0: np.ndarray, R0: float) -> np.ndarray:
+        """u of (Q0, R0), clipped into the bounds."""
+        u0 = self.par.from_qr(np.asarray(Q0, float), float(R0)) / self.unit
+        return np.clip(u0, self.lower, self.upper)
+
+    def climb(self, u0: np.ndarray, maxiter: int, lift: bool = True) -> _Climb:
+        """One L-BFGS-B run from u0, then variances near 0 settled: snapped to their bound
+        where that is no worse, and (``lift``, after a converged run) raised and climbed from
+        again where the likelihood rises away from 0."""
         self.start_value = np.inf
         bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
                   for a, b in zip(self.lower, self.upper, strict=True)]
-        return minimize(self.objective, u0, jac=True, method="L-BFGS-B", bounds=bounds,
-                        options=dict(maxiter=maxiter, gtol=1e-8 / self.n_terms))
-
-    def climb(self, Q0: np.ndarray, R0: float, maxiter: int) -> _Climb:
-        """One run from (Q0, R0), its near-zero variances snapped to 0 where that is no worse."""
-        res = self.run(np.asarray(Q0, float), float(R0), maxiter)
-        return self.snap_to_zero(_Climb(res.x, *self.assess(res.x), str(res.message)))
+        res = minimize(self.objective, u0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options=dict(maxiter=maxiter, gtol=1e-8 / self.n_terms))
+        end = self._snap_to_zero(_Climb(res.x, *self.assess(res.x), str(res.message)))
+        return self._lift_from_zero(end, maxiter) if lift and self.stationary(end.rise) else end
 
     def assess(self, u: np.ndarray) -> tuple[float, float]:
         """(log-likelihood, rise): the largest rise of the total log-likelihood per unit of u
@@ -352,19 +358,31 @@ class _Search:
     def stationary(self, rise: float) -> bool:
         return rise <= _STATIONARY * np.sqrt(self.n_terms)
 
-    def snap_to_zero(self, end: _Climb) -> _Climb:
+    def _snap_to_zero(self, end: _Climb) -> _Climb:
         """Move each variance below 1e-4 of its scale to its lower bound where that does not
         lower the log-likelihood. In log space the likelihood flattens as a variance goes to
         0, so L-BFGS-B stops on the way there, decades above the bound, when the maximum is at
         the bound (the variance is 0)."""
-        u = end.u
-        for i in np.flatnonzero((u - self.lower > 0) & (u - self.lower < np.log(1e8))):
+        for i in np.flatnonzero((end.u > self.lower) & (end.u < self.small)):
             trial = end.u.copy()
             trial[i] = self.lower[i]
             llf, rise = self.assess(trial)
             if llf >= end.llf:
                 end = end._replace(u=trial, llf=llf, rise=rise)
         return end
+
+    def _lift_from_zero(self, end: _Climb, maxiter: int) -> _Climb:
+        """The same flatness holds a search that reaches a variance near 0 there even when the
+        likelihood rises away from 0 (the gradient in log space is the variance times the
+        slope). Raise every such variance to 1e-4 of its scale; where that is better, climb
+        again from there."""
+        near = end.u < self.small
+        if not near.any():
+            return end
+        lifted = np.where(near, self.small, end.u)
+        if not self.assess(lifted)[0] > end.llf:
+            return end
+        return max(end, self.climb(lifted, maxiter, lift=False), key=lambda c: c.llf)
 
     def at_bound(self, u: np.ndarray) -> np.ndarray:
         """Which parameters sit on a bound. In log space the likelihood is flat as a variance
@@ -438,15 +456,14 @@ def fit_qr(
         raise KalmanNumericalError(
             "the Kalman filter fails (some innovation variance F_t <= 0) at every starting "
             "value of the MLE: check the data's scale (decimal returns), P0 and the burn")
-    best = search.climb(*chosen[0], maxiter)
+    best = search.climb(search.start(*chosen[0]), maxiter)
     for Q0, R0 in chosen[1:]:
         if search.stationary(best.rise) and not search.at_bound(best.u).any():
             break  # an interior optimum: the further starts guard against edge solutions only
-        best = max(best, search.climb(Q0, R0, maxiter), key=lambda c: c.llf)
+        best = max(best, search.climb(search.start(Q0, R0), maxiter), key=lambda c: c.llf)
     # L-BFGS-B's memory can stall it on a long flat ridge (a full Q heading for rank one): a
     # fresh run from the optimum found either stops at once or climbs on
-    best = max(best, search.climb(*par.to_qr(best.u * search.unit)[:2], maxiter),
-               key=lambda c: c.llf)
+    best = max(best, search.climb(best.u, maxiter), key=lambda c: c.llf)
     u, llf, rise = best.u, best.llf, best.rise
     theta = u * search.unit
     nat, edge = par.natural(theta), search.at_bound(u)
