@@ -560,6 +560,8 @@ def fit_mle(
     then approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
     To maximise the likelihood a Bayesian fit samples (same initial state and burn), pass
     ``spec=bayes_spec(df, target_col, factor_cols, burn=b).kalman_spec()`` and ``burn=b``.
+    The search, its starts and its warnings (`MLEConvergenceWarning`: an early stop, or a
+    maximum on a bound) are `fit_qr`'s.
     """
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))

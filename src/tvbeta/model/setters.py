@@ -306,9 +306,9 @@ _DECIMAL_SD_PER_YEAR = 2.0
 
 _LOWER_BOUND_ADVICE = {
     "q": "The betas barely move (Q = {s:g} I): the filtered betas are close to an "
-         "expanding-window OLS. Q is fitted with R held at the spec's current value; too large "
-         "an R (the seed's default 0.01 is a 10% sd per period) leaves no noise for drift to "
-         "explain.",
+         "expanding-window OLS. q is one drift variance for every state (an intercept's too), "
+         "fitted with R held at the spec's current value: too large an R (the seed's default "
+         "0.01 is a 10% sd per period) or a state that should not drift pulls it to 0.",
     "r": "The observation noise is below the smallest the seed's range allows (a residual sd "
          "of 0.001 per period): a near-exact fit such as an index tracker, or the Q held fixed "
          "already explains all of y.",
@@ -421,6 +421,15 @@ def set_Q_from_mle(
 
     L-BFGS-B on log q from q = 1e-2 within [1e-8, 10], every other setting of the spec held
     fixed; the gradient is exact (trace of the adjoint dQ). Q mode "mle", Q scalar q.
+
+    Warns
+    -----
+    ScalarMLEWarning
+        q stopped at a bound of the seed's range (the value is the bound, as in the seed), or
+        the search did not converge.
+    ReturnUnitsWarning
+        The target or a factor varies far more than decimal returns can (percent, basis
+        points), which the seed's bounds assume.
     """
     d = design_for(spec, df, target_col, factor_cols, burn)
     m = spec.state_space(d.y, d.Z)
@@ -446,7 +455,7 @@ def set_R_from_mle(
     """R = r with the scalar r maximising the log-likelihood summed over t >= burn.
 
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
-    gradient is exact (the adjoint dR). R mode "mle", R scalar r.
+    gradient is exact (the adjoint dR). R mode "mle", R scalar r. Warns as `set_Q_from_mle`.
     """
     d = design_for(spec, df, target_col, factor_cols, burn)
     m = spec.state_space(d.y, d.Z)
