@@ -20,7 +20,6 @@ import pandas as pd
 
 from tvbeta import constants as C
 from tvbeta._warn import warn_caller
-from tvbeta.data import Design
 from tvbeta.kalman import loglik_vjp
 from tvbeta.kalman.filter import filter_state_space
 from tvbeta.model import heuristics as hx
@@ -28,6 +27,7 @@ from tvbeta.model.engine import design_for
 from tvbeta.model.timevarying import SpecError, TimeVarying
 
 if TYPE_CHECKING:
+    from tvbeta.data import Design
     from tvbeta.model.spec import KalmanSpec
 
 Columns = Sequence[Hashable] | str
@@ -328,11 +328,11 @@ def _warn_if_not_decimal(design: Design) -> None:
     most lenient bound). The robust sd (median absolute deviation) keeps a single crash day
     from tripping it.
     """
-    index = design.index
+    index, days = design.index, 0.0
     if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
         days = float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
         period = f"a period of {days:g} day(s) (the median spacing of the dates)"
-    else:
+    if not days > 0:
         days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
     limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)
     names = ["the target", *design.state_names[design.Z.shape[1] - design.H.shape[1]:]]
@@ -391,7 +391,7 @@ def _maximise_scalar(
         warn_caller(
             f"{search} stopped at its upper bound {hi:g} with the likelihood still rising: the "
             "seed's bounds assume returns in decimals; rescale the data, or use "
-            "tvbeta.fit_mle (no upper bound)",
+            "tvbeta.fit_mle (bounds on the data's scale)",
             ScalarMLEWarning,
         )
     elif s == lo and slope <= 0:
