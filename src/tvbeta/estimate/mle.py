@@ -485,13 +485,13 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
         warn_caller(
             f"MLE did not converge: the optimiser stopped ({message}) with the log-likelihood "
             f"still rising ({rise:.3g} nats per unit log-variance), so these are not the "
-            f"maximum-likelihood estimates.{near} Try other starting values (fit_qr's starts) "
-            "or rescale the data.", MLEConvergenceWarning)
+            f"maximum-likelihood estimates.{near} Try other starting values (fit_qr's "
+            "starts=), a larger maxiter, or rescale the data.", MLEConvergenceWarning)
     elif on_bound:
         warn_caller(
             f"MLE sits on a bound for {where}: the likelihood is highest at the edge of the "
-            "allowed range (a variance of ~0 there: a state that does not drift, or no "
-            "observation noise) and does not rise away from it; its standard error is not "
+            "allowed range and does not rise away from it (at the lower edge a variance of ~0: "
+            "a state that does not drift, or no observation noise); its standard error is not "
             "meaningful", MLEConvergenceWarning)
 
 
