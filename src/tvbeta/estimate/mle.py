@@ -288,7 +288,8 @@ class _Climb(NamedTuple):
 
 class _Search:
     """L-BFGS-B on u = theta / unit (theta of `QRParameterization`, `unit` from its `unit`) for
-    the mean log-likelihood per observed term, with the bounds and the stationarity test.
+    the mean log-likelihood per observed term, with the bounds (on the scale of ``noise``, the
+    OLS residual variance) and the stationarity test.
 
     Per observation and in units, the gradient is O(1) in every coordinate, so the first
     L-BFGS-B step (a unit step along the gradient, to a bound when all are boxed) moves each
@@ -296,12 +297,12 @@ class _Search:
     """
 
     def __init__(self, m: StateSpace, par: QRParameterization, burn: int,
-                 bounds_scale: tuple[float, float]) -> None:
+                 bounds_scale: tuple[float, float], noise: float) -> None:
         w = np.ones(m.n)
         w[:burn] = 0.0
         self.par, self.f = par, LoglikGrad(m, w)
         self.n_terms = max(int((~np.isnan(m.y[burn:])).sum()), 1)
-        scale = _variance_scale(m, _noise_levels(m)[1])
+        scale = _variance_scale(m, noise)
         self.unit = par.unit(scale[:-1])
         # the log-variances, which are bounded: every coordinate for a diagonal Q, R alone for a
         # full Q (its Cholesky factor is free)
@@ -448,10 +449,11 @@ def fit_qr(
     """
     par = QRParameterization(m.k, q)
     names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
-    search = _Search(m, par, burn, bounds_scale)
-    chosen = _screen(m, default_starts(m) if starts is None else starts, burn, n_starts)
+    var_y, s2 = _noise_levels(m)
+    search = _Search(m, par, burn, bounds_scale, s2)
+    chosen = _screen(m, default_starts(m, s2) if starts is None else starts, burn, n_starts)
     if not chosen and starts is None:  # the filter loses its digits at the s2-scaled starts
-        chosen = _screen(m, default_starts(m, _noise_levels(m)[0]), burn, n_starts)
+        chosen = _screen(m, default_starts(m, var_y), burn, n_starts)
     if not chosen:
         raise KalmanNumericalError(
             "the Kalman filter fails (some innovation variance F_t <= 0) at every starting "
@@ -461,9 +463,10 @@ def fit_qr(
         if search.stationary(best.rise) and not search.at_bound(best.u).any():
             break  # an interior optimum: the further starts guard against edge solutions only
         best = max(best, search.climb(search.start(Q0, R0), maxiter), key=lambda c: c.llf)
-    # L-BFGS-B's memory can stall it on a long flat ridge (a full Q heading for rank one): a
-    # fresh run from the optimum found either stops at once or climbs on
-    best = max(best, search.climb(best.u, maxiter), key=lambda c: c.llf)
+    if q == "full":  # a Q heading for rank one is a long flat ridge (the log-Cholesky diagonal
+        # is unbounded) where L-BFGS-B's memory can stall it: a fresh run from there climbs on.
+        # A diagonal Q's flat directions, variances going to 0, are settled in `climb`.
+        best = max(best, search.climb(best.u, maxiter), key=lambda c: c.llf)
     u, llf, rise = best.u, best.llf, best.rise
     theta = u * search.unit
     nat, edge = par.natural(theta), search.at_bound(u)
