@@ -32,7 +32,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from tvbeta import constants as C
 from tvbeta.data.validate import column_list
 from tvbeta.evaluate.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
 from tvbeta.kalman.arrays import burn_row, raise_bad_step
@@ -604,8 +603,7 @@ def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> f
         grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s
         return float(w @ ll), float(grad)
 
-    bounds = C.Q_MLE_BOUNDS if which == "q" else C.R_MLE_BOUNDS
-    return setters._maximise_scalar(loglik_and_grad, bounds)
+    return setters._maximise_scalar(loglik_and_grad, which, ws.arrays())
 
 
 def _Q_mle(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:

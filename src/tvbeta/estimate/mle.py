@@ -11,21 +11,22 @@ differences of the exact gradient.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from tvbeta._warn import warn_caller
 from tvbeta.constants import Q_FORMS
 from tvbeta.data.validate import column_list
-from tvbeta.kalman import StateSpace, loglik_batch
-from tvbeta.kalman.arrays import burn_row, raise_bad_step
+from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
+from tvbeta.kalman.arrays import KalmanNumericalError, burn_row, raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
+from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
 from tvbeta.results import KalmanResult
 
@@ -95,10 +96,19 @@ class QRParameterization:
         """Gradient in theta from the symmetric gradient dQ (k, k) and dR."""
         Q, R, L = self.to_qr(theta)
         if self.q == "diag":
-            return np.r_[np.diag(dQ) * np.diag(Q), dR * R]
+            return np.append(np.diag(dQ) * np.diag(Q), dR * R)  # np.r_ costs more than the math
         dL = 2.0 * dQ @ L
         dL[np.diag_indices(self.k)] *= np.diag(L)
-        return np.r_[dL[np.tril_indices(self.k)], dR * R]
+        return np.append(dL[np.tril_indices(self.k)], dR * R)
+
+    def unit(self, var_scale: np.ndarray) -> np.ndarray:
+        """(n_params,) units of theta for the optimiser: 1 for a log-variance (already free of
+        units), sqrt(var_scale[i]) for an off-diagonal Cholesky entry L_ij, whose size is that
+        of state i's sd. var_scale : (k,) the scale of each state's variance."""
+        if self.q == "diag":
+            return np.ones(self.n_params)
+        rows, cols = np.tril_indices(self.k)
+        return np.r_[np.where(rows == cols, 1.0, np.sqrt(var_scale[rows])), 1.0]
 
     def natural(self, theta: np.ndarray) -> np.ndarray:
         """Natural parameters: the lower triangle (or diagonal) of Q, then R."""
@@ -112,6 +122,15 @@ class QRParameterization:
         Q = np.zeros((self.k, self.k))
         Q[np.tril_indices(self.k)] = nat[:-1]
         return Q + np.tril(Q, -1).T, float(nat[-1])
+
+    def natural_scale(self, nat: np.ndarray) -> np.ndarray:
+        """The size of each natural parameter's neighbourhood: a variance itself, a covariance
+        sqrt(Q_ii Q_jj) (a relative step stays inside the PSD cone, whatever the units)."""
+        Q, R = self.natural_to_qr(nat)
+        if self.q == "diag":
+            return np.r_[np.diag(Q), R]
+        sd = np.sqrt(np.diag(Q))
+        return np.r_[np.outer(sd, sd)[np.tril_indices(self.k)], R]
 
     def natural_gradient(self, dQ: np.ndarray, dR: float) -> np.ndarray:
         """Gradient in the natural parameters (an off-diagonal entry moves Q_ij and Q_ji)."""
@@ -169,21 +188,229 @@ class MLEResult:
         return -2.0 * self.llf + np.log(self.n_obs) * len(self.params)
 
 
-def _observed_information(par: QRParameterization, f: LoglikGrad, nat: np.ndarray) -> np.ndarray:
-    """Hessian of -loglik in the natural parameters by central differences of the exact gradient."""
-    p = nat.size
-    H = np.empty((p, p))
-    for i in range(p):
-        h = 1e-4 * max(abs(nat[i]), 1e-8)
+#: Where the filter fails (some F_t <= 0: at tiny variances the conventional covariance update
+#: can lose every digit to rounding) the objective is this much (nats per observation) above
+#: its value at the start of the run, with a zero gradient: above every iterate, so never
+#: accepted, and near enough for L-BFGS-B's line search to backtrack as from any worse point.
+#: With +inf, or a value far above the rest, its interpolation puts the next trial next to
+#: the last iterate, and it stops there reporting convergence.
+_FAILED_MARGIN = 1.0
+
+#: Stationarity: the total log-likelihood's projected gradient per unit log-variance is below
+#: this times sqrt(n). A Newton step with a log-variance's information (about n / 2) would
+#: then gain less than 0.1^2 = 0.01 nats.
+_STATIONARY = 0.1
+
+
+def _observed_information(par: QRParameterization, f: LoglikGrad, nat: np.ndarray,
+                          free: np.ndarray) -> np.ndarray:
+    """Hessian of -loglik in the natural parameters by central differences of the exact gradient.
+
+    Only the ``free`` parameters (a boolean mask) are differenced; the rows and columns of the
+    others are NaN. A variance on its lower bound is ~0, and a step below it leaves the PSD cone.
+    """
+    p, scale = nat.size, par.natural_scale(nat)
+    H = np.full((p, p), np.nan)
+    for i in np.flatnonzero(free):
+        h = 1e-4 * scale[i]
         grads = []
         for sgn in (1.0, -1.0):
             x = nat.copy()
             x[i] += sgn * h
             Q, R = par.natural_to_qr(x)
             _, dQ, dR = f(Q, R)
-            grads.append(par.natural_gradient(dQ, dR))
-        H[i] = -(grads[0] - grads[1]) / (2 * h)
+            grads.append(par.natural_gradient(dQ, dR)[free])
+        H[i, free] = -(grads[0] - grads[1]) / (2 * h)
     return 0.5 * (H + H.T)
+
+
+def _standard_errors(par: QRParameterization, f: LoglikGrad, nat: np.ndarray,
+                     free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cov, se) from the observed information of the free parameters; NaN where undefined."""
+    cov = np.full((nat.size, nat.size), np.nan)
+    try:
+        info = _observed_information(par, f, nat, free)[np.ix_(free, free)]
+        cov[np.ix_(free, free)] = np.linalg.solve(info, np.eye(info.shape[0]))
+    except (np.linalg.LinAlgError, ArithmeticError):
+        pass  # a singular information, or a step the filter cannot evaluate: no SEs
+    var = np.diag(cov)
+    return cov, np.sqrt(np.where(var > 0, var, np.nan))
+
+
+def default_starts(m: StateSpace, noise: float | None = None) -> list[tuple[np.ndarray, float]]:
+    """Candidate (Q, R) starts for a noise level, by default the OLS residual variance s2.
+
+    R = c v for c in {0.2, 0.5, 0.9} and Q = f diag(v / var(z_i)) (v for a constant column)
+    for drift scales f = 1e-1 .. 1e-6, v = ``noise``. The noise that the model splits between
+    R and drift is the part of y the factors leave unexplained, s2: when they explain nearly
+    all of y, var(y) is orders of magnitude above it, and starts on that scale lead L-BFGS-B
+    into the degenerate basin R -> 0 (the intercept's drift absorbing the noise).
+    """
+    v = _noise_levels(m)[1] if noise is None else noise
+    drift = np.diag(_variance_scale(m, v)[:-1])
+    return [(f * drift, c * v) for f in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+            for c in (0.2, 0.5, 0.9)]
+
+
+def _noise_levels(m: StateSpace) -> tuple[float, float]:
+    """var(y) and the OLS residual variance s2 of y on Z (observed rows), floored at 1e-12
+    var(y) so that an exact fit keeps finite log-variances."""
+    var_y = float(np.var(m.y[~np.isnan(m.y)]))
+    return var_y, max(hx.ols_residual_var(m.y, m.Z), 1e-12 * var_y)
+
+
+def _variance_scale(m: StateSpace, noise: float) -> np.ndarray:
+    """(k + 1,) scale of each variance for a noise level (units of y^2): noise / var(z_i) for a
+    state (noise for a constant z_i, such as the intercept's), then noise for R."""
+    obs = ~np.isnan(m.y)
+    z_var, var_y = np.var(m.Z[obs], axis=0), float(np.var(m.y[obs]))
+    state = np.where(z_var > 1e-12 * var_y, noise / np.maximum(z_var, 1e-300), noise)
+    return np.r_[state, noise]
+
+
+def _screen(m: StateSpace, starts: list[tuple[np.ndarray, float]], burn: int,
+            n_starts: int) -> list[tuple[np.ndarray, float]]:
+    """The best of ``starts`` by log-likelihood (one batched call), then the next best whose
+    drift scale (trace of Q) is 100x apart from every one chosen, up to ``n_starts``: the
+    likelihood has a degenerate basin (R -> 0, all noise put into drift) that a near start
+    can share. Starts where the filter fails are left out (none chosen: all fail)."""
+    Qs = np.stack([np.asarray(Q0, float)[None] for Q0, _ in starts])
+    Rs = np.array([[float(R0)] for _, R0 in starts])
+    try:
+        screen = loglik_batch(m.y[None], m.Z[None], m.T[None], Qs, Rs, m.a0[None], m.P0[None],
+                              burn=burn)
+    except KalmanNumericalError:  # some start is where the filter fails: score one by one
+        screen = np.array([_loglik_or_nan(m, Q0, R0, burn) for Q0, R0 in zip(Qs, Rs, strict=True)])
+    order = np.argsort(-np.where(np.isfinite(screen), screen, -np.inf), kind="stable")
+    scale = np.log10([np.trace(np.asarray(Q0, float)) for Q0, _ in starts])
+    chosen: list[int] = []
+    for i in order[np.isfinite(screen[order])]:
+        if len(chosen) < n_starts and all(abs(scale[i] - scale[j]) >= 2 for j in chosen):
+            chosen.append(int(i))
+    return [starts[i] for i in chosen]
+
+
+def _loglik_or_nan(m: StateSpace, Q: np.ndarray, R: np.ndarray, burn: int) -> float:
+    try:
+        return kalman_loglik(m.y, m.Z, m.T, Q, R, m.a0, m.P0, burn=burn)
+    except KalmanNumericalError:
+        return np.nan
+
+
+class _Climb(NamedTuple):
+    """Where one L-BFGS-B run ended: u, its log-likelihood, rise (`_Search.assess`), scipy's
+    message."""
+
+    u: np.ndarray
+    llf: float
+    rise: float
+    message: str
+
+
+class _Search:
+    """L-BFGS-B on u = theta / unit (theta of `QRParameterization`, `unit` from its `unit`) for
+    the mean log-likelihood per observed term, with the bounds (on the scale of ``noise``, the
+    OLS residual variance) and the stationarity test.
+
+    Per observation and in units, the gradient is O(1) in every coordinate, so the first
+    L-BFGS-B step (a unit step along the gradient, to a bound when all are boxed) moves each
+    log-variance by O(1), not by O(n) to the edge of its range.
+    """
+
+    def __init__(self, m: StateSpace, par: QRParameterization, burn: int,
+                 bounds_scale: tuple[float, float], noise: float) -> None:
+        w = np.ones(m.n)
+        w[: burn_row(m.y, burn)] = 0.0
+        self.par, self.f = par, LoglikGrad(m, w)
+        self.n_terms = max(int((~np.isnan(m.y[burn_row(m.y, burn) :])).sum()), 1)
+        scale = _variance_scale(m, noise)
+        self.unit = par.unit(scale[:-1])
+        # the log-variances, which are bounded: every coordinate for a diagonal Q, R alone for a
+        # full Q (its Cholesky factor is free)
+        log_scale = np.log(scale) if par.q == "diag" else np.r_[np.full(par.n_params - 1, np.nan),
+                                                                 np.log(scale[-1])]
+        variance, (lo, hi) = np.isfinite(log_scale), np.log(bounds_scale)
+        self.lower = np.where(variance, log_scale + lo, -np.inf)
+        self.upper = np.where(variance, log_scale + hi, np.inf)
+        self.small = np.where(variance, log_scale + np.log(1e-4), -np.inf)  # "near 0" below
+        self.start_value = np.inf  # the objective at the start of the run (a failure's reference)
+
+    def loglik(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        """(total log-likelihood, its gradient in u); raises ArithmeticError where F_t <= 0."""
+        theta = u * self.unit
+        Q, R, _ = self.par.to_qr(theta)
+        val, dQ, dR = self.f(Q, R)
+        return val, self.par.chain(theta, dQ, dR) * self.unit
+
+    def objective(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        try:
+            val, grad = self.loglik(u)
+        except ArithmeticError:
+            return self.start_value + _FAILED_MARGIN, np.zeros_like(u)
+        if self.start_value == np.inf:
+            self.start_value = -val / self.n_terms
+        return -val / self.n_terms, -grad / self.n_terms
+
+    def start(self, Q0: np.ndarray, R0: float) -> np.ndarray:
+        """u of (Q0, R0), clipped into the bounds."""
+        u0 = self.par.from_qr(np.asarray(Q0, float), float(R0)) / self.unit
+        return np.clip(u0, self.lower, self.upper)
+
+    def climb(self, u0: np.ndarray, maxiter: int, lift: bool = True) -> _Climb:
+        """One L-BFGS-B run from u0, then variances near 0 settled: snapped to their bound
+        where that is no worse, and (``lift``, after a converged run) raised and climbed from
+        again where the likelihood rises away from 0."""
+        self.start_value = np.inf
+        bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
+                  for a, b in zip(self.lower, self.upper, strict=True)]
+        res = minimize(self.objective, u0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options=dict(maxiter=maxiter, gtol=1e-8 / self.n_terms))
+        end = self._snap_to_zero(_Climb(res.x, *self.assess(res.x), str(res.message)))
+        return self._lift_from_zero(end, maxiter) if lift and self.stationary(end.rise) else end
+
+    def assess(self, u: np.ndarray) -> tuple[float, float]:
+        """(log-likelihood, rise): the largest rise of the total log-likelihood per unit of u
+        that the bounds allow, 0 at a stationary point; (-inf, inf) where the filter fails."""
+        try:
+            val, grad = self.loglik(u)
+        except ArithmeticError:
+            return -np.inf, np.inf
+        return val, float(np.max(np.abs(np.clip(u + grad, self.lower, self.upper) - u)))
+
+    def stationary(self, rise: float) -> bool:
+        return rise <= _STATIONARY * np.sqrt(self.n_terms)
+
+    def _snap_to_zero(self, end: _Climb) -> _Climb:
+        """Move each variance below 1e-4 of its scale to its lower bound where that does not
+        lower the log-likelihood. In log space the likelihood flattens as a variance goes to
+        0, so L-BFGS-B stops on the way there, decades above the bound, when the maximum is at
+        the bound (the variance is 0)."""
+        for i in np.flatnonzero((end.u > self.lower) & (end.u < self.small)):
+            trial = end.u.copy()
+            trial[i] = self.lower[i]
+            llf, rise = self.assess(trial)
+            if llf >= end.llf:
+                end = end._replace(u=trial, llf=llf, rise=rise)
+        return end
+
+    def _lift_from_zero(self, end: _Climb, maxiter: int) -> _Climb:
+        """The same flatness holds a search that reaches a variance near 0 there even when the
+        likelihood rises away from 0 (the gradient in log space is the variance times the
+        slope). Raise every such variance to 1e-4 of its scale; where that is better, climb
+        again from there."""
+        near = end.u < self.small
+        if not near.any():
+            return end
+        lifted = np.where(near, self.small, end.u)
+        if not self.assess(lifted)[0] > end.llf:
+            return end
+        return max(end, self.climb(lifted, maxiter, lift=False), key=lambda c: c.llf)
+
+    def at_bound(self, u: np.ndarray) -> np.ndarray:
+        """Which parameters sit on a bound. In log space the likelihood is flat as a variance
+        goes to 0, so L-BFGS-B stops short of the lower bound: within 4 orders of magnitude of
+        it counts as "at zero"."""
+        return (u - self.lower < np.log(1e4)) | (self.upper - u < 1e-6)
 
 
 def fit_qr(
@@ -195,95 +422,103 @@ def fit_qr(
     n_starts: int = 2,
     state_names: tuple[str, ...] | None = None,
     bounds_scale: tuple[float, float] = (1e-12, 1e2),
+    maxiter: int = 2000,
 ) -> MLEResult:
     """Maximise the log-likelihood (terms after ``burn`` observed steps) over constant Q and R
     by L-BFGS-B.
 
-    m : validated model arrays (its Q and R are ignored). starts : candidate (Q, R) starting
-    points, by default a grid of drift scales (1e-1 .. 1e-6 of each variance scale) times
-    R in {0.2, 0.5, 0.9} var(y). All candidates are scored in one batched likelihood call and
-    L-BFGS-B runs from the best of them, and from the next best with drift scales 100x apart
-    (up to `n_starts` in all) while the optimum found has a variance at a bound.
-    Variances are bounded to [lo, hi] times their scale (var(y) for R and the intercept,
-    var(y)/var(z_i) for a factor's beta) so a flat likelihood cannot run off to 0 or infinity
-    unseen.
+    Parameters
+    ----------
+    m : StateSpace
+        Validated model arrays; its Q and R are ignored.
+    q : {"diag", "full"}
+        Diagonal Q (log-variances) or full Q (Cholesky factor with a log diagonal).
+    burn : int
+        Leading terms left out of the log-likelihood.
+    starts : list of (Q (k, k), R), optional
+        Candidate starting points; by default `default_starts` (on the scale of the OLS
+        residual variance, then of var(y)). All are scored in one batched likelihood call;
+        L-BFGS-B runs from the best, and from the next best with a drift scale 100x apart (up
+        to ``n_starts`` runs) while the best optimum so far has a variance at a bound or is not
+        stationary.
+    state_names : tuple of str, optional
+        Names of the k states for the parameter names ("Q[name]", "R").
+    bounds_scale : (lo, hi)
+        Variances are bounded to [lo, hi] times their scale: s2 for R and a constant state
+        (the intercept), s2 / var(z_i) for a factor's beta, s2 the OLS residual variance; so
+        a flat likelihood cannot run off to 0 or infinity unseen.
+    maxiter : int
+        Iterations per L-BFGS-B run.
+
+    Returns
+    -------
+    MLEResult
+        ``converged`` is True when the projected gradient is ~0 (`_STATIONARY`), whatever
+        scipy's status (a line search that fails at the optimum is common; scipy's "relative
+        reduction" convergence can also come from a line search stuck far from it).
+
+    Warns
+    -----
+    MLEConvergenceWarning
+        Either the optimiser stopped (scipy's reason) with the likelihood still rising, or the
+        maximum sits on a bound (the likelihood does not rise away from it): never a bound
+        blamed for an early stop.
+
+    Raises
+    ------
+    KalmanNumericalError
+        The filter fails at every starting value.
     """
     par = QRParameterization(m.k, q)
     names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
-    first = burn_row(m.y, burn)
-    w = np.ones(m.n)
-    w[:first] = 0.0
-    obs = ~np.isnan(m.y)
-    var_y = float(np.var(m.y[obs]))
-    z_var = np.var(m.Z[obs], axis=0)
-    beta_scale = np.where(z_var > 1e-12 * var_y, var_y / np.maximum(z_var, 1e-300), var_y)
-    if starts is None:
-        starts = [(np.diag(beta_scale * f), c * var_y)
-                  for f in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6) for c in (0.2, 0.5, 0.9)]
-    screen = loglik_batch(m.y[None], m.Z[None], m.T[None],
-                          np.stack([np.asarray(Q0, float)[None] for Q0, _ in starts]),
-                          np.array([[float(R0)] for _, R0 in starts]), m.a0[None], m.P0[None],
-                          burn=burn)
-    order = np.argsort(-np.where(np.isfinite(screen), screen, -np.inf), kind="stable")
-    # the best candidates from clearly different drift scales (100x apart): the likelihood
-    # has a degenerate basin (R -> 0, all noise put into drift) that a near start can share
-    scale = np.log10([np.trace(np.asarray(Q0, float)) for Q0, _ in starts])
-    chosen: list[int] = []
-    for i in order:
-        if len(chosen) < n_starts and all(abs(scale[i] - scale[j]) >= 2 for j in chosen):
-            chosen.append(int(i))
-    starts = [starts[i] for i in chosen]
-    lo, hi = bounds_scale
-    if q == "diag":
-        log_scale = np.log(np.r_[beta_scale, var_y])
-        bounds = [(s + np.log(lo), s + np.log(hi)) for s in log_scale]
-    else:
-        bounds = [(None, None)] * (par.n_params - 1) + [(np.log(var_y * lo), np.log(var_y * hi))]
-
-    f = LoglikGrad(m, w)
-
-    def objective(theta):
-        Q, R, _ = par.to_qr(theta)
-        try:
-            val, dQ, dR = f(Q, R)
-        except ArithmeticError:
-            return np.inf, np.zeros_like(theta)
-        return -val, -par.chain(theta, dQ, dR)
-
-    def at_bound(theta: np.ndarray) -> list[str]:
-        # In log space the likelihood is flat as a variance goes to 0, so L-BFGS-B stops short
-        # of the lower bound: within 4 orders of magnitude of it counts as "at zero".
-        return [
-            names[i] for i, (b, x) in enumerate(zip(bounds, theta, strict=True))
-            if b[0] is not None and (x - b[0] < np.log(1e4) or b[1] - x < 1e-6)
-        ]
-
-    best = None
-    for Q0, R0 in starts:
-        res = minimize(objective, par.from_qr(np.asarray(Q0, float), float(R0)), jac=True,
-                       method="L-BFGS-B", bounds=bounds, options=dict(maxiter=2000, gtol=1e-8))
-        if best is None or res.fun < best.fun:
-            best = res
-        if not at_bound(best.x):
+    var_y, s2 = _noise_levels(m)
+    search = _Search(m, par, burn, bounds_scale, s2)
+    chosen = _screen(m, default_starts(m, s2) if starts is None else starts, burn, n_starts)
+    if not chosen and starts is None:  # the filter loses its digits at the s2-scaled starts
+        chosen = _screen(m, default_starts(m, var_y), burn, n_starts)
+    if not chosen:
+        raise KalmanNumericalError(
+            "the Kalman filter fails (some innovation variance F_t <= 0) at every starting "
+            "value of the MLE: check the data's scale (decimal returns), P0 and the burn")
+    best = search.climb(search.start(*chosen[0]), maxiter)
+    for Q0, R0 in chosen[1:]:
+        if search.stationary(best.rise) and not search.at_bound(best.u).any():
             break  # an interior optimum: the further starts guard against edge solutions only
-    nat = par.natural(best.x)
-    on_bound = at_bound(best.x)
-    info = _observed_information(par, f, nat)
-    try:
-        cov = np.linalg.solve(info, np.eye(info.shape[0]))
-        se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
-    except np.linalg.LinAlgError:
-        cov = np.full_like(info, np.nan)
-        se = np.full(info.shape[0], np.nan)
-    if not best.success:
-        warnings.warn(f"MLE did not converge: {best.message}", MLEConvergenceWarning, stacklevel=2)
-    if on_bound:
-        warnings.warn(f"MLE sits on a bound for {', '.join(on_bound)}: the likelihood prefers "
-                      "a variance at the edge of its range (often 0); its standard error is "
-                      "not meaningful", MLEConvergenceWarning, stacklevel=2)
-    Q, R, _ = par.to_qr(best.x)
-    return MLEResult(names, nat, se, cov, Q, R, -float(best.fun), int(obs[first:].sum()),
-                     bool(best.success), str(best.message), on_bound, len(starts))
+        best = max(best, search.climb(search.start(Q0, R0), maxiter), key=lambda c: c.llf)
+    if q == "full":  # a Q heading for rank one is a long flat ridge (the log-Cholesky diagonal
+        # is unbounded) where L-BFGS-B's memory can stall it: a fresh run from there climbs on.
+        # A diagonal Q's flat directions, variances going to 0, are settled in `climb`.
+        best = max(best, search.climb(best.u, maxiter), key=lambda c: c.llf)
+    u, llf, rise = best.u, best.llf, best.rise
+    theta = u * search.unit
+    nat, edge = par.natural(theta), search.at_bound(u)
+    cov, se = _standard_errors(par, search.f, nat, ~edge)
+    on_bound = [name for name, e in zip(names, edge, strict=True) if e]
+    converged = search.stationary(rise)
+    _warn_outcome(converged, best.message, rise, on_bound)
+    Q, R, _ = par.to_qr(theta)
+    n_obs = int((~np.isnan(m.y[burn_row(m.y, burn):])).sum())
+    return MLEResult(names, nat, se, cov, Q, R, llf, n_obs, converged, best.message, on_bound,
+                     len(chosen))
+
+
+def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str]) -> None:
+    """One warning that names the real cause: the optimiser stopping, or a bound."""
+    where = ", ".join(on_bound)
+    if not converged:
+        near = (f" It stopped near the bound of {where}: that is where the search ended, not "
+                "where the likelihood peaks." if on_bound else "")
+        warn_caller(
+            f"MLE did not converge: the optimiser stopped ({message}) with the log-likelihood "
+            f"still rising ({rise:.3g} nats per unit log-variance), so these are not the "
+            f"maximum-likelihood estimates.{near} Try other starting values (fit_qr's "
+            "starts=), a larger maxiter, or rescale the data.", MLEConvergenceWarning)
+    elif on_bound:
+        warn_caller(
+            f"MLE sits on a bound for {where}: the likelihood is highest at the edge of the "
+            "allowed range and does not rise away from it (at the lower edge a variance of ~0: "
+            "a state that does not drift, or no observation noise); its standard error is not "
+            "meaningful", MLEConvergenceWarning)
 
 
 @dataclass(frozen=True, eq=False)
@@ -352,7 +587,9 @@ def fit_mle(
     approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
     To maximise the likelihood a Bayesian fit samples (same initial state and burn), pass
     ``spec=bayes_spec(df, target_col, factor_cols, burn=b).kalman_spec()`` and ``burn=b``.
-    ``factor_cols`` may be one column name (see `tvbeta.data.column_list`).
+    ``factor_cols`` may be one column name (see `tvbeta.data.column_list`). The search, its
+    starts and its warnings (`MLEConvergenceWarning`: an early stop, or a maximum on a bound)
+    are `fit_qr`'s.
 
     Raises
     ------

@@ -150,14 +150,17 @@ class SeriesResult:
 def _fit_grid(train, target, factors, intercept, burn, rank_by, settings: GridSettings):
     from tvbeta.estimate.grid import best_spec, run_kalman_grid_search
     from tvbeta.model import KalmanSpec
+    from tvbeta.model.setters import ScalarMLEWarning
 
     # the base spec's intercept decides when only one intercept setting is tried
     base = KalmanSpec(K=len(factors))
     base = base.set_intercept() if intercept else base
-    grid = run_kalman_grid_search(
-        train, target, factors, base, burn=burn,
-        try_both_intercepts=settings.try_both_intercepts, rank_by=rank_by,
-    )  # fmt: skip
+    with warnings.catch_warnings():  # q at the seed's bound is one candidate; the rank decides
+        warnings.simplefilter("ignore", ScalarMLEWarning)
+        grid = run_kalman_grid_search(
+            train, target, factors, base, burn=burn,
+            try_both_intercepts=settings.try_both_intercepts, rank_by=rank_by,
+        )  # fmt: skip
     return best_spec(grid)
 
 

@@ -12,7 +12,6 @@ results have one value per row of ``df``, so run the model on the same DataFrame
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta import constants as C
+from tvbeta._warn import warn_caller
 from tvbeta.kalman import loglik_vjp
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import filter_state_space
@@ -28,6 +28,7 @@ from tvbeta.model.engine import design_for
 from tvbeta.model.timevarying import SpecError, TimeVarying
 
 if TYPE_CHECKING:
+    from tvbeta.data import Design
     from tvbeta.model.spec import KalmanSpec
 
 Columns = Sequence[Hashable] | str
@@ -313,14 +314,78 @@ def set_R_from_rolling_ols_residuals(
     )
 
 
-def _maximise_scalar(
-    loglik_and_grad: Callable[[float], tuple[float, float]], bounds: tuple[float, float]
-) -> float:
-    """argmax over s in ``bounds`` of loglik(s), by L-BFGS-B on x = log s from s = 1e-2.
+class ScalarMLEWarning(RuntimeWarning):
+    """The seed's scalar MLE (`set_Q_from_mle`, `set_R_from_mle`) stopped at a bound of its
+    range, or did not converge. The value is the seed's all the same."""
 
-    The exact derivative d loglik / ds is chain-ruled to x: d/dx = s d/ds. Tolerances are
-    tight so the result is the optimum to the precision of the log-likelihood (the seed used
-    scipy's defaults with finite differences).
+
+class ReturnUnitsWarning(UserWarning):
+    """The data vary far more than decimal returns can: percent or basis points, most likely."""
+
+
+#: Largest plausible sd of decimal returns over one year: an annualised volatility of 200%.
+#: Over a period of d days the bound is 2 sqrt(d / 365.25) (0.105 daily, 0.28 weekly, 0.58
+#: monthly); percent returns are 100 times larger, basis points 10,000 times.
+_DECIMAL_SD_PER_YEAR = 2.0
+
+_LOWER_BOUND_ADVICE = {
+    "q": "The betas barely move (Q = {s:g} I): the filtered betas are close to an "
+         "expanding-window OLS. q is one drift variance for every state (an intercept's too), "
+         "fitted with R held at the spec's current value: too large an R (the seed's default "
+         "0.01 is a 10% sd per period) or a state that should not drift pulls it to 0.",
+    "r": "The observation noise is below the smallest the seed's range allows (a residual sd "
+         "of 0.001 per period): a near-exact fit such as an index tracker, or the Q held fixed "
+         "already explains all of y.",
+}
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation (the sd for normal data), NaN skipped."""
+    x = x[~np.isnan(x)]
+    return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else 0.0
+
+
+def _warn_if_not_decimal(design: Design) -> None:
+    """Warn when the target or a factor varies far more than decimal returns can.
+
+    The period is the median spacing of a DatetimeIndex; without one a year is assumed (the
+    most lenient bound). The robust sd (median absolute deviation) keeps a single crash day
+    from tripping it.
+    """
+    index, days = design.index, 0.0
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        days = float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
+        period = f"a period of {days:g} day(s) (the median spacing of the dates)"
+    if not days > 0:
+        days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
+    limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)
+    names = ["the target", *design.state_names[design.Z.shape[1] - design.H.shape[1]:]]
+    series = [design.y, *design.H.T]
+    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(names, series, strict=True)
+           if _robust_sd(x) > limit]
+    if big:
+        warn_caller(
+            f"the data do not look like decimal returns: the typical size (robust sd) of "
+            f"{', '.join(big)} is above {limit:.3g}, the most a decimal return varies over "
+            f"{period} at an annualised volatility of 200%. They look like percent (divide by "
+            "100) or basis points (divide by 10,000). The seed's MLE bounds (q in [1e-8, 10], "
+            "r in [1e-6, 100]) and defaults assume decimal returns; the value found is kept.",
+            ReturnUnitsWarning,
+        )
+
+
+def _maximise_scalar(
+    loglik_and_grad: Callable[[float], tuple[float, float]],
+    which: Literal["q", "r"],
+    design: Design,
+) -> float:
+    """argmax over s in the seed's bounds of loglik(s), by L-BFGS-B on x = log s from s = 1e-2.
+
+    ``which`` picks the bounds (`Q_MLE_BOUNDS` for q, `R_MLE_BOUNDS` for r) and the advice of
+    the warnings; ``design`` is the data, checked for decimal units. The exact derivative
+    d loglik / ds is chain-ruled to x: d/dx = s d/ds. Tolerances are tight so the result is
+    the optimum to the precision of the log-likelihood (the seed used scipy's defaults with
+    finite differences). The value is the seed's whatever the warnings say.
     """
     from scipy.optimize import minimize  # loaded on use: ~0.5 s at import
 
@@ -329,7 +394,8 @@ def _maximise_scalar(
         value, grad = loglik_and_grad(s)
         return -value, np.array([-grad * s])
 
-    lo, hi = bounds
+    _warn_if_not_decimal(design)
+    lo, hi = C.Q_MLE_BOUNDS if which == "q" else C.R_MLE_BOUNDS
     res = minimize(
         objective,
         x0=np.array([np.log(C.MLE_START)]),
@@ -344,19 +410,26 @@ def _maximise_scalar(
     near = 1e-12
     s = lo if x <= np.log(lo) + near else hi if x >= np.log(hi) - near else float(np.exp(x))
     at_bound = (s == lo and slope <= 0) or (s == hi and slope >= 0)
+    search = f"the scalar maximum-likelihood search for {which}"
     if s == hi and slope > 0:  # the seed's bounds are for decimal returns; say so, keep its value
-        warnings.warn(
-            f"the scalar maximum-likelihood search stopped at its upper bound {hi:g} with the "
-            "likelihood still rising: the seed's bounds assume returns in decimals; rescale "
-            "the data, or use tvbeta.fit_mle (no upper bound)",
-            RuntimeWarning,
-            stacklevel=3,
+        warn_caller(
+            f"{search} stopped at its upper bound {hi:g} with the likelihood still rising: the "
+            "seed's bounds assume returns in decimals; rescale the data, or use "
+            "tvbeta.fit_mle (bounds on the data's scale)",
+            ScalarMLEWarning,
+        )
+    elif s == lo and slope <= 0:
+        warn_caller(
+            f"{search} stopped at its lower bound {lo:g} with the likelihood still rising (or "
+            f"flat) towards it: the seed's range ends the search there. "
+            f"{_LOWER_BOUND_ADVICE[which].format(s=s)} The seed's value {lo:g} is kept; "
+            "tvbeta.fit_mle(df, target_col, factor_cols) fits Q and R jointly, with bounds on "
+            "the data's scale.",
+            ScalarMLEWarning,
         )
     if not at_bound and abs(slope) > 1e-4 * max(1.0, abs(float(res.fun))):
-        warnings.warn(
-            f"the scalar maximum-likelihood search did not converge ({res.message}); using {s:.6g}",
-            RuntimeWarning,
-            stacklevel=3,
+        warn_caller(
+            f"{search} did not converge ({res.message}); using {s:.6g}", ScalarMLEWarning
         )
     return s
 
@@ -372,6 +445,15 @@ def set_Q_from_mle(
 
     L-BFGS-B on log q from q = 1e-2 within [1e-8, 10], every other setting of the spec held
     fixed; the gradient is exact (trace of the adjoint dQ). Q mode "mle", Q scalar q.
+
+    Warns
+    -----
+    ScalarMLEWarning
+        q stopped at a bound of the seed's range (the value is the bound, as in the seed), or
+        the search did not converge.
+    ReturnUnitsWarning
+        The target or a factor varies far more than decimal returns can (percent, basis
+        points), which the seed's bounds assume.
     """
     d = design_for(spec, df, target_col, factor_cols, burn)
     m = spec.state_space(d.y, d.Z)
@@ -381,7 +463,7 @@ def set_Q_from_mle(
         g = loglik_vjp(m.y, m.Z, m.T, q * eye, m.R, m.a0, m.P0, burn=burn)
         return g.value, float(np.trace(g.dQ[0]))  # dQ is symmetric; d/dq of Q = q I
 
-    q = _maximise_scalar(loglik_and_grad, C.Q_MLE_BOUNDS)
+    q = _maximise_scalar(loglik_and_grad, "q", d)
     return dataclasses.replace(
         spec, Q=TimeVarying.constant(q * np.eye(spec.K)), q_mode="mle", q_scalar=q
     )
@@ -397,7 +479,7 @@ def set_R_from_mle(
     """R = r with the scalar r maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
-    gradient is exact (the adjoint dR). R mode "mle", R scalar r.
+    gradient is exact (the adjoint dR). R mode "mle", R scalar r. Warns as `set_Q_from_mle`.
     """
     d = design_for(spec, df, target_col, factor_cols, burn)
     m = spec.state_space(d.y, d.Z)
@@ -406,5 +488,5 @@ def set_R_from_mle(
         g = loglik_vjp(m.y, m.Z, m.T, m.Q, np.array([r]), m.a0, m.P0, burn=burn)
         return g.value, float(g.dR.sum())
 
-    r = _maximise_scalar(loglik_and_grad, C.R_MLE_BOUNDS)
+    r = _maximise_scalar(loglik_and_grad, "r", d)
     return dataclasses.replace(spec, R=TimeVarying.constant(r), r_mode="mle", r_scalar=r)
