@@ -118,12 +118,12 @@ PRIOR_CASES = [
     ("sigma_beta of the wrong length", {"sigma_beta": {"dist": "HalfNormal", "sigma": [0.1, 0.1]}},
      ValueError, r"sigma of sigma_beta must be a scalar or have 3 values"),
     ("zero initial_window", {"initial_window": 0},
-     ValueError, r"initial_window must be a number of rows >= 1 .* or None for the default"),
+     ValueError, r"initial_window must be a number of observed targets >= 1 .* or None for the default"),
     ("negative initial_window", {"initial_window": -3},
-     ValueError, r"initial_window must be a number of rows >= 1"),
+     ValueError, r"initial_window must be a number of observed targets >= 1"),
     ("initial_window below k + 1", {"initial_window": 3},
-     ValueError, r"the initial window \(initial_window = 3 rows\) has fewer than k \+ 1 = 4 "
-                 r"observed targets.*raise initial_window"),
+     ValueError, r"the initial window \(initial_window = 3 observed targets\) has fewer than "
+                 r"k \+ 1 = 4 observations.*raise initial_window"),
     ("zero beta drift", {"beta_drift_per_year": 0.0},
      ValueError, r"beta_drift_per_year must be a number > 0, got 0.0"),
     ("negative eps_scale", {"eps_scale": -1.0},
@@ -145,7 +145,7 @@ def test_bad_prior_objects_are_refused_when_built():
     """The same checks hold for Prior / Priors built in Python, not only for dicts."""
     with pytest.raises(ValueError, match=rf"sigma of the HalfNormal prior .*> 0.*{SCALE_FIX}"):
         Prior("HalfNormal", {"sigma": -1.0})
-    with pytest.raises(ValueError, match=r"initial_window must be a number of rows >= 1"):
+    with pytest.raises(ValueError, match=r"initial_window must be a number of observed targets >= 1"):
         Priors(initial_window=0)
 
 
@@ -687,7 +687,7 @@ MODEL_FILE_CASES = [
     ("misspelt prior setting", "[priors]\nbeta_drift_per_yr = 0.5",
      r"\[priors\]: unknown key 'beta_drift_per_yr'; did you mean 'beta_drift_per_year'\?"),
     ("initial_window 0", "[priors]\ninitial_window = 0",
-     r"\[priors\]: initial_window must be a number of rows >= 1"),
+     r"\[priors\]: initial_window must be a number of observed targets >= 1"),
     ("a target twice", 'targets = ["NoDur", "Hlth", "NoDur"]',
      r"\[model\] targets: lists \['NoDur'\] more than once; list each once"),
     ("methods empty", "[compare]\nmethods = []",

@@ -198,8 +198,8 @@ class Priors:
         window = self.initial_window
         if window is not None and not (_integer(window) and window >= 1):
             raise ValueError(
-                f"initial_window must be a number of rows >= 1 (at least k + 1 for an OLS of k "
-                f"states), or None for the default max(burn, 2k + 2, one year), got {window!r}"
+                f"initial_window must be a number of observed targets >= 1 (at least k + 1 for "
+                f"an OLS of k states), or None for the default max(burn, 2k + 2, one year), got {window!r}"
             )
 
     @classmethod
