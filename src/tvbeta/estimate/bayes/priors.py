@@ -199,7 +199,8 @@ class Priors:
         if window is not None and not (_integer(window) and window >= 1):
             raise ValueError(
                 f"initial_window must be a number of observed targets >= 1 (at least k + 1 for "
-                f"an OLS of k states), or None for the default max(burn, 2k + 2, one year), got {window!r}"
+                f"an OLS of k states), or None for the default max(burn, 2k + 2, one year), got "
+                f"{window!r}"
             )
 
     @classmethod
