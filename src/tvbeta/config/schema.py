@@ -16,6 +16,7 @@ import pandas as pd
 from tvbeta.config.fields import ConfigError
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
 from tvbeta.evaluate.compare import METHODS  # the comparison owns its list of methods
+from tvbeta.outputs import write_text
 
 __all__ = [
     "METHODS",
@@ -197,10 +198,8 @@ class RunConfig:
         """Write every setting (as used, overrides included) to a TOML model file."""
         import tomli_w
 
-        path = Path(path)
         header = f"# the settings used: {self.path} with any command-line overrides\n"
-        path.write_text(header + tomli_w.dumps(self.to_dict()), encoding="utf-8")
-        return path
+        return write_text(path, header + tomli_w.dumps(self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain TOML-ready dict of every setting (None dropped, paths as strings)."""
