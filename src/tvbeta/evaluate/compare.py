@@ -25,6 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +42,19 @@ from tvbeta.evaluate.forecast import (
     scores,
 )
 from tvbeta.kalman import state_space
+from tvbeta.outputs import atomic_path, read_manifest, run_folder, write_text
 
 if TYPE_CHECKING:
     from tvbeta.evaluate.lfo import LFOResult
 
 METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 REFERENCE = "bayes"
+LFO_STEP = "lfo"
+"""The step after the methods: leave-future-out cross-validation of the Bayes fit."""
+
+Progress = Callable[[str, str | None], None]
+"""``progress(target, step)`` of `compare_methods`: called before each step of a series (a
+method of `METHODS`, then `LFO_STEP`) and with ``step=None`` when the series is done."""
 
 
 @dataclass(frozen=True)
@@ -178,11 +186,13 @@ def compare_series(
     grid: GridSettings = GridSettings(),
     rolling_window: int | None = None,
     seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> SeriesResult:
     """Fit every method on the training rows of one series and score the test rows.
 
     data : rows are time steps (sorted), decimal returns; not modified. burn : steps at the
     start of the training span dropped from the likelihoods (default: the number of states).
+    progress : called with the name of each step (method, then `LFO_STEP`) before it runs.
     """
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -211,7 +221,9 @@ def compare_series(
         runners["rolling_ols"] = lambda: (
             None, _rolling_forecast(data, target, factors, intercept, split, window))
     rows, forecasts, fits = {}, {}, {}
+    step = progress or (lambda name: None)
     for name in [m for m in METHODS if m in runners]:
+        step(name)
         t0 = time.perf_counter()
         fits[name], forecasts[name] = runners[name]()
         rows[name] = {**scores(forecasts[name]), "fit time (s)": time.perf_counter() - t0}
@@ -222,6 +234,7 @@ def compare_series(
     if "bayes" in fits and bayes.lfo_threshold is not None:
         from tvbeta.evaluate.lfo import lfo_cv
 
+        step(LFO_STEP)
         lfo = lfo_cv(fits["bayes"], data, n_train=split.n_train, threshold=bayes.lfo_threshold)
     return SeriesResult(target, table, forecasts, fits, lfo)
 
@@ -339,7 +352,17 @@ class Comparison:
         return "\n\n".join(parts) + "\n"
 
     def save(self, folder: str | Path) -> Path:
-        """Tables and forecasts as JSON (exact float round trip), fits beside them."""
+        """Tables and forecasts as JSON (exact float round trip), fits beside them, all
+        written at the end with a manifest (`tvbeta.outputs.run_folder`): an interrupted or
+        failed save leaves ``folder`` as it was."""
+        with run_folder(folder, info={"comparison": self.settings}) as stage:
+            self.write_files(stage)
+        return Path(folder)
+
+    def write_files(self, folder: str | Path) -> None:
+        """The files of `save`, written into ``folder`` as they are, without a manifest: for a
+        caller that adds files to the same `run_folder` (the command line's model copy and
+        report)."""
         folder = Path(folder)
         (folder / "fits").mkdir(parents=True, exist_ok=True)
         doc = {"settings": self.settings, "series": {}}
@@ -353,13 +376,18 @@ class Comparison:
             for method, fit in s.fits.items():
                 if fit is not None:
                     fit.save(folder / "fits" / f"{_slug(name)}.{method}.{_ext(fit)}")
-        (folder / "comparison.json").write_text(json.dumps(doc, indent=1))
-        self.data.to_csv(folder / "data.csv")  # floats by repr: an exact round trip
-        return folder
+        write_text(folder / "comparison.json", json.dumps(doc, indent=1))
+        with atomic_path(folder / "data.csv") as tmp:
+            self.data.to_csv(tmp)  # floats by repr: an exact round trip
 
     @classmethod
     def load(cls, folder: str | Path) -> Comparison:
-        """Read a folder written by `save` (fits stay on disk; see `load_fit`)."""
+        """Read a folder written by `save` (fits stay on disk; see `load_fit`).
+
+        Raises `tvbeta.outputs.IncompleteRunError` (naming the folder and what is wrong) when
+        the folder is not a complete run: its manifest is absent (the run was interrupted or
+        failed) or a file it lists is missing or changed."""
+        read_manifest(folder)
         doc = json.loads((Path(folder) / "comparison.json").read_text())
         data = pd.read_csv(Path(folder) / "data.csv", index_col=0, parse_dates=[0])
         series = {}
@@ -411,20 +439,27 @@ def compare_methods(
     grid: GridSettings = GridSettings(),
     rolling_window: int | None = None,
     seed: int = 0,
-    progress: bool = True,
+    progress: bool | Progress = True,
 ) -> Comparison:
     """`compare_series` for each target (same factors, split and settings); see the module doc.
 
     Series run one after another: the Bayesian fits already use every core for their chains.
+    progress : True: a tqdm bar over the series; False: none; a `Progress` callable: called
+    before each step of each series and when a series is done (the command line's lines).
     """
     from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
+    report = progress if callable(progress) else None
     results = {}
-    for i, target in enumerate(tqdm(list(targets), desc="series", disable=not progress)):
+    bar = tqdm(list(targets), desc="series", disable=report is not None or not progress)
+    for i, target in enumerate(bar):
         results[target] = compare_series(
             data, target, factors, intercept=intercept, test_size=test_size, burn=burn,
             methods=methods, bayes=bayes, grid=grid, rolling_window=rolling_window, seed=seed + i,
+            progress=None if report is None else partial(report, target),
         )  # fmt: skip
+        if report is not None:
+            report(target, None)
     settings = dict(
         targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
         n_train=Split.from_test_size(len(data), test_size).n_train, burn=burn,
