@@ -201,6 +201,43 @@ def test_report_rebuilt_in_the_folder_is_listed_in_its_manifest(capsys, saved):
     assert not list(saved.glob(".*"))  # no staging folder, no temporary file
 
 
+def test_failed_rerun_leaves_the_previous_run_byte_for_byte(capsys, saved, monkeypatch):
+    """A crash after the comparison, while the files are written: nothing of it lands."""
+    before = {p: p.read_bytes() for p in sorted(saved.rglob("*")) if p.is_file()}
+    quick = saved.parent / "quick.toml"  # the real comparison, without the slow methods
+    quick.write_text(TINY.read_text().replace("[compare]", '[compare]\nmethods = ["mle"]'))
+
+    def crash(comparison, path, folder):
+        (Path(path).parent / "half.html").write_text("<html>")  # in the staging folder
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cli, "_write_report", crash)
+    code, _, err = run(capsys, "run", quick, "--target", "NoDur", "--output", saved)
+    assert code == 1 and "tvbeta: unexpected error: RuntimeError: disk full" in err
+    assert {p: p.read_bytes() for p in sorted(saved.rglob("*")) if p.is_file()} == before
+    assert [p.name for p in saved.iterdir() if p.name.startswith(".")] == []
+
+
+def test_with_a_terminal_the_series_progress_is_a_tqdm_bar(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    from tvbeta.config import load_config
+    from tvbeta.interrupts import InterruptNote
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    progress = cli._SeriesProgress(["NoDur", "Enrgy"], load_config(TINY), InterruptNote())
+    for target in ("NoDur", "Enrgy"):
+        for step in ("grid_seed", "mle", "bayes", None):
+            progress(target, step)
+    progress.close()
+    shown = sys.stderr.getvalue()
+    assert "series: 100%" in shown and "2/2" in shown and "[1/2]" not in shown
+
+
 def test_intercept_only_model_is_refused_without_its_intercept(capsys, tmp_path):
     bad = tmp_path / "level.toml"
     bad.write_text(NILE.read_text().replace("intercept = true", "intercept = false"))
