@@ -178,6 +178,15 @@ def test_missing_file_is_named(tmp_path):
         read_manifest(tmp_path)
 
 
+def test_a_reader_checks_only_the_files_it_names(tmp_path):
+    complete_run(tmp_path)
+    (tmp_path / "report.html").write_text("edited since")
+    read_manifest(tmp_path, needed=("comparison.json", "fits"))  # no error
+    (tmp_path / "fits" / "a.nc").write_text("")
+    with pytest.raises(IncompleteRunError, match=r"fits/a\.nc has 0 bytes"):
+        read_manifest(tmp_path, needed=("comparison.json", "fits"))
+
+
 def test_truncated_manifest_is_reported_as_unreadable(tmp_path):
     complete_run(tmp_path)
     manifest = tmp_path / MANIFEST

@@ -24,7 +24,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -149,7 +149,7 @@ def run_folder(
     Raises
     ------
     IncompleteRunError
-        With ``update``, when ``folder`` is not a complete run.
+        With ``update``, when ``folder`` has no readable manifest.
 
     Notes
     -----
@@ -166,7 +166,8 @@ def run_folder(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    previous = read_manifest(folder) if update else _valid_manifest(folder)
+    # an update rewrites some files: those the caller needs it has checked (and read) already
+    previous = read_manifest(folder, needed=()) if update else _valid_manifest(folder)
     _remove_dead_staging(folder)
     stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
     try:
@@ -241,8 +242,18 @@ def _valid_manifest(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
+def read_manifest(
+    folder: str | os.PathLike[str], *, needed: Collection[str] | None = None
+) -> dict[str, Any]:
     """The manifest of a complete run folder written by `run_folder`.
+
+    Parameters
+    ----------
+    folder : path-like
+    needed : collection of str, optional
+        Top-level names (a file, or a subfolder for every file under it) whose listed files
+        must be present with their sizes; default all. A reader names what it reads, so a
+        report rewritten since the run does not make the comparison unreadable.
 
     Returns
     -------
@@ -253,8 +264,8 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     Raises
     ------
     IncompleteRunError
-        When the manifest is absent or unreadable, or a file it lists is missing or has
-        another size: the message names the folder, the problem and what to do.
+        When the manifest is absent or unreadable, or a needed file it lists is missing or
+        has another size: the message names the folder, the problem and what to do.
     """
     folder = Path(folder)
     path = folder / MANIFEST
@@ -267,6 +278,8 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, AttributeError) as err:
         raise _incomplete(folder, f"its {MANIFEST} is unreadable ({err})") from err
     for name, size in manifest["files"].items():
+        if needed is not None and Path(name).parts[0] not in needed:
+            continue
         file = folder / name
         if not file.is_file():
             raise _incomplete(folder, f"{name} is missing")

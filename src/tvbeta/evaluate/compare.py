@@ -386,8 +386,8 @@ class Comparison:
 
         Raises `tvbeta.outputs.IncompleteRunError` (naming the folder and what is wrong) when
         the folder is not a complete run: its manifest is absent (the run was interrupted or
-        failed) or a file it lists is missing or changed."""
-        read_manifest(folder)
+        failed) or a file of the comparison it lists is missing or changed."""
+        read_manifest(folder, needed=_SAVED)
         doc = json.loads((Path(folder) / "comparison.json").read_text())
         data = pd.read_csv(Path(folder) / "data.csv", index_col=0, parse_dates=[0])
         series = {}
@@ -416,6 +416,11 @@ class Comparison:
         from tvbeta.model import KalmanSpec
 
         return KalmanSpec.load(f"{stem}.toml")
+
+
+_SAVED = ("comparison.json", "data.csv", "fits")
+"""What `Comparison.save` writes and `load` reads (a report or model copy beside them may be
+rewritten without making the comparison unreadable)."""
 
 
 def _slug(name: str) -> str:
