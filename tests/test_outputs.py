@@ -126,6 +126,14 @@ def test_rerun_replaces_the_files_and_removes_what_the_previous_run_listed_only(
     assert set(read_manifest(tmp_path)["files"]) == {"comparison.json", "fits/b.nc"}
 
 
+def test_rerun_removes_the_previous_runs_files_even_if_one_was_edited_since(tmp_path):
+    complete_run(tmp_path)
+    (tmp_path / "report.html").write_text("edited")  # the old run now reads as incomplete
+    with run_folder(tmp_path) as stage:
+        (stage / "comparison.json").write_text("new comparison")
+    assert snapshot(tmp_path).keys() == {"comparison.json", MANIFEST}
+
+
 def test_update_replaces_one_file_and_keeps_the_others_listed(tmp_path):
     complete_run(tmp_path)
     with run_folder(tmp_path, update=True) as stage:

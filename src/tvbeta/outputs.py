@@ -137,8 +137,8 @@ def run_folder(
     info : mapping, optional
         JSON-friendly facts about the run stored in the manifest (command, settings).
     update : bool
-        Add or replace some files of a complete run (e.g. rebuild its report) and keep the
-        others with their manifest entries; ``folder`` must then be complete.
+        Add or replace some files of a run (e.g. rebuild its report) and keep the others
+        with their manifest entries; ``folder`` must then have a readable manifest.
 
     Yields
     ------
@@ -166,8 +166,8 @@ def run_folder(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    # an update rewrites some files: those the caller needs it has checked (and read) already
-    previous = read_manifest(folder, needed=()) if update else _valid_manifest(folder)
+    # the previous run's listing (its files are checked by whoever reads them, not here)
+    previous = read_manifest(folder, needed=()) if update else _listing(folder)
     _remove_dead_staging(folder)
     stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
     try:
@@ -211,9 +211,11 @@ def _commit(stage: Path, folder: Path, previous: dict[str, Any] | None, info: di
             if target.exists():
                 os.replace(target, replaced / entry.name)
         os.replace(entry, target)
-    files: dict[str, int] = dict(previous["files"]) if update and previous else {}
+    names = {e.name for e in entries}
+    kept = previous["files"] if update and previous else {}
+    files = {f: size for f, size in kept.items() if Path(f).parts[0] not in names}
     if previous and not update:
-        stale = {Path(f).parts[0] for f in previous["files"]} - {e.name for e in entries}
+        stale = {Path(f).parts[0] for f in previous["files"]} - names
         for name in stale:
             if (folder / name).exists():
                 os.replace(folder / name, replaced / name)
@@ -235,9 +237,9 @@ def _sizes(folder: Path, entry: Path) -> dict[str, int]:
     return {p.relative_to(folder).as_posix(): p.stat().st_size for p in paths}
 
 
-def _valid_manifest(folder: Path) -> dict[str, Any] | None:
+def _listing(folder: Path) -> dict[str, Any] | None:
     try:
-        return read_manifest(folder)
+        return read_manifest(folder, needed=())
     except IncompleteRunError:
         return None
 
