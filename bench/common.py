@@ -18,8 +18,9 @@ import timeit
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
+
+from tvbeta.outputs import write_text
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike[str], figures: Mapping[str, Any]) -> None:
-    """Write the figures as indented JSON."""
-    Path(path).write_text(json.dumps(to_jsonable(figures), indent=2) + "\n")
+    """Write the figures as indented JSON (atomically: an interrupted benchmark keeps the
+    previous file)."""
+    write_text(path, json.dumps(to_jsonable(figures), indent=2) + "\n")
     print(f"wrote {path}")

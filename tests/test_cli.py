@@ -20,6 +20,7 @@ import pytest
 import tvbeta.evaluate.compare as compare_module
 from tvbeta import cli
 from tvbeta.data import SHARED_DATA_ENV, DataValidationError
+from tvbeta.outputs import run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "fixtures" / "tiny.toml"
@@ -32,9 +33,8 @@ class StubComparison:
     def __init__(self, kwargs: dict[str, Any]) -> None:
         self.kwargs = kwargs
 
-    def save(self, folder: Path) -> Path:
+    def write_files(self, folder: Path) -> None:
         (Path(folder) / "comparison.json").write_text("{}")
-        return Path(folder)
 
     def to_markdown(self) -> str:
         return "## Summary across series\n"
@@ -150,6 +150,96 @@ def test_report_of_a_folder_without_a_comparison(capsys, tmp_path):
     assert code == 2 and f"{tmp_path} holds no saved comparison (comparison.json)" in err
 
 
+@pytest.fixture
+def saved(tmp_path) -> Path:
+    """A complete run folder: a real comparison (MLE and rolling OLS, one series) saved."""
+    from tvbeta.config import load_config
+
+    data = load_config(TINY).load_data()
+    comparison = compare_module.compare_methods(
+        data, ["NoDur"], ["MktRF", "SMB", "HML"], methods=["mle", "rolling_ols"], progress=False
+    )
+    return comparison.save(tmp_path / "saved")
+
+
+def test_report_of_an_interrupted_run_without_manifest_says_to_rerun(capsys, saved):
+    """Issue 10's folder: an older tvbeta, interrupted, left a 331-byte NetCDF beside the
+    previous comparison (made here by xarray failing mid-write, as it does) and no manifest;
+    `report` used to fail with a KeyError."""
+    import xarray as xr
+
+    (saved / "manifest.json").unlink()
+    stub = xr.Dataset({"y": ("t", np.array([object()] * 10))})
+    with pytest.raises(ValueError):
+        stub.to_netcdf(saved / "fits" / "NoDur.bayes.nc", engine="h5netcdf")
+    assert (saved / "fits" / "NoDur.bayes.nc").stat().st_size == 331
+    code, _, err = run(capsys, "report", saved)
+    assert code == 2
+    assert err.startswith(f"tvbeta: error: {saved} is not a complete tvbeta run: it has no "
+                          "manifest.json, which a run writes after all its other files, so the "
+                          "run that wrote these files was interrupted or failed")  # fmt: skip
+    assert f"Re-run the command that writes it (e.g. `tvbeta run MODEL.toml --output {saved}`)" \
+        in err
+
+
+def test_report_of_a_folder_with_a_truncated_file_names_the_file(capsys, saved):
+    size = (saved / "data.csv").stat().st_size
+    with open(saved / "data.csv", "r+b") as fh:
+        fh.truncate(100)
+    code, _, err = run(capsys, "report", saved)
+    assert code == 2 and f"data.csv has 100 bytes where its manifest.json says {size}" in err
+
+
+def test_report_rebuilt_in_the_folder_is_listed_in_its_manifest(capsys, saved):
+    from tvbeta.outputs import read_manifest
+
+    for _ in range(2):  # the second time over a report edited since: rebuilt, listed again
+        code, out, err = run(capsys, "report", saved)
+        assert code == 0 and out == f"report: {saved / 'report.html'}\n", err
+        files = read_manifest(saved)["files"]
+        assert files["report.html"] == (saved / "report.html").stat().st_size
+        (saved / "report.html").write_text("<html>edited</html>")
+    assert {"comparison.json", "data.csv", "fits/NoDur.mle.toml"} <= set(files)
+    assert not list(saved.glob(".*"))  # no staging folder, no temporary file
+
+
+def test_failed_rerun_leaves_the_previous_run_byte_for_byte(capsys, saved, monkeypatch):
+    """A crash after the comparison, while the files are written: nothing of it lands."""
+    before = {p: p.read_bytes() for p in sorted(saved.rglob("*")) if p.is_file()}
+    quick = saved.parent / "quick.toml"  # the real comparison, without the slow methods
+    quick.write_text(TINY.read_text().replace("[compare]", '[compare]\nmethods = ["mle"]'))
+
+    def crash(comparison, path, folder):
+        (Path(path).parent / "half.html").write_text("<html>")  # in the staging folder
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cli, "_write_report", crash)
+    code, _, err = run(capsys, "run", quick, "--target", "NoDur", "--output", saved)
+    assert code == 1 and "tvbeta: unexpected error: RuntimeError: disk full" in err
+    assert {p: p.read_bytes() for p in sorted(saved.rglob("*")) if p.is_file()} == before
+    assert [p.name for p in saved.iterdir() if p.name.startswith(".")] == []
+
+
+def test_with_a_terminal_the_series_progress_is_a_tqdm_bar(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    from tvbeta.config import load_config
+    from tvbeta.interrupts import InterruptNote
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    progress = cli._SeriesProgress(["NoDur", "Enrgy"], load_config(TINY), InterruptNote())
+    for target in ("NoDur", "Enrgy"):
+        for step in ("grid_seed", "mle", "bayes", None):
+            progress(target, step)
+    progress.close()
+    shown = sys.stderr.getvalue()
+    assert "series: 100%" in shown and "2/2" in shown and "[1/2]" not in shown
+
+
 def test_intercept_only_model_is_refused_without_its_intercept(capsys, tmp_path):
     bad = tmp_path / "level.toml"
     bad.write_text(NILE.read_text().replace("intercept = true", "intercept = false"))
@@ -168,7 +258,8 @@ def test_unexpected_error_exits_1_with_a_one_line_message(capsys, tmp_path, monk
 
 
 def test_report_without_the_report_module_exits_1_and_says_so(capsys, tmp_path, monkeypatch):
-    (tmp_path / "comparison.json").write_text("{}")
+    with run_folder(tmp_path) as stage:  # a complete run folder
+        (stage / "comparison.json").write_text("{}")
     monkeypatch.setattr(compare_module.Comparison, "load", classmethod(lambda cls, f: "saved"))
     monkeypatch.setitem(sys.modules, "tvbeta.report", None)  # import now fails
     code, _, err = run(capsys, "report", tmp_path)
@@ -224,7 +315,7 @@ def test_fit_mle_saves_each_target_and_prints_plain_progress_lines(capsys, tmp_p
     code, out, err = run(capsys, "fit", TINY, "--method", "mle", "--output", tmp_path)
     folder = tmp_path / "fit_mle"
     assert code == 0 and "fit mle 1/2: NoDur" in err and "fit mle 2/2: Enrgy" in err
-    assert {p.name for p in folder.iterdir()} == {
+    assert {p.name for p in folder.iterdir()} == {"manifest.json"} | {
         f"{t}.{x}" for t in ("NoDur", "Enrgy") for x in ("spec.toml", "summary.csv", "betas.nc")
     }
     assert "Q[MktRF]" in out

@@ -3,7 +3,10 @@
 Commands: run (comparison, saved fits and HTML report), compare (the same without the
 report), fit (one method on the whole sample), report (rebuild the HTML report of a saved
 comparison) and demo (run on the built-in data). Exit codes: 0 success, 2 a
-usage, model-file or data error ("tvbeta: error: ..." on stderr), 1 anything unexpected.
+usage, model-file or data error, or an incomplete run folder ("tvbeta: error: ..." on stderr),
+1 anything unexpected, 130 Ctrl-C ("tvbeta: interrupted; ..."). A command writes its folder
+all at once at the end (`tvbeta.outputs.run_folder`): after Ctrl-C or a failure the folder is
+as it was, a previous complete run included.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import argparse
 import os
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -23,9 +28,12 @@ import pandas as pd
 
 from tvbeta.config import ConfigError, RunConfig, load_config
 from tvbeta.data import DataValidationError
+from tvbeta.interrupts import InterruptNote, noting_interrupts
 from tvbeta.model import SavedFileError, SpecError
+from tvbeta.outputs import IncompleteRunError, atomic_path, read_manifest, run_folder
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a process stopped by Ctrl-C
 FIT_METHODS: tuple[str, ...] = ("mle", "bayes", "grid")
 DEMO_MODEL = "french_industries.toml"
 # `make demo` must finish in under 3 minutes on 2 cores, Bayes fits included: 7 series x one
@@ -48,23 +56,106 @@ class Unavailable(Exception):
     """A part of tvbeta this installation lacks (exit code 1)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a command wrote its folder; the message says what the folder holds."""
+
+
 # --- helpers ---------------------------------------------------------------------------------
+_OPEN_LINE = {"open": False}  # a progress line on stderr written piece by piece, unfinished
+
+
 def _say(message: str) -> None:
     """Progress and notes go to stderr, so stdout holds only the results."""
+    if _OPEN_LINE["open"]:  # a message (error, Ctrl-C) below the unfinished progress line
+        print(file=sys.stderr)
+        _OPEN_LINE["open"] = False
     print(message, file=sys.stderr, flush=True)
 
 
-def _progress[T](items: Sequence[T], desc: str) -> Iterator[T]:
-    """A tqdm bar when stderr is a terminal; otherwise one plain line per item (for logs)."""
+def _part(text: str, *, last: bool = False) -> None:
+    """Part of a progress line, shown at once (a log reads what runs now); ``last`` ends it."""
+    print(text, end="\n" if last else "", file=sys.stderr, flush=True)
+    _OPEN_LINE["open"] = not last
+
+
+def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Iterator[T]:
+    """A tqdm bar when stderr is a terminal; otherwise one plain line per item (for logs).
+    Before each item, a Ctrl-C that a library swallowed stops the command."""
     if sys.stderr.isatty():
         from tqdm.auto import tqdm
 
-        yield from tqdm(items, desc=desc, file=sys.stderr)
+        for item in tqdm(items, desc=desc, file=sys.stderr):
+            interrupt.check()
+            yield item
         return
     t0 = time.perf_counter()
     for i, item in enumerate(items, start=1):
+        interrupt.check()
         _say(f"{desc} {i}/{len(items)}: {item} ({time.perf_counter() - t0:.0f} s so far)")
         yield item
+
+
+class _SeriesProgress:
+    """`compare_methods`' progress: without a terminal one line per series, written step by
+    step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 800), rolling OLS, LFO ... 12.3 s"), so a
+    log shows what runs now; with one, the tqdm bar over the series. Before each step, a
+    Ctrl-C that a library swallowed stops the command."""
+
+    def __init__(self, targets: Sequence[str], config: RunConfig, interrupt: InterruptNote):
+        s = config.sampler
+        self.labels = {"grid_seed": "grid", "grid_loglik": "grid", "mle": "MLE",
+                       "bayes": f"Bayes ({s.chains} chains x {s.tune + s.draws})",
+                       "rolling_ols": "rolling OLS", "lfo": "LFO"}  # fmt: skip
+        self.n, self.done, self.interrupt = len(targets), 0, interrupt
+        self.steps: list[str] = []
+        self.t0 = time.perf_counter()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.n, desc="series", file=sys.stderr)
+
+    def __call__(self, target: str, step: str | None) -> None:
+        self.interrupt.check()
+        if step is None:
+            self.done += 1
+            if self.bar is not None:
+                self.bar.update(1)
+            else:
+                _part(f" ... {time.perf_counter() - self.t0:.1f} s", last=True)
+            self.steps, self.t0 = [], time.perf_counter()
+            return
+        label = self.labels.get(step, step)
+        if self.steps and self.steps[-1] == label:  # the two grid rankings: one grid line
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{target}: {label}")
+        else:
+            _part((f"[{self.done + 1}/{self.n}] {target}: " if not self.steps else ", ") + label)
+        self.steps.append(label)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def _writing(folder: Path, interrupt: InterruptNote, **kwargs: Any) -> Iterator[Path]:
+    """`run_folder` for a command: the files go to its staging folder and into ``folder`` at
+    the end. On Ctrl-C anywhere inside, the message says what ``folder`` still holds."""
+    try:
+        with run_folder(folder, **kwargs) as stage:
+            yield stage
+            interrupt.check()  # a Ctrl-C that a library swallowed must not commit the run
+    except KeyboardInterrupt as err:
+        if isinstance(err, Interrupted):
+            raise
+        try:
+            read_manifest(folder)
+            kept = f"{folder} is unchanged: it holds the previous complete run"
+        except IncompleteRunError:
+            kept = f"nothing was written to {folder}"
+        raise Interrupted(kept) from err  # --debug shows where it was interrupted
 
 
 def _output_folder(folder: Path) -> Path:
@@ -95,36 +186,52 @@ def _config(args: argparse.Namespace, path: str | Path | None = None) -> RunConf
                            cores=args.cores)  # fmt: skip
 
 
-def _describe(config: RunConfig, data: pd.DataFrame) -> str:
+def _load_data(config: RunConfig) -> pd.DataFrame:
+    """The model file's data, with one line saying what it is (begun before the loading,
+    which can take seconds, so a log shows that stage too)."""
     m = config.model
     states = [*(["intercept"] if m.intercept else []), *m.factors]
-    return (f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; "
-            f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}")  # fmt: skip
+    _part(f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; ")
+    data = config.load_data()
+    _part(f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}", last=True)
+    return data
 
 
 # --- run / compare / demo --------------------------------------------------------------------
-def _compare_and_save(config: RunConfig, *, report: bool) -> int:
+def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bool) -> int:
     """The comparison of the model file's methods; tables to stdout, files to the folder."""
     from tvbeta.evaluate.compare import compare_methods
 
     folder = _output_folder(config.output.folder)
-    data = config.load_data()
-    s = config.sampler
-    _say(f"{_describe(config, data)}\n  methods {', '.join(config.compare.methods)}; test size "
-         f"{config.split.test_size}; NUTS {s.chains} chains x ({s.tune} tune + {s.draws} draws), "
-         f"seed {s.seed}")  # fmt: skip
-    t0 = time.perf_counter()
-    comparison = compare_methods(data, **config.compare_kwargs(), progress=sys.stderr.isatty())
-    _say(f"  done in {time.perf_counter() - t0:.0f} s")
-    comparison.save(folder)
-    config.save(folder / MODEL_COPY)
+    info = {"command": args.command, "settings": config.to_dict()}
+    written = None
+    with _writing(folder, args.interrupt, info=info) as stage:
+        data = _load_data(config)
+        s = config.sampler
+        _say(f"  methods {', '.join(config.compare.methods)}; test size "
+             f"{config.split.test_size}; NUTS {s.chains} chains x ({s.tune} tune + {s.draws} "
+             f"draws), seed {s.seed}")  # fmt: skip
+        t0 = time.perf_counter()
+        kwargs = config.compare_kwargs()
+        progress = _SeriesProgress(kwargs["targets"], config, args.interrupt)
+        try:
+            comparison = compare_methods(data, **kwargs, progress=progress)
+        finally:
+            progress.close()
+        _say(f"  done in {time.perf_counter() - t0:.0f} s")
+        _say(f"  writing comparison.json, fits/, {MODEL_COPY} to {folder}")
+        comparison.write_files(stage)
+        config.save(stage / MODEL_COPY)
+        if report:
+            _say(f"  writing {REPORT_FILE}")
+            try:
+                written = _write_report(comparison, stage / REPORT_FILE, stage)
+            except Unavailable as err:
+                _say(f"tvbeta: note: {err}")
     print(comparison.to_markdown())
     print(f"comparison saved in {folder} (comparison.json, fits/, {MODEL_COPY})")
-    if report:
-        try:
-            print(f"report: {_write_report(comparison, folder / REPORT_FILE, folder)}")
-        except Unavailable as err:
-            _say(f"tvbeta: note: {err}")
+    if written is not None:
+        print(f"report: {folder / written.name}")
     return EXIT_OK
 
 
@@ -143,7 +250,7 @@ def _write_report(comparison: Any, path: Path, folder: Path) -> Path:
 
 
 def _run(args: argparse.Namespace, *, report: bool = True) -> int:
-    return _compare_and_save(_config(args), report=report)
+    return _compare_and_save(_config(args), args, report=report)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -156,21 +263,23 @@ def _demo(args: argparse.Namespace) -> int:
     if not args.full:
         demo = {k: v for k, v in DEMO_SAMPLER.items() if getattr(args, k, None) is None}
         config = config.override(**demo)
-    return _compare_and_save(config, report=True)
+    return _compare_and_save(config, args, report=True)
 
 
 # --- fit ---------------------------------------------------------------------------------------
 def _fit(args: argparse.Namespace) -> int:
     config = _config(args)
     folder = _output_folder(config.output.folder / f"fit_{args.method}")
-    data = config.load_data()
-    m = config.model
-    burn = m.burn if m.burn is not None else len(m.factors) + int(m.intercept)
-    _say(f"{_describe(config, data)}\n  {args.method} on the whole sample, burn {burn}")
-    rows = {}
-    for target in _progress(m.targets, f"fit {args.method}"):
-        rows[target], files = _FITTERS[args.method](config, data, target, burn, folder)
-        _say(f"  {target}: saved {', '.join(f.name for f in files)}")
+    info = {"command": f"fit --method {args.method}", "settings": config.to_dict()}
+    with _writing(folder, args.interrupt, info=info) as stage:
+        data = _load_data(config)
+        m = config.model
+        burn = m.burn if m.burn is not None else len(m.factors) + int(m.intercept)
+        _say(f"  {args.method} on the whole sample, burn {burn}")
+        rows = {}
+        for target in _progress(m.targets, f"fit {args.method}", args.interrupt):
+            rows[target], files = _FITTERS[args.method](config, data, target, burn, stage)
+            _say(f"  {target}: {', '.join(f.name for f in files)}")
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(pd.DataFrame.from_dict(rows, orient="index").rename_axis("target").to_string())
     print(f"fits saved in {folder}")
@@ -187,8 +296,10 @@ def _fit_mle(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
     files = [base.with_suffix(".spec.toml"), base.with_suffix(".summary.csv"),
              base.with_suffix(".betas.nc")]  # fmt: skip
     fit.spec.save(files[0])
-    fit.summary().to_csv(files[1])
-    fit.result.to_xarray().to_netcdf(files[2], engine="h5netcdf")
+    with atomic_path(files[1]) as tmp:
+        fit.summary().to_csv(tmp)
+    with atomic_path(files[2]) as tmp:
+        fit.result.to_xarray().to_netcdf(tmp, engine="h5netcdf")
     return {"log-lik": fit.llf, **fit.params.to_dict()}, files
 
 
@@ -220,7 +331,8 @@ def _fit_grid(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
                                   try_both_intercepts=config.grid.try_both_intercepts,
                                   rank_by=config.grid.fit_rank)  # fmt: skip
     files = [folder / f"{_slug(target)}.grid.csv", folder / f"{_slug(target)}.best.toml"]
-    grid.assign(Error=grid["Error"].astype(str)).to_csv(files[0], index=False)
+    with atomic_path(files[0]) as tmp:
+        grid.assign(Error=grid["Error"].astype(str)).to_csv(tmp, index=False)
     best_spec(grid).save(files[1])
     top = grid.iloc[0]
     return {"best": top["Model Name"], "Mean RMSE": top["Mean RMSE"],
@@ -240,9 +352,15 @@ def _report(args: argparse.Namespace) -> int:
     if not (folder / "comparison.json").is_file():
         raise CLIError(f"{folder} holds no saved comparison (comparison.json): run `tvbeta "
                        "compare MODEL.toml` first, or give the folder it wrote")  # fmt: skip
-    target = Path(args.output).expanduser().resolve() if args.output else folder / REPORT_FILE
-    _output_folder(target.parent)
-    print(f"report: {_write_report(Comparison.load(folder), target, folder)}")
+    comparison = Comparison.load(folder)  # IncompleteRunError: an interrupted or failed run
+    if args.output:
+        target = Path(args.output).expanduser().resolve()
+        _output_folder(target.parent)
+        print(f"report: {_write_report(comparison, target, folder)}")
+        return EXIT_OK
+    with _writing(folder, args.interrupt, update=True) as stage:  # the manifest lists it
+        _write_report(comparison, stage / REPORT_FILE, folder)
+    print(f"report: {folder / REPORT_FILE}")
     return EXIT_OK
 
 
@@ -287,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tvbeta", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--debug", action="store_true", help="show the traceback of a crash")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a crash, or where Ctrl-C stopped")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo_text = (f"`run` on the built-in French industry data ({DEMO_MODEL}, shipped with "
                  f"tvbeta) with small NUTS settings ({DEMO_SAMPLER['chains']} chains x "
@@ -324,17 +443,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tvbeta` command; returns the exit code."""
+    debug = False
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or a usage error (2, printed by argparse)
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    with warnings.catch_warnings(record=True) as caught:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exit_:  # --help (0) or a usage error (2, printed by argparse)
+            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+        debug = args.debug
+        return _command(args)
+    except KeyboardInterrupt as err:  # Ctrl-C at any stage: one line, exit code 130
+        if debug:
+            traceback.print_exc()  # where it was interrupted
+        _say(f"tvbeta: interrupted; {err}" if str(err) else "tvbeta: interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _command(args: argparse.Namespace) -> int:
+    """`_dispatch` with the warnings summarised after it and every Ctrl-C noted."""
+    with warnings.catch_warnings(record=True) as caught, noting_interrupts() as interrupt:
         # Every occurrence, not once per source line, so the summary can count them.
         warnings.simplefilter("always", UserWarning)
+        args.interrupt = interrupt
         try:
-            return _dispatch(args)
-        finally:
+            code = _dispatch(args)
+        except KeyboardInterrupt:
+            raise  # the warnings are about work that was thrown away
+        except BaseException:
             _report_warnings(caught)
+            raise
+        _report_warnings(caught)
+        return code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -342,13 +480,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except (CLIError, ConfigError, FileNotFoundError, DataValidationError, SpecError,
-            SavedFileError) as err:  # fmt: skip
+            SavedFileError, IncompleteRunError) as err:  # fmt: skip
         return _fail(err, EXIT_USAGE)  # a data, spec or saved-file error is the user's to fix
     except Unavailable as err:
         return _fail(err, EXIT_UNEXPECTED)
-    except KeyboardInterrupt:
-        _say("tvbeta: interrupted")
-        return 130
     except Exception as err:
         if args.debug:
             raise

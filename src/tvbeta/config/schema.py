@@ -17,6 +17,7 @@ from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
 from tvbeta.data.validate import repeated
 from tvbeta.evaluate.compare import METHODS  # the comparison owns its list of methods
+from tvbeta.outputs import write_text
 
 __all__ = [
     "METHODS",
@@ -233,10 +234,8 @@ class RunConfig:
         """Write every setting (as used, overrides included) to a TOML model file."""
         import tomli_w
 
-        path = Path(path)
         header = f"# the settings used: {self.path} with any command-line overrides\n"
-        path.write_text(header + tomli_w.dumps(self.to_dict()), encoding="utf-8")
-        return path
+        return write_text(path, header + tomli_w.dumps(self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain TOML-ready dict of every setting (None dropped, paths as strings)."""

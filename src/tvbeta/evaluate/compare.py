@@ -31,6 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +49,19 @@ from tvbeta.evaluate.forecast import (
 )
 from tvbeta.kalman import state_space
 from tvbeta.model.io import unreadable
+from tvbeta.outputs import atomic_path, read_manifest, run_folder, write_text
 
 if TYPE_CHECKING:
     from tvbeta.evaluate.lfo import LFOResult
 
 METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 REFERENCE = "bayes"
+LFO_STEP = "lfo"
+"""The step after the methods: leave-future-out cross-validation of the Bayes fit."""
+
+Progress = Callable[[str, str | None], None]
+"""``progress(target, step)`` of `compare_methods`: called before each step of a series (a
+method of `METHODS`, then `LFO_STEP`) and with ``step=None`` when the series is done."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,7 @@ def compare_series(
     grid: GridSettings = GridSettings(),
     rolling_window: int | None = None,
     seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> SeriesResult:
     """Fit every method on the training rows of one series and score the test rows.
 
@@ -240,7 +249,8 @@ def compare_series(
     training span dropped from the likelihoods (default: the number of states).
     rolling_window : the number of observations in a rolling OLS window (default three years
     of periods, at most the observed training returns). factors : a list of columns, or one
-    name. Arguments are checked as in `compare_methods`.
+    name. Arguments are checked as in `compare_methods`. progress : called with the name of
+    each step (method, then `LFO_STEP`) before it runs.
     """
     factors = column_list(factors, "factors")
     check_methods(methods)
@@ -269,7 +279,9 @@ def compare_series(
             None, _rolling_forecast(data, target, factors, intercept, split, window,
                                     bayes.frequency))
     rows, forecasts, fits = {}, {}, {}
+    step = progress or (lambda name: None)
     for name in [m for m in METHODS if m in runners]:
+        step(name)
         t0 = time.perf_counter()
         fits[name], forecasts[name] = runners[name]()
         rows[name] = {**scores(forecasts[name]), "fit time (s)": time.perf_counter() - t0}
@@ -280,6 +292,7 @@ def compare_series(
     if "bayes" in fits and bayes.lfo_threshold is not None:
         from tvbeta.evaluate.lfo import lfo_cv
 
+        step(LFO_STEP)
         lfo = lfo_cv(fits["bayes"], data, n_train=split.n_train, threshold=bayes.lfo_threshold)
     return SeriesResult(target, table, forecasts, fits, lfo)
 
@@ -422,7 +435,17 @@ class Comparison:
         return "\n\n".join(parts) + "\n"
 
     def save(self, folder: str | Path) -> Path:
-        """Tables and forecasts as JSON (exact float round trip), fits beside them."""
+        """Tables and forecasts as JSON (exact float round trip), fits beside them, all
+        written at the end with a manifest (`tvbeta.outputs.run_folder`): an interrupted or
+        failed save leaves ``folder`` as it was."""
+        with run_folder(folder, info={"comparison": self.settings}) as stage:
+            self.write_files(stage)
+        return Path(folder)
+
+    def write_files(self, folder: str | Path) -> None:
+        """The files of `save`, written into ``folder`` as they are, without a manifest: for a
+        caller that adds files to the same `run_folder` (the command line's model copy and
+        report)."""
         folder = Path(folder)
         (folder / "fits").mkdir(parents=True, exist_ok=True)
         doc = {"settings": self.settings, "series": {}}
@@ -436,9 +459,9 @@ class Comparison:
             for method, fit in s.fits.items():
                 if fit is not None:
                     fit.save(folder / "fits" / f"{_slug(name)}.{method}.{_ext(fit)}")
-        (folder / "comparison.json").write_text(json.dumps(doc, indent=1))
-        self.data.to_csv(folder / "data.csv")  # floats by repr: an exact round trip
-        return folder
+        write_text(folder / "comparison.json", json.dumps(doc, indent=1))
+        with atomic_path(folder / "data.csv") as tmp:
+            self.data.to_csv(tmp)  # floats by repr: an exact round trip
 
     @classmethod
     def load(cls, folder: str | Path) -> Comparison:
@@ -446,12 +469,17 @@ class Comparison:
 
         Raises
         ------
+        IncompleteRunError
+            The folder is not a complete run (`tvbeta.outputs`): its manifest is absent (the run
+            was interrupted or failed) or a file of the comparison it lists is missing or
+            changed; the message names the folder and what is wrong.
         FileNotFoundError
             No comparison.json or data.csv in the folder.
         SavedFileError
             comparison.json or data.csv is truncated, corrupt or not tvbeta's (the message
             names the file).
         """
+        read_manifest(folder, needed=_SAVED)
         path, csv = Path(folder) / "comparison.json", Path(folder) / "data.csv"
         what = "tvbeta comparison (comparison.json written by Comparison.save)"
         try:
@@ -503,6 +531,11 @@ def _series_from_saved(name: str, s: dict[str, Any], index: pd.Index) -> SeriesR
     return SeriesResult(name, table, forecasts, lfo=lfo)
 
 
+_SAVED = ("comparison.json", "data.csv", "fits")
+"""What `Comparison.save` writes and `load` reads (a report or model copy beside them may be
+rewritten without making the comparison unreadable)."""
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
@@ -524,12 +557,14 @@ def compare_methods(
     grid: GridSettings = GridSettings(),
     rolling_window: int | None = None,
     seed: int = 0,
-    progress: bool = True,
+    progress: bool | Progress = True,
 ) -> Comparison:
     """`compare_series` for each target (same factors, split and settings); see the module doc.
 
     Series run one after another: the Bayesian fits already use every core for their chains.
     ``targets`` and ``factors`` are lists of columns (one name alone is one column).
+    progress : True: a tqdm bar over the series; False: none; a `Progress` callable: called
+    before each step of each series and when a series is done (the command line's lines).
 
     Raises
     ------
@@ -556,12 +591,17 @@ def compare_methods(
     k = len(factors) + int(intercept)
     for target in targets:  # every series' data, before hours of fitting the first ones
         prepare_design(data, target, factors, intercept=intercept, burn=k if burn is None else burn)
+    report = progress if callable(progress) else None
     results = {}
-    for i, target in enumerate(tqdm(list(targets), desc="series", disable=not progress)):
+    bar = tqdm(list(targets), desc="series", disable=report is not None or not progress)
+    for i, target in enumerate(bar):
         results[target] = compare_series(
             data, target, factors, intercept=intercept, test_size=test_size, burn=burn,
             methods=methods, bayes=bayes, grid=grid, rolling_window=rolling_window, seed=seed + i,
+            progress=None if report is None else partial(report, target),
         )  # fmt: skip
+        if report is not None:
+            report(target, None)
     settings = dict(
         targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
         n_train=Split.from_test_size(len(data), test_size).n_train, burn=burn,

@@ -21,6 +21,7 @@ import numpy as np
 import tomli_w
 
 from tvbeta.model.timevarying import SpecError, TimeVarying
+from tvbeta.outputs import write_text
 
 if TYPE_CHECKING:
     from tvbeta.model.spec import KalmanSpec
@@ -107,12 +108,12 @@ def _suffix(path: Path) -> str:
 
 
 def save_dict(d: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write ``d`` as TOML or JSON, chosen by the file suffix."""
+    """Write ``d`` as TOML or JSON, chosen by the file suffix (atomically: `write_text`)."""
     path = Path(path)
     if _suffix(path) == ".toml":
-        path.write_text(tomli_w.dumps(d), encoding="utf-8")
+        write_text(path, tomli_w.dumps(d))
     else:
-        path.write_text(json.dumps(d, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(d, indent=2, allow_nan=False) + "\n")
 
 
 def load_dict(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from tvbeta.evaluate.compare import Comparison
+from tvbeta.outputs import write_text
 from tvbeta.report import analysis
 from tvbeta.report import sections as S
 from tvbeta.report.page import box, esc, page
@@ -90,5 +91,4 @@ def write_report(
     subtitle = f"{n} series; methods: {methods}."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page(title, sections, subtitle=subtitle, lead=lead), encoding="utf-8")
-    return path
+    return write_text(path, page(title, sections, subtitle=subtitle, lead=lead))

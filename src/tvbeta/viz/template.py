@@ -7,6 +7,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from tvbeta.outputs import atomic_path
+
 TEMPLATE_NAME = "tvbeta"
 #: Colour per series; the same state or method keeps its colour across figures.
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
@@ -37,5 +39,6 @@ def save_html(fig: go.Figure, path: str | Path) -> Path:
     """Write a figure as one HTML file with plotly.js embedded (works offline)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    with atomic_path(path) as tmp:
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
     return path

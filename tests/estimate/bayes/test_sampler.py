@@ -4,6 +4,12 @@ Kalman sweep."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -30,7 +36,7 @@ def model(spec):
 
 @pytest.fixture(scope="module")
 def trees(model):
-    return {s: sample_nuts(model, sampler=s, seed=7, **RUN)[0] for s in ("nutpie", "pymc")}
+    return {s: sample_nuts(model, sampler=s, seed=7, **RUN).tree for s in ("nutpie", "pymc")}
 
 
 def log_sigma_draws(tree) -> np.ndarray:
@@ -64,7 +70,7 @@ def test_both_samplers_return_the_pm_sample_layout(trees):
 
 
 def test_nutpie_run_is_reproducible_from_its_seed(model, trees):
-    again, _ = sample_nuts(model, sampler="nutpie", seed=7, **RUN)
+    again = sample_nuts(model, sampler="nutpie", seed=7, **RUN).tree
     np.testing.assert_array_equal(log_sigma_draws(again), log_sigma_draws(trees["nutpie"]))
 
 
@@ -91,3 +97,89 @@ def test_logp_and_gradient_graph_runs_one_forward_and_one_adjoint_sweep(model):
     assert len(forward) == 1 and len(adjoint) == 1
     # the adjoint reads the forward node's tape instead of re-running the filter
     assert adjoint[0].inputs[2].owner is forward[0]
+
+
+# --- when nutpie's fast path fails: PyMC's NUTS, one warning -----------------------------------
+# The failure is real, not mocked: one attribute the fast path imports is removed from the real
+# nutpie or PyTensor module (monkeypatch restores it), as a release that renamed it would do;
+# nutpie, PyTensor and PyMC otherwise run as installed.
+def expected_versions() -> str:
+    from importlib import metadata
+
+    return ", ".join(f"{p} {metadata.version(p)}" for p in ("nutpie", "pytensor", "pymc"))
+
+
+def test_missing_nutpie_helper_falls_back_to_pymc_with_one_warning(spec, monkeypatch):
+    import nutpie.compile_pymc
+
+    from tvbeta.estimate.bayes.fit import fit_spec
+    from tvbeta.estimate.bayes.sampler import SamplerFallbackWarning
+
+    monkeypatch.delattr(nutpie.compile_pymc, "_wrap_with_lock")
+    with pytest.warns(SamplerFallbackWarning) as caught:
+        fit = fit_spec(spec, draws=50, tune=50, chains=2, cores=2, seed=1, n_paths=0,
+                       check=False)  # fmt: skip
+    (warning,) = [w for w in caught if w.category is SamplerFallbackWarning]  # one, not a cascade
+    text = str(warning.message)
+    assert text.startswith("nutpie's fast path failed, so PyMC's NUTS samples instead")
+    assert "ImportError: cannot import name '_wrap_with_lock' from 'nutpie.compile_pymc'" in text
+    assert f"installed: {expected_versions()}" in text
+    assert fit.settings["sampler"] == "pymc"
+    assert fit.tree["posterior"].sizes["draw"] == 50
+
+
+def test_missing_pytensor_linker_falls_back_to_exactly_pymcs_nuts(model, trees, monkeypatch):
+    """Same seed: the fallback's draws are the draws of sampler="pymc" (the fixture's)."""
+    import pytensor.link.numba.linker
+
+    from tvbeta.estimate.bayes.sampler import SamplerFallbackWarning
+
+    monkeypatch.delattr(pytensor.link.numba.linker, "NumbaLinker")
+    with pytest.warns(SamplerFallbackWarning, match="cannot import name 'NumbaLinker'"):
+        run = sample_nuts(model, sampler="nutpie", seed=7, **RUN)
+    assert run.sampler == "pymc"
+    np.testing.assert_array_equal(log_sigma_draws(run.tree), log_sigma_draws(trees["pymc"]))
+
+
+# --- Ctrl-C during sampling: KeyboardInterrupt, never a partial posterior ----------------------
+# nutpie and PyMC both return the draws made before a KeyboardInterrupt (before: IndexError
+# with 0 draws during tuning, NaN-padded chains after it). A thread sends SIGINT to this process
+# once sampling has begun: nutpie's chains run in threads named nutpie-worker-*, PyMC's (cores
+# = 2) in child processes; tune is long enough that sampling cannot end first.
+def sampler_started(name: str) -> bool:
+    import psutil
+
+    if name == "nutpie":
+        tasks = Path("/proc/self/task")
+        return any("nutpie-worker" in (t / "comm").read_text() for t in tasks.iterdir())
+    return len(psutil.Process().children()) >= 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
+def test_interrupt_during_sampling_raises_and_stops_the_chains(model, sampler):
+    # the default handler, even where the runner (a background shell, xdist) ignores SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop = threading.Event()
+
+    def interrupt_when_started() -> None:
+        while not stop.is_set():
+            if sampler_started(sampler):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=interrupt_when_started, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sample_nuts(model, sampler=sampler, seed=7, draws=10, tune=200_000, chains=2,
+                        cores=2, target_accept=0.9)  # fmt: skip
+    finally:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+    # the chains are stopped, not left running (threads gone, child processes ended)
+    deadline = time.monotonic() + 60
+    while sampler_started(sampler) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sampler_started(sampler)

@@ -13,6 +13,8 @@ posterior_predictive_check, prior_predictive_check   replicated-return statistic
 plot_trace, plot_rank  ArviZ PlotCollections (matplotlib; PNG when given a path)
 KalmanLoglikOp         the PyTensor Op (one-step log densities) with exact pullback, native numba
 
+SamplerFallbackWarning nutpie's fast path failed (a release changed its internals): PyMC's NUTS ran
+
 Modules: `op` (the Ops), `priors`, `model`, `sampler` (nutpie or PyMC NUTS), `paths` (beta
 bands), `fit`, `diagnostics`.
 """
@@ -45,6 +47,7 @@ from tvbeta.estimate.bayes.priors import (
     initial_state,
     periods_per_year,
 )
+from tvbeta.estimate.bayes.sampler import SamplerFallbackWarning
 
 __all__ = [
     "BayesConvergenceWarning",
@@ -56,6 +59,7 @@ __all__ = [
     "KalmanVJPOp",
     "Prior",
     "Priors",
+    "SamplerFallbackWarning",
     "bayes_spec",
     "beta_path_summary",
     "build_model",

@@ -19,6 +19,7 @@ import pymc as pm
 import xarray as xr
 
 from tvbeta.estimate.bayes.model import OBSERVED
+from tvbeta.outputs import atomic_path
 
 __all__ = [
     "BayesConvergenceWarning",
@@ -183,6 +184,18 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
     return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.steps])
 
 
+def _savefig(pc: az.PlotCollection, path: str | Path) -> None:
+    """Save atomically (`tvbeta.outputs.atomic_path`); a path without a suffix gets
+    matplotlib's default format as its suffix, as ``savefig`` itself would add."""
+    import matplotlib as mpl
+
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(f".{mpl.rcParams['savefig.format']}")
+    with atomic_path(path) as tmp:
+        pc.savefig(tmp)
+
+
 def plot_trace(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollection:
     """Trace and density per parameter (``az.plot_trace_dist``, one row per state since the
     intercept and the factor betas have different scales); saved as PNG if ``path``."""
@@ -190,7 +203,7 @@ def plot_trace(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollecti
     pc = az.plot_trace_dist(fit.tree, var_names=parameter_names(fit), backend="matplotlib",
                             **kwargs)  # fmt: skip
     if path is not None:
-        pc.savefig(path)
+        _savefig(pc, path)
     return pc
 
 
@@ -198,5 +211,5 @@ def plot_rank(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollectio
     """Rank ECDF plots per parameter (``az.plot_rank``); saved as PNG if ``path``."""
     pc = az.plot_rank(fit.tree, var_names=parameter_names(fit), backend="matplotlib", **kwargs)
     if path is not None:
-        pc.savefig(path)
+        _savefig(pc, path)
     return pc

@@ -37,6 +37,7 @@ from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
 from tvbeta.estimate.bayes.sampler import check_settings, sample_nuts
 from tvbeta.estimate.mle import check_q_form
 from tvbeta.model.io import unreadable
+from tvbeta.outputs import atomic_path
 
 __all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
 
@@ -131,7 +132,8 @@ class BayesFit:
         tree[_PATHS] = xr.DataTree(self.beta)
         tree[_DESIGN] = xr.DataTree(_design_dataset(self.spec))
         tree.attrs = {**tree.attrs, _SETTINGS: json.dumps(_settings_dict(self), default=str)}
-        tree.to_netcdf(path, engine="h5netcdf", mode="w")
+        with atomic_path(path) as tmp:  # an interrupted write leaves the previous file
+            tree.to_netcdf(tmp, engine="h5netcdf", mode="w")
         return path
 
     @classmethod
@@ -293,7 +295,7 @@ def fit_spec(
     seeds = np.random.SeedSequence(seed).generate_state(4)
     model = model_from_spec(spec)
     t0 = time.perf_counter()
-    tree, t_sample = sample_nuts(
+    tree, t_sample, used = sample_nuts(
         model, sampler=used, draws=draws, tune=tune, chains=chains, cores=cores,
         seed=int(seeds[0]), target_accept=target_accept, progressbar=progressbar,
     )  # fmt: skip

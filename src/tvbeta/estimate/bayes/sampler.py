@@ -17,22 +17,53 @@ constant_data; ``posterior.attrs["sampling_time"]``), whichever sampler ran.
 This uses three private helpers of nutpie 0.16 (`_make_functions`,
 `_prepare_dims_and_coords`, `_wrap_with_lock`: the same steps as its JAX path) and PyTensor
 3.3's numba linker and cache registry; pyproject pins nutpie to 0.16.x and PyTensor to 3.3.x
-for that reason.
+for that reason. Should a release still change them (an AttributeError, ImportError or
+TypeError while building nutpie's model), PyMC's NUTS samples instead, with one
+`SamplerFallbackWarning` naming what failed and the versions installed.
+
+Ctrl-C: both nutpie and PyMC answer a KeyboardInterrupt by returning the draws made so far
+(nutpie's ``sample`` aborts and extracts the trace; PyMC's ``_mp_sample`` passes). A partial
+posterior is no posterior (none at all during tuning, chains of different lengths after it),
+so here nutpie is waited on and cancelled by hand, and any interrupt noted during sampling is
+raised again: `sample_nuts` either returns every draw or raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
+from importlib import metadata
 from numbers import Integral, Real
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
-__all__ = ["check_settings", "sample_nuts"]
+from tvbeta.interrupts import noting_interrupts
+
+__all__ = ["NUTSRun", "SamplerFallbackWarning", "check_settings", "sample_nuts"]
 
 SamplerName = Literal["pymc", "nutpie"]
+_INTERNALS_CHANGED = (AttributeError, ImportError, TypeError)
+"""What a release that renames or re-signs a private helper raises while we build the model."""
+
+
+class SamplerFallbackWarning(UserWarning):
+    """nutpie's fast path failed (its or PyTensor's internals changed); PyMC's NUTS ran."""
+
+
+class NUTSRun(NamedTuple):
+    """What `sample_nuts` returns."""
+
+    tree: xr.DataTree
+    """As from ``pm.sample``: posterior, sample_stats, observed_data, constant_data."""
+    seconds: float
+    """Wall time of the call, compilation included."""
+    sampler: SamplerName
+    """The sampler that ran: "pymc" when nutpie was asked for but its fast path failed."""
+
+
 SAMPLERS: tuple[str, ...] = ("auto", "pymc", "nutpie")
 
 
@@ -90,29 +121,83 @@ def sample_nuts(
     seed: int,
     target_accept: float,
     progressbar: bool = False,
-) -> tuple[xr.DataTree, float]:
-    """NUTS draws of the model's free variables: (DataTree as from ``pm.sample``, wall seconds
-    of the call, compilation included)."""
+) -> NUTSRun:
+    """NUTS draws of the model's free variables, every one of them.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C during compilation or sampling, even though both samplers would return
+        the draws made so far (see the module doc).
+    """
     t0 = time.perf_counter()
-    if sampler == "pymc":
-        with model:
-            tree = pm.sample(
-                draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-                nuts_sampler="pymc", nuts={"target_accept": target_accept},
-                progressbar=progressbar, quiet=not progressbar, compute_convergence_checks=False,
-            )  # fmt: skip
-        return tree, time.perf_counter() - t0
+    with noting_interrupts() as interrupt:
+        compiled = None
+        if sampler == "nutpie":
+            try:
+                compiled = _nutpie_model(model)
+            except _INTERNALS_CHANGED as err:
+                warnings.warn(_fallback_message(err), SamplerFallbackWarning, stacklevel=2)
+        try:
+            if compiled is None:
+                tree = _sample_pymc(model, draws, tune, chains, cores, seed, target_accept,
+                                    progressbar)  # fmt: skip
+            else:
+                tree = _sample_nutpie(compiled, model, draws, tune, chains, cores, seed,
+                                      target_accept, progressbar)  # fmt: skip
+        except Exception:
+            interrupt.check()  # a swallowed Ctrl-C made the sampler fail: report the Ctrl-C
+            raise
+        interrupt.check()
+    return NUTSRun(tree, time.perf_counter() - t0, "pymc" if compiled is None else "nutpie")
+
+
+def _sample_pymc(model, draws, tune, chains, cores, seed, target_accept, progressbar):
+    with model:
+        return pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+            nuts_sampler="pymc", nuts={"target_accept": target_accept},
+            progressbar=progressbar, quiet=not progressbar, compute_convergence_checks=False,
+        )  # fmt: skip
+
+
+def _sample_nutpie(compiled, model, draws, tune, chains, cores, seed, target_accept,
+                   progressbar):  # fmt: skip
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
-    compiled = _nutpie_model(model)
     t1 = time.perf_counter()
-    tree = nutpie.sample(
+    # blocking=False and our own wait: nutpie.sample would turn Ctrl-C into a partial trace
+    run = nutpie.sample(
         compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
         save_warmup=False, progress_bar=progressbar, target_accept=target_accept,
+        blocking=False,
     )  # fmt: skip
+    try:
+        tree = run.wait()
+    except BaseException:
+        run.cancel()  # stop the chains' threads and drop their draws
+        raise
     patch_nutpie_idata(tree, model, sampling_time=time.perf_counter() - t1)
-    return tree, time.perf_counter() - t0
+    return tree
+
+
+def _fallback_message(err: Exception) -> str:
+    versions = ", ".join(f"{name} {_version(name)}" for name in ("nutpie", "pytensor", "pymc"))
+    return (
+        "nutpie's fast path failed, so PyMC's NUTS samples instead (same posterior, slower)\n"
+        f"{type(err).__name__}: {err}\n"
+        f"installed: {versions}; tvbeta.estimate.bayes.sampler uses private helpers of nutpie "
+        "0.16 and PyTensor 3.3's numba linker: install the versions pyproject.toml pins "
+        "(nutpie<0.17, pytensor<3.4)"
+    )
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _nogil_numba_mode():
@@ -146,10 +231,14 @@ def _nutpie_model(model: pm.Model):
         model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
         return_transformed=True,
     )  # fmt: skip
-    n_dim, _, logp_fn, expand_fn, initial_point, shape_info, reparameterized = _make_functions(
+    made = _make_functions(
         model, mode=_nogil_numba_mode(), compute_grad=True, join_expanded=False,
         pymc_initial_point_fn=_wrap_with_lock(pymc_initial_point),
     )  # fmt: skip
+    if len(made) != 7:  # a changed private helper, like a renamed one
+        raise TypeError(f"nutpie.compile_pymc._make_functions returned {len(made)} values, "
+                        "expected 7")  # fmt: skip
+    n_dim, _, logp_fn, expand_fn, initial_point, shape_info, reparameterized = made
     logp_jit, expand_jit = logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
     logp_data = [var.get_value() for var in logp_fn.get_shared()]
     expand_data = [var.get_value() for var in expand_fn.get_shared()]

@@ -1,0 +1,95 @@
+"""Ctrl-C (SIGINT) that is never lost and never lands half-way through a commit.
+
+Two context managers, both active only in the main thread (the only thread Python delivers
+signal handlers to) and only when SIGINT has a Python handler (not when the process ignores it,
+as a shell does for background jobs):
+
+- `noting_interrupts`: records every SIGINT while it is active, then lets the previous handler
+  raise KeyboardInterrupt as usual. Some libraries swallow that KeyboardInterrupt and return
+  what they have so far (PyMC's and nutpie's samplers return the draws made before Ctrl-C;
+  an exception in a weakref callback is printed and dropped), so the caller checks the note
+  afterwards (`InterruptNote.check`) and stops for real.
+- `deferring_interrupts`: holds SIGINT and SIGTERM back for the few renames that must happen
+  together (`tvbeta.outputs.run_folder` commits a run folder), then delivers them.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+__all__ = ["InterruptNote", "deferring_interrupts", "noting_interrupts"]
+
+
+@dataclass
+class InterruptNote:
+    """What `noting_interrupts` yields: whether a SIGINT arrived while it was active."""
+
+    interrupted: bool = False
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a SIGINT arrived, even if something swallowed it."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def noting_interrupts() -> Iterator[InterruptNote]:
+    """Record every SIGINT in the yielded note; the previous handler still runs (by default
+    it raises KeyboardInterrupt). Nests: an inner note chains to the outer one."""
+    note = InterruptNote()
+    previous = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
+    if not callable(previous):  # another thread, or SIGINT ignored / left to the OS
+        yield note
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> Any:
+        note.interrupted = True
+        return previous(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield note
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@dataclass
+class _Held:
+    signals: list[int] = field(default_factory=list)
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.signals.append(signum)
+
+
+@contextmanager
+def deferring_interrupts() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs; deliver them (once each) after it.
+
+    A handler rather than ``pthread_sigmask``: the mask is per thread, and a signal the kernel
+    delivers to another thread (BLAS, numba) would still raise in the main thread mid-block.
+    """
+    if not _in_main_thread():  # signals run their Python handlers in the main thread only
+        yield
+        return
+    held = _Held()
+    # a handler installed outside Python (getsignal gives None) cannot be restored: leave it
+    wanted = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, held) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(held.signals):
+            if previous[s] != signal.SIG_IGN:
+                signal.raise_signal(s)
