@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.evaluate.compare import BayesSettings, Comparison, compare_methods
 from tvbeta.model import KalmanEngine, KalmanSpec, SavedFileError
 from tvbeta.model.setters import ReturnUnitsWarning, ScalarMLEWarning, set_R_from_mle
+from tvbeta.outputs import IncompleteRunError
 
 FACTORS = ["a", "b"]
 
@@ -549,9 +551,18 @@ def saved_comparison(tmp_path_factory) -> Path:
 
 
 def comparison_copy(saved: Path, tmp_path: Path) -> Path:
-    for name in ("comparison.json", "data.csv"):
-        (tmp_path / name).write_bytes((saved / name).read_bytes())
+    """The saved comparison's files and manifest (a complete run folder), in a fresh folder."""
+    shutil.copytree(saved, tmp_path, dirs_exist_ok=True)
     return tmp_path
+
+
+def damaged_by_the_run(folder: Path, name: str, damage: Callable[[Path], Any]) -> None:
+    """Damage a file and list it at its new size, as a run that wrote a bad file would: the
+    manifest check passes and the reader itself must name the file."""
+    damage(folder / name)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][name] = (folder / name).stat().st_size
+    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_a_saved_comparison_loads_back(saved_comparison):
@@ -575,14 +586,27 @@ COMPARISON_CASES = [
 def test_a_damaged_comparison_file_is_named_and_left_alone(saved_comparison, tmp_path, damage,
                                                            pattern):  # fmt: skip
     folder = comparison_copy(saved_comparison, tmp_path)
-    damage(folder / "comparison.json")
+    damaged_by_the_run(folder, "comparison.json", damage)
     unchanged_after(folder / "comparison.json", lambda: Comparison.load(folder),
                     rf"is not a readable tvbeta comparison .*{pattern}.*{FOREIGN}")  # fmt: skip
 
 
+def test_a_comparison_file_changed_after_its_run_is_named(saved_comparison, tmp_path):
+    """Damage after the run (the manifest lists another size): the folder is incomplete, and
+    the message names the file and says to re-run."""
+    folder = comparison_copy(saved_comparison, tmp_path)
+    truncate(folder / "comparison.json")
+    before = (folder / "comparison.json").read_bytes()
+    with pytest.raises(IncompleteRunError, match=re.escape(str(folder)) + r" is not a complete "
+                       r"tvbeta run: comparison.json has \d+ bytes where its manifest.json says "
+                       r"\d+: it was changed after the run. Re-run"):  # fmt: skip
+        Comparison.load(folder)
+    assert (folder / "comparison.json").read_bytes() == before
+
+
 def test_a_damaged_comparison_data_file_is_named(saved_comparison, tmp_path):
     folder = comparison_copy(saved_comparison, tmp_path)
-    (folder / "data.csv").write_bytes(b"\xff\xfe\x00garbage")
+    damaged_by_the_run(folder, "data.csv", lambda p: p.write_bytes(b"\xff\xfe\x00garbage"))
     unchanged_after(folder / "data.csv", lambda: Comparison.load(folder),
                     r"is not a readable tvbeta comparison's data \(data.csv\)")  # fmt: skip
 
@@ -840,7 +864,7 @@ def test_cli_bad_prior_exits_2_before_loading_data(capsys, tmp_path):
 
 def test_cli_report_names_a_truncated_comparison(capsys, saved_comparison, tmp_path):
     folder = comparison_copy(saved_comparison, tmp_path)
-    truncate(folder / "comparison.json")
+    damaged_by_the_run(folder, "comparison.json", truncate)
     before = (folder / "comparison.json").read_bytes()
     code, _, err = run(capsys, "report", folder)
     assert code == 2 and f"{folder / 'comparison.json'} is not a readable tvbeta comparison" in err
