@@ -20,7 +20,15 @@ from tvbeta.kalman.arrays import (
     symmetrized,
     value_check_kernel,
 )
-from tvbeta.kalman.steps import at, is_random_walk, predict, predict_random_walk, update
+from tvbeta.kalman.steps import (
+    at,
+    covariance,
+    is_random_walk,
+    predict,
+    predict_random_walk,
+    udu_factor,
+    update,
+)
 
 
 class FilterOutput(NamedTuple):
@@ -51,56 +59,71 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
     """Full filter into preallocated outputs; returns the first step with F <= 0, or -1."""
     n, k = Z.shape
     rw = is_random_walk(T)
-    a, P = a0.copy(), P0.copy()
-    tmp_a, tmp_P = np.empty(k), np.empty((k, k))
+    a, UD, QUD = a0.copy(), np.empty((k, k)), np.empty((k, k))
+    udu_factor(P0, UD, 0.0)
+    tmp_a, x, W = np.empty(k), np.empty(k), np.empty((k, k))
     for t in range(n):
+        if t < Q.shape[0]:  # Q's factor: once when constant, every step when time-varying
+            udu_factor(Q[t], QUD, 0.0)
         if rw:
-            predict_random_walk(P, Q[at(t, Q.shape[0])])
+            predict_random_walk(UD, QUD, x)
         else:
-            predict(a, P, T[at(t, T.shape[0])], Q[at(t, Q.shape[0])], tmp_a, tmp_P)
+            predict(a, UD, T[at(t, T.shape[0])], QUD, tmp_a, W, x)
         a_pred[t] = a
-        P_pred[t] = P
+        covariance(UD, P_pred[t])
         if np.isnan(y[t]):
             v[t] = np.nan
             F[t] = np.nan
             K[t, :] = 0.0
             ll[t] = 0.0
         else:
-            v[t], F[t], ll[t] = update(a, P, y[t], Z[t], R[at(t, R.shape[0])], K[t])
+            v[t], F[t], ll[t] = update(a, UD, y[t], Z[t], R[at(t, R.shape[0])], K[t])
             if not F[t] > 0.0:
                 return t
             for i in range(k):
                 K[t, i] /= F[t]
         a_filt[t] = a
-        P_filt[t] = P
+        covariance(UD, P_filt[t])
     return -1
 
 
-@njit(cache=True, inline="always")
-def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
+@njit(cache=True)
+def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     """The forward sweep of `loglik_kernel` and `tape_kernel`: (sum of the terms t >= burn,
     bad step or -1). With ll (n,) and tape (n, k + 2) it also stores every term and the
-    adjoint's tape [s_t = P_{t|t-1} z_t, F_t, v_t]; size-0 arrays store nothing."""
-    n, k = Z.shape
+    adjoint's tape [s_t = P_{t|t-1} z_t, F_t, v_t]; size-0 arrays store nothing.
+
+    static_k: None (k and T are read at run time), or a tuple of k zeros for a random-walk
+    model (T = I): numba compiles one copy per tuple length, with k a constant, see `_sweep`.
+    """
+    n = Z.shape[0]
+    if static_k is None:
+        k = Z.shape[1]
+        rw = is_random_walk(T)
+    else:
+        k = len(static_k)
+        rw = True
     store = ll.shape[0] > 0
-    rw = is_random_walk(T)
-    a, P = a0.copy(), P0.copy()
-    tmp_a, tmp_P, s = np.empty(k), np.empty((k, k)), np.empty(k)
+    a, UD, QUD = np.empty(k), np.empty((k, k)), np.empty((k, k))
+    a[:] = a0  # allocated with k, not copied from a0: a's length is then the constant k too
+    udu_factor(P0, UD, 0.0)
+    tmp_a, x, W, s = np.empty(k), np.empty(k), np.empty((k, k)), np.empty(k)
     # constant rows hoisted: a view per step costs as much as the arithmetic for small k
-    Tc, Qc, rc = T[0], Q[0], R[0]
-    tv_T, tv_Q, tv_R = T.shape[0] > 1, Q.shape[0] > 1, R.shape[0] > 1
+    Tc, rc = T[0], R[0]
+    tv_T, tv_R = T.shape[0] > 1, R.shape[0] > 1
     total = 0.0
     for t in range(n):
-        Qt = Q[t] if tv_Q else Qc
+        if t < Q.shape[0]:  # Q's factor: once when constant, every step when time-varying
+            udu_factor(Q[t], QUD, 0.0)
         if rw:
-            predict_random_walk(P, Qt)
+            predict_random_walk(UD, QUD, x)
         else:
-            predict(a, P, T[t] if tv_T else Tc, Qt, tmp_a, tmp_P)
+            predict(a, UD, T[t] if tv_T else Tc, QUD, tmp_a, W, x)
         if np.isnan(y[t]):
             if store:
                 ll[t] = 0.0
             continue
-        v, Ft, llt = update(a, P, y[t], Z[t], R[t] if tv_R else rc, s)
+        v, Ft, llt = update(a, UD, y[t], Z[t], R[t] if tv_R else rc, s)
         if store:
             ll[t] = llt
             for i in range(k):  # element writes: a row view per step would cost more
@@ -113,18 +136,37 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
     return total, -1
 
 
+@njit(cache=True, inline="always")
+def _sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
+    """`_forward_sweep`, compiled with k as a constant for random-walk models with k <= 3.
+
+    With k known, LLVM unrolls the per-step loops (most of them run 0 to 2 times) and keeps
+    the factor in registers: at the seed's k = 2 this copy is about twice as fast as the
+    same code with k read at run time. Larger k and T != I run the generic copy.
+    """
+    if is_random_walk(T):
+        k = Z.shape[1]
+        if k == 1:
+            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0,))
+        if k == 2:
+            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0, 0.0))
+        if k == 3:
+            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0, 0.0, 0.0))
+    return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, None)
+
+
 @njit(cache=True)
 def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
     """Sum of log p(y_t | y_{<t}) for t >= burn, storing nothing; returns (loglik, bad_t)."""
     nothing = np.empty(0)
-    return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)))
+    return _sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)))
 
 
 @njit(cache=True)
 def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
     """Forward sweep storing ll (n,), the one-step terms (0 where y is NaN), and the adjoint's
     tape (n, k + 2) = [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1."""
-    return _forward_sweep(y, Z, T, Q, R, a0, P0, 0, ll, tape)[1]
+    return _sweep(y, Z, T, Q, R, a0, P0, 0, ll, tape)[1]
 
 
 @njit(cache=True, inline="always")
