@@ -19,6 +19,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 
+from tests.kalman.models import random_model
 from tvbeta.data import load_seed_weekly, prepare_design, shared_data_dir
 from tvbeta.kalman import (
     kalman_filter,
@@ -26,6 +27,7 @@ from tvbeta.kalman import (
     kalman_smoother,
     loglik_batch,
     loglik_vjp,
+    reference,
     simulation_smoother,
 )
 from tvbeta.kalman.reference import loglik_decimal
@@ -54,6 +56,15 @@ def static_model(y, Z, p0: float, r: float, T=None, Q=None):
     T = np.eye(k)[None] if T is None else T
     Q = np.zeros((1, k, k)) if Q is None else Q
     return y, Z, T, Q, np.array([r]), np.zeros(k), p0 * np.eye(k)
+
+
+def test_decimal_reference_is_the_textbook_recursion():
+    # on a benign model (time-varying T, Q, R; missing y) double precision is exact to ~1e-14,
+    # so the 60-digit run must agree with the plain-numpy textbook filter
+    m = random_model(7, 3, 40, n_missing=4)
+    assert loglik_decimal(*m) == pytest.approx(reference.kalman_filter(*m).loglik, rel=1e-12)
+    ll_t = reference.kalman_filter(*m).loglik_t
+    assert loglik_decimal(*m, burn=5) == pytest.approx(ll_t[5:].sum(), rel=1e-12)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
