@@ -34,8 +34,7 @@ import pandas as pd
 
 from tvbeta import constants as C
 from tvbeta.evaluate.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
-from tvbeta.kalman.arrays import raise_bad_step
-from tvbeta.kalman.filter import filter_state_space
+from tvbeta.kalman.filter import filter_state_space, raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanSpec, SpecError, TimeVarying, design_for, setters
 from tvbeta.model import heuristics as hx
@@ -563,7 +562,9 @@ def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> f
             Q[0] = s * eye
         else:
             R[0] = s
-        raise_bad_step(loglik_vjp_kernel(m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0))
+        bad = loglik_vjp_kernel(m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0)
+        if bad >= 0:
+            raise_bad_step(bad, m._replace(Q=Q, R=R))
         grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s
         return float(w @ ll), float(grad)
 

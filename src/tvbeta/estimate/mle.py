@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from tvbeta.kalman import StateSpace, loglik_batch
-from tvbeta.kalman.arrays import raise_bad_step
+from tvbeta.kalman.filter import raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
 from tvbeta.model.engine import design_for
@@ -118,7 +118,8 @@ class LoglikGrad:
         self.R[0] = R
         bad = loglik_vjp_kernel(m.y, m.Z, m.T, self.Q, self.R, m.a0, m.P0, self.w,
                                 self.ll, self.dQ, self.dR, self.da0, self.dP0)
-        raise_bad_step(bad)
+        if bad >= 0:
+            raise_bad_step(bad, m._replace(Q=self.Q, R=self.R))
         return float(self.w @ self.ll), self.dQ[0].copy(), float(self.dR[0])
 
 

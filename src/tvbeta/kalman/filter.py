@@ -12,9 +12,9 @@ import numpy as np
 from numba import njit, prange
 
 from tvbeta.kalman.arrays import (
+    KalmanNumericalError,
     StateSpace,
     check_shapes,
-    raise_bad_step,
     raise_value_error,
     state_space,
     symmetrized,
@@ -56,7 +56,8 @@ class FilterOutput(NamedTuple):
 
 @njit(cache=True)
 def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll):
-    """Full filter into preallocated outputs; returns the first step with F <= 0, or -1."""
+    """Full filter into preallocated outputs; returns the first step with F <= 0 or a
+    non-finite log-likelihood term, or -1."""
     n, k = Z.shape
     rw = is_random_walk(T)
     a, UD, QUD = a0.copy(), np.empty((k, k)), np.empty((k, k))
@@ -78,7 +79,7 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
             ll[t] = 0.0
         else:
             v[t], F[t], ll[t] = update(a, UD, y[t], Z[t], R[at(t, R.shape[0])], K[t])
-            if not F[t] > 0.0:
+            if not (F[t] > 0.0 and ll[t] > -np.inf):  # F = 0, or overflow (F or v^2 inf)
                 return t
             for i in range(k):
                 K[t, i] /= F[t]
@@ -129,7 +130,7 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
             for i in range(k):  # element writes: a row view per step would cost more
                 tape[t, i] = s[i]
             tape[t, k], tape[t, k + 1] = Ft, v
-        if not Ft > 0.0:
+        if not (Ft > 0.0 and llt > -np.inf):  # F = 0, or overflow (F or v^2 inf)
             return np.nan, t
         if t >= burn:
             total += llt
@@ -213,6 +214,56 @@ def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, ll, bad):
         )  # fmt: skip
 
 
+def raise_bad_step(bad_t: int, m: StateSpace, where: str = "") -> None:
+    """Turn a kernel's failure index into an error that names the step and the cause (no-op
+    when bad_t < 0). m: the model the kernel ran (checked arrays).
+
+    With PSD Q and P0 the factored update gives F_t = z_t'P z_t + R_t >= R_t, so a kernel
+    stops only where R_t = 0 and z_t'P z_t = 0 (a genuinely zero variance, or an underflow
+    when the design is tiny) or where a term overflows (data of a scale double precision
+    cannot hold). The filter is re-run to step bad_t to tell which.
+
+    Raises
+    ------
+    KalmanNumericalError
+        When bad_t >= 0.
+    """
+    if bad_t < 0:
+        return
+    n, k = m.n, m.k
+    a_pred, a_filt, K = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
+    P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
+    v, F, ll = np.empty(n), np.empty(n), np.empty(n)
+    filter_kernel(*m, a_pred, P_pred, a_filt, P_filt, v, F, K, ll)  # stops at bad_t
+    t = bad_t
+    z = m.Z[t]
+    zmax = np.abs(z).max()
+    scale = (
+        f"max |z_t| = {zmax:.1e}, |y_t| = {abs(m.y[t]):.1e}, largest prior variance "
+        f"{np.diagonal(m.P0).max():.1e}"
+    )
+    if F[t] == 0.0 and zmax > 0.0 and (z / zmax) @ P_pred[t] @ (z / zmax) > 0.0:
+        cause = (
+            f"F_t = z_t'P z_t + R_t underflowed to 0 at step {t}{where}: R_t = 0 and the data "
+            f"are too small for double precision ({scale}); the data's scale is the likely "
+            "cause: rescale y and Z (decimal returns) or use R > 0"
+        )
+    elif F[t] == 0.0:
+        cause = (
+            f"F_t = z_t'P z_t + R_t = 0 at step {t}{where}: R_t = 0 and the predicted state "
+            "covariance gives z_t no variance, so y_t is an exact function of states already "
+            "known and has no density; use R > 0, or give the states z_t loads on variance "
+            "in P0 or Q"
+        )
+    else:
+        cause = (
+            f"the log-likelihood term at step {t}{where} is not finite (F_t = {F[t]:.3g}, "
+            f"v_t = {v[t]:.3g}): the data's scale overflows double precision ({scale}); "
+            "rescale y and Z (decimal returns, not raw prices or basis points) or shrink P0"
+        )
+    raise KalmanNumericalError(cause)
+
+
 #: Below this many models a batch runs on one thread (thread start-up and contention with a
 #: busy second core cost milliseconds; one seed-sized likelihood costs ~10 us).
 PARALLEL_MIN_BATCH = 64
@@ -222,7 +273,9 @@ def kalman_filter(y, Z, T, Q, R, a0, P0) -> FilterOutput:
     """Run the Kalman filter (DK 4.3) on the model described in `arrays.StateSpace`.
 
     Shapes: y (n,), Z (n, k), T and Q (1 | n, k, k), R (1 | n,), a0 (k,), P0 (k, k).
-    Raises KalmanNumericalError naming the step where F_t <= 0.
+    Raises KalmanInputError for invalid arrays (e.g. Q or P0 not positive semi-definite), and
+    KalmanNumericalError naming the step and the cause where F_t = 0 or a term overflows
+    (see `raise_bad_step`).
     """
     return filter_state_space(state_space(y, Z, T, Q, R, a0, P0))
 
@@ -234,7 +287,7 @@ def filter_state_space(m: StateSpace) -> FilterOutput:
     P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
     v, F, ll = np.empty(n), np.empty(n), np.empty(n)
     bad = filter_kernel(*m, a_pred, P_pred, a_filt, P_filt, v, F, K, ll)
-    raise_bad_step(bad)
+    raise_bad_step(bad, m)
     return FilterOutput(a_pred, P_pred, a_filt, P_filt, v, F, K, ll, float(ll.sum()))
 
 
@@ -262,7 +315,7 @@ def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
     if code != 0:
         m = state_space(*m)  # raises, or symmetrises Q and P0
         ll, bad = loglik_kernel(*m, int(burn))
-    raise_bad_step(bad)
+    raise_bad_step(bad, m)
     return float(ll)
 
 
@@ -332,5 +385,6 @@ def loglik_batch(
         kernel = loglik_batch_kernel if parallel else loglik_batch_serial_kernel
         kernel(*args, int(burn), out, bad)
     for b in np.flatnonzero(bad >= 0)[:1]:
-        raise_bad_step(int(bad[b]), f" in batch member {b}")
+        member = StateSpace(*(a[at(b, a.shape[0])] for a in args))
+        raise_bad_step(int(bad[b]), member, f" in batch member {b}")
     return out

@@ -219,9 +219,9 @@ def update(a, UD, y, z, r, s):
         d = UD[j, j]
         g = d * f
         s[j] = g
-        if g == 0.0:  # z does not load on this (zero-variance or unseen) column
-            continue
         alpha_j = alpha + f * g
+        if g == 0.0 or alpha_j == 0.0:  # nothing learnt on this column: a zero variance, z
+            continue  # orthogonal to it, or d f^2 underflowing while alpha is still 0
         inv_j = 1.0 / alpha_j
         UD[j, j] = d * alpha * inv_j
         lam = -f * inv
