@@ -61,9 +61,9 @@ def udu_factor(A, UD, shift):
     U is unit upper triangular and D diagonal, factored from the last column as in Bierman's
     filter; UD (k, k) holds D on its diagonal, U above it and zeros below. A pivot <= 0 is
     set to 0 with a zero U column (a zero variance, or a rounding-level negative one) and the
-    factorisation goes on. Returns -1 when every pivot is
-    > 0, else the highest index whose pivot was not: with shift > 0 that shows that A has an
-    eigenvalue below -shift.
+    factorisation goes on; a NaN in A spreads to the factor, so a kernel fed one reports it.
+    Returns -1 when every pivot is > 0 (or NaN), else the highest index whose pivot was <= 0:
+    with shift > 0 that shows that A has an eigenvalue below -shift.
     """
     k = A.shape[0]
     for i in range(k):
@@ -73,7 +73,7 @@ def udu_factor(A, UD, shift):
     first = -1
     for j in range(k - 1, -1, -1):
         d = UD[j, j]
-        if not d > 0.0:
+        if d <= 0.0:  # (a NaN goes on, and spreads to every later pivot)
             first = j if first < 0 else first
             for i in range(j + 1):
                 UD[i, j] = 0.0
@@ -115,7 +115,7 @@ def rank_one_update(UD, c, x, top):
             continue
         dm = UD[m, m]
         dn = dm + c * xm * xm
-        if not dn > 0.0:  # c x_m^2 underflowed on a zero variance: nothing to add
+        if dn == 0.0:  # c x_m^2 underflowed on a zero variance: nothing to add
             continue
         inv = 1.0 / dn
         b = c * xm * inv
@@ -142,7 +142,7 @@ def predict_random_walk(UD, QUD, x):
     UD[0, 0] += QUD[0, 0]
     for i in range(1, k):
         q = QUD[i, i]
-        if q > 0.0:  # column i of `rank_one_update` with x_i = 1, then the columns before it
+        if q != 0.0:  # column i of `rank_one_update` with x_i = 1, then the columns before it
             d = UD[i, i]
             dn = d + q
             inv = 1.0 / dn
@@ -185,7 +185,7 @@ def predict(a, UD, T, QUD, tmp_a, W, x):
         for j in range(k):
             UD[i, j] = QUD[i, j]
     for m in range(k):
-        if tmp_a[m] > 0.0:
+        if tmp_a[m] != 0.0:
             for i in range(k):
                 x[i] = W[i, m]
             rank_one_update(UD, tmp_a[m], x, k - 1)
