@@ -112,7 +112,7 @@ class LoglikGrad:
         self.da0, self.dP0 = np.empty(k), np.empty((k, k))
 
     def __call__(self, Q: np.ndarray, R: float) -> tuple[float, np.ndarray, float]:
-        """Raises KalmanNumericalError when some F_t <= 0."""
+        """Raises KalmanNumericalError when a step fails (F_t = 0, or a term overflows)."""
         m = self.m
         self.Q[0] = Q
         self.R[0] = R
