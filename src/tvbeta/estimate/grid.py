@@ -34,8 +34,8 @@ import pandas as pd
 
 from tvbeta.data.validate import column_list
 from tvbeta.evaluate.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
-from tvbeta.kalman.arrays import burn_row, raise_bad_step
-from tvbeta.kalman.filter import filter_state_space
+from tvbeta.kalman.arrays import burn_row
+from tvbeta.kalman.filter import filter_state_space, raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanSpec, SpecError, TimeVarying, design_for, setters
 from tvbeta.model import heuristics as hx
@@ -599,7 +599,9 @@ def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> f
             Q[0] = s * eye
         else:
             R[0] = s
-        raise_bad_step(loglik_vjp_kernel(m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0))
+        bad = loglik_vjp_kernel(m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0)
+        if bad >= 0:
+            raise_bad_step(bad, m._replace(Q=Q, R=R))
         grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s
         return float(w @ ll), float(grad)
 

@@ -23,7 +23,8 @@ from tvbeta._warn import warn_caller
 from tvbeta.constants import Q_FORMS
 from tvbeta.data.validate import column_list
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
-from tvbeta.kalman.arrays import KalmanNumericalError, burn_row, raise_bad_step
+from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
+from tvbeta.kalman.filter import raise_bad_step
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
 from tvbeta.model import heuristics as hx
@@ -152,13 +153,14 @@ class LoglikGrad:
         self.da0, self.dP0 = np.empty(k), np.empty((k, k))
 
     def __call__(self, Q: np.ndarray, R: float) -> tuple[float, np.ndarray, float]:
-        """Raises KalmanNumericalError when some F_t <= 0."""
+        """Raises KalmanNumericalError when a step fails (F_t = 0, or a term overflows)."""
         m = self.m
         self.Q[0] = Q
         self.R[0] = R
         bad = loglik_vjp_kernel(m.y, m.Z, m.T, self.Q, self.R, m.a0, m.P0, self.w,
                                 self.ll, self.dQ, self.dR, self.da0, self.dP0)
-        raise_bad_step(bad)
+        if bad >= 0:
+            raise_bad_step(bad, m._replace(Q=self.Q, R=self.R))
         return float(self.w @ self.ll), self.dQ[0].copy(), float(self.dR[0])
 
 

@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from tvbeta.kalman.steps import udu_factor
+
 
 class KalmanInputError(ValueError):
     """A state-space array has the wrong shape or an invalid value."""
@@ -80,7 +82,18 @@ _VALUE_ERRORS = {
     10: "Q has a negative variance on its diagonal (time row {i})",
     11: "P0 must be symmetric",
     12: "P0 has a negative variance on its diagonal",
+    13: "Q is not positive semi-definite (time row {i}): some combination x of the states would "
+    "get a negative variance x'Qx (for instance a correlation beyond +-1); build Q as L L', or "
+    "from standard deviations and a valid correlation matrix",
+    14: "P0 is not positive semi-definite: some combination x of the states would get a "
+    "negative prior variance x'P0x (for instance a correlation beyond +-1); build P0 as L L', or "
+    "from standard deviations and a valid correlation matrix",
 }
+
+#: A covariance passes as positive semi-definite when its smallest eigenvalue is >= -PSD_RTOL
+#: times its largest variance: rounding in building it (L L', a correlation matrix scaled by
+#: standard deviations) stays far below that, a genuine negative variance far above.
+PSD_RTOL = 1e-10
 
 
 @njit(cache=True)
@@ -92,12 +105,18 @@ def _all_finite(x) -> bool:
 
 
 @njit(cache=True)
-def _covariance_code(A) -> int:
-    """0 if A (k, k) is exactly symmetric with a non-negative diagonal; 3 if symmetric only to
-    1e-12 of its scale (the caller then symmetrises a copy); 1 asymmetric; 2 negative variance."""
+def _covariance_code(A, work) -> int:
+    """0 if A (k, k) is an exactly symmetric PSD matrix; 3 if symmetric only to 1e-12 of its
+    scale (the caller then symmetrises a copy); 1 asymmetric; 2 negative variance on the
+    diagonal; 4 not positive semi-definite. work (k, k) scratch.
+
+    PSD: the U D U' factorisation of A + PSD_RTOL * max_i A_ii * I has only positive pivots
+    (zero variances, as for a static intercept, pass: their pivots are the shift itself)."""
     k = A.shape[0]
     scale = 1.0
+    largest_variance = 0.0
     for i in range(k):
+        largest_variance = max(largest_variance, A[i, i])
         for j in range(k):
             scale = max(scale, abs(A[i, j]))
     code = 0
@@ -110,6 +129,9 @@ def _covariance_code(A) -> int:
                 return 1
             if gap > 0.0:
                 code = 3
+    shift = PSD_RTOL * largest_variance + np.finfo(np.float64).tiny
+    if udu_factor(A, work, shift) >= 0:
+        return 4
     return code
 
 
@@ -135,17 +157,18 @@ def value_check_kernel(y, Z, T, Q, R, a0, P0):
         if R[t] < 0.0:
             return 8, t
     inexact = 0
+    work = np.empty(P0.shape)
     for t in range(Q.shape[0]):
-        c = _covariance_code(Q[t])
+        c = _covariance_code(Q[t], work)
         if c == 3:
             inexact = -1
         elif c:
-            return 8 + c, t
-    c = _covariance_code(P0)
+            return (13 if c == 4 else 8 + c), t
+    c = _covariance_code(P0, work)
     if c == 3:
         inexact = -1
     elif c:
-        return 10 + c, -1
+        return (14 if c == 4 else 10 + c), -1
     return inexact, -1
 
 
@@ -211,12 +234,3 @@ def burn_row(y, burn):
                 return t
             seen += 1
     return y.shape[0]
-
-
-def raise_bad_step(bad_t: int, where: str = "") -> None:
-    """Turn a kernel's failure index into a clear error (no-op when bad_t < 0)."""
-    if bad_t >= 0:
-        raise KalmanNumericalError(
-            f"innovation variance F_t <= 0 at step {bad_t}{where}: R and the predicted state "
-            "covariance give no positive variance there; use R > 0 or check Q and P0"
-        )

@@ -27,8 +27,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tvbeta.kalman.arrays import burn_row, raise_bad_step, state_space
-from tvbeta.kalman.filter import tape_kernel
+from tvbeta.kalman.arrays import burn_row, state_space
+from tvbeta.kalman.filter import raise_bad_step, tape_kernel
 from tvbeta.kalman.steps import is_random_walk
 
 
@@ -161,5 +161,5 @@ def loglik_vjp(y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0) -> LoglikGrad
     dQ, dR = np.empty_like(m.Q), np.empty_like(m.R)
     da0, dP0 = np.empty_like(m.a0), np.empty_like(m.P0)
     bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0)
-    raise_bad_step(bad)
+    raise_bad_step(bad, m)
     return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)

@@ -14,6 +14,15 @@ the likelihood, the gradient and both smoothers are loops over these same steps,
 allocation would dominate the cost for the small state dimensions of factor models (k <= 10).
 The time-varying matrices (T, Q, R) carry a leading time axis of length 1 (constant) or n;
 `at(t, m)` picks the row for step t.
+
+The state covariance is carried as a factor P = U D U' (U unit upper triangular, D >= 0
+diagonal; Bierman 1977, "Factorization Methods for Discrete Sequential Estimation"), not as P.
+The textbook update P - s s'/F subtracts nearly equal numbers wherever the prior is near-diffuse
+along z (F >> R): on badly scaled regressors (a hedge ratio on price levels, P0 = 1e6 I) it
+loses every digit of the posterior, down to F <= 0. Bierman's update and the Agee-Turner
+rank-one prediction only add non-negative terms and take ratios of them, so P stays positive
+semi-definite, F >= R, and the log-likelihood keeps its digits (tests/kalman/test_hard_inputs.py:
+within 1e-10 of a 60-digit run where the textbook form is off by nats).
 """
 
 from __future__ import annotations
@@ -45,24 +54,116 @@ def is_random_walk(T) -> bool:
     return True
 
 
-@njit(cache=True, inline="always")
-def predict_random_walk(P, Q):
-    """Prediction step for T = I, in place: a is unchanged and P <- P + Q (Q symmetric)."""
-    k = P.shape[0]
+@njit(cache=True)
+def udu_factor(A, UD, shift):
+    """UD <- the factor U D U' of A + shift I (A (k, k) symmetric; its upper triangle is read).
+
+    U is unit upper triangular and D diagonal, factored from the last column as in Bierman's
+    filter; UD (k, k) holds D on its diagonal, U above it and zeros below. A pivot <= 0 is
+    set to 0 with a zero U column (a zero variance, or a rounding-level negative one) and the
+    factorisation goes on; a NaN in A spreads to the factor, so a kernel fed one reports it.
+    Returns -1 when every pivot is > 0 (or NaN), else the highest index whose pivot was <= 0:
+    with shift > 0 that shows that A has an eigenvalue below -shift.
+    """
+    k = A.shape[0]
     for i in range(k):
         for j in range(k):
-            P[i, j] += Q[i, j]
+            UD[i, j] = A[i, j] if i <= j else 0.0
+        UD[i, i] += shift
+    first = -1
+    for j in range(k - 1, -1, -1):
+        d = UD[j, j]
+        if d <= 0.0:  # (a NaN goes on, and spreads to every later pivot)
+            first = j if first < 0 else first
+            for i in range(j + 1):
+                UD[i, j] = 0.0
+            continue
+        for i in range(j):
+            UD[i, j] /= d
+        for i in range(j):  # Schur complement of the leading block: S -= u d u'
+            uid = UD[i, j] * d
+            for m in range(i, j):
+                UD[i, m] -= uid * UD[m, j]
+    return first
 
 
 @njit(cache=True, inline="always")
-def predict(a, P, T, Q, tmp_a, tmp_P):
-    """Prediction step (DK 4.3.1), in place: a <- T a, P <- T P T' + Q.
+def covariance(UD, P):
+    """P <- U D U' (k, k), exactly symmetric, from a factor as left by `udu_factor`."""
+    k = P.shape[0]
+    for i in range(k):
+        for j in range(i, k):
+            acc = UD[j, j] * (UD[i, j] if i < j else 1.0)
+            for m in range(j + 1, k):
+                acc += UD[i, m] * UD[m, m] * UD[j, m]
+            P[i, j] = acc
+            P[j, i] = acc
 
-    a : (k,), P : (k, k) filtered at t-1 on entry, predicted at t on exit; T, Q : (k, k)
-    with Q symmetric (the checked inputs guarantee it); tmp_a (k,), tmp_P (k, k) scratch.
-    P stays exactly symmetric (filled from its upper triangle). The state is updated in place
-    because swapping output buffers stops LLVM from keeping it in registers (2-3x slower for
-    k <= 4); kernels call `predict_random_walk` instead when `is_random_walk(T)`.
+
+@njit(cache=True, inline="always")
+def rank_one_update(UD, c, x, top):
+    """UD <- the factor of U D U' + c x x' (c >= 0), in place; x (k,) is overwritten.
+
+    x must be 0 below index `top`. Agee and Turner's (1972) positive rank-one update, as in
+    Bierman (1977): column by column from the last, d_m <- d_m + c x_m^2 and the rest of x is
+    carried to the columns before. Sums of non-negative terms only, so no digit is lost to
+    cancellation whatever the spread of the variances.
+    """
+    for m in range(top, 0, -1):
+        xm = x[m]
+        if xm == 0.0:
+            continue
+        dm = UD[m, m]
+        dn = dm + c * xm * xm
+        if dn == 0.0:  # c x_m^2 underflowed on a zero variance: nothing to add
+            continue
+        inv = 1.0 / dn
+        b = c * xm * inv
+        UD[m, m] = dn
+        c *= dm * inv
+        for i in range(m):
+            xi = x[i] - xm * UD[i, m]
+            x[i] = xi
+            UD[i, m] += b * xi
+        if c == 0.0:
+            return
+    UD[0, 0] += c * x[0] * x[0]
+
+
+@njit(cache=True, inline="always")
+def predict_random_walk(UD, QUD, x):
+    """Prediction step for T = I, in place: a is unchanged and P <- P + Q, on the factors.
+
+    UD : factor of P (see `udu_factor`); QUD : factor of Q, Q = sum_i q_i g_i g_i' with g_i
+    its U columns (g_i is 0 below i and 1 at i), each added by a rank-one update (O(i^2), one
+    division, nothing for i = 0 since g_0 = e_0); x (k,) scratch.
+    """
+    k = UD.shape[0]
+    UD[0, 0] += QUD[0, 0]
+    for i in range(1, k):
+        q = QUD[i, i]
+        if q != 0.0:  # column i of `rank_one_update` with x_i = 1, then the columns before it
+            d = UD[i, i]
+            dn = d + q
+            inv = 1.0 / dn
+            b = q * inv
+            UD[i, i] = dn
+            for m in range(i):
+                xm = QUD[m, i] - UD[m, i]
+                x[m] = xm
+                UD[m, i] += b * xm
+            rank_one_update(UD, q * d * inv, x, i - 1)
+
+
+@njit(cache=True, inline="always")
+def predict(a, UD, T, QUD, tmp_a, W, x):
+    """Prediction step (DK 4.3.1), in place: a <- T a, P <- T P T' + Q, on the factors.
+
+    a : (k,) and UD (the factor of P, see `udu_factor`) filtered at t-1 on entry, predicted
+    at t on exit; T (k, k); QUD the factor of Q. P_{t|t-1} = Q + sum_m d_m (T u_m)(T u_m)' is
+    built from Q's factor by k rank-one updates (Thornton's weighted Gram-Schmidt would do the
+    same O(k^3) work; the updates reuse one routine). tmp_a, x (k,) and W (k, k) scratch.
+    Kernels call `predict_random_walk` instead when `is_random_walk(T)`.
     """
     k = a.shape[0]
     for i in range(k):
@@ -70,54 +171,71 @@ def predict(a, P, T, Q, tmp_a, tmp_P):
         for j in range(k):
             acc += T[i, j] * a[j]
         tmp_a[i] = acc
-    for i in range(k):
-        for j in range(i, k):
-            acc = 0.0
-            for m in range(k):
-                tim = T[i, m]
-                if tim == 0.0:
-                    continue
-                inner = 0.0
-                for l in range(k):
-                    inner += P[m, l] * T[j, l]
-                acc += tim * inner
-            tmp_P[i, j] = acc + Q[i, j]
+    for i in range(k):  # W = T U (U unit upper triangular); zero entries of T skipped
+        for m in range(k):
+            acc = T[i, m]
+            for l in range(m):
+                til = T[i, l]
+                if til != 0.0:
+                    acc += til * UD[l, m]
+            W[i, m] = acc
     for i in range(k):
         a[i] = tmp_a[i]
-        for j in range(i, k):
-            P[i, j] = tmp_P[i, j]
-            P[j, i] = tmp_P[i, j]
+        tmp_a[i] = UD[i, i]  # the old variances d_m
+        for j in range(k):
+            UD[i, j] = QUD[i, j]
+    for m in range(k):
+        if tmp_a[m] != 0.0:
+            for i in range(k):
+                x[i] = W[i, m]
+            rank_one_update(UD, tmp_a[m], x, k - 1)
 
 
 @njit(cache=True, inline="always")
-def update(a, P, y, z, r, s):
-    """Update step (DK 4.3.1) for a scalar observation, in place; returns (v, F, loglik_t).
+def update(a, UD, y, z, r, s):
+    """Update step for a scalar observation, in place on a and the factor UD of P; returns
+    (v, F, loglik_t).
 
-    v = y - z'a, s = P z, F = z's + r, K = s / F, a <- a + K v, P <- P - s s' / F,
-    loglik_t = -(log 2 pi + log F + v^2 / F) / 2. The same F serves the update and the
-    likelihood. s (k,) receives P_{t|t-1} z = F K. When F <= 0 (or NaN) nothing is divided by
-    it and (a, P) are left predicted, for the caller to report.
+    v = y - z'a, F = z'P z + r, s = P z, K = s / F, a <- a + K v, P <- P - s s' / F, and
+    loglik_t = -(log 2 pi + log F + v^2 / F) / 2; the same F serves the update and the
+    likelihood. P's factor is updated by Bierman's (1977) algorithm: with f = U'z, F
+    accumulates r + sum_j d_j f_j^2 and each d_j is rescaled by a ratio of these partial sums,
+    so F >= r, P stays positive semi-definite, and the variances of well-observed directions
+    keep their digits even when the prior is near-diffuse (the textbook P - s s'/F cancels
+    them away, down to F <= 0). s (k,) receives P z = F K. When
+    F = 0 (r = 0 and z'P z = 0) nothing has changed and nothing is divided by it, for the
+    caller to report; a NaN F (unchecked input) leaves a and UD undefined.
     """
     k = a.shape[0]
     v = y
-    F = r
     for i in range(k):
-        acc = 0.0
-        for j in range(k):
-            acc += P[i, j] * z[j]
-        s[i] = acc
-        F += z[i] * acc
         v -= z[i] * a[i]
+    alpha = r  # r + sum_{i<j} d_i f_i^2
+    inv = 0.0  # 1 / alpha once alpha > 0 (lambda below is only used then)
+    for j in range(k):
+        f = z[j]
+        for i in range(j):
+            f += UD[i, j] * z[i]
+        d = UD[j, j]
+        g = d * f
+        s[j] = g
+        alpha_j = alpha + f * g
+        if g == 0.0 or alpha_j == 0.0:  # nothing learnt on this column: a zero variance, z
+            continue  # orthogonal to it, or d f^2 underflowing while alpha is still 0
+        inv_j = 1.0 / alpha_j
+        UD[j, j] = d * alpha * inv_j
+        lam = -f * inv
+        for i in range(j):
+            u = UD[i, j]
+            UD[i, j] = u + s[i] * lam
+            s[i] += u * g
+        alpha, inv = alpha_j, inv_j
+    F = alpha
     if not F > 0.0:
         return v, F, 0.0
-    vf = v / F
+    vf = v * inv if alpha != r else v / F  # inv = 1 / F unless no column took information
     for i in range(k):
         a[i] += s[i] * vf
-        si = s[i] / F
-        for j in range(i, k):
-            val = P[i, j] - si * s[j]
-            P[i, j] = val
-            P[j, i] = val
     return v, F, -0.5 * (LOG2PI + math.log(F) + v * vf)
 
 

@@ -238,7 +238,7 @@ def _with_residual_var_Q(
 def set_Q(spec: KalmanSpec, Q) -> KalmanSpec:
     """Q given (beta^2 per step): a scalar q (Q = q I), (K,) variances (a diagonal Q),
     (K, K), or (n, K, K) per time step. Not checked for positive semi-definiteness here: the
-    filter reports a bad step."""
+    filter refuses a Q that is not, naming its time row."""
     K = spec.K
     arr = np.asarray(Q, dtype=np.float64)
     if arr.ndim == 0:
