@@ -335,6 +335,7 @@ class _Search:
         self.lower = np.where(variance, log_scale + lo, -np.inf)
         self.upper = np.where(variance, log_scale + hi, np.inf)
         self.small = np.where(variance, log_scale + np.log(1e-4), -np.inf)  # "near 0" below
+        self.state_scale, self.lo = scale[:-1], bounds_scale[0]
         self.start_value = np.inf  # the objective at the start of the run (a failure's reference)
 
     def loglik(self, u: np.ndarray) -> tuple[float, np.ndarray]:
@@ -390,6 +391,29 @@ class _Search:
         for i in np.flatnonzero((end.u > self.lower) & (end.u < self.small)):
             trial = end.u.copy()
             trial[i] = self.lower[i]
+            llf, rise = self.assess(trial)
+            if llf >= end.llf:
+                end = end._replace(u=trial, llf=llf, rise=rise)
+        return self._snap_full_q_states(end) if self.par.q == "full" else end
+
+    def _snap_full_q_states(self, end: _Climb) -> _Climb:
+        """The same for a full Q, one state at a time: a state whose variance Q_ii is below
+        1e-4 of its scale gets variance lo * scale and no covariance (its row and column of the
+        Cholesky factor L cleared; each later state keeps its variance, the cleared entry moved
+        onto its diagonal), where that does not lower the log-likelihood. Its log-Cholesky
+        diagonal is unbounded, so L-BFGS-B would otherwise stop on the flat way to Q_ii = 0."""
+        k = self.par.k
+        for i in range(k):
+            Q, R, L = self.par.to_qr(end.u * self.unit)
+            if not Q[i, i] < 1e-4 * self.state_scale[i]:
+                continue
+            L = L.copy()
+            for j in range(i + 1, k):
+                L[j, j] = np.hypot(L[j, j], L[j, i])
+                L[j, i] = 0.0
+            L[i, :i] = 0.0
+            L[i, i] = np.sqrt(self.lo * self.state_scale[i])
+            trial = self.par.from_qr(L @ L.T, R) / self.unit
             llf, rise = self.assess(trial)
             if llf >= end.llf:
                 end = end._replace(u=trial, llf=llf, rise=rise)
