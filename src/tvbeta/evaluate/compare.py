@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tvbeta.constants import TARGET_ACCEPT
 from tvbeta.data import prepare_design
 from tvbeta.evaluate.forecast import (
     OneStepForecast,
@@ -57,7 +58,7 @@ class BayesSettings:
     tune: int = 1000
     chains: int = 4
     cores: int | None = None
-    target_accept: float = 0.9
+    target_accept: float = TARGET_ACCEPT
     q: str = "diag"
     priors: dict[str, Any] | None = None
     sampler: str = "auto"
