@@ -15,6 +15,7 @@ import pandas as pd
 
 from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
+from tvbeta.constants import TARGET_ACCEPT
 from tvbeta.data.validate import repeated
 from tvbeta.evaluate.compare import METHODS  # the comparison owns its list of methods
 from tvbeta.outputs import write_text
@@ -72,7 +73,7 @@ class SamplerConfig:
     tune: int = 1000
     chains: int = 4
     cores: int | None = None
-    target_accept: float = 0.9
+    target_accept: float = TARGET_ACCEPT
     seed: int = 0
     sampler: str = "auto"
     n_paths: int = 200

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tvbeta.constants import TARGET_ACCEPT
 from tvbeta.data.validate import column_list, prepare_design, repeated
 from tvbeta.evaluate.forecast import (
     OneStepForecast,
@@ -75,7 +76,7 @@ class BayesSettings:
     tune: int = 1000
     chains: int = 4
     cores: int | None = None
-    target_accept: float = 0.9
+    target_accept: float = TARGET_ACCEPT
     q: str = "diag"
     priors: dict[str, Any] | None = None
     sampler: str = "auto"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
+from scipy.stats import halfnorm
 from tests.kalman.models import assert_close
 from tests.model.nile import DK_Q, DK_R, nile_frame
 
@@ -32,6 +34,20 @@ def kalman_reference(spec: BayesSpec, Q: np.ndarray, R: float) -> float:
                          spec.P0, burn=spec.burn)  # fmt: skip
 
 
+def at(model: pm.Model, **values) -> dict[str, np.ndarray]:
+    """The point of the model's value variables (what NUTS moves) where the named free
+    variables take the given values, through each variable's own transform."""
+    point = {}
+    for name, value in values.items():
+        rv = model[name]
+        transform = model.rvs_to_transforms[rv]
+        value = np.asarray(value, dtype=float)
+        if transform is not None:
+            value = transform.forward(pt.as_tensor(value), *rv.owner.inputs).eval()
+        point[model.rvs_to_values[rv].name] = value
+    return point
+
+
 @pytest.mark.parametrize("burn", [0, 7])
 def test_diag_model_likelihood_term_equals_kalman_loglik_after_burn(sim, burn):
     spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=burn)
@@ -40,7 +56,7 @@ def test_diag_model_likelihood_term_equals_kalman_loglik_after_burn(sim, burn):
     rng = np.random.default_rng(burn)
     for _ in range(3):
         sigma_beta, sigma_eps = rng.uniform(1e-3, 0.05, size=3), rng.uniform(5e-3, 0.02)
-        point = {"sigma_eps_log__": np.log(sigma_eps), "sigma_beta_log__": np.log(sigma_beta)}
+        point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta)
         expected = kalman_reference(spec, np.diag(sigma_beta**2), sigma_eps**2)
         assert_close(f(point), expected, 1e-12)
     # observed = the likelihood window's observed returns (the simulated NaN are not terms)
@@ -69,6 +85,29 @@ def test_model_has_time_and_state_coords_and_documented_parameters(sim):
     assert {v.name for v in model.free_RVs} == {"sigma_eps", "sigma_beta"}
     full = build_model(sim.frame, "y", ["f1", "f2"], q="full")
     assert {"sigma_beta", "Q"} <= {v.name for v in full.deterministics}
+
+
+def test_nuts_moves_signed_sds_whose_density_is_the_halfnormal_prior_times_the_likelihood(sim):
+    """NUTS sees z = +-sigma / scale for sigma_eps and each sigma_beta (`SignedScale`). The
+    model's log density at z must be the HalfNormal prior of sigma = scale |z| (scipy) plus
+    log(scale) (the map's Jacobian) plus the Kalman log-likelihood: the same at z and -z, and
+    finite at z = 0 (constant betas), where the log transform's density has its tail."""
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=5)
+    model = model_from_spec(spec)
+    logp = model.compile_logp()
+    s_eps = spec.resolved.sigma_eps.params["sigma"]
+    s_beta = np.array(spec.resolved.sigma_beta.params["sigma"])
+    names = [model.rvs_to_values[model[v]].name for v in ("sigma_eps", "sigma_beta")]
+    for z_eps, z_beta in [(0.7, [0.3, 1.2, 0.5]), (-0.7, [-0.3, 1.2, -0.5]),
+                          (1.1, [0.0, -0.8, 2.0])]:  # fmt: skip
+        sigma_eps, sigma_beta = s_eps * abs(z_eps), s_beta * np.abs(z_beta)
+        expected = (
+            halfnorm.logpdf(sigma_eps, scale=s_eps) + np.log(s_eps)
+            + np.sum(halfnorm.logpdf(sigma_beta, scale=s_beta) + np.log(s_beta))
+            + kalman_reference(spec, np.diag(sigma_beta**2), sigma_eps**2)
+        )  # fmt: skip
+        assert_close(logp(dict(zip(names, [z_eps, np.array(z_beta)], strict=True))),
+                     expected, 1e-12)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -120,7 +159,7 @@ def test_local_level_model_likelihood_term_equals_kalman_loglik():
     spec = bayes_spec(nile_frame(), "volume", [], burn=1)
     model = model_from_spec(spec)
     f = model.compile_fn(model.logp(vars=[model["y"]], sum=True), point_fn=True)
-    point = {"sigma_eps_log__": 0.5 * np.log(DK_R), "sigma_beta_log__": [0.5 * np.log(DK_Q)]}
+    point = at(model, sigma_eps=np.sqrt(DK_R), sigma_beta=[np.sqrt(DK_Q)])
     assert_close(f(point), kalman_reference(spec, np.array([[DK_Q]]), DK_R), 1e-12)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from tvbeta.constants import STATE, STATE2, TIME
+from tvbeta.constants import STATE, STATE2, TARGET_ACCEPT, TIME
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
     BayesSpec,
@@ -212,7 +212,7 @@ def fit_bayes(
     tune: int = 1000,
     chains: int = 4,
     cores: int | None = None,
-    target_accept: float = 0.9,
+    target_accept: float = TARGET_ACCEPT,
     seed: int,
     sampler: Sampler = "auto",
     n_paths: int = 200,
@@ -233,7 +233,8 @@ def fit_bayes(
         Chains run in parallel; default all available CPUs, at most ``chains`` (PyMC's own
         default is one core on a 2-CPU machine).
     target_accept : float
-        NUTS target acceptance rate.
+        NUTS target acceptance rate (default `tvbeta.constants.TARGET_ACCEPT`, 0.8); raise it
+        (0.9-0.99) if the check reports divergent transitions.
     seed : int
         Seeds the sampler, the predictive draws and the choice of beta paths.
     sampler : {"auto", "pymc", "nutpie"}
@@ -278,7 +279,7 @@ def fit_spec(
     tune: int = 1000,
     chains: int = 4,
     cores: int | None = None,
-    target_accept: float = 0.9,
+    target_accept: float = TARGET_ACCEPT,
     seed: int,
     sampler: Sampler = "auto",
     n_paths: int = 200,

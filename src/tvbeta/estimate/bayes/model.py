@@ -38,11 +38,13 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
 
 from tvbeta.constants import STATE, STATE2, TIME
 from tvbeta.data.validate import column_list, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
+    SCALE_PARAM,
     Priors,
     ResolvedPriors,
     initial_state,
@@ -215,10 +217,11 @@ def build_model(
 ) -> pm.Model:
     """The PyMC model of a fund's returns on factors with time-varying betas.
 
-    Free parameters: ``sigma_eps`` (R = sigma_eps^2) and ``sigma_beta`` (dims state) for
-    q="diag"; for q="full" the packed Cholesky factor ``chol_Q`` with deterministics
-    ``sigma_beta`` and ``Q`` (state, state_). Observed: ``y`` (dims time = the observed steps
-    after the burn-in, `BayesSpec.observed_time`), a
+    Free parameters: ``sigma_eps`` (R = sigma_eps^2) and, for q="diag", ``sigma_beta`` (dims
+    state), both sampled as signed sds (`SignedScale`); for q="full" the packed Cholesky factor
+    ``chol_Q`` (PyMC's log transform of its diagonal) with deterministics ``sigma_beta`` and
+    ``Q`` (state, state_). Observed: ``y`` (dims time = the observed steps after the burn-in,
+    `BayesSpec.observed_time`), a
     `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
     draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`.
     """
@@ -227,10 +230,48 @@ def build_model(
     return model_from_spec(spec)
 
 
+# Scale priors whose log density is a smooth function of sigma^2 (unlike Exponential's |sigma|
+# or Gamma's log sigma): extended to sigma < 0 it is smooth through 0 (`SignedScale`).
+SIGNED_FAMILIES = frozenset({"HalfNormal", "HalfStudentT", "HalfCauchy"})
+
+
+class SignedScale(Transform):
+    """What NUTS sees of an sd: z = +-sigma / scale on the whole real line, sigma = scale |z|.
+
+    Why (and the sources): the `tvbeta.estimate.bayes.priors` docstring. The map is 2-to-1,
+    so the density of z is the prior times likelihood of sigma = scale |z| times the constant
+    Jacobian ``scale`` (up to the factor 2 of the two signs, a constant): sigma's prior and
+    posterior are those of the model, and the posterior group holds sigma. For the families in
+    `SIGNED_FAMILIES` that density is smooth through z = 0. Dividing by the prior's scale puts
+    z on a unit scale in any units, so the sampler's initial jitter of +-1 is +-1 prior scale.
+    """
+
+    name = "signed"
+    ndim_supp = 0
+
+    def __init__(self, scale) -> None:
+        self.scale = np.asarray(scale, dtype=np.float64)
+
+    def forward(self, value, *inputs):
+        return value / self.scale
+
+    def backward(self, value, *inputs):
+        return pt.abs(value) * self.scale
+
+    def log_jac_det(self, value, *inputs):
+        return pt.broadcast_to(np.log(self.scale), value.shape)
+
+
 def _scale_prior(name: str, prior, dims=None, shape=None):
+    """The prior of an sd as a PyMC variable; NUTS sees it as `SignedScale` when its family is
+    in `SIGNED_FAMILIES`, else (or inside LKJCholeskyCov) through PyMC's log transform."""
     dist = getattr(pm, prior.dist)
     if shape is not None:
         return dist.dist(**prior.params, shape=shape)
+    if prior.dist in SIGNED_FAMILIES:
+        scale = prior.params[SCALE_PARAM[prior.dist]]
+        return dist(name, **prior.params, dims=dims, default_transform=None,
+                    transform=SignedScale(scale))  # fmt: skip
     return dist(name, **prior.params, dims=dims)
 
 

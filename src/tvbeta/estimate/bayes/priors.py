@@ -23,6 +23,21 @@ Default priors (all overridable through `Priors`):
   the start is weakly informative. The MLE must use the same (a0, P0, burn) to be comparable:
   `initial_state` is the one function both use.
 
+What NUTS sees: sigma_eps and the sigma_beta of a diagonal Q, with a HalfNormal (the default),
+HalfStudentT or HalfCauchy prior, are sampled as z = +-sigma / scale on the whole real line
+(`tvbeta.estimate.bayes.model.SignedScale`), not as log sigma; other families, and the sds
+inside a full Q's LKJCholeskyCov, keep PyMC's log transform. Why: near sigma -> 0 (constant
+betas) the marginal likelihood is flat in sigma, so in u = log sigma the posterior follows the
+prior's e^u p(e^u), a tail to u -> -inf that a single NUTS step size explores slowly (tail
+ESS < 400, R-hat > 1.01 at the demo's settings) and that meets the likelihood's ridges (two
+correlated factors whose drifts trade off) in a funnel-like neck (divergences on the seed's
+FPE on PFF, ICVT and HYG). These priors' log densities depend on sigma^2, like the likelihood,
+so the reflected density is smooth through z = 0: the neck is gone and the prior is unchanged
+(the signed sd of Frühwirth-Schnatter & Wagner 2010, J. Econometrics 154(1), 85-100, and of
+shrinkTVP: Bitto & Frühwirth-Schnatter 2019, J. Econometrics 210(1), 75-97). The prior stays
+Gaussian-tailed in z too, where an exp-type map (log, asinh) turns it into a doubly
+exponential wall that large NUTS steps hit (divergences at target_accept 0.8).
+
 Priors are given in Python (``Priors(sigma_eps=Prior("HalfStudentT", {"nu": 3}))``) or from a
 dict / TOML table (``Priors.from_dict({"sigma_eps": {"dist": "HalfNormal", "sigma": 0.01}})``).
 A `Prior` without its scale parameter gets the default scale above.
