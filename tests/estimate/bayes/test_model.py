@@ -243,7 +243,7 @@ def test_likelihood_with_leading_empty_rows_is_that_of_the_fund_rows(sim):
     assert model["y"].eval().shape == (np.sum(~np.isnan(spec.y[first:])),)
     f = model.compile_fn(model.logp(vars=[model["y"]], sum=True), point_fn=True)
     sigma_beta, sigma_eps = np.array([1e-3, 0.02, 0.01]), 0.01
-    point = {"sigma_eps_log__": np.log(sigma_eps), "sigma_beta_log__": np.log(sigma_beta)}
+    point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta)
     sm = statsmodels_filter(spec.y[20:], spec.Z[20:], spec.T[None],
                             np.diag(sigma_beta**2)[None], [sigma_eps**2], spec.a0, spec.P0)
     assert_close(f(point), sm.loglik_t[first - 20 :].sum(), 1e-9)
