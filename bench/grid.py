@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tvbeta.estimate.grid import run_kalman_grid_search
     from tvbeta.model import KalmanSpec
+    from tvbeta.model.setters import ScalarMLEWarning
 
     df, target, factors, source = load_case(args.target)
     env = environment()
@@ -127,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def ours() -> pd.DataFrame:
-        return run_kalman_grid_search(df, target, factors, KalmanSpec(K=len(factors)), burn=BURN)
+        with warnings.catch_warnings():
+            # the seed's q search ends on its lower bound on these data: the seed's behaviour,
+            # which the grid reproduces; its advice is for a user's call, not for a benchmark
+            warnings.simplefilter("ignore", ScalarMLEWarning)
+            return run_kalman_grid_search(df, target, factors, KalmanSpec(K=len(factors)),
+                                          burn=BURN)  # fmt: skip
 
     def seed() -> tuple[pd.DataFrame, dict]:
         return seed_grid(df, target, factors, burn=BURN)
