@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     import numba
 
     from tvbeta.kalman import kalman_loglik, loglik_batch, loglik_vjp
-    from tvbeta.kalman.filter import loglik_batch_kernel, loglik_kernel
+    from tvbeta.kalman.filter import loglik_batch_kernel, loglik_kernel, sweep_constant
     from tvbeta.kalman.gradient import loglik_vjp_kernel
 
     import_s = time.perf_counter() - t0
@@ -231,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     Qb, Rb = parameter_sets(k, N_SETS)
     batch = (y[None], Z[None], T[None], Qb, Rb, a0[None], P0[None])
     b_out, b_bad = np.empty(N_SETS), np.empty(N_SETS, dtype=np.int64)
+    static_k = sweep_constant(T, k)
 
     def raw_loglik() -> object:
-        return loglik_kernel(*a, 0)
+        return loglik_kernel(*a, 0, static_k)
 
     def raw_vjp() -> object:
-        return loglik_vjp_kernel(*a, w, ll_t, dQ, dR, da0, dP0)
+        return loglik_vjp_kernel(*a, w, ll_t, dQ, dR, da0, dP0, static_k)
 
     # 0. First calls, before anything else touches the kernels.
     fc = first_calls(
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             "loglik_vjp_kernel": (loglik_vjp_kernel, raw_vjp),
             "loglik_batch_kernel (parallel)": (
                 loglik_batch_kernel,
-                lambda: loglik_batch_kernel(*batch, 0, b_out, b_bad),
+                lambda: loglik_batch_kernel(*batch, 0, static_k, b_out, b_bad),
             ),
         }
     )

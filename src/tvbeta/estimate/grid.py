@@ -35,7 +35,7 @@ import pandas as pd
 from tvbeta.data.validate import column_list
 from tvbeta.evaluate.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
 from tvbeta.kalman.arrays import burn_row
-from tvbeta.kalman.filter import filter_state_space, raise_bad_step
+from tvbeta.kalman.filter import filter_state_space, raise_bad_step, sweep_constant
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanSpec, SpecError, TimeVarying, design_for, setters
 from tvbeta.model import heuristics as hx
@@ -593,13 +593,16 @@ def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> f
     R = np.empty(1) if which == "r" else m.R
     ll, dQ, dR = np.empty(m.n), np.empty_like(Q), np.empty_like(R)
     da0, dP0, eye = np.empty_like(m.a0), np.empty_like(m.P0), np.eye(m.k)
+    static_k = sweep_constant(m.T, m.k)
 
     def loglik_and_grad(s: float) -> tuple[float, float]:
         if which == "q":
             Q[0] = s * eye
         else:
             R[0] = s
-        bad = loglik_vjp_kernel(m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0)
+        bad = loglik_vjp_kernel(
+            m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0, static_k
+        )
         if bad >= 0:
             raise_bad_step(bad, m._replace(Q=Q, R=R))
         grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s

@@ -24,7 +24,7 @@ from tvbeta.constants import Q_FORMS
 from tvbeta.data.validate import column_list
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
-from tvbeta.kalman.filter import raise_bad_step
+from tvbeta.kalman.filter import raise_bad_step, sweep_constant
 from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
 from tvbeta.model import heuristics as hx
@@ -151,6 +151,7 @@ class LoglikGrad:
         self.Q, self.R = np.zeros((1, k, k)), np.empty(1)
         self.ll, self.dQ, self.dR = np.empty(n), np.empty((1, k, k)), np.empty(1)
         self.da0, self.dP0 = np.empty(k), np.empty((k, k))
+        self.static_k = sweep_constant(m.T, k)
 
     def __call__(self, Q: np.ndarray, R: float) -> tuple[float, np.ndarray, float]:
         """Raises KalmanNumericalError when a step fails (F_t = 0, or a term overflows)."""
@@ -158,7 +159,7 @@ class LoglikGrad:
         self.Q[0] = Q
         self.R[0] = R
         bad = loglik_vjp_kernel(m.y, m.Z, m.T, self.Q, self.R, m.a0, m.P0, self.w,
-                                self.ll, self.dQ, self.dR, self.da0, self.dP0)
+                                self.ll, self.dQ, self.dR, self.da0, self.dP0, self.static_k)
         if bad >= 0:
             raise_bad_step(bad, m._replace(Q=self.Q, R=self.R))
         return float(self.w @ self.ll), self.dQ[0].copy(), float(self.dR[0])

@@ -116,7 +116,8 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     first observation on); size-0 arrays store nothing.
 
     static_k: None (k and T are read at run time), or a tuple of k zeros for a random-walk
-    model (T = I): numba compiles one copy per tuple length, with k a constant, see `_sweep`.
+    model (T = I): numba compiles one copy per tuple length, with k a constant; callers get
+    it from `sweep_constant`.
     """
     n = Z.shape[0]
     if static_k is None:
@@ -125,6 +126,8 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     else:
         k = len(static_k)
         rw = True
+        if k != Z.shape[1] or not is_random_walk(T):
+            raise ValueError("static_k is for random-walk models with k states: sweep_constant")
     store = ll.shape[0] > 0
     a, UD, QUD = np.empty(k), np.empty((k, k)), np.empty((k, k))
     a[:] = a0  # allocated with k, not copied from a0: a's length is then the constant k too
@@ -163,49 +166,54 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     return total, -1
 
 
-@njit(cache=True, inline="always")
-def _sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape):
-    """`_forward_sweep`, compiled with k as a constant for random-walk models with k <= 5
-    (up to four factors and an intercept, as in the demo's Carhart model).
+MAX_CONSTANT_K = 5
+
+
+def sweep_constant(T: np.ndarray, k: int) -> tuple[float, ...] | None:
+    """The ``static_k`` argument of the forward sweeps for transition T (1 | n, k, k), or a
+    batch of them (B, 1 | n, k, k): k zeros for a random-walk model (every T the identity)
+    with k <= 5 (up to four factors and an intercept, as in the demo's Carhart model), else
+    None (k and T read at run time).
 
     With k known, LLVM unrolls the per-step loops (most of them run 0 to 4 times) and keeps
     more of the factor in registers: measured at n = 365, such a copy is faster than the same
     code with k read at run time by about 1.9x at k = 2, 1.4x at k = 4 and 1.2x at k = 5.
-    Larger k and T != I run the generic copy. Each copy adds about 3 s to the first compile.
+    Each copy costs about 3 s to compile, so numba compiles (and caches) only the copies of
+    the k a caller uses: the argument's type, a tuple of length k, selects the copy.
     """
-    if is_random_walk(T):
-        k = Z.shape[1]
-        if k == 1:
-            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0,))
-        if k == 2:
-            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0, 0.0))
-        if k == 3:
-            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0, 0.0, 0.0))
-        if k == 4:
-            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0, 0.0, 0.0, 0.0))
-        if k == 5:
-            return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, (0.0,) * 5)
-    return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, None)
+    if k > MAX_CONSTANT_K or not _every_random_walk(T.reshape((-1, *T.shape[-3:]))):
+        return None
+    return (0.0,) * k
 
 
 @njit(cache=True)
-def loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
+def _every_random_walk(T):
+    """True when every member of T (B, 1 | n, k, k) is one constant identity matrix."""
+    for b in range(T.shape[0]):
+        if not is_random_walk(T[b]):
+            return False
+    return True
+
+
+@njit(cache=True)
+def loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
     """Sum of log p(y_t | y_{<t}) after the first ``burn`` observed steps, storing nothing;
-    returns (loglik, bad_t)."""
+    returns (loglik, bad_t). static_k: `sweep_constant(T, k)`."""
     nothing = np.empty(0)
-    return _sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)))
+    return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)), static_k)
 
 
 @njit(cache=True)
-def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
+def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k):
     """Forward sweep storing ll (n,), the one-step terms (0 where y is NaN), and the adjoint's
-    tape (n, k + 2) = [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1."""
+    tape (n, k + 2) = [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1.
+    static_k: `sweep_constant(T, k)`."""
     # burn as an int64, not the literal 0: the sweep copies are then those of loglik_kernel
-    return _sweep(y, Z, T, Q, R, a0, P0, np.int64(0), ll, tape)[1]
+    return _forward_sweep(y, Z, T, Q, R, a0, P0, np.int64(0), ll, tape, static_k)[1]
 
 
 @njit(cache=True, inline="always")
-def _batch_member(b, y, Z, T, Q, R, a0, P0, burn, out, bad):
+def _batch_member(b, y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     out[b], bad[b] = loglik_kernel(
         y[at(b, y.shape[0])],
         Z[at(b, Z.shape[0])],
@@ -215,26 +223,27 @@ def _batch_member(b, y, Z, T, Q, R, a0, P0, burn, out, bad):
         a0[at(b, a0.shape[0])],
         P0[at(b, P0.shape[0])],
         burn,
+        static_k,
     )
 
 
 @njit(cache=True, parallel=True)
-def loglik_batch_kernel(y, Z, T, Q, R, a0, P0, burn, out, bad):
+def loglik_batch_kernel(y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     """loglik_kernel over a leading batch axis (each input's is 1 or B), in parallel."""
     for i in prange(out.shape[0]):
         # prange indices are unsigned; mixed with int64 they would become float
-        _batch_member(np.int64(i), y, Z, T, Q, R, a0, P0, burn, out, bad)
+        _batch_member(np.int64(i), y, Z, T, Q, R, a0, P0, burn, static_k, out, bad)
 
 
 @njit(cache=True)
-def loglik_batch_serial_kernel(y, Z, T, Q, R, a0, P0, burn, out, bad):
+def loglik_batch_serial_kernel(y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     """`loglik_batch_kernel` on one thread: small batches, where waking threads costs more."""
     for b in range(out.shape[0]):
-        _batch_member(b, y, Z, T, Q, R, a0, P0, burn, out, bad)
+        _batch_member(b, y, Z, T, Q, R, a0, P0, burn, static_k, out, bad)
 
 
 @njit(cache=True, parallel=True)
-def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, ll, bad):
+def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, static_k, ll, bad):
     """Per-step terms ll (B, n) of every batch member (each input's batch axis 1 or B), by
     `tape_kernel`'s forward sweep, in parallel over the members."""
     n, k = Z.shape[1], Z.shape[2]
@@ -244,7 +253,7 @@ def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, ll, bad):
         bad[b] = tape_kernel(
             y[at(b, y.shape[0])], Z[at(b, Z.shape[0])], T[at(b, T.shape[0])],
             Q[at(b, Q.shape[0])], R[at(b, R.shape[0])], a0[at(b, a0.shape[0])],
-            P0[at(b, P0.shape[0])], ll[b], tape,
+            P0[at(b, P0.shape[0])], ll[b], tape, static_k,
         )  # fmt: skip
 
 
@@ -326,7 +335,7 @@ def filter_state_space(m: StateSpace) -> FilterOutput:
 
 
 @njit(cache=True)
-def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
+def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
     """Value checks then `loglik_kernel` in one compiled call: (code, index, loglik, bad_t).
 
     The hot public path pays one numba dispatch instead of two; code < 0 (Q or P0 symmetric
@@ -335,7 +344,7 @@ def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn):
     code, index = value_check_kernel(y, Z, T, Q, R, a0, P0)
     if code != 0:
         return code, index, np.nan, -1
-    ll, bad = loglik_kernel(y, Z, T, Q, R, a0, P0, burn)
+    ll, bad = loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k)
     return code, index, ll, bad
 
 
@@ -346,10 +355,11 @@ def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
     The hot path: no storage. Shapes as in `kalman_filter`.
     """
     m = check_shapes(y, Z, T, Q, R, a0, P0)
-    code, _, ll, bad = checked_loglik_kernel(*m, int(burn))
+    static_k = sweep_constant(m.T, m.Z.shape[1])
+    code, _, ll, bad = checked_loglik_kernel(*m, int(burn), static_k)
     if code != 0:
         m = state_space(*m)  # raises, or symmetrises Q and P0
-        ll, bad = loglik_kernel(*m, int(burn))
+        ll, bad = loglik_kernel(*m, int(burn), static_k)
     raise_bad_step(bad, m)
     return float(ll)
 
@@ -411,15 +421,16 @@ def loglik_batch(
     if code < 0:
         args[3], args[6] = symmetrized(args[3]), symmetrized(args[6])
     bad = np.empty(B, dtype=np.int64)
+    static_k = sweep_constant(args[2], args[1].shape[2])
     if terms:
         out = np.empty((B, args[1].shape[1]))
-        loglik_terms_batch_kernel(*args, out, bad)
+        loglik_terms_batch_kernel(*args, static_k, out, bad)
     else:
         out = np.empty(B)
         if parallel is None:
             parallel = B >= PARALLEL_MIN_BATCH
         kernel = loglik_batch_kernel if parallel else loglik_batch_serial_kernel
-        kernel(*args, int(burn), out, bad)
+        kernel(*args, int(burn), static_k, out, bad)
     for b in np.flatnonzero(bad >= 0)[:1]:
         member = StateSpace(*(a[at(b, a.shape[0])] for a in args))
         raise_bad_step(int(bad[b]), member, f" in batch member {b}")

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import burn_row, state_space
-from tvbeta.kalman.filter import raise_bad_step, tape_kernel
+from tvbeta.kalman.filter import raise_bad_step, sweep_constant, tape_kernel
 from tvbeta.kalman.steps import is_random_walk
 
 
@@ -132,11 +132,12 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
 
 
 @njit(cache=True)
-def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0):
-    """Forward sweep then adjoint sweep; fills ll, dQ, dR, da0, dP0; returns bad step or -1."""
+def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, static_k):
+    """Forward sweep then adjoint sweep; fills ll, dQ, dR, da0, dP0; returns bad step or -1.
+    static_k: `filter.sweep_constant(T, k)`."""
     n, k = Z.shape
     tape = np.empty((n, k + 2))
-    bad = tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape)
+    bad = tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k)
     if bad < 0:
         adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0)
     return bad
@@ -160,6 +161,6 @@ def loglik_vjp(y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0) -> LoglikGrad
     ll = np.empty(m.n)
     dQ, dR = np.empty_like(m.Q), np.empty_like(m.R)
     da0, dP0 = np.empty_like(m.a0), np.empty_like(m.P0)
-    bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0)
+    bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0, sweep_constant(m.T, m.Z.shape[1]))
     raise_bad_step(bad, m)
     return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)

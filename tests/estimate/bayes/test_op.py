@@ -12,7 +12,7 @@ from pytensor.gradient import verify_grad
 from tests.kalman.models import assert_close, random_model
 
 from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp, kalman_loglik_terms
-from tvbeta.kalman import kalman_filter, kalman_loglik, loglik_vjp
+from tvbeta.kalman import kalman_filter, kalman_loglik, loglik_vjp, reference
 
 OBJECT_MODE = "object mode"
 
@@ -49,6 +49,30 @@ def test_op_terms_equal_kalman_filter_loglik_terms_in_numba_and_python(seed, k):
         got = pytensor.function([q, r], ll, mode=mode)(Q, R)
         assert_close(got, expected, 1e-12, f"mode {mode}")
     assert np.all(got[np.isnan(y)] == 0.0)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_random_walk_op_terms_equal_plain_numpy_filter(k):
+    """The copy compiled with k a constant (what `fit_bayes` uses for T = I, k <= 5) against
+    `kalman.reference`, the plain-numpy covariance filter."""
+    Q, R, y, Z, _, a0, P0 = constant_model(10 + k, k)
+    T = np.eye(k)
+    q, r = pt.matrix("Q"), pt.scalar("R")
+    ll = KalmanLoglikOp(random_walk_k=k)(q, r, *shared(y, Z, T, a0, P0))
+    expected = reference.kalman_filter(y, Z, T[None], Q[None], np.array([R]), a0, P0).loglik_t
+    for mode in ("NUMBA", "FAST_COMPILE"):
+        got = pytensor.function([q, r], ll, mode=mode)(Q, R)
+        assert_close(got, expected, 1e-10, f"mode {mode}")
+
+
+def test_random_walk_op_refuses_a_transition_that_is_not_the_identity():
+    Q, R, y, Z, T, a0, P0 = constant_model(0, 2)
+    q, r = pt.matrix("Q"), pt.scalar("R")
+    f = pytensor.function([q, r], KalmanLoglikOp(random_walk_k=2)(q, r, *shared(y, Z, T, a0, P0)))
+    with pytest.raises(ValueError, match="random-walk models"):
+        f(Q, R)
+    with pytest.raises(ValueError, match=r"random_walk_k must be in 0\.\.5"):
+        KalmanLoglikOp(random_walk_k=6)
 
 
 @pytest.mark.parametrize(("seed", "k"), [(3, 1), (4, 2), (5, 3)])

@@ -54,6 +54,7 @@ from tvbeta.estimate.bayes.priors import (
 from tvbeta.estimate.mle import check_q_form
 from tvbeta.kalman import loglik_batch, psd_sqrt
 from tvbeta.kalman.arrays import burn_row
+from tvbeta.kalman.filter import sweep_constant
 from tvbeta.model import KalmanSpec, TimeVarying
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
@@ -297,7 +298,7 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
         data = _shared_data(spec)
         pm.CustomDist(
             OBSERVED, Q, R, data["Z_obs"],
-            logp=partial(_logp, data=data),
+            logp=partial(_logp, data=data, op=KalmanLoglikOp(_random_walk_k(spec))),
             random=partial(_random, spec=spec),
             signature="(k,k),(),(t,k)->(t)",
             observed=data["y_obs"],
@@ -325,13 +326,18 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     return shared
 
 
-def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable]):
+def _random_walk_k(spec: BayesSpec) -> int:
+    """`KalmanLoglikOp`'s random_walk_k: k for a random-walk model with few states, else 0."""
+    return len(sweep_constant(spec.T[None], spec.k) or ())
+
+
+def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable], op: KalmanLoglikOp):
     """The terms of the observed steps, the filter run through every row (burn-in rows and
     missing targets only condition it; rows before the first observed target are not part of
     the model). ``value`` fills the observed steps of the full series, so the density is a
     function of its value as PyMC expects."""
     y = pt.set_subtensor(data["y"][data["steps"]], value)
-    ll = KalmanLoglikOp()(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
+    ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
     return ll[data["steps"]]
 
 

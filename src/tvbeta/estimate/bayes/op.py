@@ -40,6 +40,7 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
+from tvbeta.kalman.filter import MAX_CONSTANT_K, sweep_constant
 from tvbeta.kalman.gradient import adjoint_kernel, tape_kernel
 
 __all__ = ["KalmanLoglikOp", "KalmanVJPOp", "kalman_loglik_terms"]
@@ -70,8 +71,9 @@ def _as_inputs(*args) -> list[pt.TensorVariable]:
 
 
 @numba.njit(cache=True)
-def _forward(Q, R, y, Z, T, a0, P0):
-    """(ll (n,), tape (n, k + 2)); every ll_t = -inf on a numerical failure. R is 0-d."""
+def _forward(Q, R, y, Z, T, a0, P0, static_k):
+    """(ll (n,), tape (n, k + 2)); every ll_t = -inf on a numerical failure. R is 0-d;
+    static_k: `sweep_constant(T, k)`."""
     n, k = Z.shape
     ll = np.empty(n)
     tape = np.empty((n, k + 2))
@@ -80,7 +82,7 @@ def _forward(Q, R, y, Z, T, a0, P0):
     bad = tape_kernel(
         np.ascontiguousarray(y), np.ascontiguousarray(Z),
         np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(Q).reshape((1, k, k)),
-        R1, np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape,
+        R1, np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape, static_k,
     )  # fmt: skip
     if bad >= 0:
         ll[:] = -np.inf
@@ -106,19 +108,36 @@ def _adjoint(w, ll, tape, y, Z, T):
 
 def kalman_loglik_terms(Q, R, y, Z, T, a0, P0) -> np.ndarray:
     """The Op's value in plain numpy: (n,) terms, all -inf on a numerical failure."""
-    return _forward(*(np.asarray(a, dtype=np.float64) for a in (Q, R, y, Z, T, a0, P0)))[0]
+    args = [np.asarray(a, dtype=np.float64) for a in (Q, R, y, Z, T, a0, P0)]
+    return _forward(*args, sweep_constant(args[4][None], args[3].shape[1]))[0]
 
 
 class KalmanLoglikOp(Op):
-    """ll = KalmanLoglikOp()(Q, R, y, Z, T, a0, P0): (n,) one-step log predictive densities.
+    """ll = KalmanLoglikOp(k)(Q, R, y, Z, T, a0, P0): (n,) one-step log predictive densities.
 
     Differentiable with respect to Q, R, a0 and P0 (exact, through `KalmanVJPOp`); y, Z and T
     are data (their gradients are not implemented). The node's second output is the forward
     sweep's tape (n, k + 2), which the pullback reuses: a value and its gradient cost one
     forward and one backward sweep. Calling the Op returns ll only.
+
+    random_walk_k: k for a random-walk model (T = I, k <= `filter.MAX_CONSTANT_K`), whose
+    sweep numba compiles with k a constant (`filter.sweep_constant`); 0 (the default) for any
+    other model. The data are shared variables, unknown when the graph compiles, so the model
+    says which copy it needs; a T that is not the identity raises at run time.
     """
 
-    __props__ = ()
+    __props__ = ("random_walk_k",)
+
+    def __init__(self, random_walk_k: int = 0) -> None:
+        if not 0 <= random_walk_k <= MAX_CONSTANT_K:
+            raise ValueError(f"random_walk_k must be in 0..{MAX_CONSTANT_K}, got {random_walk_k}")
+        self.random_walk_k = int(random_walk_k)
+        super().__init__()
+
+    @property
+    def static_k(self) -> tuple[float, ...] | None:
+        """The sweeps' static_k argument."""
+        return (0.0,) * self.random_walk_k if self.random_walk_k else None
 
     def __call__(self, *inputs, **kwargs):
         return super().__call__(*inputs, **kwargs)[0]
@@ -130,7 +149,7 @@ class KalmanLoglikOp(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        output_storage[0][0], output_storage[1][0] = _forward(*inputs)
+        output_storage[0][0], output_storage[1][0] = _forward(*inputs, self.static_k)
 
     def infer_shape(self, node, shapes):
         n, k = shapes[3]
@@ -184,9 +203,11 @@ class KalmanVJPOp(Op):
 
 @register_funcify_default_op_cache_key(KalmanLoglikOp)
 def _numba_funcify_loglik(op, node=None, **kwargs):
+    static_k = op.static_k  # a compile-time constant of the closure
+
     @numba.njit
     def kalman_loglik_op(Q, R, y, Z, T, a0, P0):
-        return _forward(Q, R, y, Z, T, a0, P0)
+        return _forward(Q, R, y, Z, T, a0, P0, static_k)
 
     return kalman_loglik_op, _KERNEL_SALT
 
