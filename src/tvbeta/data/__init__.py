@@ -7,6 +7,7 @@ read_treasury_yields_csv   Treasury par-yield CSV (M/D/YYYY, newest first) -> so
 yield_changes              the seed's daily yield changes "<tenor>_delta"
 aggregate_weekly_data      daily -> weekly (W-FRI): returns compound, changes are summed
 load_seed_weekly           the seed notebook's weekly ETF + yield-change table (../shared/data)
+load_fund_and_factors      "my fund CSV + my factor CSV" -> aligned table (FundData), drops reported
 load_french                built-in monthly Fama-French factors, industries, portfolios
 simulate                   synthetic fund with known beta path (state-space truth)
 prepare_design             checked arrays y (n,), H (n, n_factors), Z (n, k) for the filter
@@ -23,6 +24,8 @@ from tvbeta.data.builtin import (
 )
 from tvbeta.data.io import (
     SHARED_DATA_ENV,
+    FundData,
+    load_fund_and_factors,
     load_seed_weekly,
     read_returns_csv,
     read_treasury_yields_csv,
@@ -51,10 +54,12 @@ __all__ = [
     "DataValidationError",
     "DataWarning",
     "Design",
+    "FundData",
     "SimulatedData",
     "aggregate_weekly_data",
     "column_list",
     "load_french",
+    "load_fund_and_factors",
     "load_seed_weekly",
     "prepare_design",
     "read_returns_csv",

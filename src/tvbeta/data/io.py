@@ -14,13 +14,16 @@ their changes are in percentage points (0.01 = one basis point).
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from tvbeta.data.validate import DataValidationError, format_label
+from tvbeta._warn import warn_caller
+from tvbeta.data.validate import DataValidationError, DataWarning, format_label, prepare_design
 from tvbeta.data.weekly import aggregate_weekly_data
 
 SHARED_DATA_ENV = "TVBETA_SHARED_DATA"
@@ -181,6 +184,149 @@ def load_seed_weekly(
     return aggregate_weekly_data(merged, additive_cols=changes.columns)
 
 
+@dataclass(frozen=True)
+class FundData:
+    """A fund and its factors on common dates, ready for `fit_mle`, `fit_bayes` and
+    `compare_methods` (``fit_mle(d.df, d.target, d.factors)``).
+
+    df : the fund column, then the factor columns, decimal returns on a sorted ``DatetimeIndex``
+    named "Date"; target, factors : the column names; fund_only, factors_only : how many dated
+    rows of each file had no counterpart in the other (dropped by the inner join; a factor row
+    with an empty cell counts as absent); note : what was done and assumed, in words.
+    """
+
+    df: pd.DataFrame
+    target: str
+    factors: list[str]
+    fund_only: int
+    factors_only: int
+    note: str
+
+
+def load_fund_and_factors(
+    fund_csv: str | os.PathLike[str],
+    factor_csv: str | os.PathLike[str],
+    *,
+    fund_col: str | None = None,
+    factor_cols: Sequence[str] | None = None,
+    units: Literal["decimal", "percent"] = "decimal",
+    weekly: bool = False,
+) -> FundData:
+    """Read "my fund CSV + my factor CSV" into one table for the fits, in one call.
+
+    Both files are read as `read_returns_csv` reads (first column ISO dates YYYY-MM-DD, one
+    column per series, empty cells NaN). The dates are aligned by an inner join; the rows
+    dropped from each side are counted and reported in a `DataWarning` and in
+    ``FundData.note``. An empty fund cell on a common date is kept (the filter predicts
+    through it and adds no likelihood term); a factor row with an empty cell is dropped,
+    since the model needs every factor where the fund is observed.
+
+    Parameters
+    ----------
+    fund_csv, factor_csv : str or path-like
+        The two files. Dates must be real dates: a file without a date column is refused
+        (the Bayesian priors are per year, so the calendar is needed; see the README).
+    fund_col : str, optional
+        The fund's column; by default the fund file's only column.
+    factor_cols : sequence of str, optional
+        The factor columns, in state order; by default every column of the factor file.
+    units : {"decimal", "percent"}, default "decimal"
+        Units of both files: "decimal" (0.01 = 1%, what tvbeta assumes) or "percent" (1.0 =
+        1%, divided by 100 here). The joined data are then checked for the size of decimal
+        returns: `ReturnUnitsWarning` when they look like percent or basis points.
+    weekly : bool, default False
+        Compound daily returns to weeks ending Friday (`aggregate_weekly_data`) after the
+        join, so fund and factors compound the same days; weeks with an empty column are
+        dropped.
+
+    Returns
+    -------
+    FundData
+        ``df`` (n_dates, 1 + n_factors), the names, the dropped-row counts and a note.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is absent.
+    DataValidationError
+        A date that does not parse or a non-numeric cell (file, row or column and value
+        named); a column that is not in its file (the file and its columns named); a fund
+        column that is also a factor column; no common date.
+    ValueError
+        ``units`` is not "decimal" or "percent".
+    """
+    if units not in ("decimal", "percent"):
+        raise ValueError(f"units must be 'decimal' or 'percent', got {units!r}")
+    fund = _read_dated_csv(fund_csv, "fund CSV", date_format="ISO8601", hint="YYYY-MM-DD")
+    factors = _read_dated_csv(factor_csv, "factor CSV", date_format="ISO8601", hint="YYYY-MM-DD")
+    target = _pick_columns(fund, fund_csv, "fund_col", None if fund_col is None else [fund_col])
+    names = _pick_columns(factors, factor_csv, "factor_cols", factor_cols)
+    if len(target) != 1:
+        raise DataValidationError(
+            f"{fund_csv}: has columns {list(fund.columns)}; pass fund_col= to pick the fund"
+        )
+    if target[0] in names:
+        raise DataValidationError(
+            f"the fund column {target[0]!r} of {fund_csv} is also a factor column of "
+            f"{factor_csv}: rename one of them"
+        )
+    fund, factors = fund[target], factors[names].dropna()  # a factor row needs every value
+    common = fund.index.intersection(factors.index)
+    fund_only, factors_only = len(fund) - len(common), len(factors) - len(common)
+    if common.empty:
+        raise DataValidationError(
+            f"{fund_csv} ({_span(fund.index)}) and {factor_csv} ({_span(factors.index)}) have "
+            "no date in common: check that both hold the same frequency (e.g. both daily or "
+            "both month-end dates)"
+        )
+    df = fund.loc[common].join(factors.loc[common])
+    if units == "percent":
+        df = df / 100.0
+    steps = [f"{len(common)} common dates {_span(common)}"]
+    if weekly:
+        df = aggregate_weekly_data(df, additive_cols=[])
+        steps.append(f"compounded to {len(df)} weeks ending Friday")
+    missing = int(df[target[0]].isna().sum())
+    dropped = (f"{fund_only} fund row(s) with no factor row and {factors_only} factor row(s) "
+               f"with no fund row were dropped")  # fmt: skip
+    note = (f"{'; '.join(steps)}; {dropped}; {missing} empty fund value(s) kept as missing; "
+            f"units {units!r}{' (divided by 100)' if units == 'percent' else ''}, read as "
+            "decimal returns (0.01 = 1%)")  # fmt: skip
+    if fund_only or factors_only:
+        warn_caller(f"{fund_csv} + {factor_csv}: {dropped} by the date alignment", DataWarning)
+    from tvbeta.model.setters import _warn_if_not_decimal  # the seed's check; model imports data
+
+    _warn_if_not_decimal(prepare_design(df, target[0], names, intercept=True))
+    return FundData(df, str(target[0]), [str(c) for c in names], fund_only, factors_only, note)
+
+
+def _pick_columns(
+    frame: pd.DataFrame,
+    file: str | os.PathLike[str],
+    argument: str,
+    wanted: Sequence[str] | None,
+) -> list[str]:
+    """The requested columns of a file read by `_read_dated_csv` (all of them by default)."""
+    if wanted is None:
+        return list(frame.columns)
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    absent = [c for c in wanted if c not in frame.columns]
+    if absent:
+        raise DataValidationError(
+            f"{file}: no column {absent[0]!r} (from {argument}); its columns are "
+            f"{list(frame.columns)}"
+        )
+    return list(wanted)
+
+
+def _span(index: pd.DatetimeIndex) -> str:
+    """'YYYY-MM-DD .. YYYY-MM-DD' of a date index, or 'no rows'."""
+    if index.empty:
+        return "no rows"
+    return f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}"
+
+
 def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     """Return the data folder or raise a FileNotFoundError that says how to provide it."""
     how = f"pass data_dir=... or set the environment variable {SHARED_DATA_ENV}"
@@ -219,7 +365,9 @@ def _read_dated_csv(
 
 def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> pd.DatetimeIndex:
     """Parse the date column, naming the first row (1 = first data row) that fails."""
-    dates = pd.DatetimeIndex(pd.to_datetime(labels, format=date_format, errors="coerce"))
+    # as text: pandas reads numbers with a format as epochs in future versions, not as errors
+    text = labels.astype(str)
+    dates = pd.DatetimeIndex(pd.to_datetime(text, format=date_format, errors="coerce"))
     bad = np.flatnonzero(dates.isna())
     if bad.size:
         row = int(bad[0])

@@ -1,0 +1,137 @@
+"""`load_fund_and_factors`: "my fund CSV + my factor CSV" in one call.
+
+References are independent of the function: pandas' own ``merge(how="inner")`` on the same
+files, and dropped-row counts written down by hand from the rows the test writes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tvbeta.data import DataValidationError, DataWarning, load_fund_and_factors
+from tvbeta.model.setters import ReturnUnitsWarning
+
+DATES = pd.date_range("2020-01-03", periods=40, freq="W-FRI")
+
+
+def _write(tmp_path, *, fund_rows=slice(0, 40), factor_rows=slice(5, 40), scale=1.0):
+    """Fund: weeks 0..39 (week 10 empty); factors: weeks 5..39 (week 20's HML empty)."""
+    rng = np.random.default_rng(0)
+    factors = pd.DataFrame(rng.normal(0, 0.02, (40, 2)), index=DATES, columns=["Mkt", "HML"])
+    fund = pd.DataFrame({"Fund": 0.001 + factors @ [1.1, -0.3] + rng.normal(0, 0.005, 40)})
+    fund.iloc[10, 0] = np.nan
+    factors.iloc[20, 1] = np.nan
+    fund_csv, factor_csv = tmp_path / "fund.csv", tmp_path / "factors.csv"
+    (fund.iloc[fund_rows] * scale).rename_axis("Date").to_csv(fund_csv, date_format="%Y-%m-%d")
+    (factors.iloc[factor_rows] * scale).rename_axis("Date").to_csv(
+        factor_csv, date_format="%Y-%m-%d"
+    )
+    return fund_csv, factor_csv
+
+
+def test_the_table_equals_pandas_inner_merge_of_the_two_files(tmp_path):
+    """Reference: pandas' inner merge on the date column, factor rows with a gap dropped."""
+    fund_csv, factor_csv = _write(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        got = load_fund_and_factors(fund_csv, factor_csv)
+    fund = pd.read_csv(fund_csv, parse_dates=["Date"])
+    factors = pd.read_csv(factor_csv, parse_dates=["Date"]).dropna()
+    expected = fund.merge(factors, on="Date", how="inner").set_index("Date")
+    pd.testing.assert_frame_equal(got.df, expected, check_index_type=False, check_freq=False)
+    assert (got.target, got.factors) == ("Fund", ["Mkt", "HML"])
+
+
+def test_the_dropped_rows_of_each_side_are_counted_and_warned(tmp_path):
+    """By hand: the fund's weeks 0-4 and 20 have no complete factor row (6 rows); every
+    factor row has a fund row (0). The fund's empty week 10 is kept as missing."""
+    fund_csv, factor_csv = _write(tmp_path)
+    with pytest.warns(DataWarning, match="6 fund row.*0 factor row"):
+        got = load_fund_and_factors(fund_csv, factor_csv)
+    assert (got.fund_only, got.factors_only) == (6, 0)
+    assert len(got.df) == 34 and got.df["Fund"].isna().sum() == 1
+    assert "1 empty fund value(s) kept" in got.note
+
+
+def test_factor_rows_beyond_the_fund_are_counted_on_the_factor_side(tmp_path):
+    """By hand: fund weeks 0..29, factor weeks 5..39 (week 20 incomplete): 6 fund-only rows
+    (0-4, 20), 10 factor-only rows (30-39)."""
+    fund_csv, factor_csv = _write(tmp_path, fund_rows=slice(0, 30))
+    with pytest.warns(DataWarning):
+        got = load_fund_and_factors(fund_csv, factor_csv)
+    assert (got.fund_only, got.factors_only) == (6, 10)
+
+
+def test_percent_files_are_divided_by_100(tmp_path):
+    """Reference: the decimal files read as they are; the same data written x100 in percent."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    dec, pct = _write(tmp_path / "a"), _write(tmp_path / "b", scale=100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        a = load_fund_and_factors(*dec)
+        b = load_fund_and_factors(*pct, units="percent")
+    pd.testing.assert_frame_equal(a.df, b.df, rtol=1e-12)
+    assert "'percent' (divided by 100)" in b.note
+
+
+def test_percent_data_read_as_decimal_warn_about_units(tmp_path):
+    """Weekly returns with a sd of ~2 (percent) exceed the 0.28 weekly bound of decimals."""
+    fund_csv, factor_csv = _write(tmp_path, scale=100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        with pytest.warns(ReturnUnitsWarning, match="do not look like decimal returns"):
+            load_fund_and_factors(fund_csv, factor_csv)
+
+
+def test_weekly_compounds_the_common_days(tmp_path):
+    """Reference: (1 + r).prod() - 1 by hand over the common business days of each week."""
+    days = pd.bdate_range("2021-03-01", "2021-03-26")
+    rng = np.random.default_rng(1)
+    fund = pd.DataFrame({"Fund": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
+    mkt = pd.DataFrame({"Mkt": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
+    fund.drop(days[3]).to_csv(tmp_path / "f.csv", date_format="%Y-%m-%d")
+    mkt.to_csv(tmp_path / "m.csv", date_format="%Y-%m-%d")
+    with pytest.warns(DataWarning, match="0 fund row.*1 factor row"):
+        got = load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)
+    first_week = days[:5].drop(days[3])  # Mon 1 .. Fri 5 March, without Thursday
+    assert got.df.index[0] == pd.Timestamp("2021-03-05") and len(got.df) == 4
+    assert got.df["Fund"].iloc[0] == pytest.approx((1 + fund.loc[first_week, "Fund"]).prod() - 1)
+    assert got.df["Mkt"].iloc[0] == pytest.approx((1 + mkt.loc[first_week, "Mkt"]).prod() - 1)
+
+
+def test_a_missing_column_names_the_file_and_its_columns(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    with pytest.raises(DataValidationError, match=r"factors\.csv: no column 'SMB'.*'Mkt', 'HML'"):
+        load_fund_and_factors(fund_csv, factor_csv, factor_cols=["Mkt", "SMB"])
+
+
+def test_a_fund_file_with_several_columns_asks_for_fund_col(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    with pytest.raises(DataValidationError, match=r"factors\.csv: has columns.*fund_col="):
+        load_fund_and_factors(factor_csv, factor_csv)
+
+
+def test_a_file_without_dates_names_the_file_and_the_row(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    pd.DataFrame({"Fund": [0.01, 0.02]}).to_csv(tmp_path / "nodates.csv")  # 0, 1 as first column
+    with pytest.raises(DataValidationError, match=r"nodates\.csv: cannot parse the date"):
+        load_fund_and_factors(tmp_path / "nodates.csv", factor_csv)
+
+
+def test_files_without_a_common_date_say_so_with_both_spans(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path, fund_rows=slice(0, 5), factor_rows=slice(5, 40))
+    with pytest.raises(DataValidationError, match="2020-01-03 .. 2020-01-31.*no date in common"):
+        load_fund_and_factors(fund_csv, factor_csv)
+
+
+def test_the_files_are_not_modified(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    before = fund_csv.read_bytes(), factor_csv.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        load_fund_and_factors(fund_csv, factor_csv, units="percent")
+    assert (fund_csv.read_bytes(), factor_csv.read_bytes()) == before
