@@ -78,3 +78,9 @@ def test_statsmodels_crosscheck_asserts_equal_loglik_mle_and_betas(kernel_path, 
 
 def test_many_funds_compares_the_best_grid_model_of_each_fund(kernel_path, monkeypatch):
     run_notebook("04_many_funds.ipynb", kernel_path, monkeypatch)
+
+
+def test_your_own_fund_goes_from_two_csv_files_to_bands_posterior_and_grid(
+    kernel_path, monkeypatch
+):
+    run_notebook("00_your_own_fund.ipynb", kernel_path, monkeypatch)

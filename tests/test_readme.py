@@ -80,7 +80,8 @@ def test_the_recommended_example_prints_betas_that_move(tmp_path):
 
 def test_the_seed_path_warns_at_the_lower_bound_and_its_betas_are_flat(tmp_path):
     """README: q stops at 1e-8 with a ScalarMLEWarning, no smoothed beta moves by more than
-    0.002 (a random walk with q = 1e-8 has sd sqrt(807 q) = 0.003 over 807 months), the Dataset has dims (time, state, state_), log-likelihood 1743.7."""
+    0.002 (a random walk with q = 1e-8 has sd sqrt(807 q) = 0.003 over 807 months), the
+    Dataset has dims (time, state, state_), log-likelihood 1743.7."""
     facts = run_block(block_with("set_Q_from_mle"), tmp_path, {
         "q": "spec.q_scalar",
         "moves": "float((result.beta_smooth.max() - result.beta_smooth.min()).max())",

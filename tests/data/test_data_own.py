@@ -110,13 +110,13 @@ def test_a_missing_column_names_the_file_and_its_columns(tmp_path):
 
 
 def test_a_fund_file_with_several_columns_asks_for_fund_col(tmp_path):
-    fund_csv, factor_csv = _write(tmp_path)
+    _, factor_csv = _write(tmp_path)
     with pytest.raises(DataValidationError, match=r"factors\.csv: has columns.*fund_col="):
         load_fund_and_factors(factor_csv, factor_csv)
 
 
 def test_a_file_without_dates_names_the_file_and_the_row(tmp_path):
-    fund_csv, factor_csv = _write(tmp_path)
+    _, factor_csv = _write(tmp_path)
     pd.DataFrame({"Fund": [0.01, 0.02]}).to_csv(tmp_path / "nodates.csv")  # 0, 1 as first column
     with pytest.raises(DataValidationError, match=r"nodates\.csv: cannot parse the date"):
         load_fund_and_factors(tmp_path / "nodates.csv", factor_csv)
@@ -124,7 +124,7 @@ def test_a_file_without_dates_names_the_file_and_the_row(tmp_path):
 
 def test_files_without_a_common_date_say_so_with_both_spans(tmp_path):
     fund_csv, factor_csv = _write(tmp_path, fund_rows=slice(0, 5), factor_rows=slice(5, 40))
-    with pytest.raises(DataValidationError, match="2020-01-03 .. 2020-01-31.*no date in common"):
+    with pytest.raises(DataValidationError, match=r"2020-01-03 \.\. 2020-01-31.*no date in common"):
         load_fund_and_factors(fund_csv, factor_csv)
 
 
