@@ -64,3 +64,19 @@ def test_helper_reports_errors_and_network_use(sim_result, tmp_path):
     errors = screenshot_html(bad, tmp_path / "bad.png", timeout=1)
     assert errors[0] == "console.error: boom"
     assert errors[1].startswith("ReferenceError: nope is not defined")
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+@pytest.mark.parametrize("figure", ["beta_grid", "filtered_vs_smoothed", "side_by_side"])
+def test_bayes_figures_render_offline_without_errors(figure, bayes_fit, mle_fit, shot_dir):
+    """A grid of a BayesFit, its filtered vs smoothed paths, and Bayes beside the MLE."""
+    fig = {
+        "beta_grid": lambda: plot_beta_grid(bayes_fit, kind="smoothed"),
+        "filtered_vs_smoothed": lambda: plot_filtered_vs_smoothed(bayes_fit),
+        "side_by_side": lambda: plot_beta_grid({"Bayes": bayes_fit, "MLE": mle_fit}),
+    }[figure]()
+    assert all("90%" in t.name for t in fig.data if t.showlegend)
+    html = save_html(fig, shot_dir / f"bayes_{figure}.html")
+    png = shot_dir / f"bayes_{figure}.png"
+    assert screenshot_html(html, png) == []
+    assert png_size(png)[1] >= fig.layout.height and png.stat().st_size > 30_000

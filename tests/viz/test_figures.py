@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from tests.evaluate import cases
 from tvbeta.viz import (
@@ -136,17 +137,22 @@ def test_factor_contributions_subset(sim_result):
 def test_stacked_betas(funds):
     fig = plot_stacked_betas(funds)
     assert subplot_titles(fig) == ["mkt", "credit"]  # intercept left out by default
-    assert [t.name for t in fig.data] == ["Fund A band", "Fund A", "Fund B band", "Fund B"] * 2
-    colors = {t.name: t.line.color for t in fig.data if "band" not in t.name}
+    band = "filtered (real-time), 90% band (± 1.64 sd given Q, R)"
+    # per fund, per factor: band edges, then the line
+    assert [t.name for t in fig.data] == (
+        ["Fund A lower", "Fund A upper", f"Fund A: {band}"] * 2
+        + ["Fund B lower", "Fund B upper", f"Fund B: {band}"] * 2
+    )
+    colors = {t.legendgroup: t.line.color for t in fig.data if t.showlegend}
     assert colors == {"Fund A": PALETTE[0], "Fund B": PALETTE[1]}
-    for t in fig.data:  # every trace in its fund's legend group, one legend entry per fund
-        assert t.legendgroup == t.name.removesuffix(" band")
-    assert [t.showlegend for t in fig.data] == [False, True, False, True] + [False] * 4
-    # the ribbon is +/- 1 sd from the filtered covariance
+    # every trace in its fund's legend group, one legend entry per fund
+    assert [t.legendgroup for t in fig.data] == ["Fund A"] * 6 + ["Fund B"] * 6
+    assert [t.showlegend for t in fig.data] == [False, False, True, False, False, False] * 2
+    # the band is the central 90%: +/- z_0.95 sd of the filtered covariance (scipy's quantile)
     a = funds["Fund A"]
     sd = np.sqrt([P[1, 1] for P in a["beta_cov"].values()])
-    np.testing.assert_allclose(fig.data[0].y[: len(sd)], a.beta["mkt"] + sd)
-    assert fig.layout.xaxis2.anchor == "y2" and fig.layout.title.text.endswith("(+/- 1 sd)")
+    np.testing.assert_allclose(fig.data[1].y, a.beta["mkt"] + norm.ppf(0.95) * sd, rtol=1e-5)
+    assert fig.layout.xaxis2.anchor == "y2" and fig.layout.title.text.endswith("90% bands")
 
 
 def test_stacked_betas_options(funds):
@@ -174,16 +180,17 @@ def test_stack_betas(funds):
                                    "mkt (Fund B)", "credit (Fund B)"]  # fmt: skip
 
 
-# --- beta grids (kept signatures) ---------------------------------------------------------------
+# --- beta grids (the seed's signature; bands now 90%) ----------------------------------------
 def test_beta_grid_and_filtered_vs_smoothed(sim_result):
     fig = plot_beta_grid(sim_result)
-    assert [t.name for t in fig.data] == ["Intercept band", "Intercept", "mkt band", "mkt",
-                                          "credit band", "credit"]  # fmt: skip
-    assert len(plot_beta_grid(sim_result, n_cols=2, show_gain=True).data) == 9
+    # per state: band edges and the mean line, one legend entry naming the band
+    assert [t.name for t in fig.data] == ["lower", "upper", fig.data[2].name] * 3
+    assert fig.data[2].name == "filtered (real-time), 90% band (± 1.64 sd given Q, R)"
+    assert len(plot_beta_grid(sim_result, n_cols=2, show_gain=True).data) == 12
     dict_fig = plot_beta_grid(cases.as_seed_dict(sim_result))
     np.testing.assert_allclose(np.asarray(dict_fig.data[0].y, float),
                                np.asarray(fig.data[0].y, float))  # fmt: skip
-    assert len(plot_filtered_vs_smoothed(sim_result).data) == 12
+    assert len(plot_filtered_vs_smoothed(sim_result).data) == 18
 
 
 def test_save_html_is_self_contained(sim_result, tmp_path):

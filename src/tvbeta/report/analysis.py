@@ -24,7 +24,8 @@ from tvbeta.estimate.grid import extend_spec
 from tvbeta.evaluate.compare import Comparison, Split
 from tvbeta.evaluate.forecast import OneStepForecast
 from tvbeta.model import KalmanEngine, KalmanSpec
-from tvbeta.viz.compare import BandPath, RefValue
+from tvbeta.viz.bands import BandPath, beta_bands
+from tvbeta.viz.compare import RefValue
 
 #: Methods whose fit is a saved object (rolling OLS has none).
 FITTED = ("grid_seed", "grid_loglik", "mle", "bayes")
@@ -33,7 +34,6 @@ FITTED = ("grid_seed", "grid_loglik", "mle", "bayes")
 PATH_METHODS = ("bayes", "grid_seed", "mle")
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 LB_LAGS = (4, 8)
-Z90 = 1.645  # +/- 1.645 sd: a central 90% band, the same coverage as the posterior 5-95%
 N_PATHS = 200  # posterior draws of (Q, R) behind the Bayes beta paths (capped at the draws)
 ALPHA = 0.05  # level at which a check is flagged
 
@@ -130,11 +130,10 @@ def spec_states(spec: KalmanSpec, factors: list[str]) -> list[str]:
 def spec_paths(
     spec: KalmanSpec, data: pd.DataFrame, target: str, factors: list[str], burn: int, n_train: int
 ) -> BandPath:
-    """Smoothed beta_{t|n} +/- 1.645 sd over all rows with the spec fitted on the training rows
-    (per-time Q, R carried forward from the last training row, as in the comparison)."""
+    """Smoothed beta_{t|n} and its 90% band over all rows with the spec fitted on the training
+    rows (per-time Q, R carried forward from the last training row, as in the comparison)."""
     res = KalmanEngine(extend_spec(spec, len(data), n_train)).run(data, target, factors, burn=burn)
-    mean, sd = res.beta_smooth, res.beta_smooth_sd
-    return BandPath(mean, mean - Z90 * sd, mean + Z90 * sd, "smoothed ± 1.645 sd")
+    return beta_bands(res, "smoothed", 0.9)
 
 
 def bayes_paths(
@@ -158,15 +157,9 @@ def bayes_paths(
     full = dataclasses.replace(fit.spec, index=design.index, y=design.y, Z=design.Z)
     Q, R = fit.qr_draws()
     s = beta_path_summary(full, Q, R, n_paths=min(n_paths, len(R)), seed=seed)
-
-    def frame(var: str) -> pd.DataFrame:
-        values = s[var].transpose("time", "state").values
-        return pd.DataFrame(
-            values, index=full.time.rename(data.index.name), columns=list(s["state"].values)
-        )
-
-    band = f"smoothed, 90% band over {s.attrs['n_paths']} posterior draws"
-    return BandPath(frame("smoothed_mean"), frame("smoothed_q05"), frame("smoothed_q95"), band)
+    path = beta_bands(s, "smoothed", 0.9)
+    return path._replace(**{f: getattr(path, f).rename_axis(data.index.name)
+                            for f in ("mean", "lower", "upper")})  # fmt: skip
 
 
 # --- Q and R --------------------------------------------------------------------------------

@@ -2,15 +2,20 @@
 
 Core functions
 --------------
-plot_beta_grid             one subplot per state: filtered beta +/- n sd
-plot_filtered_vs_smoothed  filtered against smoothed betas
+beta_bands                 any fit (KalmanResult, MLEFit, BayesFit) -> mean and central band
+plot_beta_grid             one subplot per state: beta paths of one or several fits, with bands
+plot_filtered_vs_smoothed  filtered (real-time) against smoothed (hindsight) betas
 ModelDiagnosticsPlotter    the seed's stacked diagnostic panels of one run
 plot_factor_contributions  beta_k,t * H_k,t per period and cumulated
 plot_stacked_betas         several funds: one subplot per factor, one line per fund
 save_html                  write a figure as one offline HTML file
+
+Every beta figure takes a KalmanResult, an MLEFit, a BayesFit or a dict name -> fit, and draws
+a central band at ``level`` (default DEFAULT_LEVEL = 0.9), stated in its legend.
 """
 
-from tvbeta.viz.betas import plot_beta_grid, plot_filtered_vs_smoothed, state_sd
+from tvbeta.viz.bands import DEFAULT_LEVEL, BandPath, beta_bands
+from tvbeta.viz.betas import plot_beta_grid, plot_filtered_vs_smoothed
 from tvbeta.viz.contributions import plot_factor_contributions
 from tvbeta.viz.diagnostics import ALL_PANELS, DEFAULT_PANELS, ModelDiagnosticsPlotter
 from tvbeta.viz.funds import fund_colors, plot_stacked_betas, stack_betas
@@ -18,10 +23,13 @@ from tvbeta.viz.template import PALETTE, TEMPLATE_NAME, save_html
 
 __all__ = [
     "ALL_PANELS",
+    "DEFAULT_LEVEL",
     "DEFAULT_PANELS",
     "PALETTE",
     "TEMPLATE_NAME",
+    "BandPath",
     "ModelDiagnosticsPlotter",
+    "beta_bands",
     "fund_colors",
     "plot_beta_grid",
     "plot_factor_contributions",
@@ -29,5 +37,4 @@ __all__ = [
     "plot_stacked_betas",
     "save_html",
     "stack_betas",
-    "state_sd",
 ]

@@ -1,56 +1,28 @@
-"""Beta paths with uncertainty bands (the seed's `plot_beta_grid`, filtered vs smoothed)."""
+"""Beta paths with central bands: one grid drawer behind every beta figure.
+
+Every figure takes one fit or a dict name -> fit (`KalmanResult`, `MLEFit`, `BayesFit`, the
+seed's result dict), turns each into a `BandPath` with `tvbeta.viz.bands.beta_bands` and draws
+it with `band_grid`; the band is a central ``level`` interval (default 90%), stated in the
+legend.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from tvbeta.constants import INTERCEPT
+from tvbeta.viz.bands import DEFAULT_LEVEL, KIND_LABELS, BandPath, Kind, beta_bands, fit_dict
 from tvbeta.viz.template import PALETTE, TEMPLATE_NAME, rgba
 
-
-def add_band(
-    fig: go.Figure,
-    x: pd.Index,
-    mid: pd.Series,
-    lower: pd.Series,
-    upper: pd.Series,
-    *,
-    name: str,
-    color: str,
-    row: int,
-    col: int,
-    showlegend: bool = True,
-    dash: str | None = None,
-) -> None:
-    """A line with a translucent band, grouped in the legend (one click hides both)."""
-    xs = list(x)
-    fig.add_trace(
-        go.Scatter(
-            x=xs + xs[::-1],
-            y=list(upper) + list(lower[::-1]),
-            fill="toself",
-            fillcolor=rgba(color, 0.18),
-            line=dict(width=0),
-            hoverinfo="skip",
-            showlegend=False,
-            legendgroup=name,
-            name=f"{name} band",
-        ),
-        row=row,
-        col=col,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=xs, y=list(mid), mode="lines", name=name, legendgroup=name, showlegend=showlegend,
-            line=dict(color=color, width=1.8, dash=dash),
-        ),
-        row=row,
-        col=col,
-    )
+#: y-axis title of the intercept's panel: alpha is a return per period, not a beta.
+ALPHA_AXIS = "alpha (return / period)"
 
 
 def finish_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
@@ -72,70 +44,260 @@ def finish_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
-def _grid(names: list[str], n_cols: int, title: str) -> tuple[go.Figure, int]:
-    cols = max(1, min(n_cols, len(names)))
-    rows = math.ceil(len(names) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_xaxes=True,
-                        vertical_spacing=0.12 / max(rows - 1, 1) if rows > 1 else 0.1)
-    finish_layout(fig, title, 260 * rows + 110)
-    return fig, cols
+def x_values(index: pd.Index) -> np.ndarray:
+    """Dates as short ISO strings: plotly serialises dates as text, so "2001-02-03" instead of
+    "2001-02-03T00:00:00" keeps long paths small."""
+    if isinstance(index, pd.DatetimeIndex):
+        fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
+        return np.asarray(index.strftime(fmt), dtype=object)
+    return np.asarray(index)
 
 
-def state_sd(results) -> pd.DataFrame:
-    """Filtered standard deviations sqrt(diag P_{t|t}): DataFrame like ``results["beta"]``.
+def thin(n: int, max_points: int | None) -> np.ndarray:
+    """Row positions keeping at most ``max_points`` evenly spaced rows, the last one included
+    (every row when ``max_points`` is None)."""
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    return np.unique(np.r_[np.arange(0, n, math.ceil(n / max_points)), n - 1])
 
-    Uses ``results.beta_sd`` when the result has it (a KalmanResult), else the diagonals of
-    the seed's ``results["beta_cov"]`` dict (one (k, k) matrix per date, in time order).
+
+def f32(values: np.ndarray | pd.Series) -> np.ndarray:
+    # float32 is plenty for drawing and halves the base64 payload plotly writes for arrays.
+    return np.asarray(values, dtype=np.float32)
+
+
+def check_states(states: Sequence[str] | None, available: list[str], name: str) -> list[str]:
+    """The states to draw: ``states`` (each one a state of some fit) or every available one."""
+    if states is None:
+        return available
+    chosen = [states] if isinstance(states, str) else list(states)
+    unknown = [s for s in chosen if s not in available]
+    if unknown or not chosen:
+        raise ValueError(f"{name}: unknown states {unknown}; the fits have {available}")
+    return chosen
+
+
+def shared_x_grid(titles: list[str], n_cols: int, spacing: float) -> tuple[go.Figure, int, int]:
+    """Subplots in rows of ``n_cols`` whose x axes zoom together, with their (rows, cols).
+
+    ``spacing`` is the total vertical gap between rows (a share of the height). Shared x axes
+    keep tick labels on the bottom row only; a panel with no panel below it (the last row
+    short of panels) gets its labels back.
     """
-    beta = results["beta"]
-    sd = getattr(results, "beta_sd", None)
-    if sd is None:
-        cov = np.stack(list(results["beta_cov"].values())) if len(beta) else np.empty((0, 0, 0))
-        with np.errstate(invalid="ignore"):
-            sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-        sd = pd.DataFrame(sd, index=beta.index, columns=beta.columns)
-    return sd
+    cols = max(1, min(n_cols, len(titles)))
+    rows = math.ceil(len(titles) / cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=titles,
+        shared_xaxes=True,
+        vertical_spacing=spacing / max(rows - 1, 1) if rows > 1 else 0.1,
+    )
+    for i in range(max(0, len(titles) - cols), len(titles)):
+        fig.update_xaxes(showticklabels=True, row=i // cols + 1, col=i % cols + 1)
+    return fig, rows, cols
+
+
+def _add_path(fig: go.Figure, label: str, path: BandPath, state: str, keep: np.ndarray,
+              cell: dict[str, int], style: dict[str, Any]) -> None:  # fmt: skip
+    """One path's band (lower, then upper filled down to it) and mean line for one state.
+
+    Filling to the previous trace ("tonexty") needs x once per edge, where a closed polygon
+    would need it twice plus reversed.
+    """
+    x = x_values(path.mean.index[keep])
+    color, group = style["color"], style["group"]
+    prefix = f"{label} " if label else ""
+    if style["band"]:
+        edge = dict(x=x, mode="lines", line=dict(width=0), hoverinfo="skip",
+                    legendgroup=group, showlegend=False)  # fmt: skip
+        fig.add_trace(go.Scatter(y=f32(path.lower[state].iloc[keep]), name=f"{prefix}lower",
+                                 **edge), **cell)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                y=f32(path.upper[state].iloc[keep]),
+                name=f"{prefix}upper",
+                fill="tonexty",
+                fillcolor=rgba(color, 0.15),
+                **edge,
+            ),
+            **cell,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=f32(path.mean[state].iloc[keep]), mode="lines", legendgroup=group,
+            name=style["name"], showlegend=style["legend"],
+            line=dict(color=color, width=1.6, dash=style.get("dash")),
+            hovertemplate="%{y:.4f}<extra>" + label + "</extra>",
+        ),
+        **cell,
+    )  # fmt: skip
+
+
+def band_grid(
+    paths: Mapping[str, BandPath],
+    *,
+    title: str,
+    states: Sequence[str] | None = None,
+    n_cols: int = 3,
+    max_points: int | None = None,
+    colors: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+    dashes: Mapping[str, str] | None = None,
+    band: bool = True,
+    row_height: int = 260,
+    states_arg: str = "states",
+) -> tuple[go.Figure, list[str], int]:
+    """One subplot per state; per path its mean line and (with ``band``) its band.
+
+    Parameters
+    ----------
+    paths : mapping label -> BandPath
+        A state a path lacks (e.g. a model without intercept) is left out for it.
+    states : states to draw, in order; default the union over paths, in order of appearance.
+    colors, names, dashes : per label: line colour (default the palette by position), legend
+        text (default "<label>: <band>") and line dash.
+    max_points : rows drawn per path at most (evenly thinned, last row kept); None: all.
+    states_arg : the caller's name of ``states``, for the error of an unknown state.
+
+    Returns
+    -------
+    (figure, states drawn, number of columns)
+        Each path has one legend entry (its first subplot) and one legend group. The
+        intercept's panel has the y title ``ALPHA_AXIS``; every panel without a panel below
+        keeps its x tick labels.
+    """
+    available = list(dict.fromkeys(s for p in paths.values() for s in p.mean.columns))
+    drawn = check_states(states, available, states_arg)
+    fig, rows, cols = shared_x_grid(drawn, n_cols, spacing=0.14)
+    colors, names, dashes = colors or {}, names or {}, dashes or {}
+    for j, (label, path) in enumerate(paths.items()):
+        keep = thin(len(path.mean), max_points)
+        style = dict(color=colors.get(label, PALETTE[j % len(PALETTE)]), group=label, band=band,
+                     name=names.get(label, f"{label}: {path.band}" if label else path.band),
+                     dash=dashes.get(label), legend=True)  # fmt: skip
+        for i, state in enumerate(drawn):
+            if state not in path.mean.columns:
+                continue
+            _add_path(fig, label, path, state, keep, dict(row=i // cols + 1, col=i % cols + 1),
+                      style)  # fmt: skip
+            style["legend"] = False
+    for i, state in enumerate(drawn):
+        cell = dict(row=i // cols + 1, col=i % cols + 1)
+        if state == INTERCEPT:
+            fig.update_yaxes(title_text=ALPHA_AXIS, **cell)
+        elif i % cols == 0 or INTERCEPT in drawn:  # next to alpha's axis, units must differ
+            fig.update_yaxes(title_text="beta", **cell)
+    finish_layout(fig, title, row_height * rows + 130)
+    return fig, drawn, cols
+
+
+def _gain(fit: Any) -> pd.DataFrame:
+    result = getattr(fit, "result", fit)  # an MLEFit holds its KalmanResult
+    try:
+        return result["kalman_gain"]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"show_gain: a {type(fit).__name__} has no Kalman gain (a Bayes fit mixes over Q, "
+            "R); pass show_gain=False, or a KalmanResult / MLEFit"
+        ) from None
+
+
+def _model_name(fit: Any) -> str:
+    result = getattr(fit, "result", fit)
+    try:
+        return str(result["meta"].get("Model Name", ""))
+    except (KeyError, TypeError):  # a Bayes fit has no seed meta
+        return ""
 
 
 def plot_beta_grid(
-    results, n_cols: int = 3, show_gain: bool = False, n_sd: float = 1.0
+    fits: Any,
+    n_cols: int = 3,
+    show_gain: bool = False,
+    *,
+    kind: Kind = "filtered",
+    level: float = DEFAULT_LEVEL,
+    states: Sequence[str] | None = None,
 ) -> go.Figure:
-    """One subplot per state: the filtered beta with a +/- n_sd standard-deviation band.
+    """One subplot per state: each fit's beta path with its central ``level`` band.
 
-    `results` is a `KalmanResult` (or the seed-style mapping with "beta" and "beta_cov").
-    With show_gain, the Kalman gain of each state is drawn as a dotted line on the same axes
-    (the seed's choice; the gain is in beta per unit return, not in beta).
+    Parameters
+    ----------
+    fits : KalmanResult, MLEFit, BayesFit or the seed's result dict, or a dict name -> fits
+        Several fits are overlaid per state, one colour and legend entry each.
+    n_cols : int
+        Subplots per row.
+    show_gain : bool
+        Also draw each fit's Kalman gain, dotted, on the same axes (the seed's choice; the gain
+        is in beta per unit return, not in beta). Not for a BayesFit.
+    kind : {"filtered", "smoothed"}
+        Filtered: real time, beta_t given returns up to t (the seed's figure); smoothed:
+        hindsight, given the whole sample.
+    level : float in (0, 1), default 0.9
+        Central probability of the band (`tvbeta.viz.bands.beta_bands`: mean +/- z sd of the
+        Gaussian filter/smoother for a Kalman result or MLE fit, posterior quantiles mixing
+        over Q and R for a Bayes fit). The seed drew +/- 1 sd (level 0.683).
+    states : states to draw, default all.
+
+    Raises
+    ------
+    TypeError
+        ``fits`` is not a fit nor a dict of fits; ValueError for a bad ``level``, ``kind``,
+        an unknown state, or show_gain with a Bayes fit.
     """
-    beta = results["beta"]
-    sd = state_sd(results)
-    names = list(beta.columns)
-    title = f"Beta paths: {results['meta'].get('Model Name', '')} (+/- {n_sd:g} sd)"
-    fig, cols = _grid(names, n_cols, title)
-    gain = results["kalman_gain"] if show_gain else None
-    for i, name in enumerate(names):
-        r, c = i // cols + 1, i % cols + 1
-        color = PALETTE[i % len(PALETTE)]
-        add_band(fig, beta.index, beta[name], beta[name] - n_sd * sd[name],
-                 beta[name] + n_sd * sd[name], name=name, color=color, row=r, col=c)
-        if gain is not None:
-            fig.add_trace(go.Scatter(x=gain.index, y=gain.iloc[:, i], mode="lines",
-                                     name=f"gain {name}", line=dict(color=color, dash="dot")),
-                          row=r, col=c)
-    fig.update_yaxes(title_text="beta" + (" / gain" if show_gain else ""), col=1)
+    by_name = fit_dict(fits)
+    paths = {label: beta_bands(fit, kind, level) for label, fit in by_name.items()}
+    name = _model_name(next(iter(by_name.values()))) if len(by_name) == 1 else ""
+    title = f"Beta paths{': ' + name if name else ''}, {KIND_LABELS[kind]}, {level:.0%} bands"
+    fig, drawn, cols = band_grid(paths, title=title, states=states, n_cols=n_cols)
+    if show_gain:
+        for j, (label, fit) in enumerate(by_name.items()):
+            gain = _gain(fit)
+            for i, state in enumerate(drawn):
+                if state in gain.columns:
+                    fig.add_trace(go.Scatter(
+                        x=x_values(gain.index), y=f32(gain[state]), mode="lines",
+                        name=f"gain {label} {state}" if label else f"gain {state}",
+                        legendgroup=label,
+                        showlegend=False, line=dict(color=PALETTE[j % len(PALETTE)], dash="dot"),
+                    ), row=i // cols + 1, col=i % cols + 1)  # fmt: skip
+        fig.update_yaxes(title_text="beta / gain", col=1)
     return fig
 
 
-def plot_filtered_vs_smoothed(results, n_cols: int = 3, z: float = 1.645) -> go.Figure:
-    """Filtered (real-time) against smoothed (full-sample) betas, each with a +/- z sd band."""
-    names = list(results.beta.columns)
-    fig, cols = _grid(names, n_cols, f"Filtered vs smoothed betas (+/- {z:g} sd)")
-    views = (("filtered", results.beta, results.beta_sd, PALETTE[0], None),
-             ("smoothed", results.beta_smooth, results.beta_smooth_sd, PALETTE[1], "dash"))
-    for i, name in enumerate(names):
-        r, c = i // cols + 1, i % cols + 1
-        for label, mean, sd, color, dash in views:
-            add_band(fig, mean.index, mean[name], mean[name] - z * sd[name],
-                     mean[name] + z * sd[name], name=label, color=color, row=r, col=c,
-                     showlegend=i == 0, dash=dash)
-    fig.update_yaxes(title_text="beta", col=1)
+def plot_filtered_vs_smoothed(
+    fits: Any,
+    n_cols: int = 3,
+    *,
+    level: float = DEFAULT_LEVEL,
+    states: Sequence[str] | None = None,
+) -> go.Figure:
+    """Filtered (real-time) against smoothed (hindsight) betas, each with its ``level`` band.
+
+    Parameters
+    ----------
+    fits : KalmanResult, MLEFit, BayesFit, or a dict name -> such fits
+        Per fit one colour; its smoothed path dashed.
+    level : float in (0, 1), default 0.9
+        Central probability of the bands (see `plot_beta_grid`).
+    states : states to draw, default all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As `plot_beta_grid`; also ValueError for the seed's dict (no smoothed paths).
+    """
+    by_name = fit_dict(fits)
+    paths, colors, dashes, names = {}, {}, {}, {}
+    for j, (label, fit) in enumerate(by_name.items()):
+        for kind in ("filtered", "smoothed"):
+            key = f"{label}: {kind}" if label else kind
+            paths[key] = beta_bands(fit, kind, level)
+            names[key] = f"{label}: {paths[key].band}" if label else paths[key].band
+            colors[key] = PALETTE[(2 * j + (kind == "smoothed")) % len(PALETTE)]
+            dashes[key] = "dash" if kind == "smoothed" else None
+    title = f"Filtered (real-time) vs smoothed (hindsight) betas, {level:.0%} bands"
+    fig, _, _ = band_grid(paths, title=title, states=states, n_cols=n_cols, colors=colors,
+                          names=names, dashes=dashes)  # fmt: skip
     return fig

@@ -23,7 +23,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tvbeta.viz.betas import finish_layout
+from tvbeta.viz.bands import BandPath
+from tvbeta.viz.betas import band_grid, f32, finish_layout, shared_x_grid, thin, x_values
 from tvbeta.viz.template import PALETTE, rgba
 
 __all__ = [
@@ -73,45 +74,12 @@ def method_color(method: str) -> str:
     return PALETTE[sum(map(ord, method)) % len(PALETTE)]
 
 
-class BandPath(NamedTuple):
-    """One method's beta paths: ``mean``, ``lower``, ``upper`` are (time, state) DataFrames.
-
-    band : what the band is, for the legend (e.g. "90% posterior band").
-    """
-
-    mean: pd.DataFrame
-    lower: pd.DataFrame
-    upper: pd.DataFrame
-    band: str
-
-
 class RefValue(NamedTuple):
     """A point value of a parameter; ``lo``/``hi`` span it over time when it was per-time."""
 
     value: float
     lo: float
     hi: float
-
-
-def _x(index: pd.Index) -> np.ndarray:
-    # Dates as short ISO strings: plotly serialises dates as text, so "2001-02-03" instead of
-    # "2001-02-03T00:00:00" keeps long paths small.
-    if isinstance(index, pd.DatetimeIndex):
-        fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
-        return np.asarray(index.strftime(fmt), dtype=object)
-    return np.asarray(index)
-
-
-def _thin(n: int, max_points: int) -> np.ndarray:
-    """Row positions keeping at most ``max_points`` evenly spaced rows, the last one included."""
-    if n <= max_points:
-        return np.arange(n)
-    return np.unique(np.r_[np.arange(0, n, math.ceil(n / max_points)), n - 1])
-
-
-def _f32(values: np.ndarray | pd.Series) -> np.ndarray:
-    # float32 is plenty for drawing and halves the base64 payload plotly writes for arrays.
-    return np.asarray(values, dtype=np.float32)
 
 
 def _wide(tables: Mapping[str, pd.DataFrame], column: str, methods: list[str]) -> pd.DataFrame:
@@ -192,53 +160,6 @@ def plot_score_bars(
     return fig
 
 
-def _add_path(
-    fig: go.Figure,
-    method: str,
-    path: BandPath,
-    state: str,
-    x: np.ndarray,
-    keep: np.ndarray,
-    cell: dict[str, int],
-    legend: bool,
-) -> None:
-    """One method's band (lower, then upper filled down to it) and mean line for one state.
-
-    Filling to the previous trace ("tonexty") needs x twice, where a closed polygon would
-    need it twice plus reversed.
-    """
-    color, label = method_color(method), method_label(method)
-    band = dict(
-        x=x,
-        mode="lines",
-        line=dict(width=0),
-        hoverinfo="skip",
-        legendgroup=method,
-        showlegend=False,
-    )
-    lower, upper = _f32(path.lower[state].iloc[keep]), _f32(path.upper[state].iloc[keep])
-    fig.add_trace(go.Scatter(y=lower, name=f"{method} lower", **band), **cell)
-    fig.add_trace(
-        go.Scatter(
-            y=upper, fill="tonexty", fillcolor=rgba(color, 0.15), name=f"{method} upper", **band
-        ),
-        **cell,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=_f32(path.mean[state].iloc[keep]),
-            mode="lines",
-            legendgroup=method,
-            name=f"{label} ({path.band})",
-            showlegend=legend,
-            line=dict(color=color, width=1.6),
-            hovertemplate="%{y:.3f}<extra>" + label + "</extra>",
-        ),
-        **cell,
-    )
-
-
 def plot_method_betas(
     paths: Mapping[str, BandPath],
     *,
@@ -261,25 +182,12 @@ def plot_method_betas(
         Rows drawn per path at most (evenly thinned, last row kept) to bound the file size;
         450 is more points than a third of a page has pixels.
     """
-    states = list(dict.fromkeys(s for p in paths.values() for s in p.mean.columns))
-    cols = max(1, min(n_cols, len(states)))
-    rows = math.ceil(len(states) / cols)
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=states,
-        shared_xaxes=True,
-        vertical_spacing=0.14 / max(rows - 1, 1) if rows > 1 else 0.1,
-    )
-    for method, path in paths.items():
-        keep = _thin(len(path.mean), max_points)
-        x = _x(path.mean.index[keep])
-        drawn = [(i, st) for i, st in enumerate(states) if st in path.mean]
-        for j, (i, state) in enumerate(drawn):
-            cell = dict(row=i // cols + 1, col=i % cols + 1)
-            _add_path(fig, method, path, state, x, keep, cell, legend=j == 0)
+    colors = {m: method_color(m) for m in paths}
+    names = {m: f"{method_label(m)} ({p.band})" for m, p in paths.items()}
+    fig, states, cols = band_grid(paths, title=title, n_cols=n_cols, max_points=max_points,
+                                  colors=colors, names=names, row_height=270)  # fmt: skip
     if boundary is not None:
-        b = _x(pd.Index([boundary]))[0]
+        b = x_values(pd.Index([boundary]))[0]
         for i in range(len(states)):
             r, c = i // cols + 1, i % cols + 1
             fig.add_vline(x=b, line=dict(color="#555555", dash="dash", width=1), row=r, col=c)
@@ -297,8 +205,6 @@ def plot_method_betas(
             row=1,
             col=1,
         )
-    finish_layout(fig, title, 270 * rows + 130)
-    fig.update_yaxes(title_text="beta", col=1)
     return fig
 
 
@@ -559,24 +465,16 @@ def plot_traces(
     ``max_draws`` per chain. Well-mixed chains overlap like noise around one level."""
     params = list(draws)
     names = list(labels) if labels is not None else params
-    cols = max(1, min(n_cols, len(params)))
-    rows = math.ceil(len(params) / cols)
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=names,
-        shared_xaxes=True,
-        vertical_spacing=0.2 / max(rows - 1, 1) if rows > 1 else 0.1,
-    )
+    fig, rows, cols = shared_x_grid(names, n_cols, spacing=0.2)
     for i, p in enumerate(params):
         r, c = i // cols + 1, i % cols + 1
         values = np.atleast_2d(np.asarray(draws[p]))
-        keep = _thin(values.shape[1], max_draws)
+        keep = thin(values.shape[1], max_draws)
         for chain, row in enumerate(values):
             fig.add_trace(
                 go.Scatter(
                     x=keep,
-                    y=_f32(row[keep]),
+                    y=f32(row[keep]),
                     mode="lines",
                     line=dict(width=0.8, color=PALETTE[chain % len(PALETTE)]),
                     name=f"chain {chain}",

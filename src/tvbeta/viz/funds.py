@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from tvbeta.constants import INTERCEPT
-from tvbeta.viz.betas import add_band, finish_layout, state_sd
+from tvbeta.viz.bands import DEFAULT_LEVEL, KIND_LABELS, BandPath, Kind, beta_bands, fit_dict
+from tvbeta.viz.betas import band_grid, x_values
 from tvbeta.viz.template import PALETTE
 
 
@@ -26,7 +24,8 @@ def stack_betas(results_by_fund: Mapping[str, Any]) -> pd.DataFrame:
 
     Parameters
     ----------
-    results_by_fund : mapping fund -> KalmanResult (or the seed's result dict)
+    results_by_fund : mapping fund -> KalmanResult, MLEFit, BayesFit (posterior mean) or the
+        seed's result dict
 
     Returns
     -------
@@ -34,17 +33,17 @@ def stack_betas(results_by_fund: Mapping[str, Any]) -> pd.DataFrame:
         Outer-joined on the date index (NaN where a fund has no row).
     """
     frames = [
-        results["beta"].rename(columns=lambda col, f=fund: f"{col} ({f})")
+        beta_bands(results, "filtered").mean.rename(columns=lambda col, f=fund: f"{col} ({f})")
         for fund, results in results_by_fund.items()
     ]
     return pd.concat(frames, axis=1) if frames else pd.DataFrame()
 
 
-def _default_factors(results_by_fund: Mapping[str, Any]) -> list[str]:
+def _default_factors(paths: Mapping[str, BandPath]) -> list[str]:
     # The seed plotted its factor_cols: every factor, without the intercept.
     seen: dict[str, None] = {}
-    for results in results_by_fund.values():
-        seen.update((c, None) for c in results["beta"].columns if c != INTERCEPT)
+    for path in paths.values():
+        seen.update((c, None) for c in path.mean.columns if c != INTERCEPT)
     return list(seen)
 
 
@@ -55,15 +54,17 @@ def plot_stacked_betas(
     factors: Sequence[str] | None = None,
     *,
     label_ends: bool = False,
+    kind: Kind = "filtered",
+    level: float = DEFAULT_LEVEL,
 ) -> go.Figure:
-    """One subplot per factor, one filtered-beta line per fund (the seed's overlay).
+    """One subplot per factor, one beta line per fund (the seed's overlay).
 
     Parameters
     ----------
-    results_by_fund : mapping fund -> KalmanResult (or the seed's result dict)
+    results_by_fund : mapping fund -> KalmanResult, MLEFit, BayesFit or the seed's result dict
         Runs to compare; insertion order fixes colours and legend order.
     show_std : bool, default True
-        Draw a +/- 1 sd ribbon (sqrt of the filtered P_{t|t} diagonal) around each line.
+        Draw each fund's central ``level`` band around its line (`tvbeta.viz.bands`).
     n_cols : int, default 2
         Subplots per row (at most the number of factors).
     factors : sequence of str, optional
@@ -73,62 +74,51 @@ def plot_stacked_betas(
         Write each fund's name at the end of its line (the seed's line-end labels). Off by
         default: the legend already names the colours, and long names overlap the next
         subplot.
+    kind : {"filtered", "smoothed"}, default "filtered"
+        Real-time paths (the seed's) or hindsight ones.
+    level : float in (0, 1), default 0.9
+        Central probability of the bands, stated in the legend (the seed drew +/- 1 sd).
 
     Returns
     -------
     go.Figure
-        Per fund and subplot: its ribbon (when show_std; no legend entry, hover skipped)
+        Per fund and subplot: its band edges (when show_std; no legend entry, hover skipped)
         then its line. A fund's colour is the same in every subplot; all its traces share
         one legend group, so one legend click hides the fund everywhere. A fund without a
-        factor is skipped in that subplot. Y axes: beta (return per unit factor return).
+        factor is skipped in that subplot. Y axes: beta (return per unit factor return); the
+        intercept's: alpha (return per period).
 
     Raises
     ------
     ValueError
-        When there are no results or no factor to draw.
+        When there are no results, no factor to draw, or a factor no fund has; TypeError when
+        a value is not a fit.
     """
-    if not results_by_fund:
-        raise ValueError("no results to plot: results_by_fund is empty")
-    selected = list(factors) if factors is not None else _default_factors(results_by_fund)
+    by_fund = fit_dict(results_by_fund, "results_by_fund")
+    if list(by_fund) == [""]:
+        raise TypeError("results_by_fund must be a dict fund name -> fit, got one fit")
+    paths = {fund: beta_bands(fit, kind, level) for fund, fit in by_fund.items()}
+    selected = list(factors) if factors is not None else _default_factors(paths)
     if not selected:
         raise ValueError(
             "no factors to plot (none given, or the results have no factor state); for the "
             f"intercept of an intercept-only model pass factors=[{INTERCEPT!r}]"
         )
-    cols = max(1, min(n_cols, len(selected)))
-    rows = math.ceil(len(selected) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=selected,
-                        vertical_spacing=min(0.1, 0.3 / rows), horizontal_spacing=0.07)  # fmt: skip
-    colors = fund_colors(list(results_by_fund))
-    in_legend: set[str] = set()
-    for i, factor in enumerate(selected):
-        r, c = i // cols + 1, i % cols + 1
-        for fund, results in results_by_fund.items():
-            beta = results["beta"]
-            if factor not in beta.columns:
-                continue
-            mid = beta[factor]
-            first = fund not in in_legend
-            in_legend.add(fund)
-            if show_std:
-                sd = state_sd(results)[factor]
-                add_band(fig, beta.index, mid, mid - sd, mid + sd, name=fund,
-                         color=colors[fund], row=r, col=c, showlegend=first)  # fmt: skip
-            else:
-                fig.add_trace(go.Scatter(x=beta.index, y=mid.to_numpy(dtype=np.float64),
-                                         mode="lines", name=fund, legendgroup=fund,
-                                         showlegend=first,
-                                         line=dict(color=colors[fund], width=1.8)),
-                              row=r, col=c)  # fmt: skip
-            fig.data[-1].hovertemplate = "%{x|%Y-%m-%d}: %{y:.3f}<extra>" + fund + "</extra>"
-            if label_ends and len(mid):
-                axis = "" if i == 0 else str(i + 1)
-                fig.add_annotation(
-                    x=beta.index[-1], y=float(mid.iloc[-1]), text=fund, xref=f"x{axis}",
-                    yref=f"y{axis}", xanchor="left", showarrow=False,
-                    font=dict(color=colors[fund], size=11),
-                )  # fmt: skip
-    fig.update_yaxes(title_text="beta", col=1)
-    band = " (+/- 1 sd)" if show_std else ""
-    finish_layout(fig, f"Filtered beta paths per factor{band}", 300 * rows + 130)
+    band = f", {level:.0%} bands" if show_std else ""
+    title = f"{KIND_LABELS[kind].capitalize()} beta paths per factor{band}"
+    names = {fund: f"{fund}: {p.band}" if show_std else fund for fund, p in paths.items()}
+    colors = fund_colors(list(paths))
+    fig, drawn, _ = band_grid(paths, title=title, states=selected, n_cols=n_cols,
+                              colors=colors, names=names, band=show_std,
+                              row_height=300, states_arg="factors")  # fmt: skip
+    if label_ends:
+        for i, factor in enumerate(drawn):
+            axis = "" if i == 0 else str(i + 1)
+            for fund, path in paths.items():
+                if factor in path.mean.columns and len(path.mean):
+                    fig.add_annotation(
+                        x=x_values(path.mean.index[-1:])[0], y=float(path.mean[factor].iloc[-1]),
+                        text=fund, xref=f"x{axis}", yref=f"y{axis}", xanchor="left",
+                        showarrow=False, font=dict(color=colors[fund], size=11),
+                    )  # fmt: skip
     return fig

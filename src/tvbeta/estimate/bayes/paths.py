@@ -17,6 +17,8 @@ row, a missing target included (its beta is predicted, not updated).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
@@ -29,18 +31,25 @@ QUANTILES = (0.05, 0.5, 0.95)
 KINDS = ("filtered", "smoothed")
 
 
-def _labels(q: float) -> str:
+def quantile_label(q: float) -> str:
+    """Variable suffix of quantile q: "q05" for 0.05 (whole percent; a finer q is rounded)."""
     return f"q{round(100 * q):02d}"
 
 
-def beta_path_summary(spec, Q: np.ndarray, R: np.ndarray, *, n_paths: int, seed: int) -> xr.Dataset:
+def beta_path_summary(
+    spec, Q: np.ndarray, R: np.ndarray, *, n_paths: int, seed: int,
+    quantiles: Sequence[float] = QUANTILES,
+) -> xr.Dataset:  # fmt: skip
     """Summaries of the filtered and smoothed beta paths over posterior draws.
 
     spec : `BayesSpec`; Q : (D, k, k) and R : (D,) posterior draws (all chains pooled);
-    n_paths : number of draws used (at most D, chosen without replacement); seed : int.
+    n_paths : number of draws used (at most D, chosen without replacement); seed : int;
+    quantiles : the quantiles stored (the paths do not depend on them, so the same seed with
+    other quantiles summarises the same draws).
 
     Returns a Dataset with variables ``filtered_mean``, ``filtered_sd``, ``filtered_q05``,
-    ``filtered_q50``, ``filtered_q95`` and the same for ``smoothed``, each (time, state).
+    ``filtered_q50``, ``filtered_q95`` (by default) and the same for ``smoothed``, each
+    (time, state).
     """
     rng = np.random.default_rng(seed)
     D = Q.shape[0]
@@ -71,8 +80,8 @@ def beta_path_summary(spec, Q: np.ndarray, R: np.ndarray, *, n_paths: int, seed:
         var = np.clip(second[kind] / len(chosen) - mean**2, 0.0, None)
         data[f"{kind}_mean"] = ((TIME, STATE), mean)
         data[f"{kind}_sd"] = ((TIME, STATE), np.sqrt(var))
-        qs = np.quantile(draws[kind], QUANTILES, axis=0)
-        for q, values in zip(QUANTILES, qs, strict=True):
-            data[f"{kind}_{_labels(q)}"] = ((TIME, STATE), values)
-    attrs = {"n_paths": len(chosen), "seed": int(seed), "quantiles": list(QUANTILES)}
+        qs = np.quantile(draws[kind], quantiles, axis=0)
+        for q, values in zip(quantiles, qs, strict=True):
+            data[f"{kind}_{quantile_label(q)}"] = ((TIME, STATE), values)
+    attrs = {"n_paths": len(chosen), "seed": int(seed), "quantiles": [float(q) for q in quantiles]}
     return xr.Dataset(data, coords=coords, attrs=attrs)
