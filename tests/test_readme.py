@@ -62,7 +62,7 @@ def test_the_recommended_example_prints_betas_that_move(tmp_path):
     q the beta's change over n months has sd sqrt(n q) (0.49 for q = 3e-4, n = 819); the
     smoothed path must move by at least a fifth of that, where the seed's scalar path (next
     test) moves by less than 0.002."""
-    facts = run_block(block_with("fit_mle(df, target, factors)"), tmp_path, {
+    facts = run_block(block_with("fit = tvbeta.fit_mle(df, target, factors)"), tmp_path, {
         "q_mkt": "float(fit.params['Q[MktRF]'])",
         "n": "len(df)",
         "moves": "(betas.max() - betas.min()).to_dict()",
@@ -142,3 +142,4 @@ def test_the_bayes_block_prints_the_posterior_and_the_comparison(tmp_path):
     })  # fmt: skip
     assert "Q[MktRF]" in facts["qr"] and "R" in facts["qr"]
     assert len(facts["methods"]) == 5
+    assert (tmp_path / "bayes_vs_mle_betas.html").stat().st_size > 100_000  # plotly.js embedded
