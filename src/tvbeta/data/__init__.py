@@ -11,6 +11,7 @@ load_french                built-in monthly Fama-French factors, industries, por
 simulate                   synthetic fund with known beta path (state-space truth)
 prepare_design             checked arrays y (n,), H (n, n_factors), Z (n, k) for the filter
 column_list                column names as a list (one name alone is one column)
+format_span                "first .. last" label of an index, for short reprs
 """
 
 from tvbeta.data.builtin import (
@@ -36,6 +37,7 @@ from tvbeta.data.validate import (
     DataWarning,
     Design,
     column_list,
+    format_span,
     prepare_design,
 )
 from tvbeta.data.weekly import aggregate_weekly_data
@@ -54,6 +56,7 @@ __all__ = [
     "SimulatedData",
     "aggregate_weekly_data",
     "column_list",
+    "format_span",
     "load_french",
     "load_seed_weekly",
     "prepare_design",
