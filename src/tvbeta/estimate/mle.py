@@ -588,10 +588,11 @@ class MLEFit:
     def __repr__(self) -> str:
         r, e = self.result, self.estimate
         bound = ", ".join(e.on_bound) or "none"
+        steps = r.design.index[~np.isnan(r.design.y)][self.burn :]  # the likelihood's terms
         return (
             f"MLEFit(target={r.target_name!r}, states={list(r.state_names)}, "
-            f"q={self.spec.q_mode.removeprefix('mle_')!r},\n  {e.n_obs} observed steps "
-            f"{format_span(r.time_index)} after burn={self.burn} of {len(r.design.index)} rows;"
+            f"q={self.spec.q_mode.removeprefix('mle_')!r},\n  {len(steps)} observed steps "
+            f"{format_span(steps)} after burn={self.burn} of {len(r.design.index)} rows;"
             f"\n  llf={e.llf:.6g}, {'converged' if e.converged else 'NOT converged'}, "
             f"at bound: {bound})"
         )
