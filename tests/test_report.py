@@ -304,4 +304,8 @@ def test_report_counts_the_scored_steps_when_returns_are_missing(data, tmp_path)
     assert list(frame(p.tables["summary"])["n test"]) == ["118"] * 3  # 58 + 60
     text = path.read_text(encoding="utf-8")
     assert "fund_a: 11 training, 2 test rows (no method fits or scores a missing return)" in text
-    assert "Rolling OLS window: three years of observed returns, at most" in text
+    # the window used: three years of weekly returns (156), at most the observed training ones
+    n_train = comp.settings["n_train"]
+    used = {f: min(3 * 52, int(gappy[f].iloc[:n_train].notna().sum())) for f in comp.series}
+    windows = ", ".join(f"{f} {w}" for f, w in used.items())
+    assert f"Rolling OLS window: {windows} observed returns" in text

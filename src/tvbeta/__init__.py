@@ -56,6 +56,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tvbeta' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The loaded names and the lazy ones (PEP 562), so tab completion and ``dir`` list
+    ``fit_mle``, ``fit_bayes``, ``compare_methods``, ... before their first use."""
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "KalmanEngine",
     "KalmanResult",

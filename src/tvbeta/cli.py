@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from tvbeta.config import ConfigError, RunConfig, load_config
+from tvbeta.constants import default_burn
 from tvbeta.data import DataValidationError
 from tvbeta.interrupts import InterruptNote, noting_interrupts
 from tvbeta.model import SavedFileError, SpecError
@@ -277,7 +278,7 @@ def _fit(args: argparse.Namespace) -> int:
     with _writing(folder, args.interrupt, info=info) as stage:
         data = _load_data(config)
         m = config.model
-        burn = m.burn if m.burn is not None else len(m.factors) + int(m.intercept)
+        burn = m.burn if m.burn is not None else default_burn(len(m.factors) + int(m.intercept))
         _say(f"  {args.method} on the whole sample, burn {burn}")
         rows = {}
         for target in _progress(m.targets, f"fit {args.method}", args.interrupt):

@@ -43,6 +43,21 @@ MLE_START = 1e-2
 Q_MLE_BOUNDS = (1e-8, 10.0)
 R_MLE_BOUNDS = (1e-6, 100.0)
 
+# --- the likelihood's burn-in -----------------------------------------------------------
+def default_burn(k_states: int) -> int:
+    """Observed steps left out of a likelihood when the caller gives no ``burn``: K, the
+    number of states (factors, plus one with an intercept).
+
+    The default of `fit_mle`, `fit_bayes` (`bayes_spec`, `build_model`,
+    `BayesSpec.from_arrays`), `crosscheck_statsmodels`, `compare_methods` and the command
+    line. Under the seed's vague prior (P0 = 100 I, 1e6 for the intercept) the first K terms
+    are mostly about the prior; leaving them out approximates the exact diffuse likelihood
+    (Durbin & Koopman 2012, sec. 5.1: K observations identify a K-state diffuse start). The
+    seed's own setters and engine keep the seed's ``burn=0``.
+    """
+    return int(k_states)
+
+
 # --- Bayesian sampler defaults -----------------------------------------------------------
 TARGET_ACCEPT = 0.8
 """NUTS target acceptance rate of `fit_bayes`, the comparison and model files: the default of

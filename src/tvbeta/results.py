@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta import constants as C
-from tvbeta.data.validate import Design
+from tvbeta.data.validate import Design, format_span
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.smoother import SmootherOutput
 
@@ -276,7 +276,7 @@ class KalmanResult:
 
     def __repr__(self) -> str:
         t = self.time_index
-        span = f"{t[0]} .. {t[-1]}" if len(t) else "empty"
+        span = format_span(t)
         return (
             f"KalmanResult(model={self.meta.get('Model Name')!r}, target={self.target_name!r}, "
             f"states={list(self.state_names)}, steps={len(t)} after burn={self.burn} "

@@ -8,6 +8,8 @@ import pytest
 
 from tvbeta.data import load_seed_weekly, shared_data_dir, simulate
 from tvbeta.estimate.crosscheck import crosscheck_statsmodels
+from tvbeta.estimate.mle import fit_mle
+from tvbeta.estimate.statsmodels_twin import TVPRegression
 
 FACTORS = ["Preferred Stock (PFF)", "Convertibles (ICVT)"]
 
@@ -74,3 +76,26 @@ def test_crosscheck_with_leading_empty_rows_compares_the_same_model():
     cols = ["tvbeta", "statsmodels", "exact"]
     np.testing.assert_allclose(table.loc[table.index[:-1], cols],
                                trimmed.loc[trimmed.index[:-1], cols], rtol=1e-12)  # fmt: skip
+
+
+def test_a_variance_at_zero_gets_an_absolute_difference_and_fit_times_are_not_compared():
+    """f1's beta does not drift (true Q = 0): both estimates are ~0 and a relative difference
+    would measure rounding, so the row has "abs. diff" = |tvbeta - statsmodels| read from
+    fit_mle and from statsmodels' own fit of the twin (same settings as the cross-check);
+    f2's drift is away from 0 and keeps a relative difference; the times are not compared.
+    (A relative difference here would be ~1: 2e-11 against statsmodels' 2e-6.)"""
+    sim = simulate(400, 2, Q=[0.0, 2e-3], R=0.01, beta0=[1.0, 0.5], seed=8, intercept=False)
+    table = crosscheck_statsmodels(sim.frame, "y", ["f1", "f2"], intercept=False, burn=2)
+    ours = fit_mle(sim.frame, "y", ["f1", "f2"], intercept=False, burn=2).params
+    y, Z = sim.frame["y"].to_numpy(), sim.frame[["f1", "f2"]].to_numpy()
+    twin = TVPRegression(y, Z, a0=np.zeros(2), P0=100 * np.eye(2), burn=2)  # KalmanSpec(2)
+    theirs = twin.fit(disp=False, maxiter=5000, factr=1e5).params
+    sm_q = np.diag(twin.state_cov(theirs))
+    assert np.isnan(table.loc["Q[f1]", "rel. diff"])
+    assert table.loc["Q[f1]", "abs. diff"] == pytest.approx(abs(ours["Q[f1]"] - sm_q[0]),
+                                                            rel=1e-9, abs=1e-15)  # fmt: skip
+    assert np.isnan(table.loc["Q[f2]", "abs. diff"])
+    assert table.loc["Q[f2]", "rel. diff"] == pytest.approx(
+        abs(ours["Q[f2]"] - sm_q[1]) / sm_q[1], rel=1e-6)
+    assert table.loc["fit time (s)", ["rel. diff", "abs. diff"]].isna().all()
+    assert (table.loc["fit time (s)", ["tvbeta", "statsmodels"]] > 0).all()

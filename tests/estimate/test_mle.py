@@ -312,3 +312,19 @@ def test_fit_mle_nile_with_leading_empty_years_is_statsmodels_exact_diffuse():
         rel=1e-12)  # fmt: skip
     assert fit.llf - 0.5 * np.log(2 * np.pi) == pytest.approx(uc.loglike([r, q]), rel=1e-8)
     np.testing.assert_allclose(fit.params, [DK_Q, DK_R], rtol=2e-4)
+
+
+def test_fit_repr_is_short_and_states_target_span_burn_and_outcome():
+    """n and span from pandas on the input frame: observed targets after the first
+    `burn` (default K = 3) observed ones."""
+    sim = simulate(120, 2, Q=[1e-3, 4e-4], R=1e-3, beta0=[1.0, 0.3], seed=4, missing_frac=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)  # no intercept drift: a bound
+        fit = fit_mle(sim.frame, "y", ["f1", "f2"])
+    observed = sim.frame.index[sim.frame["y"].notna()]
+    text = repr(fit)
+    first, last = observed[3].strftime("%Y-%m-%d"), observed[-1].strftime("%Y-%m-%d")
+    assert f"{len(observed) - 3} observed steps {first} .. {last}" in text
+    assert f"burn=3 of {len(sim.frame)} rows" in text
+    assert "target='y'" in text and "q='diag'" in text and f"llf={fit.llf:.6g}" in text
+    assert len(text) < 400 and text.count("\n") <= 2

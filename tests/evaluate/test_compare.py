@@ -225,3 +225,23 @@ def test_a_leading_gap_leaves_the_rolling_window_at_three_years_of_observations(
     res = sm.OLS(y[140:168], Z[140:168]).fit()  # the 28 observed months before row 168
     mean = res.get_prediction(Z[168][None]).predicted_mean[0]
     assert short.forecasts["rolling_ols"].mean[0] == pytest.approx(mean, rel=1e-10)
+
+
+def test_settings_record_the_burn_and_rolling_window_used_and_the_repr_is_short(two_series):
+    """Defaults: burn K = 3 (two factors + intercept) and three years of monthly returns (36),
+    capped by the observed training returns; "a" with only 28 observed training months (counted
+    by pandas) uses 28, so the settings give the window per series."""
+    data = two_series.copy()
+    data.iloc[:140, data.columns.get_loc("a")] = np.nan
+    comp = compare_methods(data, ["a", "b"], ["f1", "f2"], methods=["rolling_ols"],
+                           progress=False)  # fmt: skip
+    n_train = comp.settings["n_train"]
+    assert comp.settings["burn"] == 3
+    assert comp.settings["rolling_window"] == {"a": int(data["a"].iloc[:n_train].notna().sum()),
+                                               "b": 36}  # fmt: skip
+    same = compare_methods(data, ["b"], ["f1", "f2"], methods=["rolling_ols"], progress=False)
+    assert same.settings["rolling_window"] == 36
+    text = repr(same)
+    first, last = data.index[0].strftime("%Y-%m-%d"), data.index[-1].strftime("%Y-%m-%d")
+    assert f"{len(data)} rows {first} .. {last}" in text and "rolling_window=36" in text
+    assert len(text) < 400 and text.count("\n") <= 2

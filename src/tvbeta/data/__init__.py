@@ -12,6 +12,7 @@ load_french                built-in monthly Fama-French factors, industries, por
 simulate                   synthetic fund with known beta path (state-space truth)
 prepare_design             checked arrays y (n,), H (n, n_factors), Z (n, k) for the filter
 column_list                column names as a list (one name alone is one column)
+format_span                "first .. last" label of an index, for short reprs
 """
 
 from tvbeta.data.builtin import (
@@ -39,6 +40,7 @@ from tvbeta.data.validate import (
     DataWarning,
     Design,
     column_list,
+    format_span,
     prepare_design,
 )
 from tvbeta.data.weekly import aggregate_weekly_data
@@ -58,6 +60,7 @@ __all__ = [
     "SimulatedData",
     "aggregate_weekly_data",
     "column_list",
+    "format_span",
     "load_french",
     "load_fund_and_factors",
     "load_seed_weekly",

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from tvbeta._warn import warn_caller
+
 INTERCEPT_NAME = "Intercept"
 MAX_CONDITION = 100.0
 """Condition number of the observed design (columns scaled to unit length) above which the
@@ -101,6 +103,11 @@ def format_label(label: Hashable) -> str:
     if isinstance(label, pd.Timestamp) and label == label.normalize():
         return label.strftime("%Y-%m-%d")
     return str(label)
+
+
+def format_span(index: pd.Index) -> str:
+    """"first .. last" label of an index (`format_label`), or "no rows", for short reprs."""
+    return f"{format_label(index[0])} .. {format_label(index[-1])}" if len(index) else "no rows"
 
 
 def repeated(names: Iterable[Hashable]) -> list[str]:
@@ -400,7 +407,7 @@ def _warn_scale(cols: list[Hashable], values: np.ndarray) -> None:
     bad = [f"{col!r} (sd {s:.3g})" for col, s in zip(cols, sd, strict=True)
            if not low <= s <= high]  # fmt: skip
     if bad:
-        warnings.warn(
+        warn_caller(
             f"column(s) {', '.join(bad)} are far from the scale tvbeta's defaults assume "
             f"(standard deviations between {low:g} and {high:g}; decimal returns, 0.01 = 1%, "
             "have about 0.01-0.05): the default initial covariance P0 = 100 and the setters' "
@@ -408,7 +415,6 @@ def _warn_scale(cols: list[Hashable], values: np.ndarray) -> None:
             "may mean little; rescale the column (e.g. divide by a power of 10) or use returns "
             "instead of levels",
             DataWarning,
-            stacklevel=3,
         )
 
 
@@ -428,7 +434,7 @@ def _warn_near_collinear(Z_obs: np.ndarray, names: tuple[str, ...]) -> None:
         return
     weight = np.abs(vt[-1])
     involved = [names[j] for j in np.flatnonzero(weight >= 0.2 * weight.max())]
-    warnings.warn(
+    warn_caller(
         f"columns {involved} are nearly collinear on the rows with an observed target "
         f"(condition number {condition:.3g} of the design with unit-length columns, above "
         f"{MAX_CONDITION:g}): their separate betas are poorly identified (their combination "
@@ -436,7 +442,6 @@ def _warn_near_collinear(Z_obs: np.ndarray, names: tuple[str, ...]) -> None:
         "relative to its spread (e.g. a price level, collinear with the intercept), use its "
         "changes or returns",
         DataWarning,
-        stacklevel=3,
     )
 
 

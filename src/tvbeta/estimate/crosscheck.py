@@ -16,6 +16,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import pandas as pd
 
+from tvbeta.constants import default_burn
 from tvbeta.data.validate import column_list
 from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, check_q_form, fit_mle
 from tvbeta.estimate.statsmodels_twin import TVPRegression
@@ -40,8 +41,10 @@ def crosscheck_statsmodels(
 
     Arguments as in `fit_mle` (``burn`` counts observed steps). Returns a table indexed by
     quantity (each natural parameter, "llf", "llf at statsmodels' optimum", "fit time (s)")
-    with columns "tvbeta", "statsmodels", "rel. diff" and "exact". Both optimisers start from
-    their own defaults, so agreement of the estimates is a real check, not a copy;
+    with columns "tvbeta", "statsmodels", "rel. diff", "abs. diff" and "exact". Each compared
+    row has one of the differences: relative, or absolute where statsmodels' value is ~0 (a
+    variance at zero, `NEAR_ZERO`); the fit times are shown, not compared. Both optimisers
+    start from their own defaults, so agreement of the estimates is a real check, not a copy;
     statsmodels' L-BFGS-B runs with a tighter stopping tolerance than scipy's default, so that
     both fits are converged. "exact" (NaN on the other rows) is the log-likelihood at
     statsmodels' optimum computed with 60 significant digits
@@ -55,7 +58,7 @@ def crosscheck_statsmodels(
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))
         spec = spec.set_intercept() if intercept else spec
-    burn = spec.K if burn is None else int(burn)
+    burn = default_burn(spec.K) if burn is None else int(burn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)
         t0 = time.perf_counter()
@@ -81,10 +84,28 @@ def crosscheck_statsmodels(
                                                strict=True)}
     rows["llf"] = (ours.llf, float(theirs.llf))
     rows["llf at statsmodels' optimum"] = (ll_ours_at_sm, float(theirs.llf))
-    rows["fit time (s)"] = (t_ours, t_theirs)
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["tvbeta", "statsmodels"])
-    table["rel. diff"] = (table["tvbeta"] - table["statsmodels"]).abs() / table[
-        "statsmodels"].abs()
+    table = pd.concat([table, differences(table["tvbeta"], table["statsmodels"],
+                                          len(ours.params))], axis=1)  # fmt: skip
     table["exact"] = np.nan
     table.loc["llf at statsmodels' optimum", "exact"] = loglik_decimal(*at_sm, burn=burn)
+    # the times are not estimates of the same quantity: a row of their own, never compared
+    table.loc["fit time (s)", ["tvbeta", "statsmodels"]] = (t_ours, t_theirs)
     return table
+
+
+NEAR_ZERO = 1e-3
+"""A parameter whose reference is below this fraction of the largest parameter (in absolute
+value) is ~0: its relative difference would measure rounding, so it gets an absolute one."""
+
+
+def differences(ours: pd.Series, reference: pd.Series, n_params: int) -> pd.DataFrame:
+    """Columns "rel. diff" |a - b| / |b| and "abs. diff" |a - b|, one of them per row: the
+    absolute one for the first ``n_params`` rows (variances, covariances) whose reference is ~0
+    (`NEAR_ZERO`) and for a reference of exactly 0, the relative one elsewhere."""
+    diff = (ours - reference).abs()
+    size = reference.abs()
+    near_zero = size == 0
+    near_zero.iloc[:n_params] |= size.iloc[:n_params] <= NEAR_ZERO * size.iloc[:n_params].max()
+    return pd.DataFrame({"rel. diff": (diff / size).where(~near_zero),
+                         "abs. diff": diff.where(near_zero)})  # fmt: skip

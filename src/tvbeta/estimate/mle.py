@@ -20,8 +20,8 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from tvbeta._warn import warn_caller
-from tvbeta.constants import Q_FORMS
-from tvbeta.data.validate import column_list
+from tvbeta.constants import Q_FORMS, default_burn
+from tvbeta.data.validate import column_list, format_span
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
 from tvbeta.kalman.filter import raise_bad_step, sweep_constant
@@ -585,6 +585,18 @@ class MLEFit:
     def converged(self) -> bool:
         return self.estimate.converged
 
+    def __repr__(self) -> str:
+        r, e = self.result, self.estimate
+        bound = ", ".join(e.on_bound) or "none"
+        steps = r.design.index[~np.isnan(r.design.y)][self.burn :]  # the likelihood's terms
+        return (
+            f"MLEFit(target={r.target_name!r}, states={list(r.state_names)}, "
+            f"q={self.spec.q_mode.removeprefix('mle_')!r},\n  {len(steps)} observed steps "
+            f"{format_span(steps)} after burn={self.burn} of {len(r.design.index)} rows;"
+            f"\n  llf={e.llf:.6g}, {'converged' if e.converged else 'NOT converged'}, "
+            f"at bound: {bound})"
+        )
+
     def summary(self) -> pd.DataFrame:
         """Estimates with standard errors, z = estimate / se, and whether each sits at a bound."""
         out = pd.concat([self.params, self.se], axis=1)
@@ -631,7 +643,7 @@ def fit_mle(
         spec = KalmanSpec(K=len(factor_cols))
         spec = spec.set_intercept() if intercept else spec
     design = design_for(spec, df, target_col, factor_cols, 0 if burn is None else burn)
-    burn = spec.K if burn is None else int(burn)
+    burn = default_burn(spec.K) if burn is None else int(burn)
     m = spec.state_space(design.y, design.Z)
     est = fit_qr(m, q=q, burn=burn, state_names=design.state_names)
     fitted = dataclasses.replace(

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tvbeta.constants import TARGET_ACCEPT
-from tvbeta.data.validate import column_list, prepare_design, repeated
+from tvbeta.constants import TARGET_ACCEPT, default_burn
+from tvbeta.data.validate import column_list, format_span, prepare_design, repeated
 from tvbeta.evaluate.forecast import (
     OneStepForecast,
     gaussian_forecast,
@@ -154,6 +154,13 @@ class SeriesResult:
     lfo: LFOResult | None = None
     """PSIS-LFO-CV of the Bayes fit over the test rows: its posterior updated through the test
     span instead of fixed at the training rows (None without Bayes or LFO)."""
+    rolling_window: int | None = None
+    """Observations in the rolling OLS window used (None without ``rolling_ols``)."""
+
+    def __repr__(self) -> str:
+        best = self.table["log score"].idxmax() if "log score" in self.table else None
+        return (f"SeriesResult(target={self.target!r}, methods={list(self.table.index)}, "
+                f"best log score: {best}, LFO: {'yes' if self.lfo is not None else 'no'})")
 
 
 def _fit_grid(train, target, factors, intercept, burn, rank_by, settings: GridSettings):
@@ -208,13 +215,14 @@ def _bayes_forecast(fit, data, target, factors, split: Split, n_draws: int, seed
     return mixture_forecast(design.y[s], np.array(means), np.array(vars_))
 
 
-def _rolling_forecast(data, target, factors, intercept, split: Split, window: int | None,
-                      frequency: str | float | None = None):
-    design = prepare_design(data, target, factors, intercept=intercept)
-    if window is None:  # three years of observations, at most as many as the training rows hold
-        n_observed = int(np.sum(~np.isnan(design.y[: split.n_train])))
-        window = min(_default_window(data.index, frequency), n_observed)
-    return rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window)
+def _rolling_window(y: np.ndarray, index: pd.Index, split: Split, window: int | None,
+                    frequency: str | float | None = None) -> int:
+    """The rolling OLS window used: ``window``, else three years of observations
+    (`_default_window`), at most as many as the training rows hold."""
+    if window is not None:
+        return int(window)
+    n_observed = int(np.sum(~np.isnan(y[: split.n_train])))
+    return min(_default_window(index, frequency), n_observed)
 
 
 def _default_window(index: pd.Index, frequency: str | float | None = None) -> int:
@@ -259,8 +267,7 @@ def compare_series(
     split = Split.from_test_size(len(data), test_size)
     train = data.iloc[: split.n_train]
     k = len(factors) + int(intercept)
-    burn = k if burn is None else int(burn)
-    window = rolling_window or None
+    burn = default_burn(k) if burn is None else int(burn)
     runners: dict[str, Callable[[], tuple[Any, OneStepForecast]]] = {}
     if "grid_seed" in methods or "grid_loglik" in methods:
         for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
@@ -275,10 +282,13 @@ def compare_series(
     if "bayes" in methods:
         runners["bayes"] = lambda: _bayes_run(train, data, target, factors, intercept, burn,
                                               split, bayes, seed)
+    window = None
     if "rolling_ols" in methods:
+        design = prepare_design(data, target, factors, intercept=intercept)
+        window = _rolling_window(design.y, data.index, split, rolling_window or None,
+                                 bayes.frequency)  # fmt: skip
         runners["rolling_ols"] = lambda: (
-            None, _rolling_forecast(data, target, factors, intercept, split, window,
-                                    bayes.frequency))
+            None, rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window))
     rows, forecasts, fits = {}, {}, {}
     step = progress or (lambda name: None)
     for name in [m for m in METHODS if m in runners]:
@@ -295,7 +305,7 @@ def compare_series(
 
         step(LFO_STEP)
         lfo = lfo_cv(fits["bayes"], data, n_train=split.n_train, threshold=bayes.lfo_threshold)
-    return SeriesResult(target, table, forecasts, fits, lfo)
+    return SeriesResult(target, table, forecasts, fits, lfo, window)
 
 
 def _spec_run(spec, data, target, factors, split):
@@ -372,6 +382,16 @@ class Comparison:
     series: dict[str, SeriesResult]
     settings: dict[str, Any]
     data: pd.DataFrame
+
+    def __repr__(self) -> str:
+        st = self.settings
+        return (
+            f"Comparison(targets={list(self.series)}, factors={st.get('factors')}, "
+            f"methods={st.get('methods')},\n  {len(self.data)} rows "
+            f"{format_span(self.data.index)}, the first n_train={st.get('n_train')} fit, "
+            f"burn={st.get('burn')}, rolling_window={st.get('rolling_window')}; "
+            "see .summary and .tables)"
+        )
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -591,7 +611,8 @@ def compare_methods(
     Split.from_test_size(len(data), test_size)
     k = len(factors) + int(intercept)
     for target in targets:  # every series' data, before hours of fitting the first ones
-        prepare_design(data, target, factors, intercept=intercept, burn=k if burn is None else burn)
+        prepare_design(data, target, factors, intercept=intercept,
+                       burn=default_burn(k) if burn is None else burn)  # fmt: skip
     report = progress if callable(progress) else None
     results = {}
     bar = tqdm(list(targets), desc="series", disable=report is not None or not progress)
@@ -605,8 +626,18 @@ def compare_methods(
             report(target, None)
     settings = dict(
         targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
-        n_train=Split.from_test_size(len(data), test_size).n_train, burn=burn,
-        methods=list(methods), bayes=dataclasses.asdict(bayes), grid=dataclasses.asdict(grid),
-        rolling_window=rolling_window, seed=seed,
+        n_train=Split.from_test_size(len(data), test_size).n_train,
+        burn=default_burn(k) if burn is None else int(burn), methods=list(methods),
+        bayes=dataclasses.asdict(bayes), grid=dataclasses.asdict(grid),
+        rolling_window=_windows_used(results), seed=seed,
     )  # fmt: skip
     return Comparison(results, settings, data[[*dict.fromkeys([*targets, *factors])]].copy())
+
+
+def _windows_used(results: dict[str, SeriesResult]) -> int | dict[str, int] | None:
+    """The rolling OLS window of the settings: one number when every series used the same,
+    else one per series (the default is capped by each series' observed training returns)."""
+    used = {t: r.rolling_window for t, r in results.items() if r.rolling_window is not None}
+    if not used:
+        return None
+    return next(iter(used.values())) if len(set(used.values())) == 1 else used

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
-from tvbeta.constants import INTERCEPT
+from tvbeta.constants import INTERCEPT, default_burn
 from tvbeta.data import prepare_design
 from tvbeta.estimate.bayes.priors import Prior, periods_per_year
 from tvbeta.estimate.grid import extend_spec
@@ -80,7 +80,7 @@ def layout(comparison: Comparison) -> Layout:
     factors = list(st.get("factors", []))
     intercept = bool(st.get("intercept", True))
     k = len(factors) + int(intercept)
-    burn = k if st.get("burn") is None else int(st["burn"])
+    burn = default_burn(k) if st.get("burn") is None else int(st["burn"])
     try:
         ppy = periods_per_year(comparison.data.index)
     except ValueError:  # not a DatetimeIndex: annualised figures are left out

@@ -217,7 +217,9 @@ def model_section(ctx: Context) -> str:
                 "</p>" + table(_prior_rows(fit), name=f"priors-{series}", default="{:.4g}")
             )
     parts += ["<h3>Grid and chosen specifications</h3>", _grid_text(ctx)]
-    window = st.get("rolling_window")
+    window = st.get("rolling_window")  # the window used: one number, or one per series
+    if isinstance(window, dict):
+        window = ", ".join(f"{esc(t)} {w}" for t, w in window.items())
     size = (f"{window} observed returns" if window else
             "three years of observed returns, at most the training rows' (default)")  # fmt: skip
     parts.append(f"<p>Rolling OLS window: {size}; a missing return stretches it back a row.</p>")

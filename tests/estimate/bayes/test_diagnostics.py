@@ -41,6 +41,14 @@ def test_too_short_a_run_warns_naming_the_failed_checks(fits):
     assert not report.ok and report.problems
 
 
+def test_convergence_warning_points_at_the_callers_line(fits):
+    """The fixture above calls fit_bayes from this file: the warning names this file, not
+    tvbeta's diagnostics module (`warnings.WarningMessage.filename`)."""
+    caught = [w for w in fits["short_warnings"]
+              if issubclass(w.category, dg.BayesConvergenceWarning)]  # fmt: skip
+    assert [w.filename for w in caught] == [__file__]
+
+
 def test_summary_has_rhat_ess_and_mcse_for_every_parameter(fits):
     table = dg.summary(fits["good"])
     assert list(table.index) == ["sigma_eps", "sigma_beta[Intercept]", "sigma_beta[f1]"]

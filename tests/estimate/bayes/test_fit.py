@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 import xarray as xr
@@ -291,3 +292,37 @@ def test_qr_summary_uses_the_mle_names_and_variance_units(small_fit):
     assert table.loc["R", "posterior median"] == pytest.approx(np.median(sigma_eps**2), rel=1e-12)
     assert list(table.columns) == ["posterior mean", "posterior sd", "posterior median", "5%",
                                    "95%"]  # fmt: skip
+
+
+def test_default_burn_and_frequency_are_recorded_and_survive_save_and_load(tmp_path):
+    """fit_bayes without burn leaves K = 2 observed steps out (intercept + one factor),
+    the default of fit_mle; settings say so, and the weekly frequency pandas reads from the
+    dates (7 days apart: 52 periods a year); a reloaded fit has both."""
+    frame = small_fit_frame()
+    assert (frame.index.to_series().diff().dropna() == pd.Timedelta(days=7)).all()
+    fit = quiet_fit(frame, "y", ["f1"], seed=1, draws=30, tune=30, chains=1, cores=1,
+                    sampler="pymc", n_paths=0, check=False)  # fmt: skip
+    assert fit.settings["burn"] == 2 == fit_mle(frame, "y", ["f1"]).burn
+    assert fit.settings["frequency"] == 52
+    n_terms = frame["y"].notna().sum() - 2
+    assert fit.tree["log_likelihood"]["y"].sizes["time"] == n_terms
+    loaded = BayesFit.load(fit.save(tmp_path / "fit.nc"))
+    assert (loaded.settings["burn"], loaded.settings["frequency"]) == (2, 52)
+
+
+def test_fit_repr_is_short_and_summary_is_the_q_r_posterior(small_fit):
+    """The repr (burn 8) states the observed steps and their span as pandas counts them on
+    the input frame, and the sampler run; summary() is the Q/R table, one row per MLE
+    parameter like MLEFit.summary()."""
+    frame = small_fit_frame()
+    observed = frame.index[frame["y"].notna()]
+    text = repr(small_fit)
+    first, last = observed[8].strftime("%Y-%m-%d"), observed[-1].strftime("%Y-%m-%d")
+    assert f"{len(observed) - 8} observed steps {first} .. {last}" in text
+    assert "burn=8" in text and "pymc: 2 chains x 400 draws after 400 tuning steps" in text
+    assert len(text) < 400 and text.count("\n") <= 2
+    summary = small_fit.summary()
+    assert isinstance(summary, pd.DataFrame)
+    assert list(summary.index) == ["Q[Intercept]", "Q[f1]", "R"]
+    sigma_eps = small_fit.tree["posterior"]["sigma_eps"].values.ravel()
+    assert summary.loc["R", "posterior mean"] == pytest.approx(np.mean(sigma_eps**2), rel=1e-12)

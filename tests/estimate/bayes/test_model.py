@@ -254,3 +254,31 @@ def test_likelihood_with_leading_empty_rows_is_that_of_the_fund_rows(sim):
     trimmed = bayes_spec(late.iloc[20:], "y", ["f1", "f2"], burn=5)
     assert_close(spec.a0, trimmed.a0, 1e-12) and assert_close(spec.P0, trimmed.P0, 1e-12)
     assert spec.resolved == trimmed.resolved
+
+
+def test_default_burn_is_the_number_of_states_as_in_fit_mle(sim):
+    """One default burn: K observed steps (2 factors + intercept = 3), the default of
+    fit_mle, for the frame and the array entry points alike."""
+    from tvbeta.estimate.mle import fit_mle
+
+    k = len(["f1", "f2"]) + 1
+    assert bayes_spec(sim.frame, "y", ["f1", "f2"]).burn == k
+    assert fit_mle(sim.frame, "y", ["f1", "f2"]).burn == k
+    frame = sim.frame.dropna()
+    Z = np.column_stack([np.ones(len(frame)), frame[["f1", "f2"]].to_numpy()])
+    assert BayesSpec.from_arrays(frame["y"].to_numpy(), Z, frequency=52).burn == Z.shape[1]
+    assert bayes_spec(sim.frame, "y", ["f1"], intercept=False).burn == 1
+
+
+def test_spec_repr_is_short_and_states_the_observed_steps_and_span_after_burn(sim):
+    """The steps and their span are counted by pandas on the input frame: the observed
+    returns after the first `burn` observed ones."""
+    burn = 5
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=burn)
+    text = repr(spec)
+    observed = sim.frame.index[sim.frame["y"].notna()]
+    first, last = observed[burn].strftime("%Y-%m-%d"), observed[-1].strftime("%Y-%m-%d")
+    assert f"{len(observed) - burn} observed steps {first} .. {last}" in text
+    assert f"burn={burn} of {len(sim.frame)} rows" in text
+    assert "q='diag'" in text and "'Intercept', 'f1', 'f2'" in text and "frequency=52" in text
+    assert len(text) < 300 and text.count("\n") <= 2

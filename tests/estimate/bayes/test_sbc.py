@@ -38,8 +38,9 @@ def sbc_spec(seed: int, n: int = 120) -> BayesSpec:
     priors = Priors(sigma_eps=Prior("HalfNormal", {"sigma": 0.01}),
                     sigma_beta=Prior("HalfNormal", {"sigma": [0.001, 0.05]}),
                     a0=(0.0, 1.0), P0=((1e-4, 0.0), (0.0, 0.25)))  # fmt: skip
+    # burn=0: the proper prior N(a0, P0) is part of the model that is simulated from
     return BayesSpec.from_arrays(np.zeros(n), Z, intercept=True, priors=priors, frequency=52,
-                                 state_names=["Intercept", "f1"])  # fmt: skip
+                                 state_names=["Intercept", "f1"], burn=0)  # fmt: skip
 
 
 def sbc_ranks(n_sims: int, seed: int = 0) -> np.ndarray:

@@ -18,6 +18,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from tvbeta._warn import warn_caller
 from tvbeta.estimate.bayes.model import OBSERVED
 from tvbeta.outputs import atomic_path
 
@@ -93,10 +94,9 @@ def check_convergence(fit, *, warn: bool = True) -> ConvergenceReport:
         problems.append(f"E-BFMI < {BFMI_MIN} in some chain ({np.round(bfmi, 2).tolist()})")
     report = ConvergenceReport(table, n_div, bfmi, problems)
     if warn and problems:
-        warnings.warn(
+        warn_caller(
             "Bayesian fit failed convergence checks:\n- " + "\n- ".join(problems),
             BayesConvergenceWarning,
-            stacklevel=3,
         )
     return report
 

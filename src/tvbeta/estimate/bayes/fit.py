@@ -75,13 +75,28 @@ class BayesFit:
     prior, prior_predictive, posterior_predictive when asked), whose ``time`` holds the observed
     steps (a missing target has no term, observation or replicate); beta : Dataset of the beta
     path summaries (time, state) over every row after burn, see `paths`; spec : the model's
-    `BayesSpec`; settings : sampler settings and timings (JSON-friendly).
+    `BayesSpec`; settings : the likelihood's ``burn`` (observed steps) and ``frequency``
+    (periods per year) of the model, sampler settings and timings (JSON-friendly; saved with
+    the fit).
     """
 
     tree: xr.DataTree
     beta: xr.Dataset
     spec: BayesSpec
     settings: dict[str, Any]
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"BayesFit({self.spec.about()};\n  {s.get('sampler')}: {s.get('chains')} chains x "
+            f"{s.get('draws')} draws after {s.get('tune')} tuning steps, seed {s.get('seed')}, "
+            f"{s.get('wall_time_total', float('nan')):.1f} s)"
+        )
+
+    def summary(self, prob: float = 0.9) -> pd.DataFrame:
+        """The posterior of Q and R, one row per parameter (`qr_summary`): the counterpart of
+        `MLEFit.summary`, in the same names and units."""
+        return self.qr_summary(prob)
 
     def model(self) -> pm.Model:
         """Rebuild the PyMC model (e.g. for predictive sampling after `load`)."""
@@ -164,7 +179,8 @@ class BayesFit:
             tree = tree.drop_nodes([_PATHS, _DESIGN])
             tree.attrs = attrs
             spec = _spec_from_saved(design, meta["spec"])
-            settings = meta["settings"]
+            # files written before burn and frequency were settings: the spec has them
+            settings = {"burn": spec.burn, "frequency": spec.ppy, **meta["settings"]}
         except KeyError as err:
             raise unreadable(path, what, f"it has no {err.args[0]!r}") from err
         except (TypeError, ValueError) as err:
@@ -206,7 +222,7 @@ def fit_bayes(
     intercept: bool = True,
     q: QForm = "diag",
     priors: Priors | dict | None = None,
-    burn: int = 0,
+    burn: int | None = None,
     frequency: str | float | None = None,
     draws: int = 1000,
     tune: int = 1000,
@@ -226,7 +242,9 @@ def fit_bayes(
     Parameters
     ----------
     df, target_col, factor_cols, intercept, q, priors, burn, frequency
-        The model, as in `build_model` (priors: `Priors`, a dict, or None for the defaults).
+        The model, as in `build_model` (priors: `Priors`, a dict, or None for the defaults;
+        burn: observed steps left out of the likelihood, default K as in `fit_mle`, see
+        `tvbeta.constants.default_burn`).
     draws, tune, chains : int
         NUTS draws and tuning steps per chain, number of chains.
     cores : int, optional
@@ -321,6 +339,7 @@ def fit_spec(
         if n_paths > 0 else xr.Dataset()
     )  # fmt: skip
     settings = {
+        "burn": spec.burn, "frequency": spec.ppy,
         "sampler": used, "draws": draws, "tune": tune, "chains": chains, "cores": cores,
         "target_accept": target_accept, "seed": seed, "n_paths": n_paths,
         "wall_time_sample": t_sample, "wall_time_total": t_total,

@@ -40,8 +40,8 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
-from tvbeta.constants import STATE, STATE2, TIME
-from tvbeta.data.validate import column_list, prepare_design
+from tvbeta.constants import STATE, STATE2, TIME, default_burn
+from tvbeta.data.validate import column_list, format_span, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
     SCALE_PARAM,
@@ -123,6 +123,18 @@ class BayesSpec:
         the log_likelihood, observed_data and predictive groups."""
         return self.index[self.steps].rename(TIME)
 
+    def about(self) -> str:
+        """Two lines on the model: target, states, Q form; the likelihood's observed steps and
+        their span, the burn, the rows and the frequency (the body of the short reprs)."""
+        return (
+            f"target={self.target_col!r}, states={list(self.state_names)}, q={self.q!r},\n"
+            f"  {len(self.steps)} observed steps {format_span(self.observed_time)} after "
+            f"burn={self.burn} of {self.n} rows, frequency={self.ppy:g} per year"
+        )
+
+    def __repr__(self) -> str:
+        return f"BayesSpec({self.about()})"
+
     def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
         """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for draws Q (S, k, k), R (S,) and
         every row t: (S, n), burn-in rows included, 0 where y_t is missing. One parallel kernel
@@ -153,15 +165,17 @@ class BayesSpec:
         intercept: bool = False,
         q: QForm = "diag",
         priors: Priors | dict | None = None,
-        burn: int = 0,
+        burn: int | None = None,
         frequency: str | float | None = None,
         T=None,
     ) -> BayesSpec:
-        """A spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0)."""
+        """A spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0); ``burn``
+        defaults to k observed steps (`tvbeta.constants.default_burn`)."""
         y = np.ascontiguousarray(y, dtype=np.float64)
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
             raise ValueError(f"need y (n,) and Z (n, k), got {y.shape} and {Z.shape}")
+        burn = default_burn(Z.shape[1]) if burn is None else burn
         check_q_form(q)
         n_observed = int(np.sum(~np.isnan(y)))
         if not isinstance(burn, int | np.integer) or not 0 <= burn < n_observed - 1:
@@ -193,10 +207,13 @@ def bayes_spec(
     intercept: bool = True,
     q: QForm = "diag",
     priors: Priors | dict | None = None,
-    burn: int = 0,
+    burn: int | None = None,
     frequency: str | float | None = None,
 ) -> BayesSpec:
-    """Validate the data (`prepare_design`) and resolve priors and the initial state."""
+    """Validate the data (`prepare_design`) and resolve priors and the initial state; ``burn``
+    defaults to K observed steps (`tvbeta.constants.default_burn`), as in `fit_mle`."""
+    if burn is None:
+        burn = default_burn(len(column_list(factor_cols)) + int(intercept))
     design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
     spec = BayesSpec.from_arrays(
         design.y, design.Z, index=design.index, state_names=design.state_names,
@@ -213,7 +230,7 @@ def build_model(
     intercept: bool = True,
     q: QForm = "diag",
     priors: Priors | dict | None = None,
-    burn: int = 0,
+    burn: int | None = None,
     frequency: str | float | None = None,
 ) -> pm.Model:
     """The PyMC model of a fund's returns on factors with time-varying betas.

@@ -31,7 +31,6 @@ raised again: `sample_nuts` either returns every draw or raises KeyboardInterrup
 from __future__ import annotations
 
 import time
-import warnings
 from importlib import metadata
 from numbers import Integral, Real
 from typing import Literal, NamedTuple
@@ -40,6 +39,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from tvbeta._warn import warn_caller
 from tvbeta.interrupts import noting_interrupts
 
 __all__ = ["NUTSRun", "SamplerFallbackWarning", "check_settings", "sample_nuts"]
@@ -137,7 +137,7 @@ def sample_nuts(
             try:
                 compiled = _nutpie_model(model)
             except _INTERNALS_CHANGED as err:
-                warnings.warn(_fallback_message(err), SamplerFallbackWarning, stacklevel=2)
+                warn_caller(_fallback_message(err), SamplerFallbackWarning)
         try:
             if compiled is None:
                 tree = _sample_pymc(model, draws, tune, chains, cores, seed, target_accept,
