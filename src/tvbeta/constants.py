@@ -50,6 +50,14 @@ Stan, PyMC and nutpie. The sds are sampled signed (`tvbeta.estimate.bayes.model.
 which leaves no neck at sigma -> 0 to resolve with smaller steps: no divergence at 0.8 on the
 demo's and the seed's data, with 20-25% fewer gradients per draw than at 0.9 (which the
 log-sd parameterisation needed)."""
+NUTPIE_ADAPTATION = "low_rank"
+"""nutpie's mass-matrix adaptation in `fit_bayes`: a diagonal plus low-rank mass matrix
+(nutpie's ``adaptation="low_rank"``, Seyboldt's gradient-based low-rank adaptation), not the
+diagonal one. Two correlated factors trade their drifts off (a ridge of the likelihood:
+posterior correlation -0.46 between the PFF and HYG sds of FPE on PFF, ICVT and HYG), which a
+diagonal mass matrix cannot align with: rare excursions along the ridge left the tail ESS of
+that case at 198-368 in 2 seeds of 14 at the defaults; with the low-rank adaptation every
+seed passes (measured in the README's notes of issue 13). PyMC's NUTS has no such option."""
 
 # --- the seed's dictionaries -------------------------------------------------------------
 DESCRIBE_KEYS: tuple[str, ...] = (
