@@ -275,13 +275,16 @@ def test_fit_settings_and_their_line_say_what_ran(small_fit):
 
 @pytest.mark.skipif(not nutpie_available(), reason="nutpie not installed")
 def test_default_nutpie_fit_adapts_a_low_rank_mass_matrix_and_logs_its_settings(caplog):
-    """A default fit (nutpie) records the low-rank mass-matrix adaptation it ran with
-    (`tvbeta.constants.NUTPIE_ADAPTATION`) and logs one INFO line that states its settings."""
+    """A default fit (nutpie) runs the low-rank mass-matrix adaptation
+    (`tvbeta.constants.NUTPIE_ADAPTATION`): nutpie itself then stores the rank of its low-rank
+    correction (``num_eigenvalues``, absent from a diagonal run's sample stats); the settings
+    record it and one INFO line states the settings."""
     sim = simulate(150, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
                    seed=21)  # fmt: skip
     with caplog.at_level(logging.INFO, logger="tvbeta.estimate.bayes.fit"):
         fit = quiet_fit(sim.frame, "y", ["f1"], burn=5, draws=100, tune=200, chains=2, seed=1,
                         n_paths=0)  # fmt: skip
+    assert "num_eigenvalues" in fit.tree["sample_stats"]
     assert fit.settings["adaptation"] == "low_rank"
     assert [r.getMessage() for r in caplog.records] == [settings_line(fit.settings)]
     assert "nutpie, low_rank mass matrix" in caplog.records[0].getMessage()
