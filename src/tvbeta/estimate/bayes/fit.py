@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import time
 import warnings
@@ -24,7 +25,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from tvbeta.constants import STATE, STATE2, TARGET_ACCEPT, TIME
+from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TARGET_ACCEPT, TIME
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
     BayesSpec,
@@ -52,6 +53,7 @@ _RANDOM_OBJMODE = r"Numba will use object mode to run CustomDist"
 # Predictive draws are evaluated a few thousand times: PyTensor's Python VM compiles them
 # without numba (5-10 s on a cold cache), and the work is in the Python simulator anyway.
 _LIGHT = {"mode": "FAST_COMPILE"}
+_LOG = logging.getLogger(__name__)
 
 
 def nutpie_available() -> bool:
@@ -341,16 +343,30 @@ def fit_spec(
     settings = {
         "burn": spec.burn, "frequency": spec.ppy,
         "sampler": used, "draws": draws, "tune": tune, "chains": chains, "cores": cores,
-        "target_accept": target_accept, "seed": seed, "n_paths": n_paths,
+        "target_accept": target_accept, "seed": seed,
+        "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag", "n_paths": n_paths,
         "wall_time_sample": t_sample, "wall_time_total": t_total,
         "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
     }  # fmt: skip
+    _LOG.info(settings_line(settings))
     fit = BayesFit(tree=tree, beta=beta, spec=spec, settings=settings)
     if check:
         from tvbeta.estimate.bayes.diagnostics import check_convergence
 
         check_convergence(fit)
     return fit
+
+
+def settings_line(settings: dict[str, Any]) -> str:
+    """One line saying what a fit ran, from `BayesFit.settings` (logged at INFO by `fit_spec`),
+    e.g. "NUTS (nutpie, low_rank mass matrix): 4 chains x (1000 tune + 1000 draws),
+    target_accept 0.8, seed 1, burn 0, 12.3 s"."""
+    s = settings
+    return (
+        f"NUTS ({s['sampler']}, {s['adaptation']} mass matrix): {s['chains']} chains x "
+        f"({s['tune']} tune + {s['draws']} draws), target_accept {s['target_accept']}, "
+        f"seed {s['seed']}, burn {s['burn']}, {s['wall_time_total']:.1f} s"
+    )
 
 
 def _design_dataset(spec: BayesSpec) -> xr.Dataset:

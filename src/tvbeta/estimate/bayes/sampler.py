@@ -40,6 +40,7 @@ import pymc as pm
 import xarray as xr
 
 from tvbeta._warn import warn_caller
+from tvbeta.constants import NUTPIE_ADAPTATION
 from tvbeta.interrupts import noting_interrupts
 
 __all__ = ["NUTSRun", "SamplerFallbackWarning", "check_settings", "sample_nuts"]
@@ -171,7 +172,7 @@ def _sample_nutpie(compiled, model, draws, tune, chains, cores, seed, target_acc
     run = nutpie.sample(
         compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
         save_warmup=False, progress_bar=progressbar, target_accept=target_accept,
-        blocking=False,
+        adaptation=NUTPIE_ADAPTATION, blocking=False,
     )  # fmt: skip
     try:
         tree = run.wait()
