@@ -1,0 +1,101 @@
+"""The package's layers: each imports only the ones below it (issue 11, "layers point one way").
+
+Every `import tvbeta.x` / `from tvbeta.x import ...` in src/tvbeta, at module level or inside a
+function (a lazy import is still a dependency), is read from the source with `ast`; imports
+under `if TYPE_CHECKING:` are annotations only and are skipped. The edges that still point
+upwards are listed in KNOWN_BACKWARD: the test fails on any new one, and on a listed one that
+has gone (so the list only shrinks).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "tvbeta"
+
+#: Lowest first; a unit is a top-level module or subpackage of tvbeta.
+LAYERS = [
+    {"constants", "_warn", "interrupts"},
+    {"outputs"},
+    {"data"},
+    {"kalman"},
+    {"results"},
+    {"model"},
+    {"estimate"},
+    {"evaluate"},
+    {"viz"},
+    {"report"},
+    {"config"},
+    {"cli"},
+    {"tvbeta"},  # the package's own __init__: the public names
+]
+RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
+
+#: Upward edges still in the code (importer, imported): where, and what removes them.
+KNOWN_BACKWARD = {
+    # data/io.py: load_fund_and_factors calls the seed setters' decimal-returns check
+    ("data", "model"),
+    # estimate/funds.py: the many-funds runner uses evaluate's diagnostics tables
+    ("estimate", "evaluate"),
+    # estimate/funds.py: FundRunner.plot draws with viz (lazily)
+    ("estimate", "viz"),
+}
+
+
+def unit_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "tvbeta"
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes under `if TYPE_CHECKING:` blocks."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for child in node.body:
+                skipped.update(id(n) for n in ast.walk(child))
+    return skipped
+
+
+def import_edges() -> dict[tuple[str, str], list[str]]:
+    """(importer unit, imported unit) -> the places (file:line) of each cross-unit import."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        module = ".".join(rel.parts).removesuffix(".__init__")
+        importer = unit_of(module)
+        tree = ast.parse(path.read_text())
+        skipped = _type_checking_nodes(tree)
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "tvbeta":
+                    targets = [f"tvbeta.{a.name}" for a in node.names]
+                elif node.module.startswith("tvbeta."):
+                    targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("tvbeta.")]
+            for target in targets:
+                imported = unit_of(target)
+                if imported != importer and imported in RANK:
+                    where = f"{path.relative_to(SRC.parent)}:{node.lineno}"
+                    edges.setdefault((importer, imported), []).append(where)
+    return edges
+
+
+def test_every_unit_of_the_package_has_a_layer():
+    units = {p.stem if p.is_file() else p.name for p in SRC.iterdir()
+             if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()}
+    assert units - RANK.keys() == set(), "give each new module a layer in LAYERS"
+
+
+def test_no_new_import_points_up_the_layers():
+    backward = {edge: where for edge, where in import_edges().items()
+                if RANK[edge[0]] < RANK[edge[1]]}
+    new = {edge: where for edge, where in backward.items() if edge not in KNOWN_BACKWARD}
+    assert not new, f"imports from a lower layer into a higher one: {new}"
+    gone = KNOWN_BACKWARD - backward.keys()
+    assert not gone, f"these upward edges are gone: remove them from KNOWN_BACKWARD: {gone}"
