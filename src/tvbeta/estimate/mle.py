@@ -105,7 +105,8 @@ class QRParameterization:
     def unit(self, var_scale: np.ndarray) -> np.ndarray:
         """(n_params,) units of theta for the optimiser: 1 for a log-variance (already free of
         units), sqrt(var_scale[i]) for an off-diagonal Cholesky entry L_ij, whose size is that
-        of state i's sd. var_scale : (k,) the scale of each state's variance."""
+        of state i's sd. var_scale : (k,) the scale of each state's variance.
+        """
         if self.q == "diag":
             return np.ones(self.n_params)
         rows, cols = np.tril_indices(self.k)
@@ -126,7 +127,8 @@ class QRParameterization:
 
     def natural_scale(self, nat: np.ndarray) -> np.ndarray:
         """The size of each natural parameter's neighbourhood: a variance itself, a covariance
-        sqrt(Q_ii Q_jj) (a relative step stays inside the PSD cone, whatever the units)."""
+        sqrt(Q_ii Q_jj) (a relative step stays inside the PSD cone, whatever the units).
+        """
         Q, R = self.natural_to_qr(nat)
         if self.q == "diag":
             return np.r_[np.diag(Q), R]
@@ -143,7 +145,8 @@ class QRParameterization:
 
 class LoglikGrad:
     """(sum_t w_t loglik_t, dQ (k, k), dR) at constant Q and R, with buffers reused across the
-    many calls of an optimisation (allocation would cost as much as the kernel for small n k)."""
+    many calls of an optimisation (allocation would cost as much as the kernel for small n k).
+    """
 
     def __init__(self, m: StateSpace, weights: np.ndarray) -> None:
         n, k = m.n, m.k
@@ -257,14 +260,16 @@ def default_starts(m: StateSpace, noise: float | None = None) -> list[tuple[np.n
 
 def _noise_levels(m: StateSpace) -> tuple[float, float]:
     """var(y) and the OLS residual variance s2 of y on Z (observed rows), floored at 1e-12
-    var(y) so that an exact fit keeps finite log-variances."""
+    var(y) so that an exact fit keeps finite log-variances.
+    """
     var_y = float(np.var(m.y[~np.isnan(m.y)]))
     return var_y, max(hx.ols_residual_var(m.y, m.Z), 1e-12 * var_y)
 
 
 def _variance_scale(m: StateSpace, noise: float) -> np.ndarray:
     """(k + 1,) scale of each variance for a noise level (units of y^2): noise / var(z_i) for a
-    state (noise for a constant z_i, such as the intercept's), then noise for R."""
+    state (noise for a constant z_i, such as the intercept's), then noise for R.
+    """
     obs = ~np.isnan(m.y)
     z_var, var_y = np.var(m.Z[obs], axis=0), float(np.var(m.y[obs]))
     state = np.where(z_var > 1e-12 * var_y, noise / np.maximum(z_var, 1e-300), noise)
@@ -276,7 +281,8 @@ def _screen(m: StateSpace, starts: list[tuple[np.ndarray, float]], burn: int,
     """The best of ``starts`` by log-likelihood (one batched call), then the next best whose
     drift scale (trace of Q) is 100x apart from every one chosen, up to ``n_starts``: the
     likelihood has a degenerate basin (R -> 0, all noise put into drift) that a near start
-    can share. Starts where the filter fails are left out (none chosen: all fail)."""
+    can share. Starts where the filter fails are left out (none chosen: all fail).
+    """
     Qs = np.stack([np.asarray(Q0, float)[None] for Q0, _ in starts])
     Rs = np.array([[float(R0)] for _, R0 in starts])
     try:
@@ -302,7 +308,8 @@ def _loglik_or_nan(m: StateSpace, Q: np.ndarray, R: np.ndarray, burn: int) -> fl
 
 class _Climb(NamedTuple):
     """Where one L-BFGS-B run ended: u, its log-likelihood, rise (`_Search.assess`), scipy's
-    message."""
+    message.
+    """
 
     u: np.ndarray
     llf: float
@@ -363,7 +370,8 @@ class _Search:
     def climb(self, u0: np.ndarray, maxiter: int, lift: bool = True) -> _Climb:
         """One L-BFGS-B run from u0, then variances near 0 settled: snapped to their bound
         where that is no worse, and (``lift``, after a converged run) raised and climbed from
-        again where the likelihood rises away from 0."""
+        again where the likelihood rises away from 0.
+        """
         self.start_value = np.inf
         bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
                   for a, b in zip(self.lower, self.upper, strict=True)]
@@ -374,7 +382,8 @@ class _Search:
 
     def assess(self, u: np.ndarray) -> tuple[float, float]:
         """(log-likelihood, rise): the largest rise of the total log-likelihood per unit of u
-        that the bounds allow, 0 at a stationary point; (-inf, inf) where the filter fails."""
+        that the bounds allow, 0 at a stationary point; (-inf, inf) where the filter fails.
+        """
         try:
             val, grad = self.loglik(u)
         except ArithmeticError:
@@ -388,7 +397,8 @@ class _Search:
         """Move each variance below 1e-4 of its scale to its lower bound where that does not
         lower the log-likelihood. In log space the likelihood flattens as a variance goes to
         0, so L-BFGS-B stops on the way there, decades above the bound, when the maximum is at
-        the bound (the variance is 0)."""
+        the bound (the variance is 0).
+        """
         for i in np.flatnonzero((end.u > self.lower) & (end.u < self.small)):
             trial = end.u.copy()
             trial[i] = self.lower[i]
@@ -402,7 +412,8 @@ class _Search:
         1e-4 of its scale gets variance lo * scale and no covariance (its row and column of the
         Cholesky factor L cleared; each later state keeps its variance, the cleared entry moved
         onto its diagonal), where that does not lower the log-likelihood. Its log-Cholesky
-        diagonal is unbounded, so L-BFGS-B would otherwise stop on the flat way to Q_ii = 0."""
+        diagonal is unbounded, so L-BFGS-B would otherwise stop on the flat way to Q_ii = 0.
+        """
         k = self.par.k
         for i in range(k):
             Q, R, L = self.par.to_qr(end.u * self.unit)
@@ -424,7 +435,8 @@ class _Search:
         """The same flatness holds a search that reaches a variance near 0 there even when the
         likelihood rises away from 0 (the gradient in log space is the variance times the
         slope). Raise every such variance to 1e-4 of its scale; where that is better, climb
-        again from there."""
+        again from there.
+        """
         near = end.u < self.small
         if not near.any():
             return end
@@ -436,7 +448,8 @@ class _Search:
     def at_bound(self, u: np.ndarray) -> np.ndarray:
         """Which parameters sit on a bound. In log space the likelihood is flat as a variance
         goes to 0, so L-BFGS-B stops short of the lower bound: within 4 orders of magnitude of
-        it counts as "at zero"."""
+        it counts as "at zero".
+        """
         return (u - self.lower < np.log(1e4)) | (self.upper - u < 1e-6)
 
 

@@ -59,7 +59,8 @@ def summary(fit, *, ci_prob: float = 0.9) -> pd.DataFrame:
 @dataclass(frozen=True)
 class ConvergenceReport:
     """summary : `summary` table; n_divergent : divergent transitions after tuning;
-    bfmi : (chains,) E-BFMI; problems : a sentence per failed check (empty when all pass)."""
+    bfmi : (chains,) E-BFMI; problems : a sentence per failed check (empty when all pass).
+    """
 
     summary: pd.DataFrame
     n_divergent: int
@@ -171,7 +172,8 @@ def posterior_predictive_check(fit, *, seed: int | None = None) -> pd.DataFrame:
 
 def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.DataFrame:
     """Replicated-return statistics under the priors vs the data (same table as the posterior
-    check): the prior should make returns of the data's scale plausible, not force them."""
+    check): the prior should make returns of the data's scale plausible, not force them.
+    """
     from tvbeta.estimate.bayes.fit import _LIGHT, _RANDOM_OBJMODE
     from tvbeta.estimate.bayes.model import model_from_spec
 
@@ -186,7 +188,8 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
 
 def _savefig(pc: az.PlotCollection, path: str | Path) -> None:
     """Save atomically (`tvbeta.outputs.atomic_path`); a path without a suffix gets
-    matplotlib's default format as its suffix, as ``savefig`` itself would add."""
+    matplotlib's default format as its suffix, as ``savefig`` itself would add.
+    """
     import matplotlib as mpl
 
     path = Path(path)
@@ -198,7 +201,8 @@ def _savefig(pc: az.PlotCollection, path: str | Path) -> None:
 
 def plot_trace(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollection:
     """Trace and density per parameter (``az.plot_trace_dist``, one row per state since the
-    intercept and the factor betas have different scales); saved as PNG if ``path``."""
+    intercept and the factor betas have different scales); saved as PNG if ``path``.
+    """
     kwargs.setdefault("compact", False)
     pc = az.plot_trace_dist(fit.tree, var_names=parameter_names(fit), backend="matplotlib",
                             **kwargs)  # fmt: skip

@@ -97,7 +97,8 @@ class BayesFit:
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """The posterior of Q and R, one row per parameter (`qr_summary`): the counterpart of
-        `MLEFit.summary`, in the same names and units."""
+        `MLEFit.summary`, in the same names and units.
+        """
         return self.qr_summary(prob)
 
     def model(self) -> pm.Model:
@@ -112,7 +113,8 @@ class BayesFit:
         """Posterior of Q and R in the MLE's names and units (`MLEFit.params`: variances
         ``Q[state]`` (and covariances ``Q[a,b]`` for a full Q) per period, then ``R``): mean,
         sd, median and the central ``prob`` interval, so ``mle.summary().join(fit.qr_summary())``
-        lines them up row by row."""
+        lines them up row by row.
+        """
         from tvbeta.estimate.mle import QRParameterization
 
         k, q = self.spec.k, self.spec.q
@@ -208,7 +210,8 @@ def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
     """The pointwise log-likelihood group: ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R)
     of every posterior draw and observed step (`BayesSpec.steps`: the observed targets after the
     burn-in; ``time`` = their labels), as ``pm.compute_log_likelihood`` lays it out, from one
-    parallel kernel call over the draws (`BayesSpec.loglik_terms`)."""
+    parallel kernel call over the draws (`BayesSpec.loglik_terms`).
+    """
     ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.steps]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
@@ -360,7 +363,8 @@ def fit_spec(
 def settings_line(settings: dict[str, Any]) -> str:
     """One line saying what a fit ran, from `BayesFit.settings` (logged at INFO by `fit_spec`),
     e.g. "NUTS (nutpie, low_rank mass matrix): 4 chains x (1000 tune + 1000 draws),
-    target_accept 0.8, seed 1, burn 0, 12.3 s"."""
+    target_accept 0.8, seed 1, burn 0, 12.3 s".
+    """
     s = settings
     return (
         f"NUTS ({s['sampler']}, {s['adaptation']} mass matrix): {s['chains']} chains x "

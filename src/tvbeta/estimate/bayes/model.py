@@ -108,24 +108,28 @@ class BayesSpec:
     @property
     def time(self) -> pd.Index:
         """Labels of the likelihood window (rows first_row..n-1, missing targets included):
-        the ``time`` coordinate of the beta paths."""
+        the ``time`` coordinate of the beta paths.
+        """
         return self.index[self.first_row :].rename(TIME)
 
     @property
     def steps(self) -> np.ndarray:
         """Row positions (m,) of the likelihood terms: the observed targets after the first
-        ``burn`` observed ones."""
+        ``burn`` observed ones.
+        """
         return np.flatnonzero(~np.isnan(self.y))[self.burn :]
 
     @property
     def observed_time(self) -> pd.Index:
         """Labels of `steps`: the ``time`` coordinate of the model's observed variable and of
-        the log_likelihood, observed_data and predictive groups."""
+        the log_likelihood, observed_data and predictive groups.
+        """
         return self.index[self.steps].rename(TIME)
 
     def about(self) -> str:
         """Two lines on the model: target, states, Q form; the likelihood's observed steps and
-        their span, the burn, the rows and the frequency (the body of the short reprs)."""
+        their span, the burn, the rows and the frequency (the body of the short reprs).
+        """
         return (
             f"target={self.target_col!r}, states={list(self.state_names)}, q={self.q!r},\n"
             f"  {len(self.steps)} observed steps {format_span(self.observed_time)} after "
@@ -139,7 +143,8 @@ class BayesSpec:
         """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for draws Q (S, k, k), R (S,) and
         every row t: (S, n), burn-in rows included, 0 where y_t is missing. One parallel kernel
         call over the draws (`loglik_batch`), each validated like a model (an error names the
-        draw as the batch member)."""
+        draw as the batch member).
+        """
         return loglik_batch(
             self.y[None], self.Z[None], self.T[None, None], np.asarray(Q)[:, None],
             np.asarray(R)[:, None], self.a0[None], self.P0[None], terms=True,
@@ -148,7 +153,8 @@ class BayesSpec:
     def kalman_spec(self, name: str = "prior initial state") -> KalmanSpec:
         """A `KalmanSpec` with this model's T and initial state (a0, P0): give it to `fit_mle`
         (with the same burn) and the MLE maximises the very likelihood the posterior is built on.
-        Q and R are the spec defaults until a setter or the MLE fills them in."""
+        Q and R are the spec defaults until a setter or the MLE fills them in.
+        """
         return KalmanSpec(
             K=self.k, name=name, intercept=self.intercept, T=TimeVarying.constant(self.T),
             beta0=self.a0, P0=self.P0, init_mode="prior",
@@ -170,7 +176,8 @@ class BayesSpec:
         T=None,
     ) -> BayesSpec:
         """A spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0); ``burn``
-        defaults to k observed steps (`tvbeta.constants.default_burn`)."""
+        defaults to k observed steps (`tvbeta.constants.default_burn`).
+        """
         y = np.ascontiguousarray(y, dtype=np.float64)
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
@@ -211,7 +218,8 @@ def bayes_spec(
     frequency: str | float | None = None,
 ) -> BayesSpec:
     """Validate the data (`prepare_design`) and resolve priors and the initial state; ``burn``
-    defaults to K observed steps (`tvbeta.constants.default_burn`), as in `fit_mle`."""
+    defaults to K observed steps (`tvbeta.constants.default_burn`), as in `fit_mle`.
+    """
     if burn is None:
         burn = default_burn(len(column_list(factor_cols)) + int(intercept))
     design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
@@ -282,7 +290,8 @@ class SignedScale(Transform):
 
 def _scale_prior(name: str, prior, dims=None, shape=None):
     """The prior of an sd as a PyMC variable; NUTS sees it as `SignedScale` when its family is
-    in `SIGNED_FAMILIES`, else (or inside LKJCholeskyCov) through PyMC's log transform."""
+    in `SIGNED_FAMILIES`, else (or inside LKJCholeskyCov) through PyMC's log transform.
+    """
     dist = getattr(pm, prior.dist)
     if shape is not None:
         return dist.dist(**prior.params, shape=shape)
@@ -329,7 +338,8 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     the data, so PyTensor's numba cache serves every data set (constants would force a fresh
     2-5 s compile per data set). Names are prefixed to stay unique in nutpie's shared data.
     ``y_obs``, ``Z_obs``: the observed steps (the CustomDist's value and design); ``y``, ``Z``:
-    every row, which the filter runs through; ``steps``: where the observed steps are."""
+    every row, which the filter runs through; ``steps``: where the observed steps are.
+    """
     steps = spec.steps
     arrays = {
         "y_obs": spec.y[steps], "Z_obs": spec.Z[steps], "y": spec.y, "Z": spec.Z,
@@ -352,7 +362,8 @@ def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable], op: KalmanL
     """The terms of the observed steps, the filter run through every row (burn-in rows and
     missing targets only condition it; rows before the first observed target are not part of
     the model). ``value`` fills the observed steps of the full series, so the density is a
-    function of its value as PyMC expects."""
+    function of its value as PyMC expects.
+    """
     y = pt.set_subtensor(data["y"][data["steps"]], value)
     ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
     return ll[data["steps"]]
@@ -404,7 +415,8 @@ def sample_prior_predictive(
 ):
     """Prior and prior predictive draws (a DataTree with groups prior, prior_predictive,
     observed_data): the returns the priors imply, to compare with the data's scale (see
-    `tvbeta.estimate.bayes.diagnostics.prior_predictive_check`)."""
+    `tvbeta.estimate.bayes.diagnostics.prior_predictive_check`).
+    """
     model = spec_or_model if isinstance(spec_or_model, pm.Model) else model_from_spec(spec_or_model)
     with model:
         return pm.sample_prior_predictive(draws=draws, random_seed=seed,

@@ -73,7 +73,8 @@ def _as_inputs(*args) -> list[pt.TensorVariable]:
 @numba.njit(cache=True)
 def _forward(Q, R, y, Z, T, a0, P0, static_k):
     """(ll (n,), tape (n, k + 2)); every ll_t = -inf on a numerical failure. R is 0-d;
-    static_k: `sweep_constant(T, k)`."""
+    static_k: `sweep_constant(T, k)`.
+    """
     n, k = Z.shape
     ll = np.empty(n)
     tape = np.empty((n, k + 2))

@@ -437,7 +437,8 @@ def resolve_priors(
     priors: Priors | None = None,
 ) -> ResolvedPriors:
     """Fill the default scales from the data (residual sd after the first ``burn`` observed
-    steps, sd(y), frequency)."""
+    steps, sd(y), frequency).
+    """
     priors = priors or Priors()
     first = burn_row(y, burn)
     _, _, s_ols = _ols(y[first:], Z[first:])

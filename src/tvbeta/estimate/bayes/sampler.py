@@ -210,7 +210,8 @@ def _nogil_numba_mode():
 
     class _NogilNumbaLinker(NumbaLinker):
         """The numba linker with the final function compiled ``nogil=True``, cached under its
-        own key (a cached GIL-holding build must not be reused for it)."""
+        own key (a cached GIL-holding build must not be reused for it).
+        """
 
         def jit_compile(self, fn_and_cache):
             fn, cache_key = fn_and_cache
