@@ -433,8 +433,8 @@ class _Search:
         """Move each variance below 1e-4 of its scale to its lower bound, if no worse.
 
         A variance moves only where that does not lower the log-likelihood. In log space the
-        likelihood flattens as a variance goes to 0, so L-BFGS-B stops on the way there, decades above the bound, when the maximum is at
-        the bound (the variance is 0).
+        likelihood flattens as a variance goes to 0, so L-BFGS-B stops on the way there,
+        decades above the bound, when the maximum is at the bound (the variance is 0).
         """
         for i in np.flatnonzero((end.u > self.lower) & (end.u < self.small)):
             trial = end.u.copy()
