@@ -100,9 +100,12 @@ value) is ~0: its relative difference would measure rounding, so it gets an abso
 
 
 def differences(ours: pd.Series, reference: pd.Series, n_params: int) -> pd.DataFrame:
-    """Columns "rel. diff" |a - b| / |b| and "abs. diff" |a - b|, one of them per row: the
+    """Return the differences of ``ours`` from ``reference``, relative or absolute per row.
+
+    Columns "rel. diff" |a - b| / |b| and "abs. diff" |a - b|, one of them per row: the
     absolute one for the first ``n_params`` rows (variances, covariances) whose reference is ~0
-    (`NEAR_ZERO`) and for a reference of exactly 0, the relative one elsewhere."""
+    (`NEAR_ZERO`) and for a reference of exactly 0, the relative one elsewhere.
+    """
     diff = (ours - reference).abs()
     size = reference.abs()
     near_zero = size == 0

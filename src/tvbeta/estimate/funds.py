@@ -243,7 +243,7 @@ class ModelComparisonEngine:
 
     # --- the seed's accessors ---------------------------------------------------------------
     def get_best_specs(self, as_spec: bool = False) -> dict[Hashable, Any]:
-        """fund -> best grid row (Series, the seed's), or its KalmanSpec with ``as_spec``."""
+        """Map each fund to its best grid row (Series, the seed's), or its spec with ``as_spec``."""
         key = "best_spec" if as_spec else "best_row"
         return {fund: result[key] for fund, result in self.results.items()}
 
@@ -261,11 +261,11 @@ class ModelComparisonEngine:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def get_results(self, fund: Hashable) -> KalmanResult | None:
-        """The re-run of a fund's best model, or None for an unknown fund."""
+        """Return the re-run of a fund's best model, or None for an unknown fund."""
         return self.results.get(fund, {}).get("results")
 
     def results_by_fund(self) -> dict[Hashable, KalmanResult]:
-        """fund -> re-run of its best model."""
+        """Map each fund to the re-run of its best model."""
         return {fund: r["results"] for fund, r in self.results.items()}
 
     def stack_betas(self) -> pd.DataFrame:

@@ -82,23 +82,29 @@ class SpecTable(Mapping[str, KalmanSpec]):
         self._named: dict[str, KalmanSpec] = {}
 
     def __getitem__(self, name: str) -> KalmanSpec:
+        """Return the spec of model ``name``, named on first look-up (KeyError if unknown)."""
         if name not in self._named:
             self._named[name] = self._specs[name].with_name(name)
         return self._named[name]
 
     def __iter__(self) -> Iterator[str]:
+        """Iterate over the model names in the grid's order."""
         return iter(self._specs)
 
     def __len__(self) -> int:
+        """Return the number of specs."""
         return len(self._specs)
 
     def __copy__(self) -> SpecTable:
+        """Return self: the table is read-only and its specs immutable."""
         return self
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SpecTable:
+        """Return self, so pandas' deep copies of ``attrs`` stay cheap."""
         return self
 
     def __repr__(self) -> str:
+        """Return ``SpecTable([names])``."""
         return f"SpecTable({list(self._specs)})"
 
 
@@ -115,6 +121,13 @@ class BoundSetter:
     fast: str | None = None
 
     def __call__(self, spec: KalmanSpec, context: Mapping[str, Any]) -> KalmanSpec:
+        """Apply the setter to ``spec`` with its arguments taken from ``context`` by name.
+
+        Raises
+        ------
+        TypeError
+            When the setter returns anything but a `KalmanSpec`.
+        """
         if self.fast is not None:
             return _FAST[self.fast](spec, context["workspace"])
         out = self.fn(spec, **{name: context[name] for name in self.names})
@@ -314,9 +327,11 @@ def run_kalman_grid_search(
 
 
 def as_executor(executor: Any, argument: str = "executor") -> Executor | None:
-    """The ``concurrent.futures.Executor`` to run work on: None (run here) and an Executor as
-    given, a Dask distributed ``Client`` as its ``get_executor()`` (an Executor whose futures
-    run on the client's cluster). Every function taking an executor reads it through this.
+    """Return the ``concurrent.futures.Executor`` to run work on.
+
+    None (run here) and an Executor as given, a Dask distributed ``Client`` as its
+    ``get_executor()`` (an Executor whose futures run on the client's cluster). Every function
+    taking an executor reads it through this.
 
     Raises
     ------
@@ -337,7 +352,19 @@ def as_executor(executor: Any, argument: str = "executor") -> Executor | None:
 
 
 def best_spec(grid: pd.DataFrame, row: int = 0) -> KalmanSpec:
-    """The spec of a grid row (by default the first, the best), ready to re-run.
+    """Return the spec of a grid row (by default the first, the best), ready to re-run.
+
+    Parameters
+    ----------
+    grid : pd.DataFrame
+        The output of `run_kalman_grid_search`, whose ``attrs["specs"]`` holds the specs.
+    row : int, default 0
+        Position of the row (rows are ranked, best first).
+
+    Returns
+    -------
+    KalmanSpec
+        The spec of that row's model, named after it.
 
     Raises
     ------
@@ -511,7 +538,7 @@ def _with_intercept(spec: KalmanSpec, intercept: bool) -> KalmanSpec:
 
 
 def _train_rows(n: int, test_size: int | float | None, rank_by: str) -> int | None:
-    """Number of training rows, or None for no hold-out."""
+    """Return the number of training rows, or None for no hold-out."""
     if test_size is None:
         if rank_by != "oos_log_score":
             return None
@@ -549,13 +576,13 @@ class _Workspace:
 
 
 def _public(name: str) -> tuple[Setter, ...]:
-    """The setter function and the KalmanSpec method of this name."""
+    """Return the setter function and the KalmanSpec method of this name."""
     return (getattr(setters, name), getattr(KalmanSpec, name))
 
 
 @functools.cache
 def _defaults(name: str) -> dict[str, Any]:
-    """The default arguments of a public setter (windows, floors, scales)."""
+    """Return the default arguments of a public setter (windows, floors, scales)."""
     params = inspect.signature(getattr(setters, name)).parameters.values()
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
@@ -578,7 +605,7 @@ def _Q_resid_var(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:
 
 
 def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> float:
-    """The search of ``set_Q_from_mle`` / ``set_R_from_mle``, on arrays validated once.
+    """Run the search of ``set_Q_from_mle`` / ``set_R_from_mle`` on arrays validated once.
 
     Same optimiser, start, bounds and objective (log-likelihood after the setter's default
     burn and its exact derivative) as the public setters, so the same scalar; the adjoint

@@ -35,8 +35,10 @@ QForm = Literal["diag", "full"]
 
 
 def check_q_form(q: object) -> None:
-    """Refuse a Q form other than those in `tvbeta.constants.Q_FORMS` (every function that
-    takes ``q`` calls this first, so a typo never falls through to one of the forms).
+    """Refuse a Q form other than those in `tvbeta.constants.Q_FORMS`.
+
+    Every function that takes ``q`` calls this first, so a typo never falls through to one of
+    the forms.
 
     Raises
     ------
@@ -62,10 +64,12 @@ class QRParameterization:
     q: QForm
 
     def __post_init__(self) -> None:
+        """Refuse an unknown Q form (ValueError, by `check_q_form`)."""
         check_q_form(self.q)
 
     @property
     def n_params(self) -> int:
+        """Return the number of parameters: Q's free entries (diagonal or lower triangle) + R."""
         return (self.k if self.q == "diag" else self.k * (self.k + 1) // 2) + 1
 
     def natural_names(self, state_names: tuple[str, ...]) -> list[str]:
@@ -77,7 +81,7 @@ class QRParameterization:
         return [f"Q[{state_names[i]},{state_names[j]}]" for i, j in pairs] + ["R"]
 
     def to_qr(self, theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
-        """theta -> (Q (k, k), R, L) where L is the Cholesky factor for a full Q."""
+        """Map theta to (Q (k, k), R, L), where L is the Cholesky factor for a full Q."""
         if self.q == "diag":
             return np.diag(np.exp(theta[: self.k])), float(np.exp(theta[-1])), None
         L = np.zeros((self.k, self.k))
@@ -103,21 +107,25 @@ class QRParameterization:
         return np.append(dL[np.tril_indices(self.k)], dR * R)
 
     def unit(self, var_scale: np.ndarray) -> np.ndarray:
-        """(n_params,) units of theta for the optimiser: 1 for a log-variance (already free of
-        units), sqrt(var_scale[i]) for an off-diagonal Cholesky entry L_ij, whose size is that
-        of state i's sd. var_scale : (k,) the scale of each state's variance."""
+        """Return the (n_params,) units of theta for the optimiser.
+
+        1 for a log-variance (already free of units), sqrt(var_scale[i]) for an off-diagonal
+        Cholesky entry L_ij, whose size is that of state i's sd. var_scale : (k,) the scale of
+        each state's variance.
+        """
         if self.q == "diag":
             return np.ones(self.n_params)
         rows, cols = np.tril_indices(self.k)
         return np.r_[np.where(rows == cols, 1.0, np.sqrt(var_scale[rows])), 1.0]
 
     def natural(self, theta: np.ndarray) -> np.ndarray:
-        """Natural parameters: the lower triangle (or diagonal) of Q, then R."""
+        """Return the natural parameters: the lower triangle (or diagonal) of Q, then R."""
         Q, R, _ = self.to_qr(theta)
         q = np.diag(Q) if self.q == "diag" else Q[np.tril_indices(self.k)]
         return np.r_[q, R]
 
     def natural_to_qr(self, nat: np.ndarray) -> tuple[np.ndarray, float]:
+        """Map natural parameters (`natural`'s order) back to (Q (k, k), R)."""
         if self.q == "diag":
             return np.diag(nat[:-1]), float(nat[-1])
         Q = np.zeros((self.k, self.k))
@@ -125,8 +133,11 @@ class QRParameterization:
         return Q + np.tril(Q, -1).T, float(nat[-1])
 
     def natural_scale(self, nat: np.ndarray) -> np.ndarray:
-        """The size of each natural parameter's neighbourhood: a variance itself, a covariance
-        sqrt(Q_ii Q_jj) (a relative step stays inside the PSD cone, whatever the units)."""
+        """Return the size of each natural parameter's neighbourhood.
+
+        A variance's is the variance itself, a covariance's sqrt(Q_ii Q_jj) (a relative step
+        stays inside the PSD cone, whatever the units).
+        """
         Q, R = self.natural_to_qr(nat)
         if self.q == "diag":
             return np.r_[np.diag(Q), R]
@@ -142,8 +153,11 @@ class QRParameterization:
 
 
 class LoglikGrad:
-    """(sum_t w_t loglik_t, dQ (k, k), dR) at constant Q and R, with buffers reused across the
-    many calls of an optimisation (allocation would cost as much as the kernel for small n k)."""
+    """Compute (sum_t w_t loglik_t, dQ (k, k), dR) at constant Q and R.
+
+    Buffers are reused across the many calls of an optimisation (allocation would cost as
+    much as the kernel for small n k).
+    """
 
     def __init__(self, m: StateSpace, weights: np.ndarray) -> None:
         n, k = m.n, m.k
@@ -154,7 +168,13 @@ class LoglikGrad:
         self.static_k = sweep_constant(m.T, k)
 
     def __call__(self, Q: np.ndarray, R: float) -> tuple[float, np.ndarray, float]:
-        """Raises KalmanNumericalError when a step fails (F_t = 0, or a term overflows)."""
+        """Return (sum_t w_t loglik_t, dQ (k, k), dR) at Q (k, k) and R.
+
+        Raises
+        ------
+        KalmanNumericalError
+            When a step fails (F_t = 0, or a term overflows).
+        """
         m = self.m
         self.Q[0] = Q
         self.R[0] = R
@@ -184,10 +204,12 @@ class MLEResult:
 
     @property
     def aic(self) -> float:
+        """Return Akaike's information criterion, -2 llf + 2 (number of parameters)."""
         return -2.0 * self.llf + 2.0 * len(self.params)
 
     @property
     def bic(self) -> float:
+        """Return the Bayesian information criterion, -2 llf + log(n_obs) (number of params)."""
         return -2.0 * self.llf + np.log(self.n_obs) * len(self.params)
 
 
@@ -256,15 +278,20 @@ def default_starts(m: StateSpace, noise: float | None = None) -> list[tuple[np.n
 
 
 def _noise_levels(m: StateSpace) -> tuple[float, float]:
-    """var(y) and the OLS residual variance s2 of y on Z (observed rows), floored at 1e-12
-    var(y) so that an exact fit keeps finite log-variances."""
+    """Return var(y) and the OLS residual variance s2 of y on Z (observed rows).
+
+    s2 is floored at 1e-12 var(y) so that an exact fit keeps finite log-variances.
+    """
     var_y = float(np.var(m.y[~np.isnan(m.y)]))
     return var_y, max(hx.ols_residual_var(m.y, m.Z), 1e-12 * var_y)
 
 
 def _variance_scale(m: StateSpace, noise: float) -> np.ndarray:
-    """(k + 1,) scale of each variance for a noise level (units of y^2): noise / var(z_i) for a
-    state (noise for a constant z_i, such as the intercept's), then noise for R."""
+    """Return the (k + 1,) scale of each variance for a noise level (units of y^2).
+
+    noise / var(z_i) for a state (noise for a constant z_i, such as the intercept's), then
+    noise for R.
+    """
     obs = ~np.isnan(m.y)
     z_var, var_y = np.var(m.Z[obs], axis=0), float(np.var(m.y[obs]))
     state = np.where(z_var > 1e-12 * var_y, noise / np.maximum(z_var, 1e-300), noise)
@@ -273,10 +300,13 @@ def _variance_scale(m: StateSpace, noise: float) -> np.ndarray:
 
 def _screen(m: StateSpace, starts: list[tuple[np.ndarray, float]], burn: int,
             n_starts: int) -> list[tuple[np.ndarray, float]]:
-    """The best of ``starts`` by log-likelihood (one batched call), then the next best whose
+    """Choose up to ``n_starts`` of ``starts`` whose drift scales lie far apart.
+
+    The best of ``starts`` by log-likelihood (one batched call), then the next best whose
     drift scale (trace of Q) is 100x apart from every one chosen, up to ``n_starts``: the
     likelihood has a degenerate basin (R -> 0, all noise put into drift) that a near start
-    can share. Starts where the filter fails are left out (none chosen: all fail)."""
+    can share. Starts where the filter fails are left out (none chosen: all fail).
+    """
     Qs = np.stack([np.asarray(Q0, float)[None] for Q0, _ in starts])
     Rs = np.array([[float(R0)] for _, R0 in starts])
     try:
@@ -301,8 +331,10 @@ def _loglik_or_nan(m: StateSpace, Q: np.ndarray, R: np.ndarray, burn: int) -> fl
 
 
 class _Climb(NamedTuple):
-    """Where one L-BFGS-B run ended: u, its log-likelihood, rise (`_Search.assess`), scipy's
-    message."""
+    """Where one L-BFGS-B run ended.
+
+    u, its log-likelihood, rise (`_Search.assess`), scipy's message.
+    """
 
     u: np.ndarray
     llf: float
@@ -311,8 +343,10 @@ class _Climb(NamedTuple):
 
 
 class _Search:
-    """L-BFGS-B on u = theta / unit (theta of `QRParameterization`, `unit` from its `unit`) for
-    the mean log-likelihood per observed term, with the bounds (on the scale of ``noise``, the
+    """Search for the MLE by L-BFGS-B on u = theta / unit.
+
+    theta of `QRParameterization`, `unit` from its `unit`; the objective is the mean
+    log-likelihood per observed term, with the bounds (on the scale of ``noise``, the
     OLS residual variance) and the stationarity test.
 
     Per observation and in units, the gradient is O(1) in every coordinate, so the first
@@ -347,6 +381,11 @@ class _Search:
         return val, self.par.chain(theta, dQ, dR) * self.unit
 
     def objective(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return minus the mean log-likelihood per term at u, and its gradient.
+
+        Where the filter fails, the start's value plus a margin and a zero gradient, so
+        L-BFGS-B backs off.
+        """
         try:
             val, grad = self.loglik(u)
         except ArithmeticError:
@@ -356,14 +395,16 @@ class _Search:
         return -val / self.n_terms, -grad / self.n_terms
 
     def start(self, Q0: np.ndarray, R0: float) -> np.ndarray:
-        """u of (Q0, R0), clipped into the bounds."""
+        """Return u of (Q0, R0), clipped into the bounds."""
         u0 = self.par.from_qr(np.asarray(Q0, float), float(R0)) / self.unit
         return np.clip(u0, self.lower, self.upper)
 
     def climb(self, u0: np.ndarray, maxiter: int, lift: bool = True) -> _Climb:
-        """One L-BFGS-B run from u0, then variances near 0 settled: snapped to their bound
-        where that is no worse, and (``lift``, after a converged run) raised and climbed from
-        again where the likelihood rises away from 0."""
+        """Run L-BFGS-B once from u0, then settle the variances near 0.
+
+        They are snapped to their bound where that is no worse, and (``lift``, after a
+        converged run) raised and climbed from again where the likelihood rises away from 0.
+        """
         self.start_value = np.inf
         bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
                   for a, b in zip(self.lower, self.upper, strict=True)]
@@ -373,8 +414,11 @@ class _Search:
         return self._lift_from_zero(end, maxiter) if lift and self.stationary(end.rise) else end
 
     def assess(self, u: np.ndarray) -> tuple[float, float]:
-        """(log-likelihood, rise): the largest rise of the total log-likelihood per unit of u
-        that the bounds allow, 0 at a stationary point; (-inf, inf) where the filter fails."""
+        """Return (log-likelihood, rise) at u.
+
+        rise: the largest rise of the total log-likelihood per unit of u that the bounds
+        allow, 0 at a stationary point; (-inf, inf) where the filter fails.
+        """
         try:
             val, grad = self.loglik(u)
         except ArithmeticError:
@@ -382,13 +426,16 @@ class _Search:
         return val, float(np.max(np.abs(np.clip(u + grad, self.lower, self.upper) - u)))
 
     def stationary(self, rise: float) -> bool:
+        """Return True when ``rise`` passes the stationarity test (scaled by sqrt(n_terms))."""
         return rise <= _STATIONARY * np.sqrt(self.n_terms)
 
     def _snap_to_zero(self, end: _Climb) -> _Climb:
-        """Move each variance below 1e-4 of its scale to its lower bound where that does not
-        lower the log-likelihood. In log space the likelihood flattens as a variance goes to
-        0, so L-BFGS-B stops on the way there, decades above the bound, when the maximum is at
-        the bound (the variance is 0)."""
+        """Move each variance below 1e-4 of its scale to its lower bound, if no worse.
+
+        A variance moves only where that does not lower the log-likelihood. In log space the
+        likelihood flattens as a variance goes to 0, so L-BFGS-B stops on the way there,
+        decades above the bound, when the maximum is at the bound (the variance is 0).
+        """
         for i in np.flatnonzero((end.u > self.lower) & (end.u < self.small)):
             trial = end.u.copy()
             trial[i] = self.lower[i]
@@ -398,11 +445,14 @@ class _Search:
         return self._snap_full_q_states(end) if self.par.q == "full" else end
 
     def _snap_full_q_states(self, end: _Climb) -> _Climb:
-        """The same for a full Q, one state at a time: a state whose variance Q_ii is below
+        """Do the same for a full Q, one state at a time.
+
+        A state whose variance Q_ii is below
         1e-4 of its scale gets variance lo * scale and no covariance (its row and column of the
         Cholesky factor L cleared; each later state keeps its variance, the cleared entry moved
         onto its diagonal), where that does not lower the log-likelihood. Its log-Cholesky
-        diagonal is unbounded, so L-BFGS-B would otherwise stop on the flat way to Q_ii = 0."""
+        diagonal is unbounded, so L-BFGS-B would otherwise stop on the flat way to Q_ii = 0.
+        """
         k = self.par.k
         for i in range(k):
             Q, R, L = self.par.to_qr(end.u * self.unit)
@@ -421,10 +471,13 @@ class _Search:
         return end
 
     def _lift_from_zero(self, end: _Climb, maxiter: int) -> _Climb:
-        """The same flatness holds a search that reaches a variance near 0 there even when the
+        """Climb again from variances near 0 raised to 1e-4 of their scale, if that is better.
+
+        The same flatness holds a search that reaches a variance near 0 there even when the
         likelihood rises away from 0 (the gradient in log space is the variance times the
         slope). Raise every such variance to 1e-4 of its scale; where that is better, climb
-        again from there."""
+        again from there.
+        """
         near = end.u < self.small
         if not near.any():
             return end
@@ -434,9 +487,12 @@ class _Search:
         return max(end, self.climb(lifted, maxiter, lift=False), key=lambda c: c.llf)
 
     def at_bound(self, u: np.ndarray) -> np.ndarray:
-        """Which parameters sit on a bound. In log space the likelihood is flat as a variance
+        """Return which parameters sit on a bound.
+
+        In log space the likelihood is flat as a variance
         goes to 0, so L-BFGS-B stops short of the lower bound: within 4 orders of magnitude of
-        it counts as "at zero"."""
+        it counts as "at zero".
+        """
         return (u - self.lower < np.log(1e4)) | (self.upper - u < 1e-6)
 
 
@@ -451,8 +507,9 @@ def fit_qr(
     bounds_scale: tuple[float, float] = (1e-12, 1e2),
     maxiter: int = 2000,
 ) -> MLEResult:
-    """Maximise the log-likelihood (terms after ``burn`` observed steps) over constant Q and R
-    by L-BFGS-B.
+    """Maximise the log-likelihood over constant Q and R by L-BFGS-B.
+
+    The log-likelihood is the sum of the terms after the first ``burn`` observed steps.
 
     Parameters
     ----------
@@ -563,29 +620,36 @@ class MLEFit:
 
     @property
     def params(self) -> pd.Series:
+        """Return the natural parameters (Q entries, then R), indexed by name."""
         return pd.Series(self.estimate.params, index=self.estimate.names, name="estimate")
 
     @property
     def se(self) -> pd.Series:
+        """Return the standard errors of `params` from the observed information."""
         return pd.Series(self.estimate.se, index=self.estimate.names, name="se")
 
     @property
     def llf(self) -> float:
+        """Return the log-likelihood at the optimum (nats, terms after burn)."""
         return self.estimate.llf
 
     @property
     def aic(self) -> float:
+        """Return Akaike's information criterion (`MLEResult.aic`)."""
         return self.estimate.aic
 
     @property
     def bic(self) -> float:
+        """Return the Bayesian information criterion (`MLEResult.bic`)."""
         return self.estimate.bic
 
     @property
     def converged(self) -> bool:
+        """Return whether the search ended at a stationary point (projected gradient ~0)."""
         return self.estimate.converged
 
     def __repr__(self) -> str:
+        """Return target, states, Q form, observed span, llf, convergence and bounds."""
         r, e = self.result, self.estimate
         bound = ", ".join(e.on_bound) or "none"
         steps = r.design.index[~np.isnan(r.design.y)][self.burn :]  # the likelihood's terms

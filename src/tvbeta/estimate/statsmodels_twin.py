@@ -84,7 +84,7 @@ def _leading(x: ArrayLike, n: int, item_shape: tuple[int, ...], name: str) -> Fl
 
 
 def _shifted_time_last(M: FloatArray) -> FloatArray:
-    """tvbeta's (n, k, k) ``M_t`` -> statsmodels' (k, k, n) ``M^sm_t = M_{t+1}``.
+    """Turn tvbeta's (n, k, k) ``M_t`` into statsmodels' (k, k, n) ``M^sm_t = M_{t+1}``.
 
     A constant (1, k, k) matrix stays (k, k), so statsmodels still sees a time-invariant
     matrix. The final column is only used to predict beyond the sample; it repeats ``M_{n-1}``.

@@ -45,10 +45,12 @@ class StateSpace(NamedTuple):
 
     @property
     def n(self) -> int:
+        """Return the number of time steps (rows of Z)."""
         return self.Z.shape[0]
 
     @property
     def k(self) -> int:
+        """Return the number of states (columns of Z)."""
         return self.Z.shape[1]
 
 
@@ -106,12 +108,15 @@ def _all_finite(x) -> bool:
 
 @njit(cache=True)
 def _covariance_code(A, work) -> int:
-    """0 if A (k, k) is an exactly symmetric PSD matrix; 3 if symmetric only to 1e-12 of its
+    """Classify A (k, k) as a covariance matrix; work (k, k) is scratch.
+
+    Returns 0 if A is an exactly symmetric PSD matrix; 3 if symmetric only to 1e-12 of its
     scale (the caller then symmetrises a copy); 1 asymmetric; 2 negative variance on the
-    diagonal; 4 not positive semi-definite. work (k, k) scratch.
+    diagonal; 4 not positive semi-definite.
 
     PSD: the U D U' factorisation of A + PSD_RTOL * max_i A_ii * I has only positive pivots
-    (zero variances, as for a static intercept, pass: their pivots are the shift itself)."""
+    (zero variances, as for a static intercept, pass: their pivots are the shift itself).
+    """
     k = A.shape[0]
     scale = 1.0
     largest_variance = 0.0
@@ -211,7 +216,7 @@ def state_space(y, Z, T, Q, R, a0, P0) -> StateSpace:
 
 
 def symmetrized(A: np.ndarray) -> np.ndarray:
-    """(A + A') / 2 over the last two axes, as a new C-contiguous array."""
+    """Return (A + A') / 2 over the last two axes, as a new C-contiguous array."""
     return np.ascontiguousarray(0.5 * (A + np.swapaxes(A, -1, -2)))
 
 

@@ -66,8 +66,10 @@ class FilterOutput(NamedTuple):
 
 @njit(cache=True)
 def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll):
-    """Full filter into preallocated outputs; returns the first step with F <= 0 or a
-    non-finite log-likelihood term, or -1."""
+    """Run the full filter into preallocated outputs.
+
+    Returns the first step with F <= 0 or a non-finite log-likelihood term, or -1.
+    """
     n, k = Z.shape
     rw = is_random_walk(T)
     a, UD, QUD = a0.copy(), np.empty((k, k)), np.empty((k, k))
@@ -110,10 +112,12 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
 
 @njit(cache=True)
 def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
-    """The forward sweep of `loglik_kernel` and `tape_kernel`: (sum of the terms after the
-    first ``burn`` observed steps, bad step or -1). With ll (n,) and tape (n, k + 2) it also
-    stores every term and the adjoint's tape [s_t = P_{t|t-1} z_t, F_t, v_t] (rows from the
-    first observation on); size-0 arrays store nothing.
+    """Run the forward sweep of `loglik_kernel` and `tape_kernel`.
+
+    Returns (sum of the terms after the first ``burn`` observed steps, bad step or -1). With
+    ll (n,) and tape (n, k + 2) it also stores every term and the adjoint's tape
+    [s_t = P_{t|t-1} z_t, F_t, v_t] (rows from the first observation on); size-0 arrays
+    store nothing.
 
     static_k: None (k and T are read at run time), or a tuple of k zeros for a random-walk
     model (T = I): numba compiles one copy per tuple length, with k a constant; callers get
@@ -170,10 +174,11 @@ MAX_CONSTANT_K = 5
 
 
 def sweep_constant(T: np.ndarray, k: int) -> tuple[float, ...] | None:
-    """The ``static_k`` argument of the forward sweeps for transition T (1 | n, k, k), or a
-    batch of them (B, 1 | n, k, k): k zeros for a random-walk model (every T the identity)
-    with k <= 5 (up to four factors and an intercept, as in the demo's Carhart model), else
-    None (k and T read at run time).
+    """Return the ``static_k`` argument of the forward sweeps.
+
+    For transition T (1 | n, k, k), or a batch of them (B, 1 | n, k, k): k zeros for a
+    random-walk model (every T the identity) with k <= 5 (up to four factors and an
+    intercept, as in the demo's Carhart model), else None (k and T read at run time).
 
     With k known, LLVM unrolls the per-step loops (most of them run 0 to 4 times) and keeps
     more of the factor in registers: measured at n = 365, such a copy is faster than the same
@@ -188,7 +193,7 @@ def sweep_constant(T: np.ndarray, k: int) -> tuple[float, ...] | None:
 
 @njit(cache=True)
 def _every_random_walk(T):
-    """True when every member of T (B, 1 | n, k, k) is one constant identity matrix."""
+    """Return True when every member of T (B, 1 | n, k, k) is one constant identity matrix."""
     for b in range(T.shape[0]):
         if not is_random_walk(T[b]):
             return False
@@ -197,17 +202,22 @@ def _every_random_walk(T):
 
 @njit(cache=True)
 def loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
-    """Sum of log p(y_t | y_{<t}) after the first ``burn`` observed steps, storing nothing;
-    returns (loglik, bad_t). static_k: `sweep_constant(T, k)`."""
+    """Sum log p(y_t | y_{<t}) after the first ``burn`` observed steps, storing nothing.
+
+    Returns (loglik, bad_t). static_k: `sweep_constant(T, k)`.
+    """
     nothing = np.empty(0)
     return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)), static_k)
 
 
 @njit(cache=True)
 def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k):
-    """Forward sweep storing ll (n,), the one-step terms (0 where y is NaN), and the adjoint's
-    tape (n, k + 2) = [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1.
-    static_k: `sweep_constant(T, k)`."""
+    """Run the forward sweep, storing the one-step terms and the adjoint's tape.
+
+    ll (n,) gets the one-step terms (0 where y is NaN), tape (n, k + 2) gets
+    [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1.
+    static_k: `sweep_constant(T, k)`.
+    """
     # burn as an int64, not the literal 0: the sweep copies are then those of loglik_kernel
     return _forward_sweep(y, Z, T, Q, R, a0, P0, np.int64(0), ll, tape, static_k)[1]
 
@@ -244,8 +254,10 @@ def loglik_batch_serial_kernel(y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
 
 @njit(cache=True, parallel=True)
 def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, static_k, ll, bad):
-    """Per-step terms ll (B, n) of every batch member (each input's batch axis 1 or B), by
-    `tape_kernel`'s forward sweep, in parallel over the members."""
+    """Compute the per-step terms ll (B, n) of every batch member, in parallel.
+
+    Each input's batch axis is 1 or B; the terms come from `tape_kernel`'s forward sweep.
+    """
     n, k = Z.shape[1], Z.shape[2]
     for i in prange(ll.shape[0]):
         b = np.int64(i)  # prange indices are unsigned; mixed with int64 they would become float
@@ -258,8 +270,9 @@ def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, static_k, ll, bad):
 
 
 def raise_bad_step(bad_t: int, m: StateSpace, where: str = "") -> None:
-    """Turn a kernel's failure index into an error that names the step and the cause (no-op
-    when bad_t < 0). m: the model the kernel ran (checked arrays).
+    """Turn a kernel's failure index into an error that names the step and the cause.
+
+    A no-op when bad_t < 0. m: the model the kernel ran (checked arrays).
 
     With PSD Q and P0 the factored update gives F_t = z_t'P z_t + R_t >= R_t, so a kernel
     stops only where R_t = 0 and z_t'P z_t = 0 (a genuinely zero variance, or an underflow
@@ -349,10 +362,42 @@ def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
 
 
 def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
-    """Total log-likelihood: sum of log p(y_t | y_{<t}) (nats) over the observed steps after
-    the first ``burn`` observed ones (rows from ``arrays.burn_row(y, burn)`` on).
+    """Return the total log-likelihood after ``burn`` observed steps, storing nothing.
 
-    The hot path: no storage. Shapes as in `kalman_filter`.
+    The sum of log p(y_t | y_{<t}) (nats) over the observed steps after the first ``burn``
+    observed ones (rows from ``arrays.burn_row(y, burn)`` on), by the filter of Durbin &
+    Koopman (2012) section 4.3 with the covariance in U D U' form (Bierman 1977). The hot
+    path: no storage.
+
+    Parameters
+    ----------
+    y : array_like, (n,)
+        Observations (fund returns); NaN marks a missing step.
+    Z : array_like, (n, k)
+        Design: row t is z_t (the intercept, if any, and the factor returns).
+    T, Q : array_like, (1 | n, k, k)
+        Transition and state-noise covariance (symmetric PSD), constant or per step.
+    R : array_like, (1 | n,)
+        Observation variance (in y's units squared), constant or per step.
+    a0 : array_like, (k,)
+        Mean of the initial state.
+    P0 : array_like, (k, k)
+        Covariance of the initial state (symmetric PSD).
+    burn : int, default 0
+        Number of observed steps whose terms are left out of the sum.
+
+    Returns
+    -------
+    float
+        The log-likelihood in nats.
+
+    Raises
+    ------
+    KalmanInputError
+        For invalid arrays: wrong shapes, non-finite values, Q or P0 not symmetric PSD, R < 0.
+    KalmanNumericalError
+        Where F_t = 0 or a term overflows, naming the step and the cause
+        (see `raise_bad_step`).
     """
     m = check_shapes(y, Z, T, Q, R, a0, P0)
     static_k = sweep_constant(m.T, m.Z.shape[1])

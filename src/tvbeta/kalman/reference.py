@@ -25,7 +25,7 @@ def predict(a: np.ndarray, P: np.ndarray, T: np.ndarray, Q: np.ndarray):
 
 
 def update(a: np.ndarray, P: np.ndarray, y: float, z: np.ndarray, r: float):
-    """Returns (a_{t|t}, P_{t|t}, v, F, K, loglik_t) for one scalar observation."""
+    """Return (a_{t|t}, P_{t|t}, v, F, K, loglik_t) for one scalar observation."""
     v = y - z @ a
     F = z @ P @ z + r
     K = P @ z / F
@@ -82,8 +82,10 @@ _PI = Decimal(
 
 
 def loglik_decimal(y, Z, T, Q, R, a0, P0, burn: int = 0, digits: int = 60) -> float:
-    """The filter's log-likelihood, the sum of log p(y_t | y_{<t}) over the observed steps
-    after the first ``burn`` observed ones (the model starting at the first observed step, as
+    """Return the filter's log-likelihood in ``digits``-digit decimal arithmetic.
+
+    The sum of log p(y_t | y_{<t}) over the observed steps after the first ``burn`` observed
+    ones (the model starting at the first observed step, as
     the kernels do), computed with `digits` significant decimal digits and rounded to the
     nearest float (nats).
 

@@ -33,9 +33,11 @@ class SmootherOutput(NamedTuple):
 
 @njit(cache=True)
 def smoother_kernel(y, T, a_pred, P_pred, a_filt, P_filt, a_smooth, P_smooth):
-    """Backward RTS sweep into a_smooth (n, k), P_smooth (n, k, k); returns the first step
-    whose next predicted covariance is singular, or -1. The sweep ends at the first observed
-    y; rows before it are not part of the model (NaN, as in the filter)."""
+    """Run the backward RTS sweep into a_smooth (n, k), P_smooth (n, k, k).
+
+    Returns the first step whose next predicted covariance is singular, or -1. The sweep ends
+    at the first observed y; rows before it are not part of the model (NaN, as in the filter).
+    """
     n, k = a_pred.shape
     first = burn_row(y, 0)
     a_smooth[:first] = np.nan
@@ -115,8 +117,11 @@ def _smoothed_mean_of(y, Z, T, a0, P_pred, F, K, out):
 def simulation_smoother_kernel(
     y, Z, T, R, a0, sqrtP0, sqrtQ, P_pred, F, K, e0, e, u, draws
 ):
-    """Mean-correction draws (DK 2002) into draws (D, n, k) from standard normals e0, e, u.
-    The paths start at the first observed y (rows before it: NaN, not part of the model)."""
+    """Draw state paths by mean correction (DK 2002) into draws (D, n, k).
+
+    The standard normals come in e0, e, u. The paths start at the first observed y (rows
+    before it: NaN, not part of the model).
+    """
     D = draws.shape[0]
     n, k = Z.shape
     alpha = np.empty(k)
@@ -178,7 +183,25 @@ def smooth_state_space(m: StateSpace, filtered: FilterOutput | None = None) -> S
 
 
 def psd_sqrt(A: np.ndarray) -> np.ndarray:
-    """A square root L with L L' = A for symmetric PSD A (..., k, k); zero variances allowed."""
+    """Return a square root L with L L' = A for symmetric PSD A (..., k, k).
+
+    Zero variances are allowed (L from the eigendecomposition, negative rounding clipped).
+
+    Parameters
+    ----------
+    A : np.ndarray, (..., k, k)
+        Symmetric positive semi-definite matrices.
+
+    Returns
+    -------
+    np.ndarray, (..., k, k)
+        L with L @ L.swapaxes(-1, -2) equal to A up to rounding.
+
+    Raises
+    ------
+    ValueError
+        When an eigenvalue is below -1e-10 times the largest in magnitude (A not PSD).
+    """
     w, U = np.linalg.eigh(A)
     scale = np.maximum(np.abs(w).max(axis=-1, keepdims=True), 1e-300)
     if np.any(w < -1e-10 * scale):
@@ -189,8 +212,10 @@ def psd_sqrt(A: np.ndarray) -> np.ndarray:
 def simulation_smoother(
     y, Z, T, Q, R, a0, P0, n_draws: int, seed: int | np.random.Generator
 ) -> np.ndarray:
-    """Draws of the whole state path from p(alpha_0, ..., alpha_{n-1} | y): (n_draws, n, k),
-    NaN on the rows before the first observed y (not part of the model).
+    """Draw whole state paths from p(alpha_0, ..., alpha_{n-1} | y).
+
+    Returns (n_draws, n, k), NaN on the rows before the first observed y (not part of the
+    model).
 
     Durbin & Koopman (2002) mean-correction simulation smoother; seeded by `seed` (an int or a
     numpy Generator). Shapes of the model arrays as in `kalman_filter`.

@@ -43,7 +43,7 @@ def at(t: int, length: int) -> int:
 
 @njit(cache=True)
 def is_random_walk(T) -> bool:
-    """True when T is one constant identity matrix (the common random-walk betas)."""
+    """Return True when T is one constant identity matrix (the common random-walk betas)."""
     if T.shape[0] != 1:
         return False
     k = T.shape[1]
@@ -193,8 +193,9 @@ def predict(a, UD, T, QUD, tmp_a, W, x):
 
 @njit(cache=True, inline="always")
 def update(a, UD, y, z, r, s):
-    """Update step for a scalar observation, in place on a and the factor UD of P; returns
-    (v, F, loglik_t).
+    """Update a and the factor UD of P in place for a scalar observation.
+
+    Returns (v, F, loglik_t).
 
     v = y - z'a, F = z'P z + r, s = P z, K = s / F, a <- a + K v, P <- P - s s' / F, and
     loglik_t = -(log 2 pi + log F + v^2 / F) / 2; the same F serves the update and the
@@ -241,8 +242,9 @@ def update(a, UD, y, z, r, s):
 
 @njit(cache=True)
 def rts_step(a_f, P_f, a_p_next, P_p_next, a_s_next, P_s_next, T_next, a_out, P_out, J, tmp):
-    """One backward step of the Rauch-Tung-Striebel smoother (DK 4.4.5); returns False when
-    P_{t+1|t} is not positive definite (nothing written then).
+    """Take one backward step of the Rauch-Tung-Striebel smoother (DK 4.4.5).
+
+    Returns False when P_{t+1|t} is not positive definite (nothing written then).
 
         J = P_{t|t} T_{t+1}' P_{t+1|t}^{-1}            (a Cholesky solve, no inverse)
         a_{t|n} = a_{t|t} + J (a_{t+1|n} - a_{t+1|t})

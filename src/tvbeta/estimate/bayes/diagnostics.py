@@ -58,8 +58,11 @@ def summary(fit, *, ci_prob: float = 0.9) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ConvergenceReport:
-    """summary : `summary` table; n_divergent : divergent transitions after tuning;
-    bfmi : (chains,) E-BFMI; problems : a sentence per failed check (empty when all pass)."""
+    """The outcome of `check_convergence`.
+
+    summary : `summary` table; n_divergent : divergent transitions after tuning;
+    bfmi : (chains,) E-BFMI; problems : a sentence per failed check (empty when all pass).
+    """
 
     summary: pd.DataFrame
     n_divergent: int
@@ -68,6 +71,7 @@ class ConvergenceReport:
 
     @property
     def ok(self) -> bool:
+        """Return True when every check passed (no problems)."""
         return not self.problems
 
 
@@ -155,11 +159,29 @@ def _replicates(tree: xr.DataTree, group: str) -> np.ndarray:
 
 
 def posterior_predictive_check(fit, *, seed: int | None = None) -> pd.DataFrame:
-    """Observed vs replicated statistics (mean, sd, min, max, lag-1 autocorrelations of y and
-    |y|) with 90% bands and posterior predictive p-values P(T(y_rep) >= T(y)).
+    """Compare observed with replicated statistics of the returns.
 
-    Replicates are drawn from the state-space model given posterior (Q, R); when the fit has no
-    posterior_predictive group, one is sampled with ``seed`` (required then).
+    The statistics are the mean, sd, min, max and lag-1 autocorrelations of y and |y|, with 90%
+    bands and posterior predictive p-values P(T(y_rep) >= T(y)). Replicates are drawn from the
+    state-space model given posterior (Q, R); when the fit has no posterior_predictive group,
+    one is sampled with ``seed`` (required then).
+
+    Parameters
+    ----------
+    fit : BayesFit
+        The fit to check.
+    seed : int, optional
+        Seed of the replicates, needed only when the fit has no posterior_predictive group.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per statistic: observed value, band of the replicates and p-value.
+
+    Raises
+    ------
+    ValueError
+        When the fit has no posterior_predictive group and ``seed`` is None.
     """
     if "posterior_predictive" not in fit.tree.children:
         if seed is None:
@@ -170,8 +192,11 @@ def posterior_predictive_check(fit, *, seed: int | None = None) -> pd.DataFrame:
 
 
 def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.DataFrame:
-    """Replicated-return statistics under the priors vs the data (same table as the posterior
-    check): the prior should make returns of the data's scale plausible, not force them."""
+    """Compare replicated-return statistics under the priors with the data.
+
+    The same table as the posterior check: the prior should make returns of the data's scale
+    plausible, not force them.
+    """
     from tvbeta.estimate.bayes.fit import _LIGHT, _RANDOM_OBJMODE
     from tvbeta.estimate.bayes.model import model_from_spec
 
@@ -185,8 +210,11 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
 
 
 def _savefig(pc: az.PlotCollection, path: str | Path) -> None:
-    """Save atomically (`tvbeta.outputs.atomic_path`); a path without a suffix gets
-    matplotlib's default format as its suffix, as ``savefig`` itself would add."""
+    """Save the figure atomically (`tvbeta.outputs.atomic_path`).
+
+    A path without a suffix gets matplotlib's default format as its suffix, as ``savefig``
+    itself would add.
+    """
     import matplotlib as mpl
 
     path = Path(path)
@@ -197,8 +225,10 @@ def _savefig(pc: az.PlotCollection, path: str | Path) -> None:
 
 
 def plot_trace(fit, path: str | Path | None = None, **kwargs) -> az.PlotCollection:
-    """Trace and density per parameter (``az.plot_trace_dist``, one row per state since the
-    intercept and the factor betas have different scales); saved as PNG if ``path``."""
+    """Plot trace and density per parameter (``az.plot_trace_dist``); saved as PNG if ``path``.
+
+    One row per state, since the intercept and the factor betas have different scales.
+    """
     kwargs.setdefault("compact", False)
     pc = az.plot_trace_dist(fit.tree, var_names=parameter_names(fit), backend="matplotlib",
                             **kwargs)  # fmt: skip

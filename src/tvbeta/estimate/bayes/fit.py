@@ -88,6 +88,7 @@ class BayesFit:
     settings: dict[str, Any]
 
     def __repr__(self) -> str:
+        """Return the model (`BayesSpec.about`) and what the sampler ran."""
         s = self.settings
         return (
             f"BayesFit({self.spec.about()};\n  {s.get('sampler')}: {s.get('chains')} chains x "
@@ -96,8 +97,10 @@ class BayesFit:
         )
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
-        """The posterior of Q and R, one row per parameter (`qr_summary`): the counterpart of
-        `MLEFit.summary`, in the same names and units."""
+        """Summarise the posterior of Q and R, one row per parameter (`qr_summary`).
+
+        The counterpart of `MLEFit.summary`, in the same names and units.
+        """
         return self.qr_summary(prob)
 
     def model(self) -> pm.Model:
@@ -109,10 +112,13 @@ class BayesFit:
         return posterior_qr(self.tree, self.spec.q)
 
     def qr_summary(self, prob: float = 0.9) -> pd.DataFrame:
-        """Posterior of Q and R in the MLE's names and units (`MLEFit.params`: variances
+        """Summarise the posterior of Q and R in the MLE's names and units.
+
+        The names and units are those of `MLEFit.params` (variances
         ``Q[state]`` (and covariances ``Q[a,b]`` for a full Q) per period, then ``R``): mean,
         sd, median and the central ``prob`` interval, so ``mle.summary().join(fit.qr_summary())``
-        lines them up row by row."""
+        lines them up row by row.
+        """
         from tvbeta.estimate.mle import QRParameterization
 
         k, q = self.spec.k, self.spec.q
@@ -131,7 +137,7 @@ class BayesFit:
         return pd.DataFrame(table, index=pd.Index(names, name="parameter"))
 
     def with_posterior_predictive(self, seed: int) -> BayesFit:
-        """A copy with a posterior_predictive group (replicated returns from the model)."""
+        """Return a copy with a posterior_predictive group (replicated returns from the model)."""
         tree = self.tree.copy()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
@@ -205,10 +211,13 @@ def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
-    """The pointwise log-likelihood group: ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R)
-    of every posterior draw and observed step (`BayesSpec.steps`: the observed targets after the
-    burn-in; ``time`` = their labels), as ``pm.compute_log_likelihood`` lays it out, from one
-    parallel kernel call over the draws (`BayesSpec.loglik_terms`)."""
+    """Return the pointwise log-likelihood group.
+
+    ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R) of every posterior draw and observed step
+    (`BayesSpec.steps`: the observed targets after the burn-in; ``time`` = their labels), as
+    ``pm.compute_log_likelihood`` lays it out, from one parallel kernel call over the draws
+    (`BayesSpec.loglik_terms`).
+    """
     ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.steps]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
@@ -358,9 +367,11 @@ def fit_spec(
 
 
 def settings_line(settings: dict[str, Any]) -> str:
-    """One line saying what a fit ran, from `BayesFit.settings` (logged at INFO by `fit_spec`),
-    e.g. "NUTS (nutpie, low_rank mass matrix): 4 chains x (1000 tune + 1000 draws),
-    target_accept 0.8, seed 1, burn 0, 12.3 s"."""
+    """Return one line saying what a fit ran, from `BayesFit.settings`.
+
+    Logged at INFO by `fit_spec`, e.g. "NUTS (nutpie, low_rank mass matrix): 4 chains x (1000 tune +
+    1000 draws), target_accept 0.8, seed 1, burn 0, 12.3 s".
+    """
     s = settings
     return (
         f"NUTS ({s['sampler']}, {s['adaptation']} mass matrix): {s['chains']} chains x "

@@ -94,10 +94,12 @@ class BayesSpec:
 
     @property
     def n(self) -> int:
+        """Return the number of rows (time steps, missing targets included)."""
         return self.Z.shape[0]
 
     @property
     def k(self) -> int:
+        """Return the number of states (columns of Z)."""
         return self.Z.shape[1]
 
     @property
@@ -107,25 +109,35 @@ class BayesSpec:
 
     @property
     def time(self) -> pd.Index:
-        """Labels of the likelihood window (rows first_row..n-1, missing targets included):
-        the ``time`` coordinate of the beta paths."""
+        """Return the labels of the likelihood window (rows first_row..n-1).
+
+        Missing targets are included. The ``time`` coordinate of the beta paths.
+        """
         return self.index[self.first_row :].rename(TIME)
 
     @property
     def steps(self) -> np.ndarray:
-        """Row positions (m,) of the likelihood terms: the observed targets after the first
-        ``burn`` observed ones."""
+        """Return the row positions (m,) of the likelihood terms.
+
+        They are the observed targets after the first ``burn`` observed ones.
+        """
         return np.flatnonzero(~np.isnan(self.y))[self.burn :]
 
     @property
     def observed_time(self) -> pd.Index:
-        """Labels of `steps`: the ``time`` coordinate of the model's observed variable and of
-        the log_likelihood, observed_data and predictive groups."""
+        """Return the labels of `steps`.
+
+        They are the ``time`` coordinate of the model's observed variable and of
+        the log_likelihood, observed_data and predictive groups.
+        """
         return self.index[self.steps].rename(TIME)
 
     def about(self) -> str:
-        """Two lines on the model: target, states, Q form; the likelihood's observed steps and
-        their span, the burn, the rows and the frequency (the body of the short reprs)."""
+        """Describe the model in two lines (the body of the short reprs).
+
+        Target, states, Q form; the likelihood's observed steps and their span, the burn, the
+        rows and the frequency.
+        """
         return (
             f"target={self.target_col!r}, states={list(self.state_names)}, q={self.q!r},\n"
             f"  {len(self.steps)} observed steps {format_span(self.observed_time)} after "
@@ -133,22 +145,28 @@ class BayesSpec:
         )
 
     def __repr__(self) -> str:
+        """Return ``BayesSpec(...)`` around `about`."""
         return f"BayesSpec({self.about()})"
 
     def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
-        """ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats) for draws Q (S, k, k), R (S,) and
-        every row t: (S, n), burn-in rows included, 0 where y_t is missing. One parallel kernel
-        call over the draws (`loglik_batch`), each validated like a model (an error names the
-        draw as the batch member)."""
+        """Return ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats), (S, n).
+
+        For draws Q (S, k, k), R (S,) and every row t: burn-in rows included, 0 where y_t is
+        missing. One parallel kernel call over the draws (`loglik_batch`), each validated like a
+        model (an error names the draw as the batch member).
+        """
         return loglik_batch(
             self.y[None], self.Z[None], self.T[None, None], np.asarray(Q)[:, None],
             np.asarray(R)[:, None], self.a0[None], self.P0[None], terms=True,
         )  # fmt: skip
 
     def kalman_spec(self, name: str = "prior initial state") -> KalmanSpec:
-        """A `KalmanSpec` with this model's T and initial state (a0, P0): give it to `fit_mle`
+        """Return a `KalmanSpec` with this model's T and initial state (a0, P0).
+
+        Give it to `fit_mle`
         (with the same burn) and the MLE maximises the very likelihood the posterior is built on.
-        Q and R are the spec defaults until a setter or the MLE fills them in."""
+        Q and R are the spec defaults until a setter or the MLE fills them in.
+        """
         return KalmanSpec(
             K=self.k, name=name, intercept=self.intercept, T=TimeVarying.constant(self.T),
             beta0=self.a0, P0=self.P0, init_mode="prior",
@@ -169,8 +187,17 @@ class BayesSpec:
         frequency: str | float | None = None,
         T=None,
     ) -> BayesSpec:
-        """A spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0); ``burn``
-        defaults to k observed steps (`tvbeta.constants.default_burn`)."""
+        """Build a spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0).
+
+        ``burn`` defaults to k observed steps (`tvbeta.constants.default_burn`).
+
+        Raises
+        ------
+        ValueError
+            For arrays of the wrong shapes, an unknown ``q``, a ``burn`` outside
+            [0, n_observed - 1), a frequency that cannot be read or inferred, or priors that
+            do not fit the data.
+        """
         y = np.ascontiguousarray(y, dtype=np.float64)
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
@@ -210,8 +237,43 @@ def bayes_spec(
     burn: int | None = None,
     frequency: str | float | None = None,
 ) -> BayesSpec:
-    """Validate the data (`prepare_design`) and resolve priors and the initial state; ``burn``
-    defaults to K observed steps (`tvbeta.constants.default_burn`), as in `fit_mle`."""
+    """Validate the data (`prepare_design`) and resolve priors and the initial state.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        Returns of the fund and the factors, one row per period (decimal returns).
+    target_col : Hashable
+        Column of the fund's returns.
+    factor_cols : sequence of Hashable or str
+        Columns of the factor returns.
+    intercept : bool, default True
+        Add a time-varying intercept as state 0.
+    q : {"diag", "full"}, default "diag"
+        Form of the state-noise covariance Q.
+    priors : Priors or dict, optional
+        Prior settings; None for the documented defaults.
+    burn : int, optional
+        Observed steps left out of the likelihood; defaults to K observed steps
+        (`tvbeta.constants.default_burn`), as in `fit_mle`.
+    frequency : str or float, optional
+        Periods per year or a frequency name (`periods_per_year`); None infers it from the
+        index.
+
+    Returns
+    -------
+    BayesSpec
+        The model with its resolved priors and initial state.
+
+    Raises
+    ------
+    DataValidationError
+        (a ValueError) For data that do not pass `prepare_design`.
+    ValueError
+        For an unknown ``q``, a bad ``burn`` or frequency, or priors that do not fit the data.
+    TypeError
+        For ``df`` not a DataFrame, or priors of the wrong type.
+    """
     if burn is None:
         burn = default_burn(len(column_list(factor_cols)) + int(intercept))
     design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
@@ -233,7 +295,7 @@ def build_model(
     burn: int | None = None,
     frequency: str | float | None = None,
 ) -> pm.Model:
-    """The PyMC model of a fund's returns on factors with time-varying betas.
+    """Build the PyMC model of a fund's returns on factors with time-varying betas.
 
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and, for q="diag", ``sigma_beta`` (dims
     state), both sampled as signed sds (`SignedScale`); for q="full" the packed Cholesky factor
@@ -281,8 +343,11 @@ class SignedScale(Transform):
 
 
 def _scale_prior(name: str, prior, dims=None, shape=None):
-    """The prior of an sd as a PyMC variable; NUTS sees it as `SignedScale` when its family is
-    in `SIGNED_FAMILIES`, else (or inside LKJCholeskyCov) through PyMC's log transform."""
+    """Return the prior of an sd as a PyMC variable.
+
+    NUTS sees it as `SignedScale` when its family is in `SIGNED_FAMILIES`, else (or inside
+    LKJCholeskyCov) through PyMC's log transform.
+    """
     dist = getattr(pm, prior.dist)
     if shape is not None:
         return dist.dist(**prior.params, shape=shape)
@@ -325,11 +390,14 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
 
 
 def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
-    """The data as shared variables, not constants: the compiled graph then does not depend on
-    the data, so PyTensor's numba cache serves every data set (constants would force a fresh
-    2-5 s compile per data set). Names are prefixed to stay unique in nutpie's shared data.
-    ``y_obs``, ``Z_obs``: the observed steps (the CustomDist's value and design); ``y``, ``Z``:
-    every row, which the filter runs through; ``steps``: where the observed steps are."""
+    """Return the data as shared variables, not constants.
+
+    The compiled graph then does not depend on the data, so PyTensor's numba cache serves every data
+    set (constants would force a fresh 2-5 s compile per data set). Names are prefixed to stay
+    unique in nutpie's shared data. ``y_obs``, ``Z_obs``: the observed steps (the CustomDist's value
+    and design); ``y``, ``Z``: every row, which the filter runs through; ``steps``: where the
+    observed steps are.
+    """
     steps = spec.steps
     arrays = {
         "y_obs": spec.y[steps], "Z_obs": spec.Z[steps], "y": spec.y, "Z": spec.Z,
@@ -349,19 +417,22 @@ def _random_walk_k(spec: BayesSpec) -> int:
 
 
 def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable], op: KalmanLoglikOp):
-    """The terms of the observed steps, the filter run through every row (burn-in rows and
-    missing targets only condition it; rows before the first observed target are not part of
-    the model). ``value`` fills the observed steps of the full series, so the density is a
-    function of its value as PyMC expects."""
+    """Return the log-likelihood terms of the observed steps.
+
+    The filter runs through every row (burn-in rows and missing targets only condition it; rows
+    before the first observed target are not part of the model). ``value`` fills the observed steps
+    of the full series, so the density is a function of its value as PyMC expects.
+    """
     y = pt.set_subtensor(data["y"][data["steps"]], value)
     ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
     return ll[data["steps"]]
 
 
 def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) -> np.ndarray:
-    """One replicate of the observed steps' y (m,) from the model: beta ~ N(a0, P0) just before
-    the first observed target (the model starts at that row), then the states through every
-    later row; returned at `BayesSpec.steps`.
+    """Simulate one replicate of the observed steps' y (m,) from the model.
+
+    beta ~ N(a0, P0) just before the first observed target (the model starts at that row), then the
+    states through every later row; returned at `BayesSpec.steps`.
 
     Q (k, k), R scalar; Z (m, k) replaces the design at the observed steps if given.
     """
@@ -402,9 +473,11 @@ def _random(Q, R, Z, rng=None, size=None, *, spec: BayesSpec):
 def sample_prior_predictive(
     spec_or_model: BayesSpec | pm.Model, draws: int = 500, *, seed: int
 ):
-    """Prior and prior predictive draws (a DataTree with groups prior, prior_predictive,
-    observed_data): the returns the priors imply, to compare with the data's scale (see
-    `tvbeta.estimate.bayes.diagnostics.prior_predictive_check`)."""
+    """Draw from the prior and the prior predictive.
+
+    A DataTree with groups prior, prior_predictive, observed_data: the returns the priors imply, to
+    compare with the data's scale (see `tvbeta.estimate.bayes.diagnostics.prior_predictive_check`).
+    """
     model = spec_or_model if isinstance(spec_or_model, pm.Model) else model_from_spec(spec_or_model)
     with model:
         return pm.sample_prior_predictive(draws=draws, random_seed=seed,

@@ -72,8 +72,10 @@ def _as_inputs(*args) -> list[pt.TensorVariable]:
 
 @numba.njit(cache=True)
 def _forward(Q, R, y, Z, T, a0, P0, static_k):
-    """(ll (n,), tape (n, k + 2)); every ll_t = -inf on a numerical failure. R is 0-d;
-    static_k: `sweep_constant(T, k)`."""
+    """Return (ll (n,), tape (n, k + 2)) of the forward sweep.
+
+    Every ll_t = -inf on a numerical failure. R is 0-d; static_k: `sweep_constant(T, k)`.
+    """
     n, k = Z.shape
     ll = np.empty(n)
     tape = np.empty((n, k + 2))
@@ -107,7 +109,7 @@ def _adjoint(w, ll, tape, y, Z, T):
 
 
 def kalman_loglik_terms(Q, R, y, Z, T, a0, P0) -> np.ndarray:
-    """The Op's value in plain numpy: (n,) terms, all -inf on a numerical failure."""
+    """Return the Op's value in plain numpy: (n,) terms, all -inf on a numerical failure."""
     args = [np.asarray(a, dtype=np.float64) for a in (Q, R, y, Z, T, a0, P0)]
     return _forward(*args, sweep_constant(args[4][None], args[3].shape[1]))[0]
 
@@ -140,22 +142,27 @@ class KalmanLoglikOp(Op):
         return (0.0,) * self.random_walk_k if self.random_walk_k else None
 
     def __call__(self, *inputs, **kwargs):
+        """Return the terms output only (the tape stays internal to the gradient)."""
         return super().__call__(*inputs, **kwargs)[0]
 
     def make_node(self, Q, R, y, Z, T, a0, P0) -> Apply:
+        """Build the Apply node: outputs the (n,) terms and the (n, k + 2) tape."""
         inputs = _as_inputs(Q, R, y, Z, T, a0, P0)
         n = inputs[2].type.shape[0]
         outputs = [pt.tensor(dtype="float64", shape=(n,)), pt.matrix(dtype="float64")]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
+        """Compute the terms and the tape in Python mode (`_forward`)."""
         output_storage[0][0], output_storage[1][0] = _forward(*inputs, self.static_k)
 
     def infer_shape(self, node, shapes):
+        """Return the output shapes: (n,) like y, and (n, k + 2)."""
         n, k = shapes[3]
         return [shapes[2], (n, k + 2)]
 
     def pullback(self, inputs, outputs, cotangents):
+        """Return the gradients of Q, R, a0, P0 by `KalmanVJPOp`; y, Z and T get none."""
         Q, _, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
         dQ, dR, da0, dP0 = KalmanVJPOp()(cotangents[0], ll, tape, y, Z, T, Q, a0, P0)
@@ -171,7 +178,9 @@ class KalmanLoglikOp(Op):
 
 
 class KalmanVJPOp(Op):
-    """(dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, Q, a0, P0): the gradient of
+    """Compute the gradient of sum_t w_t ll_t by the adjoint sweep.
+
+    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, Q, a0, P0): the gradient of
     sum_t w_t ll_t by the adjoint sweep over `KalmanLoglikOp`'s outputs (ll, tape).
 
     Q, a0 and P0 only give the gradients their types. Not differentiable itself (no second
@@ -181,6 +190,13 @@ class KalmanVJPOp(Op):
     __props__ = ()
 
     def make_node(self, w, ll, tape, y, Z, T, Q, a0, P0) -> Apply:
+        """Build the Apply node; the outputs take the types of Q, R, a0 and P0.
+
+        Raises
+        ------
+        ValueError
+            When ``w`` is not a vector.
+        """
         w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
         if w.type.ndim != 1:
             raise ValueError(f"w must be a vector, got {w.type.ndim} dimension(s)")
@@ -189,10 +205,12 @@ class KalmanVJPOp(Op):
         return Apply(self, [w, ll, tape, y, Z, T, Q, a0, P0], outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
+        """Compute (dQ, dR, da0, dP0) in Python mode (`_adjoint`)."""
         for storage, value in zip(output_storage, _adjoint(*inputs[:6]), strict=True):
             storage[0] = value
 
     def infer_shape(self, node, shapes):
+        """Return the output shapes: those of Q, a scalar, a0 and P0."""
         return [shapes[6], (), shapes[7], shapes[8]]
 
 

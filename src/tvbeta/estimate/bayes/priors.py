@@ -131,6 +131,7 @@ class Prior:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Refuse an unknown distribution or parameter, or a bad value (ValueError)."""
         if self.dist not in SCALE_PARAM:
             raise ValueError(
                 f"prior {self.dist!r} is not a positive distribution tvbeta knows;"
@@ -184,6 +185,7 @@ class Priors:
     P0: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
+        """Turn prior tables into `Prior` and check every setting (TypeError, ValueError)."""
         for name in ("sigma_eps", "sigma_beta"):
             value = getattr(self, name)
             if isinstance(value, Mapping):
@@ -247,6 +249,7 @@ class Priors:
         return out
 
     def replace(self, **changes: Any) -> Priors:
+        """Return a copy with ``changes`` applied, checked like a new `Priors`."""
         return replace(self, **changes)
 
 
@@ -259,7 +262,10 @@ def _integer(value: Any) -> bool:
 
 
 def _check_param(dist: str, name: str, value: Any) -> None:
-    """A parameter ``dist`` takes, finite, and > 0 unless it may be any real (LogNormal mu)."""
+    """Check that ``dist`` takes parameter ``name`` and that ``value`` is finite.
+
+    It must also be > 0 unless it may be any real (LogNormal mu).
+    """
     if name not in PARAMS[dist]:
         raise ValueError(
             f"{dist} has no parameter {name!r};{closest(name, PARAMS[dist])} its parameters "
@@ -290,11 +296,27 @@ def _plain(value: Any) -> Any:
 
 
 def periods_per_year(index: pd.Index | None, frequency: str | float | None = None) -> float:
-    """Sampling frequency in periods per year, from ``frequency`` or inferred from the index.
+    """Return the sampling frequency in periods per year.
 
-    frequency : a number (periods per year), a name in `FREQUENCIES` ("weekly", ...), a pandas
-    offset alias ("W-FRI", "ME", "B", ...), or None to infer it from the median spacing of a
-    DatetimeIndex (about 1.4 days or less -> 252, 7 -> 52, 30 -> 12, 91 -> 4, 365 -> 1).
+    Parameters
+    ----------
+    index : pd.Index or None
+        The data's index; read only when ``frequency`` is None.
+    frequency : str or float, optional
+        A number (periods per year), a name in `FREQUENCIES` ("weekly", ...), a pandas
+        offset alias ("W-FRI", "ME", "B", ...), or None to infer it from the median spacing of
+        a DatetimeIndex (about 1.4 days or less -> 252, 7 -> 52, 30 -> 12, 91 -> 4, 365 -> 1).
+
+    Returns
+    -------
+    float
+        Periods per year.
+
+    Raises
+    ------
+    ValueError
+        For a frequency <= 0 or unknown, an index that is not a DatetimeIndex with 2+ dates
+        when ``frequency`` is None, or a spacing longer than a year.
     """
     if frequency is not None:
         if isinstance(frequency, int | float | np.number) and not isinstance(frequency, bool):
@@ -354,10 +376,16 @@ def initial_state(
     intercept: bool,
     priors: Priors | None = None,
 ) -> InitialState:
-    """The documented initial state (module docstring): OLS on the initial window, wide P0.
+    """Return the documented initial state (module docstring): OLS on the initial window, wide P0.
 
     y (n,), Z (n, k): the full data (the burn-in included); the intercept, if any, is
     state 0. The initial window counts observed steps, as ``burn`` does.
+
+    Raises
+    ------
+    ValueError
+        When the priors give only one of a0 and P0, or them with the wrong shapes, or when the
+        initial window has fewer than k + 1 observations.
     """
     priors = priors or Priors()
     k = Z.shape[1]
@@ -436,8 +464,11 @@ def resolve_priors(
     intercept: bool,
     priors: Priors | None = None,
 ) -> ResolvedPriors:
-    """Fill the default scales from the data (residual sd after the first ``burn`` observed
-    steps, sd(y), frequency)."""
+    """Fill the default scales of the priors from the data.
+
+    The scales come from the residual sd after the first ``burn`` observed steps, sd(y) and the
+    frequency.
+    """
     priors = priors or Priors()
     first = burn_row(y, burn)
     _, _, s_ols = _ols(y[first:], Z[first:])

@@ -209,8 +209,10 @@ def _nogil_numba_mode():
     from pytensor.link.numba.linker import NumbaLinker
 
     class _NogilNumbaLinker(NumbaLinker):
-        """The numba linker with the final function compiled ``nogil=True``, cached under its
-        own key (a cached GIL-holding build must not be reused for it)."""
+        """Compile the final function ``nogil=True``, as PyTensor's numba linker otherwise does.
+
+        It is cached under its own key (a cached GIL-holding build must not be reused for it).
+        """
 
         def jit_compile(self, fn_and_cache):
             fn, cache_key = fn_and_cache
@@ -223,7 +225,7 @@ def _nogil_numba_mode():
 
 
 def _nutpie_model(model: pm.Model):
-    """nutpie's model object over PyTensor's compiled (numba) log density and gradient."""
+    """Return nutpie's model object over PyTensor's compiled (numba) log density and gradient."""
     from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
     from nutpie.compiled_pyfunc import from_pyfunc
     from pymc.initial_point import make_initial_point_fn
