@@ -161,7 +161,9 @@ def simulate(
 
 
 def psd_sqrt(M: np.ndarray, name: str = "matrix") -> np.ndarray:
-    """The symmetric square root ``L = V diag(sqrt(w)) V'`` of a symmetric PSD ``M`` (k, k).
+    """Return the symmetric square root ``L = V diag(sqrt(w)) V'`` of a symmetric PSD ``M``.
+
+    ``M`` and ``L`` are (k, k).
 
     ``L @ L.T == M``. Uses ``eigh`` rather than Cholesky so singular matrices (a zero variance)
     work; eigenvalues negative only by rounding are clipped to 0, clearly negative ones raise.
@@ -208,7 +210,7 @@ def _factor_names(
 
 
 def _vector(value: ArrayLike, k: int, name: str) -> np.ndarray:
-    """A float (k,) vector from a scalar or a length-k array."""
+    """Return a float (k,) vector from a scalar or a length-k array."""
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         return np.full(k, float(arr))
@@ -218,7 +220,7 @@ def _vector(value: ArrayLike, k: int, name: str) -> np.ndarray:
 
 
 def _matrix(value: ArrayLike, k: int, name: str, psd: bool = True) -> np.ndarray:
-    """A float (k, k) matrix from a scalar (times I), a (k,) diagonal or a (k, k) matrix."""
+    """Return a float (k, k) matrix from a scalar (times I), a (k,) diagonal or a (k, k) matrix."""
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         out = float(arr) * np.eye(k)

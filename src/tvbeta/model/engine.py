@@ -31,7 +31,7 @@ def design_for(
     factor_cols: Sequence[Hashable] | str,
     burn: int = 0,
 ) -> Design:
-    """Validated arrays of ``df`` for ``spec`` (its intercept), with K checked.
+    """Return the validated arrays of ``df`` for ``spec`` (its intercept), with K checked.
 
     Raises
     ------
