@@ -236,7 +236,7 @@ def _with_residual_var_Q(
 
 
 def set_Q(spec: KalmanSpec, Q) -> KalmanSpec:
-    """Return a copy of ``spec`` with Q as given (beta^2 per step).
+    """Return a copy with Q as given (beta^2 per step).
 
     A scalar q (Q = q I), (K,) variances (a diagonal Q), (K, K), or (n, K, K) per time step.
     Not checked for positive semi-definiteness here: the filter refuses a Q that is not,
