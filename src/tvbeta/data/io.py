@@ -110,6 +110,12 @@ def yield_changes(
     pd.DataFrame, (n_days', n_tenors - len(drop))
         Day-on-day changes in percentage points, on the same index minus dropped rows.
         A day's change is measured from the previous row, however many days back it is.
+
+    Raises
+    ------
+    DataValidationError
+        A tenor of ``drop`` is not a column of ``levels``, or the dates are not sorted
+        ascending.
     """
     drop_list = list(drop)
     missing = [c for c in drop_list if c not in levels.columns]

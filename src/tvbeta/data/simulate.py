@@ -119,6 +119,14 @@ def simulate(
     SimulatedData
         ``frame`` (n_time, 1 + n_factors), true ``beta`` (n_time, k), ``Q``, ``R``, ``beta0``,
         ``T`` and ``state_names``.
+
+    Raises
+    ------
+    ValueError
+        ``n_time`` < 1; ``R`` not a finite scalar >= 0; ``missing_frac`` outside [0, 1); no
+        factor, repeated, empty or reserved factor names, or none given and no vector
+        ``beta0`` to count them; ``beta0``, ``Q``, ``T`` or ``factor_cov`` of the wrong
+        shape or not finite; ``Q`` or ``factor_cov`` not symmetric PSD.
     """
     names = _factor_names(factor_names, beta0, intercept)
     k = len(names) + int(intercept)
@@ -169,6 +177,11 @@ def psd_sqrt(M: np.ndarray, name: str = "matrix") -> np.ndarray:
     work; eigenvalues negative only by rounding are clipped to 0, clearly negative ones raise.
     The symmetric root of a diagonal ``M`` is ``diag(sqrt(m))``, so each state's noise comes
     from its own standard normal draw.
+
+    Raises
+    ------
+    ValueError
+        ``M`` is not symmetric, or has a clearly negative eigenvalue (named ``name``).
     """
     if not np.allclose(M, M.T, rtol=1e-10, atol=1e-14):
         raise ValueError(f"{name} must be symmetric")

@@ -618,12 +618,45 @@ def compare_methods(
     seed: int = 0,
     progress: bool | Progress = True,
 ) -> Comparison:
-    """`compare_series` for each target (same factors, split and settings); see the module doc.
+    """Run `compare_series` for each target (same factors, split and settings).
 
-    Series run one after another: the Bayesian fits already use every core for their chains.
-    ``targets`` and ``factors`` are lists of columns (one name alone is one column).
-    progress : True: a tqdm bar over the series; False: none; a `Progress` callable: called
-    before each step of each series and when a series is done (the command line's lines).
+    The methods and scores are described in the module docstring. Series run one after
+    another: the Bayesian fits already use every core for their chains.
+
+    Parameters
+    ----------
+    data : pd.DataFrame, (n, n_columns)
+        Rows are time steps (sorted), decimal returns; not modified. A missing target (NaN)
+        is neither fitted nor scored.
+    targets, factors : sequence of str, or str
+        Lists of columns (one name alone is one column).
+    intercept : bool, default True
+        Whether the models and the rolling OLS have an intercept (the grid may try both:
+        `GridSettings`).
+    test_size : int or float, default 0.3
+        Test rows at the end: a number of rows, or a fraction of the rows (rounds up).
+    burn : int, optional
+        Observed steps at the start of the training span dropped from the likelihoods;
+        default the number of states (`tvbeta.constants.default_burn`).
+    methods : sequence of str, default `METHODS`
+        The methods to run, each once.
+    bayes : BayesSettings
+        The Bayes model and NUTS settings (also the model ``mle`` maximises).
+    grid : GridSettings
+        The seed's grid.
+    rolling_window : int, optional
+        The number of observations in a rolling OLS window (default three years of periods,
+        at most the observed training returns).
+    seed : int, default 0
+        Seed of the Bayesian fits and of their predictive draws.
+    progress : bool or `Progress`, default True
+        True: a tqdm bar over the series; False: none; a `Progress` callable: called before
+        each step of each series and when a series is done (the command line's lines).
+
+    Returns
+    -------
+    Comparison
+        The per-series results, the data and the settings (see ``.summary`` and ``.tables``).
 
     Raises
     ------

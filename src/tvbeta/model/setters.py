@@ -111,6 +111,12 @@ def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
     Call it before setters that give Q one entry per factor (factor or beta variances).
     On ``KalmanSpec(K=0)`` it gives the local level model (one state, the level): T = 1,
     Q = 1e-4, the seed's defaults.
+
+    Raises
+    ------
+    SpecError
+        The spec already has an intercept, or its T or Q is not of the form c I (set Q per
+        factor after this call).
     """
     if spec.intercept:
         raise SpecError("the spec already has an intercept")

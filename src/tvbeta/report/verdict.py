@@ -85,9 +85,20 @@ def _headline(d: Difference, n: int) -> str:
 
 
 def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> Verdict:
-    """Headline and supporting sentences from the score tables.
+    """Return the headline and supporting sentences from the score tables.
 
-    failed_sampling : series whose Bayesian fit failed a convergence check (a caveat).
+    Parameters
+    ----------
+    comparison : Comparison
+        From `compare_methods` or `Comparison.load`.
+    failed_sampling : sequence of str
+        Series whose Bayesian fit failed a convergence check (a caveat).
+
+    Returns
+    -------
+    Verdict
+        The headline, the sentences and the differences of Bayes against each baseline of
+        `BASELINES` that was run.
     """
     tables = comparison.tables
     n = len(tables)
