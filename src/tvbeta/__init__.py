@@ -57,8 +57,11 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The loaded names and the lazy ones (PEP 562), so tab completion and ``dir`` list
-    ``fit_mle``, ``fit_bayes``, ``compare_methods``, ... before their first use."""
+    """Return the loaded names and the lazy ones (PEP 562).
+
+    So tab completion and ``dir`` list ``fit_mle``, ``fit_bayes``, ``compare_methods``, ...
+    before their first use.
+    """
     return sorted({*globals(), *_LAZY})
 
 

@@ -1,4 +1,4 @@
-"""`tvbeta`: run model files. Does Bayesian estimation of Q and R beat the seed's grid search?
+"""`tvbeta`: run model files to see if Bayesian estimation of Q and R beats the seed's grid search.
 
 Commands: run (comparison, saved fits and HTML report), compare (the same without the
 report), fit (one method on the whole sample), report (rebuild the HTML report of a saved
@@ -83,8 +83,11 @@ def _part(text: str, *, last: bool = False) -> None:
 
 
 def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Iterator[T]:
-    """A tqdm bar when stderr is a terminal; otherwise one plain line per item (for logs).
-    Before each item, a Ctrl-C that a library swallowed stops the command."""
+    """Yield ``items`` with a tqdm bar when stderr is a terminal, else one plain line per item.
+
+    The plain lines are for logs. Before each item, a Ctrl-C that a library swallowed stops the
+    command.
+    """
     if sys.stderr.isatty():
         from tqdm.auto import tqdm
 
@@ -100,10 +103,12 @@ def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Ite
 
 
 class _SeriesProgress:
-    """`compare_methods`' progress: without a terminal one line per series, written step by
-    step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 800), rolling OLS, LFO ... 12.3 s"), so a
-    log shows what runs now; with one, the tqdm bar over the series. Before each step, a
-    Ctrl-C that a library swallowed stops the command."""
+    """Report `compare_methods`' progress, series by series.
+
+    Without a terminal one line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4
+    chains x 800), rolling OLS, LFO ... 12.3 s"), so a log shows what runs now; with one, the tqdm
+    bar over the series. Before each step, a Ctrl-C that a library swallowed stops the command.
+    """
 
     def __init__(self, targets: Sequence[str], config: RunConfig, interrupt: InterruptNote):
         s = config.sampler
@@ -145,8 +150,11 @@ class _SeriesProgress:
 
 @contextmanager
 def _writing(folder: Path, interrupt: InterruptNote, **kwargs: Any) -> Iterator[Path]:
-    """`run_folder` for a command: the files go to its staging folder and into ``folder`` at
-    the end. On Ctrl-C anywhere inside, the message says what ``folder`` still holds."""
+    """Yield the staging folder of `run_folder` for a command.
+
+    The files go to the staging folder and into ``folder`` at the end. On Ctrl-C anywhere inside,
+    the message says what ``folder`` still holds.
+    """
     try:
         with run_folder(folder, **kwargs) as stage:
             yield stage
@@ -178,12 +186,12 @@ def _output_folder(folder: Path) -> Path:
 
 
 def _slug(name: str) -> str:
-    """A file name from a column name ("High Yield (HYG)" -> "High_Yield__HYG")."""
+    """Return a file name from a column name ("High Yield (HYG)" -> "High_Yield__HYG")."""
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
 def _config(args: argparse.Namespace, path: str | Path | None = None) -> RunConfig:
-    """The model file with the command line's overrides."""
+    """Return the model file's configuration with the command line's overrides."""
     config = load_config(path if path is not None else args.model)
     return config.override(seed=args.seed, output=args.output, targets=args.target,
                            draws=args.draws, tune=args.tune, chains=args.chains,
@@ -191,8 +199,11 @@ def _config(args: argparse.Namespace, path: str | Path | None = None) -> RunConf
 
 
 def _load_data(config: RunConfig) -> pd.DataFrame:
-    """The model file's data, with one line saying what it is (begun before the loading,
-    which can take seconds, so a log shows that stage too)."""
+    """Load the model file's data, with one line saying what it is.
+
+    The line is begun before the loading, which can take seconds, so a log shows that stage
+    too.
+    """
     m = config.model
     states = [*(["intercept"] if m.intercept else []), *m.factors]
     _part(f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; ")
@@ -203,7 +214,7 @@ def _load_data(config: RunConfig) -> pd.DataFrame:
 
 # --- run / compare / demo --------------------------------------------------------------------
 def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bool) -> int:
-    """The comparison of the model file's methods; tables to stdout, files to the folder."""
+    """Compare the model file's methods; tables go to stdout, files to the folder."""
     from tvbeta.evaluate.compare import compare_methods
 
     folder = _output_folder(config.output.folder)
@@ -240,7 +251,7 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
 
 
 def _write_report(comparison: Any, path: Path, folder: Path) -> Path:
-    """The HTML report; the fits not in memory (after `Comparison.load`) come from folder."""
+    """Write the HTML report; the fits not in memory (after `Comparison.load`) come from folder."""
     try:
         from tvbeta.report import write_report
     except ModuleNotFoundError as err:
@@ -390,7 +401,7 @@ def _model_arguments(p: argparse.ArgumentParser, *, output: str | None = None) -
 
 
 def _at_least(low: int) -> Any:
-    """An argparse type: an integer >= low, with a message saying so otherwise."""
+    """Return an argparse type: an integer >= low, with a message saying so otherwise."""
 
     def parse(text: str) -> int:
         try:
@@ -405,7 +416,7 @@ def _at_least(low: int) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `tvbeta` argument parser (one sub-parser per command)."""
+    """Build the `tvbeta` argument parser (one sub-parser per command)."""
     parser = argparse.ArgumentParser(
         prog="tvbeta", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -497,8 +508,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """Each kind of warning once, with its count and the details of its first occurrence:
-    seven series give seven alike convergence warnings, and the source line is no help here."""
+    """Print each kind of warning once, with its count and the details of its first occurrence.
+
+    Seven series give seven alike convergence warnings, and the source line is no help here.
+    """
     first_seen: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     for w in caught:

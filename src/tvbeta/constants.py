@@ -45,8 +45,9 @@ R_MLE_BOUNDS = (1e-6, 100.0)
 
 # --- the likelihood's burn-in -----------------------------------------------------------
 def default_burn(k_states: int) -> int:
-    """Observed steps left out of a likelihood when the caller gives no ``burn``: K, the
-    number of states (factors, plus one with an intercept).
+    """Return the observed steps left out of a likelihood when the caller gives no ``burn``.
+
+    That is K, the number of states (factors, plus one with an intercept).
 
     The default of `fit_mle`, `fit_bayes` (`bayes_spec`, `build_model`,
     `BayesSpec.from_arrays`), `crosscheck_statsmodels`, `compare_methods` and the command

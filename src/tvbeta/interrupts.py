@@ -44,8 +44,11 @@ def _in_main_thread() -> bool:
 
 @contextmanager
 def noting_interrupts() -> Iterator[InterruptNote]:
-    """Record every SIGINT in the yielded note; the previous handler still runs (by default
-    it raises KeyboardInterrupt). Nests: an inner note chains to the outer one."""
+    """Record every SIGINT in the yielded note.
+
+    The previous handler still runs (by default it raises KeyboardInterrupt). Nests: an inner note
+    chains to the outer one.
+    """
     note = InterruptNote()
     previous = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
     if not callable(previous):  # another thread, or SIGINT ignored / left to the OS

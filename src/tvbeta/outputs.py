@@ -51,8 +51,10 @@ _REPLACED = ".replaced"  # inside the staging folder: the previous run's entries
 
 
 class IncompleteRunError(Exception):
-    """A folder is not a complete run: interrupted, failed, or changed since. The message names
-    the folder, what is wrong and what to do (re-run)."""
+    """A folder is not a complete run: interrupted, failed, or changed since.
+
+    The message names the folder, what is wrong and what to do (re-run).
+    """
 
 
 def _fsync(path: Path) -> None:
@@ -76,7 +78,7 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path in ``path``'s folder to write to; it replaces ``path`` when the block ends.
+    """Yield a temporary path in ``path``'s folder that replaces ``path`` when the block ends.
 
     The temporary name keeps the suffix, so writers that choose a format by suffix (pandas,
     matplotlib) write the same file they would write to ``path``.
@@ -114,7 +116,7 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def tvbeta_version() -> str:
-    """The installed tvbeta's version ("unknown" when run from a source tree not installed)."""
+    """Return the installed tvbeta's version ("unknown" from a source tree not installed)."""
     try:
         return metadata.version("tvbeta")
     except metadata.PackageNotFoundError:
@@ -247,7 +249,7 @@ def _listing(folder: Path) -> dict[str, Any] | None:
 def read_manifest(
     folder: str | os.PathLike[str], *, needed: Collection[str] | None = None
 ) -> dict[str, Any]:
-    """The manifest of a complete run folder written by `run_folder`.
+    """Read the manifest of a complete run folder written by `run_folder`.
 
     Parameters
     ----------

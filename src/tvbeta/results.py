@@ -66,6 +66,7 @@ class KalmanResult:
     meta: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        """Start ``meta`` as an empty dict if None and make the result's arrays read-only."""
         if self.meta is None:
             object.__setattr__(self, "meta", {})
         arrays = (*self.output.filtered[:-1], self.output.a_smooth, self.output.P_smooth)
@@ -80,12 +81,15 @@ class KalmanResult:
 
     @property
     def factor_names(self) -> tuple[str, ...]:
+        """Names of the factor columns, without the intercept: (n_factors,)."""
         return self.design.factor_names
 
     @property
     def first_row(self) -> int:
-        """Row of the first step after the burn-in: that of the (burn+1)-th observed target
-        (``tvbeta.kalman.arrays.burn_row``)."""
+        """Row of the first step after the burn-in.
+
+        That of the (burn+1)-th observed target (``tvbeta.kalman.arrays.burn_row``).
+        """
         return burn_row(self.design.y, self.burn)
 
     @property
@@ -191,10 +195,17 @@ class KalmanResult:
 
     # --- the seed's dict interface ------------------------------------------------------------
     def keys(self) -> list[str]:
-        """The seed's result keys."""
+        """Return the seed's result keys."""
         return list(C.SEED_RESULT_KEYS)
 
     def __getitem__(self, key: str) -> Any:
+        """Return the attribute ``key`` for one of the seed's result keys.
+
+        Raises
+        ------
+        KeyError
+            ``key`` is not a seed key (the message lists them).
+        """
         if key not in C.SEED_RESULT_KEYS:
             raise KeyError(
                 f"{key!r}: the seed's keys are {list(C.SEED_RESULT_KEYS)}; other outputs are "
@@ -207,14 +218,16 @@ class KalmanResult:
         return self[key] if key in C.SEED_RESULT_KEYS else default
 
     def __contains__(self, key: object) -> bool:
+        """Tell whether ``key`` is one of the seed's result keys."""
         return key in C.SEED_RESULT_KEYS
 
     def __iter__(self) -> Iterator[str]:
+        """Iterate over the seed's result keys."""
         return iter(C.SEED_RESULT_KEYS)
 
     # --- labelled exports ---------------------------------------------------------------------
     def to_xarray(self) -> xr.Dataset:
-        """The steps after burn as an xarray Dataset.
+        """Return the steps after burn as an xarray Dataset.
 
         Dims ``time`` (steps after burn), ``state`` and ``state_`` (k): states and gains are
         (time, state), covariances (time, state, state_), ``design`` the rows z_t. Attributes
@@ -275,6 +288,7 @@ class KalmanResult:
         return frame
 
     def __repr__(self) -> str:
+        """Show model name, target, states, steps after burn, their dates and log-likelihood."""
         t = self.time_index
         span = format_span(t)
         return (

@@ -45,7 +45,7 @@ class Where:
     section: str
 
     def error(self, message: str, key: str | None = None) -> ConfigError:
-        """A ConfigError prefixed with ``<file>: [<section>] <key>:``."""
+        """Return a ConfigError prefixed with ``<file>: [<section>] <key>:``."""
         at = f"[{self.section}] {key}" if key else f"[{self.section}]"
         return ConfigError(f"{self.file}: {at}: {message}")
 

@@ -205,7 +205,7 @@ _GRID: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _table(where: Where, t: dict[str, Any], cls: type, spec: dict[str, tuple[str, dict]]) -> Any:
-    """A flat section: every key optional, defaults from the dataclass."""
+    """Read a flat section: every key optional, defaults from the dataclass."""
     check_keys(where, t, spec)
     defaults = cls()
     values = {k: read(where, t, k, kind, getattr(defaults, k), **kw) for k, (kind, kw) in
@@ -268,7 +268,7 @@ def _priors(where: Where, t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prior_kind(annotation: str) -> str | None:
-    """The `read` kind of a `Priors` field from its annotation (None: left to `Priors`)."""
+    """Return the `read` kind of a `Priors` field from its annotation (None: left to `Priors`)."""
     for prefix, kind in (("float", "number"), ("int", "int"), ("Prior", "table"),
                          ("Literal", "str")):  # fmt: skip
         if annotation.startswith(prefix):
@@ -277,6 +277,6 @@ def _prior_kind(annotation: str) -> str | None:
 
 
 def _numbers(value: Any) -> bool:
-    """A number, or a list of numbers (one per state), booleans excluded."""
+    """Tell whether ``value`` is a number, or a list of numbers (one per state), not a bool."""
     values = value if isinstance(value, list) else [value]
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)

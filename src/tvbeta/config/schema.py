@@ -85,9 +85,12 @@ RANK_METHODS: dict[str, str] = {"mean_rmse": "grid_seed", "loglik": "grid_loglik
 
 @dataclass(frozen=True)
 class GridConfig:
-    """[grid]: the seed's grid search; ``rank`` picks the best row for ``tvbeta fit`` (None:
-    the seed's "mean_rmse"). A comparison ranks the grid as its methods say (``RANK_METHODS``),
-    so there a rank must name one of them (`RunConfig.compare_kwargs`)."""
+    """[grid]: the seed's grid search.
+
+    ``rank`` picks the best row for ``tvbeta fit`` (None: the seed's "mean_rmse"). A comparison
+    ranks the grid as its methods say (``RANK_METHODS``), so there a rank must name one of them
+    (`RunConfig.compare_kwargs`).
+    """
 
     try_both_intercepts: bool = True
     rank: str | None = None
@@ -107,8 +110,11 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """[compare]: the methods compared out of sample, the rolling OLS window (periods), and the
-    leave-future-out check of the Bayes fits (`tvbeta.evaluate.lfo`)."""
+    """[compare]: the methods compared out of sample and their settings.
+
+    The methods, the rolling OLS window (periods), and the leave-future-out check of the Bayes fits
+    (`tvbeta.evaluate.lfo`).
+    """
 
     methods: tuple[str, ...] = METHODS
     rolling_window: int | None = None
@@ -144,7 +150,7 @@ class RunConfig:
         return self.path.stem
 
     def load_data(self) -> pd.DataFrame:
-        """The data: columns ``[*targets, *factors]``; raises ConfigError naming the problem."""
+        """Load the data: columns ``[*targets, *factors]``; ConfigError names any problem."""
         return load_data(self)
 
     def override(
@@ -155,7 +161,7 @@ class RunConfig:
         targets: tuple[str, ...] | None = None,
         **sampler: Any,
     ) -> RunConfig:
-        """A copy with command-line overrides; None leaves a setting as the file has it.
+        """Return a copy with command-line overrides; None leaves a setting as the file has it.
 
         ``sampler`` holds [sampler] fields (draws, tune, chains, ...); None values are skipped.
         """

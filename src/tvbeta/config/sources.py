@@ -31,7 +31,7 @@ COMMON_DATA_KEYS: tuple[str, ...] = ("source", "start", "end", "frequency")
 
 
 def load_data(config: RunConfig) -> pd.DataFrame:
-    """The model file's data: columns ``[*targets, *factors]``, rows in [start, end].
+    """Load the model file's data: columns ``[*targets, *factors]``, rows in [start, end].
 
     Raises
     ------
@@ -137,7 +137,7 @@ def _check_columns(where: Where, key: str, names: tuple[str, ...], frame: pd.Dat
 
 
 def _check_split(where: Where, test_size: int | float, n: int) -> None:
-    """The held-out rows (a fraction rounds up) must leave rows on both sides."""
+    """Check that the held-out rows (a fraction rounds up) leave rows on both sides."""
     n_test = math.ceil(test_size * n) if isinstance(test_size, float) else test_size
     if not 0 < n_test < n:
         raise where.error(

@@ -73,6 +73,11 @@ def load_french(excess: bool = True) -> pd.DataFrame:
         Decimal monthly returns, float64, columns :data:`FRENCH_COLUMNS` (factors, RF,
         industries, portfolios; see the module docstring), on a month-end ``DatetimeIndex``
         named "Date" (1949-01-31 .. 2017-03-31).
+
+    Raises
+    ------
+    RuntimeError
+        The installed linearmodels' dataset lacks columns this expects (another version).
     """
     # Imported here: importing linearmodels takes about a second and only this needs it.
     from linearmodels.datasets import french

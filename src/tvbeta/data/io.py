@@ -110,6 +110,12 @@ def yield_changes(
     pd.DataFrame, (n_days', n_tenors - len(drop))
         Day-on-day changes in percentage points, on the same index minus dropped rows.
         A day's change is measured from the previous row, however many days back it is.
+
+    Raises
+    ------
+    DataValidationError
+        A tenor of ``drop`` is not a column of ``levels``, or the dates are not sorted
+        ascending.
     """
     drop_list = list(drop)
     missing = [c for c in drop_list if c not in levels.columns]
@@ -186,8 +192,9 @@ def load_seed_weekly(
 
 @dataclass(frozen=True)
 class FundData:
-    """A fund and its factors on common dates, ready for `fit_mle`, `fit_bayes` and
-    `compare_methods` (``fit_mle(d.df, d.target, d.factors)``).
+    """A fund and its factors on common dates, ready for `fit_mle`, `fit_bayes`, `compare_methods`.
+
+    For example ``fit_mle(d.df, d.target, d.factors)``.
 
     df : the fund column, then the factor columns, decimal returns on a sorted ``DatetimeIndex``
     named "Date"; target, factors : the column names; fund_only, factors_only : how many dated
@@ -306,7 +313,7 @@ def _pick_columns(
     argument: str,
     wanted: Sequence[str] | None,
 ) -> list[str]:
-    """The requested columns of a file read by `_read_dated_csv` (all of them by default)."""
+    """Return the requested columns of a file read by `_read_dated_csv` (all of them by default)."""
     if wanted is None:
         return list(frame.columns)
     if isinstance(wanted, str):

@@ -119,6 +119,14 @@ def simulate(
     SimulatedData
         ``frame`` (n_time, 1 + n_factors), true ``beta`` (n_time, k), ``Q``, ``R``, ``beta0``,
         ``T`` and ``state_names``.
+
+    Raises
+    ------
+    ValueError
+        ``n_time`` < 1; ``R`` not a finite scalar >= 0; ``missing_frac`` outside [0, 1); no
+        factor, repeated, empty or reserved factor names, or none given and no vector
+        ``beta0`` to count them; ``beta0``, ``Q``, ``T`` or ``factor_cov`` of the wrong
+        shape or not finite; ``Q`` or ``factor_cov`` not symmetric PSD.
     """
     names = _factor_names(factor_names, beta0, intercept)
     k = len(names) + int(intercept)
@@ -161,12 +169,19 @@ def simulate(
 
 
 def psd_sqrt(M: np.ndarray, name: str = "matrix") -> np.ndarray:
-    """The symmetric square root ``L = V diag(sqrt(w)) V'`` of a symmetric PSD ``M`` (k, k).
+    """Return the symmetric square root ``L = V diag(sqrt(w)) V'`` of a symmetric PSD ``M``.
+
+    ``M`` and ``L`` are (k, k).
 
     ``L @ L.T == M``. Uses ``eigh`` rather than Cholesky so singular matrices (a zero variance)
     work; eigenvalues negative only by rounding are clipped to 0, clearly negative ones raise.
     The symmetric root of a diagonal ``M`` is ``diag(sqrt(m))``, so each state's noise comes
     from its own standard normal draw.
+
+    Raises
+    ------
+    ValueError
+        ``M`` is not symmetric, or has a clearly negative eigenvalue (named ``name``).
     """
     if not np.allclose(M, M.T, rtol=1e-10, atol=1e-14):
         raise ValueError(f"{name} must be symmetric")
@@ -208,7 +223,7 @@ def _factor_names(
 
 
 def _vector(value: ArrayLike, k: int, name: str) -> np.ndarray:
-    """A float (k,) vector from a scalar or a length-k array."""
+    """Return a float (k,) vector from a scalar or a length-k array."""
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         return np.full(k, float(arr))
@@ -218,7 +233,7 @@ def _vector(value: ArrayLike, k: int, name: str) -> np.ndarray:
 
 
 def _matrix(value: ArrayLike, k: int, name: str, psd: bool = True) -> np.ndarray:
-    """A float (k, k) matrix from a scalar (times I), a (k,) diagonal or a (k, k) matrix."""
+    """Return a float (k, k) matrix from a scalar (times I), a (k,) diagonal or a (k, k) matrix."""
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         out = float(arr) * np.eye(k)

@@ -37,14 +37,30 @@ class DataValidationError(ValueError):
 
 
 class DataWarning(UserWarning):
-    """Data the model can use, but whose betas or filter may not mean much (the message says
-    why and what to do): nearly collinear factors, values on an extreme scale."""
+    """Data the model can use, but whose betas or filter may not mean much.
+
+    The message says why and what to do: nearly collinear factors, values on an extreme scale.
+    """
 
 
 def column_list(columns: Sequence[Hashable] | Hashable, argument: str = "factor_cols") -> list:
-    """The column names of ``columns``: a list or other sequence as given, a single name (a
-    string or any non-iterable label) as a one-element list, as `prepare_design` reads
-    ``factor_cols``; every function that takes column names reads them through this.
+    """Return the column names of ``columns`` as a list.
+
+    A list or other sequence as given, a single name (a string or any non-iterable label) as a
+    one-element list, as `prepare_design` reads ``factor_cols``; every function that takes
+    column names reads them through this.
+
+    Parameters
+    ----------
+    columns : sequence of hashable, or hashable
+        The column names, or one column name.
+    argument : str
+        The caller's argument name, for the error message.
+
+    Returns
+    -------
+    list
+        The names, in the order given.
 
     Raises
     ------
@@ -111,14 +127,16 @@ def format_span(index: pd.Index) -> str:
 
 
 def repeated(names: Iterable[Hashable]) -> list[str]:
-    """The names listed more than once (as text, sorted): for every "list each once" error."""
+    """Return the names listed more than once (as text, sorted), for "list each once" errors."""
     names = list(names)
     return sorted({str(n) for n in names if names.count(n) > 1})
 
 
 def closest(name: str, valid: Iterable[str]) -> str:
-    """A " did you mean ...?" hint for ``name`` among ``valid`` (empty if nothing is close):
-    for every message about an unknown name, since a typo is the usual cause."""
+    """Return a " did you mean ...?" hint for ``name`` among ``valid`` ("" if none is close).
+
+    For every message about an unknown name, since a typo is the usual cause.
+    """
     match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
     return f" did you mean {match[0]!r}?" if match else ""
 
@@ -292,10 +310,12 @@ def _check_index(index: pd.Index) -> None:
 
 
 def _check_date_strings(index: pd.Index) -> None:
-    """Dates written as text are refused with the conversion to make: text sorts as text
-    ("01/02/2021" before "12/31/2020"), so neither the order check nor ``df.sort_index()``
-    would put them in time order, "01/02/2020" is 2 January or 1 February depending on the
-    convention, and the calendar (periods per year) cannot be read from text."""
+    """Refuse dates written as text, with the conversion to make.
+
+    Text sorts as text ("01/02/2021" before "12/31/2020"), so neither the order check nor
+    ``df.sort_index()`` would put them in time order, "01/02/2020" is 2 January or 1 February
+    depending on the convention, and the calendar (periods per year) cannot be read from text.
+    """
     if index.inferred_type != "string" or len(index) == 0:
         return
     with warnings.catch_warnings():  # pandas warns when it has to guess a format
@@ -339,7 +359,7 @@ def _check_factor_nans(
     observed: np.ndarray,
     H: np.ndarray,
 ) -> None:
-    """A row with an observed target needs every factor: Z_t beta_t is undefined otherwise."""
+    """Check that a row with an observed target has every factor (Z_t beta_t needs them)."""
     bad = np.isnan(H) & observed[:, None]
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -352,8 +372,10 @@ def _check_factor_nans(
 
 
 def _check_enough_rows(observed: np.ndarray, k: int, burn: int, n_time: int) -> None:
-    """Need k observations to identify k states, plus one left over, after the burn-in (which
-    counts observed steps)."""
+    """Check for k observations to identify k states, plus one left over, after the burn-in.
+
+    The burn-in counts observed steps.
+    """
     if isinstance(burn, bool) or not isinstance(burn, int | np.integer) or burn < 0:
         raise DataValidationError(f"burn must be a non-negative integer, got {burn!r}")
     n_after = max(int(observed.sum()) - int(burn), 0)
@@ -367,7 +389,7 @@ def _check_enough_rows(observed: np.ndarray, k: int, burn: int, n_time: int) -> 
 
 
 def _check_constant(H_obs: np.ndarray, names: tuple[str, ...], intercept: bool) -> None:
-    """A constant factor is an intercept in disguise, so its beta is not a factor exposure."""
+    """Refuse a constant factor: an intercept in disguise, its beta is no factor exposure."""
     for j, name in enumerate(names):
         if np.ptp(H_obs[:, j]) == 0.0:
             why = (

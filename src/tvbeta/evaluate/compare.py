@@ -67,10 +67,12 @@ method of `METHODS`, then `LFO_STEP`) and with ``step=None`` when the series is 
 
 @dataclass(frozen=True)
 class BayesSettings:
-    """NUTS settings for the ``bayes`` method (see `tvbeta.estimate.bayes.fit_bayes`); ``q``,
-    ``priors`` and ``frequency`` (periods per year, or a name such as "weekly"; None: read
+    """NUTS settings for the ``bayes`` method (see `tvbeta.estimate.bayes.fit_bayes`).
+
+    ``q``, ``priors`` and ``frequency`` (periods per year, or a name such as "weekly"; None: read
     from the dates) define the model that ``mle`` maximises too. Checked by `compare_methods`
-    before anything is fitted."""
+    before anything is fitted.
+    """
 
     draws: int = 1000
     tune: int = 1000
@@ -86,8 +88,9 @@ class BayesSettings:
     frequency: str | float | None = None
 
     def check(self, methods: Sequence[str]) -> None:
-        """Refuse settings the given methods cannot run with (the model's q, priors and
-        frequency for mle and bayes; the NUTS settings for bayes), naming the setting.
+        """Refuse settings the given methods cannot run with, naming the setting.
+
+        The model's q, priors and frequency for mle and bayes; the NUTS settings for bayes.
 
         Raises
         ------
@@ -129,14 +132,31 @@ class GridSettings:
 
 @dataclass(frozen=True)
 class Split:
-    """The first n_train rows fit the hyperparameters; rows n_train.. with an observed target
-    are scored."""
+    """The split of the rows into training and test rows.
+
+    The first n_train rows fit the hyperparameters; rows n_train.. with an observed target
+    are scored.
+    """
 
     n: int
     n_train: int
 
     @classmethod
     def from_test_size(cls, n: int, test_size: int | float) -> Split:
+        """Return the split of ``n`` rows that holds out ``test_size`` rows at the end.
+
+        Parameters
+        ----------
+        n : int
+            Number of rows.
+        test_size : int or float
+            Number of test rows, or a fraction of ``n`` (a float; rounds up).
+
+        Raises
+        ------
+        ValueError
+            The split leaves no training or no test rows.
+        """
         n_test = math.ceil(test_size * n) if isinstance(test_size, float) else int(test_size)
         if not 0 < n_test < n:
             raise ValueError(f"test_size={test_size!r} leaves no training or no test rows (n={n})")
@@ -158,6 +178,7 @@ class SeriesResult:
     """Observations in the rolling OLS window used (None without ``rolling_ols``)."""
 
     def __repr__(self) -> str:
+        """Show the target, the methods, the best by log score and whether LFO ran."""
         best = self.table["log score"].idxmax() if "log score" in self.table else None
         return (f"SeriesResult(target={self.target!r}, methods={list(self.table.index)}, "
                 f"best log score: {best}, LFO: {'yes' if self.lfo is not None else 'no'})")
@@ -217,8 +238,11 @@ def _bayes_forecast(fit, data, target, factors, split: Split, n_draws: int, seed
 
 def _rolling_window(y: np.ndarray, index: pd.Index, split: Split, window: int | None,
                     frequency: str | float | None = None) -> int:
-    """The rolling OLS window used: ``window``, else three years of observations
-    (`_default_window`), at most as many as the training rows hold."""
+    """Return the rolling OLS window used.
+
+    ``window``, else three years of observations (`_default_window`), at most as many as the
+    training rows hold.
+    """
     if window is not None:
         return int(window)
     n_observed = int(np.sum(~np.isnan(y[: split.n_train])))
@@ -226,8 +250,11 @@ def _rolling_window(y: np.ndarray, index: pd.Index, split: Split, window: int | 
 
 
 def _default_window(index: pd.Index, frequency: str | float | None = None) -> int:
-    """Three years of periods (periods per year as given, or as the priors infer them from
-    the dates), else 36: the number of observations in a rolling OLS window."""
+    """Return the default number of observations in a rolling OLS window.
+
+    Three years of periods (periods per year as given, or as the priors infer them from the
+    dates), else 36.
+    """
     from tvbeta.estimate.bayes.priors import periods_per_year
 
     try:
@@ -384,6 +411,7 @@ class Comparison:
     data: pd.DataFrame
 
     def __repr__(self) -> str:
+        """Show targets, factors, methods, rows, split, burn and rolling window."""
         st = self.settings
         return (
             f"Comparison(targets={list(self.series)}, factors={st.get('factors')}, "
@@ -395,13 +423,17 @@ class Comparison:
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
+        """Per series (target name): its table of scores, one row per method."""
         return {name: s.table for name, s in self.series.items()}
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Per method: wins (best mean log score), mean log score, and the mean over series of
+        """Per method: wins, mean log score and the mean difference to the reference method.
+
+        Wins: series where the method has the best mean log score. The mean over series of
         the difference to the reference method with its standard error across series; n test:
-        the test steps scored in all series together (observed returns only)."""
+        the test steps scored in all series together (observed returns only).
+        """
         scores_ = pd.DataFrame({name: t["log score"] for name, t in self.tables.items()})
         wins = scores_.idxmax(axis=0).value_counts().reindex(scores_.index, fill_value=0)
         ref = REFERENCE if REFERENCE in scores_.index else scores_.index[0]
@@ -422,11 +454,13 @@ class Comparison:
 
     @property
     def lfo_table(self) -> pd.DataFrame:
-        """Per series with an LFO result: the Bayes test log score with the posterior fixed at
-        the training rows, the PSIS-LFO elpd per period with the posterior updated through the
-        test rows (both nats per period, same rows), their mean paired difference and its
-        standard error, refits, the largest Pareto k and the test steps scored. Empty without
-        LFO results."""
+        """Per series with an LFO result: the Bayes test log score, fixed and updated posterior.
+
+        The Bayes test log score with the posterior fixed at the training rows, the PSIS-LFO elpd
+        per period with the posterior updated through the test rows (both nats per period, same
+        rows), their mean paired difference and its standard error, refits, the largest Pareto k and
+        the test steps scored. Empty without LFO results.
+        """
         rows = {}
         for name, s in self.series.items():
             if s.lfo is None:
@@ -446,7 +480,7 @@ class Comparison:
         return out
 
     def to_markdown(self, digits: int = 4) -> str:
-        """The summary, the leave-future-out table (if any) and every per-series table."""
+        """Return the summary, the leave-future-out table (if any) and every per-series table."""
         parts = ["## Summary across series", self.summary.round(digits).to_markdown()]
         if not self.lfo_table.empty:
             parts += ["## Bayes: posterior fixed at training vs updated (PSIS-LFO-CV)",
@@ -456,17 +490,21 @@ class Comparison:
         return "\n\n".join(parts) + "\n"
 
     def save(self, folder: str | Path) -> Path:
-        """Tables and forecasts as JSON (exact float round trip), fits beside them, all
-        written at the end with a manifest (`tvbeta.outputs.run_folder`): an interrupted or
-        failed save leaves ``folder`` as it was."""
+        """Save tables and forecasts as JSON (exact float round trip), fits beside them.
+
+        All are written at the end with a manifest (`tvbeta.outputs.run_folder`): an interrupted or
+        failed save leaves ``folder`` as it was.
+        """
         with run_folder(folder, info={"comparison": self.settings}) as stage:
             self.write_files(stage)
         return Path(folder)
 
     def write_files(self, folder: str | Path) -> None:
-        """The files of `save`, written into ``folder`` as they are, without a manifest: for a
-        caller that adds files to the same `run_folder` (the command line's model copy and
-        report)."""
+        """Write the files of `save` into ``folder`` as they are, without a manifest.
+
+        For a caller that adds files to the same `run_folder` (the command line's model copy and
+        report).
+        """
         folder = Path(folder)
         (folder / "fits").mkdir(parents=True, exist_ok=True)
         doc = {"settings": self.settings, "series": {}}
@@ -526,7 +564,7 @@ class Comparison:
 
     @staticmethod
     def load_fit(folder: str | Path, series: str, method: str) -> Any:
-        """A fit saved by `save`: a KalmanSpec (grid, MLE) or a BayesFit (bayes)."""
+        """Load a fit saved by `save`: a KalmanSpec (grid, MLE) or a BayesFit (bayes)."""
         stem = Path(folder) / "fits" / f"{_slug(series)}.{method}"
         if Path(f"{stem}.nc").exists():
             from tvbeta.estimate.bayes.fit import BayesFit
@@ -580,12 +618,45 @@ def compare_methods(
     seed: int = 0,
     progress: bool | Progress = True,
 ) -> Comparison:
-    """`compare_series` for each target (same factors, split and settings); see the module doc.
+    """Run `compare_series` for each target (same factors, split and settings).
 
-    Series run one after another: the Bayesian fits already use every core for their chains.
-    ``targets`` and ``factors`` are lists of columns (one name alone is one column).
-    progress : True: a tqdm bar over the series; False: none; a `Progress` callable: called
-    before each step of each series and when a series is done (the command line's lines).
+    The methods and scores are described in the module docstring. Series run one after
+    another: the Bayesian fits already use every core for their chains.
+
+    Parameters
+    ----------
+    data : pd.DataFrame, (n, n_columns)
+        Rows are time steps (sorted), decimal returns; not modified. A missing target (NaN)
+        is neither fitted nor scored.
+    targets, factors : sequence of str, or str
+        Lists of columns (one name alone is one column).
+    intercept : bool, default True
+        Whether the models and the rolling OLS have an intercept (the grid may try both:
+        `GridSettings`).
+    test_size : int or float, default 0.3
+        Test rows at the end: a number of rows, or a fraction of the rows (rounds up).
+    burn : int, optional
+        Observed steps at the start of the training span dropped from the likelihoods;
+        default the number of states (`tvbeta.constants.default_burn`).
+    methods : sequence of str, default `METHODS`
+        The methods to run, each once.
+    bayes : BayesSettings
+        The Bayes model and NUTS settings (also the model ``mle`` maximises).
+    grid : GridSettings
+        The seed's grid.
+    rolling_window : int, optional
+        The number of observations in a rolling OLS window (default three years of periods,
+        at most the observed training returns).
+    seed : int, default 0
+        Seed of the Bayesian fits and of their predictive draws.
+    progress : bool or `Progress`, default True
+        True: a tqdm bar over the series; False: none; a `Progress` callable: called before
+        each step of each series and when a series is done (the command line's lines).
+
+    Returns
+    -------
+    Comparison
+        The per-series results, the data and the settings (see ``.summary`` and ``.tables``).
 
     Raises
     ------
@@ -635,8 +706,11 @@ def compare_methods(
 
 
 def _windows_used(results: dict[str, SeriesResult]) -> int | dict[str, int] | None:
-    """The rolling OLS window of the settings: one number when every series used the same,
-    else one per series (the default is capped by each series' observed training returns)."""
+    """Return the rolling OLS window of the settings.
+
+    One number when every series used the same, else one per series (the default is capped by each
+    series' observed training returns).
+    """
     used = {t: r.rolling_window for t, r in results.items() if r.rolling_window is not None}
     if not used:
         return None

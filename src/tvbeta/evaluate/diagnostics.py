@@ -74,7 +74,7 @@ def model_labels(results: Any) -> tuple[Any, Any]:
 
 
 def expanding_rmse(residuals: pd.Series | np.ndarray) -> np.ndarray:
-    """Expanding root-mean-square of the residuals, ignoring NaN.
+    """Compute the expanding root-mean-square of the residuals, ignoring NaN.
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ def expanding_rmse(residuals: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def factor_block(frame: pd.DataFrame) -> np.ndarray:
-    """The factor columns of a (time, state) frame, as floats: (n, k) -> (n, n_factors).
+    """Return the factor columns of a (time, state) frame, as floats: (n, k) -> (n, n_factors).
 
     The intercept (state "Intercept") is dropped: the seed's gain and drift norms are over
     the factor exposures only.

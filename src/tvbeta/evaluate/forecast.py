@@ -78,8 +78,9 @@ def kalman_predictive(m: StateSpace) -> tuple[np.ndarray, np.ndarray]:
 def rolling_ols_forecast(
     y: np.ndarray, Z: np.ndarray, steps: np.ndarray, window: int
 ) -> OneStepForecast:
-    """OLS on the last `window` observations before each scored step; the exact Student t
-    predictive.
+    """Forecast by OLS on the last `window` observations before each scored step.
+
+    The predictive is the exact Student t.
 
     y : (n,) with NaN for a missing target, Z : (n, k) (a column of ones for an intercept),
     steps : (m,) row positions to score. The window counts observations, not rows: it holds the

@@ -85,6 +85,7 @@ class LFOResult:
 
     @property
     def n_refits(self) -> int:
+        """Number of refits of the posterior over the test rows."""
         return len(self.refit_rows)
 
     def to_frame(self) -> pd.DataFrame:
@@ -99,8 +100,11 @@ class LFOResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly, exact (floats by repr; NaN and -inf as Python's json writes them);
-        the time labels are left out: `from_dict` takes them from the data."""
+        """Return a JSON-friendly, exact dict of the result.
+
+        Floats by repr; NaN and -inf as Python's json writes them; the time labels are left out:
+        `from_dict` takes them from the data.
+        """
         return {
             "elpd_i": self.elpd_i.tolist(), "pareto_k": self.pareto_k.tolist(),
             "rows": self.rows.tolist(), "refit_rows": list(self.refit_rows),
@@ -123,7 +127,11 @@ class LFOResult:
         )  # fmt: skip
 
     def summary(self) -> pd.Series:
-        """elpd (sum, nats) and se, per period (mean over test rows), test rows, refits, max k."""
+        """Summarise the result as a Series.
+
+        The elpd (sum, nats) and its se, per period (mean over test rows), test rows, refits and
+        the largest k.
+        """
         m = len(self.rows)
         k = self.pareto_k.to_numpy()
         finite = k[np.isfinite(k)]
@@ -178,17 +186,19 @@ def _checked_draws(draws: Draws, k: int, source: str) -> Draws:
 
 
 def _head(spec: BayesSpec, n_rows: int) -> BayesSpec:
-    """The same model on the first n_rows rows (priors and initial state kept)."""
+    """Return the same model on the first n_rows rows (priors and initial state kept)."""
     return replace(spec, index=spec.index[:n_rows], y=spec.y[:n_rows], Z=spec.Z[:n_rows])
 
 
 def default_refit(
     fit: BayesFit, spec: BayesSpec, seed: int | None = None
 ) -> Callable[[int], Draws]:
-    """refit(n_rows) -> draws: `fit_spec` on the first n_rows rows of ``spec`` with the fit's
-    sampler settings (draws, tune, chains, cores, target_accept, sampler) and seed (or
-    ``seed``), the same seed at every refit; no beta paths. The priors and initial state are
-    the fit's (``spec`` carries them), so every refit is the same model on fewer rows."""
+    """Return refit(n_rows) -> draws: `fit_spec` on the first n_rows rows of ``spec``.
+
+    With the fit's sampler settings (draws, tune, chains, cores, target_accept, sampler) and seed
+    (or ``seed``), the same seed at every refit; no beta paths. The priors and initial state are the
+    fit's (``spec`` carries them), so every refit is the same model on fewer rows.
+    """
     from tvbeta.estimate.bayes.fit import fit_spec
 
     keys = ("draws", "tune", "chains", "cores", "target_accept", "sampler", "seed")
@@ -206,7 +216,7 @@ def default_refit(
 
 
 def _full_spec(fit: BayesFit, data: pd.DataFrame | Design | None) -> BayesSpec:
-    """The fit's model on the whole series: ``data`` (DataFrame or Design), else the fit's own."""
+    """Return the fit's model on the whole series: ``data`` (DataFrame or Design), else its own."""
     spec = fit.spec
     if data is None:
         return spec
@@ -251,7 +261,7 @@ def _check_split(spec: BayesSpec, n_train: int) -> np.ndarray:
 
 
 def check_threshold(threshold: float, argument: str = "threshold") -> float:
-    """The Pareto k refit threshold as a float; refuses a negative or NaN one, naming it."""
+    """Return the Pareto k refit threshold as a float; refuse a negative or NaN one, naming it."""
     if not threshold >= 0:
         raise ValueError(
             f"{argument} must be >= 0 (0: exact LFO, inf: never refit), got {threshold!r}"
@@ -270,12 +280,15 @@ def _lfo_scores(
     threshold: float,
     terms_after_refit: Callable[[int], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """The LFO recursion: (elpd_i (m,), k-hat (m,), refit rows) from the first posterior's
-    terms ll (S, n); terms_after_refit(i) gives the terms of the posterior on rows < i.
+    """Run the LFO recursion: (elpd_i (m,), k-hat (m,), refit rows).
+
+    From the first posterior's terms ll (S, n); terms_after_refit(i) gives the terms of the
+    posterior on rows < i.
 
     The posterior changes only with an observed row: rows holds the observed rows from
     n_train on, so the rows since the last posterior (star: n_train or the last refit) hold an
-    observation exactly when a row was scored before (j > 0; a missing row n_train adds none)."""
+    observation exactly when a row was scored before (j > 0; a missing row n_train adds none).
+    """
     elpd, khat = np.empty(rows.size), np.full(rows.size, np.nan)
     refits, star = [], n_train
     for j, i in enumerate(rows):

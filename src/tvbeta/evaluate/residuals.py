@@ -170,6 +170,11 @@ def prediction_coverage(
         nominal level p (= Expected), Statistic = the fraction of observed y_t inside, P-Value
         = the exact two-sided binomial test of that fraction against p (which treats the
         steps as independent, true under the model), N = observed steps.
+
+    Raises
+    ------
+    ValueError
+        A level outside (0, 1).
     """
     from scipy import stats
 

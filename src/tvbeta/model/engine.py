@@ -31,7 +31,25 @@ def design_for(
     factor_cols: Sequence[Hashable] | str,
     burn: int = 0,
 ) -> Design:
-    """Validated arrays of ``df`` for ``spec`` (its intercept), with K checked.
+    """Return the validated arrays of ``df`` for ``spec`` (its intercept), with K checked.
+
+    Parameters
+    ----------
+    spec : KalmanSpec
+        Gives the intercept and the number of states K.
+    df : pd.DataFrame
+        The data, rows are time steps; not modified.
+    target_col : hashable
+        The target column.
+    factor_cols : sequence of hashable, or str
+        The factor columns (one name alone is one column).
+    burn : int, default 0
+        Observed steps left out of the likelihood.
+
+    Returns
+    -------
+    Design
+        index (n,), y (n,), H (n, n_factors), Z (n, K) and the state names.
 
     Raises
     ------

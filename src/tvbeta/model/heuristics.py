@@ -42,8 +42,11 @@ def trailing_windows(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def _expand(values: np.ndarray, count: np.ndarray, window: int) -> np.ndarray:
-    """Row t gets ``values[count[t] - window]``, the window of the ``count[t]`` observations so
-    far; NaN where fewer than ``window`` were observed. values : (windows, ...) -> (n, ...)."""
+    """Spread per-window values over the rows: row t gets ``values[count[t] - window]``.
+
+    That is the window of the ``count[t]`` observations so far; NaN where fewer than ``window`` were
+    observed. values : (windows, ...) -> (n, ...).
+    """
     out = np.full((count.size, *values.shape[1:]), np.nan)
     have = count >= window
     out[have] = values[count[have] - window]
@@ -74,8 +77,9 @@ def _rolling_ols(y: np.ndarray, X: np.ndarray, window: int) -> tuple[np.ndarray,
 
 
 def rolling_ols_betas(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
-    """OLS betas on the ``window`` rows before each step t (rows t-window .. t-1 without
-    missing values).
+    """Compute OLS betas on the ``window`` rows before each step t.
+
+    The rows are t-window .. t-1 without missing values.
 
     Parameters
     ----------
@@ -92,7 +96,9 @@ def rolling_ols_betas(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
 
 
 def rolling_ols_residual_var(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
-    """Population variance (ddof=0) of the in-window OLS residuals of `rolling_ols_betas`.
+    """Compute the population variance (ddof=0) of the in-window OLS residuals.
+
+    The residuals are those of the regressions of `rolling_ols_betas`.
 
     Shapes as in :func:`rolling_ols_betas`; returns (n,), NaN until ``window`` rows were
     observed (units of y^2).
@@ -101,8 +107,10 @@ def rolling_ols_residual_var(y: np.ndarray, X: np.ndarray, window: int) -> np.nd
 
 
 def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
-    """Trailing rolling variance of the last ``window`` observed values up to t (rows
-    t-window+1 .. t without missing values: pandas ``rolling(window).var()`` on them).
+    """Compute the trailing rolling variance of the last ``window`` observed values up to t.
+
+    The rows are t-window+1 .. t without missing values: pandas ``rolling(window).var()`` on
+    them.
 
     x : (n,) or (n, k), each column on its own observed rows; returns the same shape, NaN
     until ``window`` values were observed. A missing row takes the variance of the values
@@ -132,7 +140,7 @@ def innovation_var_path(
     start: int,
     alignment: Literal["seed", "causal"] = "seed",
 ) -> np.ndarray:
-    """Rolling variance (ddof=1) of the innovations after burn, one value per row: (n,).
+    """Compute the rolling variance (ddof=1) of the innovations after burn, per row: (n,).
 
     v : (n,) innovations v_t (NaN where y_t is missing or before the model starts); first :
     the first row of the model (the first observed target); start : the first row after the
@@ -223,7 +231,7 @@ def ols_beta(y: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def ols_residual_var(y: np.ndarray, X: np.ndarray) -> float:
-    """Population variance (ddof=0) of the full-sample OLS residuals (units of y^2)."""
+    """Compute the population variance (ddof=0) of the full-sample OLS residuals (y^2 units)."""
     y, X = _complete_rows(y, X)
     return float(np.var(y - X @ (np.linalg.pinv(X) @ y)))
 

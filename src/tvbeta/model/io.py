@@ -34,13 +34,18 @@ _ARRAYS = ("beta0", "P0")
 
 
 class SavedFileError(ValueError):
-    """A saved file that cannot be read back: truncated, corrupt, or not a tvbeta file of the
-    kind expected; the message names the file and what to do."""
+    """A saved file that cannot be read back.
+
+    Truncated, corrupt, or not a tvbeta file of the kind expected; the message names the file and
+    what to do.
+    """
 
 
 def unreadable(path: str | os.PathLike[str], what: str, detail: str) -> SavedFileError:
-    """The error for a file that is not a readable ``what`` (e.g. "tvbeta spec file"),
-    ``detail`` saying what is wrong with it."""
+    """Return the error for a file that is not a readable ``what`` (e.g. "tvbeta spec file").
+
+    ``detail`` says what is wrong with it.
+    """
     return SavedFileError(
         f"{path} is not a readable {what} ({detail}): the file is truncated, corrupt or not "
         "written by tvbeta; write it again (re-run what saved it) or give the right file"
@@ -62,7 +67,7 @@ def spec_to_dict(spec: KalmanSpec) -> dict[str, Any]:
 
 
 def spec_kwargs_from_dict(d: dict[str, Any]) -> dict[str, Any]:
-    """Constructor arguments of KalmanSpec from :func:`spec_to_dict`'s output."""
+    """Return the constructor arguments of KalmanSpec from :func:`spec_to_dict`'s output."""
     d = dict(d)
     fmt = d.pop("format", FORMAT)
     version = d.pop("version", VERSION)

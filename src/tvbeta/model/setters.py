@@ -66,7 +66,7 @@ def _as_vector(y, n: int) -> np.ndarray:
 
 
 def _regressors(spec: KalmanSpec, H) -> np.ndarray:
-    """The design [1, H] (with an intercept) or H, after checking its width against K.
+    """Return the design [1, H] (with an intercept) or H, after checking its width against K.
 
     H may have no column (an intercept-only spec: the design is a column of ones).
     """
@@ -111,6 +111,12 @@ def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
     Call it before setters that give Q one entry per factor (factor or beta variances).
     On ``KalmanSpec(K=0)`` it gives the local level model (one state, the level): T = 1,
     Q = 1e-4, the seed's defaults.
+
+    Raises
+    ------
+    SpecError
+        The spec already has an intercept, or its T or Q is not of the form c I (set Q per
+        factor after this call).
     """
     if spec.intercept:
         raise SpecError("the spec already has an intercept")
@@ -236,9 +242,12 @@ def _with_residual_var_Q(
 
 
 def set_Q(spec: KalmanSpec, Q) -> KalmanSpec:
-    """Q given (beta^2 per step): a scalar q (Q = q I), (K,) variances (a diagonal Q),
-    (K, K), or (n, K, K) per time step. Not checked for positive semi-definiteness here: the
-    filter refuses a Q that is not, naming its time row."""
+    """Return a copy with Q as given (beta^2 per step).
+
+    A scalar q (Q = q I), (K,) variances (a diagonal Q), (K, K), or (n, K, K) per time step.
+    Not checked for positive semi-definiteness here: the filter refuses a Q that is not,
+    naming its time row.
+    """
     K = spec.K
     arr = np.asarray(Q, dtype=np.float64)
     if arr.ndim == 0:
@@ -315,8 +324,10 @@ def set_R_from_rolling_ols_residuals(
 
 
 class ScalarMLEWarning(RuntimeWarning):
-    """The seed's scalar MLE (`set_Q_from_mle`, `set_R_from_mle`) stopped at a bound of its
-    range, or did not converge. The value is the seed's all the same."""
+    """The seed's scalar MLE stopped at a bound of its range, or did not converge.
+
+    The MLE of `set_Q_from_mle` and `set_R_from_mle`. The value is the seed's all the same.
+    """
 
 
 class ReturnUnitsWarning(UserWarning):
@@ -379,7 +390,9 @@ def _maximise_scalar(
     which: Literal["q", "r"],
     design: Design,
 ) -> float:
-    """argmax over s in the seed's bounds of loglik(s), by L-BFGS-B on x = log s from s = 1e-2.
+    """Return the argmax over s in the seed's bounds of loglik(s), by L-BFGS-B on x = log s.
+
+    The search starts from s = 1e-2.
 
     ``which`` picks the bounds (`Q_MLE_BOUNDS` for q, `R_MLE_BOUNDS` for r) and the advice of
     the warnings; ``design`` is the data, checked for decimal units. The exact derivative

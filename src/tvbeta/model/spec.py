@@ -78,6 +78,17 @@ class KalmanSpec:
     r_scalar: float | None = None
 
     def __post_init__(self) -> None:
+        """Check K, name and intercept, and fill T, Q, R, beta0 and P0 left as None.
+
+        Raises
+        ------
+        SpecError
+            K is not a non-negative integer, name is not a string, intercept is not a bool or
+            comes with K = 0, T, Q or R is not a `TimeVarying`, beta0 or P0 has a non-finite
+            value, a matrix has the wrong shape, Q or P0 is not symmetric or has a negative
+            variance, R is negative, per-time matrices have different lengths, or a
+            provenance field has the wrong type.
+        """
         K = self.K
         if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 0:
             raise SpecError(
@@ -169,6 +180,7 @@ class KalmanSpec:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        """Show name, K, intercept, T, Q, R, beta0, diag(P0) and the setters' provenance."""
         beta0 = ", ".join(f"{x:.6g}" for x in self.beta0)
         P0 = ", ".join(f"{x:.6g}" for x in np.diag(self.P0))
         prov = ", ".join(
@@ -207,12 +219,12 @@ class KalmanSpec:
         return lengths[0] if lengths else None
 
     def with_name(self, name: str) -> KalmanSpec:
-        """A copy with another name (the seed assigned ``spec.name = ...``)."""
+        """Return a copy with another name (the seed assigned ``spec.name = ...``)."""
         return dataclasses.replace(self, name=name)
 
     # --- kernel arrays ----------------------------------------------------------------------
     def state_space(self, y: npt.ArrayLike, Z: npt.ArrayLike) -> StateSpace:
-        """The validated kernel arrays for target y (n,) and design rows Z (n, K).
+        """Return the validated kernel arrays for target y (n,) and design rows Z (n, K).
 
         T and Q come out as (1 | n, K, K), R as (1 | n,), a0 = beta0, P0 = P0.
 
@@ -239,7 +251,7 @@ class KalmanSpec:
 
     # --- description ------------------------------------------------------------------------
     def describe(self, target_col: Hashable, factor_cols: Sequence[Hashable]) -> dict[str, Any]:
-        """The seed's description dict (keys :data:`tvbeta.constants.DESCRIBE_KEYS`).
+        """Return the seed's description dict (keys :data:`tvbeta.constants.DESCRIBE_KEYS`).
 
         "Q Type"/"R Type" are "dynamic" for per-time matrices and "constant" otherwise; the
         observation and transition are described in words (the seed printed lambda types).
@@ -294,13 +306,17 @@ class KalmanSpec:
             raise io.unreadable(path, "tvbeta spec file", str(err)) from err
 
     # --- the seed's setters (each returns a new spec; see tvbeta.model.setters) -------------
+    # The loop after the class replaces each one-line docstring here by its setter's full one.
     def set_intercept(self, init_val: float = 0.0) -> KalmanSpec:
+        """Return a copy with an intercept as the first state (K + 1 states)."""
         return setters.set_intercept(self, init_val)
 
     def set_initial_state_from_ols(self, H, y) -> KalmanSpec:
+        """Return a copy with beta0 from a full-sample OLS of y on H."""
         return setters.set_initial_state_from_ols(self, H, y)
 
     def set_Q_from_factor_vols(self, H) -> KalmanSpec:
+        """Return a copy with Q the diagonal of the factors' sample variances."""
         return setters.set_Q_from_factor_vols(self, H)
 
     def set_Q_from_rolling_beta_var(
@@ -312,6 +328,7 @@ class KalmanSpec:
         min_val: float = 1e-8,
         scale: float = 1.0,
     ) -> KalmanSpec:
+        """Return a copy with Q_t from the rolling variance of rolling OLS betas."""
         return setters.set_Q_from_rolling_beta_var(
             self, df, target_col, factor_cols, window, min_val, scale
         )
@@ -327,35 +344,43 @@ class KalmanSpec:
         min_val: float = 1e-8,
         alignment: Literal["seed", "causal"] = "seed",
     ) -> KalmanSpec:
+        """Return a copy with Q_t from the rolling variance of the innovations."""
         return setters.set_Q_from_rolling_residual_vol(
             self, df, target_col, factor_cols, window, scale, burn, min_val, alignment
         )
 
     def set_Q(self, Q) -> KalmanSpec:
+        """Return a copy with Q as given."""
         return setters.set_Q(self, Q)
 
     def set_R(self, R) -> KalmanSpec:
+        """Return a copy with R as given."""
         return setters.set_R(self, R)
 
     def set_R_from_ols(self, H, y) -> KalmanSpec:
+        """Return a copy with R the variance of the full-sample OLS residuals."""
         return setters.set_R_from_ols(self, H, y)
 
     def set_R_from_rolling_factor_vols(
         self, H, window: int = 20, min_val: float = 1e-6
     ) -> KalmanSpec:
+        """Return a copy with R_t from the factors' rolling volatilities."""
         return setters.set_R_from_rolling_factor_vols(self, H, window, min_val)
 
     def set_R_from_rolling_ols_residuals(
         self, df: pd.DataFrame, target_col, factor_cols, window: int = 20, min_val: float = 1e-6
     ) -> KalmanSpec:
+        """Return a copy with R_t the variance of rolling OLS residuals."""
         return setters.set_R_from_rolling_ols_residuals(
             self, df, target_col, factor_cols, window, min_val
         )
 
     def set_Q_from_mle(self, df: pd.DataFrame, target_col, factor_cols, burn: int = 0):
+        """Return a copy with Q = q I_K, q by the seed's scalar MLE."""
         return setters.set_Q_from_mle(self, df, target_col, factor_cols, burn)
 
     def set_R_from_mle(self, df: pd.DataFrame, target_col, factor_cols, burn: int = 0):
+        """Return a copy with R = r, r by the seed's scalar MLE."""
         return setters.set_R_from_mle(self, df, target_col, factor_cols, burn)
 
 

@@ -20,7 +20,7 @@ class SpecError(ValueError):
 
 
 def frozen_array(x: npt.ArrayLike, name: str) -> np.ndarray:
-    """A read-only float64 copy of ``x`` with only finite values."""
+    """Return a read-only float64 copy of ``x``, refusing non-finite values (named ``name``)."""
     arr = np.array(x, dtype=np.float64, copy=True)
     if not np.all(np.isfinite(arr)):
         raise SpecError(f"{name} has NaN or inf values")
@@ -45,6 +45,15 @@ class TimeVarying:
     per_time: bool
 
     def __post_init__(self) -> None:
+        """Store ``values`` as a read-only float64 copy.
+
+        Raises
+        ------
+        TypeError
+            ``per_time`` is not a bool.
+        SpecError
+            Per-time values without a leading time axis of length >= 1.
+        """
         if not isinstance(self.per_time, bool):
             raise TypeError(f"per_time must be a bool, got {self.per_time!r}")
         arr = frozen_array(self.values, "values")
@@ -54,7 +63,7 @@ class TimeVarying:
 
     @classmethod
     def constant(cls, values: npt.ArrayLike) -> TimeVarying:
-        """The same value at every step."""
+        """Return the same value at every step."""
         return cls(np.asarray(values, dtype=np.float64), per_time=False)
 
     @classmethod
@@ -77,7 +86,7 @@ class TimeVarying:
         return self.values if self.per_time else self.values[None]
 
     def kernel(self, n: int, name: str) -> np.ndarray:
-        """The kernel array (1 | n, ...) for data with ``n`` rows.
+        """Return the kernel array (1 | n, ...) for data with ``n`` rows.
 
         Raises
         ------
@@ -93,6 +102,7 @@ class TimeVarying:
         return self.steps()
 
     def __eq__(self, other: object) -> bool:
+        """Compare ``per_time`` and the values exactly (``np.array_equal``)."""
         if not isinstance(other, TimeVarying):
             return NotImplemented
         return self.per_time == other.per_time and np.array_equal(self.values, other.values)
@@ -100,6 +110,7 @@ class TimeVarying:
     __hash__ = None  # type: ignore[assignment]  # mutable-looking contents: compare, don't hash
 
     def __repr__(self) -> str:
+        """Summarise the values: a constant's value or matrix, or a per-time shape and range."""
         if self.values.size == 0:  # no state (K = 0): nothing to summarise
             return f"{'per-time' if self.per_time else 'constant'} empty {self.values.shape}"
         if not self.per_time:

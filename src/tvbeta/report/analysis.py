@@ -60,9 +60,11 @@ def gather_fits(
 
 
 class Layout(NamedTuple):
-    """Where the rows go: n rows, the first n_train fit the hyperparameters, the first burn
-    observed steps only condition the filter; ppy periods per year (None when not
-    inferable)."""
+    """Where the rows go, and the comparison's settings the report needs.
+
+    n rows, the first n_train fit the hyperparameters, the first burn observed steps only condition
+    the filter; ppy periods per year (None when not inferable).
+    """
 
     n: int
     n_train: int
@@ -73,7 +75,7 @@ class Layout(NamedTuple):
 
 
 def layout(comparison: Comparison) -> Layout:
-    """The split and settings of a comparison, with `compare_methods`'s defaults filled in."""
+    """Return the split and settings of a comparison, `compare_methods`'s defaults filled in."""
     st = comparison.settings
     n = len(comparison.data)
     n_train = st.get("n_train") or Split.from_test_size(n, st.get("test_size", 0.3)).n_train
@@ -89,6 +91,7 @@ def layout(comparison: Comparison) -> Layout:
 
 
 def frequency_name(ppy: float | None) -> str:
+    """Name periods per year ("weekly" for 52); "unknown" for other values or None."""
     names = {252.0: "daily", 52.0: "weekly", 12.0: "monthly", 4.0: "quarterly", 1.0: "annual"}
     return names.get(ppy, "unknown") if ppy else "unknown (not a date index)"
 
@@ -124,14 +127,18 @@ def column_summary(comparison: Comparison, lay: Layout) -> pd.DataFrame:
 
 
 def spec_states(spec: KalmanSpec, factors: list[str]) -> list[str]:
+    """Return the spec's state names: "Intercept" first if it has one, then ``factors``."""
     return [INTERCEPT, *factors] if spec.intercept else list(factors)
 
 
 def spec_paths(
     spec: KalmanSpec, data: pd.DataFrame, target: str, factors: list[str], burn: int, n_train: int
 ) -> BandPath:
-    """Smoothed beta_{t|n} and its 90% band over all rows with the spec fitted on the training
-    rows (per-time Q, R carried forward from the last training row, as in the comparison)."""
+    """Return smoothed beta_{t|n} and its 90% band over all rows.
+
+    With the spec fitted on the training rows (per-time Q, R carried forward from the last training
+    row, as in the comparison).
+    """
     res = KalmanEngine(extend_spec(spec, len(data), n_train)).run(data, target, factors, burn=burn)
     return beta_bands(res, "smoothed", 0.9)
 
@@ -166,12 +173,16 @@ def bayes_paths(
 
 
 def param_names(states: list[str]) -> list[str]:
+    """Return the parameter names: "sigma_eps", then "sigma_beta[<state>]" per state."""
     return ["sigma_eps", *(f"sigma_beta[{s}]" for s in states)]
 
 
 def posterior_sds(fit: Any) -> dict[str, np.ndarray]:
-    """Per parameter: (chains, draws) posterior draws of sigma_eps and each sigma_beta (per
-    period). From the draws of Q and R, so a full Q gives the sds of its diagonal."""
+    """Return per parameter the (chains, draws) posterior draws of its sd (per period).
+
+    The parameters are sigma_eps and each sigma_beta. From the draws of Q and R, so a full Q gives
+    the sds of its diagonal.
+    """
     Q, R = fit.qr_draws()
     post = fit.tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"])
@@ -183,9 +194,12 @@ def posterior_sds(fit: Any) -> dict[str, np.ndarray]:
 
 
 def spec_sds(spec: KalmanSpec, factors: list[str], first_row: int) -> dict[str, RefValue]:
-    """sqrt(R) and sqrt(diag Q) of a spec, per period. A per-time value (rolling setters) is
+    """Return sqrt(R) and sqrt(diag Q) of a spec, per period.
+
+    A per-time value (rolling setters) is
     the median over its steps from ``first_row`` (the row after the burn-in,
-    ``tvbeta.kalman.arrays.burn_row``), with its 5%-95% range over time."""
+    ``tvbeta.kalman.arrays.burn_row``), with its 5%-95% range over time.
+    """
 
     def ref(x: np.ndarray) -> RefValue:
         x = x[first_row:] if x.shape[0] > first_row + 1 else x
@@ -200,13 +214,17 @@ def spec_sds(spec: KalmanSpec, factors: list[str], first_row: int) -> dict[str, 
 
 
 class PriorDist(NamedTuple):
+    """CDF and quantile function (ppf) of a prior, each vectorised over an array."""
+
     cdf: Callable[[np.ndarray], np.ndarray]
     ppf: Callable[[np.ndarray], np.ndarray]
 
 
 def prior_dist(prior: Prior, j: int | None = None) -> PriorDist | None:
-    """CDF and quantile function of a scale prior (entry j of per-state parameters); None for
-    a parametrisation not mapped here (then no curve is drawn rather than a wrong one)."""
+    """Return the CDF and quantile function of a scale prior (entry j of per-state parameters).
+
+    None for a parametrisation not mapped here (then no curve is drawn rather than a wrong one).
+    """
     p = {k: (v[j] if isinstance(v, list) and j is not None else v) for k, v in prior.params.items()}
     try:
         match prior.dist:
@@ -238,6 +256,7 @@ def prior_dist(prior: Prior, j: int | None = None) -> PriorDist | None:
 
 
 def prior_dists(fit: Any) -> dict[str, PriorDist | None]:
+    """Return per parameter (`param_names`) the prior of a Bayes fit (`prior_dist`)."""
     resolved = fit.spec.resolved
     out = {"sigma_eps": prior_dist(resolved.sigma_eps)}
     for j, s in enumerate(fit.spec.state_names):
@@ -251,9 +270,12 @@ def qr_table(
     priors: Mapping[str, PriorDist | None],
     ppy: float | None,
 ) -> pd.DataFrame:
-    """Rows (parameter, unit): posterior median and 90% interval, prior 90% interval, and each
+    """Tabulate each sd: posterior median and interval, prior interval, each method's value.
+
+    Rows (parameter, unit): posterior median and 90% interval, prior 90% interval, and each
     method's value; "per period" and "annualised" (x sqrt(periods per year): the sd of a
-    year's drift of a random-walk beta, or of a year's sum of iid noise)."""
+    year's drift of a random-walk beta, or of a year's sum of iid noise).
+    """
     rows = {}
     units = [("per period", 1.0)] + ([("annualised", math.sqrt(ppy))] if ppy else [])
     for p, d in draws.items():

@@ -55,11 +55,12 @@ dl.facts { display: grid; grid-template-columns: max-content auto; gap: 3px 16px
 
 
 def esc(text: object) -> str:
+    """Return ``str(text)`` escaped for HTML text and attribute values."""
     return html.escape(str(text), quote=True)
 
 
 def slug(text: str) -> str:
-    """An HTML id from any text (letters, digits, '-')."""
+    """Return an HTML id from any text (letters, digits, '-')."""
     return "".join(c if c.isalnum() else "-" for c in str(text)).strip("-").lower() or "x"
 
 
@@ -88,7 +89,7 @@ def table(
     best: pd.DataFrame | None = None,
     bad: pd.DataFrame | None = None,
 ) -> str:
-    """A DataFrame as an HTML table (index as leading label columns).
+    """Return a DataFrame as an HTML table (index as leading label columns).
 
     name : the table's ``data-table`` attribute, so tests and scripts can find it;
     formats : column -> format string for floats (default ``default``); best / bad : boolean
@@ -120,17 +121,18 @@ def table(
 
 
 def facts(items: Mapping[str, object]) -> str:
-    """A definition list of label: value lines."""
+    """Return a definition list of label: value lines."""
     rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items.items())
     return f'<dl class="facts">{rows}</dl>'
 
 
 def box(text_html: str, kind: str = "note") -> str:
+    """Return ``text_html`` in a box of CSS class ``kind`` ("note", "answer", ...)."""
     return f'<div class="box {kind}">{text_html}</div>'
 
 
 def bullets(items: Sequence[str]) -> str:
-    """A list; items are HTML (escape them first if they are plain text)."""
+    """Return a bulleted list; items are HTML (escape them first if they are plain text)."""
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
@@ -141,6 +143,7 @@ class Figures:
         self.count = 0
 
     def __call__(self, fig: go.Figure) -> str:
+        """Return ``fig`` as an HTML div with the next figure number."""
         self.count += 1
         div = fig.to_html(
             full_html=False,
@@ -155,7 +158,7 @@ class Figures:
 def page(
     title: str, sections: Sequence[tuple[str, str, str]], *, subtitle: str = "", lead: str = ""
 ) -> str:
-    """The whole document: head (CSS, plotly.js once), title, contents, sections.
+    """Return the whole document: head (CSS, plotly.js once), title, contents, sections.
 
     sections : (id, heading, body HTML) in order.
     """

@@ -45,8 +45,11 @@ PATH_BUDGET = 16_000
 
 @dataclass
 class Context:
-    """What every section reads: the comparison, its fits, the row layout, figure numbering,
-    and the convergence report of each Bayesian fit (series -> ConvergenceReport)."""
+    """What every section reads.
+
+    The comparison, its fits, the row layout, figure numbering, and the convergence report of each
+    Bayesian fit (series -> ConvergenceReport).
+    """
 
     comparison: Comparison
     fits: dict[str, dict[str, Any]]
@@ -55,6 +58,7 @@ class Context:
     convergence: dict[str, Any] = field(default_factory=dict)
 
     def bayes(self, series: str) -> Any | None:
+        """Return the Bayes fit of ``series``, or None if there is none."""
         return self.fits[series].get("bayes")
 
     def missing_fits_note(self, what: str, methods: tuple[str, ...]) -> str:
@@ -81,7 +85,7 @@ def _span(index: pd.Index) -> str:
 
 
 def _freq(idx: pd.Index) -> str | None:
-    """The pandas frequency of a date index ("W-FRI"), inferred when not set (a loaded CSV)."""
+    """Return the pandas frequency of a date index ("W-FRI"), inferred if unset (a loaded CSV)."""
     if not isinstance(idx, pd.DatetimeIndex) or len(idx) < 3:
         return None
     if idx.freq is not None:
@@ -95,6 +99,7 @@ def _freq(idx: pd.Index) -> str | None:
 
 
 def data_section(ctx: Context) -> str:
+    """Return the HTML of section 1: the data, its split and a summary of each column."""
     data, lay = ctx.comparison.data, ctx.lay
     idx = data.index
     freq = _freq(idx)
@@ -167,6 +172,7 @@ def _prior_rows(fit: Any) -> pd.DataFrame:
 
 
 def model_section(ctx: Context) -> str:
+    """Return the HTML of section 2: equations, methods, priors, sampler, grid, chosen specs."""
     st, lay = ctx.comparison.settings, ctx.lay
     bs = st.get("bayes", {}) or {}
     states = (["Intercept"] if lay.intercept else []) + lay.factors
@@ -268,7 +274,7 @@ def _best(frame: pd.DataFrame, col: str) -> pd.DataFrame:
 
 
 def reference_method(comparison: Comparison) -> str:
-    """The method the tables' differences are taken against (Bayes when it was run)."""
+    """Return the method the tables' differences are taken against (Bayes when it was run)."""
     for t in comparison.tables.values():
         for col in t.columns:
             if str(col).startswith("diff vs "):
@@ -277,6 +283,7 @@ def reference_method(comparison: Comparison) -> str:
 
 
 def comparison_section(ctx: Context, v: Verdict) -> str:
+    """Return the HTML of section 3: the out-of-sample scores with the verdict ``v``."""
     comp = ctx.comparison
     answer = f"<strong>{esc(v.headline)}</strong>" + bullets([esc(s) for s in v.sentences])
     summary = comp.summary
@@ -324,6 +331,7 @@ def _lfo_text(comp: Comparison) -> str:
 
 
 def betas_section(ctx: Context) -> str:
+    """Return the HTML of section 4: smoothed beta paths by method, train/test boundary."""
     lay, data = ctx.lay, ctx.comparison.data
     parts = [
         "<p>Smoothed betas over the full sample (every row informs every date), with the "
@@ -364,6 +372,7 @@ def betas_section(ctx: Context) -> str:
 
 
 def posterior_section(ctx: Context) -> str:
+    """Return the HTML of section 5: posterior of each sd against the grid's and MLE's values."""
     lay = ctx.lay
     ann = f" × √{lay.ppy:g}" if lay.ppy else ""
     parts = [
@@ -414,6 +423,7 @@ def _status(report: Any) -> str:
 
 
 def sampling_section(ctx: Context) -> str:
+    """Return the HTML of section 6: sampling diagnostics (R-hat, ESS, divergences, E-BFMI)."""
     from tvbeta.estimate.bayes.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX
 
     reports = ctx.convergence
@@ -471,6 +481,7 @@ def sampling_section(ctx: Context) -> str:
 
 
 def residuals_section(ctx: Context) -> str:
+    """Return the HTML of section 7: calibration of the test-span forecasts."""
     parts = [
         "<p>Calibration of each method's one-step predictive over the test rows. Coverage "
         "of the central 50/80/90/95% intervals (red: a binomial test rejects the nominal "

@@ -1,4 +1,4 @@
-"""The plain-language answer, computed from the score tables: does Bayes beat the grid?
+"""The plain-language answer to "does Bayes beat the grid?", computed from the score tables.
 
 The evidence is the mean out-of-sample log score (nats per step). For one series the noise of
 a difference is its paired standard error over the test steps (`compare._add_differences`);
@@ -36,14 +36,18 @@ class Difference(NamedTuple):
 
     @property
     def ahead(self) -> int:
+        """Number of series where Bayes is ahead by more than CLEAR paired standard errors."""
         return int(np.sum(self.per_series > CLEAR * self.paired_se))
 
     @property
     def behind(self) -> int:
+        """Number of series where Bayes is behind by more than CLEAR paired standard errors."""
         return int(np.sum(self.per_series < -CLEAR * self.paired_se))
 
 
 class Verdict(NamedTuple):
+    """The answer: a headline, its supporting sentences, and the differences per baseline."""
+
     headline: str
     sentences: list[str]
     differences: dict[str, Difference]
@@ -81,9 +85,20 @@ def _headline(d: Difference, n: int) -> str:
 
 
 def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> Verdict:
-    """Headline and supporting sentences from the score tables.
+    """Return the headline and supporting sentences from the score tables.
 
-    failed_sampling : series whose Bayesian fit failed a convergence check (a caveat).
+    Parameters
+    ----------
+    comparison : Comparison
+        From `compare_methods` or `Comparison.load`.
+    failed_sampling : sequence of str
+        Series whose Bayesian fit failed a convergence check (a caveat).
+
+    Returns
+    -------
+    Verdict
+        The headline, the sentences and the differences of Bayes against each baseline of
+        `BASELINES` that was run.
     """
     tables = comparison.tables
     n = len(tables)

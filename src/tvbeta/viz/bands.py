@@ -117,8 +117,11 @@ def _kalman(result: KalmanResult, kind: str, level: float, given: str) -> BandPa
 
 
 def _bayes(fit: Any, kind: str, level: float) -> BandPath:
-    """Posterior mean and central quantiles; a level whose quantiles the Dataset does not store
-    is re-summarised from the fit's posterior with the same draws and seed."""
+    """Return the posterior mean and central quantiles of a Bayes fit's betas.
+
+    A level whose quantiles the Dataset does not store is re-summarised from the fit's posterior
+    with the same draws and seed.
+    """
     from tvbeta.estimate.bayes.paths import beta_path_summary, quantile_label
 
     ds = fit if isinstance(fit, xr.Dataset) else fit.beta
@@ -151,7 +154,7 @@ def _bayes(fit: Any, kind: str, level: float) -> BandPath:
 
 
 def beta_bands(fit: Any, kind: Kind = "smoothed", level: float = DEFAULT_LEVEL) -> BandPath:
-    """A fit's beta paths and their central ``level`` band, as (time, state) frames.
+    """Return a fit's beta paths and their central ``level`` band, as (time, state) frames.
 
     Parameters
     ----------

@@ -45,8 +45,11 @@ def finish_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
 
 
 def x_values(index: pd.Index) -> np.ndarray:
-    """Dates as short ISO strings: plotly serialises dates as text, so "2001-02-03" instead of
-    "2001-02-03T00:00:00" keeps long paths small."""
+    """Return the dates as short ISO strings.
+
+    Plotly serialises dates as text, so "2001-02-03" instead of "2001-02-03T00:00:00" keeps
+    long paths small.
+    """
     if isinstance(index, pd.DatetimeIndex):
         fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
         return np.asarray(index.strftime(fmt), dtype=object)
@@ -54,20 +57,23 @@ def x_values(index: pd.Index) -> np.ndarray:
 
 
 def thin(n: int, max_points: int | None) -> np.ndarray:
-    """Row positions keeping at most ``max_points`` evenly spaced rows, the last one included
-    (every row when ``max_points`` is None)."""
+    """Return row positions keeping at most ``max_points`` evenly spaced rows.
+
+    The last one included; every row when ``max_points`` is None.
+    """
     if max_points is None or n <= max_points:
         return np.arange(n)
     return np.unique(np.r_[np.arange(0, n, math.ceil(n / max_points)), n - 1])
 
 
 def f32(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Return ``values`` as a float32 array."""
     # float32 is plenty for drawing and halves the base64 payload plotly writes for arrays.
     return np.asarray(values, dtype=np.float32)
 
 
 def check_states(states: Sequence[str] | None, available: list[str], name: str) -> list[str]:
-    """The states to draw: ``states`` (each one a state of some fit) or every available one."""
+    """Return the states to draw: ``states`` (each a state of some fit) or every available one."""
     if states is None:
         return available
     chosen = [states] if isinstance(states, str) else list(states)
@@ -273,7 +279,7 @@ def plot_filtered_vs_smoothed(
     level: float = DEFAULT_LEVEL,
     states: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Filtered (real-time) against smoothed (hindsight) betas, each with its ``level`` band.
+    """Plot filtered (real-time) against smoothed (hindsight) betas, each with its ``level`` band.
 
     Parameters
     ----------

@@ -64,11 +64,12 @@ REF_DASH: dict[str, str] = {"grid_loglik": "dash"}
 
 
 def method_label(method: str) -> str:
+    """Return the method's display name (``METHOD_LABELS``), else the name itself."""
     return METHOD_LABELS.get(method, method)
 
 
 def method_color(method: str) -> str:
-    """The method's colour; unknown methods get a stable colour from their name."""
+    """Return the method's colour; unknown methods get a stable colour from their name."""
     if method in METHOD_COLORS:
         return METHOD_COLORS[method]
     return PALETTE[sum(map(ord, method)) % len(PALETTE)]
@@ -234,7 +235,7 @@ def _log_bins(
 def _add_reference(
     fig: go.Figure, method: str, v: RefValue, top: float, row: int, col: int, legend: bool
 ) -> None:
-    """A method's value as a vertical line; a per-time value also as a bar over its range."""
+    """Draw a method's value as a vertical line; a per-time value also as a bar over its range."""
     color, label = method_color(method), method_label(method)
     line = dict(color=color, width=2, dash=REF_DASH.get(method))
     hover = f"{label}: {v.value:.4g}<extra></extra>"
@@ -279,8 +280,9 @@ def plot_qr_posterior(
     n_cols: int = 4,
     n_bins: int | None = None,
 ) -> go.Figure:
-    """Posterior histogram of each standard deviation on a log axis, with the prior and the
-    point values of other methods.
+    """Plot the posterior histogram of each standard deviation on a log axis.
+
+    With the prior and the point values of other methods.
 
     Parameters
     ----------
@@ -461,8 +463,10 @@ def plot_traces(
     n_cols: int = 2,
     labels: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Trace of each parameter: draws (chain, draw), one line per chain, thinned to
-    ``max_draws`` per chain. Well-mixed chains overlap like noise around one level."""
+    """Plot the trace of each parameter: draws (chain, draw), one line per chain.
+
+    Thinned to ``max_draws`` per chain. Well-mixed chains overlap like noise around one level.
+    """
     params = list(draws)
     names = list(labels) if labels is not None else params
     fig, rows, cols = shared_x_grid(names, n_cols, spacing=0.2)
