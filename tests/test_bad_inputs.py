@@ -34,7 +34,13 @@ import xarray as xr
 import tvbeta
 from tvbeta import cli
 from tvbeta.config import ConfigError, load_config
-from tvbeta.data import DataValidationError, DataWarning, load_french, prepare_design
+from tvbeta.data import (
+    DataValidationError,
+    DataWarning,
+    ReturnUnitsWarning,
+    load_french,
+    prepare_design,
+)
 from tvbeta.estimate.bayes import BayesFit, BayesSpec, Prior, Priors, bayes_spec, fit_bayes
 from tvbeta.estimate.crosscheck import crosscheck_statsmodels
 from tvbeta.estimate.funds import ModelComparisonEngine
@@ -50,7 +56,7 @@ from tvbeta.kalman import (
     loglik_vjp,
 )
 from tvbeta.model import KalmanEngine, KalmanSpec, SavedFileError
-from tvbeta.model.setters import ReturnUnitsWarning, ScalarMLEWarning, set_R_from_mle
+from tvbeta.model.setters import ScalarMLEWarning, set_R_from_mle
 from tvbeta.outputs import IncompleteRunError
 
 FACTORS = ["a", "b"]

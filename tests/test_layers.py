@@ -34,8 +34,6 @@ RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
 
 #: Upward edges still in the code (importer, imported): where, and what removes them.
 KNOWN_BACKWARD = {
-    # data/io.py: load_fund_and_factors calls the seed setters' decimal-returns check
-    ("data", "model"),
     # estimate/funds.py: the many-funds runner uses evaluate's diagnostics tables
     ("estimate", "evaluate"),
     # estimate/funds.py: FundRunner.plot draws with viz (lazily)

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tvbeta.data import DataValidationError, DataWarning, load_fund_and_factors
-from tvbeta.model.setters import ReturnUnitsWarning
+from tvbeta.data import DataValidationError, DataWarning, ReturnUnitsWarning, load_fund_and_factors
 
 DATES = pd.date_range("2020-01-03", periods=40, freq="W-FRI")
 

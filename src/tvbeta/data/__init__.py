@@ -39,9 +39,11 @@ from tvbeta.data.validate import (
     DataValidationError,
     DataWarning,
     Design,
+    ReturnUnitsWarning,
     column_list,
     format_span,
     prepare_design,
+    warn_if_not_decimal,
 )
 from tvbeta.data.weekly import aggregate_weekly_data
 
@@ -57,6 +59,7 @@ __all__ = [
     "DataWarning",
     "Design",
     "FundData",
+    "ReturnUnitsWarning",
     "SimulatedData",
     "aggregate_weekly_data",
     "column_list",
@@ -69,5 +72,6 @@ __all__ = [
     "read_treasury_yields_csv",
     "shared_data_dir",
     "simulate",
+    "warn_if_not_decimal",
     "yield_changes",
 ]

@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from tvbeta._warn import warn_caller
-from tvbeta.data.validate import DataValidationError, DataWarning, format_label, prepare_design
+from tvbeta.data.validate import (
+    DataValidationError,
+    DataWarning,
+    format_label,
+    prepare_design,
+    warn_if_not_decimal,
+)
 from tvbeta.data.weekly import aggregate_weekly_data
 
 SHARED_DATA_ENV = "TVBETA_SHARED_DATA"
@@ -301,9 +307,7 @@ def load_fund_and_factors(
             "decimal returns (0.01 = 1%)")  # fmt: skip
     if fund_only or factors_only:
         warn_caller(f"{fund_csv} + {factor_csv}: {dropped} by the date alignment", DataWarning)
-    from tvbeta.model.setters import _warn_if_not_decimal  # the seed's check; model imports data
-
-    _warn_if_not_decimal(prepare_design(df, target[0], names, intercept=True))
+    warn_if_not_decimal(prepare_design(df, target[0], names, intercept=True))
     return FundData(df, str(target[0]), [str(c) for c in names], fund_only, factors_only, note)
 
 

@@ -490,3 +490,61 @@ def _minimal_dependent_set(Z: np.ndarray) -> list[int] | None:
         big = np.abs(coef) > 1e-8 * max(1.0, float(np.abs(coef).max()))
         return [*(kept[i] for i in np.flatnonzero(big)), j]
     return None  # pragma: no cover - matrix_rank said deficient, so some column is dependent
+
+
+class ReturnUnitsWarning(UserWarning):
+    """The data vary far more than decimal returns can: percent or basis points, most likely."""
+
+
+#: Largest plausible sd of decimal returns over one year: an annualised volatility of 200%.
+#: Over a period of d days the bound is 2 sqrt(d / 365.25) (0.105 daily, 0.28 weekly, 0.58
+#: monthly); percent returns are 100 times larger, basis points 10,000 times.
+_DECIMAL_SD_PER_YEAR = 2.0
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation (the sd for normal data), NaN skipped."""
+    x = x[~np.isnan(x)]
+    return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else 0.0
+
+
+def warn_if_not_decimal(design: Design) -> None:
+    """Warn when the target or a factor varies far more than decimal returns can.
+
+    Used by the seed's scalar MLE setters (whose bounds assume decimal returns) and by
+    `load_fund_and_factors`.
+
+    Parameters
+    ----------
+    design : Design
+        The validated design (`prepare_design`); its y and factor columns are checked.
+
+    Warns
+    -----
+    ReturnUnitsWarning
+        Naming each series whose robust sd exceeds the bound, and the bound.
+
+    The period is the median spacing of a DatetimeIndex; without one a year is assumed (the
+    most lenient bound). The robust sd (median absolute deviation) keeps a single crash day
+    from tripping it.
+    """
+    index, days = design.index, 0.0
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        days = float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
+        period = f"a period of {days:g} day(s) (the median spacing of the dates)"
+    if not days > 0:
+        days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
+    limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)
+    names = ["the target", *design.state_names[design.Z.shape[1] - design.H.shape[1]:]]
+    series = [design.y, *design.H.T]
+    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(names, series, strict=True)
+           if _robust_sd(x) > limit]
+    if big:
+        warn_caller(
+            f"the data do not look like decimal returns: the typical size (robust sd) of "
+            f"{', '.join(big)} is above {limit:.3g}, the most a decimal return varies over "
+            f"{period} at an annualised volatility of 200%. They look like percent (divide by "
+            "100) or basis points (divide by 10,000). The seed's MLE bounds (q in [1e-8, 10], "
+            "r in [1e-6, 100]) and defaults assume decimal returns; the value found is kept.",
+            ReturnUnitsWarning,
+        )

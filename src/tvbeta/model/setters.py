@@ -20,6 +20,7 @@ import pandas as pd
 
 from tvbeta import constants as C
 from tvbeta._warn import warn_caller
+from tvbeta.data.validate import warn_if_not_decimal
 from tvbeta.kalman import loglik_vjp
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import filter_state_space
@@ -330,15 +331,6 @@ class ScalarMLEWarning(RuntimeWarning):
     """
 
 
-class ReturnUnitsWarning(UserWarning):
-    """The data vary far more than decimal returns can: percent or basis points, most likely."""
-
-
-#: Largest plausible sd of decimal returns over one year: an annualised volatility of 200%.
-#: Over a period of d days the bound is 2 sqrt(d / 365.25) (0.105 daily, 0.28 weekly, 0.58
-#: monthly); percent returns are 100 times larger, basis points 10,000 times.
-_DECIMAL_SD_PER_YEAR = 2.0
-
 _LOWER_BOUND_ADVICE = {
     "q": "The betas barely move (Q = {s:g} I): the filtered betas are close to an "
          "expanding-window OLS. q is one drift variance for every state (an intercept's too), "
@@ -348,41 +340,6 @@ _LOWER_BOUND_ADVICE = {
          "of 0.001 per period): a near-exact fit such as an index tracker, or the Q held fixed "
          "already explains all of y.",
 }
-
-
-def _robust_sd(x: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation (the sd for normal data), NaN skipped."""
-    x = x[~np.isnan(x)]
-    return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else 0.0
-
-
-def _warn_if_not_decimal(design: Design) -> None:
-    """Warn when the target or a factor varies far more than decimal returns can.
-
-    The period is the median spacing of a DatetimeIndex; without one a year is assumed (the
-    most lenient bound). The robust sd (median absolute deviation) keeps a single crash day
-    from tripping it.
-    """
-    index, days = design.index, 0.0
-    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
-        days = float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
-        period = f"a period of {days:g} day(s) (the median spacing of the dates)"
-    if not days > 0:
-        days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
-    limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)
-    names = ["the target", *design.state_names[design.Z.shape[1] - design.H.shape[1]:]]
-    series = [design.y, *design.H.T]
-    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(names, series, strict=True)
-           if _robust_sd(x) > limit]
-    if big:
-        warn_caller(
-            f"the data do not look like decimal returns: the typical size (robust sd) of "
-            f"{', '.join(big)} is above {limit:.3g}, the most a decimal return varies over "
-            f"{period} at an annualised volatility of 200%. They look like percent (divide by "
-            "100) or basis points (divide by 10,000). The seed's MLE bounds (q in [1e-8, 10], "
-            "r in [1e-6, 100]) and defaults assume decimal returns; the value found is kept.",
-            ReturnUnitsWarning,
-        )
 
 
 def _maximise_scalar(
@@ -407,7 +364,7 @@ def _maximise_scalar(
         value, grad = loglik_and_grad(s)
         return -value, np.array([-grad * s])
 
-    _warn_if_not_decimal(design)
+    warn_if_not_decimal(design)
     lo, hi = C.Q_MLE_BOUNDS if which == "q" else C.R_MLE_BOUNDS
     res = minimize(
         objective,
