@@ -42,8 +42,17 @@ def sbc_spec(seed: int, n: int = 120) -> BayesSpec:
                                  state_names=["Intercept", "f1"], burn=0)  # fmt: skip
 
 
-def sbc_ranks(n_sims: int, *, seed: int = 0, n: int = 120, draws: int = 500, tune: int = 500,
-              chains: int = 2, L: int = 99, truth_scale: float = 1.0) -> np.ndarray:
+def sbc_ranks(
+    n_sims: int,
+    *,
+    seed: int = 0,
+    n: int = 120,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 2,
+    L: int = 99,
+    truth_scale: float = 1.0,
+) -> np.ndarray:
     """(n_sims, 3) ranks in 0..L of the true sigma_eps, sigma_beta[0], sigma_beta[1].
 
     ``truth_scale`` multiplies the prior scales the truths are drawn from (1 = the fitted
