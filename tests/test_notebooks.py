@@ -3,7 +3,8 @@
 Each notebook executes in memory with nbclient, in a fresh kernel on the Python that runs
 pytest (so the tvbeta under test), from the notebooks/ folder; nothing is written back. A cell
 that raises fails the test with the notebook, the cell and the kernel's traceback. The
-notebooks assert their own numbers (03 asserts the statsmodels agreement), so a run that
+notebooks assert their own numbers (03 the statsmodels agreement, 04 its rankings and the
+verdicts it prints, recomputed with pandas and numpy), so a run that
 finishes is a check, not only a smoke test. The seed-data notebook skips when ../shared/data
 is absent; 03 and 04 fall back to the built-in French data and always run.
 """

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.estimate import seed_grid_reference as ref
 
 from tvbeta.estimate.funds import AUTO_PROCESS_WORK, FundRunner, ModelComparisonEngine
-from tvbeta.estimate.grid import best_spec, run_kalman_grid_search
-from tvbeta.evaluate import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
-from tvbeta.model import KalmanEngine, KalmanResult, KalmanSpec
+from tvbeta.evaluate import summarize_model_diagnostics
+from tvbeta.model import KalmanResult, KalmanSpec
 
 FUNDS = ("fund", "fund2")
 F = ref.FACTORS
@@ -31,30 +31,50 @@ def serial(frame) -> ModelComparisonEngine:
     return engine
 
 
+def seed_best_run(frame: pd.DataFrame, fund: str, spec: KalmanSpec, name: str) -> dict:
+    """The seed reference's run of the grid model ``name`` (its own equations and setters),
+    with tvbeta's MLE scalars plugged in (the searches differ in the last digits)."""
+    intercept, q_name, r_name = (part.split("=")[1] for part in name.split(", ")[:3])
+    fixed = {"q": spec.q_scalar, "r": spec.r_scalar}
+    seed = ref.seed_spec(frame, fund, F, intercept == "Yes", q_name, r_name, fixed)
+    return ref.seed_run(seed, frame, fund, F, burn=BURN)
+
+
 def test_fund_runner_runs_the_spec_and_labels_it(frame):
+    """Reference: the seed's filter with its OLS R (seed_grid_reference), same spec."""
     spec = KalmanSpec(K=2).set_intercept().set_R_from_ols(frame[F], frame["fund2"])
     result = FundRunner(frame, "fund2", F, burn=BURN).run(spec, label="my label")
     assert result.meta["Fund"] == "fund2" and result.meta["Spec Label"] == "my label"
-    expected = KalmanEngine(spec).run(frame, "fund2", F, burn=BURN)
-    pd.testing.assert_frame_equal(result.beta, expected.beta)
+    seed = ref.SeedSpec(2).set_intercept().set_R_from_ols(frame[F], frame["fund2"])
+    expected = ref.seed_run(seed, frame, "fund2", F, burn=BURN)
+    assert list(result.beta.columns) == expected["states"]
+    assert result.beta.index.equals(expected["index"])
+    # atol: the seed's inverse of a diffuse P0 (1e6) blurs the intercept at ~1e-8
+    np.testing.assert_allclose(result.beta.to_numpy(), expected["beta"], rtol=1e-8, atol=1e-7)
+    assert result.log_likelihood == pytest.approx(expected["log_likelihood"], rel=1e-8)
 
 
 def test_run_all_reruns_each_funds_best_spec(frame, serial):
+    """Reference: the seed's grid rebuilt naively (seed_grid_reference), its first row by
+    Mean RMSE, and the seed's filter run of that row's model."""
     for fund in FUNDS:
         entry = serial.results[fund]
-        grid = run_kalman_grid_search(frame, fund, F, KalmanSpec(K=2), burn=BURN)
-        pd.testing.assert_frame_equal(entry["grid_summary"], grid)
-        pd.testing.assert_series_equal(entry["best_row"], grid.iloc[0])
+        scalars = {n: {"q": s.q_scalar, "r": s.r_scalar}
+                   for n, s in entry["grid_summary"].attrs["specs"].items()}  # fmt: skip
+        seed_table, _ = ref.seed_grid(frame, fund, F, burn=BURN, scalars=scalars)
+        best = seed_table.iloc[0]
+        assert entry["best_row"]["Model Name"] == best["Model Name"]
         # the re-run is the best row's own model (the seed re-ran a default spec), so its
-        # diagnostics are exactly the best row's
-        assert entry["best_spec"] == best_spec(grid)
+        # betas and diagnostics are those of the reference's first row
         result = entry["results"]
-        assert isinstance(result, KalmanResult) and result.spec == best_spec(grid)
-        got = summarize_model_diagnostics(result)
-        expected = grid.loc[[0], list(MODEL_DIAGNOSTIC_COLUMNS)]
-        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+        assert isinstance(result, KalmanResult) and result.spec == entry["best_spec"]
+        run = seed_best_run(frame, fund, result.spec, best["Model Name"])
+        np.testing.assert_allclose(result.beta.to_numpy(), run["beta"], rtol=1e-6, atol=1e-7)
+        got = summarize_model_diagnostics(result).iloc[0]
+        for col in ("Mean RMSE", "Cumulative Log-Likelihood", "Mean Drift Norm"):
+            assert got[col] == pytest.approx(best[col], rel=1e-6), col
         assert result.meta["Fund"] == fund
-        assert result.meta["Spec Label"] == grid.at[0, "Model Name"]
+        assert result.meta["Spec Label"] == best["Model Name"]
 
 
 def _assert_same(a: ModelComparisonEngine, b: ModelComparisonEngine) -> None:
@@ -100,16 +120,16 @@ def test_accessors(serial):
     assert serial.get_results("no such fund") is None
 
 
-def test_plot_all_stacked_betas_hands_the_runs_to_viz(serial, monkeypatch):
-    import tvbeta.viz
-
-    calls = []
-    monkeypatch.setattr(tvbeta.viz, "plot_stacked_betas",
-                        lambda results, **kw: calls.append((results, kw)) or "figure")  # fmt: skip
-    assert serial.plot_all_stacked_betas(show_std=False, n_cols=1, factors=["mkt"]) == "figure"
-    results, kw = calls[0]
-    assert list(results) == list(FUNDS) and results["fund"] is serial.get_results("fund")
-    assert kw == {"show_std": False, "n_cols": 1, "factors": ["mkt"]}
+def test_plot_all_stacked_betas_draws_each_funds_best_betas(frame, serial):
+    """The real figure: one line per fund, its y the seed reference's filtered beta of the
+    fund's best model (seed_grid_reference's filter and setters)."""
+    fig = serial.plot_all_stacked_betas(show_std=False, n_cols=1, factors=["mkt"])
+    assert [t.name for t in fig.data] == list(FUNDS)
+    for trace, fund in zip(fig.data, FUNDS, strict=True):
+        entry = serial.results[fund]
+        run = seed_best_run(frame, fund, entry["best_spec"], entry["best_row"]["Model Name"])
+        mkt = run["states"].index("mkt")
+        np.testing.assert_allclose(np.asarray(trace.y, float), run["beta"][:, mkt], rtol=1e-6)
     with pytest.raises(ValueError, match="run_all"):
         ModelComparisonEngine(pd.DataFrame(), FUNDS, F).plot_all_stacked_betas()
 

@@ -26,10 +26,6 @@ def test_defaults_are_the_seeds_exactly():
     assert (spec.q_scalar, spec.r_scalar) == (None, None)
 
 
-def test_name_is_kept():
-    assert KalmanSpec(K=2, name="Test Model").name == "Test Model"
-
-
 def test_set_intercept_prepends_the_intercept_state():
     spec = KalmanSpec(2).set_intercept(init_val=0.5)
     assert spec.K == 3 and spec.intercept and spec.has_intercept
