@@ -43,11 +43,11 @@ from tvbeta.data import (
 )
 from tvbeta.estimate.bayes import BayesFit, BayesSpec, Prior, Priors, bayes_spec, fit_bayes
 from tvbeta.estimate.crosscheck import crosscheck_statsmodels
-from tvbeta.estimate.funds import ModelComparisonEngine
 from tvbeta.estimate.grid import run_kalman_grid_search
 from tvbeta.estimate.mle import fit_mle
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.evaluate.compare import BayesSettings, Comparison, compare_methods
+from tvbeta.funds import ModelComparisonEngine
 from tvbeta.kalman import (
     KalmanInputError,
     KalmanNumericalError,

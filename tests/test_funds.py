@@ -8,10 +8,10 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
-from tests.estimate import seed_grid_reference as ref
 
-from tvbeta.estimate.funds import AUTO_PROCESS_WORK, FundRunner, ModelComparisonEngine
+from tests.estimate import seed_grid_reference as ref
 from tvbeta.evaluate import summarize_model_diagnostics
+from tvbeta.funds import AUTO_PROCESS_WORK, FundRunner, ModelComparisonEngine
 from tvbeta.model import KalmanResult, KalmanSpec
 
 FUNDS = ("fund", "fund2")
