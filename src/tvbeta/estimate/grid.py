@@ -635,7 +635,7 @@ def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> f
         grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s
         return float(w @ ll), float(grad)
 
-    return setters._maximise_scalar(loglik_and_grad, which, ws.arrays())
+    return setters.maximise_scalar(loglik_and_grad, which, ws.arrays())
 
 
 def _Q_mle(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:

@@ -342,7 +342,7 @@ _LOWER_BOUND_ADVICE = {
 }
 
 
-def _maximise_scalar(
+def maximise_scalar(
     loglik_and_grad: Callable[[float], tuple[float, float]],
     which: Literal["q", "r"],
     design: Design,
@@ -355,7 +355,29 @@ def _maximise_scalar(
     the warnings; ``design`` is the data, checked for decimal units. The exact derivative
     d loglik / ds is chain-ruled to x: d/dx = s d/ds. Tolerances are tight so the result is
     the optimum to the precision of the log-likelihood (the seed used scipy's defaults with
-    finite differences). The value is the seed's whatever the warnings say.
+    finite differences). The value is the seed's whatever the warnings say. Serves
+    `set_Q_from_mle`, `set_R_from_mle` and the grid's vectorised setters alike.
+
+    Parameters
+    ----------
+    loglik_and_grad : callable
+        s -> (log-likelihood in nats, its derivative d loglik / ds).
+    which : {"q", "r"}
+        The seed's scalar being fitted: Q = q I or R = r.
+    design : Design
+        The data (checked for decimal units).
+
+    Returns
+    -------
+    float
+        The maximising s (a variance per period), inside the seed's bounds.
+
+    Warns
+    -----
+    ScalarMLEWarning
+        The search stopped at a bound of the seed's range or did not converge.
+    ReturnUnitsWarning
+        The data look like percent or basis points.
     """
     from scipy.optimize import minimize  # loaded on use: ~0.5 s at import
 
@@ -433,7 +455,7 @@ def set_Q_from_mle(
         g = loglik_vjp(m.y, m.Z, m.T, q * eye, m.R, m.a0, m.P0, burn=burn)
         return g.value, float(np.trace(g.dQ[0]))  # dQ is symmetric; d/dq of Q = q I
 
-    q = _maximise_scalar(loglik_and_grad, "q", d)
+    q = maximise_scalar(loglik_and_grad, "q", d)
     return dataclasses.replace(
         spec, Q=TimeVarying.constant(q * np.eye(spec.K)), q_mode="mle", q_scalar=q
     )
@@ -458,5 +480,5 @@ def set_R_from_mle(
         g = loglik_vjp(m.y, m.Z, m.T, m.Q, np.array([r]), m.a0, m.P0, burn=burn)
         return g.value, float(g.dR.sum())
 
-    r = _maximise_scalar(loglik_and_grad, "r", d)
+    r = maximise_scalar(loglik_and_grad, "r", d)
     return dataclasses.replace(spec, R=TimeVarying.constant(r), r_mode="mle", r_scalar=r)

@@ -197,15 +197,14 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
     The same table as the posterior check: the prior should make returns of the data's scale
     plausible, not force them.
     """
-    from tvbeta.estimate.bayes.fit import _LIGHT, _RANDOM_OBJMODE
-    from tvbeta.estimate.bayes.model import model_from_spec
+    from tvbeta.estimate.bayes.model import PREDICTIVE_COMPILE, RANDOM_OBJMODE, model_from_spec
 
     spec = getattr(spec_or_fit, "spec", spec_or_fit)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
+        warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
         with model_from_spec(spec):
             tree = pm.sample_prior_predictive(draws=draws, random_seed=seed,
-                                              compile_kwargs=_LIGHT)  # fmt: skip
+                                              compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
     return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.steps])
 
 

@@ -28,6 +28,8 @@ import xarray as xr
 from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TARGET_ACCEPT, TIME
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
+    PREDICTIVE_COMPILE,
+    RANDOM_OBJMODE,
     BayesSpec,
     QForm,
     bayes_spec,
@@ -47,12 +49,6 @@ FORMAT_VERSION = 1
 TIME_ALL = "time_all"
 """Coordinate of every data row (burn rows included) in the saved design group."""
 _DESIGN, _PATHS, _SETTINGS = "tvbeta_design", "beta_paths", "tvbeta_settings"
-# pm.sample_*_predictive compiles the CustomDist's Python `random` in numba object mode; that
-# is expected (a Python simulator), unlike the likelihood Ops, which are native numba.
-_RANDOM_OBJMODE = r"Numba will use object mode to run CustomDist"
-# Predictive draws are evaluated a few thousand times: PyTensor's Python VM compiles them
-# without numba (5-10 s on a cold cache), and the work is in the Python simulator anyway.
-_LIGHT = {"mode": "FAST_COMPILE"}
 _LOG = logging.getLogger(__name__)
 
 
@@ -140,10 +136,10 @@ class BayesFit:
         """Return a copy with a posterior_predictive group (replicated returns from the model)."""
         tree = self.tree.copy()
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
+            warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
             pp = pm.sample_posterior_predictive(
                 tree, model=self.model(), random_seed=seed, progressbar=False,
-                compile_kwargs=_LIGHT,
+                compile_kwargs=PREDICTIVE_COMPILE,
             )
         tree["posterior_predictive"] = pp["posterior_predictive"].copy()
         return replace(self, tree=tree)
@@ -332,15 +328,16 @@ def fit_spec(
     tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
     with model:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_RANDOM_OBJMODE, category=UserWarning)
+            warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
             if prior_predictive:
                 prior = pm.sample_prior_predictive(draws=draws, random_seed=int(seeds[1]),
-                                                   compile_kwargs=_LIGHT)  # fmt: skip
+                                                   compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
                 tree["prior"] = prior["prior"].copy()
                 tree["prior_predictive"] = prior["prior_predictive"].copy()
             if posterior_predictive:
                 pp = pm.sample_posterior_predictive(
-                    tree, random_seed=int(seeds[2]), progressbar=False, compile_kwargs=_LIGHT
+                    tree, random_seed=int(seeds[2]), progressbar=False,
+                    compile_kwargs=PREDICTIVE_COMPILE,
                 )
                 tree["posterior_predictive"] = pp["posterior_predictive"].copy()
     t_total = time.perf_counter() - t0

@@ -64,6 +64,14 @@ OBSERVED = "y"
 """Name of the observed variable (and of the log_likelihood / predictive groups' variable)."""
 
 
+#: pm.sample_*_predictive compiles the CustomDist's Python `random` in numba object mode; that
+#: is expected (a Python simulator), unlike the likelihood Ops, which are native numba: the
+#: warning with this text is silenced around predictive sampling.
+RANDOM_OBJMODE = r"Numba will use object mode to run CustomDist"
+#: Predictive draws are evaluated a few thousand times: PyTensor's Python VM compiles them
+#: without numba (5-10 s on a cold cache), and the work is in the Python simulator anyway.
+PREDICTIVE_COMPILE = {"mode": "FAST_COMPILE"}
+
 @dataclass(frozen=True, eq=False)
 class BayesSpec:
     """Everything the model is built from, as plain arrays (no fitted state).
