@@ -42,9 +42,9 @@ _LAZY = {
     "fit_bayes": "tvbeta.estimate.bayes.fit",
     "BayesFit": "tvbeta.estimate.bayes.fit",
     "compare_methods": "tvbeta.evaluate.compare",
-    "Comparison": "tvbeta.evaluate.compare",
-    "BayesSettings": "tvbeta.evaluate.compare",
-    "GridSettings": "tvbeta.evaluate.compare",
+    "Comparison": "tvbeta.evaluate.comparison",
+    "BayesSettings": "tvbeta.evaluate.settings",
+    "GridSettings": "tvbeta.evaluate.settings",
 }
 
 

@@ -359,7 +359,7 @@ _FITTERS = {"mle": _fit_mle, "bayes": _fit_bayes, "grid": _fit_grid}
 
 # --- report ------------------------------------------------------------------------------------
 def _report(args: argparse.Namespace) -> int:
-    from tvbeta.evaluate.compare import Comparison
+    from tvbeta.evaluate.comparison import Comparison
 
     folder = Path(args.folder).expanduser().resolve()
     if not folder.is_dir():

@@ -17,7 +17,7 @@ from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
 from tvbeta.constants import TARGET_ACCEPT
 from tvbeta.data.validate import repeated
-from tvbeta.evaluate.compare import METHODS  # the comparison owns its list of methods
+from tvbeta.evaluate.settings import METHODS  # the comparison owns its list of methods
 from tvbeta.outputs import write_text
 
 __all__ = [
@@ -184,8 +184,8 @@ class RunConfig:
         return out
 
     def bayes_settings(self) -> Any:
-        """`tvbeta.evaluate.compare.BayesSettings` from [sampler], [priors] and [model] q."""
-        from tvbeta.evaluate.compare import BayesSettings
+        """`tvbeta.evaluate.settings.BayesSettings` from [sampler], [priors] and [model] q."""
+        from tvbeta.evaluate.settings import BayesSettings
 
         s = self.sampler
         lfo = self.compare.lfo_threshold if self.compare.lfo else None
@@ -196,8 +196,8 @@ class RunConfig:
                              frequency=self.data.model_frequency)  # fmt: skip
 
     def grid_settings(self) -> Any:
-        """`tvbeta.evaluate.compare.GridSettings` from [grid]."""
-        from tvbeta.evaluate.compare import GridSettings
+        """`tvbeta.evaluate.settings.GridSettings` from [grid]."""
+        from tvbeta.evaluate.settings import GridSettings
 
         return GridSettings(try_both_intercepts=self.grid.try_both_intercepts)
 

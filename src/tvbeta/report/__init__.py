@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tvbeta.evaluate.compare import Comparison
+from tvbeta.evaluate.comparison import Comparison
 from tvbeta.outputs import write_text
 from tvbeta.report import analysis
 from tvbeta.report import sections as S

@@ -21,8 +21,9 @@ from tvbeta.constants import INTERCEPT, default_burn
 from tvbeta.data import prepare_design
 from tvbeta.estimate.bayes.priors import Prior, periods_per_year
 from tvbeta.estimate.grid import extend_spec
-from tvbeta.evaluate.compare import Comparison, Split
+from tvbeta.evaluate.comparison import Comparison
 from tvbeta.evaluate.forecast import OneStepForecast
+from tvbeta.evaluate.settings import Split
 from tvbeta.model import KalmanEngine, KalmanSpec
 from tvbeta.viz.bands import BandPath, beta_bands
 from tvbeta.viz.compare import RefValue

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tvbeta.evaluate.compare import Comparison
+from tvbeta.evaluate.comparison import Comparison
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.report import analysis as A
 from tvbeta.report.page import Figures, box, bullets, esc, facts, slug, table

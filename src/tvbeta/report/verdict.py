@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from tvbeta.evaluate.compare import Comparison
+from tvbeta.evaluate.comparison import Comparison
 from tvbeta.viz.compare import method_label
 
 REFERENCE = "bayes"

@@ -1,0 +1,142 @@
+"""Say what a method comparison runs: its methods, Bayes and grid settings, train/test split.
+
+The settings of `compare_methods` (and of model files, which build them): frozen dataclasses,
+validated when made, recorded with every comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tvbeta.constants import TARGET_ACCEPT
+from tvbeta.data.validate import repeated
+
+METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
+REFERENCE = "bayes"
+LFO_STEP = "lfo"
+"""The step after the methods: leave-future-out cross-validation of the Bayes fit."""
+
+
+@dataclass(frozen=True)
+class BayesSettings:
+    """NUTS settings for the ``bayes`` method (see `tvbeta.estimate.bayes.fit_bayes`).
+
+    ``q``, ``priors`` and ``frequency`` (periods per year, or a name such as "weekly"; None: read
+    from the dates) define the model that ``mle`` maximises too. Checked by `compare_methods`
+    before anything is fitted.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    cores: int | None = None
+    target_accept: float = TARGET_ACCEPT
+    q: str = "diag"
+    priors: dict[str, Any] | None = None
+    sampler: str = "auto"
+    n_paths: int = 200
+    n_predictive: int = 400  # posterior draws in the predictive mixture
+    lfo_threshold: float | None = 0.7  # PSIS-LFO-CV refit threshold (`evaluate.lfo`); None: no LFO
+    frequency: str | float | None = None
+
+    def check(self, methods: Sequence[str]) -> None:
+        """Refuse settings the given methods cannot run with, naming the setting.
+
+        The model's q, priors and frequency for mle and bayes; the NUTS settings for bayes.
+
+        Raises
+        ------
+        ValueError, TypeError
+        """
+        if not {"mle", "bayes"} & set(methods):
+            return
+        from tvbeta.estimate.mle import check_q_form
+
+        check_q_form(self.q)
+        from tvbeta.estimate.bayes.priors import Priors, periods_per_year
+        from tvbeta.estimate.bayes.sampler import check_settings
+
+        if self.priors is not None:
+            Priors.from_dict(self.priors)
+        if self.frequency is not None:
+            periods_per_year(None, self.frequency)
+        if "bayes" not in methods:
+            return
+        check_settings(draws=self.draws, tune=self.tune, chains=self.chains, cores=self.cores,
+                       target_accept=self.target_accept, seed=None, sampler=self.sampler,
+                       n_paths=self.n_paths)  # fmt: skip
+        if isinstance(self.n_predictive, bool) or not isinstance(self.n_predictive, int) \
+                or self.n_predictive < 1:  # fmt: skip
+            raise ValueError(f"n_predictive must be an integer >= 1 (posterior draws in the "
+                             f"predictive mixture, e.g. 400), got {self.n_predictive!r}")
+        if self.lfo_threshold is not None:
+            from tvbeta.evaluate.lfo import check_threshold
+
+            check_threshold(self.lfo_threshold, "lfo_threshold")
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """The seed's default grid (intercept yes/no x Q setters x R setters x OLS init)."""
+
+    try_both_intercepts: bool = True
+
+
+@dataclass(frozen=True)
+class Split:
+    """The split of the rows into training and test rows.
+
+    The first n_train rows fit the hyperparameters; rows n_train.. with an observed target
+    are scored.
+    """
+
+    n: int
+    n_train: int
+
+    @classmethod
+    def from_test_size(cls, n: int, test_size: int | float) -> Split:
+        """Return the split of ``n`` rows that holds out ``test_size`` rows at the end.
+
+        Parameters
+        ----------
+        n : int
+            Number of rows.
+        test_size : int or float
+            Number of test rows, or a fraction of ``n`` (a float; rounds up).
+
+        Raises
+        ------
+        ValueError
+            The split leaves no training or no test rows.
+        """
+        n_test = math.ceil(test_size * n) if isinstance(test_size, float) else int(test_size)
+        if not 0 < n_test < n:
+            raise ValueError(f"test_size={test_size!r} leaves no training or no test rows (n={n})")
+        return cls(n, n - n_test)
+
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    """One or more names from `METHODS`, each once (a list, not one name).
+
+    Raises
+    ------
+    ValueError, TypeError
+    """
+    if isinstance(methods, str):
+        raise TypeError(f"methods must be a list of method names, e.g. [{methods!r}], "
+                        f"got the string {methods!r}")  # fmt: skip
+    methods = list(methods)
+    if not methods:
+        raise ValueError(f"methods is empty: choose one or more of {list(METHODS)}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    twice = repeated(methods)
+    if twice:
+        raise ValueError(f"methods lists {twice} more than once: list each method once")
+
+
