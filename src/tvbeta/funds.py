@@ -19,8 +19,8 @@ import pandas as pd
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
 from tvbeta.data.validate import column_list, repeated
+from tvbeta.diagnostics import summarize_factor_dynamics
 from tvbeta.estimate.grid import RankBy, Setter, as_executor, best_spec, run_kalman_grid_search
-from tvbeta.evaluate.diagnostics import summarize_factor_dynamics
 from tvbeta.model import KalmanEngine, KalmanSpec
 from tvbeta.results import KalmanResult
 

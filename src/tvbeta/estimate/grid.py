@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta.data.validate import column_list
-from tvbeta.evaluate.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
+from tvbeta.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import filter_state_space, raise_bad_step, sweep_constant
 from tvbeta.kalman.gradient import loglik_vjp_kernel

@@ -12,7 +12,7 @@ prediction_coverage           fraction of y_t inside the one-step prediction int
 standardized_residuals        e_t = v_t / sqrt(F_t) after burn-in
 """
 
-from tvbeta.evaluate.diagnostics import (
+from tvbeta.diagnostics import (
     FACTOR_DYNAMICS_COLUMNS,
     MODEL_DIAGNOSTIC_COLUMNS,
     contributions,

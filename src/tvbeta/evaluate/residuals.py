@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tvbeta.evaluate.diagnostics import model_labels
+from tvbeta.diagnostics import model_labels
 
 #: Columns of :func:`residual_tests`, :func:`prediction_coverage` and
 #: :func:`residual_diagnostics` (one tidy schema for all three).

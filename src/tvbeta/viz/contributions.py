@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tvbeta.evaluate.diagnostics import contributions, model_labels
+from tvbeta.diagnostics import contributions, model_labels
 from tvbeta.viz.betas import finish_layout
 from tvbeta.viz.template import PALETTE
 

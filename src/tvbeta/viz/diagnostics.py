@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tvbeta.evaluate.diagnostics import expanding_rmse, factor_block, model_labels
+from tvbeta.diagnostics import expanding_rmse, factor_block, model_labels
 from tvbeta.evaluate.residuals import innovation_variance
 from tvbeta.viz.betas import finish_layout
 from tvbeta.viz.template import PALETTE, rgba
