@@ -150,9 +150,16 @@ def sampler_started(name: str) -> bool:
     import psutil
 
     if name == "nutpie":
-        tasks = Path("/proc/self/task")
-        return any("nutpie-worker" in (t / "comm").read_text() for t in tasks.iterdir())
+        return any("nutpie-worker" in _thread_name(t) for t in Path("/proc/self/task").iterdir())
     return len(psutil.Process().children()) >= 2
+
+
+def _thread_name(task: Path) -> str:
+    """The thread's name, or "" when it ended between listing the tasks and reading it."""
+    try:
+        return (task / "comm").read_text()
+    except FileNotFoundError:
+        return ""
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
