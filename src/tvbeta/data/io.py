@@ -27,6 +27,7 @@ from tvbeta.data.validate import (
     DataValidationError,
     DataWarning,
     format_label,
+    format_span,
     prepare_design,
     warn_if_not_decimal,
 )
@@ -288,14 +289,14 @@ def load_fund_and_factors(
     fund_only, factors_only = len(fund) - len(common), len(factors) - len(common)
     if common.empty:
         raise DataValidationError(
-            f"{fund_csv} ({_span(fund.index)}) and {factor_csv} ({_span(factors.index)}) have "
-            "no date in common: check that both hold the same frequency (e.g. both daily or "
-            "both month-end dates)"
+            f"{fund_csv} ({format_span(fund.index)}) and {factor_csv} "
+            f"({format_span(factors.index)}) have no date in common: check that both hold the "
+            "same frequency (e.g. both daily or both month-end dates)"
         )
     df = fund.loc[common].join(factors.loc[common])
     if units == "percent":
         df = df / 100.0
-    steps = [f"{len(common)} common dates {_span(common)}"]
+    steps = [f"{len(common)} common dates {format_span(common)}"]
     if weekly:
         df = aggregate_weekly_data(df, additive_cols=[])
         steps.append(f"compounded to {len(df)} weeks ending Friday")
@@ -329,13 +330,6 @@ def _pick_columns(
             f"{list(frame.columns)}"
         )
     return list(wanted)
-
-
-def _span(index: pd.DatetimeIndex) -> str:
-    """'YYYY-MM-DD .. YYYY-MM-DD' of a date index, or 'no rows'."""
-    if index.empty:
-        return "no rows"
-    return f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}"
 
 
 def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
