@@ -42,19 +42,6 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-#: Delay before a SIGINT that arrived inside llvmlite is raised again (seconds).
-_REDELIVER_S = 0.05
-
-
-def _in_llvmlite(frame: FrameType | None) -> bool:
-    """Tell whether a frame of the stack is llvmlite's (numba compiling through LLVM)."""
-    while frame is not None:
-        if "llvmlite" in frame.f_code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
-
-
 @contextmanager
 def noting_interrupts() -> Iterator[InterruptNote]:
     """Record every SIGINT in the yielded note.
@@ -70,12 +57,6 @@ def noting_interrupts() -> Iterator[InterruptNote]:
 
     def handler(signum: int, frame: FrameType | None) -> Any:
         note.interrupted = True
-        if _in_llvmlite(frame):
-            # numba compiling: the frame may be a ctypes callback from LLVM, where an exception
-            # is dropped and LLVM crashes (seen: exit -11 for Ctrl-C during a cold compile).
-            # Deliver the signal again shortly, once Python is back in its own code.
-            threading.Timer(_REDELIVER_S, signal.raise_signal, (signum,)).start()
-            return None
         return previous(signum, frame)
 
     signal.signal(signal.SIGINT, handler)
