@@ -230,3 +230,45 @@ def test_interrupt_during_a_deferred_block_arrives_after_it():
             done.append("the block ran to its end")
     assert done == ["the block ran to its end"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+LLVM_CALLBACK = """
+import os, signal, sys, time
+import llvmlite.binding as llvm
+from tvbeta.interrupts import noting_interrupts
+
+llvm.initialize_native_target()
+llvm.initialize_native_asmprinter()
+machine = llvm.Target.from_default_triple().create_target_machine()
+engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+
+def getbuffer(module):  # LLVM calls this through ctypes while it compiles, as for numba's cache
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(10_000):
+        pass  # Python runs the SIGINT handler here, inside the callback
+    return None
+
+engine.set_object_cache(getbuffer_func=getbuffer)
+try:
+    with noting_interrupts():
+        engine.add_module(llvm.parse_assembly("define i32 @f(i32 %x) {ret i32 %x}"))
+        engine.finalize_object()
+        print("compiled", flush=True)
+        time.sleep(float(sys.argv[1]))
+    print("lost")
+except KeyboardInterrupt:
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print("raised")
+"""
+
+
+@pytest.mark.parametrize("after", [5.0, 0.0], ids=["block goes on", "block ends at once"])
+def test_interrupt_inside_an_llvm_callback_is_raised_once_python_is_back(after):
+    """A Ctrl-C during numba's compile can land in a ctypes callback of LLVM; an exception
+    there is printed and dropped (and LLVM crashed, exit -11, in a fresh-clone run). The
+    SIGINT must be raised after the compile instead, whether or not the block goes on."""
+    run = subprocess.run([sys.executable, "-c", LLVM_CALLBACK, str(after)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["compiled", "raised"]
+    assert "Exception ignored" not in run.stderr

@@ -8,7 +8,12 @@ as a shell does for background jobs):
   raise KeyboardInterrupt as usual. Some libraries swallow that KeyboardInterrupt and return
   what they have so far (PyMC's and nutpie's samplers return the draws made before Ctrl-C;
   an exception in a weakref callback is printed and dropped), so the caller checks the note
-  afterwards (`InterruptNote.check`) and stops for real.
+  afterwards (`InterruptNote.check`) and stops for real. One place must not raise at all: a
+  Python callback that LLVM calls through ctypes while numba compiles (llvmlite's object
+  cache hooks). There the exception is printed and dropped and LLVM carries on with a
+  half-done callback (seen: the process crashed, exit -11, on a Ctrl-C during a cold
+  compile), so a SIGINT that lands in llvmlite is raised again as soon as the main thread
+  has left it.
 - `deferring_interrupts`: holds SIGINT and SIGTERM back for the few renames that must happen
   together (`tvbeta.outputs.run_folder` commits a run folder), then delivers them.
 """
@@ -16,7 +21,9 @@ as a shell does for background jobs):
 from __future__ import annotations
 
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,15 +38,31 @@ class InterruptNote:
     """What `noting_interrupts` yields: whether a SIGINT arrived while it was active."""
 
     interrupted: bool = False
+    #: A SIGINT that landed in llvmlite and has not been raised yet.
+    deferred: bool = field(default=False, repr=False)
 
     def check(self) -> None:
         """Raise KeyboardInterrupt if a SIGINT arrived, even if something swallowed it."""
         if self.interrupted:
+            self.deferred = False
             raise KeyboardInterrupt
 
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+#: How often a deferred SIGINT looks whether the main thread has left llvmlite (seconds).
+_RETRY_S = 0.02
+
+
+def _in_llvmlite(frame: FrameType | None) -> bool:
+    """Tell whether llvmlite's code is on the stack (numba compiling through LLVM)."""
+    while frame is not None:
+        if "llvmlite" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextmanager
@@ -55,15 +78,41 @@ def noting_interrupts() -> Iterator[InterruptNote]:
         yield note
         return
 
+    main = threading.main_thread().ident
+    lock = threading.Lock()  # the retry's check and its SIGINT against the handler's restore
+
+    def retry() -> None:
+        while note.deferred:
+            time.sleep(_RETRY_S)
+            with lock:
+                if signal.getsignal(signal.SIGINT) is not handler:
+                    return  # the block is over: its end delivered the SIGINT
+                if note.deferred and not _in_llvmlite(sys._current_frames().get(main)):
+                    signal.raise_signal(signal.SIGINT)  # handled in the main thread
+
     def handler(signum: int, frame: FrameType | None) -> Any:
         note.interrupted = True
+        if _in_llvmlite(frame):
+            if not note.deferred:
+                note.deferred = True
+                threading.Thread(target=retry, name="tvbeta-sigint-retry", daemon=True).start()
+            return None
+        note.deferred = False
         return previous(signum, frame)
 
     signal.signal(signal.SIGINT, handler)
     try:
         yield note
     finally:
-        signal.signal(signal.SIGINT, previous)
+        with lock:
+            try:
+                signal.signal(signal.SIGINT, previous)
+            except KeyboardInterrupt:  # a retried SIGINT ran (our handler) before the restore
+                signal.signal(signal.SIGINT, previous)
+                raise
+        if note.deferred:  # left llvmlite and the block before the retry came round
+            note.deferred = False
+            previous(signal.SIGINT, None)
 
 
 @dataclass
