@@ -245,3 +245,32 @@ def test_settings_record_the_burn_and_rolling_window_used_and_the_repr_is_short(
     first, last = data.index[0].strftime("%Y-%m-%d"), data.index[-1].strftime("%Y-%m-%d")
     assert f"{len(data)} rows {first} .. {last}" in text and "rolling_window=36" in text
     assert len(text) < 400 and text.count("\n") <= 2
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_each_series_is_validated_once_in_a_comparison_of_every_method(two_series, monkeypatch):
+    """`prepare_design` (our own function, wrapped by a counting spy on every module that
+    holds it) runs once per series: the training span and the forecasts reuse that design."""
+    import sys
+    from collections import Counter
+
+    import tvbeta.data.validate as validate
+
+    calls: Counter = Counter()
+    real = validate.prepare_design
+
+    def spy(df, target_col, *args, **kwargs):
+        calls[target_col] += 1
+        return real(df, target_col, *args, **kwargs)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("tvbeta") and getattr(module, "prepare_design", None) is real:
+            monkeypatch.setattr(module, "prepare_design", spy)
+    settings = BayesSettings(draws=30, tune=20, chains=1, n_paths=2, n_predictive=10,
+                             lfo_threshold=0.7)  # fmt: skip
+    comp = compare_methods(
+        two_series, ["a", "b"], ["f1", "f2"], bayes=settings, progress=False,
+        methods=["grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols"],
+    )  # fmt: skip
+    assert all(comp.series[t].lfo is not None for t in ("a", "b"))  # LFO ran
+    assert calls == {"a": 1, "b": 1}

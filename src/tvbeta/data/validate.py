@@ -95,6 +95,13 @@ class Design(NamedTuple):
         ``y`` is NaN, NaN factor values are replaced by 0.0 (see :func:`prepare_design`).
     state_names : tuple of str, (k,)
         ``("Intercept", *factors)`` with an intercept, else the factor names.
+    target_col : hashable
+        The target's column in the caller's table.
+    factor_cols : tuple of hashable, (n_factors,)
+        The factors' columns in the caller's table, in state order.
+
+    Validated once by `prepare_design` at a public entry point; `head` and `with_intercept`
+    give the designs of fewer rows or the other intercept choice without the table.
     """
 
     index: pd.Index
@@ -102,6 +109,8 @@ class Design(NamedTuple):
     H: np.ndarray
     Z: np.ndarray
     state_names: tuple[str, ...]
+    target_col: Hashable
+    factor_cols: tuple[Hashable, ...]
 
     @property
     def has_intercept(self) -> bool:
@@ -112,6 +121,52 @@ class Design(NamedTuple):
     def factor_names(self) -> tuple[str, ...]:
         """Names of the columns of ``H``, shape (n_factors,)."""
         return self.state_names[int(self.has_intercept) :]
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Rows whose target is observed, (n_time,) bool."""
+        return ~np.isnan(self.y)
+
+    def head(self, n: int, burn: int = 0) -> Design:
+        """Return the design of the first ``n`` rows, checked as `prepare_design` checks them.
+
+        The arrays are those ``prepare_design(df.iloc[:n], ..., burn=burn)`` gives (views of
+        these), and so are its errors and warnings: the checks that depend on which rows are
+        used (enough observed rows after ``burn``, constant or collinear factors, scale) run
+        again on the ``n`` rows.
+
+        Raises
+        ------
+        DataValidationError
+            The first ``n`` rows cannot carry the model on their own.
+        """
+        rows = slice(None, n)
+        design = self._replace(index=self.index[rows], y=self.y[rows], H=self.H[rows],
+                               Z=self.Z[rows])  # fmt: skip
+        _check_rows(design, burn)
+        return design
+
+    def with_intercept(self, intercept: bool, burn: int = 0) -> Design:
+        """Return this design with or without the intercept state, checked as `head` is.
+
+        Raises
+        ------
+        DataValidationError
+            As `prepare_design` with that ``intercept`` (no state, a factor named like the
+            intercept, too few rows, collinear columns).
+        """
+        if intercept == self.has_intercept:
+            return self
+        if not intercept and not self.factor_cols:
+            raise DataValidationError("without the intercept this design has no state")
+        _check_states(self.factor_cols, intercept)
+        names = tuple(str(c) for c in self.factor_cols)
+        Z = self.Z[:, 1:]
+        if intercept:
+            Z, names = np.column_stack([np.ones(len(self.y)), self.Z]), (INTERCEPT_NAME, *names)
+        design = self._replace(Z=Z, state_names=names)
+        _check_rows(design, burn)
+        return design
 
 
 def format_label(label: Hashable) -> str:
@@ -207,20 +262,27 @@ def prepare_design(
     y = df[target_col].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     H = df[factors].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     _check_finite(df.index, used, np.column_stack([y, H]))
-    observed = ~np.isnan(y)
-    _check_factor_nans(df.index, target_col, factors, observed, H)
-    k = len(factors) + int(intercept)
-    _check_enough_rows(observed, k, burn, len(y))
+    _check_factor_nans(df.index, target_col, factors, ~np.isnan(y), H)
     names = tuple(str(c) for c in factors)
-    _check_constant(H[observed], names, intercept)
     Z = np.where(np.isnan(H), 0.0, H)
     if intercept:
         Z = np.column_stack([np.ones(len(y)), Z])
         names = (INTERCEPT_NAME, *names)
-    _check_collinear(Z[observed], names)
-    _warn_scale(used, np.column_stack([y, H])[observed])
-    _warn_near_collinear(Z[observed], names)
-    return Design(index=df.index.copy(), y=y, H=H, Z=Z, state_names=names)
+    design = Design(index=df.index.copy(), y=y, H=H, Z=Z, state_names=names,
+                    target_col=target_col, factor_cols=tuple(factors))  # fmt: skip
+    _check_rows(design, burn)
+    return design
+
+
+def _check_rows(design: Design, burn: int) -> None:
+    """Run the checks of `prepare_design` that depend on the rows and states used."""
+    observed = design.observed
+    _check_enough_rows(observed, design.Z.shape[1], burn, len(design.y))
+    _check_constant(design.H[observed], design.factor_names, design.has_intercept)
+    _check_collinear(design.Z[observed], design.state_names)
+    used = [design.target_col, *design.factor_cols]
+    _warn_scale(used, np.column_stack([design.y, design.H])[observed])
+    _warn_near_collinear(design.Z[observed], design.state_names)
 
 
 def _check_names(
@@ -262,12 +324,17 @@ def _check_names(
         raise DataValidationError(
             f"column(s) {dup_in_df} appear more than once in the DataFrame: rename or drop one"
         )
+    _check_states(factors, intercept)
+    return factors
+
+
+def _check_states(factors: Sequence[Hashable], intercept: bool) -> None:
+    """Refuse a factor named like the intercept state when the model has one."""
     if intercept and INTERCEPT_NAME in [str(c) for c in factors]:
         raise DataValidationError(
             f"a factor is named {INTERCEPT_NAME!r}, the name of the intercept state: rename it, "
             "or drop it and keep intercept=True"
         )
-    return factors
 
 
 def _check_numeric(df: pd.DataFrame, cols: list[Hashable]) -> None:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from tvbeta.data.validate import column_list
+from tvbeta.data.validate import Design, column_list
 from tvbeta.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import filter_state_space, raise_bad_step, sweep_constant
@@ -290,26 +290,50 @@ def run_kalman_grid_search(
     if rank_by not in _SORT:
         raise ValueError(f"rank_by must be one of {list(_SORT)}, got {rank_by!r}")
     executor = as_executor(executor)
-    checked = design_for(base_spec, df, target_col, factors, burn)  # bad data or K: raise
-    n_train = _train_rows(len(df), test_size, rank_by)
+    design = design_for(base_spec, df, target_col, factors, burn)  # bad data or K: raise
+    return search_design(
+        design, df, base_spec, q_setters, r_setters, init_setters, burn, try_both_intercepts,
+        rank_by=rank_by, test_size=test_size, executor=executor,
+    )  # fmt: skip
+
+
+def search_design(
+    design: Design,
+    df: pd.DataFrame,
+    base_spec: KalmanSpec,
+    q_setters: Mapping[str, Setter] | None = None,
+    r_setters: Mapping[str, Setter] | None = None,
+    init_setters: Mapping[str, Setter] | None = None,
+    burn: int = 0,
+    try_both_intercepts: bool = True,
+    *,
+    rank_by: RankBy = "mean_rmse",
+    test_size: int | float | None = None,
+    executor: Executor | None = None,
+) -> pd.DataFrame:
+    """`run_kalman_grid_search` on the design of ``df`` for ``base_spec``, validated with burn.
+
+    ``df`` (or its training rows) is what the setters see; ``rank_by`` and ``executor`` are
+    already checked.
+    """
+    n_train = _train_rows(len(design.y), test_size, rank_by)
     task = _Task(
         df=df,
-        target_col=target_col,
-        factor_cols=factors,
+        target_col=design.target_col,
+        factor_cols=list(design.factor_cols),
         burn=burn,
         n_train=n_train,
         q=_bind_all(q_setters, DEFAULT_Q_SETTERS, "Q"),
         r=_bind_all(r_setters, DEFAULT_R_SETTERS, "R"),
         init=_bind_all(init_setters, DEFAULT_INIT_SETTERS, "init"),
     )
-    if n_train is None:
-        known = {base_spec.intercept: (checked, checked)}
-    else:  # the training rows must carry the model on their own
-        fit = design_for(base_spec, df.iloc[:n_train], target_col, factors, burn)
-        known = {base_spec.intercept: (checked, fit)}
-    variants = [True, False] if try_both_intercepts and factors else [base_spec.intercept]
+    # the training rows must carry the base model on their own; another intercept choice
+    # that cannot gives Error rows
+    fit = design if n_train is None else design.head(n_train, burn)
+    both = try_both_intercepts and design.factor_cols
+    variants = [True, False] if both else [base_spec.intercept]
     bases = [_with_intercept(base_spec, flag) for flag in variants]
-    designs = [known.get(flag) for flag in variants]
+    designs = [_variant_designs(design, fit, flag, n_train is None, burn) for flag in variants]
     if executor is None:
         groups = [run_group(task, spec, d) for spec, d in zip(bases, designs, strict=True)]
     else:
@@ -381,14 +405,25 @@ def best_spec(grid: pd.DataFrame, row: int = 0) -> KalmanSpec:
     return specs[name]
 
 
+def _variant_designs(
+    design: Design, fit: Design, intercept: bool, all_rows: bool, burn: int
+) -> tuple[Design | Exception, Design | Exception]:
+    """Return the (all rows, fit rows) designs of one intercept choice, or their errors.
+
+    All rows are checked without the burn (they are not fitted), the fit rows with it.
+    """
+    full = _attempt(design.with_intercept, intercept)
+    return full, full if all_rows else _attempt(fit.with_intercept, intercept, burn)
+
+
 def run_group(
-    task: _Task, base: KalmanSpec, designs: tuple[Any, Any] | None = None
+    task: _Task, base: KalmanSpec, designs: tuple[Any, Any]
 ) -> list[tuple[dict[str, Any], KalmanSpec | None]]:
     """All combinations of one intercept choice: rows in name order, with their specs.
 
     Setters run as a tree (init, then Q on each init result, then R on each Q result), so no
     setter runs twice on the same input; a failure fails only the combinations below it.
-    ``designs``: the (all rows, fit rows) designs of ``base`` when already validated.
+    ``designs``: the (all rows, fit rows) designs of ``base``, or the errors they raised.
     """
     df_fit = task.df if task.n_train is None else task.df.iloc[: task.n_train]
     context = {
@@ -400,13 +435,7 @@ def run_group(
         "burn": task.burn,
     }
     label = "Yes" if base.intercept else "No"
-    if designs is None:
-        design = _attempt(design_for, base, task.df, task.target_col, task.factor_cols)
-        fit = design
-        if task.n_train is not None:
-            fit = _attempt(design_for, base, df_fit, task.target_col, task.factor_cols, task.burn)
-    else:
-        design, fit = designs
+    design, fit = designs
     context["workspace"] = _Workspace(fit)
     out: dict[tuple[str, str, str], tuple[dict[str, Any], KalmanSpec | None]] = {}
     for i_name, init in task.init.items():

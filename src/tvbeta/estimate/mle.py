@@ -21,7 +21,7 @@ from scipy.optimize import minimize
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import Q_FORMS, default_burn
-from tvbeta.data.validate import column_list, format_span
+from tvbeta.data.validate import Design, column_list, format_span
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
 from tvbeta.kalman.filter import raise_bad_step, sweep_constant
@@ -706,8 +706,15 @@ def fit_mle(
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))
         spec = spec.set_intercept() if intercept else spec
-    design = design_for(spec, df, target_col, factor_cols, 0 if burn is None else burn)
     burn = default_burn(spec.K) if burn is None else int(burn)
+    return fit_mle_design(design_for(spec, df, target_col, factor_cols, burn), spec, q=q,
+                          burn=burn, name=name)  # fmt: skip
+
+
+def fit_mle_design(
+    design: Design, spec: KalmanSpec, *, q: QForm, burn: int, name: str | None = None
+) -> MLEFit:
+    """`fit_mle` on a design validated with this ``burn``, whose states ``spec`` has."""
     m = spec.state_space(design.y, design.Z)
     est = fit_qr(m, q=q, burn=burn, state_names=design.state_names)
     fitted = dataclasses.replace(
@@ -720,5 +727,5 @@ def fit_mle(
         r_scalar=None,
         name=name or f"MLE ({q} Q)",
     )
-    result = KalmanEngine(fitted).run(df, target_col, factor_cols, burn=burn)
+    result = KalmanEngine(fitted).run_design(design, burn)
     return MLEFit(fitted, result, est, burn)

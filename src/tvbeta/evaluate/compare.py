@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta.constants import default_burn
-from tvbeta.data.validate import column_list, prepare_design, repeated
+from tvbeta.data.validate import Design, column_list, prepare_design, repeated
 from tvbeta.evaluate.comparison import Comparison, SeriesResult
 from tvbeta.evaluate.forecast import (
     OneStepForecast,
@@ -61,27 +61,25 @@ Progress = Callable[[str, str | None], None]
 method of `METHODS`, then `LFO_STEP`) and with ``step=None`` when the series is done."""
 
 
-def _fit_grid(train, target, factors, intercept, burn, rank_by, settings: GridSettings):
-    from tvbeta.estimate.grid import best_spec, run_kalman_grid_search
+def _fit_grid(train: Design, frame: pd.DataFrame, burn, rank_by, settings: GridSettings):
+    from tvbeta.estimate.grid import best_spec, search_design
     from tvbeta.model import KalmanSpec
     from tvbeta.model.setters import ScalarMLEWarning
 
     # the base spec's intercept decides when only one intercept setting is tried
-    base = KalmanSpec(K=len(factors))
-    base = base.set_intercept() if intercept else base
+    base = KalmanSpec(K=len(train.factor_cols))
+    base = base.set_intercept() if train.has_intercept else base
     with warnings.catch_warnings():  # q at the seed's bound is one candidate; the rank decides
         warnings.simplefilter("ignore", ScalarMLEWarning)
-        grid = run_kalman_grid_search(
-            train, target, factors, base, burn=burn,
-            try_both_intercepts=settings.try_both_intercepts, rank_by=rank_by,
-        )  # fmt: skip
+        grid = search_design(train, frame, base, burn=burn,
+                             try_both_intercepts=settings.try_both_intercepts, rank_by=rank_by)
     return best_spec(grid)
 
 
-def _kalman_spec_forecast(spec, data, target, factors, split: Split) -> OneStepForecast:
+def _kalman_spec_forecast(spec, design: Design, split: Split) -> OneStepForecast:
     from tvbeta.estimate.grid import extend_spec
 
-    design = prepare_design(data, target, factors, intercept=spec.intercept)
+    design = design.with_intercept(spec.intercept)  # the grid may choose either
     full = extend_spec(spec, split.n)  # per-time Q/R from the training rows carried forward
     mean, var = kalman_predictive(full.state_space(design.y, design.Z))
     return _test_gaussian(design.y, mean, var, split)
@@ -97,8 +95,7 @@ def _scored(y: np.ndarray, split: Split) -> np.ndarray:
     return steps[~np.isnan(y[steps])]
 
 
-def _bayes_forecast(fit, data, target, factors, split: Split, n_draws: int, seed: int):
-    design = prepare_design(data, target, factors, intercept=fit.spec.intercept)
+def _bayes_forecast(fit, design: Design, split: Split, n_draws: int, seed: int):
     Q, R = fit.qr_draws()
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(R), size=min(n_draws, len(R)), replace=False)
@@ -169,27 +166,31 @@ def compare_series(
     check_methods(methods)
     bayes.check(methods)
     split = Split.from_test_size(len(data), test_size)
-    train = data.iloc[: split.n_train]
-    k = len(factors) + int(intercept)
-    burn = default_burn(k) if burn is None else int(burn)
+    burn = default_burn(len(factors) + int(intercept)) if burn is None else int(burn)
+    design = prepare_design(data, target, factors, intercept=intercept, burn=burn)
+    return _compare_design(design, data, split, burn, methods, bayes, grid, rolling_window, seed,
+                           progress)  # fmt: skip
+
+
+def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
+                    methods: Sequence[str], bayes: BayesSettings, grid: GridSettings,
+                    rolling_window: int | None, seed: int,
+                    progress: Callable[[str], None] | None) -> SeriesResult:
+    """`compare_series` on the series' design, validated with ``burn``; ``data`` its table."""
+    # the training rows must carry every fitted model on their own
+    train = design.head(split.n_train, burn) if set(methods) - {"rolling_ols"} else None
     runners: dict[str, Callable[[], tuple[Any, OneStepForecast]]] = {}
-    if "grid_seed" in methods or "grid_loglik" in methods:
-        for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
-            if name in methods:
-                runners[name] = lambda rank=rank: _spec_run(
-                    _fit_grid(train, target, factors, intercept, burn, rank, grid), data,
-                    target, factors,
-                    split)
+    for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
+        if name in methods:
+            runners[name] = lambda rank=rank: _spec_run(
+                _fit_grid(train, data.iloc[: split.n_train], burn, rank, grid), design, split)
     if "mle" in methods:
-        runners["mle"] = lambda: _mle_run(train, data, target, factors, intercept, burn, split,
-                                          bayes)
+        runners["mle"] = lambda: _mle_run(train, design, burn, split, bayes)
     if "bayes" in methods:
-        runners["bayes"] = lambda: _bayes_run(train, data, target, factors, intercept, burn,
-                                              split, bayes, seed)
+        runners["bayes"] = lambda: _bayes_run(train, design, burn, split, bayes, seed)
     window = None
     if "rolling_ols" in methods:
-        design = prepare_design(data, target, factors, intercept=intercept)
-        window = _rolling_window(design.y, data.index, split, rolling_window or None,
+        window = _rolling_window(design.y, design.index, split, rolling_window or None,
                                  bayes.frequency)  # fmt: skip
         runners["rolling_ols"] = lambda: (
             None, rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window))
@@ -208,39 +209,43 @@ def compare_series(
         from tvbeta.evaluate.lfo import lfo_cv
 
         step(LFO_STEP)
-        lfo = lfo_cv(fits["bayes"], data, n_train=split.n_train, threshold=bayes.lfo_threshold)
-    return SeriesResult(target, table, forecasts, fits, lfo, window)
+        lfo = lfo_cv(fits["bayes"], design, n_train=split.n_train,
+                     threshold=bayes.lfo_threshold)  # fmt: skip
+    return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
 
 
-def _spec_run(spec, data, target, factors, split):
-    return spec, _kalman_spec_forecast(spec, data, target, factors, split)
+def _spec_run(spec, design: Design, split: Split):
+    return spec, _kalman_spec_forecast(spec, design, split)
 
 
-def _mle_run(train, data, target, factors, intercept, burn, split, settings: BayesSettings):
-    from tvbeta.estimate.bayes.model import bayes_spec
-    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
+def _mle_run(train: Design, design: Design, burn: int, split: Split, settings: BayesSettings):
+    from tvbeta.estimate.bayes.model import BayesSpec
+    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle_design
 
     # The Bayes model's Q form, initial state and burn: MLE and posterior share one likelihood,
     # so their difference is integrating over (Q, R) rather than plugging in its maximum.
-    model = bayes_spec(train, target, factors, intercept=intercept, q=settings.q,
-                       priors=settings.priors, burn=burn, frequency=settings.frequency)  # fmt: skip
+    model = BayesSpec.from_design(train, q=settings.q, priors=settings.priors, burn=burn,
+                                  frequency=settings.frequency)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
-        fit = fit_mle(train, target, factors, intercept=intercept, q=settings.q, burn=burn,
-                      spec=model.kalman_spec(), name=f"MLE ({settings.q} Q)")  # fmt: skip
-    return fit.spec, _kalman_spec_forecast(fit.spec, data, target, factors, split)
+        fit = fit_mle_design(train, model.kalman_spec(), q=settings.q, burn=burn,
+                             name=f"MLE ({settings.q} Q)")  # fmt: skip
+    return fit.spec, _kalman_spec_forecast(fit.spec, design, split)
 
 
-def _bayes_run(train, data, target, factors, intercept, burn, split, settings, seed):
-    from tvbeta.estimate.bayes.fit import fit_bayes
+def _bayes_run(train: Design, design: Design, burn: int, split: Split, settings, seed):
+    from tvbeta.estimate.bayes.fit import fit_spec
+    from tvbeta.estimate.bayes.model import BayesSpec
 
-    fit = fit_bayes(
-        train, target, factors, intercept=intercept, q=settings.q, priors=settings.priors,
-        burn=burn, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+    spec = BayesSpec.from_design(train, q=settings.q, priors=settings.priors, burn=burn,
+                                 frequency=settings.frequency)  # fmt: skip
+    fit = fit_spec(
+        spec, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=settings.cores, target_accept=settings.target_accept, seed=seed,
-        sampler=settings.sampler, n_paths=settings.n_paths, frequency=settings.frequency,
+        sampler=settings.sampler, n_paths=settings.n_paths,
     )  # fmt: skip
-    return fit, _bayes_forecast(fit, data, target, factors, split, settings.n_predictive, seed)
+    return fit, _bayes_forecast(fit, design, split, settings.n_predictive, seed)
+
 
 def _add_differences(table: pd.DataFrame, forecasts: dict[str, OneStepForecast]) -> None:
     """Log-score difference to the reference method, with the paired standard error."""
@@ -328,26 +333,24 @@ def compare_methods(
         raise ValueError(f"targets lists {twice} more than once: list each target once")
     check_methods(methods)
     bayes.check(methods)
-    Split.from_test_size(len(data), test_size)
-    k = len(factors) + int(intercept)
-    for target in targets:  # every series' data, before hours of fitting the first ones
-        prepare_design(data, target, factors, intercept=intercept,
-                       burn=default_burn(k) if burn is None else burn)  # fmt: skip
+    split = Split.from_test_size(len(data), test_size)
+    burn = default_burn(len(factors) + int(intercept)) if burn is None else int(burn)
+    # every series' data, before hours of fitting the first ones
+    designs = {target: prepare_design(data, target, factors, intercept=intercept, burn=burn)
+               for target in targets}  # fmt: skip
     report = progress if callable(progress) else None
     results = {}
     bar = tqdm(list(targets), desc="series", disable=report is not None or not progress)
     for i, target in enumerate(bar):
-        results[target] = compare_series(
-            data, target, factors, intercept=intercept, test_size=test_size, burn=burn,
-            methods=methods, bayes=bayes, grid=grid, rolling_window=rolling_window, seed=seed + i,
-            progress=None if report is None else partial(report, target),
+        results[target] = _compare_design(
+            designs[target], data, split, burn, methods, bayes, grid, rolling_window, seed + i,
+            None if report is None else partial(report, target),
         )  # fmt: skip
         if report is not None:
             report(target, None)
     settings = dict(
         targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
-        n_train=Split.from_test_size(len(data), test_size).n_train,
-        burn=default_burn(k) if burn is None else int(burn), methods=list(methods),
+        n_train=split.n_train, burn=burn, methods=list(methods),
         bayes=dataclasses.asdict(bayes), grid=dataclasses.asdict(grid),
         rolling_window=_windows_used(results), seed=seed,
     )  # fmt: skip

@@ -58,7 +58,18 @@ def design_for(
     SpecError
         The spec's K is not the number of factor columns (+ 1 with an intercept).
     """
-    design = prepare_design(df, target_col, factor_cols, intercept=spec.intercept, burn=burn)
+    return check_states(spec, prepare_design(df, target_col, factor_cols,
+                                             intercept=spec.intercept, burn=burn))
+
+
+def check_states(spec: KalmanSpec, design: Design) -> Design:
+    """Return ``design`` after checking that ``spec`` has its number of states.
+
+    Raises
+    ------
+    SpecError
+        The spec's K is not the number of factor columns (+ 1 with an intercept).
+    """
     k = design.Z.shape[1]
     if spec.K != k:
         n_factors = k - int(spec.intercept)
@@ -106,14 +117,17 @@ class KalmanEngine:
             Filtered, predicted and smoothed states with their covariances, innovations,
             gains and per-step log-likelihoods; ``meta`` is ``spec.describe(...)``.
         """
-        design = design_for(self.spec, df, target_col, factor_cols, burn)
+        return self.run_design(design_for(self.spec, df, target_col, factor_cols, burn), burn)
+
+    def run_design(self, design: Design, burn: int = 0) -> KalmanResult:
+        """`run` on a validated design (its K checked against the spec by the caller)."""
         model = self.spec.state_space(design.y, design.Z)
         smoothed = smooth_state_space(model, filter_state_space(model))
-        meta = self.spec.describe(target_col, list(design.state_names))
+        meta = self.spec.describe(design.target_col, list(design.state_names))
         return KalmanResult(
             design=design,
             output=smoothed,
-            target_name=str(target_col),
+            target_name=str(design.target_col),
             burn=burn,
             spec=self.spec,
             meta=meta,

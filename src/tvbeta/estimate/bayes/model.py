@@ -41,7 +41,7 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
 from tvbeta.constants import STATE, STATE2, TIME, default_burn
-from tvbeta.data.validate import column_list, format_span, prepare_design
+from tvbeta.data.validate import Design, column_list, format_span, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
     SCALE_PARAM,
@@ -181,6 +181,23 @@ class BayesSpec:
         )  # fmt: skip
 
     @classmethod
+    def from_design(
+        cls,
+        design: Design,
+        *,
+        q: QForm = "diag",
+        priors: Priors | dict | None = None,
+        burn: int,
+        frequency: str | float | None = None,
+    ) -> BayesSpec:
+        """`bayes_spec` on a design validated with this ``burn`` (`tvbeta.data.Design`)."""
+        spec = cls.from_arrays(
+            design.y, design.Z, index=design.index, state_names=design.state_names,
+            intercept=design.has_intercept, q=q, priors=priors, burn=burn, frequency=frequency,
+        )  # fmt: skip
+        return replace(spec, target_col=design.target_col, factor_cols=design.factor_cols)
+
+    @classmethod
     def from_arrays(
         cls,
         y,
@@ -285,11 +302,7 @@ def bayes_spec(
     if burn is None:
         burn = default_burn(len(column_list(factor_cols)) + int(intercept))
     design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
-    spec = BayesSpec.from_arrays(
-        design.y, design.Z, index=design.index, state_names=design.state_names,
-        intercept=intercept, q=q, priors=priors, burn=burn, frequency=frequency,
-    )  # fmt: skip
-    return replace(spec, target_col=target_col, factor_cols=tuple(column_list(factor_cols)))
+    return BayesSpec.from_design(design, q=q, priors=priors, burn=burn, frequency=frequency)
 
 
 def build_model(
