@@ -177,7 +177,7 @@ def test_names_columns_order_and_specs(grid):
 
 @pytest.mark.parametrize("intercept", [True, False])
 def test_specs_are_the_public_setter_chains(frame, grid, intercept):
-    # the grid's shared-workspace setters equal tvbeta.model.setters called one by one with
+    # the grid's Design-level setters equal tvbeta.model.setters called one by one with
     # their own defaults (burn = 0 for the MLE and residual-variance setters, as the seed's
     # grid calls them: the grid's burn=10 is the scored run's only)
     H, y = frame[F], frame[T]

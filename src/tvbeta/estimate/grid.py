@@ -35,10 +35,8 @@ import pandas as pd
 from tvbeta.data.validate import Design, column_list
 from tvbeta.diagnostics import MODEL_DIAGNOSTIC_COLUMNS, summarize_model_diagnostics
 from tvbeta.kalman.arrays import burn_row
-from tvbeta.kalman.filter import filter_state_space, raise_bad_step, sweep_constant
-from tvbeta.kalman.gradient import loglik_vjp_kernel
+from tvbeta.kalman.filter import filter_state_space
 from tvbeta.model import KalmanSpec, SpecError, TimeVarying, design_for, setters
-from tvbeta.model import heuristics as hx
 
 RankBy = Literal["mean_rmse", "loglik", "oos_log_score"]
 Setter = Callable[..., KalmanSpec]
@@ -112,8 +110,8 @@ class SpecTable(Mapping[str, KalmanSpec]):
 class BoundSetter:
     """A setter and the grid arguments it takes by name (see :func:`bind_setter`).
 
-    ``fast`` names the shared-workspace version of a default setter (:data:`_FAST`), which
-    gives the same spec without re-validating the data for every call.
+    ``fast`` names a default setter whose Design-level half (:data:`_FAST`) gives the same
+    spec on the design validated once.
     """
 
     fn: Setter
@@ -128,8 +126,10 @@ class BoundSetter:
         TypeError
             When the setter returns anything but a `KalmanSpec`.
         """
-        if self.fast is not None:
-            return _FAST[self.fast](spec, context["workspace"])
+        if self.fast is not None:  # the fit rows' design, or the error it raised
+            if isinstance(context["design"], Exception):
+                raise context["design"]
+            return _FAST[self.fast](spec, context["design"], **_defaults(self.fast))
         out = self.fn(spec, **{name: context[name] for name in self.names})
         if not isinstance(out, KalmanSpec):
             raise TypeError(f"the setter {self.fn!r} returned {type(out).__name__}, not a spec")
@@ -436,7 +436,7 @@ def run_group(
     }
     label = "Yes" if base.intercept else "No"
     design, fit = designs
-    context["workspace"] = _Workspace(fit)
+    context["design"] = fit
     out: dict[tuple[str, str, str], tuple[dict[str, Any], KalmanSpec | None]] = {}
     for i_name, init in task.init.items():
         s1 = _attempt(init, base, context)
@@ -585,23 +585,10 @@ def _train_rows(n: int, test_size: int | float | None, rank_by: str) -> int | No
     return n - n_test
 
 
-# --- default setters on a shared workspace ---------------------------------------------------
-# The costly default setters (MLE, rolling rules) validate the data at every call, and the MLE
-# re-validates the model at every likelihood evaluation. These versions give exactly the spec
-# of the tvbeta.model.setters function of the same name with its default arguments
-# (tests/estimate/test_grid.py checks equality) from arrays validated once per intercept.
-
-
-@dataclass
-class _Workspace:
-    """The fit rows of one intercept choice: the design (or its error)."""
-
-    design: Any
-
-    def arrays(self) -> Any:
-        if isinstance(self.design, Exception):
-            raise self.design
-        return self.design
+# --- default setters on the design validated once ---------------------------------------------
+# The public setters of these names validate ``df`` at every call; the grid calls their
+# Design-level halves, with the public setters' default arguments, on the fit rows' design
+# (tests/estimate/test_grid.py checks that the specs are equal).
 
 
 def _public(name: str) -> tuple[Setter, ...]:
@@ -611,76 +598,14 @@ def _public(name: str) -> tuple[Setter, ...]:
 
 @functools.cache
 def _defaults(name: str) -> dict[str, Any]:
-    """Return the default arguments of a public setter (windows, floors, scales)."""
+    """Return the default arguments of a public setter (windows, floors, scales, burn)."""
     params = inspect.signature(getattr(setters, name)).parameters.values()
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
-def _Q_beta_var(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:
-    kw, d = _defaults("set_Q_from_rolling_beta_var"), ws.arrays()
-    betas = hx.rolling_ols_betas(d.y, d.Z, kw["window"])
-    var = hx.clip_and_backfill(hx.rolling_var(betas, kw["window"], ddof=1), kw["min_val"])
-    Q = np.zeros((*var.shape, var.shape[1]))
-    Q[:, np.arange(spec.K), np.arange(spec.K)] = kw["scale"] * var
-    mode = f"rolling_beta_var_window_{kw['window']}"
-    return dataclasses.replace(spec, Q=TimeVarying.per_step(Q), q_mode=mode, q_scalar=None)
-
-
-def _Q_resid_var(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:
-    kw, d = _defaults("set_Q_from_rolling_residual_vol"), ws.arrays()
-    v = filter_state_space(spec.state_space(d.y, d.Z)).v
-    return setters._with_residual_var_Q(spec, v, d.y, kw["window"], kw["scale"], kw["burn"],
-                                        kw["min_val"], kw["alignment"])  # fmt: skip
-
-
-def _scalar_mle(spec: KalmanSpec, ws: _Workspace, which: Literal["q", "r"]) -> float:
-    """Run the search of ``set_Q_from_mle`` / ``set_R_from_mle`` on arrays validated once.
-
-    Same optimiser, start, bounds and objective (log-likelihood after the setter's default
-    burn and its exact derivative) as the public setters, so the same scalar; the adjoint
-    kernel is called on preallocated buffers instead of re-validating the model at every
-    evaluation.
-    """
-    m = spec.state_space(ws.arrays().y, ws.arrays().Z)
-    burn = _defaults("set_Q_from_mle" if which == "q" else "set_R_from_mle")["burn"]
-    w = np.ones(m.n)
-    w[: burn_row(m.y, burn)] = 0.0
-    Q = np.empty((1, m.k, m.k)) if which == "q" else m.Q
-    R = np.empty(1) if which == "r" else m.R
-    ll, dQ, dR = np.empty(m.n), np.empty_like(Q), np.empty_like(R)
-    da0, dP0, eye = np.empty_like(m.a0), np.empty_like(m.P0), np.eye(m.k)
-    static_k = sweep_constant(m.T, m.k)
-
-    def loglik_and_grad(s: float) -> tuple[float, float]:
-        if which == "q":
-            Q[0] = s * eye
-        else:
-            R[0] = s
-        bad = loglik_vjp_kernel(
-            m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0, static_k
-        )
-        if bad >= 0:
-            raise_bad_step(bad, m._replace(Q=Q, R=R))
-        grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s
-        return float(w @ ll), float(grad)
-
-    return setters.maximise_scalar(loglik_and_grad, which, ws.arrays())
-
-
-def _Q_mle(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:
-    q = _scalar_mle(spec, ws, "q")
-    Q = TimeVarying.constant(q * np.eye(spec.K))
-    return dataclasses.replace(spec, Q=Q, q_mode="mle", q_scalar=q)
-
-
-def _R_mle(spec: KalmanSpec, ws: _Workspace) -> KalmanSpec:
-    r = _scalar_mle(spec, ws, "r")
-    return dataclasses.replace(spec, R=TimeVarying.constant(r), r_mode="mle", r_scalar=r)
-
-
-_FAST: dict[str, Callable[[KalmanSpec, _Workspace], KalmanSpec]] = {
-    "set_Q_from_rolling_beta_var": _Q_beta_var,
-    "set_Q_from_rolling_residual_vol": _Q_resid_var,
-    "set_Q_from_mle": _Q_mle,
-    "set_R_from_mle": _R_mle,
+_FAST: dict[str, Callable[..., KalmanSpec]] = {
+    "set_Q_from_rolling_beta_var": setters.rolling_beta_var_Q,
+    "set_Q_from_rolling_residual_vol": setters.rolling_residual_var_Q,
+    "set_Q_from_mle": setters.mle_Q,
+    "set_R_from_mle": setters.mle_R,
 }

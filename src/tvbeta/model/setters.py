@@ -21,9 +21,9 @@ import pandas as pd
 from tvbeta import constants as C
 from tvbeta._warn import warn_caller
 from tvbeta.data.validate import warn_if_not_decimal
-from tvbeta.kalman import loglik_vjp
 from tvbeta.kalman.arrays import burn_row
-from tvbeta.kalman.filter import filter_state_space
+from tvbeta.kalman.filter import filter_state_space, raise_bad_step, sweep_constant
+from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
 from tvbeta.model.timevarying import SpecError, TimeVarying
@@ -178,8 +178,15 @@ def set_Q_from_rolling_beta_var(
     look-ahead); then their rolling variance (ddof=1, same window), clipped below at
     ``min_val`` and back-filled. Q mode "rolling_beta_var_window_{window}".
     """
-    d = design_for(spec, df, target_col, factor_cols)
-    betas = hx.rolling_ols_betas(d.y, d.Z, window)
+    design = design_for(spec, df, target_col, factor_cols)
+    return rolling_beta_var_Q(spec, design, window=window, min_val=min_val, scale=scale)
+
+
+def rolling_beta_var_Q(
+    spec: KalmanSpec, design: Design, *, window: int, min_val: float, scale: float
+) -> KalmanSpec:
+    """`set_Q_from_rolling_beta_var` on a validated design whose states ``spec`` has."""
+    betas = hx.rolling_ols_betas(design.y, design.Z, window)
     var = hx.clip_and_backfill(hx.rolling_var(betas, window, ddof=1), min_val)
     return dataclasses.replace(
         spec,
@@ -216,24 +223,25 @@ def set_Q_from_rolling_residual_vol(
 
     Q mode "rolling_resid_var_from_filter_window_{window}".
     """
-    d = design_for(spec, df, target_col, factor_cols, burn)
-    v = filter_state_space(spec.state_space(d.y, d.Z)).v
-    return _with_residual_var_Q(spec, v, d.y, window, scale, burn, min_val, alignment)
+    design = design_for(spec, df, target_col, factor_cols, burn)
+    return rolling_residual_var_Q(spec, design, window=window, scale=scale, burn=burn,
+                                  min_val=min_val, alignment=alignment)  # fmt: skip
 
 
-def _with_residual_var_Q(
+def rolling_residual_var_Q(
     spec: KalmanSpec,
-    v: np.ndarray,
-    y: np.ndarray,
+    design: Design,
+    *,
     window: int,
     scale: float,
     burn: int,
     min_val: float,
     alignment: Literal["seed", "causal"],
 ) -> KalmanSpec:
-    """``spec`` with Q_t = scale * (rolling variance of the innovations v (n,)) * I_K."""
-    var = hx.innovation_var_path(v, window, min_val, first=burn_row(y, 0),
-                                 start=burn_row(y, burn), alignment=alignment)  # fmt: skip
+    """`set_Q_from_rolling_residual_vol` on a design validated with ``burn``."""
+    v = filter_state_space(spec.state_space(design.y, design.Z)).v
+    var = hx.innovation_var_path(v, window, min_val, first=burn_row(design.y, 0),
+                                 start=burn_row(design.y, burn), alignment=alignment)  # fmt: skip
     return dataclasses.replace(
         spec,
         Q=TimeVarying.per_step(scale * var[:, None, None] * np.eye(spec.K)),
@@ -447,15 +455,12 @@ def set_Q_from_mle(
         The target or a factor varies far more than decimal returns can (percent, basis
         points), which the seed's bounds assume.
     """
-    d = design_for(spec, df, target_col, factor_cols, burn)
-    m = spec.state_space(d.y, d.Z)
-    eye = np.eye(spec.K)[None]
+    return mle_Q(spec, design_for(spec, df, target_col, factor_cols, burn), burn=burn)
 
-    def loglik_and_grad(q: float) -> tuple[float, float]:
-        g = loglik_vjp(m.y, m.Z, m.T, q * eye, m.R, m.a0, m.P0, burn=burn)
-        return g.value, float(np.trace(g.dQ[0]))  # dQ is symmetric; d/dq of Q = q I
 
-    q = maximise_scalar(loglik_and_grad, "q", d)
+def mle_Q(spec: KalmanSpec, design: Design, *, burn: int) -> KalmanSpec:
+    """`set_Q_from_mle` on a design validated with ``burn``, whose states ``spec`` has."""
+    q = scalar_mle(spec, design, "q", burn)
     return dataclasses.replace(
         spec, Q=TimeVarying.constant(q * np.eye(spec.K)), q_mode="mle", q_scalar=q
     )
@@ -473,12 +478,43 @@ def set_R_from_mle(
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
     gradient is exact (the adjoint dR). R mode "mle", R scalar r. Warns as `set_Q_from_mle`.
     """
-    d = design_for(spec, df, target_col, factor_cols, burn)
-    m = spec.state_space(d.y, d.Z)
+    return mle_R(spec, design_for(spec, df, target_col, factor_cols, burn), burn=burn)
 
-    def loglik_and_grad(r: float) -> tuple[float, float]:
-        g = loglik_vjp(m.y, m.Z, m.T, m.Q, np.array([r]), m.a0, m.P0, burn=burn)
-        return g.value, float(g.dR.sum())
 
-    r = maximise_scalar(loglik_and_grad, "r", d)
+def mle_R(spec: KalmanSpec, design: Design, *, burn: int) -> KalmanSpec:
+    """`set_R_from_mle` on a design validated with ``burn``, whose states ``spec`` has."""
+    r = scalar_mle(spec, design, "r", burn)
     return dataclasses.replace(spec, R=TimeVarying.constant(r), r_mode="mle", r_scalar=r)
+
+
+def scalar_mle(spec: KalmanSpec, design: Design, which: Literal["q", "r"], burn: int) -> float:
+    """Return the seed's scalar q (Q = q I) or r (R = r) maximising the log-likelihood.
+
+    The log-likelihood after ``burn`` observed steps and its exact derivative (the adjoint
+    kernel, `tvbeta.kalman.loglik_vjp`), every other setting of ``spec`` held fixed, searched
+    by `maximise_scalar`. The kernel runs on buffers allocated once rather than re-validating
+    the model at every evaluation.
+    """
+    m = spec.state_space(design.y, design.Z)
+    w = np.ones(m.n)
+    w[: burn_row(m.y, burn)] = 0.0
+    Q = np.empty((1, m.k, m.k)) if which == "q" else m.Q
+    R = np.empty(1) if which == "r" else m.R
+    ll, dQ, dR = np.empty(m.n), np.empty_like(Q), np.empty_like(R)
+    da0, dP0, eye = np.empty_like(m.a0), np.empty_like(m.P0), np.eye(m.k)
+    static_k = sweep_constant(m.T, m.k)
+
+    def loglik_and_grad(s: float) -> tuple[float, float]:
+        if which == "q":
+            Q[0] = s * eye
+        else:
+            R[0] = s
+        bad = loglik_vjp_kernel(
+            m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0, static_k
+        )
+        if bad >= 0:
+            raise_bad_step(bad, m._replace(Q=Q, R=R))
+        grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s
+        return float(w @ ll), float(grad)
+
+    return maximise_scalar(loglik_and_grad, which, design)

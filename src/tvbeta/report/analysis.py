@@ -18,7 +18,7 @@ from scipy import stats
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
 from tvbeta.constants import INTERCEPT, default_burn
-from tvbeta.data import prepare_design
+from tvbeta.data import Design, prepare_design
 from tvbeta.estimate.bayes.priors import Prior, periods_per_year
 from tvbeta.estimate.grid import extend_spec
 from tvbeta.evaluate.comparison import Comparison
@@ -132,23 +132,25 @@ def spec_states(spec: KalmanSpec, factors: list[str]) -> list[str]:
     return [INTERCEPT, *factors] if spec.intercept else list(factors)
 
 
-def spec_paths(
-    spec: KalmanSpec, data: pd.DataFrame, target: str, factors: list[str], burn: int, n_train: int
-) -> BandPath:
+def series_design(data: pd.DataFrame, target: str, lay: Layout) -> Design:
+    """Return the validated design of one series, prepared once for all its beta paths."""
+    return prepare_design(data, target, lay.factors, intercept=lay.intercept, burn=lay.burn)
+
+
+def spec_paths(spec: KalmanSpec, design: Design, burn: int, n_train: int) -> BandPath:
     """Return smoothed beta_{t|n} and its 90% band over all rows.
 
     With the spec fitted on the training rows (per-time Q, R carried forward from the last training
     row, as in the comparison).
     """
-    res = KalmanEngine(extend_spec(spec, len(data), n_train)).run(data, target, factors, burn=burn)
+    full = extend_spec(spec, len(design.y), n_train)
+    res = KalmanEngine(full).run_design(design.with_intercept(spec.intercept, burn), burn)
     return beta_bands(res, "smoothed", 0.9)
 
 
 def bayes_paths(
     fit: Any,
-    data: pd.DataFrame,
-    target: str,
-    factors: list[str],
+    design: Design,
     *,
     seed: int,
     n_paths: int = N_PATHS,
@@ -161,12 +163,11 @@ def bayes_paths(
     """
     from tvbeta.estimate.bayes.paths import beta_path_summary
 
-    design = prepare_design(data, target, factors, intercept=fit.spec.intercept)
     full = dataclasses.replace(fit.spec, index=design.index, y=design.y, Z=design.Z)
     Q, R = fit.qr_draws()
     s = beta_path_summary(full, Q, R, n_paths=min(n_paths, len(R)), seed=seed)
     path = beta_bands(s, "smoothed", 0.9)
-    return path._replace(**{f: getattr(path, f).rename_axis(data.index.name)
+    return path._replace(**{f: getattr(path, f).rename_axis(design.index.name)
                             for f in ("mean", "lower", "upper")})  # fmt: skip
 
 

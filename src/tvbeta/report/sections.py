@@ -345,15 +345,16 @@ def betas_section(ctx: Context) -> str:
     for i, series in enumerate(ctx.comparison.series):
         fits = ctx.fits[series]
         paths = {}
+        design = A.series_design(data, series, lay) if fits else None
         for method in A.PATH_METHODS:
             fit = fits.get(method)
             if fit is None:
                 continue
             if method == "bayes":
                 seed = int(ctx.comparison.settings.get("seed", 0)) + i
-                paths[method] = A.bayes_paths(fit, data, series, lay.factors, seed=seed)
+                paths[method] = A.bayes_paths(fit, design, seed=seed)
             else:
-                paths[method] = A.spec_paths(fit, data, series, lay.factors, lay.burn, lay.n_train)
+                paths[method] = A.spec_paths(fit, design, lay.burn, lay.n_train)
         if not paths:
             continue
         any_fit = True
