@@ -35,6 +35,36 @@ def test_arrays_with_intercept_have_a_leading_column_of_ones() -> None:
     assert design.index.equals(df.index)
 
 
+def assert_same_design(got, expected) -> None:
+    for field in ("y", "H", "Z"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+    assert got.index.equals(expected.index)
+    assert got[4:] == expected[4:]  # names: states, target, factors
+
+
+def test_head_is_the_design_of_the_first_rows() -> None:
+    # the reference is prepare_design on the sliced table, a NaN target and factor included
+    df = returns(12)
+    df.iloc[3, 0] = df.iloc[3, 1] = np.nan
+    full = prepare_design(df, "fund", ["a", "b"], intercept=True)
+    assert_same_design(full.head(9, burn=2),
+                       prepare_design(df.iloc[:9], "fund", ["a", "b"], intercept=True, burn=2))
+    with raises("too few rows with an observed target: 2 after the first burn=2"):
+        full.head(5, burn=2)  # 4 observed rows: what prepare_design on 5 rows says
+
+
+def test_with_intercept_is_the_design_of_the_other_intercept_choice() -> None:
+    df = returns()
+    with_icpt = prepare_design(df, "fund", ["a", "b"], intercept=True)
+    without = prepare_design(df, "fund", ["a", "b"], intercept=False)
+    assert_same_design(with_icpt.with_intercept(False), without)
+    assert_same_design(without.with_intercept(True), with_icpt)
+    level = df.assign(a=3.0 + 1e-3 * df["a"])  # a level: nearly collinear with an intercept
+    no_icpt = prepare_design(level, "fund", ["a"], intercept=False)  # no warning: one column
+    with pytest.warns(UserWarning, match=r"columns \['Intercept', 'a'\] are nearly collinear"):
+        no_icpt.with_intercept(True)
+
+
 def test_arrays_without_intercept_are_the_factors() -> None:
     df = returns()
     design = prepare_design(df, "fund", ["b", "a"], intercept=False)

@@ -100,8 +100,8 @@ class Design(NamedTuple):
     factor_cols : tuple of hashable, (n_factors,)
         The factors' columns in the caller's table, in state order.
 
-    Validated once by `prepare_design` at a public entry point; `head` and `with_intercept`
-    give the designs of fewer rows or the other intercept choice without the table.
+    Made by `prepare_design` once, at a public entry point; `head` and `with_intercept` give
+    the designs of fewer rows or of the other intercept choice, checked in the same way.
     """
 
     index: pd.Index
@@ -263,13 +263,11 @@ def prepare_design(
     H = df[factors].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     _check_finite(df.index, used, np.column_stack([y, H]))
     _check_factor_nans(df.index, target_col, factors, ~np.isnan(y), H)
-    names = tuple(str(c) for c in factors)
-    Z = np.where(np.isnan(H), 0.0, H)
+    design = Design(index=df.index.copy(), y=y, H=H, Z=np.where(np.isnan(H), 0.0, H),
+                    state_names=tuple(str(c) for c in factors), target_col=target_col,
+                    factor_cols=tuple(factors))  # fmt: skip
     if intercept:
-        Z = np.column_stack([np.ones(len(y)), Z])
-        names = (INTERCEPT_NAME, *names)
-    design = Design(index=df.index.copy(), y=y, H=H, Z=Z, state_names=names,
-                    target_col=target_col, factor_cols=tuple(factors))  # fmt: skip
+        return design.with_intercept(True, burn)
     _check_rows(design, burn)
     return design
 

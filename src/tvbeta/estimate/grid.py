@@ -291,9 +291,11 @@ def run_kalman_grid_search(
         raise ValueError(f"rank_by must be one of {list(_SORT)}, got {rank_by!r}")
     executor = as_executor(executor)
     design = design_for(base_spec, df, target_col, factors, burn)  # bad data or K: raise
+    n_train = _train_rows(len(df), test_size, rank_by)
     return search_design(
-        design, df, base_spec, q_setters, r_setters, init_setters, burn, try_both_intercepts,
-        rank_by=rank_by, test_size=test_size, executor=executor,
+        design, df, base_spec, burn=burn, try_both_intercepts=try_both_intercepts,
+        rank_by=rank_by, n_train=n_train, executor=executor,
+        setters=_bind_setters(q_setters, r_setters, init_setters),
     )  # fmt: skip
 
 
@@ -301,32 +303,22 @@ def search_design(
     design: Design,
     df: pd.DataFrame,
     base_spec: KalmanSpec,
-    q_setters: Mapping[str, Setter] | None = None,
-    r_setters: Mapping[str, Setter] | None = None,
-    init_setters: Mapping[str, Setter] | None = None,
-    burn: int = 0,
-    try_both_intercepts: bool = True,
     *,
+    burn: int,
+    try_both_intercepts: bool = True,
     rank_by: RankBy = "mean_rmse",
-    test_size: int | float | None = None,
+    n_train: int | None = None,
+    setters: tuple[dict[str, BoundSetter], ...] | None = None,
     executor: Executor | None = None,
 ) -> pd.DataFrame:
-    """`run_kalman_grid_search` on the design of ``df`` for ``base_spec``, validated with burn.
+    """`run_kalman_grid_search` on ``design``, that of ``df`` for ``base_spec`` with ``burn``.
 
-    ``df`` (or its training rows) is what the setters see; ``rank_by`` and ``executor`` are
-    already checked.
+    ``df`` (its first ``n_train`` rows with a hold-out) is what the setters see; ``setters``
+    the bound Q, R and init setters (`_bind_setters`, default the grid's).
     """
-    n_train = _train_rows(len(design.y), test_size, rank_by)
-    task = _Task(
-        df=df,
-        target_col=design.target_col,
-        factor_cols=list(design.factor_cols),
-        burn=burn,
-        n_train=n_train,
-        q=_bind_all(q_setters, DEFAULT_Q_SETTERS, "Q"),
-        r=_bind_all(r_setters, DEFAULT_R_SETTERS, "R"),
-        init=_bind_all(init_setters, DEFAULT_INIT_SETTERS, "init"),
-    )
+    q, r, init = setters or _bind_setters(None, None, None)
+    task = _Task(df=df, target_col=design.target_col, factor_cols=list(design.factor_cols),
+                 burn=burn, n_train=n_train, q=q, r=r, init=init)  # fmt: skip
     # the training rows must carry the base model on their own; another intercept choice
     # that cannot gives Error rows
     fit = design if n_train is None else design.head(n_train, burn)
@@ -536,6 +528,15 @@ def _attempt(fn: Callable[..., Any], *args: Any) -> Any:
         return exc
 
 
+def _bind_setters(
+    q: Mapping[str, Setter] | None, r: Mapping[str, Setter] | None,
+    init: Mapping[str, Setter] | None,
+) -> tuple[dict[str, BoundSetter], ...]:
+    """Bind the Q, R and init setters given, None for the grid's defaults of that kind."""
+    return (_bind_all(q, DEFAULT_Q_SETTERS, "Q"), _bind_all(r, DEFAULT_R_SETTERS, "R"),
+            _bind_all(init, DEFAULT_INIT_SETTERS, "init"))  # fmt: skip
+
+
 def _bind_all(
     given: Mapping[str, Setter] | None, default: dict[str, Setter], what: str
 ) -> dict[str, BoundSetter]:
@@ -606,6 +607,6 @@ def _defaults(name: str) -> dict[str, Any]:
 _FAST: dict[str, Callable[..., KalmanSpec]] = {
     "set_Q_from_rolling_beta_var": setters.rolling_beta_var_Q,
     "set_Q_from_rolling_residual_vol": setters.rolling_residual_var_Q,
-    "set_Q_from_mle": setters.mle_Q,
-    "set_R_from_mle": setters.mle_R,
+    "set_Q_from_mle": functools.partial(setters.scalar_mle, which="q"),
+    "set_R_from_mle": functools.partial(setters.scalar_mle, which="r"),
 }

@@ -76,18 +76,14 @@ def _fit_grid(train: Design, frame: pd.DataFrame, burn, rank_by, settings: GridS
     return best_spec(grid)
 
 
-def _kalman_spec_forecast(spec, design: Design, split: Split) -> OneStepForecast:
+def _spec_run(spec, design: Design, split: Split) -> tuple[Any, OneStepForecast]:
     from tvbeta.estimate.grid import extend_spec
 
     design = design.with_intercept(spec.intercept)  # the grid may choose either
     full = extend_spec(spec, split.n)  # per-time Q/R from the training rows carried forward
     mean, var = kalman_predictive(full.state_space(design.y, design.Z))
-    return _test_gaussian(design.y, mean, var, split)
-
-
-def _test_gaussian(y, mean, var, split: Split) -> OneStepForecast:
-    s = _scored(y, split)
-    return gaussian_forecast(y[s], mean[s], var[s])
+    s = _scored(design.y, split)
+    return spec, gaussian_forecast(design.y[s], mean[s], var[s])
 
 
 def _scored(y: np.ndarray, split: Split) -> np.ndarray:
@@ -214,10 +210,6 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
     return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
 
 
-def _spec_run(spec, design: Design, split: Split):
-    return spec, _kalman_spec_forecast(spec, design, split)
-
-
 def _mle_run(train: Design, design: Design, burn: int, split: Split, settings: BayesSettings):
     from tvbeta.estimate.bayes.model import BayesSpec
     from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle_design
@@ -230,7 +222,7 @@ def _mle_run(train: Design, design: Design, burn: int, split: Split, settings: B
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
         fit = fit_mle_design(train, model.kalman_spec(), q=settings.q, burn=burn,
                              name=f"MLE ({settings.q} Q)")  # fmt: skip
-    return fit.spec, _kalman_spec_forecast(fit.spec, design, split)
+    return _spec_run(fit.spec, design, split)
 
 
 def _bayes_run(train: Design, design: Design, burn: int, split: Split, settings, seed):

@@ -455,15 +455,7 @@ def set_Q_from_mle(
         The target or a factor varies far more than decimal returns can (percent, basis
         points), which the seed's bounds assume.
     """
-    return mle_Q(spec, design_for(spec, df, target_col, factor_cols, burn), burn=burn)
-
-
-def mle_Q(spec: KalmanSpec, design: Design, *, burn: int) -> KalmanSpec:
-    """`set_Q_from_mle` on a design validated with ``burn``, whose states ``spec`` has."""
-    q = scalar_mle(spec, design, "q", burn)
-    return dataclasses.replace(
-        spec, Q=TimeVarying.constant(q * np.eye(spec.K)), q_mode="mle", q_scalar=q
-    )
+    return scalar_mle(spec, design_for(spec, df, target_col, factor_cols, burn), "q", burn=burn)
 
 
 def set_R_from_mle(
@@ -478,22 +470,18 @@ def set_R_from_mle(
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
     gradient is exact (the adjoint dR). R mode "mle", R scalar r. Warns as `set_Q_from_mle`.
     """
-    return mle_R(spec, design_for(spec, df, target_col, factor_cols, burn), burn=burn)
+    return scalar_mle(spec, design_for(spec, df, target_col, factor_cols, burn), "r", burn=burn)
 
 
-def mle_R(spec: KalmanSpec, design: Design, *, burn: int) -> KalmanSpec:
-    """`set_R_from_mle` on a design validated with ``burn``, whose states ``spec`` has."""
-    r = scalar_mle(spec, design, "r", burn)
-    return dataclasses.replace(spec, R=TimeVarying.constant(r), r_mode="mle", r_scalar=r)
+def scalar_mle(
+    spec: KalmanSpec, design: Design, which: Literal["q", "r"], *, burn: int
+) -> KalmanSpec:
+    """`set_Q_from_mle` (``which="q"``) or `set_R_from_mle` (``"r"``) on a validated design.
 
-
-def scalar_mle(spec: KalmanSpec, design: Design, which: Literal["q", "r"], burn: int) -> float:
-    """Return the seed's scalar q (Q = q I) or r (R = r) maximising the log-likelihood.
-
-    The log-likelihood after ``burn`` observed steps and its exact derivative (the adjoint
-    kernel, `tvbeta.kalman.loglik_vjp`), every other setting of ``spec`` held fixed, searched
-    by `maximise_scalar`. The kernel runs on buffers allocated once rather than re-validating
-    the model at every evaluation.
+    ``design`` was validated with ``burn`` and has the states of ``spec``. The log-likelihood
+    after ``burn`` observed steps and its exact derivative (the adjoint kernel, as
+    `tvbeta.kalman.loglik_vjp`), every other setting of ``spec`` held fixed, are searched by
+    `maximise_scalar`; the kernel runs on buffers allocated once.
     """
     m = spec.state_space(design.y, design.Z)
     w = np.ones(m.n)
@@ -517,4 +505,7 @@ def scalar_mle(spec: KalmanSpec, design: Design, which: Literal["q", "r"], burn:
         grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s
         return float(w @ ll), float(grad)
 
-    return maximise_scalar(loglik_and_grad, which, design)
+    s = maximise_scalar(loglik_and_grad, which, design)
+    if which == "q":
+        return dataclasses.replace(spec, Q=TimeVarying.constant(s * eye), q_mode="mle", q_scalar=s)
+    return dataclasses.replace(spec, R=TimeVarying.constant(s), r_mode="mle", r_scalar=s)
