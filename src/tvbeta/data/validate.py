@@ -128,21 +128,17 @@ class Design(NamedTuple):
         return ~np.isnan(self.y)
 
     def head(self, n: int, burn: int = 0) -> Design:
-        """Return the design of the first ``n`` rows, checked as `prepare_design` checks them.
+        """Return ``prepare_design(df.iloc[:n], ..., burn=burn)``: the first ``n`` rows.
 
-        The arrays are those ``prepare_design(df.iloc[:n], ..., burn=burn)`` gives (views of
-        these), and so are its errors and warnings: the checks that depend on which rows are
-        used (enough observed rows after ``burn``, constant or collinear factors, scale) run
-        again on the ``n`` rows.
+        Views of these arrays; the checks that depend on the rows (enough observed rows after
+        ``burn``, constant or collinear factors, scale) run again, with the same errors.
 
         Raises
         ------
         DataValidationError
             The first ``n`` rows cannot carry the model on their own.
         """
-        rows = slice(None, n)
-        design = self._replace(index=self.index[rows], y=self.y[rows], H=self.H[rows],
-                               Z=self.Z[rows])  # fmt: skip
+        design = self._replace(index=self.index[:n], y=self.y[:n], H=self.H[:n], Z=self.Z[:n])
         _check_rows(design, burn)
         return design
 
