@@ -180,10 +180,16 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         if name in methods:
             runners[name] = lambda rank=rank: _spec_run(
                 _fit_grid(train, data.iloc[: split.n_train], burn, rank, grid), design, split)
+    if "mle" in methods or "bayes" in methods:
+        from tvbeta.estimate.bayes.model import BayesSpec
+
+        # one model for both: the MLE maximises the likelihood the posterior is built on
+        model = BayesSpec.from_design(train, q=bayes.q, priors=bayes.priors, burn=burn,
+                                      frequency=bayes.frequency)  # fmt: skip
     if "mle" in methods:
-        runners["mle"] = lambda: _mle_run(train, design, burn, split, bayes)
+        runners["mle"] = lambda: _mle_run(model, train, design, split)
     if "bayes" in methods:
-        runners["bayes"] = lambda: _bayes_run(train, design, burn, split, bayes, seed)
+        runners["bayes"] = lambda: _bayes_run(model, design, split, bayes, seed)
     window = None
     if "rolling_ols" in methods:
         window = _rolling_window(design.y, design.index, split, rolling_window or None,
@@ -210,29 +216,23 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
     return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
 
 
-def _mle_run(train: Design, design: Design, burn: int, split: Split, settings: BayesSettings):
-    from tvbeta.estimate.bayes.model import BayesSpec
+def _mle_run(model, train: Design, design: Design, split: Split):
     from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle_design
 
     # The Bayes model's Q form, initial state and burn: MLE and posterior share one likelihood,
     # so their difference is integrating over (Q, R) rather than plugging in its maximum.
-    model = BayesSpec.from_design(train, q=settings.q, priors=settings.priors, burn=burn,
-                                  frequency=settings.frequency)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
-        fit = fit_mle_design(train, model.kalman_spec(), q=settings.q, burn=burn,
-                             name=f"MLE ({settings.q} Q)")  # fmt: skip
+        fit = fit_mle_design(train, model.kalman_spec(), q=model.q, burn=model.burn,
+                             name=f"MLE ({model.q} Q)")  # fmt: skip
     return _spec_run(fit.spec, design, split)
 
 
-def _bayes_run(train: Design, design: Design, burn: int, split: Split, settings, seed):
+def _bayes_run(model, design: Design, split: Split, settings, seed):
     from tvbeta.estimate.bayes.fit import fit_spec
-    from tvbeta.estimate.bayes.model import BayesSpec
 
-    spec = BayesSpec.from_design(train, q=settings.q, priors=settings.priors, burn=burn,
-                                 frequency=settings.frequency)  # fmt: skip
     fit = fit_spec(
-        spec, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+        model, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=settings.cores, target_accept=settings.target_accept, seed=seed,
         sampler=settings.sampler, n_paths=settings.n_paths,
     )  # fmt: skip
