@@ -5,8 +5,10 @@ defaults and numbers, and returns a new :class:`~tvbeta.model.spec.KalmanSpec` t
 ``dataclasses.replace``; the spec's methods of the same names call these. The arithmetic is in
 :mod:`tvbeta.model.heuristics`. With an intercept, the regressions use the design [1, H_t].
 
-Setters that take ``df`` validate it like the engine does (``prepare_design``); per-time
-results have one value per row of ``df``, so run the model on the same DataFrame.
+Setters that take ``df`` validate it like the engine does (``prepare_design``), then call
+their Design-level half (``rolling_beta_var_Q``, ``rolling_residual_var_Q``, ``scalar_mle``),
+which the grid calls on a design validated once; per-time results have one value per row of
+``df``, so run the model on the same DataFrame.
 """
 
 from __future__ import annotations
