@@ -236,9 +236,7 @@ def _bayes_run(train, data, target, factors, intercept, burn, split, settings, s
 
     fit = fit_bayes(
         train, target, factors, intercept=intercept, q=settings.q, priors=settings.priors,
-        burn=burn, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-        cores=settings.cores, target_accept=settings.target_accept, seed=seed,
-        sampler=settings.sampler, n_paths=settings.n_paths, frequency=settings.frequency,
+        burn=burn, settings=settings.nuts, seed=seed, frequency=settings.frequency,
     )  # fmt: skip
     return fit, _bayes_forecast(fit, data, target, factors, split, settings.n_predictive, seed)
 
@@ -348,7 +346,7 @@ def compare_methods(
         targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
         n_train=Split.from_test_size(len(data), test_size).n_train,
         burn=default_burn(k) if burn is None else int(burn), methods=list(methods),
-        bayes=dataclasses.asdict(bayes), grid=dataclasses.asdict(grid),
+        bayes=bayes.to_dict(), grid=dataclasses.asdict(grid),
         rolling_window=_windows_used(results), seed=seed,
     )  # fmt: skip
     return Comparison(results, settings, data[[*dict.fromkeys([*targets, *factors])]].copy())
