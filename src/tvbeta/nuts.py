@@ -1,8 +1,7 @@
-"""The NUTS settings as one validated object, `SamplerSettings`.
+"""The NUTS settings as one validated object, `SamplerSettings`, and the seed's check.
 
-`tvbeta.estimate.bayes.fit_bayes`, comparisons (`tvbeta.evaluate.settings.BayesSettings`), LFO
-refits, model files ([sampler]) and the CLI all pass this one object. It lives here, outside
-`tvbeta.estimate.bayes`, so that model files and the CLI read it without importing PyMC.
+`fit_bayes`, comparisons, LFO refits, model files and the CLI pass this one object; it lives
+outside `tvbeta.estimate.bayes` so that model files and the CLI read it without importing PyMC.
 """
 
 from __future__ import annotations
@@ -50,24 +49,20 @@ def check_seed(seed: int) -> None:
 class SamplerSettings:
     """How NUTS samples, validated when made: the one object every Bayesian fit is given.
 
-    draws, tune, chains : NUTS draws and tuning steps per chain, number of chains; cores :
-    chains run in parallel (None: all available CPUs, at most ``chains``; PyMC's own default is
-    one core on a 2-CPU machine); target_accept : NUTS target acceptance rate (raise it to
-    0.9-0.99 if the check reports divergent transitions); sampler : "auto" (nutpie when
-    installed: Rust NUTS on PyTensor's compiled, cached log density, the fastest end to end;
-    else PyMC's NUTS), "pymc" or "nutpie"; n_paths : posterior draws used for the beta path
-    summaries (0: none).
-
-    The seed is not a setting: it says which draws, not how to draw, and differs between the
-    fits that share one object (each series of a comparison has its own).
+    draws, tune, chains : draws and tuning steps per chain, chains; cores : chains run at once
+    (None: all available CPUs, at most ``chains``; PyMC's own default is one core on a 2-CPU
+    machine); target_accept : NUTS target acceptance rate (raise it to 0.9-0.99 if the check
+    reports divergent transitions); sampler : "auto" (nutpie when installed: Rust NUTS on
+    PyTensor's compiled, cached log density, the fastest; else PyMC's NUTS), "pymc" or
+    "nutpie"; n_paths : posterior draws of the beta path summaries (0: none). The seed is not
+    a setting: it says which draws, not how to draw, and differs between the fits that share
+    one object (each series of a comparison has its own).
 
     Raises
     ------
-    ValueError
-        A count below its minimum (draws, tune, chains, cores: 1; n_paths: 0), a target_accept
-        outside (0, 1) or an unknown sampler; the message names the setting and a usual value.
-    TypeError
-        A count that is not an integer.
+    ValueError, TypeError
+        A count below its minimum (draws, tune, chains, cores: 1; n_paths: 0) or not an
+        integer, a target_accept outside (0, 1), an unknown sampler; naming the setting.
     """
 
     draws: int = 1000
@@ -95,13 +90,12 @@ class SamplerSettings:
 
     @classmethod
     def of(cls, settings: SamplerSettings | None, **given: Any) -> SamplerSettings:
-        """Return ``settings``, or the settings made of the keyword values ``given`` if None.
+        """Return ``settings``, or if None the settings made of the keyword values ``given``.
 
         Raises
         ------
         TypeError
-            ``settings`` is not a SamplerSettings, or a keyword in ``given`` is also set
-            (differs from its default) beside it.
+            ``settings`` is not a SamplerSettings, or also a keyword is set (not its default).
         """
         if settings is None:
             return cls(**given)

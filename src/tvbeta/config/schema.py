@@ -17,7 +17,7 @@ from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
 from tvbeta.data.validate import repeated
 from tvbeta.evaluate.settings import METHODS  # the comparison owns its list of methods
-from tvbeta.nuts import SamplerSettings, check_seed
+from tvbeta.nuts import SamplerSettings
 from tvbeta.outputs import write_text
 
 __all__ = [
@@ -69,12 +69,7 @@ class ModelConfig:
 class SamplerConfig(SamplerSettings):
     """[sampler]: the NUTS settings of the Bayesian fits, and the seed of every random choice."""
 
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        """Refuse a setting that cannot run, the seed included, naming it."""
-        super().__post_init__()
-        check_seed(self.seed)
+    seed: int = 0  # checked by the file's reader and by the fits
 
     @property
     def nuts(self) -> SamplerSettings:

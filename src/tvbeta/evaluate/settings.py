@@ -64,6 +64,8 @@ class BayesSettings:
             periods_per_year(None, self.frequency)
         if "bayes" not in methods:
             return
+        if not isinstance(self.nuts, SamplerSettings):
+            raise TypeError(f"nuts must be a SamplerSettings, got {type(self.nuts).__name__}")
         if isinstance(self.n_predictive, bool) or not isinstance(self.n_predictive, int) \
                 or self.n_predictive < 1:  # fmt: skip
             raise ValueError(f"n_predictive must be an integer >= 1 (posterior draws in the "

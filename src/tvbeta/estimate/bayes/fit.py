@@ -80,13 +80,7 @@ class BayesFit:
 
     @property
     def sampler_settings(self) -> SamplerSettings:
-        """The NUTS settings as they ran (sampler and cores resolved), from ``settings``.
-
-        Raises
-        ------
-        KeyError
-            ``settings`` lacks one (a fit made by hand).
-        """
+        """The NUTS settings as they ran (sampler and cores resolved); KeyError if not recorded."""
         return SamplerSettings(**{f.name: self.settings[f.name] for f in fields(SamplerSettings)})
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
@@ -279,7 +273,6 @@ def fit_bayes(
     check_q_form(q)
     settings = SamplerSettings.of(settings, draws=draws, tune=tune, chains=chains, cores=cores,
                                   target_accept=target_accept, sampler=sampler, n_paths=n_paths)
-    check_seed(seed)
     spec = bayes_spec(df, target_col, factor_cols, intercept=intercept, q=q, priors=priors,
                       burn=burn, frequency=frequency)  # fmt: skip
     return fit_spec(spec, settings, seed=seed, prior_predictive=prior_predictive,
