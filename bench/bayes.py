@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.sampler, args.draws, args.tune, args.chains, args.out)
         return 0
 
-    from tvbeta.estimate.bayes.fit import nutpie_available
+    from tvbeta.nuts import nutpie_available
 
     samplers = [s for s in args.samplers.split(",") if s != "nutpie" or nutpie_available()]
     results: dict = {"environment": environment(), "runs": {}}

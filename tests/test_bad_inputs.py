@@ -41,7 +41,15 @@ from tvbeta.data import (
     load_french,
     prepare_design,
 )
-from tvbeta.estimate.bayes import BayesFit, BayesSpec, Prior, Priors, bayes_spec, fit_bayes
+from tvbeta.estimate.bayes import (
+    BayesFit,
+    BayesSpec,
+    Prior,
+    Priors,
+    SamplerSettings,
+    bayes_spec,
+    fit_bayes,
+)
 from tvbeta.estimate.crosscheck import crosscheck_statsmodels
 from tvbeta.estimate.grid import run_kalman_grid_search
 from tvbeta.estimate.mle import fit_mle
@@ -222,6 +230,21 @@ def test_bad_sampler_settings_are_refused_before_anything_is_built(df, kwargs, e
     refuses(bayes(**kwargs), df, error, pattern)
 
 
+@pytest.mark.parametrize(("kwargs", "error", "pattern"),
+                         [c[1:] for c in SAMPLER_CASES if "seed" not in c[1]],
+                         ids=[c[0] for c in SAMPLER_CASES if "seed" not in c[1]])  # fmt: skip
+def test_bad_sampler_settings_object_is_refused_when_made_with_the_same_message(
+    df, kwargs, error, pattern
+):
+    """fit_bayes(settings=SamplerSettings(...)): the object refuses the setting itself."""
+    refuses(lambda d: bayes(settings=SamplerSettings(**kwargs))(d), df, error, pattern)
+
+
+def test_a_setting_given_both_as_keyword_and_in_the_settings_object_is_refused(df):
+    refuses(bayes(draws=10, settings=SamplerSettings(draws=20)), df, TypeError,
+            r"\['draws'\] given both as keyword arguments and in settings")  # fmt: skip
+
+
 COMPARISON_SETTING_CASES = [
     ("draws 0", {"draws": 0}, ValueError, r"draws must be >= 1"),
     ("target_accept 1.2", {"target_accept": 1.2}, ValueError, r"target_accept must be a "
@@ -242,8 +265,11 @@ COMPARISON_SETTING_CASES = [
                          ids=[c[0] for c in COMPARISON_SETTING_CASES])  # fmt: skip
 def test_bad_bayes_settings_of_a_comparison_are_refused_before_any_fit(df, settings, error,
                                                                        pattern):  # fmt: skip
+    nuts = {k: settings[k] for k in ("draws", "target_accept") if k in settings}
+    rest = {k: v for k, v in settings.items() if k not in nuts}
     refuses(lambda d: compare_methods(d, ["y"], FACTORS, methods=["rolling_ols", "bayes"],
-                                      bayes=BayesSettings(**settings), progress=False),
+                                      bayes=BayesSettings(SamplerSettings(**nuts), **rest),
+                                      progress=False),
             df, error, pattern)  # fmt: skip
 
 

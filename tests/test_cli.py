@@ -273,7 +273,7 @@ def test_run_passes_the_model_file_and_overrides_to_compare_methods(capsys, tmp_
                        tmp_path)  # fmt: skip
     (call,) = stub_compare
     assert code == 0 and call["targets"] == ("NoDur", "Enrgy") and call["seed"] == 9
-    assert call["bayes"].draws == 30 and call["bayes"].tune == 200
+    assert call["bayes"].nuts.draws == 30 and call["bayes"].nuts.tune == 200
     assert list(call["data"].columns) == ["NoDur", "Enrgy", "MktRF", "SMB", "HML"]
     assert "## Summary across series" in out and (tmp_path / "model.toml").is_file()
     assert "report:" not in out  # compare writes no report
@@ -284,13 +284,13 @@ def test_demo_runs_the_packaged_model_with_the_small_settings(capsys, tmp_path, 
     (call,) = stub_compare
     assert code == 0 and len(call["targets"]) == 7
     assert f"report: {tmp_path / 'report.html'}" in out
-    bayes = call["bayes"]  # cli.DEMO_SAMPLER over the file's target_accept (0.8)
+    bayes = call["bayes"].nuts  # cli.DEMO_SAMPLER over the file's target_accept (0.8)
     assert (bayes.draws, bayes.tune, bayes.chains, bayes.target_accept) == (800, 200, 4, 0.8)
 
 
 def test_demo_full_keeps_the_model_files_sampler_settings(capsys, tmp_path, stub_compare):
     run(capsys, "demo", "--full", "--output", tmp_path)
-    assert (stub_compare[0]["bayes"].draws, stub_compare[0]["bayes"].chains) == (1000, 4)
+    assert (stub_compare[0]["bayes"].nuts.draws, stub_compare[0]["bayes"].nuts.chains) == (1000, 4)
 
 
 def test_run_without_the_report_module_still_succeeds_with_a_note(

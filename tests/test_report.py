@@ -19,6 +19,7 @@ from plotly.offline import get_plotlyjs
 from tests.browser import screenshot_html
 from tvbeta.data import simulate
 from tvbeta.evaluate.compare import BayesSettings, Comparison, SeriesResult, compare_methods
+from tvbeta.nuts import SamplerSettings
 from tvbeta.report import verdict, write_report
 
 # One worker runs the module (pytest -n 2 --dist loadgroup), so the comparison is built once,
@@ -111,7 +112,8 @@ def comparison(data) -> Comparison:
         return compare_methods(
             data, ["fund_a", "fund_b"], ["mkt", "smb"], test_size=0.3, rolling_window=52,
             progress=False, seed=5,
-            bayes=BayesSettings(draws=150, tune=150, chains=2, n_paths=20, n_predictive=100),
+            bayes=BayesSettings(SamplerSettings(draws=150, tune=150, chains=2, n_paths=20),
+                                n_predictive=100),
         )  # fmt: skip
 
 

@@ -44,6 +44,7 @@ _LAZY = {
     "compare_methods": "tvbeta.evaluate.compare",
     "Comparison": "tvbeta.evaluate.comparison",
     "BayesSettings": "tvbeta.evaluate.settings",
+    "SamplerSettings": "tvbeta.nuts",
     "GridSettings": "tvbeta.evaluate.settings",
 }
 

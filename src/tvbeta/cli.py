@@ -325,9 +325,8 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
     m, s = config.model, config.sampler
     fit = fit_bayes(data, target, m.factors, intercept=m.intercept, q=m.q,
                     priors=dict(config.priors) or None, burn=burn,
-                    frequency=config.data.model_frequency, draws=s.draws, tune=s.tune,
-                    chains=s.chains, cores=s.cores, target_accept=s.target_accept, seed=s.seed,
-                    sampler=s.sampler, n_paths=s.n_paths)  # fmt: skip
+                    frequency=config.data.model_frequency, settings=s.nuts,
+                    seed=s.seed)  # fmt: skip
     path = fit.save(folder / f"{_slug(target)}.nc")
     medians = fit.qr_summary()["posterior median"].to_dict()  # the MLE's names and units
     return {"sampler": fit.settings["sampler"], **medians,

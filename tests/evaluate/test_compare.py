@@ -18,6 +18,7 @@ from tvbeta.evaluate.compare import (
 )
 from tvbeta.evaluate.forecast import kalman_predictive
 from tvbeta.kalman import state_space
+from tvbeta.nuts import SamplerSettings
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,8 @@ def test_summary_counts_wins_and_differences_across_series():
 def test_bayes_comparison_saves_and_reloads_identically(two_series, tmp_path):
     comp = compare_methods(
         two_series, ["a", "b"], ["f1", "f2"], methods=["mle", "bayes", "rolling_ols"],
-        bayes=BayesSettings(draws=150, tune=150, chains=2, n_paths=20, n_predictive=100),
+        bayes=BayesSettings(SamplerSettings(draws=150, tune=150, chains=2, n_paths=20),
+                            n_predictive=100),
         progress=False, seed=3,
     )  # fmt: skip
     assert set(comp.summary.index) == {"mle", "bayes", "rolling_ols"}
@@ -120,8 +122,8 @@ def test_bayes_comparison_saves_and_reloads_identically(two_series, tmp_path):
 def test_bayes_lfo_scores_the_same_test_rows_with_the_posterior_updated(two_series):
     """With refits at every row (threshold 0: exact LFO-CV) the first test row is scored by
     the training posterior itself, so its elpd is the full-draw mixture of the fixed fit."""
-    settings = BayesSettings(draws=100, tune=100, chains=2, n_paths=0, n_predictive=200,
-                             lfo_threshold=0.0)  # fmt: skip
+    settings = BayesSettings(SamplerSettings(draws=100, tune=100, chains=2, n_paths=0),
+                             n_predictive=200, lfo_threshold=0.0)  # fmt: skip
     test_size = 3  # three test rows: three exact refits
     res = compare_series(two_series, "a", ["f1", "f2"], methods=["bayes"], test_size=test_size,
                          bayes=settings, seed=2)  # fmt: skip
@@ -167,7 +169,8 @@ def gappy(two_series):
     with pytest.warns(UserWarning):  # tiny chains: convergence warnings expected
         comp = compare_methods(
             data, ["a", "b"], ["f1", "f2"], test_size=0.3, progress=False, seed=4,
-            bayes=BayesSettings(draws=150, tune=150, chains=2, n_paths=0, n_predictive=100),
+            bayes=BayesSettings(SamplerSettings(draws=150, tune=150, chains=2, n_paths=0),
+                                n_predictive=100),
         )  # fmt: skip
     return data, comp
 

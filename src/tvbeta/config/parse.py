@@ -35,6 +35,7 @@ from tvbeta.config.schema import (
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
 from tvbeta.constants import Q_FORMS
 from tvbeta.data.validate import repeated
+from tvbeta.nuts import SAMPLERS
 
 __all__ = ["load_config"]
 
@@ -195,7 +196,7 @@ _SAMPLER: dict[str, tuple[str, dict[str, Any]]] = {
     "cores": ("int", {"low": 1}),
     "target_accept": ("number", {"low": 0.5, "high": 0.999}),
     "seed": ("int", {"low": 0}),
-    "sampler": ("str", {"choices": ("auto", "pymc", "nutpie")}),
+    "sampler": ("str", {"choices": SAMPLERS}),
     "n_paths": ("int", {"low": 0}),
 }
 _GRID: dict[str, tuple[str, dict[str, Any]]] = {

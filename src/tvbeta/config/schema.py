@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,9 @@ import pandas as pd
 
 from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
-from tvbeta.constants import TARGET_ACCEPT
 from tvbeta.data.validate import repeated
 from tvbeta.evaluate.settings import METHODS  # the comparison owns its list of methods
+from tvbeta.nuts import SamplerSettings
 from tvbeta.outputs import write_text
 
 __all__ = [
@@ -66,17 +66,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class SamplerConfig:
-    """[sampler]: NUTS settings of the Bayesian fits, and the seed of every random choice."""
+class SamplerConfig(SamplerSettings):
+    """[sampler]: the NUTS settings of the Bayesian fits, and the seed of every random choice."""
 
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    cores: int | None = None
-    target_accept: float = TARGET_ACCEPT
-    seed: int = 0
-    sampler: str = "auto"
-    n_paths: int = 200
+    seed: int = 0  # checked by the file's reader and by the fits
+
+    @property
+    def nuts(self) -> SamplerSettings:
+        """The NUTS settings without the seed."""
+        return SamplerSettings(**{f.name: getattr(self, f.name) for f in fields(SamplerSettings)})
 
 
 # The comparison method that ranks the grid as each [grid] rank does (oos_log_score: none).
@@ -187,12 +185,9 @@ class RunConfig:
         """`tvbeta.evaluate.settings.BayesSettings` from [sampler], [priors] and [model] q."""
         from tvbeta.evaluate.settings import BayesSettings
 
-        s = self.sampler
         lfo = self.compare.lfo_threshold if self.compare.lfo else None
-        return BayesSettings(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
-                             target_accept=s.target_accept, q=self.model.q,
-                             priors=dict(self.priors) or None, sampler=s.sampler,
-                             n_paths=s.n_paths, lfo_threshold=lfo,
+        return BayesSettings(nuts=self.sampler.nuts, q=self.model.q,
+                             priors=dict(self.priors) or None, lfo_threshold=lfo,
                              frequency=self.data.model_frequency)  # fmt: skip
 
     def grid_settings(self) -> Any:

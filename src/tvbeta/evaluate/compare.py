@@ -231,11 +231,7 @@ def _mle_run(model, train: Design, design: Design, split: Split):
 def _bayes_run(model, design: Design, split: Split, settings, seed):
     from tvbeta.estimate.bayes.fit import fit_spec
 
-    fit = fit_spec(
-        model, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-        cores=settings.cores, target_accept=settings.target_accept, seed=seed,
-        sampler=settings.sampler, n_paths=settings.n_paths,
-    )  # fmt: skip
+    fit = fit_spec(model, settings.nuts, seed=seed)
     return fit, _bayes_forecast(fit, design, split, settings.n_predictive, seed)
 
 
@@ -343,7 +339,7 @@ def compare_methods(
     settings = dict(
         targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
         n_train=split.n_train, burn=burn, methods=list(methods),
-        bayes=dataclasses.asdict(bayes), grid=dataclasses.asdict(grid),
+        bayes=bayes.to_dict(), grid=dataclasses.asdict(grid),
         rolling_window=_windows_used(results), seed=seed,
     )  # fmt: skip
     return Comparison(results, settings, data[[*dict.fromkeys([*targets, *factors])]].copy())

@@ -195,22 +195,21 @@ def default_refit(
 ) -> Callable[[int], Draws]:
     """Return refit(n_rows) -> draws: `fit_spec` on the first n_rows rows of ``spec``.
 
-    With the fit's sampler settings (draws, tune, chains, cores, target_accept, sampler) and seed
-    (or ``seed``), the same seed at every refit; no beta paths. The priors and initial state are the
-    fit's (``spec`` carries them), so every refit is the same model on fewer rows.
+    With the fit's sampler settings (`BayesFit.sampler_settings`) and seed (or ``seed``), the
+    same seed at every refit; no beta paths. The priors and initial state are the fit's (``spec``
+    carries them), so every refit is the same model on fewer rows.
     """
     from tvbeta.estimate.bayes.fit import fit_spec
 
-    keys = ("draws", "tune", "chains", "cores", "target_accept", "sampler", "seed")
-    missing = [key for key in keys if key not in fit.settings]
-    if missing:
-        raise ValueError(f"refit: the fit's settings lack {missing}; pass refit= explicitly")
-    kw = {key: fit.settings[key] for key in keys}
-    if seed is not None:
-        kw["seed"] = seed
+    try:
+        settings = replace(fit.sampler_settings, n_paths=0)
+        seed = fit.settings["seed"] if seed is None else seed
+    except KeyError as err:
+        raise ValueError(f"refit: the fit's settings lack {err.args[0]!r}; pass refit= "
+                         "explicitly") from err  # fmt: skip
 
     def refit(n_rows: int) -> Draws:
-        return fit_spec(_head(spec, n_rows), n_paths=0, **kw).qr_draws()
+        return fit_spec(_head(spec, n_rows), settings, seed=seed).qr_draws()
 
     return refit
 

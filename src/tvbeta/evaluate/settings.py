@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from tvbeta.constants import TARGET_ACCEPT
 from tvbeta.data.validate import repeated
+from tvbeta.nuts import SamplerSettings
 
 METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 REFERENCE = "bayes"
@@ -22,30 +22,30 @@ LFO_STEP = "lfo"
 
 @dataclass(frozen=True)
 class BayesSettings:
-    """NUTS settings for the ``bayes`` method (see `tvbeta.estimate.bayes.fit_bayes`).
+    """The ``bayes`` method's model and NUTS settings (see `tvbeta.estimate.bayes.fit_bayes`).
 
-    ``q``, ``priors`` and ``frequency`` (periods per year, or a name such as "weekly"; None: read
-    from the dates) define the model that ``mle`` maximises too. Checked by `compare_methods`
-    before anything is fitted.
+    ``nuts``: the sampler's `SamplerSettings` (validated when made). ``q``, ``priors`` and
+    ``frequency`` (periods per year, or a name such as "weekly"; None: read from the dates)
+    define the model that ``mle`` maximises too. Checked by `compare_methods` before anything is
+    fitted.
     """
 
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    cores: int | None = None
-    target_accept: float = TARGET_ACCEPT
+    nuts: SamplerSettings = SamplerSettings()
     q: str = "diag"
     priors: dict[str, Any] | None = None
-    sampler: str = "auto"
-    n_paths: int = 200
     n_predictive: int = 400  # posterior draws in the predictive mixture
     lfo_threshold: float | None = 0.7  # PSIS-LFO-CV refit threshold (`evaluate.lfo`); None: no LFO
     frequency: str | float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as one flat JSON-ready dict, as comparisons record them."""
+        return {**asdict(self.nuts), **{f.name: getattr(self, f.name) for f in fields(self)
+                                        if f.name != "nuts"}}  # fmt: skip
+
     def check(self, methods: Sequence[str]) -> None:
         """Refuse settings the given methods cannot run with, naming the setting.
 
-        The model's q, priors and frequency for mle and bayes; the NUTS settings for bayes.
+        The model's q, priors and frequency for mle and bayes; the comparison's for bayes.
 
         Raises
         ------
@@ -57,7 +57,6 @@ class BayesSettings:
 
         check_q_form(self.q)
         from tvbeta.estimate.bayes.priors import Priors, periods_per_year
-        from tvbeta.estimate.bayes.sampler import check_settings
 
         if self.priors is not None:
             Priors.from_dict(self.priors)
@@ -65,9 +64,8 @@ class BayesSettings:
             periods_per_year(None, self.frequency)
         if "bayes" not in methods:
             return
-        check_settings(draws=self.draws, tune=self.tune, chains=self.chains, cores=self.cores,
-                       target_accept=self.target_accept, seed=None, sampler=self.sampler,
-                       n_paths=self.n_paths)  # fmt: skip
+        if not isinstance(self.nuts, SamplerSettings):
+            raise TypeError(f"nuts must be a SamplerSettings, got {type(self.nuts).__name__}")
         if isinstance(self.n_predictive, bool) or not isinstance(self.n_predictive, int) \
                 or self.n_predictive < 1:  # fmt: skip
             raise ValueError(f"n_predictive must be an integer >= 1 (posterior draws in the "

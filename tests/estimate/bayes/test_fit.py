@@ -24,13 +24,13 @@ from tvbeta.estimate.bayes.fit import (
     BayesFit,
     fit_bayes,
     fit_spec,
-    nutpie_available,
     settings_line,
 )
 from tvbeta.estimate.bayes.model import BayesSpec, bayes_spec
 from tvbeta.estimate.bayes.priors import Prior, Priors
 from tvbeta.estimate.mle import fit_mle, fit_qr
 from tvbeta.kalman import StateSpace, kalman_smoother
+from tvbeta.nuts import SamplerSettings, nutpie_available
 
 SEED_TARGET = "Preferred Income (FPE)"
 SEED_FACTORS = ["Preferred Stock (PFF)", "Convertibles (ICVT)"]
@@ -111,8 +111,8 @@ def test_nile_posterior_median_with_wide_priors_is_within_one_sd_of_the_mle():
     np.testing.assert_allclose(mle.params, [1469.1, 15099.0], rtol=2e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BayesConvergenceWarning)
-        fit = fit_spec(spec, draws=500, tune=500, chains=2, cores=2, seed=3, sampler="pymc",
-                       n_paths=0)  # fmt: skip
+        fit = fit_spec(spec, SamplerSettings(draws=500, tune=500, chains=2, cores=2,
+                                             sampler="pymc", n_paths=0), seed=3)  # fmt: skip
     draws = variance_draws(fit)
     median, sd = np.median(draws, axis=0), draws.std(axis=0)
     print(f"Nile Q, R: posterior median {median}, sd {sd}, MLE {mle.params}")
@@ -143,8 +143,8 @@ def test_seed_case_posterior_median_with_wide_priors_is_within_one_sd_of_the_mle
     mle = mle_of(spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BayesConvergenceWarning)
-        fit = fit_spec(spec, draws=500, tune=500, chains=2, cores=2, seed=4, sampler="pymc",
-                       n_paths=0)  # fmt: skip
+        fit = fit_spec(spec, SamplerSettings(draws=500, tune=500, chains=2, cores=2,
+                                             sampler="pymc", n_paths=0), seed=4)  # fmt: skip
     draws = variance_draws(fit)
     median, sd = np.median(draws, axis=0), draws.std(axis=0)
     print(f"seed case diag(Q), R: posterior median {median}, sd {sd}, MLE {mle.params}")
@@ -272,6 +272,24 @@ def test_fit_settings_and_their_line_say_what_ran(small_fit):
         "NUTS (pymc, diag mass matrix): 2 chains x (400 tune + 400 draws), target_accept 0.8, "
         "seed 5, burn 8, "
     )
+
+
+def test_a_fit_records_the_sampler_settings_it_was_given_also_after_save_and_load(small_fit,
+                                                                               tmp_path):
+    """`small_fit` was given SMALL (sampler and cores explicit: nothing left to resolve) and
+    n_paths 60 as keywords: the object they make is the one the fit records."""
+    given = SamplerSettings(**SMALL, n_paths=60)
+    assert small_fit.sampler_settings == given
+    assert BayesFit.load(small_fit.save(tmp_path / "fit.nc")).sampler_settings == given
+
+
+def test_a_settings_object_gives_the_draws_of_the_same_keywords():
+    """Same seed, same settings: the keyword path (the pre-existing API) is the reference."""
+    kw = dict(draws=50, tune=50, chains=2, cores=2, sampler="pymc", n_paths=0, check=False)
+    by_keywords = fit_bayes(small_fit_frame(), "y", ["f1"], seed=2, **kw)
+    nuts = SamplerSettings(**{k: v for k, v in kw.items() if k != "check"})
+    by_object = fit_bayes(small_fit_frame(), "y", ["f1"], seed=2, settings=nuts, check=False)
+    np.testing.assert_array_equal(variance_draws(by_object), variance_draws(by_keywords))
 
 
 @pytest.mark.skipif(not nutpie_available(), reason="nutpie not installed")

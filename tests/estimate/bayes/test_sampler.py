@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,10 @@ from tvbeta.data import simulate
 from tvbeta.estimate.bayes.model import bayes_spec, model_from_spec
 from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp
 from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.nuts import SamplerSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
-RUN = dict(draws=600, tune=600, chains=2, cores=2, target_accept=0.9)
+RUN = SamplerSettings(draws=600, tune=600, chains=2, cores=2, target_accept=0.9)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def model(spec):
 
 @pytest.fixture(scope="module")
 def trees(model):
-    return {s: sample_nuts(model, sampler=s, seed=7, **RUN).tree for s in ("nutpie", "pymc")}
+    return {s: sample_nuts(model, replace(RUN, sampler=s), seed=7).tree for s in ("nutpie", "pymc")}
 
 
 def log_sigma_draws(tree) -> np.ndarray:
@@ -70,7 +72,7 @@ def test_both_samplers_return_the_pm_sample_layout(trees):
 
 
 def test_nutpie_run_is_reproducible_from_its_seed(model, trees):
-    again = sample_nuts(model, sampler="nutpie", seed=7, **RUN).tree
+    again = sample_nuts(model, replace(RUN, sampler="nutpie"), seed=7).tree
     np.testing.assert_array_equal(log_sigma_draws(again), log_sigma_draws(trees["nutpie"]))
 
 
@@ -117,8 +119,8 @@ def test_missing_nutpie_helper_falls_back_to_pymc_with_one_warning(spec, monkeyp
 
     monkeypatch.delattr(nutpie.compile_pymc, "_wrap_with_lock")
     with pytest.warns(SamplerFallbackWarning) as caught:
-        fit = fit_spec(spec, draws=50, tune=50, chains=2, cores=2, seed=1, n_paths=0,
-                       check=False)  # fmt: skip
+        fit = fit_spec(spec, SamplerSettings(draws=50, tune=50, chains=2, cores=2, n_paths=0),
+                       seed=1, check=False)  # fmt: skip
     (warning,) = [w for w in caught if w.category is SamplerFallbackWarning]  # one, not a cascade
     text = str(warning.message)
     assert text.startswith("nutpie's fast path failed, so PyMC's NUTS samples instead")
@@ -136,7 +138,7 @@ def test_missing_pytensor_linker_falls_back_to_exactly_pymcs_nuts(model, trees, 
 
     monkeypatch.delattr(pytensor.link.numba.linker, "NumbaLinker")
     with pytest.warns(SamplerFallbackWarning, match="cannot import name 'NumbaLinker'"):
-        run = sample_nuts(model, sampler="nutpie", seed=7, **RUN)
+        run = sample_nuts(model, replace(RUN, sampler="nutpie"), seed=7)
     assert run.sampler == "pymc"
     np.testing.assert_array_equal(log_sigma_draws(run.tree), log_sigma_draws(trees["pymc"]))
 
@@ -180,8 +182,7 @@ def test_interrupt_during_sampling_raises_and_stops_the_chains(model, sampler):
     watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            sample_nuts(model, sampler=sampler, seed=7, draws=10, tune=200_000, chains=2,
-                        cores=2, target_accept=0.9)  # fmt: skip
+            sample_nuts(model, replace(RUN, sampler=sampler, draws=10, tune=200_000), seed=7)
     finally:
         stop.set()
         signal.signal(signal.SIGINT, previous)

@@ -23,6 +23,7 @@ from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
 from tvbeta.estimate.bayes.fit import fit_spec
 from tvbeta.estimate.bayes.model import BayesSpec, simulate_returns
 from tvbeta.estimate.bayes.priors import Prior, Priors
+from tvbeta.nuts import SamplerSettings
 
 N_SIMS = int(os.environ.get("TVBETA_SBC", "0"))
 NAMES = ["sigma_eps", "sigma_beta[Intercept]", "sigma_beta[f1]"]
@@ -67,8 +68,8 @@ def sbc_ranks(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BayesConvergenceWarning)
             # the default sampler (nutpie), as users get it
-            fit = fit_spec(replace(base, y=y), draws=draws, tune=tune, chains=chains,
-                           cores=chains, seed=i, n_paths=0)  # fmt: skip
+            fit = fit_spec(replace(base, y=y), SamplerSettings(draws=draws, tune=tune,
+                           chains=chains, cores=chains, n_paths=0), seed=i)  # fmt: skip
         post = fit.tree["posterior"]
         draws_ = np.column_stack([post["sigma_eps"].values.reshape(-1),
                                   post["sigma_beta"].values.reshape(-1, 2)])  # fmt: skip

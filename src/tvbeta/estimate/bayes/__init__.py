@@ -4,6 +4,7 @@ Core functions
 --------------
 fit_bayes              DataFrame -> BayesFit: posterior of Q, R (nutpie or PyMC NUTS), pointwise
                        log-likelihood, beta path bands (filtered and smoothed), convergence checks
+SamplerSettings        the NUTS settings (draws, tune, chains, ...) as one validated object
 build_model            DataFrame -> pm.Model (for custom sampling or inspection)
 BayesFit               DataTree + beta path summaries + spec; .save(path) / BayesFit.load(path)
 Priors, Prior          prior settings, unit-aware defaults, from dict / TOML
@@ -47,7 +48,7 @@ from tvbeta.estimate.bayes.priors import (
     initial_state,
     periods_per_year,
 )
-from tvbeta.estimate.bayes.sampler import SamplerFallbackWarning
+from tvbeta.estimate.bayes.sampler import SamplerFallbackWarning, SamplerSettings
 
 __all__ = [
     "BayesConvergenceWarning",
@@ -60,6 +61,7 @@ __all__ = [
     "Prior",
     "Priors",
     "SamplerFallbackWarning",
+    "SamplerSettings",
     "bayes_spec",
     "beta_path_summary",
     "build_model",

@@ -9,23 +9,22 @@ to one NetCDF file (h5netcdf) and loads back with nothing lost.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 import time
 import warnings
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TARGET_ACCEPT, TIME
+from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TIME
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
     PREDICTIVE_COMPILE,
@@ -37,32 +36,19 @@ from tvbeta.estimate.bayes.model import (
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
-from tvbeta.estimate.bayes.sampler import check_settings, sample_nuts
+from tvbeta.estimate.bayes.sampler import sample_nuts
 from tvbeta.estimate.mle import check_q_form
 from tvbeta.model.io import unreadable
+from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path
 
 __all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
 
-Sampler = Literal["auto", "pymc", "nutpie"]
 FORMAT_VERSION = 1
 TIME_ALL = "time_all"
 """Coordinate of every data row (burn rows included) in the saved design group."""
 _DESIGN, _PATHS, _SETTINGS = "tvbeta_design", "beta_paths", "tvbeta_settings"
 _LOG = logging.getLogger(__name__)
-
-
-def nutpie_available() -> bool:
-    return importlib.util.find_spec("nutpie") is not None
-
-
-def default_cores(chains: int) -> int:
-    """All CPUs this process may use, at most one per chain."""
-    try:
-        n_cpu = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n_cpu = os.cpu_count() or 1
-    return max(1, min(chains, n_cpu))
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +77,11 @@ class BayesFit:
             f"{s.get('draws')} draws after {s.get('tune')} tuning steps, seed {s.get('seed')}, "
             f"{s.get('wall_time_total', float('nan')):.1f} s)"
         )
+
+    @property
+    def sampler_settings(self) -> SamplerSettings:
+        """The NUTS settings as they ran (sampler and cores resolved); KeyError if not recorded."""
+        return SamplerSettings(**{f.name: self.settings[f.name] for f in fields(SamplerSettings)})
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R, one row per parameter (`qr_summary`).
@@ -231,14 +222,15 @@ def fit_bayes(
     priors: Priors | dict | None = None,
     burn: int | None = None,
     frequency: str | float | None = None,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    cores: int | None = None,
-    target_accept: float = TARGET_ACCEPT,
+    draws: int = SamplerSettings.draws,
+    tune: int = SamplerSettings.tune,
+    chains: int = SamplerSettings.chains,
+    cores: int | None = SamplerSettings.cores,
+    target_accept: float = SamplerSettings.target_accept,
     seed: int,
-    sampler: Sampler = "auto",
-    n_paths: int = 200,
+    sampler: Sampler = SamplerSettings.sampler,
+    n_paths: int = SamplerSettings.n_paths,
+    settings: SamplerSettings | None = None,
     prior_predictive: bool = False,
     posterior_predictive: bool = False,
     progressbar: bool = False,
@@ -252,21 +244,13 @@ def fit_bayes(
         The model, as in `build_model` (priors: `Priors`, a dict, or None for the defaults;
         burn: observed steps left out of the likelihood, default K as in `fit_mle`, see
         `tvbeta.constants.default_burn`).
-    draws, tune, chains : int
-        NUTS draws and tuning steps per chain, number of chains.
-    cores : int, optional
-        Chains run in parallel; default all available CPUs, at most ``chains`` (PyMC's own
-        default is one core on a 2-CPU machine).
-    target_accept : float
-        NUTS target acceptance rate (default `tvbeta.constants.TARGET_ACCEPT`, 0.8); raise it
-        (0.9-0.99) if the check reports divergent transitions.
+    draws, tune, chains, cores, target_accept, sampler, n_paths
+        The NUTS settings, see `SamplerSettings` (target_accept default
+        `tvbeta.constants.TARGET_ACCEPT`, 0.8); or all of them at once as ``settings``.
     seed : int
         Seeds the sampler, the predictive draws and the choice of beta paths.
-    sampler : {"auto", "pymc", "nutpie"}
-        "auto": nutpie when installed (Rust NUTS on PyTensor's compiled, cached log density:
-        the fastest end to end, see `tvbeta.estimate.bayes.sampler`), else PyMC's NUTS.
-    n_paths : int
-        Posterior draws used for the beta path summaries (0: none).
+    settings : SamplerSettings, optional
+        The NUTS settings as one object, instead of the keywords above.
     prior_predictive, posterior_predictive : bool
         Add the prior / prior_predictive and posterior_predictive groups.
     progressbar : bool
@@ -281,56 +265,44 @@ def fit_bayes(
     Raises
     ------
     ValueError, TypeError
-        A bad argument (q, a sampler setting, priors), before anything is built or compiled.
+        A bad argument (q, a sampler setting, the seed, priors; a setting given both in
+        ``settings`` and as a keyword), before anything is built or compiled.
     DataValidationError
         Unusable data (see `tvbeta.data.prepare_design`).
     """
     check_q_form(q)
-    check_settings(draws=draws, tune=tune, chains=chains, cores=cores,
-                   target_accept=target_accept, seed=seed, sampler=sampler, n_paths=n_paths)
+    settings = SamplerSettings.of(settings, draws=draws, tune=tune, chains=chains, cores=cores,
+                                  target_accept=target_accept, sampler=sampler, n_paths=n_paths)
     spec = bayes_spec(df, target_col, factor_cols, intercept=intercept, q=q, priors=priors,
                       burn=burn, frequency=frequency)  # fmt: skip
-    return fit_spec(
-        spec, draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
-        seed=seed, sampler=sampler, n_paths=n_paths, prior_predictive=prior_predictive,
-        posterior_predictive=posterior_predictive, progressbar=progressbar, check=check,
-    )  # fmt: skip
+    return fit_spec(spec, settings, seed=seed, prior_predictive=prior_predictive,
+                    posterior_predictive=posterior_predictive, progressbar=progressbar,
+                    check=check)  # fmt: skip
 
 
 def fit_spec(
     spec: BayesSpec,
+    settings: SamplerSettings = SamplerSettings(),
     *,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    cores: int | None = None,
-    target_accept: float = TARGET_ACCEPT,
     seed: int,
-    sampler: Sampler = "auto",
-    n_paths: int = 200,
     prior_predictive: bool = False,
     posterior_predictive: bool = False,
     progressbar: bool = False,
     check: bool = True,
 ) -> BayesFit:
     """`fit_bayes` on a ready `BayesSpec` (e.g. from `BayesSpec.from_arrays`)."""
-    check_settings(draws=draws, tune=tune, chains=chains, cores=cores,
-                   target_accept=target_accept, seed=seed, sampler=sampler, n_paths=n_paths)
-    used = ("nutpie" if nutpie_available() else "pymc") if sampler == "auto" else sampler
-    cores = default_cores(chains) if cores is None else int(cores)
+    check_seed(seed)
+    run = settings.resolved()
     seeds = np.random.SeedSequence(seed).generate_state(4)
     model = model_from_spec(spec)
     t0 = time.perf_counter()
-    tree, t_sample, used = sample_nuts(
-        model, sampler=used, draws=draws, tune=tune, chains=chains, cores=cores,
-        seed=int(seeds[0]), target_accept=target_accept, progressbar=progressbar,
-    )  # fmt: skip
+    tree, t_sample, used = sample_nuts(model, run, seed=int(seeds[0]), progressbar=progressbar)
     tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
     with model:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
             if prior_predictive:
-                prior = pm.sample_prior_predictive(draws=draws, random_seed=int(seeds[1]),
+                prior = pm.sample_prior_predictive(draws=run.draws, random_seed=int(seeds[1]),
                                                    compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
                 tree["prior"] = prior["prior"].copy()
                 tree["prior_predictive"] = prior["prior_predictive"].copy()
@@ -343,14 +315,12 @@ def fit_spec(
     t_total = time.perf_counter() - t0
     Q, R = posterior_qr(tree, spec.q)
     beta = (
-        beta_path_summary(spec, Q, R, n_paths=n_paths, seed=int(seeds[3]))
-        if n_paths > 0 else xr.Dataset()
+        beta_path_summary(spec, Q, R, n_paths=run.n_paths, seed=int(seeds[3]))
+        if run.n_paths > 0 else xr.Dataset()
     )  # fmt: skip
     settings = {
-        "burn": spec.burn, "frequency": spec.ppy,
-        "sampler": used, "draws": draws, "tune": tune, "chains": chains, "cores": cores,
-        "target_accept": target_accept, "seed": seed,
-        "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag", "n_paths": n_paths,
+        "burn": spec.burn, "frequency": spec.ppy, **asdict(replace(run, sampler=used)),
+        "seed": seed, "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag",
         "wall_time_sample": t_sample, "wall_time_total": t_total,
         "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
     }  # fmt: skip

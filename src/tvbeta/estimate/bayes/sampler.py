@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import time
 from importlib import metadata
-from numbers import Integral, Real
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -42,8 +41,9 @@ import xarray as xr
 from tvbeta._warn import warn_caller
 from tvbeta.constants import NUTPIE_ADAPTATION
 from tvbeta.interrupts import noting_interrupts
+from tvbeta.nuts import SamplerSettings
 
-__all__ = ["NUTSRun", "SamplerFallbackWarning", "check_settings", "sample_nuts"]
+__all__ = ["NUTSRun", "SamplerFallbackWarning", "SamplerSettings", "sample_nuts"]
 
 SamplerName = Literal["pymc", "nutpie"]
 _INTERNALS_CHANGED = (AttributeError, ImportError, TypeError)
@@ -65,65 +65,14 @@ class NUTSRun(NamedTuple):
     """The sampler that ran: "pymc" when nutpie was asked for but its fast path failed."""
 
 
-SAMPLERS: tuple[str, ...] = ("auto", "pymc", "nutpie")
-
-
-def check_settings(
-    *,
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int | None,
-    target_accept: float,
-    seed: int | None,
-    sampler: str,
-    n_paths: int,
-) -> None:
-    """Refuse NUTS settings that cannot run, before any model is built or compiled.
-
-    Raises
-    ------
-    ValueError
-        A count below its minimum (draws, tune, chains, cores: 1; n_paths: 0), a
-        target_accept outside (0, 1), a negative seed or an unknown sampler; the message
-        names the argument and a usual value.
-    TypeError
-        A count or seed that is not an integer.
-    """
-    counts = {"draws": (draws, 1, "1000"), "tune": (tune, 1, "1000"), "chains": (chains, 1, "4"),
-              "cores": (cores, 1, "None (one per chain)"), "n_paths": (n_paths, 0, "200"),
-              "seed": (seed, 0, "an integer such as 1")}  # fmt: skip
-    for name, (value, low, usual) in counts.items():
-        if value is None and name in ("cores", "seed"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, Integral):
-            raise TypeError(f"{name} must be an integer >= {low} (e.g. {usual}), got {value!r}")
-        if value < low:
-            raise ValueError(f"{name} must be >= {low} (e.g. {usual}), got {value!r}")
-    if isinstance(target_accept, bool) or not isinstance(target_accept, Real) \
-            or not 0.0 < target_accept < 1.0:  # fmt: skip
-        raise ValueError(
-            f"target_accept must be a probability strictly between 0 and 1 (NUTS' target "
-            f"acceptance rate; 0.8-0.95 is usual, higher for difficult posteriors), got "
-            f"{target_accept!r}"
-        )
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
-
-
 def sample_nuts(
     model: pm.Model,
+    settings: SamplerSettings,
     *,
-    sampler: SamplerName,
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int,
     seed: int,
-    target_accept: float,
     progressbar: bool = False,
 ) -> NUTSRun:
-    """NUTS draws of the model's free variables, every one of them.
+    """NUTS draws of the model's free variables, every one of them (``settings.n_paths`` unused).
 
     Raises
     ------
@@ -131,21 +80,20 @@ def sample_nuts(
         On Ctrl-C during compilation or sampling, even though both samplers would return
         the draws made so far (see the module doc).
     """
+    s = settings.resolved()
     t0 = time.perf_counter()
     with noting_interrupts() as interrupt:
         compiled = None
-        if sampler == "nutpie":
+        if s.sampler == "nutpie":
             try:
                 compiled = _nutpie_model(model)
             except _INTERNALS_CHANGED as err:
                 warn_caller(_fallback_message(err), SamplerFallbackWarning)
         try:
             if compiled is None:
-                tree = _sample_pymc(model, draws, tune, chains, cores, seed, target_accept,
-                                    progressbar)  # fmt: skip
+                tree = _sample_pymc(model, s, seed, progressbar)
             else:
-                tree = _sample_nutpie(compiled, model, draws, tune, chains, cores, seed,
-                                      target_accept, progressbar)  # fmt: skip
+                tree = _sample_nutpie(compiled, model, s, seed, progressbar)
         except Exception:
             interrupt.check()  # a swallowed Ctrl-C made the sampler fail: report the Ctrl-C
             raise
@@ -153,25 +101,24 @@ def sample_nuts(
     return NUTSRun(tree, time.perf_counter() - t0, "pymc" if compiled is None else "nutpie")
 
 
-def _sample_pymc(model, draws, tune, chains, cores, seed, target_accept, progressbar):
+def _sample_pymc(model, s: SamplerSettings, seed, progressbar):
     with model:
         return pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-            nuts_sampler="pymc", nuts={"target_accept": target_accept},
+            draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores, random_seed=seed,
+            nuts_sampler="pymc", nuts={"target_accept": s.target_accept},
             progressbar=progressbar, quiet=not progressbar, compute_convergence_checks=False,
         )  # fmt: skip
 
 
-def _sample_nutpie(compiled, model, draws, tune, chains, cores, seed, target_accept,
-                   progressbar):  # fmt: skip
+def _sample_nutpie(compiled, model, s: SamplerSettings, seed, progressbar):
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
     t1 = time.perf_counter()
     # blocking=False and our own wait: nutpie.sample would turn Ctrl-C into a partial trace
     run = nutpie.sample(
-        compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
-        save_warmup=False, progress_bar=progressbar, target_accept=target_accept,
+        compiled, draws=s.draws, tune=max(s.tune, 1), chains=s.chains, cores=s.cores, seed=seed,
+        save_warmup=False, progress_bar=progressbar, target_accept=s.target_accept,
         adaptation=NUTPIE_ADAPTATION, blocking=False,
     )  # fmt: skip
     try:
