@@ -269,8 +269,8 @@ def test_each_series_is_validated_once_in_a_comparison_of_every_method(two_serie
     for name, module in list(sys.modules.items()):
         if name.startswith("tvbeta") and getattr(module, "prepare_design", None) is real:
             monkeypatch.setattr(module, "prepare_design", spy)
-    settings = BayesSettings(draws=30, tune=20, chains=1, n_paths=2, n_predictive=10,
-                             lfo_threshold=0.7)  # fmt: skip
+    settings = BayesSettings(SamplerSettings(draws=30, tune=20, chains=1, n_paths=2),
+                             n_predictive=10, lfo_threshold=0.7)  # fmt: skip
     comp = compare_methods(
         two_series, ["a", "b"], ["f1", "f2"], bayes=settings, progress=False,
         methods=["grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols"],
