@@ -222,8 +222,8 @@ def _mle_run(train, data, target, factors, intercept, burn, split, settings: Bay
 
     # The Bayes model's Q form, initial state and burn: MLE and posterior share one likelihood,
     # so their difference is integrating over (Q, R) rather than plugging in its maximum.
-    model = bayes_spec(train, target, factors, intercept=intercept, q=settings.q,
-                       priors=settings.priors, burn=burn, frequency=settings.frequency)  # fmt: skip
+    model = bayes_spec(train, target, factors, intercept=intercept, q=settings.q, burn=burn,
+                       priors=settings.parsed_priors, frequency=settings.frequency)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
         fit = fit_mle(train, target, factors, intercept=intercept, q=settings.q, burn=burn,
@@ -235,7 +235,7 @@ def _bayes_run(train, data, target, factors, intercept, burn, split, settings, s
     from tvbeta.estimate.bayes.fit import fit_bayes
 
     fit = fit_bayes(
-        train, target, factors, intercept=intercept, q=settings.q, priors=settings.priors,
+        train, target, factors, intercept=intercept, q=settings.q, priors=settings.parsed_priors,
         burn=burn, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=settings.cores, target_accept=settings.target_accept, seed=seed,
         sampler=settings.sampler, n_paths=settings.n_paths, frequency=settings.frequency,
