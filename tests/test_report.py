@@ -311,3 +311,20 @@ def test_report_counts_the_scored_steps_when_returns_are_missing(data, tmp_path)
     used = {f: min(3 * 52, int(gappy[f].iloc[:n_train].notna().sum())) for f in comp.series}
     windows = ", ".join(f"{f} {w}" for f, w in used.items())
     assert f"Rolling OLS window: {windows} observed returns" in text
+
+
+def test_posterior_sds_square_to_the_q_and_r_draws_the_likelihood_uses(comparison):
+    """The report's sd draws (per chain and draw) are those whose squares are the Q diagonal
+    and R of `BayesFit.qr_draws` (the draws every Bayes score and path is computed from), in
+    the same (chain, draw) order, named sigma_eps then sigma_beta[state]."""
+    from tvbeta.report.analysis import posterior_sds
+
+    fit = comparison.series["fund_a"].fits["bayes"]
+    Q, R = fit.qr_draws()
+    sds = posterior_sds(fit)
+    assert list(sds) == ["sigma_eps", "sigma_beta[Intercept]", "sigma_beta[mkt]",
+                         "sigma_beta[smb]"]
+    assert all(d.shape == (2, 150) for d in sds.values())
+    np.testing.assert_allclose(sds["sigma_eps"].ravel() ** 2, R, rtol=1e-14)
+    for j, name in enumerate(list(sds)[1:]):
+        np.testing.assert_allclose(sds[name].ravel() ** 2, Q[:, j, j], rtol=1e-14)

@@ -277,3 +277,26 @@ def test_each_series_is_validated_once_in_a_comparison_of_every_method(two_serie
     )  # fmt: skip
     assert all(comp.series[t].lfo is not None for t in ("a", "b"))  # LFO ran
     assert calls == {"a": 1, "b": 1}
+
+
+def test_the_prior_table_is_parsed_once_per_comparison_and_reaches_every_series(two_series,
+                                                                                monkeypatch):
+    """Two series with mle: `Priors.from_dict` runs once (the settings' check, at the entry),
+    not per series and per fit; each MLE still uses the given priors: its P0 is bayes_spec's
+    with `Priors(initial_sd_scale=5.0)` built directly (no dict), on the 168 training rows."""
+    from tvbeta.estimate.bayes.priors import Priors
+
+    calls = []
+    parse = Priors.from_dict.__func__
+    monkeypatch.setattr(Priors, "from_dict",
+                        classmethod(lambda cls, d: calls.append(d) or parse(cls, d)))
+    settings = BayesSettings(priors={"initial_sd_scale": 5.0})
+    comp = compare_methods(two_series, ["a", "b"], ["f1", "f2"], methods=["mle"], bayes=settings,
+                           progress=False)  # fmt: skip
+    assert calls == [{"initial_sd_scale": 5.0}]
+    for target in ("a", "b"):
+        model = bayes_spec(two_series.iloc[:168], target, ["f1", "f2"],
+                           priors=Priors(initial_sd_scale=5.0))
+        assert not np.array_equal(model.P0, bayes_spec(two_series.iloc[:168], target,
+                                                       ["f1", "f2"]).P0)  # the prior matters
+        np.testing.assert_array_equal(comp.series[target].fits["mle"].P0, model.P0)

@@ -342,6 +342,21 @@ class _Climb(NamedTuple):
     message: str
 
 
+def _log_bounds(par: QRParameterization, scale: np.ndarray,
+                bounds_scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (lower, upper, small) of each coordinate of u, ``scale`` of `_variance_scale`.
+
+    Only the log-variances are bounded, to [lo, hi] times their scale: every coordinate for a
+    diagonal Q, R alone for a full Q (its Cholesky factor is free); "small" is 1e-4 of the
+    scale, below which a variance counts as near 0. Free coordinates get -inf, inf, -inf.
+    """
+    log_scale = np.log(scale) if par.q == "diag" else np.r_[np.full(par.n_params - 1, np.nan),
+                                                             np.log(scale[-1])]
+    variance, (lo, hi) = np.isfinite(log_scale), np.log(bounds_scale)
+    return (np.where(variance, log_scale + lo, -np.inf), np.where(variance, log_scale + hi, np.inf),
+            np.where(variance, log_scale + np.log(1e-4), -np.inf))
+
+
 class _Search:
     """Search for the MLE by L-BFGS-B on u = theta / unit.
 
@@ -362,14 +377,7 @@ class _Search:
         self.n_terms = max(int((~np.isnan(m.y[burn_row(m.y, burn) :])).sum()), 1)
         scale = _variance_scale(m, noise)
         self.unit = par.unit(scale[:-1])
-        # the log-variances, which are bounded: every coordinate for a diagonal Q, R alone for a
-        # full Q (its Cholesky factor is free)
-        log_scale = np.log(scale) if par.q == "diag" else np.r_[np.full(par.n_params - 1, np.nan),
-                                                                 np.log(scale[-1])]
-        variance, (lo, hi) = np.isfinite(log_scale), np.log(bounds_scale)
-        self.lower = np.where(variance, log_scale + lo, -np.inf)
-        self.upper = np.where(variance, log_scale + hi, np.inf)
-        self.small = np.where(variance, log_scale + np.log(1e-4), -np.inf)  # "near 0" below
+        self.lower, self.upper, self.small = _log_bounds(par, scale, bounds_scale)
         self.state_scale, self.lo = scale[:-1], bounds_scale[0]
         self.start_value = np.inf  # the objective at the start of the run (a failure's reference)
 
@@ -554,36 +562,54 @@ def fit_qr(
         The filter fails at every starting value.
     """
     par = QRParameterization(m.k, q)
-    names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
     var_y, s2 = _noise_levels(m)
     search = _Search(m, par, burn, bounds_scale, s2)
-    chosen = _screen(m, default_starts(m, s2) if starts is None else starts, burn, n_starts)
+    chosen = _choose_starts(m, starts, burn, n_starts, (s2, var_y))
+    best = _best_climb(search, chosen, maxiter)
+    theta, edge = best.u * search.unit, search.at_bound(best.u)
+    nat = par.natural(theta)
+    cov, se = _standard_errors(par, search.f, nat, ~edge)
+    names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
+    on_bound = [name for name, e in zip(names, edge, strict=True) if e]
+    converged = search.stationary(best.rise)
+    _warn_outcome(converged, best.message, best.rise, on_bound)
+    Q, R, _ = par.to_qr(theta)
+    n_obs = int((~np.isnan(m.y[burn_row(m.y, burn):])).sum())
+    return MLEResult(names, nat, se, cov, Q, R, best.llf, n_obs, converged, best.message,
+                     on_bound, len(chosen))
+
+
+def _choose_starts(m: StateSpace, starts: list[tuple[np.ndarray, float]] | None, burn: int,
+                   n_starts: int, noise: tuple[float, float]) -> list[tuple[np.ndarray, float]]:
+    """Screen ``starts`` (default: `default_starts` at s2, then at var(y)) down to the runs.
+
+    ``noise`` is (s2, var(y)) of `_noise_levels`. Raises KalmanNumericalError where the
+    filter fails at every start.
+    """
+    chosen = _screen(m, default_starts(m, noise[0]) if starts is None else starts, burn, n_starts)
     if not chosen and starts is None:  # the filter loses its digits at the s2-scaled starts
-        chosen = _screen(m, default_starts(m, var_y), burn, n_starts)
+        chosen = _screen(m, default_starts(m, noise[1]), burn, n_starts)
     if not chosen:
         raise KalmanNumericalError(
             "the Kalman filter fails (some innovation variance F_t <= 0) at every starting "
             "value of the MLE: check the data's scale (decimal returns), P0 and the burn")
+    return chosen
+
+
+def _best_climb(search: _Search, chosen: list[tuple[np.ndarray, float]],
+                maxiter: int) -> _Climb:
+    """Climb from the first start, then from the next while the best ends on a bound or short."""
     best = search.climb(search.start(*chosen[0]), maxiter)
     for Q0, R0 in chosen[1:]:
         if search.stationary(best.rise) and not search.at_bound(best.u).any():
             break  # an interior optimum: the further starts guard against edge solutions only
         best = max(best, search.climb(search.start(Q0, R0), maxiter), key=lambda c: c.llf)
-    if q == "full":  # a Q heading for rank one is a long flat ridge (the log-Cholesky diagonal
-        # is unbounded) where L-BFGS-B's memory can stall it: a fresh run from there climbs on.
-        # A diagonal Q's flat directions, variances going to 0, are settled in `climb`.
+    if search.par.q == "full":  # a Q heading for rank one is a long flat ridge (the
+        # log-Cholesky diagonal is unbounded) where L-BFGS-B's memory can stall it: a fresh
+        # run from there climbs on. A diagonal Q's flat directions, variances going to 0, are
+        # settled in `climb`.
         best = max(best, search.climb(best.u, maxiter), key=lambda c: c.llf)
-    u, llf, rise = best.u, best.llf, best.rise
-    theta = u * search.unit
-    nat, edge = par.natural(theta), search.at_bound(u)
-    cov, se = _standard_errors(par, search.f, nat, ~edge)
-    on_bound = [name for name, e in zip(names, edge, strict=True) if e]
-    converged = search.stationary(rise)
-    _warn_outcome(converged, best.message, rise, on_bound)
-    Q, R, _ = par.to_qr(theta)
-    n_obs = int((~np.isnan(m.y[burn_row(m.y, burn):])).sum())
-    return MLEResult(names, nat, se, cov, Q, R, llf, n_obs, converged, best.message, on_bound,
-                     len(chosen))
+    return best
 
 
 def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str]) -> None:

@@ -184,7 +184,7 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         from tvbeta.estimate.bayes.model import BayesSpec
 
         # one model for both: the MLE maximises the likelihood the posterior is built on
-        model = BayesSpec.from_design(train, q=bayes.q, priors=bayes.priors, burn=burn,
+        model = BayesSpec.from_design(train, q=bayes.q, priors=bayes.parsed_priors, burn=burn,
                                       frequency=bayes.frequency)  # fmt: skip
     if "mle" in methods:
         runners["mle"] = lambda: _mle_run(model, train, design, split)

@@ -9,10 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from tvbeta.data.validate import repeated
 from tvbeta.nuts import SamplerSettings
+
+if TYPE_CHECKING:
+    from tvbeta.estimate.bayes.priors import Priors
 
 METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 REFERENCE = "bayes"
@@ -42,6 +46,19 @@ class BayesSettings:
         return {**asdict(self.nuts), **{f.name: getattr(self, f.name) for f in fields(self)
                                         if f.name != "nuts"}}  # fmt: skip
 
+    @cached_property
+    def parsed_priors(self) -> Priors:
+        """Return ``priors`` as `Priors`, parsed once and passed down to every fit.
+
+        Raises
+        ------
+        ValueError, TypeError
+            An unknown prior setting or a bad value (`Priors.from_dict` names it).
+        """
+        from tvbeta.estimate.bayes.priors import Priors
+
+        return Priors.from_dict(self.priors)
+
     def check(self, methods: Sequence[str]) -> None:
         """Refuse settings the given methods cannot run with, naming the setting.
 
@@ -56,10 +73,9 @@ class BayesSettings:
         from tvbeta.estimate.mle import check_q_form
 
         check_q_form(self.q)
-        from tvbeta.estimate.bayes.priors import Priors, periods_per_year
+        from tvbeta.estimate.bayes.priors import periods_per_year
 
-        if self.priors is not None:
-            Priors.from_dict(self.priors)
+        self.parsed_priors  # noqa: B018 (parsed here, to raise before anything is fitted)
         if self.frequency is not None:
             periods_per_year(None, self.frequency)
         if "bayes" not in methods:

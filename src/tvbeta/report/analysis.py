@@ -182,17 +182,12 @@ def param_names(states: list[str]) -> list[str]:
 def posterior_sds(fit: Any) -> dict[str, np.ndarray]:
     """Return per parameter the (chains, draws) posterior draws of its sd (per period).
 
-    The parameters are sigma_eps and each sigma_beta. From the draws of Q and R, so a full Q gives
-    the sds of its diagonal.
+    The parameters are sigma_eps and each sigma_beta (for a full Q, the sds of its diagonal),
+    read from the posterior, which holds them (`tvbeta.estimate.bayes.model.build_model`).
     """
-    Q, R = fit.qr_draws()
-    post = fit.tree["posterior"]
-    shape = (post.sizes["chain"], post.sizes["draw"])
-    sd_q = np.sqrt(np.clip(np.diagonal(Q, axis1=1, axis2=2), 0.0, None))
-    out = {"sigma_eps": np.sqrt(R).reshape(shape)}
-    for j, s in enumerate(fit.spec.state_names):
-        out[f"sigma_beta[{s}]"] = sd_q[:, j].reshape(shape)
-    return out
+    post = fit.tree["posterior"]  # dims (chain, draw[, state])
+    draws = [post["sigma_eps"].values, *np.moveaxis(post["sigma_beta"].values, -1, 0)]
+    return dict(zip(param_names(list(fit.spec.state_names)), draws, strict=True))
 
 
 def spec_sds(spec: KalmanSpec, factors: list[str], first_row: int) -> dict[str, RefValue]:
