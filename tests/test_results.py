@@ -146,6 +146,7 @@ def test_to_xarray_dims_coords_and_values(result, frame):
         constants.STATE: 3,
         constants.STATE2: 3,
     }
+    assert {name: ds[name].dims for name in ds} == {name: constants.DIMS[name] for name in ds}
     assert ds["beta"].dims == (constants.TIME, constants.STATE)
     assert ds["beta_cov"].dims == (constants.TIME, constants.STATE, constants.STATE2)
     assert ds["residuals"].dims == (constants.TIME,)

@@ -19,6 +19,23 @@ VARIABLE = "variable"
 VALUE = "value"
 """Value column of the tidy long frame."""
 
+DIMS: dict[str, tuple[str, ...]] = {
+    # a run of the filter (`KalmanResult.to_xarray`, `.to_frame`): the steps after the burn
+    **dict.fromkeys(("y", "y_pred", "residuals", "F", "log_likelihood_t"), (TIME,)),
+    **dict.fromkeys(("beta", "beta_sd", "beta_pred", "beta_smooth", "beta_smooth_sd",
+                     "kalman_gain", "design"), (TIME, STATE)),
+    **dict.fromkeys(("beta_cov", "beta_pred_cov", "beta_smooth_cov"), (TIME, STATE, STATE2)),
+    # a posterior (`BayesFit.tree`; "y" is also the observed variable and its log_likelihood)
+    "sigma_beta": (STATE,),
+    "Q": (STATE, STATE2),
+    "sigma_eps": (),
+    # a posterior's beta paths (`BayesFit.beta_paths`): every summary of every kind
+    "beta_path": (TIME, STATE),
+}
+"""The labelled layer in one table: the dims of every named output, as arviz-stats keeps its
+labelled layer apart from the array layer. Array code returns bare arrays; the functions that
+label them read their dims here."""
+
 INTERCEPT = "Intercept"
 """Name of the intercept state; it is always the FIRST state (the seed's ``set_intercept``)."""
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from tvbeta.model.spec import KalmanSpec
 
+# the per-step outputs of the long frame and the Dataset, by their dims (`constants.DIMS`)
 _STATE_VARS = ("beta", "beta_sd", "beta_pred", "beta_smooth", "beta_smooth_sd", "kalman_gain")
 _TIME_VARS = ("y", "y_pred", "residuals", "F", "log_likelihood_t")
 
@@ -236,14 +237,10 @@ class KalmanResult:
         import xarray as xr  # only this method needs it
 
         f, b = self.output.filtered, self.first_row
-        ts, tss = (C.TIME, C.STATE), (C.TIME, C.STATE, C.STATE2)
-        data = {name: ((C.TIME,), getattr(self, name).to_numpy()) for name in _TIME_VARS}
-        for name in _STATE_VARS:
-            data[name] = (ts, getattr(self, name).to_numpy())
-        data["design"] = (ts, self.design.Z[b:].copy())
-        data["beta_cov"] = (tss, f.P_filt[b:].copy())
-        data["beta_pred_cov"] = (tss, f.P_pred[b:].copy())
-        data["beta_smooth_cov"] = (tss, self.output.P_smooth[b:].copy())
+        values = {name: getattr(self, name).to_numpy() for name in _TIME_VARS + _STATE_VARS}
+        values.update(design=self.design.Z[b:], beta_cov=f.P_filt[b:],
+                      beta_pred_cov=f.P_pred[b:], beta_smooth_cov=self.output.P_smooth[b:])
+        data = {name: (C.DIMS[name], np.array(v)) for name, v in values.items()}
         names = list(self.state_names)
         coords = {C.TIME: self.time_index.to_numpy(), C.STATE: names, C.STATE2: names}
         attrs = _netcdf_attrs(self.meta)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from tvbeta.constants import STATE, TIME
+from tvbeta.constants import DIMS, STATE, TIME
 from tvbeta.kalman import kalman_smoother, simulation_smoother
 
 __all__ = ["QUANTILES", "beta_path_summary"]
@@ -78,10 +78,10 @@ def beta_path_summary(
     for kind in KINDS:
         mean = means[kind] / len(chosen)
         var = np.clip(second[kind] / len(chosen) - mean**2, 0.0, None)
-        data[f"{kind}_mean"] = ((TIME, STATE), mean)
-        data[f"{kind}_sd"] = ((TIME, STATE), np.sqrt(var))
+        data[f"{kind}_mean"] = (DIMS["beta_path"], mean)
+        data[f"{kind}_sd"] = (DIMS["beta_path"], np.sqrt(var))
         qs = np.quantile(draws[kind], quantiles, axis=0)
         for q, values in zip(quantiles, qs, strict=True):
-            data[f"{kind}_{quantile_label(q)}"] = ((TIME, STATE), values)
+            data[f"{kind}_{quantile_label(q)}"] = (DIMS["beta_path"], values)
     attrs = {"n_paths": len(chosen), "seed": int(seed), "quantiles": [float(q) for q in quantiles]}
     return xr.Dataset(data, coords=coords, attrs=attrs)
