@@ -18,6 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tvbeta"
 LAYERS = [
     {"constants", "_warn", "interrupts"},
     {"outputs"},
+    {"nuts"},  # the NUTS settings (numbers only): model files and comparisons hold them
     {"data"},
     {"kalman"},
     {"diagnostics"},  # the seed's tables of a run (numpy/pandas only): the grid ranks by them
