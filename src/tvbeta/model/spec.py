@@ -51,15 +51,12 @@ class KalmanSpec:
         Model name (the seed's "Model Name").
     intercept : bool
         Whether state 0 is an intercept (design row [1, H_t]).
-    T, Q : TimeVarying
-        Transition and state-noise covariance: (K, K) constant or (n, K, K) per time step.
-        Q is in beta^2 per step.
-    R : TimeVarying
-        Observation variance: scalar constant or (n,) per time step (squared return units).
-    beta0 : np.ndarray, (K,)
-        Mean of beta_{-1}, the state before the first prediction.
-    P0 : np.ndarray, (K, K)
-        Covariance of beta_{-1}.
+    T, beta0, P0
+        The rest of the structure, `StateSpaceModel`'s T, a0, P0 (``.model``): transition
+        (K, K) or (n, K, K); mean (K,) and covariance (K, K) of beta_{-1}.
+    Q, R : TimeVarying
+        The parameters (``.params``, see `Parameters`): Q (K, K) or (n, K, K) in beta^2 per
+        step, R scalar or (n,) in squared return units.
     q_mode, r_mode, init_mode : str or None
         Which setter made Q, R, beta0 (e.g. "rolling_beta_var_window_20", "mle", "ols").
     q_scalar, r_scalar : float or None

@@ -230,11 +230,10 @@ class BayesSpec:
             priors = Priors.from_dict(priors)
         priors = priors or Priors()
         ppy = periods_per_year(index, frequency)
-        T = np.eye(k) if T is None else np.asarray(T, dtype=np.float64).reshape(k, k)
         kw = dict(burn=int(burn), ppy=ppy, intercept=intercept, priors=priors)
         a0, P0 = initial_state(y, Z, **kw)
-        model = StateSpaceModel(k, intercept, TimeVarying.constant(T), a0, P0, q=q,
-                                init_mode="prior")  # fmt: skip
+        T = None if T is None else TimeVarying.constant(T)  # default I
+        model = StateSpaceModel(k, intercept, T, a0, P0, q=q, init_mode="prior")
         return cls(
             index=index, y=y, Z=Z, state_names=names, burn=int(burn), ppy=ppy, model=model,
             priors=priors, resolved=resolve_priors(y, Z, **kw),
