@@ -15,10 +15,10 @@ from scipy.optimize import minimize_scalar
 from tests.model.nile import DK_Q, DK_R, nile_frame
 
 from tvbeta.data import DataValidationError, simulate
-from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle, fit_qr
+from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle, fit_mle_design, fit_qr
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.kalman import kalman_loglik, state_space
-from tvbeta.model import KalmanSpec
+from tvbeta.model import KalmanSpec, StateSpaceModel, design_for
 
 NILE = sm.datasets.nile.load_pandas().data["volume"].to_numpy(dtype=float)
 
@@ -37,6 +37,19 @@ def test_nile_mle_reproduces_durbin_koopman():
     assert q == pytest.approx(1469.1, rel=0.01)
     assert r == pytest.approx(15099.0, rel=0.01)
     assert fit.converged
+
+
+def test_mle_of_a_model_gives_its_parameters_with_the_model_kept():
+    """fit_mle_design estimates Q and R for the structure given (the local level of
+    Durbin & Koopman (2012), 2.10.3: sigma2_eta = 1469.1, sigma2_eps = 15099) and its spec is
+    the view over that structure and the estimates."""
+    model = StateSpaceModel(1, intercept=True, a0=[NILE[0]], P0=[[1e7]], init_mode="given")
+    spec = KalmanSpec.from_parts(model)
+    fit = fit_mle_design(design_for(spec, nile_frame(), "volume", [], 1), model, burn=1)
+    assert fit.spec.params.Q.values[0, 0] == pytest.approx(1469.1, rel=0.01)
+    assert float(fit.spec.params.R.values) == pytest.approx(15099.0, rel=0.01)
+    assert fit.spec == KalmanSpec.from_parts(model, fit.spec.params, name="MLE (diag Q)",
+                                             q_mode="mle_diag", r_mode="mle")  # fmt: skip
 
 
 def test_standard_errors_equal_independent_second_difference_hessian():

@@ -18,6 +18,7 @@ from tvbeta.evaluate.compare import (
 )
 from tvbeta.evaluate.forecast import kalman_predictive
 from tvbeta.kalman import state_space
+from tvbeta.model import KalmanSpec
 from tvbeta.nuts import SamplerSettings
 
 
@@ -49,7 +50,7 @@ def test_mle_method_scores_the_filter_run_on_with_training_estimates(two_series)
     res = compare_series(two_series, "a", ["f1", "f2"], methods=["mle"], test_size=0.3)
     train = two_series.iloc[:168]
     model = bayes_spec(train, "a", ["f1", "f2"], intercept=True, burn=3)
-    fit = fit_mle(train, "a", ["f1", "f2"], burn=3, spec=model.kalman_spec())
+    fit = fit_mle(train, "a", ["f1", "f2"], burn=3, spec=KalmanSpec.from_parts(model.model))
     np.testing.assert_array_equal(res.fits["mle"].beta0, model.a0)
     np.testing.assert_array_equal(res.fits["mle"].P0, model.P0)
     Z = np.column_stack([np.ones(240), two_series[["f1", "f2"]].to_numpy()])

@@ -13,43 +13,31 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
 from tvbeta._warn import warn_caller
-from tvbeta.constants import Q_FORMS, default_burn
+from tvbeta.constants import default_burn
 from tvbeta.data.validate import Design, column_list, format_span
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
 from tvbeta.kalman.filter import raise_bad_step, sweep_constant
 from tvbeta.kalman.gradient import loglik_vjp_kernel
-from tvbeta.model import KalmanEngine, KalmanSpec, TimeVarying
+from tvbeta.model import (
+    KalmanEngine,
+    KalmanSpec,
+    Parameters,
+    QForm,
+    StateSpaceModel,
+    TimeVarying,
+    check_q_form,
+)
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
 from tvbeta.results import KalmanResult
-
-QForm = Literal["diag", "full"]
-
-
-def check_q_form(q: object) -> None:
-    """Refuse a Q form other than those in `tvbeta.constants.Q_FORMS`.
-
-    Every function that takes ``q`` calls this first, so a typo never falls through to one of
-    the forms.
-
-    Raises
-    ------
-    ValueError
-        ``q`` is not "diag" or "full".
-    """
-    if not isinstance(q, str) or q not in Q_FORMS:
-        raise ValueError(
-            f"q must be 'diag' (independent drifts, one variance per state) or 'full' "
-            f"(correlated drifts, a full covariance), got {q!r}"
-        )
 
 
 class MLEConvergenceWarning(UserWarning):
@@ -635,8 +623,9 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
 class MLEFit:
     """A fitted model: the spec at the optimum, its filter/smoother result, and the estimates.
 
-    params, se : pd.Series of the natural parameters (Q entries, then R) and their standard
-    errors from the observed information; llf, aic, bic over the terms after burn.
+    spec is the view over the model fitted (``spec.model``) and the estimates (``spec.params``,
+    Q and R); params, se : pd.Series of the natural parameters (Q entries, then R) and their
+    standard errors from the observed information; llf, aic, bic over the terms after burn.
     """
 
     spec: KalmanSpec
@@ -714,8 +703,9 @@ def fit_mle(
     makes the first K terms mostly about the prior, so ``burn`` defaults to K observed steps
     (rows before the first observed target are not part of the model): the likelihood then
     approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
-    To maximise the likelihood a Bayesian fit samples (same initial state and burn), pass
-    ``spec=bayes_spec(df, target_col, factor_cols, burn=b).kalman_spec()`` and ``burn=b``.
+    To maximise the likelihood a Bayesian fit samples (same initial state and burn), give
+    `fit_mle_design` the model of ``bayes_spec(df, target_col, factor_cols, burn=b)`` and
+    ``burn=b``.
     ``factor_cols`` may be one column name (see `tvbeta.data.column_list`). The search, its
     starts and its warnings (`MLEConvergenceWarning`: an early stop, or a maximum on a bound)
     are `fit_qr`'s.
@@ -733,25 +723,24 @@ def fit_mle(
         spec = KalmanSpec(K=len(factor_cols))
         spec = spec.set_intercept() if intercept else spec
     burn = default_burn(spec.K) if burn is None else int(burn)
-    return fit_mle_design(design_for(spec, df, target_col, factor_cols, burn), spec, q=q,
-                          burn=burn, name=name)  # fmt: skip
+    return fit_mle_design(design_for(spec, df, target_col, factor_cols, burn),
+                          dataclasses.replace(spec.model, q=q), burn=burn, name=name)
 
 
 def fit_mle_design(
-    design: Design, spec: KalmanSpec, *, q: QForm, burn: int, name: str | None = None
+    design: Design, model: StateSpaceModel, *, burn: int, name: str | None = None
 ) -> MLEFit:
-    """`fit_mle` on a design validated with this ``burn``, whose states ``spec`` has."""
-    m = spec.state_space(design.y, design.Z)
+    """`fit_mle` of ``model`` (its Q form) on a design validated with this ``burn``.
+
+    The design's states must be the model's (K columns). Returns the fit whose ``spec`` is
+    ``KalmanSpec.from_parts(model, <the estimated Q and R>)``.
+    """
+    q = model.q
+    # fit_qr ignores the start's Q and R: the defaults only make the kernel arrays
+    m = KalmanSpec.from_parts(model).state_space(design.y, design.Z)
     est = fit_qr(m, q=q, burn=burn, state_names=design.state_names)
-    fitted = dataclasses.replace(
-        spec,
-        Q=TimeVarying.constant(est.Q),
-        R=TimeVarying.constant(est.R),
-        q_mode=f"mle_{q}",
-        r_mode="mle",
-        q_scalar=None,
-        r_scalar=None,
-        name=name or f"MLE ({q} Q)",
-    )
+    params = Parameters(TimeVarying.constant(est.Q), TimeVarying.constant(est.R))
+    fitted = KalmanSpec.from_parts(model, params, name=name or f"MLE ({q} Q)",
+                                   q_mode=f"mle_{q}", r_mode="mle")  # fmt: skip
     result = KalmanEngine(fitted).run_design(design, burn)
     return MLEFit(fitted, result, est, burn)

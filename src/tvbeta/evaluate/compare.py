@@ -7,7 +7,7 @@ one-step-ahead forecast from y_{<t}. Methods:
 - ``grid_seed``: the seed's grid (18 combinations), best by in-sample Mean RMSE (seed ranking);
 - ``grid_loglik``: the same grid, best by in-sample log-likelihood;
 - ``mle``: joint maximum likelihood of Q and R (`fit_mle`) on the Bayes model's likelihood: the
-  same Q form, initial state (`BayesSpec.kalman_spec`) and burn;
+  same Q form, initial state (`BayesSpec.model`) and burn;
 - ``bayes``: NUTS posterior of Q and R; the predictive is the posterior mixture over draws;
 - ``rolling_ols``: OLS on the last w observations (default three years of them), Student t
   predictive (the classic baseline).
@@ -223,8 +223,7 @@ def _mle_run(model, train: Design, design: Design, split: Split):
     # so their difference is integrating over (Q, R) rather than plugging in its maximum.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
-        fit = fit_mle_design(train, model.kalman_spec(), q=model.q, burn=model.burn,
-                             name=f"MLE ({model.q} Q)")  # fmt: skip
+        fit = fit_mle_design(train, model.model, burn=model.burn)
     return _spec_run(fit.spec, design, split)
 
 

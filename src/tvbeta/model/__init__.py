@@ -5,6 +5,8 @@ Core objects
 KalmanSpec      the model: K, intercept, T, Q, R (each constant or per time step, declared by a
                 TimeVarying), beta0, P0 and the provenance of each; the seed's defaults and
                 fluent setters (each returns a new spec); save/load as TOML or JSON
+StateSpaceModel the structure apart from the values: K, intercept, T, a0, P0, the form of Q
+Parameters      the values: Q and R (KalmanSpec is a named view, ``.model`` + ``.params``)
 KalmanEngine    ``KalmanEngine(spec).run(df, target_col, factor_cols, burn)`` -> KalmanResult
 setters         the setters as functions ``set_...(spec, ...) -> KalmanSpec``
 heuristics      the seed's rules of thumb (rolling OLS, rolling variances) on plain arrays
@@ -26,6 +28,7 @@ from tvbeta.model.setters import (
     set_R_from_rolling_ols_residuals,
 )
 from tvbeta.model.spec import KalmanSpec
+from tvbeta.model.structure import Parameters, QForm, StateSpaceModel, check_q_form
 from tvbeta.model.timevarying import SpecError, TimeVarying
 from tvbeta.results import KalmanResult
 
@@ -33,9 +36,13 @@ __all__ = [
     "KalmanEngine",
     "KalmanResult",
     "KalmanSpec",
+    "Parameters",
+    "QForm",
     "SavedFileError",
     "SpecError",
+    "StateSpaceModel",
     "TimeVarying",
+    "check_q_form",
     "design_for",
     "heuristics",
     "set_Q_from_factor_vols",

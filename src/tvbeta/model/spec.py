@@ -10,7 +10,9 @@ gives the seed's defaults exactly: beta0 = 0, P0 = 100 I, T = I, Q = 1e-4 I, R =
 
 Every setter returns a NEW spec (``dataclasses.replace``), so setters chain as in the seed
 notebook and a spec never changes once made. The setter logic lives in
-:mod:`tvbeta.model.setters`; save/load in :mod:`tvbeta.model.io`.
+:mod:`tvbeta.model.setters`; save/load in :mod:`tvbeta.model.io`. A spec is a named view over
+the structure (``.model``, a `StateSpaceModel`: K, intercept, T, beta0, P0) and the parameters
+(``.params``: Q, R), which also check it; ``KalmanSpec.from_parts`` builds it from the two.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from tvbeta import constants as C
 from tvbeta.data.validate import column_list
 from tvbeta.kalman import StateSpace, state_space
 from tvbeta.model import io, setters
-from tvbeta.model.timevarying import SpecError, TimeVarying, frozen_array
+from tvbeta.model.structure import Parameters, StateSpaceModel, timevarying
+from tvbeta.model.timevarying import SpecError, TimeVarying
 
 _PROVENANCE = ("q_mode", "r_mode", "init_mode", "q_scalar", "r_scalar")
 
@@ -48,15 +51,12 @@ class KalmanSpec:
         Model name (the seed's "Model Name").
     intercept : bool
         Whether state 0 is an intercept (design row [1, H_t]).
-    T, Q : TimeVarying
-        Transition and state-noise covariance: (K, K) constant or (n, K, K) per time step.
-        Q is in beta^2 per step.
-    R : TimeVarying
-        Observation variance: scalar constant or (n,) per time step (squared return units).
-    beta0 : np.ndarray, (K,)
-        Mean of beta_{-1}, the state before the first prediction.
-    P0 : np.ndarray, (K, K)
-        Covariance of beta_{-1}.
+    T, beta0, P0
+        The rest of the structure, `StateSpaceModel`'s T, a0, P0 (``.model``): transition
+        (K, K) or (n, K, K); mean (K,) and covariance (K, K) of beta_{-1}.
+    Q, R : TimeVarying
+        The parameters (``.params``, see `Parameters`): Q (K, K) or (n, K, K) in beta^2 per
+        step, R scalar or (n,) in squared return units.
     q_mode, r_mode, init_mode : str or None
         Which setter made Q, R, beta0 (e.g. "rolling_beta_var_window_20", "mle", "ols").
     q_scalar, r_scalar : float or None
@@ -78,7 +78,10 @@ class KalmanSpec:
     r_scalar: float | None = None
 
     def __post_init__(self) -> None:
-        """Check K, name and intercept, and fill T, Q, R, beta0 and P0 left as None.
+        """Check every field and fill T, Q, R, beta0 and P0 left as None with the defaults.
+
+        The structure is checked by `StateSpaceModel`, Q and R against it by
+        `StateSpaceModel.check`.
 
         Raises
         ------
@@ -89,69 +92,17 @@ class KalmanSpec:
             variance, R is negative, per-time matrices have different lengths, or a
             provenance field has the wrong type.
         """
-        K = self.K
-        if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 0:
-            raise SpecError(
-                f"K (the number of states) must be a non-negative integer, got {K!r}: "
-                "KalmanSpec(K=len(factor_cols)), then .set_intercept() for an intercept"
-            )
-        object.__setattr__(self, "K", int(K))
         if not isinstance(self.name, str):
             raise SpecError(f"name must be a string, got {self.name!r}")
-        if not isinstance(self.intercept, bool | np.bool_):
-            raise SpecError(f"intercept must be a bool, got {self.intercept!r}")
-        object.__setattr__(self, "intercept", bool(self.intercept))
-        if self.intercept and K < 1:
-            raise SpecError("a spec with an intercept needs K >= 1 (the intercept is a state)")
-        eye = np.eye(K)
-        defaults = {
-            "T": TimeVarying.constant(eye),
-            "Q": TimeVarying.constant(C.DEFAULT_Q_SCALE * eye),
-            "R": TimeVarying.constant(C.DEFAULT_R),
-        }
-        for field, default in defaults.items():
-            value = getattr(self, field)
-            if value is None:
-                object.__setattr__(self, field, default)
-            elif not isinstance(value, TimeVarying):
-                raise SpecError(
-                    f"{field} must be a TimeVarying; wrap the array as "
-                    f"TimeVarying.constant(...) or TimeVarying.per_step(...)"
-                )
-        beta0 = np.zeros(K) if self.beta0 is None else self.beta0
-        P0 = C.DEFAULT_P0_SCALE * eye if self.P0 is None else self.P0
-        object.__setattr__(self, "beta0", frozen_array(beta0, "beta0"))
-        object.__setattr__(self, "P0", frozen_array(P0, "P0"))
-        self._check_shapes()
-        self._check_provenance()
-
-    def _check_shapes(self) -> None:
-        K = self.K
-        for field, shape in (("T", (K, K)), ("Q", (K, K)), ("R", ())):
-            got = getattr(self, field).event_shape
-            if got != shape:
-                raise SpecError(f"{field} must be {shape} at each step for K={K}, got {got}")
-        if self.beta0.shape != (K,) or self.P0.shape != (K, K):
-            raise SpecError(
-                f"beta0 must be ({K},) and P0 ({K}, {K}), got {self.beta0.shape}, {self.P0.shape}"
-            )
-        for field, arr in (("Q", self.Q.values), ("P0", self.P0)):
-            if not np.array_equal(arr, np.swapaxes(arr, -1, -2)):
-                raise SpecError(f"{field} must be symmetric")
-            if np.any(np.diagonal(arr, axis1=-2, axis2=-1) < 0):
-                raise SpecError(f"{field} has a negative variance on its diagonal")
-        if np.any(self.R.values < 0):
-            raise SpecError("R (observation variance) must be >= 0")
-        steps = {f: getattr(self, f).n_time for f in ("T", "Q", "R")}
-        lengths = {n for n in steps.values() if n is not None}
-        if len(lengths) > 1:
-            raise SpecError(
-                f"per-time matrices were set from data of different lengths {steps}: "
-                "call every setter on the same DataFrame"
-            )
-
-    def _check_provenance(self) -> None:
-        for field in ("q_mode", "r_mode", "init_mode"):
+        model = self.model
+        seed = Parameters.default(model.K)
+        params = Parameters(timevarying(self.Q, seed.Q, "Q"), timevarying(self.R, seed.R, "R"))
+        model.check(params)
+        for field, value in (("K", model.K), ("intercept", model.intercept), ("T", model.T),
+                             ("beta0", model.a0), ("P0", model.P0), ("Q", params.Q),
+                             ("R", params.R)):  # fmt: skip
+            object.__setattr__(self, field, value)
+        for field in ("q_mode", "r_mode"):
             value = getattr(self, field)
             if value is not None and not isinstance(value, str):
                 raise SpecError(f"{field} must be a string or None, got {value!r}")
@@ -159,6 +110,34 @@ class KalmanSpec:
             value = getattr(self, field)
             if value is not None:
                 object.__setattr__(self, field, float(value))
+
+    @classmethod
+    def from_parts(
+        cls, model: StateSpaceModel, params: Parameters | None = None, **fields: Any
+    ) -> KalmanSpec:
+        """Return the spec of a structure and its parameters (default: `Parameters.default`).
+
+        ``fields``: ``name`` and the provenance of Q and R (q_mode, r_mode, q_scalar, r_scalar).
+
+        Raises
+        ------
+        SpecError
+            ``params`` do not fit ``model`` (`StateSpaceModel.check`), or a field is wrong.
+        """
+        params = Parameters.default(model.K) if params is None else params
+        return cls(K=model.K, intercept=model.intercept, T=model.T, Q=params.Q, R=params.R,
+                   beta0=model.a0, P0=model.P0, init_mode=model.init_mode, **fields)  # fmt: skip
+
+    @property
+    def model(self) -> StateSpaceModel:
+        """Return the structure: K, intercept, T, a0 = beta0, P0, init_mode (q = "diag")."""
+        return StateSpaceModel(self.K, self.intercept, self.T, self.beta0, self.P0,
+                               init_mode=self.init_mode)  # fmt: skip
+
+    @property
+    def params(self) -> Parameters:
+        """Return the parameters: Q and R."""
+        return Parameters(self.Q, self.R)
 
     # --- identity ---------------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

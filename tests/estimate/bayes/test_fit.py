@@ -30,6 +30,7 @@ from tvbeta.estimate.bayes.model import BayesSpec, bayes_spec
 from tvbeta.estimate.bayes.priors import Prior, Priors
 from tvbeta.estimate.mle import fit_mle, fit_qr
 from tvbeta.kalman import StateSpace, kalman_smoother
+from tvbeta.model import KalmanSpec
 from tvbeta.nuts import SamplerSettings, nutpie_available
 
 SEED_TARGET = "Preferred Income (FPE)"
@@ -360,7 +361,8 @@ def test_qr_summary_uses_the_mle_names_and_variance_units(small_fit):
     """Rows match fit_mle's parameter names; values are variances: the median of R is the
     median of sigma_eps^2 read straight from the posterior group."""
     table = small_fit.qr_summary()
-    mle = fit_mle(small_fit_frame(), "y", ["f1"], burn=8, spec=small_fit.spec.kalman_spec())
+    mle = fit_mle(small_fit_frame(), "y", ["f1"], burn=8,
+                  spec=KalmanSpec.from_parts(small_fit.spec.model))
     assert list(table.index) == list(mle.params.index)
     sigma_eps = small_fit.tree["posterior"]["sigma_eps"].values.ravel()
     assert table.loc["R", "posterior median"] == pytest.approx(np.median(sigma_eps**2), rel=1e-12)

@@ -37,7 +37,7 @@ from tvbeta.estimate.bayes.model import (
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
 from tvbeta.estimate.bayes.sampler import sample_nuts
-from tvbeta.estimate.mle import check_q_form
+from tvbeta.model import StateSpaceModel, TimeVarying, check_q_form
 from tvbeta.model.io import unreadable
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path
@@ -395,13 +395,17 @@ def _spec_from_saved(design: xr.Dataset, meta: dict[str, Any]) -> BayesSpec:
         y=np.ascontiguousarray(design["y"].values),
         Z=np.ascontiguousarray(design["Z"].values),
         state_names=tuple(meta["state_names"]),
-        intercept=bool(meta["intercept"]),
         burn=int(meta["burn"]),
         ppy=float(meta["ppy"]),
-        q=meta["q"],
-        T=np.ascontiguousarray(design["T"].values),
-        a0=np.ascontiguousarray(design["a0"].values),
-        P0=np.ascontiguousarray(design["P0"].values),
+        model=StateSpaceModel(
+            len(meta["state_names"]),
+            bool(meta["intercept"]),
+            TimeVarying.constant(design["T"].values),
+            design["a0"].values,
+            design["P0"].values,
+            q=meta["q"],
+            init_mode="prior",
+        ),
         priors=Priors.from_dict(meta["priors"]),
         resolved=ResolvedPriors(
             Prior.from_dict(resolved["sigma_eps"]),

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -51,15 +50,13 @@ from tvbeta.estimate.bayes.priors import (
     periods_per_year,
     resolve_priors,
 )
-from tvbeta.estimate.mle import check_q_form
 from tvbeta.kalman import loglik_batch, psd_sqrt
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import sweep_constant
-from tvbeta.model import KalmanSpec, TimeVarying
+from tvbeta.model import QForm, StateSpaceModel, TimeVarying, check_q_form
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
 
-QForm = Literal["diag", "full"]
 OBSERVED = "y"
 """Name of the observed variable (and of the log_likelihood / predictive groups' variable)."""
 
@@ -74,31 +71,34 @@ PREDICTIVE_COMPILE = {"mode": "FAST_COMPILE"}
 
 @dataclass(frozen=True, eq=False)
 class BayesSpec:
-    """Everything the model is built from, as plain arrays (no fitted state).
+    """The model (structure and priors) and the data it is fitted to (no fitted state).
 
     index : (n,) time labels of all rows; y : (n,) target (NaN = missing); Z : (n, k) design;
-    state_names : (k,); intercept : whether state 0 is the intercept; burn : observed steps
-    that only condition the filter (the likelihood starts at row `first_row`); ppy : periods
-    per year; q : "diag" | "full"; T : (k, k) transition; a0 : (k,), P0 : (k, k) initial
-    state; priors : the settings; resolved : with scales filled.
-    target_col, factor_cols : the names in the caller's DataFrame (None for arrays).
+    state_names : (k,); burn : observed steps that only condition the filter (the likelihood
+    starts at row `first_row`); ppy : periods per year; model : the structure (intercept,
+    constant T, initial state a0, P0, the form of Q), whose fields `intercept`, `q`, `T`
+    (k, k), `a0` (k,) and `P0` (k, k) read; priors : the settings; resolved : with scales
+    filled. target_col, factor_cols : the names in the caller's DataFrame (None for arrays).
     """
 
     index: pd.Index
     y: np.ndarray
     Z: np.ndarray
     state_names: tuple[str, ...]
-    intercept: bool
     burn: int
     ppy: float
-    q: QForm
-    T: np.ndarray
-    a0: np.ndarray
-    P0: np.ndarray
+    model: StateSpaceModel
     priors: Priors
     resolved: ResolvedPriors
     target_col: Hashable | None = None
     factor_cols: tuple[Hashable, ...] | None = None
+
+    # the structure's fields, read from the model (T as its (k, k) array)
+    intercept = property(lambda self: self.model.intercept, doc="Whether state 0 is the intercept.")
+    q = property(lambda self: self.model.q, doc='The form of Q: "diag" or "full".')
+    T = property(lambda self: self.model.T.values, doc="The constant transition, (k, k).")
+    a0 = property(lambda self: self.model.a0, doc="Mean of the initial state, (k,).")
+    P0 = property(lambda self: self.model.P0, doc="Covariance of the initial state, (k, k).")
 
     @property
     def n(self) -> int:
@@ -168,18 +168,6 @@ class BayesSpec:
             np.asarray(R)[:, None], self.a0[None], self.P0[None], terms=True,
         )  # fmt: skip
 
-    def kalman_spec(self, name: str = "prior initial state") -> KalmanSpec:
-        """Return a `KalmanSpec` with this model's T and initial state (a0, P0).
-
-        Give it to `fit_mle`
-        (with the same burn) and the MLE maximises the very likelihood the posterior is built on.
-        Q and R are the spec defaults until a setter or the MLE fills them in.
-        """
-        return KalmanSpec(
-            K=self.k, name=name, intercept=self.intercept, T=TimeVarying.constant(self.T),
-            beta0=self.a0, P0=self.P0, init_mode="prior",
-        )  # fmt: skip
-
     @classmethod
     def from_design(
         cls,
@@ -228,7 +216,7 @@ class BayesSpec:
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
             raise ValueError(f"need y (n,) and Z (n, k), got {y.shape} and {Z.shape}")
         burn = default_burn(Z.shape[1]) if burn is None else burn
-        check_q_form(q)
+        check_q_form(q)  # a typo is named before anything about the data
         n_observed = int(np.sum(~np.isnan(y)))
         if not isinstance(burn, int | np.integer) or not 0 <= burn < n_observed - 1:
             raise ValueError(
@@ -242,12 +230,13 @@ class BayesSpec:
             priors = Priors.from_dict(priors)
         priors = priors or Priors()
         ppy = periods_per_year(index, frequency)
-        T = np.eye(k) if T is None else np.ascontiguousarray(T, dtype=np.float64).reshape(k, k)
         kw = dict(burn=int(burn), ppy=ppy, intercept=intercept, priors=priors)
         a0, P0 = initial_state(y, Z, **kw)
+        T = None if T is None else TimeVarying.constant(T)  # default I
+        model = StateSpaceModel(k, intercept, T, a0, P0, q=q, init_mode="prior")
         return cls(
-            index=index, y=y, Z=Z, state_names=names, intercept=intercept, burn=int(burn),
-            ppy=ppy, q=q, T=T, a0=a0, P0=P0, priors=priors, resolved=resolve_priors(y, Z, **kw),
+            index=index, y=y, Z=Z, state_names=names, burn=int(burn), ppy=ppy, model=model,
+            priors=priors, resolved=resolve_priors(y, Z, **kw),
         )  # fmt: skip
 
 
