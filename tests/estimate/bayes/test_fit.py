@@ -249,6 +249,19 @@ def test_beta_paths_are_labelled_and_ordered_and_filtered_bands_are_wider(small_
     assert width["filtered"] > width["smoothed"]  # real-time knows less than hindsight
 
 
+def test_every_labelled_output_of_a_fit_has_the_dims_of_the_one_table(small_fit):
+    """Posterior variables (after chain, draw), the observed variable in every group, and the
+    beta paths: their dims are those `constants.DIMS` lists, which the labelled layer reads."""
+    from tvbeta.constants import DIMS
+
+    tree = small_fit.tree
+    for name, var in tree["posterior"].data_vars.items():
+        assert var.dims == ("chain", "draw", *DIMS[name]), name
+    for group in ("log_likelihood", "posterior_predictive", "observed_data"):
+        assert tree[group]["y"].dims[-1:] == DIMS["y"], group
+    assert {var.dims for var in small_fit.beta.data_vars.values()} == {DIMS["beta_path"]}
+
+
 def test_fit_holds_posterior_log_likelihood_predictive_and_observed_groups(small_fit):
     tree = small_fit.tree
     for group in ("posterior", "sample_stats", "log_likelihood", "observed_data", "prior",

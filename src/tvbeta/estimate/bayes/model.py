@@ -39,7 +39,7 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
-from tvbeta.constants import STATE, STATE2, TIME, default_burn
+from tvbeta.constants import DIMS, STATE, STATE2, TIME, default_burn
 from tvbeta.data.validate import Design, column_list, format_span, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
@@ -352,15 +352,16 @@ class SignedScale(Transform):
         return pt.broadcast_to(np.log(self.scale), value.shape)
 
 
-def _scale_prior(name: str, prior, dims=None, shape=None):
-    """Return the prior of an sd as a PyMC variable.
+def _scale_prior(name: str, prior, shape=None):
+    """Return the prior of an sd as a PyMC variable, with the dims of ``name`` (`DIMS`).
 
-    NUTS sees it as `SignedScale` when its family is in `SIGNED_FAMILIES`, else (or inside
-    LKJCholeskyCov) through PyMC's log transform.
+    With ``shape`` (inside LKJCholeskyCov) an unnamed distribution instead. NUTS sees it as
+    `SignedScale` when its family is in `SIGNED_FAMILIES`, else through PyMC's log transform.
     """
     dist = getattr(pm, prior.dist)
     if shape is not None:
         return dist.dist(**prior.params, shape=shape)
+    dims = DIMS[name] or None
     if prior.dist in SIGNED_FAMILIES:
         scale = prior.params[SCALE_PARAM[prior.dist]]
         return dist(name, **prior.params, dims=dims, default_transform=None,
@@ -376,7 +377,7 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
     with pm.Model(coords=coords) as model:
         sigma_eps = _scale_prior("sigma_eps", spec.resolved.sigma_eps)
         if spec.q == "diag":
-            sigma_beta = _scale_prior("sigma_beta", spec.resolved.sigma_beta, dims=STATE)
+            sigma_beta = _scale_prior("sigma_beta", spec.resolved.sigma_beta)
             Q = pt.diag(sigma_beta**2)
         else:
             chol, _, stds = pm.LKJCholeskyCov(
@@ -384,8 +385,8 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
                 sd_dist=_scale_prior("", spec.resolved.sigma_beta, shape=spec.k),
                 compute_corr=True, store_in_trace=False,
             )  # fmt: skip
-            pm.Deterministic("sigma_beta", stds, dims=STATE)
-            Q = pm.Deterministic("Q", chol @ chol.T, dims=(STATE, STATE2))
+            pm.Deterministic("sigma_beta", stds, dims=DIMS["sigma_beta"])
+            Q = pm.Deterministic("Q", chol @ chol.T, dims=DIMS["Q"])
         R = sigma_eps**2
         data = _shared_data(spec)
         pm.CustomDist(
@@ -394,7 +395,7 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
             random=partial(_random, spec=spec),
             signature="(k,k),(),(t,k)->(t)",
             observed=data["y_obs"],
-            dims=TIME,
+            dims=DIMS[OBSERVED],
         )  # fmt: skip
     return model
 
