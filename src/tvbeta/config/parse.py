@@ -12,15 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from tvbeta.config.fields import (
-    REQUIRED,
-    ConfigError,
-    Where,
-    check_keys,
-    closest,
-    describe,
-    read,
-)
+from tvbeta.config.fields import REQUIRED, ConfigError, Where, check_keys, closest, describe, read
 from tvbeta.config.schema import (
     METHODS,
     CompareConfig,
