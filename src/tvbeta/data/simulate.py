@@ -62,11 +62,6 @@ class SimulatedData:
         """Factor column names of ``frame``, (n_factors,)."""
         return tuple(c for c in self.frame.columns if c != TARGET_COL)
 
-    @property
-    def beta_frame(self) -> pd.DataFrame:
-        """The true states as a DataFrame, (n_time, k), on the frame's index."""
-        return pd.DataFrame(self.beta, index=self.frame.index, columns=list(self.state_names))
-
 
 def simulate(
     n_time: int,

@@ -76,15 +76,10 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
     udu_factor(P0, UD, 0.0)
     tmp_a, x, W = np.empty(k), np.empty(k), np.empty((k, k))
     first = burn_row(y, 0)
-    for t in range(first):  # before the first observation: not part of the model
-        a_pred[t] = np.nan
-        P_pred[t] = np.nan
-        a_filt[t] = np.nan
-        P_filt[t] = np.nan
-        v[t] = np.nan
-        F[t] = np.nan
-        K[t, :] = 0.0
-        ll[t] = 0.0
+    # before the first observation: not part of the model
+    a_pred[:first] = P_pred[:first] = a_filt[:first] = P_filt[:first] = np.nan
+    v[:first] = F[:first] = np.nan
+    K[:first] = ll[:first] = 0.0
     for t in range(first, n):
         if t == first or Q.shape[0] > 1:  # Q's factor: once when constant, else every step
             udu_factor(Q[at(t, Q.shape[0])], QUD, 0.0)
@@ -95,10 +90,8 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
         a_pred[t] = a
         covariance(UD, P_pred[t])
         if np.isnan(y[t]):
-            v[t] = np.nan
-            F[t] = np.nan
-            K[t, :] = 0.0
-            ll[t] = 0.0
+            v[t] = F[t] = np.nan
+            K[t, :] = ll[t] = 0.0
         else:
             v[t], F[t], ll[t] = update(a, UD, y[t], Z[t], R[at(t, R.shape[0])], K[t])
             if not (F[t] > 0.0 and ll[t] > -np.inf):  # F = 0, or overflow (F or v^2 inf)
