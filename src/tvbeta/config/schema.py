@@ -21,17 +21,9 @@ from tvbeta.nuts import SamplerSettings
 from tvbeta.outputs import write_text
 
 __all__ = [
-    "METHODS",
-    "CompareConfig",
-    "DataConfig",
-    "GridConfig",
-    "ModelConfig",
-    "OutputConfig",
-    "RunConfig",
-    "SamplerConfig",
-    "SplitConfig",
-]
-
+    "METHODS", "CompareConfig", "DataConfig", "GridConfig", "ModelConfig", "OutputConfig",
+    "RunConfig", "SamplerConfig", "SplitConfig",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -37,18 +37,10 @@ from tvbeta.viz.betas import (
 from tvbeta.viz.template import PALETTE, rgba
 
 __all__ = [
-    "METHOD_COLORS",
-    "METHOD_LABELS",
-    "BandPath",
-    "RefValue",
-    "method_color",
-    "method_label",
-    "plot_method_betas",
-    "plot_pit_histograms",
-    "plot_qr_posterior",
-    "plot_score_bars",
+    "METHOD_COLORS", "METHOD_LABELS", "BandPath", "RefValue", "method_color", "method_label",
+    "plot_method_betas", "plot_pit_histograms", "plot_qr_posterior", "plot_score_bars",
     "plot_traces",
-]
+]  # fmt: skip
 
 #: Short names of the comparison's methods, for legends.
 METHOD_LABELS: dict[str, str] = {
