@@ -132,17 +132,12 @@ def _data(where: Where, t: dict[str, Any], base: Path) -> DataConfig:
     path = read(where, t, "path", "str", REQUIRED if source == "csv" else None,
                 example='path = "returns.csv"')  # fmt: skip
     data_dir = read(where, t, "data_dir", "str", None)
-    return DataConfig(
-        source=source,
-        path=_resolve(base, path),
-        data_dir=_resolve(base, data_dir),
-        start=start,
-        end=end,
-        frequency=frequency if frequency is not None else ("daily" if aggregate else None),
-        aggregate=aggregate,
-        additive_cols=additive,
-        excess=read(where, t, "excess", "bool", True),
-    )
+    if frequency is None and aggregate:
+        frequency = "daily"  # the rows' frequency before aggregating
+    return DataConfig(source=source, path=_resolve(base, path), data_dir=_resolve(base, data_dir),
+                      start=start, end=end, frequency=frequency, aggregate=aggregate,
+                      additive_cols=additive,
+                      excess=read(where, t, "excess", "bool", True))  # fmt: skip
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:

@@ -145,13 +145,8 @@ class Figures:
     def __call__(self, fig: go.Figure) -> str:
         """Return ``fig`` as an HTML div with the next figure number."""
         self.count += 1
-        div = fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            config=PLOT_CONFIG,
-            div_id=f"figure-{self.count}",
-            default_width="100%",
-        )
+        div = fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG,
+                          div_id=f"figure-{self.count}", default_width="100%")  # fmt: skip
         return f'<div class="figure">{div}</div>'
 
 
