@@ -207,9 +207,7 @@ def _split(where: Where, t: dict[str, Any]) -> SplitConfig:
     if isinstance(size, float) and not 0.0 < size < 1.0:
         raise where.error(
             f"a fraction must be strictly between 0 and 1, got {size}; an integer (no decimal "
-            "point) is a number of rows",
-            "test_size",
-        )
+            "point) is a number of rows", "test_size")  # fmt: skip
     if isinstance(size, int) and size < 1:
         raise where.error(f"a number of rows must be at least 1, got {size}", "test_size")
     return SplitConfig(test_size=size)

@@ -18,12 +18,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 #: Figure options: no logo, no link to an online editor (an external URL), responsive width.
-PLOT_CONFIG = {
-    "displaylogo": False,
-    "responsive": True,
-    "plotlyServerURL": "",
-    "toImageButtonOptions": {"format": "png", "scale": 2},
-}
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "plotlyServerURL": "",
+               "toImageButtonOptions": {"format": "png", "scale": 2}}  # fmt: skip
 
 CSS = """
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 0; background: #fafafa; }
