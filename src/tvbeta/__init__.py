@@ -67,21 +67,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "KalmanEngine",
-    "KalmanResult",
-    "KalmanSpec",
-    "ModelDiagnosticsPlotter",
-    "SpecError",
-    "TimeVarying",
-    "aggregate_weekly_data",
-    "constants",
-    "plot_beta_grid",
-    "plot_factor_contributions",
-    "plot_filtered_vs_smoothed",
-    "plot_stacked_betas",
-    "residual_diagnostics",
-    "save_html",
-    "summarize_factor_dynamics",
-    "summarize_model_diagnostics",
+    "KalmanEngine", "KalmanResult", "KalmanSpec", "ModelDiagnosticsPlotter", "SpecError",
+    "TimeVarying", "aggregate_weekly_data", "constants", "plot_beta_grid",
+    "plot_factor_contributions", "plot_filtered_vs_smoothed", "plot_stacked_betas",
+    "residual_diagnostics", "save_html", "summarize_factor_dynamics", "summarize_model_diagnostics",
     *_LAZY,
-]
+]  # fmt: skip

@@ -384,16 +384,11 @@ def _model_arguments(p: argparse.ArgumentParser, *, output: str | None = None) -
     if output is None:
         p.add_argument("model", metavar="MODEL.toml", help="model file (see models/)")
     where = output or "[output] folder of the model file"
-    p.add_argument(
-        "--output", metavar="FOLDER", default=output, help=f"results folder (default: {where})"
-    )
+    p.add_argument("--output", metavar="FOLDER", default=output,
+                   help=f"results folder (default: {where})")  # fmt: skip
     p.add_argument("--seed", type=_at_least(0), help="random seed (default: [sampler] seed)")
-    p.add_argument(
-        "--target",
-        action="append",
-        metavar="COLUMN",
-        help="run only this target (repeat for several; default: all)",
-    )
+    p.add_argument("--target", action="append", metavar="COLUMN",
+                   help="run only this target (repeat for several; default: all)")  # fmt: skip
     for name in ("draws", "tune", "chains", "cores"):
         p.add_argument(f"--{name}", type=_at_least(1), metavar="N",
                        help=f"NUTS {name} (default: [sampler] {name})")  # fmt: skip
@@ -436,13 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text.split(" (")[0], description=text)
         _model_arguments(p, output=output)
         p.set_defaults(func=func)
-    sub.choices["fit"].add_argument(
-        "--method",
-        required=True,
-        choices=FIT_METHODS,
-        help="mle: joint maximum likelihood; bayes: NUTS posterior; "
-        "grid: the seed's grid search, best by [grid] rank",
-    )
+    sub.choices["fit"].add_argument("--method", required=True, choices=FIT_METHODS, help=(
+        "mle: joint maximum likelihood; bayes: NUTS posterior; grid: the seed's grid search, best "
+        "by [grid] rank"))  # fmt: skip
     sub.choices["demo"].add_argument(
         "--full", action="store_true", help="the model file's sampler settings (4 x 1000 draws)"
     )

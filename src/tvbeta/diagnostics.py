@@ -22,37 +22,19 @@ from tvbeta.constants import INTERCEPT
 
 #: Columns of :func:`summarize_model_diagnostics`, in the seed's order.
 MODEL_DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
-    "Model Name",
-    "Target",
-    "Date Range",
-    "# Observations",
-    "Final RMSE",
-    "Mean RMSE",
-    "Total SSE",
-    "Cumulative Log-Likelihood",
-    "Mean Gain Norm",
-    "Mean Drift Norm",
-)
+    "Model Name", "Target", "Date Range", "# Observations", "Final RMSE", "Mean RMSE", "Total SSE",
+    "Cumulative Log-Likelihood", "Mean Gain Norm", "Mean Drift Norm",
+)  # fmt: skip
 
 #: Decimals of the seed's Mean RMSE: it ranks its grid by the rounded figure.
 MEAN_RMSE_DECIMALS = 6
 
 #: Columns of :func:`summarize_factor_dynamics`, in the seed's order.
 FACTOR_DYNAMICS_COLUMNS: tuple[str, ...] = (
-    "Model Name",
-    "Target",
-    "Factor",
-    "Avg Beta",
-    "Beta Std",
-    "Final Beta",
-    "Beta Z-Score",
-    "Min Beta",
-    "Max Beta",
-    "Drift Volatility",
-    "Mean Gain",
-    "Avg Contribution",
+    "Model Name", "Target", "Factor", "Avg Beta", "Beta Std", "Final Beta", "Beta Z-Score",
+    "Min Beta", "Max Beta", "Drift Volatility", "Mean Gain", "Avg Contribution",
     "Final Contribution",
-)
+)  # fmt: skip
 
 
 def _meta(results: Any) -> Mapping[str, Any]:

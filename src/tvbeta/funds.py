@@ -179,17 +179,12 @@ class ModelComparisonEngine:
             grid = grids[fund]
             best_row = grid.iloc[0]
             if best_row.get("Error") is not None:
-                raise RuntimeError(
-                    f"every grid combination failed for {fund!r}: {best_row['Error']}"
-                )
-            spec = best_spec(grid)
+                raise RuntimeError(f"every grid combination failed for {fund!r}: "
+                                   f"{best_row['Error']}")  # fmt: skip
+            spec, label = best_spec(grid), best_row["Model Name"]
             runner = FundRunner(self.df, fund, self.factor_cols, self.burn)
-            self.results[fund] = {
-                "grid_summary": grid,
-                "best_row": best_row,
-                "best_spec": spec,
-                "results": runner.run(spec, label=best_row["Model Name"]),
-            }
+            self.results[fund] = {"grid_summary": grid, "best_row": best_row, "best_spec": spec,
+                                  "results": runner.run(spec, label=label)}  # fmt: skip
 
     def _grids(self, setters: tuple, options: Mapping[str, Any]) -> dict[Hashable, pd.DataFrame]:
         """Each fund's grid, through the chosen executor; same numbers whichever runs it."""
@@ -254,10 +249,8 @@ class ModelComparisonEngine:
 
     def compare_exposures(self) -> pd.DataFrame:
         """Factor dynamics (one row per state) of each fund's best model, with "Fund"."""
-        frames = [
-            summarize_factor_dynamics(r["results"]).assign(Fund=fund)
-            for fund, r in self.results.items()
-        ]
+        frames = [summarize_factor_dynamics(r["results"]).assign(Fund=fund)
+                  for fund, r in self.results.items()]  # fmt: skip
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def get_results(self, fund: Hashable) -> KalmanResult | None:

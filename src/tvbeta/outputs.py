@@ -34,13 +34,8 @@ from typing import Any
 from tvbeta.interrupts import deferring_interrupts
 
 __all__ = [
-    "MANIFEST",
-    "IncompleteRunError",
-    "atomic_path",
-    "read_manifest",
-    "run_folder",
-    "write_text",
-]
+    "MANIFEST", "IncompleteRunError", "atomic_path", "read_manifest", "run_folder", "write_text",
+]  # fmt: skip
 
 MANIFEST = "manifest.json"
 """Written last into a run folder: its files with their sizes, the tvbeta version, settings."""

@@ -41,32 +41,10 @@ string is allowed)::
     [output]               # folder, relative to the working directory
 """
 
+from tvbeta.config import schema
 from tvbeta.config.fields import ConfigError
 from tvbeta.config.parse import load_config
-from tvbeta.config.schema import (
-    METHODS,
-    CompareConfig,
-    DataConfig,
-    GridConfig,
-    ModelConfig,
-    OutputConfig,
-    RunConfig,
-    SamplerConfig,
-    SplitConfig,
-)
+from tvbeta.config.schema import *  # noqa: F403 (the sections' dataclasses and METHODS)
 from tvbeta.config.sources import SOURCES
 
-__all__ = [
-    "METHODS",
-    "SOURCES",
-    "CompareConfig",
-    "ConfigError",
-    "DataConfig",
-    "GridConfig",
-    "ModelConfig",
-    "OutputConfig",
-    "RunConfig",
-    "SamplerConfig",
-    "SplitConfig",
-    "load_config",
-]
+__all__ = ["SOURCES", "ConfigError", "load_config", *schema.__all__]

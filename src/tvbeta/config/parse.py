@@ -12,15 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from tvbeta.config.fields import (
-    REQUIRED,
-    ConfigError,
-    Where,
-    check_keys,
-    closest,
-    describe,
-    read,
-)
+from tvbeta.config.fields import REQUIRED, ConfigError, Where, check_keys, closest, describe, read
 from tvbeta.config.schema import (
     METHODS,
     CompareConfig,
@@ -140,17 +132,12 @@ def _data(where: Where, t: dict[str, Any], base: Path) -> DataConfig:
     path = read(where, t, "path", "str", REQUIRED if source == "csv" else None,
                 example='path = "returns.csv"')  # fmt: skip
     data_dir = read(where, t, "data_dir", "str", None)
-    return DataConfig(
-        source=source,
-        path=_resolve(base, path),
-        data_dir=_resolve(base, data_dir),
-        start=start,
-        end=end,
-        frequency=frequency if frequency is not None else ("daily" if aggregate else None),
-        aggregate=aggregate,
-        additive_cols=additive,
-        excess=read(where, t, "excess", "bool", True),
-    )
+    if frequency is None and aggregate:
+        frequency = "daily"  # the rows' frequency before aggregating
+    return DataConfig(source=source, path=_resolve(base, path), data_dir=_resolve(base, data_dir),
+                      start=start, end=end, frequency=frequency, aggregate=aggregate,
+                      additive_cols=additive,
+                      excess=read(where, t, "excess", "bool", True))  # fmt: skip
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:
@@ -220,9 +207,7 @@ def _split(where: Where, t: dict[str, Any]) -> SplitConfig:
     if isinstance(size, float) and not 0.0 < size < 1.0:
         raise where.error(
             f"a fraction must be strictly between 0 and 1, got {size}; an integer (no decimal "
-            "point) is a number of rows",
-            "test_size",
-        )
+            "point) is a number of rows", "test_size")  # fmt: skip
     if isinstance(size, int) and size < 1:
         raise where.error(f"a number of rows must be at least 1, got {size}", "test_size")
     return SplitConfig(test_size=size)

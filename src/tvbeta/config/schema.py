@@ -21,17 +21,9 @@ from tvbeta.nuts import SamplerSettings
 from tvbeta.outputs import write_text
 
 __all__ = [
-    "METHODS",
-    "CompareConfig",
-    "DataConfig",
-    "GridConfig",
-    "ModelConfig",
-    "OutputConfig",
-    "RunConfig",
-    "SamplerConfig",
-    "SplitConfig",
-]
-
+    "METHODS", "CompareConfig", "DataConfig", "GridConfig", "ModelConfig", "OutputConfig",
+    "RunConfig", "SamplerConfig", "SplitConfig",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -223,9 +215,7 @@ class RunConfig:
             raise where.error(
                 f"{rank!r} ranks the grid as the method {RANK_METHODS[rank]!r} does, which "
                 f"[compare] methods leaves out: add {RANK_METHODS[rank]!r} to methods, or remove "
-                "the key",
-                "rank",
-            )
+                "the key", "rank")  # fmt: skip
         m = self.model
         return dict(targets=m.targets, factors=m.factors, intercept=m.intercept,
                     test_size=self.split.test_size, burn=m.burn, methods=self.compare.methods,

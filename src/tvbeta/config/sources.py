@@ -81,9 +81,7 @@ def _csv(data: DataConfig, where: Where) -> pd.DataFrame:
     if not data.path.is_file():
         raise where.error(
             f"CSV file not found: {data.path} (resolved relative to the model file's folder); "
-            "fix the path or move the file there",
-            "path",
-        )
+            "fix the path or move the file there", "path")  # fmt: skip
     daily = read_returns_csv(data.path)
     if data.aggregate is None:
         return daily
@@ -142,6 +140,4 @@ def _check_split(where: Where, test_size: int | float, n: int) -> None:
     if not 0 < n_test < n:
         raise where.error(
             f"{test_size!r} holds out {n_test} of the {n} rows, leaving none to fit on; use a "
-            "fraction such as 0.3 or fewer rows",
-            "test_size",
-        )
+            "fraction such as 0.3 or fewer rows", "test_size")  # fmt: skip

@@ -50,12 +50,8 @@ FRENCH_PORTFOLIOS: tuple[str, ...] = (
     "S1V1", "S1V3", "S1V5", "S3V1", "S3V3", "S3V5", "S5V1", "S5V3", "S5V5",
     "S1M1", "S1M3", "S1M5", "S3M1", "S3M3", "S3M5", "S5M1", "S5M3", "S5M5",
 )  # fmt: skip
-FRENCH_COLUMNS: tuple[str, ...] = (
-    *FRENCH_FACTORS,
-    FRENCH_RISK_FREE,
-    *FRENCH_INDUSTRIES,
-    *FRENCH_PORTFOLIOS,
-)
+FRENCH_COLUMNS: tuple[str, ...] = (*FRENCH_FACTORS, FRENCH_RISK_FREE, *FRENCH_INDUSTRIES,
+                                   *FRENCH_PORTFOLIOS)  # fmt: skip
 
 
 def load_french(excess: bool = True) -> pd.DataFrame:

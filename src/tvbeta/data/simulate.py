@@ -62,11 +62,6 @@ class SimulatedData:
         """Factor column names of ``frame``, (n_factors,)."""
         return tuple(c for c in self.frame.columns if c != TARGET_COL)
 
-    @property
-    def beta_frame(self) -> pd.DataFrame:
-        """The true states as a DataFrame, (n_time, k), on the frame's index."""
-        return pd.DataFrame(self.beta, index=self.frame.index, columns=list(self.state_names))
-
 
 def simulate(
     n_time: int,
@@ -157,15 +152,9 @@ def simulate(
     index = pd.date_range(start=start, periods=n_time, freq=freq, name="Date")
     frame = pd.DataFrame(np.column_stack([y, factors]), index=index, columns=[TARGET_COL, *names])
     state_names = (INTERCEPT_NAME, *names) if intercept else names
-    return SimulatedData(
-        frame=frame,
-        beta=_readonly(beta),
-        Q=_readonly(Q_mat),
-        R=float(R),
-        beta0=_readonly(beta_start),
-        T=_readonly(T_mat),
-        state_names=state_names,
-    )
+    return SimulatedData(frame=frame, beta=_readonly(beta), Q=_readonly(Q_mat), R=float(R),
+                         beta0=_readonly(beta_start), T=_readonly(T_mat),
+                         state_names=state_names)  # fmt: skip
 
 
 def psd_sqrt(M: np.ndarray, name: str = "matrix") -> np.ndarray:

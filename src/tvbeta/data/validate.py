@@ -279,12 +279,8 @@ def _check_rows(design: Design, burn: int) -> None:
     _warn_near_collinear(design.Z[observed], design.state_names)
 
 
-def _check_names(
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Sequence[Hashable] | str,
-    intercept: bool,
-) -> list[Hashable]:
+def _check_names(df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str,
+                 intercept: bool) -> list[Hashable]:  # fmt: skip
     """Return the factor list after checking that every name exists exactly once."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -413,13 +409,8 @@ def _check_finite(index: pd.Index, cols: list[Hashable], values: np.ndarray) -> 
             )
 
 
-def _check_factor_nans(
-    index: pd.Index,
-    target_col: Hashable,
-    factors: list[Hashable],
-    observed: np.ndarray,
-    H: np.ndarray,
-) -> None:
+def _check_factor_nans(index: pd.Index, target_col: Hashable, factors: list[Hashable],
+                       observed: np.ndarray, H: np.ndarray) -> None:  # fmt: skip
     """Check that a row with an observed target has every factor (Z_t beta_t needs them)."""
     bad = np.isnan(H) & observed[:, None]
     if bad.any():
@@ -453,11 +444,8 @@ def _check_constant(H_obs: np.ndarray, names: tuple[str, ...], intercept: bool) 
     """Refuse a constant factor: an intercept in disguise, its beta is no factor exposure."""
     for j, name in enumerate(names):
         if np.ptp(H_obs[:, j]) == 0.0:
-            why = (
-                "it is collinear with the intercept: drop it"
-                if intercept
-                else "it only rescales an intercept: drop it and use intercept=True instead"
-            )
+            why = ("it is collinear with the intercept: drop it" if intercept
+                   else "it only rescales an intercept: drop it and use intercept=True instead")
             value = float(H_obs[0, j])
             raise DataValidationError(
                 f"factor column {name!r} is constant ({value:.6g}) on the rows with an observed "

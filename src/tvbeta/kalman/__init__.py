@@ -21,18 +21,7 @@ from tvbeta.kalman.gradient import LoglikGradient, loglik_vjp
 from tvbeta.kalman.smoother import SmootherOutput, kalman_smoother, psd_sqrt, simulation_smoother
 
 __all__ = [
-    "FilterOutput",
-    "KalmanInputError",
-    "KalmanNumericalError",
-    "LoglikGradient",
-    "SmootherOutput",
-    "StateSpace",
-    "kalman_filter",
-    "kalman_loglik",
-    "kalman_smoother",
-    "loglik_batch",
-    "loglik_vjp",
-    "psd_sqrt",
-    "simulation_smoother",
-    "state_space",
-]
+    "FilterOutput", "KalmanInputError", "KalmanNumericalError", "LoglikGradient", "SmootherOutput",
+    "StateSpace", "kalman_filter", "kalman_loglik", "kalman_smoother", "loglik_batch", "loglik_vjp",
+    "psd_sqrt", "simulation_smoother", "state_space",
+]  # fmt: skip

@@ -76,15 +76,10 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
     udu_factor(P0, UD, 0.0)
     tmp_a, x, W = np.empty(k), np.empty(k), np.empty((k, k))
     first = burn_row(y, 0)
-    for t in range(first):  # before the first observation: not part of the model
-        a_pred[t] = np.nan
-        P_pred[t] = np.nan
-        a_filt[t] = np.nan
-        P_filt[t] = np.nan
-        v[t] = np.nan
-        F[t] = np.nan
-        K[t, :] = 0.0
-        ll[t] = 0.0
+    # before the first observation: not part of the model
+    a_pred[:first] = P_pred[:first] = a_filt[:first] = P_filt[:first] = np.nan
+    v[:first] = F[:first] = np.nan
+    K[:first] = ll[:first] = 0.0
     for t in range(first, n):
         if t == first or Q.shape[0] > 1:  # Q's factor: once when constant, else every step
             udu_factor(Q[at(t, Q.shape[0])], QUD, 0.0)
@@ -95,10 +90,8 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
         a_pred[t] = a
         covariance(UD, P_pred[t])
         if np.isnan(y[t]):
-            v[t] = np.nan
-            F[t] = np.nan
-            K[t, :] = 0.0
-            ll[t] = 0.0
+            v[t] = F[t] = np.nan
+            K[t, :] = ll[t] = 0.0
         else:
             v[t], F[t], ll[t] = update(a, UD, y[t], Z[t], R[at(t, R.shape[0])], K[t])
             if not (F[t] > 0.0 and ll[t] > -np.inf):  # F = 0, or overflow (F or v^2 inf)
@@ -225,16 +218,9 @@ def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k):
 @njit(cache=True, inline="always")
 def _batch_member(b, y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     out[b], bad[b] = loglik_kernel(
-        y[at(b, y.shape[0])],
-        Z[at(b, Z.shape[0])],
-        T[at(b, T.shape[0])],
-        Q[at(b, Q.shape[0])],
-        R[at(b, R.shape[0])],
-        a0[at(b, a0.shape[0])],
-        P0[at(b, P0.shape[0])],
-        burn,
-        static_k,
-    )
+        y[at(b, y.shape[0])], Z[at(b, Z.shape[0])], T[at(b, T.shape[0])], Q[at(b, Q.shape[0])],
+        R[at(b, R.shape[0])], a0[at(b, a0.shape[0])], P0[at(b, P0.shape[0])], burn, static_k,
+    )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
@@ -371,18 +357,9 @@ def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
 
     Parameters
     ----------
-    y : array_like, (n,)
-        Observations (fund returns); NaN marks a missing step.
-    Z : array_like, (n, k)
-        Design: row t is z_t (the intercept, if any, and the factor returns).
-    T, Q : array_like, (1 | n, k, k)
-        Transition and state-noise covariance (symmetric PSD), constant or per step.
-    R : array_like, (1 | n,)
-        Observation variance (in y's units squared), constant or per step.
-    a0 : array_like, (k,)
-        Mean of the initial state.
-    P0 : array_like, (k, k)
-        Covariance of the initial state (symmetric PSD).
+    y, Z, T, Q, R, a0, P0 : array_like
+        The model, as in `arrays.StateSpace`: y (n,) with NaN where missing, Z (n, k), T and
+        Q (1 | n, k, k), R (1 | n,), a0 (k,), P0 (k, k); Q and P0 symmetric PSD.
     burn : int, default 0
         Number of observed steps whose terms are left out of the sum.
 
@@ -449,13 +426,9 @@ def loglik_batch(
     validated like a single model.
     parallel: numba threads over the batch (default: when B >= PARALLEL_MIN_BATCH).
     """
-    args = [
-        _batched(name, x, nd)
-        for name, x, nd in (
-            ("y", y, 1), ("Z", Z, 2), ("T", T, 3), ("Q", Q, 3),
-            ("R", R, 1), ("a0", a0, 1), ("P0", P0, 2),
-        )
-    ]
+    args = [_batched(name, x, nd) for name, x, nd in (
+        ("y", y, 1), ("Z", Z, 2), ("T", T, 3), ("Q", Q, 3), ("R", R, 1), ("a0", a0, 1),
+        ("P0", P0, 2))]  # fmt: skip
     sizes = {a.shape[0] for a in args} - {1}
     if len(sizes) > 1:
         raise ValueError(f"batch axes disagree: {sorted(sizes)}; each must be 1 or the same B")

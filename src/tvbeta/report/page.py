@@ -18,12 +18,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 #: Figure options: no logo, no link to an online editor (an external URL), responsive width.
-PLOT_CONFIG = {
-    "displaylogo": False,
-    "responsive": True,
-    "plotlyServerURL": "",
-    "toImageButtonOptions": {"format": "png", "scale": 2},
-}
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "plotlyServerURL": "",
+               "toImageButtonOptions": {"format": "png", "scale": 2}}  # fmt: skip
 
 CSS = """
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 0; background: #fafafa; }
@@ -145,13 +141,8 @@ class Figures:
     def __call__(self, fig: go.Figure) -> str:
         """Return ``fig`` as an HTML div with the next figure number."""
         self.count += 1
-        div = fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            config=PLOT_CONFIG,
-            div_id=f"figure-{self.count}",
-            default_width="100%",
-        )
+        div = fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG,
+                          div_id=f"figure-{self.count}", default_width="100%")  # fmt: skip
         return f'<div class="figure">{div}</div>'
 
 

@@ -177,16 +177,8 @@ def model_section(ctx: Context) -> str:
     bs = st.get("bayes", {}) or {}
     states = (["Intercept"] if lay.intercept else []) + lay.factors
     methods = list(dict.fromkeys(m for s in ctx.comparison.series.values() for m in s.table.index))
-    rows = {
-        m: dict(
-            zip(
-                ("how Q and R are set (training rows only)", "one-step predictive"),
-                METHOD_TEXT.get(m, ("–", "–")),
-                strict=True,
-            )
-        )
-        for m in methods
-    }
+    heads = ("how Q and R are set (training rows only)", "one-step predictive")
+    rows = {m: dict(zip(heads, METHOD_TEXT.get(m, ("–", "–")), strict=True)) for m in methods}
     how = pd.DataFrame.from_dict(rows, orient="index").rename_axis("method")
     parts = [
         _equations(bs.get("q", "diag"), states),
@@ -205,13 +197,10 @@ def model_section(ctx: Context) -> str:
         f"order of the OLS residual sd. The start a<sub>0</sub> is an OLS fit on the first rows "
         f"with sd 10× its standard error. Custom priors: {esc(bs.get('priors') or 'none')}.</p>",
     ]
-    sampler = {
-        k: bs.get(k)
-        for k in ("draws", "tune", "chains", "target_accept", "q", "sampler", "n_predictive")
-        if k in bs
-    }
+    sampler = {k.replace("_", " "): bs[k] for k in ("draws", "tune", "chains", "target_accept",
+                                                     "q", "sampler", "n_predictive") if k in bs}
     if sampler:
-        parts.append(facts({k.replace("_", " "): v for k, v in sampler.items()}))
+        parts.append(facts(sampler))
     for series in ctx.comparison.series:
         fit = ctx.bayes(series)
         if fit is not None:
@@ -252,13 +241,9 @@ def _grid_text(ctx: Context) -> str:
         for method in ("grid_seed", "grid_loglik", "mle"):
             spec = fits.get(method)
             if spec is not None:
-                rows[(series, method)] = {
-                    "specification": spec.name,
-                    "intercept": spec.intercept,
-                    "Q": spec.q_mode or "–",
-                    "R": spec.r_mode or "–",
-                    "initial state": spec.init_mode or "–",
-                }
+                rows[(series, method)] = {"specification": spec.name, "intercept": spec.intercept,
+                                          "Q": spec.q_mode or "–", "R": spec.r_mode or "–",
+                                          "initial state": spec.init_mode or "–"}  # fmt: skip
     if not rows:
         return text + ctx.missing_fits_note("the chosen specifications", A.FITTED[:3])
     chosen = pd.DataFrame.from_dict(rows, orient="index")
@@ -295,20 +280,15 @@ def comparison_section(ctx: Context, v: Verdict) -> str:
         "<p>wins: series where the method had the best log score; mean diff: the mean over "
         f"series of (method − {esc(ref)}) log score, se across series; n test: the test "
         "steps scored (observed returns), all series together.</p>",
-        table(
-            summary, name="summary", formats=SCORE_FORMATS, best=_best(summary, "mean log score")
-        ),
+        table(summary, name="summary", formats=SCORE_FORMATS,
+              best=_best(summary, "mean log score")),
         _lfo_text(comp),
     ]
     for series, s in comp.series.items():
         parts += [
             f'<h3 id="scores-{slug(series)}">{esc(series)}</h3>',
-            table(
-                s.table,
-                name=f"scores-{series}",
-                formats=SCORE_FORMATS,
-                best=_best(s.table, "log score"),
-            ),
+            table(s.table, name=f"scores-{series}", formats=SCORE_FORMATS,
+                  best=_best(s.table, "log score")),
         ]
     return "".join(parts)
 
@@ -361,15 +341,12 @@ def betas_section(ctx: Context) -> str:
         boundary = data.index[lay.n_train] if lay.n_train < lay.n else None
         n_states = len(lay.factors) + int(lay.intercept)
         max_points = int(np.clip(PATH_BUDGET / (len(ctx.fits) * n_states), 150, 450))
-        fig = plot_method_betas(
-            paths, boundary=boundary, title=f"{series}: beta paths", max_points=max_points
-        )
+        fig = plot_method_betas(paths, boundary=boundary, title=f"{series}: beta paths",
+                                max_points=max_points)  # fmt: skip
         parts += [f'<h3 id="betas-{slug(series)}">{esc(series)}</h3>', ctx.figures(fig)]
-    return (
-        "".join(parts)
-        if any_fit
-        else parts[0] + ctx.missing_fits_note("the beta paths", A.PATH_METHODS)
-    )
+    if not any_fit:
+        return parts[0] + ctx.missing_fits_note("the beta paths", A.PATH_METHODS)
+    return "".join(parts)
 
 
 def posterior_section(ctx: Context) -> str:
@@ -391,18 +368,12 @@ def posterior_section(ctx: Context) -> str:
         shown = True
         draws = {p: d.ravel() for p, d in A.posterior_sds(fit).items()}
         first_row = burn_row(ctx.comparison.data[series].to_numpy(np.float64), lay.burn)
-        refs = {
-            m: A.spec_sds(spec, lay.factors, first_row)
-            for m, spec in ctx.fits[series].items()
-            if m != "bayes"
-        }
+        refs = {m: A.spec_sds(spec, lay.factors, first_row)
+                for m, spec in ctx.fits[series].items() if m != "bayes"}  # fmt: skip
         priors = A.prior_dists(fit)
-        fig = plot_qr_posterior(
-            draws,
-            references=refs,
-            prior_cdfs={p: d.cdf if d else None for p, d in priors.items()},
-            title=f"{series}: posterior of σ_ε and σ_β (per period)",
-        )
+        cdfs = {p: d.cdf if d else None for p, d in priors.items()}
+        title = f"{series}: posterior of σ_ε and σ_β (per period)"
+        fig = plot_qr_posterior(draws, references=refs, prior_cdfs=cdfs, title=title)
         qr = A.qr_table(draws, refs, priors, fit.spec.ppy)
         parts += [
             f'<h3 id="posterior-{slug(series)}">{esc(series)}</h3>',
@@ -417,10 +388,8 @@ def posterior_section(ctx: Context) -> str:
 def _status(report: Any) -> str:
     if report.ok:
         return box("All checks passed.", "ok")
-    return box(
-        "<strong>Sampling checks FAILED</strong>" + bullets([esc(p) for p in report.problems]),
-        "fail",
-    )
+    problems = bullets([esc(p) for p in report.problems])
+    return box("<strong>Sampling checks FAILED</strong>" + problems, "fail")
 
 
 def sampling_section(ctx: Context) -> str:
@@ -460,23 +429,12 @@ def sampling_section(ctx: Context) -> str:
         parts += [
             f'<h3 id="sampling-{slug(series)}">{esc(series)}</h3>',
             _status(report),
-            facts(
-                {
-                    "divergent transitions": report.n_divergent,
-                    "E-BFMI per chain": bfmi,
-                    "sampler": fit.settings.get("sampler", "–"),
-                }
-            ),
-            table(
-                tab,
-                name=f"sampling-{series}",
-                default="{:.4g}",
-                bad=bad,
-                formats={"ess_bulk": "{:.0f}", "ess_tail": "{:.0f}", "r_hat": "{:.3f}"},
-            ),
-            ctx.figures(
-                plot_traces(A.posterior_sds(fit), title=f"{series}: traces (one line per chain)")
-            ),
+            facts({"divergent transitions": report.n_divergent, "E-BFMI per chain": bfmi,
+                   "sampler": fit.settings.get("sampler", "–")}),
+            table(tab, name=f"sampling-{series}", default="{:.4g}", bad=bad,
+                  formats={"ess_bulk": "{:.0f}", "ess_tail": "{:.0f}", "r_hat": "{:.3f}"}),
+            ctx.figures(plot_traces(A.posterior_sds(fit),
+                                    title=f"{series}: traces (one line per chain)")),
         ]
     return "".join(parts)
 
@@ -496,15 +454,9 @@ def residuals_section(ctx: Context) -> str:
         pits = {m: fc.pit for m, fc in s.forecasts.items()}
         parts += [
             f'<h3 id="residuals-{slug(series)}">{esc(series)}</h3>',
-            table(
-                checks,
-                name=f"residuals-{series}",
-                bad=flags,
-                formats={"n test": "{:.0f}", "mean z": "{:.3f}", "sd z": "{:.3f}"},
-                default="{:.3f}",
-            ),
-            ctx.figures(
-                plot_pit_histograms(pits, title=f"{series}: PIT histograms of the test rows")
-            ),
+            table(checks, name=f"residuals-{series}", bad=flags, default="{:.3f}",
+                  formats={"n test": "{:.0f}", "mean z": "{:.3f}", "sd z": "{:.3f}"}),
+            ctx.figures(plot_pit_histograms(pits,
+                                            title=f"{series}: PIT histograms of the test rows")),
         ]
     return "".join(parts)

@@ -22,19 +22,8 @@ from tvbeta.viz.funds import fund_colors, plot_stacked_betas, stack_betas
 from tvbeta.viz.template import PALETTE, TEMPLATE_NAME, save_html
 
 __all__ = [
-    "ALL_PANELS",
-    "DEFAULT_LEVEL",
-    "DEFAULT_PANELS",
-    "PALETTE",
-    "TEMPLATE_NAME",
-    "BandPath",
-    "ModelDiagnosticsPlotter",
-    "beta_bands",
-    "fund_colors",
-    "plot_beta_grid",
-    "plot_factor_contributions",
-    "plot_filtered_vs_smoothed",
-    "plot_stacked_betas",
-    "save_html",
+    "ALL_PANELS", "DEFAULT_LEVEL", "DEFAULT_PANELS", "PALETTE", "TEMPLATE_NAME", "BandPath",
+    "ModelDiagnosticsPlotter", "beta_bands", "fund_colors", "plot_beta_grid",
+    "plot_factor_contributions", "plot_filtered_vs_smoothed", "plot_stacked_betas", "save_html",
     "stack_betas",
-]
+]  # fmt: skip

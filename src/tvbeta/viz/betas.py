@@ -83,29 +83,40 @@ def check_states(states: Sequence[str] | None, available: list[str], name: str) 
     return chosen
 
 
-def shared_x_grid(titles: list[str], n_cols: int, spacing: float) -> tuple[go.Figure, int, int]:
-    """Subplots in rows of ``n_cols`` whose x axes zoom together, with their (rows, cols).
+def subplot_grid(titles: Sequence[str], n_cols: int, spacing: float,
+                 **kwargs: Any) -> tuple[go.Figure, int, int]:  # fmt: skip
+    """Subplots, one per title in rows of at most ``n_cols``, with their (rows, cols).
 
-    ``spacing`` is the total vertical gap between rows (a share of the height). Shared x axes
-    keep tick labels on the bottom row only; a panel with no panel below it (the last row
-    short of panels) gets its labels back.
+    ``spacing`` is the total vertical gap between rows (a share of the height); ``kwargs`` go
+    to `plotly.subplots.make_subplots`.
     """
     cols = max(1, min(n_cols, len(titles)))
     rows = math.ceil(len(titles) / cols)
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=titles,
-        shared_xaxes=True,
-        vertical_spacing=spacing / max(rows - 1, 1) if rows > 1 else 0.1,
-    )
+    gap = spacing / (rows - 1) if rows > 1 else 0.1
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles), vertical_spacing=gap,
+                        **kwargs)  # fmt: skip
+    return fig, rows, cols
+
+
+def cell(i: int, cols: int) -> dict[str, int]:
+    """Return the ``row`` and ``col`` keywords (1-based) of panel ``i`` of a grid ``cols`` wide."""
+    return dict(row=i // cols + 1, col=i % cols + 1)
+
+
+def shared_x_grid(titles: list[str], n_cols: int, spacing: float) -> tuple[go.Figure, int, int]:
+    """`subplot_grid` whose x axes zoom together.
+
+    Shared x axes keep tick labels on the bottom row only; a panel with no panel below it (the
+    last row short of panels) gets its labels back.
+    """
+    fig, rows, cols = subplot_grid(titles, n_cols, spacing, shared_xaxes=True)
     for i in range(max(0, len(titles) - cols), len(titles)):
-        fig.update_xaxes(showticklabels=True, row=i // cols + 1, col=i % cols + 1)
+        fig.update_xaxes(showticklabels=True, **cell(i, cols))
     return fig, rows, cols
 
 
 def _add_path(fig: go.Figure, label: str, path: BandPath, state: str, keep: np.ndarray,
-              cell: dict[str, int], style: dict[str, Any]) -> None:  # fmt: skip
+              where: dict[str, int], style: dict[str, Any]) -> None:  # fmt: skip
     """One path's band (lower, then upper filled down to it) and mean line for one state.
 
     Filling to the previous trace ("tonexty") needs x once per edge, where a closed polygon
@@ -118,26 +129,17 @@ def _add_path(fig: go.Figure, label: str, path: BandPath, state: str, keep: np.n
         edge = dict(x=x, mode="lines", line=dict(width=0), hoverinfo="skip",
                     legendgroup=group, showlegend=False)  # fmt: skip
         fig.add_trace(go.Scatter(y=f32(path.lower[state].iloc[keep]), name=f"{prefix}lower",
-                                 **edge), **cell)  # fmt: skip
-        fig.add_trace(
-            go.Scatter(
-                y=f32(path.upper[state].iloc[keep]),
-                name=f"{prefix}upper",
-                fill="tonexty",
-                fillcolor=rgba(color, 0.15),
-                **edge,
-            ),
-            **cell,
-        )
+                                 **edge), **where)  # fmt: skip
+        fig.add_trace(go.Scatter(y=f32(path.upper[state].iloc[keep]), name=f"{prefix}upper",
+                                 fill="tonexty", fillcolor=rgba(color, 0.15), **edge),
+                      **where)  # fmt: skip
     fig.add_trace(
         go.Scatter(
             x=x, y=f32(path.mean[state].iloc[keep]), mode="lines", legendgroup=group,
             name=style["name"], showlegend=style["legend"],
             line=dict(color=color, width=1.6, dash=style.get("dash")),
             hovertemplate="%{y:.4f}<extra>" + label + "</extra>",
-        ),
-        **cell,
-    )  # fmt: skip
+        ), **where)  # fmt: skip
 
 
 def band_grid(
@@ -185,15 +187,13 @@ def band_grid(
         for i, state in enumerate(drawn):
             if state not in path.mean.columns:
                 continue
-            _add_path(fig, label, path, state, keep, dict(row=i // cols + 1, col=i % cols + 1),
-                      style)  # fmt: skip
+            _add_path(fig, label, path, state, keep, cell(i, cols), style)
             style["legend"] = False
     for i, state in enumerate(drawn):
-        cell = dict(row=i // cols + 1, col=i % cols + 1)
         if state == INTERCEPT:
-            fig.update_yaxes(title_text=ALPHA_AXIS, **cell)
+            fig.update_yaxes(title_text=ALPHA_AXIS, **cell(i, cols))
         elif i % cols == 0 or INTERCEPT in drawn:  # next to alpha's axis, units must differ
-            fig.update_yaxes(title_text="beta", **cell)
+            fig.update_yaxes(title_text="beta", **cell(i, cols))
     finish_layout(fig, title, row_height * rows + 130)
     return fig, drawn, cols
 
@@ -267,7 +267,7 @@ def plot_beta_grid(
                         name=f"gain {label} {state}" if label else f"gain {state}",
                         legendgroup=label,
                         showlegend=False, line=dict(color=PALETTE[j % len(PALETTE)], dash="dot"),
-                    ), row=i // cols + 1, col=i % cols + 1)  # fmt: skip
+                    ), **cell(i, cols))  # fmt: skip
         fig.update_yaxes(title_text="beta / gain", col=1)
     return fig
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,22 +24,23 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tvbeta.viz.bands import BandPath
-from tvbeta.viz.betas import band_grid, f32, finish_layout, shared_x_grid, thin, x_values
+from tvbeta.viz.betas import (
+    band_grid,
+    cell,
+    f32,
+    finish_layout,
+    shared_x_grid,
+    subplot_grid,
+    thin,
+    x_values,
+)
 from tvbeta.viz.template import PALETTE, rgba
 
 __all__ = [
-    "METHOD_COLORS",
-    "METHOD_LABELS",
-    "BandPath",
-    "RefValue",
-    "method_color",
-    "method_label",
-    "plot_method_betas",
-    "plot_pit_histograms",
-    "plot_qr_posterior",
-    "plot_score_bars",
+    "METHOD_COLORS", "METHOD_LABELS", "BandPath", "RefValue", "method_color", "method_label",
+    "plot_method_betas", "plot_pit_histograms", "plot_qr_posterior", "plot_score_bars",
     "plot_traces",
-]
+]  # fmt: skip
 
 #: Short names of the comparison's methods, for legends.
 METHOD_LABELS: dict[str, str] = {
@@ -116,44 +117,21 @@ def plot_score_bars(
     series = list(tables)
     methods = list(dict.fromkeys(m for t in tables.values() for m in t.index))
     diff_col = f"diff vs {reference}"
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.1,
-        subplot_titles=(
-            f"log score (error bars: +/- 1 paired se vs {method_label(reference)})",
-            f"difference to {method_label(reference)} (+/- 1 se)",
-        ),
-    )
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, subplot_titles=(
+        f"log score (error bars: +/- 1 paired se vs {method_label(reference)})",
+        f"difference to {method_label(reference)} (+/- 1 se)",
+    ))  # fmt: skip
     score, diff, se = (_wide(tables, name, methods) for name in ("log score", diff_col, "diff se"))
     for method in methods:
         style = dict(marker_color=method_color(method), legendgroup=method)
         bars = dict(type="data", array=list(se.loc[method]), thickness=1.2)
-        fig.add_trace(
-            go.Bar(
-                x=series,
-                y=list(score.loc[method]),
-                name=method_label(method),
-                error_y={**bars, "visible": method != reference},
-                **style,
-            ),  # its se is 0
-            row=1,
-            col=1,
-        )
+        fig.add_trace(go.Bar(x=series, y=list(score.loc[method]), name=method_label(method),
+                             error_y={**bars, "visible": method != reference},  # its se is 0
+                             **style), row=1, col=1)  # fmt: skip
         if method != reference:
-            fig.add_trace(
-                go.Bar(
-                    x=series,
-                    y=list(diff.loc[method]),
-                    name=method_label(method),
-                    showlegend=False,
-                    error_y=bars,
-                    **style,
-                ),
-                row=2,
-                col=1,
-            )
+            fig.add_trace(go.Bar(x=series, y=list(diff.loc[method]), name=method_label(method),
+                                 showlegend=False, error_y=bars, **style),
+                          row=2, col=1)  # fmt: skip
     finish_layout(fig, title, 620)
     fig.update_layout(barmode="group", hovermode="closest")
     fig.update_yaxes(title_text="nats / step", row=1, col=1)
@@ -190,28 +168,21 @@ def plot_method_betas(
     if boundary is not None:
         b = x_values(pd.Index([boundary]))[0]
         for i in range(len(states)):
-            r, c = i // cols + 1, i % cols + 1
-            fig.add_vline(x=b, line=dict(color="#555555", dash="dash", width=1), row=r, col=c)
+            fig.add_vline(x=b, line=dict(color="#555555", dash="dash", width=1), **cell(i, cols))
         # a separate annotation: add_vline's own annotation cannot place itself on date strings
-        fig.add_annotation(
-            x=b,
-            y=1,
-            xref="x",
-            yref="y domain",
-            text=" test →",
-            showarrow=False,
-            xanchor="left",
-            yanchor="top",
-            font=dict(size=11, color="#555555"),
-            row=1,
-            col=1,
-        )
+        fig.add_annotation(x=b, y=1, xref="x", yref="y domain", text=" test →", showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(size=11, color="#555555"),
+                           row=1, col=1)  # fmt: skip
     return fig
 
 
-def _step(edges: np.ndarray, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x, y of a histogram drawn as a step line (``line_shape="hv"``)."""
-    return edges, np.r_[share, share[-1]]
+def _add_histogram(fig: go.Figure, edges: np.ndarray, share: np.ndarray, name: str,
+                   shown: set[str], where: dict[str, int], **style: Any) -> None:  # fmt: skip
+    """Draw a histogram (share per bin) as a step line; its legend entry only if not ``shown``."""
+    fig.add_trace(go.Scatter(x=edges, y=np.r_[share, share[-1]], line_shape="hv", mode="lines",
+                             name=name, legendgroup=name, showlegend=name not in shown, **style),
+                  **where)  # fmt: skip
+    shown.add(name)
 
 
 def _log_bins(
@@ -232,43 +203,22 @@ def _log_bins(
     return 10 ** (lo + width * k), float(x_lo), float(x_hi)
 
 
-def _add_reference(
-    fig: go.Figure, method: str, v: RefValue, top: float, row: int, col: int, legend: bool
-) -> None:
+def _add_reference(fig: go.Figure, method: str, v: RefValue, top: float, where: dict[str, int],
+                   legend: bool) -> None:  # fmt: skip
     """Draw a method's value as a vertical line; a per-time value also as a bar over its range."""
     color, label = method_color(method), method_label(method)
-    line = dict(color=color, width=2, dash=REF_DASH.get(method))
-    hover = f"{label}: {v.value:.4g}<extra></extra>"
-    fig.add_trace(
-        go.Scatter(
-            x=[v.value, v.value],
-            y=[0, top],
-            mode="lines",
-            line=line,
-            name=label,
-            legendgroup=method,
-            showlegend=legend,
-            hovertemplate=hover,
-        ),
-        row=row,
-        col=col,
-    )
+    fig.add_trace(go.Scatter(
+        x=[v.value, v.value], y=[0, top], mode="lines", name=label, legendgroup=method,
+        line=dict(color=color, width=2, dash=REF_DASH.get(method)), showlegend=legend,
+        hovertemplate=f"{label}: {v.value:.4g}<extra></extra>",
+    ), **where)  # fmt: skip
     if v.hi > v.lo > 0:
-        hover = f"{label} over time: {v.lo:.3g} to {v.hi:.3g}<extra></extra>"
-        fig.add_trace(
-            go.Scatter(
-                x=[v.lo, v.hi],
-                y=[top, top],
-                mode="lines+markers",
-                marker=dict(symbol="line-ns-open", size=8),
-                line=dict(color=color, width=1.5),
-                legendgroup=method,
-                showlegend=False,
-                hovertemplate=hover,
-            ),
-            row=row,
-            col=col,
-        )
+        fig.add_trace(go.Scatter(
+            x=[v.lo, v.hi], y=[top, top], mode="lines+markers", legendgroup=method,
+            marker=dict(symbol="line-ns-open", size=8), line=dict(color=color, width=1.5),
+            showlegend=False,
+            hovertemplate=f"{label} over time: {v.lo:.3g} to {v.hi:.3g}<extra></extra>",
+        ), **where)  # fmt: skip
 
 
 def plot_qr_posterior(
@@ -306,88 +256,34 @@ def plot_qr_posterior(
     """
     references, prior_cdfs = references or {}, prior_cdfs or {}
     params = list(draws)
-    cols = max(1, min(n_cols, len(params)))
-    rows = math.ceil(len(params) / cols)
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=params,
-        horizontal_spacing=0.06,
-        vertical_spacing=0.25 if rows > 1 else 0.1,
-    )
+    fig, rows, cols = subplot_grid(params, n_cols, 0.25, horizontal_spacing=0.06)
     shown: set[str] = set()  # legend entries already made
     blue = method_color("bayes")
     for i, p in enumerate(params):
-        r, c = i // cols + 1, i % cols + 1
+        where = cell(i, cols)
         d = np.asarray(draws[p], dtype=np.float64)
         d = d[np.isfinite(d) & (d > 0)]
         refs = {m: v[p] for m, v in references.items() if p in v}
         edges, x_lo, x_hi = _log_bins(d, refs, n_bins)
         share = np.histogram(d, bins=edges)[0] / d.size
-        ex, ey = _step(edges, share)
-        fig.add_trace(
-            go.Scatter(
-                x=ex,
-                y=ey,
-                line_shape="hv",
-                fill="tozeroy",
-                mode="lines",
-                line=dict(color=blue, width=1.2),
-                fillcolor=rgba(blue, 0.25),
-                name="posterior",
-                legendgroup="posterior",
-                showlegend=not shown,
-            ),
-            row=r,
-            col=c,
-        )
-        shown.add("posterior")
+        _add_histogram(fig, edges, share, "posterior", shown, where, fill="tozeroy",
+                       line=dict(color=blue, width=1.2), fillcolor=rgba(blue, 0.25))  # fmt: skip
         if (cdf := prior_cdfs.get(p)) is not None:
-            px, py = _step(edges, np.diff(cdf(edges)))
-            fig.add_trace(
-                go.Scatter(
-                    x=px,
-                    y=py,
-                    line_shape="hv",
-                    mode="lines",
-                    name="prior",
-                    line=dict(color="#777777", dash="dash", width=1.2),
-                    legendgroup="prior",
-                    showlegend="prior" not in shown,
-                ),
-                row=r,
-                col=c,
-            )
-            shown.add("prior")
+            _add_histogram(fig, edges, np.diff(cdf(edges)), "prior", shown, where,
+                           line=dict(color="#777777", dash="dash", width=1.2))  # fmt: skip
         top = float(share.max()) * 1.12
         off_axis = [f"{method_label(m)} = {v.value:.3g}" for m, v in refs.items() if v.value <= 0]
         for method, v in refs.items():
             if v.value > 0:
-                _add_reference(fig, method, v, top, r, c, legend=method not in shown)
+                _add_reference(fig, method, v, top, where, legend=method not in shown)
                 shown.add(method)
         if off_axis:
-            fig.add_annotation(
-                text="; ".join(off_axis) + " (not on the log axis)",
-                xref="x domain",
-                yref="y domain",
-                x=0.01,
-                y=0.98,
-                showarrow=False,
-                xanchor="left",
-                font=dict(size=10),
-                row=r,
-                col=c,
-            )
+            fig.add_annotation(text="; ".join(off_axis) + " (not on the log axis)", x=0.01, y=0.98,
+                               xref="x domain", yref="y domain", showarrow=False, xanchor="left",
+                               font=dict(size=10), **where)  # fmt: skip
         # over several decades label the powers of 10 only (minor digits crowd the axis)
-        fig.update_xaxes(
-            type="log",
-            range=[x_lo, x_hi],
-            exponentformat="power",
-            tickangle=0,
-            dtick=1 if x_hi - x_lo >= 2 else None,
-            row=r,
-            col=c,
-        )
+        fig.update_xaxes(type="log", range=[x_lo, x_hi], exponentformat="power", tickangle=0,
+                         dtick=1 if x_hi - x_lo >= 2 else None, **where)  # fmt: skip
     finish_layout(fig, title, 300 * rows + 120)
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(title_text="share per bin", col=1)
@@ -408,12 +304,8 @@ def plot_pit_histograms(
     a hump: too wide; a slope: biased).
     """
     methods = list(pits)
-    fig = make_subplots(
-        rows=1,
-        cols=max(1, len(methods)),
-        subplot_titles=[method_label(m) for m in methods],
-        shared_yaxes=True,
-    )
+    fig = make_subplots(rows=1, cols=max(1, len(methods)), shared_yaxes=True,
+                        subplot_titles=[method_label(m) for m in methods])  # fmt: skip
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     centers = (edges[:-1] + edges[1:]) / 2
     y_max = 2.0
@@ -423,29 +315,14 @@ def plot_pit_histograms(
         density = np.histogram(pit, bins=edges)[0] / (m / n_bins)
         half = 2 * math.sqrt((1 - 1 / n_bins) / (m / n_bins))
         y_max = max(y_max, float(density.max()) * 1.1, 1 + half * 1.1)
-        fig.add_trace(
-            go.Bar(
-                x=centers,
-                y=density,
-                width=1 / n_bins * 0.95,
-                marker_color=rgba(method_color(method), 0.85),
-                name=method_label(method),
-                showlegend=False,
-                hovertemplate="PIT %{x:.2f}: density %{y:.2f}<extra></extra>",
-            ),
-            row=1,
-            col=j,
-        )
+        fig.add_trace(go.Bar(
+            x=centers, y=density, width=1 / n_bins * 0.95, name=method_label(method),
+            marker_color=rgba(method_color(method), 0.85), showlegend=False,
+            hovertemplate="PIT %{x:.2f}: density %{y:.2f}<extra></extra>",
+        ), row=1, col=j)  # fmt: skip
         # shapes after the trace: plotly skips row/col shapes on subplots without data
-        fig.add_hrect(
-            y0=max(0.0, 1 - half),
-            y1=1 + half,
-            fillcolor="rgba(0,0,0,0.10)",
-            line_width=0,
-            layer="above",
-            row=1,
-            col=j,
-        )
+        fig.add_hrect(y0=max(0.0, 1 - half), y1=1 + half, fillcolor="rgba(0,0,0,0.10)",
+                      line_width=0, layer="above", row=1, col=j)  # fmt: skip
         fig.add_hline(y=1, line=dict(color="#333333", dash="dash", width=1), row=1, col=j)
     fig.update_xaxes(range=[0, 1], dtick=0.5)
     fig.update_yaxes(range=[0, y_max])
@@ -471,24 +348,14 @@ def plot_traces(
     names = list(labels) if labels is not None else params
     fig, rows, cols = shared_x_grid(names, n_cols, spacing=0.2)
     for i, p in enumerate(params):
-        r, c = i // cols + 1, i % cols + 1
         values = np.atleast_2d(np.asarray(draws[p]))
         keep = thin(values.shape[1], max_draws)
         for chain, row in enumerate(values):
-            fig.add_trace(
-                go.Scatter(
-                    x=keep,
-                    y=f32(row[keep]),
-                    mode="lines",
-                    line=dict(width=0.8, color=PALETTE[chain % len(PALETTE)]),
-                    name=f"chain {chain}",
-                    legendgroup=f"chain {chain}",
-                    showlegend=i == 0,
-                    opacity=0.8,
-                ),
-                row=r,
-                col=c,
-            )
+            fig.add_trace(go.Scatter(
+                x=keep, y=f32(row[keep]), mode="lines", name=f"chain {chain}", opacity=0.8,
+                line=dict(width=0.8, color=PALETTE[chain % len(PALETTE)]),
+                legendgroup=f"chain {chain}", showlegend=i == 0,
+            ), **cell(i, cols))  # fmt: skip
     finish_layout(fig, title, 190 * rows + 120)
     fig.update_layout(hovermode="closest")
     fig.update_xaxes(title_text="draw", row=rows)

@@ -41,13 +41,8 @@ PANELS: dict[str, tuple[str, str, str | None]] = {
     "cumulative_resid": ("Cumulative residual Σ v_t", RETURN_UNIT, None),
 }
 DEFAULT_PANELS: tuple[str, ...] = (
-    "actual_vs_predicted",
-    "residuals",
-    "log_likelihood",
-    "gain_norm",
-    "drift_norm",
-    "rolling_rmse",
-)
+    "actual_vs_predicted", "residuals", "log_likelihood", "gain_norm", "drift_norm", "rolling_rmse",
+)  # fmt: skip
 OPTIONAL_PANELS: tuple[str, ...] = ("acf_residuals", "residual_hist", "cumulative_resid")
 ALL_PANELS: tuple[str, ...] = DEFAULT_PANELS + OPTIONAL_PANELS
 

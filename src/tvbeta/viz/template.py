@@ -15,12 +15,10 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 
 _template = go.layout.Template(pio.templates["simple_white"])
 _template.layout.update(
-    font=dict(family="Helvetica, Arial, sans-serif", size=12),
-    colorway=list(PALETTE),
-    hovermode="x unified",
-    margin=dict(t=70, b=40, l=60, r=20),
+    font=dict(family="Helvetica, Arial, sans-serif", size=12), colorway=list(PALETTE),
+    hovermode="x unified", margin=dict(t=70, b=40, l=60, r=20),
     legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
-)
+)  # fmt: skip
 _template.layout.xaxis.update(showgrid=True, gridcolor="#eeeeee")
 _template.layout.yaxis.update(
     showgrid=True, gridcolor="#eeeeee", zeroline=True, zerolinecolor="#bbbbbb"
