@@ -4,7 +4,8 @@ Every `import tvbeta.x` / `from tvbeta.x import ...` in src/tvbeta, at module le
 function (a lazy import is still a dependency), is read from the source with `ast`; imports
 under `if TYPE_CHECKING:` are annotations only and are skipped. The edges that still point
 upwards are listed in KNOWN_BACKWARD: the test fails on any new one, and on a listed one that
-has gone (so the list only shrinks). The layers also rule out import cycles between units.
+has gone (so the list only shrinks). The layers also rule out import cycles between units;
+`test_no_module_imports_itself_through_others` rules them out between modules too.
 """
 
 from __future__ import annotations
@@ -54,13 +55,21 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skipped
 
 
-def import_edges() -> dict[tuple[str, str], list[str]]:
-    """(importer unit, imported unit) -> the places (file:line) of each cross-unit import."""
+MODULES = {".".join(p.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__"): p
+           for p in sorted(SRC.rglob("*.py"))}  # fmt: skip
+
+
+def _module(name: str) -> str:
+    """The module of an imported name (``tvbeta.kalman.filter.x`` -> ``tvbeta.kalman.filter``)."""
+    while name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def module_imports() -> dict[tuple[str, str], list[str]]:
+    """(importer module, imported module) -> the places (file:line) of each import."""
     edges: dict[tuple[str, str], list[str]] = {}
-    for path in sorted(SRC.rglob("*.py")):
-        rel = path.relative_to(SRC.parent).with_suffix("")
-        module = ".".join(rel.parts).removesuffix(".__init__")
-        importer = unit_of(module)
+    for module, path in MODULES.items():
         tree = ast.parse(path.read_text())
         skipped = _type_checking_nodes(tree)
         for node in ast.walk(tree):
@@ -68,17 +77,24 @@ def import_edges() -> dict[tuple[str, str], list[str]]:
                 continue
             targets: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                if node.module == "tvbeta":
-                    targets = [f"tvbeta.{a.name}" for a in node.names]
-                elif node.module.startswith("tvbeta."):
-                    targets = [node.module]
+                if node.module == "tvbeta" or node.module.startswith("tvbeta."):
+                    targets = [f"{node.module}.{a.name}" for a in node.names]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names if a.name.startswith("tvbeta.")]
-            for target in targets:
-                imported = unit_of(target)
-                if imported != importer and imported in RANK:
+            for target in map(_module, targets):
+                if target != module:
                     where = f"{path.relative_to(SRC.parent)}:{node.lineno}"
-                    edges.setdefault((importer, imported), []).append(where)
+                    edges.setdefault((module, target), []).append(where)
+    return edges
+
+
+def import_edges() -> dict[tuple[str, str], list[str]]:
+    """(importer unit, imported unit) -> the places (file:line) of each cross-unit import."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for (importer, imported), where in module_imports().items():
+        pair = (unit_of(importer), unit_of(imported))
+        if pair[0] != pair[1] and pair[1] in RANK:
+            edges.setdefault(pair, []).extend(where)
     return edges
 
 
@@ -95,3 +111,19 @@ def test_no_new_import_points_up_the_layers():
     assert not new, f"imports from a lower layer into a higher one: {new}"
     gone = KNOWN_BACKWARD - backward.keys()
     assert not gone, f"these upward edges are gone: remove them from KNOWN_BACKWARD: {gone}"
+
+
+def test_no_module_imports_itself_through_others():
+    """No cycle in the module graph (lazy imports included): each module's imports, followed
+    transitively, never lead back to it."""
+    graph: dict[str, set[str]] = {}
+    for importer, imported in module_imports():
+        graph.setdefault(importer, set()).add(imported)
+    for start in MODULES:
+        seen, todo = set(), list(graph.get(start, ()))
+        while todo:
+            module = todo.pop()
+            assert module != start, f"{start} imports itself through {sorted(seen)}"
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph.get(module, ()))
