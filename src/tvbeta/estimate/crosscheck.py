@@ -16,15 +16,12 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from tvbeta.constants import default_burn
-from tvbeta.data.validate import column_list
-from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, check_q_form, fit_mle
+from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, fit_mle
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.kalman import kalman_loglik
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.reference import loglik_decimal
 from tvbeta.model import KalmanSpec
-from tvbeta.model.engine import design_for
 
 
 def crosscheck_statsmodels(
@@ -53,18 +50,14 @@ def crosscheck_statsmodels(
     variance 1e6) statsmodels' textbook covariance update loses digits in the first steps
     (about 1e-9 relative on the seed's data); tvbeta's factored update does not.
     """
-    check_q_form(q)
-    factor_cols = column_list(factor_cols)
-    if spec is None:
-        spec = KalmanSpec(K=len(factor_cols))
-        spec = spec.set_intercept() if intercept else spec
-    burn = default_burn(spec.K) if burn is None else int(burn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)
         t0 = time.perf_counter()
-        ours = fit_mle(df, target_col, factor_cols, q=q, burn=burn, spec=spec)
+        ours = fit_mle(df, target_col, factor_cols, intercept=intercept, q=q, burn=burn,
+                       spec=spec)  # fmt: skip
         t_ours = time.perf_counter() - t0
-    design = design_for(spec, df, target_col, factor_cols, burn)
+    # the fitted spec has the given (or default) initial state and T; the fit keeps its design
+    spec, burn, design = ours.spec, ours.burn, ours.result.design
     T = spec.T.kernel(len(design.y), "T")
     # The same model for statsmodels: its filter would predict through the rows before the
     # first observed target (not part of tvbeta's model) and its loglikelihood_burn counts

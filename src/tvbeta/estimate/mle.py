@@ -643,25 +643,12 @@ class MLEFit:
         """Return the standard errors of `params` from the observed information."""
         return pd.Series(self.estimate.se, index=self.estimate.names, name="se")
 
-    @property
-    def llf(self) -> float:
-        """Return the log-likelihood at the optimum (nats, terms after burn)."""
-        return self.estimate.llf
-
-    @property
-    def aic(self) -> float:
-        """Return Akaike's information criterion (`MLEResult.aic`)."""
-        return self.estimate.aic
-
-    @property
-    def bic(self) -> float:
-        """Return the Bayesian information criterion (`MLEResult.bic`)."""
-        return self.estimate.bic
-
-    @property
-    def converged(self) -> bool:
-        """Return whether the search ended at a stationary point (projected gradient ~0)."""
-        return self.estimate.converged
+    llf = property(lambda self: self.estimate.llf,
+                   doc="The log-likelihood at the optimum (nats, terms after burn).")
+    aic = property(lambda self: self.estimate.aic, doc="Akaike's criterion (`MLEResult.aic`).")
+    bic = property(lambda self: self.estimate.bic, doc="The BIC (`MLEResult.bic`).")
+    converged = property(lambda self: self.estimate.converged,
+                         doc="Whether the search ended at a stationary point (gradient ~0).")
 
     def __repr__(self) -> str:
         """Return target, states, Q form, observed span, llf, convergence and bounds."""

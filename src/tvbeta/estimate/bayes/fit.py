@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import time
-import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -27,12 +26,12 @@ import xarray as xr
 from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TIME
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
-    PREDICTIVE_COMPILE,
-    RANDOM_OBJMODE,
     BayesSpec,
     QForm,
     bayes_spec,
     model_from_spec,
+    posterior_predictive,
+    sample_prior_predictive,
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
@@ -126,13 +125,7 @@ class BayesFit:
     def with_posterior_predictive(self, seed: int) -> BayesFit:
         """Return a copy with a posterior_predictive group (replicated returns from the model)."""
         tree = self.tree.copy()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
-            pp = pm.sample_posterior_predictive(
-                tree, model=self.model(), random_seed=seed, progressbar=False,
-                compile_kwargs=PREDICTIVE_COMPILE,
-            )
-        tree["posterior_predictive"] = pp["posterior_predictive"].copy()
+        tree["posterior_predictive"] = posterior_predictive(tree, self.model(), seed)
         return replace(self, tree=tree)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -298,20 +291,12 @@ def fit_spec(
     t0 = time.perf_counter()
     tree, t_sample, used = sample_nuts(model, run, seed=int(seeds[0]), progressbar=progressbar)
     tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
-    with model:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
-            if prior_predictive:
-                prior = pm.sample_prior_predictive(draws=run.draws, random_seed=int(seeds[1]),
-                                                   compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
-                tree["prior"] = prior["prior"].copy()
-                tree["prior_predictive"] = prior["prior_predictive"].copy()
-            if posterior_predictive:
-                pp = pm.sample_posterior_predictive(
-                    tree, random_seed=int(seeds[2]), progressbar=False,
-                    compile_kwargs=PREDICTIVE_COMPILE,
-                )
-                tree["posterior_predictive"] = pp["posterior_predictive"].copy()
+    if prior_predictive:
+        prior = sample_prior_predictive(model, run.draws, seed=int(seeds[1]))
+        tree["prior"] = prior["prior"].copy()
+        tree["prior_predictive"] = prior["prior_predictive"].copy()
+    if posterior_predictive:
+        tree["posterior_predictive"] = posterior_predictive(tree, model, int(seeds[2]))
     t_total = time.perf_counter() - t0
     Q, R = posterior_qr(tree, spec.q)
     beta = (

@@ -47,8 +47,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -481,13 +481,3 @@ def resolve_priors(
         lkj_eta=float(priors.lkj_eta),
     )
 
-
-def prior_table(resolved: ResolvedPriors, state_names: Sequence[str]) -> pd.DataFrame:
-    """One row per parameter: distribution and parameters (for reports)."""
-    rows = [("sigma_eps", resolved.sigma_eps.dist, asdict(resolved.sigma_eps)["params"])]
-    for j, name in enumerate(state_names):
-        params = {
-            p: (v[j] if isinstance(v, list) else v) for p, v in resolved.sigma_beta.params.items()
-        }
-        rows.append((f"sigma_beta[{name}]", resolved.sigma_beta.dist, params))
-    return pd.DataFrame(rows, columns=["parameter", "dist", "params"]).set_index("parameter")
