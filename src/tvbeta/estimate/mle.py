@@ -647,6 +647,7 @@ class MLEFit:
                    doc="The log-likelihood at the optimum (nats, terms after burn).")
     aic = property(lambda self: self.estimate.aic, doc="Akaike's criterion (`MLEResult.aic`).")
     bic = property(lambda self: self.estimate.bic, doc="The BIC (`MLEResult.bic`).")
+    q = property(lambda self: self.spec.q_mode.removeprefix("mle_"), doc='"diag" or "full".')
     converged = property(lambda self: self.estimate.converged,
                          doc="Whether the search ended at a stationary point (gradient ~0).")
 
@@ -657,7 +658,7 @@ class MLEFit:
         steps = r.design.index[~np.isnan(r.design.y)][self.burn :]  # the likelihood's terms
         return (
             f"MLEFit(target={r.target_name!r}, states={list(r.state_names)}, "
-            f"q={self.spec.q_mode.removeprefix('mle_')!r},\n  {len(steps)} observed steps "
+            f"q={self.q!r},\n  {len(steps)} observed steps "
             f"{format_span(steps)} after burn={self.burn} of {len(r.design.index)} rows;"
             f"\n  llf={e.llf:.6g}, {'converged' if e.converged else 'NOT converged'}, "
             f"at bound: {bound})"

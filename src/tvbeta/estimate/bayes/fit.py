@@ -234,9 +234,7 @@ def fit_bayes(
     Parameters
     ----------
     df, target_col, factor_cols, intercept, q, priors, burn, frequency
-        The model, as in `build_model` (priors: `Priors`, a dict, or None for the defaults;
-        burn: observed steps left out of the likelihood, default K as in `fit_mle`, see
-        `tvbeta.constants.default_burn`).
+        The data and the model, as in `bayes_spec`.
     draws, tune, chains, cores, target_accept, sampler, n_paths
         The NUTS settings, see `SamplerSettings` (target_accept default
         `tvbeta.constants.TARGET_ACCEPT`, 0.8); or all of them at once as ``settings``.

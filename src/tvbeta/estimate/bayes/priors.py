@@ -367,15 +367,8 @@ def _ols(y: np.ndarray, Z: np.ndarray):
     return coef, np.sqrt(np.clip(np.diag(cov), 0.0, None)), np.sqrt(s2)
 
 
-def initial_state(
-    y: np.ndarray,
-    Z: np.ndarray,
-    *,
-    burn: int,
-    ppy: float,
-    intercept: bool,
-    priors: Priors | None = None,
-) -> InitialState:
+def initial_state(y: np.ndarray, Z: np.ndarray, *, burn: int, ppy: float, intercept: bool,
+                  priors: Priors | None = None) -> InitialState:  # fmt: skip
     """Return the documented initial state (module docstring): OLS on the initial window, wide P0.
 
     y (n,), Z (n, k): the full data (the burn-in included); the intercept, if any, is
@@ -455,15 +448,8 @@ def _fill(prior: Prior | None, default_scale: float | np.ndarray, k: int | None)
     return Prior(prior.dist, params)
 
 
-def resolve_priors(
-    y: np.ndarray,
-    Z: np.ndarray,
-    *,
-    burn: int,
-    ppy: float,
-    intercept: bool,
-    priors: Priors | None = None,
-) -> ResolvedPriors:
+def resolve_priors(y: np.ndarray, Z: np.ndarray, *, burn: int, ppy: float, intercept: bool,
+                   priors: Priors | None = None) -> ResolvedPriors:  # fmt: skip
     """Fill the default scales of the priors from the data.
 
     The scales come from the residual sd after the first ``burn`` observed steps, sd(y) and the
