@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -235,6 +235,16 @@ class BayesSpec:
         )  # fmt: skip
 
 
+class ModelOptions(TypedDict, total=False):
+    """The model's keywords of `bayes_spec` (which documents them and their defaults)."""
+
+    intercept: bool
+    q: QForm
+    priors: Priors | dict | None
+    burn: int | None
+    frequency: str | float | None
+
+
 def bayes_spec(
     df: pd.DataFrame,
     target_col: Hashable,
@@ -290,7 +300,8 @@ def bayes_spec(
 
 
 def build_model(
-    df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str, **model: Any
+    df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str,
+    **model: Unpack[ModelOptions],
 ) -> pm.Model:
     """Build the PyMC model of a fund's returns on factors with time-varying betas.
 
@@ -301,7 +312,7 @@ def build_model(
     `BayesSpec.observed_time`), a
     `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
     draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`. The
-    arguments and ``model`` keywords (intercept, q, priors, burn, frequency) are `bayes_spec`'s.
+    arguments are those of `bayes_spec`.
     """
     return model_from_spec(bayes_spec(df, target_col, factor_cols, **model))
 
@@ -481,7 +492,7 @@ def sample_prior_predictive(spec_or_model: BayesSpec | pm.Model, draws: int = 50
                                           compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
 
 
-def posterior_predictive(tree, model: pm.Model, seed: int):
+def posterior_predictive_group(tree, model: pm.Model, seed: int):
     """Return the posterior_predictive group of ``tree``'s posterior under ``model``."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
