@@ -96,22 +96,10 @@ no such option (it keeps a diagonal one)."""
 
 # --- the seed's dictionaries -------------------------------------------------------------
 DESCRIBE_KEYS: tuple[str, ...] = (
-    "Model Name",
-    "K (State Dim)",
-    "Has Intercept",
-    "Target Column",
-    "Factor Columns",
-    "Initial Beta",
-    "Initial Covariance (P_0 diag)",
-    "Q Type",
-    "R Type",
-    "Q Scalar",
-    "R Scalar",
-    "Q Mode",
-    "R Mode",
-    "Observation Function",
-    "Transition Function",
-)
+    "Model Name", "K (State Dim)", "Has Intercept", "Target Column", "Factor Columns",
+    "Initial Beta", "Initial Covariance (P_0 diag)", "Q Type", "R Type", "Q Scalar", "R Scalar",
+    "Q Mode", "R Mode", "Observation Function", "Transition Function",
+)  # fmt: skip
 """Keys of ``KalmanSpec.describe()`` (and of a result's ``meta``), in the seed's order."""
 
 CONSTANT = "constant"
@@ -119,14 +107,7 @@ DYNAMIC = "dynamic"
 """Values of "Q Type" / "R Type": one matrix for all steps, or one per step."""
 
 SEED_RESULT_KEYS: tuple[str, ...] = (
-    "beta",
-    "beta_cov",
-    "y_pred",
-    "residuals",
-    "kalman_gain",
-    "log_likelihood",
-    "log_likelihood_t",
-    "meta",
-    "H",
-)
+    "beta", "beta_cov", "y_pred", "residuals", "kalman_gain", "log_likelihood",
+    "log_likelihood_t", "meta", "H",
+)  # fmt: skip
 """Keys of the seed engine's result dict; ``KalmanResult[key]`` accepts each of them."""

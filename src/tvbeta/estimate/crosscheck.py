@@ -12,59 +12,45 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tvbeta.constants import default_burn
-from tvbeta.data.validate import column_list
-from tvbeta.estimate.mle import MLEConvergenceWarning, QForm, check_q_form, fit_mle
+from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.kalman import kalman_loglik
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.reference import loglik_decimal
-from tvbeta.model import KalmanSpec
-from tvbeta.model.engine import design_for
 
 
 def crosscheck_statsmodels(
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Sequence[Hashable] | Hashable,
-    *,
-    intercept: bool = True,
-    q: QForm = "diag",
-    burn: int | None = None,
-    spec: KalmanSpec | None = None,
+    df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | Hashable,
+    **fit_args: Any,
 ) -> pd.DataFrame:
     """Joint MLE of (Q, R) by tvbeta (`fit_mle`) and by the statsmodels twin, compared.
 
-    Arguments as in `fit_mle` (``burn`` counts observed steps). Returns a table indexed by
-    quantity (each natural parameter, "llf", "llf at statsmodels' optimum", "fit time (s)")
-    with columns "tvbeta", "statsmodels", "rel. diff", "abs. diff" and "exact". Each compared
-    row has one of the differences: relative, or absolute where statsmodels' value is ~0 (a
-    variance at zero, `NEAR_ZERO`); the fit times are shown, not compared. Both optimisers
-    start from their own defaults, so agreement of the estimates is a real check, not a copy;
-    statsmodels' L-BFGS-B runs with a tighter stopping tolerance than scipy's default, so that
-    both fits are converged. "exact" (NaN on the other rows) is the log-likelihood at
-    statsmodels' optimum computed with 60 significant digits
-    (`tvbeta.kalman.reference.loglik_decimal`): where tvbeta and statsmodels differ there, it
-    is rounding, and this column says whose. Under a near-diffuse prior (the seed's intercept
-    variance 1e6) statsmodels' textbook covariance update loses digits in the first steps
-    (about 1e-9 relative on the seed's data); tvbeta's factored update does not.
+    Arguments as in `fit_mle`, ``fit_args`` its keywords (intercept, q, burn, spec; ``burn``
+    counts observed steps). Returns a table indexed by quantity (each natural parameter, "llf",
+    "llf at statsmodels' optimum", "fit time (s)") with columns "tvbeta", "statsmodels", "rel.
+    diff", "abs. diff" and "exact". Each compared row has one of the differences: relative, or
+    absolute where statsmodels' value is ~0 (a variance at zero, `NEAR_ZERO`); the fit times are
+    shown, not compared. Both optimisers start from their own defaults, so agreement of the
+    estimates is a real check, not a copy; statsmodels' L-BFGS-B runs with a tighter stopping
+    tolerance than scipy's default, so that both fits are converged. "exact" (NaN on the other
+    rows) is the log-likelihood at statsmodels' optimum computed with 60 significant digits
+    (`tvbeta.kalman.reference.loglik_decimal`): where tvbeta and statsmodels differ there, it is
+    rounding, and this column says whose. Under a near-diffuse prior (the seed's intercept
+    variance 1e6) statsmodels' textbook covariance update loses digits in the first steps (about
+    1e-9 relative on the seed's data); tvbeta's factored update does not.
     """
-    check_q_form(q)
-    factor_cols = column_list(factor_cols)
-    if spec is None:
-        spec = KalmanSpec(K=len(factor_cols))
-        spec = spec.set_intercept() if intercept else spec
-    burn = default_burn(spec.K) if burn is None else int(burn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)
         t0 = time.perf_counter()
-        ours = fit_mle(df, target_col, factor_cols, q=q, burn=burn, spec=spec)
+        ours = fit_mle(df, target_col, factor_cols, **fit_args)
         t_ours = time.perf_counter() - t0
-    design = design_for(spec, df, target_col, factor_cols, burn)
+    # the fitted spec has the given (or default) initial state and T; the fit keeps its design
+    spec, burn, design, q = ours.spec, ours.burn, ours.result.design, ours.q
     T = spec.T.kernel(len(design.y), "T")
     # The same model for statsmodels: its filter would predict through the rows before the
     # first observed target (not part of tvbeta's model) and its loglikelihood_burn counts

@@ -643,25 +643,13 @@ class MLEFit:
         """Return the standard errors of `params` from the observed information."""
         return pd.Series(self.estimate.se, index=self.estimate.names, name="se")
 
-    @property
-    def llf(self) -> float:
-        """Return the log-likelihood at the optimum (nats, terms after burn)."""
-        return self.estimate.llf
-
-    @property
-    def aic(self) -> float:
-        """Return Akaike's information criterion (`MLEResult.aic`)."""
-        return self.estimate.aic
-
-    @property
-    def bic(self) -> float:
-        """Return the Bayesian information criterion (`MLEResult.bic`)."""
-        return self.estimate.bic
-
-    @property
-    def converged(self) -> bool:
-        """Return whether the search ended at a stationary point (projected gradient ~0)."""
-        return self.estimate.converged
+    llf = property(lambda self: self.estimate.llf,
+                   doc="The log-likelihood at the optimum (nats, terms after burn).")
+    aic = property(lambda self: self.estimate.aic, doc="Akaike's criterion (`MLEResult.aic`).")
+    bic = property(lambda self: self.estimate.bic, doc="The BIC (`MLEResult.bic`).")
+    q = property(lambda self: self.spec.q_mode.removeprefix("mle_"), doc='"diag" or "full".')
+    converged = property(lambda self: self.estimate.converged,
+                         doc="Whether the search ended at a stationary point (gradient ~0).")
 
     def __repr__(self) -> str:
         """Return target, states, Q form, observed span, llf, convergence and bounds."""
@@ -670,7 +658,7 @@ class MLEFit:
         steps = r.design.index[~np.isnan(r.design.y)][self.burn :]  # the likelihood's terms
         return (
             f"MLEFit(target={r.target_name!r}, states={list(r.state_names)}, "
-            f"q={self.spec.q_mode.removeprefix('mle_')!r},\n  {len(steps)} observed steps "
+            f"q={self.q!r},\n  {len(steps)} observed steps "
             f"{format_span(steps)} after burn={self.burn} of {len(r.design.index)} rows;"
             f"\n  llf={e.llf:.6g}, {'converged' if e.converged else 'NOT converged'}, "
             f"at bound: {bound})"

@@ -138,41 +138,23 @@ def compare_series(
     target: str,
     factors: Sequence[str],
     *,
-    intercept: bool = True,
-    test_size: int | float = 0.3,
-    burn: int | None = None,
-    methods: Sequence[str] = METHODS,
-    bayes: BayesSettings = BayesSettings(),
-    grid: GridSettings = GridSettings(),
-    rolling_window: int | None = None,
-    seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    **settings: Any,
 ) -> SeriesResult:
-    """Fit every method on the training rows of one series and score the test rows.
+    """`compare_methods` on one target, returning its `SeriesResult`.
 
-    data : rows are time steps (sorted), decimal returns; not modified; a missing target (NaN)
-    is neither fitted nor scored (module docstring). burn : observed steps at the start of the
-    training span dropped from the likelihoods (default: the number of states).
-    rolling_window : the number of observations in a rolling OLS window (default three years
-    of periods, at most the observed training returns). factors : a list of columns, or one
-    name. Arguments are checked as in `compare_methods`. progress : called with the name of
-    each step (method, then `LFO_STEP`) before it runs.
+    ``settings`` are the keywords of `compare_methods` (checked there); progress : called with
+    the name of each step (method, then `LFO_STEP`) before it runs.
     """
-    factors = column_list(factors, "factors")
-    check_methods(methods)
-    bayes.check(methods)
-    split = Split.from_test_size(len(data), test_size)
-    burn = default_burn(len(factors) + int(intercept)) if burn is None else int(burn)
-    design = prepare_design(data, target, factors, intercept=intercept, burn=burn)
-    return _compare_design(design, data, split, burn, methods, bayes, grid, rolling_window, seed,
-                           progress)  # fmt: skip
+    report = False if progress is None else lambda _, step: step and progress(step)
+    return compare_methods(data, [target], factors, progress=report, **settings).series[target]
 
 
 def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
                     methods: Sequence[str], bayes: BayesSettings, grid: GridSettings,
                     rolling_window: int | None, seed: int,
                     progress: Callable[[str], None] | None) -> SeriesResult:
-    """`compare_series` on the series' design, validated with ``burn``; ``data`` its table."""
+    """Fit and score one series' design, validated with ``burn``; ``data`` its table."""
     # the training rows must carry every fitted model on their own
     train = design.head(split.n_train, burn) if set(methods) - {"rolling_ols"} else None
     runners: dict[str, Callable[[], tuple[Any, OneStepForecast]]] = {}
@@ -259,10 +241,11 @@ def compare_methods(
     seed: int = 0,
     progress: bool | Progress = True,
 ) -> Comparison:
-    """Run `compare_series` for each target (same factors, split and settings).
+    """Fit every method on the training rows of each target and score the test rows.
 
-    The methods and scores are described in the module docstring. Series run one after
-    another: the Bayesian fits already use every core for their chains.
+    Every target has the same factors, split and settings. The methods and scores are
+    described in the module docstring. Series run one after another: the Bayesian fits
+    already use every core for their chains.
 
     Parameters
     ----------

@@ -132,7 +132,6 @@ class Split:
         return cls(n, n - n_test)
 
 
-
 def check_methods(methods: Sequence[str]) -> None:
     """One or more names from `METHODS`, each once (a list, not one name).
 
@@ -152,5 +151,3 @@ def check_methods(methods: Sequence[str]) -> None:
     twice = repeated(methods)
     if twice:
         raise ValueError(f"methods lists {twice} more than once: list each method once")
-
-

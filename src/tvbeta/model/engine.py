@@ -33,23 +33,8 @@ def design_for(
 ) -> Design:
     """Return the validated arrays of ``df`` for ``spec`` (its intercept), with K checked.
 
-    Parameters
-    ----------
-    spec : KalmanSpec
-        Gives the intercept and the number of states K.
-    df : pd.DataFrame
-        The data, rows are time steps; not modified.
-    target_col : hashable
-        The target column.
-    factor_cols : sequence of hashable, or str
-        The factor columns (one name alone is one column).
-    burn : int, default 0
-        Observed steps left out of the likelihood.
-
-    Returns
-    -------
-    Design
-        index (n,), y (n,), H (n, n_factors), Z (n, K) and the state names.
+    The arguments are those of `KalmanEngine.run`. The `Design` holds index (n,), y (n,),
+    H (n, n_factors), Z (n, K) and the state names.
 
     Raises
     ------
@@ -124,11 +109,5 @@ class KalmanEngine:
         model = self.spec.state_space(design.y, design.Z)
         smoothed = smooth_state_space(model, filter_state_space(model))
         meta = self.spec.describe(design.target_col, list(design.state_names))
-        return KalmanResult(
-            design=design,
-            output=smoothed,
-            target_name=str(design.target_col),
-            burn=burn,
-            spec=self.spec,
-            meta=meta,
-        )
+        return KalmanResult(design=design, output=smoothed, target_name=str(design.target_col),
+                            burn=burn, spec=self.spec, meta=meta)  # fmt: skip

@@ -298,35 +298,21 @@ class KalmanSpec:
         """Return a copy with Q the diagonal of the factors' sample variances."""
         return setters.set_Q_from_factor_vols(self, H)
 
-    def set_Q_from_rolling_beta_var(
-        self,
-        df: pd.DataFrame,
-        target_col,
-        factor_cols,
-        window: int = 20,
-        min_val: float = 1e-8,
-        scale: float = 1.0,
-    ) -> KalmanSpec:
+    def set_Q_from_rolling_beta_var(self, df: pd.DataFrame, target_col, factor_cols,
+                                    window: int = 20, min_val: float = 1e-8,
+                                    scale: float = 1.0) -> KalmanSpec:  # fmt: skip
         """Return a copy with Q_t from the rolling variance of rolling OLS betas."""
-        return setters.set_Q_from_rolling_beta_var(
-            self, df, target_col, factor_cols, window, min_val, scale
-        )
+        return setters.set_Q_from_rolling_beta_var(self, df, target_col, factor_cols, window,
+                                                   min_val, scale)  # fmt: skip
 
-    def set_Q_from_rolling_residual_vol(
-        self,
-        df: pd.DataFrame,
-        target_col,
-        factor_cols,
-        window: int = 20,
-        scale: float = 1.0,
-        burn: int = 0,
-        min_val: float = 1e-8,
-        alignment: Literal["seed", "causal"] = "seed",
-    ) -> KalmanSpec:
+    def set_Q_from_rolling_residual_vol(self, df: pd.DataFrame, target_col, factor_cols,
+                                        window: int = 20, scale: float = 1.0, burn: int = 0,
+                                        min_val: float = 1e-8,
+                                        alignment: Literal["seed", "causal"] = "seed",
+                                        ) -> KalmanSpec:  # fmt: skip
         """Return a copy with Q_t from the rolling variance of the innovations."""
-        return setters.set_Q_from_rolling_residual_vol(
-            self, df, target_col, factor_cols, window, scale, burn, min_val, alignment
-        )
+        return setters.set_Q_from_rolling_residual_vol(self, df, target_col, factor_cols, window,
+                                                       scale, burn, min_val, alignment)  # fmt: skip
 
     def set_Q(self, Q) -> KalmanSpec:
         """Return a copy with Q as given."""
@@ -340,9 +326,8 @@ class KalmanSpec:
         """Return a copy with R the variance of the full-sample OLS residuals."""
         return setters.set_R_from_ols(self, H, y)
 
-    def set_R_from_rolling_factor_vols(
-        self, H, window: int = 20, min_val: float = 1e-6
-    ) -> KalmanSpec:
+    def set_R_from_rolling_factor_vols(self, H, window: int = 20,
+                                       min_val: float = 1e-6) -> KalmanSpec:  # fmt: skip
         """Return a copy with R_t from the factors' rolling volatilities."""
         return setters.set_R_from_rolling_factor_vols(self, H, window, min_val)
 
@@ -350,9 +335,8 @@ class KalmanSpec:
         self, df: pd.DataFrame, target_col, factor_cols, window: int = 20, min_val: float = 1e-6
     ) -> KalmanSpec:
         """Return a copy with R_t the variance of rolling OLS residuals."""
-        return setters.set_R_from_rolling_ols_residuals(
-            self, df, target_col, factor_cols, window, min_val
-        )
+        return setters.set_R_from_rolling_ols_residuals(self, df, target_col, factor_cols, window,
+                                                        min_val)  # fmt: skip
 
     def set_Q_from_mle(self, df: pd.DataFrame, target_col, factor_cols, burn: int = 0):
         """Return a copy with Q = q I_K, q by the seed's scalar MLE."""

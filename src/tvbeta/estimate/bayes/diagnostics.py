@@ -8,14 +8,12 @@ E-BFMI >= 0.3 in every chain (Betancourt 2016). `check_convergence` warns with a
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from tvbeta._warn import warn_caller
@@ -197,14 +195,10 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
     The same table as the posterior check: the prior should make returns of the data's scale
     plausible, not force them.
     """
-    from tvbeta.estimate.bayes.model import PREDICTIVE_COMPILE, RANDOM_OBJMODE, model_from_spec
+    from tvbeta.estimate.bayes.model import sample_prior_predictive
 
     spec = getattr(spec_or_fit, "spec", spec_or_fit)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
-        with model_from_spec(spec):
-            tree = pm.sample_prior_predictive(draws=draws, random_seed=seed,
-                                              compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
+    tree = sample_prior_predictive(spec, draws, seed=seed)
     return _predictive_frame(_replicates(tree, "prior_predictive"), spec.y[spec.steps])
 
 

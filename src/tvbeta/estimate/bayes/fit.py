@@ -13,11 +13,10 @@ import json
 import logging
 import os
 import time
-import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
@@ -27,17 +26,18 @@ import xarray as xr
 from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TIME
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
-    PREDICTIVE_COMPILE,
-    RANDOM_OBJMODE,
     BayesSpec,
+    ModelOptions,
     QForm,
     bayes_spec,
     model_from_spec,
+    posterior_predictive_group,
+    sample_prior_predictive,
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
 from tvbeta.estimate.bayes.sampler import sample_nuts
-from tvbeta.model import StateSpaceModel, TimeVarying, check_q_form
+from tvbeta.model import StateSpaceModel, TimeVarying
 from tvbeta.model.io import unreadable
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path
@@ -126,13 +126,7 @@ class BayesFit:
     def with_posterior_predictive(self, seed: int) -> BayesFit:
         """Return a copy with a posterior_predictive group (replicated returns from the model)."""
         tree = self.tree.copy()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
-            pp = pm.sample_posterior_predictive(
-                tree, model=self.model(), random_seed=seed, progressbar=False,
-                compile_kwargs=PREDICTIVE_COMPILE,
-            )
-        tree["posterior_predictive"] = pp["posterior_predictive"].copy()
+        tree["posterior_predictive"] = posterior_predictive_group(tree, self.model(), seed)
         return replace(self, tree=tree)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -217,11 +211,6 @@ def fit_bayes(
     target_col: Hashable,
     factor_cols: Sequence[Hashable] | str,
     *,
-    intercept: bool = True,
-    q: QForm = "diag",
-    priors: Priors | dict | None = None,
-    burn: int | None = None,
-    frequency: str | float | None = None,
     draws: int = SamplerSettings.draws,
     tune: int = SamplerSettings.tune,
     chains: int = SamplerSettings.chains,
@@ -235,15 +224,14 @@ def fit_bayes(
     posterior_predictive: bool = False,
     progressbar: bool = False,
     check: bool = True,
+    **model: Unpack[ModelOptions],
 ) -> BayesFit:
     """Posterior of Q and R (beta marginalised by the Kalman filter) by NUTS.
 
     Parameters
     ----------
-    df, target_col, factor_cols, intercept, q, priors, burn, frequency
-        The model, as in `build_model` (priors: `Priors`, a dict, or None for the defaults;
-        burn: observed steps left out of the likelihood, default K as in `fit_mle`, see
-        `tvbeta.constants.default_burn`).
+    df, target_col, factor_cols, **model
+        The data and the model (intercept, q, priors, burn, frequency), as in `bayes_spec`.
     draws, tune, chains, cores, target_accept, sampler, n_paths
         The NUTS settings, see `SamplerSettings` (target_accept default
         `tvbeta.constants.TARGET_ACCEPT`, 0.8); or all of them at once as ``settings``.
@@ -270,11 +258,9 @@ def fit_bayes(
     DataValidationError
         Unusable data (see `tvbeta.data.prepare_design`).
     """
-    check_q_form(q)
     settings = SamplerSettings.of(settings, draws=draws, tune=tune, chains=chains, cores=cores,
                                   target_accept=target_accept, sampler=sampler, n_paths=n_paths)
-    spec = bayes_spec(df, target_col, factor_cols, intercept=intercept, q=q, priors=priors,
-                      burn=burn, frequency=frequency)  # fmt: skip
+    spec = bayes_spec(df, target_col, factor_cols, **model)
     return fit_spec(spec, settings, seed=seed, prior_predictive=prior_predictive,
                     posterior_predictive=posterior_predictive, progressbar=progressbar,
                     check=check)  # fmt: skip
@@ -298,20 +284,12 @@ def fit_spec(
     t0 = time.perf_counter()
     tree, t_sample, used = sample_nuts(model, run, seed=int(seeds[0]), progressbar=progressbar)
     tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
-    with model:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
-            if prior_predictive:
-                prior = pm.sample_prior_predictive(draws=run.draws, random_seed=int(seeds[1]),
-                                                   compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
-                tree["prior"] = prior["prior"].copy()
-                tree["prior_predictive"] = prior["prior_predictive"].copy()
-            if posterior_predictive:
-                pp = pm.sample_posterior_predictive(
-                    tree, random_seed=int(seeds[2]), progressbar=False,
-                    compile_kwargs=PREDICTIVE_COMPILE,
-                )
-                tree["posterior_predictive"] = pp["posterior_predictive"].copy()
+    if prior_predictive:
+        prior = sample_prior_predictive(model, run.draws, seed=int(seeds[1]))
+        tree["prior"] = prior["prior"].copy()
+        tree["prior_predictive"] = prior["prior_predictive"].copy()
+    if posterior_predictive:
+        tree["posterior_predictive"] = posterior_predictive_group(tree, model, int(seeds[2]))
     t_total = time.perf_counter() - t0
     Q, R = posterior_qr(tree, spec.q)
     beta = (

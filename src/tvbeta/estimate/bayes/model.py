@@ -28,9 +28,11 @@ path of the data).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -100,15 +102,8 @@ class BayesSpec:
     a0 = property(lambda self: self.model.a0, doc="Mean of the initial state, (k,).")
     P0 = property(lambda self: self.model.P0, doc="Covariance of the initial state, (k, k).")
 
-    @property
-    def n(self) -> int:
-        """Return the number of rows (time steps, missing targets included)."""
-        return self.Z.shape[0]
-
-    @property
-    def k(self) -> int:
-        """Return the number of states (columns of Z)."""
-        return self.Z.shape[1]
+    n = property(lambda self: self.Z.shape[0], doc="Rows (time steps, missing targets too).")
+    k = property(lambda self: self.Z.shape[1], doc="The number of states (columns of Z).")
 
     @property
     def first_row(self) -> int:
@@ -240,6 +235,16 @@ class BayesSpec:
         )  # fmt: skip
 
 
+class ModelOptions(TypedDict, total=False):
+    """The model's keywords of `bayes_spec` (which documents them and their defaults)."""
+
+    intercept: bool
+    q: QForm
+    priors: Priors | dict | None
+    burn: int | None
+    frequency: str | float | None
+
+
 def bayes_spec(
     df: pd.DataFrame,
     target_col: Hashable,
@@ -295,15 +300,8 @@ def bayes_spec(
 
 
 def build_model(
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Sequence[Hashable] | str,
-    *,
-    intercept: bool = True,
-    q: QForm = "diag",
-    priors: Priors | dict | None = None,
-    burn: int | None = None,
-    frequency: str | float | None = None,
+    df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str,
+    **model: Unpack[ModelOptions],
 ) -> pm.Model:
     """Build the PyMC model of a fund's returns on factors with time-varying betas.
 
@@ -313,11 +311,10 @@ def build_model(
     ``Q`` (state, state_). Observed: ``y`` (dims time = the observed steps after the burn-in,
     `BayesSpec.observed_time`), a
     `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
-    draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`.
+    draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`. The
+    arguments are those of `bayes_spec`.
     """
-    spec = bayes_spec(df, target_col, factor_cols, intercept=intercept, q=q, priors=priors,
-                      burn=burn, frequency=frequency)  # fmt: skip
-    return model_from_spec(spec)
+    return model_from_spec(bayes_spec(df, target_col, factor_cols, **model))
 
 
 # Scale priors whose log density is a smooth function of sigma^2 (unlike Exponential's |sigma|
@@ -481,15 +478,24 @@ def _random(Q, R, Z, rng=None, size=None, *, spec: BayesSpec):
     return out
 
 
-def sample_prior_predictive(
-    spec_or_model: BayesSpec | pm.Model, draws: int = 500, *, seed: int
-):
+def sample_prior_predictive(spec_or_model: BayesSpec | pm.Model, draws: int = 500, *,
+                            seed: int):  # fmt: skip
     """Draw from the prior and the prior predictive.
 
     A DataTree with groups prior, prior_predictive, observed_data: the returns the priors imply, to
     compare with the data's scale (see `tvbeta.estimate.bayes.diagnostics.prior_predictive_check`).
     """
     model = spec_or_model if isinstance(spec_or_model, pm.Model) else model_from_spec(spec_or_model)
-    with model:
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
         return pm.sample_prior_predictive(draws=draws, random_seed=seed,
-                                          compile_kwargs={"mode": "FAST_COMPILE"})  # fmt: skip
+                                          compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
+
+
+def posterior_predictive_group(tree, model: pm.Model, seed: int):
+    """Return the posterior_predictive group of ``tree``'s posterior under ``model``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
+        pp = pm.sample_posterior_predictive(tree, model=model, random_seed=seed, progressbar=False,
+                                            compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
+    return pp["posterior_predictive"].copy()

@@ -40,10 +40,10 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
-from tvbeta.kalman.filter import MAX_CONSTANT_K, sweep_constant
+from tvbeta.kalman.filter import MAX_CONSTANT_K
 from tvbeta.kalman.gradient import adjoint_kernel, tape_kernel
 
-__all__ = ["KalmanLoglikOp", "KalmanVJPOp", "kalman_loglik_terms"]
+__all__ = ["KalmanLoglikOp", "KalmanVJPOp"]
 
 _INPUT_NDIMS = {"Q": 2, "R": 0, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
 
@@ -106,12 +106,6 @@ def _adjoint(w, ll, tape, y, Z, T):
             dQ, dR, da0, dP0,
         )  # fmt: skip
     return dQ[0].copy(), np.asarray(dR[0]), da0, dP0
-
-
-def kalman_loglik_terms(Q, R, y, Z, T, a0, P0) -> np.ndarray:
-    """Return the Op's value in plain numpy: (n,) terms, all -inf on a numerical failure."""
-    args = [np.asarray(a, dtype=np.float64) for a in (Q, R, y, Z, T, a0, P0)]
-    return _forward(*args, sweep_constant(args[4][None], args[3].shape[1]))[0]
 
 
 class KalmanLoglikOp(Op):

@@ -47,8 +47,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -367,15 +367,8 @@ def _ols(y: np.ndarray, Z: np.ndarray):
     return coef, np.sqrt(np.clip(np.diag(cov), 0.0, None)), np.sqrt(s2)
 
 
-def initial_state(
-    y: np.ndarray,
-    Z: np.ndarray,
-    *,
-    burn: int,
-    ppy: float,
-    intercept: bool,
-    priors: Priors | None = None,
-) -> InitialState:
+def initial_state(y: np.ndarray, Z: np.ndarray, *, burn: int, ppy: float, intercept: bool,
+                  priors: Priors | None = None) -> InitialState:  # fmt: skip
     """Return the documented initial state (module docstring): OLS on the initial window, wide P0.
 
     y (n,), Z (n, k): the full data (the burn-in included); the intercept, if any, is
@@ -455,15 +448,8 @@ def _fill(prior: Prior | None, default_scale: float | np.ndarray, k: int | None)
     return Prior(prior.dist, params)
 
 
-def resolve_priors(
-    y: np.ndarray,
-    Z: np.ndarray,
-    *,
-    burn: int,
-    ppy: float,
-    intercept: bool,
-    priors: Priors | None = None,
-) -> ResolvedPriors:
+def resolve_priors(y: np.ndarray, Z: np.ndarray, *, burn: int, ppy: float, intercept: bool,
+                   priors: Priors | None = None) -> ResolvedPriors:  # fmt: skip
     """Fill the default scales of the priors from the data.
 
     The scales come from the residual sd after the first ``burn`` observed steps, sd(y) and the
@@ -481,13 +467,3 @@ def resolve_priors(
         lkj_eta=float(priors.lkj_eta),
     )
 
-
-def prior_table(resolved: ResolvedPriors, state_names: Sequence[str]) -> pd.DataFrame:
-    """One row per parameter: distribution and parameters (for reports)."""
-    rows = [("sigma_eps", resolved.sigma_eps.dist, asdict(resolved.sigma_eps)["params"])]
-    for j, name in enumerate(state_names):
-        params = {
-            p: (v[j] if isinstance(v, list) else v) for p, v in resolved.sigma_beta.params.items()
-        }
-        rows.append((f"sigma_beta[{name}]", resolved.sigma_beta.dist, params))
-    return pd.DataFrame(rows, columns=["parameter", "dist", "params"]).set_index("parameter")
