@@ -52,6 +52,18 @@ def test_mle_of_a_model_gives_its_parameters_with_the_model_kept():
                                              q_mode="mle_diag", r_mode="mle")  # fmt: skip
 
 
+def test_the_spec_of_a_fit_says_the_form_of_q_it_was_fitted_with():
+    """A full-Q fit's spec is the view over a model with a full Q (its structure is kept for
+    a refit); a diagonal fit's over a diagonal one."""
+    sim = simulate(200, 1, Q=[[1e-4, 0.0], [0.0, 1e-4]], R=1e-4, beta0=[0.0, 1.0],
+                   intercept=True, seed=3)  # fmt: skip
+    for q in ("diag", "full"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLEConvergenceWarning)
+            fit = fit_mle(sim.frame, "y", ["f1"], q=q)
+        assert fit.spec.model.q == q
+
+
 def test_standard_errors_equal_independent_second_difference_hessian():
     fit = fit_qr(nile_model(), burn=1)
     x = fit.params

@@ -130,8 +130,13 @@ class KalmanSpec:
 
     @property
     def model(self) -> StateSpaceModel:
-        """Return the structure: K, intercept, T, a0 = beta0, P0, init_mode (q = "diag")."""
-        return StateSpaceModel(self.K, self.intercept, self.T, self.beta0, self.P0,
+        """Return the structure: K, intercept, T, a0 = beta0, P0, init_mode, and the Q form.
+
+        The form is "full" for a spec the MLE fitted with a full Q (q_mode "mle_full"), else
+        "diag": the seed's spec has no field of its own for it.
+        """
+        q = "full" if self.q_mode == "mle_full" else "diag"
+        return StateSpaceModel(self.K, self.intercept, self.T, self.beta0, self.P0, q=q,
                                init_mode=self.init_mode)  # fmt: skip
 
     @property
