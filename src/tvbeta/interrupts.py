@@ -80,13 +80,14 @@ def noting_interrupts() -> Iterator[InterruptNote]:
 
     main = threading.main_thread().ident
     lock = threading.Lock()  # the retry's check and its SIGINT against the handler's restore
+    over = threading.Event()  # the block has ended: its end delivers a deferred SIGINT
 
     def retry() -> None:
         while note.deferred:
             time.sleep(_RETRY_S)
             with lock:
-                if signal.getsignal(signal.SIGINT) is not handler:
-                    return  # the block is over: its end delivered the SIGINT
+                if over.is_set():
+                    return
                 if note.deferred and not _in_llvmlite(sys._current_frames().get(main)):
                     signal.raise_signal(signal.SIGINT)  # handled in the main thread
 
@@ -105,6 +106,7 @@ def noting_interrupts() -> Iterator[InterruptNote]:
         yield note
     finally:
         with lock:
+            over.set()
             try:
                 signal.signal(signal.SIGINT, previous)
             except KeyboardInterrupt:  # a retried SIGINT ran (our handler) before the restore
