@@ -113,7 +113,9 @@ class _SeriesProgress:
     def __init__(self, targets: Sequence[str], config: RunConfig, interrupt: InterruptNote):
         s = config.sampler
         self.labels = {"grid_seed": "grid", "grid_loglik": "grid", "mle": "MLE",
+                       "mle_vol": "MLE (volatility-scaled R)",
                        "bayes": f"Bayes ({s.chains} chains x {s.tune + s.draws})",
+                       "bayes_vol": "Bayes (volatility-scaled R)",
                        "rolling_ols": "rolling OLS", "lfo": "LFO"}  # fmt: skip
         self.n, self.done, self.interrupt = len(targets), 0, interrupt
         self.steps: list[str] = []

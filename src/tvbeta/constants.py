@@ -29,6 +29,7 @@ DIMS: dict[str, tuple[str, ...]] = {
     "sigma_beta": (STATE,),
     "Q": (STATE, STATE2),
     "sigma_eps": (),
+    "gamma": (),  # the elasticity of a volatility-scaled R_t = sigma_eps^2 h_t^gamma
     # a posterior's beta paths (`BayesFit.beta_paths`): every summary of every kind
     "beta_path": (TIME, STATE),
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 from tvbeta.config.fields import REQUIRED, ConfigError, Where, check_keys, closest, describe, read
 from tvbeta.config.schema import (
+    DEFAULT_METHODS,
     METHODS,
     CompareConfig,
     DataConfig,
@@ -215,7 +216,7 @@ def _split(where: Where, t: dict[str, Any]) -> SplitConfig:
 
 def _compare(where: Where, t: dict[str, Any]) -> CompareConfig:
     check_keys(where, t, ("methods", "rolling_window", "lfo", "lfo_threshold"))
-    methods = read(where, t, "methods", "str_list", METHODS)
+    methods = read(where, t, "methods", "str_list", DEFAULT_METHODS)
     for m in methods:
         if m not in METHODS:
             raise where.error(f"unknown method {m!r};{closest(m, METHODS)} valid methods: "

@@ -16,13 +16,13 @@ import pandas as pd
 from tvbeta.config.fields import ConfigError, Where
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, load_data
 from tvbeta.data.validate import repeated
-from tvbeta.evaluate.settings import METHODS  # the comparison owns its list of methods
+from tvbeta.evaluate.settings import DEFAULT_METHODS, METHODS  # the comparison owns them
 from tvbeta.nuts import SamplerSettings
 from tvbeta.outputs import write_text
 
 __all__ = [
-    "METHODS", "CompareConfig", "DataConfig", "GridConfig", "ModelConfig", "OutputConfig",
-    "RunConfig", "SamplerConfig", "SplitConfig",
+    "DEFAULT_METHODS", "METHODS", "CompareConfig", "DataConfig", "GridConfig", "ModelConfig",
+    "OutputConfig", "RunConfig", "SamplerConfig", "SplitConfig",
 ]  # fmt: skip
 
 
@@ -106,7 +106,7 @@ class CompareConfig:
     (`tvbeta.evaluate.lfo`).
     """
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     rolling_window: int | None = None
     lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span
     lfo_threshold: float = 0.7  # refit when the Pareto k of the importance ratios exceeds it

@@ -11,13 +11,14 @@ differences of the exact gradient.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import default_burn
@@ -37,6 +38,7 @@ from tvbeta.model import (
 )
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
+from tvbeta.model.volatility import VolatilityIndex
 from tvbeta.results import KalmanResult
 
 
@@ -626,12 +628,25 @@ class MLEFit:
     spec is the view over the model fitted (``spec.model``) and the estimates (``spec.params``,
     Q and R); params, se : pd.Series of the natural parameters (Q entries, then R) and their
     standard errors from the observed information; llf, aic, bic over the terms after burn.
+    noise : the centred variance index of a volatility-scaled R (R_t = R h_t^gamma, gamma last
+    in params), None for a constant R.
     """
 
     spec: KalmanSpec
     result: KalmanResult
     estimate: MLEResult
     burn: int
+    noise: VolatilityIndex | None = None
+
+    def noise_variance(self, y: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        """Return R_t (1 | n,) for a design's y (n,) and Z (n, k): the fitted R, or R h_t^gamma.
+
+        A longer design than the one fitted (e.g. with the test rows) extends the index with
+        the training span's centring, so every R_t is known at t-1.
+        """
+        if self.noise is None:
+            return np.array([self.estimate.R])
+        return self.estimate.R * np.exp(self.estimate.params[-1] * self.noise.log_h(y, Z))
 
     @property
     def params(self) -> pd.Series:
@@ -682,6 +697,8 @@ def fit_mle(
     burn: int | None = None,
     spec: KalmanSpec | None = None,
     name: str | None = None,
+    noise: Literal["constant", "volatility"] = "constant",
+    frequency: str | float | None = None,
 ) -> MLEFit:
     """Joint maximum likelihood of a constant Q (diagonal or full) and R.
 
@@ -696,12 +713,15 @@ def fit_mle(
     ``burn=b``.
     ``factor_cols`` may be one column name (see `tvbeta.data.column_list`). The search, its
     starts and its warnings (`MLEConvergenceWarning`: an early stop, or a maximum on a bound)
-    are `fit_qr`'s.
+    are `fit_qr`'s. ``noise="volatility"``: R_t = R h_t^gamma with the variance index of
+    `tvbeta.model.volatility` in the data's periods (``frequency``, as in `bayes_spec`), gamma
+    estimated too (`fit_qr_volatility`).
 
     Raises
     ------
     ValueError
-        ``q`` is not "diag" or "full".
+        ``q`` is not "diag" or "full", an unknown ``noise``, or too few observations for the
+        volatility index.
     DataValidationError, SpecError
         Unusable data, or a ``spec`` whose K does not fit the factor columns.
     """
@@ -711,24 +731,111 @@ def fit_mle(
         spec = KalmanSpec(K=len(factor_cols))
         spec = spec.set_intercept() if intercept else spec
     burn = default_burn(spec.K) if burn is None else int(burn)
-    return fit_mle_design(design_for(spec, df, target_col, factor_cols, burn),
-                          dataclasses.replace(spec.model, q=q), burn=burn, name=name)
+    if noise not in ("constant", "volatility"):
+        raise ValueError(f"noise must be 'constant' or 'volatility', got {noise!r}")
+    design = design_for(spec, df, target_col, factor_cols, burn)
+    index = None
+    if noise == "volatility":
+        from tvbeta.estimate.bayes.priors import periods_per_year
+
+        index = VolatilityIndex.default_for(design.y, design.Z, burn=burn,
+                                            ppy=periods_per_year(design.index, frequency))
+    return fit_mle_design(design, dataclasses.replace(spec.model, q=q), burn=burn, name=name,
+                          noise=index)  # fmt: skip
 
 
 def fit_mle_design(
-    design: Design, model: StateSpaceModel, *, burn: int, name: str | None = None
+    design: Design, model: StateSpaceModel, *, burn: int, name: str | None = None,
+    noise: VolatilityIndex | None = None,
 ) -> MLEFit:
     """`fit_mle` of ``model`` (its Q form) on a design validated with this ``burn``.
 
     The design's states must be the model's (K columns). Returns the fit whose ``spec`` is
-    ``KalmanSpec.from_parts(model, <the estimated Q and R>)``.
+    ``KalmanSpec.from_parts(model, <the estimated Q and R>)``. With ``noise`` (an index
+    centred on this design, `VolatilityIndex.centred`) R_t = R h_t^gamma and gamma is estimated
+    too (`fit_qr_volatility`); the spec then holds the per-step R_t of the design's rows.
     """
     q = model.q
     # fit_qr ignores the start's Q and R: the defaults only make the kernel arrays
     m = KalmanSpec.from_parts(model).state_space(design.y, design.Z)
-    est = fit_qr(m, q=q, burn=burn, state_names=design.state_names)
-    params = Parameters(TimeVarying.constant(est.Q), TimeVarying.constant(est.R))
-    fitted = KalmanSpec.from_parts(model, params, name=name or f"MLE ({q} Q)",
+    if noise is None:
+        est = fit_qr(m, q=q, burn=burn, state_names=design.state_names)
+        R = TimeVarying.constant(est.R)
+    else:
+        log_h = noise.log_h(design.y, design.Z)
+        est = fit_qr_volatility(m, log_h, q=q, burn=burn, state_names=design.state_names)
+        R = TimeVarying.per_step(est.R * np.exp(est.params[-1] * log_h))
+    params = Parameters(TimeVarying.constant(est.Q), R)
+    label = "" if noise is None else ", volatility-scaled R"
+    fitted = KalmanSpec.from_parts(model, params, name=name or f"MLE ({q} Q{label})",
                                    q_mode=f"mle_{q}", r_mode="mle")  # fmt: skip
     result = KalmanEngine(fitted).run_design(design, burn)
-    return MLEFit(fitted, result, est, burn)
+    return MLEFit(fitted, result, est, burn, noise)
+
+
+def fit_qr_volatility(
+    m: StateSpace, log_h: np.ndarray, *, q: QForm = "diag", burn: int = 0,
+    state_names: tuple[str, ...] | None = None, gamma_bounds: tuple[float, float] = (-1.0, 3.0),
+) -> MLEResult:
+    """Maximise the log-likelihood of R_t = R h_t^gamma over Q, R and gamma.
+
+    For a fixed gamma the model is the constant-R model of y_t / s_t on z_t / s_t with
+    s_t = h_t^(gamma/2) (the observation equation divided by s_t; the states are untouched),
+    whose log-likelihood is that of y minus sum_t log s_t over the scored steps: `fit_qr` on
+    the rescaled data gives the profile log-likelihood of gamma, maximised by bounded Brent
+    search (each fit started from the previous optimum). gamma's standard error comes from the
+    profile's curvature (central second difference); its covariances with the other estimates
+    are NaN.
+
+    Parameters
+    ----------
+    m : StateSpace
+        Validated model arrays; its Q and R are ignored.
+    log_h : (n,) the centred log variance index (`VolatilityIndex.log_h`), known at t-1.
+    q, burn, state_names : as in `fit_qr`.
+    gamma_bounds : (lo, hi)
+        The search interval of gamma; a maximum at its edge warns like a variance on a bound.
+
+    Returns
+    -------
+    MLEResult
+        With "gamma" after the natural parameters; R is sigma_eps^2 (R_t where log h_t = 0).
+
+    Raises
+    ------
+    KalmanNumericalError
+        As `fit_qr`.
+    """
+    scored = np.flatnonzero(~np.isnan(m.y))[burn:]
+    cache: dict[float, MLEResult] = {}
+
+    def profile(gamma: float, quiet: bool = True) -> float:
+        s = np.exp(0.5 * gamma * log_h)
+        ms = m._replace(y=m.y / s, Z=np.ascontiguousarray(m.Z / s[:, None]))
+        near = min(cache, key=lambda g: abs(g - gamma), default=None)
+        start = None if near is None else [(cache[near].Q, cache[near].R)]
+        with warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore", MLEConvergenceWarning)
+            cache[gamma] = fit_qr(ms, q=q, burn=burn, starts=start, state_names=state_names)
+        return cache[gamma].llf - 0.5 * gamma * float(log_h[scored].sum())
+
+    profile(0.0)  # the constant model, from fit_qr's default starts
+    lo, hi = gamma_bounds
+    res = minimize_scalar(lambda g: -profile(g), bounds=(lo, hi), method="bounded",
+                          options=dict(xatol=1e-3))
+    gamma = float(res.x)
+    llf = profile(gamma, quiet=False)
+    est, h = cache[gamma], 1e-2
+    curvature = (profile(gamma + h) - 2 * llf + profile(gamma - h)) / h**2
+    se = np.sqrt(-1.0 / curvature) if curvature < 0 else np.nan
+    edge = min(gamma - lo, hi - gamma) < 1e-2
+    if edge:
+        warn_caller(f"MLE of gamma sits at the edge of its search interval {gamma_bounds}: "
+                    "widen gamma_bounds", MLEConvergenceWarning)
+    p = len(est.params)
+    cov = np.full((p + 1, p + 1), np.nan)
+    cov[:p, :p], cov[p, p] = est.cov, se**2
+    return dataclasses.replace(
+        est, names=[*est.names, "gamma"], params=np.r_[est.params, gamma],
+        se=np.r_[est.se, se], cov=cov, llf=llf, on_bound=est.on_bound + ["gamma"] * edge)

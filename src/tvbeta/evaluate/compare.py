@@ -9,6 +9,8 @@ one-step-ahead forecast from y_{<t}. Methods:
 - ``mle``: joint maximum likelihood of Q and R (`fit_mle`) on the Bayes model's likelihood: the
   same Q form, initial state (`BayesSpec.model`) and burn;
 - ``bayes``: NUTS posterior of Q and R; the predictive is the posterior mixture over draws;
+- ``mle_vol``, ``bayes_vol``: the same with a volatility-scaled R_t = sigma_eps^2 h_t^gamma
+  (`tvbeta.model.volatility`; gamma estimated too), not run unless named in ``methods``;
 - ``rolling_ols``: OLS on the last w observations (default three years of them), Student t
   predictive (the classic baseline).
 
@@ -46,6 +48,7 @@ from tvbeta.evaluate.forecast import (
     scores,
 )
 from tvbeta.evaluate.settings import (
+    DEFAULT_METHODS,
     LFO_STEP,
     METHODS,
     REFERENCE,
@@ -92,14 +95,15 @@ def _scored(y: np.ndarray, split: Split) -> np.ndarray:
 
 
 def _bayes_forecast(fit, design: Design, split: Split, n_draws: int, seed: int):
-    Q, R = fit.qr_draws()
+    Q, R = fit.qr_draws(design)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(R), size=min(n_draws, len(R)), replace=False)
     T = fit.spec.T[None]
     s = _scored(design.y, split)
     means, vars_ = [], []
     for d in pick:
-        m = state_space(design.y, design.Z, T, Q[d][None], [R[d]], fit.spec.a0, fit.spec.P0)
+        m = state_space(design.y, design.Z, T, Q[d][None], np.atleast_1d(R[d]), fit.spec.a0,
+                        fit.spec.P0)  # fmt: skip
         mean, var = kalman_predictive(m)
         means.append(mean[s])
         vars_.append(var[s])
@@ -162,16 +166,15 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         if name in methods:
             runners[name] = lambda rank=rank: _spec_run(
                 _fit_grid(train, data.iloc[: split.n_train], burn, rank, grid), design, split)
-    if "mle" in methods or "bayes" in methods:
-        from tvbeta.estimate.bayes.model import BayesSpec
+    for suffix, noise in (("", "constant"), ("_vol", "volatility")):
+        if {"mle" + suffix, "bayes" + suffix} & set(methods):
+            from tvbeta.estimate.bayes.model import BayesSpec
 
-        # one model for both: the MLE maximises the likelihood the posterior is built on
-        model = BayesSpec.from_design(train, q=bayes.q, priors=bayes.parsed_priors, burn=burn,
-                                      frequency=bayes.frequency)  # fmt: skip
-    if "mle" in methods:
-        runners["mle"] = lambda: _mle_run(model, train, design, split)
-    if "bayes" in methods:
-        runners["bayes"] = lambda: _bayes_run(model, design, split, bayes, seed)
+            # one model for both: the MLE maximises the likelihood the posterior is built on
+            model = BayesSpec.from_design(train, q=bayes.q, priors=bayes.parsed_priors,
+                                          burn=burn, frequency=bayes.frequency, noise=noise)
+            runners["mle" + suffix] = partial(_mle_run, model, train, design, split)
+            runners["bayes" + suffix] = partial(_bayes_run, model, design, split, bayes, seed)
     window = None
     if "rolling_ols" in methods:
         window = _rolling_window(design.y, design.index, split, rolling_window or None,
@@ -180,7 +183,7 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
             None, rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window))
     rows, forecasts, fits = {}, {}, {}
     step = progress or (lambda name: None)
-    for name in [m for m in METHODS if m in runners]:
+    for name in [m for m in METHODS if m in runners and m in methods]:
         step(name)
         t0 = time.perf_counter()
         fits[name], forecasts[name] = runners[name]()
@@ -205,8 +208,14 @@ def _mle_run(model, train: Design, design: Design, split: Split):
     # so their difference is integrating over (Q, R) rather than plugging in its maximum.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
-        fit = fit_mle_design(train, model.model, burn=model.burn)
-    return _spec_run(fit.spec, design, split)
+        fit = fit_mle_design(train, model.model, burn=model.burn, noise=model.noise_index)
+    if fit.noise is None:
+        return _spec_run(fit.spec, design, split)
+    # R_t of the test rows from the index (known at t-1), not carried forward from training
+    full = fit.spec.set_R(fit.noise_variance(design.y, design.Z))
+    mean, var = kalman_predictive(full.state_space(design.y, design.Z))
+    s = _scored(design.y, split)
+    return fit, gaussian_forecast(design.y[s], mean[s], var[s])
 
 
 def _bayes_run(model, design: Design, split: Split, settings, seed):
@@ -234,7 +243,7 @@ def compare_methods(
     intercept: bool = True,
     test_size: int | float = 0.3,
     burn: int | None = None,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = DEFAULT_METHODS,
     bayes: BayesSettings = BayesSettings(),
     grid: GridSettings = GridSettings(),
     rolling_window: int | None = None,
@@ -262,8 +271,8 @@ def compare_methods(
     burn : int, optional
         Observed steps at the start of the training span dropped from the likelihoods;
         default the number of states (`tvbeta.constants.default_burn`).
-    methods : sequence of str, default `METHODS`
-        The methods to run, each once.
+    methods : sequence of str, default `DEFAULT_METHODS`
+        The methods to run, each once (any of `METHODS`).
     bayes : BayesSettings
         The Bayes model and NUTS settings (also the model ``mle`` maximises).
     grid : GridSettings

@@ -178,8 +178,9 @@ def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _checked_draws(draws: Draws, k: int, source: str) -> Draws:
     Q, R = (np.asarray(x, dtype=np.float64) for x in draws)
-    if R.ndim != 1 or Q.shape != (len(R), k, k):
-        raise ValueError(f"{source} must give Q (S, {k}, {k}) and R (S,), got {Q.shape}, {R.shape}")
+    if R.ndim not in (1, 2) or Q.shape != (len(R), k, k):
+        raise ValueError(f"{source} must give Q (S, {k}, {k}) and R (S,) (or R_t (S, n)), got "
+                         f"{Q.shape}, {R.shape}")
     if len(R) == 0:
         raise ValueError(f"{source} has no posterior draws")
     return Q, R
@@ -209,7 +210,7 @@ def default_refit(
                          "explicitly") from err  # fmt: skip
 
     def refit(n_rows: int) -> Draws:
-        return fit_spec(_head(spec, n_rows), settings, seed=seed).qr_draws()
+        return fit_spec(_head(spec, n_rows), settings, seed=seed).qr_draws(spec)
 
     return refit
 
@@ -351,7 +352,8 @@ def lfo_cv(
         return spec.loglik_terms(*_checked_draws(refit(n_rows), spec.k, f"refit({n_rows})"))
 
     if fit.spec.n == n_train:
-        ll, first_refit = spec.loglik_terms(*_checked_draws(fit.qr_draws(), spec.k, "fit")), []
+        draws = _checked_draws(fit.qr_draws(spec), spec.k, "fit")
+        ll, first_refit = spec.loglik_terms(*draws), []
     else:
         ll, first_refit = terms_after_refit(n_train), [n_train]
     elpd, khat, refits = _lfo_scores(ll, rows, n_train, threshold, terms_after_refit)

@@ -18,7 +18,11 @@ from tvbeta.nuts import SamplerSettings
 if TYPE_CHECKING:
     from tvbeta.estimate.bayes.priors import Priors
 
-METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
+METHODS = ("grid_seed", "grid_loglik", "mle", "mle_vol", "bayes", "bayes_vol", "rolling_ols")
+"""Every method a comparison knows, in the order of its tables; ``*_vol``: the model with a
+volatility-scaled R_t = sigma_eps^2 h_t^gamma (`tvbeta.model.volatility`)."""
+DEFAULT_METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
+"""The methods run when none are named."""
 REFERENCE = "bayes"
 LFO_STEP = "lfo"
 """The step after the methods: leave-future-out cross-validation of the Bayes fit."""

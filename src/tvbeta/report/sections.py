@@ -33,6 +33,10 @@ METHOD_TEXT = {
         "NUTS posterior of Q and R (beta marginalised by the Kalman filter)",
         "mixture of Gaussians over posterior draws",
     ),
+    "mle_vol": ("the MLE with R_t = sigma_eps^2 h_t^gamma, h_t a variance index known at t-1",
+                "Gaussian plug-in"),
+    "bayes_vol": ("the NUTS posterior with R_t = sigma_eps^2 h_t^gamma (gamma sampled too)",
+                  "mixture of Gaussians over posterior draws"),
     "rolling_ols": ("OLS on the last observed rows, a rolling window (no state model)",
                     "Student t"),
 }

@@ -47,7 +47,9 @@ METHOD_LABELS: dict[str, str] = {
     "grid_seed": "grid (seed ranking)",
     "grid_loglik": "grid (log-lik ranking)",
     "mle": "MLE",
+    "mle_vol": "MLE, volatility-scaled R",
     "bayes": "Bayes (NUTS)",
+    "bayes_vol": "Bayes, volatility-scaled R",
     "rolling_ols": "rolling OLS",
 }
 #: One colour per method, the same in every figure of a report.
@@ -57,6 +59,8 @@ METHOD_COLORS: dict[str, str] = {
     "mle": PALETTE[2],
     "grid_loglik": PALETTE[4],
     "rolling_ols": PALETTE[6],
+    "bayes_vol": PALETTE[3],
+    "mle_vol": PALETTE[5],
 }
 
 

@@ -162,8 +162,49 @@ def test_numerical_failure_gives_minus_inf_logp_and_zero_gradient_instead_of_rai
 def test_vjp_op_has_the_shapes_of_its_inputs():
     Q, R, y, Z, T, a0, P0 = constant_model(21, 3)
     ll, tape = KalmanLoglikOp().make_node(*shared(Q, R, y, Z, T, a0, P0)).outputs
-    outs = KalmanVJPOp()(shared(np.ones(len(y)))[0], ll, tape, *shared(y, Z, T, Q, a0, P0))
+    outs = KalmanVJPOp()(shared(np.ones(len(y)))[0], ll, tape, *shared(y, Z, T, [R], Q, a0, P0))
     values = pytensor.function([], list(outs), mode="NUMBA")()
-    assert [v.shape for v in values] == [(3, 3), (), (3,), (3, 3)]
+    assert [v.shape for v in values] == [(3, 3), (1,), (3,), (3, 3)]
     total = kalman_loglik(y, Z, T[None], Q[None], np.array([R]), a0, P0)
     assert np.isfinite(total)
+
+
+def per_step_model(seed: int, k: int, n: int = 120):
+    """A constant-(T, Q) model with a per-step R_t (n,) that swings over a factor of 20."""
+    Q, R, y, Z, T, a0, P0 = constant_model(seed, k, n)
+    R_t = R * np.exp(1.5 * np.sin(np.arange(n) / 7.0))
+    return Q, R_t, y, Z, T, a0, P0
+
+
+@pytest.mark.parametrize(("seed", "k"), [(30, 1), (31, 3)])
+def test_op_with_per_step_r_equals_plain_numpy_filter_and_its_pullback_the_adjoint_kernel(seed, k):
+    """A volatility-scaled R_t (n,) against `kalman.reference` (the plain-numpy covariance
+    filter) for the terms, and against `loglik_vjp` for dR_t, one entry per step."""
+    Q, R_t, y, Z, T, a0, P0 = per_step_model(seed, k)
+    w = np.random.default_rng(seed).normal(size=len(y))
+    q, r = pt.matrix("Q"), pt.vector("R")
+    ll = KalmanLoglikOp()(q, r, *shared(y, Z, T, a0, P0))
+    value = pt.dot(ll, shared(w)[0])
+    f = compile_numba([q, r], [ll, *pytensor.grad(value, [q, r])])
+    got, dQ, dR = f(Q, R_t)
+    expected = reference.kalman_filter(y, Z, T[None], Q[None], R_t, a0, P0).loglik_t
+    assert_close(got, expected, 1e-10, "terms")
+    ref = loglik_vjp(y, Z, T[None], Q[None], R_t, a0, P0, weights=w)
+    assert dR.shape == R_t.shape
+    assert_close(dR, ref.dR, 1e-12, "dR_t")
+    assert_close(dQ, ref.dQ[0], 1e-12, "dQ")
+
+
+def test_volatility_scaled_r_passes_verify_grad_in_sigma_and_gamma():
+    """R_t = sigma^2 h_t^gamma: the chain rule through the per-step dR_t, checked by PyTensor's
+    finite differences in (log sigma, gamma) and log q."""
+    Q0, R0, y, Z, T, a0, P0 = constant_model(32, 2)
+    log_h = np.sin(np.arange(len(y)) / 5.0)
+    data = shared(y, Z, T, a0, P0)
+
+    def total(log_q, log_sigma, gamma):
+        R_t = pt.exp(2 * log_sigma + gamma * log_h)
+        return KalmanLoglikOp()(pt.diag(pt.exp(log_q)), R_t, *data).sum()
+
+    verify_grad(total, [np.log(np.diag(Q0)), np.array(0.5 * np.log(R0)), np.array(0.7)],
+                rng=np.random.default_rng(43))  # fmt: skip

@@ -108,8 +108,9 @@ def _bfmi(tree: xr.DataTree) -> np.ndarray:
     if "energy" not in tree["sample_stats"]:
         return np.array([])
     energy = tree["sample_stats"]["energy"].values  # (chain, draw)
-    num = np.mean(np.diff(energy, axis=1) ** 2, axis=1)
-    return num / np.var(energy, axis=1)
+    num, var = np.mean(np.diff(energy, axis=1) ** 2, axis=1), np.var(energy, axis=1)
+    # a chain that never moved has constant energy: E-BFMI 0 (flagged), not 0/0
+    return np.divide(num, var, out=np.zeros_like(num), where=var > 0)
 
 
 def loo(fit, pointwise: bool = True):

@@ -24,6 +24,7 @@ import pymc as pm
 import xarray as xr
 
 from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TIME
+from tvbeta.data.validate import Design
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
     BayesSpec,
@@ -39,6 +40,7 @@ from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
 from tvbeta.estimate.bayes.sampler import sample_nuts
 from tvbeta.model import StateSpaceModel, TimeVarying
 from tvbeta.model.io import unreadable
+from tvbeta.model.volatility import VolatilityIndex
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path
 
@@ -94,9 +96,17 @@ class BayesFit:
         """Rebuild the PyMC model (e.g. for predictive sampling after `load`)."""
         return model_from_spec(self.spec)
 
-    def qr_draws(self) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior draws Q (D, k, k) and R (D,), chains pooled."""
-        return posterior_qr(self.tree, self.spec.q)
+    def qr_draws(self, rows: BayesSpec | Design | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior draws Q (D, k, k) and R (D,), chains pooled.
+
+        For a volatility-scaled R, R_t (D, n) on the n rows of ``rows`` (anything with y and
+        Z, such as the whole series of which the fit saw the first rows; default: the fitted
+        rows), with the index centred as in the fit.
+        """
+        index = self.spec.noise_index
+        log_h = None if index is None else (self.spec.log_h if rows is None
+                                            else index.log_h(rows.y, rows.Z))  # fmt: skip
+        return posterior_qr(self.tree, self.spec.q, log_h)
 
     def qr_summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R in the MLE's names and units.
@@ -109,11 +119,14 @@ class BayesFit:
         from tvbeta.estimate.mle import QRParameterization
 
         k, q = self.spec.k, self.spec.q
-        Q, R = self.qr_draws()
+        Q, R = posterior_qr(self.tree, q)  # R: sigma_eps^2, the level of a scaled R_t
         i, j = np.tril_indices(k) if q == "full" else np.diag_indices(k)
         draws = np.column_stack([Q[:, i, j], R])
-        lo, hi = (1 - prob) / 2, (1 + prob) / 2
         names = QRParameterization(k, q).natural_names(self.spec.state_names)
+        if self.spec.noise_index is not None:
+            draws = np.column_stack([draws, self.tree["posterior"]["gamma"].values.reshape(-1)])
+            names.append("gamma")
+        lo, hi = (1 - prob) / 2, (1 + prob) / 2
         table = {
             "posterior mean": draws.mean(axis=0),
             "posterior sd": draws.std(axis=0, ddof=1),
@@ -177,10 +190,17 @@ class BayesFit:
         return cls(tree=tree, beta=beta, spec=spec, settings=settings)
 
 
-def posterior_qr(tree: xr.DataTree, q: QForm) -> tuple[np.ndarray, np.ndarray]:
-    """Q (D, k, k) and R (D,) from a posterior group, chains pooled in (chain, draw) order."""
+def posterior_qr(tree: xr.DataTree, q: QForm,
+                 log_h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Q (D, k, k) and R from a posterior group, chains pooled in (chain, draw) order.
+
+    R is (D,), or with ``log_h`` (n,), the variance index of a volatility-scaled model on some
+    rows (`BayesSpec.log_h`), R_t = sigma_eps^2 h_t^gamma (D, n) on those rows.
+    """
     post = tree["posterior"]
     R = post["sigma_eps"].values.reshape(-1) ** 2
+    if log_h is not None:
+        R = R[:, None] * np.exp(post["gamma"].values.reshape(-1, 1) * log_h[None])
     if q == "diag":
         s2 = post["sigma_beta"].values ** 2
         s2 = s2.reshape(-1, s2.shape[-1])
@@ -199,7 +219,7 @@ def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
     ``pm.compute_log_likelihood`` lays it out, from one parallel kernel call over the draws
     (`BayesSpec.loglik_terms`).
     """
-    ll = spec.loglik_terms(*posterior_qr(tree, spec.q))[:, spec.steps]
+    ll = spec.loglik_terms(*posterior_qr(tree, spec.q, spec.log_h))[:, spec.steps]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, TIME: spec.observed_time}
@@ -291,7 +311,7 @@ def fit_spec(
     if posterior_predictive:
         tree["posterior_predictive"] = posterior_predictive_group(tree, model, int(seeds[2]))
     t_total = time.perf_counter() - t0
-    Q, R = posterior_qr(tree, spec.q)
+    Q, R = posterior_qr(tree, spec.q, spec.log_h)
     beta = (
         beta_path_summary(spec, Q, R, n_paths=run.n_paths, seed=int(seeds[3]))
         if run.n_paths > 0 else xr.Dataset()
@@ -359,6 +379,8 @@ def _settings_dict(fit: BayesFit) -> dict[str, Any]:
             "lkj_eta": s.resolved.lkj_eta,
         },
     }
+    if s.noise_index is not None:  # absent for a constant R: older files read the same
+        spec["noise_index"] = asdict(s.noise_index)
     return {"spec": spec, "settings": fit.settings}
 
 
@@ -392,4 +414,5 @@ def _spec_from_saved(design: xr.Dataset, meta: dict[str, Any]) -> BayesSpec:
         ),
         target_col=meta["target_col"],
         factor_cols=None if factors is None else tuple(factors),
+        noise_index=VolatilityIndex(**meta["noise_index"]) if "noise_index" in meta else None,
     )

@@ -4,6 +4,10 @@
     beta_{-1} ~ N(a0, P0) (fixed, documented in `priors`);  R = sigma_eps^2
     Q = diag(sigma_beta^2)  (q="diag")  or  Q = L L', L ~ LKJCholeskyCov(sigma_beta)  (q="full")
 
+With ``noise="volatility"`` the observation variance scales with a variance index known at t-1
+(`tvbeta.model.volatility`): R_t = sigma_eps^2 h_t^gamma, gamma ~ Normal(0, gamma_sd); gamma = 0
+is the constant model, and the likelihood stays the exact Kalman one with a per-step R_t.
+
 The likelihood is p(y_b, ..., y_{n-1} | y_0, ..., y_{b-1}; Q, R) = prod_{t >= b}
 p(y_t | y_{<t}), each term from `KalmanLoglikOp`, with b = `BayesSpec.first_row` the row after
 the first ``burn`` observed steps (a burn counts observations; without missing targets b =
@@ -31,8 +35,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
-from typing import TypedDict, Unpack
+from functools import cached_property, partial
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -56,6 +60,10 @@ from tvbeta.kalman import loglik_batch, psd_sqrt
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.filter import sweep_constant
 from tvbeta.model import QForm, StateSpaceModel, TimeVarying, check_q_form
+from tvbeta.model.volatility import VolatilityIndex
+
+Noise = Literal["constant", "volatility"]
+NOISES: tuple[str, ...] = ("constant", "volatility")
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
 
@@ -81,6 +89,8 @@ class BayesSpec:
     constant T, initial state a0, P0, the form of Q), whose fields `intercept`, `q`, `T`
     (k, k), `a0` (k,) and `P0` (k, k) read; priors : the settings; resolved : with scales
     filled. target_col, factor_cols : the names in the caller's DataFrame (None for arrays).
+    noise_index : the variance index of a volatility-scaled R, centred on the likelihood's
+    steps (`VolatilityIndex.centred`); None for a constant R.
     """
 
     index: pd.Index
@@ -94,6 +104,17 @@ class BayesSpec:
     resolved: ResolvedPriors
     target_col: Hashable | None = None
     factor_cols: tuple[Hashable, ...] | None = None
+    noise_index: VolatilityIndex | None = None
+
+    @property
+    def noise(self) -> Noise:
+        """Return "constant" or "volatility" (R_t = sigma_eps^2 h_t^gamma)."""
+        return "constant" if self.noise_index is None else "volatility"
+
+    @cached_property
+    def log_h(self) -> np.ndarray | None:
+        """Return the centred log variance index (n,) of every row, or None for a constant R."""
+        return None if self.noise_index is None else self.noise_index.log_h(self.y, self.Z)
 
     # the structure's fields, read from the model (T as its (k, k) array)
     intercept = property(lambda self: self.model.intercept, doc="Whether state 0 is the intercept.")
@@ -154,13 +175,14 @@ class BayesSpec:
     def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
         """Return ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats), (S, n).
 
-        For draws Q (S, k, k), R (S,) and every row t: burn-in rows included, 0 where y_t is
-        missing. One parallel kernel call over the draws (`loglik_batch`), each validated like a
-        model (an error names the draw as the batch member).
+        For draws Q (S, k, k), R (S,) or per step (S, n) and every row t: burn-in rows
+        included, 0 where y_t is missing. One parallel kernel call over the draws
+        (`loglik_batch`), each validated like a model (an error names the draw as the batch
+        member).
         """
         return loglik_batch(
             self.y[None], self.Z[None], self.T[None, None], np.asarray(Q)[:, None],
-            np.asarray(R)[:, None], self.a0[None], self.P0[None], terms=True,
+            np.asarray(R).reshape(len(Q), -1), self.a0[None], self.P0[None], terms=True,
         )  # fmt: skip
 
     @classmethod
@@ -172,11 +194,13 @@ class BayesSpec:
         priors: Priors | dict | None = None,
         burn: int,
         frequency: str | float | None = None,
+        noise: Noise = "constant",
     ) -> BayesSpec:
         """`bayes_spec` on a design validated with this ``burn`` (`tvbeta.data.Design`)."""
         spec = cls.from_arrays(
             design.y, design.Z, index=design.index, state_names=design.state_names,
             intercept=design.has_intercept, q=q, priors=priors, burn=burn, frequency=frequency,
+            noise=noise,
         )  # fmt: skip
         return replace(spec, target_col=design.target_col, factor_cols=design.factor_cols)
 
@@ -194,6 +218,7 @@ class BayesSpec:
         burn: int | None = None,
         frequency: str | float | None = None,
         T=None,
+        noise: Noise = "constant",
     ) -> BayesSpec:
         """Build a spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0).
 
@@ -203,9 +228,12 @@ class BayesSpec:
         ------
         ValueError
             For arrays of the wrong shapes, an unknown ``q``, a ``burn`` outside
-            [0, n_observed - 1), a frequency that cannot be read or inferred, or priors that
-            do not fit the data.
+            [0, n_observed - 1), a frequency that cannot be read or inferred, priors that
+            do not fit the data, an unknown ``noise``, or too few observations for the
+            volatility index's window.
         """
+        if noise not in NOISES:
+            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
         y = np.ascontiguousarray(y, dtype=np.float64)
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
@@ -229,9 +257,11 @@ class BayesSpec:
         a0, P0 = initial_state(y, Z, **kw)
         T = None if T is None else TimeVarying.constant(T)  # default I
         model = StateSpaceModel(k, intercept, T, a0, P0, q=q, init_mode="prior")
+        index_ = None if noise == "constant" else VolatilityIndex.default_for(y, Z, burn=burn,
+                                                                             ppy=ppy)
         return cls(
             index=index, y=y, Z=Z, state_names=names, burn=int(burn), ppy=ppy, model=model,
-            priors=priors, resolved=resolve_priors(y, Z, **kw),
+            priors=priors, resolved=resolve_priors(y, Z, **kw), noise_index=index_,
         )  # fmt: skip
 
 
@@ -243,6 +273,7 @@ class ModelOptions(TypedDict, total=False):
     priors: Priors | dict | None
     burn: int | None
     frequency: str | float | None
+    noise: Noise
 
 
 def bayes_spec(
@@ -255,6 +286,7 @@ def bayes_spec(
     priors: Priors | dict | None = None,
     burn: int | None = None,
     frequency: str | float | None = None,
+    noise: Noise = "constant",
 ) -> BayesSpec:
     """Validate the data (`prepare_design`) and resolve priors and the initial state.
 
@@ -278,6 +310,10 @@ def bayes_spec(
     frequency : str or float, optional
         Periods per year or a frequency name (`periods_per_year`); None infers it from the
         index.
+    noise : {"constant", "volatility"}, default "constant"
+        A constant R, or R_t = sigma_eps^2 h_t^gamma with h_t the variance index of
+        `tvbeta.model.volatility` (a three-year rolling regression's past squared residuals,
+        half-life six months, in the data's periods), centred on the likelihood's steps.
 
     Returns
     -------
@@ -296,7 +332,8 @@ def bayes_spec(
     if burn is None:
         burn = default_burn(len(column_list(factor_cols)) + int(intercept))
     design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
-    return BayesSpec.from_design(design, q=q, priors=priors, burn=burn, frequency=frequency)
+    return BayesSpec.from_design(design, q=q, priors=priors, burn=burn, frequency=frequency,
+                                 noise=noise)
 
 
 def build_model(
@@ -308,10 +345,11 @@ def build_model(
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and, for q="diag", ``sigma_beta`` (dims
     state), both sampled as signed sds (`SignedScale`); for q="full" the packed Cholesky factor
     ``chol_Q`` (PyMC's log transform of its diagonal) with deterministics ``sigma_beta`` and
-    ``Q`` (state, state_). Observed: ``y`` (dims time = the observed steps after the burn-in,
-    `BayesSpec.observed_time`), a
-    `pm.CustomDist` whose log density is the Kalman filter's one-step terms and whose random
-    draws simulate the state-space model. Priors: see `tvbeta.estimate.bayes.priors`. The
+    ``Q`` (state, state_); with ``noise="volatility"`` also ``gamma``. Observed: ``y`` (dims
+    time = the observed steps after the burn-in, `BayesSpec.observed_time`), a `pm.CustomDist`
+    whose log density is the Kalman filter's one-step terms and whose random draws simulate the
+    state-space model (for a volatility-scaled R, given the data's own index h_t: a replicate
+    does not feed back into its index). Priors: see `tvbeta.estimate.bayes.priors`. The
     arguments are those of `bayes_spec`.
     """
     return model_from_spec(bayes_spec(df, target_col, factor_cols, **model))
@@ -384,13 +422,16 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
             )  # fmt: skip
             pm.Deterministic("sigma_beta", stds, dims=DIMS["sigma_beta"])
             Q = pm.Deterministic("Q", chol @ chol.T, dims=DIMS["Q"])
-        R = sigma_eps**2
         data = _shared_data(spec)
+        R = pt.shape_padleft(sigma_eps**2)  # (1,): constant
+        if spec.log_h is not None:
+            gamma = pm.Normal("gamma", 0.0, spec.priors.gamma_sd, dims=DIMS["gamma"] or None)
+            R = sigma_eps**2 * pt.exp(gamma * data["log_h"])  # (n,): one R_t per row
         pm.CustomDist(
             OBSERVED, Q, R, data["Z_obs"],
             logp=partial(_logp, data=data, op=KalmanLoglikOp(_random_walk_k(spec))),
             random=partial(_random, spec=spec),
-            signature="(k,k),(),(t,k)->(t)",
+            signature="(k,k),(r),(t,k)->(t)",
             observed=data["y_obs"],
             dims=DIMS[OBSERVED],
         )  # fmt: skip
@@ -404,13 +445,15 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     set (constants would force a fresh 2-5 s compile per data set). Names are prefixed to stay
     unique in nutpie's shared data. ``y_obs``, ``Z_obs``: the observed steps (the CustomDist's value
     and design); ``y``, ``Z``: every row, which the filter runs through; ``steps``: where the
-    observed steps are.
+    observed steps are; ``log_h``: the variance index of a volatility-scaled R.
     """
     steps = spec.steps
     arrays = {
         "y_obs": spec.y[steps], "Z_obs": spec.Z[steps], "y": spec.y, "Z": spec.Z,
         "T": spec.T, "a0": spec.a0, "P0": spec.P0,
     }  # fmt: skip
+    if spec.log_h is not None:
+        arrays["log_h"] = spec.log_h
     shared = {
         key: pytensor.shared(np.ascontiguousarray(value, dtype=np.float64), name=f"tvbeta_{key}")
         for key, value in arrays.items()
@@ -442,7 +485,8 @@ def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) ->
     beta ~ N(a0, P0) just before the first observed target (the model starts at that row), then the
     states through every later row; returned at `BayesSpec.steps`.
 
-    Q (k, k), R scalar; Z (m, k) replaces the design at the observed steps if given.
+    Q (k, k), R (1,) constant or (n,) per row; Z (m, k) replaces the design at the observed
+    steps if given.
     """
     n, k, steps = spec.n, spec.k, spec.steps
     start = burn_row(spec.y, 0)
@@ -459,7 +503,7 @@ def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) ->
         for t in range(start, n):
             beta = spec.T @ beta + eta[t - start]
             path[t] = beta
-    y = np.einsum("tk,tk->t", Zf, path) + np.sqrt(float(R)) * rng.standard_normal(n)
+    y = np.einsum("tk,tk->t", Zf, path) + np.sqrt(np.asarray(R, float)) * rng.standard_normal(n)
     return y[steps]
 
 
@@ -468,9 +512,9 @@ def _random(Q, R, Z, rng=None, size=None, *, spec: BayesSpec):
     rng = rng if rng is not None else np.random.default_rng()
     Q, R, Z = np.asarray(Q, float), np.asarray(R, float), np.asarray(Z, float)
     size = () if size is None else tuple(np.atleast_1d(size).astype(int))
-    batch = np.broadcast_shapes(size, Q.shape[:-2], R.shape, Z.shape[:-2])
+    batch = np.broadcast_shapes(size, Q.shape[:-2], R.shape[:-1], Z.shape[:-2])
     Qb = np.broadcast_to(Q, (*batch, *Q.shape[-2:]))
-    Rb = np.broadcast_to(R, batch)
+    Rb = np.broadcast_to(R, (*batch, R.shape[-1]))
     Zb = np.broadcast_to(Z, (*batch, *Z.shape[-2:]))
     out = np.empty((*batch, Z.shape[-2]))
     for idx in np.ndindex(*batch):

@@ -11,8 +11,9 @@ Two Ops wrap the compiled kernels of `tvbeta.kalman` (no Kalman math is written 
   first Op with the cotangent of ll as the weights w, so the log density and its gradient cost
   one forward and one backward sweep together, whatever the number of parameters.
 
-Shapes: Q (k, k), R () scalar, y (n,) with NaN for missing, Z (n, k), T (k, k), a0 (k,),
-P0 (k, k); Q, T, R are constant over time. dQ is the symmetric adjoint of Q: for any (symmetric)
+Shapes: Q (k, k), R (1,) constant or (n,) per step (a volatility-scaled R_t), y (n,) with NaN
+for missing, Z (n, k), T (k, k), a0 (k,), P0 (k, k); Q and T are constant over time; dR has R's
+shape. dQ is the symmetric adjoint of Q: for any (symmetric)
 perturbation dQ, d value = sum_ij dQbar_ij dQ_ij, which is also the gradient with respect to a
 general matrix because the filter only sees the symmetric part of Q.
 
@@ -45,7 +46,7 @@ from tvbeta.kalman.gradient import adjoint_kernel, tape_kernel
 
 __all__ = ["KalmanLoglikOp", "KalmanVJPOp"]
 
-_INPUT_NDIMS = {"Q": 2, "R": 0, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
+_INPUT_NDIMS = {"Q": 2, "R": 1, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
 
 # Salt for PyTensor's on-disk numba cache: its default key only sees the Op class and props,
 # so a change of this module's or the kernels' source must change the key, or a stale compiled
@@ -60,10 +61,15 @@ _KERNEL_SALT = int(
 
 
 def _as_inputs(*args) -> list[pt.TensorVariable]:
-    """float64 tensors with the expected number of dimensions, named in errors."""
+    """float64 tensors with the expected number of dimensions, named in errors.
+
+    A scalar R becomes (1,): its gradient flows back through that reshape.
+    """
     out = []
     for (name, ndim), x in zip(_INPUT_NDIMS.items(), args, strict=True):
         var = pt.as_tensor_variable(x).astype("float64")
+        if name == "R" and var.type.ndim == 0:
+            var = pt.shape_padleft(var)
         if var.type.ndim != ndim:
             raise ValueError(f"{name} must have {ndim} dimension(s), got {var.type.ndim}")
         out.append(var)
@@ -74,17 +80,16 @@ def _as_inputs(*args) -> list[pt.TensorVariable]:
 def _forward(Q, R, y, Z, T, a0, P0, static_k):
     """Return (ll (n,), tape (n, k + 2)) of the forward sweep.
 
-    Every ll_t = -inf on a numerical failure. R is 0-d; static_k: `sweep_constant(T, k)`.
+    Every ll_t = -inf on a numerical failure. R (1 | n,); static_k: `sweep_constant(T, k)`.
     """
     n, k = Z.shape
     ll = np.empty(n)
     tape = np.empty((n, k + 2))
-    R1 = np.empty(1)
-    R1[0] = R[()]
     bad = tape_kernel(
         np.ascontiguousarray(y), np.ascontiguousarray(Z),
         np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(Q).reshape((1, k, k)),
-        R1, np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape, static_k,
+        np.ascontiguousarray(R), np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape,
+        static_k,
     )  # fmt: skip
     if bad >= 0:
         ll[:] = -np.inf
@@ -92,11 +97,11 @@ def _forward(Q, R, y, Z, T, a0, P0, static_k):
 
 
 @numba.njit(cache=True)
-def _adjoint(w, ll, tape, y, Z, T):
-    """(dQ (k, k), dR 0-d, da0 (k,), dP0 (k, k)); all 0 when the forward sweep failed."""
+def _adjoint(w, ll, tape, y, Z, T, R):
+    """(dQ (k, k), dR like R, da0 (k,), dP0 (k, k)); all 0 when the forward sweep failed."""
     k = Z.shape[1]
     dQ = np.zeros((1, k, k))
-    dR = np.zeros(1)
+    dR = np.zeros(R.shape[0])
     da0 = np.zeros(k)
     dP0 = np.zeros((k, k))
     if np.all(np.isfinite(ll)):  # a failed forward sweep set every term to -inf
@@ -105,7 +110,7 @@ def _adjoint(w, ll, tape, y, Z, T):
             np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(w), tape,
             dQ, dR, da0, dP0,
         )  # fmt: skip
-    return dQ[0].copy(), np.asarray(dR[0]), da0, dP0
+    return dQ[0].copy(), dR, da0, dP0
 
 
 class KalmanLoglikOp(Op):
@@ -157,9 +162,9 @@ class KalmanLoglikOp(Op):
 
     def pullback(self, inputs, outputs, cotangents):
         """Return the gradients of Q, R, a0, P0 by `KalmanVJPOp`; y, Z and T get none."""
-        Q, _, y, Z, T, a0, P0 = inputs
+        Q, R, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
-        dQ, dR, da0, dP0 = KalmanVJPOp()(cotangents[0], ll, tape, y, Z, T, Q, a0, P0)
+        dQ, dR, da0, dP0 = KalmanVJPOp()(cotangents[0], ll, tape, y, Z, T, R, Q, a0, P0)
         return [
             dQ,
             dR,
@@ -174,16 +179,16 @@ class KalmanLoglikOp(Op):
 class KalmanVJPOp(Op):
     """Compute the gradient of sum_t w_t ll_t by the adjoint sweep.
 
-    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, Q, a0, P0): the gradient of
+    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0): the gradient of
     sum_t w_t ll_t by the adjoint sweep over `KalmanLoglikOp`'s outputs (ll, tape).
 
-    Q, a0 and P0 only give the gradients their types. Not differentiable itself (no second
-    derivatives: NUTS needs none).
+    R gives dR its shape; Q, a0 and P0 only give the gradients their types. Not
+    differentiable itself (no second derivatives: NUTS needs none).
     """
 
     __props__ = ()
 
-    def make_node(self, w, ll, tape, y, Z, T, Q, a0, P0) -> Apply:
+    def make_node(self, w, ll, tape, y, Z, T, R, Q, a0, P0) -> Apply:
         """Build the Apply node; the outputs take the types of Q, R, a0 and P0.
 
         Raises
@@ -194,23 +199,23 @@ class KalmanVJPOp(Op):
         w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
         if w.type.ndim != 1:
             raise ValueError(f"w must be a vector, got {w.type.ndim} dimension(s)")
-        Q, _, y, Z, T, a0, P0 = _as_inputs(Q, 0.0, y, Z, T, a0, P0)
-        outputs = [Q.type(), pt.scalar(dtype="float64"), a0.type(), P0.type()]
-        return Apply(self, [w, ll, tape, y, Z, T, Q, a0, P0], outputs)
+        Q, R, y, Z, T, a0, P0 = _as_inputs(Q, R, y, Z, T, a0, P0)
+        outputs = [Q.type(), R.type(), a0.type(), P0.type()]
+        return Apply(self, [w, ll, tape, y, Z, T, R, Q, a0, P0], outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute (dQ, dR, da0, dP0) in Python mode (`_adjoint`)."""
-        for storage, value in zip(output_storage, _adjoint(*inputs[:6]), strict=True):
+        for storage, value in zip(output_storage, _adjoint(*inputs[:7]), strict=True):
             storage[0] = value
 
     def infer_shape(self, node, shapes):
-        """Return the output shapes: those of Q, a scalar, a0 and P0."""
-        return [shapes[6], (), shapes[7], shapes[8]]
+        """Return the output shapes: those of Q, R, a0 and P0."""
+        return [shapes[7], shapes[6], shapes[8], shapes[9]]
 
 
 # ----------------------------------------------------------------------------------------------
 # Native numba implementations (PyTensor's default backend): the same njit functions as
-# `perform`; 0-d inputs (R) arrive as 0-d arrays, other inputs may be non-contiguous views.
+# `perform`; inputs may be non-contiguous views.
 
 
 @register_funcify_default_op_cache_key(KalmanLoglikOp)
@@ -227,7 +232,7 @@ def _numba_funcify_loglik(op, node=None, **kwargs):
 @register_funcify_default_op_cache_key(KalmanVJPOp)
 def _numba_funcify_vjp(op, node=None, **kwargs):
     @numba.njit
-    def kalman_vjp_op(w, ll, tape, y, Z, T, Q, a0, P0):
-        return _adjoint(w, ll, tape, y, Z, T)
+    def kalman_vjp_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
+        return _adjoint(w, ll, tape, y, Z, T, R)
 
     return kalman_vjp_op, _KERNEL_SALT

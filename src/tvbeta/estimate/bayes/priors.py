@@ -169,6 +169,9 @@ class Priors:
     initial_sd_scale : P0 sd in units of the OLS standard error.
     initial_sd_floor : lower bound of the P0 sd, in units of the one-year prior drift.
     a0, P0 : explicit initial mean (k,) and covariance (k, k); override the rules above.
+    gamma_sd : sd of the Normal(0, gamma_sd) prior of gamma, the elasticity of a
+        volatility-scaled R_t = sigma_eps^2 h_t^gamma (0: today's constant R; 1: R_t
+        proportional to the index).
     """
 
     sigma_eps: Prior | None = None
@@ -183,6 +186,7 @@ class Priors:
     initial_sd_floor: float = 1.0
     a0: tuple[float, ...] | None = None
     P0: tuple[tuple[float, ...], ...] | None = None
+    gamma_sd: float = 1.0
 
     def __post_init__(self) -> None:
         """Turn prior tables into `Prior` and check every setting (TypeError, ValueError)."""
@@ -205,7 +209,7 @@ class Priors:
         if self.initial_mean not in ("ols", "zero"):
             raise ValueError(f"initial_mean must be 'ols' or 'zero', got {self.initial_mean!r}")
         for name in ("beta_drift_per_year", "intercept_drift_per_year", "eps_scale", "lkj_eta",
-                     "initial_sd_scale"):  # fmt: skip
+                     "initial_sd_scale", "gamma_sd"):  # fmt: skip
             value = getattr(self, name)
             if not _real(value) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a number > 0, got {value!r}")

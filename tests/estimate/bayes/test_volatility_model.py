@@ -1,0 +1,113 @@
+"""The Bayes model with a volatility-scaled R_t = sigma_eps^2 h_t^gamma (``noise="volatility"``):
+its likelihood against statsmodels, recovery of a known gamma, a small SBC, save and load."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+from tests.estimate.bayes.test_model import at
+
+from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
+from tvbeta.estimate.bayes.fit import BayesFit, fit_spec
+from tvbeta.estimate.bayes.model import BayesSpec, model_from_spec
+from tvbeta.estimate.bayes.priors import Prior, Priors
+from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+from tvbeta.model.volatility import VolatilityIndex
+from tvbeta.nuts import SamplerSettings
+
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+INDEX = VolatilityIndex(10, 4.0, offset=float(np.log(1e-4)))
+"""The index of the simulations: short, so that it exists from step 10 of short series."""
+
+
+def simulate(seed: int, n: int, sigma_eps: float, gamma: float, sigma_beta) -> tuple:
+    """y from the model itself, step by step: R_t = sigma_eps^2 h_t^gamma with h_t computed
+    by INDEX from the simulated y_{<t} (it is 1 before the index exists), betas a random walk
+    from (0, 1). Returns (y (n,), Z (n, 2))."""
+    rng = np.random.default_rng(seed)
+    Z = np.column_stack([np.ones(n), 0.03 * rng.standard_normal(n)])
+    beta = np.r_[0.0, 1.0] + np.cumsum(np.asarray(sigma_beta) * rng.standard_normal((n, 2)), 0)
+    y = np.full(n, np.nan)
+    for t in range(n):
+        log_h = INDEX.log_h(np.r_[y[:t], np.nan], Z[: t + 1])[t] if t > INDEX.window else 0.0
+        y[t] = Z[t] @ beta[t] + sigma_eps * np.exp(0.5 * gamma * log_h) * rng.standard_normal()
+    return y, Z
+
+
+def spec_for(y, Z, priors: Priors | None = None, burn: int = 2) -> BayesSpec:
+    spec = BayesSpec.from_arrays(y, Z, intercept=True, state_names=["Intercept", "f1"],
+                                 frequency=52, burn=burn, noise="volatility", priors=priors)
+    return replace(spec, noise_index=INDEX)  # the simulation's centring: sigma_eps is its own
+
+
+def test_log_likelihood_equals_statsmodels_with_the_same_per_step_r():
+    """The model's log density of y at fixed (sigma_eps, sigma_beta, gamma), against
+    statsmodels' filter with R_t = sigma_eps^2 exp(gamma log h_t) (terms after the burn)."""
+    y, Z = simulate(0, 150, 0.01, 1.0, [1e-4, 0.02])
+    spec = spec_for(y, Z)
+    model = model_from_spec(spec)
+    loglik = model.compile_logp(vars=[model["y"]])
+    for sigma_eps, sigma_beta, gamma in [(0.01, [1e-4, 0.02], 1.0), (0.02, [1e-3, 0.1], -0.5)]:
+        got = loglik(at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta, gamma=gamma))
+        R_t = sigma_eps**2 * np.exp(gamma * spec.log_h)
+        ref = statsmodels_filter(y, Z, spec.T[None], np.diag(np.square(sigma_beta))[None], R_t,
+                                 spec.a0, spec.P0)  # fmt: skip
+        np.testing.assert_allclose(got, ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
+
+
+def quiet_fit(spec: BayesSpec, seed: int, draws: int = 300, chains: int = 2) -> BayesFit:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BayesConvergenceWarning)
+        return fit_spec(spec, SamplerSettings(draws=draws, tune=draws, chains=chains,
+                                              cores=chains, n_paths=0), seed=seed)  # fmt: skip
+
+
+@pytest.mark.parametrize(("seed", "gamma"), [(1, 0.0), (2, 1.0), (3, 2.0)])
+def test_posterior_of_gamma_covers_a_known_truth(seed, gamma):
+    """Simulated with known gamma and sigma_eps (400 weeks); each must lie in its central 98%
+    posterior interval (a miss by chance has probability 2% per parameter)."""
+    y, Z = simulate(seed, 400, 0.01, gamma, [1e-4, 0.01])
+    post = quiet_fit(spec_for(y, Z), seed).tree["posterior"]
+    for name, truth in (("gamma", gamma), ("sigma_eps", 0.01)):
+        lo, hi = np.quantile(post[name].values, [0.01, 0.99])
+        assert lo < truth < hi, (name, lo, hi)
+
+
+def test_small_sbc_ranks_of_gamma_and_sigma_eps_are_uniform():
+    """Simulation-based calibration (Talts et al. 2018): 30 series of 60 weeks simulated with
+    (sigma_eps, sigma_beta, gamma) drawn from the priors of the fitted model, 1 chain of 200
+    draws each, ranks among L = 19 draws in 5 bins. p > 1e-3 per parameter, as the constant
+    model's small SBC (tests/estimate/bayes/test_sbc.py)."""
+    prior_sd = np.array([0.01, 1e-3, 0.03])
+    priors = Priors(sigma_eps=Prior("HalfNormal", {"sigma": float(prior_sd[0])}),
+                    sigma_beta=Prior("HalfNormal", {"sigma": prior_sd[1:].tolist()}),
+                    a0=(0.0, 1.0), P0=((1e-4, 0.0), (0.0, 0.25)), gamma_sd=1.0)  # fmt: skip
+    rng = np.random.default_rng(0)
+    ranks = []
+    for i in range(30):
+        sd = np.abs(rng.normal(0, prior_sd))
+        gamma = rng.normal(0, 1.0)
+        y, Z = simulate(100 + i, 60, sd[0], gamma, sd[1:])
+        # burn=0: the proper prior N(a0, P0) is part of the simulated model
+        post = quiet_fit(spec_for(y, Z, priors, burn=0), i, draws=200, chains=1).tree["posterior"]
+        draws = np.column_stack([post["gamma"].values.ravel(), post["sigma_eps"].values.ravel()])
+        thin = draws[np.linspace(0, len(draws) - 1, 19).astype(int)]
+        ranks.append((thin < np.r_[gamma, sd[0]]).sum(axis=0))
+    for name, r in zip(("gamma", "sigma_eps"), np.array(ranks).T, strict=True):
+        p = chisquare(np.bincount(r // 4, minlength=5)).pvalue
+        assert p > 1e-3, (name, np.sort(r).tolist())
+
+
+def test_save_and_load_keep_the_index_and_the_log_density(tmp_path):
+    y, Z = simulate(5, 120, 0.01, 1.0, [1e-4, 0.02])
+    fit = quiet_fit(spec_for(y, Z), 0, draws=50, chains=1)
+    loaded = BayesFit.load(fit.save(tmp_path / "fit.nc"))
+    assert loaded.spec.noise_index == INDEX
+    np.testing.assert_array_equal(loaded.spec.log_h, fit.spec.log_h)
+    point = fit.model().initial_point()
+    assert loaded.model().compile_logp()(point) == fit.model().compile_logp()(point)
+    assert list(fit.summary().index)[-1] == "gamma"
