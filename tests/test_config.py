@@ -83,15 +83,15 @@ def test_nile_data_are_the_annual_flow_as_one_column():
 @pytest.mark.filterwarnings("ignore::tvbeta.estimate.bayes.BayesConvergenceWarning")  # 2 x 200
 def test_nile_comparison_runs_every_method_on_the_local_level():
     """models/nile.toml's comparison (no factor, intercept only) with short chains (2 x 200):
-    every method scores the 30 test years; the MLE and Bayes (the same local level model,
+    every default method (the file names none) scores the 30 test years; the MLE and Bayes (the same local level model,
     a likelihood-dominated posterior) score within 0.05 nats/step of each other. About 10 s."""
-    from tvbeta.evaluate.compare import METHODS, compare_methods
+    from tvbeta.evaluate.compare import DEFAULT_METHODS, compare_methods
 
     config = load_config(ROOT / "models" / "nile.toml").override(draws=200, tune=200, chains=2,
                                                                  cores=2)  # fmt: skip
     comparison = compare_methods(config.load_data(), **config.compare_kwargs(), progress=False)
     table, fits = comparison.tables["volume"], comparison.series["volume"].fits
-    assert list(table.index) == list(METHODS) and (table["n test"] == 30).all()
+    assert list(table.index) == list(DEFAULT_METHODS) and (table["n test"] == 30).all()
     assert np.isfinite(table[["log score", "RMSE"]].to_numpy()).all()
     assert fits["bayes"].spec.state_names == ("Intercept",)
     assert all(fits[m].K == 1 and fits[m].intercept for m in ("grid_seed", "grid_loglik", "mle"))

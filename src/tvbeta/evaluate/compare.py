@@ -11,6 +11,9 @@ one-step-ahead forecast from y_{<t}. Methods:
 - ``bayes``: NUTS posterior of Q and R; the predictive is the posterior mixture over draws;
 - ``mle_vol``, ``bayes_vol``: the same with a volatility-scaled R_t = sigma_eps^2 h_t^gamma
   (`tvbeta.model.volatility`; gamma estimated too), not run unless named in ``methods``;
+- ``bayes_stacked``: the predictives of the Bayes variants run, stacked with the weights that
+  maximise their PSIS-LOO predictive density on the training span (``az.compare``,
+  method="stacking"), so chosen with training data only;
 - ``rolling_ols``: OLS on the last w observations (default three years of them), Student t
   predictive (the classic baseline).
 
@@ -46,8 +49,10 @@ from tvbeta.evaluate.forecast import (
     mixture_forecast,
     rolling_ols_forecast,
     scores,
+    stacked_forecast,
 )
 from tvbeta.evaluate.settings import (
+    BAYES_VARIANTS,
     DEFAULT_METHODS,
     LFO_STEP,
     METHODS,
@@ -188,6 +193,19 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         t0 = time.perf_counter()
         fits[name], forecasts[name] = runners[name]()
         rows[name] = {**scores(forecasts[name]), "fit time (s)": time.perf_counter() - t0}
+    if "bayes_stacked" in methods:
+        t0 = time.perf_counter()
+        variants = [m for m in BAYES_VARIANTS if m in fits]
+        weights = stacking_weights({m: fits[m] for m in variants})
+        forecasts["bayes_stacked"] = stacked_forecast([forecasts[m] for m in variants], weights)
+        fits["bayes_stacked"] = None
+        fit_time = sum(rows[m]["fit time (s)"] for m in variants) + time.perf_counter() - t0
+        rows["bayes_stacked"] = {**scores(forecasts["bayes_stacked"]), "fit time (s)": fit_time}
+        for m, w in zip(variants, weights, strict=True):
+            rows[m]["stacking weight"] = w
+        order = [m for m in METHODS if m in rows]
+        rows = {m: rows[m] for m in order}
+        forecasts = {m: forecasts[m] for m in order}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "method"
     _add_differences(table, forecasts)
@@ -215,7 +233,7 @@ def _mle_run(model, train: Design, design: Design, split: Split):
     full = fit.spec.set_R(fit.noise_variance(design.y, design.Z))
     mean, var = kalman_predictive(full.state_space(design.y, design.Z))
     s = _scored(design.y, split)
-    return fit, gaussian_forecast(design.y[s], mean[s], var[s])
+    return full, gaussian_forecast(design.y[s], mean[s], var[s])
 
 
 def _bayes_run(model, design: Design, split: Split, settings, seed):
@@ -223,6 +241,23 @@ def _bayes_run(model, design: Design, split: Split, settings, seed):
 
     fit = fit_spec(model, settings.nuts, seed=seed)
     return fit, _bayes_forecast(fit, design, split, settings.n_predictive, seed)
+
+
+def stacking_weights(fits: dict[str, Any]) -> np.ndarray:
+    """Return the stacking weights (M,) of Bayes fits of one series, in the order of ``fits``.
+
+    They maximise the PSIS-LOO log predictive density of the weighted mixture over the fits'
+    common likelihood terms (`az.compare`, method="stacking"; Yao et al. 2018). Each term is a
+    one-step-ahead density p(y_t | y_{<t}, theta), so this weighs forecasts on the training
+    span.
+    """
+    import arviz as az
+
+    with warnings.catch_warnings():  # a high Pareto k is reported by the fits' own checks
+        warnings.simplefilter("ignore", UserWarning)
+        table = az.compare({m: fit.tree for m, fit in fits.items()}, method="stacking",
+                           round_to="none")  # fmt: skip
+    return table["weight"].reindex(list(fits)).to_numpy(dtype=float)
 
 
 def _add_differences(table: pd.DataFrame, forecasts: dict[str, OneStepForecast]) -> None:

@@ -10,6 +10,7 @@ mean and the coverage of central prediction intervals (through the PIT).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -52,6 +53,24 @@ def mixture_forecast(y: np.ndarray, means: np.ndarray, vars_: np.ndarray) -> One
     mean = means.mean(axis=0)
     var = vars_.mean(axis=0) + means.var(axis=0)
     return OneStepForecast(y, mean, np.sqrt(var), log_density, stats.norm.cdf(z).mean(axis=0))
+
+
+def stacked_forecast(forecasts: Sequence[OneStepForecast], weights: np.ndarray) -> OneStepForecast:
+    """The mixture sum_m w_m p_m(y_t) of M predictives of the same steps; weights (M,) sum to 1.
+
+    Log density by log-sum-exp, PIT as the weighted PITs, mean and variance the mixture's (law
+    of total variance), as in stacking of predictive distributions (Yao, Vehtari, Simpson &
+    Gelman 2018, Bayesian Analysis 13(3), 917-1007).
+    """
+    w = np.asarray(weights, dtype=float)[:, None]
+    means = np.array([fc.mean for fc in forecasts])
+    var = np.sum(w * (np.array([fc.sd for fc in forecasts]) ** 2 + means**2), axis=0)
+    mean = np.sum(w * means, axis=0)
+    with np.errstate(divide="ignore"):  # a zero weight contributes nothing
+        log_density = special.logsumexp(np.array([fc.log_density for fc in forecasts])
+                                        + np.log(w), axis=0)  # fmt: skip
+    pit = np.sum(w * np.array([fc.pit for fc in forecasts]), axis=0)
+    return OneStepForecast(forecasts[0].y, mean, np.sqrt(var - mean**2), log_density, pit)
 
 
 def student_t_forecast(

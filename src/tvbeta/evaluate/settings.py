@@ -18,9 +18,13 @@ from tvbeta.nuts import SamplerSettings
 if TYPE_CHECKING:
     from tvbeta.estimate.bayes.priors import Priors
 
-METHODS = ("grid_seed", "grid_loglik", "mle", "mle_vol", "bayes", "bayes_vol", "rolling_ols")
+METHODS = ("grid_seed", "grid_loglik", "mle", "mle_vol", "bayes", "bayes_vol", "bayes_stacked",
+           "rolling_ols")
 """Every method a comparison knows, in the order of its tables; ``*_vol``: the model with a
-volatility-scaled R_t = sigma_eps^2 h_t^gamma (`tvbeta.model.volatility`)."""
+volatility-scaled R_t = sigma_eps^2 h_t^gamma (`tvbeta.model.volatility`); ``bayes_stacked``:
+the Bayes variants' predictives stacked with weights from the training span."""
+BAYES_VARIANTS = ("bayes", "bayes_vol")
+"""The Bayes methods ``bayes_stacked`` weighs (at least two of them must run)."""
 DEFAULT_METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 """The methods run when none are named."""
 REFERENCE = "bayes"
@@ -155,3 +159,7 @@ def check_methods(methods: Sequence[str]) -> None:
     twice = repeated(methods)
     if twice:
         raise ValueError(f"methods lists {twice} more than once: list each method once")
+    variants = [m for m in methods if m in BAYES_VARIANTS]
+    if "bayes_stacked" in methods and len(variants) < 2:
+        raise ValueError(f"bayes_stacked weighs two or more of {list(BAYES_VARIANTS)}, but "
+                         f"methods has {variants}: add the variants to stack")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta.evaluate.comparison import Comparison
+from tvbeta.evaluate.settings import BAYES_VARIANTS
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.report import analysis as A
 from tvbeta.report.page import Figures, box, bullets, esc, facts, slug, table
@@ -373,7 +374,7 @@ def posterior_section(ctx: Context) -> str:
         draws = {p: d.ravel() for p, d in A.posterior_sds(fit).items()}
         first_row = burn_row(ctx.comparison.data[series].to_numpy(np.float64), lay.burn)
         refs = {m: A.spec_sds(spec, lay.factors, first_row)
-                for m, spec in ctx.fits[series].items() if m != "bayes"}  # fmt: skip
+                for m, spec in ctx.fits[series].items() if m not in BAYES_VARIANTS}  # fmt: skip
         priors = A.prior_dists(fit)
         cdfs = {p: d.cdf if d else None for p, d in priors.items()}
         title = f"{series}: posterior of σ_ε and σ_β (per period)"

@@ -85,6 +85,28 @@ class BayesFit:
         """The NUTS settings as they ran (sampler and cores resolved); KeyError if not recorded."""
         return SamplerSettings(**{f.name: self.settings[f.name] for f in fields(SamplerSettings)})
 
+    def alpha_probability(self) -> pd.DataFrame:
+        """Return P(alpha_t > 0) per row of the likelihood window (time), as the analyst reads it.
+
+        Columns ``filtered`` (real time: given y_{<=t}, what was knowable at t) and
+        ``smoothed`` (in hindsight: given every y), each averaged over the posterior draws of
+        the beta paths (`paths.beta_path_summary`, Rao-Blackwellised), for the intercept state.
+
+        Raises
+        ------
+        ValueError
+            The model has no intercept, or the fit kept no beta paths (``n_paths=0``).
+        """
+        if not self.spec.intercept:
+            raise ValueError("alpha_probability needs a model with an intercept (alpha): fit "
+                             "with intercept=True")
+        if "filtered_p_positive" not in self.beta:
+            raise ValueError("this fit has no beta paths with probabilities (fitted with "
+                             "n_paths=0, or saved by an older tvbeta): refit with n_paths > 0")
+        alpha = self.spec.state_names[0]
+        return pd.DataFrame({kind: self.beta[f"{kind}_p_positive"].sel(state=alpha).to_series()
+                             for kind in ("filtered", "smoothed")})  # fmt: skip
+
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R, one row per parameter (`qr_summary`).
 

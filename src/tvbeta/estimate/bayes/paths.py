@@ -11,7 +11,9 @@ For each of ``n_paths`` posterior draws (Q_d, R_d), chosen at random with a seed
 Summaries per (time, state): the mean and sd, Rao-Blackwellised (exact given the chosen draws:
 mean = avg_d a_d, sd^2 = avg_d (P_d + a_d^2) - mean^2, with a_d, P_d the filtered a_{t|t},
 P_{t|t} or smoothed a_{t|n}, P_{t|n} moments), and the 5%, 50% and 95% quantiles of the pooled
-draws. The window is the likelihood window (rows first_row..n-1, `BayesSpec.time`): every
+draws; and the probability that each beta_t is above 0, P(beta_t > 0 | ...) = avg_d
+Phi(a_d / sqrt(P_d)) (also Rao-Blackwellised: for the intercept, the probability that alpha_t > 0
+in real time and in hindsight). The window is the likelihood window (rows first_row..n-1, `BayesSpec.time`): every
 row, a missing target included (its beta is predicted, not updated).
 """
 
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
+from scipy import special
 
 from tvbeta.constants import DIMS, STATE, TIME
 from tvbeta.kalman import kalman_smoother, simulation_smoother
@@ -36,6 +39,14 @@ def quantile_label(q: float) -> str:
     return f"q{round(100 * q):02d}"
 
 
+def _p_positive(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """P(X > 0) for X ~ N(mean, var), elementwise; a zero variance gives 1, 1/2 or 0."""
+    sd = np.sqrt(np.clip(var, 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = special.ndtr(mean / sd)
+    return np.where(sd > 0, p, 0.5 * (1.0 + np.sign(mean)))
+
+
 def beta_path_summary(
     spec, Q: np.ndarray, R: np.ndarray, *, n_paths: int, seed: int,
     quantiles: Sequence[float] = QUANTILES,
@@ -48,8 +59,8 @@ def beta_path_summary(
     other quantiles summarises the same draws).
 
     Returns a Dataset with variables ``filtered_mean``, ``filtered_sd``, ``filtered_q05``,
-    ``filtered_q50``, ``filtered_q95`` (by default) and the same for ``smoothed``, each
-    (time, state).
+    ``filtered_q50``, ``filtered_q95`` (by default), ``filtered_p_positive`` and the same for
+    ``smoothed``, each (time, state).
     """
     rng = np.random.default_rng(seed)
     D = Q.shape[0]
@@ -59,6 +70,7 @@ def beta_path_summary(
     draws = {kind: np.empty((len(chosen), n - b, k)) for kind in KINDS}
     means = {kind: np.zeros((n - b, k)) for kind in KINDS}
     second = {kind: np.zeros((n - b, k)) for kind in KINDS}
+    positive = {kind: np.zeros((n - b, k)) for kind in KINDS}
     for i, d in enumerate(chosen):
         Qd, Rd = Q[d][None], np.atleast_1d(R[d])
         sm = kalman_smoother(spec.y, spec.Z, T, Qd, Rd, spec.a0, spec.P0)
@@ -67,8 +79,10 @@ def beta_path_summary(
         draws["filtered"][i] = (f.a_filt + sd * rng.standard_normal((n, k)))[b:]
         for kind, a, P in (("filtered", f.a_filt, f.P_filt), ("smoothed", sm.a_smooth,
                                                                 sm.P_smooth)):  # fmt: skip
+            var = np.diagonal(P, axis1=1, axis2=2)[b:]
             means[kind] += a[b:]
-            second[kind] += np.diagonal(P, axis1=1, axis2=2)[b:] + a[b:] ** 2
+            second[kind] += var + a[b:] ** 2
+            positive[kind] += _p_positive(a[b:], var)
         path_seed = int(rng.integers(2**63 - 1))
         draws["smoothed"][i] = simulation_smoother(
             spec.y, spec.Z, T, Qd, Rd, spec.a0, spec.P0, 1, path_seed
@@ -80,6 +94,7 @@ def beta_path_summary(
         var = np.clip(second[kind] / len(chosen) - mean**2, 0.0, None)
         data[f"{kind}_mean"] = (DIMS["beta_path"], mean)
         data[f"{kind}_sd"] = (DIMS["beta_path"], np.sqrt(var))
+        data[f"{kind}_p_positive"] = (DIMS["beta_path"], positive[kind] / len(chosen))
         qs = np.quantile(draws[kind], quantiles, axis=0)
         for q, values in zip(quantiles, qs, strict=True):
             data[f"{kind}_{quantile_label(q)}"] = (DIMS["beta_path"], values)
