@@ -98,11 +98,10 @@ def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Ite
 
 
 class _SeriesProgress:
-    """Report `compare_methods`' progress, series by series.
+    """Report `compare_methods`' progress: a tqdm bar over the series on a terminal, else lines.
 
-    Without a terminal one line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4
-    chains x 800), rolling OLS, LFO ... 12.3 s"), so a log shows what runs now; with one, the tqdm
-    bar over the series. Before each step, a Ctrl-C that a library swallowed stops the command.
+    One line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 800),
+    rolling OLS, LFO ... 12.3 s"). Before each step, a swallowed Ctrl-C stops the command.
     """
 
     def __init__(self, targets: Sequence[str], config: RunConfig, interrupt: InterruptNote):
@@ -420,9 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["fit"].add_argument("--method", required=True, choices=FIT_METHODS, help=(
         "mle: joint maximum likelihood; bayes: NUTS posterior; grid: the seed's grid search, best "
         "by [grid] rank"))  # fmt: skip
-    sub.choices["demo"].add_argument(
-        "--full", action="store_true", help="the model file's sampler settings (4 x 1000 draws)"
-    )
+    sub.choices["demo"].add_argument("--full", action="store_true",
+                                     help="the model file's sampler settings (4 x 1000 draws)")
     text = "rebuild the HTML report of a saved comparison"
     report = sub.add_parser("report", help=text, description=text)
     report.add_argument("folder", metavar="OUTPUT_FOLDER", help="folder written by run/compare")

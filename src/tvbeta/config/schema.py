@@ -100,15 +100,11 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """[compare]: the methods compared out of sample and their settings.
-
-    The methods, the rolling OLS window (periods), and the leave-future-out check of the Bayes fits
-    (`tvbeta.evaluate.lfo`).
-    """
+    """[compare]: the methods compared out of sample and their settings."""
 
     methods: tuple[str, ...] = METHODS
-    rolling_window: int | None = None
-    lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span
+    rolling_window: int | None = None  # of the rolling OLS, in periods
+    lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span (`tvbeta.evaluate.lfo`)
     lfo_threshold: float = 0.7  # refit when the Pareto k of the importance ratios exceeds it
 
 

@@ -191,9 +191,7 @@ def load_seed_weekly(
 
 @dataclass(frozen=True)
 class FundData:
-    """A fund and its factors on common dates, ready for `fit_mle`, `fit_bayes`, `compare_methods`.
-
-    For example ``fit_mle(d.df, d.target, d.factors)``.
+    """A fund and its factors on common dates, ready for ``fit_mle(d.df, d.target, d.factors)``.
 
     df : the fund column, then the factor columns, decimal returns on a sorted ``DatetimeIndex``
     named "Date"; target, factors : the column names; fund_only, factors_only : how many dated
@@ -220,12 +218,11 @@ def load_fund_and_factors(
 ) -> FundData:
     """Read "my fund CSV + my factor CSV" into one table for the fits, in one call.
 
-    Both files are read as `read_returns_csv` reads (first column ISO dates YYYY-MM-DD, one
-    column per series, empty cells NaN). The dates are aligned by an inner join; the rows
-    dropped from each side are counted and reported in a `DataWarning` and in
-    ``FundData.note``. An empty fund cell on a common date is kept (the filter predicts
-    through it and adds no likelihood term); a factor row with an empty cell is dropped,
-    since the model needs every factor where the fund is observed.
+    Both files are read as `read_returns_csv` reads. The dates are aligned by an inner join;
+    the rows dropped from each side are counted in a `DataWarning` and in ``FundData.note``.
+    An empty fund cell on a common date is kept (the filter predicts through it); a factor
+    row with an empty cell is dropped, since the model needs every factor where the fund is
+    observed.
 
     Parameters
     ----------

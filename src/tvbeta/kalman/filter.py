@@ -105,13 +105,10 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     """Run the forward sweep of `loglik_kernel` and `tape_kernel`.
 
     Returns (sum of the terms after the first ``burn`` observed steps, bad step or -1). With
-    ll (n,) and tape (n, k + 2) it also stores every term and the adjoint's tape
-    [s_t = P_{t|t-1} z_t, F_t, v_t] (rows from the first observation on); size-0 arrays
-    store nothing.
-
-    static_k: None (k and T are read at run time), or a tuple of k zeros for a random-walk
-    model (T = I): numba compiles one copy per tuple length, with k a constant; callers get
-    it from `sweep_constant`.
+    ll (n,) and tape (n, k + 2) it also stores every term and the adjoint's tape [s_t =
+    P_{t|t-1} z_t, F_t, v_t] (rows from the first observation on); size-0 arrays store nothing.
+    static_k: `sweep_constant`'s None (k and T read at run time) or k zeros for T = I (numba
+    compiles one copy per tuple length, with k a constant).
     """
     n = Z.shape[0]
     if static_k is None:
@@ -164,11 +161,10 @@ MAX_CONSTANT_K = 5
 
 
 def sweep_constant(T: np.ndarray, k: int) -> tuple[float, ...] | None:
-    """Return the ``static_k`` argument of the forward sweeps.
+    """Return the ``static_k`` of the forward sweeps for T (1 | n, k, k) or (B, 1 | n, k, k).
 
-    For transition T (1 | n, k, k), or a batch of them (B, 1 | n, k, k): k zeros for a
-    random-walk model (every T the identity) with k <= 5 (up to four factors and an
-    intercept, as in the demo's Carhart model), else None (k and T read at run time).
+    k zeros for a random-walk model (every T the identity) with k <= 5 (up to four factors and
+    an intercept, as in the demo's Carhart model), else None (k and T read at run time).
 
     With k known, LLVM unrolls the per-step loops (most of them run 0 to 4 times) and keeps
     more of the factor in registers: measured at n = 365, such a copy is faster than the same
@@ -407,12 +403,11 @@ def loglik_batch(
     """Log-likelihoods of B models in one parallel call: many parameter sets and/or series.
 
     Every argument gets a leading batch axis of length 1 (shared) or B: y (1|B, n),
-    Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k).
-    All series share n and k. Returns (B,) totals after the first ``burn`` observed steps of
-    each series, or with ``terms`` the (B, n) one-step terms log p(y_t | y_{<t}) of every step
-    (0 where y_t is NaN; burn is not applied), always in parallel. Every batch member is
-    validated like a single model.
-    parallel: numba threads over the batch (default: when B >= PARALLEL_MIN_BATCH).
+    Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k); all
+    series share n and k, every member is validated like a single model. Returns (B,) totals
+    after the first ``burn`` observed steps of each series, or with ``terms`` the (B, n)
+    one-step terms (0 where y_t is NaN; no burn), always in parallel. parallel: numba threads
+    over the batch (default: when B >= PARALLEL_MIN_BATCH).
     """
     args = [_batched(name, x, nd) for name, x, nd in (
         ("y", y, 1), ("Z", Z, 2), ("T", T, 3), ("Q", Q, 3), ("R", R, 1), ("a0", a0, 1),

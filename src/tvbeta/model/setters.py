@@ -100,10 +100,8 @@ def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
 
     beta0 gets ``init_val`` prepended; P0 gets a new first row/column of zeros with
     P0[0, 0] = 1e6; the design row becomes [1, H_t]. Q keeps its form c I (the seed's default
-    1e-4 I becomes 1e-4 I_{K+1}; a scalar MLE q I likewise); T = I stays the identity.
-    Call it before setters that give Q one entry per factor (factor or beta variances).
-    On ``KalmanSpec(K=0)`` it gives the local level model (one state, the level): T = 1,
-    Q = 1e-4, the seed's defaults.
+    1e-4 I becomes 1e-4 I_{K+1}; a scalar MLE q I likewise); T = I stays the identity. On
+    ``KalmanSpec(K=0)`` it gives the local level model: T = 1, Q = 1e-4, the seed's defaults.
 
     Raises
     ------

@@ -262,7 +262,6 @@ class KalmanSpec:
             raise io.unreadable(path, "tvbeta spec file", str(err)) from err
 
     # --- the seed's setters (each returns a new spec; see tvbeta.model.setters) -------------
-    # The loop after the class replaces each one-line docstring here by its setter's full one.
     def set_intercept(self, init_val: float = 0.0) -> KalmanSpec:
         """Return a copy with an intercept as the first state (K + 1 states)."""
         return setters.set_intercept(self, init_val)
@@ -324,7 +323,7 @@ class KalmanSpec:
         return setters.set_R_from_mle(self, df, target_col, factor_cols, burn)
 
 
-# the setters' docstrings are the reference; the methods share them
+# the setters' docstrings are the reference: they replace the methods' one-line ones
 for _name in (
     "set_intercept", "set_initial_state_from_ols", "set_Q_from_factor_vols",
     "set_Q_from_rolling_beta_var", "set_Q_from_rolling_residual_vol", "set_R_from_ols",
