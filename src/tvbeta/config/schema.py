@@ -139,14 +139,8 @@ class RunConfig:
         """Load the data: columns ``[*targets, *factors]``; ConfigError names any problem."""
         return load_data(self)
 
-    def override(
-        self,
-        *,
-        seed: int | None = None,
-        output: str | Path | None = None,
-        targets: tuple[str, ...] | None = None,
-        **sampler: Any,
-    ) -> RunConfig:
+    def override(self, *, seed: int | None = None, output: str | Path | None = None,
+                 targets: tuple[str, ...] | None = None, **sampler: Any) -> RunConfig:  # fmt: skip
         """Return a copy with command-line overrides; None leaves a setting as the file has it.
 
         ``sampler`` holds [sampler] fields (draws, tune, chains, ...); None values are skipped.

@@ -118,15 +118,8 @@ def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
     return _expand(var, np.cumsum(observed), window)
 
 
-def innovation_var_path(
-    v: np.ndarray,
-    window: int,
-    min_val: float,
-    *,
-    first: int,
-    start: int,
-    alignment: Literal["seed", "causal"] = "seed",
-) -> np.ndarray:
+def innovation_var_path(v: np.ndarray, window: int, min_val: float, *, first: int, start: int,
+                        alignment: Literal["seed", "causal"] = "seed") -> np.ndarray:  # fmt: skip
     """Compute the rolling variance (ddof=1) of the innovations after burn, per row: (n,).
 
     v : (n,) innovations v_t (NaN where y_t is missing or before the model starts); first :

@@ -147,15 +147,9 @@ def set_Q_from_factor_vols(spec: KalmanSpec, H) -> KalmanSpec:
     )
 
 
-def set_Q_from_rolling_beta_var(
-    spec: KalmanSpec,
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Columns,
-    window: int = 20,
-    min_val: float = 1e-8,
-    scale: float = 1.0,
-) -> KalmanSpec:
+def set_Q_from_rolling_beta_var(spec: KalmanSpec, df: pd.DataFrame, target_col: Hashable,
+                                factor_cols: Columns, window: int = 20, min_val: float = 1e-8,
+                                scale: float = 1.0) -> KalmanSpec:  # fmt: skip
     """Q_t = scale * diag(rolling variance of rolling OLS betas), one per row of ``df``.
 
     For t >= window, beta_t = pinv(X[t-window:t]) @ y[t-window:t] (rows t-window .. t-1, no
@@ -166,9 +160,8 @@ def set_Q_from_rolling_beta_var(
     return rolling_beta_var_Q(spec, design, window=window, min_val=min_val, scale=scale)
 
 
-def rolling_beta_var_Q(
-    spec: KalmanSpec, design: Design, *, window: int, min_val: float, scale: float
-) -> KalmanSpec:
+def rolling_beta_var_Q(spec: KalmanSpec, design: Design, *, window: int, min_val: float,
+                       scale: float) -> KalmanSpec:  # fmt: skip
     """`set_Q_from_rolling_beta_var` on a validated design whose states ``spec`` has."""
     betas = hx.rolling_ols_betas(design.y, design.Z, window)
     var = hx.clip_and_backfill(hx.rolling_var(betas, window, ddof=1), min_val)
@@ -208,16 +201,9 @@ def set_Q_from_rolling_residual_vol(
                                   min_val=min_val, alignment=alignment)  # fmt: skip
 
 
-def rolling_residual_var_Q(
-    spec: KalmanSpec,
-    design: Design,
-    *,
-    window: int,
-    scale: float,
-    burn: int,
-    min_val: float,
-    alignment: Literal["seed", "causal"],
-) -> KalmanSpec:
+def rolling_residual_var_Q(spec: KalmanSpec, design: Design, *, window: int, scale: float,
+                           burn: int, min_val: float,
+                           alignment: Literal["seed", "causal"]) -> KalmanSpec:  # fmt: skip
     """`set_Q_from_rolling_residual_vol` on a design validated with ``burn``."""
     v = filter_state_space(spec.state_space(design.y, design.Z)).v
     var = hx.innovation_var_path(v, window, min_val, first=burn_row(design.y, 0),
@@ -400,13 +386,8 @@ def maximise_scalar(
     return s
 
 
-def set_Q_from_mle(
-    spec: KalmanSpec,
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Columns,
-    burn: int = 0,
-) -> KalmanSpec:
+def set_Q_from_mle(spec: KalmanSpec, df: pd.DataFrame, target_col: Hashable,
+                   factor_cols: Columns, burn: int = 0) -> KalmanSpec:  # fmt: skip
     """Q = q I_K with the scalar q maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log q from q = 1e-2 within [1e-8, 10], every other setting of the spec held
@@ -424,13 +405,8 @@ def set_Q_from_mle(
     return scalar_mle(spec, design_for(spec, df, target_col, factor_cols, burn), "q", burn=burn)
 
 
-def set_R_from_mle(
-    spec: KalmanSpec,
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Columns,
-    burn: int = 0,
-) -> KalmanSpec:
+def set_R_from_mle(spec: KalmanSpec, df: pd.DataFrame, target_col: Hashable,
+                   factor_cols: Columns, burn: int = 0) -> KalmanSpec:  # fmt: skip
     """R = r with the scalar r maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
