@@ -83,7 +83,8 @@ def test_nile_data_are_the_annual_flow_as_one_column():
 @pytest.mark.filterwarnings("ignore::tvbeta.estimate.bayes.BayesConvergenceWarning")  # 2 x 200
 def test_nile_comparison_runs_every_method_on_the_local_level():
     """models/nile.toml's comparison (no factor, intercept only) with short chains (2 x 200):
-    every default method (the file names none) scores the 30 test years; the MLE and Bayes (the same local level model,
+    every default method (the file names none)
+    scores the 30 test years; the MLE and Bayes (the same local level model,
     a likelihood-dominated posterior) score within 0.05 nats/step of each other. About 10 s."""
     from tvbeta.evaluate.compare import DEFAULT_METHODS, compare_methods
 

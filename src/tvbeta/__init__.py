@@ -32,21 +32,16 @@ from tvbeta.viz import (
 )
 
 _LAZY = {
-    "fit_mle": "tvbeta.estimate.mle",
-    "MLEFit": "tvbeta.estimate.mle",
+    "fit_mle": "tvbeta.estimate.mle", "MLEFit": "tvbeta.estimate.mle",
     "crosscheck_statsmodels": "tvbeta.estimate.crosscheck",
     "run_kalman_grid_search": "tvbeta.estimate.grid",
-    "FundRunner": "tvbeta.funds",
-    "ModelComparisonEngine": "tvbeta.funds",
+    "FundRunner": "tvbeta.funds", "ModelComparisonEngine": "tvbeta.funds",
     "build_model": "tvbeta.estimate.bayes.model",
-    "fit_bayes": "tvbeta.estimate.bayes.fit",
-    "BayesFit": "tvbeta.estimate.bayes.fit",
-    "compare_methods": "tvbeta.evaluate.compare",
-    "Comparison": "tvbeta.evaluate.comparison",
-    "BayesSettings": "tvbeta.evaluate.settings",
-    "SamplerSettings": "tvbeta.nuts",
+    "fit_bayes": "tvbeta.estimate.bayes.fit", "BayesFit": "tvbeta.estimate.bayes.fit",
+    "compare_methods": "tvbeta.evaluate.compare", "Comparison": "tvbeta.evaluate.comparison",
+    "BayesSettings": "tvbeta.evaluate.settings", "SamplerSettings": "tvbeta.nuts",
     "GridSettings": "tvbeta.evaluate.settings",
-}
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -58,11 +53,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """Return the loaded names and the lazy ones (PEP 562).
-
-    So tab completion and ``dir`` list ``fit_mle``, ``fit_bayes``, ``compare_methods``, ...
-    before their first use.
-    """
+    """Return the loaded names and the lazy ones (PEP 562), for ``dir`` and tab completion."""
     return sorted({*globals(), *_LAZY})
 
 

@@ -37,16 +37,12 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a process stopped by Ctrl-C
 FIT_METHODS: tuple[str, ...] = ("mle", "bayes", "grid")
 DEMO_MODEL = "french_industries.toml"
-# `make demo` must finish in under 3 minutes on 2 cores, Bayes fits included: 7 series x one
-# NUTS fit each, and sampling time grows with chains x (tune + draws). The convergence check
-# wants R-hat <= 1.01, which needs an ESS of roughly 1000 or more: with 4 chains of 400 draws
-# the rank-normalised R-hat of well-mixed (AR(1)) chains exceeds 1.01 by chance in 1 fit in 3
-# when the 6 parameters have an ESS of ~600 (what the old 4 x (400 + 400) gave; it warned on
-# 3 of 7 series). nutpie adapts in 200 steps here (signed sds, target_accept 0.8), so the
-# budget goes to draws: with 4 x (200 + 800) each series' hardest parameter has an ESS of
-# 680-1780 and no series warns (3 seeds x 7 series), in the wall time of the old settings at
-# target_accept 0.9 (about 50 s warm on 2 shared cores). Fewer draws make the Bayes log scores
-# noisier (Monte Carlo error of the predictive mixture, ~0.001 nats here), not biased.
+# `make demo` must finish in under 3 minutes on 2 cores: 7 series x one NUTS fit each. The
+# convergence check wants R-hat <= 1.01, which needs an ESS of ~1000: at an ESS of ~600 (the old
+# 4 x (400 + 400)) the R-hat of well-mixed chains exceeds 1.01 by chance in 1 fit in 3. nutpie
+# adapts in 200 steps here, so the budget goes to draws: 4 x (200 + 800) gives each series'
+# hardest parameter an ESS of 680-1780 and no warning (3 seeds x 7 series), in about 50 s warm.
+# Fewer draws make the Bayes log scores noisier (~0.001 nats here), not biased.
 DEMO_SAMPLER: dict[str, int] = {"draws": 800, "tune": 200, "chains": 4}
 REPORT_FILE = "report.html"
 MODEL_COPY = "model.toml"
@@ -83,10 +79,9 @@ def _part(text: str, *, last: bool = False) -> None:
 
 
 def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Iterator[T]:
-    """Yield ``items`` with a tqdm bar when stderr is a terminal, else one plain line per item.
+    """Yield ``items`` with a tqdm bar on a terminal, else one line per item (for logs).
 
-    The plain lines are for logs. Before each item, a Ctrl-C that a library swallowed stops the
-    command.
+    Before each item, a Ctrl-C that a library swallowed stops the command.
     """
     if sys.stderr.isatty():
         from tqdm.auto import tqdm
@@ -103,11 +98,10 @@ def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Ite
 
 
 class _SeriesProgress:
-    """Report `compare_methods`' progress, series by series.
+    """Report `compare_methods`' progress: a tqdm bar over the series on a terminal, else lines.
 
-    Without a terminal one line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4
-    chains x 800), rolling OLS, LFO ... 12.3 s"), so a log shows what runs now; with one, the tqdm
-    bar over the series. Before each step, a Ctrl-C that a library swallowed stops the command.
+    One line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 800),
+    rolling OLS, LFO ... 12.3 s"). Before each step, a swallowed Ctrl-C stops the command.
     """
 
     def __init__(self, targets: Sequence[str], config: RunConfig, interrupt: InterruptNote):
@@ -152,11 +146,7 @@ class _SeriesProgress:
 
 @contextmanager
 def _writing(folder: Path, interrupt: InterruptNote, **kwargs: Any) -> Iterator[Path]:
-    """Yield the staging folder of `run_folder` for a command.
-
-    The files go to the staging folder and into ``folder`` at the end. On Ctrl-C anywhere inside,
-    the message says what ``folder`` still holds.
-    """
+    """Yield the staging folder of `run_folder`; on Ctrl-C, say what ``folder`` still holds."""
     try:
         with run_folder(folder, **kwargs) as stage:
             yield stage
@@ -201,11 +191,7 @@ def _config(args: argparse.Namespace, path: str | Path | None = None) -> RunConf
 
 
 def _load_data(config: RunConfig) -> pd.DataFrame:
-    """Load the model file's data, with one line saying what it is.
-
-    The line is begun before the loading, which can take seconds, so a log shows that stage
-    too.
-    """
+    """Load the model file's data, with a line saying what it is (begun before the loading)."""
     m = config.model
     states = [*(["intercept"] if m.intercept else []), *m.factors]
     _part(f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; ")
@@ -219,9 +205,8 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
     """Compare the model file's methods; tables go to stdout, files to the folder."""
     from tvbeta.evaluate.compare import compare_methods
 
-    folder = _output_folder(config.output.folder)
+    folder, written = _output_folder(config.output.folder), None
     info = {"command": args.command, "settings": config.to_dict()}
-    written = None
     with _writing(folder, args.interrupt, info=info) as stage:
         data = _load_data(config)
         s = config.sampler
@@ -436,9 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["fit"].add_argument("--method", required=True, choices=FIT_METHODS, help=(
         "mle: joint maximum likelihood; bayes: NUTS posterior; grid: the seed's grid search, best "
         "by [grid] rank"))  # fmt: skip
-    sub.choices["demo"].add_argument(
-        "--full", action="store_true", help="the model file's sampler settings (4 x 1000 draws)"
-    )
+    sub.choices["demo"].add_argument("--full", action="store_true",
+                                     help="the model file's sampler settings (4 x 1000 draws)")
     text = "rebuild the HTML report of a saved comparison"
     report = sub.add_parser("report", help=text, description=text)
     report.add_argument("folder", metavar="OUTPUT_FOLDER", help="folder written by run/compare")
@@ -500,10 +484,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """Print each kind of warning once, with its count and the details of its first occurrence.
-
-    Seven series give seven alike convergence warnings, and the source line is no help here.
-    """
+    """Print each kind of warning once, with its count and the details of its first occurrence."""
     first_seen: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     for w in caught:

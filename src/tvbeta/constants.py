@@ -33,9 +33,7 @@ DIMS: dict[str, tuple[str, ...]] = {
     # a posterior's beta paths (`BayesFit.beta_paths`): every summary of every kind
     "beta_path": (TIME, STATE),
 }
-"""The labelled layer in one table: the dims of every named output, as arviz-stats keeps its
-labelled layer apart from the array layer. Array code returns bare arrays; the functions that
-label them read their dims here."""
+"""The dims of every named output: array code returns bare arrays, the labelling reads here."""
 
 INTERCEPT = "Intercept"
 """Name of the intercept state; it is always the FIRST state (the seed's ``set_intercept``)."""
@@ -63,37 +61,28 @@ R_MLE_BOUNDS = (1e-6, 100.0)
 
 # --- the likelihood's burn-in -----------------------------------------------------------
 def default_burn(k_states: int) -> int:
-    """Return the observed steps left out of a likelihood when the caller gives no ``burn``.
+    """Return the observed steps a likelihood leaves out when given no ``burn``: K, the states.
 
-    That is K, the number of states (factors, plus one with an intercept).
-
-    The default of `fit_mle`, `fit_bayes` (`bayes_spec`, `build_model`,
-    `BayesSpec.from_arrays`), `crosscheck_statsmodels`, `compare_methods` and the command
-    line. Under the seed's vague prior (P0 = 100 I, 1e6 for the intercept) the first K terms
-    are mostly about the prior; leaving them out approximates the exact diffuse likelihood
-    (Durbin & Koopman 2012, sec. 5.1: K observations identify a K-state diffuse start). The
-    seed's own setters and engine keep the seed's ``burn=0``.
+    The default of the MLE, Bayes, statsmodels cross-check, comparison and command line. Under
+    the seed's vague prior (P0 = 100 I, 1e6 for the intercept) the first K terms are mostly
+    about the prior; leaving them out approximates the exact diffuse likelihood (Durbin &
+    Koopman 2012, sec. 5.1). The seed's own setters and engine keep the seed's ``burn=0``.
     """
     return int(k_states)
 
 
 # --- Bayesian sampler defaults -----------------------------------------------------------
 TARGET_ACCEPT = 0.8
-"""NUTS target acceptance rate of `fit_bayes`, the comparison and model files: the default of
-Stan, PyMC and nutpie. The sds are sampled signed (`tvbeta.estimate.bayes.model.SignedScale`),
-which leaves no neck at sigma -> 0 to resolve with smaller steps: no divergence at 0.8 on the
-demo's and the seed's data, with 20-25% fewer gradients per draw than at 0.9 (which the
-log-sd parameterisation needed)."""
+"""NUTS target acceptance rate (Stan's, PyMC's and nutpie's default). The sds are sampled signed
+(`tvbeta.estimate.bayes.model.SignedScale`): no neck at sigma -> 0, no divergence at 0.8 on the
+demo's and the seed's data, 20-25% fewer gradients per draw than at 0.9."""
 NUTPIE_ADAPTATION = "low_rank"
 """nutpie's mass-matrix adaptation in `fit_bayes`: diagonal plus a low-rank correction fitted
-by minimising the Fisher divergence (nutpie's ``adaptation="low_rank"``; Seyboldt, Carlson &
-Carpenter 2026), not nutpie's diagonal default. Two correlated factors trade their drifts off,
-a ridge of the likelihood (FPE on PFF, ICVT and HYG: posterior correlation -0.46 between the
-PFF and HYG sds, whose HYG sd has a long right tail) that a diagonal mass matrix cannot align
-with; rare excursions along it left that case's tail ESS at 368-1612 over seeds 1-14 of the
-defaults (2 fits failed the checks), 431-1202 with the low-rank adaptation (none failed), at
-the same cost per draw (seed 1: 7.7 leapfrog steps per draw with either). PyMC's NUTS has
-no such option (it keeps a diagonal one)."""
+by minimising the Fisher divergence (Seyboldt, Carlson & Carpenter 2026), not nutpie's diagonal
+default. Two correlated factors trade their drifts off, a ridge (FPE on PFF, ICVT and HYG:
+posterior correlation -0.46 of the PFF and HYG sds) a diagonal mass matrix cannot align with:
+tail ESS 368-1612 over seeds 1-14 (2 fits failed the checks) against 431-1202 (none failed),
+at the same cost per draw. PyMC's NUTS has no such option."""
 
 # --- the seed's dictionaries -------------------------------------------------------------
 DESCRIBE_KEYS: tuple[str, ...] = (

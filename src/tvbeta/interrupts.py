@@ -4,16 +4,14 @@ Two context managers, both active only in the main thread (the only thread Pytho
 signal handlers to) and only when SIGINT has a Python handler (not when the process ignores it,
 as a shell does for background jobs):
 
-- `noting_interrupts`: records every SIGINT while it is active, then lets the previous handler
-  raise KeyboardInterrupt as usual. Some libraries swallow that KeyboardInterrupt and return
-  what they have so far (PyMC's and nutpie's samplers return the draws made before Ctrl-C;
-  an exception in a weakref callback is printed and dropped), so the caller checks the note
-  afterwards (`InterruptNote.check`) and stops for real. One place must not raise at all: a
-  Python callback that LLVM calls through ctypes while numba compiles (llvmlite's object
-  cache hooks). There the exception is printed and dropped and LLVM carries on with a
-  half-done callback (seen: the process crashed, exit -11, on a Ctrl-C during a cold
-  compile), so a SIGINT that lands in llvmlite is raised again as soon as the main thread
-  has left it.
+- `noting_interrupts`: records every SIGINT, then lets the previous handler raise
+  KeyboardInterrupt. Some libraries swallow it and return what they have (PyMC's and nutpie's
+  samplers return the draws made before Ctrl-C; a weakref callback prints and drops it), so
+  the caller checks the note afterwards (`InterruptNote.check`). One place must not raise at
+  all: a Python callback LLVM calls through ctypes while numba compiles (llvmlite's object
+  cache hooks), where LLVM carries on with a half-done callback (seen: exit -11 on a Ctrl-C
+  during a cold compile); a SIGINT that lands there is raised again once the main thread has
+  left llvmlite.
 - `deferring_interrupts`: holds SIGINT and SIGTERM back for the few renames that must happen
   together (`tvbeta.outputs.run_folder` commits a run folder), then delivers them.
 """
@@ -67,10 +65,9 @@ def _in_llvmlite(frame: FrameType | None) -> bool:
 
 @contextmanager
 def noting_interrupts() -> Iterator[InterruptNote]:
-    """Record every SIGINT in the yielded note.
+    """Record every SIGINT in the yielded note; the previous handler still runs (nests).
 
-    The previous handler still runs (by default it raises KeyboardInterrupt). Nests: an inner note
-    chains to the outer one.
+    By default the previous handler raises KeyboardInterrupt; an inner note chains to the outer.
     """
     note = InterruptNote()
     previous = signal.getsignal(signal.SIGINT) if _in_main_thread() else None

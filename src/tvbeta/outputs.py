@@ -1,20 +1,9 @@
 """Outputs that are complete or absent: atomic files, and run folders marked complete at the end.
 
-Core functions
---------------
-atomic_path    a temporary path beside the target for any writer (to_netcdf, to_csv,
-               write_html, savefig, ...); flushed to disk and renamed over the target when
-               the writer returns, removed when it raises (Ctrl-C included)
-write_text     `atomic_path` for a string
-run_folder     stage every file of a run in a hidden folder inside the output folder and move
-               them into place at the end, the manifest last; on failure or Ctrl-C the
-               folder is left exactly as it was (a previous complete run stays complete)
-read_manifest  the manifest of a complete run folder, or `IncompleteRunError` saying what is
-               missing and what to do
-
-Every tvbeta writer goes through `atomic_path`. A rename within one folder is atomic (POSIX
-``rename``, Windows ``MoveFileEx``), so a reader sees the old file or the new one, never a
-truncated one such as the 331-byte NetCDF an interrupted ``to_netcdf`` leaves.
+`atomic_path` (and `write_text`) for one file, `run_folder` and `read_manifest` for the folder
+of a run. Every tvbeta writer goes through `atomic_path`. A rename within one folder is atomic
+(POSIX ``rename``, Windows ``MoveFileEx``), so a reader sees the old file or the new one, never
+a truncated one such as the 331-byte NetCDF an interrupted ``to_netcdf`` leaves.
 """
 
 from __future__ import annotations
@@ -46,10 +35,7 @@ _REPLACED = ".replaced"  # inside the staging folder: the previous run's entries
 
 
 class IncompleteRunError(Exception):
-    """A folder is not a complete run: interrupted, failed, or changed since.
-
-    The message names the folder, what is wrong and what to do (re-run).
-    """
+    """A folder is not a complete run (interrupted, failed, changed since); the message says why."""
 
 
 def _fsync(path: Path) -> None:
@@ -86,10 +72,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Yields
     ------
     Path
-        Where the writer writes, e.g. ``with atomic_path(p) as tmp: ds.to_netcdf(tmp)``.
-        When the block ends normally the file is flushed to disk (fsync) and renamed over
-        ``path`` (`os.replace`); when it raises (KeyboardInterrupt included) it is removed
-        and ``path`` keeps its previous content, or stays absent.
+        Where the writer writes, e.g. ``with atomic_path(p) as tmp: ds.to_netcdf(tmp)``. When
+        the block ends normally it is fsynced and renamed over ``path``; when it raises
+        (Ctrl-C included) it is removed and ``path`` keeps its previous content, or none.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
@@ -119,12 +104,8 @@ def tvbeta_version() -> str:
 
 
 @contextmanager
-def run_folder(
-    folder: str | os.PathLike[str],
-    *,
-    info: Mapping[str, Any] | None = None,
-    update: bool = False,
-) -> Iterator[Path]:
+def run_folder(folder: str | os.PathLike[str], *, info: Mapping[str, Any] | None = None,
+               update: bool = False) -> Iterator[Path]:  # fmt: skip
     """Write a run's files into ``folder`` all together at the end, or not at all.
 
     Parameters
@@ -150,16 +131,13 @@ def run_folder(
 
     Notes
     -----
-    When the block ends normally: the manifest is removed (the folder now reads as
-    incomplete), each staged entry replaces the one of the same name (a subfolder as a
-    whole), the previous run's entries its manifest lists that this run did not write are
-    removed (unless ``update``), and the new manifest (`MANIFEST`: every file with its size,
-    the tvbeta version, the time and ``info``) is written last. SIGINT and SIGTERM wait until
-    that is done (`deferring_interrupts`), so only a hard kill or power loss can leave the
-    folder without a manifest. When the block raises (Ctrl-C included), the staging folder is
-    removed and ``folder`` is exactly as it was. Files in ``folder`` that no manifest lists
-    (the user's own) are never touched; staging folders of runs whose process is gone (a hard
-    kill) are removed.
+    When the block ends normally: the manifest is removed (the folder now reads as incomplete),
+    each staged entry replaces the one of the same name (a subfolder as a whole), the previous
+    run's listed entries this run did not write are removed (unless ``update``), and the new
+    manifest (every file with its size, the tvbeta version, the time and ``info``) is written
+    last, with SIGINT and SIGTERM held back (`deferring_interrupts`). When the block raises,
+    ``folder`` is exactly as it was. Files no manifest lists (the user's own) are never
+    touched; staging folders of runs whose process is gone (a hard kill) are removed.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -192,7 +170,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, another user's
-        return True
+        pass
     return True
 
 

@@ -1,11 +1,9 @@
 """KalmanResult: the full time-first output of one run, with pandas and xarray views.
 
-The result keeps every step's arrays (predicted, filtered and smoothed states and their
-covariances, innovations v, their variances F, gains and per-step log-likelihoods). The seed's
-outputs are properties that drop the first ``burn`` observed steps as the seed did (without
-missing targets: the first ``burn`` rows), and
-``result[key]`` gives them under the seed's dict keys, so code written for the seed's result
-dict keeps working (``results["beta"]``, ``results["meta"]["Fund"] = ...``).
+The result keeps every step's arrays. The seed's outputs are properties that drop the first
+``burn`` observed steps as the seed did, and ``result[key]`` gives them under the seed's dict
+keys, so code written for the seed's result dict keeps working (``results["beta"]``,
+``results["meta"]["Fund"] = ...``).
 
 Timing: "pred" is t|t-1 (before y_t), "filtered" (``beta``) t|t, "smooth" t|n.
 """
@@ -87,10 +85,7 @@ class KalmanResult:
 
     @property
     def first_row(self) -> int:
-        """Row of the first step after the burn-in.
-
-        That of the (burn+1)-th observed target (``tvbeta.kalman.arrays.burn_row``).
-        """
+        """Row of the first step after the burn-in: the (burn+1)-th observed target (`burn_row`)."""
         return burn_row(self.design.y, self.burn)
 
     @property
@@ -99,9 +94,8 @@ class KalmanResult:
         return self.design.index[self.first_row :]
 
     def _frame(self, arr: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
-        return pd.DataFrame(
-            arr[self.first_row :], index=self.time_index, columns=list(columns), copy=True
-        )
+        return pd.DataFrame(arr[self.first_row :], index=self.time_index, columns=list(columns),
+                            copy=True)  # fmt: skip
 
     def _series(self, arr: np.ndarray, name: str) -> pd.Series:
         return pd.Series(arr[self.first_row :], index=self.time_index, name=name, copy=True)
@@ -130,8 +124,8 @@ class KalmanResult:
     @property
     def y_pred(self) -> pd.Series:
         """One-step predictions z_t' beta_{t|t-1}: Series (steps after burn,)."""
-        f = self.output.filtered
-        return self._series(np.einsum("tk,tk->t", self.design.Z, f.a_pred), "y_pred")
+        a_pred = self.output.filtered.a_pred
+        return self._series(np.einsum("tk,tk->t", self.design.Z, a_pred), "y_pred")
 
     @property
     def residuals(self) -> pd.Series:
@@ -254,32 +248,12 @@ class KalmanResult:
         kalman_gain) have one row per (time, state); per-time series (y, y_pred, residuals,
         F, log_likelihood_t) one row per time with state NA.
         """
-        t = self.time_index
-        k = len(self.state_names)
-        parts = []
-        for name in _STATE_VARS:
-            values = getattr(self, name).to_numpy()
-            parts.append(
-                pd.DataFrame(
-                    {
-                        C.TIME: t.repeat(k),
-                        C.STATE: np.tile(np.asarray(self.state_names, dtype=object), len(t)),
-                        C.VARIABLE: name,
-                        C.VALUE: values.ravel(),
-                    }
-                )
-            )
-        for name in _TIME_VARS:
-            parts.append(
-                pd.DataFrame(
-                    {
-                        C.TIME: t,
-                        C.STATE: pd.NA,
-                        C.VARIABLE: name,
-                        C.VALUE: getattr(self, name).to_numpy(),
-                    }
-                )
-            )
+        t, names = self.time_index, np.asarray(self.state_names, dtype=object)
+        parts = [pd.DataFrame({C.TIME: t.repeat(len(names)), C.STATE: np.tile(names, len(t)),
+                               C.VARIABLE: name, C.VALUE: getattr(self, name).to_numpy().ravel()})
+                 for name in _STATE_VARS]  # fmt: skip
+        parts += [pd.DataFrame({C.TIME: t, C.STATE: pd.NA, C.VARIABLE: name,
+                                C.VALUE: getattr(self, name).to_numpy()}) for name in _TIME_VARS]
         frame = pd.concat(parts, ignore_index=True)
         frame[C.STATE] = frame[C.STATE].astype("string")
         return frame
@@ -287,11 +261,10 @@ class KalmanResult:
     def __repr__(self) -> str:
         """Show model name, target, states, steps after burn, their dates and log-likelihood."""
         t = self.time_index
-        span = format_span(t)
         return (
             f"KalmanResult(model={self.meta.get('Model Name')!r}, target={self.target_name!r}, "
             f"states={list(self.state_names)}, steps={len(t)} after burn={self.burn} "
-            f"({span}), log_likelihood={self.log_likelihood:.6g})"
+            f"({format_span(t)}), log_likelihood={self.log_likelihood:.6g})"
         )
 
 

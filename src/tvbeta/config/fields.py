@@ -36,10 +36,7 @@ REQUIRED: Any = _Required()
 
 @dataclass(frozen=True)
 class Where:
-    """The place of a table in a model file, for error messages.
-
-    file : the model file as the user named it; section : the table's name, e.g. "sampler".
-    """
+    """The place of a table in a model file (as the user named it; section e.g. "sampler")."""
 
     file: Path
     section: str
@@ -106,18 +103,9 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def read(
-    where: Where,
-    table: Mapping[str, Any],
-    key: str,
-    kind: str,
-    default: Any = REQUIRED,
-    *,
-    choices: Collection[Any] | None = None,
-    low: float | None = None,
-    high: float | None = None,
-    example: str = "",
-) -> Any:
+def read(where: Where, table: Mapping[str, Any], key: str, kind: str, default: Any = REQUIRED, *,
+         choices: Collection[Any] | None = None, low: float | None = None,
+         high: float | None = None, example: str = "") -> Any:  # fmt: skip
     """One value of a table, checked; ``default`` when absent (REQUIRED: absence raises).
 
     Parameters
@@ -154,12 +142,8 @@ def read(
     if not test(value):
         raise where.error(f"expected {expected}, got {describe(value)}", key)
     if choices is not None and value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise where.error(
-            f"{value!r} is not allowed;{closest(str(value), map(str, choices))} use one of "
-            f"{options}",
-            key,
-        )
+        raise where.error(f"{value!r} is not allowed;{closest(str(value), map(str, choices))} "
+                          f"use one of {', '.join(repr(c) for c in choices)}", key)  # fmt: skip
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f">= {low}" if high is None else f"<= {high}" if low is None else (
             f"between {low} and {high}")  # fmt: skip

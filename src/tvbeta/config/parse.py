@@ -1,8 +1,6 @@
-"""Read a model file into a `RunConfig`, checking every section and key.
+"""Read a model file into a `RunConfig`, checking every section and key, but not its data.
 
-A model file is read once and checked completely (unknown sections and keys, types, ranges,
-choices, the priors against `Priors`); nothing is read from the data until
-:meth:`RunConfig.load_data`, so a model file can be checked on a machine without its data.
+The priors are checked against `Priors`; a model file can be checked without its data.
 """
 
 from __future__ import annotations
@@ -51,6 +49,7 @@ def load_config(path: str | Path) -> RunConfig:
     Returns
     -------
     RunConfig
+        The checked settings; the data are read later, by `RunConfig.load_data`.
 
     Raises
     ------
@@ -167,30 +166,21 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
     if both:
         raise where.error(f"{both} are also factors: a series cannot explain itself; remove "
                           "them from targets or from factors", "targets")  # fmt: skip
-    return ModelConfig(
-        targets=targets,
-        factors=factors,
-        intercept=intercept,
-        q=read(where, t, "q", "str", "diag", choices=Q_FORMS),
-        burn=read(where, t, "burn", "int", None, low=0),
-    )
+    return ModelConfig(targets=targets, factors=factors, intercept=intercept,
+                       q=read(where, t, "q", "str", "diag", choices=Q_FORMS),
+                       burn=read(where, t, "burn", "int", None, low=0))  # fmt: skip
 
 
 # key -> (kind, extra read() arguments) of the flat sections
 _SAMPLER: dict[str, tuple[str, dict[str, Any]]] = {
-    "draws": ("int", {"low": 1}),
-    "tune": ("int", {"low": 1}),
-    "chains": ("int", {"low": 1}),
-    "cores": ("int", {"low": 1}),
-    "target_accept": ("number", {"low": 0.5, "high": 0.999}),
-    "seed": ("int", {"low": 0}),
-    "sampler": ("str", {"choices": SAMPLERS}),
+    "draws": ("int", {"low": 1}), "tune": ("int", {"low": 1}), "chains": ("int", {"low": 1}),
+    "cores": ("int", {"low": 1}), "target_accept": ("number", {"low": 0.5, "high": 0.999}),
+    "seed": ("int", {"low": 0}), "sampler": ("str", {"choices": SAMPLERS}),
     "n_paths": ("int", {"low": 0}),
-}
+}  # fmt: skip
 _GRID: dict[str, tuple[str, dict[str, Any]]] = {
-    "try_both_intercepts": ("bool", {}),
-    "rank": ("str", {"choices": RANKS}),
-}
+    "try_both_intercepts": ("bool", {}), "rank": ("str", {"choices": RANKS}),
+}  # fmt: skip
 
 
 def _table(where: Where, t: dict[str, Any], cls: type, spec: dict[str, tuple[str, dict]]) -> Any:

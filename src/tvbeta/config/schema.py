@@ -100,15 +100,11 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """[compare]: the methods compared out of sample and their settings.
-
-    The methods, the rolling OLS window (periods), and the leave-future-out check of the Bayes fits
-    (`tvbeta.evaluate.lfo`).
-    """
+    """[compare]: the methods compared out of sample and their settings."""
 
     methods: tuple[str, ...] = DEFAULT_METHODS
-    rolling_window: int | None = None
-    lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span
+    rolling_window: int | None = None  # of the rolling OLS, in periods
+    lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span (`tvbeta.evaluate.lfo`)
     lfo_threshold: float = 0.7  # refit when the Pareto k of the importance ratios exceeds it
 
 
@@ -143,14 +139,8 @@ class RunConfig:
         """Load the data: columns ``[*targets, *factors]``; ConfigError names any problem."""
         return load_data(self)
 
-    def override(
-        self,
-        *,
-        seed: int | None = None,
-        output: str | Path | None = None,
-        targets: tuple[str, ...] | None = None,
-        **sampler: Any,
-    ) -> RunConfig:
+    def override(self, *, seed: int | None = None, output: str | Path | None = None,
+                 targets: tuple[str, ...] | None = None, **sampler: Any) -> RunConfig:  # fmt: skip
         """Return a copy with command-line overrides; None leaves a setting as the file has it.
 
         ``sampler`` holds [sampler] fields (draws, tune, chains, ...); None values are skipped.

@@ -22,11 +22,9 @@ __all__ = ["COMMON_DATA_KEYS", "SOURCES", "SOURCE_KEYS", "load_data"]
 SOURCES: tuple[str, ...] = ("french", "seed", "csv", "nile")
 # [data] keys each source understands (a key of another source is an error, not ignored).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
-    "french": ("excess",),
-    "seed": ("data_dir",),
-    "csv": ("path", "aggregate", "additive_cols"),
+    "french": ("excess",), "seed": ("data_dir",), "csv": ("path", "aggregate", "additive_cols"),
     "nile": (),
-}
+}  # fmt: skip
 COMMON_DATA_KEYS: tuple[str, ...] = ("source", "start", "end", "frequency")
 
 
@@ -40,8 +38,7 @@ def load_data(config: RunConfig) -> pd.DataFrame:
         was looked for and ``TVBETA_SHARED_DATA``), a target, factor or additive column is not
         in the data (the available columns are listed), or no rows are left.
     """
-    data = config.data
-    where = Where(config.path, "data")
+    data, where = config.data, Where(config.path, "data")
     frame = _LOADERS[data.source](data, where)
     if data.source != "seed":  # the seed loader slices the daily data itself, like the seed
         frame = _slice(frame, data, where)
@@ -69,8 +66,7 @@ def _seed(data: DataConfig, where: Where) -> pd.DataFrame:
         raise where.error(
             f"source = 'seed': {found}. Set data_dir in [data] (relative to the model file) or "
             f"the environment variable {SHARED_DATA_ENV} to the folder holding the seed's CSVs; "
-            "by default tvbeta looks for ../shared/data next to the repository",
-            "source",
+            "by default tvbeta looks for ../shared/data next to the repository", "source",
         ) from err
 
 
@@ -87,10 +83,8 @@ def _csv(data: DataConfig, where: Where) -> pd.DataFrame:
         return daily
     missing = [c for c in data.additive_cols if c not in daily.columns]
     if missing:
-        raise where.error(
-            f"{missing} not in {data.path.name} (available: {list(daily.columns)})",
-            "additive_cols",
-        )
+        raise where.error(f"{missing} not in {data.path.name} (available: "
+                          f"{list(daily.columns)})", "additive_cols")  # fmt: skip
     # Slice the daily rows first so a week is never built from days outside [start, end].
     daily = _slice(daily, data, where)
     return aggregate_weekly_data(daily, additive_cols=list(data.additive_cols))
@@ -115,10 +109,8 @@ def _slice(frame: pd.DataFrame, data: DataConfig, where: Where) -> pd.DataFrame:
     out = frame.loc[data.start : data.end]
     if out.empty:
         span = f"{frame.index[0]:%Y-%m-%d} .. {frame.index[-1]:%Y-%m-%d}" if len(frame) else "none"
-        raise where.error(
-            f"no rows between start = {data.start} and end = {data.end}; the data cover {span}",
-            "start",
-        )
+        raise where.error(f"no rows between start = {data.start} and end = {data.end}; the data "
+                          f"cover {span}", "start")  # fmt: skip
     return out
 
 
@@ -127,11 +119,8 @@ def _check_columns(where: Where, key: str, names: tuple[str, ...], frame: pd.Dat
     available = [str(c) for c in frame.columns]
     for name in names:
         if name not in frame.columns:
-            raise where.error(
-                f"{name!r} is not a column of the data;{closest(name, available)} "
-                f"available columns: {', '.join(available)}",
-                key,
-            )
+            raise where.error(f"{name!r} is not a column of the data;{closest(name, available)} "
+                              f"available columns: {', '.join(available)}", key)  # fmt: skip
 
 
 def _check_split(where: Where, test_size: int | float, n: int) -> None:

@@ -1,18 +1,9 @@
 """Data layer of tvbeta: load, aggregate, validate and simulate returns.
 
-Core functions
---------------
-read_returns_csv           daily decimal returns CSV -> DataFrame ("Date" index, float64)
-read_treasury_yields_csv   Treasury par-yield CSV (M/D/YYYY, newest first) -> sorted, percent
-yield_changes              the seed's daily yield changes "<tenor>_delta"
-aggregate_weekly_data      daily -> weekly (W-FRI): returns compound, changes are summed
-load_seed_weekly           the seed notebook's weekly ETF + yield-change table (../shared/data)
-load_fund_and_factors      "my fund CSV + my factor CSV" -> aligned table (FundData), drops reported
-load_french                built-in monthly Fama-French factors, industries, portfolios
-simulate                   synthetic fund with known beta path (state-space truth)
-prepare_design             checked arrays y (n,), H (n, n_factors), Z (n, k) for the filter
-column_list                column names as a list (one name alone is one column)
-format_span                "first .. last" label of an index, for short reprs
+Readers (`read_returns_csv`, `read_treasury_yields_csv`, `yield_changes`), tables ready for a
+fit (`load_seed_weekly`: the seed notebook's weekly table; `load_fund_and_factors`: your fund
+and factor CSVs; `load_french`: built-in Fama-French data), `aggregate_weekly_data` (daily ->
+W-FRI), `simulate` (a fund with known betas) and `prepare_design` (the filter's checked arrays).
 """
 
 from tvbeta.data.builtin import (

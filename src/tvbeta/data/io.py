@@ -95,12 +95,10 @@ def yield_changes(
     drop: Iterable[Hashable] = ("2 Mo", "4 Mo"),
     suffix: str = "_delta",
 ) -> pd.DataFrame:
-    """Daily changes of yields, as the seed computes them.
+    """Daily changes of yields as the seed computes them: ``diff``, ``drop``, rename, ``dropna``.
 
-    ``levels.diff().drop(columns=drop)``, columns renamed ``f"{tenor}{suffix}"``, then
-    ``.dropna()``: any day on which some kept tenor has no change is removed. The default
-    ``drop`` removes the 2- and 4-month tenors, which start in 2018 and 2022 and would
-    otherwise empty the early history.
+    Any day on which some kept tenor has no change is removed. The default ``drop`` removes
+    the 2- and 4-month tenors, which start in 2018 and 2022 and would empty the early history.
 
     Parameters
     ----------
@@ -142,16 +140,10 @@ def yield_changes(
 
 
 def shared_data_dir() -> Path | None:
-    """Locate the seed's data folder, or None when it is absent.
+    """Locate the seed's data folder (resolved), or None when it is absent.
 
-    The environment variable ``TVBETA_SHARED_DATA`` wins when set (an explicit choice is not
-    second-guessed: a wrong value gives None); otherwise ``<repository root>/../shared/data``,
-    which exists only in a source checkout next to the shared folder.
-
-    Returns
-    -------
-    pathlib.Path or None
-        The resolved folder if it exists.
+    The environment variable ``TVBETA_SHARED_DATA`` wins when set (a wrong value gives None);
+    otherwise ``<repository root>/../shared/data``, found only in a source checkout.
     """
     env = os.environ.get(SHARED_DATA_ENV)
     candidate = Path(env).expanduser() if env else _REPO_ROOT / ".." / "shared" / "data"
@@ -199,9 +191,7 @@ def load_seed_weekly(
 
 @dataclass(frozen=True)
 class FundData:
-    """A fund and its factors on common dates, ready for `fit_mle`, `fit_bayes`, `compare_methods`.
-
-    For example ``fit_mle(d.df, d.target, d.factors)``.
+    """A fund and its factors on common dates, ready for ``fit_mle(d.df, d.target, d.factors)``.
 
     df : the fund column, then the factor columns, decimal returns on a sorted ``DatetimeIndex``
     named "Date"; target, factors : the column names; fund_only, factors_only : how many dated
@@ -228,12 +218,11 @@ def load_fund_and_factors(
 ) -> FundData:
     """Read "my fund CSV + my factor CSV" into one table for the fits, in one call.
 
-    Both files are read as `read_returns_csv` reads (first column ISO dates YYYY-MM-DD, one
-    column per series, empty cells NaN). The dates are aligned by an inner join; the rows
-    dropped from each side are counted and reported in a `DataWarning` and in
-    ``FundData.note``. An empty fund cell on a common date is kept (the filter predicts
-    through it and adds no likelihood term); a factor row with an empty cell is dropped,
-    since the model needs every factor where the fund is observed.
+    Both files are read as `read_returns_csv` reads. The dates are aligned by an inner join;
+    the rows dropped from each side are counted in a `DataWarning` and in ``FundData.note``.
+    An empty fund cell on a common date is kept (the filter predicts through it); a factor
+    row with an empty cell is dropped, since the model needs every factor where the fund is
+    observed.
 
     Parameters
     ----------
@@ -312,12 +301,8 @@ def load_fund_and_factors(
     return FundData(df, str(target[0]), [str(c) for c in names], fund_only, factors_only, note)
 
 
-def _pick_columns(
-    frame: pd.DataFrame,
-    file: str | os.PathLike[str],
-    argument: str,
-    wanted: Sequence[str] | None,
-) -> list[str]:
+def _pick_columns(frame: pd.DataFrame, file: str | os.PathLike[str], argument: str,
+                  wanted: Sequence[str] | None) -> list[str]:  # fmt: skip
     """Return the requested columns of a file read by `_read_dated_csv` (all of them by default)."""
     if wanted is None:
         return list(frame.columns)
@@ -339,9 +324,7 @@ def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
         found = shared_data_dir()
         if found is None:
             env = os.environ.get(SHARED_DATA_ENV)
-            looked = (
-                f"{SHARED_DATA_ENV}={env}" if env else str(_REPO_ROOT / ".." / "shared" / "data")
-            )
+            looked = f"{SHARED_DATA_ENV}={env}" if env else _REPO_ROOT / ".." / "shared" / "data"
             raise FileNotFoundError(f"seed data folder not found (looked at {looked}): {how}")
         folder = found
     else:
@@ -354,9 +337,8 @@ def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     return folder
 
 
-def _read_dated_csv(
-    path: str | os.PathLike[str], what: str, *, date_format: str, hint: str
-) -> pd.DataFrame:
+def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str,
+                    hint: str) -> pd.DataFrame:  # fmt: skip
     """Read a CSV whose first column is a date, with strict date and number parsing."""
     file = Path(path).expanduser()
     if not file.is_file():
@@ -364,8 +346,7 @@ def _read_dated_csv(
     raw = pd.read_csv(file, index_col=0)
     dates = _parse_dates(raw.index, file, date_format, hint)
     columns = {col: _to_float(raw[col], col, dates, file) for col in raw.columns}
-    frame = pd.DataFrame(columns, index=dates.rename("Date"))
-    return frame.sort_index(kind="stable")
+    return pd.DataFrame(columns, index=dates.rename("Date")).sort_index(kind="stable")
 
 
 def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> pd.DatetimeIndex:

@@ -37,14 +37,9 @@ class SimulatedData:
         Column "y" (NaN where made missing) then the factor columns; ``DatetimeIndex`` "Date".
     beta : np.ndarray, (n_time, k)
         True states beta_0 .. beta_{n_time-1}, columns in ``state_names`` order.
-    Q : np.ndarray, (k, k)
-        State noise covariance.
-    R : float
-        Observation noise variance.
-    beta0 : np.ndarray, (k,)
-        The fixed start beta_{-1}.
-    T : np.ndarray, (k, k)
-        Transition matrix.
+    Q, R, beta0, T : np.ndarray (k, k), float, np.ndarray (k,), np.ndarray (k, k)
+        State noise covariance, observation noise variance, the fixed start beta_{-1} and
+        the transition matrix.
     state_names : tuple of str, (k,)
         ``("Intercept", *factors)`` with an intercept, else the factor names.
     """
@@ -158,14 +153,11 @@ def simulate(
 
 
 def psd_sqrt(M: np.ndarray, name: str = "matrix") -> np.ndarray:
-    """Return the symmetric square root ``L = V diag(sqrt(w)) V'`` of a symmetric PSD ``M``.
+    """Return the symmetric root ``L = V diag(sqrt(w)) V'`` (k, k) of a symmetric PSD ``M``.
 
-    ``M`` and ``L`` are (k, k).
-
-    ``L @ L.T == M``. Uses ``eigh`` rather than Cholesky so singular matrices (a zero variance)
-    work; eigenvalues negative only by rounding are clipped to 0, clearly negative ones raise.
-    The symmetric root of a diagonal ``M`` is ``diag(sqrt(m))``, so each state's noise comes
-    from its own standard normal draw.
+    ``eigh`` rather than Cholesky so singular matrices (a zero variance) work; eigenvalues
+    negative only by rounding are clipped to 0. The root of a diagonal ``M`` is
+    ``diag(sqrt(m))``, so each state's noise comes from its own standard normal draw.
 
     Raises
     ------

@@ -37,18 +37,13 @@ class DataValidationError(ValueError):
 
 
 class DataWarning(UserWarning):
-    """Data the model can use, but whose betas or filter may not mean much.
-
-    The message says why and what to do: nearly collinear factors, values on an extreme scale.
-    """
+    """Usable data whose betas may not mean much (near collinearity, extreme scale); says why."""
 
 
 def column_list(columns: Sequence[Hashable] | Hashable, argument: str = "factor_cols") -> list:
-    """Return the column names of ``columns`` as a list.
+    """Return the column names of ``columns`` as a list (a single name as a one-element list).
 
-    A list or other sequence as given, a single name (a string or any non-iterable label) as a
-    one-element list, as `prepare_design` reads ``factor_cols``; every function that takes
-    column names reads them through this.
+    Every function that takes column names reads them through this.
 
     Parameters
     ----------
@@ -99,9 +94,6 @@ class Design(NamedTuple):
         The target's column in the caller's table.
     factor_cols : tuple of hashable, (n_factors,)
         The factors' columns in the caller's table, in state order.
-
-    Made by `prepare_design` once, at a public entry point; `head` and `with_intercept` give
-    the designs of fewer rows or of the other intercept choice, checked in the same way.
     """
 
     index: pd.Index
@@ -128,10 +120,7 @@ class Design(NamedTuple):
         return ~np.isnan(self.y)
 
     def head(self, n: int, burn: int = 0) -> Design:
-        """Return ``prepare_design(df.iloc[:n], ..., burn=burn)``: the first ``n`` rows.
-
-        Views of these arrays; the checks that depend on the rows (enough observed rows after
-        ``burn``, constant or collinear factors, scale) run again, with the same errors.
+        """Return ``prepare_design(df.iloc[:n], ..., burn=burn)``: views of the first ``n`` rows.
 
         Raises
         ------
@@ -211,10 +200,9 @@ def prepare_design(
     target_col : hashable
         Column of the fund's returns ``y_t``. NaN entries are missing observations.
     factor_cols : sequence of hashable, (n_factors,)
-        Factor return columns, in state order (a single name means one column, see
-        `column_list`). May be
-        empty with ``intercept=True``: the local level model, ``Z = ones (n_time, 1)``
-        (Durbin & Koopman 2012, chapter 2).
+        Factor return columns, in state order (a single name means one column). May be empty
+        with ``intercept=True``: the local level model, ``Z = ones (n_time, 1)`` (Durbin &
+        Koopman 2012, chapter 2).
     intercept : bool
         Prepend a column of ones to ``Z`` (state "Intercept", first).
     burn : int, default 0
@@ -224,9 +212,7 @@ def prepare_design(
     Returns
     -------
     Design
-        ``index``, ``y`` (n_time,), ``H`` (n_time, n_factors), ``Z`` (n_time, k) and
-        ``state_names`` (k,), with ``k = n_factors + intercept``; all arrays are new float64
-        copies.
+        With ``k = n_factors + intercept``; all arrays are new float64 copies.
 
     Raises
     ------
@@ -270,13 +256,13 @@ def prepare_design(
 
 def _check_rows(design: Design, burn: int) -> None:
     """Run the checks of `prepare_design` that depend on the rows and states used."""
-    observed = design.observed
+    observed, Z_obs = design.observed, design.Z[design.observed]
     _check_enough_rows(observed, design.Z.shape[1], burn, len(design.y))
     _check_constant(design.H[observed], design.factor_names, design.has_intercept)
-    _check_collinear(design.Z[observed], design.state_names)
-    used = [design.target_col, *design.factor_cols]
-    _warn_scale(used, np.column_stack([design.y, design.H])[observed])
-    _warn_near_collinear(design.Z[observed], design.state_names)
+    _check_collinear(Z_obs, design.state_names)
+    _warn_scale([design.target_col, *design.factor_cols],
+                np.column_stack([design.y, design.H])[observed])  # fmt: skip
+    _warn_near_collinear(Z_obs, design.state_names)
 
 
 def _check_names(df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str,
@@ -369,9 +355,8 @@ def _check_index(index: pd.Index) -> None:
 def _check_date_strings(index: pd.Index) -> None:
     """Refuse dates written as text, with the conversion to make.
 
-    Text sorts as text ("01/02/2021" before "12/31/2020"), so neither the order check nor
-    ``df.sort_index()`` would put them in time order, "01/02/2020" is 2 January or 1 February
-    depending on the convention, and the calendar (periods per year) cannot be read from text.
+    Neither the order check nor ``df.sort_index()`` would put them in time order, and the
+    calendar (periods per year) cannot be read from text.
     """
     if index.inferred_type != "string" or len(index) == 0:
         return
@@ -380,7 +365,7 @@ def _check_date_strings(index: pd.Index) -> None:
         parsed = pd.to_datetime(index, errors="coerce", format="mixed")
     if parsed.isna().any():
         return  # labels, not dates
-    first = str(index[0])
+    first = str(index[0])  # text sorts as text, and may read day-first or month-first
     try:
         pd.to_datetime(index, format="ISO8601")
     except ValueError:
@@ -424,10 +409,7 @@ def _check_factor_nans(index: pd.Index, target_col: Hashable, factors: list[Hash
 
 
 def _check_enough_rows(observed: np.ndarray, k: int, burn: int, n_time: int) -> None:
-    """Check for k observations to identify k states, plus one left over, after the burn-in.
-
-    The burn-in counts observed steps.
-    """
+    """Check for k observations to identify k states, plus one, after the burn (observed steps)."""
     if isinstance(burn, bool) or not isinstance(burn, int | np.integer) or burn < 0:
         raise DataValidationError(f"burn must be a non-negative integer, got {burn!r}")
     n_after = max(int(observed.sum()) - int(burn), 0)
@@ -560,8 +542,9 @@ def _robust_sd(x: np.ndarray) -> float:
 def warn_if_not_decimal(design: Design) -> None:
     """Warn when the target or a factor varies far more than decimal returns can.
 
-    Used by the seed's scalar MLE setters (whose bounds assume decimal returns) and by
-    `load_fund_and_factors`.
+    The period is the median spacing of a DatetimeIndex; without one a year is assumed (the
+    most lenient bound). The robust sd (median absolute deviation) keeps a single crash day
+    from tripping it.
 
     Parameters
     ----------
@@ -572,10 +555,6 @@ def warn_if_not_decimal(design: Design) -> None:
     -----
     ReturnUnitsWarning
         Naming each series whose robust sd exceeds the bound, and the bound.
-
-    The period is the median spacing of a DatetimeIndex; without one a year is assumed (the
-    most lenient bound). The robust sd (median absolute deviation) keeps a single crash day
-    from tripping it.
     """
     index, days = design.index, 0.0
     if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
@@ -584,10 +563,8 @@ def warn_if_not_decimal(design: Design) -> None:
     if not days > 0:
         days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
     limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)
-    names = ["the target", *design.state_names[design.Z.shape[1] - design.H.shape[1]:]]
-    series = [design.y, *design.H.T]
-    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(names, series, strict=True)
-           if _robust_sd(x) > limit]
+    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(["the target", *design.factor_names],
+           [design.y, *design.H.T], strict=True) if _robust_sd(x) > limit]  # fmt: skip
     if big:
         warn_caller(
             f"the data do not look like decimal returns: the typical size (robust sd) of "

@@ -14,11 +14,8 @@ import pandas as pd
 from tvbeta.data.validate import DataValidationError, format_label
 
 
-def aggregate_weekly_data(
-    df: pd.DataFrame,
-    additive_cols: Iterable[Hashable] | str,
-    freq: str = "W-FRI",
-) -> pd.DataFrame:
+def aggregate_weekly_data(df: pd.DataFrame, additive_cols: Iterable[Hashable] | str,
+                          freq: str = "W-FRI") -> pd.DataFrame:  # fmt: skip
     """Aggregate daily returns and daily changes to weeks ending on Friday.
 
     Parameters

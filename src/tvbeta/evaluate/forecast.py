@@ -56,7 +56,7 @@ def mixture_forecast(y: np.ndarray, means: np.ndarray, vars_: np.ndarray) -> One
 
 
 def stacked_forecast(forecasts: Sequence[OneStepForecast], weights: np.ndarray) -> OneStepForecast:
-    """The mixture sum_m w_m p_m(y_t) of M predictives of the same steps; weights (M,) sum to 1.
+    """Return the mixture sum_m w_m p_m(y_t) of M predictives of the same steps (weights (M,)).
 
     Log density by log-sum-exp, PIT as the weighted PITs, mean and variance the mixture's (law
     of total variance), as in stacking of predictive distributions (Yao, Vehtari, Simpson &

@@ -9,10 +9,8 @@ Core functions (shapes: y (n,), Z (n, k), T and Q (1 | n, k, k), R (1 | n,), a0 
 - `kalman_smoother` -> SmootherOutput; `simulation_smoother`: posterior draws of state paths.
 
 The kernels carry the state covariance as a U D U' factor (Bierman's update), so a
-near-diffuse prior on badly scaled data keeps its digits (see `steps`).
-`tvbeta.kalman.reference` holds a plain-numpy version of the same steps, used by the tests, and
-`loglik_decimal`, the log-likelihood in 60-digit arithmetic that cross-checks are measured
-against.
+near-diffuse prior on badly scaled data keeps its digits (see `steps`). `tvbeta.kalman.reference`
+holds a plain-numpy version of the same steps for the tests, and `loglik_decimal` (60 digits).
 """
 
 from tvbeta.kalman.arrays import KalmanInputError, KalmanNumericalError, StateSpace, state_space

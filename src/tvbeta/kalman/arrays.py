@@ -227,10 +227,9 @@ def burn_row(y, burn):
     y : (n,) float64 observations, NaN where missing; burn : observed steps that only
     condition the filter. Returns n when fewer than burn + 1 values are observed. A burn
     counts observations, not rows: steps with a missing target carry no likelihood term, and
-    the rows before the first observation are not part of the model at all (the state
-    process starts there), so ``burn_row(y, 0)`` is the first observed row. Every caller
-    that drops burn-in rows (results, setters, grid, MLE, Bayes, LFO, cross-check) slices at
-    this row; the kernels count observed steps themselves. Compiled, so kernels call it too.
+    the rows before the first observation are not part of the model (the state process starts
+    there), so ``burn_row(y, 0)`` is the first observed row. Every caller that drops burn-in
+    rows slices at this row; compiled, so kernels call it too.
     """
     seen = 0
     for t in range(y.shape[0]):

@@ -66,10 +66,7 @@ class FilterOutput(NamedTuple):
 
 @njit(cache=True)
 def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll):
-    """Run the full filter into preallocated outputs.
-
-    Returns the first step with F <= 0 or a non-finite log-likelihood term, or -1.
-    """
+    """Run the full filter into preallocated outputs; return the first bad step or -1."""
     n, k = Z.shape
     rw = is_random_walk(T)
     a, UD, QUD = a0.copy(), np.empty((k, k)), np.empty((k, k))
@@ -108,13 +105,10 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     """Run the forward sweep of `loglik_kernel` and `tape_kernel`.
 
     Returns (sum of the terms after the first ``burn`` observed steps, bad step or -1). With
-    ll (n,) and tape (n, k + 2) it also stores every term and the adjoint's tape
-    [s_t = P_{t|t-1} z_t, F_t, v_t] (rows from the first observation on); size-0 arrays
-    store nothing.
-
-    static_k: None (k and T are read at run time), or a tuple of k zeros for a random-walk
-    model (T = I): numba compiles one copy per tuple length, with k a constant; callers get
-    it from `sweep_constant`.
+    ll (n,) and tape (n, k + 2) it also stores every term and the adjoint's tape [s_t =
+    P_{t|t-1} z_t, F_t, v_t] (rows from the first observation on); size-0 arrays store nothing.
+    static_k: `sweep_constant`'s None (k and T read at run time) or k zeros for T = I (numba
+    compiles one copy per tuple length, with k a constant).
     """
     n = Z.shape[0]
     if static_k is None:
@@ -167,11 +161,10 @@ MAX_CONSTANT_K = 5
 
 
 def sweep_constant(T: np.ndarray, k: int) -> tuple[float, ...] | None:
-    """Return the ``static_k`` argument of the forward sweeps.
+    """Return the ``static_k`` of the forward sweeps for T (1 | n, k, k) or (B, 1 | n, k, k).
 
-    For transition T (1 | n, k, k), or a batch of them (B, 1 | n, k, k): k zeros for a
-    random-walk model (every T the identity) with k <= 5 (up to four factors and an
-    intercept, as in the demo's Carhart model), else None (k and T read at run time).
+    k zeros for a random-walk model (every T the identity) with k <= 5 (up to four factors and
+    an intercept, as in the demo's Carhart model), else None (k and T read at run time).
 
     With k known, LLVM unrolls the per-step loops (most of them run 0 to 4 times) and keeps
     more of the factor in registers: measured at n = 365, such a copy is faster than the same
@@ -207,9 +200,8 @@ def loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
 def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k):
     """Run the forward sweep, storing the one-step terms and the adjoint's tape.
 
-    ll (n,) gets the one-step terms (0 where y is NaN), tape (n, k + 2) gets
-    [s_t = P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1.
-    static_k: `sweep_constant(T, k)`.
+    ll (n,) gets the one-step terms (0 where y is NaN), tape (n, k + 2) gets [s_t =
+    P_{t|t-1} z_t, F_t, v_t] per row; returns the bad step or -1. static_k: `sweep_constant`.
     """
     # burn as an int64, not the literal 0: the sweep copies are then those of loglik_kernel
     return _forward_sweep(y, Z, T, Q, R, a0, P0, np.int64(0), ll, tape, static_k)[1]
@@ -240,10 +232,7 @@ def loglik_batch_serial_kernel(y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
 
 @njit(cache=True, parallel=True)
 def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, static_k, ll, bad):
-    """Compute the per-step terms ll (B, n) of every batch member, in parallel.
-
-    Each input's batch axis is 1 or B; the terms come from `tape_kernel`'s forward sweep.
-    """
+    """Compute the per-step terms ll (B, n) of every batch member (`tape_kernel`), in parallel."""
     n, k = Z.shape[1], Z.shape[2]
     for i in prange(ll.shape[0]):
         b = np.int64(i)  # prange indices are unsigned; mixed with int64 they would become float
@@ -256,9 +245,7 @@ def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, static_k, ll, bad):
 
 
 def raise_bad_step(bad_t: int, m: StateSpace, where: str = "") -> None:
-    """Turn a kernel's failure index into an error that names the step and the cause.
-
-    A no-op when bad_t < 0. m: the model the kernel ran (checked arrays).
+    """Turn a kernel's failure index (no-op when < 0) on model m into an error naming the cause.
 
     With PSD Q and P0 the factored update gives F_t = z_t'P z_t + R_t >= R_t, so a kernel
     stops only where R_t = 0 and z_t'P z_t = 0 (a genuinely zero variance, or an underflow
@@ -314,10 +301,9 @@ PARALLEL_MIN_BATCH = 64
 def kalman_filter(y, Z, T, Q, R, a0, P0) -> FilterOutput:
     """Run the Kalman filter (DK 4.3) on the model described in `arrays.StateSpace`.
 
-    Shapes: y (n,), Z (n, k), T and Q (1 | n, k, k), R (1 | n,), a0 (k,), P0 (k, k).
-    Raises KalmanInputError for invalid arrays (e.g. Q or P0 not positive semi-definite), and
-    KalmanNumericalError naming the step and the cause where F_t = 0 or a term overflows
-    (see `raise_bad_step`).
+    Shapes: y (n,), Z (n, k), T and Q (1 | n, k, k), R (1 | n,), a0 (k,), P0 (k, k). Raises
+    KalmanInputError for invalid arrays, KalmanNumericalError where F_t = 0 or a term
+    overflows (`raise_bad_step`).
     """
     return filter_state_space(state_space(y, Z, T, Q, R, a0, P0))
 
@@ -350,10 +336,9 @@ def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
 def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
     """Return the total log-likelihood after ``burn`` observed steps, storing nothing.
 
-    The sum of log p(y_t | y_{<t}) (nats) over the observed steps after the first ``burn``
-    observed ones (rows from ``arrays.burn_row(y, burn)`` on), by the filter of Durbin &
-    Koopman (2012) section 4.3 with the covariance in U D U' form (Bierman 1977). The hot
-    path: no storage.
+    The sum of log p(y_t | y_{<t}) (nats) over the rows from ``arrays.burn_row(y, burn)`` on,
+    by the filter of Durbin & Koopman (2012) section 4.3 with the covariance in U D U' form
+    (Bierman 1977).
 
     Parameters
     ----------
@@ -373,8 +358,7 @@ def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
     KalmanInputError
         For invalid arrays: wrong shapes, non-finite values, Q or P0 not symmetric PSD, R < 0.
     KalmanNumericalError
-        Where F_t = 0 or a term overflows, naming the step and the cause
-        (see `raise_bad_step`).
+        Where F_t = 0 or a term overflows, naming the step and the cause (`raise_bad_step`).
     """
     m = check_shapes(y, Z, T, Q, R, a0, P0)
     static_k = sweep_constant(m.T, m.Z.shape[1])
@@ -419,12 +403,11 @@ def loglik_batch(
     """Log-likelihoods of B models in one parallel call: many parameter sets and/or series.
 
     Every argument gets a leading batch axis of length 1 (shared) or B: y (1|B, n),
-    Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k).
-    All series share n and k. Returns (B,) totals after the first ``burn`` observed steps of
-    each series, or with ``terms`` the (B, n) one-step terms log p(y_t | y_{<t}) of every step
-    (0 where y_t is NaN; burn is not applied), always in parallel. Every batch member is
-    validated like a single model.
-    parallel: numba threads over the batch (default: when B >= PARALLEL_MIN_BATCH).
+    Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k); all
+    series share n and k, every member is validated like a single model. Returns (B,) totals
+    after the first ``burn`` observed steps of each series, or with ``terms`` the (B, n)
+    one-step terms (0 where y_t is NaN; no burn), always in parallel. parallel: numba threads
+    over the batch (default: when B >= PARALLEL_MIN_BATCH).
     """
     args = [_batched(name, x, nd) for name, x, nd in (
         ("y", y, 1), ("Z", Z, 2), ("T", T, 3), ("Q", Q, 3), ("R", R, 1), ("a0", a0, 1),

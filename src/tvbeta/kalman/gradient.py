@@ -51,10 +51,7 @@ class LoglikGradient(NamedTuple):
 
 @njit(cache=True, inline="always")
 def _transpose_congruence(T, A, out, tmp):
-    """Write out = T' A T (A symmetric), exactly symmetric.
-
-    Skips zero entries of T, so T = I is cheap.
-    """
+    """Write out = T' A T (A symmetric), exactly symmetric; zero entries of T are skipped."""
     k = A.shape[0]
     for i in range(k):
         for j in range(k):
@@ -79,10 +76,9 @@ def _transpose_congruence(T, A, out, tmp):
 def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
     """Run the backward (adjoint) sweep over a `tape_kernel` tape.
 
-    Fills dQ (1 | n, k, k), dR (1 | n), da0 (k,), dP0 (k, k) with the gradient of
-    sum_t w_t ll_t. The sweep ends at the first
-    observed step, whose prediction starts from (a0, P0) (rows before it are not part of the
-    model and get zero gradient).
+    Fills dQ (1 | n, k, k), dR (1 | n), da0 (k,), dP0 (k, k) with the gradient of sum_t w_t
+    ll_t. The sweep ends at the first observed step, whose prediction starts from (a0, P0)
+    (rows before it are not part of the model and get zero gradient).
     """
     n, k = Z.shape
     dQ[:] = 0.0
@@ -139,9 +135,9 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
 
 @njit(cache=True)
 def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, static_k):
-    """Run the forward sweep then the adjoint sweep.
+    """Run the forward then the adjoint sweep into ll, dQ, dR, da0, dP0; return bad step or -1.
 
-    Fills ll, dQ, dR, da0, dP0; returns the bad step or -1. static_k: `filter.sweep_constant(T, k)`.
+    static_k: `filter.sweep_constant(T, k)`.
     """
     n, k = Z.shape
     tape = np.empty((n, k + 2))

@@ -84,17 +84,14 @@ _PI = Decimal(
 def loglik_decimal(y, Z, T, Q, R, a0, P0, burn: int = 0, digits: int = 60) -> float:
     """Return the filter's log-likelihood in ``digits``-digit decimal arithmetic.
 
-    The sum of log p(y_t | y_{<t}) over the observed steps after the first ``burn`` observed
-    ones (the model starting at the first observed step, as
-    the kernels do), computed with `digits` significant decimal digits and rounded to the
-    nearest float (nats).
+    The sum of log p(y_t | y_{<t}) (nats) after the first ``burn`` observed steps (the model
+    starting at the first observed step, as the kernels do), rounded to the nearest float.
 
     The textbook recursion (predict a <- T a, P <- T P T' + Q; then F = z'P z + R,
     K = P z / F, a <- a + K v, P <- P - K z'P), on the exact binary values of the inputs.
-    With 60 digits the cancellations of a near-diffuse prior (up to ~20 digits when
-    F / R ~ 1e18) still leave ~40, so the result is the exact value of the model's
-    log-likelihood to the last bit of a float. Slow (about 1 ms per step for k = 3): a reference
-    for tests and cross-checks, not for fitting. Shapes as in `tvbeta.kalman.kalman_filter`.
+    With 60 digits the cancellations of a near-diffuse prior (up to ~20 digits when F / R ~
+    1e18) still leave ~40, so the result is exact to the last bit of a float. Slow (about 1 ms
+    per step for k = 3): for tests and cross-checks. Shapes as in `kalman_filter`.
 
     Raises
     ------

@@ -117,10 +117,9 @@ def _smoothed_mean_of(y, Z, T, a0, P_pred, F, K, out):
 def simulation_smoother_kernel(
     y, Z, T, R, a0, sqrtP0, sqrtQ, P_pred, F, K, e0, e, u, draws
 ):
-    """Draw state paths by mean correction (DK 2002) into draws (D, n, k).
+    """Draw state paths by mean correction (DK 2002) into draws (D, n, k), normals in e0, e, u.
 
-    The standard normals come in e0, e, u. The paths start at the first observed y (rows
-    before it: NaN, not part of the model).
+    The paths start at the first observed y (rows before it: NaN, not part of the model).
     """
     D = draws.shape[0]
     n, k = Z.shape
@@ -183,9 +182,7 @@ def smooth_state_space(m: StateSpace, filtered: FilterOutput | None = None) -> S
 
 
 def psd_sqrt(A: np.ndarray) -> np.ndarray:
-    """Return a square root L with L L' = A for symmetric PSD A (..., k, k).
-
-    Zero variances are allowed (L from the eigendecomposition, negative rounding clipped).
+    """Return L with L L' = A (eigendecomposition: zero variances allowed, rounding clipped).
 
     Parameters
     ----------
@@ -212,13 +209,10 @@ def psd_sqrt(A: np.ndarray) -> np.ndarray:
 def simulation_smoother(
     y, Z, T, Q, R, a0, P0, n_draws: int, seed: int | np.random.Generator
 ) -> np.ndarray:
-    """Draw whole state paths from p(alpha_0, ..., alpha_{n-1} | y).
+    """Draw whole state paths from p(alpha_0, ..., alpha_{n-1} | y): (n_draws, n, k).
 
-    Returns (n_draws, n, k), NaN on the rows before the first observed y (not part of the
-    model).
-
-    Durbin & Koopman (2002) mean-correction simulation smoother; seeded by `seed` (an int or a
-    numpy Generator). Shapes of the model arrays as in `kalman_filter`.
+    Durbin & Koopman (2002) mean-correction simulation smoother, seeded by `seed` (an int or a
+    numpy Generator); shapes as in `kalman_filter`; NaN on the rows before the first observed y.
     """
     m = state_space(y, Z, T, Q, R, a0, P0)
     f = filter_state_space(m)

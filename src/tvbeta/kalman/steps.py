@@ -193,9 +193,7 @@ def predict(a, UD, T, QUD, tmp_a, W, x):
 
 @njit(cache=True, inline="always")
 def update(a, UD, y, z, r, s):
-    """Update a and the factor UD of P in place for a scalar observation.
-
-    Returns (v, F, loglik_t).
+    """Update a and the factor UD of P in place for a scalar observation: (v, F, loglik_t).
 
     v = y - z'a, F = z'P z + r, s = P z, K = s / F, a <- a + K v, P <- P - s s' / F, and
     loglik_t = -(log 2 pi + log F + v^2 / F) / 2; the same F serves the update and the
@@ -203,9 +201,9 @@ def update(a, UD, y, z, r, s):
     accumulates r + sum_j d_j f_j^2 and each d_j is rescaled by a ratio of these partial sums,
     so F >= r, P stays positive semi-definite, and the variances of well-observed directions
     keep their digits even when the prior is near-diffuse (the textbook P - s s'/F cancels
-    them away, down to F <= 0). s (k,) receives P z = F K. When
-    F = 0 (r = 0 and z'P z = 0) nothing has changed and nothing is divided by it, for the
-    caller to report; a NaN F (unchecked input) leaves a and UD undefined.
+    them away, down to F <= 0). s (k,) receives P z = F K. When F = 0 (r = 0 and z'P z = 0)
+    nothing has changed and nothing is divided by it, for the caller to report; a NaN F
+    (unchecked input) leaves a and UD undefined.
     """
     k = a.shape[0]
     v = y
@@ -242,9 +240,7 @@ def update(a, UD, y, z, r, s):
 
 @njit(cache=True)
 def rts_step(a_f, P_f, a_p_next, P_p_next, a_s_next, P_s_next, T_next, a_out, P_out, J, tmp):
-    """Take one backward step of the Rauch-Tung-Striebel smoother (DK 4.4.5).
-
-    Returns False when P_{t+1|t} is not positive definite (nothing written then).
+    """Take one backward step of the RTS smoother (DK 4.4.5); False if P_{t+1|t} is not PD.
 
         J = P_{t|t} T_{t+1}' P_{t+1|t}^{-1}            (a Cholesky solve, no inverse)
         a_{t|n} = a_{t|t} + J (a_{t+1|n} - a_{t+1|t})

@@ -2,9 +2,8 @@
 
 Core objects
 ------------
-KalmanSpec      the model: K, intercept, T, Q, R (each constant or per time step, declared by a
-                TimeVarying), beta0, P0 and the provenance of each; the seed's defaults and
-                fluent setters (each returns a new spec); save/load as TOML or JSON
+KalmanSpec      the model (T, Q, R each a TimeVarying), the seed's defaults and fluent setters
+                (each returns a new spec); save/load as TOML or JSON
 StateSpaceModel the structure apart from the values: K, intercept, T, a0, P0, the form of Q
 Parameters      the values: Q and R (KalmanSpec is a named view, ``.model`` + ``.params``)
 KalmanEngine    ``KalmanEngine(spec).run(df, target_col, factor_cols, burn)`` -> KalmanResult
@@ -33,26 +32,10 @@ from tvbeta.model.timevarying import SpecError, TimeVarying
 from tvbeta.results import KalmanResult
 
 __all__ = [
-    "KalmanEngine",
-    "KalmanResult",
-    "KalmanSpec",
-    "Parameters",
-    "QForm",
-    "SavedFileError",
-    "SpecError",
-    "StateSpaceModel",
-    "TimeVarying",
-    "check_q_form",
-    "design_for",
-    "heuristics",
-    "set_Q_from_factor_vols",
-    "set_Q_from_mle",
-    "set_Q_from_rolling_beta_var",
-    "set_Q_from_rolling_residual_vol",
-    "set_R_from_mle",
-    "set_R_from_ols",
-    "set_R_from_rolling_factor_vols",
-    "set_R_from_rolling_ols_residuals",
-    "set_initial_state_from_ols",
-    "set_intercept",
-]
+    "KalmanEngine", "KalmanResult", "KalmanSpec", "Parameters", "QForm", "SavedFileError",
+    "SpecError", "StateSpaceModel", "TimeVarying", "check_q_form", "design_for", "heuristics",
+    "set_Q_from_factor_vols", "set_Q_from_mle", "set_Q_from_rolling_beta_var",
+    "set_Q_from_rolling_residual_vol", "set_R_from_mle", "set_R_from_ols",
+    "set_R_from_rolling_factor_vols", "set_R_from_rolling_ols_residuals",
+    "set_initial_state_from_ols", "set_intercept",
+]  # fmt: skip

@@ -1,9 +1,9 @@
 """KalmanEngine: run a spec on a DataFrame (validate, filter, smooth) -> KalmanResult.
 
-The engine is the seed's ``KalmanEngine(spec).run(df, target_col, factor_cols, burn)``: it
-checks the data with :func:`tvbeta.data.prepare_design`, turns the spec into kernel arrays,
-runs the Kalman filter and the state smoother once each, and labels the output. The numbers
-are the seed's (predict first from (beta0, P0); log-likelihood -0.5 (log F + v^2/F + log 2pi)).
+The seed's ``KalmanEngine(spec).run(df, target_col, factor_cols, burn)``: checks the data
+(`prepare_design`), runs the Kalman filter and the state smoother once each, and labels the
+output. The numbers are the seed's (predict first from (beta0, P0); log-likelihood
+-0.5 (log F + v^2/F + log 2pi)).
 """
 
 from __future__ import annotations
@@ -24,17 +24,11 @@ if TYPE_CHECKING:
     from tvbeta.model.spec import KalmanSpec
 
 
-def design_for(
-    spec: KalmanSpec,
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Sequence[Hashable] | str,
-    burn: int = 0,
-) -> Design:
-    """Return the validated arrays of ``df`` for ``spec`` (its intercept), with K checked.
+def design_for(spec: KalmanSpec, df: pd.DataFrame, target_col: Hashable,
+               factor_cols: Sequence[Hashable] | str, burn: int = 0) -> Design:  # fmt: skip
+    """Return the validated `Design` of ``df`` for ``spec`` (its intercept), with K checked.
 
-    The arguments are those of `KalmanEngine.run`. The `Design` holds index (n,), y (n,),
-    H (n, n_factors), Z (n, K) and the state names.
+    The arguments are those of `KalmanEngine.run`.
 
     Raises
     ------
@@ -73,13 +67,8 @@ class KalmanEngine:
 
     spec: KalmanSpec
 
-    def run(
-        self,
-        df: pd.DataFrame,
-        target_col: Hashable,
-        factor_cols: Sequence[Hashable] | str,
-        burn: int = 0,
-    ) -> KalmanResult:
+    def run(self, df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str,
+            burn: int = 0) -> KalmanResult:  # fmt: skip
         """Filter and smooth the target on the factors over every row of ``df``.
 
         Parameters
@@ -92,9 +81,8 @@ class KalmanEngine:
             Factor return columns H_t, in state order.
         burn : int, default 0
             Observed steps dropped from the seed-style outputs and from the total
-            log-likelihood (without missing targets: the first ``burn`` rows); the result
-            keeps every step's arrays. Rows before the first observed target are not part of
-            the model (the state process starts at the first observation).
+            log-likelihood; the result keeps every step's arrays. Rows before the first
+            observed target are not part of the model.
 
         Returns
         -------

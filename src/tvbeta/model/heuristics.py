@@ -1,9 +1,8 @@
 """The seed's rules of thumb for Q, R and the initial state, as pure functions on arrays.
 
-Everything here takes plain arrays (time first) and returns arrays; the setters in
-:mod:`tvbeta.model.setters` turn the results into spec fields. Rolling computations are
-vectorised over windows (``sliding_window_view`` and one batched ``np.linalg.pinv`` over a
-stack of (window, k) matrices), with the seed's conventions:
+Plain arrays (time first) in and out; :mod:`tvbeta.model.setters` makes spec fields of them.
+Rolling computations are vectorised over windows (``sliding_window_view``, one batched
+``np.linalg.pinv``), with the seed's conventions:
 
 - rolling OLS at step t uses rows t-window .. t-1 (no look-ahead), so the first ``window``
   steps have no value;
@@ -42,10 +41,9 @@ def trailing_windows(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def _expand(values: np.ndarray, count: np.ndarray, window: int) -> np.ndarray:
-    """Spread per-window values over the rows: row t gets ``values[count[t] - window]``.
+    """Spread per-window values (windows, ...) over the rows (n, ...): NaN before ``window``.
 
-    That is the window of the ``count[t]`` observations so far; NaN where fewer than ``window`` were
-    observed. values : (windows, ...) -> (n, ...).
+    Row t gets ``values[count[t] - window]``, the window of the ``count[t]`` observations so far.
     """
     out = np.full((count.size, *values.shape[1:]), np.nan)
     have = count >= window
@@ -59,12 +57,8 @@ def _rolling_ols(y: np.ndarray, X: np.ndarray, window: int) -> tuple[np.ndarray,
     Returns beta (n, k) and in-window residuals (n, window), NaN where fewer than ``window``
     rows before t have y and every regressor observed.
     """
-    y = np.asarray(y, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or y.shape != (X.shape[0],):
-        raise ValueError(f"need y (n,) and X (n, k), got {y.shape} and {X.shape}")
+    y, X, observed = _complete(y, X)
     _check_window(window, X.shape[0], 1, "a rolling regression")
-    observed = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
     count = np.cumsum(observed) - observed  # observed rows before t
     n_windows = count[-1] - window + 1  # the windows some step uses
     if n_windows <= 0:
@@ -77,9 +71,7 @@ def _rolling_ols(y: np.ndarray, X: np.ndarray, window: int) -> tuple[np.ndarray,
 
 
 def rolling_ols_betas(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
-    """Compute OLS betas on the ``window`` rows before each step t.
-
-    The rows are t-window .. t-1 without missing values.
+    """Compute OLS betas on the ``window`` observed rows before each step t (t-window .. t-1).
 
     Parameters
     ----------
@@ -96,22 +88,17 @@ def rolling_ols_betas(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
 
 
 def rolling_ols_residual_var(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
-    """Compute the population variance (ddof=0) of the in-window OLS residuals.
+    """Compute the population variance (ddof=0) of the residuals of `rolling_ols_betas`.
 
-    The residuals are those of the regressions of `rolling_ols_betas`.
-
-    Shapes as in :func:`rolling_ols_betas`; returns (n,), NaN until ``window`` rows were
-    observed (units of y^2).
+    Shapes as there; returns (n,), NaN until ``window`` rows were observed (units of y^2).
     """
     return _rolling_ols(y, X, window)[1].var(axis=1)
 
 
 def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
-    """Compute the trailing rolling variance of the last ``window`` observed values up to t.
+    """Compute the rolling variance of the last ``window`` observed values up to t.
 
-    The rows are t-window+1 .. t without missing values: pandas ``rolling(window).var()`` on
-    them.
-
+    pandas ``rolling(window).var()`` on the observed values of rows t-window+1 .. t.
     x : (n,) or (n, k), each column on its own observed rows; returns the same shape, NaN
     until ``window`` values were observed. A missing row takes the variance of the values
     before it. Computed in two passes per window (mean, then squared deviations).
@@ -131,15 +118,8 @@ def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
     return _expand(var, np.cumsum(observed), window)
 
 
-def innovation_var_path(
-    v: np.ndarray,
-    window: int,
-    min_val: float,
-    *,
-    first: int,
-    start: int,
-    alignment: Literal["seed", "causal"] = "seed",
-) -> np.ndarray:
+def innovation_var_path(v: np.ndarray, window: int, min_val: float, *, first: int, start: int,
+                        alignment: Literal["seed", "causal"] = "seed") -> np.ndarray:  # fmt: skip
     """Compute the rolling variance (ddof=1) of the innovations after burn, per row: (n,).
 
     v : (n,) innovations v_t (NaN where y_t is missing or before the model starts); first :
@@ -177,8 +157,7 @@ def rolling_factor_vol(H: np.ndarray, window: int) -> np.ndarray:
         raise ValueError(f"H must be (n, n_factors), got shape {H.shape}")
     sd = np.sqrt(rolling_var(H, window, ddof=1))
     count = np.sum(~np.isnan(sd), axis=1)
-    total = np.nansum(sd, axis=1)
-    return np.divide(total, count, out=np.full(H.shape[0], np.nan), where=count > 0)
+    return np.divide(np.nansum(sd, axis=1), count, out=np.full(H.shape[0], np.nan), where=count > 0)
 
 
 def clip_and_backfill(x: np.ndarray, min_val: float) -> np.ndarray:
@@ -199,24 +178,26 @@ def clip_and_backfill(x: np.ndarray, min_val: float) -> np.ndarray:
     if not valid.any(axis=0).all():
         raise ValueError("no valid value to fill from: the window is too long for the data")
     n = out.shape[0]
-    shape = (n,) + (1,) * (out.ndim - 1)
-    steps = np.arange(n).reshape(shape)
+    steps = np.arange(n).reshape((n,) + (1,) * (out.ndim - 1))
     # index of the next valid row (n if none): a reversed running minimum
-    nxt = np.where(valid, steps, n)
-    nxt = np.minimum.accumulate(nxt[::-1], axis=0)[::-1]
+    nxt = np.minimum.accumulate(np.where(valid, steps, n)[::-1], axis=0)[::-1]
     # index of the previous valid row, for trailing gaps
     prv = np.maximum.accumulate(np.where(valid, steps, -1), axis=0)
     src = np.where(nxt < n, nxt, prv)
     return np.take_along_axis(out, np.broadcast_to(src, out.shape), axis=0)
 
 
-def _complete_rows(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows where y and every regressor are observed (the seed had no missing data)."""
-    y = np.asarray(y, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
+def _complete(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return y (n,), X (n, k) as float64 and the rows where y and every regressor are observed."""
+    y, X = np.asarray(y, dtype=np.float64), np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"need y (n,) and X (n, k), got {y.shape} and {X.shape}")
-    keep = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
+    return y, X, ~np.isnan(y) & ~np.isnan(X).any(axis=1)
+
+
+def _complete_rows(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows where y and every regressor are observed (the seed had no missing data)."""
+    y, X, keep = _complete(y, X)
     if keep.sum() <= X.shape[1]:
         raise ValueError(
             f"only {int(keep.sum())} complete rows for {X.shape[1]} regressors: need more data"

@@ -34,18 +34,11 @@ _ARRAYS = ("beta0", "P0")
 
 
 class SavedFileError(ValueError):
-    """A saved file that cannot be read back.
-
-    Truncated, corrupt, or not a tvbeta file of the kind expected; the message names the file and
-    what to do.
-    """
+    """A saved file that cannot be read back (truncated, corrupt, or not of the kind expected)."""
 
 
 def unreadable(path: str | os.PathLike[str], what: str, detail: str) -> SavedFileError:
-    """Return the error for a file that is not a readable ``what`` (e.g. "tvbeta spec file").
-
-    ``detail`` says what is wrong with it.
-    """
+    """Return the error for a file that is not a readable ``what``; ``detail`` says why."""
     return SavedFileError(
         f"{path} is not a readable {what} ({detail}): the file is truncated, corrupt or not "
         "written by tvbeta; write it again (re-run what saved it) or give the right file"
@@ -55,14 +48,9 @@ def unreadable(path: str | os.PathLike[str], what: str, detail: str) -> SavedFil
 def spec_to_dict(spec: KalmanSpec) -> dict[str, Any]:
     """Plain dict of the spec: Python scalars, lists and the per-time flags."""
     out: dict[str, Any] = {"format": FORMAT, "version": VERSION}
-    for field in _SCALARS:
-        value = getattr(spec, field)
-        if value is not None:
-            out[field] = value
-    for field in _ARRAYS:
-        out[field] = getattr(spec, field).tolist()
-    for field in _MATRICES:
-        out[field] = getattr(spec, field).to_dict()
+    out.update((f, getattr(spec, f)) for f in _SCALARS if getattr(spec, f) is not None)
+    out.update((f, getattr(spec, f).tolist()) for f in _ARRAYS)
+    out.update((f, getattr(spec, f).to_dict()) for f in _MATRICES)
     return out
 
 
@@ -81,12 +69,8 @@ def spec_kwargs_from_dict(d: dict[str, Any]) -> dict[str, Any]:
     if "K" not in d:
         raise SpecError("a spec document needs K")
     kwargs: dict[str, Any] = {f: d[f] for f in _SCALARS if f in d}
-    for field in _ARRAYS:
-        if field in d:
-            kwargs[field] = np.asarray(d[field], dtype=np.float64)
-    for field in _MATRICES:
-        if field in d:
-            kwargs[field] = TimeVarying.from_dict(d[field])
+    kwargs.update((f, np.asarray(d[f], dtype=np.float64)) for f in _ARRAYS if f in d)
+    kwargs.update((f, TimeVarying.from_dict(d[f])) for f in _MATRICES if f in d)
     return _no_state_shapes(kwargs) if kwargs["K"] == 0 else kwargs
 
 

@@ -1,11 +1,9 @@
 """The seed's spec setters, as functions ``setter(spec, ...) -> new spec``.
 
 Each reproduces the seed's rule (``../shared/seed/seed_api.md``) with the same argument names,
-defaults and numbers, and returns a new :class:`~tvbeta.model.spec.KalmanSpec` through
-``dataclasses.replace``; the spec's methods of the same names call these. The arithmetic is in
-:mod:`tvbeta.model.heuristics`. With an intercept, the regressions use the design [1, H_t].
-
-Setters that take ``df`` validate it like the engine does (``prepare_design``), then call
+defaults and numbers and returns a new `KalmanSpec`; the spec's methods of the same names call
+these. The arithmetic is in :mod:`tvbeta.model.heuristics`. With an intercept, the regressions
+use the design [1, H_t]. Setters that take ``df`` validate it as the engine does, then call
 their Design-level half (``rolling_beta_var_Q``, ``rolling_residual_var_Q``, ``scalar_mle``),
 which the grid calls on a design validated once; per-time results have one value per row of
 ``df``, so run the model on the same DataFrame.
@@ -41,10 +39,8 @@ def _as_matrix(H, name: str = "H") -> np.ndarray:
     """Factor returns as float64 (n, n_factors), from a DataFrame, Series or array."""
     if isinstance(H, pd.Series):
         H = H.to_frame()
-    if isinstance(H, pd.DataFrame):
-        arr = H.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        arr = np.asarray(H, dtype=np.float64)
+    arr = (H.to_numpy(dtype=np.float64, na_value=np.nan) if isinstance(H, pd.DataFrame)
+           else np.asarray(H, dtype=np.float64))  # fmt: skip
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -58,21 +54,15 @@ def _as_vector(y, n: int) -> np.ndarray:
         if y.shape[1] != 1:
             raise ValueError(f"y must be one column, got {y.shape[1]}")
         y = y.iloc[:, 0]
-    arr = (
-        y.to_numpy(dtype=np.float64, na_value=np.nan)
-        if isinstance(y, pd.Series)
-        else np.asarray(y, dtype=np.float64).reshape(-1)
-    )
+    arr = (y.to_numpy(dtype=np.float64, na_value=np.nan) if isinstance(y, pd.Series)
+           else np.asarray(y, dtype=np.float64).reshape(-1))  # fmt: skip
     if arr.shape != (n,):
         raise ValueError(f"y has {arr.shape[0]} rows but H has {n}: pass the same rows")
     return arr
 
 
 def _regressors(spec: KalmanSpec, H) -> np.ndarray:
-    """Return the design [1, H] (with an intercept) or H, after checking its width against K.
-
-    H may have no column (an intercept-only spec: the design is a column of ones).
-    """
+    """Return the design [1, H] (with an intercept) or H (no column allowed), width checked."""
     spec.require_states()
     X = _as_matrix(H)
     n_factors = spec.K - int(spec.intercept)
@@ -110,10 +100,8 @@ def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
 
     beta0 gets ``init_val`` prepended; P0 gets a new first row/column of zeros with
     P0[0, 0] = 1e6; the design row becomes [1, H_t]. Q keeps its form c I (the seed's default
-    1e-4 I becomes 1e-4 I_{K+1}; a scalar MLE q I likewise); T = I stays the identity.
-    Call it before setters that give Q one entry per factor (factor or beta variances).
-    On ``KalmanSpec(K=0)`` it gives the local level model (one state, the level): T = 1,
-    Q = 1e-4, the seed's defaults.
+    1e-4 I becomes 1e-4 I_{K+1}; a scalar MLE q I likewise); T = I stays the identity. On
+    ``KalmanSpec(K=0)`` it gives the local level model: T = 1, Q = 1e-4, the seed's defaults.
 
     Raises
     ------
@@ -129,16 +117,10 @@ def set_intercept(spec: KalmanSpec, init_val: float = 0.0) -> KalmanSpec:
     P0[0, 0] = C.INTERCEPT_P0
     order = "call .set_intercept() first, before the Q setters (as the seed's grid search does)"
     return dataclasses.replace(
-        spec,
-        K=K + 1,
-        intercept=True,
-        beta0=np.concatenate([[float(init_val)], spec.beta0]),
-        P0=P0,
-        T=_expand_isotropic(spec.T, K, "T", "only T = c I can be extended", 1.0),
-        Q=_expand_isotropic(
-            spec.Q, K, "Q", f"it has one variance per factor; {order}", C.DEFAULT_Q_SCALE
-        ),
-    )
+        spec, K=K + 1, intercept=True, beta0=np.concatenate([[float(init_val)], spec.beta0]),
+        P0=P0, T=_expand_isotropic(spec.T, K, "T", "only T = c I can be extended", 1.0),
+        Q=_expand_isotropic(spec.Q, K, "Q", f"it has one variance per factor; {order}",
+                            C.DEFAULT_Q_SCALE))  # fmt: skip
 
 
 def set_initial_state_from_ols(spec: KalmanSpec, H, y) -> KalmanSpec:
@@ -165,15 +147,9 @@ def set_Q_from_factor_vols(spec: KalmanSpec, H) -> KalmanSpec:
     )
 
 
-def set_Q_from_rolling_beta_var(
-    spec: KalmanSpec,
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Columns,
-    window: int = 20,
-    min_val: float = 1e-8,
-    scale: float = 1.0,
-) -> KalmanSpec:
+def set_Q_from_rolling_beta_var(spec: KalmanSpec, df: pd.DataFrame, target_col: Hashable,
+                                factor_cols: Columns, window: int = 20, min_val: float = 1e-8,
+                                scale: float = 1.0) -> KalmanSpec:  # fmt: skip
     """Q_t = scale * diag(rolling variance of rolling OLS betas), one per row of ``df``.
 
     For t >= window, beta_t = pinv(X[t-window:t]) @ y[t-window:t] (rows t-window .. t-1, no
@@ -184,18 +160,13 @@ def set_Q_from_rolling_beta_var(
     return rolling_beta_var_Q(spec, design, window=window, min_val=min_val, scale=scale)
 
 
-def rolling_beta_var_Q(
-    spec: KalmanSpec, design: Design, *, window: int, min_val: float, scale: float
-) -> KalmanSpec:
+def rolling_beta_var_Q(spec: KalmanSpec, design: Design, *, window: int, min_val: float,
+                       scale: float) -> KalmanSpec:  # fmt: skip
     """`set_Q_from_rolling_beta_var` on a validated design whose states ``spec`` has."""
     betas = hx.rolling_ols_betas(design.y, design.Z, window)
     var = hx.clip_and_backfill(hx.rolling_var(betas, window, ddof=1), min_val)
-    return dataclasses.replace(
-        spec,
-        Q=TimeVarying.per_step(scale * _diag_steps(var)),
-        q_mode=f"rolling_beta_var_window_{window}",
-        q_scalar=None,
-    )
+    return dataclasses.replace(spec, Q=TimeVarying.per_step(scale * _diag_steps(var)),
+                               q_mode=f"rolling_beta_var_window_{window}", q_scalar=None)
 
 
 def set_Q_from_rolling_residual_vol(
@@ -230,26 +201,16 @@ def set_Q_from_rolling_residual_vol(
                                   min_val=min_val, alignment=alignment)  # fmt: skip
 
 
-def rolling_residual_var_Q(
-    spec: KalmanSpec,
-    design: Design,
-    *,
-    window: int,
-    scale: float,
-    burn: int,
-    min_val: float,
-    alignment: Literal["seed", "causal"],
-) -> KalmanSpec:
+def rolling_residual_var_Q(spec: KalmanSpec, design: Design, *, window: int, scale: float,
+                           burn: int, min_val: float,
+                           alignment: Literal["seed", "causal"]) -> KalmanSpec:  # fmt: skip
     """`set_Q_from_rolling_residual_vol` on a design validated with ``burn``."""
     v = filter_state_space(spec.state_space(design.y, design.Z)).v
     var = hx.innovation_var_path(v, window, min_val, first=burn_row(design.y, 0),
                                  start=burn_row(design.y, burn), alignment=alignment)  # fmt: skip
-    return dataclasses.replace(
-        spec,
-        Q=TimeVarying.per_step(scale * var[:, None, None] * np.eye(spec.K)),
-        q_mode=f"rolling_resid_var_from_filter_window_{window}",
-        q_scalar=None,
-    )
+    Q = TimeVarying.per_step(scale * var[:, None, None] * np.eye(spec.K))
+    return dataclasses.replace(spec, Q=Q, q_mode=f"rolling_resid_var_from_filter_window_{window}",
+                               q_scalar=None)
 
 
 def set_Q(spec: KalmanSpec, Q) -> KalmanSpec:
@@ -307,8 +268,7 @@ def set_R_from_rolling_factor_vols(
             "(an intercept-only model): use set_R_from_ols, set_R_from_rolling_ols_residuals "
             "or set_R_from_mle instead"
         )
-    vol = hx.rolling_factor_vol(X, window)
-    R = hx.clip_and_backfill(vol**2, min_val)
+    R = hx.clip_and_backfill(hx.rolling_factor_vol(X, window) ** 2, min_val)
     return dataclasses.replace(
         spec, R=TimeVarying.per_step(R), r_mode=f"factor_vol_window_{window}", r_scalar=None
     )
@@ -335,9 +295,9 @@ def set_R_from_rolling_ols_residuals(
 
 
 class ScalarMLEWarning(RuntimeWarning):
-    """The seed's scalar MLE stopped at a bound of its range, or did not converge.
+    """The scalar MLE of `set_Q_from_mle` or `set_R_from_mle` stopped at a bound, or failed.
 
-    The MLE of `set_Q_from_mle` and `set_R_from_mle`. The value is the seed's all the same.
+    The value is the seed's all the same.
     """
 
 
@@ -359,13 +319,9 @@ def maximise_scalar(
 ) -> float:
     """Return the argmax over s in the seed's bounds of loglik(s), by L-BFGS-B on x = log s.
 
-    The search starts from s = 1e-2.
-
-    ``which`` picks the bounds (`Q_MLE_BOUNDS` for q, `R_MLE_BOUNDS` for r) and the advice of
-    the warnings; ``design`` is the data, checked for decimal units. The exact derivative
-    d loglik / ds is chain-ruled to x: d/dx = s d/ds. Tolerances are tight so the result is
-    the optimum to the precision of the log-likelihood (the seed used scipy's defaults with
-    finite differences). The value is the seed's whatever the warnings say. Serves
+    The search starts from s = 1e-2; the exact d loglik / ds is chain-ruled to x (d/dx =
+    s d/ds). Tolerances are tight so the result is the optimum to the precision of the
+    log-likelihood (the seed used scipy's defaults with finite differences). Serves
     `set_Q_from_mle`, `set_R_from_mle` and the grid's vectorised setters alike.
 
     Parameters
@@ -373,7 +329,8 @@ def maximise_scalar(
     loglik_and_grad : callable
         s -> (log-likelihood in nats, its derivative d loglik / ds).
     which : {"q", "r"}
-        The seed's scalar being fitted: Q = q I or R = r.
+        The seed's scalar being fitted, Q = q I or R = r: picks the bounds (`Q_MLE_BOUNDS`,
+        `R_MLE_BOUNDS`) and the advice of the warnings.
     design : Design
         The data (checked for decimal units).
 
@@ -398,14 +355,9 @@ def maximise_scalar(
 
     warn_if_not_decimal(design)
     lo, hi = C.Q_MLE_BOUNDS if which == "q" else C.R_MLE_BOUNDS
-    res = minimize(
-        objective,
-        x0=np.array([np.log(C.MLE_START)]),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(np.log(lo), np.log(hi))],
-        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500},
-    )
+    res = minimize(objective, x0=np.array([np.log(C.MLE_START)]), jac=True, method="L-BFGS-B",
+                   bounds=[(np.log(lo), np.log(hi))],
+                   options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500})  # fmt: skip
     x, slope = float(res.x[0]), -float(res.jac[0])
     # report a bound exactly, not exp(log(bound)) one ulp away from it (L-BFGS-B may stop
     # an ulp inside a bound: at log(100), x = 4.605170185988091 < 4.605170185988092)
@@ -430,19 +382,12 @@ def maximise_scalar(
             ScalarMLEWarning,
         )
     if not at_bound and abs(slope) > 1e-4 * max(1.0, abs(float(res.fun))):
-        warn_caller(
-            f"{search} did not converge ({res.message}); using {s:.6g}", ScalarMLEWarning
-        )
+        warn_caller(f"{search} did not converge ({res.message}); using {s:.6g}", ScalarMLEWarning)
     return s
 
 
-def set_Q_from_mle(
-    spec: KalmanSpec,
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Columns,
-    burn: int = 0,
-) -> KalmanSpec:
+def set_Q_from_mle(spec: KalmanSpec, df: pd.DataFrame, target_col: Hashable,
+                   factor_cols: Columns, burn: int = 0) -> KalmanSpec:  # fmt: skip
     """Q = q I_K with the scalar q maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log q from q = 1e-2 within [1e-8, 10], every other setting of the spec held
@@ -460,13 +405,8 @@ def set_Q_from_mle(
     return scalar_mle(spec, design_for(spec, df, target_col, factor_cols, burn), "q", burn=burn)
 
 
-def set_R_from_mle(
-    spec: KalmanSpec,
-    df: pd.DataFrame,
-    target_col: Hashable,
-    factor_cols: Columns,
-    burn: int = 0,
-) -> KalmanSpec:
+def set_R_from_mle(spec: KalmanSpec, df: pd.DataFrame, target_col: Hashable,
+                   factor_cols: Columns, burn: int = 0) -> KalmanSpec:  # fmt: skip
     """R = r with the scalar r maximising the log-likelihood after ``burn`` observed steps.
 
     L-BFGS-B on log r from r = 1e-2 within [1e-6, 100], every other setting held fixed; the
@@ -480,10 +420,9 @@ def scalar_mle(
 ) -> KalmanSpec:
     """`set_Q_from_mle` (``which="q"``) or `set_R_from_mle` (``"r"``) on a validated design.
 
-    ``design`` was validated with ``burn`` and has the states of ``spec``. The log-likelihood
-    after ``burn`` observed steps and its exact derivative (the adjoint kernel, as
-    `tvbeta.kalman.loglik_vjp`), every other setting of ``spec`` held fixed, are searched by
-    `maximise_scalar`; the kernel runs on buffers allocated once.
+    ``design`` was validated with ``burn`` and has the states of ``spec``. `maximise_scalar`
+    searches the log-likelihood and its exact derivative (the adjoint kernel, as
+    `tvbeta.kalman.loglik_vjp`) on buffers allocated once.
     """
     m = spec.state_space(design.y, design.Z)
     w = np.ones(m.n)
@@ -499,9 +438,7 @@ def scalar_mle(
             Q[0] = s * eye
         else:
             R[0] = s
-        bad = loglik_vjp_kernel(
-            m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0, static_k
-        )
+        bad = loglik_vjp_kernel(m.y, m.Z, m.T, Q, R, m.a0, m.P0, w, ll, dQ, dR, da0, dP0, static_k)
         if bad >= 0:
             raise_bad_step(bad, m._replace(Q=Q, R=R))
         grad = np.trace(dQ[0]) if which == "q" else dR.sum()  # d/ds of Q = s I, or of R = s

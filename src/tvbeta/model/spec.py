@@ -8,11 +8,9 @@ The model, with K states beta_t (the intercept first when there is one)::
 starting from beta_{-1} ~ N(beta0, P0) and predicting first, as the seed did. ``KalmanSpec(K)``
 gives the seed's defaults exactly: beta0 = 0, P0 = 100 I, T = I, Q = 1e-4 I, R = 1e-2.
 
-Every setter returns a NEW spec (``dataclasses.replace``), so setters chain as in the seed
-notebook and a spec never changes once made. The setter logic lives in
-:mod:`tvbeta.model.setters`; save/load in :mod:`tvbeta.model.io`. A spec is a named view over
-the structure (``.model``, a `StateSpaceModel`: K, intercept, T, beta0, P0) and the parameters
-(``.params``: Q, R), which also check it; ``KalmanSpec.from_parts`` builds it from the two.
+Every setter (:mod:`tvbeta.model.setters`) returns a NEW spec, so setters chain as in the seed
+notebook and a spec never changes once made. A spec is a named view over the structure
+(``.model``, a `StateSpaceModel`) and the parameters (``.params``: Q, R), which also check it.
 """
 
 from __future__ import annotations
@@ -78,10 +76,7 @@ class KalmanSpec:
     r_scalar: float | None = None
 
     def __post_init__(self) -> None:
-        """Check every field and fill T, Q, R, beta0 and P0 left as None with the defaults.
-
-        The structure is checked by `StateSpaceModel`, Q and R against it by
-        `StateSpaceModel.check`.
+        """Check every field (`StateSpaceModel`, its `check`) and fill None ones with defaults.
 
         Raises
         ------
@@ -130,11 +125,7 @@ class KalmanSpec:
 
     @property
     def model(self) -> StateSpaceModel:
-        """Return the structure: K, intercept, T, a0 = beta0, P0, init_mode, and the Q form.
-
-        The form is "full" for a spec the MLE fitted with a full Q (q_mode "mle_full"), else
-        "diag": the seed's spec has no field of its own for it.
-        """
+        """Return the structure; its Q form is "full" for q_mode "mle_full", else "diag"."""
         q = "full" if self.q_mode == "mle_full" else "diag"
         return StateSpaceModel(self.K, self.intercept, self.T, self.beta0, self.P0, q=q,
                                init_mode=self.init_mode)  # fmt: skip
@@ -149,17 +140,9 @@ class KalmanSpec:
         """Exact equality of every field (arrays compared element by element)."""
         if not isinstance(other, KalmanSpec):
             return NotImplemented
-        same_scalars = all(
-            getattr(self, f) == getattr(other, f) for f in ("K", "name", "intercept", *_PROVENANCE)
-        )
-        return (
-            same_scalars
-            and self.T == other.T
-            and self.Q == other.Q
-            and self.R == other.R
-            and np.array_equal(self.beta0, other.beta0)
-            and np.array_equal(self.P0, other.P0)
-        )
+        fields = ("K", "name", "intercept", *_PROVENANCE, "T", "Q", "R")
+        return all(getattr(self, f) == getattr(other, f) for f in fields) and all(
+            np.array_equal(getattr(self, f), getattr(other, f)) for f in ("beta0", "P0"))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -208,9 +191,7 @@ class KalmanSpec:
 
     # --- kernel arrays ----------------------------------------------------------------------
     def state_space(self, y: npt.ArrayLike, Z: npt.ArrayLike) -> StateSpace:
-        """Return the validated kernel arrays for target y (n,) and design rows Z (n, K).
-
-        T and Q come out as (1 | n, K, K), R as (1 | n,), a0 = beta0, P0 = P0.
+        """Return the validated kernel arrays for y (n,), Z (n, K): T, Q (1 | n, K, K), R (1 | n,).
 
         Raises
         ------
@@ -223,15 +204,8 @@ class KalmanSpec:
         if Z.ndim != 2 or Z.shape[1] != self.K:
             raise SpecError(f"Z must be (n, K={self.K}), got shape {Z.shape}")
         n = Z.shape[0]
-        return state_space(
-            y,
-            Z,
-            self.T.kernel(n, "T"),
-            self.Q.kernel(n, "Q"),
-            self.R.kernel(n, "R"),
-            self.beta0,
-            self.P0,
-        )
+        return state_space(y, Z, self.T.kernel(n, "T"), self.Q.kernel(n, "Q"),
+                           self.R.kernel(n, "R"), self.beta0, self.P0)  # fmt: skip
 
     # --- description ------------------------------------------------------------------------
     def describe(self, target_col: Hashable, factor_cols: Sequence[Hashable]) -> dict[str, Any]:
@@ -240,13 +214,12 @@ class KalmanSpec:
         "Q Type"/"R Type" are "dynamic" for per-time matrices and "constant" otherwise; the
         observation and transition are described in words (the seed printed lambda types).
         """
-        factors = column_list(factor_cols)
-        desc = {
+        return {
             "Model Name": self.name,
             "K (State Dim)": self.K,
             "Has Intercept": self.intercept,
             "Target Column": target_col,
-            "Factor Columns": factors,
+            "Factor Columns": column_list(factor_cols),
             "Initial Beta": self.beta0.tolist(),
             "Initial Covariance (P_0 diag)": np.diag(self.P0).tolist(),
             "Q Type": C.DYNAMIC if self.Q.per_time else C.CONSTANT,
@@ -258,7 +231,6 @@ class KalmanSpec:
             "Observation Function": _describe_observation(self.intercept, self.K),
             "Transition Function": _describe_transition(self.T, self.K),
         }
-        return desc
 
     # --- save / load ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -290,7 +262,6 @@ class KalmanSpec:
             raise io.unreadable(path, "tvbeta spec file", str(err)) from err
 
     # --- the seed's setters (each returns a new spec; see tvbeta.model.setters) -------------
-    # The loop after the class replaces each one-line docstring here by its setter's full one.
     def set_intercept(self, init_val: float = 0.0) -> KalmanSpec:
         """Return a copy with an intercept as the first state (K + 1 states)."""
         return setters.set_intercept(self, init_val)
@@ -352,7 +323,7 @@ class KalmanSpec:
         return setters.set_R_from_mle(self, df, target_col, factor_cols, burn)
 
 
-# the setters' docstrings are the reference; the methods share them
+# the setters' docstrings are the reference: they replace the methods' one-line ones
 for _name in (
     "set_intercept", "set_initial_state_from_ols", "set_Q_from_factor_vols",
     "set_Q_from_rolling_beta_var", "set_Q_from_rolling_residual_vol", "set_R_from_ols",

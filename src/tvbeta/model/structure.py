@@ -21,10 +21,7 @@ QForm = Literal["diag", "full"]
 
 
 def check_q_form(q: object) -> None:
-    """Refuse a Q form other than those in `tvbeta.constants.Q_FORMS`.
-
-    Every function that takes ``q`` calls this first, so a typo never falls through to one of
-    the forms.
+    """Refuse a Q form not in `Q_FORMS`: every function taking ``q`` calls this first.
 
     Raises
     ------
@@ -43,10 +40,8 @@ def timevarying(value: TimeVarying | None, default: TimeVarying, field: str) -> 
     if value is None:
         return default
     if not isinstance(value, TimeVarying):
-        raise SpecError(
-            f"{field} must be a TimeVarying; wrap the array as "
-            f"TimeVarying.constant(...) or TimeVarying.per_step(...)"
-        )
+        raise SpecError(f"{field} must be a TimeVarying; wrap the array as "
+                        "TimeVarying.constant(...) or TimeVarying.per_step(...)")  # fmt: skip
     return value
 
 
@@ -119,9 +114,7 @@ class StateSpaceModel:
         if T.event_shape != (K, K):
             raise SpecError(f"T must be {(K, K)} at each step for K={K}, got {T.event_shape}")
         if a0.shape != (K,) or P0.shape != (K, K):
-            raise SpecError(
-                f"beta0 must be ({K},) and P0 ({K}, {K}), got {a0.shape}, {P0.shape}"
-            )
+            raise SpecError(f"beta0 must be ({K},) and P0 ({K}, {K}), got {a0.shape}, {P0.shape}")
         _check_covariance("P0", P0)
         for field, value in (("K", K), ("intercept", bool(self.intercept)), ("T", T),
                              ("a0", a0), ("P0", P0)):  # fmt: skip
@@ -165,7 +158,7 @@ class Parameters:
     R : TimeVarying
         Scalar constant or (n,) per time step, >= 0 (squared return units).
 
-    Their fit to a structure (shapes, symmetry, signs) is checked by `StateSpaceModel.check`.
+    Checked against a structure by `StateSpaceModel.check`.
     """
 
     Q: TimeVarying

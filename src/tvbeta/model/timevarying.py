@@ -94,11 +94,9 @@ class TimeVarying:
             A per-time array whose number of steps is not ``n``.
         """
         if self.per_time and self.values.shape[0] != n:
-            raise SpecError(
-                f"{name} was set per time step from data with {self.values.shape[0]} rows, but "
-                f"the data here have {n} rows: call the setter on the same DataFrame that you "
-                "run the model on"
-            )
+            raise SpecError(f"{name} was set per time step from data with {self.values.shape[0]} "
+                            f"rows, but the data here have {n} rows: call the setter on the same "
+                            "DataFrame that you run the model on")  # fmt: skip
         return self.steps()
 
     def __eq__(self, other: object) -> bool:
@@ -114,9 +112,8 @@ class TimeVarying:
         if self.values.size == 0:  # no state (K = 0): nothing to summarise
             return f"{'per-time' if self.per_time else 'constant'} empty {self.values.shape}"
         if not self.per_time:
-            if self.values.ndim == 0:
-                return f"constant {float(self.values)!r}"
-            return f"constant {_matrix_summary(self.values)}"
+            v = self.values
+            return f"constant {repr(float(v)) if v.ndim == 0 else _matrix_summary(v)}"
         lo, hi = float(self.values.min()), float(self.values.max())
         return f"per-time {self.values.shape}, values in [{lo:.6g}, {hi:.6g}]"
 
@@ -132,12 +129,9 @@ class TimeVarying:
 
 def _matrix_summary(m: np.ndarray) -> str:
     """'identity (2x2)', '1e-04 * I (2x2)', 'diag[...] (2x2)' or 'full (2x2)'."""
-    k = m.shape[0]
-    size = f"({k}x{k})"
-    off_diag = m - np.diag(np.diag(m))
-    if np.any(off_diag != 0.0):
+    d, size = np.diag(m), f"({m.shape[0]}x{m.shape[0]})"
+    if np.any(m - np.diag(d) != 0.0):
         return f"full {size}"
-    d = np.diag(m)
     if np.all(d == d[0]):
         return f"identity {size}" if d[0] == 1.0 else f"{d[0]:.6g} * I {size}"
     return "diag[" + ", ".join(f"{x:.6g}" for x in d) + f"] {size}"
