@@ -13,8 +13,8 @@ mean = avg_d a_d, sd^2 = avg_d (P_d + a_d^2) - mean^2, with a_d, P_d the filtere
 P_{t|t} or smoothed a_{t|n}, P_{t|n} moments), and the 5%, 50% and 95% quantiles of the pooled
 draws; and the probability that each beta_t is above 0, P(beta_t > 0 | ...) = avg_d
 Phi(a_d / sqrt(P_d)) (also Rao-Blackwellised: for the intercept, the probability that alpha_t > 0
-in real time and in hindsight). The window is the likelihood window (rows first_row..n-1, `BayesSpec.time`): every
-row, a missing target included (its beta is predicted, not updated).
+in real time and in hindsight). The window is the likelihood window (rows first_row..n-1,
+`BayesSpec.time`): every row, a missing target included (its beta is predicted, not updated).
 """
 
 from __future__ import annotations
