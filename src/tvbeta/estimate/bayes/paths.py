@@ -8,11 +8,10 @@ For each of ``n_paths`` posterior draws (Q_d, R_d), chosen at random with a seed
 * smoothed: one whole path from p(beta_0..beta_{n-1} | y, Q_d, R_d) by the simulation smoother
   (Durbin & Koopman 2002), so the pooled paths follow p(beta | y).
 
-Summaries per (time, state): the mean and sd, Rao-Blackwellised (exact given the chosen draws:
-mean = avg_d a_d, sd^2 = avg_d (P_d + a_d^2) - mean^2, with a_d, P_d the filtered a_{t|t},
-P_{t|t} or smoothed a_{t|n}, P_{t|n} moments), and the 5%, 50% and 95% quantiles of the pooled
-draws. The window is the likelihood window (rows first_row..n-1, `BayesSpec.time`): every
-row, a missing target included (its beta is predicted, not updated).
+Summaries per (time, state): the mean and sd, Rao-Blackwellised (mean = avg_d a_d, sd^2 =
+avg_d (P_d + a_d^2) - mean^2, a_d, P_d the filtered or smoothed moments), and the 5%, 50% and
+95% quantiles of the pooled draws, over rows first_row..n-1 (`BayesSpec.time`, missing
+targets included: their beta is predicted, not updated).
 """
 
 from __future__ import annotations
@@ -43,13 +42,10 @@ def beta_path_summary(
     """Summaries of the filtered and smoothed beta paths over posterior draws.
 
     spec : `BayesSpec`; Q : (D, k, k) and R : (D,) posterior draws (all chains pooled);
-    n_paths : number of draws used (at most D, chosen without replacement); seed : int;
-    quantiles : the quantiles stored (the paths do not depend on them, so the same seed with
-    other quantiles summarises the same draws).
-
-    Returns a Dataset with variables ``filtered_mean``, ``filtered_sd``, ``filtered_q05``,
-    ``filtered_q50``, ``filtered_q95`` (by default) and the same for ``smoothed``, each
-    (time, state).
+    n_paths : number of draws used (at most D, without replacement); quantiles : those stored
+    (the draws do not depend on them). Returns a Dataset of ``filtered_mean``, ``filtered_sd``,
+    ``filtered_q05``, ``filtered_q50``, ``filtered_q95`` (by default) and the same for
+    ``smoothed``, each (time, state).
     """
     rng = np.random.default_rng(seed)
     D = Q.shape[0]
