@@ -44,7 +44,9 @@ def write_report(
     -------
     Path
         ``path``. The file holds plotly.js once (inline, ~4.8 MB) and every figure as a div
-        with its data; nothing is fetched from the network. Its sections are listed below.
+        with its data; nothing is fetched from the network. Sections: data; model and methods;
+        scores and verdict; beta paths by method; posterior of Q and R against the grid's and
+        MLE's values; sampling diagnostics; calibration of the test-span forecasts.
     """
     from tvbeta.estimate.bayes.diagnostics import check_convergence
 
