@@ -477,33 +477,27 @@ def fit_qr(
     burn : int
         Leading terms left out of the log-likelihood.
     starts : list of (Q (k, k), R), optional
-        Candidate starting points; by default `default_starts` (on the scale of the OLS
-        residual variance, then of var(y)). All are scored in one batched likelihood call;
-        L-BFGS-B runs from the best, and from the next best with a drift scale 100x apart (up
-        to ``n_starts`` runs) while the best optimum so far has a variance at a bound or is not
-        stationary.
+        Candidate starting points (default `default_starts`), screened by `_screen`; further
+        runs (up to ``n_starts``) only while the best optimum is on a bound or not stationary.
     state_names : tuple of str, optional
         Names of the k states for the parameter names ("Q[name]", "R").
     bounds_scale : (lo, hi)
-        Variances are bounded to [lo, hi] times their scale: s2 for R and a constant state
-        (the intercept), s2 / var(z_i) for a factor's beta, s2 the OLS residual variance; so
-        a flat likelihood cannot run off to 0 or infinity unseen.
+        Variances are bounded to [lo, hi] times their scale (`_variance_scale` at s2, the OLS
+        residual variance), so a flat likelihood cannot run off to 0 or infinity unseen.
     maxiter : int
         Iterations per L-BFGS-B run.
 
     Returns
     -------
     MLEResult
-        ``converged`` is True when the projected gradient is ~0 (`_STATIONARY`), whatever
-        scipy's status (a line search that fails at the optimum is common; scipy's "relative
-        reduction" convergence can also come from a line search stuck far from it).
+        ``converged``: the projected gradient is ~0 (`_STATIONARY`), whatever scipy's status
+        (a line search often fails at the optimum, and can also stall far from it).
 
     Warns
     -----
     MLEConvergenceWarning
-        Either the optimiser stopped (scipy's reason) with the likelihood still rising, or the
-        maximum sits on a bound (the likelihood does not rise away from it): never a bound
-        blamed for an early stop.
+        The optimiser stopped with the likelihood still rising, or the maximum sits on a
+        bound (never a bound blamed for an early stop).
 
     Raises
     ------

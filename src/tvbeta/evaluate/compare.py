@@ -245,8 +245,7 @@ def compare_methods(
     targets, factors : sequence of str, or str
         Lists of columns (one name alone is one column).
     intercept : bool, default True
-        Whether the models and the rolling OLS have an intercept (the grid may try both:
-        `GridSettings`).
+        Whether the models and the rolling OLS have an intercept (the grid may try both).
     test_size : int or float, default 0.3
         Test rows at the end: a number of rows, or a fraction of the rows (rounds up).
     burn : int, optional
@@ -264,8 +263,7 @@ def compare_methods(
     seed : int, default 0
         Seed of the Bayesian fits and of their predictive draws.
     progress : bool or `Progress`, default True
-        True: a tqdm bar over the series; False: none; a `Progress` callable: called before
-        each step of each series and when a series is done (the command line's lines).
+        True: a tqdm bar over the series; False: none; or a `Progress` callable.
 
     Returns
     -------
@@ -275,12 +273,10 @@ def compare_methods(
     Raises
     ------
     ValueError, TypeError
-        Before anything is fitted: no or repeated targets, methods that are empty, unknown or
-        repeated, a test_size leaving no rows, or settings the methods cannot run with
-        (`BayesSettings.check`).
+        Before anything is fitted: no or repeated targets, bad ``methods``, a test_size
+        leaving no rows, or settings the methods cannot run with (`BayesSettings.check`).
     DataValidationError
-        Before anything is fitted: the data of some target are unusable
-        (`tvbeta.data.prepare_design`).
+        Before anything is fitted: unusable data of some target (`prepare_design`).
     """
     from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
