@@ -30,7 +30,7 @@ priors' log densities depend on sigma^2, like the likelihood, so the reflected d
 smooth through z = 0: no neck, same prior (the signed sd of Frühwirth-Schnatter & Wagner 2010,
 J. Econometrics 154(1), 85-100, and of shrinkTVP: Bitto & Frühwirth-Schnatter 2019,
 J. Econometrics 210(1), 75-97). It stays Gaussian-tailed in z, where an exp-type map (log,
-asinh) makes a doubly exponential wall that large NUTS steps hit (divergences at 0.8).
+asinh) makes a doubly exponential wall that large NUTS steps hit (at target_accept 0.8).
 
 Priors are given in Python (``Priors(sigma_eps=Prior("HalfStudentT", {"nu": 3}))``) or from a
 dict / TOML table (``Priors.from_dict({"sigma_eps": {"dist": "HalfNormal", "sigma": 0.01}})``).
