@@ -24,7 +24,7 @@ nothing to the ratios.
 PSIS (Vehtari, Simpson, Gelman, Yao & Gabry 2024, "Pareto smoothed importance sampling",
 JMLR 25(72)) is arviz-stats' `array_stats.psislw`: the largest M = 3 sqrt(S) ratios (S/5 when
 S <= 225) are replaced by the expected order statistics of a generalized Pareto fitted by
-Zhang & Stephens' estimator, truncated at the largest raw ratio.
+Zhang & Stephens' estimator with a weakly informative prior on k, truncated at the largest ratio.
 """
 
 from __future__ import annotations
