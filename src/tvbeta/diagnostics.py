@@ -1,13 +1,10 @@
 """The seed's summary tables of one filter run: model diagnostics and factor dynamics.
 
-Both functions read only the seed's result keys (``"beta"``, ``"kalman_gain"``, ``"H"``,
-``"residuals"``, ``"log_likelihood"``, ``"meta"``), so they accept a
-:class:`tvbeta.results.KalmanResult` or the seed's result dict alike. Everything is computed
-with whole-array numpy operations: the grid search calls them once per model.
-
-Missing observations (NaN innovations) are left out of the residual statistics, and the
-expanding RMSE is carried forward over them; without missing data every number equals the
-seed's definition in ``../shared/seed/seed_api.md`` ("Diagnostics").
+Both read only the seed's result keys (``"beta"``, ``"kalman_gain"``, ``"H"``, ``"residuals"``,
+``"log_likelihood"``, ``"meta"``): a :class:`tvbeta.results.KalmanResult` or the seed's dict.
+Whole-array numpy throughout: the grid search calls them once per model. Missing observations
+are left out of the residual statistics; without them every number is the seed's definition in
+``../shared/seed/seed_api.md`` ("Diagnostics").
 """
 
 from __future__ import annotations
@@ -43,10 +40,9 @@ def _meta(results: Any) -> Mapping[str, Any]:
 
 
 def model_labels(results: Any) -> tuple[Any, Any]:
-    """(model name, target name) of a result, from its meta ("Model Name", "Target Column").
+    """(model name, target name) from the meta ("Model Name", "Target Column").
 
-    Falls back to ``results.target_name`` (a :class:`KalmanResult`) or the name of
-    ``results["residuals"]`` when the meta has no target column.
+    The target falls back to ``results.target_name`` (a :class:`KalmanResult`).
     """
     meta = _meta(results)
     target = meta.get("Target Column")
@@ -78,11 +74,7 @@ def expanding_rmse(residuals: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def factor_block(frame: pd.DataFrame) -> np.ndarray:
-    """Return the factor columns of a (time, state) frame, as floats: (n, k) -> (n, n_factors).
-
-    The intercept (state "Intercept") is dropped: the seed's gain and drift norms are over
-    the factor exposures only.
-    """
+    """Return the factor columns (no "Intercept": the seed's norms) as floats, (n, n_factors)."""
     cols = [c for c in frame.columns if c != INTERCEPT]
     return frame[cols].to_numpy(dtype=np.float64)
 
@@ -116,10 +108,8 @@ def summarize_model_diagnostics(results: Any) -> pd.DataFrame:
         - Date Range: "YYYY-MM-DD → YYYY-MM-DD" of the residual index.
         - # Observations: number of observed (non-NaN) residuals.
         - Final RMSE: the expanding RMSE at the last step, sqrt(SSE / n) (return units).
-        - Mean RMSE: the seed's ranking statistic, the root of the mean squared residual,
-          rounded to :data:`MEAN_RMSE_DECIMALS` decimals as the seed rounds it: the Final
-          RMSE to 6 decimals (return units). Rows of a grid that tie at that precision keep
-          their grid order when ranked.
+        - Mean RMSE: the seed's ranking statistic, the Final RMSE rounded to
+          :data:`MEAN_RMSE_DECIMALS` decimals as the seed rounds it (ties keep grid order).
         - Total SSE: sum of v_t^2 (squared return units).
         - Cumulative Log-Likelihood: ``results["log_likelihood"]`` (nats, summed after burn).
         - Mean Gain Norm: mean over t of ||K_t|| (Euclidean, intercept column dropped).
@@ -208,22 +198,15 @@ def summarize_factor_dynamics(results: Any) -> pd.DataFrame:
         avg_c[contrib.columns] = np.nanmean(contrib.to_numpy(), axis=0)
         final_c[contrib.columns] = contrib.to_numpy()[-1]
     name, target = model_labels(results)
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "Model Name": [name] * k,
-            "Target": [target] * k,
-            "Factor": states,
-            "Avg Beta": avg,
-            "Beta Std": std,
-            "Final Beta": final,
-            "Beta Z-Score": zscore,
+            "Model Name": [name] * k, "Target": [target] * k, "Factor": states,
+            "Avg Beta": avg, "Beta Std": std, "Final Beta": final, "Beta Z-Score": zscore,
             "Min Beta": np.nanmin(beta, axis=0) if n else np.full(k, np.nan),
             "Max Beta": np.nanmax(beta, axis=0) if n else np.full(k, np.nan),
             "Drift Volatility": drift_sd,
             "Mean Gain": np.nanmean(gain, axis=0) if n else np.full(k, np.nan),
-            "Avg Contribution": avg_c.to_numpy(),
-            "Final Contribution": final_c.to_numpy(),
+            "Avg Contribution": avg_c.to_numpy(), "Final Contribution": final_c.to_numpy(),
         },
         columns=list(FACTOR_DYNAMICS_COLUMNS),
-    )
-    return table
+    )  # fmt: skip

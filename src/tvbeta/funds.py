@@ -50,17 +50,10 @@ class FundRunner:
         Observed steps dropped from the outputs and the log-likelihood.
     """
 
-    def __init__(
-        self,
-        df: pd.DataFrame,
-        fund_col: Hashable,
-        factor_cols: Sequence[Hashable],
-        burn: int = 12,
-    ) -> None:
-        self.df = df
-        self.fund_col = fund_col
+    def __init__(self, df: pd.DataFrame, fund_col: Hashable, factor_cols: Sequence[Hashable],
+                 burn: int = 12) -> None:  # fmt: skip
+        self.df, self.fund_col, self.burn = df, fund_col, burn
         self.factor_cols = column_list(factor_cols)
-        self.burn = burn
 
     def run(self, spec: KalmanSpec, label: str = "default") -> KalmanResult:
         """Filter and smooth the fund with ``spec``; meta gains "Fund" and "Spec Label"."""
@@ -98,19 +91,14 @@ class ModelComparisonEngine:
     burn : int, default 12
         Burn-in of every grid and re-run.
     executor : Executor, "auto", "process", "serial" or None, default "auto"
-        Where the per-fund grids run. "auto": "process" when funds x rows exceeds
-        `AUTO_PROCESS_WORK` (about 15 s of serial grids) on a multi-CPU machine, else
-        "serial". "process": a new ``ProcessPoolExecutor`` per
-        :meth:`run_all` with the "forkserver" start method ("spawn" where unavailable;
-        never "fork": numba's threading layer is not fork-safe), one worker per fund up to
-        the CPU count; with one fund it runs here. Any ``concurrent.futures.Executor`` is
-        used as given (and not shut down). None or "serial": one fund after the other, here.
-        Results are the same either way. Worker start-up (importing numpy, pandas, scipy,
-        numba and loading the compiled kernels) costs seconds while one grid of 365 weeks
-        takes ~0.05 s: on the seed's two funds the pool took 4.9 s and serial 0.12 s (2
-        vCPUs), so processes pay off only for many funds, long series or costly setters. A
-        process pool needs picklable setters (module-level functions or
-        ``functools.partial`` of them, not lambdas).
+        Where the per-fund grids run (same results either way). "auto": "process" when funds
+        x rows exceeds `AUTO_PROCESS_WORK` on a multi-CPU machine, else "serial". "process":
+        a new ``ProcessPoolExecutor`` per :meth:`run_all`, "forkserver" start method ("spawn"
+        where unavailable; never "fork": numba's threading layer is not fork-safe), one worker
+        per fund up to the CPU count; with one fund it runs here. Any Executor is used as given
+        (not shut down). None or "serial": one fund after the other, here. Worker start-up
+        costs seconds while a grid of 365 weeks takes ~0.05 s (seed's two funds: pool 4.9 s,
+        serial 0.12 s on 2 vCPUs). A process pool needs picklable setters (no lambdas).
     progress : bool, default True
         Print "Running Kalman filter for {fund}..." per fund (the seed's message) and show
         a tqdm bar of finished funds.
@@ -160,11 +148,9 @@ class ModelComparisonEngine:
         """Grid-search every fund, keep its best row and re-run that row's spec.
 
         The grid starts from ``KalmanSpec(K=len(factor_cols)).set_intercept()`` and tries
-        both intercept choices, as in the seed; setters and ``rank_by`` / ``test_size`` are
-        those of :func:`~tvbeta.estimate.grid.run_kalman_grid_search`. The re-run uses the
-        best row's own spec (its Q, R and initial state). The seed notebook re-ran a fresh
-        default spec (``KalmanSpec(K).set_intercept()``) under the best row's name, so its
-        betas did not come from the model its table ranked first; that was a bug.
+        both intercept choices, as in the seed; setters, ``rank_by`` and ``test_size`` as in
+        :func:`~tvbeta.estimate.grid.run_kalman_grid_search`. The re-run uses the best row's
+        own spec (the seed re-ran a fresh default spec under its name: a bug).
 
         Raises
         ------

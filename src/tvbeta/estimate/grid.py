@@ -1,20 +1,9 @@
 """The seed's grid search over setters of Q, R and the initial state, and better rankings.
 
-``run_kalman_grid_search`` tries every combination of intercept (yes/no) x Q setter x R setter
-x initial-state setter, as the seed did, and returns one row per combination: the seed's
-diagnostics summary (:func:`tvbeta.evaluate.summarize_model_diagnostics`) plus the modes.
-
-How it is fast (the seed took ~7 s for its 18 combinations; this takes ~50 ms):
-
-- setters run as a tree, init -> Q -> R, so each runs once per distinct input spec (the Q
-  maximum-likelihood search once per intercept, not once per R setter);
-- the costly default setters (MLE, rolling rules) run on arrays validated once per intercept,
-  the MLE on preallocated buffers of the adjoint kernel (same specs as the public setters);
-- each combination is scored by one filter pass: no smoother, no KalmanResult.
-
-Rankings (``rank_by``): the seed's in-sample ``"mean_rmse"``, the total log-likelihood
-``"loglik"``, and ``"oos_log_score"``, the mean one-step log predictive density on held-out
-final rows, with the setters fitted on the earlier rows only.
+Fast (the seed took ~7 s for its 18 combinations; this ~50 ms): setters run as a tree,
+init -> Q -> R, each once per distinct input spec; the costly default setters (MLE, rolling
+rules) run on arrays validated once per intercept; each combination is scored by one filter
+pass (no smoother, no KalmanResult).
 """
 
 from __future__ import annotations
@@ -70,9 +59,8 @@ _SORT: dict[str, tuple[str, bool]] = {  # rank_by -> (column, ascending)
 class SpecTable(Mapping[str, KalmanSpec]):
     """Read-only map model name -> :class:`KalmanSpec` of a grid (``grid.attrs["specs"]``).
 
-    A spec gets its model name when first looked up (naming validates a whole spec, and most
-    specs of a grid are never looked at). Specs are immutable, so copies share them: pandas
-    deep-copies ``attrs`` on most operations, and this keeps that cheap.
+    A spec is named when first looked up (naming validates a whole spec, and most are never
+    looked at). Copies share the immutable specs: pandas deep-copies ``attrs`` often.
     """
 
     def __init__(self, specs: Mapping[str, KalmanSpec]) -> None:
@@ -110,8 +98,7 @@ class SpecTable(Mapping[str, KalmanSpec]):
 class BoundSetter:
     """A setter and the grid arguments it takes by name (see :func:`bind_setter`).
 
-    ``fast`` names a default setter whose Design-level half (:data:`_FAST`) gives the same
-    spec on the design validated once.
+    ``fast`` names a default setter whose Design-level half (:data:`_FAST`) runs instead.
     """
 
     fn: Setter
@@ -139,14 +126,12 @@ class BoundSetter:
 def bind_setter(fn: Setter, key: str = "") -> BoundSetter:
     """Check a setter's signature and record which grid arguments it receives.
 
-    The first parameter receives the spec; every other parameter named like one of the data
-    arguments ``df``, ``target_col``, ``factor_cols``, ``H``, ``y`` receives the grid's value.
-    ``burn`` is passed only to a ``burn`` parameter WITHOUT a default: a setter with its own
-    default burn keeps it, as in the seed's grid, whose setters (the MLE and residual-variance
-    ones) run with burn = 0 while the grid's burn applies to the scored run only; bind another
-    value with ``functools.partial(setter, burn=b)``. A ``**kwargs`` parameter receives all
-    of :data:`SETTER_ARGUMENTS`, ``burn`` included. Any other parameter must have a default
-    (bind other values with ``functools.partial``).
+    The first parameter receives the spec; every other parameter named ``df``, ``target_col``,
+    ``factor_cols``, ``H`` or ``y`` receives the grid's value. ``burn`` goes only to a ``burn``
+    parameter WITHOUT a default: a setter keeps its own default burn, as in the seed's grid
+    (MLE and residual-variance setters with burn = 0; the grid's burn applies to the scored run
+    only). A ``**kwargs`` parameter receives all of :data:`SETTER_ARGUMENTS`. Any other
+    parameter must have a default (bind values with ``functools.partial``).
 
     Raises
     ------
@@ -221,22 +206,17 @@ def run_kalman_grid_search(
         Factor return columns, in state order.
     base_spec : KalmanSpec
         The spec every combination starts from; its K must be ``len(factor_cols)`` (plus one
-        if it has an intercept). "Intercept=Yes" uses it with an intercept (adding one with
-        ``set_intercept()`` if needed), "Intercept=No" without (dropping its first state).
+        with an intercept). "Intercept=Yes" uses it with an intercept (``set_intercept()`` if
+        needed), "Intercept=No" without (dropping its first state).
     q_setters, r_setters, init_setters : mapping name -> setter, optional
         Defaults: Q {"const": MLE scalar q, "resid_var": rolling residual variance,
         "beta_var": rolling OLS beta variance}; R {"ols": full-sample OLS residual variance,
-        "rolling_vol": rolling factor volatility, "mle": MLE scalar r}; init {"ols"}. Each
-        setter's own default windows are used. A setter is any callable whose first argument
-        is the spec and whose other arguments are taken by name from ``df, target_col,
-        factor_cols, H, y, burn`` (H = ``df[factor_cols]``, y = ``df[target_col]``), so
-        tvbeta's setter functions and the spec's methods work as they are
-        (``KalmanSpec.set_R_from_ols``), as does ``lambda spec, H, y: ...`` or, in the seed's
-        style, ``lambda spec: spec.set_R_from_rolling_factor_vols(H, window=12)``. Other
-        arguments need defaults (``functools.partial(set_Q_from_rolling_beta_var, window=12)``).
-        Setters run with their own default ``burn`` (0 for the MLE and residual-variance
-        setters, as in the seed's grid); only a setter whose ``burn`` parameter has no
-        default receives the grid's (:func:`bind_setter`).
+        "rolling_vol": rolling factor volatility, "mle": MLE scalar r}; init {"ols"}, with
+        their own default windows. A setter is any callable taking the spec first and other
+        arguments by name from ``df, target_col, factor_cols, H, y, burn`` (H =
+        ``df[factor_cols]``, y = ``df[target_col]``): ``KalmanSpec.set_R_from_ols``,
+        ``lambda spec, H, y: ...``, ``functools.partial(set_Q_from_rolling_beta_var,
+        window=12)``. Which setter gets the grid's ``burn``: :func:`bind_setter`.
     burn : int, default 0
         Observed steps left out of every statistic of the scored run (counted from the first
         observed target: leading rows with a missing target are not part of the model).
@@ -245,25 +225,20 @@ def run_kalman_grid_search(
         factor columns (the local level model) only the intercept is tried: without it the
         model has no state.
     rank_by : {"mean_rmse", "loglik", "oos_log_score"}, default "mean_rmse"
-        Row order: the seed's Mean RMSE ascending (the root mean squared post-burn
-        innovation to 6 decimals, as the seed ranks it); "Cumulative Log-Likelihood"
-        descending; or "OOS Log Score" descending (see ``test_size``). Ties keep the grid
-        order (intercept Yes then No, then the setters' order) and failed combinations come
-        last.
+        Row order: the seed's Mean RMSE (to 6 decimals) ascending; "Cumulative
+        Log-Likelihood" descending; or "OOS Log Score" descending (see ``test_size``). Ties
+        keep the grid order; failed combinations come last.
     test_size : int or float, optional
         Hold out the last rows: an int is a number of rows, a float in (0, 1) a fraction
-        (rounded up). Default: no hold-out, except 20% for ``rank_by="oos_log_score"``.
-        With a hold-out, setters get only the training rows (as ``df``, ``H``, ``y``; a
-        closure over the full frame would see the test rows); per-time Q_t, R_t (rolling
-        setters) are extended over the test rows by carrying the last training value forward
-        (no look-ahead, :func:`extend_spec`); the filter runs on through the test rows; the
-        diagnostics columns describe the training rows after burn, and "OOS Log Score" (mean
-        over observed test rows of log p(y_t | y_{<t}), nats, higher is better) and "OOS
-        RMSE" (return units) the test rows.
+        (rounded up). Default: none, except 20% for ``rank_by="oos_log_score"``. Setters then
+        get only the training rows (as ``df``, ``H``, ``y``; a closure over the full frame
+        would see the test rows); per-time Q_t, R_t carry the last training value over the test
+        rows (:func:`extend_spec`); the diagnostics describe the training rows after burn, "OOS
+        Log Score" (mean log p(y_t | y_{<t}) over observed test rows, nats) and "OOS RMSE" the
+        test rows.
     executor : concurrent.futures.Executor or dask.distributed.Client, optional
-        Runs the two intercept groups concurrently (a process pool needs picklable setters:
-        module-level functions or partials of them; a Dask client runs them on its cluster
-        through ``client.get_executor()``). Default: in this process.
+        Runs the two intercept groups concurrently (a process pool needs picklable setters;
+        a Dask client runs them through ``client.get_executor()``). Default: in this process.
 
     Returns
     -------
@@ -346,8 +321,7 @@ def as_executor(executor: Any, argument: str = "executor") -> Executor | None:
     """Return the ``concurrent.futures.Executor`` to run work on.
 
     None (run here) and an Executor as given, a Dask distributed ``Client`` as its
-    ``get_executor()`` (an Executor whose futures run on the client's cluster). Every function
-    taking an executor reads it through this.
+    ``get_executor()``. Every function taking an executor reads it through this.
 
     Raises
     ------
@@ -413,9 +387,8 @@ def run_group(
 ) -> list[tuple[dict[str, Any], KalmanSpec | None]]:
     """All combinations of one intercept choice: rows in name order, with their specs.
 
-    Setters run as a tree (init, then Q on each init result, then R on each Q result), so no
-    setter runs twice on the same input; a failure fails only the combinations below it.
-    ``designs``: the (all rows, fit rows) designs of ``base``, or the errors they raised.
+    Setters run as a tree (init -> Q -> R), each once per input; a failure fails only the
+    combinations below it. ``designs``: the (all rows, fit rows) designs of ``base``, or errors.
     """
     df_fit = task.df if task.n_train is None else task.df.iloc[: task.n_train]
     context = {
@@ -469,7 +442,7 @@ def _score(
     # string-label lookups, the largest part of the grid's time otherwise.
     factors = slice(int(intercept), None)
     labels = pd.RangeIndex(design.Z.shape[1] - int(intercept))
-    view = {  # the seed's result keys, after burn, over the training rows
+    view = {  # the seed's result keys, after burn, training rows
         "residuals": pd.Series(f.v[rows], index=design.index[rows], copy=False),
         "kalman_gain": pd.DataFrame(f.K[rows, factors], columns=labels, copy=False),
         "beta": pd.DataFrame(f.a_filt[rows, factors], columns=labels, copy=False),
@@ -494,10 +467,8 @@ def _score(
 def extend_spec(spec: KalmanSpec, n: int, n_fit: int | None = None) -> KalmanSpec:
     """Extend per-time T, Q, R set on the first rows to ``n`` rows: the last value carries on.
 
-    The hold-out rule: setters fit on the first ``n_fit`` rows give one value per training
-    row; the test rows reuse the last training value (the most recent information, no
-    look-ahead). Constant matrices, and per-time ones already ``n`` long, are unchanged.
-    ``n_fit=None`` accepts per-time matrices of any length up to ``n``.
+    The hold-out rule (no look-ahead). Constant matrices, and per-time ones already ``n`` long,
+    are unchanged; ``n_fit=None`` accepts per-time matrices of any length up to ``n``.
 
     Raises
     ------
@@ -586,10 +557,8 @@ def _train_rows(n: int, test_size: int | float | None, rank_by: str) -> int | No
     return n - n_test
 
 
-# --- default setters on the design validated once ---------------------------------------------
-# The public setters of these names validate ``df`` at every call; the grid calls their
-# Design-level halves, with the public setters' default arguments, on the fit rows' design
-# (tests/estimate/test_grid.py checks that the specs are equal).
+# --- default setters on the design validated once (the public ones validate df at each call;
+# tests/estimate/test_grid.py checks that the specs are equal) ----------------------------------
 
 
 def _public(name: str) -> tuple[Setter, ...]:

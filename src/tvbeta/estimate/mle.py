@@ -1,11 +1,9 @@
 """Joint maximum likelihood of Q (diagonal, or full through a Cholesky factor) and R.
 
-The optimiser works on an unconstrained scale: log variances for a diagonal Q and for R, and a
-Cholesky factor with a log diagonal for a full Q. The objective and its exact gradient come from
-one call of the adjoint kernel (`tvbeta.kalman.gradient`), so each L-BFGS-B iteration costs about
-two filter passes. Standard errors come from the observed information, the Hessian of the
-log-likelihood in the natural parameters (variances and covariances), obtained by central
-differences of the exact gradient.
+L-BFGS-B works on log variances (diagonal Q, R) or a Cholesky factor with a log diagonal (full
+Q); the objective and its exact gradient come from one call of the adjoint kernel
+(`tvbeta.kalman.gradient`), about two filter passes. Standard errors come from the observed
+information in the natural parameters, by central differences of the exact gradient.
 """
 
 from __future__ import annotations
@@ -97,11 +95,10 @@ class QRParameterization:
         return np.append(dL[np.tril_indices(self.k)], dR * R)
 
     def unit(self, var_scale: np.ndarray) -> np.ndarray:
-        """Return the (n_params,) units of theta for the optimiser.
+        """Return the (n_params,) units of theta: 1 for a log-variance, sqrt(var_scale[i]).
 
-        1 for a log-variance (already free of units), sqrt(var_scale[i]) for an off-diagonal
-        Cholesky entry L_ij, whose size is that of state i's sd. var_scale : (k,) the scale of
-        each state's variance.
+        The latter for an off-diagonal Cholesky entry L_ij, sized like state i's sd;
+        var_scale : (k,) the scale of each state's variance.
         """
         if self.q == "diag":
             return np.ones(self.n_params)
@@ -123,10 +120,9 @@ class QRParameterization:
         return Q + np.tril(Q, -1).T, float(nat[-1])
 
     def natural_scale(self, nat: np.ndarray) -> np.ndarray:
-        """Return the size of each natural parameter's neighbourhood.
+        """Return each natural parameter's step scale: a variance, or sqrt(Q_ii Q_jj).
 
-        A variance's is the variance itself, a covariance's sqrt(Q_ii Q_jj) (a relative step
-        stays inside the PSD cone, whatever the units).
+        A relative step stays inside the PSD cone, whatever the units.
         """
         Q, R = self.natural_to_qr(nat)
         if self.q == "diag":
@@ -145,8 +141,7 @@ class QRParameterization:
 class LoglikGrad:
     """Compute (sum_t w_t loglik_t, dQ (k, k), dR) at constant Q and R.
 
-    Buffers are reused across the many calls of an optimisation (allocation would cost as
-    much as the kernel for small n k).
+    Buffers are reused across calls (allocating would cost as much as the kernel for small n k).
     """
 
     def __init__(self, m: StateSpace, weights: np.ndarray) -> None:
@@ -203,17 +198,15 @@ class MLEResult:
         return -2.0 * self.llf + np.log(self.n_obs) * len(self.params)
 
 
-#: Where the filter fails (some F_t <= 0: at tiny variances the conventional covariance update
-#: can lose every digit to rounding) the objective is this much (nats per observation) above
-#: its value at the start of the run, with a zero gradient: above every iterate, so never
-#: accepted, and near enough for L-BFGS-B's line search to backtrack as from any worse point.
-#: With +inf, or a value far above the rest, its interpolation puts the next trial next to
-#: the last iterate, and it stops there reporting convergence.
+#: Where the filter fails (some F_t <= 0: at tiny variances the covariance update can lose
+#: every digit) the objective is this much (nats per observation) above its start value, with a
+#: zero gradient: never accepted, and near enough for the line search to backtrack. With +inf
+#: its interpolation puts the next trial next to the last iterate, and it stops there
+#: reporting convergence.
 _FAILED_MARGIN = 1.0
 
-#: Stationarity: the total log-likelihood's projected gradient per unit log-variance is below
-#: this times sqrt(n). A Newton step with a log-variance's information (about n / 2) would
-#: then gain less than 0.1^2 = 0.01 nats.
+#: Stationarity: the projected gradient per unit log-variance is below this times sqrt(n), so a
+#: Newton step (information about n / 2) would gain less than 0.1^2 = 0.01 nats.
 _STATIONARY = 0.1
 
 
@@ -221,8 +214,8 @@ def _observed_information(par: QRParameterization, f: LoglikGrad, nat: np.ndarra
                           free: np.ndarray) -> np.ndarray:
     """Hessian of -loglik in the natural parameters by central differences of the exact gradient.
 
-    Only the ``free`` parameters (a boolean mask) are differenced; the rows and columns of the
-    others are NaN. A variance on its lower bound is ~0, and a step below it leaves the PSD cone.
+    Only the ``free`` parameters (boolean mask) are differenced, the others' rows and columns
+    are NaN: a variance on its lower bound is ~0, and a step below it leaves the PSD cone.
     """
     p, scale = nat.size, par.natural_scale(nat)
     H = np.full((p, p), np.nan)
@@ -253,13 +246,12 @@ def _standard_errors(par: QRParameterization, f: LoglikGrad, nat: np.ndarray,
 
 
 def default_starts(m: StateSpace, noise: float | None = None) -> list[tuple[np.ndarray, float]]:
-    """Candidate (Q, R) starts for a noise level, by default the OLS residual variance s2.
+    """Candidate (Q, R) starts for a noise level v, by default the OLS residual variance s2.
 
     R = c v for c in {0.2, 0.5, 0.9} and Q = f diag(v / var(z_i)) (v for a constant column)
-    for drift scales f = 1e-1 .. 1e-6, v = ``noise``. The noise that the model splits between
-    R and drift is the part of y the factors leave unexplained, s2: when they explain nearly
-    all of y, var(y) is orders of magnitude above it, and starts on that scale lead L-BFGS-B
-    into the degenerate basin R -> 0 (the intercept's drift absorbing the noise).
+    for f = 1e-1 .. 1e-6. The model splits s2, not var(y), between R and drift: when the
+    factors explain nearly all of y, starts on var(y)'s scale lead L-BFGS-B into the degenerate
+    basin R -> 0 (the intercept's drift absorbing the noise).
     """
     v = _noise_levels(m)[1] if noise is None else noise
     drift = np.diag(_variance_scale(m, v)[:-1])
@@ -268,20 +260,13 @@ def default_starts(m: StateSpace, noise: float | None = None) -> list[tuple[np.n
 
 
 def _noise_levels(m: StateSpace) -> tuple[float, float]:
-    """Return var(y) and the OLS residual variance s2 of y on Z (observed rows).
-
-    s2 is floored at 1e-12 var(y) so that an exact fit keeps finite log-variances.
-    """
+    """Return var(y) and the OLS residual variance s2 (floored at 1e-12 var(y): finite logs)."""
     var_y = float(np.var(m.y[~np.isnan(m.y)]))
     return var_y, max(hx.ols_residual_var(m.y, m.Z), 1e-12 * var_y)
 
 
 def _variance_scale(m: StateSpace, noise: float) -> np.ndarray:
-    """Return the (k + 1,) scale of each variance for a noise level (units of y^2).
-
-    noise / var(z_i) for a state (noise for a constant z_i, such as the intercept's), then
-    noise for R.
-    """
+    """Return the (k + 1,) variance scales (y^2): noise / var(z_i) (noise if constant), noise."""
     obs = ~np.isnan(m.y)
     z_var, var_y = np.var(m.Z[obs], axis=0), float(np.var(m.y[obs]))
     state = np.where(z_var > 1e-12 * var_y, noise / np.maximum(z_var, 1e-300), noise)
@@ -292,10 +277,9 @@ def _screen(m: StateSpace, starts: list[tuple[np.ndarray, float]], burn: int,
             n_starts: int) -> list[tuple[np.ndarray, float]]:
     """Choose up to ``n_starts`` of ``starts`` whose drift scales lie far apart.
 
-    The best of ``starts`` by log-likelihood (one batched call), then the next best whose
-    drift scale (trace of Q) is 100x apart from every one chosen, up to ``n_starts``: the
-    likelihood has a degenerate basin (R -> 0, all noise put into drift) that a near start
-    can share. Starts where the filter fails are left out (none chosen: all fail).
+    The best by log-likelihood (one batched call), then the next best whose trace of Q is 100x
+    apart from every one chosen: a near start can share the degenerate basin (R -> 0, all noise
+    put into drift). Starts where the filter fails are left out (none chosen: all fail).
     """
     Qs = np.stack([np.asarray(Q0, float)[None] for Q0, _ in starts])
     Rs = np.array([[float(R0)] for _, R0 in starts])
@@ -321,10 +305,7 @@ def _loglik_or_nan(m: StateSpace, Q: np.ndarray, R: np.ndarray, burn: int) -> fl
 
 
 class _Climb(NamedTuple):
-    """Where one L-BFGS-B run ended.
-
-    u, its log-likelihood, rise (`_Search.assess`), scipy's message.
-    """
+    """Where one L-BFGS-B run ended: u, its log-likelihood, rise (`_Search.assess`), message."""
 
     u: np.ndarray
     llf: float
@@ -336,9 +317,8 @@ def _log_bounds(par: QRParameterization, scale: np.ndarray,
                 bounds_scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (lower, upper, small) of each coordinate of u, ``scale`` of `_variance_scale`.
 
-    Only the log-variances are bounded, to [lo, hi] times their scale: every coordinate for a
-    diagonal Q, R alone for a full Q (its Cholesky factor is free); "small" is 1e-4 of the
-    scale, below which a variance counts as near 0. Free coordinates get -inf, inf, -inf.
+    Log-variances (all for a diagonal Q, R alone for a full Q) are bounded to [lo, hi] times
+    their scale, "small" (near 0) is 1e-4 of it; free coordinates get -inf, inf, -inf.
     """
     log_scale = np.log(scale) if par.q == "diag" else np.r_[np.full(par.n_params - 1, np.nan),
                                                              np.log(scale[-1])]
@@ -350,12 +330,9 @@ def _log_bounds(par: QRParameterization, scale: np.ndarray,
 class _Search:
     """Search for the MLE by L-BFGS-B on u = theta / unit.
 
-    theta of `QRParameterization`, `unit` from its `unit`; the objective is the mean
-    log-likelihood per observed term, with the bounds (on the scale of ``noise``, the
-    OLS residual variance) and the stationarity test.
-
-    Per observation and in units, the gradient is O(1) in every coordinate, so the first
-    L-BFGS-B step (a unit step along the gradient, to a bound when all are boxed) moves each
+    theta of `QRParameterization`; the objective is the mean log-likelihood per observed term,
+    bounds on the scale of ``noise`` (the OLS residual variance). Per observation and in units
+    the gradient is O(1), so the first L-BFGS-B step (a unit step along the gradient) moves each
     log-variance by O(1), not by O(n) to the edge of its range.
     """
 
@@ -379,11 +356,7 @@ class _Search:
         return val, self.par.chain(theta, dQ, dR) * self.unit
 
     def objective(self, u: np.ndarray) -> tuple[float, np.ndarray]:
-        """Return minus the mean log-likelihood per term at u, and its gradient.
-
-        Where the filter fails, the start's value plus a margin and a zero gradient, so
-        L-BFGS-B backs off.
-        """
+        """Return minus the mean log-likelihood per term at u, and gradient (`_FAILED_MARGIN`)."""
         try:
             val, grad = self.loglik(u)
         except ArithmeticError:
@@ -398,10 +371,9 @@ class _Search:
         return np.clip(u0, self.lower, self.upper)
 
     def climb(self, u0: np.ndarray, maxiter: int, lift: bool = True) -> _Climb:
-        """Run L-BFGS-B once from u0, then settle the variances near 0.
+        """Run L-BFGS-B once from u0, then snap variances near 0 to their bound if no worse.
 
-        They are snapped to their bound where that is no worse, and (``lift``, after a
-        converged run) raised and climbed from again where the likelihood rises away from 0.
+        With ``lift``, after a converged run, raise them and climb again where that is better.
         """
         self.start_value = np.inf
         bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
@@ -412,10 +384,9 @@ class _Search:
         return self._lift_from_zero(end, maxiter) if lift and self.stationary(end.rise) else end
 
     def assess(self, u: np.ndarray) -> tuple[float, float]:
-        """Return (log-likelihood, rise) at u.
+        """Return (log-likelihood, rise) at u; (-inf, inf) where the filter fails.
 
-        rise: the largest rise of the total log-likelihood per unit of u that the bounds
-        allow, 0 at a stationary point; (-inf, inf) where the filter fails.
+        rise: the largest projected gradient step within the bounds, 0 at a stationary point.
         """
         try:
             val, grad = self.loglik(u)
@@ -430,9 +401,8 @@ class _Search:
     def _snap_to_zero(self, end: _Climb) -> _Climb:
         """Move each variance below 1e-4 of its scale to its lower bound, if no worse.
 
-        A variance moves only where that does not lower the log-likelihood. In log space the
-        likelihood flattens as a variance goes to 0, so L-BFGS-B stops on the way there,
-        decades above the bound, when the maximum is at the bound (the variance is 0).
+        In log space the likelihood flattens as a variance goes to 0, so L-BFGS-B stops decades
+        above the bound when the maximum is at the bound.
         """
         for i in np.flatnonzero((end.u > self.lower) & (end.u < self.small)):
             trial = end.u.copy()
@@ -443,13 +413,11 @@ class _Search:
         return self._snap_full_q_states(end) if self.par.q == "full" else end
 
     def _snap_full_q_states(self, end: _Climb) -> _Climb:
-        """Do the same for a full Q, one state at a time.
+        """Do the same for a full Q, one state at a time (its log-Cholesky diagonal is unbounded).
 
-        A state whose variance Q_ii is below
-        1e-4 of its scale gets variance lo * scale and no covariance (its row and column of the
-        Cholesky factor L cleared; each later state keeps its variance, the cleared entry moved
-        onto its diagonal), where that does not lower the log-likelihood. Its log-Cholesky
-        diagonal is unbounded, so L-BFGS-B would otherwise stop on the flat way to Q_ii = 0.
+        A state with Q_ii below 1e-4 of its scale gets variance lo * scale and no covariance
+        (its row and column of L cleared; later states keep their variance, the cleared entry
+        moved onto their diagonal), where that does not lower the log-likelihood.
         """
         k = self.par.k
         for i in range(k):
@@ -471,10 +439,8 @@ class _Search:
     def _lift_from_zero(self, end: _Climb, maxiter: int) -> _Climb:
         """Climb again from variances near 0 raised to 1e-4 of their scale, if that is better.
 
-        The same flatness holds a search that reaches a variance near 0 there even when the
-        likelihood rises away from 0 (the gradient in log space is the variance times the
-        slope). Raise every such variance to 1e-4 of its scale; where that is better, climb
-        again from there.
+        The same flatness holds a search near 0 even when the likelihood rises away from 0 (the
+        gradient in log space is the variance times the slope).
         """
         near = end.u < self.small
         if not near.any():
@@ -485,12 +451,7 @@ class _Search:
         return max(end, self.climb(lifted, maxiter, lift=False), key=lambda c: c.llf)
 
     def at_bound(self, u: np.ndarray) -> np.ndarray:
-        """Return which parameters sit on a bound.
-
-        In log space the likelihood is flat as a variance
-        goes to 0, so L-BFGS-B stops short of the lower bound: within 4 orders of magnitude of
-        it counts as "at zero".
-        """
+        """Return which parameters sit on a bound (within 4 decades of the lower one: flat)."""
         return (u - self.lower < np.log(1e4)) | (self.upper - u < 1e-6)
 
 
@@ -518,33 +479,27 @@ def fit_qr(
     burn : int
         Leading terms left out of the log-likelihood.
     starts : list of (Q (k, k), R), optional
-        Candidate starting points; by default `default_starts` (on the scale of the OLS
-        residual variance, then of var(y)). All are scored in one batched likelihood call;
-        L-BFGS-B runs from the best, and from the next best with a drift scale 100x apart (up
-        to ``n_starts`` runs) while the best optimum so far has a variance at a bound or is not
-        stationary.
+        Candidate starting points (default `default_starts`), screened by `_screen`; further
+        runs (up to ``n_starts``) only while the best optimum is on a bound or not stationary.
     state_names : tuple of str, optional
         Names of the k states for the parameter names ("Q[name]", "R").
     bounds_scale : (lo, hi)
-        Variances are bounded to [lo, hi] times their scale: s2 for R and a constant state
-        (the intercept), s2 / var(z_i) for a factor's beta, s2 the OLS residual variance; so
-        a flat likelihood cannot run off to 0 or infinity unseen.
+        Variances are bounded to [lo, hi] times their scale (`_variance_scale` at s2, the OLS
+        residual variance), so a flat likelihood cannot run off to 0 or infinity unseen.
     maxiter : int
         Iterations per L-BFGS-B run.
 
     Returns
     -------
     MLEResult
-        ``converged`` is True when the projected gradient is ~0 (`_STATIONARY`), whatever
-        scipy's status (a line search that fails at the optimum is common; scipy's "relative
-        reduction" convergence can also come from a line search stuck far from it).
+        ``converged``: the projected gradient is ~0 (`_STATIONARY`), whatever scipy's status
+        (a line search often fails at the optimum, and can also stall far from it).
 
     Warns
     -----
     MLEConvergenceWarning
-        Either the optimiser stopped (scipy's reason) with the likelihood still rising, or the
-        maximum sits on a bound (the likelihood does not rise away from it): never a bound
-        blamed for an early stop.
+        The optimiser stopped with the likelihood still rising, or the maximum sits on a
+        bound (never a bound blamed for an early stop).
 
     Raises
     ------
@@ -573,8 +528,7 @@ def _choose_starts(m: StateSpace, starts: list[tuple[np.ndarray, float]] | None,
                    n_starts: int, noise: tuple[float, float]) -> list[tuple[np.ndarray, float]]:
     """Screen ``starts`` (default: `default_starts` at s2, then at var(y)) down to the runs.
 
-    ``noise`` is (s2, var(y)) of `_noise_levels`. Raises KalmanNumericalError where the
-    filter fails at every start.
+    ``noise``: (s2, var(y)). Raises KalmanNumericalError where the filter fails at every start.
     """
     chosen = _screen(m, default_starts(m, noise[0]) if starts is None else starts, burn, n_starts)
     if not chosen and starts is None:  # the filter loses its digits at the s2-scaled starts
@@ -625,11 +579,9 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
 class MLEFit:
     """A fitted model: the spec at the optimum, its filter/smoother result, and the estimates.
 
-    spec is the view over the model fitted (``spec.model``) and the estimates (``spec.params``,
-    Q and R); params, se : pd.Series of the natural parameters (Q entries, then R) and their
-    standard errors from the observed information; llf, aic, bic over the terms after burn.
-    noise : the centred variance index of a volatility-scaled R (R_t = R h_t^gamma, gamma last
-    in params), None for a constant R.
+    ``spec.model`` is the model fitted, ``spec.params`` the estimated Q and R. noise : the
+    centred variance index of a volatility-scaled R (R_t = R h_t^gamma, gamma last in params),
+    None for a constant R.
     """
 
     spec: KalmanSpec
@@ -703,17 +655,14 @@ def fit_mle(
     """Joint maximum likelihood of a constant Q (diagonal or full) and R.
 
     df : rows are time steps (sorted), decimal returns; not modified. The initial state comes
-    from ``spec`` (default: the seed's ``KalmanSpec(K)`` defaults, with ``set_intercept()``
-    when ``intercept``: beta0 = 0, P0 = 100 I, 1e6 for the intercept; T = I). Such a wide P0
-    makes the first K terms mostly about the prior, so ``burn`` defaults to K observed steps
-    (rows before the first observed target are not part of the model): the likelihood then
-    approximates the exact diffuse one. Q is per period, in (return / factor return)^2.
-    To maximise the likelihood a Bayesian fit samples (same initial state and burn), give
-    `fit_mle_design` the model of ``bayes_spec(df, target_col, factor_cols, burn=b)`` and
-    ``burn=b``.
-    ``factor_cols`` may be one column name (see `tvbeta.data.column_list`). The search, its
-    starts and its warnings (`MLEConvergenceWarning`: an early stop, or a maximum on a bound)
-    are `fit_qr`'s. ``noise="volatility"``: R_t = R h_t^gamma with the variance index of
+    from ``spec`` (default: the seed's ``KalmanSpec(K)``, with ``set_intercept()`` when
+    ``intercept``: beta0 = 0, P0 = 100 I, 1e6 for the intercept; T = I). Such a wide P0 makes
+    the first K terms mostly about the prior, so ``burn`` defaults to K observed steps: the
+    likelihood then approximates the exact diffuse one. Q is per period, in (return / factor
+    return)^2. For the likelihood a Bayesian fit samples, give `fit_mle_design` the model of
+    ``bayes_spec(df, target_col, factor_cols, burn=b)`` and ``burn=b``. ``factor_cols`` may be
+    one column name. The search, starts and warnings (`MLEConvergenceWarning`) are `fit_qr`'s.
+    ``noise="volatility"``: R_t = R h_t^gamma with the variance index of
     `tvbeta.model.volatility` in the data's periods (``frequency``, as in `bayes_spec`), gamma
     estimated too (`fit_qr_volatility`).
 

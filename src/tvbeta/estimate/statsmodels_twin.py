@@ -6,21 +6,15 @@ tvbeta's model (Durbin & Koopman 2012, section 3.1, with tvbeta's time labels)::
     y_t    = z_t' beta_t + eps_t,      eps_t ~ N(0, R_t),     t = 0, ..., n-1
     beta_{-1} ~ N(a0, P0)
 
-The filter predicts first, so the first predicted state is ``a_{0|-1} = T_0 a0`` with
-``P_{0|-1} = T_0 P0 T_0' + Q_0``. statsmodels writes the same model with the transition
-*after* the observation, ``alpha_{t+1} = T^sm_t alpha_t + R eta_t``, and its ``known``
-initialisation is the first *predicted* state ``a_1 ~ N(a, P)`` (D&K section 4.3 timing). The
-mapping is therefore
+The filter predicts first: ``a_{0|-1} = T_0 a0``, ``P_{0|-1} = T_0 P0 T_0' + Q_0``. statsmodels
+puts the transition *after* the observation, ``alpha_{t+1} = T^sm_t alpha_t + R eta_t``, and
+its ``known`` initialisation is the first *predicted* state (D&K section 4.3 timing), so
+``alpha_t = beta_t``, ``T^sm_t = T_{t+1}``, ``Q^sm_t = Q_{t+1}`` (the last column, which only
+predicts beyond the sample, is unused) and the initial state is ``(T_0 a0, T_0 P0 T_0' + Q_0)``.
+Arrays going in and out are time-first; only the statsmodels representation is time-last.
 
-* ``alpha_t = beta_t``, ``T^sm_t = T_{t+1}``, ``Q^sm_t = Q_{t+1}`` (the last column, which only
-  predicts beyond the sample, is unused);
-* ``initial_state = T_0 a0``, ``initial_state_cov = T_0 P0 T_0' + Q_0``.
-
-All arrays going in and out are time-first, as elsewhere in tvbeta; only the statsmodels
-representation itself is time-last.
-
-This module is a test oracle, not a production path: it is slow (a statsmodels object per call)
-and ``TVPRegression`` keeps statsmodels' stateful ``update`` design.
+A test oracle, not a production path: slow (a statsmodels object per call), and
+``TVPRegression`` keeps statsmodels' stateful ``update`` design.
 """
 
 from __future__ import annotations
@@ -86,8 +80,7 @@ def _leading(x: ArrayLike, n: int, item_shape: tuple[int, ...], name: str) -> Fl
 def _shifted_time_last(M: FloatArray) -> FloatArray:
     """Turn tvbeta's (n, k, k) ``M_t`` into statsmodels' (k, k, n) ``M^sm_t = M_{t+1}``.
 
-    A constant (1, k, k) matrix stays (k, k), so statsmodels still sees a time-invariant
-    matrix. The final column is only used to predict beyond the sample; it repeats ``M_{n-1}``.
+    A constant (1, k, k) stays (k, k) (time-invariant); the final column repeats ``M_{n-1}``.
     """
     if M.shape[0] == 1:
         return M[0]
@@ -103,9 +96,8 @@ def _float_copy(x: ArrayLike) -> FloatArray:
 def _exact_options(ssm: KalmanSmoother) -> None:
     """Make statsmodels compute the plain conventional recursions, nothing else.
 
-    ``stability_method`` symmetrises P after each step and ``tolerance`` lets a time-invariant
-    filter freeze P once it has converged; both change the numbers (slightly) relative to a
-    textbook filter, so both are switched off.
+    Off: ``stability_method`` (symmetrises P each step) and ``tolerance`` (freezes a converged
+    P); both change the numbers slightly relative to a textbook filter.
     """
     ssm.set_filter_method(FILTER_CONVENTIONAL)
     ssm.set_stability_method(0)
@@ -147,11 +139,9 @@ def statsmodels_filter(
 
     Notes
     -----
-    The time shift ``T^sm_t = T_{t+1}``, ``Q^sm_t = Q_{t+1}`` and the initialisation
-    ``(T_0 a0, T_0 P0 T_0' + Q_0)`` are explained in the module docstring.
-    ``loglikelihood_burn`` is 0, so every non-missing observation counts. statsmodels predicts
-    through leading missing rows; tvbeta's model starts at the first observation, so compare
-    with tvbeta on the rows from the first observed y on.
+    The time shift and initialisation: module docstring. ``loglikelihood_burn`` is 0.
+    statsmodels predicts through leading missing rows; tvbeta's model starts at the first
+    observation, so compare on the rows from the first observed y on.
     """
     y = np.asarray(y, dtype=np.float64)
     Z = np.asarray(Z, dtype=np.float64)
@@ -221,20 +211,17 @@ class TVPRegression(MLEModel):
     P0 : (k, k) array_like, optional
         Covariance of ``beta_{-1}``; default ``100 I``.
     burn : int
-        Number of leading rows left out of the log-likelihood (statsmodels'
-        ``loglikelihood_burn`` counts rows, missing ones included). statsmodels also predicts
-        through leading rows with a missing target, which tvbeta's model does not contain: to
-        fit tvbeta's model, pass the rows from the first observation on and
-        ``tvbeta.kalman.arrays.burn_row(endog, b)`` for a burn of b observed steps (as
+        Leading rows left out of the log-likelihood (missing ones included). For tvbeta's
+        model pass the rows from the first observation on and
+        ``tvbeta.kalman.arrays.burn_row(endog, b)`` for b observed steps (as
         `crosscheck_statsmodels` does).
 
     Notes
     -----
     Parameters (constrained): for ``q="diag"`` the state variances ``sigma2.<exog name>`` then
     ``sigma2.obs``; for ``q="full"`` the Cholesky entries ``chol.i.j`` (row-major lower
-    triangle, positive diagonal) then ``sigma2.obs``. The optimiser works on log variances and on
-    the Cholesky factor with a log diagonal. Units: Q in (beta units)^2 per step, ``sigma2.obs``
-    in (y units)^2.
+    triangle, positive diagonal) then ``sigma2.obs``, optimised on log variances / a log
+    Cholesky diagonal. Units: Q in (beta units)^2 per step, ``sigma2.obs`` in (y units)^2.
     """
 
     def __init__(
@@ -316,11 +303,7 @@ class TVPRegression(MLEModel):
         return L @ L.T
 
     def update(self, params: ArrayLike, **kwargs: object) -> FloatArray:
-        """Write Q, R and the known initialisation into the representation.
-
-        The initialisation is reset on every call because statsmodels' known initial state is
-        the first prediction, ``P_{0|-1} = T P0 T' + Q``, which depends on Q.
-        """
+        """Write Q, R and the known initialisation (``T P0 T' + Q``: depends on Q) each call."""
         params = super().update(params, **kwargs)
         Q = self.state_cov(params)
         self.ssm["state_cov"] = Q

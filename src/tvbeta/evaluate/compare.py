@@ -21,10 +21,9 @@ Each is scored on the test span by the mean log predictive density (higher is be
 RMSE of the predictive mean and the 90% interval coverage. Across series: wins, and the mean
 difference in log score against a reference method with its standard error.
 
-Missing targets (NaN): the split is in rows (the test span is a span of dates), but only
-observed returns count. Every method fits on the observed training returns (the filter
-predicts through a missing row; a rolling OLS window holds the last w observed rows) and
-scores the observed test returns only; ``n test`` in the tables is the number scored.
+Missing targets (NaN): the split is in rows, but every method fits on the observed training
+returns only (a rolling OLS window holds the last w observed rows) and scores the observed test
+returns; ``n test`` in the tables is the number scored.
 """
 
 from __future__ import annotations
@@ -117,11 +116,7 @@ def _bayes_forecast(fit, design: Design, split: Split, n_draws: int, seed: int):
 
 def _rolling_window(y: np.ndarray, index: pd.Index, split: Split, window: int | None,
                     frequency: str | float | None = None) -> int:
-    """Return the rolling OLS window used.
-
-    ``window``, else three years of observations (`_default_window`), at most as many as the
-    training rows hold.
-    """
+    """Return ``window``, else `_default_window` capped by the observed training returns."""
     if window is not None:
         return int(window)
     n_observed = int(np.sum(~np.isnan(y[: split.n_train])))
@@ -129,11 +124,7 @@ def _rolling_window(y: np.ndarray, index: pd.Index, split: Split, window: int | 
 
 
 def _default_window(index: pd.Index, frequency: str | float | None = None) -> int:
-    """Return the default number of observations in a rolling OLS window.
-
-    Three years of periods (periods per year as given, or as the priors infer them from the
-    dates), else 36.
-    """
+    """Return the default rolling OLS window: three years of periods (`periods_per_year`), or 36."""
     from tvbeta.estimate.bayes.priors import periods_per_year
 
     try:
@@ -287,9 +278,8 @@ def compare_methods(
 ) -> Comparison:
     """Fit every method on the training rows of each target and score the test rows.
 
-    Every target has the same factors, split and settings. The methods and scores are
-    described in the module docstring. Series run one after another: the Bayesian fits
-    already use every core for their chains.
+    Every target has the same factors, split and settings; methods and scores: module
+    docstring. Series run one after another (the Bayesian fits use every core already).
 
     Parameters
     ----------
@@ -299,8 +289,7 @@ def compare_methods(
     targets, factors : sequence of str, or str
         Lists of columns (one name alone is one column).
     intercept : bool, default True
-        Whether the models and the rolling OLS have an intercept (the grid may try both:
-        `GridSettings`).
+        Whether the models and the rolling OLS have an intercept (the grid may try both).
     test_size : int or float, default 0.3
         Test rows at the end: a number of rows, or a fraction of the rows (rounds up).
     burn : int, optional
@@ -318,8 +307,7 @@ def compare_methods(
     seed : int, default 0
         Seed of the Bayesian fits and of their predictive draws.
     progress : bool or `Progress`, default True
-        True: a tqdm bar over the series; False: none; a `Progress` callable: called before
-        each step of each series and when a series is done (the command line's lines).
+        True: a tqdm bar over the series; False: none; or a `Progress` callable.
 
     Returns
     -------
@@ -329,12 +317,10 @@ def compare_methods(
     Raises
     ------
     ValueError, TypeError
-        Before anything is fitted: no or repeated targets, methods that are empty, unknown or
-        repeated, a test_size leaving no rows, or settings the methods cannot run with
-        (`BayesSettings.check`).
+        Before anything is fitted: no or repeated targets, bad ``methods``, a test_size
+        leaving no rows, or settings the methods cannot run with (`BayesSettings.check`).
     DataValidationError
-        Before anything is fitted: the data of some target are unusable
-        (`tvbeta.data.prepare_design`).
+        Before anything is fitted: unusable data of some target (`prepare_design`).
     """
     from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
@@ -372,11 +358,7 @@ def compare_methods(
 
 
 def _windows_used(results: dict[str, SeriesResult]) -> int | dict[str, int] | None:
-    """Return the rolling OLS window of the settings.
-
-    One number when every series used the same, else one per series (the default is capped by each
-    series' observed training returns).
-    """
+    """Return the settings' rolling OLS window: one number if all series agree, else a dict."""
     used = {t: r.rolling_window for t, r in results.items() if r.rolling_window is not None}
     if not used:
         return None

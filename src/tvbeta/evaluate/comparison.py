@@ -15,16 +15,13 @@ import numpy as np
 import pandas as pd
 
 from tvbeta.data.validate import format_span
-from tvbeta.evaluate.forecast import (
-    OneStepForecast,
-)
+from tvbeta.evaluate.forecast import OneStepForecast
 from tvbeta.evaluate.settings import REFERENCE
 from tvbeta.model.io import unreadable
 from tvbeta.outputs import atomic_path, read_manifest, run_folder, write_text
 
 if TYPE_CHECKING:
     from tvbeta.evaluate.lfo import LFOResult
-
 
 
 @dataclass
@@ -48,14 +45,12 @@ class SeriesResult:
                 f"best log score: {best}, LFO: {'yes' if self.lfo is not None else 'no'})")
 
 
-
 @dataclass
 class Comparison:
     """Per-series score tables, forecasts and fits, the summary across series, and the data.
 
-    data : the rows and columns compared (targets and factors), so that a saved comparison
-    can be re-plotted and re-reported without the original source; settings : the arguments
-    of `compare_methods` (JSON-friendly), including "n_train".
+    data : the rows and columns compared (a saved comparison re-plots without its source);
+    settings : the arguments of `compare_methods` (JSON-friendly), including "n_train".
     """
 
     series: dict[str, SeriesResult]
@@ -82,9 +77,8 @@ class Comparison:
     def summary(self) -> pd.DataFrame:
         """Per method: wins, mean log score and the mean difference to the reference method.
 
-        Wins: series where the method has the best mean log score. The mean over series of
-        the difference to the reference method with its standard error across series; n test:
-        the test steps scored in all series together (observed returns only).
+        Wins: series where the method has the best log score; the difference's standard error
+        is across series; n test: the test steps scored in all series together.
         """
         scores_ = pd.DataFrame({name: t["log score"] for name, t in self.tables.items()})
         wins = scores_.idxmax(axis=0).value_counts().reindex(scores_.index, fill_value=0)
@@ -108,10 +102,9 @@ class Comparison:
     def lfo_table(self) -> pd.DataFrame:
         """Per series with an LFO result: the Bayes test log score, fixed and updated posterior.
 
-        The Bayes test log score with the posterior fixed at the training rows, the PSIS-LFO elpd
-        per period with the posterior updated through the test rows (both nats per period, same
-        rows), their mean paired difference and its standard error, refits, the largest Pareto k and
-        the test steps scored. Empty without LFO results.
+        Posterior fixed at the training rows vs PSIS-LFO updated through the test rows (nats
+        per period, same rows), their mean paired difference and se, refits, the largest Pareto
+        k and the test steps scored. Empty without LFO results.
         """
         rows = {}
         for name, s in self.series.items():
@@ -144,7 +137,7 @@ class Comparison:
     def save(self, folder: str | Path) -> Path:
         """Save tables and forecasts as JSON (exact float round trip), fits beside them.
 
-        All are written at the end with a manifest (`tvbeta.outputs.run_folder`): an interrupted or
+        Written at the end with a manifest (`tvbeta.outputs.run_folder`): an interrupted or
         failed save leaves ``folder`` as it was.
         """
         with run_folder(folder, info={"comparison": self.settings}) as stage:
@@ -152,11 +145,7 @@ class Comparison:
         return Path(folder)
 
     def write_files(self, folder: str | Path) -> None:
-        """Write the files of `save` into ``folder`` as they are, without a manifest.
-
-        For a caller that adds files to the same `run_folder` (the command line's model copy and
-        report).
-        """
+        """Write the files of `save` into ``folder``, without a manifest (the CLI adds more)."""
         folder = Path(folder)
         (folder / "fits").mkdir(parents=True, exist_ok=True)
         doc = {"settings": self.settings, "series": {}}
@@ -181,9 +170,8 @@ class Comparison:
         Raises
         ------
         IncompleteRunError
-            The folder is not a complete run (`tvbeta.outputs`): its manifest is absent (the run
-            was interrupted or failed) or a file of the comparison it lists is missing or
-            changed; the message names the folder and what is wrong.
+            The folder is not a complete run (`tvbeta.outputs`): no manifest (interrupted or
+            failed), or a file it lists is missing or changed.
         FileNotFoundError
             No comparison.json or data.csv in the folder.
         SavedFileError
@@ -253,5 +241,3 @@ def _slug(name: str) -> str:
 
 def _ext(fit: Any) -> str:
     return "nc" if type(fit).__name__ == "BayesFit" else "toml"
-
-

@@ -1,11 +1,9 @@
 """One-step-ahead predictive distributions and proper scores.
 
-Every method in a comparison is reduced to the same object: for each scored step t, the
-predictive distribution of y_t given y_{<t} (and the hyperparameters fitted on the training
-span). A Kalman plug-in gives a Gaussian N(z_t' a_{t|t-1}, F_t); a posterior over (Q, R) gives
-an equal-weight mixture of such Gaussians over the draws; rolling OLS gives a Student t. The
-scores are the log predictive density (the proper local score), the RMSE of the predictive
-mean and the coverage of central prediction intervals (through the PIT).
+Every method is reduced to the predictive distribution of y_t given y_{<t} at each scored step:
+a Kalman plug-in gives N(z_t' a_{t|t-1}, F_t), a posterior over (Q, R) an equal-weight mixture
+of those over the draws, rolling OLS a Student t. Scores: the log predictive density (the
+proper local score), the RMSE of the predictive mean, central interval coverage (by the PIT).
 """
 
 from __future__ import annotations
@@ -44,8 +42,7 @@ def gaussian_forecast(y: np.ndarray, mean: np.ndarray, var: np.ndarray) -> OneSt
 def mixture_forecast(y: np.ndarray, means: np.ndarray, vars_: np.ndarray) -> OneStepForecast:
     """Equal-weight mixture over D draws of N(means[d], vars_[d]); means, vars_ : (D, m).
 
-    The log density is log mean_d p_d(y) (log-sum-exp, stable); the mean and variance are the
-    mixture's (law of total variance).
+    log density: log mean_d p_d(y) by log-sum-exp; mean and variance: the mixture's.
     """
     sd = np.sqrt(vars_)
     z = (y[None] - means) / sd
@@ -97,18 +94,13 @@ def kalman_predictive(m: StateSpace) -> tuple[np.ndarray, np.ndarray]:
 def rolling_ols_forecast(
     y: np.ndarray, Z: np.ndarray, steps: np.ndarray, window: int
 ) -> OneStepForecast:
-    """Forecast by OLS on the last `window` observations before each scored step.
-
-    The predictive is the exact Student t.
+    """Forecast by OLS on the last `window` observations before each scored step (exact t).
 
     y : (n,) with NaN for a missing target, Z : (n, k) (a column of ones for an intercept),
-    steps : (m,) row positions to score. The window counts observations, not rows: it holds the
-    last ``window`` rows before t whose target is observed ("the last 36 observed months", as
-    the rolling setters in `tvbeta.model.heuristics` count), so a missing return stretches it
-    back by one row and every predictive has the same degrees of freedom (statsmodels'
-    ``RollingOLS(missing="drop")`` counts rows and fits fewer). The predictive of y_t is
-    t_{w-k}(z_t' b, s^2 (1 + z_t'(X'X)^{-1} z_t)) with b, s^2 the OLS fit on those w rows (the
-    classical no-prior predictive).
+    steps : (m,) row positions to score. The window counts observed rows, as the rolling setters
+    in `tvbeta.model.heuristics` do (statsmodels' ``RollingOLS(missing="drop")`` counts rows),
+    so every predictive has the same degrees of freedom: t_{w-k}(z_t' b, s^2 (1 + z_t'(X'X)^{-1}
+    z_t)) with b, s^2 the OLS fit on those w rows (the classical no-prior predictive).
 
     Raises
     ------

@@ -6,13 +6,10 @@ with M = 1 (one-step-ahead prediction). Every test row i >= L (L = ``n_train``) 
 
     elpd_i = log p(y_i | y_{<i}) = log E_{theta | y_{<i}} p(y_i | y_{<i}, theta),
 
-theta = (Q, R), in nats per period (per row of the data). The Kalman filter gives
-ll[s, t] = log p(y_t | y_{<t}, theta_s) exactly for every posterior draw theta_s and every row
-t, in one batched pass over the whole series (`BayesSpec.loglik_terms`). The expectation under
-p(theta | y_{<i}) is estimated from the S draws of the last posterior, fitted on rows < i*, by
-importance sampling: p(theta | y_{<i}) / p(theta | y_{<i*}) is proportional to
-prod_{t = i*}^{i-1} p(y_t | y_{<t}, theta), so the log ratios are r_s = sum_{t=i*}^{i-1} ll[s, t]
-and
+theta = (Q, R), in nats per period. The filter gives ll[s, t] = log p(y_t | y_{<t}, theta_s)
+exactly for every posterior draw and row, in one batched pass (`BayesSpec.loglik_terms`). The
+expectation under p(theta | y_{<i}) is estimated from the S draws of the last posterior, fitted
+on rows < i*, by importance sampling with log ratios r_s = sum_{t=i*}^{i-1} ll[s, t] and
 
     elpd_i = log sum_s w_s exp(ll[s, i]),   w = PSIS-smoothed normalised weights of r  (`psis`).
 
@@ -20,16 +17,14 @@ When the Pareto k-hat of r exceeds ``threshold`` (default 0.7) the weights are u
 posterior is refitted exactly on rows < i (``refit(i)``) and i* = i. The first posterior is
 the fit's, on rows < L. ``threshold = 0`` refits at every test row: exact LFO-CV.
 
-The model stays the fit's: priors (with their scales as resolved on the fit's data), initial
-state (a0, P0), transition and burn. The burn-in (the first ``burn`` observed steps) only
-conditions the filter, as in the fit: it lies before L and never enters a ratio or a score.
-Missing targets (NaN) are not scored and add nothing to the ratios.
+The model stays the fit's (priors with their resolved scales, a0, P0, T, burn; the burn-in
+lies before L and never enters a ratio or a score). Missing targets are not scored and add
+nothing to the ratios.
 
 PSIS (Vehtari, Simpson, Gelman, Yao & Gabry 2024, "Pareto smoothed importance sampling",
-JMLR 25(72)) is arviz-stats' implementation (`arviz_stats.base.array_stats.psislw`): the
-largest M = 3 sqrt(S) ratios (S/5 when S <= 225) are replaced by the expected order
-statistics of a generalized Pareto fitted by Zhang & Stephens' estimator with the weakly
-informative prior on k, truncated at the largest raw ratio.
+JMLR 25(72)) is arviz-stats' `array_stats.psislw`: the largest M = 3 sqrt(S) ratios (S/5 when
+S <= 225) are replaced by the expected order statistics of a generalized Pareto fitted by
+Zhang & Stephens' estimator with a weakly informative prior on k, truncated at the largest ratio.
 """
 
 from __future__ import annotations
@@ -63,14 +58,13 @@ MIN_PSIS_DRAWS = 25
 class LFOResult:
     """Leave-future-out elpd of one-step-ahead predictions over the m scored test rows.
 
-    elpd : sum over the scored rows of elpd_i (nats); se : its standard error,
-    sqrt(m var(elpd_i)); elpd_i : (m,) log p(y_i | y_{<i}) per scored row (nats per period),
-    indexed by the rows' time labels; pareto_k : (m,) k-hat of the importance ratios at each
-    row, the value that triggered a refit where one was made (NaN where no ratios were needed:
-    right after a refit or the fit, and every row when threshold = 0; -inf when the largest
-    ratios are all equal); rows : (m,) row positions of the scored rows; refit_rows : row
-    positions i where the posterior was refitted on rows < i (the fit itself is not a refit);
-    n_train : L; threshold : the k-hat refit threshold; n_draws : draws of the first posterior.
+    elpd : sum of elpd_i (nats); se : sqrt(m var(elpd_i)); elpd_i : (m,) log p(y_i | y_{<i})
+    per scored row (nats per period), by time label; pareto_k : (m,) k-hat of the importance
+    ratios at each row, the one that triggered a refit where one was made (NaN where no ratios
+    were needed: right after a refit or the fit, every row when threshold = 0; -inf when the
+    largest ratios are all equal); rows : (m,) row positions scored; refit_rows : rows i where
+    the posterior was refitted on rows < i; n_train : L; threshold : the k-hat refit threshold;
+    n_draws : draws of the first posterior.
     """
 
     elpd: float
@@ -90,21 +84,12 @@ class LFOResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per scored test row: elpd (nats), pareto_k, refit (posterior refitted here)."""
-        return pd.DataFrame(
-            {
-                "elpd": self.elpd_i,
-                "pareto_k": self.pareto_k,
-                "refit": np.isin(self.rows, self.refit_rows),
-            },
-            index=self.elpd_i.index,
-        )
+        return pd.DataFrame({"elpd": self.elpd_i, "pareto_k": self.pareto_k,
+                             "refit": np.isin(self.rows, self.refit_rows)},
+                            index=self.elpd_i.index)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-friendly, exact dict of the result.
-
-        Floats by repr; NaN and -inf as Python's json writes them; the time labels are left out:
-        `from_dict` takes them from the data.
-        """
+        """Return a JSON-friendly, exact dict of the result (no time labels: `from_dict`)."""
         return {
             "elpd_i": self.elpd_i.tolist(), "pareto_k": self.pareto_k.tolist(),
             "rows": self.rows.tolist(), "refit_rows": list(self.refit_rows),
@@ -127,29 +112,20 @@ class LFOResult:
         )  # fmt: skip
 
     def summary(self) -> pd.Series:
-        """Summarise the result as a Series.
-
-        The elpd (sum, nats) and its se, per period (mean over test rows), test rows, refits and
-        the largest k.
-        """
+        """Summarise elpd (sum, nats) and se, per period, test rows, refits and the largest k."""
         m = len(self.rows)
         k = self.pareto_k.to_numpy()
         finite = k[np.isfinite(k)]
         return pd.Series(
             {
-                "elpd": self.elpd,
-                "se": self.se,
-                "elpd per period": self.elpd / m,
-                "se per period": self.se / m,
-                "n test": m,
-                "n_train": self.n_train,
-                "n_refits": self.n_refits,
+                "elpd": self.elpd, "se": self.se,
+                "elpd per period": self.elpd / m, "se per period": self.se / m,
+                "n test": m, "n_train": self.n_train, "n_refits": self.n_refits,
                 "max pareto_k": float(finite.max()) if finite.size else np.nan,
-                "threshold": self.threshold,
-                "n_draws": self.n_draws,
+                "threshold": self.threshold, "n_draws": self.n_draws,
             },
             name="exact LFO-CV" if self.threshold == 0 else "PSIS-LFO-CV",
-        )
+        )  # fmt: skip
 
 
 def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
@@ -196,9 +172,8 @@ def default_refit(
 ) -> Callable[[int], Draws]:
     """Return refit(n_rows) -> draws: `fit_spec` on the first n_rows rows of ``spec``.
 
-    With the fit's sampler settings (`BayesFit.sampler_settings`) and seed (or ``seed``), the
-    same seed at every refit; no beta paths. The priors and initial state are the fit's (``spec``
-    carries them), so every refit is the same model on fewer rows.
+    The fit's sampler settings and seed (or ``seed``) at every refit, no beta paths; ``spec``
+    carries the fit's priors and initial state: the same model on fewer rows.
     """
     from tvbeta.estimate.bayes.fit import fit_spec
 
@@ -282,12 +257,9 @@ def _lfo_scores(
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Run the LFO recursion: (elpd_i (m,), k-hat (m,), refit rows).
 
-    From the first posterior's terms ll (S, n); terms_after_refit(i) gives the terms of the
-    posterior on rows < i.
-
-    The posterior changes only with an observed row: rows holds the observed rows from
-    n_train on, so the rows since the last posterior (star: n_train or the last refit) hold an
-    observation exactly when a row was scored before (j > 0; a missing row n_train adds none).
+    From the first posterior's terms ll (S, n); terms_after_refit(i) gives those of the
+    posterior on rows < i. Rows since the last posterior (star) hold an observation exactly when
+    a row was scored before (j > 0; a missing row n_train adds none).
     """
     elpd, khat = np.empty(rows.size), np.full(rows.size, np.nan)
     refits, star = [], n_train
@@ -359,13 +331,9 @@ def lfo_cv(
     elpd, khat, refits = _lfo_scores(ll, rows, n_train, threshold, terms_after_refit)
     index = spec.index[rows]
     return LFOResult(
-        elpd=float(elpd.sum()),
-        se=float(np.sqrt(rows.size * np.var(elpd))),
+        elpd=float(elpd.sum()), se=float(np.sqrt(rows.size * np.var(elpd))),
         elpd_i=pd.Series(elpd, index=index, name="elpd"),
-        pareto_k=pd.Series(khat, index=index, name="pareto_k"),
-        rows=rows,
-        refit_rows=tuple(first_refit + refits),
-        n_train=int(n_train),
-        threshold=threshold,
+        pareto_k=pd.Series(khat, index=index, name="pareto_k"), rows=rows,
+        refit_rows=tuple(first_refit + refits), n_train=int(n_train), threshold=threshold,
         n_draws=ll.shape[0],
-    )
+    )  # fmt: skip

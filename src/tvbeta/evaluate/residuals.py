@@ -2,13 +2,11 @@
 
 If the model is right, the standardized innovations e_t = v_t / sqrt(F_t) are iid N(0, 1)
 (Durbin & Koopman 2012, section 2.12 and 7.5): uncorrelated (Ljung-Box), of constant variance
-(the breakvar H test, and Engle's ARCH-LM test), normal (Jarque-Bera), and y_t falls inside
-y_pred_t +/- z_{(1+p)/2} sqrt(F_t) with probability p. The seed judged models by RMSE alone,
-which ignores F_t; these checks look at the whole predictive distribution.
+(breakvar H, Engle's ARCH-LM), normal (Jarque-Bera), and y_t falls inside
+y_pred_t +/- z_{(1+p)/2} sqrt(F_t) with probability p (the seed's RMSE ignores F_t).
 
-All tests are statsmodels' own; this module only feeds them e_t after burn-in, with missing
-observations dropped (their innovations are undefined). Dropping leaves gaps, so with many
-missing values the lag structure of the Ljung-Box and ARCH tests is approximate.
+The tests are statsmodels' own, fed e_t after burn-in with missing observations dropped (with
+many of them, the lag structure of the Ljung-Box and ARCH tests is approximate).
 """
 
 from __future__ import annotations
@@ -24,15 +22,8 @@ from tvbeta.diagnostics import model_labels
 #: Columns of :func:`residual_tests`, :func:`prediction_coverage` and
 #: :func:`residual_diagnostics` (one tidy schema for all three).
 RESIDUAL_COLUMNS: tuple[str, ...] = (
-    "Model Name",
-    "Target",
-    "Test",
-    "Parameter",
-    "Statistic",
-    "P-Value",
-    "Expected",
-    "N",
-)
+    "Model Name", "Target", "Test", "Parameter", "Statistic", "P-Value", "Expected", "N",
+)  # fmt: skip
 DEFAULT_LB_LAGS: tuple[int, ...] = (4, 8, 12)
 DEFAULT_ARCH_LAGS = 4
 DEFAULT_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
@@ -108,9 +99,8 @@ def residual_tests(
         Columns :data:`RESIDUAL_COLUMNS`, one row per test: "Ljung-Box" (Parameter = lag,
         Statistic = Q), "Breakvar H" (Parameter = subset length h, Statistic = H(h), two-sided
         F test), "ARCH-LM" (Parameter = lags, Statistic = LM), "Jarque-Bera" (JB), and
-        "Skewness" / "Kurtosis" of e (no p-value; Expected 0 and 3). Under the model every
-        p-value is uniform. Expected holds the statistic's mean under the null where simple
-        (Ljung-Box: lag; ARCH-LM: lags; Breakvar: 1; Jarque-Bera: 2).
+        "Skewness" / "Kurtosis" of e (no p-value). Expected: the statistic's mean under the
+        null (Ljung-Box: lag; ARCH-LM: lags; Breakvar: 1; Jarque-Bera: 2; 0 and 3).
     """
     # statsmodels and scipy.stats load here, not at `import tvbeta` (about a second)
     from statsmodels.stats.diagnostic import acorr_ljungbox, het_arch
@@ -148,13 +138,10 @@ def residual_tests(
     return _rows(results, rows)
 
 
-def prediction_coverage(
-    results: Any, levels: Sequence[float] = DEFAULT_LEVELS
-) -> pd.DataFrame:
+def prediction_coverage(results: Any, levels: Sequence[float] = DEFAULT_LEVELS) -> pd.DataFrame:
     """Coverage of the one-step prediction intervals y_pred_t +/- z sqrt(F_t).
 
-    y_t is inside the central interval of level p iff |e_t| <= z_p with
-    z_p = Phi^{-1}((1 + p) / 2), e_t the standardized residual.
+    y_t is inside the central interval of level p iff |e_t| <= z_p = Phi^{-1}((1 + p) / 2).
 
     Parameters
     ----------
@@ -168,8 +155,7 @@ def prediction_coverage(
     pd.DataFrame
         Columns :data:`RESIDUAL_COLUMNS`, one "Coverage" row per level: Parameter = the
         nominal level p (= Expected), Statistic = the fraction of observed y_t inside, P-Value
-        = the exact two-sided binomial test of that fraction against p (which treats the
-        steps as independent, true under the model), N = observed steps.
+        = the exact two-sided binomial test against p (steps independent under the model).
 
     Raises
     ------

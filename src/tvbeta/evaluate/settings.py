@@ -36,10 +36,8 @@ LFO_STEP = "lfo"
 class BayesSettings:
     """The ``bayes`` method's model and NUTS settings (see `tvbeta.estimate.bayes.fit_bayes`).
 
-    ``nuts``: the sampler's `SamplerSettings` (validated when made). ``q``, ``priors`` and
-    ``frequency`` (periods per year, or a name such as "weekly"; None: read from the dates)
-    define the model that ``mle`` maximises too. Checked by `compare_methods` before anything is
-    fitted.
+    ``q``, ``priors`` and ``frequency`` (periods per year, or a name such as "weekly"; None:
+    from the dates) define the model that ``mle`` maximises too; `check` runs before any fit.
     """
 
     nuts: SamplerSettings = SamplerSettings()
@@ -68,9 +66,7 @@ class BayesSettings:
         return Priors.from_dict(self.priors)
 
     def check(self, methods: Sequence[str]) -> None:
-        """Refuse settings the given methods cannot run with, naming the setting.
-
-        The model's q, priors and frequency for mle and bayes; the comparison's for bayes.
+        """Refuse settings the given methods cannot run with (model: mle, bayes; NUTS: bayes).
 
         Raises
         ------
@@ -109,11 +105,7 @@ class GridSettings:
 
 @dataclass(frozen=True)
 class Split:
-    """The split of the rows into training and test rows.
-
-    The first n_train rows fit the hyperparameters; rows n_train.. with an observed target
-    are scored.
-    """
+    """The first n_train of n rows fit the hyperparameters; later observed targets are scored."""
 
     n: int
     n_train: int

@@ -1,13 +1,7 @@
 """One self-contained HTML report of a method comparison (does Bayes beat the seed's grid?).
 
-Core functions
---------------
-write_report   Comparison -> one offline HTML file: data, model, scores and verdict, beta
-               paths by method, posterior of Q and R, sampling and forecast diagnostics
-verdict        the plain-language answer computed from the score tables
-
-Modules: `analysis` (the numbers), `verdict`, `sections` (HTML per section), `page` (tables,
-figures, the page shell). The figures are in `tvbeta.viz.compare`.
+Modules: `analysis` (the numbers), `verdict` (the plain-language answer), `sections` (HTML per
+section), `page` (tables, figures, the page shell); the figures are in `tvbeta.viz.compare`.
 """
 
 from __future__ import annotations
@@ -50,15 +44,9 @@ def write_report(
     -------
     Path
         ``path``. The file holds plotly.js once (inline, ~4.8 MB) and every figure as a div
-        with its data; nothing is fetched from the network.
-
-    Notes
-    -----
-    Sections: (1) data, (2) model (equations, methods, priors, sampler, grid and chosen specs),
-    (3) out-of-sample scores with the verdict, (4) smoothed beta paths by method with the
-    train/test boundary, (5) posterior of sigma_eps and each sigma_beta against the grid's
-    and the MLE's values, (6) sampling diagnostics (R-hat, ESS, divergences, E-BFMI), (7)
-    calibration of the test-span forecasts (interval coverage, PIT, Ljung-Box).
+        with its data; nothing is fetched from the network. Sections: data; model and methods;
+        scores and verdict; beta paths by method; posterior of Q and R against the grid's and
+        MLE's values; sampling diagnostics; calibration of the test-span forecasts.
     """
     from tvbeta.estimate.bayes.diagnostics import check_convergence
 

@@ -61,11 +61,7 @@ def gather_fits(
 
 
 class Layout(NamedTuple):
-    """Where the rows go, and the comparison's settings the report needs.
-
-    n rows, the first n_train fit the hyperparameters, the first burn observed steps only condition
-    the filter; ppy periods per year (None when not inferable).
-    """
+    """Where the rows go (n, n_train, burn in observed steps), ppy (None: unknown), settings."""
 
     n: int
     n_train: int
@@ -106,19 +102,13 @@ def column_summary(comparison: Comparison, lay: Layout) -> pd.DataFrame:
     for col in data.columns:
         x = data[col]
         rows[col] = {
-            "role": "target" if col in targets else "factor",
-            "mean": x.mean(),
-            "sd": x.std(),
-            "mean (train)": train[col].mean(),
-            "mean (test)": test[col].mean(),
-            "sd (train)": train[col].std(),
-            "sd (test)": test[col].std(),
+            "role": "target" if col in targets else "factor", "mean": x.mean(), "sd": x.std(),
+            "mean (train)": train[col].mean(), "mean (test)": test[col].mean(),
+            "sd (train)": train[col].std(), "sd (test)": test[col].std(),
             "annualised mean": x.mean() * lay.ppy if lay.ppy else np.nan,
             "annualised sd": x.std() * math.sqrt(lay.ppy) if lay.ppy else np.nan,
-            "min": x.min(),
-            "max": x.max(),
-            "missing": int(x.isna().sum()),
-        }
+            "min": x.min(), "max": x.max(), "missing": int(x.isna().sum()),
+        }  # fmt: skip
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "column"
     return out
@@ -138,28 +128,17 @@ def series_design(data: pd.DataFrame, target: str, lay: Layout) -> Design:
 
 
 def spec_paths(spec: KalmanSpec, design: Design, burn: int, n_train: int) -> BandPath:
-    """Return smoothed beta_{t|n} and its 90% band over all rows.
-
-    With the spec fitted on the training rows (per-time Q, R carried forward from the last training
-    row, as in the comparison).
-    """
+    """Return smoothed beta_{t|n} and its 90% band over all rows (per-time Q, R carried on)."""
     full = extend_spec(spec, len(design.y), n_train)
     res = KalmanEngine(full).run_design(design.with_intercept(spec.intercept, burn), burn)
     return beta_bands(res, "smoothed", 0.9)
 
 
-def bayes_paths(
-    fit: Any,
-    design: Design,
-    *,
-    seed: int,
-    n_paths: int = N_PATHS,
-) -> BandPath:
+def bayes_paths(fit: Any, design: Design, *, seed: int, n_paths: int = N_PATHS) -> BandPath:
     """Smoothed beta paths over ALL rows, integrated over the training posterior of (Q, R).
 
-    The fit's model (a0, P0, T, burn) is re-run on the full data: for each of ``n_paths``
-    posterior draws one path from the simulation smoother (`paths.beta_path_summary`). Line:
-    the posterior mean (Rao-Blackwellised); band: 5% and 95% quantiles of the pooled paths.
+    The fit's model re-run on the full data, one simulation-smoother path per posterior draw
+    (`paths.beta_path_summary`): posterior mean and 5%-95% quantiles of the pooled paths.
     """
     from tvbeta.estimate.bayes.paths import beta_path_summary
 
@@ -182,8 +161,7 @@ def param_names(states: list[str]) -> list[str]:
 def posterior_sds(fit: Any) -> dict[str, np.ndarray]:
     """Return per parameter the (chains, draws) posterior draws of its sd (per period).
 
-    The parameters are sigma_eps and each sigma_beta (for a full Q, the sds of its diagonal),
-    read from the posterior, which holds them (`tvbeta.estimate.bayes.model.build_model`).
+    sigma_eps and each sigma_beta (for a full Q, the sds of its diagonal).
     """
     post = fit.tree["posterior"]  # dims (chain, draw[, state])
     draws = [post["sigma_eps"].values, *np.moveaxis(post["sigma_beta"].values, -1, 0)]
@@ -193,9 +171,8 @@ def posterior_sds(fit: Any) -> dict[str, np.ndarray]:
 def spec_sds(spec: KalmanSpec, factors: list[str], first_row: int) -> dict[str, RefValue]:
     """Return sqrt(R) and sqrt(diag Q) of a spec, per period.
 
-    A per-time value (rolling setters) is
-    the median over its steps from ``first_row`` (the row after the burn-in,
-    ``tvbeta.kalman.arrays.burn_row``), with its 5%-95% range over time.
+    A per-time value (rolling setters) is the median over its steps from ``first_row`` (the
+    row after the burn-in), with its 5%-95% range over time.
     """
 
     def ref(x: np.ndarray) -> RefValue:
@@ -269,9 +246,8 @@ def qr_table(
 ) -> pd.DataFrame:
     """Tabulate each sd: posterior median and interval, prior interval, each method's value.
 
-    Rows (parameter, unit): posterior median and 90% interval, prior 90% interval, and each
-    method's value; "per period" and "annualised" (x sqrt(periods per year): the sd of a
-    year's drift of a random-walk beta, or of a year's sum of iid noise).
+    Rows (parameter, unit), unit "per period" or "annualised" (x sqrt(periods per year): the
+    sd of a year's drift of a random-walk beta, or of a year's sum of iid noise).
     """
     rows = {}
     units = [("per period", 1.0)] + ([("annualised", math.sqrt(ppy))] if ppy else [])

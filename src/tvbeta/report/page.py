@@ -1,8 +1,7 @@
 """HTML building blocks: one page with inline CSS and plotly.js, tables, figures, notes.
 
-The page must work offline from one file: no stylesheet, script or font is linked, and
-plotly.js is inlined once in the head; every figure is a ``<div>`` plus a small script
-calling ``Plotly.newPlot`` (``fig.to_html(full_html=False, include_plotlyjs=False)``).
+The page works offline from one file: nothing is linked, plotly.js is inlined once in the head,
+and every figure is a ``<div>`` plus a small ``Plotly.newPlot`` script.
 """
 
 from __future__ import annotations
@@ -72,10 +71,6 @@ def _cell(value: object, fmt: str) -> str:
     return esc(value)
 
 
-def _is_text(value: object) -> bool:
-    return isinstance(value, str)
-
-
 def table(
     frame: pd.DataFrame,
     *,
@@ -105,7 +100,7 @@ def table(
                 cls.append("best")
             if bad is not None and bool(bad.iat[i, j]):
                 cls.append("bad")
-            if _is_text(row[col]):
+            if isinstance(row[col], str):
                 cls.append("label")
             attr = f' class="{" ".join(cls)}"' if cls else ""
             cells += f"<td{attr}>{_cell(row[col], formats.get(str(col), default))}</td>"

@@ -50,11 +50,7 @@ PATH_BUDGET = 16_000
 
 @dataclass
 class Context:
-    """What every section reads.
-
-    The comparison, its fits, the row layout, figure numbering, and the convergence report of each
-    Bayesian fit (series -> ConvergenceReport).
-    """
+    """What every section reads; ``convergence``: series -> ConvergenceReport of its Bayes fit."""
 
     comparison: Comparison
     fits: dict[str, dict[str, Any]]

@@ -1,10 +1,8 @@
 """The plain-language answer to "does Bayes beat the grid?", computed from the score tables.
 
-The evidence is the mean out-of-sample log score (nats per step). For one series the noise of
-a difference is its paired standard error over the test steps (`compare._add_differences`);
-across series it is the standard error of the per-series differences (each series one
-replicate), as in `Comparison.summary`. A difference is called clear when it exceeds two
-standard errors.
+The evidence is the mean out-of-sample log score (nats per step); a difference is clear when
+it exceeds two standard errors: paired over the test steps for one series
+(`compare._add_differences`), of the per-series differences across series (`Comparison.summary`).
 """
 
 from __future__ import annotations

@@ -1,15 +1,5 @@
 """Plotly figures with one template; every figure saves to a self-contained HTML file.
 
-Core functions
---------------
-beta_bands                 any fit (KalmanResult, MLEFit, BayesFit) -> mean and central band
-plot_beta_grid             one subplot per state: beta paths of one or several fits, with bands
-plot_filtered_vs_smoothed  filtered (real-time) against smoothed (hindsight) betas
-ModelDiagnosticsPlotter    the seed's stacked diagnostic panels of one run
-plot_factor_contributions  beta_k,t * H_k,t per period and cumulated
-plot_stacked_betas         several funds: one subplot per factor, one line per fund
-save_html                  write a figure as one offline HTML file
-
 Every beta figure takes a KalmanResult, an MLEFit, a BayesFit or a dict name -> fit, and draws
 a central band at ``level`` (default DEFAULT_LEVEL = 0.9), stated in its legend.
 """

@@ -1,18 +1,10 @@
 """Beta paths with a central band, from any fit: the one form every beta figure draws.
 
-`beta_bands` turns a `KalmanResult`, an `MLEFit`, a `BayesFit` (or its ``beta`` Dataset) or
-the seed's result dict into a `BandPath`: (time, state) frames of the mean and of the lower
-and upper edges of a central band at ``level``.
-
-* Kalman result or MLE fit: beta_t | y ~ N(mean, P) given Q and R (for an MLE fit, Q and R
-  at their estimate: the band leaves out their estimation error), so the band is
-  mean +/- z sqrt(diag P) with z = Phi^{-1}((1 + level) / 2) (1.645 at 90%).
-* Bayes fit: the quantiles (1 - level) / 2 and (1 + level) / 2 of the posterior beta paths,
-  which mix over the posterior of Q and R (`tvbeta.estimate.bayes.paths`); the mean is the
-  posterior mean.
-
-``kind`` picks filtered (real time: beta_t given y up to t, what an investor could have
-known then) or smoothed (hindsight: beta_t given the whole sample).
+* Kalman result or MLE fit: beta_t | y ~ N(mean, P) given Q and R (for an MLE fit at their
+  estimate: the band leaves out their estimation error): mean +/- z sqrt(diag P),
+  z = Phi^{-1}((1 + level) / 2) (1.645 at 90%).
+* Bayes fit: the (1 - level) / 2 and (1 + level) / 2 quantiles of the posterior beta paths,
+  mixing over the posterior of Q and R (`tvbeta.estimate.bayes.paths`), and the posterior mean.
 """
 
 from __future__ import annotations
@@ -35,9 +27,8 @@ DEFAULT_LEVEL = 0.9
 Kind = Literal["filtered", "smoothed"]
 #: What each kind of path means, for legends and titles.
 KIND_LABELS: dict[str, str] = {
-    "filtered": "filtered (real-time)",
-    "smoothed": "smoothed (hindsight)",
-}
+    "filtered": "filtered (real-time)", "smoothed": "smoothed (hindsight)"
+}  # fmt: skip
 ACCEPTED = "a KalmanResult, an MLEFit, a BayesFit (or its .beta Dataset) or the seed's result dict"
 
 
@@ -119,8 +110,7 @@ def _kalman(result: KalmanResult, kind: str, level: float, given: str) -> BandPa
 def _bayes(fit: Any, kind: str, level: float) -> BandPath:
     """Return the posterior mean and central quantiles of a Bayes fit's betas.
 
-    A level whose quantiles the Dataset does not store is re-summarised from the fit's posterior
-    with the same draws and seed.
+    Quantiles not stored are re-summarised from the fit's posterior, same draws and seed.
     """
     from tvbeta.estimate.bayes.paths import beta_path_summary, quantile_label
 

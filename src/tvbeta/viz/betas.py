@@ -1,10 +1,4 @@
-"""Beta paths with central bands: one grid drawer behind every beta figure.
-
-Every figure takes one fit or a dict name -> fit (`KalmanResult`, `MLEFit`, `BayesFit`, the
-seed's result dict), turns each into a `BandPath` with `tvbeta.viz.bands.beta_bands` and draws
-it with `band_grid`; the band is a central ``level`` interval (default 90%), stated in the
-legend.
-"""
+"""Beta paths with central bands: `band_grid` draws the `BandPath` of every beta figure."""
 
 from __future__ import annotations
 
@@ -28,9 +22,8 @@ ALPHA_AXIS = "alpha (return / period)"
 def finish_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     """Template, height (px) and a header: the title, then the legend on its own line below.
 
-    The template's legend sits just above the plot area, where it collides with the title
-    and the first row of subplot titles; here both are placed in pixels from the top of the
-    page, and the top margin leaves room for them.
+    Both placed in pixels from the top (the template's legend would collide with the title and
+    the first subplot titles).
     """
     fig.update_layout(
         template=TEMPLATE_NAME,
@@ -45,11 +38,7 @@ def finish_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
 
 
 def x_values(index: pd.Index) -> np.ndarray:
-    """Return the dates as short ISO strings.
-
-    Plotly serialises dates as text, so "2001-02-03" instead of "2001-02-03T00:00:00" keeps
-    long paths small.
-    """
+    """Return the dates as short ISO strings (plotly writes dates as text: smaller files)."""
     if isinstance(index, pd.DatetimeIndex):
         fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
         return np.asarray(index.strftime(fmt), dtype=object)
@@ -57,18 +46,14 @@ def x_values(index: pd.Index) -> np.ndarray:
 
 
 def thin(n: int, max_points: int | None) -> np.ndarray:
-    """Return row positions keeping at most ``max_points`` evenly spaced rows.
-
-    The last one included; every row when ``max_points`` is None.
-    """
+    """Return at most ``max_points`` evenly spaced row positions, the last kept (None: all)."""
     if max_points is None or n <= max_points:
         return np.arange(n)
     return np.unique(np.r_[np.arange(0, n, math.ceil(n / max_points)), n - 1])
 
 
 def f32(values: np.ndarray | pd.Series) -> np.ndarray:
-    """Return ``values`` as a float32 array."""
-    # float32 is plenty for drawing and halves the base64 payload plotly writes for arrays.
+    """Return ``values`` as float32 (plenty for drawing; halves plotly's base64 payload)."""
     return np.asarray(values, dtype=np.float32)
 
 
@@ -87,8 +72,7 @@ def subplot_grid(titles: Sequence[str], n_cols: int, spacing: float,
                  **kwargs: Any) -> tuple[go.Figure, int, int]:  # fmt: skip
     """Subplots, one per title in rows of at most ``n_cols``, with their (rows, cols).
 
-    ``spacing`` is the total vertical gap between rows (a share of the height); ``kwargs`` go
-    to `plotly.subplots.make_subplots`.
+    ``spacing``: the total vertical gap (share of the height); ``kwargs`` to `make_subplots`.
     """
     cols = max(1, min(n_cols, len(titles)))
     rows = math.ceil(len(titles) / cols)
@@ -104,11 +88,7 @@ def cell(i: int, cols: int) -> dict[str, int]:
 
 
 def shared_x_grid(titles: list[str], n_cols: int, spacing: float) -> tuple[go.Figure, int, int]:
-    """`subplot_grid` whose x axes zoom together.
-
-    Shared x axes keep tick labels on the bottom row only; a panel with no panel below it (the
-    last row short of panels) gets its labels back.
-    """
+    """`subplot_grid` whose x axes zoom together; a panel with none below keeps its x labels."""
     fig, rows, cols = subplot_grid(titles, n_cols, spacing, shared_xaxes=True)
     for i in range(max(0, len(titles) - cols), len(titles)):
         fig.update_xaxes(showticklabels=True, **cell(i, cols))
@@ -117,11 +97,7 @@ def shared_x_grid(titles: list[str], n_cols: int, spacing: float) -> tuple[go.Fi
 
 def _add_path(fig: go.Figure, label: str, path: BandPath, state: str, keep: np.ndarray,
               where: dict[str, int], style: dict[str, Any]) -> None:  # fmt: skip
-    """One path's band (lower, then upper filled down to it) and mean line for one state.
-
-    Filling to the previous trace ("tonexty") needs x once per edge, where a closed polygon
-    would need it twice plus reversed.
-    """
+    """One path's band (lower, then upper filled down to it: x once per edge) and mean line."""
     x = x_values(path.mean.index[keep])
     color, group = style["color"], style["group"]
     prefix = f"{label} " if label else ""
@@ -171,9 +147,8 @@ def band_grid(
     Returns
     -------
     (figure, states drawn, number of columns)
-        Each path has one legend entry (its first subplot) and one legend group. The
-        intercept's panel has the y title ``ALPHA_AXIS``; every panel without a panel below
-        keeps its x tick labels.
+        Each path has one legend entry and group; the intercept's panel has the y title
+        ``ALPHA_AXIS``.
     """
     available = list(dict.fromkeys(s for p in paths.values() for s in p.mean.columns))
     drawn = check_states(states, available, states_arg)
@@ -265,8 +240,8 @@ def plot_beta_grid(
                     fig.add_trace(go.Scatter(
                         x=x_values(gain.index), y=f32(gain[state]), mode="lines",
                         name=f"gain {label} {state}" if label else f"gain {state}",
-                        legendgroup=label,
-                        showlegend=False, line=dict(color=PALETTE[j % len(PALETTE)], dash="dot"),
+                        legendgroup=label, showlegend=False,
+                        line=dict(color=PALETTE[j % len(PALETTE)], dash="dot"),
                     ), **cell(i, cols))  # fmt: skip
         fig.update_yaxes(title_text="beta / gain", col=1)
     return fig

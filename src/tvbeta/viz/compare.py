@@ -2,14 +2,6 @@
 
 Each function takes plain tables and arrays (not fit objects), so a saved comparison can be
 re-plotted without refitting; `tvbeta.report` computes the inputs.
-
-Core functions
---------------
-plot_score_bars       out-of-sample log score per method and series, difference to the reference
-plot_method_betas     beta paths of several methods (mean + band) on one grid of states
-plot_qr_posterior     posterior of each sigma (log x) with the prior and other methods' values
-plot_pit_histograms   PIT histogram per method with the uniform's +/- 2 sd band
-plot_traces           sampler traces per parameter and chain
 """
 
 from __future__ import annotations
@@ -44,24 +36,15 @@ __all__ = [
 
 #: Short names of the comparison's methods, for legends.
 METHOD_LABELS: dict[str, str] = {
-    "grid_seed": "grid (seed ranking)",
-    "grid_loglik": "grid (log-lik ranking)",
-    "mle": "MLE",
-    "mle_vol": "MLE, volatility-scaled R",
-    "bayes": "Bayes (NUTS)",
-    "bayes_vol": "Bayes, volatility-scaled R",
-    "rolling_ols": "rolling OLS",
-}
+    "grid_seed": "grid (seed ranking)", "grid_loglik": "grid (log-lik ranking)", "mle": "MLE",
+    "mle_vol": "MLE, volatility-scaled R", "bayes": "Bayes (NUTS)",
+    "bayes_vol": "Bayes, volatility-scaled R", "rolling_ols": "rolling OLS",
+}  # fmt: skip
 #: One colour per method, the same in every figure of a report.
 METHOD_COLORS: dict[str, str] = {
-    "bayes": PALETTE[0],
-    "grid_seed": PALETTE[1],
-    "mle": PALETTE[2],
-    "grid_loglik": PALETTE[4],
-    "rolling_ols": PALETTE[6],
-    "bayes_vol": PALETTE[3],
-    "mle_vol": PALETTE[5],
-}
+    "bayes": PALETTE[0], "grid_seed": PALETTE[1], "mle": PALETTE[2], "grid_loglik": PALETTE[4],
+    "rolling_ols": PALETTE[6], "bayes_vol": PALETTE[3], "mle_vol": PALETTE[5],
+}  # fmt: skip
 
 
 # the two grid rankings often pick the same Q or R: a dashed line shows the one beneath
@@ -114,9 +97,8 @@ def plot_score_bars(
     Returns
     -------
     go.Figure
-        Grouped bars, one trace per method in each panel. The error bars are +/- 1 paired se
-        of the difference to the reference in both panels: two bars whose gap is well beyond
-        their error bars differ by more than sampling noise of the test span.
+        Grouped bars, one trace per method in each panel; error bars +/- 1 paired se of the
+        difference to the reference in both panels.
     """
     series = list(tables)
     methods = list(dict.fromkeys(m for t in tables.values() for m in t.index))
@@ -162,8 +144,7 @@ def plot_method_betas(
     n_cols : int
         Subplots per row.
     max_points : int
-        Rows drawn per path at most (evenly thinned, last row kept) to bound the file size;
-        450 is more points than a third of a page has pixels.
+        Rows drawn per path at most (evenly thinned, last row kept) to bound the file size.
     """
     colors = {m: method_color(m) for m in paths}
     names = {m: f"{method_label(m)} ({p.band})" for m, p in paths.items()}
@@ -192,10 +173,9 @@ def _add_histogram(fig: go.Figure, edges: np.ndarray, share: np.ndarray, name: s
 def _log_bins(
     d: np.ndarray, refs: Mapping[str, RefValue], n_bins: int | None
 ) -> tuple[np.ndarray, float, float]:
-    """Bin edges of equal log width, and the visible x range (posterior and references).
+    """Bin edges of equal log width (set by the central 99% of the draws), over the x range.
 
-    The bin width is set by the central 99% of the draws; the bins extend over the whole
-    visible range (so the prior is drawn there too) on the same grid.
+    The x range covers the posterior and the references (the prior is drawn there too).
     """
     bins = n_bins or int(np.clip(math.sqrt(d.size), 10, 40))  # fewer draws, coarser bins
     lo, hi = np.log10(np.quantile(d, [0.005, 0.995]) * [1 / 1.3, 1.3])
@@ -234,18 +214,15 @@ def plot_qr_posterior(
     n_cols: int = 4,
     n_bins: int | None = None,
 ) -> go.Figure:
-    """Plot the posterior histogram of each standard deviation on a log axis.
-
-    With the prior and the point values of other methods.
+    """Plot the posterior histogram of each sd on a log axis, with prior and other methods.
 
     Parameters
     ----------
     draws : mapping parameter -> (D,) posterior draws of a standard deviation (> 0)
         e.g. "sigma_eps" and "sigma_beta[mkt]", per period.
     references : mapping method -> (mapping parameter -> RefValue), optional
-        Drawn as vertical lines; a per-time value (lo < hi) also as a horizontal bar
-        spanning its range over time. Values <= 0 cannot sit on a log axis: they are named
-        in the subplot instead.
+        Vertical lines; a per-time value (lo < hi) also as a bar over its range over time.
+        Values <= 0 cannot sit on a log axis: they are named in the subplot instead.
     prior_cdfs : mapping parameter -> CDF of the prior of that sd (or None), optional
         The prior mass per bin, dashed.
     n_bins : int, optional
@@ -255,8 +232,7 @@ def plot_qr_posterior(
     Returns
     -------
     go.Figure
-        y is the share of draws per bin (the prior: its probability per bin), so the two are
-        on the same scale.
+        y is the share of draws per bin (the prior: its probability per bin).
     """
     references, prior_cdfs = references or {}, prior_cdfs or {}
     params = list(draws)
@@ -303,9 +279,8 @@ def plot_pit_histograms(
     """One histogram of the probability integral transform per method.
 
     pits : mapping method -> (m,) PIT values P(Y_t <= y_t | y_{<t}) in (0, 1). Bars are
-    densities (1 = uniform); the grey band is the uniform's +/- 2 sd for m draws, so bars
-    outside it in several bins point to a miscalibrated predictive (a U shape: too narrow;
-    a hump: too wide; a slope: biased).
+    densities (1 = uniform); the grey band is the uniform's +/- 2 sd for m draws (a U shape:
+    too narrow; a hump: too wide; a slope: biased).
     """
     methods = list(pits)
     fig = make_subplots(rows=1, cols=max(1, len(methods)), shared_yaxes=True,
@@ -344,10 +319,7 @@ def plot_traces(
     n_cols: int = 2,
     labels: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Plot the trace of each parameter: draws (chain, draw), one line per chain.
-
-    Thinned to ``max_draws`` per chain. Well-mixed chains overlap like noise around one level.
-    """
+    """Plot the trace of each parameter: draws (chain, draw), one line per chain, thinned."""
     params = list(draws)
     names = list(labels) if labels is not None else params
     fig, rows, cols = shared_x_grid(names, n_cols, spacing=0.2)

@@ -32,10 +32,9 @@ def plot_factor_contributions(
     Returns
     -------
     go.Figure
-        Two rows sharing the time axis. One line per factor in each row, legend-grouped
-        (one click hides a factor in both rows); a factor keeps the colour it has in
-        :func:`tvbeta.viz.plot_beta_grid`. With several factors, a dotted grey line adds
-        them up. Units: return per period (top), cumulative return, simple sum (bottom).
+        Two rows sharing the time axis, one legend-grouped line per factor in each (its
+        :func:`tvbeta.viz.plot_beta_grid` colour) and, with several factors, a dotted sum.
+        Units: return per period (top), cumulative return, simple sum (bottom).
 
     Raises
     ------

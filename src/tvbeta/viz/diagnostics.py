@@ -1,13 +1,9 @@
 """The seed's ``ModelDiagnosticsPlotter``: stacked panels that check one filter run.
 
-Each panel is one small method; ``plot(include=...)`` stacks the chosen ones in one column.
-Panels on the time axis share (match) their x range, so zooming one zooms all.
-
 Where the result carries innovation variances F_t (a :class:`tvbeta.results.KalmanResult`
-does; the seed's dict did not) the panels add what the seed could not show: the 95% one-step
-prediction interval, the +/- 1.96 sqrt(F_t) residual envelope, and the ACF and histogram of
-the standardized residuals e_t = v_t / sqrt(F_t). Without F_t they fall back to the raw
-innovations v_t.
+does; the seed's dict did not) the panels add the 95% one-step prediction interval, the
++/- 1.96 sqrt(F_t) residual envelope, and the ACF and histogram of the standardized residuals
+e_t = v_t / sqrt(F_t); without F_t they use the raw innovations v_t.
 """
 
 from __future__ import annotations
@@ -67,10 +63,8 @@ class ModelDiagnosticsPlotter:
     def __init__(
         self, results: Any, rolling_window: int = 12, acf_lags: int = 20, z: float = 1.96
     ) -> None:
-        self.results = results
-        self.rolling_window = int(rolling_window)
-        self.acf_lags = int(acf_lags)
-        self.z = float(z)
+        self.results, self.rolling_window = results, int(rolling_window)
+        self.acf_lags, self.z = int(acf_lags), float(z)
         self.residuals: pd.Series = results["residuals"]
         self.index = self.residuals.index
         try:
@@ -91,7 +85,7 @@ class ModelDiagnosticsPlotter:
         Returns
         -------
         go.Figure
-            One row per panel, 230 px each; template "tvbeta".
+            One row per panel, 230 px each; time panels zoom together.
         """
         panels = self._resolve(include)
         n = len(panels)

@@ -71,9 +71,8 @@ def plot_stacked_betas(
         States to draw, in this order; default every factor (no intercept) of any fund, in
         order of first appearance. Pass "Intercept" explicitly to draw it.
     label_ends : bool, default False
-        Write each fund's name at the end of its line (the seed's line-end labels). Off by
-        default: the legend already names the colours, and long names overlap the next
-        subplot.
+        Write each fund's name at the end of its line (the seed's labels; long names overlap
+        the next subplot).
     kind : {"filtered", "smoothed"}, default "filtered"
         Real-time paths (the seed's) or hindsight ones.
     level : float in (0, 1), default 0.9
@@ -82,10 +81,8 @@ def plot_stacked_betas(
     Returns
     -------
     go.Figure
-        Per fund and subplot: its band edges (when show_std; no legend entry, hover skipped)
-        then its line. A fund's colour is the same in every subplot; all its traces share
-        one legend group, so one legend click hides the fund everywhere. A fund without a
-        factor is skipped in that subplot. Y axes: beta (return per unit factor return); the
+        Per fund and subplot its band (when show_std) and line, one colour and legend group
+        per fund; a fund without a factor is skipped in that subplot. Y axes: beta; the
         intercept's: alpha (return per period).
 
     Raises

@@ -1,23 +1,8 @@
 """Bayesian layer: priors on Q and R, the betas marginalised exactly by the Kalman filter, NUTS.
 
-Core functions
---------------
-fit_bayes              DataFrame -> BayesFit: posterior of Q, R (nutpie or PyMC NUTS), pointwise
-                       log-likelihood, beta path bands (filtered and smoothed), convergence checks
-SamplerSettings        the NUTS settings (draws, tune, chains, ...) as one validated object
-build_model            DataFrame -> pm.Model (for custom sampling or inspection)
-BayesFit               DataTree + beta path summaries + spec; .save(path) / BayesFit.load(path)
-Priors, Prior          prior settings, unit-aware defaults, from dict / TOML
-check_convergence      R-hat, ESS, divergences, E-BFMI, with a warning when any fails
-summary, loo           ArviZ summary of Q/R parameters; PSIS-LOO over the one-step terms
-posterior_predictive_check, prior_predictive_check   replicated-return statistics vs the data
-plot_trace, plot_rank  ArviZ PlotCollections (matplotlib; PNG when given a path)
-KalmanLoglikOp         the PyTensor Op (one-step log densities) with exact pullback, native numba
-
-SamplerFallbackWarning nutpie's fast path failed (a release changed its internals): PyMC's NUTS ran
-
-Modules: `op` (the Ops), `priors`, `model`, `sampler` (nutpie or PyMC NUTS), `paths` (beta
-bands), `fit`, `diagnostics`.
+`fit_bayes` (DataFrame -> `BayesFit`) is the entry point. Modules: `op` (the PyTensor Ops),
+`priors`, `model`, `sampler` (nutpie or PyMC NUTS), `paths` (beta bands), `fit` (sampling,
+save/load), `diagnostics` (convergence, predictive checks, LOO, plots).
 """
 
 from tvbeta.estimate.bayes.diagnostics import (

@@ -116,10 +116,8 @@ def _bfmi(tree: xr.DataTree) -> np.ndarray:
 def loo(fit, pointwise: bool = True):
     """PSIS-LOO over the one-step terms (``az.loo``): elpd, se, p_loo and Pareto k per time.
 
-    The terms are log p(y_t | y_{<t}, Q, R), one per observed step (missing targets have
-    none; see `tvbeta.estimate.bayes.model`); leaving one out of the sum is not refitting
-    without y_t (later terms still condition on it), so read the result as a predictive score
-    with PSIS diagnostics rather than exact leave-one-out.
+    Leaving a term log p(y_t | y_{<t}, Q, R) out is not refitting without y_t (later terms
+    still condition on it): read it as a predictive score with PSIS diagnostics.
     """
     return az.loo(fit.tree, pointwise=pointwise, var_name=OBSERVED)
 
@@ -160,10 +158,8 @@ def _replicates(tree: xr.DataTree, group: str) -> np.ndarray:
 def posterior_predictive_check(fit, *, seed: int | None = None) -> pd.DataFrame:
     """Compare observed with replicated statistics of the returns.
 
-    The statistics are the mean, sd, min, max and lag-1 autocorrelations of y and |y|, with 90%
-    bands and posterior predictive p-values P(T(y_rep) >= T(y)). Replicates are drawn from the
-    state-space model given posterior (Q, R); when the fit has no posterior_predictive group,
-    one is sampled with ``seed`` (required then).
+    Mean, sd, min, max and lag-1 autocorrelations of y and |y|, with 90% bands and posterior
+    predictive p-values P(T(y_rep) >= T(y)); replicates from the model given posterior (Q, R).
 
     Parameters
     ----------
@@ -191,10 +187,9 @@ def posterior_predictive_check(fit, *, seed: int | None = None) -> pd.DataFrame:
 
 
 def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.DataFrame:
-    """Compare replicated-return statistics under the priors with the data.
+    """Compare replicated-return statistics under the priors with the data (as the posterior's).
 
-    The same table as the posterior check: the prior should make returns of the data's scale
-    plausible, not force them.
+    The prior should make returns of the data's scale plausible, not force them.
     """
     from tvbeta.estimate.bayes.model import sample_prior_predictive
 
@@ -204,11 +199,7 @@ def prior_predictive_check(spec_or_fit, *, draws: int = 500, seed: int) -> pd.Da
 
 
 def _savefig(pc: az.PlotCollection, path: str | Path) -> None:
-    """Save the figure atomically (`tvbeta.outputs.atomic_path`).
-
-    A path without a suffix gets matplotlib's default format as its suffix, as ``savefig``
-    itself would add.
-    """
+    """Save the figure atomically; no suffix: matplotlib's default format, as ``savefig``."""
     import matplotlib as mpl
 
     path = Path(path)

@@ -1,10 +1,6 @@
 """Sample the posterior of Q and R with NUTS, summarise the beta paths, save and load fits.
 
-`fit_bayes` builds the model (`build_model`), samples with nutpie when it is installed (else
-PyMC's NUTS), adds the pointwise log-likelihood (`log_likelihood`), optionally prior
-and posterior predictive draws, and the filtered / smoothed beta path summaries over
-``n_paths`` posterior draws (`paths.beta_path_summary`). It returns a `BayesFit`, which saves
-to one NetCDF file (h5netcdf) and loads back with nothing lost.
+A `BayesFit` saves to one NetCDF file (h5netcdf) and loads back with nothing lost.
 """
 
 from __future__ import annotations
@@ -58,12 +54,10 @@ class BayesFit:
     """A sampled posterior and what was derived from it.
 
     tree : DataTree with groups posterior, sample_stats, log_likelihood, observed_data (and
-    prior, prior_predictive, posterior_predictive when asked), whose ``time`` holds the observed
-    steps (a missing target has no term, observation or replicate); beta : Dataset of the beta
-    path summaries (time, state) over every row after burn, see `paths`; spec : the model's
-    `BayesSpec`; settings : the likelihood's ``burn`` (observed steps) and ``frequency``
-    (periods per year) of the model, sampler settings and timings (JSON-friendly; saved with
-    the fit).
+    prior, prior_predictive, posterior_predictive when asked), ``time`` = the observed steps;
+    beta : Dataset of the beta path summaries (time, state) over every row after burn, see
+    `paths`; spec : the model's `BayesSpec`; settings : ``burn``, ``frequency`` (periods per
+    year), sampler settings and timings (JSON-friendly; saved with the fit).
     """
 
     tree: xr.DataTree
@@ -108,10 +102,7 @@ class BayesFit:
                              for kind in ("filtered", "smoothed")})  # fmt: skip
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
-        """Summarise the posterior of Q and R, one row per parameter (`qr_summary`).
-
-        The counterpart of `MLEFit.summary`, in the same names and units.
-        """
+        """Summarise the posterior of Q and R (`qr_summary`), like `MLEFit.summary`."""
         return self.qr_summary(prob)
 
     def model(self) -> pm.Model:
@@ -131,12 +122,10 @@ class BayesFit:
         return posterior_qr(self.tree, self.spec.q, log_h)
 
     def qr_summary(self, prob: float = 0.9) -> pd.DataFrame:
-        """Summarise the posterior of Q and R in the MLE's names and units.
+        """Summarise the posterior of Q and R in the names and units of `MLEFit.params`.
 
-        The names and units are those of `MLEFit.params` (variances
-        ``Q[state]`` (and covariances ``Q[a,b]`` for a full Q) per period, then ``R``): mean,
-        sd, median and the central ``prob`` interval, so ``mle.summary().join(fit.qr_summary())``
-        lines them up row by row.
+        Mean, sd, median and the central ``prob`` interval of ``Q[state]`` (and ``Q[a,b]`` for a
+        full Q) per period, then ``R``: ``mle.summary().join(fit.qr_summary())`` lines them up.
         """
         from tvbeta.estimate.mle import QRParameterization
 
@@ -234,12 +223,10 @@ def posterior_qr(tree: xr.DataTree, q: QForm,
 
 
 def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
-    """Return the pointwise log-likelihood group.
+    """Return the pointwise log-likelihood group, laid out as ``pm.compute_log_likelihood``'s.
 
-    ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R) of every posterior draw and observed step
-    (`BayesSpec.steps`: the observed targets after the burn-in; ``time`` = their labels), as
-    ``pm.compute_log_likelihood`` lays it out, from one parallel kernel call over the draws
-    (`BayesSpec.loglik_terms`).
+    ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R) of every posterior draw and observed
+    step (`BayesSpec.steps`), from one kernel call over the draws (`BayesSpec.loglik_terms`).
     """
     ll = spec.loglik_terms(*posterior_qr(tree, spec.q, spec.log_h))[:, spec.steps]
     post = tree["posterior"]
@@ -354,11 +341,7 @@ def fit_spec(
 
 
 def settings_line(settings: dict[str, Any]) -> str:
-    """Return one line saying what a fit ran, from `BayesFit.settings`.
-
-    Logged at INFO by `fit_spec`, e.g. "NUTS (nutpie, low_rank mass matrix): 4 chains x (1000 tune +
-    1000 draws), target_accept 0.8, seed 1, burn 0, 12.3 s".
-    """
+    """Return one line saying what a fit ran, from `BayesFit.settings` (logged by `fit_spec`)."""
     s = settings
     return (
         f"NUTS ({s['sampler']}, {s['adaptation']} mass matrix): {s['chains']} chains x "
@@ -420,20 +403,14 @@ def _spec_from_saved(design: xr.Dataset, meta: dict[str, Any]) -> BayesSpec:
         burn=int(meta["burn"]),
         ppy=float(meta["ppy"]),
         model=StateSpaceModel(
-            len(meta["state_names"]),
-            bool(meta["intercept"]),
-            TimeVarying.constant(design["T"].values),
-            design["a0"].values,
-            design["P0"].values,
-            q=meta["q"],
-            init_mode="prior",
+            len(meta["state_names"]), bool(meta["intercept"]),
+            TimeVarying.constant(design["T"].values), design["a0"].values, design["P0"].values,
+            q=meta["q"], init_mode="prior",
         ),
         priors=Priors.from_dict(meta["priors"]),
-        resolved=ResolvedPriors(
-            Prior.from_dict(resolved["sigma_eps"]),
-            Prior.from_dict(resolved["sigma_beta"]),
-            float(resolved["lkj_eta"]),
-        ),
+        resolved=ResolvedPriors(Prior.from_dict(resolved["sigma_eps"]),
+                                Prior.from_dict(resolved["sigma_beta"]),
+                                float(resolved["lkj_eta"])),
         target_col=meta["target_col"],
         factor_cols=None if factors is None else tuple(factors),
         noise_index=VolatilityIndex(**meta["noise_index"]) if "noise_index" in meta else None,

@@ -10,24 +10,18 @@ is the constant model, and the likelihood stays the exact Kalman one with a per-
 
 The likelihood is p(y_b, ..., y_{n-1} | y_0, ..., y_{b-1}; Q, R) = prod_{t >= b}
 p(y_t | y_{<t}), each term from `KalmanLoglikOp`, with b = `BayesSpec.first_row` the row after
-the first ``burn`` observed steps (a burn counts observations; without missing targets b =
-burn). The burn-in is not observations of the model: it only conditions the filter, exactly as
-the MLE's ``burn``. Rows before the first observed target are not part of the model at all
-(the state process starts at the first observation).
+the first ``burn`` observed steps. The burn-in only conditions the filter, exactly as the MLE's
+``burn``; rows before the first observed target are not part of the model at all.
 
-Missing targets (NaN) are not observations either: the filter predicts through them (no
-update, no term) and they are not imputed. So the observed variable ``y`` and its ``time``
-coordinate hold the observed steps after the burn-in only (`BayesSpec.steps`), while the
-burn-in rows and the missing rows enter the likelihood as constants. ``log_likelihood``,
-``observed_data`` and the predictive groups then hold one value per observed step (no NaN, no
-zero term), and ``az.loo`` works on them (they are one-step-ahead terms, so PSIS-LOO over them
-approximates leave-future-out more than leave-one-out).
+Missing targets (NaN) are not observations either: the filter predicts through them and they
+are not imputed. So the observed variable ``y`` and its ``time`` coordinate hold the observed
+steps after the burn-in only (`BayesSpec.steps`); ``log_likelihood``, ``observed_data`` and the
+predictive groups hold one value per observed step (no NaN, no zero term), and ``az.loo`` works
+on them (one-step-ahead terms: PSIS-LOO over them approximates leave-future-out).
 
-Replicates (the CustomDist's ``random``, used by prior and posterior predictive sampling) come
-from the generative model given (Q, R): beta_{-1} ~ N(a0, P0), a fresh state path, fresh
-noise, on the observed design Z, at the observed steps. So a posterior predictive draw is
-p(y_rep | Q, R) with (Q, R) from the posterior (the betas are re-simulated, not the smoothed
-path of the data).
+Replicates (the CustomDist's ``random``) come from the generative model given (Q, R):
+beta_{-1} ~ N(a0, P0), a fresh state path and noise, on the observed design, at the observed
+steps (the betas are re-simulated, not the smoothed path of the data).
 """
 
 from __future__ import annotations
@@ -71,12 +65,11 @@ OBSERVED = "y"
 """Name of the observed variable (and of the log_likelihood / predictive groups' variable)."""
 
 
-#: pm.sample_*_predictive compiles the CustomDist's Python `random` in numba object mode; that
-#: is expected (a Python simulator), unlike the likelihood Ops, which are native numba: the
-#: warning with this text is silenced around predictive sampling.
+#: Predictive sampling runs the CustomDist's Python `random` in numba object mode, as expected
+#: (the likelihood Ops are native numba): this warning is silenced around it.
 RANDOM_OBJMODE = r"Numba will use object mode to run CustomDist"
-#: Predictive draws are evaluated a few thousand times: PyTensor's Python VM compiles them
-#: without numba (5-10 s on a cold cache), and the work is in the Python simulator anyway.
+#: Predictive draws: PyTensor's Python VM skips the numba compile (5-10 s on a cold cache); the
+#: work is in the Python simulator anyway.
 PREDICTIVE_COMPILE = {"mode": "FAST_COMPILE"}
 
 @dataclass(frozen=True, eq=False)
@@ -84,13 +77,11 @@ class BayesSpec:
     """The model (structure and priors) and the data it is fitted to (no fitted state).
 
     index : (n,) time labels of all rows; y : (n,) target (NaN = missing); Z : (n, k) design;
-    state_names : (k,); burn : observed steps that only condition the filter (the likelihood
-    starts at row `first_row`); ppy : periods per year; model : the structure (intercept,
-    constant T, initial state a0, P0, the form of Q), whose fields `intercept`, `q`, `T`
-    (k, k), `a0` (k,) and `P0` (k, k) read; priors : the settings; resolved : with scales
-    filled. target_col, factor_cols : the names in the caller's DataFrame (None for arrays).
-    noise_index : the variance index of a volatility-scaled R, centred on the likelihood's
-    steps (`VolatilityIndex.centred`); None for a constant R.
+    state_names : (k,); burn : observed steps that only condition the filter; ppy : periods per
+    year; model : the structure (intercept, constant T, a0, P0, the form of Q); priors : the
+    settings; resolved : with scales filled. target_col, factor_cols : the caller's column
+    names (None for arrays). noise_index : the variance index of a volatility-scaled R, centred
+    on the likelihood's steps (`VolatilityIndex.centred`); None for a constant R.
     """
 
     index: pd.Index
@@ -116,7 +107,6 @@ class BayesSpec:
         """Return the centred log variance index (n,) of every row, or None for a constant R."""
         return None if self.noise_index is None else self.noise_index.log_h(self.y, self.Z)
 
-    # the structure's fields, read from the model (T as its (k, k) array)
     intercept = property(lambda self: self.model.intercept, doc="Whether state 0 is the intercept.")
     q = property(lambda self: self.model.q, doc='The form of Q: "diag" or "full".')
     T = property(lambda self: self.model.T.values, doc="The constant transition, (k, k).")
@@ -133,35 +123,21 @@ class BayesSpec:
 
     @property
     def time(self) -> pd.Index:
-        """Return the labels of the likelihood window (rows first_row..n-1).
-
-        Missing targets are included. The ``time`` coordinate of the beta paths.
-        """
+        """Return the labels of rows first_row..n-1 (``time`` of the beta paths; missing too)."""
         return self.index[self.first_row :].rename(TIME)
 
     @property
     def steps(self) -> np.ndarray:
-        """Return the row positions (m,) of the likelihood terms.
-
-        They are the observed targets after the first ``burn`` observed ones.
-        """
+        """Return the row positions (m,) of the likelihood terms (observed targets after burn)."""
         return np.flatnonzero(~np.isnan(self.y))[self.burn :]
 
     @property
     def observed_time(self) -> pd.Index:
-        """Return the labels of `steps`.
-
-        They are the ``time`` coordinate of the model's observed variable and of
-        the log_likelihood, observed_data and predictive groups.
-        """
+        """Return the labels of `steps`: ``time`` of ``y`` and of the pointwise groups."""
         return self.index[self.steps].rename(TIME)
 
     def about(self) -> str:
-        """Describe the model in two lines (the body of the short reprs).
-
-        Target, states, Q form; the likelihood's observed steps and their span, the burn, the
-        rows and the frequency.
-        """
+        """Describe target, states, Q form, steps, span, burn, rows, frequency in two lines."""
         return (
             f"target={self.target_col!r}, states={list(self.state_names)}, q={self.q!r},\n"
             f"  {len(self.steps)} observed steps {format_span(self.observed_time)} after "
@@ -175,10 +151,9 @@ class BayesSpec:
     def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
         """Return ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats), (S, n).
 
-        For draws Q (S, k, k), R (S,) or per step (S, n) and every row t: burn-in rows
-        included, 0 where y_t is missing. One parallel kernel call over the draws
-        (`loglik_batch`), each validated like a model (an error names the draw as the batch
-        member).
+        For draws Q (S, k, k), R (S,) or per step (S, n) and every row t (burn-in included, 0
+        where y_t is missing); one parallel `loglik_batch` call (an error names the draw as
+        batch member).
         """
         return loglik_batch(
             self.y[None], self.Z[None], self.T[None, None], np.asarray(Q)[:, None],
@@ -293,11 +268,10 @@ def bayes_spec(
     Parameters
     ----------
     df : pd.DataFrame
-        Returns of the fund and the factors, one row per period (decimal returns).
+        Decimal returns of the fund (``target_col``) and the factors (``factor_cols``), one
+        row per period.
     target_col : Hashable
-        Column of the fund's returns.
     factor_cols : sequence of Hashable or str
-        Columns of the factor returns.
     intercept : bool, default True
         Add a time-varying intercept as state 0.
     q : {"diag", "full"}, default "diag"
@@ -344,13 +318,12 @@ def build_model(
 
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and, for q="diag", ``sigma_beta`` (dims
     state), both sampled as signed sds (`SignedScale`); for q="full" the packed Cholesky factor
-    ``chol_Q`` (PyMC's log transform of its diagonal) with deterministics ``sigma_beta`` and
-    ``Q`` (state, state_); with ``noise="volatility"`` also ``gamma``. Observed: ``y`` (dims
-    time = the observed steps after the burn-in, `BayesSpec.observed_time`), a `pm.CustomDist`
-    whose log density is the Kalman filter's one-step terms and whose random draws simulate the
-    state-space model (for a volatility-scaled R, given the data's own index h_t: a replicate
-    does not feed back into its index). Priors: see `tvbeta.estimate.bayes.priors`. The
-    arguments are those of `bayes_spec`.
+    ``chol_Q`` with deterministics ``sigma_beta`` and ``Q`` (state, state_); with
+    ``noise="volatility"`` also ``gamma``. Observed: ``y`` (dims time =
+    `BayesSpec.observed_time`), a `pm.CustomDist` whose log density is the filter's one-step
+    terms and whose random draws simulate the model (for a volatility-scaled R, given the
+    data's own index h_t: a replicate does not feed back into its index). Priors: see
+    `tvbeta.estimate.bayes.priors`. The arguments are those of `bayes_spec`.
     """
     return model_from_spec(bayes_spec(df, target_col, factor_cols, **model))
 
@@ -363,12 +336,10 @@ SIGNED_FAMILIES = frozenset({"HalfNormal", "HalfStudentT", "HalfCauchy"})
 class SignedScale(Transform):
     """What NUTS sees of an sd: z = +-sigma / scale on the whole real line, sigma = scale |z|.
 
-    Why (and the sources): the `tvbeta.estimate.bayes.priors` docstring. The map is 2-to-1,
-    so the density of z is the prior times likelihood of sigma = scale |z| times the constant
-    Jacobian ``scale`` (up to the factor 2 of the two signs, a constant): sigma's prior and
-    posterior are those of the model, and the posterior group holds sigma. For the families in
-    `SIGNED_FAMILIES` that density is smooth through z = 0. Dividing by the prior's scale puts
-    z on a unit scale in any units, so the sampler's initial jitter of +-1 is +-1 prior scale.
+    Why (and the sources): the `tvbeta.estimate.bayes.priors` docstring. The map is 2-to-1 with
+    constant Jacobian ``scale``, so sigma's prior and posterior are the model's (the posterior
+    group holds sigma); for `SIGNED_FAMILIES` the density is smooth through z = 0. Dividing by
+    the prior's scale makes the sampler's initial jitter of +-1 one prior scale in any units.
     """
 
     name = "signed"
@@ -441,11 +412,10 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
 def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     """Return the data as shared variables, not constants.
 
-    The compiled graph then does not depend on the data, so PyTensor's numba cache serves every data
-    set (constants would force a fresh 2-5 s compile per data set). Names are prefixed to stay
-    unique in nutpie's shared data. ``y_obs``, ``Z_obs``: the observed steps (the CustomDist's value
-    and design); ``y``, ``Z``: every row, which the filter runs through; ``steps``: where the
-    observed steps are; ``log_h``: the variance index of a volatility-scaled R.
+    PyTensor's numba cache then serves every data set (constants would force a 2-5 s compile
+    per data set); names are prefixed to stay unique in nutpie's shared data. ``y_obs``,
+    ``Z_obs``: the observed steps; ``y``, ``Z``: every row; ``steps``: where the observed are;
+    ``log_h``: the variance index of a volatility-scaled R.
     """
     steps = spec.steps
     arrays = {
@@ -468,11 +438,10 @@ def _random_walk_k(spec: BayesSpec) -> int:
 
 
 def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable], op: KalmanLoglikOp):
-    """Return the log-likelihood terms of the observed steps.
+    """Return the log-likelihood terms of the observed steps; the filter runs through every row.
 
-    The filter runs through every row (burn-in rows and missing targets only condition it; rows
-    before the first observed target are not part of the model). ``value`` fills the observed steps
-    of the full series, so the density is a function of its value as PyMC expects.
+    ``value`` fills the observed steps of the full series, so the density is a function of its
+    value as PyMC expects.
     """
     y = pt.set_subtensor(data["y"][data["steps"]], value)
     ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
@@ -482,11 +451,9 @@ def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable], op: KalmanL
 def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) -> np.ndarray:
     """Simulate one replicate of the observed steps' y (m,) from the model.
 
-    beta ~ N(a0, P0) just before the first observed target (the model starts at that row), then the
-    states through every later row; returned at `BayesSpec.steps`.
-
-    Q (k, k), R (1,) constant or (n,) per row; Z (m, k) replaces the design at the observed
-    steps if given.
+    beta ~ N(a0, P0) just before the first observed target, then the states through every later
+    row; returned at `BayesSpec.steps`. Q (k, k), R (1,) constant or (n,) per row; Z (m, k)
+    replaces the design at the observed steps if given.
     """
     n, k, steps = spec.n, spec.k, spec.steps
     start = burn_row(spec.y, 0)

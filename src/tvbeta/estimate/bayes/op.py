@@ -3,27 +3,22 @@
 Two Ops wrap the compiled kernels of `tvbeta.kalman` (no Kalman math is written here):
 
 - `KalmanLoglikOp`:  (Q, R, y, Z, T, a0, P0) -> ll, the n one-step log predictive densities
-  ll_t = log p(y_t | y_{<t}; Q, R) (0 where y_t is NaN), by `tape_kernel`'s forward sweep.
-  Returning the terms rather than their sum is what lets `pm.compute_log_likelihood` and
-  `az.loo` see one term per time step. Its node also outputs the sweep's tape.
+  ll_t = log p(y_t | y_{<t}; Q, R) (0 where y_t is NaN), by `tape_kernel`'s forward sweep: the
+  terms, not their sum, so `pm.compute_log_likelihood` and `az.loo` see one per time step.
 - `KalmanVJPOp`:  (w, ll, tape, ...) -> (dQ, dR, da0, dP0), the exact gradient of
-  sum_t w_t ll_t by `adjoint_kernel`'s backward sweep over that tape. It is the pullback of the
-  first Op with the cotangent of ll as the weights w, so the log density and its gradient cost
-  one forward and one backward sweep together, whatever the number of parameters.
+  sum_t w_t ll_t by `adjoint_kernel`'s backward sweep over that tape: the first Op's pullback,
+  so a log density and its gradient cost one forward and one backward sweep.
 
-Shapes: Q (k, k), R (1,) constant or (n,) per step (a volatility-scaled R_t), y (n,) with NaN
-for missing, Z (n, k), T (k, k), a0 (k,), P0 (k, k); Q and T are constant over time; dR has R's
-shape. dQ is the symmetric adjoint of Q: for any (symmetric)
-perturbation dQ, d value = sum_ij dQbar_ij dQ_ij, which is also the gradient with respect to a
-general matrix because the filter only sees the symmetric part of Q.
+Shapes: Q (k, k), R (1,) constant or (n,) per step (a volatility-scaled R_t; dR has its shape),
+y (n,) with NaN for missing, Z (n, k), T (k, k), a0 (k,), P0 (k, k); Q and T constant over
+time. dQ is the symmetric adjoint of Q (d value = sum_ij dQbar_ij dQ_ij), also the gradient
+for a general matrix: the filter sees only Q's symmetric part.
 
-A numerical failure (an innovation variance F_t <= 0 or NaN, e.g. NaN parameters proposed by a
-sampler) does not raise: every ll_t is -inf and the gradients are 0, so the total log density
-is -inf and NUTS rejects the proposal (a divergence) instead of stopping.
+A numerical failure (F_t <= 0 or NaN, e.g. NaN parameters proposed by a sampler) does not
+raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal instead of stopping.
 
-Both Ops have a Python `perform` (any PyTensor backend but JAX) and a native numba
-implementation registered with `register_funcify_default_op_cache_key`, so the default (numba)
-backend compiles them into the graph without the object-mode fallback.
+Both Ops have a Python `perform` (any backend but JAX) and a native numba implementation
+(`register_funcify_default_op_cache_key`): no object-mode fallback in the default backend.
 """
 
 from __future__ import annotations
@@ -116,15 +111,14 @@ def _adjoint(w, ll, tape, y, Z, T, R):
 class KalmanLoglikOp(Op):
     """ll = KalmanLoglikOp(k)(Q, R, y, Z, T, a0, P0): (n,) one-step log predictive densities.
 
-    Differentiable with respect to Q, R, a0 and P0 (exact, through `KalmanVJPOp`); y, Z and T
-    are data (their gradients are not implemented). The node's second output is the forward
-    sweep's tape (n, k + 2), which the pullback reuses: a value and its gradient cost one
-    forward and one backward sweep. Calling the Op returns ll only.
+    Differentiable in Q, R, a0 and P0 (exact, by `KalmanVJPOp`); y, Z and T are data. The
+    node's second output is the forward sweep's tape (n, k + 2), which the pullback reuses;
+    calling the Op returns ll only.
 
-    random_walk_k: k for a random-walk model (T = I, k <= `filter.MAX_CONSTANT_K`), whose
-    sweep numba compiles with k a constant (`filter.sweep_constant`); 0 (the default) for any
-    other model. The data are shared variables, unknown when the graph compiles, so the model
-    says which copy it needs; a T that is not the identity raises at run time.
+    random_walk_k: k for a random-walk model (T = I, k <= `filter.MAX_CONSTANT_K`), whose sweep
+    numba compiles with k a constant (`filter.sweep_constant`); 0 (default) for any other. The
+    data are shared variables, unknown at compile time, so the model says which copy it needs;
+    a T that is not the identity raises at run time.
     """
 
     __props__ = ("random_walk_k",)
@@ -177,13 +171,11 @@ class KalmanLoglikOp(Op):
 
 
 class KalmanVJPOp(Op):
-    """Compute the gradient of sum_t w_t ll_t by the adjoint sweep.
+    """Compute the gradient of sum_t w_t ll_t by the adjoint sweep over (ll, tape).
 
-    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0): the gradient of
-    sum_t w_t ll_t by the adjoint sweep over `KalmanLoglikOp`'s outputs (ll, tape).
-
-    R gives dR its shape; Q, a0 and P0 only give the gradients their types. Not
-    differentiable itself (no second derivatives: NUTS needs none).
+    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0); R gives dR its
+    shape, Q, a0 and P0 only give the gradients their types. Not differentiable itself (NUTS
+    needs no second derivatives).
     """
 
     __props__ = ()

@@ -8,13 +8,12 @@ For each of ``n_paths`` posterior draws (Q_d, R_d), chosen at random with a seed
 * smoothed: one whole path from p(beta_0..beta_{n-1} | y, Q_d, R_d) by the simulation smoother
   (Durbin & Koopman 2002), so the pooled paths follow p(beta | y).
 
-Summaries per (time, state): the mean and sd, Rao-Blackwellised (exact given the chosen draws:
-mean = avg_d a_d, sd^2 = avg_d (P_d + a_d^2) - mean^2, with a_d, P_d the filtered a_{t|t},
-P_{t|t} or smoothed a_{t|n}, P_{t|n} moments), and the 5%, 50% and 95% quantiles of the pooled
-draws; and the probability that each beta_t is above 0, P(beta_t > 0 | ...) = avg_d
-Phi(a_d / sqrt(P_d)) (also Rao-Blackwellised: for the intercept, the probability that alpha_t > 0
-in real time and in hindsight). The window is the likelihood window (rows first_row..n-1,
-`BayesSpec.time`): every row, a missing target included (its beta is predicted, not updated).
+Summaries per (time, state): the mean and sd, Rao-Blackwellised (mean = avg_d a_d, sd^2 =
+avg_d (P_d + a_d^2) - mean^2, a_d, P_d the filtered or smoothed moments), the 5%, 50% and 95%
+quantiles of the pooled draws, and P(beta_t > 0) = avg_d Phi(a_d / sqrt(P_d)) (for the
+intercept: the probability that alpha_t > 0, in real time and in hindsight), over rows
+first_row..n-1 (`BayesSpec.time`, missing targets included: their beta is predicted, not
+updated).
 """
 
 from __future__ import annotations
@@ -54,12 +53,10 @@ def beta_path_summary(
     """Summaries of the filtered and smoothed beta paths over posterior draws.
 
     spec : `BayesSpec`; Q : (D, k, k) and R : (D,) posterior draws (all chains pooled);
-    n_paths : number of draws used (at most D, chosen without replacement); seed : int;
-    quantiles : the quantiles stored (the paths do not depend on them, so the same seed with
-    other quantiles summarises the same draws).
-
-    Returns a Dataset with variables ``filtered_mean``, ``filtered_sd``, ``filtered_q05``,
-    ``filtered_q50``, ``filtered_q95`` (by default), ``filtered_p_positive`` and the same for
+    n_paths : number of draws used (at most D, without replacement); quantiles : those stored
+    (the draws do not depend on them). Returns a Dataset of ``filtered_mean``, ``filtered_sd``,
+    ``filtered_q05``, ``filtered_q50``, ``filtered_q95`` (by default), ``filtered_p_positive``
+    and the same for
     ``smoothed``, each (time, state).
     """
     rng = np.random.default_rng(seed)

@@ -2,41 +2,35 @@
 
 Default priors (all overridable through `Priors`):
 
-* ``sigma_eps`` (R = sigma_eps^2, return units per period)
-  ~ HalfNormal(sigma = eps_scale * s_ols), s_ols the residual sd of an OLS of y on Z over the
-  likelihood window (after the first ``burn`` observed steps); eps_scale = 1. The TVP model's
-  noise is smaller than the OLS residual, so this comfortably covers it.
+* ``sigma_eps`` (R = sigma_eps^2, return units per period) ~ HalfNormal(sigma = eps_scale *
+  s_ols), s_ols the OLS residual sd of y on Z after the first ``burn`` observed steps;
+  eps_scale = 1 (the TVP model's noise is smaller than the OLS residual).
 * ``sigma_beta[j]`` (Q = diag(sigma_beta^2), or the sds of a full Q; beta units per period)
   ~ HalfNormal(sigma = drift / sqrt(ppy)), ppy the periods per year (daily 252, weekly 52,
-  monthly 12, quarterly 4, annual 1). For a factor, drift = beta_drift_per_year = 0.5: "a beta
-  may plausibly move by about 0.5 in a year". For the intercept (return units per period),
-  drift = intercept_drift_per_year * sd(y) = 0.1 sd(y): the per-period alpha moving by about a
-  tenth of the return volatility in a year.
+  monthly 12, quarterly 4, annual 1). For a factor, drift = beta_drift_per_year = 0.5 (a beta
+  may plausibly move by about 0.5 in a year); for the intercept, drift =
+  intercept_drift_per_year * sd(y) = 0.1 sd(y).
 * full Q: Q = diag(sigma_beta) C diag(sigma_beta) with C ~ LKJ(eta = lkj_eta = 2) through
   ``pm.LKJCholeskyCov`` and the same sigma_beta priors.
 * initial state beta_{-1} ~ N(a0, P0): a0 = OLS coefficients on the first ``initial_window``
-  observed steps (default max(burn, 2k + 2, one year of rows), at most all; counted in
-  observations like ``burn``, so rows before the first return change nothing) or 0
-  (``initial_mean="zero"``);
-  P0 = diag((initial_sd_scale * se)^2) with se the OLS standard errors there and
-  initial_sd_scale = 10, floored at ``initial_sd_floor`` times the prior drift of one year, so
-  the start is weakly informative. The MLE must use the same (a0, P0, burn) to be comparable:
-  `initial_state` is the one function both use.
+  observed steps (default max(burn, 2k + 2, one year of rows), at most all) or 0
+  (``initial_mean="zero"``); P0 = diag((initial_sd_scale * se)^2), se the OLS standard errors
+  there, initial_sd_scale = 10, floored at ``initial_sd_floor`` times the one-year prior drift
+  (weakly informative). The MLE uses the same (a0, P0, burn) through `initial_state`.
 
 What NUTS sees: sigma_eps and the sigma_beta of a diagonal Q, with a HalfNormal (the default),
 HalfStudentT or HalfCauchy prior, are sampled as z = +-sigma / scale on the whole real line
 (`tvbeta.estimate.bayes.model.SignedScale`), not as log sigma; other families, and the sds
-inside a full Q's LKJCholeskyCov, keep PyMC's log transform. Why: near sigma -> 0 (constant
-betas) the marginal likelihood is flat in sigma, so in u = log sigma the posterior follows the
-prior's e^u p(e^u), a tail to u -> -inf that a single NUTS step size explores slowly (tail
-ESS < 400, R-hat > 1.01 at the demo's settings) and that meets the likelihood's ridges (two
-correlated factors whose drifts trade off) in a funnel-like neck (divergences on the seed's
-FPE on PFF, ICVT and HYG). These priors' log densities depend on sigma^2, like the likelihood,
-so the reflected density is smooth through z = 0: the neck is gone and the prior is unchanged
-(the signed sd of Frühwirth-Schnatter & Wagner 2010, J. Econometrics 154(1), 85-100, and of
-shrinkTVP: Bitto & Frühwirth-Schnatter 2019, J. Econometrics 210(1), 75-97). The prior stays
-Gaussian-tailed in z too, where an exp-type map (log, asinh) turns it into a doubly
-exponential wall that large NUTS steps hit (divergences at target_accept 0.8).
+inside a full Q's LKJCholeskyCov, keep PyMC's log transform. Why: near sigma -> 0 the marginal
+likelihood is flat in sigma, so in u = log sigma the posterior follows the prior's e^u p(e^u),
+a tail to u -> -inf that one NUTS step size explores slowly (tail ESS < 400, R-hat > 1.01 at
+the demo's settings) and that meets the likelihood's ridges (correlated factors whose drifts
+trade off) in a funnel-like neck (divergences on the seed's FPE on PFF, ICVT and HYG). These
+priors' log densities depend on sigma^2, like the likelihood, so the reflected density is
+smooth through z = 0: no neck, same prior (the signed sd of Frühwirth-Schnatter & Wagner 2010,
+J. Econometrics 154(1), 85-100, and of shrinkTVP: Bitto & Frühwirth-Schnatter 2019,
+J. Econometrics 210(1), 75-97). It stays Gaussian-tailed in z, where an exp-type map (log,
+asinh) makes a doubly exponential wall that large NUTS steps hit (at target_accept 0.8).
 
 Priors are given in Python (``Priors(sigma_eps=Prior("HalfStudentT", {"nu": 3}))``) or from a
 dict / TOML table (``Priors.from_dict({"sigma_eps": {"dist": "HalfNormal", "sigma": 0.01}})``).
@@ -266,10 +260,7 @@ def _integer(value: Any) -> bool:
 
 
 def _check_param(dist: str, name: str, value: Any) -> None:
-    """Check that ``dist`` takes parameter ``name`` and that ``value`` is finite.
-
-    It must also be > 0 unless it may be any real (LogNormal mu).
-    """
+    """Check that ``dist`` takes ``name`` and ``value`` is finite (> 0 unless in REAL_PARAMS)."""
     if name not in PARAMS[dist]:
         raise ValueError(
             f"{dist} has no parameter {name!r};{closest(name, PARAMS[dist])} its parameters "
@@ -375,8 +366,7 @@ def initial_state(y: np.ndarray, Z: np.ndarray, *, burn: int, ppy: float, interc
                   priors: Priors | None = None) -> InitialState:  # fmt: skip
     """Return the documented initial state (module docstring): OLS on the initial window, wide P0.
 
-    y (n,), Z (n, k): the full data (the burn-in included); the intercept, if any, is
-    state 0. The initial window counts observed steps, as ``burn`` does.
+    y (n,), Z (n, k): the full data (burn-in included; the intercept, if any, is state 0).
 
     Raises
     ------
@@ -454,11 +444,7 @@ def _fill(prior: Prior | None, default_scale: float | np.ndarray, k: int | None)
 
 def resolve_priors(y: np.ndarray, Z: np.ndarray, *, burn: int, ppy: float, intercept: bool,
                    priors: Priors | None = None) -> ResolvedPriors:  # fmt: skip
-    """Fill the default scales of the priors from the data.
-
-    The scales come from the residual sd after the first ``burn`` observed steps, sd(y) and the
-    frequency.
-    """
+    """Fill the priors' default scales: OLS residual sd after ``burn``, sd(y), frequency."""
     priors = priors or Priors()
     first = burn_row(y, burn)
     _, _, s_ols = _ols(y[first:], Z[first:])

@@ -1,31 +1,26 @@
 """Run NUTS on a tvbeta model: nutpie's Rust sampler on PyTensor's compiled function, or PyMC's.
 
 Why not ``pm.sample(nuts_sampler="nutpie")``: PyMC then has nutpie wrap the log density in a
-numba ``cfunc`` that holds the data as dynamic globals, which numba cannot cache, so every
-process recompiles it (5-15 s on these machines: more than the sampling itself). Here nutpie
-calls the log density and gradient function that PyTensor compiled (numba, cached on disk)
-through nutpie's Python-function interface instead: set-up takes about half a second, each call
-adds a few microseconds of Python to the compiled graph, and the Rust sampler's own cost per
-leapfrog step is far below PyMC's Python NUTS. nutpie runs the chains in threads, so the graph
-is compiled with ``nogil=True`` (`_NogilNumbaLinker`, its own cache entry): two chains then
-evaluate their gradients at the same time instead of taking turns on the GIL (2 x 20,000 calls
-of the seed case's log density and gradient: 0.65 s against 1.32 s).
+numba ``cfunc`` holding the data as dynamic globals, which numba cannot cache, so every process
+recompiles it (5-15 s: more than the sampling). Here nutpie calls PyTensor's compiled (numba,
+cached on disk) log density and gradient through its Python-function interface: set-up about
+half a second, a few microseconds of Python per call. nutpie runs the chains in threads, so the
+graph is compiled ``nogil=True`` (`_NogilNumbaLinker`, its own cache entry): two chains then
+evaluate gradients at once (2 x 20,000 calls of the seed case: 0.65 s against 1.32 s).
 
-The result is the DataTree ``pm.sample`` returns (posterior, sample_stats, observed_data,
-constant_data; ``posterior.attrs["sampling_time"]``), whichever sampler ran.
+The result is the DataTree ``pm.sample`` returns (``posterior.attrs["sampling_time"]`` too),
+whichever sampler ran.
 
-This uses three private helpers of nutpie 0.16 (`_make_functions`,
-`_prepare_dims_and_coords`, `_wrap_with_lock`: the same steps as its JAX path) and PyTensor
-3.3's numba linker and cache registry; pyproject pins nutpie to 0.16.x and PyTensor to 3.3.x
-for that reason. Should a release still change them (an AttributeError, ImportError or
+This uses three private helpers of nutpie 0.16 (`_make_functions`, `_prepare_dims_and_coords`,
+`_wrap_with_lock`: the steps of its JAX path) and PyTensor 3.3's numba linker and cache
+registry, hence pyproject's pins. Should a release change them (AttributeError, ImportError or
 TypeError while building nutpie's model), PyMC's NUTS samples instead, with one
 `SamplerFallbackWarning` naming what failed and the versions installed.
 
-Ctrl-C: both nutpie and PyMC answer a KeyboardInterrupt by returning the draws made so far
-(nutpie's ``sample`` aborts and extracts the trace; PyMC's ``_mp_sample`` passes). A partial
-posterior is no posterior (none at all during tuning, chains of different lengths after it),
-so here nutpie is waited on and cancelled by hand, and any interrupt noted during sampling is
-raised again: `sample_nuts` either returns every draw or raises KeyboardInterrupt.
+Ctrl-C: nutpie and PyMC both answer a KeyboardInterrupt by returning the draws made so far; a
+partial posterior is no posterior (none during tuning, ragged chains after), so nutpie is waited
+on and cancelled by hand and any interrupt noted is raised again: `sample_nuts` returns every
+draw or raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -156,10 +151,7 @@ def _nogil_numba_mode():
     from pytensor.link.numba.linker import NumbaLinker
 
     class _NogilNumbaLinker(NumbaLinker):
-        """Compile the final function ``nogil=True``, as PyTensor's numba linker otherwise does.
-
-        It is cached under its own key (a cached GIL-holding build must not be reused for it).
-        """
+        """Compile the final function ``nogil=True`` (own cache key: not a GIL-holding build)."""
 
         def jit_compile(self, fn_and_cache):
             fn, cache_key = fn_and_cache
