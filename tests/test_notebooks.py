@@ -85,3 +85,7 @@ def test_your_own_fund_goes_from_two_csv_files_to_bands_posterior_and_grid(
     kernel_path, monkeypatch
 ):
     run_notebook("00_your_own_fund.ipynb", kernel_path, monkeypatch)
+
+
+def test_model_menu_fits_the_volatility_scaled_variant_and_stacks_it(kernel_path, monkeypatch):
+    run_notebook("05_model_menu.ipynb", kernel_path, monkeypatch)

@@ -18,9 +18,16 @@ from plotly.offline import get_plotlyjs
 
 from tests.browser import screenshot_html
 from tvbeta.data import simulate
-from tvbeta.evaluate.compare import BayesSettings, Comparison, SeriesResult, compare_methods
+from tvbeta.evaluate.compare import (
+    METHODS,
+    BayesSettings,
+    Comparison,
+    SeriesResult,
+    compare_methods,
+)
 from tvbeta.nuts import SamplerSettings
 from tvbeta.report import verdict, write_report
+from tvbeta.viz.compare import method_label
 
 # One worker runs the module (pytest -n 2 --dist loadgroup), so the comparison is built once,
 # and with the figure browser tests: two Chromiums at once would only compete for memory.
@@ -32,8 +39,9 @@ SECTIONS = [
     "3. Out-of-sample comparison",
     "4. Beta paths by method",
     "5. Posterior of Q and R",
-    "6. Sampling diagnostics",
-    "7. Forecast checks on the test span",
+    "6. Alpha: probability above zero",
+    "7. Sampling diagnostics",
+    "8. Forecast checks on the test span",
 ]
 # attributes whose value the browser would fetch or navigate to
 URL_ATTRIBUTES = {"src", "href", "srcset", "action", "formaction", "data", "poster",
@@ -111,7 +119,7 @@ def comparison(data) -> Comparison:
         warnings.simplefilter("ignore")  # tiny chains: convergence warnings are expected
         return compare_methods(
             data, ["fund_a", "fund_b"], ["mkt", "smb"], test_size=0.3, rolling_window=52,
-            progress=False, seed=5,
+            progress=False, seed=5, methods=METHODS,
             bayes=BayesSettings(SamplerSettings(draws=150, tune=150, chains=2, n_paths=20),
                                 n_predictive=100),
         )  # fmt: skip
@@ -130,15 +138,29 @@ def page(report) -> Page:
 def test_report_has_every_section_and_a_subsection_per_series(page):
     assert page.headings["h2"] == SECTIONS
     for series in ("fund_a", "fund_b"):
-        # scores, beta paths, posterior, sampling, forecast checks
-        assert page.headings["h3"].count(series) == 5
-    expected = {"data-columns", "methods", "chosen-specs", "summary", "lfo"} | {
+        # scores, beta paths, posterior, alpha, sampling, forecast checks
+        assert page.headings["h3"].count(series) == 6
+    expected = {"data-columns", "methods", "chosen-specs", "summary", "lfo", "alpha", "gamma"} | {
         f"{kind}-{s}" for kind in ("scores", "priors", "qr", "sampling", "residuals")
         for s in ("fund_a", "fund_b")
     }  # fmt: skip
     assert expected <= set(page.tables)
-    # score bars, 2 x (betas, posterior, traces, PIT)
-    assert page.n_figures == 1 + 2 * 4
+    # score bars, 2 x (betas, posterior, alpha, traces, PIT)
+    assert page.n_figures == 1 + 2 * 5
+
+
+def test_alpha_section_shows_probabilities_of_the_stacked_winner_and_gamma(page, comparison):
+    """Probabilities in [0, 1] from the Bayes variant with the larger stacking weight, and
+    gamma's posterior interval around its median."""
+    alpha = frame(page.tables["alpha"])
+    for series, row in alpha.iterrows():
+        weights = comparison.series[series].table["stacking weight"].dropna()
+        assert row["method"] == method_label(weights.idxmax())
+        probs = row.drop("method").astype(float)
+        assert ((probs >= 0) & (probs <= 1)).all()
+    gamma = frame(page.tables["gamma"]).astype(float)
+    assert (gamma["5%"] <= gamma["gamma median"]).all()
+    assert (gamma["gamma median"] <= gamma["95%"]).all()
 
 
 def test_tables_show_the_comparison_numbers(page, comparison):
@@ -252,7 +274,7 @@ def test_report_from_a_saved_folder_gives_the_same_tables(comparison, page, tmp_
     assert bare.headings["h2"] == SECTIONS
     assert bare.tables["summary"] == page.tables["summary"]
     assert "qr-fund_a" not in bare.tables and "sampling-fund_a" not in bare.tables
-    assert bare_path.read_text(encoding="utf-8").count("No fitted models are available") == 4
+    assert bare_path.read_text(encoding="utf-8").count("No fitted models are available") == 5
 
 
 def test_report_without_bayes_names_the_best_method(data, tmp_path):

@@ -24,6 +24,7 @@ from tvbeta.model import KalmanEngine, KalmanSpec, SpecError, TimeVarying
 from tvbeta.results import KalmanResult
 from tvbeta.viz import (
     ModelDiagnosticsPlotter,
+    plot_alpha_probability,
     plot_beta_grid,
     plot_factor_contributions,
     plot_filtered_vs_smoothed,
@@ -59,7 +60,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "KalmanEngine", "KalmanResult", "KalmanSpec", "ModelDiagnosticsPlotter", "SpecError",
-    "TimeVarying", "aggregate_weekly_data", "constants", "plot_beta_grid",
+    "TimeVarying", "aggregate_weekly_data", "constants", "plot_alpha_probability", "plot_beta_grid",
     "plot_factor_contributions", "plot_filtered_vs_smoothed", "plot_stacked_betas",
     "residual_diagnostics", "save_html", "summarize_factor_dynamics", "summarize_model_diagnostics",
     *_LAZY,

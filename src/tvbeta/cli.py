@@ -293,7 +293,8 @@ def _fit_mle(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
     from tvbeta.estimate.mle import fit_mle
 
     m = config.model
-    fit = fit_mle(data, target, m.factors, intercept=m.intercept, q=m.q, burn=burn)
+    fit = fit_mle(data, target, m.factors, intercept=m.intercept, q=m.q, burn=burn, noise=m.noise,
+                  frequency=config.data.model_frequency)  # fmt: skip
     base = folder / _slug(target)
     files = [base.with_suffix(".spec.toml"), base.with_suffix(".summary.csv"),
              base.with_suffix(".betas.nc")]  # fmt: skip
@@ -310,7 +311,7 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
     from tvbeta.estimate.bayes.fit import fit_bayes
 
     m, s = config.model, config.sampler
-    fit = fit_bayes(data, target, m.factors, intercept=m.intercept, q=m.q,
+    fit = fit_bayes(data, target, m.factors, intercept=m.intercept, q=m.q, noise=m.noise,
                     priors=dict(config.priors) or None, burn=burn,
                     frequency=config.data.model_frequency, settings=s.nuts,
                     seed=s.seed)  # fmt: skip

@@ -38,6 +38,10 @@ DIMS: dict[str, tuple[str, ...]] = {
 INTERCEPT = "Intercept"
 """Name of the intercept state; it is always the FIRST state (the seed's ``set_intercept``)."""
 
+NOISES: tuple[str, ...] = ("constant", "volatility")
+"""Forms of the observation variance: a constant R, or R_t = sigma_eps^2 h_t^gamma with a
+variance index h_t known at t-1 (`tvbeta.model.volatility`)."""
+
 Q_FORMS: tuple[str, ...] = ("diag", "full")
 """Forms of a constant state noise covariance Q that MLE and Bayes estimate: a diagonal, or a
 full symmetric matrix (through its Cholesky factor)."""

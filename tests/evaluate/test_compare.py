@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,6 +44,33 @@ def test_split_rounds_the_test_fraction_up():
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['lasso'\]"):
         compare_series(pd.DataFrame(), "a", ["f1"], methods=["lasso"])
+
+
+def test_stacking_needs_two_bayes_variants():
+    with pytest.raises(ValueError, match=r"bayes_stacked weighs two or more .* has \['bayes'\]"):
+        compare_series(pd.DataFrame(), "a", ["f1"], methods=["bayes", "bayes_stacked"])
+
+
+def test_mle_vol_scores_the_filter_run_on_with_r_t_from_the_index(two_series):
+    """Independent of the comparison's code path: fit_qr_volatility on the training rows with
+    the model's centred index, then R_t = R h_t^gamma on all 240 rows from the same index (known
+    at t-1), filtered by statsmodels, scored on rows 168..239."""
+    from tvbeta.estimate.mle import fit_qr_volatility
+    from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["mle_vol"], test_size=0.3)
+    train = two_series.iloc[:168]
+    model = bayes_spec(train, "a", ["f1", "f2"], intercept=True, burn=3, noise="volatility")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = fit_qr_volatility(KalmanSpec.from_parts(model.model).state_space(model.y, model.Z),
+                                model.log_h, burn=3)  # fmt: skip
+    Z = np.column_stack([np.ones(240), two_series[["f1", "f2"]].to_numpy()])
+    y = two_series["a"].to_numpy()
+    R_t = est.R * np.exp(est.params[-1] * model.noise_index.log_h(y, Z))
+    ref = statsmodels_filter(y, Z, np.eye(3)[None], est.Q[None], R_t, model.a0, model.P0)
+    assert res.table.loc["mle_vol", "log score"] == pytest.approx(ref.loglik_t[168:].mean(),
+                                                                  rel=1e-8)  # fmt: skip
 
 
 def test_mle_method_scores_the_filter_run_on_with_training_estimates(two_series):

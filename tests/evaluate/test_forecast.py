@@ -16,6 +16,7 @@ from tvbeta.evaluate.forecast import (
     mixture_forecast,
     rolling_ols_forecast,
     scores,
+    stacked_forecast,
 )
 
 
@@ -45,6 +46,28 @@ def test_mixture_of_one_draw_is_the_gaussian():
     a, b = mixture_forecast(y, mu[None], v[None]), gaussian_forecast(y, mu, v)
     for x, z in zip(a, b, strict=True):
         np.testing.assert_allclose(x, z, rtol=1e-12)
+
+
+def test_stacked_forecast_is_the_weighted_mixture_of_its_predictives():
+    """Stacking (Yao et al. 2018) mixes the predictives: density, CDF and moments of a weighted
+    mixture of two Gaussians, written out with scipy."""
+    rng = np.random.default_rng(3)
+    y, m1, m2 = rng.normal(size=12), rng.normal(size=12), rng.normal(size=12)
+    v1, v2 = rng.uniform(0.5, 2, 12), rng.uniform(0.5, 2, 12)
+    w = np.array([0.3, 0.7])
+    fc = stacked_forecast([gaussian_forecast(y, m1, v1), gaussian_forecast(y, m2, v2)], w)
+    dens = w[0] * stats.norm.pdf(y, m1, np.sqrt(v1)) + w[1] * stats.norm.pdf(y, m2, np.sqrt(v2))
+    np.testing.assert_allclose(fc.log_density, np.log(dens), rtol=1e-12)
+    cdf = w[0] * stats.norm.cdf(y, m1, np.sqrt(v1)) + w[1] * stats.norm.cdf(y, m2, np.sqrt(v2))
+    np.testing.assert_allclose(fc.pit, cdf, rtol=1e-12)
+    mean = w[0] * m1 + w[1] * m2
+    np.testing.assert_allclose(fc.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(fc.sd**2, w[0] * (v1 + m1**2) + w[1] * (v2 + m2**2) - mean**2,
+                               rtol=1e-10)  # fmt: skip
+    alone = stacked_forecast([gaussian_forecast(y, m1, v1), gaussian_forecast(y, m2, v2)],
+                             np.array([1.0, 0.0]))  # fmt: skip
+    np.testing.assert_allclose(alone.log_density, stats.norm.logpdf(y, m1, np.sqrt(v1)),
+                               rtol=1e-12)  # fmt: skip
 
 
 def test_kalman_predictive_equals_statsmodels_innovations():

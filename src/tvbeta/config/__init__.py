@@ -27,6 +27,8 @@ string is allowed)::
     factors = ["MktRF"]    # may be empty only with intercept = true (a local level)
     intercept = true
     q = "diag"             # "diag" | "full" state noise covariance
+    noise = "constant"     # "constant" | "volatility" (R_t = sigma_eps^2 h_t^gamma) for `fit`;
+                           # a comparison runs the variants [compare] methods name
     burn = 12              # optional: leading observed steps left out of the likelihood
 
     [priors]               # passed to tvbeta.estimate.bayes.priors.Priors.from_dict

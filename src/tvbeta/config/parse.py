@@ -24,7 +24,7 @@ from tvbeta.config.schema import (
     SplitConfig,
 )
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
-from tvbeta.constants import Q_FORMS
+from tvbeta.constants import NOISES, Q_FORMS
 from tvbeta.data.validate import repeated
 from tvbeta.nuts import SAMPLERS
 
@@ -168,6 +168,7 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
                           "them from targets or from factors", "targets")  # fmt: skip
     return ModelConfig(targets=targets, factors=factors, intercept=intercept,
                        q=read(where, t, "q", "str", "diag", choices=Q_FORMS),
+                       noise=read(where, t, "noise", "str", "constant", choices=NOISES),
                        burn=read(where, t, "burn", "int", None, low=0))  # fmt: skip
 
 

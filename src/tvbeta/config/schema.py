@@ -55,6 +55,7 @@ class ModelConfig:
     intercept: bool = True
     q: str = "diag"
     burn: int | None = None
+    noise: str = "constant"  # of `tvbeta fit`; a comparison runs the variants its methods name
 
 
 @dataclass(frozen=True)

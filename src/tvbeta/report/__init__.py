@@ -66,8 +66,9 @@ def write_report(
         ("comparison", "3. Out-of-sample comparison", S.comparison_section(ctx, v)),
         ("betas", "4. Beta paths by method", S.betas_section(ctx)),
         ("posterior", "5. Posterior of Q and R", S.posterior_section(ctx)),
-        ("sampling", "6. Sampling diagnostics", S.sampling_section(ctx)),
-        ("residuals", "7. Forecast checks on the test span", S.residuals_section(ctx)),
+        ("alpha", "6. Alpha: probability above zero", S.alpha_section(ctx)),
+        ("sampling", "7. Sampling diagnostics", S.sampling_section(ctx)),
+        ("residuals", "8. Forecast checks on the test span", S.residuals_section(ctx)),
     ]
     lead = box(
         f'<strong>Answer:</strong> {esc(v.headline)} <a href="#comparison">Details</a>.', "answer"

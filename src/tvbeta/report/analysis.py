@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import stats
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
@@ -29,7 +30,7 @@ from tvbeta.viz.bands import BandPath, beta_bands
 from tvbeta.viz.compare import RefValue
 
 #: Methods whose fit is a saved object (rolling OLS has none).
-FITTED = ("grid_seed", "grid_loglik", "mle", "bayes")
+FITTED = ("grid_seed", "grid_loglik", "mle", "bayes", "mle_vol", "bayes_vol")
 #: Methods drawn in the beta-path figures (the question is Bayes vs the seed's grid; MLE is
 #: the frequentist answer to the same likelihood).
 PATH_METHODS = ("bayes", "grid_seed", "mle")
@@ -134,18 +135,22 @@ def spec_paths(spec: KalmanSpec, design: Design, burn: int, n_train: int) -> Ban
     return beta_bands(res, "smoothed", 0.9)
 
 
-def bayes_paths(fit: Any, design: Design, *, seed: int, n_paths: int = N_PATHS) -> BandPath:
-    """Smoothed beta paths over ALL rows, integrated over the training posterior of (Q, R).
+def full_paths(fit: Any, design: Design, *, seed: int, n_paths: int = N_PATHS) -> xr.Dataset:
+    """Beta path summaries over ALL rows, integrated over the training posterior of (Q, R).
 
-    The fit's model re-run on the full data, one simulation-smoother path per posterior draw
-    (`paths.beta_path_summary`): posterior mean and 5%-95% quantiles of the pooled paths.
+    The fit's model re-run on the full data (`paths.beta_path_summary`; a volatility-scaled R_t
+    from the index, known at t-1), one simulation-smoother path per posterior draw.
     """
     from tvbeta.estimate.bayes.paths import beta_path_summary
 
     full = dataclasses.replace(fit.spec, index=design.index, y=design.y, Z=design.Z)
-    Q, R = fit.qr_draws()
-    s = beta_path_summary(full, Q, R, n_paths=min(n_paths, len(R)), seed=seed)
-    path = beta_bands(s, "smoothed", 0.9)
+    Q, R = fit.qr_draws(full)
+    return beta_path_summary(full, Q, R, n_paths=min(n_paths, len(R)), seed=seed)
+
+
+def bayes_paths(fit: Any, design: Design, *, seed: int, n_paths: int = N_PATHS) -> BandPath:
+    """Smoothed beta paths over ALL rows (`full_paths`): posterior mean and 5%-95% quantiles."""
+    path = beta_bands(full_paths(fit, design, seed=seed, n_paths=n_paths), "smoothed", 0.9)
     return path._replace(**{f: getattr(path, f).rename_axis(design.index.name)
                             for f in ("mean", "lower", "upper")})  # fmt: skip
 

@@ -8,13 +8,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tvbeta.estimate.bayes.paths import p_positive_frame
 from tvbeta.evaluate.comparison import Comparison
 from tvbeta.evaluate.settings import BAYES_VARIANTS
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.report import analysis as A
 from tvbeta.report.page import Figures, box, bullets, esc, facts, slug, table
 from tvbeta.report.verdict import Verdict
+from tvbeta.viz.betas import plot_alpha_probability
 from tvbeta.viz.compare import (
+    method_label,
     plot_method_betas,
     plot_pit_histograms,
     plot_qr_posterior,
@@ -383,6 +386,69 @@ def posterior_section(ctx: Context) -> str:
         ]
     if not shown:
         parts.append(ctx.missing_fits_note("the posterior of Q and R", ("bayes",)))
+    return "".join(parts)
+
+
+def _preferred_bayes(ctx: Context, series: str) -> str | None:
+    """Return the Bayes variant of ``series`` with the largest stacking weight, else the first."""
+    fits, table = ctx.fits[series], ctx.comparison.series[series].table
+    have = [m for m in BAYES_VARIANTS if m in fits]
+    if "stacking weight" in table and set(have) <= set(table.index) and have:
+        return max(have, key=lambda m: table.at[m, "stacking weight"])
+    return have[0] if have else None
+
+
+def alpha_section(ctx: Context) -> str:
+    """Return the HTML of section 6: P(alpha_t > 0) and the volatility scaling of R."""
+    lay, data = ctx.lay, ctx.comparison.data
+    parts = [
+        "<p>The probability that alpha (the intercept, a return per period) is above 0, from the "
+        "Bayes fit, integrated over the training posterior of Q and R: in real time (filtered: "
+        "what was knowable at each date) and in hindsight (smoothed: given every return). Where "
+        "the comparison stacked several Bayes variants, the one with the largest stacking "
+        "weight is shown. The dashed line marks the first test row.</p>"
+    ]
+    if not lay.intercept:
+        return parts[0] + "<p>The models have no intercept: there is no alpha to show.</p>"
+    rows, gammas = {}, {}
+    for i, series in enumerate(ctx.comparison.series):
+        method = _preferred_bayes(ctx, series)
+        if method is None:
+            continue
+        fit = ctx.fits[series][method]
+        seed = int(ctx.comparison.settings.get("seed", 0)) + i
+        paths = A.full_paths(fit, A.series_design(data, series, lay), seed=seed)
+        prob = p_positive_frame(paths, fit.spec.state_names[0])
+        test = prob.iloc[lay.n_train - (lay.n - len(prob)):]
+        rows[series] = {"method": method_label(method),
+                        "last training row, filtered": prob["filtered"].iloc[-len(test) - 1],
+                        "last row, filtered": prob["filtered"].iloc[-1],
+                        "last row, smoothed": prob["smoothed"].iloc[-1],
+                        "test rows with filtered > 0.9": float((test["filtered"] > 0.9).mean()),
+                        "test rows with filtered < 0.1": float((test["filtered"] < 0.1).mean())}
+        boundary = data.index[lay.n_train] if lay.n_train < lay.n else None
+        fig = plot_alpha_probability(prob, boundary=boundary,
+                                     title=f"{series}: P(alpha > 0), {method_label(method)}")
+        parts += [f'<h3 id="alpha-{slug(series)}">{esc(series)}</h3>', ctx.figures(fig)]
+        vol = ctx.fits[series].get("bayes_vol")
+        if vol is not None:
+            g = vol.tree["posterior"]["gamma"].values.ravel()
+            gammas[series] = {"gamma median": np.median(g), "5%": np.quantile(g, 0.05),
+                              "95%": np.quantile(g, 0.95), "P(gamma > 0)": float((g > 0).mean())}
+    if not rows:
+        return parts[0] + ctx.missing_fits_note("P(alpha > 0)", BAYES_VARIANTS)
+    parts.append(table(pd.DataFrame.from_dict(rows, orient="index").rename_axis("series"),
+                       name="alpha", formats={"method": "{}"}, default="{:.2f}"))
+    if gammas:
+        parts += [
+            "<p>Volatility scaling of the observation noise, R<sub>t</sub> = "
+            "σ<sub>ε</sub><sup>2</sup> h<sub>t</sub><sup>γ</sup> (h<sub>t</sub>: past squared "
+            "residuals of a rolling regression, known at t−1): posterior of γ in the "
+            "<code>bayes_vol</code> fit (γ = 0 is the constant R the seed's MLE setters "
+            "assume; γ = 1 scales R with the index, like the seed's rolling-residual R).</p>",
+            table(pd.DataFrame.from_dict(gammas, orient="index").rename_axis("series"),
+                  name="gamma", default="{:.2f}"),
+        ]
     return "".join(parts)
 
 

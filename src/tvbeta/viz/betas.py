@@ -282,3 +282,27 @@ def plot_filtered_vs_smoothed(
     fig, _, _ = band_grid(paths, title=title, states=states, n_cols=n_cols, colors=colors,
                           names=names, dashes=dashes)  # fmt: skip
     return fig
+
+
+def plot_alpha_probability(prob: pd.DataFrame, *, boundary: Any = None, title: str = "",
+                           max_points: int | None = 600) -> go.Figure:  # fmt: skip
+    """Draw P(alpha_t > 0) in real time (filtered) and in hindsight (smoothed) over time.
+
+    prob : DataFrame (time) with columns ``filtered`` and ``smoothed`` in [0, 1], as
+    `BayesFit.alpha_probability` returns; boundary : an x value marked by a dashed line (the
+    first test row), or None. A dotted line marks 1/2: above it, alpha > 0 is more likely than
+    not.
+    """
+    keep = thin(len(prob), max_points)
+    x = x_values(prob.index[keep])
+    fig = go.Figure()
+    for j, kind in enumerate(("filtered", "smoothed")):
+        fig.add_trace(go.Scatter(
+            x=x, y=f32(prob[kind].to_numpy()[keep]), mode="lines", name=KIND_LABELS[kind],
+            line=dict(color=PALETTE[j], dash="dash" if kind == "smoothed" else None)))
+    fig.add_hline(y=0.5, line=dict(color="grey", dash="dot", width=1))
+    if boundary is not None:
+        fig.add_vline(x=x_values(pd.Index([boundary]))[0], line=dict(color="black", dash="dash",
+                                                                     width=1))  # fmt: skip
+    fig.update_yaxes(range=[0, 1], title_text="P(alpha > 0)")
+    return finish_layout(fig, title or "Probability that alpha > 0", 360)

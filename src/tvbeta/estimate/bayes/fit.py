@@ -31,7 +31,7 @@ from tvbeta.estimate.bayes.model import (
     posterior_predictive_group,
     sample_prior_predictive,
 )
-from tvbeta.estimate.bayes.paths import beta_path_summary
+from tvbeta.estimate.bayes.paths import beta_path_summary, p_positive_frame
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
 from tvbeta.estimate.bayes.sampler import sample_nuts
 from tvbeta.model import StateSpaceModel, TimeVarying
@@ -94,12 +94,7 @@ class BayesFit:
         if not self.spec.intercept:
             raise ValueError("alpha_probability needs a model with an intercept (alpha): fit "
                              "with intercept=True")
-        if "filtered_p_positive" not in self.beta:
-            raise ValueError("this fit has no beta paths with probabilities (fitted with "
-                             "n_paths=0, or saved by an older tvbeta): refit with n_paths > 0")
-        alpha = self.spec.state_names[0]
-        return pd.DataFrame({kind: self.beta[f"{kind}_p_positive"].sel(state=alpha).to_series()
-                             for kind in ("filtered", "smoothed")})  # fmt: skip
+        return p_positive_frame(self.beta, self.spec.state_names[0])
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R (`qr_summary`), like `MLEFit.summary`."""

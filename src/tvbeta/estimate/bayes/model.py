@@ -39,7 +39,7 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
-from tvbeta.constants import DIMS, STATE, STATE2, TIME, default_burn
+from tvbeta.constants import DIMS, NOISES, STATE, STATE2, TIME, default_burn
 from tvbeta.data.validate import Design, column_list, format_span, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
@@ -57,7 +57,6 @@ from tvbeta.model import QForm, StateSpaceModel, TimeVarying, check_q_form
 from tvbeta.model.volatility import VolatilityIndex
 
 Noise = Literal["constant", "volatility"]
-NOISES: tuple[str, ...] = ("constant", "volatility")
 
 __all__ = ["BayesSpec", "bayes_spec", "build_model", "model_from_spec", "sample_prior_predictive"]
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy import special
 
 from tvbeta.constants import DIMS, STATE, TIME
 from tvbeta.kalman import kalman_smoother, simulation_smoother
 
-__all__ = ["QUANTILES", "beta_path_summary"]
+__all__ = ["QUANTILES", "beta_path_summary", "p_positive_frame"]
 
 QUANTILES = (0.05, 0.5, 0.95)
 KINDS = ("filtered", "smoothed")
@@ -44,6 +45,24 @@ def _p_positive(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         p = special.ndtr(mean / sd)
     return np.where(sd > 0, p, 0.5 * (1.0 + np.sign(mean)))
+
+
+def p_positive_frame(paths: xr.Dataset, state: str) -> pd.DataFrame:
+    """Return P(beta_t > 0) of one state: columns ``filtered`` and ``smoothed``, index time.
+
+    paths : a `beta_path_summary` Dataset.
+
+    Raises
+    ------
+    ValueError
+        The Dataset has no probabilities (a fit with ``n_paths=0``, or saved by an older
+        tvbeta).
+    """
+    if "filtered_p_positive" not in paths:
+        raise ValueError("these beta paths have no probabilities (fitted with n_paths=0, or "
+                         "saved by an older tvbeta): refit with n_paths > 0")
+    return pd.DataFrame({kind: paths[f"{kind}_p_positive"].sel({STATE: state}).to_series()
+                         for kind in KINDS})  # fmt: skip
 
 
 def beta_path_summary(
