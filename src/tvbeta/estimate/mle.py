@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize, minimize_scalar
+from scipy.optimize import minimize
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import default_burn
@@ -139,16 +139,19 @@ class QRParameterization:
 
 
 class LoglikGrad:
-    """Compute (sum_t w_t loglik_t, dQ (k, k), dR) at constant Q and R.
+    """Compute (sum_t w_t loglik_t, dQ (k, k), dR) at constant Q and R (or R_t = R r_scale_t).
 
     Buffers are reused across calls (allocating would cost as much as the kernel for small n k).
+    ``r_scale`` (n,), settable between calls: R_t = R r_scale_t (a volatility-scaled R); dR is
+    then sum_t dR_t r_scale_t, and ``dR`` keeps the per-step dR_t of the last call.
     """
 
-    def __init__(self, m: StateSpace, weights: np.ndarray) -> None:
+    def __init__(self, m: StateSpace, weights: np.ndarray, r_scale: np.ndarray | None = None):
         n, k = m.n, m.k
-        self.m, self.w = m, weights
-        self.Q, self.R = np.zeros((1, k, k)), np.empty(1)
-        self.ll, self.dQ, self.dR = np.empty(n), np.empty((1, k, k)), np.empty(1)
+        self.m, self.w, self.r_scale = m, weights, r_scale
+        r = 1 if r_scale is None else n
+        self.Q, self.R = np.zeros((1, k, k)), np.empty(r)
+        self.ll, self.dQ, self.dR = np.empty(n), np.empty((1, k, k)), np.empty(r)
         self.da0, self.dP0 = np.empty(k), np.empty((k, k))
         self.static_k = sweep_constant(m.T, k)
 
@@ -162,12 +165,13 @@ class LoglikGrad:
         """
         m = self.m
         self.Q[0] = Q
-        self.R[0] = R
+        self.R[:] = R if self.r_scale is None else R * self.r_scale
         bad = loglik_vjp_kernel(m.y, m.Z, m.T, self.Q, self.R, m.a0, m.P0, self.w,
                                 self.ll, self.dQ, self.dR, self.da0, self.dP0, self.static_k)
         if bad >= 0:
             raise_bad_step(bad, m._replace(Q=self.Q, R=self.R))
-        return float(self.w @ self.ll), self.dQ[0].copy(), float(self.dR[0])
+        dR = self.dR[0] if self.r_scale is None else self.dR @ self.r_scale
+        return float(self.w @ self.ll), self.dQ[0].copy(), float(dR)
 
 
 @dataclass(frozen=True)
@@ -722,26 +726,34 @@ def fit_mle_design(
     return MLEFit(fitted, result, est, burn, noise)
 
 
+GAMMA_START = 0.5
+"""Where the search for gamma starts: `fit_qr` (with its starts and its handling of variances
+at 0) fits the model at this gamma on rescaled data, and the joint climb goes on from there.
+A typical gamma of monthly industries is 0.1-0.8 (issue 12)."""
+
+
 def fit_qr_volatility(
     m: StateSpace, log_h: np.ndarray, *, q: QForm = "diag", burn: int = 0,
     state_names: tuple[str, ...] | None = None, gamma_bounds: tuple[float, float] = (-1.0, 3.0),
+    bounds_scale: tuple[float, float] = (1e-12, 1e2), maxiter: int = 2000,
 ) -> MLEResult:
     """Maximise the log-likelihood of R_t = R h_t^gamma over Q, R and gamma.
 
-    For a fixed gamma the model is the constant-R model of y_t / s_t on z_t / s_t with
-    s_t = h_t^(gamma/2) (the observation equation divided by s_t; the states are untouched),
-    whose log-likelihood is that of y minus sum_t log s_t over the scored steps: `fit_qr` on
-    the rescaled data gives the profile log-likelihood of gamma, maximised by bounded Brent
-    search (each fit started from the previous optimum). gamma's standard error comes from the
-    profile's curvature (central second difference); its covariances with the other estimates
-    are NaN.
+    For a fixed gamma the model is the constant-R model of y_t / s_t on z_t / s_t, s_t =
+    h_t^(gamma/2): `fit_qr` (its starts and safeguards) fits it at gamma = `GAMMA_START`; L-BFGS-B
+    then climbs over (theta, gamma) jointly with the exact gradient (the adjoint's per-step dR_t
+    gives dR = sum_t dR_t h_t^gamma and d gamma = sum_t dR_t R_t log h_t), and `fit_qr` at the
+    gamma reached, started there, lifts a drift variance stuck near 0 (then the climb repeats). The
+    standard errors of Q and R are `fit_qr`'s observed information at the optimum given gamma;
+    gamma's comes from the joint observed information (central differences of the exact
+    gradient), so it accounts for its correlation with Q and R.
 
     Parameters
     ----------
     m : StateSpace
         Validated model arrays; its Q and R are ignored.
     log_h : (n,) the centred log variance index (`VolatilityIndex.log_h`), known at t-1.
-    q, burn, state_names : as in `fit_qr`.
+    q, burn, state_names, bounds_scale, maxiter : as in `fit_qr`.
     gamma_bounds : (lo, hi)
         The search interval of gamma; a maximum at its edge warns like a variance on a bound.
 
@@ -750,41 +762,99 @@ def fit_qr_volatility(
     MLEResult
         With "gamma" after the natural parameters; R is sigma_eps^2 (R_t where log h_t = 0).
 
+    Warns
+    -----
+    MLEConvergenceWarning
+        As `fit_qr`, for the joint search.
+
     Raises
     ------
     KalmanNumericalError
         As `fit_qr`.
     """
-    scored = np.flatnonzero(~np.isnan(m.y))[burn:]
-    cache: dict[float, MLEResult] = {}
-
-    def profile(gamma: float, quiet: bool = True) -> float:
+    def fit_at(gamma: float, starts: list[tuple[np.ndarray, float]] | None) -> MLEResult:
+        """`fit_qr` at a fixed gamma: the constant-R model of y / s on Z / s, s = h^(gamma/2)."""
         s = np.exp(0.5 * gamma * log_h)
-        ms = m._replace(y=m.y / s, Z=np.ascontiguousarray(m.Z / s[:, None]))
-        near = min(cache, key=lambda g: abs(g - gamma), default=None)
-        start = None if near is None else [(cache[near].Q, cache[near].R)]
-        with warnings.catch_warnings():
-            if quiet:
-                warnings.simplefilter("ignore", MLEConvergenceWarning)
-            cache[gamma] = fit_qr(ms, q=q, burn=burn, starts=start, state_names=state_names)
-        return cache[gamma].llf - 0.5 * gamma * float(log_h[scored].sum())
+        with warnings.catch_warnings():  # the joint search below reports for the final model
+            warnings.simplefilter("ignore", MLEConvergenceWarning)
+            return fit_qr(m._replace(y=m.y / s, Z=np.ascontiguousarray(m.Z / s[:, None])),
+                          q=q, burn=burn, starts=starts, state_names=state_names,
+                          bounds_scale=bounds_scale)  # fmt: skip
 
-    profile(0.0)  # the constant model, from fit_qr's default starts
-    lo, hi = gamma_bounds
-    res = minimize_scalar(lambda g: -profile(g), bounds=(lo, hi), method="bounded",
-                          options=dict(xatol=1e-3))
-    gamma = float(res.x)
-    llf = profile(gamma, quiet=False)
-    est, h = cache[gamma], 1e-2
-    curvature = (profile(gamma + h) - 2 * llf + profile(gamma - h)) / h**2
-    se = np.sqrt(-1.0 / curvature) if curvature < 0 else np.nan
-    edge = min(gamma - lo, hi - gamma) < 1e-2
-    if edge:
-        warn_caller(f"MLE of gamma sits at the edge of its search interval {gamma_bounds}: "
-                    "widen gamma_bounds", MLEConvergenceWarning)
-    p = len(est.params)
-    cov = np.full((p + 1, p + 1), np.nan)
-    cov[:p, :p], cov[p, p] = est.cov, se**2
-    return dataclasses.replace(
-        est, names=[*est.names, "gamma"], params=np.r_[est.params, gamma],
-        se=np.r_[est.se, se], cov=cov, llf=llf, on_bound=est.on_bound + ["gamma"] * edge)
+    par = QRParameterization(m.k, q)
+    search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1])
+    f = search.f = LoglikGrad(m, search.f.w, r_scale=np.ones(m.n))
+    lower, upper = np.r_[search.lower, gamma_bounds[0]], np.r_[search.upper, gamma_bounds[1]]
+
+    def loglik(v: np.ndarray) -> tuple[float, np.ndarray]:
+        theta, gamma = v[:-1] * search.unit, v[-1]
+        Q, R, _ = par.to_qr(theta)
+        f.r_scale = np.exp(gamma * log_h)
+        val, dQ, dR = f(Q, R)
+        d_gamma = float(f.dR @ (f.R * log_h))
+        return val, np.r_[par.chain(theta, dQ, dR) * search.unit, d_gamma]
+
+    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
+        try:
+            val, grad = loglik(v)
+        except ArithmeticError:
+            return start_value + _FAILED_MARGIN, np.zeros_like(v)
+        return -val / search.n_terms, -grad / search.n_terms
+
+    bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
+              for a, b in zip(lower, upper, strict=True)]  # fmt: skip
+    first = fit_at(float(np.clip(GAMMA_START, *gamma_bounds)), None)
+    v = np.r_[search.start(first.Q, first.R), np.clip(GAMMA_START, *gamma_bounds)]
+    start_value = objective(v)[0]
+    for _ in range(3):
+        # ftol ~0: the joint climb is shallow, and scipy's default relative-reduction test
+        # stops it early
+        res = minimize(objective, v, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options=dict(maxiter=maxiter, gtol=1e-8 / search.n_terms, ftol=1e-15))
+        v = res.x if res.fun <= objective(v)[0] else v
+        # in log space a drift variance near 0 is flat: L-BFGS-B cannot lift it, `fit_qr` can
+        Q, R, _ = par.to_qr(v[:-1] * search.unit)
+        polished = fit_at(v[-1], [(Q, R)])
+        trial = np.r_[search.start(polished.Q, polished.R), v[-1]]
+        if objective(trial)[0] >= objective(v)[0] - 1e-9:
+            break
+        v = trial
+    llf, grad = loglik(v)
+    rise = float(np.max(np.abs(np.clip(v + grad, lower, upper) - v)))
+    edge = np.r_[search.at_bound(v[:-1]), min(v[-1] - lower[-1], upper[-1] - v[-1]) < 1e-3]
+    theta, gamma = v[:-1] * search.unit, float(v[-1])
+    nat = par.natural(theta)
+    f.r_scale = np.exp(gamma * log_h)
+    cov = np.full((nat.size + 1, nat.size + 1), np.nan)
+    cov[:-1, :-1], se = _standard_errors(par, f, nat, ~edge[:-1])
+    se = np.r_[se, _joint_se_last(loglik, v, ~edge)]
+    cov[-1, -1] = se[-1] ** 2
+    names = [*par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k))), "gamma"]
+    on_bound = [name for name, e in zip(names, edge, strict=True) if e]
+    converged = search.stationary(rise)
+    _warn_outcome(converged, str(res.message), rise, on_bound)
+    Q, R, _ = par.to_qr(theta)
+    return MLEResult(names, np.r_[nat, gamma], se, cov, Q, R, llf, first.n_obs, converged,
+                     str(res.message), on_bound, first.n_starts)
+
+
+def _joint_se_last(loglik: Callable[[np.ndarray], tuple[float, np.ndarray]], v: np.ndarray,
+                   free: np.ndarray, h: float = 1e-4) -> float:
+    """Return the standard error of v's last coordinate from the free ones' observed information.
+
+    Central differences of the exact gradient of ``loglik`` (value, gradient) in v; NaN when the
+    last one is not free or the information is not positive definite.
+    """
+    if not free[-1]:
+        return np.nan
+    idx = np.flatnonzero(free)
+    H = np.empty((idx.size, idx.size))
+    for row, i in enumerate(idx):
+        step = np.zeros_like(v)
+        step[i] = h
+        H[row] = -(loglik(v + step)[1][idx] - loglik(v - step)[1][idx]) / (2 * h)
+    try:
+        var = np.linalg.solve(0.5 * (H + H.T), np.eye(idx.size)[:, -1])[-1]
+    except np.linalg.LinAlgError:
+        return np.nan
+    return float(np.sqrt(var)) if var > 0 else np.nan
