@@ -330,3 +330,21 @@ def test_the_prior_table_is_parsed_once_per_comparison_and_reaches_every_series(
         assert not np.array_equal(model.P0, bayes_spec(two_series.iloc[:168], target,
                                                        ["f1", "f2"]).P0)  # the prior matters
         np.testing.assert_array_equal(comp.series[target].fits["mle"].P0, model.P0)
+
+
+def test_differences_against_any_reference_are_means_across_series_with_their_se():
+    """Hand-made scores of three series: a - b = 0.1, 0.2, 0.6, mean 0.3, sd 0.2646 (numpy by
+    hand: sqrt(((−0.2)² + (−0.1)² + 0.3²) / 2)), se = sd / sqrt(3)."""
+    from tvbeta.evaluate.comparison import Comparison, SeriesResult
+
+    scores = {"s1": (1.1, 1.0), "s2": (0.7, 0.5), "s3": (2.0, 1.4)}
+    series = {name: SeriesResult(name, pd.DataFrame({"log score": list(v), "RMSE": [1.0, 1.0],
+                                                     "coverage 90%": [0.9, 0.9], "n test": [5, 5]},
+                                                    index=pd.Index(["a", "b"], name="method")), {})
+              for name, v in scores.items()}  # fmt: skip
+    d = Comparison(series, {}, pd.DataFrame()).differences("b")
+    assert d.loc["a", "mean diff vs b"] == pytest.approx(0.3)
+    assert d.loc["a", "se"] == pytest.approx(np.sqrt(0.07) / np.sqrt(3))
+    assert d.loc["b", "mean diff vs b"] == 0.0
+    with pytest.raises(KeyError, match="'c' is not a method"):
+        Comparison(series, {}, pd.DataFrame()).differences("c")

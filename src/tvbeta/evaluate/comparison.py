@@ -80,16 +80,13 @@ class Comparison:
         Wins: series where the method has the best log score; the difference's standard error
         is across series; n test: the test steps scored in all series together.
         """
-        scores_ = pd.DataFrame({name: t["log score"] for name, t in self.tables.items()})
+        scores_ = self._scores()
         wins = scores_.idxmax(axis=0).value_counts().reindex(scores_.index, fill_value=0)
         ref = REFERENCE if REFERENCE in scores_.index else scores_.index[0]
-        diffs = scores_ - scores_.loc[ref]
-        n = scores_.shape[1]
         out = pd.DataFrame({
             "wins": wins.astype(int),
             "mean log score": scores_.mean(axis=1),
-            f"mean diff vs {ref}": diffs.mean(axis=1),
-            "se": diffs.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.nan,
+            **self.differences(ref).to_dict("series"),
             "mean RMSE": pd.DataFrame({k: t["RMSE"] for k, t in self.tables.items()}).mean(axis=1),
             "mean coverage 90%": pd.DataFrame(
                 {k: t["coverage 90%"] for k, t in self.tables.items()}).mean(axis=1),
@@ -97,6 +94,31 @@ class Comparison:
         })
         out.index.name = "method"
         return out
+
+    def _scores(self) -> pd.DataFrame:
+        return pd.DataFrame({name: t["log score"] for name, t in self.tables.items()})
+
+    def differences(self, reference: str) -> pd.DataFrame:
+        """Per method: the mean over series of its log score minus ``reference``'s, with the se.
+
+        The standard error is across series (sd / sqrt(number of series); NaN for one series):
+        each series' difference is a mean over its test steps.
+
+        Raises
+        ------
+        KeyError
+            ``reference`` is not a method of the comparison.
+        """
+        scores_ = self._scores()
+        if reference not in scores_.index:
+            raise KeyError(f"{reference!r} is not a method of this comparison: "
+                           f"{list(scores_.index)}")
+        diffs = scores_ - scores_.loc[reference]
+        n = scores_.shape[1]
+        return pd.DataFrame({
+            f"mean diff vs {reference}": diffs.mean(axis=1),
+            "se": diffs.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.nan,
+        })  # fmt: skip
 
     @property
     def lfo_table(self) -> pd.DataFrame:
