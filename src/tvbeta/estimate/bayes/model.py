@@ -429,7 +429,10 @@ def horseshoe_sigma_beta(spec: BayesSpec) -> pt.TensorVariable:
     funnel at sigma = 0); the slab bounds lambda~, so the width of z given lambda cannot fall
     below about sigma_beta / (c s_j) (the remaining funnel of the horseshoe's lambda is
     bounded). tau and lambda are sampled as logs (PyMC's default): their tails are then
-    exponential, not Cauchy, on the real line.
+    exponential, not Cauchy, on the real line. What is left is the curved ridge of a
+    well-identified drift (z_j ~ 1 / lambda~_j): on simulated weekly funds (450 steps, four
+    states) 8 of 12 fits had 1-13 divergences in 2 x 300 draws at target_accept 0.8, 4 of 12
+    had 1-7 at 0.9, so fit the horseshoe with target_accept=0.9 (or higher).
     """
     priors = spec.priors
     scale = np.asarray(spec.resolved.sigma_beta.params["sigma"], dtype=np.float64)
