@@ -421,18 +421,20 @@ def horseshoe_sigma_beta(spec: BayesSpec) -> pt.TensorVariable:
     97(2), 465-480), up to the slab c s_j (Piironen & Vehtari 2017, Electron. J. Stat. 11(2),
     5018-5051), i.e. a one-year drift of about c times the default one.
 
-    Why this prior, and so: shrinkTVP (Bitto & Frühwirth-Schnatter 2019, J. Econometrics
-    210(1), 75-97) shrinks the signed sds with a (triple) gamma prior; its Gibbs sampler
-    handles the gamma's pole at 0, but under NUTS a pole at 0 of the scale (shape < 1/2) is an
-    infinite density that one step size cannot explore. The horseshoe has no pole in lambda,
-    and written non-centred, with z on the real line, a static beta is z -> 0 (Gaussian, no
-    funnel at sigma = 0); the slab bounds lambda~, so the width of z given lambda cannot fall
+    Why not the triple gamma of shrinkTVP (Bitto & Frühwirth-Schnatter 2019, J. Econometrics
+    210(1), 75-97), which shrinks the signed sds too: its Gibbs sampler handles the pole at 0 of
+    a Gamma(a) scale with a small shape (a = 0.1), but in the log space NUTS sees, that scale
+    has the tail e^(a u) to u -> -inf, tens of units long for a = 0.1 (the slow tail of the
+    `tvbeta.estimate.bayes.priors` docstring, ten times longer), and its learnt shapes are
+    barely identified by a handful of states. The horseshoe's lambda has a finite density at 0
+    (tail e^u); written non-centred, with z on the real line, a static beta is z -> 0 (Gaussian,
+    no funnel at sigma = 0); the slab bounds lambda~, so the width of z given lambda cannot fall
     below about sigma_beta / (c s_j) (the remaining funnel of the horseshoe's lambda is
     bounded). tau and lambda are sampled as logs (PyMC's default): their tails are then
     exponential, not Cauchy, on the real line. What is left is the curved ridge of a
     well-identified drift (z_j ~ 1 / lambda~_j): on simulated weekly funds (450 steps, four
-    states) 8 of 12 fits had 1-13 divergences in 2 x 300 draws at target_accept 0.8, 4 of 12
-    had 1-7 at 0.9, so fit the horseshoe with target_accept=0.9 (or higher).
+    states) 8 of 12 fits had 1-13 divergences in 2 x 300 draws at target_accept 0.8, 4 of 12 had
+    1-7 at 0.9, so fit the horseshoe with target_accept=0.9 (or higher).
     """
     priors = spec.priors
     scale = np.asarray(spec.resolved.sigma_beta.params["sigma"], dtype=np.float64)
