@@ -30,6 +30,10 @@ DIMS: dict[str, tuple[str, ...]] = {
     "Q": (STATE, STATE2),
     "sigma_eps": (),
     "gamma": (),  # the elasticity of a volatility-scaled R_t = sigma_eps^2 h_t^gamma
+    # the horseshoe of sigma_beta (`estimate.bayes.model.horseshoe_sigma_beta`)
+    "shrink_tau": (),
+    "shrink_lambda": (STATE,),
+    "shrink_z": (STATE,),
     # a posterior's beta paths (`BayesFit.beta_paths`): every summary of every kind
     "beta_path": (TIME, STATE),
 }

@@ -32,7 +32,7 @@ from tvbeta.estimate.bayes.model import (
     sample_prior_predictive,
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary, p_positive_frame
-from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors
+from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors, drift_per_year
 from tvbeta.estimate.bayes.sampler import sample_nuts
 from tvbeta.model import StateSpaceModel, TimeVarying
 from tvbeta.model.io import unreadable
@@ -95,6 +95,47 @@ class BayesFit:
             raise ValueError("alpha_probability needs a model with an intercept (alpha): fit "
                              "with intercept=True")
         return p_positive_frame(self.beta, self.spec.state_names[0])
+
+    def static_probability(self, threshold: float | Sequence[float] | None = None) -> pd.Series:
+        """Return P(beta_j is static | data) per state, the posterior P(drift < threshold).
+
+        The drift is the state's one-year drift sd sigma_beta_j sqrt(ppy).
+
+        The default threshold is a tenth of the default prior's one-year drift scale of the
+        state (`priors.drift_per_year`): 0.1 x 0.5 = 0.05 beta per year for a factor, 0.01
+        sd(y) per year for the intercept. Why: a random-walk beta with that one-year sd moves
+        by about 0.1 over four years, less than the standard error of an OLS beta on a few
+        years of weekly returns (typically 0.05-0.1), so over the span of such a fit it cannot
+        be told from a constant one. Works for any fit of a diagonal or full Q, with or
+        without ``shrinkage``.
+
+        Parameters
+        ----------
+        threshold : float or sequence of float (k,), optional
+            One-year drift sd below which a state counts as static, in the state's units (beta
+            per year; return units per year for the intercept); one value for all states or
+            one per state (`BayesSpec.state_names` order).
+
+        Returns
+        -------
+        pd.Series
+            (k,) probabilities in [0, 1], indexed by state, named ``"P(static)"``.
+
+        Raises
+        ------
+        ValueError
+            A threshold that is not > 0 and finite, or not a scalar or k values.
+        """
+        spec = self.spec
+        default = 0.1 * drift_per_year(spec.y, spec.Z, spec.intercept, spec.priors)
+        limit = default if threshold is None else np.asarray(threshold, dtype=np.float64)
+        if limit.ndim > 1 or (limit.ndim == 1 and limit.shape != (spec.k,)) or not np.all(
+                np.isfinite(limit) & (limit > 0)):  # fmt: skip
+            raise ValueError(f"threshold must be one number > 0 or {spec.k} of them (one per "
+                             f"state {list(spec.state_names)}), got {threshold!r}")  # fmt: skip
+        sigma = self.tree["posterior"]["sigma_beta"].values.reshape(-1, spec.k)
+        p = np.mean(sigma * np.sqrt(spec.ppy) < limit, axis=0)
+        return pd.Series(p, index=pd.Index(spec.state_names, name=STATE), name="P(static)")
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R (`qr_summary`), like `MLEFit.summary`."""
@@ -255,7 +296,8 @@ def fit_bayes(
     Parameters
     ----------
     df, target_col, factor_cols, **model
-        The data and the model (intercept, q, priors, burn, frequency), as in `bayes_spec`.
+        The data and the model (intercept, q, priors, burn, frequency, noise, shrinkage), as in
+        `bayes_spec`.
     draws, tune, chains, cores, target_accept, sampler, n_paths
         The NUTS settings, see `SamplerSettings` (target_accept default
         `tvbeta.constants.TARGET_ACCEPT`, 0.8); or all of them at once as ``settings``.
@@ -381,6 +423,8 @@ def _settings_dict(fit: BayesFit) -> dict[str, Any]:
     }
     if s.noise_index is not None:  # absent for a constant R: older files read the same
         spec["noise_index"] = asdict(s.noise_index)
+    if s.shrinkage != "none":  # absent without shrinkage, as noise_index
+        spec["shrinkage"] = s.shrinkage
     return {"spec": spec, "settings": fit.settings}
 
 
@@ -409,4 +453,5 @@ def _spec_from_saved(design: xr.Dataset, meta: dict[str, Any]) -> BayesSpec:
         target_col=meta["target_col"],
         factor_cols=None if factors is None else tuple(factors),
         noise_index=VolatilityIndex(**meta["noise_index"]) if "noise_index" in meta else None,
+        shrinkage=meta.get("shrinkage", "none"),
     )

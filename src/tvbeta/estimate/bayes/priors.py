@@ -10,6 +10,10 @@ Default priors (all overridable through `Priors`):
   monthly 12, quarterly 4, annual 1). For a factor, drift = beta_drift_per_year = 0.5 (a beta
   may plausibly move by about 0.5 in a year); for the intercept, drift =
   intercept_drift_per_year * sd(y) = 0.1 sd(y).
+* ``shrinkage="horseshoe"`` (diagonal Q): sigma_beta[j] ~ HalfNormal(scale_j lambda~_j), the
+  same per-state scale times a regularised horseshoe (global ``horseshoe_global`` = 1, slab
+  ``horseshoe_slab`` = 2), which pulls the drift of betas the data do not move towards 0
+  (`tvbeta.estimate.bayes.model.horseshoe_sigma_beta`).
 * full Q: Q = diag(sigma_beta) C diag(sigma_beta) with C ~ LKJ(eta = lkj_eta = 2) through
   ``pm.LKJCholeskyCov`` and the same sigma_beta priors.
 * initial state beta_{-1} ~ N(a0, P0): a0 = OLS coefficients on the first ``initial_window``
@@ -166,6 +170,10 @@ class Priors:
     gamma_sd : sd of the Normal(0, gamma_sd) prior of gamma, the elasticity of a
         volatility-scaled R_t = sigma_eps^2 h_t^gamma (0: today's constant R; 1: R_t
         proportional to the index).
+    horseshoe_global : scale of the HalfCauchy prior of the global shrinkage tau of
+        ``shrinkage="horseshoe"`` (1: the default drift scale).
+    horseshoe_slab : the horseshoe's slab c, the largest prior drift sd in units of the
+        default one (`tvbeta.estimate.bayes.model.horseshoe_sigma_beta`).
     """
 
     sigma_eps: Prior | None = None
@@ -181,6 +189,8 @@ class Priors:
     a0: tuple[float, ...] | None = None
     P0: tuple[tuple[float, ...], ...] | None = None
     gamma_sd: float = 1.0
+    horseshoe_global: float = 1.0
+    horseshoe_slab: float = 2.0
 
     def __post_init__(self) -> None:
         """Turn prior tables into `Prior` and check every setting (TypeError, ValueError)."""
@@ -203,7 +213,8 @@ class Priors:
         if self.initial_mean not in ("ols", "zero"):
             raise ValueError(f"initial_mean must be 'ols' or 'zero', got {self.initial_mean!r}")
         for name in ("beta_drift_per_year", "intercept_drift_per_year", "eps_scale", "lkj_eta",
-                     "initial_sd_scale", "gamma_sd"):  # fmt: skip
+                     "initial_sd_scale", "gamma_sd", "horseshoe_global",
+                     "horseshoe_slab"):  # fmt: skip
             value = getattr(self, name)
             if not _real(value) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a number > 0, got {value!r}")
