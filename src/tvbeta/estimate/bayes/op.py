@@ -62,7 +62,10 @@ _INPUT_NDIMS = {"Q": 2, "R": 1, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
 # graph is reused (seen: an old single-output build reused after the Op gained its tape output).
 _KERNEL_SALT = int(
     hashlib.sha256(
-        b"".join(Path(m.__file__).read_bytes() for m in (_gradient_module, _steps_module))
+        b"".join(
+            Path(m.__file__).read_bytes()
+            for m in (_filter_module, _gradient_module, _steps_module)
+        )
         + Path(__file__).read_bytes()
     ).hexdigest()[:12],
     16,
