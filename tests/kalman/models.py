@@ -54,3 +54,37 @@ def assert_close(actual, expected, rtol: float, what: str = "") -> None:
     expected = np.asarray(expected, dtype=float)
     scale = np.nanmax(np.abs(expected)) if expected.size else 1.0
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def mean_reverting_transition(phi: np.ndarray) -> np.ndarray:
+    """T(phi) = [[diag(phi), I - diag(phi)], [0, I]] (2k, 2k): beta_t - mu = Phi (beta_{t-1} - mu)
+    with the long-run means mu as k static states after the k betas."""
+    k = len(phi)
+    T = np.eye(2 * k)
+    T[:k, :k] = np.diag(phi)
+    T[:k, k:] = np.eye(k) - np.diag(phi)
+    return T
+
+
+def mean_reverting_model(seed: int, k: int, n: int = 120) -> StateSpace:
+    """A mean-reverting-beta regression in the augmented state [beta; mu], with data drawn from
+    it: constant T(phi) (phi in 0.8..0.99), Q = blockdiag(Q_beta, 0) (mu does not move),
+    Z = [z_t, 0], a proper prior on both halves, and three interior NaN targets."""
+    rng = np.random.default_rng(seed)
+    phi = rng.uniform(0.8, 0.99, k)
+    T = mean_reverting_transition(phi)
+    Q = np.zeros((2 * k, 2 * k))
+    Q[:k, :k] = random_spd(rng, k, 0.05)
+    Z = np.zeros((n, 2 * k))
+    Z[:, :k] = rng.normal(size=(n, k))
+    R = np.array([rng.uniform(0.5, 1.5)])
+    a0 = rng.normal(size=2 * k)
+    P0 = random_spd(rng, 2 * k, 1.0)
+    alpha = a0 + np.linalg.cholesky(P0) @ rng.normal(size=2 * k)
+    y = np.empty(n)
+    for t in range(n):
+        alpha = T @ alpha
+        alpha[:k] += np.linalg.cholesky(Q[:k, :k]) @ rng.normal(size=k)
+        y[t] = Z[t] @ alpha + np.sqrt(R[0]) * rng.normal()
+    y[[5, n // 3, n // 2]] = np.nan
+    return StateSpace(y, Z, T[None], Q[None], R, a0, P0)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.kalman.models import random_model
-from tvbeta.kalman import kalman_filter, loglik_vjp
+from tests.kalman.models import assert_close, mean_reverting_model, random_model
+from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+from tvbeta.kalman import kalman_filter, loglik_vjp, reference
 
 
 def _weighted(m, w, Q, R):
@@ -101,3 +102,92 @@ def test_gradient_with_respect_to_time_varying_r_and_initial_state():
         num = (kalman_filter(*m[:5], m.a0 + e, m.P0).loglik
                - kalman_filter(*m[:5], m.a0 - e, m.P0).loglik) / (2 * h)
         assert g.da0[i] == pytest.approx(num, rel=1e-6, abs=1e-9)
+
+
+# --- the gradient with respect to the transition T --------------------------------------------
+
+
+def _entrywise_central_diff(f, T, h=1e-6):
+    """Central differences of f in every entry of T (any shape)."""
+    g = np.empty_like(T)
+    for idx in np.ndindex(T.shape):
+        Tp, Tm = T.copy(), T.copy()
+        Tp[idx] += h
+        Tm[idx] -= h
+        g[idx] = (f(Tp) - f(Tm)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize(
+    ("seed", "k", "time_varying"), [(40, 1, False), (41, 2, False), (42, 3, True), (43, 4, True)]
+)
+def test_transition_gradient_equals_central_differences_of_the_plain_numpy_filter(
+    seed, k, time_varying
+):
+    """dT (constant T, and one T_t per step) against central differences of the weighted
+    terms of `kalman.reference.kalman_filter` (the plain-numpy covariance filter, a different
+    code from the factored kernels), with NaN targets."""
+    m = random_model(seed, k, 60, time_varying=time_varying, n_missing=3)
+    w = np.random.default_rng(seed).normal(size=m.n)
+    g = loglik_vjp(*m, weights=w, transition=True)
+
+    def f(T):
+        return float(w @ reference.kalman_filter(m.y, m.Z, T, *m[3:]).loglik_t)
+
+    assert g.dT.shape == m.T.shape
+    numeric = _entrywise_central_diff(f, m.T)
+    np.testing.assert_allclose(g.dT, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize(("seed", "k"), [(44, 1), (45, 2), (46, 3)])
+def test_transition_gradient_of_mean_reverting_model_equals_statsmodels_differences(seed, k):
+    """dT of the augmented mean-reverting model ([beta; mu], Q singular on mu) against central
+    differences of statsmodels' own filter (`statsmodels_filter`) log-likelihood."""
+    m = mean_reverting_model(seed, k)
+    g = loglik_vjp(*m, transition=True)
+
+    def f(T):
+        return statsmodels_filter(m.y, m.Z, T, *m[3:]).loglik
+
+    numeric = _entrywise_central_diff(f, m.T)
+    np.testing.assert_allclose(g.dT, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize(("seed", "k"), [(47, 1), (48, 2), (49, 3)])
+def test_mean_reverting_model_loglik_equals_statsmodels_filter(seed, k):
+    """The augmented model's log-likelihood (and its terms) against statsmodels' filter, 1e-9
+    relative; the transition-tape forward sweep gives the same terms."""
+    m = mean_reverting_model(seed, k)
+    sm = statsmodels_filter(*m)
+    assert kalman_filter(*m).loglik == pytest.approx(sm.loglik, rel=1e-9)
+    g = loglik_vjp(*m, transition=True)
+    assert g.value == pytest.approx(sm.loglik, rel=1e-9)
+    np.testing.assert_allclose(g.loglik_t, sm.loglik_t, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(("seed", "k"), [(50, 2), (51, 3)])
+def test_transition_gradient_leaves_the_other_gradients_as_without_it(seed, k):
+    """Asking for dT changes the forward sweep (the full filter) but not dQ, dR, da0, dP0 nor
+    the terms, beyond rounding (s_t = K_t F_t instead of P z); without it dT is None."""
+    m = random_model(seed, k, 80, time_varying=False, n_missing=3)
+    w = np.random.default_rng(seed).normal(size=m.n)
+    plain = loglik_vjp(*m, weights=w)
+    with_T = loglik_vjp(*m, weights=w, transition=True)
+    assert plain.dT is None
+    np.testing.assert_array_equal(with_T.loglik_t, plain.loglik_t)
+    for name in ("dQ", "dR", "da0", "dP0"):
+        assert_close(getattr(with_T, name), getattr(plain, name), 1e-12, name)
+
+
+def test_transition_gradient_at_the_identity_takes_the_random_walk_sweep():
+    """T = I (phi = 1) runs the random-walk prediction; dT there still equals central
+    differences of the plain-numpy filter."""
+    m = random_model(52, 2, 50, time_varying=False, n_missing=2)
+    m = m._replace(T=np.eye(2)[None])
+    g = loglik_vjp(*m, transition=True)
+
+    def f(T):
+        return reference.kalman_filter(m.y, m.Z, T, *m[3:]).loglik
+
+    numeric = _entrywise_central_diff(f, m.T)
+    np.testing.assert_allclose(g.dT, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())

@@ -4,7 +4,8 @@ Core functions (shapes: y (n,), Z (n, k), T and Q (1 | n, k, k), R (1 | n,), a0 
 
 - `kalman_filter` -> FilterOutput: predicted/filtered states, innovations, gains, log-likelihood.
 - `kalman_loglik`: total log-likelihood after `burn`, no storage (the hot path).
-- `loglik_vjp`: exact gradient of any weighting of the per-step terms w.r.t. Q, R, a0, P0.
+- `loglik_vjp`: exact gradient of any weighting of the per-step terms w.r.t. Q, R, a0, P0
+  (and T with ``transition=True``).
 - `loglik_batch`: many parameter sets / series in one parallel call.
 - `kalman_smoother` -> SmootherOutput; `simulation_smoother`: posterior draws of state paths.
 

@@ -15,7 +15,15 @@ Backward step for an observed y_t, with abar, Pbar the adjoints of a_{t|t}, P_{t
     sbar = abar v/F - 2 Pbar s/F + Fbar z
     Rbar_t += Fbar;  Pbar <- Pbar + (sbar z' + z sbar')/2;  abar <- abar - vbar z
 
-then through the prediction: Qbar_t += Pbar, Pbar <- T_t' Pbar T_t, abar <- T_t' abar.
+then through the prediction a = T_t a_s, P = T_t P_s T_t' + Q_t from the filtered state
+(a_s, P_s) of the step before ((a0, P0) at the first observed step):
+Tbar_t += abar a_s' + 2 Pbar T_t P_s (only with a transition tape, below), Qbar_t += Pbar,
+Pbar <- T_t' Pbar T_t, abar <- T_t' abar.
+
+dT needs (a_s, P_s) of every step, which the adjoint cannot rebuild backwards (T may be
+singular), so it is asked for by a wider tape: `transition_tape_kernel` stores them in each row
+after [s_t, F_t, v_t], from the full filter (`filter.filter_kernel`). The narrow tape of the
+hot path (`tape_kernel`) is unchanged, and so are its sweep's cost and outputs.
 Adjoints of symmetric matrices are kept symmetric, so d(value) = sum_ij Qbar_ij dQ_ij for any
 symmetric perturbation dQ; for Q = L L' the gradient with respect to L is 2 Qbar L.
 """
@@ -28,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import burn_row, state_space
-from tvbeta.kalman.filter import raise_bad_step, sweep_constant, tape_kernel
+from tvbeta.kalman.filter import filter_kernel, raise_bad_step, sweep_constant, tape_kernel
 from tvbeta.kalman.steps import is_random_walk
 
 
@@ -39,6 +47,8 @@ class LoglikGradient(NamedTuple):
     dQ : (1 | n, k, k) symmetric gradient with respect to Q (shaped like Q).
     dR : (1 | n,) gradient with respect to R (shaped like R).
     da0 : (k,), dP0 : (k, k) gradients with respect to the initial mean and covariance.
+    dT : (1 | n, k, k) gradient with respect to T (shaped like T; not symmetric), or None
+    when not asked for (``transition=False``).
     """
 
     value: float
@@ -47,6 +57,7 @@ class LoglikGradient(NamedTuple):
     dR: np.ndarray
     da0: np.ndarray
     dP0: np.ndarray
+    dT: np.ndarray | None = None
 
 
 @njit(cache=True, inline="always")
@@ -72,13 +83,37 @@ def _transpose_congruence(T, A, out, tmp):
             out[j, i] = acc
 
 
+@njit(cache=True, inline="always")
+def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp):
+    """Add abar a_s' + 2 Pbar T P_s to dT (k, k).
+
+    (a_s, P_s): the filtered state the step's prediction started from, read from a
+    transition-tape row; tmp (k, k) scratch.
+    """
+    a_s, P_s = row[k + 2 : 2 * k + 2], row[2 * k + 2 :].reshape((k, k))
+    for i in range(k):  # tmp = Pbar T
+        for j in range(k):
+            acc = 0.0
+            for l in range(k):
+                acc += Pbar[i, l] * T[l, j]
+            tmp[i, j] = acc
+    for i in range(k):
+        for j in range(k):
+            acc = 0.0
+            for l in range(k):
+                acc += tmp[i, l] * P_s[l, j]
+            dT[i, j] += abar[i] * a_s[j] + 2.0 * acc
+
+
 @njit(cache=True)
-def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
-    """Run the backward (adjoint) sweep over a `tape_kernel` tape.
+def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
+    """Run the backward (adjoint) sweep over a `tape_kernel` or `transition_tape_kernel` tape.
 
     Fills dQ (1 | n, k, k), dR (1 | n), da0 (k,), dP0 (k, k) with the gradient of sum_t w_t
-    ll_t. The sweep ends at the first observed step, whose prediction starts from (a0, P0)
-    (rows before it are not part of the model and get zero gradient).
+    ll_t, and dT (1 | n, k, k) when the tape is a transition tape (width `tape_width(k, True)`;
+    dT is not touched after a narrow tape). The sweep ends at the first observed step, whose
+    prediction starts from (a0, P0) (rows before it are not part of the model and get zero
+    gradient).
     """
     n, k = Z.shape
     dQ[:] = 0.0
@@ -91,6 +126,9 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
     rw = is_random_walk(T)
     Tc, dQc = T[0], dQ[0]
     tv_T, tv_Q, tv_R = T.shape[0] > 1, dQ.shape[0] > 1, dR.shape[0] > 1
+    with_T = tape.shape[1] > k + 2
+    if with_T:
+        dT[:] = 0.0
     for t in range(n - 1, burn_row(y, 0) - 1, -1):
         if not np.isnan(y[t]):
             row, z, wt = tape[t], Z[t], w[t]
@@ -119,9 +157,11 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0):
         for i in range(k):
             for j in range(k):
                 dQt[i, j] += Pbar[i, j]
+        Tt = T[t] if tv_T else Tc
+        if with_T:
+            _transition_adjoint(tape[t], k, Tt, abar, Pbar, dT[t] if tv_T else dT[0], tmp)
         if rw:
             continue
-        Tt = T[t] if tv_T else Tc
         _transpose_congruence(Tt, Pbar, Pbar, tmp)
         for i in range(k):
             acc = 0.0
@@ -143,16 +183,63 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, static_k):
     tape = np.empty((n, k + 2))
     bad = tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k)
     if bad < 0:
-        adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0)
+        adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dQ)  # a narrow tape: no dT
     return bad
 
 
-def loglik_vjp(y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0) -> LoglikGradient:
+@njit(cache=True)
+def tape_width(k: int, transition: bool) -> int:
+    """Return the columns of the adjoint's tape.
+
+    k + 2 ([s, F, v]), or with the filtered state each prediction starts from
+    ([s, F, v, a_s, vec P_s], for dT) k + 2 + k + k^2.
+    """
+    return k + 2 + (k + k * k if transition else 0)
+
+
+@njit(cache=True)
+def transition_tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
+    """Run the full filter and store the one-step terms and a transition tape for dT.
+
+    ll (n,) gets the terms (as `tape_kernel`'s), tape (n, `tape_width(k, True)`) gets per row
+    [s_t, F_t, v_t] (observed rows) then the filtered state (a_s (k,), P_s (k, k) row-major)
+    the prediction of step t starts from: (a0, P0) at the first observed row, else
+    (a_{t-1|t-1}, P_{t-1|t-1}). s_t is rebuilt as K_t F_t (rounding-level apart from the
+    narrow tape's). Returns the bad step or -1.
+    """
+    n, k = Z.shape
+    a_pred, a_filt, K = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
+    P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
+    v, F = np.empty(n), np.empty(n)
+    bad = filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll)
+    if bad >= 0:
+        return bad
+    first = burn_row(y, 0)
+    for t in range(first, n):
+        row = tape[t]
+        if not np.isnan(y[t]):
+            for i in range(k):
+                row[i] = K[t, i] * F[t]
+            row[k], row[k + 1] = F[t], v[t]
+        a_s = a0 if t == first else a_filt[t - 1]
+        P_s = P0 if t == first else P_filt[t - 1]
+        for i in range(k):
+            row[k + 2 + i] = a_s[i]
+            for j in range(k):
+                row[2 * k + 2 + i * k + j] = P_s[i, j]
+    return -1
+
+
+def loglik_vjp(
+    y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0, transition: bool = False
+) -> LoglikGradient:
     """Exact gradient of sum_t w_t log p(y_t | y_{<t}) (a vector-Jacobian product).
 
     Shapes as in `kalman_filter`; weights : (n,) cotangent of the per-step terms, default 1
     from the row after the first ``burn`` observed steps (``arrays.burn_row``) and 0 before
-    (the gradient of `kalman_loglik` with that burn).
+    (the gradient of `kalman_loglik` with that burn). transition: also the gradient dT with
+    respect to T (shaped like T), by the full filter's forward sweep (`transition_tape_kernel`,
+    about twice the storage and forward cost); otherwise dT is None.
     """
     m = state_space(y, Z, T, Q, R, a0, P0)
     if weights is None:
@@ -165,6 +252,13 @@ def loglik_vjp(y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0) -> LoglikGrad
     ll = np.empty(m.n)
     dQ, dR = np.empty_like(m.Q), np.empty_like(m.R)
     da0, dP0 = np.empty_like(m.a0), np.empty_like(m.P0)
-    bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0, sweep_constant(m.T, m.Z.shape[1]))
+    if not transition:
+        bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0, sweep_constant(m.T, m.k))
+        raise_bad_step(bad, m)
+        return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)
+    dT = np.empty_like(m.T)
+    tape = np.empty((m.n, tape_width(m.k, True)))
+    bad = transition_tape_kernel(*m, ll, tape)
     raise_bad_step(bad, m)
-    return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)
+    adjoint_kernel(m.y, m.Z, m.T, w, tape, dQ, dR, da0, dP0, dT)
+    return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0, dT)

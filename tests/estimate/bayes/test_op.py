@@ -9,7 +9,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 from pytensor.gradient import verify_grad
-from tests.kalman.models import assert_close, random_model
+from tests.kalman.models import assert_close, mean_reverting_model, random_model
 
 from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp
 from tvbeta.kalman import kalman_filter, kalman_loglik, loglik_vjp, reference
@@ -208,3 +208,58 @@ def test_volatility_scaled_r_passes_verify_grad_in_sigma_and_gamma():
 
     verify_grad(total, [np.log(np.diag(Q0)), np.array(0.5 * np.log(R0)), np.array(0.7)],
                 rng=np.random.default_rng(43))  # fmt: skip
+
+
+# --- mean-reverting betas: the gradient with respect to T --------------------------------------
+
+
+def augmented_transition(phi):
+    """T(phi) = [[diag(phi), I - diag(phi)], [0, I]] as a PyTensor graph (2k, 2k)."""
+    k = phi.type.shape[0]
+    top = pt.concatenate([pt.diag(phi), pt.eye(k) - pt.diag(phi)], axis=1)
+    bottom = pt.concatenate([pt.zeros((k, k)), pt.eye(k)], axis=1)
+    return pt.concatenate([top, bottom], axis=0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_transition_gradient_passes_verify_grad_in_phi_of_a_mean_reverting_model(k):
+    """d/dphi through T(phi) by the Op's pullback, checked by PyTensor's own finite
+    differences (`verify_grad`), with missing targets (three NaN rows)."""
+    m = mean_reverting_model(60 + k, k)
+    phi0 = np.diag(m.T[0])[:k].copy()
+    data = shared(m.y, m.Z)
+    a0, P0 = shared(m.a0, m.P0)
+    op = KalmanLoglikOp(transition_gradient=True)
+
+    def total(phi):
+        phi = pt.specify_shape(phi, (k,))
+        return op(m.Q[0], m.R, *data, augmented_transition(phi), a0, P0).sum()
+
+    verify_grad(total, [phi0], rng=np.random.default_rng(44))
+
+
+@pytest.mark.parametrize(("seed", "k"), [(70, 1), (71, 2)])
+def test_op_transition_pullback_equals_loglik_vjp_in_native_numba(seed, k):
+    """dT (and dQ, the terms) of the Op built with transition_gradient, compiled without any
+    object-mode fallback, against the kernel API `loglik_vjp(transition=True)`."""
+    m = mean_reverting_model(seed, k)
+    w = np.random.default_rng(seed).normal(size=m.n)
+    q, t = pt.matrix("Q"), pt.matrix("T")
+    ll = KalmanLoglikOp(transition_gradient=True)(q, m.R, *shared(m.y, m.Z), t, m.a0, m.P0)
+    value = pt.dot(ll, shared(w)[0])
+    f = compile_numba([q, t], [ll, *pytensor.grad(value, [q, t])])
+    got, dQ, dT = f(m.Q[0], m.T[0])
+    ref = loglik_vjp(*m, weights=w, transition=True)
+    assert_close(got, ref.loglik_t, 1e-12, "terms")
+    assert_close(dT, ref.dT[0], 1e-12, "dT")
+    assert_close(dQ, ref.dQ[0], 1e-12, "dQ")
+
+
+def test_op_without_transition_gradient_refuses_a_gradient_for_t():
+    Q, R, y, Z, _, a0, P0 = constant_model(72, 2)
+    t = pt.matrix("T")
+    total = KalmanLoglikOp()(Q, R, *shared(y, Z), t, a0, P0).sum()
+    with pytest.raises(Exception, match="transition_gradient=True"):
+        pytensor.grad(total, t)
+    with pytest.raises(ValueError, match="exclude each other"):
+        KalmanLoglikOp(random_walk_k=2, transition_gradient=True)

@@ -5,14 +5,17 @@ Two Ops wrap the compiled kernels of `tvbeta.kalman` (no Kalman math is written 
 - `KalmanLoglikOp`:  (Q, R, y, Z, T, a0, P0) -> ll, the n one-step log predictive densities
   ll_t = log p(y_t | y_{<t}; Q, R) (0 where y_t is NaN), by `tape_kernel`'s forward sweep: the
   terms, not their sum, so `pm.compute_log_likelihood` and `az.loo` see one per time step.
-- `KalmanVJPOp`:  (w, ll, tape, ...) -> (dQ, dR, da0, dP0), the exact gradient of
+- `KalmanVJPOp`:  (w, ll, tape, ...) -> (dQ, dR, da0, dP0[, dT]), the exact gradient of
   sum_t w_t ll_t by `adjoint_kernel`'s backward sweep over that tape: the first Op's pullback,
   so a log density and its gradient cost one forward and one backward sweep.
 
 Shapes: Q (k, k), R (1,) constant or (n,) per step (a volatility-scaled R_t; dR has its shape),
 y (n,) with NaN for missing, Z (n, k), T (k, k), a0 (k,), P0 (k, k); Q and T constant over
 time. dQ is the symmetric adjoint of Q (d value = sum_ij dQbar_ij dQ_ij), also the gradient
-for a general matrix: the filter sees only Q's symmetric part.
+for a general matrix: the filter sees only Q's symmetric part. T gets a gradient only from Ops
+built with ``transition_gradient=True`` (a transition that depends on parameters, e.g.
+mean-reverting betas): their forward sweep is the full filter, storing the filtered states the
+adjoint needs for dT (`gradient.transition_tape_kernel`).
 
 A numerical failure (F_t <= 0 or NaN, e.g. NaN parameters proposed by a sampler) does not
 raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal instead of stopping.
@@ -34,10 +37,16 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
+from tvbeta.kalman import filter as _filter_module
 from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
 from tvbeta.kalman.filter import MAX_CONSTANT_K
-from tvbeta.kalman.gradient import adjoint_kernel, tape_kernel
+from tvbeta.kalman.gradient import (
+    adjoint_kernel,
+    tape_kernel,
+    tape_width,
+    transition_tape_kernel,
+)
 
 __all__ = ["KalmanLoglikOp", "KalmanVJPOp"]
 
@@ -48,7 +57,10 @@ _INPUT_NDIMS = {"Q": 2, "R": 1, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
 # graph is reused (seen: an old single-output build reused after the Op gained its tape output).
 _KERNEL_SALT = int(
     hashlib.sha256(
-        b"".join(Path(m.__file__).read_bytes() for m in (_gradient_module, _steps_module))
+        b"".join(
+            Path(m.__file__).read_bytes()
+            for m in (_filter_module, _gradient_module, _steps_module)
+        )
         + Path(__file__).read_bytes()
     ).hexdigest()[:12],
     16,
@@ -92,41 +104,82 @@ def _forward(Q, R, y, Z, T, a0, P0, static_k):
 
 
 @numba.njit(cache=True)
+def _forward_transition(Q, R, y, Z, T, a0, P0):
+    """Return (ll (n,), tape (n, `tape_width(k, True)`)) of the full filter, for dT.
+
+    Every ll_t = -inf on a numerical failure. R (1 | n,).
+    """
+    n, k = Z.shape
+    ll = np.empty(n)
+    tape = np.empty((n, tape_width(k, True)))
+    bad = transition_tape_kernel(
+        np.ascontiguousarray(y), np.ascontiguousarray(Z),
+        np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(Q).reshape((1, k, k)),
+        np.ascontiguousarray(R), np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape,
+    )  # fmt: skip
+    if bad >= 0:
+        ll[:] = -np.inf
+    return ll, tape
+
+
+@numba.njit(cache=True)
 def _adjoint(w, ll, tape, y, Z, T, R):
-    """(dQ (k, k), dR like R, da0 (k,), dP0 (k, k)); all 0 when the forward sweep failed."""
+    """Return (dQ (k, k), dR like R, da0 (k,), dP0 (k, k), dT (k, k)).
+
+    All 0 when the forward sweep failed; dT 0 after a narrow tape (no transition gradient).
+    """
     k = Z.shape[1]
     dQ = np.zeros((1, k, k))
     dR = np.zeros(R.shape[0])
     da0 = np.zeros(k)
     dP0 = np.zeros((k, k))
+    dT = np.zeros((1, k, k))
     if np.all(np.isfinite(ll)):  # a failed forward sweep set every term to -inf
         adjoint_kernel(
             np.ascontiguousarray(y), np.ascontiguousarray(Z),
             np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(w), tape,
-            dQ, dR, da0, dP0,
+            dQ, dR, da0, dP0, dT,
         )  # fmt: skip
-    return dQ[0].copy(), dR, da0, dP0
+    return dQ[0].copy(), dR, da0, dP0, dT[0].copy()
 
 
 class KalmanLoglikOp(Op):
     """ll = KalmanLoglikOp(k)(Q, R, y, Z, T, a0, P0): (n,) one-step log predictive densities.
 
-    Differentiable in Q, R, a0 and P0 (exact, by `KalmanVJPOp`); y, Z and T are data. The
-    node's second output is the forward sweep's tape (n, k + 2), which the pullback reuses;
-    calling the Op returns ll only.
+    Differentiable in Q, R, a0 and P0 (exact, by `KalmanVJPOp`), and in T with
+    ``transition_gradient=True``; y and Z are data. The node's second output is the forward
+    sweep's tape (n, `gradient.tape_width`), which the pullback reuses; calling the Op returns
+    ll only.
 
     random_walk_k: k for a random-walk model (T = I, k <= `filter.MAX_CONSTANT_K`), whose sweep
     numba compiles with k a constant (`filter.sweep_constant`); 0 (default) for any other. The
     data are shared variables, unknown at compile time, so the model says which copy it needs;
     a T that is not the identity raises at run time.
+
+    transition_gradient: run the full filter forward (`gradient.transition_tape_kernel`) so
+    that the pullback also gives dT (k, k); about twice the forward cost and a tape of
+    k + 2 + k + k^2 columns, so only for a T that depends on parameters. Not combined with
+    random_walk_k.
+
+    Raises
+    ------
+    ValueError
+        When random_walk_k is outside 0..`filter.MAX_CONSTANT_K`, or is set together with
+        transition_gradient.
     """
 
-    __props__ = ("random_walk_k",)
+    __props__ = ("random_walk_k", "transition_gradient")
 
-    def __init__(self, random_walk_k: int = 0) -> None:
+    def __init__(self, random_walk_k: int = 0, transition_gradient: bool = False) -> None:
         if not 0 <= random_walk_k <= MAX_CONSTANT_K:
             raise ValueError(f"random_walk_k must be in 0..{MAX_CONSTANT_K}, got {random_walk_k}")
+        if random_walk_k and transition_gradient:
+            raise ValueError(
+                "random_walk_k and transition_gradient exclude each other: a random-walk T is "
+                "fixed; use random_walk_k=0 for a transition with a gradient"
+            )
         self.random_walk_k = int(random_walk_k)
+        self.transition_gradient = bool(transition_gradient)
         super().__init__()
 
     @property
@@ -139,32 +192,44 @@ class KalmanLoglikOp(Op):
         return super().__call__(*inputs, **kwargs)[0]
 
     def make_node(self, Q, R, y, Z, T, a0, P0) -> Apply:
-        """Build the Apply node: outputs the (n,) terms and the (n, k + 2) tape."""
+        """Build the Apply node: outputs the (n,) terms and the (n, `tape_width`) tape."""
         inputs = _as_inputs(Q, R, y, Z, T, a0, P0)
         n = inputs[2].type.shape[0]
         outputs = [pt.tensor(dtype="float64", shape=(n,)), pt.matrix(dtype="float64")]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        """Compute the terms and the tape in Python mode (`_forward`)."""
-        output_storage[0][0], output_storage[1][0] = _forward(*inputs, self.static_k)
+        """Compute the terms and the tape in Python mode (`_forward`, `_forward_transition`)."""
+        if self.transition_gradient:
+            output_storage[0][0], output_storage[1][0] = _forward_transition(*inputs)
+        else:
+            output_storage[0][0], output_storage[1][0] = _forward(*inputs, self.static_k)
 
     def infer_shape(self, node, shapes):
-        """Return the output shapes: (n,) like y, and (n, k + 2)."""
+        """Return the output shapes: (n,) like y, and (n, `tape_width`)."""
         n, k = shapes[3]
-        return [shapes[2], (n, k + 2)]
+        extra = k + k * k if self.transition_gradient else 0  # `tape_width`, on symbolic k
+        return [shapes[2], (n, k + 2 + extra)]
 
     def pullback(self, inputs, outputs, cotangents):
-        """Return the gradients of Q, R, a0, P0 by `KalmanVJPOp`; y, Z and T get none."""
+        """Return the gradients of Q, R, a0, P0 (and T) by `KalmanVJPOp`; y and Z get none."""
         Q, R, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
-        dQ, dR, da0, dP0 = KalmanVJPOp()(cotangents[0], ll, tape, y, Z, T, R, Q, a0, P0)
+        vjp = KalmanVJPOp(self.transition_gradient)
+        grads = vjp(cotangents[0], ll, tape, y, Z, T, R, Q, a0, P0)
+        dQ, dR, da0, dP0 = grads[:4]
+        if self.transition_gradient:
+            dT = grads[4]
+        else:
+            dT = grad_not_implemented(
+                self, 4, T, "T is fixed: build the Op with transition_gradient=True"
+            )
         return [
             dQ,
             dR,
             grad_not_implemented(self, 2, y, "y is data"),
             grad_not_implemented(self, 3, Z, "Z is data"),
-            grad_not_implemented(self, 4, T, "T is fixed"),
+            dT,
             da0,
             dP0,
         ]
@@ -173,15 +238,20 @@ class KalmanLoglikOp(Op):
 class KalmanVJPOp(Op):
     """Compute the gradient of sum_t w_t ll_t by the adjoint sweep over (ll, tape).
 
-    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0); R gives dR its
-    shape, Q, a0 and P0 only give the gradients their types. Not differentiable itself (NUTS
-    needs no second derivatives).
+    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0); with
+    ``transition_gradient=True`` (after a `KalmanLoglikOp` built so) a fifth output dT (k, k).
+    R gives dR its shape, Q, a0 and P0 only give the gradients their types. Not differentiable
+    itself (NUTS needs no second derivatives).
     """
 
-    __props__ = ()
+    __props__ = ("transition_gradient",)
+
+    def __init__(self, transition_gradient: bool = False) -> None:
+        self.transition_gradient = bool(transition_gradient)
+        super().__init__()
 
     def make_node(self, w, ll, tape, y, Z, T, R, Q, a0, P0) -> Apply:
-        """Build the Apply node; the outputs take the types of Q, R, a0 and P0.
+        """Build the Apply node; the outputs take the types of Q, R, a0, P0 (and T).
 
         Raises
         ------
@@ -193,16 +263,19 @@ class KalmanVJPOp(Op):
             raise ValueError(f"w must be a vector, got {w.type.ndim} dimension(s)")
         Q, R, y, Z, T, a0, P0 = _as_inputs(Q, R, y, Z, T, a0, P0)
         outputs = [Q.type(), R.type(), a0.type(), P0.type()]
+        if self.transition_gradient:
+            outputs.append(T.type())
         return Apply(self, [w, ll, tape, y, Z, T, R, Q, a0, P0], outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        """Compute (dQ, dR, da0, dP0) in Python mode (`_adjoint`)."""
-        for storage, value in zip(output_storage, _adjoint(*inputs[:7]), strict=True):
+        """Compute (dQ, dR, da0, dP0[, dT]) in Python mode (`_adjoint`)."""
+        values = _adjoint(*inputs[:7])[: len(output_storage)]
+        for storage, value in zip(output_storage, values, strict=True):
             storage[0] = value
 
     def infer_shape(self, node, shapes):
-        """Return the output shapes: those of Q, R, a0 and P0."""
-        return [shapes[7], shapes[6], shapes[8], shapes[9]]
+        """Return the output shapes: those of Q, R, a0 and P0 (and T)."""
+        return [shapes[7], shapes[6], shapes[8], shapes[9]] + shapes[5:6] * len(node.outputs[4:])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,6 +286,13 @@ class KalmanVJPOp(Op):
 @register_funcify_default_op_cache_key(KalmanLoglikOp)
 def _numba_funcify_loglik(op, node=None, **kwargs):
     static_k = op.static_k  # a compile-time constant of the closure
+    if op.transition_gradient:
+
+        @numba.njit
+        def kalman_loglik_transition_op(Q, R, y, Z, T, a0, P0):
+            return _forward_transition(Q, R, y, Z, T, a0, P0)
+
+        return kalman_loglik_transition_op, _KERNEL_SALT
 
     @numba.njit
     def kalman_loglik_op(Q, R, y, Z, T, a0, P0):
@@ -223,8 +303,17 @@ def _numba_funcify_loglik(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(KalmanVJPOp)
 def _numba_funcify_vjp(op, node=None, **kwargs):
+    if op.transition_gradient:
+
+        @numba.njit
+        def kalman_vjp_transition_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
+            return _adjoint(w, ll, tape, y, Z, T, R)
+
+        return kalman_vjp_transition_op, _KERNEL_SALT
+
     @numba.njit
     def kalman_vjp_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
-        return _adjoint(w, ll, tape, y, Z, T, R)
+        dQ, dR, da0, dP0, _ = _adjoint(w, ll, tape, y, Z, T, R)
+        return dQ, dR, da0, dP0
 
     return kalman_vjp_op, _KERNEL_SALT
