@@ -350,7 +350,7 @@ def test_integration_run_tiny_model_end_to_end(capsys, tmp_path):
     assert any(p.suffix == ".nc" for p in (tmp_path / "fits").iterdir())  # the Bayes fits
     loaded = compare_module.Comparison.load(tmp_path)
     assert set(loaded.tables) == {"NoDur", "Enrgy"}
-    assert set(loaded.tables["NoDur"].index) == set(compare_module.METHODS)
+    assert set(loaded.tables["NoDur"].index) == set(compare_module.DEFAULT_METHODS)
     assert f"report: {tmp_path / 'report.html'}" in out
     rebuilt = tmp_path / "again" / "r.html"  # `tvbeta report` from the saved files alone
     code, out, err = run(capsys, "report", tmp_path, "--output", rebuilt)

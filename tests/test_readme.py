@@ -53,8 +53,9 @@ def block_with(text: str) -> int:
 
 
 def test_every_block_is_checked_below():
-    """Four blocks: recommended MLE, the seed's path, own data, Bayes (a new one needs a test)."""
-    assert len(BLOCKS) == 4
+    """Five blocks: recommended MLE, the seed's path, own data, Bayes, the model menu (a new one
+    needs a test)."""
+    assert len(BLOCKS) == 5
 
 
 def test_the_recommended_example_prints_betas_that_move(tmp_path):
@@ -136,10 +137,25 @@ def test_the_own_data_block_reports_the_120_dropped_factor_rows(tmp_path):
 @pytest.mark.slow
 def test_the_bayes_block_prints_the_posterior_and_the_comparison(tmp_path):
     """Runs as written (500 + 500 draws, the comparison with LFO); prints Q/R and the table."""
-    facts = run_block(block_with("fit_bayes"), tmp_path, {
+    facts = run_block(block_with("bayes = tvbeta.fit_bayes"), tmp_path, {
         "qr": "list(bayes.qr_summary().index)",
         "methods": "list(comparison.summary.index)",
     })  # fmt: skip
     assert "Q[MktRF]" in facts["qr"] and "R" in facts["qr"]
     assert len(facts["methods"]) == 5
     assert (tmp_path / "bayes_vs_mle_betas.html").stat().st_size > 100_000  # plotly.js embedded
+
+
+def test_the_model_menu_block_estimates_gamma_and_alpha_probabilities(tmp_path):
+    """Runs as written (300 + 300 draws): gamma by MLE with a standard error and by NUTS, and
+    P(alpha > 0) in [0, 1], filtered and smoothed."""
+    facts = run_block(block_with('noise="volatility"'), tmp_path, {
+        "gamma_mle": "float(mle.params['gamma'])",
+        "gamma_se": "float(mle.se['gamma'])",
+        "gamma_post": "float(fit.summary().loc['gamma', 'posterior median'])",
+        "alpha": "fit.alpha_probability().to_numpy().tolist()",
+    })  # fmt: skip
+    assert 0 < facts["gamma_se"] < 0.5
+    assert abs(facts["gamma_post"] - facts["gamma_mle"]) < 3 * facts["gamma_se"]
+    assert all(0 <= p <= 1 for row in facts["alpha"] for p in row)
+    assert (tmp_path / "alpha.html").stat().st_size > 0
