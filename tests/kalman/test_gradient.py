@@ -174,7 +174,7 @@ def test_transition_gradient_leaves_the_other_gradients_as_without_it(seed, k):
     plain = loglik_vjp(*m, weights=w)
     with_T = loglik_vjp(*m, weights=w, transition=True)
     assert plain.dT is None
-    np.testing.assert_array_equal(with_T.loglik_t, plain.loglik_t)
+    assert_close(with_T.loglik_t, plain.loglik_t, 1e-13, "terms")  # two filters: rounding apart
     for name in ("dQ", "dR", "da0", "dP0"):
         assert_close(getattr(with_T, name), getattr(plain, name), 1e-12, name)
 
