@@ -337,14 +337,15 @@ class _Search:
     theta of `QRParameterization`; the objective is the mean log-likelihood per observed term,
     bounds on the scale of ``noise`` (the OLS residual variance). Per observation and in units
     the gradient is O(1), so the first L-BFGS-B step (a unit step along the gradient) moves each
-    log-variance by O(1), not by O(n) to the edge of its range.
+    log-variance by O(1), not by O(n) to the edge of its range. ``r_scale``: `LoglikGrad`'s.
     """
 
     def __init__(self, m: StateSpace, par: QRParameterization, burn: int,
-                 bounds_scale: tuple[float, float], noise: float) -> None:
+                 bounds_scale: tuple[float, float], noise: float,
+                 r_scale: np.ndarray | None = None) -> None:  # fmt: skip
         w = np.ones(m.n)
         w[: burn_row(m.y, burn)] = 0.0
-        self.par, self.f = par, LoglikGrad(m, w)
+        self.par, self.f = par, LoglikGrad(m, w, r_scale)
         self.n_terms = max(int((~np.isnan(m.y[burn_row(m.y, burn) :])).sum()), 1)
         scale = _variance_scale(m, noise)
         self.unit = par.unit(scale[:-1])
@@ -782,8 +783,8 @@ def fit_qr_volatility(
                           bounds_scale=bounds_scale)  # fmt: skip
 
     par = QRParameterization(m.k, q)
-    search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1])
-    f = search.f = LoglikGrad(m, search.f.w, r_scale=np.ones(m.n))
+    search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1], r_scale=np.ones(m.n))
+    f = search.f
     lower, upper = np.r_[search.lower, gamma_bounds[0]], np.r_[search.upper, gamma_bounds[1]]
 
     def loglik(v: np.ndarray) -> tuple[float, np.ndarray]:

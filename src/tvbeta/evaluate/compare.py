@@ -218,13 +218,10 @@ def _mle_run(model, train: Design, design: Design, split: Split):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
         fit = fit_mle_design(train, model.model, burn=model.burn, noise=model.noise_index)
-    if fit.noise is None:
-        return _spec_run(fit.spec, design, split)
-    # R_t of the test rows from the index (known at t-1), not carried forward from training
-    full = fit.spec.set_R(fit.noise_variance(design.y, design.Z))
-    mean, var = kalman_predictive(full.state_space(design.y, design.Z))
-    s = _scored(design.y, split)
-    return full, gaussian_forecast(design.y[s], mean[s], var[s])
+    spec = fit.spec
+    if fit.noise is not None:  # R_t of every row from the index (known at t-1), not carried on
+        spec = spec.set_R(fit.noise_variance(design.y, design.Z))
+    return _spec_run(spec, design, split)
 
 
 def _bayes_run(model, design: Design, split: Split, settings, seed):
