@@ -29,6 +29,9 @@ DIMS: dict[str, tuple[str, ...]] = {
     "sigma_beta": (STATE,),
     "Q": (STATE, STATE2),
     "sigma_eps": (),
+    # mean-reverting betas: the one-year persistence (sampled) and the per-period one
+    "phi_annual": (STATE,),
+    "phi": (STATE,),
     "gamma": (),  # the elasticity of a volatility-scaled R_t = sigma_eps^2 h_t^gamma
     # the horseshoe of sigma_beta (`estimate.bayes.model.horseshoe_sigma_beta`)
     "shrink_tau": (),
@@ -45,6 +48,10 @@ INTERCEPT = "Intercept"
 NOISES: tuple[str, ...] = ("constant", "volatility")
 """Forms of the observation variance: a constant R, or R_t = sigma_eps^2 h_t^gamma with a
 variance index h_t known at t-1 (`tvbeta.model.volatility`)."""
+
+BETAS: tuple[str, ...] = ("random_walk", "mean_reverting")
+"""How the betas move: a random walk (T = I), or towards long-run means mu with one-period
+persistence phi in (0, 1] per state (`tvbeta.model.reversion`)."""
 
 Q_FORMS: tuple[str, ...] = ("diag", "full")
 """Forms of a constant state noise covariance Q that MLE and Bayes estimate: a diagonal, or a

@@ -162,7 +162,7 @@ def test_bayes_lfo_scores_the_same_test_rows_with_the_posterior_updated(two_seri
     assert list(lfo.rows) == [n_train, n_train + 1, n_train + 2]
     assert lfo.refit_rows == (n_train + 1, n_train + 2)
     full = bayes_spec(two_series, "a", ["f1", "f2"], burn=fit.spec.burn)
-    ll = full.loglik_terms(*fit.qr_draws())[:, n_train]
+    ll = full.loglik_terms(fit.system_draws())[:, n_train]
     expected = np.log(np.mean(np.exp(ll)))
     assert lfo.elpd_i.iloc[0] == pytest.approx(expected, rel=1e-10)
 

@@ -120,7 +120,7 @@ def test_bayes_band_at_another_level_re_summarises_the_same_draws(bayes_fit):
     from tvbeta.estimate.bayes.paths import beta_path_summary
 
     b = bayes_fit.beta
-    again = beta_path_summary(bayes_fit.spec, *bayes_fit.qr_draws(), n_paths=b.attrs["n_paths"],
+    again = beta_path_summary(bayes_fit.spec, bayes_fit.system_draws(), n_paths=b.attrs["n_paths"],
                               seed=b.attrs["seed"], quantiles=(0.05, 0.95))  # fmt: skip
     np.testing.assert_allclose(again["smoothed_q95"], b["smoothed_q95"])
     band = beta_bands(bayes_fit, "smoothed", 0.8)

@@ -24,7 +24,7 @@ from tvbeta.data.validate import Design, column_list, format_span
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
 from tvbeta.kalman.filter import raise_bad_step, sweep_constant
-from tvbeta.kalman.gradient import loglik_vjp_kernel
+from tvbeta.kalman.gradient import loglik_vjp, loglik_vjp_kernel
 from tvbeta.model import (
     KalmanEngine,
     KalmanSpec,
@@ -33,6 +33,7 @@ from tvbeta.model import (
     StateSpaceModel,
     TimeVarying,
     check_q_form,
+    reversion,
 )
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
@@ -785,7 +786,6 @@ def fit_qr_volatility(
     par = QRParameterization(m.k, q)
     search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1], r_scale=np.ones(m.n))
     f = search.f
-    lower, upper = np.r_[search.lower, gamma_bounds[0]], np.r_[search.upper, gamma_bounds[1]]
 
     def loglik(v: np.ndarray) -> tuple[float, np.ndarray]:
         theta, gamma = v[:-1] * search.unit, v[-1]
@@ -794,6 +794,39 @@ def fit_qr_volatility(
         val, dQ, dR = f(Q, R)
         d_gamma = float(f.dR @ (f.R * log_h))
         return val, np.r_[par.chain(theta, dQ, dR) * search.unit, d_gamma]
+
+    def polish(v: np.ndarray) -> np.ndarray:
+        # in log space a drift variance near 0 is flat: L-BFGS-B cannot lift it, `fit_qr` can
+        Q, R, _ = par.to_qr(v[:-1] * search.unit)
+        polished = fit_at(v[-1], [(Q, R)])
+        return np.r_[search.start(polished.Q, polished.R), v[-1]]
+
+    def qr_loglik(v: np.ndarray) -> LoglikGrad:
+        f.r_scale = np.exp(v[-1] * log_h)
+        return f
+
+    first = fit_at(float(np.clip(GAMMA_START, *gamma_bounds)), None)
+    v0 = np.r_[search.start(first.Q, first.R), np.clip(GAMMA_START, *gamma_bounds)]
+    return _joint_fit(search, loglik, v0, gamma_bounds, ["gamma"], first, state_names, maxiter,
+                      polish, qr_loglik)
+
+
+def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.ndarray]],
+               v: np.ndarray, extra_bounds: tuple[float, float], extra_names: list[str],
+               first: MLEResult, state_names: tuple[str, ...] | None, maxiter: int,
+               polish: Callable[[np.ndarray], np.ndarray] | None,
+               qr_loglik: Callable[[np.ndarray], Callable]) -> MLEResult:  # fmt: skip
+    """Climb jointly over v = (u of `_Search`, e extra parameters) from v and report the optimum.
+
+    loglik(v) -> (value, gradient in v); extra_bounds: the extra parameters' interval;
+    first: the `fit_qr` fit the climb started from (its counts are reported); polish(v) -> a
+    new v to climb again from when it is better (up to three rounds), or None; qr_loglik(v) ->
+    a callable (Q, R) -> (value, dQ, dR) at v's extra parameters, for the standard errors of Q
+    and R given them. The extra parameters' standard errors come from the joint information.
+    """
+    par, e = search.par, len(extra_names)
+    lower = np.r_[search.lower, np.full(e, extra_bounds[0])]
+    upper = np.r_[search.upper, np.full(e, extra_bounds[1])]
 
     def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
         try:
@@ -804,8 +837,6 @@ def fit_qr_volatility(
 
     bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
               for a, b in zip(lower, upper, strict=True)]  # fmt: skip
-    first = fit_at(float(np.clip(GAMMA_START, *gamma_bounds)), None)
-    v = np.r_[search.start(first.Q, first.R), np.clip(GAMMA_START, *gamma_bounds)]
     start_value = objective(v)[0]
     for _ in range(3):
         # ftol ~0: the joint climb is shallow, and scipy's default relative-reduction test
@@ -813,49 +844,127 @@ def fit_qr_volatility(
         res = minimize(objective, v, jac=True, method="L-BFGS-B", bounds=bounds,
                        options=dict(maxiter=maxiter, gtol=1e-8 / search.n_terms, ftol=1e-15))
         v = res.x if res.fun <= objective(v)[0] else v
-        # in log space a drift variance near 0 is flat: L-BFGS-B cannot lift it, `fit_qr` can
-        Q, R, _ = par.to_qr(v[:-1] * search.unit)
-        polished = fit_at(v[-1], [(Q, R)])
-        trial = np.r_[search.start(polished.Q, polished.R), v[-1]]
+        if polish is None:
+            break
+        trial = polish(v)
         if objective(trial)[0] >= objective(v)[0] - 1e-9:
             break
         v = trial
     llf, grad = loglik(v)
     rise = float(np.max(np.abs(np.clip(v + grad, lower, upper) - v)))
-    edge = np.r_[search.at_bound(v[:-1]), min(v[-1] - lower[-1], upper[-1] - v[-1]) < 1e-3]
-    theta, gamma = v[:-1] * search.unit, float(v[-1])
+    edge = np.r_[search.at_bound(v[:-e]),
+                 np.minimum(v[-e:] - lower[-e:], upper[-e:] - v[-e:]) < 1e-3]
+    theta, extra = v[:-e] * search.unit, v[-e:]
     nat = par.natural(theta)
-    f.r_scale = np.exp(gamma * log_h)
-    cov = np.full((nat.size + 1, nat.size + 1), np.nan)
-    cov[:-1, :-1], se = _standard_errors(par, f, nat, ~edge[:-1])
-    se = np.r_[se, _joint_se_last(loglik, v, ~edge)]
-    cov[-1, -1] = se[-1] ** 2
-    names = [*par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k))), "gamma"]
-    on_bound = [name for name, e in zip(names, edge, strict=True) if e]
+    cov = np.full((nat.size + e, nat.size + e), np.nan)
+    cov[:-e, :-e], se = _standard_errors(par, qr_loglik(v), nat, ~edge[:-e])
+    se = np.r_[se, _joint_se_last(loglik, v, ~edge, e)]
+    cov[-e:, -e:][np.diag_indices(e)] = se[-e:] ** 2
+    names = [*par.natural_names(state_names or tuple(f"s{i}" for i in range(par.k))),
+             *extra_names]  # fmt: skip
+    on_bound = [name for name, at in zip(names, edge, strict=True) if at]
     converged = search.stationary(rise)
     _warn_outcome(converged, str(res.message), rise, on_bound)
     Q, R, _ = par.to_qr(theta)
-    return MLEResult(names, np.r_[nat, gamma], se, cov, Q, R, llf, first.n_obs, converged,
+    return MLEResult(names, np.r_[nat, extra], se, cov, Q, R, llf, first.n_obs, converged,
                      str(res.message), on_bound, first.n_starts)
 
 
-def _joint_se_last(loglik: Callable[[np.ndarray], tuple[float, np.ndarray]], v: np.ndarray,
-                   free: np.ndarray, h: float = 1e-4) -> float:
-    """Return the standard error of v's last coordinate from the free ones' observed information.
+PHI_START_ANNUAL = 0.9
+"""Where the search for phi starts: one-year persistence phi^ppy = 0.9 (a half-life of 6.6
+years) for every state, from the random walk's `fit_qr` (Q, R)."""
 
-    Central differences of the exact gradient of ``loglik`` (value, gradient) in v; NaN when the
-    last one is not free or the information is not positive definite.
+
+def fit_qr_mean_reverting(
+    m: StateSpace, *, ppy: float, q: QForm = "diag", burn: int = 0,
+    state_names: tuple[str, ...] | None = None, phi_bounds: tuple[float, float] = (0.5, 1.0),
+    bounds_scale: tuple[float, float] = (1e-12, 1e2), maxiter: int = 2000,
+) -> MLEResult:
+    """Maximise the log-likelihood of mean-reverting betas over Q, R and phi (k,).
+
+    The model of `tvbeta.model.reversion`: beta_t - mu = diag(phi) (beta_{t-1} - mu) + eta_t,
+    the filter on [beta; mu] with mu ~ N(a0, P0) integrated out. `fit_qr` fits the random walk
+    (phi = 1: its starts and safeguards); L-BFGS-B then climbs over (theta, phi) jointly from
+    there with phi^ppy = `PHI_START_ANNUAL`, with the exact gradient (dphi_j = dT_jj - dT_j,k+j
+    of the adjoint's dT). Standard errors as in `fit_qr_volatility` (phi's from the joint
+    observed information).
+
+    Parameters
+    ----------
+    m : StateSpace
+        Validated arrays of the betas' model (k states; y, Z, a0, P0 used, T, Q, R ignored).
+    ppy : float
+        Periods per year (where the search for phi starts).
+    q, burn, state_names, bounds_scale, maxiter : as in `fit_qr`.
+    phi_bounds : (lo, hi)
+        The search interval of every phi (hi = 1: the random walk is allowed); a maximum at
+        its edge warns like a variance on a bound.
+
+    Returns
+    -------
+    MLEResult
+        With "phi[<state>]" after the natural parameters of Q and R.
+
+    Warns
+    -----
+    MLEConvergenceWarning
+        As `fit_qr`, for the joint search.
+
+    Raises
+    ------
+    KalmanNumericalError
+        As `fit_qr`.
     """
-    if not free[-1]:
-        return np.nan
+    k = m.k
+    with warnings.catch_warnings():  # the joint search below reports for the final model
+        warnings.simplefilter("ignore", MLEConvergenceWarning)
+        first = fit_qr(m, q=q, burn=burn, state_names=state_names, bounds_scale=bounds_scale)
+    par = QRParameterization(k, q)
+    search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1])
+    Z = reversion.augmented_design(m.Z)
+    a0, P0 = reversion.augmented_initial(m.a0, m.P0)
+    i = np.arange(k)
+
+    def gradient(Q: np.ndarray, R: float, phi: np.ndarray):
+        g = loglik_vjp(m.y, Z, reversion.transition(phi)[None], reversion.augmented_q(Q)[None],
+                       np.array([R]), a0, P0, weights=search.f.w, transition=True)
+        return g.value, g.dQ[0, :k, :k], float(g.dR[0]), g.dT[0, i, i] - g.dT[0, i, k + i]
+
+    def loglik(v: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = v[:-k] * search.unit
+        Q, R, _ = par.to_qr(theta)
+        val, dQ, dR, d_phi = gradient(Q, R, v[-k:])
+        return val, np.r_[par.chain(theta, dQ, dR) * search.unit, d_phi]
+
+    phi0 = np.clip(PHI_START_ANNUAL ** (1.0 / ppy), *phi_bounds)
+    v0 = np.r_[search.start(first.Q, first.R), np.full(k, phi0)]
+    names = [f"phi[{s}]" for s in (state_names or tuple(f"s{j}" for j in range(k)))]
+    return _joint_fit(search, loglik, v0, phi_bounds, names, first, state_names, maxiter, None,
+                      lambda v: lambda Q, R: gradient(Q, R, v[-k:])[:3])
+
+
+def _joint_se_last(loglik: Callable[[np.ndarray], tuple[float, np.ndarray]], v: np.ndarray,
+                   free: np.ndarray, e: int = 1, h: float = 1e-4) -> np.ndarray:
+    """Return the standard errors (e,) of v's last e coordinates from the joint information.
+
+    The observed information of the free coordinates by central differences of the exact
+    gradient of ``loglik`` (value, gradient) in v; NaN for a coordinate that is not free, and
+    for all when the information is not positive definite.
+    """
+    out = np.full(e, np.nan)
     idx = np.flatnonzero(free)
+    last = np.flatnonzero(idx >= v.size - e)
+    if last.size == 0:
+        return out
     H = np.empty((idx.size, idx.size))
     for row, i in enumerate(idx):
         step = np.zeros_like(v)
         step[i] = h
         H[row] = -(loglik(v + step)[1][idx] - loglik(v - step)[1][idx]) / (2 * h)
     try:
-        var = np.linalg.solve(0.5 * (H + H.T), np.eye(idx.size)[:, -1])[-1]
+        cov = np.linalg.solve(0.5 * (H + H.T), np.eye(idx.size)[:, last])
+        var = cov[last, np.arange(last.size)]
     except np.linalg.LinAlgError:
-        return np.nan
-    return float(np.sqrt(var)) if var > 0 else np.nan
+        return out
+    out[idx[last] - (v.size - e)] = np.sqrt(np.where(var > 0, var, np.nan))
+    return out

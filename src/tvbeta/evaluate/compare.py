@@ -61,7 +61,6 @@ from tvbeta.evaluate.settings import (
     Split,
     check_methods,
 )
-from tvbeta.kalman import state_space
 
 Progress = Callable[[str, str | None], None]
 """``progress(target, step)`` of `compare_methods`: called before each step of a series (a
@@ -99,16 +98,14 @@ def _scored(y: np.ndarray, split: Split) -> np.ndarray:
 
 
 def _bayes_forecast(fit, design: Design, split: Split, n_draws: int, seed: int):
-    Q, R = fit.qr_draws(design)
+    draws = fit.system_draws(design)
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(R), size=min(n_draws, len(R)), replace=False)
-    T = fit.spec.T[None]
+    D = len(draws.Q)
+    pick = rng.choice(D, size=min(n_draws, D), replace=False)
     s = _scored(design.y, split)
     means, vars_ = [], []
     for d in pick:
-        m = state_space(design.y, design.Z, T, Q[d][None], np.atleast_1d(R[d]), fit.spec.a0,
-                        fit.spec.P0)  # fmt: skip
-        mean, var = kalman_predictive(m)
+        mean, var = kalman_predictive(fit.spec.state_space(draws, d, design.y, design.Z))
         means.append(mean[s])
         vars_.append(var[s])
     return mixture_forecast(design.y[s], np.array(means), np.array(vars_))

@@ -42,12 +42,13 @@ from tvbeta.data import Design, prepare_design
 
 if TYPE_CHECKING:
     from tvbeta.estimate.bayes.fit import BayesFit
-    from tvbeta.estimate.bayes.model import BayesSpec
+    from tvbeta.estimate.bayes.model import BayesSpec, SystemDraws
 
 __all__ = ["Draws", "LFOResult", "default_refit", "lfo_cv", "psis"]
 
-Draws = tuple[np.ndarray, np.ndarray]
-"""Posterior draws (Q (S, k, k), R (S,)), as `BayesFit.qr_draws` returns them."""
+Draws = tuple[np.ndarray, ...]
+"""Posterior draws of the filter's arrays: (T, Q, R) as `BayesFit.system_draws` returns them
+(`SystemDraws`), or (Q (S, k, k), R (S,) or (S, n)) of a model whose T is fixed."""
 
 DEFAULT_THRESHOLD = 0.7
 MIN_PSIS_DRAWS = 25
@@ -152,14 +153,22 @@ def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
     return lw, float(k)
 
 
-def _checked_draws(draws: Draws, k: int, source: str) -> Draws:
-    Q, R = (np.asarray(x, dtype=np.float64) for x in draws)
-    if R.ndim not in (1, 2) or Q.shape != (len(R), k, k):
-        raise ValueError(f"{source} must give Q (S, {k}, {k}) and R (S,) (or R_t (S, n)), got "
-                         f"{Q.shape}, {R.shape}")
+def _checked_draws(draws: Draws, spec: BayesSpec, source: str) -> SystemDraws:
+    from tvbeta.estimate.bayes.model import SystemDraws
+
+    K = spec.n_states
+    arrays = [np.asarray(x, dtype=np.float64) for x in draws]
+    if len(arrays) == 2 and spec.betas == "random_walk":
+        arrays.insert(0, spec.T[None])
+    T, Q, R = arrays if len(arrays) == 3 else (np.empty(0),) * 3
+    if R.ndim not in (1, 2) or Q.shape != (len(R), K, K) or T.shape[1:] != (K, K) or len(
+            T) not in (1, len(R)):  # fmt: skip
+        raise ValueError(f"{source} must give (T (1 | S, {K}, {K}), Q (S, {K}, {K}), R (S,) or "
+                         f"R_t (S, n)) (`BayesFit.system_draws`), or (Q, R) for a random-walk "
+                         f"model, got shapes {[a.shape for a in arrays]}")
     if len(R) == 0:
         raise ValueError(f"{source} has no posterior draws")
-    return Q, R
+    return SystemDraws(T, Q, R)
 
 
 def _head(spec: BayesSpec, n_rows: int) -> BayesSpec:
@@ -185,7 +194,7 @@ def default_refit(
                          "explicitly") from err  # fmt: skip
 
     def refit(n_rows: int) -> Draws:
-        return fit_spec(_head(spec, n_rows), settings, seed=seed).qr_draws(spec)
+        return fit_spec(_head(spec, n_rows), settings, seed=seed).system_draws(spec)
 
     return refit
 
@@ -303,7 +312,7 @@ def lfo_cv(
         Refit when the Pareto k-hat of the importance ratios exceeds it; 0: refit at every
         test row (exact LFO-CV); inf: never refit.
     refit : callable, optional
-        refit(n_rows) -> (Q (S, k, k), R (S,)) posterior draws given rows < n_rows. Default
+        refit(n_rows) -> posterior draws given rows < n_rows (`Draws`). Default
         `default_refit`: NUTS with the fit's settings on the truncated data.
     seed : int, optional
         Seed of the default refit (default: the fit's seed).
@@ -321,11 +330,10 @@ def lfo_cv(
     refit = default_refit(fit, spec, seed) if refit is None else refit
 
     def terms_after_refit(n_rows: int) -> np.ndarray:
-        return spec.loglik_terms(*_checked_draws(refit(n_rows), spec.k, f"refit({n_rows})"))
+        return spec.loglik_terms(_checked_draws(refit(n_rows), spec, f"refit({n_rows})"))
 
     if fit.spec.n == n_train:
-        draws = _checked_draws(fit.qr_draws(spec), spec.k, "fit")
-        ll, first_refit = spec.loglik_terms(*draws), []
+        ll, first_refit = spec.loglik_terms(_checked_draws(fit.system_draws(spec), spec, "fit")), []
     else:
         ll, first_refit = terms_after_refit(n_train), [n_train]
     elpd, khat, refits = _lfo_scores(ll, rows, n_train, threshold, terms_after_refit)

@@ -144,8 +144,8 @@ def full_paths(fit: Any, design: Design, *, seed: int, n_paths: int = N_PATHS) -
     from tvbeta.estimate.bayes.paths import beta_path_summary
 
     full = dataclasses.replace(fit.spec, index=design.index, y=design.y, Z=design.Z)
-    Q, R = fit.qr_draws(full)
-    return beta_path_summary(full, Q, R, n_paths=min(n_paths, len(R)), seed=seed)
+    draws = fit.system_draws(full)
+    return beta_path_summary(full, draws, n_paths=min(n_paths, len(draws.Q)), seed=seed)
 
 
 def bayes_paths(fit: Any, design: Design, *, seed: int, n_paths: int = N_PATHS) -> BandPath:

@@ -129,8 +129,7 @@ def _bayes(fit: Any, kind: str, level: float) -> BandPath:
                 "the BayesFit itself (it re-summarises its posterior at any level), or a level "
                 "whose two quantiles are stored"
             )
-        Q, R = fit.qr_draws()
-        ds = beta_path_summary(fit.spec, Q, R, n_paths=int(ds.attrs["n_paths"]),
+        ds = beta_path_summary(fit.spec, fit.system_draws(), n_paths=int(ds.attrs["n_paths"]),
                                seed=int(ds.attrs["seed"]), quantiles=qs)  # fmt: skip
 
     def frame(var: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from scipy.stats import norm
 from tvbeta.data import simulate
 from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
 from tvbeta.estimate.bayes.fit import fit_bayes
-from tvbeta.estimate.bayes.model import bayes_spec
+from tvbeta.estimate.bayes.model import SystemDraws, bayes_spec
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.statsmodels_twin import statsmodels_filter
 
@@ -24,7 +24,7 @@ def test_probability_of_one_draw_is_the_normal_cdf_of_statsmodels_moments():
     sim = simulate(120, 1, Q=[1e-6, 1e-3], R=1e-4, beta0=[0.002, 1.0], intercept=True, seed=3)
     spec = bayes_spec(sim.frame, "y", ["f1"], burn=2)
     Q, R = np.diag([1e-6, 1e-3])[None], np.array([1e-4])
-    paths = beta_path_summary(spec, Q, R, n_paths=1, seed=0)
+    paths = beta_path_summary(spec, SystemDraws(spec.T[None], Q, R), n_paths=1, seed=0)
     ref = statsmodels_filter(spec.y, spec.Z, spec.T[None], Q, R, spec.a0, spec.P0)
     b = spec.first_row
     for kind, a, P in (("filtered", ref.a_filt, ref.P_filt), ("smoothed", ref.a_smooth,

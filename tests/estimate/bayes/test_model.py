@@ -12,7 +12,13 @@ from tests.kalman.models import assert_close
 from tests.model.nile import DK_Q, DK_R, nile_frame
 
 from tvbeta.data import simulate
-from tvbeta.estimate.bayes.model import BayesSpec, bayes_spec, build_model, model_from_spec
+from tvbeta.estimate.bayes.model import (
+    BayesSpec,
+    SystemDraws,
+    bayes_spec,
+    build_model,
+    model_from_spec,
+)
 from tvbeta.estimate.bayes.priors import Prior, Priors, periods_per_year
 from tvbeta.kalman import kalman_loglik
 
@@ -247,7 +253,8 @@ def test_likelihood_with_leading_empty_rows_is_that_of_the_fund_rows(sim):
     sm = statsmodels_filter(spec.y[20:], spec.Z[20:], spec.T[None],
                             np.diag(sigma_beta**2)[None], [sigma_eps**2], spec.a0, spec.P0)
     assert_close(f(point), sm.loglik_t[first - 20 :].sum(), 1e-9)
-    terms = spec.loglik_terms(np.diag(sigma_beta**2)[None], np.array([sigma_eps**2]))[0]
+    terms = spec.loglik_terms(
+        SystemDraws(spec.T[None], np.diag(sigma_beta**2)[None], np.array([sigma_eps**2])))[0]
     assert np.all(terms[:20] == 0.0)
     assert_close(terms[20:], sm.loglik_t, 1e-9)
     # the initial state and the prior scales do not see the empty rows either

@@ -26,6 +26,7 @@ from tvbeta.estimate.bayes.model import (
     BayesSpec,
     ModelOptions,
     QForm,
+    SystemDraws,
     bayes_spec,
     model_from_spec,
     posterior_predictive_group,
@@ -34,13 +35,13 @@ from tvbeta.estimate.bayes.model import (
 from tvbeta.estimate.bayes.paths import beta_path_summary, p_positive_frame
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors, drift_per_year
 from tvbeta.estimate.bayes.sampler import sample_nuts
-from tvbeta.model import StateSpaceModel, TimeVarying
+from tvbeta.model import StateSpaceModel, TimeVarying, reversion
 from tvbeta.model.io import unreadable
 from tvbeta.model.volatility import VolatilityIndex
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path
 
-__all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr"]
+__all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr", "posterior_system"]
 
 FORMAT_VERSION = 1
 TIME_ALL = "time_all"
@@ -157,6 +158,13 @@ class BayesFit:
                                             else index.log_h(rows.y, rows.Z))  # fmt: skip
         return posterior_qr(self.tree, self.spec.q, log_h)
 
+    def system_draws(self, rows: BayesSpec | Design | None = None) -> SystemDraws:
+        """Posterior draws of the filter's T, Q and R (`posterior_system`), chains pooled.
+
+        ``rows`` as in `qr_draws` (the rows a volatility-scaled R_t is given on).
+        """
+        return posterior_system(self.tree, self.spec, self.qr_draws(rows))
+
     def qr_summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R in the names and units of `MLEFit.params`.
 
@@ -173,6 +181,9 @@ class BayesFit:
         if self.spec.noise_index is not None:
             draws = np.column_stack([draws, self.tree["posterior"]["gamma"].values.reshape(-1)])
             names.append("gamma")
+        if self.spec.betas == "mean_reverting":
+            draws = np.column_stack([draws, self.tree["posterior"]["phi"].values.reshape(-1, k)])
+            names += [f"phi[{s}]" for s in self.spec.state_names]
         lo, hi = (1 - prob) / 2, (1 + prob) / 2
         table = {
             "posterior mean": draws.mean(axis=0),
@@ -258,13 +269,28 @@ def posterior_qr(tree: xr.DataTree, q: QForm,
     return np.ascontiguousarray(Q), np.ascontiguousarray(R)
 
 
+def posterior_system(tree: xr.DataTree, spec: BayesSpec,
+                     qr: tuple[np.ndarray, np.ndarray] | None = None) -> SystemDraws:  # fmt: skip
+    """Return the posterior's draws of the filter's arrays (`SystemDraws`), chains pooled.
+
+    qr : the draws of (Q, R) (`posterior_qr`; default: on the spec's rows). For mean-reverting
+    betas T(phi) and [[Q, 0], [0, 0]] per draw in the state [beta; mu]
+    (`tvbeta.model.reversion`); else the spec's T.
+    """
+    Q, R = posterior_qr(tree, spec.q, spec.log_h) if qr is None else qr
+    if spec.betas == "random_walk":
+        return SystemDraws(spec.T[None], Q, R)
+    phi = tree["posterior"]["phi"].values.reshape(-1, spec.k)
+    return SystemDraws(reversion.transition(phi), reversion.augmented_q(Q), R)
+
+
 def log_likelihood(tree: xr.DataTree, spec: BayesSpec) -> xr.Dataset:
     """Return the pointwise log-likelihood group, laid out as ``pm.compute_log_likelihood``'s.
 
     ``y`` (chain, draw, time), log p(y_t | y_{<t}, Q, R) of every posterior draw and observed
     step (`BayesSpec.steps`), from one kernel call over the draws (`BayesSpec.loglik_terms`).
     """
-    ll = spec.loglik_terms(*posterior_qr(tree, spec.q, spec.log_h))[:, spec.steps]
+    ll = spec.loglik_terms(posterior_system(tree, spec))[:, spec.steps]
     post = tree["posterior"]
     shape = (post.sizes["chain"], post.sizes["draw"], ll.shape[1])
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, TIME: spec.observed_time}
@@ -357,9 +383,9 @@ def fit_spec(
     if posterior_predictive:
         tree["posterior_predictive"] = posterior_predictive_group(tree, model, int(seeds[2]))
     t_total = time.perf_counter() - t0
-    Q, R = posterior_qr(tree, spec.q, spec.log_h)
     beta = (
-        beta_path_summary(spec, Q, R, n_paths=run.n_paths, seed=int(seeds[3]))
+        beta_path_summary(spec, posterior_system(tree, spec), n_paths=run.n_paths,
+                          seed=int(seeds[3]))
         if run.n_paths > 0 else xr.Dataset()
     )  # fmt: skip
     settings = {
@@ -425,6 +451,8 @@ def _settings_dict(fit: BayesFit) -> dict[str, Any]:
         spec["noise_index"] = asdict(s.noise_index)
     if s.shrinkage != "none":  # absent without shrinkage, as noise_index
         spec["shrinkage"] = s.shrinkage
+    if s.betas != "random_walk":
+        spec["betas"] = s.betas
     return {"spec": spec, "settings": fit.settings}
 
 
@@ -454,4 +482,5 @@ def _spec_from_saved(design: xr.Dataset, meta: dict[str, Any]) -> BayesSpec:
         factor_cols=None if factors is None else tuple(factors),
         noise_index=VolatilityIndex(**meta["noise_index"]) if "noise_index" in meta else None,
         shrinkage=meta.get("shrinkage", "none"),
+        betas=meta.get("betas", "random_walk"),
     )

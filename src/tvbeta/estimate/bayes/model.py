@@ -8,6 +8,12 @@ With ``noise="volatility"`` the observation variance scales with a variance inde
 (`tvbeta.model.volatility`): R_t = sigma_eps^2 h_t^gamma, gamma ~ Normal(0, gamma_sd); gamma = 0
 is the constant model, and the likelihood stays the exact Kalman one with a per-step R_t.
 
+With ``betas="mean_reverting"`` the betas revert to long-run means mu:
+beta_t - mu = diag(phi) (beta_{t-1} - mu) + eta_t, phi = phi_annual^(1/ppy) with phi_annual ~
+Beta(reversion_a, reversion_b) per state; the filter runs on the augmented state [beta; mu]
+(`tvbeta.model.reversion`), so mu ~ N(a0, P0) is integrated out exactly, and the Op's exact dT
+(``transition_gradient=True``) carries the gradient to phi.
+
 With ``shrinkage="horseshoe"`` (q="diag") the sds sigma_beta get a global-local prior that lets
 the data decide which betas are static: `horseshoe_sigma_beta` (the prior and why this one).
 
@@ -33,7 +39,7 @@ import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
-from typing import Literal, TypedDict, Unpack
+from typing import Literal, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -42,7 +48,7 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
-from tvbeta.constants import DIMS, NOISES, STATE, STATE2, TIME, default_burn
+from tvbeta.constants import BETAS, DIMS, NOISES, STATE, STATE2, TIME, default_burn
 from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
@@ -54,18 +60,19 @@ from tvbeta.estimate.bayes.priors import (
     resolve_priors,
 )
 from tvbeta.kalman import loglik_batch, psd_sqrt
-from tvbeta.kalman.arrays import burn_row
+from tvbeta.kalman.arrays import StateSpace, burn_row, state_space
 from tvbeta.kalman.filter import sweep_constant
-from tvbeta.model import QForm, StateSpaceModel, TimeVarying, check_q_form
+from tvbeta.model import QForm, StateSpaceModel, TimeVarying, check_q_form, reversion
 from tvbeta.model.volatility import VolatilityIndex
 
 Noise = Literal["constant", "volatility"]
+Betas = Literal["random_walk", "mean_reverting"]
 Shrinkage = Literal["none", "horseshoe"]
 SHRINKAGES: tuple[str, ...] = ("none", "horseshoe")
 
 __all__ = [
-    "BayesSpec", "bayes_spec", "build_model", "horseshoe_sigma_beta", "model_from_spec",
-    "sample_prior_predictive",
+    "BayesSpec", "SystemDraws", "bayes_spec", "build_model", "horseshoe_sigma_beta",
+    "model_from_spec", "sample_prior_predictive",
 ]
 
 OBSERVED = "y"
@@ -79,6 +86,22 @@ RANDOM_OBJMODE = r"Numba will use object mode to run CustomDist"
 #: work is in the Python simulator anyway.
 PREDICTIVE_COMPILE = {"mode": "FAST_COMPILE"}
 
+class SystemDraws(NamedTuple):
+    """Posterior draws of the filter's arrays, in the filter's state.
+
+    K = k, or 2k for the augmented [beta; mu] of mean-reverting betas. T (1 | D, K, K) (1:
+    fixed), Q (D, K, K), R (D,) constant or (D, n) per row (a volatility-scaled R_t on n rows).
+    """
+
+    T: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+
+    def draw(self, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return draw d's (T (1, K, K), Q (1, K, K), R (1 | n,)), as the kernels take them."""
+        return self.T[d if len(self.T) > 1 else 0][None], self.Q[d][None], np.atleast_1d(self.R[d])
+
+
 @dataclass(frozen=True, eq=False)
 class BayesSpec:
     """The model (structure and priors) and the data it is fitted to (no fitted state).
@@ -89,7 +112,9 @@ class BayesSpec:
     settings; resolved : with scales filled. target_col, factor_cols : the caller's column
     names (None for arrays). noise_index : the variance index of a volatility-scaled R, centred
     on the likelihood's steps (`VolatilityIndex.centred`); None for a constant R. shrinkage :
-    the prior of sigma_beta, "none" (``priors.sigma_beta``) or "horseshoe".
+    the prior of sigma_beta, "none" (``priors.sigma_beta``) or "horseshoe". betas :
+    "random_walk" (T = ``model.T``) or "mean_reverting" (the filter's state is [beta; mu],
+    `tvbeta.model.reversion`; the kernel_* arrays).
     """
 
     index: pd.Index
@@ -105,6 +130,7 @@ class BayesSpec:
     factor_cols: tuple[Hashable, ...] | None = None
     noise_index: VolatilityIndex | None = None
     shrinkage: Shrinkage = "none"
+    betas: Betas = "random_walk"
 
     @property
     def noise(self) -> Noise:
@@ -116,9 +142,39 @@ class BayesSpec:
         """Return the centred log variance index (n,) of every row, or None for a constant R."""
         return None if self.noise_index is None else self.noise_index.log_h(self.y, self.Z)
 
+    @property
+    def n_states(self) -> int:
+        """K, the filter's states: k, or 2k for mean-reverting betas ([beta; mu])."""
+        return 2 * self.k if self.betas == "mean_reverting" else self.k
+
+    def kernel_design(self, Z: np.ndarray | None = None) -> np.ndarray:
+        """Return the filter's design (n, K) of Z (n, k) (default: the spec's): Z or [Z, 0]."""
+        Z = self.Z if Z is None else Z
+        return reversion.augmented_design(Z) if self.betas == "mean_reverting" else Z
+
+    @cached_property
+    def kernel_initial(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the filter's initial state (a0 (K,), P0 (K, K)): (a0, P0), or augmented."""
+        if self.betas == "mean_reverting":
+            return reversion.augmented_initial(self.a0, self.P0)
+        return self.a0, self.P0
+
+    def state_space(self, draws: SystemDraws, d: int, y: np.ndarray | None = None,
+                    Z: np.ndarray | None = None) -> StateSpace:  # fmt: skip
+        """Return the kernel arrays of draw d on rows y (n,), Z (n, k) (default: the spec's).
+
+        Raises
+        ------
+        ValueError
+            When the draw's arrays do not fit the rows (e.g. R_t of other rows).
+        """
+        y = self.y if y is None else y
+        return state_space(y, self.kernel_design(Z), *draws.draw(d), *self.kernel_initial)
+
     intercept = property(lambda self: self.model.intercept, doc="Whether state 0 is the intercept.")
     q = property(lambda self: self.model.q, doc='The form of Q: "diag" or "full".')
-    T = property(lambda self: self.model.T.values, doc="The constant transition, (k, k).")
+    T = property(lambda self: self.model.T.values,
+                 doc="The constant transition (k, k) of random-walk betas (I by default).")
     a0 = property(lambda self: self.model.a0, doc="Mean of the initial state, (k,).")
     P0 = property(lambda self: self.model.P0, doc="Covariance of the initial state, (k, k).")
 
@@ -157,16 +213,17 @@ class BayesSpec:
         """Return ``BayesSpec(...)`` around `about`."""
         return f"BayesSpec({self.about()})"
 
-    def loglik_terms(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
-        """Return ll[s, t] = log p(y_t | y_{<t}, Q_s, R_s) (nats), (S, n).
+    def loglik_terms(self, draws: SystemDraws) -> np.ndarray:
+        """Return ll[s, t] = log p(y_t | y_{<t}, draw s) (nats), (S, n).
 
-        For draws Q (S, k, k), R (S,) or per step (S, n) and every row t (burn-in included, 0
-        where y_t is missing); one parallel `loglik_batch` call (an error names the draw as
-        batch member).
+        For every draw of ``draws`` and every row t (burn-in included, 0 where y_t is
+        missing); one parallel `loglik_batch` call (an error names the draw as batch member).
         """
+        T, Q, R = (np.asarray(x, dtype=np.float64) for x in draws)
+        a0, P0 = self.kernel_initial
         return loglik_batch(
-            self.y[None], self.Z[None], self.T[None, None], np.asarray(Q)[:, None],
-            np.asarray(R).reshape(len(Q), -1), self.a0[None], self.P0[None], terms=True,
+            self.y[None], self.kernel_design()[None], T[:, None], Q[:, None],
+            R.reshape(len(Q), -1), a0[None], P0[None], terms=True,
         )  # fmt: skip
 
     @classmethod
@@ -180,12 +237,13 @@ class BayesSpec:
         frequency: str | float | None = None,
         noise: Noise = "constant",
         shrinkage: Shrinkage = "none",
+        betas: Betas = "random_walk",
     ) -> BayesSpec:
         """`bayes_spec` on a design validated with this ``burn`` (`tvbeta.data.Design`)."""
         spec = cls.from_arrays(
             design.y, design.Z, index=design.index, state_names=design.state_names,
             intercept=design.has_intercept, q=q, priors=priors, burn=burn, frequency=frequency,
-            noise=noise, shrinkage=shrinkage,
+            noise=noise, shrinkage=shrinkage, betas=betas,
         )  # fmt: skip
         return replace(spec, target_col=design.target_col, factor_cols=design.factor_cols)
 
@@ -205,6 +263,7 @@ class BayesSpec:
         T=None,
         noise: Noise = "constant",
         shrinkage: Shrinkage = "none",
+        betas: Betas = "random_walk",
     ) -> BayesSpec:
         """Build a spec from arrays y (n,), Z (n, k) (the intercept, if any, is column 0).
 
@@ -217,10 +276,17 @@ class BayesSpec:
             [0, n_observed - 1), a frequency that cannot be read or inferred, priors that
             do not fit the data, an unknown ``noise``, or too few observations for the
             volatility index's window; an unknown ``shrinkage``, or the horseshoe with
-            q="full" or with an explicit ``priors.sigma_beta`` (it replaces that prior).
+            q="full" or with an explicit ``priors.sigma_beta`` (it replaces that prior); an
+            unknown ``betas``, or mean-reverting betas with an explicit ``T``.
         """
         if noise not in NOISES:
             raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+        if betas not in BETAS:
+            raise ValueError(f"betas must be one of {BETAS};{closest(str(betas), BETAS)} got "
+                             f"{betas!r}")
+        if betas == "mean_reverting" and T is not None:
+            raise ValueError('betas="mean_reverting" builds its transition T(phi) from phi: '
+                             "leave T unset")
         if shrinkage not in SHRINKAGES:
             raise ValueError(f"shrinkage must be one of {SHRINKAGES};"
                              f"{closest(str(shrinkage), SHRINKAGES)} got {shrinkage!r}")
@@ -258,7 +324,7 @@ class BayesSpec:
         return cls(
             index=index, y=y, Z=Z, state_names=names, burn=int(burn), ppy=ppy, model=model,
             priors=priors, resolved=resolve_priors(y, Z, **kw), noise_index=index_,
-            shrinkage=shrinkage,
+            shrinkage=shrinkage, betas=betas,
         )  # fmt: skip
 
 
@@ -272,6 +338,7 @@ class ModelOptions(TypedDict, total=False):
     frequency: str | float | None
     noise: Noise
     shrinkage: Shrinkage
+    betas: Betas
 
 
 def bayes_spec(
@@ -286,6 +353,7 @@ def bayes_spec(
     frequency: str | float | None = None,
     noise: Noise = "constant",
     shrinkage: Shrinkage = "none",
+    betas: Betas = "random_walk",
 ) -> BayesSpec:
     """Validate the data (`prepare_design`) and resolve priors and the initial state.
 
@@ -316,6 +384,10 @@ def bayes_spec(
         The prior of the drift sds sigma_beta: independent ``priors.sigma_beta`` ("none"), or
         a regularised horseshoe that shrinks the drift of the betas the data do not move
         towards 0 (`horseshoe_sigma_beta`; q="diag" only).
+    betas : {"random_walk", "mean_reverting"}, default "random_walk"
+        Random-walk betas, or betas that revert to long-run means mu (estimated, integrated
+        out by the filter) with a one-year persistence phi_annual ~ Beta(``priors.reversion_a``,
+        ``priors.reversion_b``) per state (`tvbeta.model.reversion`).
 
     Returns
     -------
@@ -335,7 +407,7 @@ def bayes_spec(
         burn = default_burn(len(column_list(factor_cols)) + int(intercept))
     design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
     return BayesSpec.from_design(design, q=q, priors=priors, burn=burn, frequency=frequency,
-                                 noise=noise, shrinkage=shrinkage)
+                                 noise=noise, shrinkage=shrinkage, betas=betas)
 
 
 def build_model(
@@ -347,7 +419,8 @@ def build_model(
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and, for q="diag", ``sigma_beta`` (dims
     state), both sampled as signed sds (`SignedScale`); for q="full" the packed Cholesky factor
     ``chol_Q`` with deterministics ``sigma_beta`` and ``Q`` (state, state_); with
-    ``noise="volatility"`` also ``gamma``; with ``shrinkage="horseshoe"``, ``sigma_beta`` is a
+    ``noise="volatility"`` also ``gamma``; with ``betas="mean_reverting"`` also ``phi_annual``
+    (dims state) and the deterministic ``phi``; with ``shrinkage="horseshoe"``, ``sigma_beta`` is a
     deterministic of ``shrink_tau``, ``shrink_lambda`` and ``shrink_z`` (`horseshoe_sigma_beta`).
     Observed: ``y`` (dims time =
     `BayesSpec.observed_time`), a `pm.CustomDist` whose log density is the filter's one-step
@@ -473,15 +546,36 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
         if spec.log_h is not None:
             gamma = pm.Normal("gamma", 0.0, spec.priors.gamma_sd, dims=DIMS["gamma"] or None)
             R = sigma_eps**2 * pt.exp(gamma * data["log_h"])  # (n,): one R_t per row
+        params, signature = [Q, R, data["Z_obs"]], "(k,k),(r),(t,k)->(t)"
+        op = KalmanLoglikOp(_random_walk_k(spec))
+        if spec.betas == "mean_reverting":
+            phi_annual = pm.Beta("phi_annual", spec.priors.reversion_a, spec.priors.reversion_b,
+                                 dims=DIMS["phi_annual"])  # fmt: skip
+            phi = pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
+            params = [_augmented_q(Q, spec.k), R, data["Z_obs"], _transition(phi, spec.k)]
+            signature, op = "(k,k),(r),(t,k),(k,k)->(t)", KalmanLoglikOp(transition_gradient=True)
         pm.CustomDist(
-            OBSERVED, Q, R, data["Z_obs"],
-            logp=partial(_logp, data=data, op=KalmanLoglikOp(_random_walk_k(spec))),
+            OBSERVED, *params,
+            logp=partial(_logp, data=data, op=op),
             random=partial(_random, spec=spec),
-            signature="(k,k),(r),(t,k)->(t)",
+            signature=signature,
             observed=data["y_obs"],
             dims=DIMS[OBSERVED],
         )  # fmt: skip
     return model
+
+
+def _transition(phi: pt.TensorVariable, k: int) -> pt.TensorVariable:
+    """`tvbeta.model.reversion.transition` of a symbolic phi (k,): (2k, 2k)."""
+    i = np.arange(k)
+    T = pt.set_subtensor(pt.zeros((2 * k, 2 * k))[i, i], phi)
+    T = pt.set_subtensor(T[i, k + i], 1.0 - phi)
+    return pt.set_subtensor(T[k + i, k + i], 1.0)
+
+
+def _augmented_q(Q: pt.TensorVariable, k: int) -> pt.TensorVariable:
+    """`tvbeta.model.reversion.augmented_q` of a symbolic Q (k, k): (2k, 2k)."""
+    return pt.set_subtensor(pt.zeros((2 * k, 2 * k))[:k, :k], Q)
 
 
 def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
@@ -490,12 +584,15 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     PyTensor's numba cache then serves every data set (constants would force a 2-5 s compile
     per data set); names are prefixed to stay unique in nutpie's shared data. ``y_obs``,
     ``Z_obs``: the observed steps; ``y``, ``Z``: every row; ``steps``: where the observed are;
-    ``log_h``: the variance index of a volatility-scaled R.
+    ``log_h``: the variance index of a volatility-scaled R. Z, Z_obs, a0 and P0 are the
+    filter's (`BayesSpec.kernel_design`, `BayesSpec.kernel_initial`).
     """
     steps = spec.steps
+    Z = spec.kernel_design()
+    a0, P0 = spec.kernel_initial
     arrays = {
-        "y_obs": spec.y[steps], "Z_obs": spec.Z[steps], "y": spec.y, "Z": spec.Z,
-        "T": spec.T, "a0": spec.a0, "P0": spec.P0,
+        "y_obs": spec.y[steps], "Z_obs": Z[steps], "y": spec.y, "Z": Z, "T": spec.T, "a0": a0,
+        "P0": P0,
     }  # fmt: skip
     if spec.log_h is not None:
         arrays["log_h"] = spec.log_h
@@ -509,58 +606,69 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
 
 def _random_walk_k(spec: BayesSpec) -> int:
     """`KalmanLoglikOp`'s random_walk_k: k for a random-walk model with few states, else 0."""
+    if spec.betas == "mean_reverting":
+        return 0
     return len(sweep_constant(spec.T[None], spec.k) or ())
 
 
-def _logp(value, Q, R, Z_obs, *, data: dict[str, pt.TensorVariable], op: KalmanLoglikOp):
+def _logp(value, Q, R, Z_obs, *T, data: dict[str, pt.TensorVariable], op: KalmanLoglikOp):
     """Return the log-likelihood terms of the observed steps; the filter runs through every row.
 
     ``value`` fills the observed steps of the full series, so the density is a function of its
-    value as PyMC expects.
+    value as PyMC expects. T: the transition when it has parameters, else the data's.
     """
     y = pt.set_subtensor(data["y"][data["steps"]], value)
-    ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
+    ll = op(Q, R, y, data["Z"], T[0] if T else data["T"], data["a0"], data["P0"])
     return ll[data["steps"]]
 
 
-def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None) -> np.ndarray:
+def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None,
+                     T=None) -> np.ndarray:  # fmt: skip
     """Simulate one replicate of the observed steps' y (m,) from the model.
 
-    beta ~ N(a0, P0) just before the first observed target, then the states through every later
-    row; returned at `BayesSpec.steps`. Q (k, k), R (1,) constant or (n,) per row; Z (m, k)
-    replaces the design at the observed steps if given.
+    The filter's state (`BayesSpec.kernel_initial`, e.g. beta ~ N(a0, P0)) just before the
+    first observed target, then the states through every later row; returned at
+    `BayesSpec.steps`. Q (K, K), R (1,) constant or (n,) per row, T (K, K) (default: the
+    spec's); Z (m, K) replaces the filter's design at the observed steps if given.
     """
-    n, k, steps = spec.n, spec.k, spec.steps
+    n, k, steps = spec.n, spec.n_states, spec.steps
     start = burn_row(spec.y, 0)
-    Zf = spec.Z
+    Zf = spec.kernel_design()
     if Z is not None:
-        Zf = spec.Z.copy()
+        Zf = Zf.copy()
         Zf[steps] = Z
-    beta = spec.a0 + psd_sqrt(spec.P0) @ rng.standard_normal(k)
+    a0, P0 = spec.kernel_initial
+    T = spec.T if T is None else np.asarray(T, float)
+    beta = a0 + psd_sqrt(P0) @ rng.standard_normal(k)
     eta = rng.standard_normal((n - start, k)) @ psd_sqrt(np.asarray(Q, float)).T
     path = np.full((n, k), np.nan)
-    if np.array_equal(spec.T, np.eye(k)):
+    if np.array_equal(T, np.eye(k)):
         path[start:] = beta + np.cumsum(eta, axis=0)
     else:
         for t in range(start, n):
-            beta = spec.T @ beta + eta[t - start]
+            beta = T @ beta + eta[t - start]
             path[t] = beta
     y = np.einsum("tk,tk->t", Zf, path) + np.sqrt(np.asarray(R, float)) * rng.standard_normal(n)
     return y[steps]
 
 
-def _random(Q, R, Z, rng=None, size=None, *, spec: BayesSpec):
-    """CustomDist draw: replicates of shape size + (m,) (parameters may be batched)."""
+def _random(Q, R, Z, *T, rng=None, size=None, spec: BayesSpec):
+    """CustomDist draw: replicates of shape size + (m,) (parameters may be batched).
+
+    T: the transition when it has parameters (mean-reverting betas), else the spec's.
+    """
     rng = rng if rng is not None else np.random.default_rng()
     Q, R, Z = np.asarray(Q, float), np.asarray(R, float), np.asarray(Z, float)
+    T = np.asarray(T[0] if T else spec.T, float)
     size = () if size is None else tuple(np.atleast_1d(size).astype(int))
-    batch = np.broadcast_shapes(size, Q.shape[:-2], R.shape[:-1], Z.shape[:-2])
+    batch = np.broadcast_shapes(size, Q.shape[:-2], R.shape[:-1], Z.shape[:-2], T.shape[:-2])
     Qb = np.broadcast_to(Q, (*batch, *Q.shape[-2:]))
     Rb = np.broadcast_to(R, (*batch, R.shape[-1]))
     Zb = np.broadcast_to(Z, (*batch, *Z.shape[-2:]))
+    Tb = np.broadcast_to(T, (*batch, *T.shape[-2:]))
     out = np.empty((*batch, Z.shape[-2]))
     for idx in np.ndindex(*batch):
-        out[idx] = simulate_returns(spec, Qb[idx], Rb[idx], rng, Zb[idx])
+        out[idx] = simulate_returns(spec, Qb[idx], Rb[idx], rng, Zb[idx], Tb[idx])
     return out
 
 

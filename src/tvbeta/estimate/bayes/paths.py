@@ -66,12 +66,12 @@ def p_positive_frame(paths: xr.Dataset, state: str) -> pd.DataFrame:
 
 
 def beta_path_summary(
-    spec, Q: np.ndarray, R: np.ndarray, *, n_paths: int, seed: int,
-    quantiles: Sequence[float] = QUANTILES,
+    spec, draws, *, n_paths: int, seed: int, quantiles: Sequence[float] = QUANTILES,
 ) -> xr.Dataset:  # fmt: skip
     """Summaries of the filtered and smoothed beta paths over posterior draws.
 
-    spec : `BayesSpec`; Q : (D, k, k) and R : (D,) posterior draws (all chains pooled);
+    spec : `BayesSpec`; draws : its `SystemDraws` (D draws, all chains pooled, e.g.
+    `BayesFit.system_draws`; the betas are the first k of the filter's states);
     n_paths : number of draws used (at most D, without replacement); quantiles : those stored
     (the draws do not depend on them). Returns a Dataset of ``filtered_mean``, ``filtered_sd``,
     ``filtered_q05``, ``filtered_q50``, ``filtered_q95`` (by default), ``filtered_p_positive``
@@ -79,30 +79,27 @@ def beta_path_summary(
     ``smoothed``, each (time, state).
     """
     rng = np.random.default_rng(seed)
-    D = Q.shape[0]
+    D = draws.Q.shape[0]
     chosen = np.sort(rng.choice(D, size=min(n_paths, D), replace=False))
     n, k, b = spec.n, spec.k, spec.first_row
-    T = spec.T[None]
-    draws = {kind: np.empty((len(chosen), n - b, k)) for kind in KINDS}
+    paths = {kind: np.empty((len(chosen), n - b, k)) for kind in KINDS}
     means = {kind: np.zeros((n - b, k)) for kind in KINDS}
     second = {kind: np.zeros((n - b, k)) for kind in KINDS}
     positive = {kind: np.zeros((n - b, k)) for kind in KINDS}
     for i, d in enumerate(chosen):
-        Qd, Rd = Q[d][None], np.atleast_1d(R[d])
-        sm = kalman_smoother(spec.y, spec.Z, T, Qd, Rd, spec.a0, spec.P0)
+        m = spec.state_space(draws, d)
+        sm = kalman_smoother(*m)
         f = sm.filtered
-        sd = np.sqrt(np.clip(np.diagonal(f.P_filt, axis1=1, axis2=2), 0.0, None))
-        draws["filtered"][i] = (f.a_filt + sd * rng.standard_normal((n, k)))[b:]
+        sd = np.sqrt(np.clip(np.diagonal(f.P_filt, axis1=1, axis2=2)[:, :k], 0.0, None))
+        paths["filtered"][i] = (f.a_filt[:, :k] + sd * rng.standard_normal((n, k)))[b:]
         for kind, a, P in (("filtered", f.a_filt, f.P_filt), ("smoothed", sm.a_smooth,
                                                                 sm.P_smooth)):  # fmt: skip
-            var = np.diagonal(P, axis1=1, axis2=2)[b:]
-            means[kind] += a[b:]
-            second[kind] += var + a[b:] ** 2
-            positive[kind] += _p_positive(a[b:], var)
+            a, var = a[b:, :k], np.diagonal(P, axis1=1, axis2=2)[b:, :k]
+            means[kind] += a
+            second[kind] += var + a**2
+            positive[kind] += _p_positive(a, var)
         path_seed = int(rng.integers(2**63 - 1))
-        draws["smoothed"][i] = simulation_smoother(
-            spec.y, spec.Z, T, Qd, Rd, spec.a0, spec.P0, 1, path_seed
-        )[0, b:]
+        paths["smoothed"][i] = simulation_smoother(*m, 1, path_seed)[0, b:, :k]
     coords = {TIME: spec.time, STATE: list(spec.state_names)}
     data = {}
     for kind in KINDS:
@@ -111,7 +108,7 @@ def beta_path_summary(
         data[f"{kind}_mean"] = (DIMS["beta_path"], mean)
         data[f"{kind}_sd"] = (DIMS["beta_path"], np.sqrt(var))
         data[f"{kind}_p_positive"] = (DIMS["beta_path"], positive[kind] / len(chosen))
-        qs = np.quantile(draws[kind], quantiles, axis=0)
+        qs = np.quantile(paths[kind], quantiles, axis=0)
         for q, values in zip(quantiles, qs, strict=True):
             data[f"{kind}_{quantile_label(q)}"] = (DIMS["beta_path"], values)
     attrs = {"n_paths": len(chosen), "seed": int(seed), "quantiles": [float(q) for q in quantiles]}

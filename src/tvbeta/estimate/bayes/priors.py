@@ -14,6 +14,11 @@ Default priors (all overridable through `Priors`):
   same per-state scale times a regularised horseshoe (global ``horseshoe_global`` = 1, slab
   ``horseshoe_slab`` = 2), which pulls the drift of betas the data do not move towards 0
   (`tvbeta.estimate.bayes.model.horseshoe_sigma_beta`).
+* ``betas="mean_reverting"``: beta_t - mu = diag(phi) (beta_{t-1} - mu) + eta_t with the
+  one-year persistence phi_annual = phi^ppy ~ Beta(reversion_a = 4, reversion_b = 1) per state:
+  the density rises to phi_annual = 1 (the random walk), its median 0.84 is a four-year
+  half-life, 10% of the mass is below 0.56 (half-life 1.2 years); mu ~ N(a0, P0), the initial
+  state's prior, integrated out by the filter (`tvbeta.model.reversion`).
 * full Q: Q = diag(sigma_beta) C diag(sigma_beta) with C ~ LKJ(eta = lkj_eta = 2) through
   ``pm.LKJCholeskyCov`` and the same sigma_beta priors.
 * initial state beta_{-1} ~ N(a0, P0): a0 = OLS coefficients on the first ``initial_window``
@@ -174,6 +179,9 @@ class Priors:
         ``shrinkage="horseshoe"`` (1: the default drift scale).
     horseshoe_slab : the horseshoe's slab c, the largest prior drift sd in units of the
         default one (`tvbeta.estimate.bayes.model.horseshoe_sigma_beta`).
+    reversion_a, reversion_b : the Beta(a, b) prior of the one-year persistence phi^ppy of
+        mean-reverting betas (``betas="mean_reverting"``; a > 1 = b puts the mode at 1, the
+        random walk).
     """
 
     sigma_eps: Prior | None = None
@@ -191,6 +199,8 @@ class Priors:
     gamma_sd: float = 1.0
     horseshoe_global: float = 1.0
     horseshoe_slab: float = 2.0
+    reversion_a: float = 4.0
+    reversion_b: float = 1.0
 
     def __post_init__(self) -> None:
         """Turn prior tables into `Prior` and check every setting (TypeError, ValueError)."""
@@ -214,7 +224,7 @@ class Priors:
             raise ValueError(f"initial_mean must be 'ols' or 'zero', got {self.initial_mean!r}")
         for name in ("beta_drift_per_year", "intercept_drift_per_year", "eps_scale", "lkj_eta",
                      "initial_sd_scale", "gamma_sd", "horseshoe_global",
-                     "horseshoe_slab"):  # fmt: skip
+                     "horseshoe_slab", "reversion_a", "reversion_b"):  # fmt: skip
             value = getattr(self, name)
             if not _real(value) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a number > 0, got {value!r}")

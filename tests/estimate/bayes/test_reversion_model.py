@@ -1,0 +1,205 @@
+"""Mean-reverting betas (``betas="mean_reverting"``): the model's likelihood and its gradient in
+phi against statsmodels and finite differences, the beta paths against statsmodels' smoother,
+recovery of a known phi (Bayes and MLE), a small SBC, save and load, and bad settings."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+from tests.estimate.bayes.test_model import at
+from tests.kalman.models import mean_reverting_transition
+
+from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
+from tvbeta.estimate.bayes.fit import BayesFit, fit_spec
+from tvbeta.estimate.bayes.model import BayesSpec, SystemDraws, model_from_spec
+from tvbeta.estimate.bayes.paths import beta_path_summary
+from tvbeta.estimate.bayes.priors import Prior, Priors
+from tvbeta.estimate.mle import MLEConvergenceWarning, fit_qr_mean_reverting
+from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+from tvbeta.kalman import state_space
+from tvbeta.nuts import SamplerSettings
+
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+PPY = 4.0
+"""Quarterly data: a one-year persistence phi^4 is identified by a few hundred steps."""
+
+
+def simulate(seed: int, n: int, phi, mu, sigma_beta, sigma_eps: float = 0.01,
+             beta0=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """y from beta_t - mu = phi (beta_{t-1} - mu) + eta_t on an intercept and one factor
+    (sd 0.05), written out as the model's definition (not through tvbeta). Returns y, Z."""
+    rng = np.random.default_rng(seed)
+    Z = np.column_stack([np.ones(n), 0.05 * rng.standard_normal(n)])
+    phi, mu = np.asarray(phi, float), np.asarray(mu, float)
+    beta = mu.copy() if beta0 is None else np.asarray(beta0, float)
+    y = np.empty(n)
+    for t in range(n):
+        beta = mu + phi * (beta - mu) + np.asarray(sigma_beta) * rng.standard_normal(2)
+        y[t] = Z[t] @ beta + sigma_eps * rng.standard_normal()
+    return y, Z
+
+
+def spec_for(y, Z, priors: Priors | None = None, burn: int = 2) -> BayesSpec:
+    return BayesSpec.from_arrays(y, Z, intercept=True, state_names=["Intercept", "f1"],
+                                 frequency=PPY, burn=burn, betas="mean_reverting",
+                                 priors=priors)  # fmt: skip
+
+
+def augmented(spec: BayesSpec, phi, sigma_beta, sigma_eps):
+    """The [beta; mu] arrays written out here: T from tests/kalman/models.py, Q = blockdiag(
+    diag(sigma_beta^2), 0), Z = [z, 0], (beta_{-1}, mu) independent N(a0, P0)."""
+    k = spec.k
+    Q = np.zeros((2 * k, 2 * k))
+    Q[:k, :k] = np.diag(np.square(sigma_beta))
+    P0 = np.zeros((2 * k, 2 * k))
+    P0[:k, :k] = P0[k:, k:] = spec.P0
+    Z = np.hstack([spec.Z, np.zeros_like(spec.Z)])
+    return (spec.y, Z, mean_reverting_transition(np.asarray(phi))[None], Q[None],
+            np.array([sigma_eps**2]), np.r_[spec.a0, spec.a0], P0)  # fmt: skip
+
+
+def test_log_likelihood_equals_statsmodels_with_the_augmented_transition():
+    """The model's log density at fixed (sigma_eps, sigma_beta, phi) against statsmodels'
+    filter of the augmented model (terms after the burn), to 1e-9 relative."""
+    y, Z = simulate(0, 160, [0.8, 0.9], [0.001, 1.0], [1e-3, 0.05])
+    spec = spec_for(y, Z)
+    model = model_from_spec(spec)
+    loglik = model.compile_logp(vars=[model["y"]])
+    for sigma_eps, sigma_beta, phi in [(0.01, [1e-3, 0.05], [0.8, 0.9]),
+                                       (0.02, [1e-4, 0.1], [0.99, 0.5])]:  # fmt: skip
+        point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta,
+                   phi_annual=np.power(phi, PPY))  # fmt: skip
+        ref = statsmodels_filter(*augmented(spec, phi, sigma_beta, sigma_eps))
+        np.testing.assert_allclose(loglik(point), ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
+
+
+def test_gradient_in_phi_matches_finite_differences_of_the_log_density():
+    """d logp / d(logit phi_annual) from the Op's exact dT, against central differences of
+    the compiled log density (step 1e-5 in the sampler's space)."""
+    y, Z = simulate(1, 120, [0.7, 0.95], [0.0, 1.0], [1e-3, 0.03])
+    model = model_from_spec(spec_for(y, Z))
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    point = at(model, sigma_eps=0.012, sigma_beta=[1e-3, 0.03], phi_annual=[0.4, 0.85])
+    names = [v.name for v in model.value_vars]
+    sizes = [np.size(point[n]) for n in names]
+    grad = dlogp(point)
+    flat = np.concatenate([np.ravel(point[n]) for n in names])
+
+    def value(x):
+        parts = np.split(x, np.cumsum(sizes)[:-1])
+        return logp({n: p.reshape(np.shape(point[n])) for n, p, in zip(names, parts, strict=True)})
+
+    h = 1e-5
+    fd = np.array([(value(flat + h * e) - value(flat - h * e)) / (2 * h)
+                   for e in np.eye(flat.size)])  # fmt: skip
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
+
+
+def test_beta_paths_are_the_first_k_states_of_statsmodels_smoother():
+    """One draw's smoothed beta path and sd (`beta_path_summary`) against statsmodels' smoother
+    of the augmented model, states 0..k-1."""
+    y, Z = simulate(2, 100, [0.9, 0.8], [0.0, 1.2], [1e-3, 0.04])
+    spec = spec_for(y, Z)
+    phi, sb, se = np.array([0.9, 0.8]), np.array([1e-3, 0.04]), 0.01
+    draws = SystemDraws(mean_reverting_transition(phi)[None], augmented(spec, phi, sb, se)[3],
+                        np.array([se**2]))  # fmt: skip
+    paths = beta_path_summary(spec, draws, n_paths=1, seed=0)
+    ref = statsmodels_filter(*augmented(spec, phi, sb, se))
+    b = spec.first_row
+    np.testing.assert_allclose(paths["smoothed_mean"].values, ref.a_smooth[b:, :2], rtol=1e-8,
+                               atol=1e-10)  # fmt: skip
+    sd = np.sqrt(np.diagonal(ref.P_smooth, axis1=1, axis2=2)[b:, :2])
+    np.testing.assert_allclose(paths["smoothed_sd"].values, sd, rtol=1e-6, atol=1e-10)
+
+
+def quiet_fit(spec: BayesSpec, seed: int, draws: int = 300, chains: int = 2) -> BayesFit:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BayesConvergenceWarning)
+        return fit_spec(spec, SamplerSettings(draws=draws, tune=draws, chains=chains,
+                                              cores=chains, n_paths=0), seed=seed)  # fmt: skip
+
+
+@pytest.mark.parametrize(("seed", "phi_annual"), [(1, 0.5), (2, 0.8), (3, 0.95)])
+def test_posterior_of_phi_covers_a_known_truth(seed, phi_annual):
+    """Simulated quarterly with a known one-year persistence of the factor's beta (half-lives
+    1, 3.1 and 13.5 years, where the prior Beta(4, 1) puts 6%, 41% and 81% of its mass below;
+    sd of its drift 0.08 per quarter, 400 quarters) and a nearly static intercept; phi[f1]
+    must lie in its central 98% posterior interval (a miss by chance has probability 2%).
+    A truth the prior all but excludes (phi_annual = 0.13 was tried) is not recovered from
+    400 quarters: the SBC below is the calibration check over the prior."""
+    phi_f = phi_annual ** (1 / PPY)
+    y, Z = simulate(seed, 400, [0.5, phi_f], [0.0, 1.0], [1e-4, 0.08])
+    post = quiet_fit(spec_for(y, Z), seed).tree["posterior"]
+    lo, hi = np.quantile(post["phi"].sel(state="f1").values, [0.01, 0.99])
+    assert lo < phi_f < hi, (lo, hi)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_mle_recovers_a_known_phi_within_three_standard_errors(seed):
+    """`fit_qr_mean_reverting` on 600 simulated quarters with phi = (0.5, 0.8): the factor's
+    phi within 3 of its standard errors of the truth, and the log-likelihood at the estimate
+    equal to statsmodels' filter there (the objective is the model's)."""
+    y, Z = simulate(seed, 600, [0.5, 0.8], [0.0, 1.0], [1e-4, 0.08])
+    spec = spec_for(y, Z)
+    m = state_space(y, Z, np.eye(2)[None], np.eye(2)[None] * 1e-4, [1e-4], spec.a0, spec.P0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)  # the intercept's drift ~0
+        est = fit_qr_mean_reverting(m, ppy=PPY, burn=spec.burn, state_names=("Intercept", "f1"))
+    phi = est.params[-2:]
+    assert abs(phi[1] - 0.8) < 3 * est.se[-1], (phi, est.se[-2:])
+    ref = statsmodels_filter(*augmented(spec, phi, np.sqrt(np.diag(est.Q)), np.sqrt(est.R)))
+    np.testing.assert_allclose(est.llf, ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
+
+
+def test_small_sbc_ranks_of_phi_are_uniform():
+    """Simulation-based calibration (Talts et al. 2018): 30 series of 80 quarters, the factor
+    beta only (no intercept), with (sigma_eps, sigma_beta, phi_annual, mu, beta_{-1}) drawn
+    from the fitted model's priors, 1 chain of 200 draws each, ranks of phi_annual and
+    sigma_beta among L = 19 draws in 5 bins; p > 1e-3 each, as the other small SBCs."""
+    prior = dict(sigma_eps=0.01, sigma_beta=0.05, a0=1.0, P0=0.25)
+    priors = Priors(sigma_eps=Prior("HalfNormal", {"sigma": prior["sigma_eps"]}),
+                    sigma_beta=Prior("HalfNormal", {"sigma": [prior["sigma_beta"]]}),
+                    a0=(prior["a0"],), P0=((prior["P0"],),))  # fmt: skip
+    rng = np.random.default_rng(0)
+    ranks = []
+    for i in range(30):
+        se, sb = np.abs(rng.normal(0, [prior["sigma_eps"], prior["sigma_beta"]]))
+        phi_annual = rng.beta(priors.reversion_a, priors.reversion_b)
+        mu, beta0 = rng.normal(prior["a0"], np.sqrt(prior["P0"]), 2)
+        y, Z2 = simulate(200 + i, 80, [1.0, phi_annual ** (1 / PPY)], [0.0, mu], [0.0, sb],
+                         se, beta0=[0.0, beta0])  # fmt: skip
+        spec = BayesSpec.from_arrays(y, Z2[:, 1:], state_names=["f1"], frequency=PPY, burn=0,
+                                     betas="mean_reverting", priors=priors)  # fmt: skip
+        post = quiet_fit(spec, i, draws=200, chains=1).tree["posterior"]
+        draws = np.column_stack([post["phi_annual"].values.ravel(),
+                                 post["sigma_beta"].values.ravel()])  # fmt: skip
+        thin = draws[np.linspace(0, len(draws) - 1, 19).astype(int)]
+        ranks.append((thin < np.r_[phi_annual, sb]).sum(axis=0))
+    for name, r in zip(("phi_annual", "sigma_beta"), np.array(ranks).T, strict=True):
+        p = chisquare(np.bincount(r // 4, minlength=5)).pvalue
+        assert p > 1e-3, (name, np.sort(r).tolist())
+
+
+def test_save_and_load_keep_mean_reversion_and_the_log_density(tmp_path):
+    y, Z = simulate(5, 120, [0.9, 0.9], [0.0, 1.0], [1e-4, 0.05])
+    fit = quiet_fit(spec_for(y, Z), 0, draws=50, chains=1)
+    loaded = BayesFit.load(fit.save(tmp_path / "fit.nc"))
+    assert loaded.spec.betas == "mean_reverting"
+    point = fit.model().initial_point()
+    assert loaded.model().compile_logp()(point) == fit.model().compile_logp()(point)
+    assert list(fit.summary().index)[-2:] == ["phi[Intercept]", "phi[f1]"]
+
+
+def test_unknown_betas_is_refused_naming_the_choices():
+    y, Z = simulate(6, 40, [0.9, 0.9], [0.0, 1.0], [1e-4, 0.05])
+    with pytest.raises(ValueError, match=r"betas must be one of .*mean_reverting.*'mean_revert'"):
+        BayesSpec.from_arrays(y, Z, frequency=PPY, betas="mean_revert")
+
+
+def test_mean_reverting_betas_with_an_explicit_transition_is_refused():
+    y, Z = simulate(6, 40, [0.9, 0.9], [0.0, 1.0], [1e-4, 0.05])
+    with pytest.raises(ValueError, match="leave T unset"):
+        BayesSpec.from_arrays(y, Z, frequency=PPY, betas="mean_reverting", T=np.eye(2))
