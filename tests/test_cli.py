@@ -376,3 +376,44 @@ def test_integration_run_nile_local_level_end_to_end(capsys, tmp_path):
     assert "## volume" in out and (tmp_path / "fits" / "volume.bayes.nc").is_file()
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'id="betas-volume"' in report and "none: a local level model" in report
+
+
+# --- fit --shrinkage ---------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_fit_bayes_with_shrinkage_horseshoe_saves_a_horseshoe_fit_at_target_accept_0_9(
+        capsys, tmp_path):  # fmt: skip
+    """The saved fit carries the horseshoe (its shrink_* variables) and ran at 0.9, the floor of
+    the horseshoe (tiny.toml leaves target_accept at 0.8)."""
+    from tvbeta.estimate.bayes.fit import BayesFit
+
+    code, _, err = run(capsys, "fit", TINY, "--method", "bayes", "--shrinkage", "horseshoe",
+                         "--target", "NoDur", "--draws", "50", "--tune", "50", "--output",
+                         tmp_path)  # fmt: skip
+    assert code == 0, err
+    fit = BayesFit.load(tmp_path / "fit_bayes" / "NoDur.nc")
+    assert fit.spec.shrinkage == "horseshoe" and "shrink_tau" in fit.tree["posterior"]
+    assert fit.settings["target_accept"] == 0.9
+
+
+def test_fit_mle_with_shrinkage_says_the_horseshoe_is_a_bayes_prior(capsys, tmp_path):
+    code, _, err = run(capsys, "fit", TINY, "--method", "mle", "--shrinkage", "horseshoe",
+                       "--output", tmp_path)  # fmt: skip
+    assert code == 2
+    assert "shrinkage 'horseshoe' is a prior of the Bayes model; --method mle has no prior" in err
+    assert "use --method bayes, or --shrinkage none" in err
+
+
+def test_fit_shrinkage_with_a_full_q_names_the_option(capsys, tmp_path):
+    model = tmp_path / "full.toml"
+    model.write_text(TINY.read_text().replace('intercept = true', 'intercept = true\nq = "full"'))
+    code, _, err = run(capsys, "fit", model, "--method", "bayes", "--shrinkage", "horseshoe",
+                       "--output", tmp_path)  # fmt: skip
+    assert code == 2
+    assert 'tvbeta: error: --shrinkage horseshoe: shrinkage="horseshoe" is a prior on the sds ' \
+           'of a diagonal Q: use q="diag"' in err  # fmt: skip
+
+
+def test_unknown_shrinkage_option_lists_the_choices(capsys):
+    code, _, err = run(capsys, "fit", TINY, "--method", "bayes", "--shrinkage", "lasso")
+    assert code == 2 and "argument --shrinkage: invalid choice: 'lasso'" in err
+    assert "'none', 'horseshoe'" in err

@@ -340,3 +340,40 @@ def test_lfo_settings_reach_the_bayes_settings(tmp_path):
 def test_negative_lfo_threshold_gives_the_bound(tmp_path):
     message = error_of(model_file(tmp_path, BASE + "[compare]\nlfo_threshold = -1\n"))
     assert "[compare] lfo_threshold: must be" in message and "got -1" in message
+
+
+# --- [model] shrinkage -------------------------------------------------------------------------
+def test_model_shrinkage_horseshoe_is_read_and_written_back(tmp_path):
+    config = load_config(model_file(tmp_path, BASE + 'shrinkage = "horseshoe"\n'))
+    assert config.model.shrinkage == "horseshoe"
+    assert load_config(model_file(tmp_path, BASE)).model.shrinkage == "none"  # the default
+    again = model_file(tmp_path, tomli_w.dumps(config.to_dict()), "again.toml")
+    assert load_config(again).model.shrinkage == "horseshoe"
+
+
+def test_unknown_shrinkage_names_the_key_and_the_choices(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + 'shrinkage = "horseshow"\n'))
+    assert "[model] shrinkage: 'horseshow' is not allowed; did you mean 'horseshoe'?" in message
+    assert "'none'" in message
+
+
+def test_horseshoe_with_a_full_q_is_refused_at_the_shrinkage_key(tmp_path):
+    path = model_file(tmp_path, BASE + 'q = "full"\nshrinkage = "horseshoe"\n')
+    assert error_of(path).startswith(f'{path}: [model] shrinkage: shrinkage="horseshoe" is a '
+                                     'prior on the sds of a diagonal Q: use q="diag"')
+
+
+def test_horseshoe_with_a_sigma_beta_prior_is_refused_at_the_shrinkage_key(tmp_path):
+    text = BASE + ('shrinkage = "horseshoe"\n[priors]\n'
+                   'sigma_beta = {dist = "HalfNormal", sigma = 0.1}\n')
+    path = model_file(tmp_path, text)
+    message = error_of(path)
+    assert message.startswith(f"{path}: [model] shrinkage:")
+    assert "leave priors.sigma_beta unset" in message
+
+
+def test_horseshoe_prior_settings_are_priors_keys(tmp_path):
+    text = BASE + 'shrinkage = "horseshoe"\n[priors]\nhorseshoe_global = 0.5\nhorseshoe_slab = 3\n'
+    config = load_config(model_file(tmp_path, text))
+    assert config.bayes_settings().parsed_priors.horseshoe_slab == 3.0
+    assert config.bayes_settings().parsed_priors.horseshoe_global == 0.5

@@ -350,3 +350,23 @@ def test_posterior_sds_square_to_the_q_and_r_draws_the_likelihood_uses(compariso
     np.testing.assert_allclose(sds["sigma_eps"].ravel() ** 2, R, rtol=1e-14)
     for j, name in enumerate(list(sds)[1:]):
         np.testing.assert_allclose(sds[name].ravel() ** 2, Q[:, j, j], rtol=1e-14)
+
+
+def test_static_section_shows_the_horseshoe_probabilities_beside_the_grids_choices(page,
+                                                                                   comparison):
+    """Per series, P(static) of each state equals `BayesFit.static_probability()` of the
+    bayes_shrink fit computed directly (3 significant digits as printed), and the grid's
+    columns name the Q setter of the spec each ranking chose."""
+    for name, result in comparison.series.items():
+        tab = frame(page.tables[f"static-{name}"])
+        direct = result.fits["bayes_shrink"].static_probability()
+        assert list(tab.index) == list(direct.index)
+        np.testing.assert_allclose(tab["P(static)"].astype(float), direct, rtol=5e-3, atol=1e-12)
+        for method in ("grid_seed", "grid_loglik"):
+            assert set(tab[f"{method} Q setter"]) == {result.fits[method].q_mode}
+    assert "Which betas move: the grid's Q and the horseshoe" in page.headings["h3"]
+
+
+def test_model_section_states_the_horseshoes_target_accept(report):
+    """The comparison ran at 0.8 (the default); bayes_shrink at the horseshoe's floor 0.9."""
+    assert "0.8 (bayes_shrink: 0.9)" in report.read_text(encoding="utf-8")

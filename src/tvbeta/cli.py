@@ -19,6 +19,7 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from tvbeta.config import ConfigError, RunConfig, load_config
-from tvbeta.constants import default_burn
+from tvbeta.constants import SHRINKAGES, default_burn
 from tvbeta.data import DataValidationError
 from tvbeta.interrupts import InterruptNote, noting_interrupts
 from tvbeta.model import SavedFileError, SpecError
@@ -110,6 +111,7 @@ class _SeriesProgress:
                        "mle_vol": "MLE (volatility-scaled R)",
                        "bayes": f"Bayes ({s.chains} chains x {s.tune + s.draws})",
                        "bayes_vol": "Bayes (volatility-scaled R)",
+                       "bayes_shrink": "Bayes (horseshoe on Q)",
                        "rolling_ols": "rolling OLS", "lfo": "LFO"}  # fmt: skip
         self.n, self.done, self.interrupt = len(targets), 0, interrupt
         self.steps: list[str] = []
@@ -271,6 +273,18 @@ def _demo(args: argparse.Namespace) -> int:
 # --- fit ---------------------------------------------------------------------------------------
 def _fit(args: argparse.Namespace) -> int:
     config = _config(args)
+    if args.shrinkage is not None:
+        from tvbeta.estimate.bayes.model import check_shrinkage
+
+        config = replace(config, model=replace(config.model, shrinkage=args.shrinkage))
+        try:
+            check_shrinkage(args.shrinkage, config.model.q, dict(config.priors))
+        except ValueError as err:
+            raise CLIError(f"--shrinkage {args.shrinkage}: {err}") from err
+    if config.model.shrinkage != "none" and args.method != "bayes":
+        raise CLIError(f"shrinkage {config.model.shrinkage!r} is a prior of the Bayes model; "
+                       f"--method {args.method} has no prior (the plain MLE is its plug-in "
+                       "peer): use --method bayes, or --shrinkage none")  # fmt: skip
     folder = _output_folder(config.output.folder / f"fit_{args.method}")
     info = {"command": f"fit --method {args.method}", "settings": config.to_dict()}
     with _writing(folder, args.interrupt, info=info) as stage:
@@ -312,6 +326,7 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
 
     m, s = config.model, config.sampler
     fit = fit_bayes(data, target, m.factors, intercept=m.intercept, q=m.q, noise=m.noise,
+                    shrinkage=m.shrinkage,
                     priors=dict(config.priors) or None, burn=burn,
                     frequency=config.data.model_frequency, settings=s.nuts,
                     seed=s.seed)  # fmt: skip
@@ -422,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["fit"].add_argument("--method", required=True, choices=FIT_METHODS, help=(
         "mle: joint maximum likelihood; bayes: NUTS posterior; grid: the seed's grid search, best "
         "by [grid] rank"))  # fmt: skip
+    sub.choices["fit"].add_argument("--shrinkage", choices=SHRINKAGES, help=(
+        "prior of the drift sds of --method bayes: none, or horseshoe (finds which betas are "
+        "static; q = \"diag\") (default: [model] shrinkage)"))  # fmt: skip
     sub.choices["demo"].add_argument("--full", action="store_true",
                                      help="the model file's sampler settings (4 x 1000 draws)")
     text = "rebuild the HTML report of a saved comparison"

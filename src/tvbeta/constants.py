@@ -53,6 +53,10 @@ BETAS: tuple[str, ...] = ("random_walk", "mean_reverting")
 """How the betas move: a random walk (T = I), or towards long-run means mu with one-period
 persistence phi in (0, 1] per state (`tvbeta.model.reversion`)."""
 
+SHRINKAGES: tuple[str, ...] = ("none", "horseshoe")
+"""Priors of the drift sds sigma_beta: independent ones, or a regularised horseshoe that lets
+the data decide which betas are static (`tvbeta.estimate.bayes.model.horseshoe_sigma_beta`)."""
+
 Q_FORMS: tuple[str, ...] = ("diag", "full")
 """Forms of a constant state noise covariance Q that MLE and Bayes estimate: a diagonal, or a
 full symmetric matrix (through its Cholesky factor)."""
@@ -91,6 +95,10 @@ TARGET_ACCEPT = 0.8
 """NUTS target acceptance rate (Stan's, PyMC's and nutpie's default). The sds are sampled signed
 (`tvbeta.estimate.bayes.model.SignedScale`): no neck at sigma -> 0, no divergence at 0.8 on the
 demo's and the seed's data, 20-25% fewer gradients per draw than at 0.9."""
+HORSESHOE_TARGET_ACCEPT = 0.9
+"""The lowest target acceptance rate of a fit with ``shrinkage="horseshoe"``: its posterior has a
+curved ridge that gives divergences at 0.8 (`tvbeta.estimate.bayes.model.horseshoe_sigma_beta`),
+so `fit_spec` runs it at max(target_accept, 0.9)."""
 NUTPIE_ADAPTATION = "low_rank"
 """nutpie's mass-matrix adaptation in `fit_bayes`: diagonal plus a low-rank correction fitted
 by minimising the Fisher divergence (Seyboldt, Carlson & Carpenter 2026), not nutpie's diagonal

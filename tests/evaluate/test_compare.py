@@ -348,3 +348,43 @@ def test_differences_against_any_reference_are_means_across_series_with_their_se
     assert d.loc["b", "mean diff vs b"] == 0.0
     with pytest.raises(KeyError, match="'c' is not a method"):
         Comparison(series, {}, pd.DataFrame()).differences("c")
+
+
+def test_every_variant_has_its_bayes_method_and_an_mle_unless_it_only_changes_the_prior():
+    """The table of variants spells the methods: bayes + suffix for each, mle + suffix unless the
+    variant's options are priors (the horseshoe has no MLE)."""
+    from tvbeta.evaluate.settings import BAYES_VARIANTS, METHODS, VARIANTS
+
+    assert VARIANTS["_shrink"] == {"shrinkage": "horseshoe"}
+    assert BAYES_VARIANTS == ("bayes", "bayes_vol", "bayes_shrink")
+    assert [m for m in METHODS if m.startswith("mle")] == ["mle", "mle_vol"]
+
+
+def test_mle_shrink_is_no_method_and_the_error_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['mle_shrink'\]; choose from "
+                                         r"\[.*'mle', 'mle_vol', .*'bayes_shrink'"):
+        compare_series(pd.DataFrame(), "a", ["f1"], methods=["mle_shrink"])
+
+
+def test_bayes_shrink_with_a_full_q_is_refused_before_anything_is_fitted():
+    with pytest.raises(ValueError, match=r"method 'bayes_shrink': shrinkage=\"horseshoe\" is a "
+                                         r"prior on the sds of a diagonal Q"):
+        compare_series(pd.DataFrame(), "a", ["f1"], methods=["bayes_shrink"],
+                       bayes=BayesSettings(q="full"))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_bayes_shrink_is_the_horseshoe_at_target_accept_0_9_and_is_stacked(two_series):
+    """The default settings say 0.8; the horseshoe's fit runs at its floor 0.9 (divergences at
+    0.8, `horseshoe_sigma_beta`), the plain Bayes at 0.8; both enter the stacking."""
+    settings = BayesSettings(SamplerSettings(draws=100, tune=100, chains=2, n_paths=0),
+                             n_predictive=50, lfo_threshold=None)  # fmt: skip
+    res = compare_series(two_series, "a", ["f1", "f2"],
+                         methods=["bayes", "bayes_shrink", "bayes_stacked"], bayes=settings,
+                         seed=1)  # fmt: skip
+    shrink, plain = res.fits["bayes_shrink"], res.fits["bayes"]
+    assert shrink.spec.shrinkage == "horseshoe" and "shrink_tau" in shrink.tree["posterior"]
+    assert shrink.settings["target_accept"] == 0.9 and plain.settings["target_accept"] == 0.8
+    weights = res.table["stacking weight"].dropna()
+    assert list(weights.index) == ["bayes", "bayes_shrink"]
+    assert weights.sum() == pytest.approx(1.0)

@@ -29,6 +29,8 @@ string is allowed)::
     q = "diag"             # "diag" | "full" state noise covariance
     noise = "constant"     # "constant" | "volatility" (R_t = sigma_eps^2 h_t^gamma) for `fit`;
                            # a comparison runs the variants [compare] methods name
+    shrinkage = "none"     # "none" | "horseshoe" (prior of the drift sds; q = "diag") for
+                           # `fit --method bayes`; a comparison's variant is bayes_shrink
     burn = 12              # optional: leading observed steps left out of the likelihood
 
     [priors]               # passed to tvbeta.estimate.bayes.priors.Priors.from_dict

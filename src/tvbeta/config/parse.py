@@ -24,7 +24,7 @@ from tvbeta.config.schema import (
     SplitConfig,
 )
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
-from tvbeta.constants import NOISES, Q_FORMS
+from tvbeta.constants import NOISES, Q_FORMS, SHRINKAGES
 from tvbeta.data.validate import repeated
 from tvbeta.nuts import SAMPLERS
 
@@ -71,12 +71,15 @@ def load_config(path: str | Path) -> RunConfig:
     out_where = Where(file, "output")
     check_keys(out_where, output, ("folder",))
     folder = read(out_where, output, "folder", "str", f"output/{file.stem}")
+    model = _model(Where(file, "model"), tables["model"])
+    priors = _priors(Where(file, "priors"), tables.get("priors", {}))
+    check_model_shrinkage(Where(file, "model"), model, priors, "shrinkage")
     return RunConfig(
         path=file,
         data=_data(Where(file, "data"), tables["data"], file.parent),
-        model=_model(Where(file, "model"), tables["model"]),
+        model=model,
         output=OutputConfig(Path(folder).expanduser()),
-        priors=_priors(Where(file, "priors"), tables.get("priors", {})),
+        priors=priors,
         sampler=_table(Where(file, "sampler"), tables.get("sampler", {}), SamplerConfig, _SAMPLER),
         grid=_table(Where(file, "grid"), tables.get("grid", {}), GridConfig, _GRID),
         split=_split(Where(file, "split"), tables.get("split", {})),
@@ -148,6 +151,23 @@ def _resolve(base: Path, value: str | None) -> Path | None:
     return (path if path.is_absolute() else base / path).resolve()
 
 
+def check_model_shrinkage(where: Where, model: ModelConfig, priors: dict[str, Any],
+                          key: str) -> None:
+    """Refuse [model] shrinkage with a q or [priors] it does not go with, naming ``key``.
+
+    Raises
+    ------
+    ConfigError
+        The message of `check_shrinkage` (horseshoe: q = "diag", no [priors] sigma_beta).
+    """
+    from tvbeta.estimate.bayes.model import check_shrinkage
+
+    try:
+        check_shrinkage(model.shrinkage, model.q, priors)
+    except ValueError as err:
+        raise where.error(f"{err}", key) from err
+
+
 def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
     check_keys(where, t, [f.name for f in fields(ModelConfig)])
     targets = read(where, t, "targets", "str_list", example='targets = ["NoDur", "Durbl"]')
@@ -169,6 +189,7 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
     return ModelConfig(targets=targets, factors=factors, intercept=intercept,
                        q=read(where, t, "q", "str", "diag", choices=Q_FORMS),
                        noise=read(where, t, "noise", "str", "constant", choices=NOISES),
+                       shrinkage=read(where, t, "shrinkage", "str", "none", choices=SHRINKAGES),
                        burn=read(where, t, "burn", "int", None, low=0))  # fmt: skip
 
 

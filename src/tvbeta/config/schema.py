@@ -56,6 +56,7 @@ class ModelConfig:
     q: str = "diag"
     burn: int | None = None
     noise: str = "constant"  # of `tvbeta fit`; a comparison runs the variants its methods name
+    shrinkage: str = "none"  # of `tvbeta fit --method bayes`, as noise
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ one-step-ahead forecast from y_{<t}. Methods:
 - ``bayes``: NUTS posterior of Q and R; the predictive is the posterior mixture over draws;
 - ``mle_vol``, ``bayes_vol``: the same with a volatility-scaled R_t = sigma_eps^2 h_t^gamma
   (`tvbeta.model.volatility`; gamma estimated too), not run unless named in ``methods``;
+- ``bayes_shrink``: the posterior under the horseshoe prior of the drift sds
+  (`horseshoe_sigma_beta`), sampled at target_accept >= 0.9 (`fit_spec`), not run unless
+  named. It has no MLE (``mle_shrink`` is no method): a prior has no maximum likelihood, and
+  the plain ``mle`` is its plug-in peer. Every variant is one line of `VARIANTS`;
 - ``bayes_stacked``: the predictives of the Bayes variants run, stacked with the weights that
   maximise their PSIS-LOO predictive density on the training span (``az.compare``,
   method="stacking"), so chosen with training data only;
@@ -55,7 +59,9 @@ from tvbeta.evaluate.settings import (
     DEFAULT_METHODS,
     LFO_STEP,
     METHODS,
+    MLE_VARIANTS,
     REFERENCE,
+    VARIANTS,
     BayesSettings,
     GridSettings,
     Split,
@@ -159,14 +165,15 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         if name in methods:
             runners[name] = lambda rank=rank: _spec_run(
                 _fit_grid(train, data.iloc[: split.n_train], burn, rank, grid), design, split)
-    for suffix, noise in (("", "constant"), ("_vol", "volatility")):
+    for suffix, options in VARIANTS.items():
         if {"mle" + suffix, "bayes" + suffix} & set(methods):
             from tvbeta.estimate.bayes.model import BayesSpec
 
             # one model for both: the MLE maximises the likelihood the posterior is built on
             model = BayesSpec.from_design(train, q=bayes.q, priors=bayes.parsed_priors,
-                                          burn=burn, frequency=bayes.frequency, noise=noise)
-            runners["mle" + suffix] = partial(_mle_run, model, train, design, split)
+                                          burn=burn, frequency=bayes.frequency, **options)
+            if "mle" + suffix in MLE_VARIANTS:
+                runners["mle" + suffix] = partial(_mle_run, model, train, design, split)
             runners["bayes" + suffix] = partial(_bayes_run, model, design, split, bayes, seed)
     window = None
     if "rolling_ols" in methods:

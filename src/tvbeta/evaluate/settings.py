@@ -18,13 +18,26 @@ from tvbeta.nuts import SamplerSettings
 if TYPE_CHECKING:
     from tvbeta.estimate.bayes.priors import Priors
 
-METHODS = ("grid_seed", "grid_loglik", "mle", "mle_vol", "bayes", "bayes_vol", "bayes_stacked",
-           "rolling_ols")
-"""Every method a comparison knows, in the order of its tables; ``*_vol``: the model with a
-volatility-scaled R_t = sigma_eps^2 h_t^gamma (`tvbeta.model.volatility`); ``bayes_stacked``:
-the Bayes variants' predictives stacked with weights from the training span."""
-BAYES_VARIANTS = ("bayes", "bayes_vol")
+VARIANTS: dict[str, dict[str, str]] = {
+    "": {},
+    "_vol": {"noise": "volatility"},
+    "_shrink": {"shrinkage": "horseshoe"},
+}
+"""The model variants a comparison fits: method suffix -> model options of
+`BayesSpec.from_design` (``bayes`` + suffix is the posterior, ``mle`` + suffix its MLE).
+``_vol``: a volatility-scaled R_t = sigma_eps^2 h_t^gamma (`tvbeta.model.volatility`);
+``_shrink``: the horseshoe prior of the drift sds (`horseshoe_sigma_beta`)."""
+PRIOR_OPTIONS = frozenset({"shrinkage"})
+"""Model options that change only the prior: a variant with one has no MLE (a prior has no
+maximum likelihood; the plain ``mle`` is its plug-in peer)."""
+MLE_VARIANTS = tuple("mle" + s for s, o in VARIANTS.items() if not PRIOR_OPTIONS & set(o))
+"""The MLE methods, one per variant without a prior option."""
+BAYES_VARIANTS = tuple("bayes" + s for s in VARIANTS)
 """The Bayes methods ``bayes_stacked`` weighs (at least two of them must run)."""
+METHODS = ("grid_seed", "grid_loglik", *MLE_VARIANTS, *BAYES_VARIANTS, "bayes_stacked",
+           "rolling_ols")
+"""Every method a comparison knows, in the order of its tables (`VARIANTS`); ``bayes_stacked``:
+the Bayes variants' predictives stacked with weights from the training span."""
 DEFAULT_METHODS = ("grid_seed", "grid_loglik", "mle", "bayes", "rolling_ols")
 """The methods run when none are named."""
 REFERENCE = "bayes"
@@ -66,23 +79,30 @@ class BayesSettings:
         return Priors.from_dict(self.priors)
 
     def check(self, methods: Sequence[str]) -> None:
-        """Refuse settings the given methods cannot run with (model: mle, bayes; NUTS: bayes).
+        """Refuse settings the given methods cannot run with (model: mle*, bayes*; NUTS: bayes*).
 
         Raises
         ------
         ValueError, TypeError
         """
-        if not {"mle", "bayes"} & set(methods):
+        if not {*MLE_VARIANTS, *BAYES_VARIANTS} & set(methods):
             return
         from tvbeta.estimate.mle import check_q_form
 
         check_q_form(self.q)
+        from tvbeta.estimate.bayes.model import check_shrinkage
         from tvbeta.estimate.bayes.priors import periods_per_year
 
         self.parsed_priors  # noqa: B018 (parsed here, to raise before anything is fitted)
+        for suffix, options in VARIANTS.items():
+            if "bayes" + suffix in methods and "shrinkage" in options:
+                try:
+                    check_shrinkage(options["shrinkage"], self.q, self.parsed_priors)
+                except ValueError as err:
+                    raise ValueError(f"method {'bayes' + suffix!r}: {err}") from err
         if self.frequency is not None:
             periods_per_year(None, self.frequency)
-        if "bayes" not in methods:
+        if not set(BAYES_VARIANTS) & set(methods):
             return
         if not isinstance(self.nuts, SamplerSettings):
             raise TypeError(f"nuts must be a SamplerSettings, got {type(self.nuts).__name__}")

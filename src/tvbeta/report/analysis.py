@@ -24,13 +24,13 @@ from tvbeta.estimate.bayes.priors import Prior, periods_per_year
 from tvbeta.estimate.grid import extend_spec
 from tvbeta.evaluate.comparison import Comparison
 from tvbeta.evaluate.forecast import OneStepForecast
-from tvbeta.evaluate.settings import Split
+from tvbeta.evaluate.settings import BAYES_VARIANTS, MLE_VARIANTS, Split
 from tvbeta.model import KalmanEngine, KalmanSpec
 from tvbeta.viz.bands import BandPath, beta_bands
 from tvbeta.viz.compare import RefValue
 
 #: Methods whose fit is a saved object (rolling OLS has none).
-FITTED = ("grid_seed", "grid_loglik", "mle", "bayes", "mle_vol", "bayes_vol")
+FITTED = ("grid_seed", "grid_loglik", *MLE_VARIANTS, *BAYES_VARIANTS)
 #: Methods drawn in the beta-path figures (the question is Bayes vs the seed's grid; MLE is
 #: the frequentist answer to the same likelihood).
 PATH_METHODS = ("bayes", "grid_seed", "mle")
@@ -190,6 +190,32 @@ def spec_sds(spec: KalmanSpec, factors: list[str], first_row: int) -> dict[str, 
     for j, s in enumerate(spec_states(spec, factors)):
         out[f"sigma_beta[{s}]"] = ref(q[:, j])
     return out
+
+
+def static_table(fit: Any, specs: Mapping[str, KalmanSpec], factors: list[str],
+                 first_row: int) -> pd.DataFrame:
+    """Per state, the grid's and MLE's choice of Q beside the horseshoe's P(static).
+
+    Columns: for each spec in ``specs`` (method -> spec) its Q setter (``q_mode``) and its
+    sqrt(Q) per period (`spec_sds`: a per-time value as its median from ``first_row``; NaN for
+    a state the spec lacks); then the horseshoe fit's posterior median of sigma_beta and
+    `BayesFit.static_probability` (default threshold).
+    """
+    p_static = fit.static_probability()
+    sds = posterior_sds(fit)
+    values = {m: spec_sds(spec, factors, first_row) for m, spec in specs.items()}
+    rows = {}
+    for state in fit.spec.state_names:
+        name = f"sigma_beta[{state}]"
+        row: dict[str, Any] = {}
+        for method, spec in specs.items():
+            row[f"{method} Q setter"] = spec.q_mode or "–"
+            ref = values[method].get(name)
+            row[f"{method} sigma_beta"] = np.nan if ref is None else ref.value
+        row["horseshoe sigma_beta median"] = float(np.median(sds[name]))
+        row["P(static)"] = float(p_static[state])
+        rows[state] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("state")
 
 
 class PriorDist(NamedTuple):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tvbeta.constants import HORSESHOE_TARGET_ACCEPT
 from tvbeta.estimate.bayes.paths import p_positive_frame
 from tvbeta.evaluate.comparison import Comparison
 from tvbeta.evaluate.settings import BAYES_VARIANTS
@@ -41,6 +42,9 @@ METHOD_TEXT = {
                 "Gaussian plug-in"),
     "bayes_vol": ("the NUTS posterior with R_t = sigma_eps^2 h_t^gamma (gamma sampled too)",
                   "mixture of Gaussians over posterior draws"),
+    "bayes_shrink": ("the NUTS posterior with a horseshoe prior on the drift sds (no MLE: the "
+                     "plain MLE is its plug-in peer); target_accept at least 0.9",
+                     "mixture of Gaussians over posterior draws"),
     "rolling_ols": ("OLS on the last observed rows, a rolling window (no state model)",
                     "Student t"),
 }
@@ -203,6 +207,9 @@ def model_section(ctx: Context) -> str:
     ]
     sampler = {k.replace("_", " "): bs[k] for k in ("draws", "tune", "chains", "target_accept",
                                                      "q", "sampler", "n_predictive") if k in bs}
+    if "target accept" in sampler and "bayes_shrink" in methods:
+        floor = max(sampler["target accept"], HORSESHOE_TARGET_ACCEPT)
+        sampler["target accept"] = f"{sampler['target accept']} (bayes_shrink: {floor})"
     if sampler:
         parts.append(facts(sampler))
     for series in ctx.comparison.series:
@@ -386,7 +393,32 @@ def posterior_section(ctx: Context) -> str:
         ]
     if not shown:
         parts.append(ctx.missing_fits_note("the posterior of Q and R", ("bayes",)))
-    return "".join(parts)
+    return "".join(parts) + _static_text(ctx)
+
+
+def _static_text(ctx: Context) -> str:
+    """Which betas move: the grid's and MLE's Q beside the horseshoe's P(static), per series."""
+    parts = []
+    for series in ctx.comparison.series:
+        fits = ctx.fits[series]
+        fit = fits.get("bayes_shrink")
+        if fit is None:
+            continue
+        first_row = burn_row(ctx.comparison.data[series].to_numpy(np.float64), ctx.lay.burn)
+        specs = {m: spec for m, spec in fits.items() if m not in BAYES_VARIANTS}
+        tab = A.static_table(fit, specs, ctx.lay.factors, first_row)
+        parts += [f'<h4 id="static-{slug(series)}">{esc(series)}</h4>',
+                  table(tab, name=f"static-{series}", default="{:.3g}")]
+    if not parts:
+        return ""
+    return (
+        "<h3>Which betas move: the grid's Q and the horseshoe</h3><p>The grid picks Q from "
+        "setters (its sqrt(Q) per period: a per-row value at its median over the training "
+        "rows); the MLE estimates it. The <code>bayes_shrink</code> fit puts a horseshoe "
+        "prior on each drift sd σ<sub>β</sub> and gives the posterior probability that the "
+        "beta is static: that its one-year drift sd is below a tenth of the default prior's "
+        "(<code>BayesFit.static_probability</code>).</p>" + "".join(parts)
+    )
 
 
 def _preferred_bayes(ctx: Context, series: str) -> str | None:

@@ -19,7 +19,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from tvbeta.constants import NUTPIE_ADAPTATION, STATE, STATE2, TIME
+from tvbeta.constants import HORSESHOE_TARGET_ACCEPT, NUTPIE_ADAPTATION, STATE, STATE2, TIME
 from tvbeta.data.validate import Design
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
@@ -326,7 +326,8 @@ def fit_bayes(
         `bayes_spec`.
     draws, tune, chains, cores, target_accept, sampler, n_paths
         The NUTS settings, see `SamplerSettings` (target_accept default
-        `tvbeta.constants.TARGET_ACCEPT`, 0.8); or all of them at once as ``settings``.
+        `tvbeta.constants.TARGET_ACCEPT`, 0.8; a horseshoe runs at no less than
+        `HORSESHOE_TARGET_ACCEPT`, 0.9); or all of them at once as ``settings``.
     seed : int
         Seeds the sampler, the predictive draws and the choice of beta paths.
     settings : SamplerSettings, optional
@@ -368,9 +369,15 @@ def fit_spec(
     progressbar: bool = False,
     check: bool = True,
 ) -> BayesFit:
-    """`fit_bayes` on a ready `BayesSpec` (e.g. from `BayesSpec.from_arrays`)."""
+    """`fit_bayes` on a ready `BayesSpec` (e.g. from `BayesSpec.from_arrays`).
+
+    A horseshoe (``spec.shrinkage``) runs at target_accept at least `HORSESHOE_TARGET_ACCEPT`
+    (0.9); ``settings`` of the returned fit record the value used.
+    """
     check_seed(seed)
     run = settings.resolved()
+    if spec.shrinkage == "horseshoe" and run.target_accept < HORSESHOE_TARGET_ACCEPT:
+        run = replace(run, target_accept=HORSESHOE_TARGET_ACCEPT)  # divergences at 0.8
     seeds = np.random.SeedSequence(seed).generate_state(4)
     model = model_from_spec(spec)
     t0 = time.perf_counter()

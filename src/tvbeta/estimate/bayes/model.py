@@ -48,7 +48,7 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
-from tvbeta.constants import BETAS, DIMS, NOISES, STATE, STATE2, TIME, default_burn
+from tvbeta.constants import BETAS, DIMS, NOISES, SHRINKAGES, STATE, STATE2, TIME, default_burn
 from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_design
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
 from tvbeta.estimate.bayes.priors import (
@@ -68,10 +68,10 @@ from tvbeta.model.volatility import VolatilityIndex
 Noise = Literal["constant", "volatility"]
 Betas = Literal["random_walk", "mean_reverting"]
 Shrinkage = Literal["none", "horseshoe"]
-SHRINKAGES: tuple[str, ...] = ("none", "horseshoe")
 
 __all__ = [
-    "BayesSpec", "SystemDraws", "bayes_spec", "build_model", "horseshoe_sigma_beta",
+    "BayesSpec", "SystemDraws", "bayes_spec", "build_model", "check_shrinkage",
+    "horseshoe_sigma_beta",
     "model_from_spec", "sample_prior_predictive",
 ]
 
@@ -287,9 +287,7 @@ class BayesSpec:
         if betas == "mean_reverting" and T is not None:
             raise ValueError('betas="mean_reverting" builds its transition T(phi) from phi: '
                              "leave T unset")
-        if shrinkage not in SHRINKAGES:
-            raise ValueError(f"shrinkage must be one of {SHRINKAGES};"
-                             f"{closest(str(shrinkage), SHRINKAGES)} got {shrinkage!r}")
+        check_shrinkage(shrinkage, q, priors)
         y = np.ascontiguousarray(y, dtype=np.float64)
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         if y.ndim != 1 or Z.ndim != 2 or Z.shape[0] != y.shape[0]:
@@ -308,12 +306,6 @@ class BayesSpec:
         if isinstance(priors, dict):
             priors = Priors.from_dict(priors)
         priors = priors or Priors()
-        if shrinkage == "horseshoe" and (q != "diag" or priors.sigma_beta is not None):
-            raise ValueError(
-                'shrinkage="horseshoe" is a prior on the sds of a diagonal Q: use q="diag" and '
-                "leave priors.sigma_beta unset (its scale is set by beta_drift_per_year and "
-                "intercept_drift_per_year, the shrinkage by horseshoe_global and horseshoe_slab)"
-            )
         ppy = periods_per_year(index, frequency)
         kw = dict(burn=int(burn), ppy=ppy, intercept=intercept, priors=priors)
         a0, P0 = initial_state(y, Z, **kw)
@@ -326,6 +318,28 @@ class BayesSpec:
             priors=priors, resolved=resolve_priors(y, Z, **kw), noise_index=index_,
             shrinkage=shrinkage, betas=betas,
         )  # fmt: skip
+
+
+def check_shrinkage(shrinkage: object, q: object, priors: Priors | dict | None) -> None:
+    """Refuse an unknown ``shrinkage``, or the horseshoe where it does not apply.
+
+    Raises
+    ------
+    ValueError
+        ``shrinkage`` not one of `SHRINKAGES`; "horseshoe" with a ``q`` other than "diag", or
+        with an explicit ``priors`` sigma_beta (the horseshoe replaces that prior).
+    """
+    if shrinkage not in SHRINKAGES:
+        raise ValueError(f"shrinkage must be one of {SHRINKAGES};"
+                         f"{closest(str(shrinkage), SHRINKAGES)} got {shrinkage!r}")
+    explicit = (priors.get("sigma_beta") if isinstance(priors, dict)
+                else getattr(priors, "sigma_beta", None))  # fmt: skip
+    if shrinkage == "horseshoe" and (q != "diag" or explicit is not None):
+        raise ValueError(
+            'shrinkage="horseshoe" is a prior on the sds of a diagonal Q: use q="diag" and '
+            "leave priors.sigma_beta unset (its scale is set by beta_drift_per_year and "
+            "intercept_drift_per_year, the shrinkage by horseshoe_global and horseshoe_slab)"
+        )
 
 
 class ModelOptions(TypedDict, total=False):
@@ -506,7 +520,8 @@ def horseshoe_sigma_beta(spec: BayesSpec) -> pt.TensorVariable:
     exponential, not Cauchy, on the real line. What is left is the curved ridge of a
     well-identified drift (z_j ~ 1 / lambda~_j): on simulated weekly funds (450 steps, four
     states) 8 of 12 fits had 1-13 divergences in 2 x 300 draws at target_accept 0.8, 4 of 12 had
-    1-7 at 0.9, so fit the horseshoe with target_accept=0.9 (or higher).
+    1-7 at 0.9, so a horseshoe fit runs at target_accept >= 0.9 (`fit_spec`,
+    `tvbeta.constants.HORSESHOE_TARGET_ACCEPT`).
     """
     priors = spec.priors
     scale = np.asarray(spec.resolved.sigma_beta.params["sigma"], dtype=np.float64)
