@@ -112,6 +112,8 @@ class _SeriesProgress:
                        "bayes": f"Bayes ({s.chains} chains x {s.tune + s.draws})",
                        "bayes_vol": "Bayes (volatility-scaled R)",
                        "bayes_shrink": "Bayes (horseshoe on Q)",
+                       "mle_mr": "MLE (mean-reverting betas)",
+                       "bayes_mr": "Bayes (mean-reverting betas)",
                        "rolling_ols": "rolling OLS", "lfo": "LFO"}  # fmt: skip
         self.n, self.done, self.interrupt = len(targets), 0, interrupt
         self.steps: list[str] = []

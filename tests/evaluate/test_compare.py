@@ -388,3 +388,50 @@ def test_bayes_shrink_is_the_horseshoe_at_target_accept_0_9_and_is_stacked(two_s
     weights = res.table["stacking weight"].dropna()
     assert list(weights.index) == ["bayes", "bayes_shrink"]
     assert weights.sum() == pytest.approx(1.0)
+
+
+def test_mle_mr_forecasts_with_statsmodels_filter_of_the_augmented_model(two_series):
+    """``mle_mr``: the MLE of mean-reverting betas (`fit_qr_mean_reverting` on the training
+    rows), then the filter of [beta; mu] runs on through the test rows; its log scores equal
+    statsmodels' one-step predictive densities of that model at the estimate (T(phi) from
+    tests/kalman/models.py)."""
+    from tests.kalman.models import mean_reverting_transition
+    from tvbeta.estimate.bayes.model import bayes_spec
+    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_qr_mean_reverting
+    from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["mle_mr"], seed=0)
+    split = Split.from_test_size(len(two_series), 0.3)
+    full = bayes_spec(two_series, "a", ["f1", "f2"], burn=3, betas="mean_reverting")
+    train = bayes_spec(two_series.iloc[: split.n_train], "a", ["f1", "f2"], burn=3,
+                       betas="mean_reverting")  # fmt: skip
+    k = train.k
+    m = state_space(train.y, train.Z, np.eye(k)[None], np.zeros((1, k, k)), [1.0], train.a0,
+                    train.P0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)
+        est = fit_qr_mean_reverting(m, ppy=train.ppy, burn=3)
+    T = mean_reverting_transition(est.params[-k:])
+    Q = np.zeros((2 * k, 2 * k))
+    Q[:k, :k] = est.Q
+    P0 = np.zeros((2 * k, 2 * k))
+    P0[:k, :k] = P0[k:, k:] = train.P0
+    ref = statsmodels_filter(full.y, np.hstack([full.Z, 0 * full.Z]), T[None], Q[None], [est.R],
+                             np.r_[train.a0, train.a0], P0)  # fmt: skip
+    np.testing.assert_allclose(res.forecasts["mle_mr"].log_density,
+                               ref.loglik_t[split.n_train :], rtol=1e-9)  # fmt: skip
+    assert res.fits["mle_mr"] is None
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_bayes_mr_samples_phi_and_enters_the_stacking(two_series):
+    settings = BayesSettings(SamplerSettings(draws=100, tune=100, chains=2, n_paths=0),
+                             n_predictive=50, lfo_threshold=None)  # fmt: skip
+    res = compare_series(two_series, "a", ["f1", "f2"],
+                         methods=["bayes", "bayes_mr", "bayes_stacked"], bayes=settings,
+                         seed=1)  # fmt: skip
+    fit = res.fits["bayes_mr"]
+    assert fit.spec.betas == "mean_reverting" and "phi" in fit.tree["posterior"]
+    weights = res.table["stacking weight"].dropna()
+    assert list(weights.index) == ["bayes", "bayes_mr"]
+    assert weights.sum() == pytest.approx(1.0)

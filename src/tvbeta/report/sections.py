@@ -45,6 +45,11 @@ METHOD_TEXT = {
     "bayes_shrink": ("the NUTS posterior with a horseshoe prior on the drift sds (no MLE: the "
                      "plain MLE is its plug-in peer); target_accept at least 0.9",
                      "mixture of Gaussians over posterior draws"),
+    "mle_mr": ("the MLE of mean-reverting betas: beta_t - mu = phi (beta_{t-1} - mu) + eta_t, "
+               "phi per state, mu integrated out by the filter", "Gaussian plug-in"),
+    "bayes_mr": ("the NUTS posterior of mean-reverting betas (phi_annual ~ Beta(4, 1) per "
+                 "state; mu integrated out by the filter)",
+                 "mixture of Gaussians over posterior draws"),
     "rolling_ols": ("OLS on the last observed rows, a rolling window (no state model)",
                     "Student t"),
 }

@@ -39,13 +39,14 @@ METHOD_LABELS: dict[str, str] = {
     "grid_seed": "grid (seed ranking)", "grid_loglik": "grid (log-lik ranking)", "mle": "MLE",
     "mle_vol": "MLE, volatility-scaled R", "bayes": "Bayes (NUTS)",
     "bayes_vol": "Bayes, volatility-scaled R", "bayes_shrink": "Bayes, horseshoe on Q",
+    "mle_mr": "MLE, mean-reverting betas", "bayes_mr": "Bayes, mean-reverting betas",
     "rolling_ols": "rolling OLS",
 }  # fmt: skip
 #: One colour per method, the same in every figure of a report.
 METHOD_COLORS: dict[str, str] = {
     "bayes": PALETTE[0], "grid_seed": PALETTE[1], "mle": PALETTE[2], "grid_loglik": PALETTE[4],
     "rolling_ols": PALETTE[6], "bayes_vol": PALETTE[3], "mle_vol": PALETTE[5],
-    "bayes_shrink": PALETTE[7],
+    "bayes_shrink": PALETTE[7], "bayes_mr": PALETTE[8], "mle_mr": PALETTE[9],
 }  # fmt: skip
 
 

@@ -11,7 +11,8 @@ from tvbeta.outputs import atomic_path
 
 TEMPLATE_NAME = "tvbeta"
 #: Colour per series; the same state or method keeps its colour across figures.
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+           "#bcbd22", "#7f7f7f")
 
 _template = go.layout.Template(pio.templates["simple_white"])
 _template.layout.update(
