@@ -10,17 +10,16 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 from tests.estimate.bayes.test_model import at
+from tests.estimate.bayes.test_volatility_model import quiet_fit
 from tests.kalman.models import mean_reverting_transition
 
-from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
-from tvbeta.estimate.bayes.fit import BayesFit, fit_spec
+from tvbeta.estimate.bayes.fit import BayesFit
 from tvbeta.estimate.bayes.model import BayesSpec, SystemDraws, model_from_spec
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import Prior, Priors
 from tvbeta.estimate.mle import MLEConvergenceWarning, fit_qr_mean_reverting
 from tvbeta.estimate.statsmodels_twin import statsmodels_filter
 from tvbeta.kalman import state_space
-from tvbeta.nuts import SamplerSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 PPY = 4.0
@@ -113,13 +112,6 @@ def test_beta_paths_are_the_first_k_states_of_statsmodels_smoother():
                                atol=1e-10)  # fmt: skip
     sd = np.sqrt(np.diagonal(ref.P_smooth, axis1=1, axis2=2)[b:, :2])
     np.testing.assert_allclose(paths["smoothed_sd"].values, sd, rtol=1e-6, atol=1e-10)
-
-
-def quiet_fit(spec: BayesSpec, seed: int, draws: int = 300, chains: int = 2) -> BayesFit:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BayesConvergenceWarning)
-        return fit_spec(spec, SamplerSettings(draws=draws, tune=draws, chains=chains,
-                                              cores=chains, n_paths=0), seed=seed)  # fmt: skip
 
 
 @pytest.mark.parametrize(("seed", "phi_annual"), [(1, 0.5), (2, 0.8), (3, 0.95)])
