@@ -163,6 +163,20 @@ def test_alpha_section_shows_probabilities_of_the_stacked_winner_and_gamma(page,
     assert (gamma["gamma median"] <= gamma["95%"]).all()
 
 
+def test_alpha_section_shows_the_persistence_of_mean_reverting_betas(page, comparison):
+    """One row per series and state: the posterior median of phi_annual (as printed, two
+    decimals) from the bayes_mr fit's draws, and the half-life log 2 / -log(median)."""
+    rows = page.tables["phi"]
+    head, body = rows[0], rows[1:]
+    assert head[:3] == ["series", "state", "phi_annual median"]
+    assert len(body) == 2 * 3  # two series, intercept and two factors
+    for series, state, median, *_, half_life in body:
+        draws = comparison.series[series].fits["bayes_mr"].tree["posterior"]["phi_annual"]
+        expected = np.median(draws.sel(state=state).values)
+        assert median == f"{expected:.2f}"
+        assert half_life == f"{np.log(2) / -np.log(expected):.2f}"
+
+
 def test_tables_show_the_comparison_numbers(page, comparison):
     summary = frame(page.tables["summary"])
     assert list(summary.index) == list(comparison.summary.index)

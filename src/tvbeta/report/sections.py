@@ -447,7 +447,7 @@ def alpha_section(ctx: Context) -> str:
     ]
     if not lay.intercept:
         return parts[0] + "<p>The models have no intercept: there is no alpha to show.</p>"
-    rows, gammas = {}, {}
+    rows, gammas, phis = {}, {}, {}
     for i, series in enumerate(ctx.comparison.series):
         method = _preferred_bayes(ctx, series)
         if method is None:
@@ -472,6 +472,9 @@ def alpha_section(ctx: Context) -> str:
             g = vol.tree["posterior"]["gamma"].values.ravel()
             gammas[series] = {"gamma median": np.median(g), "5%": np.quantile(g, 0.05),
                               "95%": np.quantile(g, 0.95), "P(gamma > 0)": float((g > 0).mean())}
+        reverting = ctx.fits[series].get("bayes_mr")
+        if reverting is not None:
+            phis.update(_persistence_rows(series, reverting))
     if not rows:
         return parts[0] + ctx.missing_fits_note("P(alpha > 0)", BAYES_VARIANTS)
     parts.append(table(pd.DataFrame.from_dict(rows, orient="index").rename_axis("series"),
@@ -486,7 +489,32 @@ def alpha_section(ctx: Context) -> str:
             table(pd.DataFrame.from_dict(gammas, orient="index").rename_axis("series"),
                   name="gamma", default="{:.2f}"),
         ]
+    if phis:
+        parts += [
+            "<p>Mean reversion of the betas, β<sub>t</sub> − μ = φ (β<sub>t−1</sub> − μ) + "
+            "η<sub>t</sub>: posterior of the one-year persistence φ<sup>ppy</sup> in the "
+            "<code>bayes_mr</code> fit (1 is the random walk the grid and the other models "
+            "assume) and the half-life of a deviation from μ at its median.</p>",
+            table(pd.DataFrame.from_dict(phis, orient="index").rename_axis(["series", "state"]),
+                  name="phi", default="{:.2f}"),
+        ]
     return "".join(parts)
+
+
+def _persistence_rows(series: str, fit: Any) -> dict[tuple[str, str], dict[str, float]]:
+    """Per state of a mean-reverting fit: the posterior of phi_annual and the half-life."""
+    from tvbeta.model.reversion import half_life_years
+
+    post = fit.tree["posterior"]["phi_annual"]
+    out = {}
+    for state in fit.spec.state_names:
+        p = post.sel(state=state).values.ravel()
+        out[(series, state)] = {
+            "phi_annual median": np.median(p), "5%": np.quantile(p, 0.05),
+            "95%": np.quantile(p, 0.95),
+            "half-life (years)": float(half_life_years(np.median(p), 1.0)),
+        }
+    return out
 
 
 def _status(report: Any) -> str:
