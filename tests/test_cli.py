@@ -403,6 +403,13 @@ def test_fit_mle_with_shrinkage_says_the_horseshoe_is_a_bayes_prior(capsys, tmp_
     assert "use --method bayes, or --shrinkage none" in err
 
 
+def test_fit_mle_with_mean_reverting_betas_says_to_use_bayes(capsys, tmp_path):
+    code, _, err = run(capsys, "fit", TINY, "--method", "mle", "--betas", "mean_reverting",
+                       "--output", tmp_path)  # fmt: skip
+    assert code == 2
+    assert "betas 'mean_reverting' is fitted by --method bayes only" in err
+
+
 def test_fit_shrinkage_with_a_full_q_names_the_option(capsys, tmp_path):
     model = tmp_path / "full.toml"
     model.write_text(TINY.read_text().replace('intercept = true', 'intercept = true\nq = "full"'))

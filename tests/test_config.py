@@ -351,6 +351,19 @@ def test_model_shrinkage_horseshoe_is_read_and_written_back(tmp_path):
     assert load_config(again).model.shrinkage == "horseshoe"
 
 
+def test_model_betas_mean_reverting_is_read_and_written_back(tmp_path):
+    config = load_config(model_file(tmp_path, BASE + 'betas = "mean_reverting"\n'))
+    assert config.model.betas == "mean_reverting"
+    assert load_config(model_file(tmp_path, BASE)).model.betas == "random_walk"  # the default
+    again = model_file(tmp_path, tomli_w.dumps(config.to_dict()), "again.toml")
+    assert load_config(again).model.betas == "mean_reverting"
+
+
+def test_unknown_betas_names_the_key_and_the_choices(tmp_path):
+    message = error_of(model_file(tmp_path, BASE + 'betas = "mean_revert"\n'))
+    assert "[model] betas: 'mean_revert' is not allowed; did you mean 'mean_reverting'?" in message
+
+
 def test_unknown_shrinkage_names_the_key_and_the_choices(tmp_path):
     message = error_of(model_file(tmp_path, BASE + 'shrinkage = "horseshow"\n'))
     assert "[model] shrinkage: 'horseshow' is not allowed; did you mean 'horseshoe'?" in message

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from tvbeta.config import ConfigError, RunConfig, load_config
-from tvbeta.constants import SHRINKAGES, default_burn
+from tvbeta.constants import BETAS, SHRINKAGES, default_burn
 from tvbeta.data import DataValidationError
 from tvbeta.interrupts import InterruptNote, noting_interrupts
 from tvbeta.model import SavedFileError, SpecError
@@ -283,6 +283,12 @@ def _fit(args: argparse.Namespace) -> int:
             check_shrinkage(args.shrinkage, config.model.q, dict(config.priors))
         except ValueError as err:
             raise CLIError(f"--shrinkage {args.shrinkage}: {err}") from err
+    if args.betas is not None:
+        config = replace(config, model=replace(config.model, betas=args.betas))
+    if config.model.betas != "random_walk" and args.method != "bayes":
+        raise CLIError(f"betas {config.model.betas!r} is fitted by --method bayes only (the "
+                       "comparison's mle_mr has no saved fit yet): use --method bayes, or "
+                       "--betas random_walk")  # fmt: skip
     if config.model.shrinkage != "none" and args.method != "bayes":
         raise CLIError(f"shrinkage {config.model.shrinkage!r} is a prior of the Bayes model; "
                        f"--method {args.method} has no prior (the plain MLE is its plug-in "
@@ -328,7 +334,7 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
 
     m, s = config.model, config.sampler
     fit = fit_bayes(data, target, m.factors, intercept=m.intercept, q=m.q, noise=m.noise,
-                    shrinkage=m.shrinkage,
+                    shrinkage=m.shrinkage, betas=m.betas,
                     priors=dict(config.priors) or None, burn=burn,
                     frequency=config.data.model_frequency, settings=s.nuts,
                     seed=s.seed)  # fmt: skip
@@ -442,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["fit"].add_argument("--shrinkage", choices=SHRINKAGES, help=(
         "prior of the drift sds of --method bayes: none, or horseshoe (finds which betas are "
         "static; q = \"diag\") (default: [model] shrinkage)"))  # fmt: skip
+    sub.choices["fit"].add_argument("--betas", choices=BETAS, help=(
+        "how the betas of --method bayes move: random_walk, or mean_reverting (towards "
+        "long-run means, persistence phi per state) (default: [model] betas)"))  # fmt: skip
     sub.choices["demo"].add_argument("--full", action="store_true",
                                      help="the model file's sampler settings (4 x 1000 draws)")
     text = "rebuild the HTML report of a saved comparison"

@@ -24,7 +24,7 @@ from tvbeta.config.schema import (
     SplitConfig,
 )
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
-from tvbeta.constants import NOISES, Q_FORMS, SHRINKAGES
+from tvbeta.constants import BETAS, NOISES, Q_FORMS, SHRINKAGES
 from tvbeta.data.validate import repeated
 from tvbeta.nuts import SAMPLERS
 
@@ -190,6 +190,7 @@ def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
                        q=read(where, t, "q", "str", "diag", choices=Q_FORMS),
                        noise=read(where, t, "noise", "str", "constant", choices=NOISES),
                        shrinkage=read(where, t, "shrinkage", "str", "none", choices=SHRINKAGES),
+                       betas=read(where, t, "betas", "str", "random_walk", choices=BETAS),
                        burn=read(where, t, "burn", "int", None, low=0))  # fmt: skip
 
 
