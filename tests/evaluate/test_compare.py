@@ -356,8 +356,8 @@ def test_every_variant_has_its_bayes_method_and_an_mle_unless_it_only_changes_th
     from tvbeta.evaluate.settings import BAYES_VARIANTS, METHODS, VARIANTS
 
     assert VARIANTS["_shrink"] == {"shrinkage": "horseshoe"}
-    assert BAYES_VARIANTS == ("bayes", "bayes_vol", "bayes_shrink")
-    assert [m for m in METHODS if m.startswith("mle")] == ["mle", "mle_vol"]
+    assert BAYES_VARIANTS == ("bayes", "bayes_vol", "bayes_shrink", "bayes_mr")
+    assert [m for m in METHODS if m.startswith("mle")] == ["mle", "mle_vol", "mle_mr"]
 
 
 def test_mle_shrink_is_no_method_and_the_error_lists_the_valid_ones():
