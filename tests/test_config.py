@@ -343,20 +343,14 @@ def test_negative_lfo_threshold_gives_the_bound(tmp_path):
 
 
 # --- [model] shrinkage -------------------------------------------------------------------------
-def test_model_shrinkage_horseshoe_is_read_and_written_back(tmp_path):
-    config = load_config(model_file(tmp_path, BASE + 'shrinkage = "horseshoe"\n'))
-    assert config.model.shrinkage == "horseshoe"
-    assert load_config(model_file(tmp_path, BASE)).model.shrinkage == "none"  # the default
+@pytest.mark.parametrize(("key", "value", "default"), [("shrinkage", "horseshoe", "none"),
+                                                       ("betas", "mean_reverting", "random_walk")])
+def test_model_variant_option_is_read_and_written_back(tmp_path, key, value, default):
+    config = load_config(model_file(tmp_path, BASE + f'{key} = "{value}"\n'))
+    assert getattr(config.model, key) == value
+    assert getattr(load_config(model_file(tmp_path, BASE)).model, key) == default
     again = model_file(tmp_path, tomli_w.dumps(config.to_dict()), "again.toml")
-    assert load_config(again).model.shrinkage == "horseshoe"
-
-
-def test_model_betas_mean_reverting_is_read_and_written_back(tmp_path):
-    config = load_config(model_file(tmp_path, BASE + 'betas = "mean_reverting"\n'))
-    assert config.model.betas == "mean_reverting"
-    assert load_config(model_file(tmp_path, BASE)).model.betas == "random_walk"  # the default
-    again = model_file(tmp_path, tomli_w.dumps(config.to_dict()), "again.toml")
-    assert load_config(again).model.betas == "mean_reverting"
+    assert getattr(load_config(again).model, key) == value
 
 
 def test_unknown_betas_names_the_key_and_the_choices(tmp_path):
