@@ -138,7 +138,7 @@ def _bayes(fit: Any, kind: str, level: float) -> BandPath:
 
     lower, upper = (frame(f"{kind}_{quantile_label(q)}") for q in qs)
     band = (f"{KIND_LABELS[kind]}, {level:.0%} posterior band over {ds.attrs['n_paths']} "
-            "draws of Q, R")  # fmt: skip
+            "draws of the parameters")  # fmt: skip
     return BandPath(frame(f"{kind}_mean"), lower, upper, band, level)
 
 
