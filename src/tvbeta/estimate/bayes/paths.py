@@ -26,7 +26,8 @@ import xarray as xr
 from scipy import special
 
 from tvbeta.constants import DIMS, STATE, TIME
-from tvbeta.kalman import kalman_smoother, simulation_smoother
+from tvbeta.kalman import simulation_smoother
+from tvbeta.kalman.smoother import smooth_state_space
 
 __all__ = ["QUANTILES", "beta_path_summary", "p_positive_frame"]
 
@@ -87,8 +88,8 @@ def beta_path_summary(
     second = {kind: np.zeros((n - b, k)) for kind in KINDS}
     positive = {kind: np.zeros((n - b, k)) for kind in KINDS}
     for i, d in enumerate(chosen):
-        m = spec.state_space(draws, d)
-        sm = kalman_smoother(*m)
+        m = spec.state_space(draws, d)  # validated here: the smoother need not check it again
+        sm = smooth_state_space(m)
         f = sm.filtered
         sd = np.sqrt(np.clip(np.diagonal(f.P_filt, axis1=1, axis2=2)[:, :k], 0.0, None))
         paths["filtered"][i] = (f.a_filt[:, :k] + sd * rng.standard_normal((n, k)))[b:]
