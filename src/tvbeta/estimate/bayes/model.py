@@ -561,14 +561,15 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
         if spec.log_h is not None:
             gamma = pm.Normal("gamma", 0.0, spec.priors.gamma_sd, dims=DIMS["gamma"] or None)
             R = sigma_eps**2 * pt.exp(gamma * data["log_h"])  # (n,): one R_t per row
-        params, signature = [Q, R, data["Z_obs"]], "(k,k),(r),(t,k)->(t)"
-        op = KalmanLoglikOp(_random_walk_k(spec))
         if spec.betas == "mean_reverting":
             phi_annual = pm.Beta("phi_annual", spec.priors.reversion_a, spec.priors.reversion_b,
                                  dims=DIMS["phi_annual"])  # fmt: skip
             phi = pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
             params = [_augmented_q(Q, spec.k), R, data["Z_obs"], _transition(phi, spec.k)]
             signature, op = "(k,k),(r),(t,k),(k,k)->(t)", KalmanLoglikOp(transition_gradient=True)
+        else:
+            params, signature = [Q, R, data["Z_obs"]], "(k,k),(r),(t,k)->(t)"
+            op = KalmanLoglikOp(_random_walk_k(spec))
         pm.CustomDist(
             OBSERVED, *params,
             logp=partial(_logp, data=data, op=op),
@@ -621,8 +622,6 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
 
 def _random_walk_k(spec: BayesSpec) -> int:
     """`KalmanLoglikOp`'s random_walk_k: k for a random-walk model with few states, else 0."""
-    if spec.betas == "mean_reverting":
-        return 0
     return len(sweep_constant(spec.T[None], spec.k) or ())
 
 
