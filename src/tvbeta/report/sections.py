@@ -13,6 +13,7 @@ from tvbeta.estimate.bayes.paths import p_positive_frame
 from tvbeta.evaluate.comparison import Comparison
 from tvbeta.evaluate.settings import BAYES_VARIANTS
 from tvbeta.kalman.arrays import burn_row
+from tvbeta.model.reversion import half_life_years
 from tvbeta.report import analysis as A
 from tvbeta.report.page import Figures, box, bullets, esc, facts, slug, table
 from tvbeta.report.verdict import Verdict
@@ -470,8 +471,7 @@ def alpha_section(ctx: Context) -> str:
         vol = ctx.fits[series].get("bayes_vol")
         if vol is not None:
             g = vol.tree["posterior"]["gamma"].values.ravel()
-            gammas[series] = {"gamma median": np.median(g), "5%": np.quantile(g, 0.05),
-                              "95%": np.quantile(g, 0.95), "P(gamma > 0)": float((g > 0).mean())}
+            gammas[series] = {**_interval("gamma", g), "P(gamma > 0)": float((g > 0).mean())}
         reverting = ctx.fits[series].get("bayes_mr")
         if reverting is not None:
             phis.update(_persistence_rows(series, reverting))
@@ -501,17 +501,20 @@ def alpha_section(ctx: Context) -> str:
     return "".join(parts)
 
 
+def _interval(name: str, draws: np.ndarray) -> dict[str, float]:
+    """Return the posterior median and central 90% interval of a parameter's draws."""
+    return {f"{name} median": np.median(draws), "5%": np.quantile(draws, 0.05),
+            "95%": np.quantile(draws, 0.95)}
+
+
 def _persistence_rows(series: str, fit: Any) -> dict[tuple[str, str], dict[str, float]]:
     """Per state of a mean-reverting fit: the posterior of phi_annual and the half-life."""
-    from tvbeta.model.reversion import half_life_years
-
     post = fit.tree["posterior"]["phi_annual"]
     out = {}
     for state in fit.spec.state_names:
         p = post.sel(state=state).values.ravel()
         out[(series, state)] = {
-            "phi_annual median": np.median(p), "5%": np.quantile(p, 0.05),
-            "95%": np.quantile(p, 0.95),
+            **_interval("phi_annual", p),
             "half-life (years)": float(half_life_years(np.median(p), 1.0)),
         }
     return out
