@@ -923,11 +923,11 @@ def fit_qr_mean_reverting(
     search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1])
     Z = reversion.augmented_design(m.Z)
     a0, P0 = reversion.augmented_initial(m.a0, m.P0)
-    i = np.arange(k)
+    i, free = np.arange(k), reversion.transition_free(k)
 
     def gradient(Q: np.ndarray, R: float, phi: np.ndarray):
         g = loglik_vjp(m.y, Z, reversion.transition(phi)[None], reversion.augmented_q(Q)[None],
-                       np.array([R]), a0, P0, weights=search.f.w, transition=True)
+                       np.array([R]), a0, P0, weights=search.f.w, transition=free)
         return g.value, g.dQ[0, :k, :k], float(g.dR[0]), g.dT[0, i, i] - g.dT[0, i, k + i]
 
     def loglik(v: np.ndarray) -> tuple[float, np.ndarray]:

@@ -21,9 +21,10 @@ Tbar_t += abar a_s' + 2 Pbar T_t P_s (only with a transition tape, below), Qbar_
 Pbar <- T_t' Pbar T_t, abar <- T_t' abar.
 
 dT needs (a_s, P_s) of every step, which the adjoint cannot rebuild backwards (T may be
-singular), so it is asked for by a wider tape: `transition_tape_kernel` stores them in each row
-after [s_t, F_t, v_t], from the full filter (`filter.filter_kernel`). The narrow tape of the
-hot path (`tape_kernel`) is unchanged, and so are its sweep's cost and outputs.
+singular), so it is asked for by a wider tape (`tape_width(k, True)`): the same forward sweep
+(`tape_kernel`) then also stores them in each row after [s_t, F_t, v_t]. The narrow tape of
+the hot path is unchanged, and so are its sweep's cost and outputs. Products with T skip its
+zero entries (`_column_pattern`), so a sparse T (mean-reverting betas) costs its nonzeros.
 Adjoints of symmetric matrices are kept symmetric, so d(value) = sum_ij Qbar_ij dQ_ij for any
 symmetric perturbation dQ; for Q = L L' the gradient with respect to L is 2 Qbar L.
 """
@@ -36,7 +37,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import burn_row, state_space
-from tvbeta.kalman.filter import filter_kernel, raise_bad_step, sweep_constant, tape_kernel
+from tvbeta.kalman.filter import raise_bad_step, sweep_constant, tape_kernel
 from tvbeta.kalman.steps import is_random_walk
 
 
@@ -61,57 +62,84 @@ class LoglikGradient(NamedTuple):
 
 
 @njit(cache=True, inline="always")
-def _transpose_congruence(T, A, out, tmp):
-    """Write out = T' A T (A symmetric), exactly symmetric; zero entries of T are skipped."""
+def _column_pattern(T, rows, counts):
+    """Write the rows of T's nonzero entries, column by column: rows[j, :counts[j]] ascending.
+
+    The adjoint's products with T then skip its zeros without testing every entry: the
+    mean-reverting betas' T has at most two nonzero entries per column.
+    """
+    k = T.shape[0]
+    for j in range(k):
+        c = 0
+        for l in range(k):
+            if T[l, j] != 0.0:
+                rows[j, c] = l
+                c += 1
+        counts[j] = c
+
+
+@njit(cache=True, inline="always")
+def _transpose_congruence(T, A, out, tmp, rows, counts):
+    """Write out = T' A T (A symmetric), exactly symmetric, over T's nonzero entries only.
+
+    rows, counts: T's `_column_pattern`.
+    """
     k = A.shape[0]
     for i in range(k):
         for j in range(k):
             acc = 0.0
-            for l in range(k):
-                tlj = T[l, j]
-                if tlj != 0.0:
-                    acc += A[i, l] * tlj
+            for c in range(counts[j]):
+                l = rows[j, c]
+                acc += A[i, l] * T[l, j]
             tmp[i, j] = acc
     for i in range(k):
         for j in range(i, k):
             acc = 0.0
-            for l in range(k):
-                tli = T[l, i]
-                if tli != 0.0:
-                    acc += tli * tmp[l, j]
+            for c in range(counts[i]):
+                l = rows[i, c]
+                acc += T[l, i] * tmp[l, j]
             out[i, j] = acc
             out[j, i] = acc
 
 
 @njit(cache=True, inline="always")
-def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp):
-    """Add abar a_s' + 2 Pbar T P_s to dT (k, k).
+def _transition_adjoint(row, k, T, abar, Pbar, dT, prow, rows, counts, free):
+    """Add abar a_s' + 2 Pbar T P_s to dT (k, k) at the entries where ``free`` (k, k) is True.
 
     (a_s, P_s): the filtered state the step's prediction started from, read from a
-    transition-tape row; tmp (k, k) scratch.
+    transition-tape row; prow (k,) scratch; rows, counts: T's `_column_pattern`. A T built
+    from a few parameters (mean-reverting betas: 2 entries per beta) needs dT at those
+    entries only, O(k^2) each row instead of the dense product's O(k^3).
     """
     a_s, P_s = row[k + 2 : 2 * k + 2], row[2 * k + 2 :].reshape((k, k))
-    for i in range(k):  # tmp = Pbar T
-        for j in range(k):
-            acc = 0.0
-            for l in range(k):
-                acc += Pbar[i, l] * T[l, j]
-            tmp[i, j] = acc
     for i in range(k):
+        wanted = False
         for j in range(k):
+            wanted |= free[i, j]
+        if not wanted:
+            continue
+        for j in range(k):  # prow = row i of Pbar T
             acc = 0.0
-            for l in range(k):
-                acc += tmp[i, l] * P_s[l, j]
-            dT[i, j] += abar[i] * a_s[j] + 2.0 * acc
+            for c in range(counts[j]):
+                l = rows[j, c]
+                acc += Pbar[i, l] * T[l, j]
+            prow[j] = acc
+        for j in range(k):
+            if free[i, j]:
+                acc = 0.0
+                for l in range(k):
+                    acc += prow[l] * P_s[l, j]
+                dT[i, j] += abar[i] * a_s[j] + 2.0 * acc
 
 
 @njit(cache=True)
-def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
-    """Run the backward (adjoint) sweep over a `tape_kernel` or `transition_tape_kernel` tape.
+def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT, free):
+    """Run the backward (adjoint) sweep over a `tape_kernel` tape, narrow or for dT.
 
     Fills dQ (1 | n, k, k), dR (1 | n), da0 (k,), dP0 (k, k) with the gradient of sum_t w_t
     ll_t, and dT (1 | n, k, k) when the tape is a transition tape (width `tape_width(k, True)`;
-    dT is not touched after a narrow tape). The sweep ends at the first observed step, whose
+    dT is not touched after a narrow tape): its entries where ``free`` (k, k) bool is True,
+    0 elsewhere. The sweep ends at the first observed step, whose
     prediction starts from (a0, P0) (rows before it are not part of the model and get zero
     gradient).
     """
@@ -122,13 +150,16 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
     Pbar = np.zeros((k, k))
     sbar = np.empty(k)
     Ps = np.empty(k)
-    tmp = np.empty((k, k))
+    tmp, prow = np.empty((k, k)), np.empty(k)
+    rows, counts = np.empty((k, k), dtype=np.int64), np.empty(k, dtype=np.int64)
     rw = is_random_walk(T)
     Tc, dQc = T[0], dQ[0]
     tv_T, tv_Q, tv_R = T.shape[0] > 1, dQ.shape[0] > 1, dR.shape[0] > 1
     with_T = tape.shape[1] > k + 2
     if with_T:
         dT[:] = 0.0
+    if not tv_T:
+        _column_pattern(Tc, rows, counts)
     for t in range(n - 1, burn_row(y, 0) - 1, -1):
         if not np.isnan(y[t]):
             row, z, wt = tape[t], Z[t], w[t]
@@ -157,16 +188,23 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
         for i in range(k):
             for j in range(k):
                 dQt[i, j] += Pbar[i, j]
+        if rw and not with_T:
+            continue
         Tt = T[t] if tv_T else Tc
+        if tv_T:
+            _column_pattern(Tt, rows, counts)
         if with_T:
-            _transition_adjoint(tape[t], k, Tt, abar, Pbar, dT[t] if tv_T else dT[0], tmp)
+            _transition_adjoint(
+                tape[t], k, Tt, abar, Pbar, dT[t] if tv_T else dT[0], prow, rows, counts, free
+            )
         if rw:
             continue
-        _transpose_congruence(Tt, Pbar, Pbar, tmp)
+        _transpose_congruence(Tt, Pbar, Pbar, tmp, rows, counts)
         for i in range(k):
             acc = 0.0
-            for j in range(k):
-                acc += Tt[j, i] * abar[j]
+            for c in range(counts[i]):
+                l = rows[i, c]
+                acc += Tt[l, i] * abar[l]
             Ps[i] = acc
         abar[:] = Ps
     da0[:] = abar
@@ -183,7 +221,8 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, static_k):
     tape = np.empty((n, k + 2))
     bad = tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k)
     if bad < 0:
-        adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dQ)  # a narrow tape: no dT
+        no_dT = np.zeros((k, k), dtype=np.bool_)  # a narrow tape: dT is not touched
+        adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dQ, no_dT)
     return bad
 
 
@@ -197,49 +236,38 @@ def tape_width(k: int, transition: bool) -> int:
     return k + 2 + (k + k * k if transition else 0)
 
 
-@njit(cache=True)
-def transition_tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
-    """Run the full filter and store the one-step terms and a transition tape for dT.
+def transition_mask(transition, k: int) -> np.ndarray | None:
+    """Return the (k, k) bool mask of T's entries that get a gradient, or None for no dT.
 
-    ll (n,) gets the terms (as `tape_kernel`'s), tape (n, `tape_width(k, True)`) gets per row
-    [s_t, F_t, v_t] (observed rows) then the filtered state (a_s (k,), P_s (k, k) row-major)
-    the prediction of step t starts from: (a0, P0) at the first observed row, else
-    (a_{t-1|t-1}, P_{t-1|t-1}). s_t is rebuilt as K_t F_t (rounding-level apart from the
-    narrow tape's). Returns the bad step or -1.
+    transition: False (no dT), True (every entry) or a (k, k) bool array (those entries: a
+    T built from a few parameters, such as `model.reversion.transition_free`, needs no more).
+
+    Raises
+    ------
+    ValueError
+        When an array ``transition`` is not (k, k).
     """
-    n, k = Z.shape
-    a_pred, a_filt, K = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
-    P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
-    v, F = np.empty(n), np.empty(n)
-    bad = filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll)
-    if bad >= 0:
-        return bad
-    first = burn_row(y, 0)
-    for t in range(first, n):
-        row = tape[t]
-        if not np.isnan(y[t]):
-            for i in range(k):
-                row[i] = K[t, i] * F[t]
-            row[k], row[k + 1] = F[t], v[t]
-        a_s = a0 if t == first else a_filt[t - 1]
-        P_s = P0 if t == first else P_filt[t - 1]
-        for i in range(k):
-            row[k + 2 + i] = a_s[i]
-            for j in range(k):
-                row[2 * k + 2 + i * k + j] = P_s[i, j]
-    return -1
+    if transition is False:
+        return None
+    if transition is True:
+        return np.ones((k, k), dtype=np.bool_)
+    free = np.asarray(transition, dtype=np.bool_)
+    if free.shape != (k, k):
+        raise ValueError(f"transition must be a bool or a ({k}, {k}) mask, got {free.shape}")
+    return np.ascontiguousarray(free)
 
 
 def loglik_vjp(
-    y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0, transition: bool = False
+    y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0, transition: bool | np.ndarray = False
 ) -> LoglikGradient:
     """Exact gradient of sum_t w_t log p(y_t | y_{<t}) (a vector-Jacobian product).
 
     Shapes as in `kalman_filter`; weights : (n,) cotangent of the per-step terms, default 1
     from the row after the first ``burn`` observed steps (``arrays.burn_row``) and 0 before
     (the gradient of `kalman_loglik` with that burn). transition: also the gradient dT with
-    respect to T (shaped like T), by the full filter's forward sweep (`transition_tape_kernel`,
-    about twice the storage and forward cost); otherwise dT is None.
+    respect to T (shaped like T), from a forward sweep storing the filtered states (a wider
+    tape); True for every entry, a (k, k) bool mask for those entries only (0 elsewhere; see
+    `transition_mask`); False (default): dT is None.
     """
     m = state_space(y, Z, T, Q, R, a0, P0)
     if weights is None:
@@ -252,13 +280,14 @@ def loglik_vjp(
     ll = np.empty(m.n)
     dQ, dR = np.empty_like(m.Q), np.empty_like(m.R)
     da0, dP0 = np.empty_like(m.a0), np.empty_like(m.P0)
-    if not transition:
+    free = transition_mask(transition, m.k)
+    if free is None:
         bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0, sweep_constant(m.T, m.k))
         raise_bad_step(bad, m)
         return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)
     dT = np.empty_like(m.T)
     tape = np.empty((m.n, tape_width(m.k, True)))
-    bad = transition_tape_kernel(*m, ll, tape)
+    bad = tape_kernel(*m, ll, tape, None)
     raise_bad_step(bad, m)
-    adjoint_kernel(m.y, m.Z, m.T, w, tape, dQ, dR, da0, dP0, dT)
+    adjoint_kernel(m.y, m.Z, m.T, w, tape, dQ, dR, da0, dP0, dT, free)
     return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0, dT)

@@ -155,6 +155,63 @@ def predict_random_walk(UD, QUD, x):
             rank_one_update(UD, q * d * inv, x, i - 1)
 
 
+# Smallest |T_jj| for `predict_triangular`: it divides column j of T U by T_jj, so a diagonal
+# entry near underflow would overflow U while D underflows; such a T takes `predict`.
+MIN_TRIANGULAR_DIAGONAL = 1e-8
+
+
+@njit(cache=True)
+def is_triangular(T) -> bool:
+    """Return True when every T_t (1 | n, k, k) is upper triangular with |T_jj| >= 1e-8.
+
+    Such a T (the random walk's identity, a diagonal of AR coefficients, the mean-reverting
+    betas' [[Phi, I - Phi], [0, I]]) keeps the factor's U unit upper triangular under T U, so
+    `predict_triangular` needs no re-factorisation.
+    """
+    for t in range(T.shape[0]):
+        for i in range(T.shape[1]):
+            if not abs(T[t, i, i]) >= MIN_TRIANGULAR_DIAGONAL:
+                return False
+            for j in range(i):
+                if T[t, i, j] != 0.0:
+                    return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def predict_triangular(a, UD, T, QUD, x):
+    """Prediction step for an upper triangular T (`is_triangular`), in place, on the factors.
+
+    a <- T a, and T P T' = (T U E^-1) (E D E) (T U E^-1)' with E = diag(T): T U E^-1 is again
+    unit upper triangular, so the factor of T P T' is U's columns mixed by T's nonzero entries
+    and rescaled, and d_j <- T_jj^2 d_j (O(k^2 nnz / k) instead of `predict`'s k rank-one
+    updates); Q is then added as `predict_random_walk` adds it, where a Q that is zero past
+    its leading block (the long-run means of mean-reverting betas do not move) costs only
+    that block. Zero entries of T are skipped. x (k,) scratch.
+    """
+    k = a.shape[0]
+    for i in range(k):  # ascending: row i reads only rows >= i, not yet overwritten
+        acc = T[i, i] * a[i]
+        for j in range(i + 1, k):
+            tij = T[i, j]
+            if tij != 0.0:
+                acc += tij * a[j]
+        a[i] = acc
+        tii = T[i, i]
+        for j in range(i + 1, k):  # x_j = (T U)_ij
+            x[j] = tii * UD[i, j] + T[i, j]
+        for m in range(i + 1, k):
+            tim = T[i, m]
+            if tim != 0.0:
+                for j in range(m + 1, k):
+                    x[j] += tim * UD[m, j]
+        for j in range(i + 1, k):
+            UD[i, j] = x[j] / T[j, j]
+    for j in range(k):
+        UD[j, j] *= T[j, j] * T[j, j]
+    predict_random_walk(UD, QUD, x)
+
+
 @njit(cache=True, inline="always")
 def predict(a, UD, T, QUD, tmp_a, W, x):
     """Prediction step (DK 4.3.1), in place: a <- T a, P <- T P T' + Q, on the factors.
@@ -163,7 +220,8 @@ def predict(a, UD, T, QUD, tmp_a, W, x):
     at t on exit; T (k, k); QUD the factor of Q. P_{t|t-1} = Q + sum_m d_m (T u_m)(T u_m)' is
     built from Q's factor by k rank-one updates (Thornton's weighted Gram-Schmidt would do the
     same O(k^3) work; the updates reuse one routine). tmp_a, x (k,) and W (k, k) scratch.
-    Kernels call `predict_random_walk` instead when `is_random_walk(T)`.
+    Kernels call `predict_random_walk` instead when `is_random_walk(T)`, `predict_triangular`
+    when `is_triangular(T)`.
     """
     k = a.shape[0]
     for i in range(k):

@@ -21,7 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["augmented_design", "augmented_initial", "augmented_q", "half_life_years", "transition"]
+__all__ = [
+    "augmented_design",
+    "augmented_initial",
+    "augmented_q",
+    "half_life_years",
+    "transition",
+    "transition_free",
+]
 
 
 def transition(phi) -> np.ndarray:
@@ -34,6 +41,19 @@ def transition(phi) -> np.ndarray:
     T[..., i, k + i] = 1.0 - phi
     T[..., k + i, k + i] = 1.0
     return T
+
+
+def transition_free(k: int) -> np.ndarray:
+    """Return the (2k, 2k) bool mask of the entries of T(phi) that depend on phi.
+
+    phi_j enters T at (j, j) and (j, k + j); every other entry is a constant 0 or 1, so
+    the adjoint computes dT at these 2k entries only (`kalman.gradient.transition_mask`), and
+    d/dphi_j = dT_jj - dT_{j,k+j}.
+    """
+    free = np.zeros((2 * k, 2 * k), dtype=np.bool_)
+    i = np.arange(k)
+    free[i, i] = free[i, k + i] = True
+    return free
 
 
 def augmented_q(Q) -> np.ndarray:

@@ -566,7 +566,8 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
                                  dims=DIMS["phi_annual"])  # fmt: skip
             phi = pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
             params = [_augmented_q(Q, spec.k), R, data["Z_obs"], _transition(phi, spec.k)]
-            signature, op = "(k,k),(r),(t,k),(k,k)->(t)", KalmanLoglikOp(transition_gradient=True)
+            signature = "(k,k),(r),(t,k),(k,k)->(t)"
+            op = KalmanLoglikOp(transition_gradient=reversion.transition_free(spec.k))
         else:
             params, signature = [Q, R, data["Z_obs"]], "(k,k),(r),(t,k)->(t)"
             op = KalmanLoglikOp(_random_walk_k(spec))

@@ -14,8 +14,8 @@ y (n,) with NaN for missing, Z (n, k), T (k, k), a0 (k,), P0 (k, k); Q and T con
 time. dQ is the symmetric adjoint of Q (d value = sum_ij dQbar_ij dQ_ij), also the gradient
 for a general matrix: the filter sees only Q's symmetric part. T gets a gradient only from Ops
 built with ``transition_gradient=True`` (a transition that depends on parameters, e.g.
-mean-reverting betas): their forward sweep is the full filter, storing the filtered states the
-adjoint needs for dT (`gradient.transition_tape_kernel`).
+mean-reverting betas): their forward sweep also stores the filtered states the adjoint needs
+for dT (a tape of `gradient.tape_width(k, True)` columns).
 
 A numerical failure (F_t <= 0 or NaN, e.g. NaN parameters proposed by a sampler) does not
 raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal instead of stopping.
@@ -45,7 +45,6 @@ from tvbeta.kalman.gradient import (
     adjoint_kernel,
     tape_kernel,
     tape_width,
-    transition_tape_kernel,
 )
 
 __all__ = ["KalmanLoglikOp", "KalmanVJPOp"]
@@ -105,17 +104,18 @@ def _forward(Q, R, y, Z, T, a0, P0, static_k):
 
 @numba.njit(cache=True)
 def _forward_transition(Q, R, y, Z, T, a0, P0):
-    """Return (ll (n,), tape (n, `tape_width(k, True)`)) of the full filter, for dT.
+    """Return (ll (n,), tape (n, `tape_width(k, True)`)) of the forward sweep, for dT.
 
     Every ll_t = -inf on a numerical failure. R (1 | n,).
     """
     n, k = Z.shape
     ll = np.empty(n)
     tape = np.empty((n, tape_width(k, True)))
-    bad = transition_tape_kernel(
+    bad = tape_kernel(
         np.ascontiguousarray(y), np.ascontiguousarray(Z),
         np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(Q).reshape((1, k, k)),
         np.ascontiguousarray(R), np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape,
+        None,
     )  # fmt: skip
     if bad >= 0:
         ll[:] = -np.inf
@@ -123,12 +123,19 @@ def _forward_transition(Q, R, y, Z, T, a0, P0):
 
 
 @numba.njit(cache=True)
-def _adjoint(w, ll, tape, y, Z, T, R):
+def _adjoint(w, ll, tape, y, Z, T, R, free_flat):
     """Return (dQ (k, k), dR like R, da0 (k,), dP0 (k, k), dT (k, k)).
 
     All 0 when the forward sweep failed; dT 0 after a narrow tape (no transition gradient).
+    free_flat: the row-major indices of the entries of T that get a gradient (int64 array;
+    empty for every entry), 0 elsewhere.
     """
     k = Z.shape[1]
+    free = np.zeros(k * k, dtype=np.bool_)
+    if free_flat.size == 0:
+        free[:] = True
+    for i in free_flat:
+        free[i] = True
     dQ = np.zeros((1, k, k))
     dR = np.zeros(R.shape[0])
     da0 = np.zeros(k)
@@ -138,9 +145,22 @@ def _adjoint(w, ll, tape, y, Z, T, R):
         adjoint_kernel(
             np.ascontiguousarray(y), np.ascontiguousarray(Z),
             np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(w), tape,
-            dQ, dR, da0, dP0, dT,
+            dQ, dR, da0, dP0, dT, free.reshape((k, k)),
         )  # fmt: skip
     return dQ[0].copy(), dR, da0, dP0, dT[0].copy()
+
+
+def _free_indices(transition_gradient) -> tuple[int, ...]:
+    """Return the row-major indices of a mask's True entries; () for True or False (all)."""
+    if transition_gradient is True or transition_gradient is False:
+        return ()
+    free = np.asarray(transition_gradient, dtype=bool)
+    if free.ndim != 2 or free.shape[0] != free.shape[1] or not free.any():
+        raise ValueError(
+            "transition_gradient must be a bool or a square (k, k) bool mask with a True entry, "
+            f"got shape {free.shape} with {int(free.sum())} True"
+        )
+    return tuple(int(i) for i in np.flatnonzero(free))
 
 
 class KalmanLoglikOp(Op):
@@ -156,30 +176,35 @@ class KalmanLoglikOp(Op):
     data are shared variables, unknown at compile time, so the model says which copy it needs;
     a T that is not the identity raises at run time.
 
-    transition_gradient: run the full filter forward (`gradient.transition_tape_kernel`) so
-    that the pullback also gives dT (k, k); about twice the forward cost and a tape of
-    k + 2 + k + k^2 columns, so only for a T that depends on parameters. Not combined with
-    random_walk_k.
+    transition_gradient: store the filtered states in the forward sweep's tape (k + 2 + k + k^2
+    columns) so that the pullback also gives dT (k, k); only for a T that depends on
+    parameters. True for every entry of T, or a (k, k) bool mask of the entries that depend
+    on parameters (`model.reversion.transition_free`): the others are taken as constants and
+    get 0, and dT costs O(k^2) per masked row instead of a dense O(k^3) product. Not combined
+    with random_walk_k.
 
     Raises
     ------
     ValueError
-        When random_walk_k is outside 0..`filter.MAX_CONSTANT_K`, or is set together with
-        transition_gradient.
+        When random_walk_k is outside 0..`filter.MAX_CONSTANT_K`, is set together with
+        transition_gradient, or a transition_gradient mask has no True entry or is not square.
     """
 
-    __props__ = ("random_walk_k", "transition_gradient")
+    __props__ = ("random_walk_k", "transition_gradient", "transition_free")
 
-    def __init__(self, random_walk_k: int = 0, transition_gradient: bool = False) -> None:
+    def __init__(
+        self, random_walk_k: int = 0, transition_gradient: bool | np.ndarray = False
+    ) -> None:
         if not 0 <= random_walk_k <= MAX_CONSTANT_K:
             raise ValueError(f"random_walk_k must be in 0..{MAX_CONSTANT_K}, got {random_walk_k}")
-        if random_walk_k and transition_gradient:
+        self.transition_free = _free_indices(transition_gradient)
+        self.random_walk_k = int(random_walk_k)
+        self.transition_gradient = transition_gradient is not False
+        if random_walk_k and self.transition_gradient:
             raise ValueError(
                 "random_walk_k and transition_gradient exclude each other: a random-walk T is "
                 "fixed; use random_walk_k=0 for a transition with a gradient"
             )
-        self.random_walk_k = int(random_walk_k)
-        self.transition_gradient = bool(transition_gradient)
         super().__init__()
 
     @property
@@ -215,7 +240,7 @@ class KalmanLoglikOp(Op):
         """Return the gradients of Q, R, a0, P0 (and T) by `KalmanVJPOp`; y and Z get none."""
         Q, R, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
-        vjp = KalmanVJPOp(self.transition_gradient)
+        vjp = KalmanVJPOp(self.transition_gradient, self.transition_free)
         grads = vjp(cotangents[0], ll, tape, y, Z, T, R, Q, a0, P0)
         dQ, dR, da0, dP0 = grads[:4]
         if self.transition_gradient:
@@ -241,13 +266,17 @@ class KalmanVJPOp(Op):
     (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0); with
     ``transition_gradient=True`` (after a `KalmanLoglikOp` built so) a fifth output dT (k, k).
     R gives dR its shape, Q, a0 and P0 only give the gradients their types. Not differentiable
-    itself (NUTS needs no second derivatives).
+    itself (NUTS needs no second derivatives). transition_free: the row-major indices of the
+    entries of T that get a gradient (0 elsewhere); () for every entry.
     """
 
-    __props__ = ("transition_gradient",)
+    __props__ = ("transition_gradient", "transition_free")
 
-    def __init__(self, transition_gradient: bool = False) -> None:
+    def __init__(
+        self, transition_gradient: bool = False, transition_free: tuple[int, ...] = ()
+    ) -> None:
         self.transition_gradient = bool(transition_gradient)
+        self.transition_free = tuple(int(i) for i in transition_free)
         super().__init__()
 
     def make_node(self, w, ll, tape, y, Z, T, R, Q, a0, P0) -> Apply:
@@ -269,7 +298,8 @@ class KalmanVJPOp(Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute (dQ, dR, da0, dP0[, dT]) in Python mode (`_adjoint`)."""
-        values = _adjoint(*inputs[:7])[: len(output_storage)]
+        free = np.array(self.transition_free, dtype=np.int64)
+        values = _adjoint(*inputs[:7], free)[: len(output_storage)]
         for storage, value in zip(output_storage, values, strict=True):
             storage[0] = value
 
@@ -303,17 +333,18 @@ def _numba_funcify_loglik(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(KalmanVJPOp)
 def _numba_funcify_vjp(op, node=None, **kwargs):
+    free = np.array(op.transition_free, dtype=np.int64)  # a compile-time constant
     if op.transition_gradient:
 
         @numba.njit
         def kalman_vjp_transition_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
-            return _adjoint(w, ll, tape, y, Z, T, R)
+            return _adjoint(w, ll, tape, y, Z, T, R, free)
 
         return kalman_vjp_transition_op, _KERNEL_SALT
 
     @numba.njit
     def kalman_vjp_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
-        dQ, dR, da0, dP0, _ = _adjoint(w, ll, tape, y, Z, T, R)
+        dQ, dR, da0, dP0, _ = _adjoint(w, ll, tape, y, Z, T, R, free)
         return dQ, dR, da0, dP0
 
     return kalman_vjp_op, _KERNEL_SALT
