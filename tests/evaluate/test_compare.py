@@ -435,3 +435,23 @@ def test_bayes_mr_samples_phi_and_enters_the_stacking(two_series):
     weights = res.table["stacking weight"].dropna()
     assert list(weights.index) == ["bayes", "bayes_mr"]
     assert weights.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_each_bayes_variant_gets_its_training_loo_per_term_from_arviz(two_series):
+    """"train LOO" and its se: ArviZ's PSIS-LOO (`az.loo`) of each variant's own fit, divided
+    by its likelihood terms, one per training row after the burn-in (168 training rows - 3)."""
+    import arviz as az
+
+    settings = BayesSettings(SamplerSettings(draws=100, tune=100, chains=2, n_paths=0),
+                             n_predictive=50, lfo_threshold=None)  # fmt: skip
+    res = compare_series(two_series, "a", ["f1", "f2"], burn=3,
+                         methods=["bayes", "bayes_vol", "bayes_stacked"], bayes=settings,
+                         seed=2)  # fmt: skip
+    for method in ("bayes", "bayes_vol"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loo = az.loo(res.fits[method].tree)
+        assert res.table.at[method, "train LOO"] == pytest.approx(loo.elpd / 165, rel=1e-12)
+        assert res.table.at[method, "train LOO se"] == pytest.approx(loo.se / 165, rel=1e-12)
+    assert np.isnan(res.table.at["bayes_stacked", "train LOO"])

@@ -191,13 +191,14 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
     if "bayes_stacked" in methods:
         t0 = time.perf_counter()
         variants = [m for m in BAYES_VARIANTS if m in fits]
-        weights = stacking_weights({m: fits[m] for m in variants})
+        stacking = stacking_table({m: fits[m] for m in variants})
+        weights = stacking["stacking weight"].to_numpy()
         forecasts["bayes_stacked"] = stacked_forecast([forecasts[m] for m in variants], weights)
         fits["bayes_stacked"] = None
         fit_time = sum(rows[m]["fit time (s)"] for m in variants) + time.perf_counter() - t0
         rows["bayes_stacked"] = {**scores(forecasts["bayes_stacked"]), "fit time (s)": fit_time}
-        for m, w in zip(variants, weights, strict=True):
-            rows[m]["stacking weight"] = w
+        for m in variants:
+            rows[m].update(stacking.loc[m])
         order = [m for m in METHODS if m in rows]
         rows = {m: rows[m] for m in order}
         forecasts = {m: forecasts[m] for m in order}
@@ -260,21 +261,31 @@ def _bayes_run(model, design: Design, split: Split, settings, seed):
     return fit, _bayes_forecast(fit, design, split, settings.n_predictive, seed)
 
 
-def stacking_weights(fits: dict[str, Any]) -> np.ndarray:
-    """Return the stacking weights (M,) of Bayes fits of one series, in the order of ``fits``.
+def stacking_table(fits: dict[str, Any]) -> pd.DataFrame:
+    """Return each Bayes fit's training-span PSIS-LOO score and stacking weight, one series.
 
-    They maximise the PSIS-LOO log predictive density of the weighted mixture over the fits'
-    common likelihood terms (`az.compare`, method="stacking"; Yao et al. 2018). Each term is a
-    one-step-ahead density p(y_t | y_{<t}, theta), so this weighs forecasts on the training
-    span.
+    Rows: the methods of ``fits`` in their order. Columns: "stacking weight", the weights that
+    maximise the PSIS-LOO log predictive density of the weighted mixture over the fits' common
+    likelihood terms (`az.compare`, method="stacking"; Yao et al. 2018); "train LOO" and
+    "train LOO se", each fit's PSIS-LOO elpd and its se, both per likelihood term (nats per
+    period: Vehtari, Gelman & Gabry 2017). Each term is a one-step-ahead density
+    p(y_t | y_{<t}, theta) of a training row after the burn-in, so these weigh and score the
+    variants' forecasts on the training span only.
     """
     import arviz as az
 
     with warnings.catch_warnings():  # a high Pareto k is reported by the fits' own checks
         warnings.simplefilter("ignore", UserWarning)
         table = az.compare({m: fit.tree for m, fit in fits.items()}, method="stacking",
-                           round_to="none")  # fmt: skip
-    return table["weight"].reindex(list(fits)).to_numpy(dtype=float)
+                           round_to="none").reindex(list(fits))  # fmt: skip
+    from tvbeta.estimate.bayes.model import OBSERVED
+
+    lls = [fit.tree["log_likelihood"][OBSERVED] for fit in fits.values()]
+    n_terms = np.array([ll.size // (ll.sizes["chain"] * ll.sizes["draw"]) for ll in lls])
+    return pd.DataFrame({"stacking weight": table["weight"].to_numpy(dtype=float),
+                         "train LOO": table["elpd"].to_numpy(dtype=float) / n_terms,
+                         "train LOO se": table["se"].to_numpy(dtype=float) / n_terms},
+                        index=list(fits))  # fmt: skip
 
 
 def _add_differences(table: pd.DataFrame, forecasts: dict[str, OneStepForecast]) -> None:

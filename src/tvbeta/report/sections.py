@@ -301,6 +301,11 @@ def comparison_section(ctx: Context, v: Verdict) -> str:
               best=_best(summary, "mean log score")),
         _lfo_text(comp),
     ]
+    if any("train LOO" in t for t in comp.tables.values()):
+        parts.append(
+            "<p>Per series, the Bayes variants also carry what the training rows alone say of "
+            "them: train LOO (± se), the PSIS-LOO elpd of their one-step forecasts on the "
+            "training span, nats per period, and the stacking weight chosen from it.</p>")
     for series, s in comp.series.items():
         parts += [
             f'<h3 id="scores-{slug(series)}">{esc(series)}</h3>',
