@@ -75,6 +75,26 @@ def test_log_likelihood_equals_statsmodels_with_the_augmented_transition():
         np.testing.assert_allclose(loglik(point), ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
 
 
+def test_mean_reverting_betas_with_volatility_scaled_noise_equal_statsmodels():
+    """Both menu items at once (``noise="volatility"``, ``betas="mean_reverting"``): the log
+    density at fixed (sigma_eps, sigma_beta, gamma, phi) against statsmodels' filter of the
+    augmented model with R_t = sigma_eps^2 exp(gamma log h_t), to 1e-9 relative."""
+    y, Z = simulate(3, 160, [0.8, 0.9], [0.001, 1.0], [1e-3, 0.05])
+    spec = BayesSpec.from_arrays(y, Z, intercept=True, state_names=["Intercept", "f1"],
+                                 frequency=PPY, burn=2, betas="mean_reverting",
+                                 noise="volatility")  # fmt: skip
+    model = model_from_spec(spec)
+    loglik = model.compile_logp(vars=[model["y"]])
+    for sigma_eps, sigma_beta, phi, gamma in [(0.01, [1e-3, 0.05], [0.8, 0.9], 0.7),
+                                              (0.02, [1e-4, 0.1], [0.99, 0.5], -0.3)]:
+        point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta, gamma=gamma,
+                   phi_annual=np.power(phi, PPY))  # fmt: skip
+        arrays = list(augmented(spec, phi, sigma_beta, sigma_eps))
+        arrays[4] = sigma_eps**2 * np.exp(gamma * spec.log_h)
+        ref = statsmodels_filter(*arrays)
+        np.testing.assert_allclose(loglik(point), ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
+
+
 def test_gradient_in_phi_matches_finite_differences_of_the_log_density():
     """d logp / d(logit phi_annual) from the Op's exact dT, against central differences of
     the compiled log density (step 1e-5 in the sampler's space)."""
