@@ -82,17 +82,20 @@ def test_price_level_loglik_matches_the_60_digit_value(seed, p0, r):
 
 
 @pytest.mark.parametrize(
-    ("n_assets", "per_step_T", "q"),
+    ("n_assets", "per_step_T", "q", "T01", "T10"),
     [
-        (3, False, 0.0),  # k = 4: the sweep whose k is read at run time
-        (1, True, 0.0),  # T = I given per step: the general prediction T P T' + Q
-        (1, False, 1e-12),  # a slowly moving hedge ratio: Q added to the factor
+        (3, False, 0.0, 0.0, 0.0),  # k = 4: the sweep whose k is read at run time
+        (1, True, 0.0, 0.0, 0.0),  # T = I given per step: the triangular prediction
+        (1, False, 0.0, 1e-3, 0.0),  # upper triangular T != I: the triangular prediction
+        (1, False, 0.0, 0.0, 1e-3),  # not triangular: the general prediction T P T' + Q
+        (1, False, 1e-12, 0.0, 0.0),  # a slowly moving hedge ratio: Q added to the factor
     ],
 )
-def test_price_levels_keep_their_digits_in_every_kernel_path(n_assets, per_step_T, q):
+def test_price_levels_keep_their_digits_in_every_kernel_path(n_assets, per_step_T, q, T01, T10):
     y, Z = price_levels(11, n_assets=n_assets)
     n, k = Z.shape
     T = np.repeat(np.eye(k)[None], n if per_step_T else 1, axis=0)
+    T[:, 0, 1], T[:, 1, 0] = T01, T10
     Q = np.zeros((1, k, k))
     Q[0, 1:, 1:] = q * np.eye(k - 1)  # the intercept stays static: a zero row in Q
     for p0 in P0_SCALES:
