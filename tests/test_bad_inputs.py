@@ -253,6 +253,9 @@ COMPARISON_SETTING_CASES = [
      r"n_predictive must be an integer >= 1 \(posterior draws in the predictive mixture"),
     ("negative lfo_threshold", {"lfo_threshold": -0.1}, ValueError,
      r"lfo_threshold must be >= 0 \(0: exact LFO, inf: never refit\), got -0.1"),
+    ("lfo_train 1", {"lfo_train": 1.0}, ValueError,
+     r"lfo_train must be a fraction in \(0, 1\) of the training rows \(e.g. 0.5\) or None, "
+     r"got 1.0"),
     ("misspelt prior", {"priors": {"eps_scal": 2.0}}, ValueError,
      r"unknown prior setting 'eps_scal'; did you mean 'eps_scale'\?"),
     ("unknown frequency", {"frequency": "fortnightly"}, ValueError,

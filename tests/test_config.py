@@ -337,6 +337,14 @@ def test_lfo_settings_reach_the_bayes_settings(tmp_path):
     assert load_config(model_file(tmp_path, BASE)).bayes_settings().lfo_threshold == 0.7
 
 
+def test_lfo_train_reaches_the_bayes_settings_and_must_be_a_fraction(tmp_path):
+    assert load_config(model_file(tmp_path, BASE)).bayes_settings().lfo_train is None
+    half = load_config(model_file(tmp_path, BASE + "[compare]\nlfo_train = 0.5\n", "h.toml"))
+    assert half.bayes_settings().lfo_train == 0.5
+    message = error_of(model_file(tmp_path, BASE + "[compare]\nlfo_train = 1\n", "one.toml"))
+    assert "[compare] lfo_train: must be a fraction strictly between 0 and 1" in message
+
+
 def test_negative_lfo_threshold_gives_the_bound(tmp_path):
     message = error_of(model_file(tmp_path, BASE + "[compare]\nlfo_threshold = -1\n"))
     assert "[compare] lfo_threshold: must be" in message and "got -1" in message

@@ -455,3 +455,26 @@ def test_each_bayes_variant_gets_its_training_loo_per_term_from_arviz(two_series
         assert res.table.at[method, "train LOO"] == pytest.approx(loo.elpd / 165, rel=1e-12)
         assert res.table.at[method, "train LOO se"] == pytest.approx(loo.se / 165, rel=1e-12)
     assert np.isnan(res.table.at["bayes_stacked", "train LOO"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_training_lfo_scores_each_variant_on_training_rows_without_reading_the_test_rows(
+        two_series):  # fmt: skip
+    """``lfo_train=0.5``: every Bayes variant gets "train LFO", PSIS-LFO from a posterior on the
+    first 84 of the 168 training rows; the same when every test row is changed (they are
+    never read), and equal to `lfo_cv` run on the training rows alone."""
+    from tvbeta.evaluate.lfo import lfo_cv
+
+    settings = BayesSettings(SamplerSettings(draws=100, tune=100, chains=2, n_paths=0),
+                             n_predictive=50, lfo_threshold=None, lfo_train=0.5)  # fmt: skip
+    changed = two_series.copy()
+    changed.iloc[168:, changed.columns.get_loc("a")] *= -3.0
+    res, res2 = (compare_series(d, "a", ["f1", "f2"], burn=3, methods=["bayes", "bayes_vol"],
+                                bayes=settings, seed=2) for d in (two_series, changed))
+    for method in ("bayes", "bayes_vol"):
+        assert res.table.at[method, "train LFO"] == res2.table.at[method, "train LFO"]
+        assert res.table.at[method, "train LFO refits"] >= 1  # the posterior on 84 rows
+        fit = res.fits[method]
+        ref = lfo_cv(fit, n_train=84, threshold=0.7)
+        assert len(ref.rows) == 168 - 84
+        assert res.table.at[method, "train LFO"] == pytest.approx(ref.elpd / 84, rel=1e-12)

@@ -43,7 +43,9 @@ string is allowed)::
                            # "mean_rmse" with grid_seed or "loglik" with grid_loglik listed)
     [split]                # test_size: fraction in (0, 1) or a number of rows
     [compare]              # methods (subset of METHODS), rolling_window (periods), lfo (bool,
-                           # PSIS-LFO-CV of the Bayes fits, default true), lfo_threshold (0.7)
+                           # PSIS-LFO-CV of the Bayes fits, default true), lfo_threshold (0.7),
+                           # lfo_train (optional fraction, e.g. 0.5: every Bayes variant's
+                           # PSIS-LFO within the training rows, from that fraction on)
     [output]               # folder, relative to the working directory
 """
 

@@ -228,7 +228,7 @@ def _split(where: Where, t: dict[str, Any]) -> SplitConfig:
 
 
 def _compare(where: Where, t: dict[str, Any]) -> CompareConfig:
-    check_keys(where, t, ("methods", "rolling_window", "lfo", "lfo_threshold"))
+    check_keys(where, t, ("methods", "rolling_window", "lfo", "lfo_threshold", "lfo_train"))
     methods = read(where, t, "methods", "str_list", DEFAULT_METHODS)
     for m in methods:
         if m not in METHODS:
@@ -241,7 +241,17 @@ def _compare(where: Where, t: dict[str, Any]) -> CompareConfig:
         methods=methods, rolling_window=read(where, t, "rolling_window", "int", None, low=2),
         lfo=read(where, t, "lfo", "bool", defaults.lfo),
         lfo_threshold=read(where, t, "lfo_threshold", "number", defaults.lfo_threshold, low=0.0),
+        lfo_train=_fraction(where, t, "lfo_train"),
     )  # fmt: skip
+
+
+def _fraction(where: Where, t: dict[str, Any], key: str) -> float | None:
+    """Return the number at ``key``, strictly between 0 and 1, or None when absent."""
+    value = read(where, t, key, "number", None, low=0.0)
+    if value is not None and not 0.0 < value < 1.0:
+        raise where.error(f"must be a fraction strictly between 0 and 1 (e.g. 0.5), got {value}",
+                          key)  # fmt: skip
+    return value
 
 
 def _priors(where: Where, t: dict[str, Any]) -> dict[str, Any]:

@@ -109,6 +109,7 @@ class CompareConfig:
     rolling_window: int | None = None  # of the rolling OLS, in periods
     lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span (`tvbeta.evaluate.lfo`)
     lfo_threshold: float = 0.7  # refit when the Pareto k of the importance ratios exceeds it
+    lfo_train: float | None = None  # training-span LFO of every Bayes variant from this fraction
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ class RunConfig:
         lfo = self.compare.lfo_threshold if self.compare.lfo else None
         return BayesSettings(nuts=self.sampler.nuts, q=self.model.q,
                              priors=dict(self.priors) or None, lfo_threshold=lfo,
-                             frequency=self.data.model_frequency)  # fmt: skip
+                             frequency=self.data.model_frequency,
+                             lfo_train=self.compare.lfo_train)  # fmt: skip
 
     def grid_settings(self) -> Any:
         """`tvbeta.evaluate.settings.GridSettings` from [grid]."""

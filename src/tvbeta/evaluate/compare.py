@@ -202,6 +202,9 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         order = [m for m in METHODS if m in rows]
         rows = {m: rows[m] for m in order}
         forecasts = {m: forecasts[m] for m in order}
+    if bayes.lfo_train is not None:
+        for m in [m for m in BAYES_VARIANTS if m in fits]:
+            rows[m].update(_training_lfo(fits[m], train, bayes))
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "method"
     _add_differences(table, forecasts)
@@ -213,6 +216,20 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         lfo = lfo_cv(fits["bayes"], design, n_train=split.n_train,
                      threshold=bayes.lfo_threshold)  # fmt: skip
     return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
+
+
+def _training_lfo(fit, train: Design, bayes) -> dict[str, float]:
+    """Return a Bayes fit's PSIS-LFO within its training rows (the test rows are never read).
+
+    "train LFO": elpd per scored row (nats); "train LFO refits": refits, the first posterior
+    (on ``bayes.lfo_train`` of the rows) included.
+    """
+    from tvbeta.evaluate.lfo import DEFAULT_THRESHOLD, lfo_cv
+
+    n_first = max(fit.spec.first_row + 2, round(bayes.lfo_train * len(train.y)))
+    threshold = DEFAULT_THRESHOLD if bayes.lfo_threshold is None else bayes.lfo_threshold
+    res = lfo_cv(fit, train, n_train=n_first, threshold=threshold)
+    return {"train LFO": res.elpd / len(res.rows), "train LFO refits": res.n_refits}
 
 
 def _mle_run(model, train: Design, design: Design, split: Split):

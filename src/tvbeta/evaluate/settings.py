@@ -61,6 +61,11 @@ class BayesSettings:
     n_predictive: int = 400  # posterior draws in the predictive mixture
     lfo_threshold: float | None = 0.7  # PSIS-LFO-CV refit threshold (`evaluate.lfo`); None: no LFO
     frequency: str | float | None = None
+    lfo_train: float | None = None
+    """Training-span PSIS-LFO of every Bayes variant: the fraction of the training rows its
+    first posterior is fitted on; the rest of the training rows are scored one step ahead
+    (`evaluate.lfo.lfo_cv`, refit threshold ``lfo_threshold`` or 0.7). None: not run (each
+    variant costs one more fit, and a refit per high Pareto k)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as one flat JSON-ready dict, as comparisons record them."""
@@ -116,6 +121,10 @@ class BayesSettings:
             from tvbeta.evaluate.lfo import check_threshold
 
             check_threshold(self.lfo_threshold, "lfo_threshold")
+        if self.lfo_train is not None and (isinstance(self.lfo_train, bool)
+                                           or not 0.0 < self.lfo_train < 1.0):  # fmt: skip
+            raise ValueError(f"lfo_train must be a fraction in (0, 1) of the training rows "
+                             f"(e.g. 0.5) or None, got {self.lfo_train!r}")
 
 
 @dataclass(frozen=True)

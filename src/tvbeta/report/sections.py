@@ -305,7 +305,9 @@ def comparison_section(ctx: Context, v: Verdict) -> str:
         parts.append(
             "<p>Per series, the Bayes variants also carry what the training rows alone say of "
             "them: train LOO (± se), the PSIS-LOO elpd of their one-step forecasts on the "
-            "training span, nats per period, and the stacking weight chosen from it.</p>")
+            "training span, nats per period, and the stacking weight chosen from it; with "
+            "[compare] lfo_train, train LFO: their PSIS leave-future-out elpd per period over "
+            "the later training rows, each posterior fitted on the earlier ones only.</p>")
     for series, s in comp.series.items():
         parts += [
             f'<h3 id="scores-{slug(series)}">{esc(series)}</h3>',
