@@ -322,6 +322,27 @@ def test_fit_mle_saves_each_target_and_prints_plain_progress_lines(capsys, tmp_p
     assert "Q[MktRF]" in out
 
 
+def test_fit_mle_table_says_it_shows_maximum_likelihood_estimates(capsys, tmp_path):
+    code, out, err = run(capsys, "fit", NILE, "--method", "mle", "--output", tmp_path)
+    assert code == 0, err
+    caption, header = out.splitlines()[:2]
+    assert caption.startswith("Maximum-likelihood estimates (Q per period, R")
+    assert "standard errors: <target>.summary.csv" in caption and "Q[Intercept]" in header
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_fit_bayes_table_says_it_shows_posterior_medians_and_where_the_intervals_are(
+        capsys, tmp_path):  # fmt: skip
+    """The columns are `BayesFit.qr_summary`'s "posterior median"; its default interval is the
+    central 90% (5% and 95% columns)."""
+    code, out, err = run(capsys, "fit", NILE, "--method", "bayes", "--draws", "30", "--tune",
+                         "30", "--chains", "1", "--output", tmp_path)  # fmt: skip
+    assert code == 0, err
+    caption = out.splitlines()[0]
+    assert caption.startswith("Posterior medians (Q per period, R") and "no interval" in caption
+    assert "90% intervals: BayesFit.load('<target>.nc').summary()" in caption
+
+
 def test_fit_mle_of_the_intercept_only_model_estimates_the_level(capsys, tmp_path):
     """models/nile.toml: factors = [], intercept = true (the local level); whole sample, burn 1,
     the seed's start: q 1463.6, r 15108 (D&K 2012, section 2.10: 1469.1, 15099)."""

@@ -50,7 +50,7 @@ def error_of(path: Path, *, data: bool = False) -> str:
 # --- shipped files -----------------------------------------------------------------------------
 def test_shipped_model_files_are_the_expected_ones():
     names = {p.name for p in SHIPPED}
-    assert {"french_industries.toml", "nile.toml", "preferreds.toml"} <= names
+    assert {"french_industries.toml", "french_menu.toml", "nile.toml", "preferreds.toml"} <= names
 
 
 @pytest.mark.parametrize("path", [*SHIPPED, TINY], ids=lambda p: p.name)

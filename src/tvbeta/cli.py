@@ -304,6 +304,7 @@ def _fit(args: argparse.Namespace) -> int:
         for target in _progress(m.targets, f"fit {args.method}", args.interrupt):
             rows[target], files = _FITTERS[args.method](config, data, target, burn, stage)
             _say(f"  {target}: {', '.join(f.name for f in files)}")
+    print(_FIT_CAPTIONS[args.method])
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(pd.DataFrame.from_dict(rows, orient="index").rename_axis("target").to_string())
     print(f"fits saved in {folder}")
@@ -365,6 +366,16 @@ def _fit_grid(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
 
 
 _FITTERS = {"mle": _fit_mle, "bayes": _fit_bayes, "grid": _fit_grid}
+_FIT_CAPTIONS = {
+    "mle": "Maximum-likelihood estimates (Q per period, R, gamma of a volatility-scaled R) and "
+           "the log-likelihood at the maximum; standard errors: <target>.summary.csv",
+    "bayes": "Posterior medians (Q per period, R, and gamma or phi[state] when the model has "
+             "them), no interval; means, sds and 90% intervals: "
+             "BayesFit.load('<target>.nc').summary()",
+    "grid": "The best grid model per target (by [grid] fit_rank), its mean RMSE and cumulative "
+            "log-likelihood; the whole grid: <target>.grid.csv",
+}
+"""The line above `tvbeta fit`'s table: what its numbers are (a median is not a mean)."""
 
 
 # --- report ------------------------------------------------------------------------------------

@@ -39,6 +39,26 @@ def test_nile_mle_reproduces_durbin_koopman():
     assert fit.converged
 
 
+def test_fit_qr_without_standard_errors_skips_only_them():
+    """standard_errors=False (the starting fit of fit_qr_volatility / fit_qr_mean_reverting):
+    Durbin & Koopman's Nile MLE (section 2.10.3) as the full fit, and NaN SEs."""
+    full, bare = fit_qr(nile_model(), burn=1), fit_qr(nile_model(), burn=1, standard_errors=False)
+    np.testing.assert_allclose(bare.params, [1469.1, 15099.0], rtol=0.01)
+    assert np.array_equal(bare.params, full.params) and bare.llf == full.llf
+    assert np.isnan(bare.se).all() and np.isnan(bare.cov).all() and np.isfinite(full.se).all()
+
+
+def test_fit_qr_restores_the_callers_blas_threads():
+    """The search runs BLAS on one thread; threadpoolctl's own report shows the caller's
+    setting (here 2 threads, set by the test) back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(2, user_api="blas"):
+        fit_qr(nile_model(), burn=1)
+        assert {lib["num_threads"] for lib in threadpool_info()
+                if lib["user_api"] == "blas"} == {2}  # fmt: skip
+
+
 def test_mle_of_a_model_gives_its_parameters_with_the_model_kept():
     """fit_mle_design estimates Q and R for the structure given (the local level of
     Durbin & Koopman (2012), 2.10.3: sigma2_eta = 1469.1, sigma2_eps = 15099) and its spec is

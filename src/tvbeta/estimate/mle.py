@@ -4,11 +4,13 @@ L-BFGS-B works on log variances (diagonal Q, R) or a Cholesky factor with a log 
 Q); the objective and its exact gradient come from one call of the adjoint kernel
 (`tvbeta.kalman.gradient`), about two filter passes. Standard errors come from the observed
 information in the natural parameters, by central differences of the exact gradient.
+Every search runs with BLAS on one thread (`_one_blas_thread`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import default_burn
@@ -461,6 +464,29 @@ class _Search:
         return (u - self.lower < np.log(1e4)) | (self.upper - u < 1e-6)
 
 
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """Return a controller of the BLAS libraries loaded (numpy's and scipy's OpenBLAS)."""
+    return ThreadpoolController()
+
+
+def _one_blas_thread(fit: Callable) -> Callable:
+    """Run ``fit`` with every BLAS on one thread (the caller's setting restored after).
+
+    L-BFGS-B's own linear algebra (scipy's setulb) and the small matrices of the search are
+    far below the size where BLAS threads pay: waking them costs more than the work. On the
+    12 French industries (k = 5, 2 shared cores) it made the MLE fits 2-9 times slower, with
+    the same numbers (measured by the issue 12 MLE-speed work).
+    """
+    @functools.wraps(fit)
+    def single_threaded(*args, **kwargs):
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return fit(*args, **kwargs)
+
+    return single_threaded
+
+
+@_one_blas_thread
 def fit_qr(
     m: StateSpace,
     *,
@@ -471,6 +497,7 @@ def fit_qr(
     state_names: tuple[str, ...] | None = None,
     bounds_scale: tuple[float, float] = (1e-12, 1e2),
     maxiter: int = 2000,
+    standard_errors: bool = True,
 ) -> MLEResult:
     """Maximise the log-likelihood over constant Q and R by L-BFGS-B.
 
@@ -494,6 +521,10 @@ def fit_qr(
         residual variance), so a flat likelihood cannot run off to 0 or infinity unseen.
     maxiter : int
         Iterations per L-BFGS-B run.
+    standard_errors : bool
+        False: skip the observed information (2 gradients per free parameter), ``se`` and
+        ``cov`` are NaN; for a fit that only starts another search (`fit_qr_volatility`,
+        `fit_qr_mean_reverting`).
 
     Returns
     -------
@@ -519,7 +550,10 @@ def fit_qr(
     best = _best_climb(search, chosen, maxiter)
     theta, edge = best.u * search.unit, search.at_bound(best.u)
     nat = par.natural(theta)
-    cov, se = _standard_errors(par, search.f, nat, ~edge)
+    if standard_errors:
+        cov, se = _standard_errors(par, search.f, nat, ~edge)
+    else:
+        cov, se = np.full((nat.size, nat.size), np.nan), np.full(nat.size, np.nan)
     names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
     on_bound = [name for name, e in zip(names, edge, strict=True) if e]
     converged = search.stationary(best.rise)
@@ -734,6 +768,7 @@ at 0) fits the model at this gamma on rescaled data, and the joint climb goes on
 A typical gamma of monthly industries is 0.1-0.8 (issue 12)."""
 
 
+@_one_blas_thread
 def fit_qr_volatility(
     m: StateSpace, log_h: np.ndarray, *, q: QForm = "diag", burn: int = 0,
     state_names: tuple[str, ...] | None = None, gamma_bounds: tuple[float, float] = (-1.0, 3.0),
@@ -781,7 +816,7 @@ def fit_qr_volatility(
             warnings.simplefilter("ignore", MLEConvergenceWarning)
             return fit_qr(m._replace(y=m.y / s, Z=np.ascontiguousarray(m.Z / s[:, None])),
                           q=q, burn=burn, starts=starts, state_names=state_names,
-                          bounds_scale=bounds_scale)  # fmt: skip
+                          bounds_scale=bounds_scale, standard_errors=False)  # fmt: skip
 
     par = QRParameterization(m.k, q)
     search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1], r_scale=np.ones(m.n))
@@ -837,19 +872,21 @@ def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.n
 
     bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
               for a, b in zip(lower, upper, strict=True)]  # fmt: skip
-    start_value = objective(v)[0]
+    value = start_value = objective(v)[0]  # value: the objective at v, kept, not recomputed
     for _ in range(3):
         # ftol ~0: the joint climb is shallow, and scipy's default relative-reduction test
         # stops it early
         res = minimize(objective, v, jac=True, method="L-BFGS-B", bounds=bounds,
                        options=dict(maxiter=maxiter, gtol=1e-8 / search.n_terms, ftol=1e-15))
-        v = res.x if res.fun <= objective(v)[0] else v
+        if res.fun <= value:
+            v, value = res.x, res.fun
         if polish is None:
             break
         trial = polish(v)
-        if objective(trial)[0] >= objective(v)[0] - 1e-9:
+        trial_value = objective(trial)[0]
+        if trial_value >= value - 1e-9:
             break
-        v = trial
+        v, value = trial, trial_value
     llf, grad = loglik(v)
     rise = float(np.max(np.abs(np.clip(v + grad, lower, upper) - v)))
     edge = np.r_[search.at_bound(v[:-e]),
@@ -875,6 +912,7 @@ PHI_START_ANNUAL = 0.9
 years) for every state, from the random walk's `fit_qr` (Q, R)."""
 
 
+@_one_blas_thread
 def fit_qr_mean_reverting(
     m: StateSpace, *, ppy: float, q: QForm = "diag", burn: int = 0,
     state_names: tuple[str, ...] | None = None, phi_bounds: tuple[float, float] = (0.5, 1.0),
@@ -918,7 +956,8 @@ def fit_qr_mean_reverting(
     k = m.k
     with warnings.catch_warnings():  # the joint search below reports for the final model
         warnings.simplefilter("ignore", MLEConvergenceWarning)
-        first = fit_qr(m, q=q, burn=burn, state_names=state_names, bounds_scale=bounds_scale)
+        first = fit_qr(m, q=q, burn=burn, state_names=state_names, bounds_scale=bounds_scale,
+                       standard_errors=False)  # fmt: skip
     par = QRParameterization(k, q)
     search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1])
     Z = reversion.augmented_design(m.Z)

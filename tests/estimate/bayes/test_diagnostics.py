@@ -41,6 +41,37 @@ def test_too_short_a_run_warns_naming_the_failed_checks(fits):
     assert not report.ok and report.problems
 
 
+def test_convergence_warning_names_parameters_as_the_summary_shows_them(fits):
+    """The user reads Q[state] and R in `BayesFit.summary` (`QRParameterization.natural_names`);
+    the warning names those, each with the sampled sd it diagnosed. 2 x 40 draws: tail ESS
+    < 400 for some parameter (the table says which)."""
+    message = next(str(w.message) for w in fits["short_warnings"]
+                   if issubclass(w.category, dg.BayesConvergenceWarning))  # fmt: skip
+    assert list(fits["short"].summary().index) == ["Q[Intercept]", "Q[f1]", "R"]
+    shown = {"sigma_beta[Intercept]": "Q[Intercept] (sigma_beta[Intercept])",
+             "sigma_beta[f1]": "Q[f1] (sigma_beta[f1])", "sigma_eps": "R (sigma_eps)"}
+    table = dg.summary(fits["short"])
+    low = table.index[table["ess_tail"] < dg.ESS_MIN]
+    assert len(low) > 0
+    tail_line = next(line for line in message.splitlines() if "tail ESS" in line)
+    assert all(shown[name] in tail_line for name in low)
+
+
+def test_a_one_chain_fit_says_rhat_was_not_checked_instead_of_chains_disagreeing():
+    """R-hat compares chains (Vehtari et al. 2021): with one there is nothing to compare."""
+    sim = simulate(60, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
+                   seed=5)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_bayes(sim.frame, "y", ["f1"], burn=4, draws=30, tune=30, chains=1, cores=1,
+                  sampler="pymc", n_paths=0, seed=1)  # fmt: skip
+    messages = [str(w.message) for w in caught
+                if issubclass(w.category, dg.BayesConvergenceWarning)]  # fmt: skip
+    assert len(messages) == 1
+    assert "R-hat not checked: it compares chains and this fit has 1" in messages[0]
+    assert "chains disagree" not in messages[0]
+
+
 def test_convergence_warning_points_at_the_callers_line(fits):
     """The fixture above calls fit_bayes from this file: the warning names this file, not
     tvbeta's diagnostics module (`warnings.WarningMessage.filename`)."""

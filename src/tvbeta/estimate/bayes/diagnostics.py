@@ -3,7 +3,9 @@
 Thresholds (Vehtari et al. 2021, "Rank-normalization, folding, and localization"): R-hat
 <= 1.01, bulk and tail ESS >= 400 (in total over chains), no divergent transition, and an
 E-BFMI >= 0.3 in every chain (Betancourt 2016). `check_convergence` warns with a
-`BayesConvergenceWarning` naming every failed check.
+`BayesConvergenceWarning` naming every failed check, and each parameter as `BayesFit.summary`
+shows it with the sampled variable diagnosed: ``Q[f1] (sigma_beta[f1])``, ``R (sigma_eps)``.
+R-hat compares chains: a one-chain fit is not checked for it, and the warning says so.
 """
 
 from __future__ import annotations
@@ -76,14 +78,23 @@ class ConvergenceReport:
 def check_convergence(fit, *, warn: bool = True) -> ConvergenceReport:
     """Run the checks of the module docstring; warn (BayesConvergenceWarning) when any fails."""
     table = summary(fit)
+    shown = pd.Series(_shown_names(table.index, fit.spec.q), index=table.index)
     problems = []
-    bad_rhat = table.index[~(table["r_hat"] <= RHAT_MAX)].tolist()
-    if bad_rhat:
-        problems.append(f"R-hat > {RHAT_MAX} (or NaN) for {bad_rhat}: chains disagree")
+    n_chains = fit.tree["posterior"].sizes["chain"]
+    if n_chains < 2:
+        # one chain's split R-hat only compares its halves: no test of chains agreeing
+        problems.append(f"R-hat not checked: it compares chains and this fit has {n_chains}; "
+                        "sample 2 or more (the default is 4) to check convergence")
+    else:
+        bad_rhat = shown[~(table["r_hat"] <= RHAT_MAX)].tolist()
+        if bad_rhat:
+            problems.append(f"R-hat > {RHAT_MAX} (or NaN) for {', '.join(bad_rhat)}: chains "
+                            "disagree")
     for col, what in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
-        low = table.index[~(table[col] >= ESS_MIN)].tolist()
+        low = shown[~(table[col] >= ESS_MIN)].tolist()
         if low:
-            problems.append(f"{what} ESS < {ESS_MIN:.0f} for {low}: draw more (or thin less)")
+            problems.append(f"{what} ESS < {ESS_MIN:.0f} for {', '.join(low)}: draw more (or "
+                            "thin less)")
     stats = fit.tree["sample_stats"]
     n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     if n_div:
@@ -101,6 +112,26 @@ def check_convergence(fit, *, warn: bool = True) -> ConvergenceReport:
             BayesConvergenceWarning,
         )
     return report
+
+
+def _shown_names(labels: pd.Index, q: str) -> list[str]:
+    """Name each `summary` row as `BayesFit.qr_summary` does, the sampled variable after it.
+
+    sigma_eps -> "R (sigma_eps)"; sigma_beta[s] -> "Q[s] (sigma_beta[s])" ("Q[s,s] (...)" for
+    a full Q); a full Q's entry "Q[a, b]" -> "Q[a,b]"; anything else unchanged.
+    """
+    out = []
+    for label in map(str, labels):
+        if label == "sigma_eps":
+            label = "R (sigma_eps)"
+        elif label.startswith("sigma_beta[") and label.endswith("]"):
+            state = label[len("sigma_beta["):-1]
+            entry = state if q == "diag" else f"{state},{state}"
+            label = f"Q[{entry}] ({label})"
+        elif label.startswith("Q["):
+            label = label.replace(", ", ",")
+        out.append(label)
+    return out
 
 
 def _bfmi(tree: xr.DataTree) -> np.ndarray:
