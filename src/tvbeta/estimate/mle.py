@@ -26,8 +26,9 @@ from tvbeta.constants import default_burn
 from tvbeta.data.validate import Design, column_list, format_span
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
+from tvbeta.kalman.collapsed import reversion_loglik_vjp
 from tvbeta.kalman.filter import raise_bad_step, sweep_constant
-from tvbeta.kalman.gradient import loglik_vjp, loglik_vjp_kernel
+from tvbeta.kalman.gradient import loglik_vjp_kernel
 from tvbeta.model import (
     KalmanEngine,
     KalmanSpec,
@@ -36,7 +37,6 @@ from tvbeta.model import (
     StateSpaceModel,
     TimeVarying,
     check_q_form,
-    reversion,
 )
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
@@ -923,9 +923,9 @@ def fit_qr_mean_reverting(
     The model of `tvbeta.model.reversion`: beta_t - mu = diag(phi) (beta_{t-1} - mu) + eta_t,
     the filter on [beta; mu] with mu ~ N(a0, P0) integrated out. `fit_qr` fits the random walk
     (phi = 1: its starts and safeguards); L-BFGS-B then climbs over (theta, phi) jointly from
-    there with phi^ppy = `PHI_START_ANNUAL`, with the exact gradient (dphi_j = dT_jj - dT_j,k+j
-    of the adjoint's dT). Standard errors as in `fit_qr_volatility` (phi's from the joint
-    observed information).
+    there with phi^ppy = `PHI_START_ANNUAL`, with the exact gradient of the two k-state filters
+    (`tvbeta.kalman.collapsed.reversion_loglik_vjp`). Standard errors as in
+    `fit_qr_volatility` (phi's from the joint observed information).
 
     Parameters
     ----------
@@ -960,14 +960,11 @@ def fit_qr_mean_reverting(
                        standard_errors=False)  # fmt: skip
     par = QRParameterization(k, q)
     search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1])
-    Z = reversion.augmented_design(m.Z)
-    a0, P0 = reversion.augmented_initial(m.a0, m.P0)
-    i, free = np.arange(k), reversion.transition_free(k)
 
     def gradient(Q: np.ndarray, R: float, phi: np.ndarray):
-        g = loglik_vjp(m.y, Z, reversion.transition(phi)[None], reversion.augmented_q(Q)[None],
-                       np.array([R]), a0, P0, weights=search.f.w, transition=free)
-        return g.value, g.dQ[0, :k, :k], float(g.dR[0]), g.dT[0, i, i] - g.dT[0, i, k + i]
+        g = reversion_loglik_vjp(m.y, m.Z, phi, Q, np.array([R]), m.a0, m.P0,
+                                 weights=search.f.w)  # fmt: skip
+        return g.value, g.dQ, float(g.dR[0]), g.dphi
 
     def loglik(v: np.ndarray) -> tuple[float, np.ndarray]:
         theta = v[:-k] * search.unit

@@ -103,43 +103,35 @@ def _transpose_congruence(T, A, out, tmp, rows, counts):
 
 
 @njit(cache=True, inline="always")
-def _transition_adjoint(row, k, T, abar, Pbar, dT, prow, rows, counts, free):
-    """Add abar a_s' + 2 Pbar T P_s to dT (k, k) at the entries where ``free`` (k, k) is True.
+def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp, rows, counts):
+    """Add abar a_s' + 2 Pbar T P_s to dT (k, k).
 
     (a_s, P_s): the filtered state the step's prediction started from, read from a
-    transition-tape row; prow (k,) scratch; rows, counts: T's `_column_pattern`. A T built
-    from a few parameters (mean-reverting betas: 2 entries per beta) needs dT at those
-    entries only, O(k^2) each row instead of the dense product's O(k^3).
+    transition-tape row; tmp (k, k) scratch; rows, counts: T's `_column_pattern`.
     """
     a_s, P_s = row[k + 2 : 2 * k + 2], row[2 * k + 2 :].reshape((k, k))
-    for i in range(k):
-        wanted = False
+    for i in range(k):  # tmp = Pbar T
         for j in range(k):
-            wanted |= free[i, j]
-        if not wanted:
-            continue
-        for j in range(k):  # prow = row i of Pbar T
             acc = 0.0
             for c in range(counts[j]):
                 l = rows[j, c]
                 acc += Pbar[i, l] * T[l, j]
-            prow[j] = acc
+            tmp[i, j] = acc
+    for i in range(k):
         for j in range(k):
-            if free[i, j]:
-                acc = 0.0
-                for l in range(k):
-                    acc += prow[l] * P_s[l, j]
-                dT[i, j] += abar[i] * a_s[j] + 2.0 * acc
+            acc = 0.0
+            for l in range(k):
+                acc += tmp[i, l] * P_s[l, j]
+            dT[i, j] += abar[i] * a_s[j] + 2.0 * acc
 
 
 @njit(cache=True)
-def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT, free):
+def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
     """Run the backward (adjoint) sweep over a `tape_kernel` tape, narrow or for dT.
 
     Fills dQ (1 | n, k, k), dR (1 | n), da0 (k,), dP0 (k, k) with the gradient of sum_t w_t
     ll_t, and dT (1 | n, k, k) when the tape is a transition tape (width `tape_width(k, True)`;
-    dT is not touched after a narrow tape): its entries where ``free`` (k, k) bool is True,
-    0 elsewhere. The sweep ends at the first observed step, whose
+    dT is not touched after a narrow tape). The sweep ends at the first observed step, whose
     prediction starts from (a0, P0) (rows before it are not part of the model and get zero
     gradient).
     """
@@ -150,7 +142,7 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT, free):
     Pbar = np.zeros((k, k))
     sbar = np.empty(k)
     Ps = np.empty(k)
-    tmp, prow = np.empty((k, k)), np.empty(k)
+    tmp = np.empty((k, k))
     rows, counts = np.empty((k, k), dtype=np.int64), np.empty(k, dtype=np.int64)
     rw = is_random_walk(T)
     Tc, dQc = T[0], dQ[0]
@@ -195,7 +187,7 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT, free):
             _column_pattern(Tt, rows, counts)
         if with_T:
             _transition_adjoint(
-                tape[t], k, Tt, abar, Pbar, dT[t] if tv_T else dT[0], prow, rows, counts, free
+                tape[t], k, Tt, abar, Pbar, dT[t] if tv_T else dT[0], tmp, rows, counts
             )
         if rw:
             continue
@@ -221,8 +213,7 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, static_k):
     tape = np.empty((n, k + 2))
     bad = tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k)
     if bad < 0:
-        no_dT = np.zeros((k, k), dtype=np.bool_)  # a narrow tape: dT is not touched
-        adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dQ, no_dT)
+        adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dQ)  # a narrow tape: no dT
     return bad
 
 
@@ -236,29 +227,8 @@ def tape_width(k: int, transition: bool) -> int:
     return k + 2 + (k + k * k if transition else 0)
 
 
-def transition_mask(transition, k: int) -> np.ndarray | None:
-    """Return the (k, k) bool mask of T's entries that get a gradient, or None for no dT.
-
-    transition: False (no dT), True (every entry) or a (k, k) bool array (those entries: a
-    T built from a few parameters, such as `model.reversion.transition_free`, needs no more).
-
-    Raises
-    ------
-    ValueError
-        When an array ``transition`` is not (k, k).
-    """
-    if transition is False:
-        return None
-    if transition is True:
-        return np.ones((k, k), dtype=np.bool_)
-    free = np.asarray(transition, dtype=np.bool_)
-    if free.shape != (k, k):
-        raise ValueError(f"transition must be a bool or a ({k}, {k}) mask, got {free.shape}")
-    return np.ascontiguousarray(free)
-
-
 def loglik_vjp(
-    y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0, transition: bool | np.ndarray = False
+    y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0, transition: bool = False
 ) -> LoglikGradient:
     """Exact gradient of sum_t w_t log p(y_t | y_{<t}) (a vector-Jacobian product).
 
@@ -266,8 +236,7 @@ def loglik_vjp(
     from the row after the first ``burn`` observed steps (``arrays.burn_row``) and 0 before
     (the gradient of `kalman_loglik` with that burn). transition: also the gradient dT with
     respect to T (shaped like T), from a forward sweep storing the filtered states (a wider
-    tape); True for every entry, a (k, k) bool mask for those entries only (0 elsewhere; see
-    `transition_mask`); False (default): dT is None.
+    tape); otherwise dT is None.
     """
     m = state_space(y, Z, T, Q, R, a0, P0)
     if weights is None:
@@ -280,8 +249,7 @@ def loglik_vjp(
     ll = np.empty(m.n)
     dQ, dR = np.empty_like(m.Q), np.empty_like(m.R)
     da0, dP0 = np.empty_like(m.a0), np.empty_like(m.P0)
-    free = transition_mask(transition, m.k)
-    if free is None:
+    if not transition:
         bad = loglik_vjp_kernel(*m, w, ll, dQ, dR, da0, dP0, sweep_constant(m.T, m.k))
         raise_bad_step(bad, m)
         return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)
@@ -289,5 +257,5 @@ def loglik_vjp(
     tape = np.empty((m.n, tape_width(m.k, True)))
     bad = tape_kernel(*m, ll, tape, None)
     raise_bad_step(bad, m)
-    adjoint_kernel(m.y, m.Z, m.T, w, tape, dQ, dR, da0, dP0, dT, free)
+    adjoint_kernel(m.y, m.Z, m.T, w, tape, dQ, dR, da0, dP0, dT)
     return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0, dT)

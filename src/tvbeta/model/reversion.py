@@ -13,22 +13,16 @@ Durbin & Koopman 2012, Time Series Analysis by State Space Methods, 2nd ed., sec
 i.e. beta_{-1} and mu independent, each with the random walk's initial-state prior N(a0, P0).
 phi = 1 is the random walk exactly (then mu never enters y), phi < 1 pulls each beta back
 towards its mu at the rate -log(phi) per period: the half-life of a deviation is
-log(2) / -log(phi) periods. Everything here is numpy over arrays: the PyMC model builds the same
-T from its own phi (`tvbeta.estimate.bayes.model`), the MLE from its estimate.
+log(2) / -log(phi) periods. Everything here is numpy over arrays, for the filter and smoother
+of posterior draws and of the MLE; the likelihood that NUTS and the MLE climb is the same one,
+computed with two k-state filters instead (`tvbeta.kalman.collapsed`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "augmented_design",
-    "augmented_initial",
-    "augmented_q",
-    "half_life_years",
-    "transition",
-    "transition_free",
-]
+__all__ = ["augmented_design", "augmented_initial", "augmented_q", "half_life_years", "transition"]
 
 
 def transition(phi) -> np.ndarray:
@@ -41,19 +35,6 @@ def transition(phi) -> np.ndarray:
     T[..., i, k + i] = 1.0 - phi
     T[..., k + i, k + i] = 1.0
     return T
-
-
-def transition_free(k: int) -> np.ndarray:
-    """Return the (2k, 2k) bool mask of the entries of T(phi) that depend on phi.
-
-    phi_j enters T at (j, j) and (j, k + j); every other entry is a constant 0 or 1, so
-    the adjoint computes dT at these 2k entries only (`kalman.gradient.transition_mask`), and
-    d/dphi_j = dT_jj - dT_{j,k+j}.
-    """
-    free = np.zeros((2 * k, 2 * k), dtype=np.bool_)
-    i = np.arange(k)
-    free[i, i] = free[i, k + i] = True
-    return free
 
 
 def augmented_q(Q) -> np.ndarray:

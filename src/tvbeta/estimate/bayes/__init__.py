@@ -24,7 +24,7 @@ from tvbeta.estimate.bayes.model import (
     model_from_spec,
     sample_prior_predictive,
 )
-from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp
+from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp, ReversionLoglikOp, ReversionVJPOp
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import (
     InitialState,
@@ -45,6 +45,8 @@ __all__ = [
     "KalmanVJPOp",
     "Prior",
     "Priors",
+    "ReversionLoglikOp",
+    "ReversionVJPOp",
     "SamplerFallbackWarning",
     "SamplerSettings",
     "bayes_spec",

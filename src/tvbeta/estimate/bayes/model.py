@@ -10,9 +10,10 @@ is the constant model, and the likelihood stays the exact Kalman one with a per-
 
 With ``betas="mean_reverting"`` the betas revert to long-run means mu:
 beta_t - mu = diag(phi) (beta_{t-1} - mu) + eta_t, phi = phi_annual^(1/ppy) with phi_annual ~
-Beta(reversion_a, reversion_b) per state; the filter runs on the augmented state [beta; mu]
-(`tvbeta.model.reversion`), so mu ~ N(a0, P0) is integrated out exactly, and the Op's exact dT
-(``transition_gradient=True``) carries the gradient to phi.
+Beta(reversion_a, reversion_b) per state; mu ~ N(a0, P0) is integrated out exactly. The
+likelihood (`ReversionLoglikOp`) runs two k-state filters (`tvbeta.kalman.collapsed`) with an
+exact gradient in phi; the beta paths and predictive run the filter of the augmented state
+[beta; mu] (`tvbeta.model.reversion`), whose terms are the same.
 
 With ``shrinkage="horseshoe"`` (q="diag") the sds sigma_beta get a global-local prior that lets
 the data decide which betas are static: `horseshoe_sigma_beta` (the prior and why this one).
@@ -50,7 +51,7 @@ from pymc.logprob.transforms import Transform
 
 from tvbeta.constants import BETAS, DIMS, NOISES, SHRINKAGES, STATE, STATE2, TIME, default_burn
 from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_design
-from tvbeta.estimate.bayes.op import KalmanLoglikOp
+from tvbeta.estimate.bayes.op import KalmanLoglikOp, ReversionLoglikOp
 from tvbeta.estimate.bayes.priors import (
     SCALE_PARAM,
     Priors,
@@ -565,9 +566,8 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
             phi_annual = pm.Beta("phi_annual", spec.priors.reversion_a, spec.priors.reversion_b,
                                  dims=DIMS["phi_annual"])  # fmt: skip
             phi = pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
-            params = [_augmented_q(Q, spec.k), R, data["Z_obs"], _transition(phi, spec.k)]
-            signature = "(k,k),(r),(t,k),(k,k)->(t)"
-            op = KalmanLoglikOp(transition_gradient=reversion.transition_free(spec.k))
+            params, signature = [Q, R, data["Z_obs"], phi], "(k,k),(r),(t,k),(k)->(t)"
+            op = ReversionLoglikOp()
         else:
             params, signature = [Q, R, data["Z_obs"]], "(k,k),(r),(t,k)->(t)"
             op = KalmanLoglikOp(_random_walk_k(spec))
@@ -582,34 +582,19 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
     return model
 
 
-def _transition(phi: pt.TensorVariable, k: int) -> pt.TensorVariable:
-    """`tvbeta.model.reversion.transition` of a symbolic phi (k,): (2k, 2k)."""
-    i = np.arange(k)
-    T = pt.set_subtensor(pt.zeros((2 * k, 2 * k))[i, i], phi)
-    T = pt.set_subtensor(T[i, k + i], 1.0 - phi)
-    return pt.set_subtensor(T[k + i, k + i], 1.0)
-
-
-def _augmented_q(Q: pt.TensorVariable, k: int) -> pt.TensorVariable:
-    """`tvbeta.model.reversion.augmented_q` of a symbolic Q (k, k): (2k, 2k)."""
-    return pt.set_subtensor(pt.zeros((2 * k, 2 * k))[:k, :k], Q)
-
-
 def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
     """Return the data as shared variables, not constants.
 
     PyTensor's numba cache then serves every data set (constants would force a 2-5 s compile
     per data set); names are prefixed to stay unique in nutpie's shared data. ``y_obs``,
     ``Z_obs``: the observed steps; ``y``, ``Z``: every row; ``steps``: where the observed are;
-    ``log_h``: the variance index of a volatility-scaled R. Z, Z_obs, a0 and P0 are the
-    filter's (`BayesSpec.kernel_design`, `BayesSpec.kernel_initial`).
+    ``log_h``: the variance index of a volatility-scaled R. Z, a0 and P0 are the betas' (k
+    states): the Ops of both kinds of betas take them.
     """
     steps = spec.steps
-    Z = spec.kernel_design()
-    a0, P0 = spec.kernel_initial
     arrays = {
-        "y_obs": spec.y[steps], "Z_obs": Z[steps], "y": spec.y, "Z": Z, "T": spec.T, "a0": a0,
-        "P0": P0,
+        "y_obs": spec.y[steps], "Z_obs": spec.Z[steps], "y": spec.y, "Z": spec.Z, "T": spec.T,
+        "a0": spec.a0, "P0": spec.P0,
     }  # fmt: skip
     if spec.log_h is not None:
         arrays["log_h"] = spec.log_h
@@ -626,14 +611,16 @@ def _random_walk_k(spec: BayesSpec) -> int:
     return len(sweep_constant(spec.T[None], spec.k) or ())
 
 
-def _logp(value, Q, R, Z_obs, *T, data: dict[str, pt.TensorVariable], op: KalmanLoglikOp):
+def _logp(value, Q, R, Z_obs, *phi, data: dict[str, pt.TensorVariable],
+          op: KalmanLoglikOp | ReversionLoglikOp):  # fmt: skip
     """Return the log-likelihood terms of the observed steps; the filter runs through every row.
 
     ``value`` fills the observed steps of the full series, so the density is a function of its
-    value as PyMC expects. T: the transition when it has parameters, else the data's.
+    value as PyMC expects. phi: mean-reverting betas' persistences (`ReversionLoglikOp`), else
+    none (`KalmanLoglikOp` with the data's T).
     """
     y = pt.set_subtensor(data["y"][data["steps"]], value)
-    ll = op(Q, R, y, data["Z"], T[0] if T else data["T"], data["a0"], data["P0"])
+    ll = op(Q, R, y, data["Z"], phi[0] if phi else data["T"], data["a0"], data["P0"])
     return ll[data["steps"]]
 
 
@@ -667,14 +654,18 @@ def simulate_returns(spec: BayesSpec, Q, R, rng: np.random.Generator, Z=None,
     return y[steps]
 
 
-def _random(Q, R, Z, *T, rng=None, size=None, spec: BayesSpec):
+def _random(Q, R, Z, *phi, rng=None, size=None, spec: BayesSpec):
     """CustomDist draw: replicates of shape size + (m,) (parameters may be batched).
 
-    T: the transition when it has parameters (mean-reverting betas), else the spec's.
+    phi: mean-reverting betas' persistences, simulated as the filter's augmented model
+    (`BayesSpec.kernel_design`); else none (the spec's T).
     """
     rng = rng if rng is not None else np.random.default_rng()
     Q, R, Z = np.asarray(Q, float), np.asarray(R, float), np.asarray(Z, float)
-    T = np.asarray(T[0] if T else spec.T, float)
+    T = spec.T
+    if phi:
+        Q, Z, T = reversion.augmented_q(Q), reversion.augmented_design(Z), reversion.transition(
+            phi[0])  # fmt: skip
     size = () if size is None else tuple(np.atleast_1d(size).astype(int))
     batch = np.broadcast_shapes(size, Q.shape[:-2], R.shape[:-1], Z.shape[:-2], T.shape[:-2])
     Qb = np.broadcast_to(Q, (*batch, *Q.shape[-2:]))

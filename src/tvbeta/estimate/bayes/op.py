@@ -13,9 +13,13 @@ Shapes: Q (k, k), R (1,) constant or (n,) per step (a volatility-scaled R_t; dR 
 y (n,) with NaN for missing, Z (n, k), T (k, k), a0 (k,), P0 (k, k); Q and T constant over
 time. dQ is the symmetric adjoint of Q (d value = sum_ij dQbar_ij dQ_ij), also the gradient
 for a general matrix: the filter sees only Q's symmetric part. T gets a gradient only from Ops
-built with ``transition_gradient=True`` (a transition that depends on parameters, e.g.
-mean-reverting betas): their forward sweep also stores the filtered states the adjoint needs
-for dT (a tape of `gradient.tape_width(k, True)` columns).
+built with ``transition_gradient=True`` (a transition that depends on parameters): their
+forward sweep also stores the filtered states the adjoint needs for dT (a tape of
+`gradient.tape_width(k, True)` columns).
+
+Mean-reverting betas have their own pair, `ReversionLoglikOp` and `ReversionVJPOp`: the
+same terms as the filter of the augmented state [beta; mu], with dphi, by two k-state filters
+(`tvbeta.kalman.collapsed`) at about half the cost.
 
 A numerical failure (F_t <= 0 or NaN, e.g. NaN parameters proposed by a sampler) does not
 raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal instead of stopping.
@@ -37,9 +41,15 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
+from tvbeta.kalman import collapsed as _collapsed_module
 from tvbeta.kalman import filter as _filter_module
 from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
+from tvbeta.kalman.collapsed import (
+    collapsed_adjoint_kernel,
+    collapsed_tape_kernel,
+    collapsed_tape_width,
+)
 from tvbeta.kalman.filter import MAX_CONSTANT_K
 from tvbeta.kalman.gradient import (
     adjoint_kernel,
@@ -47,9 +57,11 @@ from tvbeta.kalman.gradient import (
     tape_width,
 )
 
-__all__ = ["KalmanLoglikOp", "KalmanVJPOp"]
+__all__ = ["KalmanLoglikOp", "KalmanVJPOp", "ReversionLoglikOp", "ReversionVJPOp"]
 
 _INPUT_NDIMS = {"Q": 2, "R": 1, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
+_REVERSION_NDIMS = {**_INPUT_NDIMS, "phi": 1}
+del _REVERSION_NDIMS["T"]
 
 # Salt for PyTensor's on-disk numba cache: its default key only sees the Op class and props,
 # so a change of this module's or the kernels' source must change the key, or a stale compiled
@@ -58,7 +70,7 @@ _KERNEL_SALT = int(
     hashlib.sha256(
         b"".join(
             Path(m.__file__).read_bytes()
-            for m in (_filter_module, _gradient_module, _steps_module)
+            for m in (_filter_module, _gradient_module, _steps_module, _collapsed_module)
         )
         + Path(__file__).read_bytes()
     ).hexdigest()[:12],
@@ -66,13 +78,13 @@ _KERNEL_SALT = int(
 )
 
 
-def _as_inputs(*args) -> list[pt.TensorVariable]:
+def _as_inputs(*args, ndims: dict[str, int] = _INPUT_NDIMS) -> list[pt.TensorVariable]:
     """float64 tensors with the expected number of dimensions, named in errors.
 
     A scalar R becomes (1,): its gradient flows back through that reshape.
     """
     out = []
-    for (name, ndim), x in zip(_INPUT_NDIMS.items(), args, strict=True):
+    for (name, ndim), x in zip(ndims.items(), args, strict=True):
         var = pt.as_tensor_variable(x).astype("float64")
         if name == "R" and var.type.ndim == 0:
             var = pt.shape_padleft(var)
@@ -123,19 +135,12 @@ def _forward_transition(Q, R, y, Z, T, a0, P0):
 
 
 @numba.njit(cache=True)
-def _adjoint(w, ll, tape, y, Z, T, R, free_flat):
+def _adjoint(w, ll, tape, y, Z, T, R):
     """Return (dQ (k, k), dR like R, da0 (k,), dP0 (k, k), dT (k, k)).
 
     All 0 when the forward sweep failed; dT 0 after a narrow tape (no transition gradient).
-    free_flat: the row-major indices of the entries of T that get a gradient (int64 array;
-    empty for every entry), 0 elsewhere.
     """
     k = Z.shape[1]
-    free = np.zeros(k * k, dtype=np.bool_)
-    if free_flat.size == 0:
-        free[:] = True
-    for i in free_flat:
-        free[i] = True
     dQ = np.zeros((1, k, k))
     dR = np.zeros(R.shape[0])
     da0 = np.zeros(k)
@@ -145,22 +150,9 @@ def _adjoint(w, ll, tape, y, Z, T, R, free_flat):
         adjoint_kernel(
             np.ascontiguousarray(y), np.ascontiguousarray(Z),
             np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(w), tape,
-            dQ, dR, da0, dP0, dT, free.reshape((k, k)),
+            dQ, dR, da0, dP0, dT,
         )  # fmt: skip
     return dQ[0].copy(), dR, da0, dP0, dT[0].copy()
-
-
-def _free_indices(transition_gradient) -> tuple[int, ...]:
-    """Return the row-major indices of a mask's True entries; () for True or False (all)."""
-    if transition_gradient is True or transition_gradient is False:
-        return ()
-    free = np.asarray(transition_gradient, dtype=bool)
-    if free.ndim != 2 or free.shape[0] != free.shape[1] or not free.any():
-        raise ValueError(
-            "transition_gradient must be a bool or a square (k, k) bool mask with a True entry, "
-            f"got shape {free.shape} with {int(free.sum())} True"
-        )
-    return tuple(int(i) for i in np.flatnonzero(free))
 
 
 class KalmanLoglikOp(Op):
@@ -178,33 +170,27 @@ class KalmanLoglikOp(Op):
 
     transition_gradient: store the filtered states in the forward sweep's tape (k + 2 + k + k^2
     columns) so that the pullback also gives dT (k, k); only for a T that depends on
-    parameters. True for every entry of T, or a (k, k) bool mask of the entries that depend
-    on parameters (`model.reversion.transition_free`): the others are taken as constants and
-    get 0, and dT costs O(k^2) per masked row instead of a dense O(k^3) product. Not combined
-    with random_walk_k.
+    parameters. Not combined with random_walk_k.
 
     Raises
     ------
     ValueError
-        When random_walk_k is outside 0..`filter.MAX_CONSTANT_K`, is set together with
-        transition_gradient, or a transition_gradient mask has no True entry or is not square.
+        When random_walk_k is outside 0..`filter.MAX_CONSTANT_K`, or is set together with
+        transition_gradient.
     """
 
-    __props__ = ("random_walk_k", "transition_gradient", "transition_free")
+    __props__ = ("random_walk_k", "transition_gradient")
 
-    def __init__(
-        self, random_walk_k: int = 0, transition_gradient: bool | np.ndarray = False
-    ) -> None:
+    def __init__(self, random_walk_k: int = 0, transition_gradient: bool = False) -> None:
         if not 0 <= random_walk_k <= MAX_CONSTANT_K:
             raise ValueError(f"random_walk_k must be in 0..{MAX_CONSTANT_K}, got {random_walk_k}")
-        self.transition_free = _free_indices(transition_gradient)
-        self.random_walk_k = int(random_walk_k)
-        self.transition_gradient = transition_gradient is not False
-        if random_walk_k and self.transition_gradient:
+        if random_walk_k and transition_gradient:
             raise ValueError(
                 "random_walk_k and transition_gradient exclude each other: a random-walk T is "
                 "fixed; use random_walk_k=0 for a transition with a gradient"
             )
+        self.random_walk_k = int(random_walk_k)
+        self.transition_gradient = bool(transition_gradient)
         super().__init__()
 
     @property
@@ -240,7 +226,7 @@ class KalmanLoglikOp(Op):
         """Return the gradients of Q, R, a0, P0 (and T) by `KalmanVJPOp`; y and Z get none."""
         Q, R, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
-        vjp = KalmanVJPOp(self.transition_gradient, self.transition_free)
+        vjp = KalmanVJPOp(self.transition_gradient)
         grads = vjp(cotangents[0], ll, tape, y, Z, T, R, Q, a0, P0)
         dQ, dR, da0, dP0 = grads[:4]
         if self.transition_gradient:
@@ -266,17 +252,13 @@ class KalmanVJPOp(Op):
     (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0); with
     ``transition_gradient=True`` (after a `KalmanLoglikOp` built so) a fifth output dT (k, k).
     R gives dR its shape, Q, a0 and P0 only give the gradients their types. Not differentiable
-    itself (NUTS needs no second derivatives). transition_free: the row-major indices of the
-    entries of T that get a gradient (0 elsewhere); () for every entry.
+    itself (NUTS needs no second derivatives).
     """
 
-    __props__ = ("transition_gradient", "transition_free")
+    __props__ = ("transition_gradient",)
 
-    def __init__(
-        self, transition_gradient: bool = False, transition_free: tuple[int, ...] = ()
-    ) -> None:
+    def __init__(self, transition_gradient: bool = False) -> None:
         self.transition_gradient = bool(transition_gradient)
-        self.transition_free = tuple(int(i) for i in transition_free)
         super().__init__()
 
     def make_node(self, w, ll, tape, y, Z, T, R, Q, a0, P0) -> Apply:
@@ -298,14 +280,116 @@ class KalmanVJPOp(Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute (dQ, dR, da0, dP0[, dT]) in Python mode (`_adjoint`)."""
-        free = np.array(self.transition_free, dtype=np.int64)
-        values = _adjoint(*inputs[:7], free)[: len(output_storage)]
+        values = _adjoint(*inputs[:7])[: len(output_storage)]
         for storage, value in zip(output_storage, values, strict=True):
             storage[0] = value
 
     def infer_shape(self, node, shapes):
         """Return the output shapes: those of Q, R, a0 and P0 (and T)."""
         return [shapes[7], shapes[6], shapes[8], shapes[9]] + shapes[5:6] * len(node.outputs[4:])
+
+
+@numba.njit(cache=True)
+def _reversion_forward(Q, R, y, Z, phi, a0, P0):
+    """Return (ll (n,), tape (n, `collapsed_tape_width(k)`)); every ll_t -inf on a failure."""
+    n, k = Z.shape
+    ll = np.empty(n)
+    tape = np.empty((n, collapsed_tape_width(k)))
+    bad = collapsed_tape_kernel(
+        np.ascontiguousarray(y), np.ascontiguousarray(Z), np.ascontiguousarray(phi),
+        np.ascontiguousarray(Q), np.ascontiguousarray(R), np.ascontiguousarray(a0),
+        np.ascontiguousarray(P0), ll, tape,
+    )  # fmt: skip
+    if bad >= 0:
+        ll[:] = -np.inf
+    return ll, tape
+
+
+@numba.njit(cache=True)
+def _reversion_adjoint(w, ll, tape, y, Z, phi, R):
+    """Return (dQ (k, k), dR like R, dphi (k,)); all 0 when the forward sweep failed."""
+    k = Z.shape[1]
+    dQ, dR, dphi = np.zeros((k, k)), np.zeros(R.shape[0]), np.zeros(k)
+    if np.all(np.isfinite(ll)):
+        collapsed_adjoint_kernel(
+            np.ascontiguousarray(y), np.ascontiguousarray(Z), np.ascontiguousarray(phi),
+            np.ascontiguousarray(w), tape, dQ, dR, dphi,
+        )  # fmt: skip
+    return dQ, dR, dphi
+
+
+class ReversionLoglikOp(Op):
+    """ll = ReversionLoglikOp()(Q, R, y, Z, phi, a0, P0): the terms of mean-reverting betas.
+
+    The (n,) one-step log predictive densities of beta_t - mu = diag(phi)(beta_{t-1} - mu) +
+    eta_t with the long-run means mu integrated out (beta_{-1}, mu independent N(a0, P0)),
+    by two k-state filters (`tvbeta.kalman.collapsed`): the terms of the augmented filter of
+    [beta; mu], at about half its cost. Q (k, k), R (1 | n,), y (n,) with NaN for missing,
+    Z (n, k), phi (k,) per period in (0, 1], a0 (k,), P0 (k, k). Differentiable in Q, R and
+    phi (exact, by `ReversionVJPOp`); y, Z, a0 and P0 are data. A numerical failure gives
+    every term -inf and zero gradients, so NUTS rejects the proposal. The node's second output
+    is the tape the pullback reuses; calling the Op returns ll only.
+    """
+
+    __props__ = ()
+
+    def __call__(self, *inputs, **kwargs):
+        """Return the terms output only (the tape stays internal to the gradient)."""
+        return super().__call__(*inputs, **kwargs)[0]
+
+    def make_node(self, Q, R, y, Z, phi, a0, P0) -> Apply:
+        """Build the Apply node: outputs the (n,) terms and the tape."""
+        inputs = _as_inputs(Q, R, y, Z, a0, P0, phi, ndims=_REVERSION_NDIMS)
+        Q, R, y, Z, a0, P0, phi = inputs
+        n = y.type.shape[0]
+        outputs = [pt.tensor(dtype="float64", shape=(n,)), pt.matrix(dtype="float64")]
+        return Apply(self, [Q, R, y, Z, phi, a0, P0], outputs)
+
+    def perform(self, node, inputs, output_storage) -> None:
+        """Compute the terms and the tape in Python mode (`_reversion_forward`)."""
+        output_storage[0][0], output_storage[1][0] = _reversion_forward(*inputs)
+
+    def infer_shape(self, node, shapes):
+        """Return the output shapes: (n,) like y, and (n, `collapsed_tape_width(k)`)."""
+        n, k = shapes[3]
+        return [shapes[2], (n, 3 * k * k + 5 * k + 4)]
+
+    def pullback(self, inputs, outputs, cotangents):
+        """Return the gradients of Q, R and phi by `ReversionVJPOp`; the data get none."""
+        Q, R, y, Z, phi, a0, P0 = inputs
+        ll, tape = outputs
+        dQ, dR, dphi = ReversionVJPOp()(cotangents[0], ll, tape, y, Z, phi, R, Q)
+        data = {2: (y, "y is data"), 3: (Z, "Z is data"), 5: (a0, "a0 is fixed"),
+                6: (P0, "P0 is fixed")}  # fmt: skip
+        missing = {i: grad_not_implemented(self, i, x, why) for i, (x, why) in data.items()}
+        return [dQ, dR, missing[2], missing[3], dphi, missing[5], missing[6]]
+
+
+class ReversionVJPOp(Op):
+    """Compute the gradient of sum_t w_t ll_t after `ReversionLoglikOp` (its pullback).
+
+    (dQ, dR, dphi) = ReversionVJPOp()(w, ll, tape, y, Z, phi, R, Q), by
+    `collapsed_adjoint_kernel`; R and Q give dR and dQ their types. Not differentiable itself
+    (NUTS needs no second derivatives).
+    """
+
+    __props__ = ()
+
+    def make_node(self, w, ll, tape, y, Z, phi, R, Q) -> Apply:
+        """Build the Apply node; the outputs take the types of Q, R and phi."""
+        w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
+        Q, R, y, Z, phi = _as_inputs(Q, R, y, Z, phi, ndims={
+            "Q": 2, "R": 1, "y": 1, "Z": 2, "phi": 1})  # fmt: skip
+        return Apply(self, [w, ll, tape, y, Z, phi, R, Q], [Q.type(), R.type(), phi.type()])
+
+    def perform(self, node, inputs, output_storage) -> None:
+        """Compute (dQ, dR, dphi) in Python mode (`_reversion_adjoint`)."""
+        for storage, value in zip(output_storage, _reversion_adjoint(*inputs[:7]), strict=True):
+            storage[0] = value
+
+    def infer_shape(self, node, shapes):
+        """Return the output shapes: those of Q, R and phi."""
+        return [shapes[7], shapes[6], shapes[5]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,18 +417,35 @@ def _numba_funcify_loglik(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(KalmanVJPOp)
 def _numba_funcify_vjp(op, node=None, **kwargs):
-    free = np.array(op.transition_free, dtype=np.int64)  # a compile-time constant
     if op.transition_gradient:
 
         @numba.njit
         def kalman_vjp_transition_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
-            return _adjoint(w, ll, tape, y, Z, T, R, free)
+            return _adjoint(w, ll, tape, y, Z, T, R)
 
         return kalman_vjp_transition_op, _KERNEL_SALT
 
     @numba.njit
     def kalman_vjp_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
-        dQ, dR, da0, dP0, _ = _adjoint(w, ll, tape, y, Z, T, R, free)
+        dQ, dR, da0, dP0, _ = _adjoint(w, ll, tape, y, Z, T, R)
         return dQ, dR, da0, dP0
 
     return kalman_vjp_op, _KERNEL_SALT
+
+
+@register_funcify_default_op_cache_key(ReversionLoglikOp)
+def _numba_funcify_reversion(op, node=None, **kwargs):
+    @numba.njit
+    def reversion_loglik_op(Q, R, y, Z, phi, a0, P0):
+        return _reversion_forward(Q, R, y, Z, phi, a0, P0)
+
+    return reversion_loglik_op, _KERNEL_SALT
+
+
+@register_funcify_default_op_cache_key(ReversionVJPOp)
+def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
+    @numba.njit
+    def reversion_vjp_op(w, ll, tape, y, Z, phi, R, Q):
+        return _reversion_adjoint(w, ll, tape, y, Z, phi, R)
+
+    return reversion_vjp_op, _KERNEL_SALT

@@ -1,0 +1,282 @@
+"""Mean-reverting betas with their long-run means integrated out by a second, k-state filter.
+
+The model (`tvbeta.model.reversion`) is
+
+    beta_t - mu = Phi (beta_{t-1} - mu) + eta_t,  Phi = diag(phi),  eta_t ~ N(0, Q)
+    y_t = z_t' beta_t + eps_t,  eps_t ~ N(0, R_t),  beta_{-1}, mu independent N(a0, P0).
+
+The augmented filter of [beta; mu] (2k states) gives its likelihood exactly; this module gives
+the same one-step terms log p(y_t | y_{<t}) with two k-state filters, as in the augmented
+("collapsed") Kalman filter of de Jong (1991, "The likelihood for a state space model",
+Biometrika 75(1), 165-169) and Durbin & Koopman (2012, sec. 5.7 and 6.2.2):
+
+1. Given mu, the deviation x_t = beta_t - mu follows x_t = Phi x_{t-1} + eta_t with
+   x_{-1} ~ N(a0 - mu, P0) and y_t - z_t'mu = z_t'x_t + eps_t. Its filter's covariances, gains
+   and F_t do not depend on mu, and its innovations are affine in it: v_t(mu) = v_t - V_t mu,
+   where v_t is the filter run on y from a0 and the row V_t (k,) collects the runs on the
+   columns of Z from the unit vectors (A_t (k, k) their states: A <- Phi A, V = z' - z'A,
+   A <- A + K V).
+2. mu is then a static state observed through v_t = V_t mu + e_t, e_t ~ N(0, F_t): a second
+   filter from N(a0, P0) whose one-step terms are log p(y_t | y_{<t}).
+
+Both filters are the shared steps (`steps.predict_triangular` for Phi, `steps.update`), so
+the factored covariances keep their digits as in the other kernels. Per step this costs two
+k-state updates and O(k^2) for A, against one update of 2k states; the adjoint
+(`collapsed_adjoint_kernel`) runs back through both filters and gives the exact gradient with
+respect to Q, R_t and phi (the derivation is in its docstring).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
+from tvbeta.kalman.filter import raise_bad_step
+from tvbeta.kalman.steps import at, covariance, predict_triangular, udu_factor, update
+
+__all__ = ["ReversionGradient", "reversion_loglik_vjp"]
+
+
+class ReversionGradient(NamedTuple):
+    """Value and exact gradient of sum_t w_t loglik_t for mean-reverting betas.
+
+    value : float; loglik_t : (n,) the one-step terms (unweighted; 0 where y is missing);
+    dQ : (k, k) symmetric; dR : (1 | n,) shaped like R; dphi : (k,).
+    """
+
+    value: float
+    loglik_t: np.ndarray
+    dQ: np.ndarray
+    dR: np.ndarray
+    dphi: np.ndarray
+
+
+def reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, weights=None, burn: int = 0
+                         ) -> ReversionGradient:  # fmt: skip
+    """Return the terms of mean-reverting betas and the exact gradient of their weighted sum.
+
+    y (n,) with NaN for missing, Z (n, k), phi (k,) per period in (0, 1], Q (k, k), R (1 | n,),
+    a0 (k,), P0 (k, k): the model of the module docstring (the terms equal the
+    augmented filter's of `tvbeta.model.reversion`). weights (n,): the cotangent of the terms,
+    default 1 after the first ``burn`` observed steps and 0 before.
+
+    Raises
+    ------
+    KalmanInputError
+        Shapes, non-finite values or a covariance that is not PSD (`arrays.state_space`), or a
+        phi outside (0, 1].
+    KalmanNumericalError
+        F_t <= 0 or an overflow at some step (`filter.raise_bad_step` names it).
+    """
+    k = np.shape(Z)[-1]
+    phi = np.ascontiguousarray(phi, dtype=np.float64)
+    if phi.shape != (k,) or not np.all((phi > 0.0) & (phi <= 1.0)):
+        raise KalmanInputError(f"phi must be {k} persistences in (0, 1], got {phi}")
+    # T = diag(phi): the deviations' filter, which `raise_bad_step` re-runs to name a failure
+    m = state_space(y, Z, np.diag(phi)[None], np.asarray(Q, dtype=np.float64)[None], R, a0, P0)
+    if weights is None:
+        w = np.ones(m.n)
+        w[: burn_row(m.y, int(burn))] = 0.0
+    else:
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        if w.shape != (m.n,):
+            raise ValueError(f"weights must have shape ({m.n},), got {w.shape}")
+    ll, tape = np.empty(m.n), np.empty((m.n, collapsed_tape_width(m.k)))
+    bad = collapsed_tape_kernel(m.y, m.Z, phi, m.Q[0], m.R, m.a0, m.P0, ll, tape)
+    raise_bad_step(bad, m)
+    dQ, dR, dphi = np.empty((m.k, m.k)), np.empty_like(m.R), np.empty(m.k)
+    collapsed_adjoint_kernel(m.y, m.Z, phi, w, tape, dQ, dR, dphi)
+    return ReversionGradient(float(w @ ll), ll, dQ, dR, dphi)
+
+
+@njit(cache=True)
+def collapsed_tape_width(k: int) -> int:
+    """Return the columns of `collapsed_tape_kernel`'s tape for k betas: 3k^2 + 5k + 4."""
+    return 3 * k * k + 5 * k + 4
+
+
+@njit(cache=True)
+def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape):
+    """Run both filters forward: ll (n,) the one-step terms, tape (n, `collapsed_tape_width`).
+
+    y (n,), Z (n, k), phi (k,) in (0, 1] per period, Q (k, k), R (1 | n,), a0 (k,), P0 (k, k).
+    Tape row t: [s, F, v | V | a_s, A_s (k^2), P_s (k^2) | m, C (k^2), s_mu, F_mu, e]: the
+    deviation filter's s = P z, F, v and V (observed rows); the state its prediction starts
+    from (a_s, A_s, P_s); the long-run means' filter before its update (m, C), its s, F and
+    innovation e (observed rows). Returns the first bad step (F <= 0 or a term -inf) or -1.
+    """
+    n, k = Z.shape
+    Tm = np.diag(phi)
+    a, A = a0.copy(), np.eye(k)
+    UD, QUD, CUD = np.empty((k, k)), np.empty((k, k)), np.empty((k, k))
+    udu_factor(P0, UD, 0.0)
+    udu_factor(Q, QUD, 0.0)
+    m = a0.copy()
+    udu_factor(P0, CUD, 0.0)
+    x, s, s_mu, V = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    o_V, o_state, o_mu = k + 2, 2 * k + 2, 2 * k * k + 3 * k + 2
+    first = burn_row(y, 0)
+    ll[:first] = 0.0
+    for t in range(first, n):
+        row = tape[t]
+        for i in range(k):
+            row[o_state + i] = a[i]
+            for j in range(k):
+                row[o_state + k + i * k + j] = A[i, j]
+        covariance(UD, row[o_state + k + k * k : o_state + k + 2 * k * k].reshape((k, k)))
+        predict_triangular(a, UD, Tm, QUD, x)
+        for i in range(k):
+            for j in range(k):
+                A[i, j] *= phi[i]
+        if np.isnan(y[t]):
+            ll[t] = 0.0
+            continue
+        z = Z[t]
+        for j in range(k):  # V = z' - z'A, from the predicted A
+            acc = z[j]
+            for i in range(k):
+                acc -= z[i] * A[i, j]
+            V[j] = acc
+        v, F, llx = update(a, UD, y[t], z, R[at(t, R.shape[0])], s)
+        if not (F > 0.0 and llx > -np.inf):
+            return t
+        for i in range(k):
+            ki = s[i] / F
+            for j in range(k):
+                A[i, j] += ki * V[j]
+        for i in range(k):
+            row[i] = s[i]
+            row[o_V + i] = V[i]
+            row[o_mu + i] = m[i]
+        row[k], row[k + 1] = F, v
+        covariance(CUD, row[o_mu + k : o_mu + k + k * k].reshape((k, k)))
+        e, F_mu, llt = update(m, CUD, v, V, F, s_mu)
+        if not (F_mu > 0.0 and llt > -np.inf):
+            return t
+        for i in range(k):
+            row[o_mu + k + k * k + i] = s_mu[i]
+        row[o_mu + 2 * k + k * k], row[o_mu + 2 * k + k * k + 1] = F_mu, e
+        ll[t] = llt
+    return -1
+
+
+@njit(cache=True)
+def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi):
+    """Run back through both filters: the gradient of sum_t w_t ll_t into dQ, dR, dphi.
+
+    dQ (k, k) symmetric, dR (1 | n,) shaped like R, dphi (k,); tape from
+    `collapsed_tape_kernel`. Reverse mode of the forward steps (bars are adjoints):
+
+    long-run means' update (static state m, C; observation v, design V, noise F), as in
+    `gradient.adjoint_kernel`: Fbar_mu, ebar from w and (mbar, Cbar); then the adjoints it
+    passes to the deviation filter: vbar = ebar, Fbar = Fbar_mu, Vbar = -ebar m + Fbar_mu s_mu
+    + C sbar_mu (e = v - V m, F_mu = V s_mu + F, s_mu = C V'); mbar -= ebar V,
+    Cbar += sym(sbar_mu V').
+
+    deviation update (a, A, P; K = s / F): Kbar = abar v + Abar V', vbar += K'abar,
+    Vbar += K'Abar, Fbar += -Kbar's / F^2 + s'Pbar s / F^2, sbar = Kbar / F - 2 Pbar s / F +
+    Fbar z; Rbar_t = Fbar; Pbar += sym(sbar z'); abar -= vbar z; Abar -= z Vbar'.
+
+    prediction (a = Phi a_s, A = Phi A_s, P = Phi P_s Phi + Q): Qbar += Pbar;
+    phibar_i += abar_i a_s,i + sum_j Abar_ij A_s,ij + 2 (Pbar Phi P_s)_ii; then abar <- Phi abar,
+    Abar <- Phi Abar, Pbar <- Phi Pbar Phi.
+    """
+    n, k = Z.shape
+    dQ[:] = 0.0
+    dR[:] = 0.0
+    dphi[:] = 0.0
+    abar, Abar, Pbar = np.zeros(k), np.zeros((k, k)), np.zeros((k, k))
+    mbar, Cbar = np.zeros(k), np.zeros((k, k))
+    Kbar, sbar, Vbar, Ps = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    o_V, o_state, o_mu = k + 2, 2 * k + 2, 2 * k * k + 3 * k + 2
+    tv_R = dR.shape[0] > 1
+    for t in range(n - 1, burn_row(y, 0) - 1, -1):
+        row = tape[t]
+        if not np.isnan(y[t]):
+            z, wt = Z[t], w[t]
+            s, F, v = row[:k], row[k], row[k + 1]
+            V = row[o_V : o_V + k]
+            m = row[o_mu : o_mu + k]
+            C = row[o_mu + k : o_mu + k + k * k].reshape((k, k))
+            s_mu = row[o_mu + k + k * k : o_mu + 2 * k + k * k]
+            F_mu, e = row[o_mu + 2 * k + k * k], row[o_mu + 2 * k + k * k + 1]
+            # the long-run means' update
+            a_s = 0.0
+            sPs = 0.0
+            for i in range(k):
+                a_s += mbar[i] * s_mu[i]
+                acc = 0.0
+                for j in range(k):
+                    acc += Cbar[i, j] * s_mu[j]
+                Ps[i] = acc
+                sPs += s_mu[i] * acc
+            f2 = F_mu * F_mu
+            fbar_mu = -0.5 * wt * (1.0 / F_mu - e * e / f2) - a_s * e / f2 + sPs / f2
+            ebar = -wt * e / F_mu + a_s / F_mu
+            for i in range(k):
+                sbar[i] = mbar[i] * (e / F_mu) - 2.0 * Ps[i] / F_mu + fbar_mu * V[i]
+            for i in range(k):
+                acc = -ebar * m[i] + fbar_mu * s_mu[i]
+                for j in range(k):
+                    acc += C[i, j] * sbar[j]
+                Vbar[i] = acc
+            for i in range(k):
+                for j in range(i, k):
+                    val = Cbar[i, j] + 0.5 * (sbar[i] * V[j] + V[i] * sbar[j])
+                    Cbar[i, j] = val
+                    Cbar[j, i] = val
+                mbar[i] -= ebar * V[i]
+            # the deviation filter's update, with (ebar, Vbar, fbar_mu) passed in
+            vbar = ebar
+            Fbar = fbar_mu
+            for i in range(k):
+                ki = s[i] / F
+                acc = abar[i] * v
+                for j in range(k):
+                    acc += Abar[i, j] * V[j]
+                Kbar[i] = acc
+                vbar += ki * abar[i]
+            for j in range(k):
+                acc = 0.0
+                for i in range(k):
+                    acc += s[i] * Abar[i, j]
+                Vbar[j] += acc / F
+            Ks = 0.0
+            sPs = 0.0
+            for i in range(k):
+                Ks += Kbar[i] * s[i]
+                acc = 0.0
+                for j in range(k):
+                    acc += Pbar[i, j] * s[j]
+                Ps[i] = acc
+                sPs += s[i] * acc
+            Fbar += (sPs - Ks) / (F * F)
+            for i in range(k):
+                sbar[i] = Kbar[i] / F - 2.0 * Ps[i] / F + Fbar * z[i]
+            dR[t if tv_R else 0] += Fbar
+            for i in range(k):
+                for j in range(i, k):
+                    val = Pbar[i, j] + 0.5 * (sbar[i] * z[j] + z[i] * sbar[j])
+                    Pbar[i, j] = val
+                    Pbar[j, i] = val
+                abar[i] -= vbar * z[i]
+                for j in range(k):
+                    Abar[i, j] -= z[i] * Vbar[j]
+        # the prediction from the state stored in the row
+        a_prev = row[o_state : o_state + k]
+        A_prev = row[o_state + k : o_state + k + k * k].reshape((k, k))
+        P_prev = row[o_state + k + k * k : o_state + k + 2 * k * k].reshape((k, k))
+        for i in range(k):
+            acc = abar[i] * a_prev[i]
+            for j in range(k):
+                acc += Abar[i, j] * A_prev[i, j] + 2.0 * Pbar[i, j] * phi[j] * P_prev[j, i]
+                dQ[i, j] += Pbar[i, j]
+            dphi[i] += acc
+        for i in range(k):
+            abar[i] *= phi[i]
+            for j in range(k):
+                Abar[i, j] *= phi[i]
+                Pbar[i, j] *= phi[i] * phi[j]
