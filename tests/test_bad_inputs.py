@@ -253,6 +253,9 @@ COMPARISON_SETTING_CASES = [
      r"n_predictive must be an integer >= 1 \(posterior draws in the predictive mixture"),
     ("negative lfo_threshold", {"lfo_threshold": -0.1}, ValueError,
      r"lfo_threshold must be >= 0 \(0: exact LFO, inf: never refit\), got -0.1"),
+    ("too few draws to smooth", {"draws": 10, "chains": 2}, ValueError,
+     r"lfo need\(s\) at least 25 posterior draws in all \(Pareto smoothing fits "
+     r"its tail to a fifth of them\), got chains x draws = 2 x 10 = 20: sample more draws"),
     ("lfo_train 1", {"lfo_train": 1.0}, ValueError,
      r"lfo_train must be a fraction in \(0, 1\) of the training rows \(e.g. 0.5\) or None, "
      r"got 1.0"),
@@ -268,7 +271,7 @@ COMPARISON_SETTING_CASES = [
                          ids=[c[0] for c in COMPARISON_SETTING_CASES])  # fmt: skip
 def test_bad_bayes_settings_of_a_comparison_are_refused_before_any_fit(df, settings, error,
                                                                        pattern):  # fmt: skip
-    nuts = {k: settings[k] for k in ("draws", "target_accept") if k in settings}
+    nuts = {k: settings[k] for k in ("draws", "chains", "target_accept") if k in settings}
     rest = {k: v for k, v in settings.items() if k not in nuts}
     refuses(lambda d: compare_methods(d, ["y"], FACTORS, methods=["rolling_ols", "bayes"],
                                       bayes=BayesSettings(SamplerSettings(**nuts), **rest),

@@ -121,6 +121,18 @@ class BayesSettings:
             from tvbeta.evaluate.lfo import check_threshold
 
             check_threshold(self.lfo_threshold, "lfo_threshold")
+        from tvbeta.evaluate.lfo import MIN_PSIS_DRAWS
+
+        n_draws = self.nuts.draws * self.nuts.chains
+        smoothed = self.lfo_threshold != 0  # exact LFO (threshold 0) never smooths
+        psis_users = [m for m in ("bayes_stacked",) if m in methods]
+        psis_users += ["lfo"] * (self.lfo_threshold is not None and smoothed and "bayes" in methods)
+        psis_users += ["lfo_train"] * (self.lfo_train is not None and smoothed)
+        if psis_users and n_draws < MIN_PSIS_DRAWS:
+            raise ValueError(
+                f"{', '.join(psis_users)} need(s) at least {MIN_PSIS_DRAWS} posterior draws in "
+                f"all (Pareto smoothing fits its tail to a fifth of them), got chains x draws = "
+                f"{self.nuts.chains} x {self.nuts.draws} = {n_draws}: sample more draws")
         if self.lfo_train is not None and (isinstance(self.lfo_train, bool)
                                            or not 0.0 < self.lfo_train < 1.0):  # fmt: skip
             raise ValueError(f"lfo_train must be a fraction in (0, 1) of the training rows "
