@@ -35,6 +35,7 @@ from numba import njit
 
 from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
 from tvbeta.kalman.filter import raise_bad_step
+from tvbeta.kalman.gradient import update_adjoint
 from tvbeta.kalman.steps import at, covariance, predict_triangular, udu_factor, update
 
 __all__ = ["ReversionGradient", "reversion_loglik_vjp"]
@@ -170,15 +171,14 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi):
     dQ (k, k) symmetric, dR (1 | n,) shaped like R, dphi (k,); tape from
     `collapsed_tape_kernel`. Reverse mode of the forward steps (bars are adjoints):
 
-    long-run means' update (static state m, C; observation v, design V, noise F), as in
-    `gradient.adjoint_kernel`: Fbar_mu, ebar from w and (mbar, Cbar); then the adjoints it
-    passes to the deviation filter: vbar = ebar, Fbar = Fbar_mu, Vbar = -ebar m + Fbar_mu s_mu
-    + C sbar_mu (e = v - V m, F_mu = V s_mu + F, s_mu = C V'); mbar -= ebar V,
-    Cbar += sym(sbar_mu V').
+    long-run means' update (static state m, C; observation v, design V, noise F), as every
+    update (`gradient.update_adjoint`): Fbar_mu, ebar from w and (mbar, Cbar); then the
+    adjoints it passes to the deviation filter: vbar = ebar, Fbar = Fbar_mu, Vbar = -ebar m +
+    Fbar_mu s_mu + C sbar_mu (e = v - V m, F_mu = V s_mu + F, s_mu = C V').
 
-    deviation update (a, A, P; K = s / F): Kbar = abar v + Abar V', vbar += K'abar,
-    Vbar += K'Abar, Fbar += -Kbar's / F^2 + s'Pbar s / F^2, sbar = Kbar / F - 2 Pbar s / F +
-    Fbar z; Rbar_t = Fbar; Pbar += sym(sbar z'); abar -= vbar z; Abar -= z Vbar'.
+    deviation update (a, A, P; K = s / F), `update_adjoint` with the columns' share of the
+    gain's cotangent, Kbar_extra = Abar V': then Rbar_t = Fbar; Vbar += K'Abar;
+    Abar -= z Vbar'.
 
     prediction (a = Phi a_s, A = Phi A_s, P = Phi P_s Phi + Q): Qbar += Pbar;
     phibar_i += abar_i a_s,i + sum_j Abar_ij A_s,ij + 2 (Pbar Phi P_s)_ii; then abar <- Phi abar,
@@ -191,6 +191,7 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi):
     abar, Abar, Pbar = np.zeros(k), np.zeros((k, k)), np.zeros((k, k))
     mbar, Cbar = np.zeros(k), np.zeros((k, k))
     Kbar, sbar, Vbar, Ps = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    no_K = np.zeros(k)  # the long-run means' gain has no other use
     o_V, o_state, o_mu = k + 2, 2 * k + 2, 2 * k * k + 3 * k + 2
     tv_R = dR.shape[0] > 1
     for t in range(n - 1, burn_row(y, 0) - 1, -1):
@@ -203,66 +204,32 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi):
             C = row[o_mu + k : o_mu + k + k * k].reshape((k, k))
             s_mu = row[o_mu + k + k * k : o_mu + 2 * k + k * k]
             F_mu, e = row[o_mu + 2 * k + k * k], row[o_mu + 2 * k + k * k + 1]
-            # the long-run means' update
-            a_s = 0.0
-            sPs = 0.0
-            for i in range(k):
-                a_s += mbar[i] * s_mu[i]
-                acc = 0.0
-                for j in range(k):
-                    acc += Cbar[i, j] * s_mu[j]
-                Ps[i] = acc
-                sPs += s_mu[i] * acc
+            # the long-run means' update (their state m, C; observation v, design V, noise F)
             f2 = F_mu * F_mu
-            fbar_mu = -0.5 * wt * (1.0 / F_mu - e * e / f2) - a_s * e / f2 + sPs / f2
-            ebar = -wt * e / F_mu + a_s / F_mu
-            for i in range(k):
-                sbar[i] = mbar[i] * (e / F_mu) - 2.0 * Ps[i] / F_mu + fbar_mu * V[i]
-            for i in range(k):
+            fbar_mu, ebar = update_adjoint(
+                mbar, Cbar, s_mu, F_mu, e, V, -0.5 * wt * (1.0 / F_mu - e * e / f2),
+                -wt * e / F_mu, no_K, sbar, Ps,
+            )  # fmt: skip
+            for i in range(k):  # e = v - V m, F_mu = V s_mu + F, s_mu = C V'
                 acc = -ebar * m[i] + fbar_mu * s_mu[i]
                 for j in range(k):
                     acc += C[i, j] * sbar[j]
                 Vbar[i] = acc
+            # the deviations' update, with (ebar, Vbar, fbar_mu) passed in; the columns A
+            # share its gain K = s / F
             for i in range(k):
-                for j in range(i, k):
-                    val = Cbar[i, j] + 0.5 * (sbar[i] * V[j] + V[i] * sbar[j])
-                    Cbar[i, j] = val
-                    Cbar[j, i] = val
-                mbar[i] -= ebar * V[i]
-            # the deviation filter's update, with (ebar, Vbar, fbar_mu) passed in
-            vbar = ebar
-            Fbar = fbar_mu
-            for i in range(k):
-                ki = s[i] / F
-                acc = abar[i] * v
+                acc = 0.0
                 for j in range(k):
                     acc += Abar[i, j] * V[j]
                 Kbar[i] = acc
-                vbar += ki * abar[i]
             for j in range(k):
                 acc = 0.0
                 for i in range(k):
                     acc += s[i] * Abar[i, j]
                 Vbar[j] += acc / F
-            Ks = 0.0
-            sPs = 0.0
-            for i in range(k):
-                Ks += Kbar[i] * s[i]
-                acc = 0.0
-                for j in range(k):
-                    acc += Pbar[i, j] * s[j]
-                Ps[i] = acc
-                sPs += s[i] * acc
-            Fbar += (sPs - Ks) / (F * F)
-            for i in range(k):
-                sbar[i] = Kbar[i] / F - 2.0 * Ps[i] / F + Fbar * z[i]
+            Fbar, _ = update_adjoint(abar, Pbar, s, F, v, z, fbar_mu, ebar, Kbar, sbar, Ps)
             dR[t if tv_R else 0] += Fbar
             for i in range(k):
-                for j in range(i, k):
-                    val = Pbar[i, j] + 0.5 * (sbar[i] * z[j] + z[i] * sbar[j])
-                    Pbar[i, j] = val
-                    Pbar[j, i] = val
-                abar[i] -= vbar * z[i]
                 for j in range(k):
                     Abar[i, j] -= z[i] * Vbar[j]
         # the prediction from the state stored in the row

@@ -62,6 +62,43 @@ class LoglikGradient(NamedTuple):
 
 
 @njit(cache=True, inline="always")
+def update_adjoint(abar, Pbar, s, F, v, z, Fbar_in, vbar_in, Kbar_extra, sbar, Ps):
+    """Take one observed step's update backwards (module docstring), in place: (Fbar, vbar).
+
+    abar, Pbar (k,), (k, k): the adjoints of a_{t|t}, P_{t|t} on entry, of a_{t|t-1},
+    P_{t|t-1} on exit. s, F, v: the forward update's s = P z, F and v; z the design row.
+    Fbar_in, vbar_in: the cotangents reaching F and v directly (from the step's term:
+    -w (1/F - v^2/F^2) / 2 and -w v / F); Kbar_extra (k,): any further cotangent of the gain
+    K = s / F (other state means updated with the same gain, as `collapsed` has; zeros
+    otherwise, which leave every result bit for bit as without it). sbar (k,) receives the
+    adjoint of s, Ps (k,) scratch. Returns the total adjoints of F and v.
+    """
+    k = abar.shape[0]
+    a_s = 0.0
+    sPs = 0.0
+    Ks = 0.0
+    for i in range(k):
+        a_s += abar[i] * s[i]
+        Ks += Kbar_extra[i] * s[i]
+        acc = 0.0
+        for j in range(k):
+            acc += Pbar[i, j] * s[j]
+        Ps[i] = acc
+        sPs += s[i] * acc
+    fbar = Fbar_in - a_s * v / (F * F) + sPs / (F * F) - Ks / (F * F)
+    vbar = vbar_in + a_s / F
+    for i in range(k):
+        sbar[i] = abar[i] * (v / F) - 2.0 * Ps[i] / F + fbar * z[i] + Kbar_extra[i] / F
+    for i in range(k):
+        for j in range(i, k):
+            val = Pbar[i, j] + 0.5 * (sbar[i] * z[j] + z[i] * sbar[j])
+            Pbar[i, j] = val
+            Pbar[j, i] = val
+        abar[i] -= vbar * z[i]
+    return fbar, vbar
+
+
+@njit(cache=True, inline="always")
 def _column_pattern(T, rows, counts):
     """Write the rows of T's nonzero entries, column by column: rows[j, :counts[j]] ascending.
 
@@ -142,6 +179,7 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
     Pbar = np.zeros((k, k))
     sbar = np.empty(k)
     Ps = np.empty(k)
+    no_K = np.zeros(k)  # no gain cotangent beyond the state's own
     tmp = np.empty((k, k))
     rows, counts = np.empty((k, k), dtype=np.int64), np.empty(k, dtype=np.int64)
     rw = is_random_walk(T)
@@ -154,28 +192,13 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
         _column_pattern(Tc, rows, counts)
     for t in range(n - 1, burn_row(y, 0) - 1, -1):
         if not np.isnan(y[t]):
-            row, z, wt = tape[t], Z[t], w[t]
+            row, wt = tape[t], w[t]
             f, v = row[k], row[k + 1]
-            a_s = 0.0
-            sPs = 0.0
-            for i in range(k):
-                a_s += abar[i] * row[i]
-                acc = 0.0
-                for j in range(k):
-                    acc += Pbar[i, j] * row[j]
-                Ps[i] = acc
-                sPs += row[i] * acc
-            fbar = -0.5 * wt * (1.0 / f - v * v / (f * f)) - a_s * v / (f * f) + sPs / (f * f)
-            vbar = -wt * v / f + a_s / f
-            for i in range(k):
-                sbar[i] = abar[i] * (v / f) - 2.0 * Ps[i] / f + fbar * z[i]
+            fbar, _ = update_adjoint(
+                abar, Pbar, row[:k], f, v, Z[t], -0.5 * wt * (1.0 / f - v * v / (f * f)),
+                -wt * v / f, no_K, sbar, Ps,
+            )  # fmt: skip
             dR[t if tv_R else 0] += fbar
-            for i in range(k):
-                for j in range(i, k):
-                    val = Pbar[i, j] + 0.5 * (sbar[i] * z[j] + z[i] * sbar[j])
-                    Pbar[i, j] = val
-                    Pbar[j, i] = val
-                abar[i] -= vbar * z[i]
         dQt = dQ[t] if tv_Q else dQc
         for i in range(k):
             for j in range(k):
