@@ -35,7 +35,7 @@ from numba import njit
 
 from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
 from tvbeta.kalman.filter import raise_bad_step
-from tvbeta.kalman.gradient import update_adjoint
+from tvbeta.kalman.gradient import term_weights, update_adjoint
 from tvbeta.kalman.steps import at, covariance, predict_triangular, udu_factor, update
 
 __all__ = ["ReversionGradient", "reversion_loglik_vjp"]
@@ -71,6 +71,8 @@ def reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, weights=None, burn: int = 0
         phi outside (0, 1].
     KalmanNumericalError
         F_t <= 0 or an overflow at some step (`filter.raise_bad_step` names it).
+    ValueError
+        When ``weights`` is not (n,).
     """
     k = np.shape(Z)[-1]
     phi = np.ascontiguousarray(phi, dtype=np.float64)
@@ -78,13 +80,7 @@ def reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, weights=None, burn: int = 0
         raise KalmanInputError(f"phi must be {k} persistences in (0, 1], got {phi}")
     # T = diag(phi): the deviations' filter, which `raise_bad_step` re-runs to name a failure
     m = state_space(y, Z, np.diag(phi)[None], np.asarray(Q, dtype=np.float64)[None], R, a0, P0)
-    if weights is None:
-        w = np.ones(m.n)
-        w[: burn_row(m.y, int(burn))] = 0.0
-    else:
-        w = np.ascontiguousarray(weights, dtype=np.float64)
-        if w.shape != (m.n,):
-            raise ValueError(f"weights must have shape ({m.n},), got {w.shape}")
+    w = term_weights(weights, m.y, burn)
     ll, tape = np.empty(m.n), np.empty((m.n, collapsed_tape_width(m.k)))
     bad = collapsed_tape_kernel(m.y, m.Z, phi, m.Q[0], m.R, m.a0, m.P0, ll, tape)
     raise_bad_step(bad, m)

@@ -250,6 +250,24 @@ def tape_width(k: int, transition: bool) -> int:
     return k + 2 + (k + k * k if transition else 0)
 
 
+def term_weights(weights, y: np.ndarray, burn: int) -> np.ndarray:
+    """Return the cotangent (n,) of the terms: ``weights``, or 1 after ``burn`` observed steps.
+
+    Raises
+    ------
+    ValueError
+        When ``weights`` is not (n,).
+    """
+    if weights is None:
+        w = np.ones(y.shape[0])
+        w[: burn_row(y, int(burn))] = 0.0
+        return w
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if w.shape != y.shape:
+        raise ValueError(f"weights must have shape {y.shape}, got {w.shape}")
+    return w
+
+
 def loglik_vjp(
     y, Z, T, Q, R, a0, P0, weights=None, burn: int = 0, transition: bool = False
 ) -> LoglikGradient:
@@ -262,13 +280,7 @@ def loglik_vjp(
     tape); otherwise dT is None.
     """
     m = state_space(y, Z, T, Q, R, a0, P0)
-    if weights is None:
-        w = np.ones(m.n)
-        w[: burn_row(m.y, int(burn))] = 0.0
-    else:
-        w = np.ascontiguousarray(weights, dtype=np.float64)
-        if w.shape != (m.n,):
-            raise ValueError(f"weights must have shape ({m.n},), got {w.shape}")
+    w = term_weights(weights, m.y, burn)
     ll = np.empty(m.n)
     dQ, dR = np.empty_like(m.Q), np.empty_like(m.R)
     da0, dP0 = np.empty_like(m.a0), np.empty_like(m.P0)
