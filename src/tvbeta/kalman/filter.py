@@ -112,8 +112,6 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     Returns (sum of the terms after the first ``burn`` observed steps, bad step or -1). With
     ll (n,) and tape (n, k + 2) it also stores every term and the adjoint's tape [s_t =
     P_{t|t-1} z_t, F_t, v_t] (rows from the first observation on); size-0 arrays store nothing.
-    A wider tape (n, k + 2 + k + k^2) also gets, after them, the filtered state each step's
-    prediction starts from (a_s, P_s row-major), which the adjoint needs for dT.
     static_k: `sweep_constant`'s None (k and T read at run time) or k zeros for T = I (numba
     compiles one copy per tuple length, with k a constant).
     """
@@ -121,14 +119,12 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     if static_k is None:
         k = Z.shape[1]
         rw = is_random_walk(T)
-        tri = is_triangular(T)
     else:
         k = len(static_k)
-        rw = tri = True
+        rw = True
         if k != Z.shape[1] or not is_random_walk(T):
             raise ValueError("static_k is for random-walk models with k states: sweep_constant")
     store = ll.shape[0] > 0
-    with_state = tape.shape[1] > k + 2
     a, UD, QUD = np.empty(k), np.empty((k, k)), np.empty((k, k))
     a[:] = a0  # allocated with k, not copied from a0: a's length is then the constant k too
     udu_factor(P0, UD, 0.0)
@@ -144,14 +140,8 @@ def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     for t in range(first, n):
         if t == first or Q.shape[0] > 1:  # Q's factor: once when constant, else every step
             udu_factor(Q[at(t, Q.shape[0])], QUD, 0.0)
-        if with_state:
-            for i in range(k):
-                tape[t, k + 2 + i] = a[i]
-            covariance(UD, tape[t][2 * k + 2 :].reshape((k, k)))
         if rw:
             predict_random_walk(UD, QUD, x)
-        elif tri:
-            predict_triangular(a, UD, T[t] if tv_T else Tc, QUD, x)
         else:
             predict(a, UD, T[t] if tv_T else Tc, QUD, tmp_a, W, x)
         if np.isnan(y[t]):

@@ -21,10 +21,10 @@ Tbar_t += abar a_s' + 2 Pbar T_t P_s (only with a transition tape, below), Qbar_
 Pbar <- T_t' Pbar T_t, abar <- T_t' abar.
 
 dT needs (a_s, P_s) of every step, which the adjoint cannot rebuild backwards (T may be
-singular), so it is asked for by a wider tape (`tape_width(k, True)`): the same forward sweep
-(`tape_kernel`) then also stores them in each row after [s_t, F_t, v_t]. The narrow tape of
-the hot path is unchanged, and so are its sweep's cost and outputs. Products with T skip its
-zero entries (`_column_pattern`), so a sparse T (mean-reverting betas) costs its nonzeros.
+singular), so it is asked for by a wider tape: `transition_tape_kernel` stores them in each row
+after [s_t, F_t, v_t], from the full filter (`filter.filter_kernel`). The narrow tape of the
+hot path (`tape_kernel`) is unchanged, and so are its sweep's cost and outputs. Products with
+T skip its zero entries (`_column_pattern`), so a sparse T costs its nonzeros.
 Adjoints of symmetric matrices are kept symmetric, so d(value) = sum_ij Qbar_ij dQ_ij for any
 symmetric perturbation dQ; for Q = L L' the gradient with respect to L is 2 Qbar L.
 """
@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import burn_row, state_space
-from tvbeta.kalman.filter import raise_bad_step, sweep_constant, tape_kernel
+from tvbeta.kalman.filter import filter_kernel, raise_bad_step, sweep_constant, tape_kernel
 from tvbeta.kalman.steps import is_random_walk
 
 
@@ -250,6 +250,39 @@ def tape_width(k: int, transition: bool) -> int:
     return k + 2 + (k + k * k if transition else 0)
 
 
+@njit(cache=True)
+def transition_tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
+    """Run the full filter and store the one-step terms and a transition tape for dT.
+
+    ll (n,) gets the terms (as `tape_kernel`'s), tape (n, `tape_width(k, True)`) gets per row
+    [s_t, F_t, v_t] (observed rows) then the filtered state (a_s (k,), P_s (k, k) row-major)
+    the prediction of step t starts from: (a0, P0) at the first observed row, else
+    (a_{t-1|t-1}, P_{t-1|t-1}). s_t is rebuilt as K_t F_t (rounding-level apart from the
+    narrow tape's). Returns the bad step or -1.
+    """
+    n, k = Z.shape
+    a_pred, a_filt, K = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
+    P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
+    v, F = np.empty(n), np.empty(n)
+    bad = filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll)
+    if bad >= 0:
+        return bad
+    first = burn_row(y, 0)
+    for t in range(first, n):
+        row = tape[t]
+        if not np.isnan(y[t]):
+            for i in range(k):
+                row[i] = K[t, i] * F[t]
+            row[k], row[k + 1] = F[t], v[t]
+        a_s = a0 if t == first else a_filt[t - 1]
+        P_s = P0 if t == first else P_filt[t - 1]
+        for i in range(k):
+            row[k + 2 + i] = a_s[i]
+            for j in range(k):
+                row[2 * k + 2 + i * k + j] = P_s[i, j]
+    return -1
+
+
 def term_weights(weights, y: np.ndarray, burn: int) -> np.ndarray:
     """Return the cotangent (n,) of the terms: ``weights``, or 1 after ``burn`` observed steps.
 
@@ -276,8 +309,8 @@ def loglik_vjp(
     Shapes as in `kalman_filter`; weights : (n,) cotangent of the per-step terms, default 1
     from the row after the first ``burn`` observed steps (``arrays.burn_row``) and 0 before
     (the gradient of `kalman_loglik` with that burn). transition: also the gradient dT with
-    respect to T (shaped like T), from a forward sweep storing the filtered states (a wider
-    tape); otherwise dT is None.
+    respect to T (shaped like T), by the full filter's forward sweep (`transition_tape_kernel`,
+    about twice the storage and forward cost); otherwise dT is None.
     """
     m = state_space(y, Z, T, Q, R, a0, P0)
     w = term_weights(weights, m.y, burn)
@@ -290,7 +323,7 @@ def loglik_vjp(
         return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0)
     dT = np.empty_like(m.T)
     tape = np.empty((m.n, tape_width(m.k, True)))
-    bad = tape_kernel(*m, ll, tape, None)
+    bad = transition_tape_kernel(*m, ll, tape)
     raise_bad_step(bad, m)
     adjoint_kernel(m.y, m.Z, m.T, w, tape, dQ, dR, da0, dP0, dT)
     return LoglikGradient(float(w @ ll), ll, dQ, dR, da0, dP0, dT)

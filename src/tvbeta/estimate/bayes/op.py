@@ -14,8 +14,8 @@ y (n,) with NaN for missing, Z (n, k), T (k, k), a0 (k,), P0 (k, k); Q and T con
 time. dQ is the symmetric adjoint of Q (d value = sum_ij dQbar_ij dQ_ij), also the gradient
 for a general matrix: the filter sees only Q's symmetric part. T gets a gradient only from Ops
 built with ``transition_gradient=True`` (a transition that depends on parameters): their
-forward sweep also stores the filtered states the adjoint needs for dT (a tape of
-`gradient.tape_width(k, True)` columns).
+forward sweep is the full filter, storing the filtered states the adjoint needs for dT
+(`gradient.transition_tape_kernel`).
 
 Mean-reverting betas have their own pair, `ReversionLoglikOp` and `ReversionVJPOp`: the
 same terms as the filter of the augmented state [beta; mu], with dphi, by two k-state filters
@@ -55,6 +55,7 @@ from tvbeta.kalman.gradient import (
     adjoint_kernel,
     tape_kernel,
     tape_width,
+    transition_tape_kernel,
 )
 
 __all__ = ["KalmanLoglikOp", "KalmanVJPOp", "ReversionLoglikOp", "ReversionVJPOp"]
@@ -116,18 +117,17 @@ def _forward(Q, R, y, Z, T, a0, P0, static_k):
 
 @numba.njit(cache=True)
 def _forward_transition(Q, R, y, Z, T, a0, P0):
-    """Return (ll (n,), tape (n, `tape_width(k, True)`)) of the forward sweep, for dT.
+    """Return (ll (n,), tape (n, `tape_width(k, True)`)) of the full filter, for dT.
 
     Every ll_t = -inf on a numerical failure. R (1 | n,).
     """
     n, k = Z.shape
     ll = np.empty(n)
     tape = np.empty((n, tape_width(k, True)))
-    bad = tape_kernel(
+    bad = transition_tape_kernel(
         np.ascontiguousarray(y), np.ascontiguousarray(Z),
         np.ascontiguousarray(T).reshape((1, k, k)), np.ascontiguousarray(Q).reshape((1, k, k)),
         np.ascontiguousarray(R), np.ascontiguousarray(a0), np.ascontiguousarray(P0), ll, tape,
-        None,
     )  # fmt: skip
     if bad >= 0:
         ll[:] = -np.inf
@@ -168,9 +168,10 @@ class KalmanLoglikOp(Op):
     data are shared variables, unknown at compile time, so the model says which copy it needs;
     a T that is not the identity raises at run time.
 
-    transition_gradient: store the filtered states in the forward sweep's tape (k + 2 + k + k^2
-    columns) so that the pullback also gives dT (k, k); only for a T that depends on
-    parameters. Not combined with random_walk_k.
+    transition_gradient: run the full filter forward (`gradient.transition_tape_kernel`) so
+    that the pullback also gives dT (k, k); about twice the forward cost and a tape of
+    k + 2 + k + k^2 columns, so only for a T that depends on parameters. Not combined with
+    random_walk_k.
 
     Raises
     ------
