@@ -85,9 +85,9 @@ def test_price_level_loglik_matches_the_60_digit_value(seed, p0, r):
     ("n_assets", "per_step_T", "q", "T01", "T10"),
     [
         (3, False, 0.0, 0.0, 0.0),  # k = 4: the sweep whose k is read at run time
-        (1, True, 0.0, 0.0, 0.0),  # T = I given per step: the triangular prediction
-        (1, False, 0.0, 1e-3, 0.0),  # upper triangular T != I: the triangular prediction
-        (1, False, 0.0, 0.0, 1e-3),  # not triangular: the general prediction T P T' + Q
+        (1, True, 0.0, 0.0, 0.0),  # T = I given per step: the general prediction T P T' + Q
+        (1, False, 0.0, 1e-3, 0.0),  # upper triangular T != I (the filter's triangular path)
+        (1, False, 0.0, 0.0, 1e-3),  # not triangular (the general path everywhere)
         (1, False, 1e-12, 0.0, 0.0),  # a slowly moving hedge ratio: Q added to the factor
     ],
 )
@@ -102,6 +102,7 @@ def test_price_levels_keep_their_digits_in_every_kernel_path(n_assets, per_step_
         m = static_model(y, Z, p0, 1e-4, T=T, Q=Q)
         exact = loglik_decimal(*m)
         assert kalman_loglik(*m) == pytest.approx(exact, rel=0, abs=LOGLIK_ATOL), p0
+        assert kalman_filter(*m).loglik == pytest.approx(exact, rel=0, abs=LOGLIK_ATOL), p0
 
 
 @pytest.mark.parametrize("r", R_VALUES)
