@@ -23,8 +23,7 @@ Pbar <- T_t' Pbar T_t, abar <- T_t' abar.
 dT needs (a_s, P_s) of every step, which the adjoint cannot rebuild backwards (T may be
 singular), so it is asked for by a wider tape: `transition_tape_kernel` stores them in each row
 after [s_t, F_t, v_t], from the full filter (`filter.filter_kernel`). The narrow tape of the
-hot path (`tape_kernel`) is unchanged, and so are its sweep's cost and outputs. Products with
-T skip its zero entries (`_column_pattern`), so a sparse T costs its nonzeros.
+hot path (`tape_kernel`) is unchanged, and so are its sweep's cost and outputs.
 Adjoints of symmetric matrices are kept symmetric, so d(value) = sum_ij Qbar_ij dQ_ij for any
 symmetric perturbation dQ; for Q = L L' the gradient with respect to L is 2 Qbar L.
 """
@@ -99,59 +98,40 @@ def update_adjoint(abar, Pbar, s, F, v, z, Fbar_in, vbar_in, Kbar_extra, sbar, P
 
 
 @njit(cache=True, inline="always")
-def _column_pattern(T, rows, counts):
-    """Write the rows of T's nonzero entries, column by column: rows[j, :counts[j]] ascending.
-
-    The adjoint's products with T then skip its zeros without testing every entry: the
-    mean-reverting betas' T has at most two nonzero entries per column.
-    """
-    k = T.shape[0]
-    for j in range(k):
-        c = 0
-        for l in range(k):
-            if T[l, j] != 0.0:
-                rows[j, c] = l
-                c += 1
-        counts[j] = c
-
-
-@njit(cache=True, inline="always")
-def _transpose_congruence(T, A, out, tmp, rows, counts):
-    """Write out = T' A T (A symmetric), exactly symmetric, over T's nonzero entries only.
-
-    rows, counts: T's `_column_pattern`.
-    """
+def _transpose_congruence(T, A, out, tmp):
+    """Write out = T' A T (A symmetric), exactly symmetric; zero entries of T are skipped."""
     k = A.shape[0]
     for i in range(k):
         for j in range(k):
             acc = 0.0
-            for c in range(counts[j]):
-                l = rows[j, c]
-                acc += A[i, l] * T[l, j]
+            for l in range(k):
+                tlj = T[l, j]
+                if tlj != 0.0:
+                    acc += A[i, l] * tlj
             tmp[i, j] = acc
     for i in range(k):
         for j in range(i, k):
             acc = 0.0
-            for c in range(counts[i]):
-                l = rows[i, c]
-                acc += T[l, i] * tmp[l, j]
+            for l in range(k):
+                tli = T[l, i]
+                if tli != 0.0:
+                    acc += tli * tmp[l, j]
             out[i, j] = acc
             out[j, i] = acc
 
 
 @njit(cache=True, inline="always")
-def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp, rows, counts):
+def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp):
     """Add abar a_s' + 2 Pbar T P_s to dT (k, k).
 
     (a_s, P_s): the filtered state the step's prediction started from, read from a
-    transition-tape row; tmp (k, k) scratch; rows, counts: T's `_column_pattern`.
+    transition-tape row; tmp (k, k) scratch.
     """
     a_s, P_s = row[k + 2 : 2 * k + 2], row[2 * k + 2 :].reshape((k, k))
     for i in range(k):  # tmp = Pbar T
         for j in range(k):
             acc = 0.0
-            for c in range(counts[j]):
-                l = rows[j, c]
+            for l in range(k):
                 acc += Pbar[i, l] * T[l, j]
             tmp[i, j] = acc
     for i in range(k):
@@ -164,7 +144,7 @@ def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp, rows, counts):
 
 @njit(cache=True)
 def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
-    """Run the backward (adjoint) sweep over a `tape_kernel` tape, narrow or for dT.
+    """Run the backward (adjoint) sweep over a `tape_kernel` or `transition_tape_kernel` tape.
 
     Fills dQ (1 | n, k, k), dR (1 | n), da0 (k,), dP0 (k, k) with the gradient of sum_t w_t
     ll_t, and dT (1 | n, k, k) when the tape is a transition tape (width `tape_width(k, True)`;
@@ -181,15 +161,12 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
     Ps = np.empty(k)
     no_K = np.zeros(k)  # no gain cotangent beyond the state's own
     tmp = np.empty((k, k))
-    rows, counts = np.empty((k, k), dtype=np.int64), np.empty(k, dtype=np.int64)
     rw = is_random_walk(T)
     Tc, dQc = T[0], dQ[0]
     tv_T, tv_Q, tv_R = T.shape[0] > 1, dQ.shape[0] > 1, dR.shape[0] > 1
     with_T = tape.shape[1] > k + 2
     if with_T:
         dT[:] = 0.0
-    if not tv_T:
-        _column_pattern(Tc, rows, counts)
     for t in range(n - 1, burn_row(y, 0) - 1, -1):
         if not np.isnan(y[t]):
             row, wt = tape[t], w[t]
@@ -203,23 +180,16 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT):
         for i in range(k):
             for j in range(k):
                 dQt[i, j] += Pbar[i, j]
-        if rw and not with_T:
-            continue
         Tt = T[t] if tv_T else Tc
-        if tv_T:
-            _column_pattern(Tt, rows, counts)
         if with_T:
-            _transition_adjoint(
-                tape[t], k, Tt, abar, Pbar, dT[t] if tv_T else dT[0], tmp, rows, counts
-            )
+            _transition_adjoint(tape[t], k, Tt, abar, Pbar, dT[t] if tv_T else dT[0], tmp)
         if rw:
             continue
-        _transpose_congruence(Tt, Pbar, Pbar, tmp, rows, counts)
+        _transpose_congruence(Tt, Pbar, Pbar, tmp)
         for i in range(k):
             acc = 0.0
-            for c in range(counts[i]):
-                l = rows[i, c]
-                acc += Tt[l, i] * abar[l]
+            for j in range(k):
+                acc += Tt[j, i] * abar[j]
             Ps[i] = acc
         abar[:] = Ps
     da0[:] = abar
