@@ -114,6 +114,8 @@ class _SeriesProgress:
                        "bayes_shrink": "Bayes (horseshoe on Q)",
                        "mle_mr": "MLE (mean-reverting betas)",
                        "bayes_mr": "Bayes (mean-reverting betas)",
+                       "mle_vol_mr": "MLE (volatility-scaled R, mean-reverting betas)",
+                       "bayes_vol_mr": "Bayes (volatility-scaled R, mean-reverting betas)",
                        "rolling_ols": "rolling OLS", "lfo": "LFO"}  # fmt: skip
         self.n, self.done, self.interrupt = len(targets), 0, interrupt
         self.steps: list[str] = []

@@ -356,8 +356,9 @@ def test_every_variant_has_its_bayes_method_and_an_mle_unless_it_only_changes_th
     from tvbeta.evaluate.settings import BAYES_VARIANTS, METHODS, VARIANTS
 
     assert VARIANTS["_shrink"] == {"shrinkage": "horseshoe"}
-    assert BAYES_VARIANTS == ("bayes", "bayes_vol", "bayes_shrink", "bayes_mr")
-    assert [m for m in METHODS if m.startswith("mle")] == ["mle", "mle_vol", "mle_mr"]
+    assert BAYES_VARIANTS == ("bayes", "bayes_vol", "bayes_shrink", "bayes_mr", "bayes_vol_mr")
+    assert [m for m in METHODS if m.startswith("mle")] == ["mle", "mle_vol", "mle_mr",
+                                                           "mle_vol_mr"]
 
 
 def test_mle_shrink_is_no_method_and_the_error_lists_the_valid_ones():
@@ -421,6 +422,51 @@ def test_mle_mr_forecasts_with_statsmodels_filter_of_the_augmented_model(two_ser
     np.testing.assert_allclose(res.forecasts["mle_mr"].log_density,
                                ref.loglik_t[split.n_train :], rtol=1e-9)  # fmt: skip
     assert res.fits["mle_mr"] is None
+
+
+def test_mle_vol_mr_forecasts_with_statsmodels_filter_at_per_step_noise(two_series):
+    """``mle_vol_mr``: `fit_qr_mean_reverting` with the training rows' variance index, then the
+    augmented filter through the test rows with R_t = R h_t^gamma (the index known at t-1,
+    centred on the training rows): log scores equal statsmodels' one-step predictive densities
+    of that model at the estimate."""
+    from tests.kalman.models import mean_reverting_transition
+    from tvbeta.estimate.bayes.model import bayes_spec
+    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_qr_mean_reverting
+    from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["mle_vol_mr"], seed=0)
+    split = Split.from_test_size(len(two_series), 0.3)
+    full = bayes_spec(two_series, "a", ["f1", "f2"], burn=3)
+    train = bayes_spec(two_series.iloc[: split.n_train], "a", ["f1", "f2"], burn=3,
+                       betas="mean_reverting", noise="volatility")  # fmt: skip
+    k = train.k
+    m = state_space(train.y, train.Z, np.eye(k)[None], np.zeros((1, k, k)), [1.0], train.a0,
+                    train.P0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)
+        est = fit_qr_mean_reverting(m, ppy=train.ppy, burn=3, log_h=train.log_h)
+    R_t = est.R * np.exp(est.params[-k - 1] * train.noise_index.log_h(full.y, full.Z))
+    Q = np.zeros((2 * k, 2 * k))
+    Q[:k, :k] = est.Q
+    P0 = np.zeros((2 * k, 2 * k))
+    P0[:k, :k] = P0[k:, k:] = train.P0
+    ref = statsmodels_filter(full.y, np.hstack([full.Z, 0 * full.Z]),
+                             mean_reverting_transition(est.params[-k:])[None], Q[None], R_t,
+                             np.r_[train.a0, train.a0], P0)  # fmt: skip
+    np.testing.assert_allclose(res.forecasts["mle_vol_mr"].log_density,
+                               ref.loglik_t[split.n_train :], rtol=1e-9)  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
+def test_bayes_vol_mr_samples_gamma_and_phi(two_series):
+    settings = BayesSettings(SamplerSettings(draws=60, tune=60, chains=2, n_paths=0),
+                             n_predictive=30, lfo_threshold=None)  # fmt: skip
+    res = compare_series(two_series, "a", ["f1", "f2"], methods=["bayes_vol_mr"],
+                         bayes=settings, seed=1)  # fmt: skip
+    fit = res.fits["bayes_vol_mr"]
+    assert fit.spec.betas == "mean_reverting" and fit.spec.noise == "volatility"
+    assert {"phi", "gamma"} <= set(fit.tree["posterior"].data_vars)
+    assert np.isfinite(res.table.loc["bayes_vol_mr", "log score"])
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected

@@ -842,26 +842,26 @@ def fit_qr_volatility(
 
     first = fit_at(float(np.clip(GAMMA_START, *gamma_bounds)), None)
     v0 = np.r_[search.start(first.Q, first.R), np.clip(GAMMA_START, *gamma_bounds)]
-    return _joint_fit(search, loglik, v0, gamma_bounds, ["gamma"], first, state_names, maxiter,
+    return _joint_fit(search, loglik, v0, [gamma_bounds], ["gamma"], first, state_names, maxiter,
                       polish, qr_loglik)
 
 
 def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.ndarray]],
-               v: np.ndarray, extra_bounds: tuple[float, float], extra_names: list[str],
+               v: np.ndarray, extra_bounds: list[tuple[float, float]], extra_names: list[str],
                first: MLEResult, state_names: tuple[str, ...] | None, maxiter: int,
                polish: Callable[[np.ndarray], np.ndarray] | None,
                qr_loglik: Callable[[np.ndarray], Callable]) -> MLEResult:  # fmt: skip
     """Climb jointly over v = (u of `_Search`, e extra parameters) from v and report the optimum.
 
-    loglik(v) -> (value, gradient in v); extra_bounds: the extra parameters' interval;
+    loglik(v) -> (value, gradient in v); extra_bounds: each extra parameter's interval;
     first: the `fit_qr` fit the climb started from (its counts are reported); polish(v) -> a
     new v to climb again from when it is better (up to three rounds), or None; qr_loglik(v) ->
     a callable (Q, R) -> (value, dQ, dR) at v's extra parameters, for the standard errors of Q
     and R given them. The extra parameters' standard errors come from the joint information.
     """
     par, e = search.par, len(extra_names)
-    lower = np.r_[search.lower, np.full(e, extra_bounds[0])]
-    upper = np.r_[search.upper, np.full(e, extra_bounds[1])]
+    lower = np.r_[search.lower, [lo for lo, _ in extra_bounds]]
+    upper = np.r_[search.upper, [hi for _, hi in extra_bounds]]
 
     def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
         try:
@@ -916,16 +916,19 @@ years) for every state, from the random walk's `fit_qr` (Q, R)."""
 def fit_qr_mean_reverting(
     m: StateSpace, *, ppy: float, q: QForm = "diag", burn: int = 0,
     state_names: tuple[str, ...] | None = None, phi_bounds: tuple[float, float] = (0.5, 1.0),
+    log_h: np.ndarray | None = None, gamma_bounds: tuple[float, float] = (-1.0, 3.0),
     bounds_scale: tuple[float, float] = (1e-12, 1e2), maxiter: int = 2000,
 ) -> MLEResult:
-    """Maximise the log-likelihood of mean-reverting betas over Q, R and phi (k,).
+    """Maximise the log-likelihood of mean-reverting betas over Q, R and phi (k,) (and gamma).
 
     The model of `tvbeta.model.reversion`: beta_t - mu = diag(phi) (beta_{t-1} - mu) + eta_t,
     the filter on [beta; mu] with mu ~ N(a0, P0) integrated out. `fit_qr` fits the random walk
-    (phi = 1: its starts and safeguards); L-BFGS-B then climbs over (theta, phi) jointly from
-    there with phi^ppy = `PHI_START_ANNUAL`, with the exact gradient of the two k-state filters
-    (`tvbeta.kalman.collapsed.reversion_loglik_vjp`). Standard errors as in
-    `fit_qr_volatility` (phi's from the joint observed information).
+    (phi = 1: its starts and safeguards), or `fit_qr_volatility` the random walk with R_t =
+    R h_t^gamma when ``log_h`` is given; L-BFGS-B then climbs over (theta, [gamma,] phi) jointly
+    from there with phi^ppy = `PHI_START_ANNUAL`, with the exact gradient of the two k-state
+    filters (`tvbeta.kalman.collapsed.reversion_loglik_vjp`; gamma's by the chain rule through
+    the per-step dR_t, as in `fit_qr_volatility`). Standard errors as in `fit_qr_volatility`
+    (gamma's and phi's from the joint observed information).
 
     Parameters
     ----------
@@ -937,11 +940,17 @@ def fit_qr_mean_reverting(
     phi_bounds : (lo, hi)
         The search interval of every phi (hi = 1: the random walk is allowed); a maximum at
         its edge warns like a variance on a bound.
+    log_h : (n,), optional
+        The centred log variance index of a volatility-scaled R (`fit_qr_volatility`); None:
+        a constant R.
+    gamma_bounds : (lo, hi)
+        The search interval of gamma (with ``log_h``).
 
     Returns
     -------
     MLEResult
-        With "phi[<state>]" after the natural parameters of Q and R.
+        With ["gamma",] "phi[<state>]" after the natural parameters of Q and R; R is
+        sigma_eps^2 (R_t where log h_t = 0).
 
     Warns
     -----
@@ -953,30 +962,41 @@ def fit_qr_mean_reverting(
     KalmanNumericalError
         As `fit_qr`.
     """
-    k = m.k
+    k, vol = m.k, log_h is not None
     with warnings.catch_warnings():  # the joint search below reports for the final model
         warnings.simplefilter("ignore", MLEConvergenceWarning)
-        first = fit_qr(m, q=q, burn=burn, state_names=state_names, bounds_scale=bounds_scale,
-                       standard_errors=False)  # fmt: skip
+        if vol:
+            first = fit_qr_volatility(m, log_h, q=q, burn=burn, state_names=state_names,
+                                      gamma_bounds=gamma_bounds, bounds_scale=bounds_scale)
+        else:
+            first = fit_qr(m, q=q, burn=burn, state_names=state_names,
+                           bounds_scale=bounds_scale, standard_errors=False)  # fmt: skip
     par = QRParameterization(k, q)
     search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1])
+    n_qr = par.n_params
 
-    def gradient(Q: np.ndarray, R: float, phi: np.ndarray):
-        g = reversion_loglik_vjp(m.y, m.Z, phi, Q, np.array([R]), m.a0, m.P0,
+    def gradient(Q: np.ndarray, R: float, extra: np.ndarray):
+        """(value, dQ, dR, d extra) at extra = ([gamma,] phi)."""
+        scale = np.exp(extra[0] * log_h) if vol else np.ones(1)
+        g = reversion_loglik_vjp(m.y, m.Z, extra[-k:], Q, R * scale, m.a0, m.P0,
                                  weights=search.f.w)  # fmt: skip
-        return g.value, g.dQ, float(g.dR[0]), g.dphi
+        d_gamma = [float(g.dR @ (R * scale * log_h))] if vol else []
+        return g.value, g.dQ, float(g.dR @ scale), np.r_[d_gamma, g.dphi]
 
     def loglik(v: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = v[:-k] * search.unit
+        theta = v[:n_qr] * search.unit
         Q, R, _ = par.to_qr(theta)
-        val, dQ, dR, d_phi = gradient(Q, R, v[-k:])
-        return val, np.r_[par.chain(theta, dQ, dR) * search.unit, d_phi]
+        val, dQ, dR, d_extra = gradient(Q, R, v[n_qr:])
+        return val, np.r_[par.chain(theta, dQ, dR) * search.unit, d_extra]
 
     phi0 = np.clip(PHI_START_ANNUAL ** (1.0 / ppy), *phi_bounds)
-    v0 = np.r_[search.start(first.Q, first.R), np.full(k, phi0)]
-    names = [f"phi[{s}]" for s in (state_names or tuple(f"s{j}" for j in range(k)))]
-    return _joint_fit(search, loglik, v0, phi_bounds, names, first, state_names, maxiter, None,
-                      lambda v: lambda Q, R: gradient(Q, R, v[-k:])[:3])
+    gamma = list(first.params[-1:]) if vol else []
+    v0 = np.r_[search.start(first.Q, first.R), gamma, np.full(k, phi0)]
+    states = state_names or tuple(f"s{j}" for j in range(k))
+    names = ["gamma"] * vol + [f"phi[{s}]" for s in states]
+    bounds = [gamma_bounds] * vol + [phi_bounds] * k
+    return _joint_fit(search, loglik, v0, bounds, names, first, state_names, maxiter, None,
+                      lambda v: lambda Q, R: gradient(Q, R, v[n_qr:])[:3])
 
 
 def _joint_se_last(loglik: Callable[[np.ndarray], tuple[float, np.ndarray]], v: np.ndarray,

@@ -251,6 +251,8 @@ def _mle_run(model, train: Design, design: Design, split: Split):
 def _mle_reverting_run(model, design: Design, split: Split):
     """`fit_qr_mean_reverting` on the model's training rows, its plug-in forecast of design.
 
+    With the model's variance index (``_vol_mr``), R_t of the design's rows as `_mle_run`'s.
+
     The fit is not kept (None, as ``bayes_stacked``'s): it is arrays of the augmented model,
     not a `KalmanSpec` the report and saved comparisons read.
     """
@@ -263,9 +265,12 @@ def _mle_reverting_run(model, design: Design, split: Split):
     m = state_space(model.y, model.Z, model.T[None], np.zeros((1, k, k)), [1.0], model.a0,
                     model.P0)  # fmt: skip
     est = fit_qr_mean_reverting(m, ppy=model.ppy, q=model.q, burn=model.burn,
-                                state_names=model.state_names)  # fmt: skip
+                                state_names=model.state_names, log_h=model.log_h)  # fmt: skip
+    R = np.array([est.R])
+    if model.noise_index is not None:  # R_t of every row from the index (known at t-1)
+        R = est.R * np.exp(est.params[-k - 1] * model.noise_index.log_h(design.y, design.Z))[None]
     draws = SystemDraws(reversion.transition(est.params[-k:])[None],
-                        reversion.augmented_q(est.Q)[None], np.array([est.R]))  # fmt: skip
+                        reversion.augmented_q(est.Q)[None], R)  # fmt: skip
     mean, var = kalman_predictive(model.state_space(draws, 0, design.y, design.Z))
     s = _scored(design.y, split)
     return None, gaussian_forecast(design.y[s], mean[s], var[s])

@@ -23,12 +23,14 @@ VARIANTS: dict[str, dict[str, str]] = {
     "_vol": {"noise": "volatility"},
     "_shrink": {"shrinkage": "horseshoe"},
     "_mr": {"betas": "mean_reverting"},
+    "_vol_mr": {"noise": "volatility", "betas": "mean_reverting"},
 }
 """The model variants a comparison fits: method suffix -> model options of
 `BayesSpec.from_design` (``bayes`` + suffix is the posterior, ``mle`` + suffix its MLE).
 ``_vol``: a volatility-scaled R_t = sigma_eps^2 h_t^gamma (`tvbeta.model.volatility`);
 ``_shrink``: the horseshoe prior of the drift sds (`horseshoe_sigma_beta`); ``_mr``:
-mean-reverting betas (`tvbeta.model.reversion`; phi estimated per state)."""
+mean-reverting betas (`tvbeta.model.reversion`; phi estimated per state); ``_vol_mr``: both
+the volatility-scaled R_t and mean-reverting betas."""
 PRIOR_OPTIONS = frozenset({"shrinkage"})
 """Model options that change only the prior: a variant with one has no MLE (a prior has no
 maximum likelihood; the plain ``mle`` is its plug-in peer)."""

@@ -51,6 +51,11 @@ METHOD_TEXT = {
     "bayes_mr": ("the NUTS posterior of mean-reverting betas (phi_annual ~ Beta(4, 1) per "
                  "state; mu integrated out by the filter)",
                  "mixture of Gaussians over posterior draws"),
+    "mle_vol_mr": ("the MLE of mean-reverting betas with R_t = sigma_eps^2 h_t^gamma",
+                   "Gaussian plug-in"),
+    "bayes_vol_mr": ("the NUTS posterior of mean-reverting betas with R_t = sigma_eps^2 "
+                     "h_t^gamma (gamma and phi sampled)",
+                     "mixture of Gaussians over posterior draws"),
     "rolling_ols": ("OLS on the last observed rows, a rolling window (no state model)",
                     "Student t"),
 }

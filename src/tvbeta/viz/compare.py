@@ -40,6 +40,8 @@ METHOD_LABELS: dict[str, str] = {
     "mle_vol": "MLE, volatility-scaled R", "bayes": "Bayes (NUTS)",
     "bayes_vol": "Bayes, volatility-scaled R", "bayes_shrink": "Bayes, horseshoe on Q",
     "mle_mr": "MLE, mean-reverting betas", "bayes_mr": "Bayes, mean-reverting betas",
+    "mle_vol_mr": "MLE, volatility-scaled R, mean-reverting betas",
+    "bayes_vol_mr": "Bayes, volatility-scaled R, mean-reverting betas",
     "rolling_ols": "rolling OLS",
 }  # fmt: skip
 #: One colour per method, the same in every figure of a report.
@@ -47,6 +49,7 @@ METHOD_COLORS: dict[str, str] = {
     "bayes": PALETTE[0], "grid_seed": PALETTE[1], "mle": PALETTE[2], "grid_loglik": PALETTE[4],
     "rolling_ols": PALETTE[6], "bayes_vol": PALETTE[3], "mle_vol": PALETTE[5],
     "bayes_shrink": PALETTE[7], "bayes_mr": PALETTE[8], "mle_mr": PALETTE[9],
+    "bayes_vol_mr": "#393b79", "mle_vol_mr": "#637939",
 }  # fmt: skip
 
 

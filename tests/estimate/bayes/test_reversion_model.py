@@ -27,17 +27,19 @@ PPY = 4.0
 
 
 def simulate(seed: int, n: int, phi, mu, sigma_beta, sigma_eps: float = 0.01,
-             beta0=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+             beta0=None, noise_scale=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """y from beta_t - mu = phi (beta_{t-1} - mu) + eta_t on an intercept and one factor
-    (sd 0.05), written out as the model's definition (not through tvbeta). Returns y, Z."""
+    (sd 0.05), written out as the model's definition (not through tvbeta). noise_scale (n,):
+    the sd of eps_t is sigma_eps * noise_scale_t (default 1). Returns y, Z."""
     rng = np.random.default_rng(seed)
     Z = np.column_stack([np.ones(n), 0.05 * rng.standard_normal(n)])
     phi, mu = np.asarray(phi, float), np.asarray(mu, float)
     beta = mu.copy() if beta0 is None else np.asarray(beta0, float)
+    scale = np.ones(n) if noise_scale is None else noise_scale
     y = np.empty(n)
     for t in range(n):
         beta = mu + phi * (beta - mu) + np.asarray(sigma_beta) * rng.standard_normal(2)
-        y[t] = Z[t] @ beta + sigma_eps * rng.standard_normal()
+        y[t] = Z[t] @ beta + sigma_eps * scale[t] * rng.standard_normal()
     return y, Z
 
 
@@ -163,6 +165,33 @@ def test_mle_recovers_a_known_phi_within_three_standard_errors(seed):
     phi = est.params[-2:]
     assert abs(phi[1] - 0.8) < 3 * est.se[-1], (phi, est.se[-2:])
     ref = statsmodels_filter(*augmented(spec, phi, np.sqrt(np.diag(est.Q)), np.sqrt(est.R)))
+    np.testing.assert_allclose(est.llf, ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
+
+
+@pytest.mark.parametrize(("seed", "gamma"), [(21, 1.0), (22, 0.0), (23, 2.0)])
+def test_mle_with_volatility_scaled_noise_recovers_known_gamma_and_phi(seed, gamma):
+    """`fit_qr_mean_reverting(log_h=...)` (``mle_vol_mr``) on 600 simulated quarters with
+    phi = (0.5, 0.8) and R_t = sigma_eps^2 h_t^gamma, log h_t a known slow cycle of +-1 (as in
+    tests/model/test_volatility.py): gamma and the factor's phi within 3 of their standard
+    errors of the truth, and the log-likelihood at the estimate equal to statsmodels' filter of
+    the augmented model with that R_t (1e-9)."""
+    n = 600
+    log_h = np.sin(np.arange(n) / 25.0)
+    y, Z = simulate(seed, n, [0.5, 0.8], [0.0, 1.0], [1e-4, 0.08],
+                    noise_scale=np.exp(0.5 * gamma * log_h))  # fmt: skip
+    spec = spec_for(y, Z)
+    m = state_space(y, Z, np.eye(2)[None], np.eye(2)[None] * 1e-4, [1e-4], spec.a0, spec.P0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)  # the intercept's drift ~0
+        est = fit_qr_mean_reverting(m, ppy=PPY, burn=spec.burn, log_h=log_h,
+                                    state_names=("Intercept", "f1"))  # fmt: skip
+    assert est.names[-3:] == ["gamma", "phi[Intercept]", "phi[f1]"]
+    (g, phi), (se_g, se_phi) = est.params[[-3, -1]], est.se[[-3, -1]]
+    assert abs(g - gamma) < 3 * se_g, (g, se_g)
+    assert abs(phi - 0.8) < 3 * se_phi, (phi, se_phi)
+    arrays = list(augmented(spec, est.params[-2:], np.sqrt(np.diag(est.Q)), np.sqrt(est.R)))
+    arrays[4] = est.R * np.exp(g * log_h)
+    ref = statsmodels_filter(*arrays)
     np.testing.assert_allclose(est.llf, ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
 
 
