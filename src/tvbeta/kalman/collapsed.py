@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
-from tvbeta.kalman.filter import raise_bad_step
+from tvbeta.kalman.filter import MAX_CONSTANT_K, raise_bad_step
 from tvbeta.kalman.gradient import term_weights, update_adjoint
 from tvbeta.kalman.steps import at, covariance, predict_triangular, udu_factor, update
 
@@ -82,11 +82,21 @@ def reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, weights=None, burn: int = 0
     m = state_space(y, Z, np.diag(phi)[None], np.asarray(Q, dtype=np.float64)[None], R, a0, P0)
     w = term_weights(weights, m.y, burn)
     ll, tape = np.empty(m.n), np.empty((m.n, collapsed_tape_width(m.k)))
-    bad = collapsed_tape_kernel(m.y, m.Z, phi, m.Q[0], m.R, m.a0, m.P0, ll, tape)
+    static_k = collapsed_constant(m.k)
+    bad = collapsed_tape_kernel(m.y, m.Z, phi, m.Q[0], m.R, m.a0, m.P0, ll, tape, static_k)
     raise_bad_step(bad, m)
     dQ, dR, dphi = np.empty((m.k, m.k)), np.empty_like(m.R), np.empty(m.k)
-    collapsed_adjoint_kernel(m.y, m.Z, phi, w, tape, dQ, dR, dphi)
+    collapsed_adjoint_kernel(m.y, m.Z, phi, w, tape, dQ, dR, dphi, static_k)
     return ReversionGradient(float(w @ ll), ll, dQ, dR, dphi)
+
+
+def collapsed_constant(k: int) -> tuple[float, ...] | None:
+    """Return the kernels' ``static_k``: k zeros for k <= `MAX_CONSTANT_K`, else None.
+
+    As the random walk's `filter.sweep_constant`: numba compiles (and caches) a copy of the
+    kernels per tuple length, with k a constant, so LLVM unrolls the per-step loops.
+    """
+    return (0.0,) * k if k <= MAX_CONSTANT_K else None
 
 
 @njit(cache=True)
@@ -96,22 +106,28 @@ def collapsed_tape_width(k: int) -> int:
 
 
 @njit(cache=True)
-def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape):
+def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     """Run both filters forward: ll (n,) the one-step terms, tape (n, `collapsed_tape_width`).
 
-    y (n,), Z (n, k), phi (k,) in (0, 1] per period, Q (k, k), R (1 | n,), a0 (k,), P0 (k, k).
+    y (n,), Z (n, k), phi (k,) in (0, 1] per period, Q (k, k), R (1 | n,), a0 (k,), P0 (k, k);
+    static_k: `collapsed_constant(k)`.
     Tape row t: [s, F, v | V | a_s, A_s (k^2), P_s (k^2) | m, C (k^2), s_mu, F_mu, e]: the
     deviation filter's s = P z, F, v and V (observed rows); the state its prediction starts
     from (a_s, A_s, P_s); the long-run means' filter before its update (m, C), its s, F and
     innovation e (observed rows). Returns the first bad step (F <= 0 or a term -inf) or -1.
     """
-    n, k = Z.shape
-    Tm = np.diag(phi)
-    a, A = a0.copy(), np.eye(k)
+    n = Z.shape[0]
+    k = Z.shape[1] if static_k is None else len(static_k)
+    if k != Z.shape[1]:
+        raise ValueError("static_k must have one entry per column of Z: collapsed_constant")
+    # allocated with k, not copied: their lengths are then the constant k of a static copy
+    Tm, A = np.zeros((k, k)), np.zeros((k, k))
+    a, m = np.empty(k), np.empty(k)
+    for i in range(k):
+        Tm[i, i], A[i, i], a[i], m[i] = phi[i], 1.0, a0[i], a0[i]
     UD, QUD, CUD = np.empty((k, k)), np.empty((k, k)), np.empty((k, k))
     udu_factor(P0, UD, 0.0)
     udu_factor(Q, QUD, 0.0)
-    m = a0.copy()
     udu_factor(P0, CUD, 0.0)
     x, s, s_mu, V = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     o_V, o_state, o_mu = k + 2, 2 * k + 2, 2 * k * k + 3 * k + 2
@@ -161,11 +177,12 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape):
 
 
 @njit(cache=True)
-def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi):
+def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
     """Run back through both filters: the gradient of sum_t w_t ll_t into dQ, dR, dphi.
 
     dQ (k, k) symmetric, dR (1 | n,) shaped like R, dphi (k,); tape from
-    `collapsed_tape_kernel`. Reverse mode of the forward steps (bars are adjoints):
+    `collapsed_tape_kernel`; static_k: `collapsed_constant(k)`. Reverse mode of the forward
+    steps (bars are adjoints):
 
     long-run means' update (static state m, C; observation v, design V, noise F), as every
     update (`gradient.update_adjoint`): Fbar_mu, ebar from w and (mbar, Cbar); then the
@@ -180,7 +197,10 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi):
     phibar_i += abar_i a_s,i + sum_j Abar_ij A_s,ij + 2 (Pbar Phi P_s)_ii; then abar <- Phi abar,
     Abar <- Phi Abar, Pbar <- Phi Pbar Phi.
     """
-    n, k = Z.shape
+    n = Z.shape[0]
+    k = Z.shape[1] if static_k is None else len(static_k)
+    if k != Z.shape[1]:
+        raise ValueError("static_k must have one entry per column of Z: collapsed_constant")
     dQ[:] = 0.0
     dR[:] = 0.0
     dphi[:] = 0.0

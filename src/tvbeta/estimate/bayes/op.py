@@ -47,6 +47,7 @@ from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
 from tvbeta.kalman.collapsed import (
     collapsed_adjoint_kernel,
+    collapsed_constant,
     collapsed_tape_kernel,
     collapsed_tape_width,
 )
@@ -291,15 +292,18 @@ class KalmanVJPOp(Op):
 
 
 @numba.njit(cache=True)
-def _reversion_forward(Q, R, y, Z, phi, a0, P0):
-    """Return (ll (n,), tape (n, `collapsed_tape_width(k)`)); every ll_t -inf on a failure."""
+def _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k):
+    """Return (ll (n,), tape (n, `collapsed_tape_width(k)`)); every ll_t -inf on a failure.
+
+    static_k: `collapsed_constant(k)`, or None (k read at run time).
+    """
     n, k = Z.shape
     ll = np.empty(n)
     tape = np.empty((n, collapsed_tape_width(k)))
     bad = collapsed_tape_kernel(
         np.ascontiguousarray(y), np.ascontiguousarray(Z), np.ascontiguousarray(phi),
         np.ascontiguousarray(Q), np.ascontiguousarray(R), np.ascontiguousarray(a0),
-        np.ascontiguousarray(P0), ll, tape,
+        np.ascontiguousarray(P0), ll, tape, static_k,
     )  # fmt: skip
     if bad >= 0:
         ll[:] = -np.inf
@@ -307,20 +311,39 @@ def _reversion_forward(Q, R, y, Z, phi, a0, P0):
 
 
 @numba.njit(cache=True)
-def _reversion_adjoint(w, ll, tape, y, Z, phi, R):
+def _reversion_adjoint(w, ll, tape, y, Z, phi, R, static_k):
     """Return (dQ (k, k), dR like R, dphi (k,)); all 0 when the forward sweep failed."""
     k = Z.shape[1]
     dQ, dR, dphi = np.zeros((k, k)), np.zeros(R.shape[0]), np.zeros(k)
     if np.all(np.isfinite(ll)):
         collapsed_adjoint_kernel(
             np.ascontiguousarray(y), np.ascontiguousarray(Z), np.ascontiguousarray(phi),
-            np.ascontiguousarray(w), tape, dQ, dR, dphi,
+            np.ascontiguousarray(w), tape, dQ, dR, dphi, static_k,
         )  # fmt: skip
     return dQ, dR, dphi
 
 
-class ReversionLoglikOp(Op):
-    """ll = ReversionLoglikOp()(Q, R, y, Z, phi, a0, P0): the terms of mean-reverting betas.
+class _StaticK:
+    """The reversion Ops' ``k``: which copy of the collapsed kernels runs.
+
+    k: the number of betas for the copy compiled with k a constant (k <= 5), 0 for the copy
+    that reads k at run time (`tvbeta.kalman.collapsed.collapsed_constant`).
+    """
+
+    def __init__(self, k: int = 0) -> None:
+        if not 0 <= k <= MAX_CONSTANT_K:
+            raise ValueError(f"k must be in 0..{MAX_CONSTANT_K}, got {k}")
+        self.k = int(k)
+        super().__init__()
+
+    @property
+    def static_k(self) -> tuple[float, ...] | None:
+        """The kernels' static_k argument."""
+        return collapsed_constant(self.k) if self.k else None
+
+
+class ReversionLoglikOp(_StaticK, Op):
+    """ll = ReversionLoglikOp(k)(Q, R, y, Z, phi, a0, P0): the terms of mean-reverting betas.
 
     The (n,) one-step log predictive densities of beta_t - mu = diag(phi)(beta_{t-1} - mu) +
     eta_t with the long-run means mu integrated out (beta_{-1}, mu independent N(a0, P0)),
@@ -329,10 +352,16 @@ class ReversionLoglikOp(Op):
     Z (n, k), phi (k,) per period in (0, 1], a0 (k,), P0 (k, k). Differentiable in Q, R and
     phi (exact, by `ReversionVJPOp`); y, Z, a0 and P0 are data. A numerical failure gives
     every term -inf and zero gradients, so NUTS rejects the proposal. The node's second output
-    is the tape the pullback reuses; calling the Op returns ll only.
+    is the tape the pullback reuses; calling the Op returns ll only. k (0..5): Z's columns, for
+    the kernels' copy compiled with k a constant (faster); 0 reads k at run time.
+
+    Raises
+    ------
+    ValueError
+        When k is outside 0..5; at run time, when a k > 0 is not Z's number of columns.
     """
 
-    __props__ = ()
+    __props__ = ("k",)
 
     def __call__(self, *inputs, **kwargs):
         """Return the terms output only (the tape stays internal to the gradient)."""
@@ -348,7 +377,7 @@ class ReversionLoglikOp(Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute the terms and the tape in Python mode (`_reversion_forward`)."""
-        output_storage[0][0], output_storage[1][0] = _reversion_forward(*inputs)
+        output_storage[0][0], output_storage[1][0] = _reversion_forward(*inputs, self.static_k)
 
     def infer_shape(self, node, shapes):
         """Return the output shapes: (n,) like y, and (n, `collapsed_tape_width(k)`)."""
@@ -359,22 +388,22 @@ class ReversionLoglikOp(Op):
         """Return the gradients of Q, R and phi by `ReversionVJPOp`; the data get none."""
         Q, R, y, Z, phi, a0, P0 = inputs
         ll, tape = outputs
-        dQ, dR, dphi = ReversionVJPOp()(cotangents[0], ll, tape, y, Z, phi, R, Q)
+        dQ, dR, dphi = ReversionVJPOp(self.k)(cotangents[0], ll, tape, y, Z, phi, R, Q)
         data = {2: (y, "y is data"), 3: (Z, "Z is data"), 5: (a0, "a0 is fixed"),
                 6: (P0, "P0 is fixed")}  # fmt: skip
         missing = {i: grad_not_implemented(self, i, x, why) for i, (x, why) in data.items()}
         return [dQ, dR, missing[2], missing[3], dphi, missing[5], missing[6]]
 
 
-class ReversionVJPOp(Op):
+class ReversionVJPOp(_StaticK, Op):
     """Compute the gradient of sum_t w_t ll_t after `ReversionLoglikOp` (its pullback).
 
-    (dQ, dR, dphi) = ReversionVJPOp()(w, ll, tape, y, Z, phi, R, Q), by
-    `collapsed_adjoint_kernel`; R and Q give dR and dQ their types. Not differentiable itself
-    (NUTS needs no second derivatives).
+    (dQ, dR, dphi) = ReversionVJPOp(k)(w, ll, tape, y, Z, phi, R, Q), by
+    `collapsed_adjoint_kernel`; R and Q give dR and dQ their types; k as in
+    `ReversionLoglikOp`. Not differentiable itself (NUTS needs no second derivatives).
     """
 
-    __props__ = ()
+    __props__ = ("k",)
 
     def make_node(self, w, ll, tape, y, Z, phi, R, Q) -> Apply:
         """Build the Apply node; the outputs take the types of Q, R and phi."""
@@ -385,7 +414,8 @@ class ReversionVJPOp(Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute (dQ, dR, dphi) in Python mode (`_reversion_adjoint`)."""
-        for storage, value in zip(output_storage, _reversion_adjoint(*inputs[:7]), strict=True):
+        grads = _reversion_adjoint(*inputs[:7], self.static_k)
+        for storage, value in zip(output_storage, grads, strict=True):
             storage[0] = value
 
     def infer_shape(self, node, shapes):
@@ -436,17 +466,21 @@ def _numba_funcify_vjp(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(ReversionLoglikOp)
 def _numba_funcify_reversion(op, node=None, **kwargs):
+    static_k = op.static_k  # a compile-time constant of the closure
+
     @numba.njit
     def reversion_loglik_op(Q, R, y, Z, phi, a0, P0):
-        return _reversion_forward(Q, R, y, Z, phi, a0, P0)
+        return _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k)
 
     return reversion_loglik_op, _KERNEL_SALT
 
 
 @register_funcify_default_op_cache_key(ReversionVJPOp)
 def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
+    static_k = op.static_k
+
     @numba.njit
     def reversion_vjp_op(w, ll, tape, y, Z, phi, R, Q):
-        return _reversion_adjoint(w, ll, tape, y, Z, phi, R)
+        return _reversion_adjoint(w, ll, tape, y, Z, phi, R, static_k)
 
     return reversion_vjp_op, _KERNEL_SALT
