@@ -577,8 +577,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except Exception as err:
         if args.debug:
             raise
-        _say(f"tvbeta: unexpected error: {type(err).__name__}: {err}\n(run `tvbeta --debug "
-             "...` for the traceback)")  # fmt: skip
+        _say(f"tvbeta: unexpected error: {type(err).__name__}: {_message(err)}\n(run `tvbeta "
+             "--debug ...` for the traceback)")  # fmt: skip
         return EXIT_UNEXPECTED
 
 
@@ -596,8 +596,13 @@ def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 
 def _fail(err: Exception, code: int) -> int:
-    _say(f"tvbeta: error: {err}")
+    _say(f"tvbeta: error: {_message(err)}")
     return code
+
+
+def _message(err: BaseException) -> str:
+    """Return the error's message with its notes (e.g. the series a comparison failed on)."""
+    return " ".join([str(err), *getattr(err, "__notes__", ())])
 
 
 if __name__ == "__main__":
