@@ -507,3 +507,19 @@ def test_integration_compare_on_two_workers_prints_and_saves_the_serial_summary(
     for target, table in saved["serial"].tables.items():
         pd.testing.assert_frame_equal(saved["workers"].tables[target].drop(columns="fit time (s)"),
                                       table.drop(columns="fit time (s)"), check_exact=True)
+
+
+def test_scheduler_runs_the_series_on_that_running_cluster(capsys, tmp_path):
+    """A running (in-process) cluster reached by its address; the tables are the serial ones."""
+    distributed = pytest.importorskip("distributed")
+    quick = tmp_path / "quick.toml"
+    quick.write_text(TINY.read_text().replace("[compare]", '[compare]\nmethods = ["rolling_ols"]'))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        code, out, err = run(capsys, "compare", quick, "--scheduler", address, "--output",
+                             tmp_path / "dask")  # fmt: skip
+    assert code == 0 and f"series on the Dask scheduler at {address}" in err
+    code, serial, err = run(capsys, "compare", quick, "--output", tmp_path / "serial")
+    assert code == 0, err
+    assert out.split("\n## ")[0] == serial.split("\n## ")[0]  # the summary across series

@@ -12,6 +12,7 @@ as it was, a previous complete run included.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -279,9 +280,11 @@ def _dask_client(args: argparse.Namespace, config: RunConfig) -> Iterator[Any]:
             yield client
         return
     _say(f"  starting a local Dask cluster of {workers} worker processes, 1 thread each")
-    # one thread a worker: the series are the parallelism (core budget: `compare_methods`)
+    # one thread a worker: the series are the parallelism (core budget: `compare_methods`);
+    # Dask's warnings on Ctrl-C (cancelled tasks, workers killed at close) would bury our line
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:  # fmt: skip
         yield client
 
 
