@@ -61,17 +61,39 @@ def assert_same_numbers(parallel, serial) -> None:
     assert parallel.settings == serial.settings
 
 
-def test_a_local_cluster_of_worker_processes_gives_the_serial_tables(two_series, serial):
+@pytest.fixture(scope="module")
+def dask_client():
+    """A real local Dask cluster of two worker processes, one thread each."""
     distributed = pytest.importorskip("distributed")
-    before = two_series.copy(deep=True)
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                  dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):  # fmt: skip
-        parallel = compare(two_series, executor=client)
+        yield client
+
+
+def test_a_local_cluster_of_worker_processes_gives_the_serial_tables(two_series, serial,
+                                                                     dask_client):  # fmt: skip
+    before = two_series.copy(deep=True)
+    parallel = compare(two_series, executor=dask_client)
     assert_same_numbers(parallel, serial)
     pd.testing.assert_frame_equal(two_series, before)
+
+
+def test_pymc_chains_in_a_dask_worker_run_one_after_another_with_the_serial_draws(
+        two_series, dask_client):  # fmt: skip
+    """PyMC runs parallel chains in child processes, which a daemonic Dask worker cannot start:
+    there cores=2 becomes 1, and the draws are those of the serial run with cores=2."""
+    pymc = BayesSettings(SamplerSettings(draws=30, tune=30, chains=2, cores=2, sampler="pymc",
+                                         n_paths=0), lfo_threshold=None)  # fmt: skip
+    runs = {name: compare(two_series, methods=["bayes"], bayes=pymc, executor=executor)
+            for name, executor in (("serial", None), ("dask", dask_client))}  # fmt: skip
+    assert_same_numbers(runs["dask"], runs["serial"])
+    for target in ("a", "b"):
+        fits = {name: run.series[target].fits["bayes"] for name, run in runs.items()}
+        assert (fits["serial"].settings["cores"], fits["dask"].settings["cores"]) == (2, 1)
+        assert fits["dask"].tree["posterior"].equals(fits["serial"].tree["posterior"])
 
 
 def test_a_thread_pool_gives_the_serial_tables(two_series, serial):
