@@ -479,13 +479,6 @@ def test_unreachable_scheduler_is_named_with_its_address(capsys, tmp_path, monke
            "there within 1 s" in err  # fmt: skip
 
 
-def test_model_file_workers_below_one_names_the_key(capsys, tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text(TINY.read_text().replace("[compare]", "[compare]\nworkers = 0"))
-    code, _, err = run(capsys, "compare", bad, "--output", tmp_path / "out")
-    assert code == 2 and "[compare] workers" in err
-
-
 @pytest.mark.slow
 def test_integration_compare_on_two_workers_prints_and_saves_the_serial_summary(capsys,
                                                                                 tmp_path):
