@@ -445,3 +445,74 @@ def test_unknown_shrinkage_option_lists_the_choices(capsys):
     code, _, err = run(capsys, "fit", TINY, "--method", "bayes", "--shrinkage", "lasso")
     assert code == 2 and "argument --shrinkage: invalid choice: 'lasso'" in err
     assert "'none', 'horseshoe'" in err
+
+
+# --- where the series run: --workers, --scheduler ----------------------------------------------
+def test_workers_below_one_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "compare", TINY, "--workers", "0")
+    assert code == 2 and "argument --workers: expected an integer >= 1, got '0'" in err
+
+
+def test_workers_and_scheduler_together_are_a_usage_error(capsys):
+    code, _, err = run(capsys, "compare", TINY, "--workers", "2", "--scheduler",
+                       "tcp://127.0.0.1:8786")  # fmt: skip
+    assert code == 2 and "argument --scheduler: not allowed with argument --workers" in err
+
+
+def test_workers_without_dask_installed_names_the_extra(capsys, tmp_path, monkeypatch,
+                                                        stub_compare):  # fmt: skip
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` now fails
+    code, _, err = run(capsys, "compare", TINY, "--workers", "2", "--output", tmp_path)
+    assert code == 1 and not stub_compare
+    assert "tvbeta: error: --workers runs the series on Dask, which is not installed: pip " \
+           "install 'tvbeta[dask]'" in err  # fmt: skip
+
+
+def test_unreachable_scheduler_is_named_with_its_address(capsys, tmp_path, monkeypatch,
+                                                         stub_compare):  # fmt: skip
+    """Port 1 of this machine: nothing listens there, so the short timeout runs out."""
+    monkeypatch.setattr(cli, "SCHEDULER_TIMEOUT_S", 1)
+    code, _, err = run(capsys, "compare", TINY, "--scheduler", "tcp://127.0.0.1:1", "--output",
+                       tmp_path)  # fmt: skip
+    assert code == 2 and not stub_compare
+    assert "tvbeta: error: --scheduler tcp://127.0.0.1:1: cannot connect to a Dask scheduler " \
+           "there within 1 s" in err  # fmt: skip
+
+
+@pytest.mark.slow
+def test_integration_compare_on_two_workers_prints_and_saves_the_serial_summary(capsys,
+                                                                                tmp_path):
+    """`--workers 2` (a local Dask cluster of two processes) against the same command without
+    it: the same summary printed, the same tables saved (fit times, wall clock, aside)."""
+    pytest.importorskip("distributed")
+    quick = tmp_path / "quick.toml"  # the grid, the MLE and rolling OLS: seconds a series
+    quick.write_text(TINY.read_text().replace(
+        "[compare]", '[compare]\nmethods = ["grid_seed", "mle", "rolling_ols"]'))
+    outputs, saved = {}, {}
+    for name, extra in (("serial", []), ("workers", ["--workers", "2"])):
+        code, out, err = run(capsys, "compare", quick, "--output", tmp_path / name, *extra)
+        assert code == 0, err
+        outputs[name] = out.split("\n## ")[0]  # the summary across series
+        saved[name] = compare_module.Comparison.load(tmp_path / name)
+    assert "starting a local Dask cluster of 2 worker processes" in err
+    assert outputs["serial"].startswith("## Summary across series")
+    assert outputs["workers"] == outputs["serial"]
+    for target, table in saved["serial"].tables.items():
+        pd.testing.assert_frame_equal(saved["workers"].tables[target].drop(columns="fit time (s)"),
+                                      table.drop(columns="fit time (s)"), check_exact=True)
+
+
+def test_scheduler_runs_the_series_on_that_running_cluster(capsys, tmp_path):
+    """A running (in-process) cluster reached by its address; the tables are the serial ones."""
+    distributed = pytest.importorskip("distributed")
+    quick = tmp_path / "quick.toml"
+    quick.write_text(TINY.read_text().replace("[compare]", '[compare]\nmethods = ["rolling_ols"]'))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        code, out, err = run(capsys, "compare", quick, "--scheduler", address, "--output",
+                             tmp_path / "dask")  # fmt: skip
+    assert code == 0 and f"series on the Dask scheduler at {address}" in err
+    code, serial, err = run(capsys, "compare", quick, "--output", tmp_path / "serial")
+    assert code == 0, err
+    assert out.split("\n## ")[0] == serial.split("\n## ")[0]  # the summary across series

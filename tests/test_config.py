@@ -392,3 +392,15 @@ def test_horseshoe_prior_settings_are_priors_keys(tmp_path):
     config = load_config(model_file(tmp_path, text))
     assert config.bayes_settings().parsed_priors.horseshoe_slab == 3.0
     assert config.bayes_settings().parsed_priors.horseshoe_global == 0.5
+
+
+def test_compare_workers_is_read_saved_and_kept_out_of_the_comparison_arguments(tmp_path):
+    """[compare] workers is the CLI's default of --workers: where the series run, not what
+    compare_methods computes."""
+    config = load_config(model_file(tmp_path, BASE + "[compare]\nworkers = 2\n"))
+    assert config.compare.workers == 2 and "workers" not in config.compare_kwargs()
+    config.save(tmp_path / "saved.toml")
+    assert load_config(tmp_path / "saved.toml").compare.workers == 2
+    assert load_config(model_file(tmp_path, BASE, "none.toml")).compare.workers is None
+    message = error_of(model_file(tmp_path, BASE + "[compare]\nworkers = 0\n", "zero.toml"))
+    assert "[compare] workers: must be" in message and "got 0" in message

@@ -12,6 +12,7 @@ as it was, a previous complete run included.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -47,6 +48,7 @@ DEMO_MODEL = "french_industries.toml"
 DEMO_SAMPLER: dict[str, int] = {"draws": 800, "tune": 200, "chains": 4}
 REPORT_FILE = "report.html"
 MODEL_COPY = "model.toml"
+SCHEDULER_TIMEOUT_S = 10  # a scheduler that answers at all answers in well under a second
 
 
 class CLIError(Exception):
@@ -102,7 +104,8 @@ class _SeriesProgress:
     """Report `compare_methods`' progress: a tqdm bar over the series on a terminal, else lines.
 
     One line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 800),
-    rolling OLS, LFO ... 12.3 s"). Before each step, a swallowed Ctrl-C stops the command.
+    rolling OLS, LFO ... 12.3 s"); on Dask one line as each series ends ("[3/7] Manuf done,
+    40.1 s into the comparison"). Before each step, a swallowed Ctrl-C stops the command.
     """
 
     def __init__(self, targets: Sequence[str], config: RunConfig, interrupt: InterruptNote):
@@ -119,7 +122,7 @@ class _SeriesProgress:
                        "rolling_ols": "rolling OLS", "lfo": "LFO"}  # fmt: skip
         self.n, self.done, self.interrupt = len(targets), 0, interrupt
         self.steps: list[str] = []
-        self.t0 = time.perf_counter()
+        self.t0 = self.start = time.perf_counter()
         self.bar = None
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
@@ -132,8 +135,12 @@ class _SeriesProgress:
             self.done += 1
             if self.bar is not None:
                 self.bar.update(1)
-            else:
+            elif self.steps:
                 _part(f" ... {time.perf_counter() - self.t0:.1f} s", last=True)
+            else:  # run by an executor: no steps, and the series overlap in time
+                elapsed = time.perf_counter() - self.start
+                _part(f"[{self.done}/{self.n}] {target} done, {elapsed:.1f} s into the comparison",
+                      last=True)  # fmt: skip
             self.steps, self.t0 = [], time.perf_counter()
             return
         label = self.labels.get(step, step)
@@ -219,13 +226,14 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
         _say(f"  methods {', '.join(config.compare.methods)}; test size "
              f"{config.split.test_size}; NUTS {s.chains} chains x ({s.tune} tune + {s.draws} "
              f"draws), seed {s.seed}")  # fmt: skip
-        t0 = time.perf_counter()
         kwargs = config.compare_kwargs()
-        progress = _SeriesProgress(kwargs["targets"], config, args.interrupt)
-        try:
-            comparison = compare_methods(data, **kwargs, progress=progress)
-        finally:
-            progress.close()
+        with _dask_client(args, config) as client:
+            t0 = time.perf_counter()
+            progress = _SeriesProgress(kwargs["targets"], config, args.interrupt)
+            try:
+                comparison = compare_methods(data, **kwargs, progress=progress, executor=client)
+            finally:
+                progress.close()
         _say(f"  done in {time.perf_counter() - t0:.0f} s")
         _say(f"  writing comparison.json, fits/, {MODEL_COPY} to {folder}")
         comparison.write_files(stage)
@@ -241,6 +249,45 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
     if written is not None:
         print(f"report: {folder / written.name}")
     return EXIT_OK
+
+
+@contextmanager
+def _dask_client(args: argparse.Namespace, config: RunConfig) -> Iterator[Any]:
+    """Yield the Dask client the series run on; None when no option says one (run here).
+
+    --scheduler: a running cluster's; --workers N (or [compare] workers): a local cluster of N
+    worker processes, started here and closed after the run.
+    """
+    address = args.scheduler
+    workers = config.compare.workers if args.workers is None and address is None \
+        else args.workers  # fmt: skip
+    if address is None and workers is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:
+        flag = "--scheduler" if address is not None else "--workers"
+        raise Unavailable(f"{flag} runs the series on Dask, which is not installed: "
+                          "pip install 'tvbeta[dask]'") from err  # fmt: skip
+    if address is not None:
+        try:
+            client = Client(address, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+        except (OSError, ValueError) as err:  # unreachable; a malformed address
+            raise CLIError(f"--scheduler {address}: cannot connect to a Dask scheduler there "
+                           f"within {SCHEDULER_TIMEOUT_S} s ({err}); start one (`dask "
+                           "scheduler`) or check the address") from err  # fmt: skip
+        with client:
+            _say(f"  series on the Dask scheduler at {address}")
+            yield client
+        return
+    _say(f"  starting a local Dask cluster of {workers} worker processes, 1 thread each")
+    # one thread a worker: the series are the parallelism (core budget: `compare_methods`);
+    # Dask's warnings on Ctrl-C (cancelled tasks, workers killed at close) would bury our line
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:  # fmt: skip
+        yield client
 
 
 def _write_report(comparison: Any, path: Path, folder: Path) -> Path:
@@ -418,6 +465,18 @@ def _model_arguments(p: argparse.ArgumentParser, *, output: str | None = None) -
                        help=f"NUTS {name} (default: [sampler] {name})")  # fmt: skip
 
 
+def _dask_arguments(p: argparse.ArgumentParser) -> None:
+    """--workers / --scheduler of the commands that compare: where the series run."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_at_least(1), metavar="N", help=(
+        "run the series on a local Dask cluster of N worker processes (1 thread each), "
+        "started for this run (default: [compare] workers, else one series after another "
+        "here); needs pip install 'tvbeta[dask]'"))  # fmt: skip
+    where.add_argument("--scheduler", metavar="ADDRESS", help=(
+        "run the series on the running Dask cluster whose scheduler is at ADDRESS (e.g. "
+        "tcp://10.0.0.5:8786)"))  # fmt: skip
+
+
 def _at_least(low: int) -> Any:
     """Return an argparse type: an integer >= low, with a message saying so otherwise."""
 
@@ -454,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (func, text, output) in commands.items():
         p = sub.add_parser(name, help=text.split(" (")[0], description=text)
         _model_arguments(p, output=output)
+        if name != "fit":
+            _dask_arguments(p)
         p.set_defaults(func=func)
     sub.choices["fit"].add_argument("--method", required=True, choices=FIT_METHODS, help=(
         "mle: joint maximum likelihood; bayes: NUTS posterior; grid: the seed's grid search, best "
@@ -521,8 +582,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except Exception as err:
         if args.debug:
             raise
-        _say(f"tvbeta: unexpected error: {type(err).__name__}: {err}\n(run `tvbeta --debug "
-             "...` for the traceback)")  # fmt: skip
+        _say(f"tvbeta: unexpected error: {type(err).__name__}: {_message(err)}\n(run `tvbeta "
+             "--debug ...` for the traceback)")  # fmt: skip
         return EXIT_UNEXPECTED
 
 
@@ -540,8 +601,13 @@ def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 
 def _fail(err: Exception, code: int) -> int:
-    _say(f"tvbeta: error: {err}")
+    _say(f"tvbeta: error: {_message(err)}")
     return code
+
+
+def _message(err: BaseException) -> str:
+    """Return the error's message with its notes (e.g. the series a comparison failed on)."""
+    return " ".join([str(err), *getattr(err, "__notes__", ())])
 
 
 if __name__ == "__main__":

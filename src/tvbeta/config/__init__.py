@@ -46,7 +46,9 @@ string is allowed)::
     [compare]              # methods (subset of METHODS), rolling_window (periods), lfo (bool,
                            # PSIS-LFO-CV of the Bayes fits, default true), lfo_threshold (0.7),
                            # lfo_train (optional fraction, e.g. 0.5: every Bayes variant's
-                           # PSIS-LFO within the training rows, from that fraction on)
+                           # PSIS-LFO within the training rows, from that fraction on),
+                           # workers (optional: run/compare on a local Dask cluster of that
+                           # many worker processes, as --workers N)
     [output]               # folder, relative to the working directory
 """
 

@@ -228,7 +228,8 @@ def _split(where: Where, t: dict[str, Any]) -> SplitConfig:
 
 
 def _compare(where: Where, t: dict[str, Any]) -> CompareConfig:
-    check_keys(where, t, ("methods", "rolling_window", "lfo", "lfo_threshold", "lfo_train"))
+    check_keys(where, t, ("methods", "rolling_window", "lfo", "lfo_threshold", "lfo_train",
+                          "workers"))  # fmt: skip
     methods = read(where, t, "methods", "str_list", DEFAULT_METHODS)
     for m in methods:
         if m not in METHODS:
@@ -242,6 +243,7 @@ def _compare(where: Where, t: dict[str, Any]) -> CompareConfig:
         lfo=read(where, t, "lfo", "bool", defaults.lfo),
         lfo_threshold=read(where, t, "lfo_threshold", "number", defaults.lfo_threshold, low=0.0),
         lfo_train=_fraction(where, t, "lfo_train"),
+        workers=read(where, t, "workers", "int", None, low=1),
     )  # fmt: skip
 
 

@@ -110,6 +110,7 @@ class CompareConfig:
     lfo: bool = True  # PSIS-LFO-CV of the Bayes fits over the test span (`tvbeta.evaluate.lfo`)
     lfo_threshold: float = 0.7  # refit when the Pareto k of the importance ratios exceeds it
     lfo_train: float | None = None  # training-span LFO of every Bayes variant from this fraction
+    workers: int | None = None  # `tvbeta compare`: a local Dask cluster of this many processes
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
@@ -70,7 +71,8 @@ from tvbeta.evaluate.settings import (
 
 Progress = Callable[[str, str | None], None]
 """``progress(target, step)`` of `compare_methods`: called before each step of a series (a
-method of `METHODS`, then `LFO_STEP`) and with ``step=None`` when the series is done."""
+method of `METHODS`, then `LFO_STEP`) and with ``step=None`` when the series is done; with an
+executor only the latter, in the caller's thread as each series finishes."""
 
 
 def _fit_grid(train: Design, frame: pd.DataFrame, burn, rank_by, settings: GridSettings):
@@ -218,6 +220,37 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
     return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
 
 
+def _task_settings(bayes: BayesSettings) -> BayesSettings:
+    """Return the Bayes settings a task of an executor runs: cores 1 unless they set cores."""
+    if bayes.nuts.cores is not None:
+        return bayes
+    return dataclasses.replace(bayes, nuts=dataclasses.replace(bayes.nuts, cores=1))
+
+
+def _series_task(design: Design, data: pd.DataFrame, split: Split, burn: int,
+                 methods: Sequence[str], bayes: BayesSettings, grid: GridSettings,
+                 rolling_window: int | None, seed: int) -> SeriesResult:  # fmt: skip
+    """`_compare_design` as a task of an executor, within the core budget of `compare_methods`.
+
+    numba's parallel kernels (the batched log-likelihoods) get the task's cores; the thread
+    count is per calling thread in numba, and restored for the worker's next task.
+    """
+    import multiprocessing
+
+    import numba
+
+    nuts = bayes.nuts
+    if multiprocessing.current_process().daemon and nuts.resolved().sampler == "pymc":
+        bayes = dataclasses.replace(bayes, nuts=dataclasses.replace(nuts, cores=1))
+    threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, bayes.nuts.cores)))
+    try:
+        return _compare_design(design, data, split, burn, methods, bayes, grid, rolling_window,
+                               seed, None)  # fmt: skip
+    finally:
+        numba.set_num_threads(threads)
+
+
 def _training_lfo(fit, train: Design, bayes) -> dict[str, float]:
     """Return a Bayes fit's PSIS-LFO within its training rows (the test rows are never read).
 
@@ -334,11 +367,13 @@ def compare_methods(
     rolling_window: int | None = None,
     seed: int = 0,
     progress: bool | Progress = True,
+    executor: Executor | Any | None = None,
 ) -> Comparison:
     """Fit every method on the training rows of each target and score the test rows.
 
     Every target has the same factors, split and settings; methods and scores: module
-    docstring. Series run one after another (the Bayesian fits use every core already).
+    docstring. Without an executor the series run one after another here (the Bayesian fits
+    use every core already); with one, each series is one task (see ``executor``).
 
     Parameters
     ----------
@@ -366,7 +401,21 @@ def compare_methods(
     seed : int, default 0
         Seed of the Bayesian fits and of their predictive draws.
     progress : bool or `Progress`, default True
-        True: a tqdm bar over the series; False: none; or a `Progress` callable.
+        True: a tqdm bar over the series; False: none; or a `Progress` callable. With an
+        executor it hears only that a series is done (step None), in the order they finish:
+        the steps inside a task run in a worker, which cannot call back into this process.
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Where the series run (`tvbeta.estimate.grid.as_executor`): None, here one after
+        another; else one task per series, all submitted at once and gathered in the order of
+        ``targets``. Series i has seed ``seed + i`` either way, so the tables are the serial
+        ones to the last bit (the fit times aside). Core budget: with an executor, the tasks
+        are the parallelism, so each series' NUTS chains run one after another (cores=1) and
+        numba's parallel kernels use one thread per task, unless ``bayes.nuts.cores`` is set
+        (then that many; give it when each worker has cores to spare). PyMC's sampler runs
+        parallel chains in child processes, which a daemonic worker process (Dask's) cannot
+        start: there its chains run one after another whatever ``cores`` says. The draws
+        depend on the seed and the number of chains, not on ``cores`` (nutpie and PyMC).
+        Tasks in other processes send their warnings back, and they are raised here.
 
     Returns
     -------
@@ -380,8 +429,16 @@ def compare_methods(
         leaving no rows, or settings the methods cannot run with (`BayesSettings.check`).
     DataValidationError
         Before anything is fitted: unusable data of some target (`prepare_design`).
+    TypeError
+        ``executor`` is neither an Executor, a Dask client nor None.
+    Exception
+        A series that fails raises its own error, with a note naming its target; with an
+        executor the series not yet started are cancelled, as they are on Ctrl-C.
     """
     from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
+
+    from tvbeta.estimate.grid import as_executor
+    from tvbeta.estimate.parallel import run_tasks
 
     targets = column_list(targets, "targets")
     factors = column_list(factors, "factors")
@@ -393,20 +450,34 @@ def compare_methods(
     check_methods(methods)
     bayes.check(methods)
     split = Split.from_test_size(len(data), test_size)
+    pool = as_executor(executor)
     burn = default_burn(len(factors) + int(intercept)) if burn is None else int(burn)
     # every series' data, before hours of fitting the first ones
     designs = {target: prepare_design(data, target, factors, intercept=intercept, burn=burn)
                for target in targets}  # fmt: skip
     report = progress if callable(progress) else None
-    results = {}
-    bar = tqdm(list(targets), desc="series", disable=report is not None or not progress)
-    for i, target in enumerate(bar):
-        results[target] = _compare_design(
-            designs[target], data, split, burn, methods, bayes, grid, rolling_window, seed + i,
-            None if report is None else partial(report, target),
-        )  # fmt: skip
+    bar = tqdm(total=len(targets), desc="series", disable=report is not None or not progress)
+
+    def done(target: str) -> None:
+        bar.update()
         if report is not None:
             report(target, None)
+
+    if pool is None:
+        jobs = {target: (designs[target], data, split, burn, methods, bayes, grid, rolling_window,
+                         seed + i, None if report is None else partial(report, target))
+                for i, target in enumerate(targets)}  # fmt: skip
+        task = _compare_design
+    else:  # a worker gets its series' columns, not the whole table
+        task_bayes = _task_settings(bayes)
+        jobs = {target: (designs[target], data[[*dict.fromkeys([target, *factors])]], split,
+                         burn, methods, task_bayes, grid, rolling_window, seed + i)
+                for i, target in enumerate(targets)}  # fmt: skip
+        task = _series_task
+    try:
+        results = run_tasks(task, jobs, pool, done=done, label="target")
+    finally:
+        bar.close()
     settings = dict(
         targets=list(targets), factors=list(factors), intercept=intercept, test_size=test_size,
         n_train=split.n_train, burn=burn, methods=list(methods),
