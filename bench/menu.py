@@ -5,7 +5,10 @@ One monthly industry of the built-in data (NoDur on MktRF, SMB, HML, Mom with an
 run, interleaved: `fit_mle` with a constant R and with ``noise="volatility"`` (median of
 repeats), and a warm `fit_bayes` of the constant model, the volatility-scaled R and
 mean-reverting betas (4 chains x (1000 tune + 1000 draws), compiled once before; the best of
-the repeats). Goal: each variant costs at most twice the constant model.
+the repeats). Goal: each variant costs at most twice the constant model. For context, one
+value and gradient of the likelihood at the same size: the random walk's kernel (`tape_kernel`
++ `adjoint_kernel`, k a constant) against the mean-reverting betas' collapsed kernels (median
+of repeats, warm).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, options in variants.items():
             walls[name].append(bayes(options))
     b = {name: min(w) for name, w in walls.items()}
+    kernel = compare(_kernel_calls(df, factors), repeat=args.repeat * 4, target=0.1)
+    r_kernel = kernel["mean-reverting"].median / kernel["random walk"].median
     r_mle = t["volatility"].median / t["constant"].median
     r_bayes = {name: b[name] / b["constant"] for name in variants}
     print_table(
@@ -68,12 +73,53 @@ def main(argv: list[str] | None = None) -> int:
           verdict(r_mle, GOAL, False)],
          *[["fit_bayes warm, 4 x 2000 (best)", fmt_time(b["constant"]), name,
             fmt_time(b[name]), fmt_ratio(r_bayes[name]), f"<= {GOAL:g}x",
-            verdict(r_bayes[name], GOAL, False)] for name in variants if name != "constant"]],
+            verdict(r_bayes[name], GOAL, False)] for name in variants if name != "constant"],
+         ["value + gradient (median)", fmt_time(kernel["random walk"].median), "mean-reverting",
+          fmt_time(kernel["mean-reverting"].median), fmt_ratio(r_kernel), "", ""]],
     )  # fmt: skip
     if args.json:
         write_json(args.json, {"mle_constant_s": t["constant"].median,
                                "mle_volatility_s": t["volatility"].median, "mle_ratio": r_mle,
                                **{f"bayes_{name}_s": b[name] for name in variants},
                                **{f"bayes_{name}_ratio": r_bayes[name] for name in variants
-                                  if name != "constant"}})  # fmt: skip
+                                  if name != "constant"},
+                               "kernel_random_walk_s": kernel["random walk"].median,
+                               "kernel_mean_reverting_s": kernel["mean-reverting"].median})
     return 0
+
+
+def _kernel_calls(df, factors) -> dict:
+    """One value and gradient each: the random walk's and the mean-reverting betas' kernels.
+
+    NoDur's training rows on an intercept and the factors, Q = 1e-4 I, R = 1e-3, phi = 0.99,
+    a0 = 0, P0 = I; every buffer allocated once, as the PyTensor Ops' callers see the kernels.
+    """
+    import numpy as np
+
+    from tvbeta.kalman.collapsed import (
+        collapsed_adjoint_kernel,
+        collapsed_constant,
+        collapsed_tape_kernel,
+        collapsed_tape_width,
+    )
+    from tvbeta.kalman.filter import sweep_constant
+    from tvbeta.kalman.gradient import loglik_vjp_kernel
+
+    y = np.ascontiguousarray(df["NoDur"].to_numpy(dtype=float))
+    Z = np.column_stack([np.ones(len(df)), df[factors].to_numpy(dtype=float)])
+    n, k = Z.shape
+    T, Q, R = np.eye(k)[None], 1e-4 * np.eye(k)[None], np.array([1e-3])
+    a0, P0, w, ll = np.zeros(k), np.eye(k), np.ones(n), np.empty(n)
+    dQ, dR, da0, dP0 = np.empty((1, k, k)), np.empty(1), np.empty(k), np.empty((k, k))
+    phi, tape, dphi = np.full(k, 0.99), np.empty((n, collapsed_tape_width(k))), np.empty(k)
+    rw_k, mr_k = sweep_constant(T, k), collapsed_constant(k)
+
+    def random_walk() -> None:
+        loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, rw_k)
+
+    def reverting() -> None:
+        collapsed_tape_kernel(y, Z, phi, Q[0], R, a0, P0, ll, tape, mr_k)
+        collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ[0], dR, dphi, mr_k)
+
+    random_walk(), reverting()  # compile / cache load
+    return {"random walk": random_walk, "mean-reverting": reverting}
