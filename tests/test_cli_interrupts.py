@@ -45,14 +45,15 @@ COMMAND = (sys.executable, "-c", "import sys; from tvbeta.cli import main; sys.e
 
 
 def tvbeta(*args: str | Path, group: bool = False) -> subprocess.Popen:
-    """The command from this tree, stderr piped. SIGINT is reset to its default in the child:
-    a shell that runs the tests in the background ignores SIGINT, and children inherit that."""
+    """The command from this tree, stderr piped. SIGINT is reset to its default in the child, as
+    a command started from a terminal has it (in its own session too, ``group``): a shell that
+    runs the tests in the background ignores SIGINT, and children inherit that."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen(
         [*COMMAND, "--debug", *map(str, args)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         cwd=ROOT, start_new_session=group,
-        preexec_fn=None if group else lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
 
