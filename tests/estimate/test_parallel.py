@@ -28,10 +28,16 @@ def processes():
 
 def test_results_come_in_the_order_of_the_jobs_whatever_order_they_finish_in():
     release = threading.Event()
-    jobs = {"slow": (release.wait, 30), "fast": (release.set,)}  # fast finishes first
+    jobs = {"slow": (release.wait, 30), "fast": (math.sqrt, 4.0)}
+    finished = []
+
+    def done(key: str) -> None:  # slow is released only once fast is reported done
+        finished.append(key)
+        if key == "fast":
+            release.set()
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        finished = []
-        out = run_tasks(lambda fn, *args: fn(*args), jobs, pool, done=finished.append)
+        out = run_tasks(lambda fn, *args: fn(*args), jobs, pool, done=done)
     assert list(out) == ["slow", "fast"] and out["slow"] is True
     assert finished == ["fast", "slow"]
 
