@@ -98,11 +98,10 @@ def _kernel_calls(df, factors) -> dict:
 
     from tvbeta.kalman.collapsed import (
         collapsed_adjoint_kernel,
-        collapsed_constant,
         collapsed_tape_kernel,
         collapsed_tape_width,
     )
-    from tvbeta.kalman.filter import sweep_constant
+    from tvbeta.kalman.filter import constant_k, sweep_constant
     from tvbeta.kalman.gradient import loglik_vjp_kernel
 
     y = np.ascontiguousarray(df["NoDur"].to_numpy(dtype=float))
@@ -112,7 +111,7 @@ def _kernel_calls(df, factors) -> dict:
     a0, P0, w, ll = np.zeros(k), np.eye(k), np.ones(n), np.empty(n)
     dQ, dR, da0, dP0 = np.empty((1, k, k)), np.empty(1), np.empty(k), np.empty((k, k))
     phi, tape, dphi = np.full(k, 0.99), np.empty((n, collapsed_tape_width(k))), np.empty(k)
-    rw_k, mr_k = sweep_constant(T, k), collapsed_constant(k)
+    rw_k, mr_k = sweep_constant(T, k), constant_k(k)
 
     def random_walk() -> None:
         loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, rw_k)

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "fixtures" / "tiny.toml"
 TIMEOUT = 900  # seconds for any one wait: generous, the machine may be loaded
 SMALL = ("--target", "NoDur", "--draws", "30", "--tune", "30")
-LONG_TUNING = ("--target", "NoDur", "--draws", "13", "--tune", "200000")  # sampling cannot end
+# about 4 min of tuning on tiny.toml: still sampling when the test interrupts it
+LONG_TUNING = ("--target", "NoDur", "--draws", "13", "--tune", "200000")
 # What the installed `tvbeta` script runs. Not `python -m tvbeta.cli`: when a KeyboardInterrupt
 # lands inside an exec() of a string (dataclasses build their methods so) CPython flags it as
 # unhandled, even once caught, and a -m run then ends by re-raising SIGINT: exit status -2,

@@ -40,7 +40,7 @@ from tvbeta.model import (
 )
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import design_for
-from tvbeta.model.volatility import VolatilityIndex
+from tvbeta.model.volatility import VolatilityIndex, scaled_noise
 from tvbeta.results import KalmanResult
 
 
@@ -638,7 +638,7 @@ class MLEFit:
         """
         if self.noise is None:
             return np.array([self.estimate.R])
-        return self.estimate.R * np.exp(self.estimate.params[-1] * self.noise.log_h(y, Z))
+        return scaled_noise(self.estimate.R, self.estimate.params[-1], self.noise.log_h(y, Z))
 
     @property
     def params(self) -> pd.Series:
@@ -753,7 +753,7 @@ def fit_mle_design(
     else:
         log_h = noise.log_h(design.y, design.Z)
         est = fit_qr_volatility(m, log_h, q=q, burn=burn, state_names=design.state_names)
-        R = TimeVarying.per_step(est.R * np.exp(est.params[-1] * log_h))
+        R = TimeVarying.per_step(scaled_noise(est.R, est.params[-1], log_h))
     params = Parameters(TimeVarying.constant(est.Q), R)
     label = "" if noise is None else ", volatility-scaled R"
     fitted = KalmanSpec.from_parts(model, params, name=name or f"MLE ({q} Q{label})",
@@ -773,6 +773,7 @@ def fit_qr_volatility(
     m: StateSpace, log_h: np.ndarray, *, q: QForm = "diag", burn: int = 0,
     state_names: tuple[str, ...] | None = None, gamma_bounds: tuple[float, float] = (-1.0, 3.0),
     bounds_scale: tuple[float, float] = (1e-12, 1e2), maxiter: int = 2000,
+    standard_errors: bool = True,
 ) -> MLEResult:
     """Maximise the log-likelihood of R_t = R h_t^gamma over Q, R and gamma.
 
@@ -790,7 +791,7 @@ def fit_qr_volatility(
     m : StateSpace
         Validated model arrays; its Q and R are ignored.
     log_h : (n,) the centred log variance index (`VolatilityIndex.log_h`), known at t-1.
-    q, burn, state_names, bounds_scale, maxiter : as in `fit_qr`.
+    q, burn, state_names, bounds_scale, maxiter, standard_errors : as in `fit_qr`.
     gamma_bounds : (lo, hi)
         The search interval of gamma; a maximum at its edge warns like a variance on a bound.
 
@@ -843,21 +844,22 @@ def fit_qr_volatility(
     first = fit_at(float(np.clip(GAMMA_START, *gamma_bounds)), None)
     v0 = np.r_[search.start(first.Q, first.R), np.clip(GAMMA_START, *gamma_bounds)]
     return _joint_fit(search, loglik, v0, [gamma_bounds], ["gamma"], first, state_names, maxiter,
-                      polish, qr_loglik)
+                      polish, qr_loglik if standard_errors else None)
 
 
 def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.ndarray]],
                v: np.ndarray, extra_bounds: list[tuple[float, float]], extra_names: list[str],
                first: MLEResult, state_names: tuple[str, ...] | None, maxiter: int,
                polish: Callable[[np.ndarray], np.ndarray] | None,
-               qr_loglik: Callable[[np.ndarray], Callable]) -> MLEResult:  # fmt: skip
+               qr_loglik: Callable[[np.ndarray], Callable] | None) -> MLEResult:  # fmt: skip
     """Climb jointly over v = (u of `_Search`, e extra parameters) from v and report the optimum.
 
     loglik(v) -> (value, gradient in v); extra_bounds: each extra parameter's interval;
     first: the `fit_qr` fit the climb started from (its counts are reported); polish(v) -> a
     new v to climb again from when it is better (up to three rounds), or None; qr_loglik(v) ->
     a callable (Q, R) -> (value, dQ, dR) at v's extra parameters, for the standard errors of Q
-    and R given them. The extra parameters' standard errors come from the joint information.
+    and R given them, or None for no standard errors (NaN). The extra parameters' standard
+    errors come from the joint information.
     """
     par, e = search.par, len(extra_names)
     lower = np.r_[search.lower, [lo for lo, _ in extra_bounds]]
@@ -893,10 +895,11 @@ def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.n
                  np.minimum(v[-e:] - lower[-e:], upper[-e:] - v[-e:]) < 1e-3]
     theta, extra = v[:-e] * search.unit, v[-e:]
     nat = par.natural(theta)
-    cov = np.full((nat.size + e, nat.size + e), np.nan)
-    cov[:-e, :-e], se = _standard_errors(par, qr_loglik(v), nat, ~edge[:-e])
-    se = np.r_[se, _joint_se_last(loglik, v, ~edge, e)]
-    cov[-e:, -e:][np.diag_indices(e)] = se[-e:] ** 2
+    cov, se = np.full((nat.size + e, nat.size + e), np.nan), np.full(nat.size + e, np.nan)
+    if qr_loglik is not None:
+        cov[:-e, :-e], se[:-e] = _standard_errors(par, qr_loglik(v), nat, ~edge[:-e])
+        se[-e:] = _joint_se_last(loglik, v, ~edge, e)
+        cov[-e:, -e:][np.diag_indices(e)] = se[-e:] ** 2
     names = [*par.natural_names(state_names or tuple(f"s{i}" for i in range(par.k))),
              *extra_names]  # fmt: skip
     on_bound = [name for name, at in zip(names, edge, strict=True) if at]
@@ -967,7 +970,8 @@ def fit_qr_mean_reverting(
         warnings.simplefilter("ignore", MLEConvergenceWarning)
         if vol:
             first = fit_qr_volatility(m, log_h, q=q, burn=burn, state_names=state_names,
-                                      gamma_bounds=gamma_bounds, bounds_scale=bounds_scale)
+                                      gamma_bounds=gamma_bounds, bounds_scale=bounds_scale,
+                                      standard_errors=False)  # fmt: skip
         else:
             first = fit_qr(m, q=q, burn=burn, state_names=state_names,
                            bounds_scale=bounds_scale, standard_errors=False)  # fmt: skip

@@ -293,6 +293,7 @@ def _mle_reverting_run(model, design: Design, split: Split):
     from tvbeta.estimate.mle import fit_qr_mean_reverting
     from tvbeta.kalman import state_space
     from tvbeta.model import reversion
+    from tvbeta.model.volatility import scaled_noise
 
     k = model.k  # Q and R of these arrays are placeholders: the search ignores them
     m = state_space(model.y, model.Z, model.T[None], np.zeros((1, k, k)), [1.0], model.a0,
@@ -301,7 +302,8 @@ def _mle_reverting_run(model, design: Design, split: Split):
                                 state_names=model.state_names, log_h=model.log_h)  # fmt: skip
     R = np.array([est.R])
     if model.noise_index is not None:  # R_t of every row from the index (known at t-1)
-        R = est.R * np.exp(est.params[-k - 1] * model.noise_index.log_h(design.y, design.Z))[None]
+        log_h = model.noise_index.log_h(design.y, design.Z)
+        R = scaled_noise(est.R, est.params[-k - 1], log_h)[None]
     draws = SystemDraws(reversion.transition(est.params[-k:])[None],
                         reversion.augmented_q(est.Q)[None], R)  # fmt: skip
     mean, var = kalman_predictive(model.state_space(draws, 0, design.y, design.Z))

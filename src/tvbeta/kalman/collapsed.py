@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
-from tvbeta.kalman.filter import MAX_CONSTANT_K, raise_bad_step
+from tvbeta.kalman.filter import constant_k, raise_bad_step
 from tvbeta.kalman.gradient import term_weights, update_adjoint
 from tvbeta.kalman.steps import at, covariance, predict_triangular, udu_factor, update
 
@@ -82,21 +82,12 @@ def reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, weights=None, burn: int = 0
     m = state_space(y, Z, np.diag(phi)[None], np.asarray(Q, dtype=np.float64)[None], R, a0, P0)
     w = term_weights(weights, m.y, burn)
     ll, tape = np.empty(m.n), np.empty((m.n, collapsed_tape_width(m.k)))
-    static_k = collapsed_constant(m.k)
+    static_k = constant_k(m.k)
     bad = collapsed_tape_kernel(m.y, m.Z, phi, m.Q[0], m.R, m.a0, m.P0, ll, tape, static_k)
     raise_bad_step(bad, m)
     dQ, dR, dphi = np.empty((m.k, m.k)), np.empty_like(m.R), np.empty(m.k)
     collapsed_adjoint_kernel(m.y, m.Z, phi, w, tape, dQ, dR, dphi, static_k)
     return ReversionGradient(float(w @ ll), ll, dQ, dR, dphi)
-
-
-def collapsed_constant(k: int) -> tuple[float, ...] | None:
-    """Return the kernels' ``static_k``: k zeros for k <= `MAX_CONSTANT_K`, else None.
-
-    As the random walk's `filter.sweep_constant`: numba compiles (and caches) a copy of the
-    kernels per tuple length, with k a constant, so LLVM unrolls the per-step loops.
-    """
-    return (0.0,) * k if k <= MAX_CONSTANT_K else None
 
 
 @njit(cache=True)
@@ -110,7 +101,7 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     """Run both filters forward: ll (n,) the one-step terms, tape (n, `collapsed_tape_width`).
 
     y (n,), Z (n, k), phi (k,) in (0, 1] per period, Q (k, k), R (1 | n,), a0 (k,), P0 (k, k);
-    static_k: `collapsed_constant(k)`.
+    static_k: `filter.constant_k(k)`.
     Tape row t: [s, F, v | V | a_s, A_s (k^2), P_s (k^2) | m, C (k^2), s_mu, F_mu, e]: the
     deviation filter's s = P z, F, v and V (observed rows); the state its prediction starts
     from (a_s, A_s, P_s); the long-run means' filter before its update (m, C), its s, F and
@@ -119,7 +110,7 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     n = Z.shape[0]
     k = Z.shape[1] if static_k is None else len(static_k)
     if k != Z.shape[1]:
-        raise ValueError("static_k must have one entry per column of Z: collapsed_constant")
+        raise ValueError("static_k must have one entry per column of Z: filter.constant_k")
     # allocated with k, not copied: their lengths are then the constant k of a static copy
     Tm, A = np.zeros((k, k)), np.zeros((k, k))
     a, m = np.empty(k), np.empty(k)
@@ -181,7 +172,7 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
     """Run back through both filters: the gradient of sum_t w_t ll_t into dQ, dR, dphi.
 
     dQ (k, k) symmetric, dR (1 | n,) shaped like R, dphi (k,); tape from
-    `collapsed_tape_kernel`; static_k: `collapsed_constant(k)`. Reverse mode of the forward
+    `collapsed_tape_kernel`; static_k: `filter.constant_k(k)`. Reverse mode of the forward
     steps (bars are adjoints):
 
     long-run means' update (static state m, C; observation v, design V, noise F), as every
@@ -200,7 +191,7 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
     n = Z.shape[0]
     k = Z.shape[1] if static_k is None else len(static_k)
     if k != Z.shape[1]:
-        raise ValueError("static_k must have one entry per column of Z: collapsed_constant")
+        raise ValueError("static_k must have one entry per column of Z: filter.constant_k")
     dQ[:] = 0.0
     dR[:] = 0.0
     dphi[:] = 0.0

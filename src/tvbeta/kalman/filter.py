@@ -177,9 +177,19 @@ def sweep_constant(T: np.ndarray, k: int) -> tuple[float, ...] | None:
     Each copy costs about 3 s to compile, so numba compiles (and caches) only the copies of
     the k a caller uses: the argument's type, a tuple of length k, selects the copy.
     """
-    if k > MAX_CONSTANT_K or not _every_random_walk(T.reshape((-1, *T.shape[-3:]))):
+    if not _every_random_walk(T.reshape((-1, *T.shape[-3:]))):
         return None
-    return (0.0,) * k
+    return constant_k(k)
+
+
+def constant_k(k: int) -> tuple[float, ...] | None:
+    """Return the kernels' ``static_k``: k zeros for 0 < k <= `MAX_CONSTANT_K`, else None.
+
+    Numba compiles (and caches) one copy of a kernel per tuple length, with k a constant, so
+    LLVM unrolls the per-step loops; None selects the copy that reads k at run time. Shared by
+    the random walk's sweeps (`sweep_constant`) and the collapsed mean-reverting kernels.
+    """
+    return (0.0,) * k if 0 < k <= MAX_CONSTANT_K else None
 
 
 @njit(cache=True)

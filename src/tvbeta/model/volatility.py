@@ -126,3 +126,14 @@ class VolatilityIndex:
         """Return the centred log h_t (n,); 0 (h = 1, the constant model) before it exists."""
         log_h = self.raw_log_h(y, Z) - self.offset
         return np.where(np.isfinite(log_h), log_h, 0.0)
+
+
+def scaled_noise(R: float | np.ndarray, gamma: float | np.ndarray,
+                 log_h: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Return R_t = R h_t^gamma = R exp(gamma log h_t) on the rows of log_h (n,).
+
+    R and gamma scalars give (n,); R and gamma (D,), one per posterior draw, give (D, n). One
+    function for the MLE's fit and forecast and the posterior's draws, so they scale alike.
+    """
+    R, gamma = np.asarray(R, dtype=np.float64), np.asarray(gamma, dtype=np.float64)
+    return R[..., None] * np.exp(gamma[..., None] * log_h)

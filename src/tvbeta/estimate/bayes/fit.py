@@ -37,7 +37,7 @@ from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors, drift_pe
 from tvbeta.estimate.bayes.sampler import sample_nuts
 from tvbeta.model import StateSpaceModel, TimeVarying, reversion
 from tvbeta.model.io import unreadable
-from tvbeta.model.volatility import VolatilityIndex
+from tvbeta.model.volatility import VolatilityIndex, scaled_noise
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path
 
@@ -258,7 +258,7 @@ def posterior_qr(tree: xr.DataTree, q: QForm,
     post = tree["posterior"]
     R = post["sigma_eps"].values.reshape(-1) ** 2
     if log_h is not None:
-        R = R[:, None] * np.exp(post["gamma"].values.reshape(-1, 1) * log_h[None])
+        R = scaled_noise(R, post["gamma"].values.reshape(-1), log_h)
     if q == "diag":
         s2 = post["sigma_beta"].values ** 2
         s2 = s2.reshape(-1, s2.shape[-1])

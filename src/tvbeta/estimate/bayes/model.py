@@ -62,7 +62,7 @@ from tvbeta.estimate.bayes.priors import (
 )
 from tvbeta.kalman import loglik_batch, psd_sqrt
 from tvbeta.kalman.arrays import StateSpace, burn_row, state_space
-from tvbeta.kalman.filter import MAX_CONSTANT_K, sweep_constant
+from tvbeta.kalman.filter import constant_k, sweep_constant
 from tvbeta.model import QForm, StateSpaceModel, TimeVarying, check_q_form, reversion
 from tvbeta.model.volatility import VolatilityIndex
 
@@ -567,7 +567,7 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
                                  dims=DIMS["phi_annual"])  # fmt: skip
             phi = pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
             params, signature = [Q, R, data["Z_obs"], phi], "(k,k),(r),(t,k),(k)->(t)"
-            op = ReversionLoglikOp(spec.k if spec.k <= MAX_CONSTANT_K else 0)
+            op = ReversionLoglikOp(len(constant_k(spec.k) or ()))
         else:
             params, signature = [Q, R, data["Z_obs"]], "(k,k),(r),(t,k)->(t)"
             op = KalmanLoglikOp(_random_walk_k(spec))

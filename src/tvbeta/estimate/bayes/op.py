@@ -47,11 +47,10 @@ from tvbeta.kalman import gradient as _gradient_module
 from tvbeta.kalman import steps as _steps_module
 from tvbeta.kalman.collapsed import (
     collapsed_adjoint_kernel,
-    collapsed_constant,
     collapsed_tape_kernel,
     collapsed_tape_width,
 )
-from tvbeta.kalman.filter import MAX_CONSTANT_K
+from tvbeta.kalman.filter import MAX_CONSTANT_K, constant_k
 from tvbeta.kalman.gradient import (
     adjoint_kernel,
     tape_kernel,
@@ -198,7 +197,7 @@ class KalmanLoglikOp(Op):
     @property
     def static_k(self) -> tuple[float, ...] | None:
         """The sweeps' static_k argument."""
-        return (0.0,) * self.random_walk_k if self.random_walk_k else None
+        return constant_k(self.random_walk_k)
 
     def __call__(self, *inputs, **kwargs):
         """Return the terms output only (the tape stays internal to the gradient)."""
@@ -295,7 +294,7 @@ class KalmanVJPOp(Op):
 def _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k):
     """Return (ll (n,), tape (n, `collapsed_tape_width(k)`)); every ll_t -inf on a failure.
 
-    static_k: `collapsed_constant(k)`, or None (k read at run time).
+    static_k: `filter.constant_k(k)`, or None (k read at run time).
     """
     n, k = Z.shape
     ll = np.empty(n)
@@ -327,7 +326,7 @@ class _StaticK:
     """The reversion Ops' ``k``: which copy of the collapsed kernels runs.
 
     k: the number of betas for the copy compiled with k a constant (k <= 5), 0 for the copy
-    that reads k at run time (`tvbeta.kalman.collapsed.collapsed_constant`).
+    that reads k at run time (`tvbeta.kalman.filter.constant_k`).
     """
 
     def __init__(self, k: int = 0) -> None:
@@ -339,7 +338,7 @@ class _StaticK:
     @property
     def static_k(self) -> tuple[float, ...] | None:
         """The kernels' static_k argument."""
-        return collapsed_constant(self.k) if self.k else None
+        return constant_k(self.k)
 
 
 class ReversionLoglikOp(_StaticK, Op):
