@@ -151,27 +151,35 @@ def test_report_has_every_section_and_a_subsection_per_series(page):
 
 def test_alpha_section_shows_probabilities_of_the_stacked_winner_and_gamma(page, comparison):
     """Probabilities in [0, 1] from the Bayes variant with the larger stacking weight, and
-    gamma's posterior interval around its median."""
+    gamma's posterior median (as printed, two decimals) in each volatility-scaled fit."""
     alpha = frame(page.tables["alpha"])
     for series, row in alpha.iterrows():
         weights = comparison.series[series].table["stacking weight"].dropna()
         assert row["method"] == method_label(weights.idxmax())
         probs = row.drop("method").astype(float)
         assert ((probs >= 0) & (probs <= 1)).all()
-    gamma = frame(page.tables["gamma"]).astype(float)
-    assert (gamma["5%"] <= gamma["gamma median"]).all()
-    assert (gamma["gamma median"] <= gamma["95%"]).all()
+    rows = page.tables["gamma"]
+    assert rows[0][:3] == ["series", "fit", "gamma median"]
+    printed = {(series, fit): median for series, fit, median, *_ in rows[1:]}
+    expected = {(series, method_label(m)): np.median(result.fits[m].tree["posterior"]["gamma"])
+                for series, result in comparison.series.items()
+                for m in ("bayes_vol", "bayes_vol_mr")}  # fmt: skip
+    assert printed == {key: f"{value:.2f}" for key, value in expected.items()}
 
 
 def test_alpha_section_shows_the_persistence_of_mean_reverting_betas(page, comparison):
-    """One row per series and state: the posterior median of phi_annual (as printed, two
-    decimals) from the bayes_mr fit's draws, and the half-life log 2 / -log(median)."""
+    """One row per series, mean-reverting fit (bayes_mr, bayes_vol_mr) and state: the
+    posterior median of phi_annual (as printed, two decimals) from the fit's draws, and the
+    half-life log 2 / -log(median)."""
     rows = page.tables["phi"]
     head, body = rows[0], rows[1:]
-    assert head[:3] == ["series", "state", "phi_annual median"]
-    assert len(body) == 2 * 3  # two series, intercept and two factors
-    for series, state, median, *_, half_life in body:
-        draws = comparison.series[series].fits["bayes_mr"].tree["posterior"]["phi_annual"]
+    assert head[:4] == ["series", "fit", "state", "phi_annual median"]
+    labels = {method_label(m): m for m in ("bayes_mr", "bayes_vol_mr")}
+    assert len(body) == 2 * 2 * 3  # two series, two fits, intercept and two factors
+    assert {fit for _, fit, *_ in body} == set(labels)
+    for series, fit, state, median, *_, half_life in body:
+        fits = comparison.series[series].fits
+        draws = fits[labels[fit]].tree["posterior"]["phi_annual"]
         expected = np.median(draws.sel(state=state).values)
         assert median == f"{expected:.2f}"
         assert half_life == f"{np.log(2) / -np.log(expected):.2f}"

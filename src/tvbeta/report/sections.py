@@ -480,13 +480,14 @@ def alpha_section(ctx: Context) -> str:
         fig = plot_alpha_probability(prob, boundary=boundary,
                                      title=f"{series}: P(alpha > 0), {method_label(method)}")
         parts += [f'<h3 id="alpha-{slug(series)}">{esc(series)}</h3>', ctx.figures(fig)]
-        vol = ctx.fits[series].get("bayes_vol")
-        if vol is not None:
-            g = vol.tree["posterior"]["gamma"].values.ravel()
-            gammas[series] = {**_interval("gamma", g), "P(gamma > 0)": float((g > 0).mean())}
-        reverting = ctx.fits[series].get("bayes_mr")
-        if reverting is not None:
-            phis.update(_persistence_rows(series, reverting))
+        for name, fit in ctx.fits[series].items():
+            post = fit.tree["posterior"] if name in BAYES_VARIANTS else {}
+            if "gamma" in post:
+                g = post["gamma"].values.ravel()
+                gammas[(series, method_label(name))] = {
+                    **_interval("gamma", g), "P(gamma > 0)": float((g > 0).mean())}
+            if "phi_annual" in post:
+                phis.update(_persistence_rows((series, method_label(name)), fit))
     if not rows:
         return parts[0] + ctx.missing_fits_note("P(alpha > 0)", BAYES_VARIANTS)
     parts.append(table(pd.DataFrame.from_dict(rows, orient="index").rename_axis("series"),
@@ -495,20 +496,20 @@ def alpha_section(ctx: Context) -> str:
         parts += [
             "<p>Volatility scaling of the observation noise, R<sub>t</sub> = "
             "σ<sub>ε</sub><sup>2</sup> h<sub>t</sub><sup>γ</sup> (h<sub>t</sub>: past squared "
-            "residuals of a rolling regression, known at t−1): posterior of γ in the "
-            "<code>bayes_vol</code> fit (γ = 0 is the constant R the seed's MLE setters "
+            "residuals of a rolling regression, known at t−1): posterior of γ in each "
+            "volatility-scaled Bayes fit (γ = 0 is the constant R the seed's MLE setters "
             "assume; γ = 1 scales R with the index, like the seed's rolling-residual R).</p>",
-            table(pd.DataFrame.from_dict(gammas, orient="index").rename_axis("series"),
+            table(pd.DataFrame.from_dict(gammas, orient="index").rename_axis(["series", "fit"]),
                   name="gamma", default="{:.2f}"),
         ]
     if phis:
         parts += [
             "<p>Mean reversion of the betas, β<sub>t</sub> − μ = φ (β<sub>t−1</sub> − μ) + "
-            "η<sub>t</sub>: posterior of the one-year persistence φ<sup>ppy</sup> in the "
-            "<code>bayes_mr</code> fit (1 is the random walk the grid and the other models "
+            "η<sub>t</sub>: posterior of the one-year persistence φ<sup>ppy</sup> in each "
+            "mean-reverting Bayes fit (1 is the random walk the grid and the other models "
             "assume) and the half-life of a deviation from μ at its median.</p>",
-            table(pd.DataFrame.from_dict(phis, orient="index").rename_axis(["series", "state"]),
-                  name="phi", default="{:.2f}"),
+            table(pd.DataFrame.from_dict(phis, orient="index")
+                  .rename_axis(["series", "fit", "state"]), name="phi", default="{:.2f}"),
         ]
     return "".join(parts)
 
@@ -519,13 +520,16 @@ def _interval(name: str, draws: np.ndarray) -> dict[str, float]:
             "95%": np.quantile(draws, 0.95)}
 
 
-def _persistence_rows(series: str, fit: Any) -> dict[tuple[str, str], dict[str, float]]:
-    """Per state of a mean-reverting fit: the posterior of phi_annual and the half-life."""
+def _persistence_rows(key: tuple[str, ...], fit: Any) -> dict[tuple[str, ...], dict[str, float]]:
+    """Per state of a mean-reverting fit: the posterior of phi_annual and the half-life.
+
+    key: the row's labels before the state (series, fit).
+    """
     post = fit.tree["posterior"]["phi_annual"]
     out = {}
     for state in fit.spec.state_names:
         p = post.sel(state=state).values.ravel()
-        out[(series, state)] = {
+        out[(*key, state)] = {
             **_interval("phi_annual", p),
             "half-life (years)": float(half_life_years(np.median(p), 1.0)),
         }
