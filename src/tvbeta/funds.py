@@ -1,9 +1,11 @@
-"""Several funds on the same factors: one grid search per fund, the best model of each.
+"""Several funds on the same factors: the grid, the MLE or the Bayes fit of each, in parallel.
 
 ``FundRunner`` runs one spec on one fund; ``ModelComparisonEngine`` runs the seed's grid for
 every fund (in parallel through a ``concurrent.futures`` executor), keeps each fund's best
 row, re-runs its spec, and compares the funds (summaries, exposures, stacked beta paths), as
-the seed notebook's classes of the same names did.
+the seed notebook's classes of the same names did. `fit_funds` fits the MLE or the Bayes
+model to every fund, one task per fund on an executor or a Dask client, and returns one
+xarray Dataset with a ``fund`` dimension (beta paths and bands, the estimates of Q and R).
 """
 
 from __future__ import annotations
@@ -15,14 +17,20 @@ from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
+import xarray as xr
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
-from tvbeta.data.validate import column_list, repeated
+from tvbeta.constants import FUND, PARAMETER, STATE, TIME
+from tvbeta.data.validate import check_names, column_list, repeated
 from tvbeta.diagnostics import summarize_factor_dynamics
 from tvbeta.estimate.grid import RankBy, Setter, as_executor, best_spec, run_kalman_grid_search
+from tvbeta.estimate.parallel import run_tasks, task_nuts, within_task_budget
 from tvbeta.model import KalmanEngine, KalmanSpec
+from tvbeta.nuts import SamplerSettings, check_seed
 from tvbeta.results import KalmanResult
+from tvbeta.viz.bands import DEFAULT_LEVEL, beta_bands, check_level
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -270,3 +278,185 @@ class ModelComparisonEngine:
         return viz.plot_stacked_betas(
             self.results_by_fund(), show_std=show_std, n_cols=n_cols, factors=factors
         )
+
+
+FitMethod = Literal["mle", "bayes"]
+
+
+def fit_funds(
+    df: pd.DataFrame,
+    targets: Sequence[Hashable],
+    factor_cols: Sequence[Hashable] | str,
+    *,
+    method: FitMethod = "mle",
+    executor: Executor | Any | None = None,
+    seed: int | None = None,
+    settings: SamplerSettings | None = None,
+    level: float = DEFAULT_LEVEL,
+    progress: bool = False,
+    **model: Any,
+) -> xr.Dataset:
+    """Fit every fund (target) on the same factors, one task per fund; one Dataset of them all.
+
+    Each task fits one fund (`tvbeta.estimate.mle.fit_mle`, or `fit_bayes` with seed + i for
+    the i-th target) and returns its summary only (`fund_summary`), so neither a worker nor
+    the caller holds every fit; the summaries are joined along ``fund`` in the targets' order
+    (times that one fund lacks are NaN for it).
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        Rows are time steps (sorted), decimal returns of the funds and the factors; not
+        modified. With an executor, each task gets its fund's and the factors' columns only.
+    targets : sequence of hashable
+        The funds' return columns, each once.
+    factor_cols : sequence of hashable or one column name
+    method : {"mle", "bayes"}
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Where the funds run (`tvbeta.estimate.grid.as_executor`): None, here one after
+        another. The numbers do not depend on it. Core budget: with an executor the funds are
+        the parallelism, so each fund's chains run one after another (cores 1) and numba's
+        parallel kernels use one thread per task, unless ``settings.cores`` is set
+        (`tvbeta.estimate.parallel.within_task_budget`).
+    seed : int
+        Required for "bayes" (the i-th target samples with seed + i); not taken by "mle"
+        (deterministic).
+    settings : SamplerSettings, optional
+        The NUTS settings of "bayes" (default `SamplerSettings()`; ``n_paths`` > 0 for bands).
+    level : float in (0, 1), default 0.9
+        Central probability of the beta bands and of the Bayes parameter intervals.
+    progress : bool
+        A text progress bar over the funds.
+    **model
+        The model's keywords: `fit_mle`'s (intercept, q, burn, noise, frequency) or
+        `bayes_spec`'s (also priors, betas, shrinkage).
+
+    Returns
+    -------
+    xr.Dataset
+        Dims (fund, time, state, parameter); the variables of `fund_summary`; attrs
+        ``method``, ``level``, ``factors``, ``band``.
+
+    Raises
+    ------
+    ValueError
+        No target, a target listed twice, an unknown method, a seed missing for "bayes" or
+        given to "mle", settings given to "mle", a level outside (0, 1).
+    DataValidationError
+        A target or factor column not in ``df`` (checked for every fund before any fit).
+    TypeError
+        ``executor`` is neither an Executor, a Dask client nor None.
+    DataValidationError, KalmanNumericalError, ...
+        A fund's own error, with a note naming the fund (`run_tasks`); the funds not yet
+        started are cancelled.
+    """
+    targets, factors = column_list(targets, "targets"), column_list(factor_cols)
+    if not targets:
+        raise ValueError("targets is empty: name one or more fund columns")
+    twice = repeated(targets)
+    if twice:
+        raise ValueError(f"targets lists {twice} more than once: list each fund once")
+    if method not in ("mle", "bayes"):
+        raise ValueError(f"method must be 'mle' or 'bayes', got {method!r}")
+    level = check_level(level)
+    if method == "bayes":
+        check_seed(seed)
+        settings = SamplerSettings() if settings is None else settings
+    elif seed is not None or settings is not None:
+        raise ValueError("the MLE is deterministic and takes no seed or sampler settings: "
+                         "drop them, or use method='bayes'")  # fmt: skip
+    for target in targets:  # every name before the first fit: a typo in fund 900 fails now
+        check_names(df, target, factors, model.get("intercept", True))
+    pool = as_executor(executor)
+    if pool is not None and settings is not None:
+        settings = task_nuts(settings)
+    jobs = {target: (df[[*dict.fromkeys([target, *factors])]] if pool is not None else df,
+                     target, factors, method, None if seed is None else seed + i, settings,
+                     level, model)
+            for i, target in enumerate(targets)}  # fmt: skip
+    bar = tqdm(total=len(targets), desc="funds", disable=not progress)
+    try:
+        summaries = run_tasks(_fund_task, jobs, pool, done=lambda _: bar.update(), label="fund")
+    finally:
+        bar.close()
+    out = xr.concat(list(summaries.values()), dim=FUND, join="outer", combine_attrs="override")
+    out.attrs.update(method=method, level=level, factors=[str(f) for f in factors])
+    return out
+
+
+def _fund_task(df: pd.DataFrame, target: Hashable, factors: list[Hashable], method: FitMethod,
+               seed: int | None, settings: SamplerSettings | None, level: float,
+               model: dict[str, Any]) -> xr.Dataset:  # fmt: skip
+    """One fund's fit and summary, as a task of `fit_funds` (within its core budget)."""
+    if method == "mle":
+        from tvbeta.estimate.mle import fit_mle
+
+        fit = fit_mle(df, target, factors, **model)
+    else:
+        from tvbeta.estimate.bayes.fit import fit_bayes
+
+        with within_task_budget(settings) as nuts:
+            fit = fit_bayes(df, target, factors, seed=seed, settings=nuts, **model)
+    return fund_summary(fit, level).expand_dims({FUND: [target]})
+
+
+def fund_summary(fit: Any, level: float = DEFAULT_LEVEL) -> xr.Dataset:
+    """Return one fit's summary: its smoothed beta band and its estimates of Q and R.
+
+    Parameters
+    ----------
+    fit : MLEFit or BayesFit
+    level : float in (0, 1)
+
+    Returns
+    -------
+    xr.Dataset
+        ``beta``, ``beta_lower``, ``beta_upper`` (time, state): the smoothed paths and their
+        central ``level`` band (`tvbeta.viz.beta_bands`: given Q and R at the MLE, or over the
+        posterior). ``estimate``, ``sd`` (parameter; the names of `MLEFit.params`: Q[state],
+        R, and gamma or phi[state] for the model menu's variants): the MLE and its standard
+        error, or the posterior median and sd; a Bayes fit adds ``lower``, ``upper`` (the
+        central ``level`` interval) and, with an intercept, ``p_alpha_filtered``,
+        ``p_alpha_smoothed`` (time: P(alpha_t > 0) in real time and in hindsight,
+        `BayesFit.alpha_probability`). ``loglik`` (the MLE's maximum) or nothing; ``converged``:
+        the MLE's optimiser stopped at a stationary point, or the posterior passed every
+        convergence check (`check_convergence`, R-hat, ESS, divergences, BFMI). attrs ``band``.
+
+    Raises
+    ------
+    TypeError
+        ``fit`` is neither an MLEFit nor a BayesFit.
+    """
+    from tvbeta.estimate.bayes.diagnostics import check_convergence
+    from tvbeta.estimate.bayes.fit import BayesFit
+    from tvbeta.estimate.mle import MLEFit
+
+    if not isinstance(fit, MLEFit | BayesFit):
+        raise TypeError(f"fit must be an MLEFit or a BayesFit, got {type(fit).__name__}")
+    bands = beta_bands(fit, "smoothed", level)
+    path = (TIME, STATE)
+    out = xr.Dataset(
+        {"beta": (path, bands.mean.to_numpy()), "beta_lower": (path, bands.lower.to_numpy()),
+         "beta_upper": (path, bands.upper.to_numpy())},
+        coords={TIME: bands.mean.index.to_numpy(), STATE: [str(c) for c in bands.mean.columns]},
+        attrs={"band": bands.band},
+    )  # fmt: skip
+    if isinstance(fit, MLEFit):
+        names = fit.params.index
+        out["estimate"] = (PARAMETER, fit.params.to_numpy())
+        out["sd"] = (PARAMETER, fit.se.to_numpy())
+        out["loglik"] = fit.estimate.llf
+        out["converged"] = bool(fit.estimate.converged)
+    else:
+        table = fit.qr_summary(level)
+        names = table.index
+        out["estimate"] = (PARAMETER, table["posterior median"].to_numpy())
+        out["sd"] = (PARAMETER, table["posterior sd"].to_numpy())
+        out["lower"] = (PARAMETER, table.iloc[:, -2].to_numpy())
+        out["upper"] = (PARAMETER, table.iloc[:, -1].to_numpy())
+        if fit.spec.intercept:
+            alpha = fit.alpha_probability().reindex(bands.mean.index)
+            out["p_alpha_filtered"] = (TIME, alpha["filtered"].to_numpy())
+            out["p_alpha_smoothed"] = (TIME, alpha["smoothed"].to_numpy())
+        out["converged"] = bool(check_convergence(fit, warn=False).ok)
+    return out.assign_coords({PARAMETER: np.asarray(names, dtype=str)})

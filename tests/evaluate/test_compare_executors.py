@@ -61,18 +61,6 @@ def assert_same_numbers(parallel, serial) -> None:
     assert parallel.settings == serial.settings
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    """A real local Dask cluster of two worker processes, one thread each."""
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 dashboard_address=None) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
-        yield client
-
-
 def test_a_local_cluster_of_worker_processes_gives_the_serial_tables(two_series, serial,
                                                                      dask_client):  # fmt: skip
     before = two_series.copy(deep=True)

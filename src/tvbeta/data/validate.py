@@ -236,7 +236,7 @@ def prepare_design(
     ``0 * NaN`` into NaN states. ``Z`` therefore holds 0.0 there, so kernels may assume a finite
     ``Z``; ``H`` keeps the NaN so that reports (contributions ``beta * H``) stay honest.
     """
-    factors = _check_names(df, target_col, factor_cols, intercept)
+    factors = check_names(df, target_col, factor_cols, intercept)
     used = [target_col, *factors]
     _check_numeric(df, used)
     _check_index(df.index)
@@ -265,9 +265,18 @@ def _check_rows(design: Design, burn: int) -> None:
     _warn_near_collinear(Z_obs, design.state_names)
 
 
-def _check_names(df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str,
+def check_names(df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Hashable] | str,
                  intercept: bool) -> list[Hashable]:  # fmt: skip
-    """Return the factor list after checking that every name exists exactly once."""
+    """Return the factor list after checking that every name exists exactly once.
+
+    Raises
+    ------
+    TypeError
+        ``df`` is not a DataFrame.
+    DataValidationError
+        A column missing (the message lists those available), the target among the factors, a
+        factor twice, or no state at all.
+    """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     factors = column_list(factor_cols)

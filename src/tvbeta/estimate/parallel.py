@@ -12,6 +12,8 @@ process (threads) warns as any code does.
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
 import os
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -19,7 +21,9 @@ from concurrent.futures import Executor, Future, as_completed
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["run_tasks"]
+from tvbeta.nuts import SamplerSettings
+
+__all__ = ["run_tasks", "task_nuts", "within_task_budget"]
 
 _Caught = list[tuple[str, type[Warning], str, int]]
 """Warnings a task raised in another process: (message, category, filename, line)."""
@@ -109,3 +113,35 @@ def _call[R](caller: int, fn: Callable[..., R], args: tuple[Any, ...]) -> tuple[
         warnings.simplefilter("always")  # the caller's filters decide when raised again there
         result = fn(*args)
     return result, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+
+
+def task_nuts(nuts: SamplerSettings) -> SamplerSettings:
+    """Return the NUTS settings of one task of an executor: cores 1 unless ``nuts`` sets cores.
+
+    With an executor the tasks are the parallelism: each fund's chains run one after another,
+    unless the caller gave cores (a worker with cores to spare). The draws depend on the seed
+    and the number of chains, not on cores (nutpie and PyMC), so the numbers stay the serial
+    ones.
+    """
+    return nuts if nuts.cores is not None else dataclasses.replace(nuts, cores=1)
+
+
+@contextmanager
+def within_task_budget(nuts: SamplerSettings) -> Iterator[SamplerSettings]:
+    """Run a task's body within its core budget; yields the NUTS settings it samples with.
+
+    numba's parallel kernels (the batched log-likelihoods) get the task's cores; numba's
+    thread count is per calling thread, and is restored for the worker's next task. PyMC
+    cannot start chain processes from a daemonic worker (a process pool's, Dask's): there its
+    chains run one after another (cores 1).
+    """
+    import numba
+
+    if multiprocessing.current_process().daemon and nuts.resolved().sampler == "pymc":
+        nuts = dataclasses.replace(nuts, cores=1)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, nuts.resolved().cores)))
+    try:
+        yield nuts
+    finally:
+        numba.set_num_threads(threads)

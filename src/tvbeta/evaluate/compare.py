@@ -220,35 +220,19 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
     return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
 
 
-def _task_settings(bayes: BayesSettings) -> BayesSettings:
-    """Return the Bayes settings a task of an executor runs: cores 1 unless they set cores."""
-    if bayes.nuts.cores is not None:
-        return bayes
-    return dataclasses.replace(bayes, nuts=dataclasses.replace(bayes.nuts, cores=1))
-
-
 def _series_task(design: Design, data: pd.DataFrame, split: Split, burn: int,
                  methods: Sequence[str], bayes: BayesSettings, grid: GridSettings,
                  rolling_window: int | None, seed: int) -> SeriesResult:  # fmt: skip
-    """`_compare_design` as a task of an executor, within the core budget of `compare_methods`.
+    """`_compare_design` as a task of an executor, within its core budget.
 
-    numba's parallel kernels (the batched log-likelihoods) get the task's cores; the thread
-    count is per calling thread in numba, and restored for the worker's next task.
+    The budget: `tvbeta.estimate.parallel.within_task_budget`.
     """
-    import multiprocessing
+    from tvbeta.estimate.parallel import within_task_budget
 
-    import numba
-
-    nuts = bayes.nuts
-    if multiprocessing.current_process().daemon and nuts.resolved().sampler == "pymc":
-        bayes = dataclasses.replace(bayes, nuts=dataclasses.replace(nuts, cores=1))
-    threads = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, bayes.nuts.cores)))
-    try:
-        return _compare_design(design, data, split, burn, methods, bayes, grid, rolling_window,
-                               seed, None)  # fmt: skip
-    finally:
-        numba.set_num_threads(threads)
+    with within_task_budget(bayes.nuts) as nuts:
+        return _compare_design(design, data, split, burn, methods,
+                               dataclasses.replace(bayes, nuts=nuts), grid, rolling_window, seed,
+                               None)  # fmt: skip
 
 
 def _training_lfo(fit, train: Design, bayes) -> dict[str, float]:
@@ -440,7 +424,7 @@ def compare_methods(
     from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
     from tvbeta.estimate.grid import as_executor
-    from tvbeta.estimate.parallel import run_tasks
+    from tvbeta.estimate.parallel import run_tasks, task_nuts
 
     targets = column_list(targets, "targets")
     factors = column_list(factors, "factors")
@@ -471,7 +455,7 @@ def compare_methods(
                 for i, target in enumerate(targets)}  # fmt: skip
         task = _compare_design
     else:  # a worker gets its series' columns, not the whole table
-        task_bayes = _task_settings(bayes)
+        task_bayes = dataclasses.replace(bayes, nuts=task_nuts(bayes.nuts))
         jobs = {target: (designs[target], data[[*dict.fromkeys([target, *factors])]], split,
                          burn, methods, task_bayes, grid, rolling_window, seed + i)
                 for i, target in enumerate(targets)}  # fmt: skip

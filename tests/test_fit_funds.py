@@ -1,0 +1,135 @@
+"""`fit_funds`: every fund's MLE or Bayes fit, one task each, one Dataset along ``fund``.
+
+References: each fund's row is the single-fund fit (`fit_mle`, `fit_bayes` with seed + i),
+which the estimate tests check against statsmodels; the MLE band is mean -/+ z sd with z from
+scipy's normal quantile; the parallel runs (a real Dask LocalCluster of worker processes, a
+thread pool) are compared with the serial Dataset to the last bit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy.stats import norm
+
+from tvbeta.data import DataValidationError, simulate
+from tvbeta.estimate.bayes.fit import fit_bayes
+from tvbeta.estimate.mle import fit_mle
+from tvbeta.funds import fit_funds
+from tvbeta.nuts import SamplerSettings
+
+FACTORS = ["f1", "f2"]
+FUNDS = ["a", "b", "c"]
+# tiny chains: the draws need not converge, only be the same
+TINY = SamplerSettings(draws=40, tune=40, chains=2, n_paths=10)
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    """Three funds on the same two factors: different drifts and noise, known truth."""
+    sim = simulate(160, FACTORS, Q=[1e-5, 1e-3, 4e-4], R=1e-3, beta0=[0.0, 1.0, 0.3],
+                   intercept=True, seed=3, factor_cov=np.eye(2) * 1e-3)  # fmt: skip
+    frame = sim.frame.rename(columns={"y": "a"})
+    rng = np.random.default_rng(4)
+    for name, beta in (("b", [0.5, -0.2]), ("c", [1.2, 0.8])):
+        frame[name] = frame[FACTORS].to_numpy() @ beta + rng.normal(0, 0.02, len(frame))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def mle_serial(data) -> xr.Dataset:
+    return fit_funds(data, FUNDS, FACTORS)
+
+
+def fit_bayes_funds(data, **kwargs) -> xr.Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny chains warn
+        return fit_funds(data, FUNDS, FACTORS, method="bayes", seed=7, settings=TINY, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def bayes_serial(data) -> xr.Dataset:
+    return fit_bayes_funds(data)
+
+
+def test_each_funds_mle_row_is_that_funds_own_fit(data, mle_serial):
+    assert list(mle_serial["fund"].values) == FUNDS
+    for fund in FUNDS:
+        fit = fit_mle(data, fund, FACTORS)
+        row = mle_serial.sel(fund=fund)
+        np.testing.assert_array_equal(row["estimate"], fit.params.to_numpy())
+        np.testing.assert_array_equal(row["sd"], fit.se.to_numpy())
+        assert list(row["parameter"].values) == list(fit.params.index)
+        assert row["loglik"] == fit.estimate.llf and bool(row["converged"])
+        np.testing.assert_array_equal(row["beta"], fit.result.beta_smooth.to_numpy())
+
+
+def test_the_mle_band_is_the_smoothed_mean_plus_minus_the_normal_quantile_times_the_sd(
+        data, mle_serial):  # fmt: skip
+    z = norm.ppf(0.95)  # the default level 0.9
+    sd = fit_mle(data, "b", FACTORS).result.beta_smooth_sd.to_numpy()
+    row = mle_serial.sel(fund="b")
+    np.testing.assert_allclose(row["beta_upper"] - row["beta"], z * sd, rtol=1e-12)
+    np.testing.assert_allclose(row["beta"] - row["beta_lower"], z * sd, rtol=1e-12)
+
+
+def test_each_bayes_fund_samples_with_the_seed_plus_its_position(data, bayes_serial):
+    """The i-th fund is fit_bayes(seed=7 + i): its posterior median, sd, 90% interval,
+    P(alpha > 0) and smoothed beta path."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(data, "c", FACTORS, seed=9, settings=TINY)
+    table = fit.qr_summary(0.9)
+    row = bayes_serial.sel(fund="c")
+    for var, column in (("estimate", "posterior median"), ("sd", "posterior sd"),
+                        ("lower", "5%"), ("upper", "95%")):  # fmt: skip
+        np.testing.assert_array_equal(row[var], table[column].to_numpy())
+    alpha = fit.alpha_probability()
+    np.testing.assert_array_equal(row["p_alpha_smoothed"], alpha["smoothed"].to_numpy())
+    np.testing.assert_array_equal(row["p_alpha_filtered"], alpha["filtered"].to_numpy())
+    np.testing.assert_array_equal(row["beta"],
+                                  fit.beta["smoothed_mean"].transpose("time", "state"))
+
+
+def test_a_local_cluster_of_worker_processes_gives_the_serial_datasets(
+        data, mle_serial, bayes_serial, dask_client):  # fmt: skip
+    before = data.copy(deep=True)
+    xr.testing.assert_identical(fit_funds(data, FUNDS, FACTORS, executor=dask_client),
+                                mle_serial)  # fmt: skip
+    xr.testing.assert_identical(fit_bayes_funds(data, executor=dask_client), bayes_serial)
+    pd.testing.assert_frame_equal(data, before)
+
+
+def test_a_thread_pool_gives_the_serial_dataset(data, mle_serial):
+    with ThreadPoolExecutor(2) as pool:
+        xr.testing.assert_identical(fit_funds(data, FUNDS, FACTORS, executor=pool), mle_serial)
+
+
+def test_a_fund_missing_from_the_data_is_refused_before_any_fit(data):
+    with pytest.raises(DataValidationError, match=r"target column 'zz' is not in the DataFrame"):
+        fit_funds(data, ["a", "zz"], FACTORS)
+
+
+def test_a_funds_own_error_names_the_fund(data):
+    bad = data.assign(b=np.nan)
+    with pytest.raises(DataValidationError) as err:
+        fit_funds(bad, FUNDS, FACTORS)
+    assert "(raised by the task of fund 'b')" in err.value.__notes__
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"targets": []}, "targets is empty"),
+    ({"targets": ["a", "b", "a"]}, r"targets lists \['a'\] more than once"),
+    ({"method": "grid"}, "method must be 'mle' or 'bayes', got 'grid'"),
+    ({"method": "bayes"}, "seed"),
+    ({"seed": 1}, "the MLE is deterministic and takes no seed"),
+    ({"level": 1.5}, "level"),
+])  # fmt: skip
+def test_bad_arguments_are_refused_with_what_to_do(data, kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        fit_funds(data, **{"targets": FUNDS, "factor_cols": FACTORS, **kwargs})
