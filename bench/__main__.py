@@ -1,4 +1,4 @@
-"""Run benchmarks: `python -m bench [kernels|grid|mle|bayes|menu|all] [options]` (default: all).
+"""Run benchmarks: `python -m bench [kernels|grid|mle|bayes|menu|funds|all] [options]`.
 
 Each name is a module `bench/<name>.py` with `main(argv) -> int`; options after the name go to
 it (e.g. `python -m bench kernels --json out.json`). Under `all`, modules not written yet are
@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-MODULES = ("kernels", "grid", "mle", "bayes", "menu")
+MODULES = ("kernels", "grid", "mle", "bayes", "menu", "funds")
 
 
 def available(name: str) -> bool:

@@ -119,7 +119,18 @@ def test_a_funds_own_error_names_the_fund(data):
     bad = data.assign(b=np.nan)
     with pytest.raises(DataValidationError) as err:
         fit_funds(bad, FUNDS, FACTORS)
-    assert "(raised by the task of fund 'b')" in err.value.__notes__
+    assert err.value.__notes__ == ["(raised by the task of funds from 'b')"]
+    with ThreadPoolExecutor(2) as pool, pytest.raises(DataValidationError) as err:
+        fit_funds(bad, FUNDS, FACTORS, executor=pool, funds_per_task=2)
+    assert err.value.__notes__ == ["(raised by the task of fund 'b')",
+                                   "(raised by the task of funds from 'a')"]
+
+
+def test_funds_grouped_in_tasks_give_the_serial_dataset(data, mle_serial, dask_client):
+    for size in (2, 3):
+        xr.testing.assert_identical(
+            fit_funds(data, FUNDS, FACTORS, executor=dask_client, funds_per_task=size),
+            mle_serial)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -129,6 +140,7 @@ def test_a_funds_own_error_names_the_fund(data):
     ({"method": "bayes"}, "seed"),
     ({"seed": 1}, "the MLE is deterministic and takes no seed"),
     ({"level": 1.5}, "level"),
+    ({"funds_per_task": 0}, "funds_per_task must be a positive integer, got 0"),
 ])  # fmt: skip
 def test_bad_arguments_are_refused_with_what_to_do(data, kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -37,6 +37,7 @@ _LAZY = {
     "crosscheck_statsmodels": "tvbeta.estimate.crosscheck",
     "run_kalman_grid_search": "tvbeta.estimate.grid",
     "FundRunner": "tvbeta.funds", "ModelComparisonEngine": "tvbeta.funds",
+    "fit_funds": "tvbeta.funds",
     "build_model": "tvbeta.estimate.bayes.model",
     "fit_bayes": "tvbeta.estimate.bayes.fit", "BayesFit": "tvbeta.estimate.bayes.fit",
     "compare_methods": "tvbeta.evaluate.compare", "Comparison": "tvbeta.evaluate.comparison",

@@ -304,7 +304,8 @@ def check_names(df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Ha
     twice = repeated(factors)
     if twice:
         raise DataValidationError(f"factor_cols lists {twice} more than once: list each once")
-    dup_in_df = [c for c in [target_col, *factors] if (df.columns == c).sum() > 1]
+    dup_in_df = [] if df.columns.is_unique else [
+        c for c in [target_col, *factors] if (df.columns == c).sum() > 1]
     if dup_in_df:
         raise DataValidationError(
             f"column(s) {dup_in_df} appear more than once in the DataFrame: rename or drop one"

@@ -23,7 +23,7 @@ from typing import Any
 
 from tvbeta.nuts import SamplerSettings
 
-__all__ = ["run_tasks", "task_nuts", "within_task_budget"]
+__all__ = ["naming", "numba_threads", "run_tasks", "task_nuts", "within_task_budget"]
 
 _Caught = list[tuple[str, type[Warning], str, int]]
 """Warnings a task raised in another process: (message, category, filename, line)."""
@@ -72,7 +72,7 @@ def run_tasks[K: Hashable, R](
     results: dict[K, R] = {}
     if executor is None:
         for key, args in jobs.items():
-            with _naming(label, key):
+            with naming(label, key):
                 results[key] = fn(*args)
             if done is not None:
                 done(key)
@@ -84,7 +84,7 @@ def run_tasks[K: Hashable, R](
             futures[executor.submit(_call, caller, fn, args)] = key
         for future in as_completed(futures):
             key = futures[future]
-            with _naming(label, key):
+            with naming(label, key):
                 results[key], caught = future.result()
             for message, category, filename, lineno in caught:
                 warnings.warn_explicit(message, category, filename, lineno, registry=registry)
@@ -97,7 +97,8 @@ def run_tasks[K: Hashable, R](
 
 
 @contextmanager
-def _naming(label: str, key: Hashable) -> Iterator[None]:
+def naming(label: str, key: Hashable) -> Iterator[None]:
+    """Add a note "(raised by the task of <label> <key!r>)" to an exception raised inside."""
     try:
         yield
     except Exception as err:
@@ -135,13 +136,26 @@ def within_task_budget(nuts: SamplerSettings) -> Iterator[SamplerSettings]:
     cannot start chain processes from a daemonic worker (a process pool's, Dask's): there its
     chains run one after another (cores 1).
     """
-    import numba
-
     if multiprocessing.current_process().daemon and nuts.resolved().sampler == "pymc":
         nuts = dataclasses.replace(nuts, cores=1)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, nuts.resolved().cores)))
-    try:
+    with numba_threads(nuts.resolved().cores):
         yield nuts
+
+
+@contextmanager
+def numba_threads(cores: int | None) -> Iterator[None]:
+    """Run the body with numba's parallel kernels on at most ``cores`` threads (None: as is).
+
+    numba's thread count is per calling thread, and is restored after the body, for the
+    worker's next task. One thread per task of an executor keeps the tasks from competing for
+    the cores that the other tasks use (a parallel kernel's threads wait for work spinning).
+    """
+    import numba
+
+    threads = numba.get_num_threads()
+    if cores is not None:
+        numba.set_num_threads(max(1, min(threads, cores)))
+    try:
+        yield
     finally:
         numba.set_num_threads(threads)

@@ -98,7 +98,8 @@ def _gaussian(mean: pd.DataFrame, sd: pd.DataFrame, kind: str, level: float,
               given: str) -> BandPath:  # fmt: skip
     z = float(stats.norm.ppf((1 + level) / 2))
     band = f"{KIND_LABELS[kind]}, {level:.0%} band (± {z:.3g} sd {given})"
-    return BandPath(mean, mean - z * sd, mean + z * sd, band, level)
+    width = z * sd.to_numpy()  # an array: the frames share their labels, nothing to align
+    return BandPath(mean, mean - width, mean + width, band, level)
 
 
 def _kalman(result: KalmanResult, kind: str, level: float, given: str) -> BandPath:
