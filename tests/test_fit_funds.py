@@ -145,3 +145,46 @@ def test_funds_grouped_in_tasks_give_the_serial_dataset(data, mle_serial, dask_c
 def test_bad_arguments_are_refused_with_what_to_do(data, kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         fit_funds(data, **{"targets": FUNDS, "factor_cols": FACTORS, **kwargs})
+
+
+# --- a store on disk: written as the funds finish, resumed after a stop -----------------------
+
+
+def test_a_store_returns_the_in_memory_dataset_read_lazily_from_disk(data, mle_serial, tmp_path):
+    out = fit_funds(data, FUNDS, FACTORS, store=tmp_path / "run")
+    assert out["beta"].chunks is not None  # dask: read from disk as needed, not all in memory
+    xr.testing.assert_identical(out.load(), mle_serial.assign_coords(fund=FUNDS))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "part-000000.zarr", "part-000001.zarr", "part-000002.zarr", "run.json"]
+
+
+def test_a_stopped_run_resumes_without_refitting_the_funds_it_stored(data, mle_serial, tmp_path):
+    """The first run stops at fund b's error after storing a; the second run has b repaired
+    and a broken: a is not fitted again (else its error would raise), and the result is that
+    of one uninterrupted run."""
+    store = tmp_path / "run"
+    with pytest.raises(DataValidationError):
+        fit_funds(data.assign(b=np.nan), FUNDS, FACTORS, store=store)
+    assert sorted(p.name for p in store.glob("part-*")) == ["part-000000.zarr"]
+    out = fit_funds(data.assign(a=np.nan), FUNDS, FACTORS, store=store)
+    xr.testing.assert_identical(out.load(), mle_serial.assign_coords(fund=FUNDS))
+
+
+def test_a_resumed_bayes_run_keeps_each_funds_seed(data, bayes_serial, tmp_path):
+    """Fund a stored by a first run (seed 7, its position 0); a run with another seed is
+    refused; the full run fits b and c with seeds 8 and 9, as one run would."""
+    store = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_funds(data, ["a"], FACTORS, method="bayes", seed=7, settings=TINY, store=store)
+        with pytest.raises(ValueError, match="holds a run with other"):
+            fit_funds(data, FUNDS, FACTORS, method="bayes", seed=8, settings=TINY, store=store)
+    out = fit_bayes_funds(data, store=store)
+    xr.testing.assert_identical(out.load(), bayes_serial.assign_coords(fund=FUNDS))
+
+
+def test_a_store_of_another_run_is_refused_naming_what_differs(data, tmp_path):
+    fit_funds(data, ["a"], FACTORS, store=tmp_path / "run")
+    with pytest.raises(ValueError, match=r"holds a run with other factors \(factors=\['f1', "
+                                         r"'f2'\]\): give another folder"):
+        fit_funds(data, ["a"], ["f1"], store=tmp_path / "run")

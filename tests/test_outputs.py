@@ -71,6 +71,27 @@ def test_failed_first_write_leaves_no_file_at_all(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_zarr_store_appears_whole_or_not_at_all(tmp_path):
+    """A directory written at the temporary path is renamed into place when the block ends;
+    an interrupted one is removed, and an existing directory is never replaced."""
+    ds = xr.Dataset({"x": ("t", np.arange(5.0))})
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(tmp_path / "part.zarr") as tmp:
+            ds.to_zarr(tmp, consolidated=False)
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(tmp_path / "part.zarr") as tmp:
+        ds.to_zarr(tmp, consolidated=False)
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "part.zarr", consolidated=False).load(),
+                                ds)  # fmt: skip
+    with pytest.raises(OSError):
+        with atomic_path(tmp_path / "part.zarr") as tmp:
+            (ds + 1).to_zarr(tmp, consolidated=False)
+    np.testing.assert_array_equal(xr.open_zarr(tmp_path / "part.zarr", consolidated=False)["x"],
+                                  np.arange(5.0))  # fmt: skip
+    assert [p.name for p in tmp_path.iterdir()] == ["part.zarr"]
+
+
 def test_temporary_path_keeps_the_suffix_for_writers_that_choose_the_format_by_it(tmp_path):
     with atomic_path(tmp_path / "trace.png") as tmp:
         assert tmp.suffix == ".png" and tmp.parent == tmp_path and tmp.name.startswith(".")

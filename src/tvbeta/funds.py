@@ -10,12 +10,15 @@ xarray Dataset with a ``fund`` dimension (beta paths and bands, the estimates of
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing
 import os
 import pickle
 from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -36,6 +39,7 @@ from tvbeta.estimate.parallel import (
 )
 from tvbeta.model import KalmanEngine, KalmanSpec
 from tvbeta.nuts import SamplerSettings, check_seed
+from tvbeta.outputs import atomic_path, write_text
 from tvbeta.results import KalmanResult
 from tvbeta.viz.bands import DEFAULT_LEVEL, beta_bands, check_level
 
@@ -301,6 +305,7 @@ def fit_funds(
     settings: SamplerSettings | None = None,
     level: float = DEFAULT_LEVEL,
     funds_per_task: int | None = None,
+    store: str | os.PathLike[str] | None = None,
     progress: bool = False,
     **model: Any,
 ) -> xr.Dataset:
@@ -339,6 +344,14 @@ def fit_funds(
         `MLE_TASKS` tasks, whose scheduling and transfer would otherwise cost as much as the
         fits (measured: 1,000 funds one per task on 2 Dask workers ran 1.2x faster than
         serially). Without an executor, 1.
+    store : path-like, optional
+        A folder to write the summaries to as they finish, one Zarr store per task
+        (``part-<position of its first fund>.zarr``, each written atomically), instead of
+        keeping them in memory; the Dataset returned is then read from there lazily (dask
+        arrays). A run that stopped (crash, Ctrl-C) resumes: funds already in the folder are
+        not fitted again (with the same seeds, so the numbers are those of one run). The
+        folder's ``run.json`` records the run's settings, and a folder of another run is
+        refused. Needs dask (the ``dask`` extra) to read the parts back lazily.
     progress : bool
         A text progress bar over the funds.
     **model
@@ -358,6 +371,8 @@ def fit_funds(
         given to "mle", settings given to "mle", a level outside (0, 1).
     DataValidationError
         A target or factor column not in ``df`` (checked for every fund before any fit).
+        A ``store`` that holds a run with other settings (method, factors, level, seed,
+        sampler settings or model).
     TypeError
         ``executor`` is neither an Executor, a Dask client nor None.
     DataValidationError, KalmanNumericalError, ...
@@ -381,31 +396,86 @@ def fit_funds(
                          "drop them, or use method='bayes'")  # fmt: skip
     for target in targets:  # every name before the first fit: a typo in fund 900 fails now
         check_names(df, target, factors, model.get("intercept", True))
+    position = {target: i for i, target in enumerate(targets)}
+    folder = None if store is None else _open_store(store, dict(
+        method=method, factors=[str(f) for f in factors], level=level, seed=seed,
+        settings=None if settings is None else {
+            k: v for k, v in dataclasses.asdict(settings).items() if k != "cores"},
+        model={k: repr(v) for k, v in sorted(model.items())}))  # fmt: skip
+    stored = set() if folder is None else _stored_funds(folder)
+    todo = [t for t in targets if str(t) not in stored]
     pool = as_executor(executor)
     if pool is not None and settings is not None:
         settings = task_nuts(settings)
     if funds_per_task is None:
         funds_per_task = 1 if pool is None or method == "bayes" \
-            else -(-len(targets) // MLE_TASKS)  # fmt: skip
+            else -(-len(todo) // MLE_TASKS)  # fmt: skip
     elif isinstance(funds_per_task, bool) or not isinstance(funds_per_task, int) \
             or funds_per_task < 1:  # fmt: skip
         raise ValueError(f"funds_per_task must be a positive integer, got {funds_per_task!r}")
     jobs = {}
-    for start in range(0, len(targets), funds_per_task):
-        chunk = targets[start:start + funds_per_task]
-        seeds = [None if seed is None else seed + start + i for i in range(len(chunk))]
+    for start in range(0, len(todo), funds_per_task):
+        chunk = todo[start:start + funds_per_task]
+        seeds = [None if seed is None else seed + position[t] for t in chunk]
         columns = [*dict.fromkeys([*chunk, *factors])]  # a worker gets its funds' columns
         jobs[chunk[0]] = (df[columns] if pool is not None else df, chunk, factors, method, seeds,
                           settings, level, model, None if pool is None else 1)  # fmt: skip
-    bar = tqdm(total=len(targets), desc="funds", disable=not progress)
+    def write(first: Hashable, summary: xr.Dataset) -> None:
+        with atomic_path(folder / f"part-{position[first]:06d}.zarr") as tmp:
+            summary.to_zarr(tmp, consolidated=False)
+
+    bar = tqdm(total=len(targets), initial=len(targets) - len(todo), desc="funds",
+               disable=not progress)  # fmt: skip
     try:
         summaries = run_tasks(_funds_task, jobs, pool, label="funds from",
-                              done=lambda first: bar.update(len(jobs[first][1])))  # fmt: skip
+                              done=lambda first: bar.update(len(jobs[first][1])),
+                              collect=None if folder is None else write)  # fmt: skip
     finally:
         bar.close()
-    out = _along_funds(list(summaries.values()))
+    if folder is None:
+        out = _along_funds(list(summaries.values()))
+    else:
+        parts = sorted(folder.glob("part-*.zarr"))
+        out = xr.open_mfdataset(parts, engine="zarr", combine="nested", concat_dim=FUND,
+                                join="outer", combine_attrs="override", consolidated=False)
+        out = out.sel({FUND: [str(t) for t in targets]})
     out.attrs.update(method=method, level=level, factors=[str(f) for f in factors])
     return out
+
+
+RUN_FILE = "run.json"
+"""The settings of the run a `fit_funds` store holds, written when the store is made."""
+
+
+def _open_store(store: str | os.PathLike[str], run: dict[str, Any]) -> Path:
+    """Return the store's folder, made with ``run`` recorded, or checked to hold that run.
+
+    Raises
+    ------
+    ValueError
+        The folder records another run (the message names what differs).
+    """
+    folder = Path(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RUN_FILE
+    run = json.loads(json.dumps(run, default=str))  # as it reads back: lists, str keys
+    if not path.exists():
+        write_text(path, json.dumps(run, indent=2))
+        return folder
+    held = json.loads(path.read_text(encoding="utf-8"))
+    differs = sorted(k for k in run.keys() | held.keys() if run.get(k) != held.get(k))
+    if differs:
+        raise ValueError(
+            f"the store {folder} holds a run with other {', '.join(differs)} "
+            f"({', '.join(f'{k}={held.get(k)!r}' for k in differs)}): give another folder, or "
+            "delete this one to start again")
+    return folder
+
+
+def _stored_funds(folder: Path) -> set[str]:
+    """Return the funds whose summaries a store holds (complete parts only)."""
+    return {str(f) for part in folder.glob("part-*.zarr")
+            for f in xr.open_zarr(part, consolidated=False)[FUND].values}  # fmt: skip
 
 
 MLE_TASKS = 64

@@ -62,12 +62,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder that replaces ``path`` when the block ends.
 
     The temporary name keeps the suffix, so writers that choose a format by suffix (pandas,
-    matplotlib) write the same file they would write to ``path``.
+    matplotlib) write the same file they would write to ``path``. The writer may make a
+    directory there instead (a Zarr store): its files are fsynced and it is renamed to
+    ``path``, which must not exist then (a directory is not replaced).
 
     Parameters
     ----------
     path : path-like
-        The file to write. Its folder must exist.
+        The file (or new directory) to write. Its folder must exist.
 
     Yields
     ------
@@ -80,10 +82,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
     try:
         yield tmp
-        _fsync(tmp)
-        os.replace(tmp, path)
+        if tmp.is_dir():
+            for file in (f for f in tmp.rglob("*") if f.is_file()):
+                _fsync(file)
+            for folder in (tmp, *(f for f in tmp.rglob("*") if f.is_dir())):
+                _fsync_dir(folder)
+            os.rename(tmp, path)  # fails if path exists: a directory is never replaced
+        else:
+            _fsync(tmp)
+            os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
 

@@ -36,6 +36,7 @@ def run_tasks[K: Hashable, R](
     *,
     done: Callable[[K], None] | None = None,
     label: str = "key",
+    collect: Callable[[K, R], None] | None = None,
 ) -> dict[K, R]:
     """Return ``{key: fn(*args)}`` for every ``key: args`` of ``jobs``, in the order of jobs.
 
@@ -54,11 +55,16 @@ def run_tasks[K: Hashable, R](
         order they finish), e.g. to show progress.
     label : str, default "key"
         What a key is ("target", "fund"), for the note on a failed task's exception.
+    collect : callable, optional
+        ``collect(key, result)``, called in the caller's thread with each result as its task
+        finishes (before ``done``), which is then not kept: e.g. to write results to disk as
+        they come, so they never all sit in memory.
 
     Returns
     -------
     dict
-        Key -> result, in the order of ``jobs`` whatever the order the tasks finished in.
+        Key -> result, in the order of ``jobs`` whatever the order the tasks finished in;
+        empty with ``collect``.
 
     Raises
     ------
@@ -70,12 +76,20 @@ def run_tasks[K: Hashable, R](
         their workers and their results are dropped).
     """
     results: dict[K, R] = {}
+
+    def finished(key: K, result: R) -> None:
+        if collect is None:
+            results[key] = result
+        else:
+            collect(key, result)
+        if done is not None:
+            done(key)
+
     if executor is None:
         for key, args in jobs.items():
             with naming(label, key):
-                results[key] = fn(*args)
-            if done is not None:
-                done(key)
+                result = fn(*args)
+            finished(key, result)
         return results
     caller, registry = os.getpid(), {}  # one registry: "default" filters warn once per place
     futures: dict[Future, K] = {}
@@ -85,15 +99,14 @@ def run_tasks[K: Hashable, R](
         for future in as_completed(futures):
             key = futures[future]
             with naming(label, key):
-                results[key], caught = future.result()
+                result, caught = future.result()
             for message, category, filename, lineno in caught:
                 warnings.warn_explicit(message, category, filename, lineno, registry=registry)
-            if done is not None:
-                done(key)
+            finished(key, result)
     finally:
         for future in futures:  # no-op on finished ones: after a failure or Ctrl-C, the rest
             future.cancel()
-    return {key: results[key] for key in jobs}
+    return {key: results[key] for key in jobs if key in results}
 
 
 @contextmanager
