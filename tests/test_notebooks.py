@@ -89,3 +89,8 @@ def test_your_own_fund_goes_from_two_csv_files_to_bands_posterior_and_grid(
 
 def test_model_menu_fits_the_volatility_scaled_variant_and_stacks_it(kernel_path, monkeypatch):
     run_notebook("05_model_menu.ipynb", kernel_path, monkeypatch)
+
+
+def test_many_funds_on_dask_gives_the_serial_numbers_and_resumes_a_stopped_run(
+        kernel_path, monkeypatch):  # fmt: skip
+    run_notebook("06_many_funds_dask.ipynb", kernel_path, monkeypatch)

@@ -438,11 +438,15 @@ def fit_funds(
         parts = sorted(folder.glob("part-*.zarr"))
         out = xr.open_mfdataset(parts, engine="zarr", combine="nested", concat_dim=FUND,
                                 join="outer", combine_attrs="override", consolidated=False)
-        out = out.sel({FUND: [str(t) for t in targets]})
+        order = [v for v in SUMMARY_VARIABLES if v in out]  # Zarr lists them by name
+        out = out[order].sel({FUND: [str(t) for t in targets]})
     out.attrs.update(method=method, level=level, factors=[str(f) for f in factors])
     return out
 
 
+SUMMARY_VARIABLES = ("beta", "beta_lower", "beta_upper", "estimate", "sd", "lower", "upper",
+                     "p_alpha_filtered", "p_alpha_smoothed", "loglik", "converged")
+"""The variables of `fund_summary`, in its order."""
 RUN_FILE = "run.json"
 """The settings of the run a `fit_funds` store holds, written when the store is made."""
 
