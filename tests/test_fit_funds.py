@@ -20,8 +20,9 @@ from scipy.stats import norm
 from tvbeta.data import DataValidationError, simulate
 from tvbeta.estimate.bayes.fit import fit_bayes
 from tvbeta.estimate.mle import fit_mle
-from tvbeta.funds import fit_funds
+from tvbeta.funds import fit_funds, style_drift
 from tvbeta.nuts import SamplerSettings
+from tvbeta.report.funds import write_funds_report
 
 FACTORS = ["f1", "f2"]
 FUNDS = ["a", "b", "c"]
@@ -188,3 +189,54 @@ def test_a_store_of_another_run_is_refused_naming_what_differs(data, tmp_path):
     with pytest.raises(ValueError, match=r"holds a run with other factors \(factors=\['f1', "
                                          r"'f2'\]\): give another folder"):
         fit_funds(data, ["a"], ["f1"], store=tmp_path / "run")
+
+
+# --- style drift and the many-funds page ------------------------------------------------------
+
+
+def test_style_drift_is_the_one_year_sd_of_each_factor_betas_walk(data, mle_serial):
+    """Weekly data (52 periods a year): sqrt(52 Q[factor]) from each fund's own MLE."""
+    drift = style_drift(mle_serial)
+    for fund in FUNDS:
+        q = fit_mle(data, fund, FACTORS).params
+        np.testing.assert_allclose(drift.loc[fund, FACTORS],
+                                   np.sqrt(52 * q[[f"Q[{f}]" for f in FACTORS]].to_numpy()),
+                                   rtol=1e-12)  # fmt: skip
+    assert drift["largest"].is_monotonic_decreasing
+    assert (drift["largest"] == drift[FACTORS].max(axis=1)).all()
+    assert (drift["factor"] == drift[FACTORS].idxmax(axis=1)).all()
+
+
+def many(ds: xr.Dataset, n: int) -> xr.Dataset:
+    """n funds made of copies of ds's, renamed, with their drift scaled apart (rank known)."""
+    copies = [ds.isel(fund=[i % ds.sizes["fund"]]).assign_coords(fund=[f"f{i:03d}"])
+              for i in range(n)]  # fmt: skip
+    out = xr.concat(copies, dim="fund", combine_attrs="override")
+    return out.assign(estimate=out["estimate"] * xr.DataArray(1.0 + np.arange(n), dims="fund"))
+
+
+def test_the_funds_page_ranks_500_funds_and_shows_the_ends_only(mle_serial, tmp_path):
+    from tests.test_report import Page
+
+    funds = many(mle_serial, 500)
+    page = Page(write_funds_report(funds, tmp_path / "funds.html", top=10).read_text())
+    assert page.headings["h2"] == ["1. The run", "2. Style drift",
+                                   "3. Alpha: probability above zero"]  # fmt: skip
+    rows = page.tables["drift"][1:]
+    expected = list(style_drift(funds).index)
+    assert [r[0] for r in rows] == expected[:10] + expected[-10:]
+    assert rows[0][0] == "f499" and page.n_figures == 1  # MLE: no alpha figure
+    assert "No alpha probabilities" in (tmp_path / "funds.html").read_text()
+
+
+def test_the_funds_page_ranks_bayes_funds_by_the_last_real_time_alpha_probability(
+        bayes_serial, tmp_path):  # fmt: skip
+    from tests.test_report import Page
+
+    page = Page(write_funds_report(bayes_serial, tmp_path / "funds.html").read_text())
+    last = bayes_serial["p_alpha_filtered"].isel(time=-1).to_pandas().sort_values(
+        ascending=False, kind="stable")
+    rows = page.tables["alpha"][1:]
+    assert [r[0] for r in rows] == list(last.index)
+    assert [r[1] for r in rows] == [f"{v:.2f}" for v in last]
+    assert page.n_figures == 2

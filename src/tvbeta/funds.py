@@ -583,3 +583,37 @@ def fund_summary(fit: Any, level: float = DEFAULT_LEVEL) -> xr.Dataset:
             data["p_alpha_smoothed"] = (TIME, alpha["smoothed"].to_numpy())
         data["converged"] = ((), bool(check_convergence(fit, warn=False).ok))
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.DataFrame:
+    """Return each fund's one-year drift of each factor beta, sqrt(ppy Q[factor]), ranked.
+
+    Q is the per-period variance of a beta's random walk, so sqrt(ppy Q) is the standard
+    deviation of its change over a year (ppy periods); the MLE's estimate or the posterior
+    median of Q, as `fit_funds` gives it.
+
+    Parameters
+    ----------
+    funds : xr.Dataset
+        From `fit_funds` (its ``estimate`` and attrs ``factors``).
+    frequency : str or float, optional
+        Periods per year, or a name (`periods_per_year`); default inferred from ``time``.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index fund; one column per factor (beta per year), then ``largest`` and ``factor``
+        (which factor), rows sorted by ``largest``, the most drifting fund first.
+    """
+    from tvbeta.estimate.bayes.priors import periods_per_year
+
+    ppy = periods_per_year(pd.DatetimeIndex(funds[TIME].values), frequency)
+    names = set(funds[PARAMETER].values.tolist())
+    factors = list(funds.attrs["factors"])
+    columns = [f"Q[{f}]" if f"Q[{f}]" in names else f"Q[{f},{f}]" for f in factors]
+    q = funds["estimate"].sel({PARAMETER: columns}).to_numpy()
+    table = pd.DataFrame(np.sqrt(ppy * np.clip(q, 0.0, None)), columns=factors,
+                         index=pd.Index(funds[FUND].values, name=FUND))  # fmt: skip
+    table["largest"] = table[factors].max(axis=1)
+    table["factor"] = table[factors].idxmax(axis=1)
+    return table.sort_values("largest", ascending=False, kind="stable")

@@ -1,7 +1,10 @@
-"""One self-contained HTML report of a method comparison (does Bayes beat the seed's grid?).
+"""Self-contained HTML reports: a method comparison, and many funds' fits on one page.
 
-Modules: `analysis` (the numbers), `verdict` (the plain-language answer), `sections` (HTML per
-section), `page` (tables, figures, the page shell); the figures are in `tvbeta.viz.compare`.
+The comparison answers "does Bayes beat the seed's grid?" (`write_report`); the many-funds
+page ranks `fit_funds` summaries (`write_funds_report`). Modules: `analysis` (the numbers),
+`verdict` (the plain-language answer), `sections` (HTML per section), `page` (tables, figures,
+the page shell), `funds` (the many-funds page); the comparison's figures are in
+`tvbeta.viz.compare`.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from tvbeta.evaluate.comparison import Comparison
 from tvbeta.outputs import write_text
 from tvbeta.report import analysis
 from tvbeta.report import sections as S
+from tvbeta.report.funds import write_funds_report
 from tvbeta.report.page import box, esc, page
 from tvbeta.report.verdict import Verdict, verdict
 
-__all__ = ["Verdict", "verdict", "write_report"]
+__all__ = ["Verdict", "verdict", "write_funds_report", "write_report"]
 
 
 def write_report(
