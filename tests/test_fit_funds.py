@@ -8,6 +8,7 @@ thread pool) are compared with the serial Dataset to the last bit.
 
 from __future__ import annotations
 
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +20,7 @@ from scipy.stats import norm
 
 from tvbeta.data import DataValidationError, simulate
 from tvbeta.estimate.bayes.fit import fit_bayes
-from tvbeta.estimate.mle import fit_mle
+from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
 from tvbeta.funds import fit_funds, style_drift
 from tvbeta.nuts import SamplerSettings
 from tvbeta.report.funds import write_funds_report
@@ -155,8 +156,10 @@ def test_a_store_returns_the_in_memory_dataset_read_lazily_from_disk(data, mle_s
     out = fit_funds(data, FUNDS, FACTORS, store=tmp_path / "run")
     assert out["beta"].chunks is not None  # dask: read from disk as needed, not all in memory
     xr.testing.assert_identical(out.load(), mle_serial.assign_coords(fund=FUNDS))
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "part-000000.zarr", "part-000001.zarr", "part-000002.zarr", "run.json"]
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names[-1] == "run.json" and len(names) == 4
+    for i, name in enumerate(names[:3]):
+        assert re.fullmatch(rf"part-00000{i}-[0-9a-f]{{8}}\.zarr", name)
 
 
 def test_a_stopped_run_resumes_without_refitting_the_funds_it_stored(data, mle_serial, tmp_path):
@@ -166,7 +169,7 @@ def test_a_stopped_run_resumes_without_refitting_the_funds_it_stored(data, mle_s
     store = tmp_path / "run"
     with pytest.raises(DataValidationError):
         fit_funds(data.assign(b=np.nan), FUNDS, FACTORS, store=store)
-    assert sorted(p.name for p in store.glob("part-*")) == ["part-000000.zarr"]
+    assert [p.name[:11] for p in store.glob("part-*")] == ["part-000000"]
     out = fit_funds(data.assign(a=np.nan), FUNDS, FACTORS, store=store)
     xr.testing.assert_identical(out.load(), mle_serial.assign_coords(fund=FUNDS))
 
@@ -240,3 +243,50 @@ def test_the_funds_page_ranks_bayes_funds_by_the_last_real_time_alpha_probabilit
     assert [r[0] for r in rows] == list(last.index)
     assert [r[1] for r in rows] == [f"{v:.2f}" for v in last]
     assert page.n_figures == 2
+
+
+def test_a_store_resumed_with_a_fund_put_first_keeps_both_parts(data, mle_serial, tmp_path):
+    """Parts are named by position and a random token: fund b stored at position 0 by a first
+    run, then a run of (a, b) fits a at position 0 too without overwriting b's part."""
+    fit_funds(data, ["b"], FACTORS, store=tmp_path / "run")
+    out = fit_funds(data, ["a", "b"], FACTORS, store=tmp_path / "run")
+    assert len(list((tmp_path / "run").glob("part-000000-*.zarr"))) == 2
+    xr.testing.assert_identical(out.load(), mle_serial.sel(fund=["a", "b"]).assign_coords(
+        fund=["a", "b"]))
+
+
+def test_sampler_settings_can_be_keywords_as_in_fit_bayes(data, bayes_serial):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = fit_funds(data, FUNDS, FACTORS, method="bayes", seed=7, draws=40, tune=40,
+                        chains=2, n_paths=10)  # fmt: skip
+    xr.testing.assert_identical(out, bayes_serial)
+
+
+def test_keywords_the_method_does_not_take_are_refused_before_a_store_is_made(data, tmp_path):
+    with pytest.raises(TypeError, match=r"got keyword\(s\) \['foo'\] that method='bayes' does "
+                                        r"not take: its model takes \["):
+        fit_funds(data, FUNDS, FACTORS, method="bayes", seed=1, foo=1, store=tmp_path / "a")
+    with pytest.raises(ValueError, match="the MLE is deterministic and takes no seed or sampler"):
+        fit_funds(data, FUNDS, FACTORS, chains=2, store=tmp_path / "b")
+    with pytest.raises(TypeError, match=r"\['betas'\] that method='mle' does not take"):
+        fit_funds(data, FUNDS, FACTORS, betas="mean_reverting", store=tmp_path / "c")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_funds_warnings_come_once_per_kind_naming_the_funds(data):
+    """One MLEConvergenceWarning lists the funds whose own fit_mle warns (drift variances at
+    their bound), with the first one's message."""
+    warned = []
+    for fund in FUNDS:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit_mle(data, fund, FACTORS)
+        warned += [(fund, str(w.message)) for w in caught if w.category is MLEConvergenceWarning]
+    assert len(warned) >= 2  # the case needs two funds that warn
+    with pytest.warns(MLEConvergenceWarning) as record:
+        fit_funds(data, FUNDS, FACTORS)
+    messages = [str(w.message) for w in record if w.category is MLEConvergenceWarning]
+    names = ", ".join(f"fund {fund!r}" for fund, _ in warned)
+    assert messages == [f"{len(warned)} warnings of this kind, from {names}; the first: "
+                        f"fund {warned[0][0]!r}: {warned[0][1]}"]

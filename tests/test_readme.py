@@ -53,9 +53,9 @@ def block_with(text: str) -> int:
 
 
 def test_every_block_is_checked_below():
-    """Five blocks: recommended MLE, the seed's path, own data, Bayes, the model menu (a new one
-    needs a test)."""
-    assert len(BLOCKS) == 5
+    """Six blocks: recommended MLE, the seed's path, own data, Bayes, the model menu, many funds
+    (a new one needs a test)."""
+    assert len(BLOCKS) == 6
 
 
 def test_the_recommended_example_prints_betas_that_move(tmp_path):
@@ -159,3 +159,20 @@ def test_the_model_menu_block_estimates_gamma_and_alpha_probabilities(tmp_path):
     assert abs(facts["gamma_post"] - facts["gamma_mle"]) < 3 * facts["gamma_se"]
     assert all(0 <= p <= 1 for row in facts["alpha"] for p in row)
     assert (tmp_path / "alpha.html").stat().st_size > 0
+
+
+def test_the_many_funds_block_fits_every_fund_on_a_cluster_and_writes_the_page(tmp_path):
+    """Runs as written (a 2-worker LocalCluster; Bayes 2 x (200 + 200) on two funds into a
+    store): the MLE Dataset has the six funds, the drift ranking covers them, the Bayes store
+    holds one part per fund (tests/test_fit_funds.py checks resuming)."""
+    pytest.importorskip("distributed")
+    facts = run_block(block_with("tvbeta.fit_funds"), tmp_path, {
+        "funds": "list(mle['fund'].values)",
+        "ranked": "sorted(style_drift(mle).index)",
+        "p": "bayes['p_alpha_filtered'].isel(time=-1).values.tolist()",
+    })  # fmt: skip
+    assert facts["funds"] == ["NoDur", "Durbl", "Manuf", "Enrgy", "BusEq", "Hlth"]
+    assert facts["ranked"] == sorted(facts["funds"])
+    assert all(0 <= p <= 1 for p in facts["p"])
+    assert len(list((tmp_path / "bayes_funds").glob("part-*.zarr"))) == 2
+    assert (tmp_path / "funds.html").stat().st_size > 1_000_000  # plotly.js embedded

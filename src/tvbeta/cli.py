@@ -103,7 +103,7 @@ def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Ite
 class _SeriesProgress:
     """Report `compare_methods`' progress: a tqdm bar over the series on a terminal, else lines.
 
-    One line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 800),
+    One line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 1000),
     rolling OLS, LFO ... 12.3 s"); on Dask one line as each series ends ("[3/7] Manuf done,
     40.1 s into the comparison"). Before each step, a swallowed Ctrl-C stops the command.
     """

@@ -15,6 +15,8 @@ import json
 import multiprocessing
 import os
 import pickle
+import secrets
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
@@ -332,10 +334,12 @@ def fit_funds(
         parallel kernels use one thread per task, unless ``settings.cores`` is set
         (`tvbeta.estimate.parallel.within_task_budget`).
     seed : int
-        Required for "bayes" (the i-th target samples with seed + i); not taken by "mle"
-        (deterministic).
+        Required for "bayes": the i-th of ``targets`` samples with seed + i, so keep their
+        order when resuming a ``store`` (a stored fund keeps the seed it was fitted with); not
+        taken by "mle" (deterministic).
     settings : SamplerSettings, optional
-        The NUTS settings of "bayes" (default `SamplerSettings()`; ``n_paths`` > 0 for bands).
+        The NUTS settings of "bayes" (default `SamplerSettings()`; ``n_paths`` > 0 for bands),
+        or give them as keywords (``draws=``, ``tune=``, ``chains=``, ...), as to `fit_bayes`.
     level : float in (0, 1), default 0.9
         Central probability of the beta bands and of the Bayes parameter intervals.
     funds_per_task : int, optional
@@ -346,7 +350,7 @@ def fit_funds(
         serially). Without an executor, 1.
     store : path-like, optional
         A folder to write the summaries to as they finish, one Zarr store per task
-        (``part-<position of its first fund>.zarr``, each written atomically), instead of
+        (``part-<position of its first fund>-<random>.zarr``, each written atomically), instead of
         keeping them in memory; the Dataset returned is then read from there lazily (dask
         arrays). A run that stopped (crash, Ctrl-C) resumes: funds already in the folder are
         not fitted again (with the same seeds, so the numbers are those of one run). The
@@ -356,7 +360,8 @@ def fit_funds(
         A text progress bar over the funds.
     **model
         The model's keywords: `fit_mle`'s (intercept, q, burn, noise, frequency) or
-        `bayes_spec`'s (also priors, betas, shrinkage).
+        `bayes_spec`'s (also priors, betas, shrinkage), and for "bayes" the sampler settings'
+        (`SamplerSettings` fields). Checked before anything is fitted or written.
 
     Returns
     -------
@@ -367,14 +372,15 @@ def fit_funds(
     Raises
     ------
     ValueError
-        No target, a target listed twice, an unknown method, a seed missing for "bayes" or
-        given to "mle", settings given to "mle", a level outside (0, 1).
+        No target, a target listed twice, an unknown method, a seed or sampler settings given
+        to "mle", a level outside (0, 1), a bad sampler setting; a ``store`` that holds a run
+        with other settings (method, factors, level, seed, sampler settings or model).
     DataValidationError
         A target or factor column not in ``df`` (checked for every fund before any fit).
-        A ``store`` that holds a run with other settings (method, factors, level, seed,
-        sampler settings or model).
     TypeError
-        ``executor`` is neither an Executor, a Dask client nor None.
+        ``executor`` is neither an Executor, a Dask client nor None; a seed missing for
+        "bayes" (`check_seed`); a keyword neither the model nor the sampler takes; a sampler
+        setting given both in ``settings`` and as a keyword.
     DataValidationError, KalmanNumericalError, ...
         A fund's own error, with a note naming the fund (its task's first fund, and the fund
         itself in a task of several); the funds not yet started are cancelled.
@@ -388,12 +394,24 @@ def fit_funds(
     if method not in ("mle", "bayes"):
         raise ValueError(f"method must be 'mle' or 'bayes', got {method!r}")
     level = check_level(level)
+    sampler = {k: model.pop(k) for k in list(model) if k in SAMPLER_KEYWORDS}
     if method == "bayes":
+        from tvbeta.estimate.bayes.model import ModelOptions
+
         check_seed(seed)
-        settings = SamplerSettings() if settings is None else settings
-    elif seed is not None or settings is not None:
+        settings = SamplerSettings.of(settings, **sampler)
+        accepted = set(ModelOptions.__annotations__)
+    elif seed is not None or settings is not None or sampler:
         raise ValueError("the MLE is deterministic and takes no seed or sampler settings: "
                          "drop them, or use method='bayes'")  # fmt: skip
+    else:
+        accepted = set(MLE_KEYWORDS)
+    unknown = sorted(set(model) - accepted)
+    if unknown:
+        raise TypeError(
+            f"fit_funds got keyword(s) {unknown} that method={method!r} does not take: its "
+            f"model takes {sorted(accepted)}"
+            + (f", its sampler {list(SAMPLER_KEYWORDS)}" if method == "bayes" else ""))
     for target in targets:  # every name before the first fit: a typo in fund 900 fails now
         check_names(df, target, factors, model.get("intercept", True))
     position = {target: i for i, target in enumerate(targets)}
@@ -421,17 +439,22 @@ def fit_funds(
         jobs[chunk[0]] = (df[columns] if pool is not None else df, chunk, factors, method, seeds,
                           settings, level, model, None if pool is None else 1)  # fmt: skip
     def write(first: Hashable, summary: xr.Dataset) -> None:
-        with atomic_path(folder / f"part-{position[first]:06d}.zarr") as tmp:
+        # random: a part made by another run with another order of targets keeps its name
+        name = f"part-{position[first]:06d}-{secrets.token_hex(4)}.zarr"
+        with atomic_path(folder / name) as tmp:
             summary.to_zarr(tmp, consolidated=False)
 
     bar = tqdm(total=len(targets), initial=len(targets) - len(todo), desc="funds",
                disable=not progress)  # fmt: skip
     try:
-        summaries = run_tasks(_funds_task, jobs, pool, label="funds from",
-                              done=lambda first: bar.update(len(jobs[first][1])),
-                              collect=None if folder is None else write)  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # every fund's, gathered below
+            summaries = run_tasks(_funds_task, jobs, pool, label="funds from",
+                                  done=lambda first: bar.update(len(jobs[first][1])),
+                                  collect=None if folder is None else write)  # fmt: skip
     finally:
         bar.close()
+        _warn_per_category(caught)
     if folder is None:
         out = _along_funds(list(summaries.values()))
     else:
@@ -447,6 +470,27 @@ def fit_funds(
 SUMMARY_VARIABLES = ("beta", "beta_lower", "beta_upper", "estimate", "sd", "lower", "upper",
                      "p_alpha_filtered", "p_alpha_smoothed", "loglik", "converged")
 """The variables of `fund_summary`, in its order."""
+def _warn_per_category(caught: list[warnings.WarningMessage]) -> None:
+    """Raise the funds' warnings again: each alone, or one per category naming the funds.
+
+    A run of 1,000 funds may warn hundreds of times (a drift variance at 0, short chains);
+    one warning per category keeps the first message and lists the funds it came from.
+    """
+    by_category: dict[type[Warning], list[warnings.WarningMessage]] = {}
+    for w in caught:
+        by_category.setdefault(w.category, []).append(w)
+    for category, ws in by_category.items():
+        first = ws[0]
+        if len(ws) == 1:
+            warnings.warn_explicit(first.message, category, first.filename, first.lineno)
+            continue
+        funds = list(dict.fromkeys(str(w.message).split(":", 1)[0] for w in ws))
+        shown = ", ".join(funds[:20]) + (f" and {len(funds) - 20} more" if len(funds) > 20
+                                         else "")  # fmt: skip
+        warnings.warn_explicit(f"{len(ws)} warnings of this kind, from {shown}; the first: "
+                               f"{first.message}", category, first.filename, first.lineno)
+
+
 RUN_FILE = "run.json"
 """The settings of the run a `fit_funds` store holds, written when the store is made."""
 
@@ -482,6 +526,10 @@ def _stored_funds(folder: Path) -> set[str]:
             for f in xr.open_zarr(part, consolidated=False)[FUND].values}  # fmt: skip
 
 
+SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
+"""The NUTS settings `fit_funds` takes as keywords for "bayes" (as `fit_bayes` does)."""
+MLE_KEYWORDS = ("intercept", "q", "burn", "noise", "frequency")
+"""The model keywords of `fit_mle` that `fit_funds` passes on for "mle"."""
 MLE_TASKS = 64
 """The most tasks `fit_funds` makes of the MLE of many funds on an executor (a few per worker
 on a small cluster, so the last ones finish together)."""
@@ -498,7 +546,9 @@ def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashabl
     """
     summaries = []
     for target, seed in zip(targets, seeds, strict=True):
-        with naming("fund", target) if len(targets) > 1 else nullcontext():
+        with naming("fund", target) if len(targets) > 1 else nullcontext(), \
+                warnings.catch_warnings(record=True) as caught:  # fmt: skip
+            warnings.simplefilter("always")  # the caller's filters decide, once named
             if method == "mle":
                 from tvbeta.estimate.mle import fit_mle
 
@@ -510,6 +560,9 @@ def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashabl
                 with within_task_budget(settings) as nuts:
                     fit = fit_bayes(df, target, factors, seed=seed, settings=nuts, **model)
             summaries.append(fund_summary(fit, level).expand_dims({FUND: [target]}))
+        for w in caught:  # a warning of many funds names its fund
+            warnings.warn_explicit(f"fund {target!r}: {w.message}", w.category, w.filename,
+                                   w.lineno)  # fmt: skip
     return _along_funds(summaries)
 
 
