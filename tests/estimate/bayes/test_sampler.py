@@ -148,12 +148,20 @@ def test_missing_pytensor_linker_falls_back_to_exactly_pymcs_nuts(model, trees, 
 # with 0 draws during tuning, NaN-padded chains after it). A thread sends SIGINT to this process
 # once sampling has begun: nutpie's chains run in threads named nutpie-worker-*, PyMC's (cores
 # = 2) in child processes; tune is long enough that sampling cannot end first.
-def sampler_started(name: str) -> bool:
+def sampler_started(name: str, earlier: frozenset[int] = frozenset()) -> bool:
+    """nutpie's worker threads, or PyMC's two chain processes: children other than ``earlier``
+    (the pids of children this process had before, e.g. another test's Dask workers)."""
     import psutil
 
     if name == "nutpie":
         return any("nutpie-worker" in _thread_name(t) for t in Path("/proc/self/task").iterdir())
-    return len(psutil.Process().children()) >= 2
+    return len({c.pid for c in psutil.Process().children()} - earlier) >= 2
+
+
+def child_pids() -> frozenset[int]:
+    import psutil
+
+    return frozenset(c.pid for c in psutil.Process().children())
 
 
 def _thread_name(task: Path) -> str:
@@ -169,11 +177,11 @@ def _thread_name(task: Path) -> str:
 def test_interrupt_during_sampling_raises_and_stops_the_chains(model, sampler):
     # the default handler, even where the runner (a background shell, xdist) ignores SIGINT
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    stop = threading.Event()
+    stop, earlier = threading.Event(), child_pids()
 
     def interrupt_when_started() -> None:
         while not stop.is_set():
-            if sampler_started(sampler):
+            if sampler_started(sampler, earlier):
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.05)
@@ -188,6 +196,6 @@ def test_interrupt_during_sampling_raises_and_stops_the_chains(model, sampler):
         signal.signal(signal.SIGINT, previous)
     # the chains are stopped, not left running (threads gone, child processes ended)
     deadline = time.monotonic() + 60
-    while sampler_started(sampler) and time.monotonic() < deadline:
+    while sampler_started(sampler, earlier) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not sampler_started(sampler)
+    assert not sampler_started(sampler, earlier)
