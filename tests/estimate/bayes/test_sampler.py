@@ -4,10 +4,9 @@ Kalman sweep."""
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-import time
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,57 +144,73 @@ def test_missing_pytensor_linker_falls_back_to_exactly_pymcs_nuts(model, trees, 
 
 # --- Ctrl-C during sampling: KeyboardInterrupt, never a partial posterior ----------------------
 # nutpie and PyMC both return the draws made before a KeyboardInterrupt (before: IndexError
-# with 0 draws during tuning, NaN-padded chains after it). A thread sends SIGINT to this process
+# with 0 draws during tuning, NaN-padded chains after it). A thread sends SIGINT to the process
 # once sampling has begun: nutpie's chains run in threads named nutpie-worker-*, PyMC's (cores
-# = 2) in child processes; tune is long enough that sampling cannot end first.
-def sampler_started(name: str, earlier: frozenset[int] = frozenset()) -> bool:
-    """nutpie's worker threads, or PyMC's two chain processes: children other than ``earlier``
-    (the pids of children this process had before, e.g. another test's Dask workers)."""
-    import psutil
+# = 2) in child processes; tune is long enough that sampling cannot end first. The check runs
+# in a fresh Python: it counts the process's threads and children, which other tests of the
+# same pytest worker change (Dask clusters, zarr's IO threads; PyMC forks its chains, and a
+# fork of a process with such threads left chain processes behind in two CI runs).
+INTERRUPT_CHECK = """
+import json, os, signal, sys, threading, time
+from dataclasses import replace
+from pathlib import Path
 
-    if name == "nutpie":
-        return any("nutpie-worker" in _thread_name(t) for t in Path("/proc/self/task").iterdir())
-    return len({c.pid for c in psutil.Process().children()} - earlier) >= 2
+import psutil
+
+from tvbeta.data import simulate
+from tvbeta.estimate.bayes.model import bayes_spec, model_from_spec
+from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.nuts import SamplerSettings
+
+name = sys.argv[1]
 
 
-def child_pids() -> frozenset[int]:
-    import psutil
-
-    return frozenset(c.pid for c in psutil.Process().children())
-
-
-def _thread_name(task: Path) -> str:
-    """The thread's name, or "" when it ended between listing the tasks and reading it."""
+def thread_name(task):
     try:
         return (task / "comm").read_text()
-    except FileNotFoundError:
+    except FileNotFoundError:  # the thread ended between listing and reading
         return ""
+
+
+def started():
+    if name == "nutpie":
+        return any("nutpie-worker" in thread_name(t) for t in Path("/proc/self/task").iterdir())
+    return len(psutil.Process().children()) >= 2
+
+
+sim = simulate(200, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True, seed=3)
+model = model_from_spec(bayes_spec(sim.frame, "y", ["f1"], burn=3))
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+
+
+def interrupt_when_started():
+    while not started():
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+threading.Thread(target=interrupt_when_started, daemon=True).start()
+run = SamplerSettings(draws=10, tune=200_000, chains=2, cores=2, sampler=name)
+try:
+    sample_nuts(model, run, seed=7)
+    raised = False
+except KeyboardInterrupt:
+    raised = True
+deadline = time.monotonic() + 60
+while started() and time.monotonic() < deadline:
+    time.sleep(0.1)
+left = [" ".join(c.cmdline()) for c in psutil.Process().children()] if name == "pymc" else [
+    thread_name(t) for t in Path("/proc/self/task").iterdir() if "nutpie" in thread_name(t)]
+print(json.dumps({"raised": raised, "left": left}))
+"""
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
-def test_interrupt_during_sampling_raises_and_stops_the_chains(model, sampler):
-    # the default handler, even where the runner (a background shell, xdist) ignores SIGINT
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    stop, earlier = threading.Event(), child_pids()
-
-    def interrupt_when_started() -> None:
-        while not stop.is_set():
-            if sampler_started(sampler, earlier):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=interrupt_when_started, daemon=True)
-    watcher.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            sample_nuts(model, replace(RUN, sampler=sampler, draws=10, tune=200_000), seed=7)
-    finally:
-        stop.set()
-        signal.signal(signal.SIGINT, previous)
-    # the chains are stopped, not left running (threads gone, child processes ended)
-    deadline = time.monotonic() + 60
-    while sampler_started(sampler, earlier) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not sampler_started(sampler, earlier)
+def test_interrupt_during_sampling_raises_and_stops_the_chains(sampler):
+    proc = subprocess.run([sys.executable, "-c", INTERRUPT_CHECK, sampler], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["raised"], "sample_nuts returned instead of raising KeyboardInterrupt"
+    assert result["left"] == []  # the chains are stopped: threads gone, child processes ended
