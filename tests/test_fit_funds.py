@@ -290,3 +290,11 @@ def test_the_funds_warnings_come_once_per_kind_naming_the_funds(data):
     names = ", ".join(f"fund {fund!r}" for fund, _ in warned)
     assert messages == [f"{len(warned)} warnings of this kind, from {names}; the first: "
                         f"fund {warned[0][0]!r}: {warned[0][1]}"]
+
+
+def test_a_store_that_holds_every_fund_returns_them_without_a_task(data, mle_serial, tmp_path):
+    """Resumed on an executor with nothing left to fit (the grouping of no fund is no task)."""
+    fit_funds(data, FUNDS, FACTORS, store=tmp_path / "run")
+    with ThreadPoolExecutor(2) as pool:
+        out = fit_funds(data, FUNDS, FACTORS, executor=pool, store=tmp_path / "run")
+    xr.testing.assert_identical(out.load(), mle_serial.assign_coords(fund=FUNDS))

@@ -4,8 +4,9 @@
 every fund (in parallel through a ``concurrent.futures`` executor), keeps each fund's best
 row, re-runs its spec, and compares the funds (summaries, exposures, stacked beta paths), as
 the seed notebook's classes of the same names did. `fit_funds` fits the MLE or the Bayes
-model to every fund, one task per fund on an executor or a Dask client, and returns one
-xarray Dataset with a ``fund`` dimension (beta paths and bands, the estimates of Q and R).
+model to every fund, as tasks of an executor or a Dask client (one fund per Bayes task, MLE
+funds grouped), and returns one xarray Dataset with a ``fund`` dimension (beta paths and
+bands, the estimates of Q and R).
 """
 
 from __future__ import annotations
@@ -427,7 +428,7 @@ def fit_funds(
         settings = task_nuts(settings)
     if funds_per_task is None:
         funds_per_task = 1 if pool is None or method == "bayes" \
-            else -(-len(todo) // MLE_TASKS)  # fmt: skip
+            else max(1, -(-len(todo) // MLE_TASKS))  # fmt: skip
     elif isinstance(funds_per_task, bool) or not isinstance(funds_per_task, int) \
             or funds_per_task < 1:  # fmt: skip
         raise ValueError(f"funds_per_task must be a positive integer, got {funds_per_task!r}")
@@ -438,6 +439,7 @@ def fit_funds(
         columns = [*dict.fromkeys([*chunk, *factors])]  # a worker gets its funds' columns
         jobs[chunk[0]] = (df[columns] if pool is not None else df, chunk, factors, method, seeds,
                           settings, level, model, None if pool is None else 1)  # fmt: skip
+
     def write(first: Hashable, summary: xr.Dataset) -> None:
         # random: a part made by another run with another order of targets keeps its name
         name = f"part-{position[first]:06d}-{secrets.token_hex(4)}.zarr"
@@ -470,6 +472,8 @@ def fit_funds(
 SUMMARY_VARIABLES = ("beta", "beta_lower", "beta_upper", "estimate", "sd", "lower", "upper",
                      "p_alpha_filtered", "p_alpha_smoothed", "loglik", "converged")
 """The variables of `fund_summary`, in its order."""
+
+
 def _warn_per_category(caught: list[warnings.WarningMessage]) -> None:
     """Raise the funds' warnings again: each alone, or one per category naming the funds.
 
