@@ -4,6 +4,7 @@ Kalman sweep."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import subprocess
 import sys
@@ -100,6 +101,115 @@ def test_logp_and_gradient_graph_runs_one_forward_and_one_adjoint_sweep(model):
     assert adjoint[0].inputs[2].owner is forward[0]
 
 
+# --- nutpie's C entry points: the model's log density, gradient and draws, any data -------------
+# nutpie calls `_nutpie_model`'s cfuncs through C function pointers; here ctypes calls them the
+# same way. Reference: PyMC's own log density and gradient of the model, compiled by PyTensor's
+# Python linker (FAST_COMPILE: the Ops' Python `perform`, no numba).
+def point_of(model, x: np.ndarray) -> dict[str, np.ndarray]:
+    point, start = {}, 0
+    for rv in model.free_RVs:
+        value = model.rvs_to_values[rv]
+        shape = model.initial_point()[value.name].shape
+        size = int(np.prod(shape))
+        point[value.name] = x[start : start + size].reshape(shape)
+        start += size
+    return point
+
+
+def doubles(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+
+def c_logp(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    grad, logp = np.zeros_like(x), np.zeros(1)
+    code = compiled.compiled_logp_func.ctypes(
+        x.size, doubles(x), doubles(grad), doubles(logp), compiled.user_data.ctypes.data
+    )
+    return code, float(logp[0]), grad
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_c_log_density_and_gradient_equal_pymcs_at_random_points(seed):
+    """Two data sets of one model structure (the second reuses the first's compiled cfunc):
+    each gets its own data's log density and gradient, to 1e-10 relative."""
+    from tvbeta.estimate.bayes.sampler import _nutpie_model
+
+    sim = simulate(150, 2, Q=[1e-6, 0.02**2, 0.01**2], R=0.01**2, beta0=[0.0, 1.0, 0.5],
+                   intercept=True, seed=seed)  # fmt: skip
+    model = model_from_spec(bayes_spec(sim.frame, "y", ["f1", "f2"], burn=3))
+    compiled = _nutpie_model(model)
+    logp = model.compile_logp(mode="FAST_COMPILE")
+    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        x = rng.normal(0.0, 0.5, compiled.n_dim)
+        code, value, grad = c_logp(compiled, x)
+        assert code == 0
+        np.testing.assert_allclose(value, logp(point_of(model, x)), rtol=1e-10)
+        np.testing.assert_allclose(grad, dlogp(point_of(model, x)), rtol=1e-9, atol=1e-9)
+
+
+def test_c_log_density_refuses_a_point_of_the_wrong_size(model):
+    from tvbeta.estimate.bayes.sampler import _nutpie_model
+
+    compiled = _nutpie_model(model)
+    code, _, _ = c_logp(compiled, np.zeros(compiled.n_dim + 1))
+    assert code == -1
+
+
+def test_c_expansion_gives_the_constrained_values(model):
+    """The draws nutpie stores: sigma_eps and sigma_beta as PyMC's transforms give them."""
+    from tvbeta.estimate.bayes.sampler import _nutpie_model
+
+    compiled = _nutpie_model(model)
+    x = np.random.default_rng(5).normal(0.0, 0.5, compiled.n_dim)
+    out = np.zeros(compiled.n_expanded)
+    code = compiled.compiled_expand_func.ctypes(
+        compiled.n_dim,
+        compiled.n_expanded,
+        doubles(x),
+        doubles(out),
+        compiled.user_data.ctypes.data,
+    )
+    assert code == 0
+    names, slices, _ = compiled.shape_info
+    expanded = dict(zip(names, (out[s] for s in slices), strict=True))
+    point = point_of(model, x)
+    for name in ("sigma_eps", "sigma_beta"):
+        (value,) = model.replace_rvs_by_values([model[name]])  # its transform's backward
+        fn = model.compile_fn(value, inputs=model.value_vars, mode="FAST_COMPILE",
+                              on_unused_input="ignore")  # fmt: skip
+        expected = fn(point)
+        np.testing.assert_allclose(expanded[name], np.ravel(expected), rtol=1e-12)
+
+
+COMPILE_TWICE = """
+import json, sys
+from tvbeta.data import simulate
+from tvbeta.estimate.bayes.model import bayes_spec, model_from_spec
+from tvbeta.estimate.bayes.sampler import _nutpie_model
+
+sim = simulate(120, 1, Q=[1e-6, 0.02**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
+               seed=int(sys.argv[1]))
+compiled = _nutpie_model(model_from_spec(bayes_spec(sim.frame, "y", ["f1"], burn=3)))
+hits = [compiled.compiled_logp_func.cache_hits, compiled.compiled_expand_func.cache_hits]
+print(json.dumps(hits))
+"""
+
+
+def test_a_new_process_loads_the_c_entry_points_from_the_disk_cache():
+    """Compiled once (by this or an earlier run), then loaded in a new process, for new data."""
+    command = [sys.executable, "-c", COMPILE_TWICE]
+    runs = [
+        subprocess.run(
+            [*command, str(seed)], capture_output=True, text=True, timeout=600, check=True
+        )
+        for seed in (1, 2)
+    ]
+    assert json.loads(runs[1].stdout.strip().splitlines()[-1]) == [1, 1], runs[1].stderr
+
+
 # --- when nutpie's fast path fails: PyMC's NUTS, one warning -----------------------------------
 # The failure is real, not mocked: one attribute the fast path imports is removed from the real
 # nutpie or PyTensor module (monkeypatch restores it), as a release that renamed it would do;
@@ -129,14 +239,16 @@ def test_missing_nutpie_helper_falls_back_to_pymc_with_one_warning(spec, monkeyp
     assert fit.tree["posterior"].sizes["draw"] == 50
 
 
-def test_missing_pytensor_linker_falls_back_to_exactly_pymcs_nuts(model, trees, monkeypatch):
+def test_missing_pytensor_helper_falls_back_to_exactly_pymcs_nuts(model, trees, monkeypatch):
     """Same seed: the fallback's draws are the draws of sampler="pymc" (the fixture's)."""
-    import pytensor.link.numba.linker
+    import pytensor.link.numba.cache
 
     from tvbeta.estimate.bayes.sampler import SamplerFallbackWarning
 
-    monkeypatch.delattr(pytensor.link.numba.linker, "NumbaLinker")
-    with pytest.warns(SamplerFallbackWarning, match="cannot import name 'NumbaLinker'"):
+    monkeypatch.delattr(pytensor.link.numba.cache, "compile_numba_function_src")
+    with pytest.warns(
+        SamplerFallbackWarning, match="cannot import name 'compile_numba_function_src'"
+    ):
         run = sample_nuts(model, replace(RUN, sampler="nutpie"), seed=7)
     assert run.sampler == "pymc"
     np.testing.assert_array_equal(log_sigma_draws(run.tree), log_sigma_draws(trees["pymc"]))

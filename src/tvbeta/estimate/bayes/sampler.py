@@ -1,20 +1,24 @@
 """Run NUTS on a tvbeta model: nutpie's Rust sampler on PyTensor's compiled function, or PyMC's.
 
-Why not ``pm.sample(nuts_sampler="nutpie")``: PyMC then has nutpie wrap the log density in a
-numba ``cfunc`` holding the data as dynamic globals, which numba cannot cache, so every process
-recompiles it (5-15 s: more than the sampling). Here nutpie calls PyTensor's compiled (numba,
-cached on disk) log density and gradient through its Python-function interface: set-up about
-half a second, a few microseconds of Python per call. nutpie runs the chains in threads, so the
-graph is compiled ``nogil=True`` (`_NogilNumbaLinker`, its own cache entry): two chains then
-evaluate gradients at once (2 x 20,000 calls of the seed case: 0.65 s against 1.32 s).
+nutpie calls the model's log density and gradient through a C function pointer, from its chains'
+threads, with no Python and no GIL between the sampler and the compiled code: PyTensor compiles
+the graph to numba (cached on disk) and a small numba ``cfunc`` (also cached) calls it through
+its native address (`_nutpie_model`, the comment above it). On the seed case that halves a warm
+fit's CPU time against calling the same function from Python (nutpie's Python-function
+interface, used before), and the chains evaluate gradients in parallel.
+
+Why not ``pm.sample(nuts_sampler="nutpie")`` or ``nutpie.compile_pymc_model``: nutpie's numba
+backend builds a ``cfunc`` that holds the data as dynamic globals and links the whole graph in,
+which numba cannot cache, so every model recompiles it (5-15 s: more than the sampling).
 
 The result is the DataTree ``pm.sample`` returns (``posterior.attrs["sampling_time"]`` too),
 whichever sampler ran.
 
-This uses three private helpers of nutpie 0.16 (`_make_functions`, `_prepare_dims_and_coords`,
-`_wrap_with_lock`: the steps of its JAX path) and PyTensor 3.3's numba linker and cache
-registry, hence pyproject's pins. Should a release change them (AttributeError, ImportError or
-TypeError while building nutpie's model), PyMC's NUTS samples instead, with one
+This uses private parts of nutpie 0.16 (`_make_functions`, `_prepare_dims_and_coords`,
+`_wrap_with_lock`, `CompiledPyMCModel` and its C signatures), of PyTensor 3.3 (the numba
+function of a compiled graph, its disk cache) and numba's calling convention, hence
+pyproject's pins. Should a release change them (AttributeError, ImportError, TypeError or a
+numba error while building nutpie's model), PyMC's NUTS samples instead, with one
 `SamplerFallbackWarning` naming what failed and the versions installed.
 
 Ctrl-C: nutpie and PyMC both answer a KeyboardInterrupt by returning the draws made so far; a
@@ -25,13 +29,18 @@ draw or raises KeyboardInterrupt.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from importlib import metadata
 from typing import Literal, NamedTuple
 
+import numba
 import numpy as np
 import pymc as pm
 import xarray as xr
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import NUTPIE_ADAPTATION
@@ -41,7 +50,7 @@ from tvbeta.nuts import SamplerSettings
 __all__ = ["NUTSRun", "SamplerFallbackWarning", "SamplerSettings", "sample_nuts"]
 
 SamplerName = Literal["pymc", "nutpie"]
-_INTERNALS_CHANGED = (AttributeError, ImportError, TypeError)
+_INTERNALS_CHANGED = (AttributeError, ImportError, TypeError, numba.core.errors.NumbaError)
 """What a release that renames or re-signs a private helper raises while we build the model."""
 
 
@@ -131,7 +140,7 @@ def _fallback_message(err: Exception) -> str:
         "nutpie's fast path failed, so PyMC's NUTS samples instead (same posterior, slower)\n"
         f"{type(err).__name__}: {err}\n"
         f"installed: {versions}; tvbeta.estimate.bayes.sampler uses private helpers of nutpie "
-        "0.16 and PyTensor 3.3's numba linker: install the versions pyproject.toml pins "
+        "0.16 and PyTensor 3.3's numba functions: install the versions pyproject.toml pins "
         "(nutpie<0.17, pytensor<3.4)"
     )
 
@@ -143,30 +152,76 @@ def _version(package: str) -> str:
         return "(not installed)"
 
 
-def _nogil_numba_mode():
-    """PyTensor's NUMBA mode with `_NogilNumbaLinker`."""
-    from pytensor.compile.mode import Mode, get_mode
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
-    from pytensor.link.numba.dispatch.basic import numba_njit
-    from pytensor.link.numba.linker import NumbaLinker
+# --- nutpie's model over C function pointers -------------------------------------------------
+# nutpie's Rust sampler calls the log density through a C function pointer
+# ``int64 logp(n_dim, x*, grad_out*, logp_out*, user_data*)`` (and one for the draws' expansion),
+# from its chains' threads with no Python in between. PyTensor compiles the model's graph to a
+# numba function (cached on disk); a small numba ``cfunc`` calls it through its native address,
+# which it reads from ``user_data`` at run time, as it reads the data's pointers and shapes. So
+# the cfunc's code depends only on the graph's argument and return types, never on the data or
+# on an address of this process: numba caches it on disk (about 2 s the first time per model
+# structure, then milliseconds), and nothing is linked or recompiled per data set. nutpie's own
+# numba backend links the graph into its cfunc and recompiles it for every model (5-15 s).
 
-    class _NogilNumbaLinker(NumbaLinker):
-        """Compile the final function ``nogil=True`` (own cache key: not a GIL-holding build)."""
+_LOGP_SIGNATURE = "int64(uint64, CPointer(float64), CPointer(float64), CPointer(float64), voidptr)"
+_EXPAND_SIGNATURE = "int64(uint64, uint64, CPointer(float64), CPointer(float64), voidptr)"
+# nutpie's codes: 3 and 4 (a non-finite gradient or log density) reject the proposal as a
+# divergence; any other non-zero code ends the run with an error.
+_LOGP_BODY = """\
+def tvbeta_logp(dim, x_, out_, logp_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    header = numba.carray(user_data_, ({n_header},), np.int64)
+    x = numba.carray(x_, ({n_dim},))
+    ok, (value, grad) = call_native(header[0], (x, {views}))
+    if not ok:
+        return 1
+    logp_[0] = value[()]
+    for i in range({n_dim}):
+        out_[i] = grad[i]
+        if not np.isfinite(grad[i]):
+            return 3
+    if not np.isfinite(logp_[0]):
+        return 4
+    return 0
+"""
+_EXPAND_BODY = """\
+def tvbeta_expand(dim, expanded, x_, out_, user_data_):
+    if dim != {n_dim} or expanded != {n_expanded}:
+        return -1
+    header = numba.carray(user_data_, ({n_header},), np.int64)
+    x = numba.carray(x_, ({n_dim},))
+    ok, (values,) = call_native(header[1], (x, {views}))
+    if not ok:
+        return -2
+    for i in range({n_expanded}):
+        out_[i] = values[i]
+    return 0
+"""
 
-        def jit_compile(self, fn_and_cache):
-            fn, cache_key = fn_and_cache
-            if cache_key is not None:
-                CACHED_SRC_FUNCTIONS[fn.py_func] = f"{cache_key}-nogil"
-            return numba_njit(fn.py_func, final_function=True, cache=cache_key is not None,
-                              nogil=True)  # fmt: skip
 
-    return Mode(linker=_NogilNumbaLinker(), optimizer=get_mode("NUMBA").provided_optimizer)
+@intrinsic
+def _void_pointer(typingctx, address):
+    """Return the int64 `address` as a void pointer (for ``numba.carray``)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
 
 
 def _nutpie_model(model: pm.Model):
-    """Return nutpie's model object over PyTensor's compiled (numba) log density and gradient."""
-    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
-    from nutpie.compiled_pyfunc import from_pyfunc
+    """Return nutpie's model over C function pointers to PyTensor's compiled (numba) functions.
+
+    ``user_data`` (int64): the native addresses of the log density-and-gradient and of the
+    expansion, then for each shared variable its data pointer and shape.
+    """
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _make_functions,
+        _prepare_dims_and_coords,
+        _wrap_with_lock,
+    )
     from pymc.initial_point import make_initial_point_fn
 
     pymc_initial_point = make_initial_point_fn(
@@ -174,39 +229,108 @@ def _nutpie_model(model: pm.Model):
         return_transformed=True,
     )  # fmt: skip
     made = _make_functions(
-        model, mode=_nogil_numba_mode(), compute_grad=True, join_expanded=False,
+        model, mode="NUMBA", compute_grad=True, join_expanded=True,
         pymc_initial_point_fn=_wrap_with_lock(pymc_initial_point),
     )  # fmt: skip
     if len(made) != 7:  # a changed private helper, like a renamed one
         raise TypeError(f"nutpie.compile_pymc._make_functions returned {len(made)} values, "
                         "expected 7")  # fmt: skip
-    n_dim, _, logp_fn, expand_fn, initial_point, shape_info, reparameterized = made
-    logp_jit, expand_jit = logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
-    logp_data = [var.get_value() for var in logp_fn.get_shared()]
-    expand_data = [var.get_value() for var in expand_fn.get_shared()]
-    names, _, shapes = shape_info
-
-    def make_logp():
-        def logp(x):
-            value, grad = logp_jit(x, *logp_data)
-            return float(value), grad
-
-        return logp
-
-    def make_expand(seed1, seed2, chain):
-        def expand(x):
-            values = expand_jit(x, *expand_data)
-            return {
-                name: np.asarray(value, dtype=np.float64, order="C").reshape(shape)
-                for name, value, shape in zip(names, values, shapes, strict=True)
-            }
-
-        return expand
-
+    n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized = made
+    shared: dict = {}  # shared variable -> its value, C-contiguous, kept alive with the model
+    for var in [*logp_fn.get_shared(), *expand_fn.get_shared()]:
+        shared.setdefault(var, np.array(var.get_value(), order="C", copy=True))
+    header, offsets = [0, 0], {}
+    for var, value in shared.items():
+        offsets[var] = len(header)
+        header += [value.ctypes.data, *value.shape]
+    user_data = np.array(header, dtype=np.int64)
+    cfuncs = []
+    for slot, (fn, body, signature) in enumerate(
+        ((logp_fn, _LOGP_BODY, _LOGP_SIGNATURE), (expand_fn, _EXPAND_BODY, _EXPAND_SIGNATURE))
+    ):
+        args = [np.zeros(n_dim), *(shared[var] for var in fn.get_shared())]
+        address, caller, types_text = _native_function(fn.vm.jit_fn, args)
+        user_data[slot] = address
+        views = "".join(_carray_source(shared[var], offsets[var]) for var in fn.get_shared())
+        source = body.format(n_dim=n_dim, n_expanded=n_expanded, n_header=len(header),
+                             views=views)  # fmt: skip
+        cfuncs.append(_cached_cfunc(source, signature, caller, types_text))
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
-    return from_pyfunc(
-        ndim=n_dim, make_logp_fn=make_logp, make_expand_fn=make_expand,
-        make_initial_point_fn=initial_point, expanded_dtypes=[np.dtype(np.float64)] * len(names),
-        expanded_shapes=shapes, expanded_names=names, dims=dims, coords=coords,
-        reparameterized_names=reparameterized,
+    return CompiledPyMCModel(
+        _n_dim=n_dim, dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=cfuncs[0], compiled_expand_func=cfuncs[1],
+        initial_point_func=initial_point,
+        shared_data={str(i): value for i, value in enumerate(shared.values())},
+        shared_var_keys={}, user_data=user_data, n_expanded=n_expanded, shape_info=shape_info,
+        logp_func=logp_fn, expand_func=expand_fn, reparameterized_names=reparameterized,
     )  # fmt: skip
+
+
+def _native_function(jit, args: list[np.ndarray]):
+    """Return the native address, a caller intrinsic and their types (text) of `jit`.
+
+    `jit` is PyTensor's numba function.
+    One call with `args` compiles it, or loads it from PyTensor's disk cache; its native entry
+    point follows numba's calling convention, which the intrinsic speaks.
+    """
+    jit(*args)
+    if len(jit.signatures) != 1:
+        raise TypeError(f"PyTensor's compiled function has {len(jit.signatures)} signatures, "
+                        "expected 1")  # fmt: skip
+    (signature,) = jit.signatures
+    compiled = jit.overloads[signature]
+    address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+    return_type = compiled.signature.return_type
+    return address, _native_caller(signature, return_type), f"{signature} -> {return_type}"
+
+
+def _native_caller(signature, return_type):
+    """Return a numba intrinsic ``call_native(address, args) -> (ok, out)``.
+
+    It calls the numba function at ``address`` (int64, known only at run time) with the tuple
+    ``args`` as its one (star-args) argument; ``ok`` is False if it raised (``out`` then holds
+    empty arrays).
+    """
+    if len(signature) != 1 or not isinstance(signature[0], types.BaseTuple):
+        raise TypeError(f"PyTensor's compiled function takes {signature}, expected one tuple "
+                        "of its inputs")  # fmt: skip
+
+    @intrinsic
+    def call_native(typingctx, address, args):
+        def codegen(context, builder, _, llvm_args):
+            function_type = context.call_conv.get_function_type(return_type, list(signature))
+            function = builder.inttoptr(llvm_args[0], function_type.as_pointer())
+            status, out = context.call_conv.call_function(
+                builder, function, return_type, list(signature), [llvm_args[1]]
+            )
+            return context.make_tuple(builder, result, [builder.not_(status.is_error), out])
+
+        result = types.Tuple([types.boolean, return_type])
+        return result(address, args), codegen
+
+    return call_native
+
+
+def _carray_source(value: np.ndarray, offset: int) -> str:
+    """Source of a view of one shared array, its pointer and shape read from the header."""
+    shape = "".join(f"header[{offset + 1 + d}], " for d in range(value.ndim))
+    return f"numba.carray(_void_pointer(header[{offset}]), ({shape}), np.{value.dtype.name}), "
+
+
+def _cached_cfunc(source: str, signature: str, caller, types_text: str):
+    """Compile `source` as a numba cfunc, cached on disk.
+
+    The key is the source and the types of the function it calls.
+    """
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    name = source.split("(", 1)[0].removeprefix("def ")
+    key = hashlib.sha256(f"{source}\n{types_text}".encode()).hexdigest()
+    function = compile_numba_function_src(
+        source, name, cache_key=f"tvbeta-nutpie-{key}",
+        # __name__: the module numba imports to rebuild the function's environment from its cache
+        global_env={"__name__": __name__, "numba": numba, "np": np, "call_native": caller,
+                    "_void_pointer": _void_pointer},
+    )  # fmt: skip
+    return numba.cfunc(signature, cache=True)(function)
