@@ -285,7 +285,7 @@ def test_demo_runs_the_packaged_model_with_the_small_settings(capsys, tmp_path, 
     assert code == 0 and len(call["targets"]) == 7
     assert f"report: {tmp_path / 'report.html'}" in out
     bayes = call["bayes"].nuts  # cli.DEMO_SAMPLER over the file's target_accept (0.8)
-    assert (bayes.draws, bayes.tune, bayes.chains, bayes.target_accept) == (800, 200, 4, 0.8)
+    assert (bayes.draws, bayes.tune, bayes.chains, bayes.target_accept) == (1000, 200, 4, 0.8)
 
 
 def test_demo_full_keeps_the_model_files_sampler_settings(capsys, tmp_path, stub_compare):
