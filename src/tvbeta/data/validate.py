@@ -280,21 +280,20 @@ def check_names(df: pd.DataFrame, target_col: Hashable, factor_cols: Sequence[Ha
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     factors = column_list(factor_cols)
-    available = list(df.columns)
     if not factors and not intercept:
         raise DataValidationError(
             "factor_cols is empty and intercept=False, so the model has no state: name at "
-            f"least one factor column (available: {available}), or set intercept=True for a "
+            f"least one factor column (available: {list(df.columns)}), or set intercept=True for a "
             "local level model (the intercept alone, Z = ones)"
         )
     if target_col not in df.columns:
         raise DataValidationError(
-            f"target column {target_col!r} is not in the DataFrame (available: {available})"
+            f"target column {target_col!r} is not in the DataFrame (available: {list(df.columns)})"
         )
     missing = [c for c in factors if c not in df.columns]
     if missing:
         raise DataValidationError(
-            f"factor column(s) {missing} not in the DataFrame (available: {available})"
+            f"factor column(s) {missing} not in the DataFrame (available: {list(df.columns)})"
         )
     if target_col in factors:
         raise DataValidationError(
