@@ -314,10 +314,11 @@ def fit_funds(
 ) -> xr.Dataset:
     """Fit every fund (target) on the same factors, in parallel tasks; one Dataset of them all.
 
-    Each task fits one fund (`tvbeta.estimate.mle.fit_mle`, or `fit_bayes` with seed + i for
-    the i-th target) and returns its summary only (`fund_summary`), so neither a worker nor
-    the caller holds every fit; the summaries are joined along ``fund`` in the targets' order
-    (times that one fund lacks are NaN for it).
+    Each task fits its funds (`tvbeta.estimate.mle.fit_mle_funds`: one or more; or one,
+    `fit_bayes` with seed + i for the i-th target) and returns their summaries only
+    (`fund_summary`, as arrays), so neither a worker nor the caller holds every fit; the
+    summaries are joined along ``fund`` in the targets' order (times that one fund lacks are
+    NaN for it).
 
     Parameters
     ----------
@@ -344,11 +345,11 @@ def fit_funds(
     level : float in (0, 1), default 0.9
         Central probability of the beta bands and of the Bayes parameter intervals.
     funds_per_task : int, optional
-        Funds fitted one after another in each task of an executor. Default: 1 for "bayes"
-        (seconds per fund); for "mle" (~30 ms per fund) enough to make at most
+        Funds fitted one after another in each task (of an executor, or here). Default: 1 for
+        "bayes" (seconds per fund); for "mle" (~20 ms per fund) enough to make at most
         `MLE_TASKS` tasks, whose scheduling and transfer would otherwise cost as much as the
         fits (measured: 1,000 funds one per task on 2 Dask workers ran 1.2x faster than
-        serially). Without an executor, 1.
+        serially), and a task checks its frame and factors once (`fit_mle_funds`).
     store : path-like, optional
         A folder to write the summaries to as they finish, one Zarr store per task
         (``part-<position of its first fund>-<random>.zarr``, each written atomically), instead of
@@ -427,8 +428,7 @@ def fit_funds(
     if pool is not None and settings is not None:
         settings = task_nuts(settings)
     if funds_per_task is None:
-        funds_per_task = 1 if pool is None or method == "bayes" \
-            else max(1, -(-len(todo) // MLE_TASKS))  # fmt: skip
+        funds_per_task = 1 if method == "bayes" else max(1, -(-len(todo) // MLE_TASKS))
     elif isinstance(funds_per_task, bool) or not isinstance(funds_per_task, int) \
             or funds_per_task < 1:  # fmt: skip
         raise ValueError(f"funds_per_task must be a positive integer, got {funds_per_task!r}")
@@ -535,8 +535,8 @@ SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
 MLE_KEYWORDS = ("intercept", "q", "burn", "noise", "frequency")
 """The model keywords of `fit_mle` that `fit_funds` passes on for "mle"."""
 MLE_TASKS = 64
-"""The most tasks `fit_funds` makes of the MLE of many funds on an executor (a few per worker
-on a small cluster, so the last ones finish together)."""
+"""The most tasks `fit_funds` makes of the MLE of many funds, here or on an executor (a few
+per worker on a small cluster, so the last ones finish together)."""
 
 
 def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashable],
@@ -550,15 +550,17 @@ def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashabl
     funds, a fund's error gets a note naming it (`run_tasks` names the task by its first fund).
     """
     summaries = []
+    if method == "mle":
+        from tvbeta.estimate.mle import fit_mle_funds
+
+        fits = fit_mle_funds(df, targets, factors, **model)  # the frame checked once
     for target, seed in zip(targets, seeds, strict=True):
         with naming("fund", target) if len(targets) > 1 else nullcontext(), \
                 warnings.catch_warnings(record=True) as caught:  # fmt: skip
             warnings.simplefilter("always")  # the caller's filters decide, once named
             if method == "mle":
-                from tvbeta.estimate.mle import fit_mle
-
                 with numba_threads(cores):
-                    fit = fit_mle(df, target, factors, **model)
+                    fit = next(fits)
             else:
                 from tvbeta.estimate.bayes.fit import fit_bayes
 
