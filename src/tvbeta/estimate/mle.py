@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -714,36 +715,45 @@ def fit_mle(
     DataValidationError, SpecError
         Unusable data, or a ``spec`` whose K does not fit the factor columns.
     """
-    return next(fit_mle_funds(df, [target_col], factor_cols, intercept=intercept, q=q,
-                              burn=burn, spec=spec, name=name, noise=noise,
-                              frequency=frequency))  # fmt: skip
+    return next(_fits(df, [target_col], factor_cols, intercept=intercept, q=q, burn=burn,
+                      spec=spec, name=name, noise=noise, frequency=frequency))  # fmt: skip
 
 
-def fit_mle_funds(
-    df: pd.DataFrame,
-    target_cols: Sequence[Hashable],
-    factor_cols: Sequence[Hashable] | Hashable,
-    *,
-    intercept: bool = True,
-    q: QForm = "diag",
-    burn: int | None = None,
-    spec: KalmanSpec | None = None,
-    name: str | None = None,
-    noise: Literal["constant", "volatility"] = "constant",
-    frequency: str | float | None = None,
-) -> Iterator[MLEFit]:
+def fit_mle_funds(df: pd.DataFrame, target_cols: Sequence[Hashable],
+                  factor_cols: Sequence[Hashable] | Hashable, **options: Any,
+                  ) -> Iterator[MLEFit]:  # fmt: skip
     """Yield `fit_mle` of each target in turn, on the same factors, the frame checked once.
 
     The designs come from `prepare_designs` (the factors and the index validated at the first
     target), so many funds skip the per-fund pandas work of `fit_mle`; each fit is the one
-    `fit_mle` gives. The arguments are `fit_mle`'s, with ``target_cols`` (a sequence of
-    columns) for its one target.
+    `fit_mle` gives.
+
+    Parameters
+    ----------
+    df, factor_cols : as in `fit_mle`.
+    target_cols : sequence of hashable
+        The targets, one fit each, in order.
+    **options
+        `fit_mle`'s keywords (intercept, q, burn, spec, name, noise, frequency), its defaults.
 
     Raises
     ------
+    TypeError
+        A keyword `fit_mle` does not take (at once).
     ValueError, DataValidationError, SpecError
         As `fit_mle`, when the fit of the target concerned is asked for.
     """
+    call = inspect.signature(fit_mle).bind(df, None, factor_cols, **options)
+    call.apply_defaults()  # one place for the defaults: fit_mle's signature
+    return _fits(df, target_cols, factor_cols, **call.kwargs)
+
+
+def _fits(df: pd.DataFrame, target_cols: Sequence[Hashable],
+          factor_cols: Sequence[Hashable] | Hashable, *, intercept: bool, q: QForm,
+          burn: int | None, spec: KalmanSpec | None, name: str | None,
+          noise: Literal["constant", "volatility"], frequency: str | float | None,
+          ) -> Iterator[MLEFit]:  # fmt: skip
+    """Yield `fit_mle` (its arguments, ``target_cols`` for one target) of each target."""
     check_q_form(q)
     factor_cols = column_list(factor_cols)
     if spec is None:
