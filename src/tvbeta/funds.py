@@ -346,7 +346,7 @@ def fit_funds(
         Central probability of the beta bands and of the Bayes parameter intervals.
     funds_per_task : int, optional
         Funds fitted one after another in each task (of an executor, or here). Default: 1 for
-        "bayes" (seconds per fund); for "mle" (~20 ms per fund) enough to make at most
+        "bayes" (seconds per fund); for "mle" (~25 ms per fund) enough to make at most
         `MLE_TASKS` tasks, whose scheduling and transfer would otherwise cost as much as the
         fits (measured: 1,000 funds one per task on 2 Dask workers ran 1.2x faster than
         serially), and a task checks its frame and factors once (`fit_mle_funds`).
