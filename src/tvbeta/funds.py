@@ -603,8 +603,11 @@ class _Summaries(NamedTuple):
 
     def alike(self, other: _Summaries) -> bool:
         """Whether ``other`` has the same variables and coordinates (stackable as they are)."""
-        return (self.data.keys() == other.data.keys() and self.coords.keys() == other.coords.keys()
-                and all(np.array_equal(self.coords[c], other.coords[c]) for c in self.coords))
+        return (
+            self.data.keys() == other.data.keys()
+            and self.coords.keys() == other.coords.keys()
+            and all(np.array_equal(self.coords[c], other.coords[c]) for c in self.coords)
+        )
 
 
 def _stacked(summaries: list[_Summaries]) -> list[_Summaries]:
