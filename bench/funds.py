@@ -8,17 +8,20 @@ caches); the Bayes fits (4 chains x (1000 + 1000), cores 1 per fund on the clust
 funds give the throughput in funds per hour. The Datasets of the two runs must be identical.
 Goal (issue 14): 1,000 funds' MLE in < 15 s on 2 cores.
 
-On paper, for 100 workers: the MLE of a fund is ~30 ms of one core and its summary ~60 kB, so
-1,000 funds are ~0.3 s of work per worker, as much as the scheduler's ~1 ms per task times
-1,000 tasks plus the transfer of 60 MB of summaries: scheduling and data transfer dominate,
-and funds are better sent in chunks. A Bayes fit is ~10-60 s of one core and its compile is
-paid once per worker (PyTensor's and numba's caches), so sampling dominates and 100 workers
-give ~100x the funds per hour of one.
+On paper, for 100 workers: the MLE of a fund is ~25 ms of one core (the L-BFGS-B search:
+~75 value-and-gradient kernel calls and scipy's loop around them, then standard errors,
+smoother and summary) and its summary ~50 kB of arrays, so 1,000 funds are ~0.25 s of work
+per worker, as much as the scheduler's ~1 ms per task times 1,000 tasks plus the transfer of
+50 MB of summaries: scheduling and data transfer dominate, and funds are better sent in
+chunks (`fit_funds` makes at most `MLE_TASKS` tasks; each checks its frame once). A Bayes
+fit is ~10-60 s of one core and its compile is paid once per worker (PyTensor's and numba's
+caches), so sampling dominates and 100 workers give ~100x the funds per hour of one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import warnings
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     figures: dict[str, float] = {}
     rows = []
+    load = [os.getloadavg()[0]]  # other jobs on the machine: say how loaded it was
     with (
         LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                      dashboard_address=None) as cluster,
@@ -93,13 +97,15 @@ def main(argv: list[str] | None = None) -> int:
                                                   **options))  # fmt: skip
             dask_times.append(t)
             xr.testing.assert_identical(parallel, serial)
+        load.append(os.getloadavg()[0])
         t_serial, t_dask = statistics.median(serial_times), statistics.median(dask_times)
         rows += [[f"MLE, {len(funds)} funds, serial", f"{t_serial:.1f} s",
                   f"{1e3 * t_serial / len(funds):.1f} ms", "1x", ""],
                  [f"MLE, {len(funds)} funds, Dask {args.workers} workers", f"{t_dask:.1f} s",
                   f"{1e3 * t_dask / len(funds):.1f} ms", fmt_ratio(t_serial / t_dask),
                   verdict(t_dask, GOAL_SECONDS, at_least=False)]]  # fmt: skip
-        figures.update(mle_serial_s=t_serial, mle_dask_s=t_dask)
+        figures.update(mle_serial_s=t_serial, mle_dask_s=t_dask, load_before=load[0],
+                       load_after=load[1])  # fmt: skip
         if args.bayes_funds:
             few = funds[:args.bayes_funds]
             settings = SamplerSettings(n_paths=0)
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         note=f"MLE: medians of {args.repeat} interleaved runs (serial "
              f"{', '.join(f'{t:.1f}' for t in serial_times)} s; Dask "
              f"{', '.join(f'{t:.1f}' for t in dask_times)} s); Dask and serial Datasets "
-             "identical (xarray assert_identical).",
+             "identical (xarray assert_identical). Load average (1 min) before and after the "
+             f"MLE runs: {load[0]:.1f}, {load[1]:.1f} on {os.cpu_count()} CPUs.",
     )  # fmt: skip
     if args.json:
         write_json(args.json, {"funds": len(funds), "workers": args.workers, **figures})

@@ -71,6 +71,26 @@ def test_each_funds_mle_row_is_that_funds_own_fit(data, mle_serial):
         np.testing.assert_array_equal(row["beta"], fit.result.beta_smooth.to_numpy())
 
 
+@pytest.mark.parametrize("order", [["a", "b", "d"], ["a", "d", "b"]])
+def test_a_fund_with_a_shorter_history_is_nan_before_it_starts(data, order):
+    """Fund d starts 40 rows later: each row is that fund's own fit_mle, d's times before its
+    start are NaN, the others' band is whole; the same whether the funds share a task or not
+    (funds alike are stacked, the rest joined by xarray)."""
+    frame = data.assign(d=data["b"].where(np.arange(len(data)) >= 40))
+    out = fit_funds(frame, order, FACTORS)
+    xr.testing.assert_identical(fit_funds(frame, order, FACTORS, funds_per_task=3), out)
+    assert list(out["fund"].values) == order
+    for fund in order:
+        fit = fit_mle(frame, fund, FACTORS)
+        beta = fit.result.beta_smooth
+        row = out.sel(fund=fund)
+        np.testing.assert_array_equal(row["beta"].sel(time=beta.index), beta.to_numpy())
+        assert row["beta"].isnull().sum() == (out.sizes["time"] - len(beta)) * len(beta.columns)
+        np.testing.assert_array_equal(row["estimate"], fit.params.to_numpy())
+        assert row["loglik"] == fit.estimate.llf
+    assert len(fit_mle(frame, "d", FACTORS).result.beta_smooth) < out.sizes["time"]
+
+
 def test_the_mle_band_is_the_smoothed_mean_plus_minus_the_normal_quantile_times_the_sd(
         data, mle_serial):  # fmt: skip
     z = norm.ppf(0.95)  # the default level 0.9

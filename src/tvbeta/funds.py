@@ -22,7 +22,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -314,10 +314,11 @@ def fit_funds(
 ) -> xr.Dataset:
     """Fit every fund (target) on the same factors, in parallel tasks; one Dataset of them all.
 
-    Each task fits one fund (`tvbeta.estimate.mle.fit_mle`, or `fit_bayes` with seed + i for
-    the i-th target) and returns its summary only (`fund_summary`), so neither a worker nor
-    the caller holds every fit; the summaries are joined along ``fund`` in the targets' order
-    (times that one fund lacks are NaN for it).
+    Each task fits its funds (`tvbeta.estimate.mle.fit_mle_funds`: one or more; or one,
+    `fit_bayes` with seed + i for the i-th target) and returns their summaries only
+    (`fund_summary`, as arrays), so neither a worker nor the caller holds every fit; the
+    summaries are joined along ``fund`` in the targets' order (times that one fund lacks are
+    NaN for it).
 
     Parameters
     ----------
@@ -344,11 +345,11 @@ def fit_funds(
     level : float in (0, 1), default 0.9
         Central probability of the beta bands and of the Bayes parameter intervals.
     funds_per_task : int, optional
-        Funds fitted one after another in each task of an executor. Default: 1 for "bayes"
-        (seconds per fund); for "mle" (~30 ms per fund) enough to make at most
+        Funds fitted one after another in each task (of an executor, or here). Default: 1 for
+        "bayes" (seconds per fund); for "mle" (~25 ms per fund) enough to make at most
         `MLE_TASKS` tasks, whose scheduling and transfer would otherwise cost as much as the
         fits (measured: 1,000 funds one per task on 2 Dask workers ran 1.2x faster than
-        serially). Without an executor, 1.
+        serially), and a task checks its frame and factors once (`fit_mle_funds`).
     store : path-like, optional
         A folder to write the summaries to as they finish, one Zarr store per task
         (``part-<position of its first fund>-<random>.zarr``, each written atomically), instead of
@@ -427,8 +428,7 @@ def fit_funds(
     if pool is not None and settings is not None:
         settings = task_nuts(settings)
     if funds_per_task is None:
-        funds_per_task = 1 if pool is None or method == "bayes" \
-            else max(1, -(-len(todo) // MLE_TASKS))  # fmt: skip
+        funds_per_task = 1 if method == "bayes" else max(1, -(-len(todo) // MLE_TASKS))
     elif isinstance(funds_per_task, bool) or not isinstance(funds_per_task, int) \
             or funds_per_task < 1:  # fmt: skip
         raise ValueError(f"funds_per_task must be a positive integer, got {funds_per_task!r}")
@@ -440,11 +440,11 @@ def fit_funds(
         jobs[chunk[0]] = (df[columns] if pool is not None else df, chunk, factors, method, seeds,
                           settings, level, model, None if pool is None else 1)  # fmt: skip
 
-    def write(first: Hashable, summary: xr.Dataset) -> None:
+    def write(first: Hashable, summary: list[_Summaries]) -> None:
         # random: a part made by another run with another order of targets keeps its name
         name = f"part-{position[first]:06d}-{secrets.token_hex(4)}.zarr"
         with atomic_path(folder / name) as tmp:
-            summary.to_zarr(tmp, consolidated=False)
+            _along_funds(summary).to_zarr(tmp, consolidated=False)
 
     bar = tqdm(total=len(targets), initial=len(targets) - len(todo), desc="funds",
                disable=not progress)  # fmt: skip
@@ -458,7 +458,7 @@ def fit_funds(
         bar.close()
         _warn_per_category(caught)
     if folder is None:
-        out = _along_funds(list(summaries.values()))
+        out = _along_funds([part for parts in summaries.values() for part in parts])
     else:
         parts = sorted(folder.glob("part-*.zarr"))
         out = xr.open_mfdataset(parts, engine="zarr", combine="nested", concat_dim=FUND,
@@ -535,13 +535,14 @@ SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
 MLE_KEYWORDS = ("intercept", "q", "burn", "noise", "frequency")
 """The model keywords of `fit_mle` that `fit_funds` passes on for "mle"."""
 MLE_TASKS = 64
-"""The most tasks `fit_funds` makes of the MLE of many funds on an executor (a few per worker
-on a small cluster, so the last ones finish together)."""
+"""The most tasks `fit_funds` makes of the MLE of many funds, here or on an executor (a few
+per worker on a small cluster, so the last ones finish together)."""
 
 
 def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashable],
                 method: FitMethod, seeds: list[int | None], settings: SamplerSettings | None,
-                level: float, model: dict[str, Any], cores: int | None) -> xr.Dataset:  # fmt: skip
+                level: float, model: dict[str, Any], cores: int | None,
+                ) -> list[_Summaries]:  # fmt: skip
     """Fit and summarise some funds one after another: a task of `fit_funds`.
 
     Within the task's core budget: the NUTS settings' (`within_task_budget`), and for the
@@ -549,32 +550,87 @@ def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashabl
     funds, a fund's error gets a note naming it (`run_tasks` names the task by its first fund).
     """
     summaries = []
+    if method == "mle":
+        from tvbeta.estimate.mle import fit_mle_funds
+
+        fits = fit_mle_funds(df, targets, factors, **model)  # the frame checked once
     for target, seed in zip(targets, seeds, strict=True):
         with naming("fund", target) if len(targets) > 1 else nullcontext(), \
                 warnings.catch_warnings(record=True) as caught:  # fmt: skip
             warnings.simplefilter("always")  # the caller's filters decide, once named
             if method == "mle":
-                from tvbeta.estimate.mle import fit_mle
-
                 with numba_threads(cores):
-                    fit = fit_mle(df, target, factors, **model)
+                    fit = next(fits)
             else:
                 from tvbeta.estimate.bayes.fit import fit_bayes
 
                 with within_task_budget(settings) as nuts:
                     fit = fit_bayes(df, target, factors, seed=seed, settings=nuts, **model)
-            summaries.append(fund_summary(fit, level).expand_dims({FUND: [target]}))
+            summaries.append(_Summaries.of(target, fit, level))
         for w in caught:  # a warning of many funds names its fund
             warnings.warn_explicit(f"fund {target!r}: {w.message}", w.category, w.filename,
                                    w.lineno)  # fmt: skip
-    return _along_funds(summaries)
+    return _stacked(summaries)
 
 
-def _along_funds(summaries: list[xr.Dataset]) -> xr.Dataset:
+class _Summaries(NamedTuple):
+    """Some funds' summaries as arrays: `fund_summary`'s variables, ``fund`` first.
+
+    Tasks return these, and the Dataset is built once from them: building one Dataset per
+    fund (~4 ms) and joining them with xarray's concat (~3 ms per fund) cost more than the
+    rest of a fund's summary, and numpy arrays pickle smaller than Datasets.
+    """
+
+    funds: list[Hashable]
+    data: dict[str, tuple[tuple[str, ...], np.ndarray]]
+    """name -> (dims after ``fund``, values (n_funds, ...))."""
+    coords: dict[str, np.ndarray]
+    attrs: dict[str, str]
+
+    @classmethod
+    def of(cls, fund: Hashable, fit: Any, level: float) -> _Summaries:
+        """Return one fit's summary (`fund_summary`) as the summaries of one fund."""
+        data, coords, attrs = _summary(fit, level)
+        return cls([fund], {name: (dims, np.asarray(values)[None])
+                            for name, (dims, values) in data.items()}, coords, attrs)  # fmt: skip
+
+    def dataset(self) -> xr.Dataset:
+        """Return these funds' summaries as one Dataset (dims fund, then the variable's)."""
+        funds = np.empty(len(self.funds), dtype=object)  # labels as given, tuples too
+        funds[:] = self.funds
+        data = {name: ((FUND, *dims), values) for name, (dims, values) in self.data.items()}
+        return xr.Dataset(data, coords={FUND: funds, **self.coords}, attrs=self.attrs)
+
+    def alike(self, other: _Summaries) -> bool:
+        """Whether ``other`` has the same variables and coordinates (stackable as they are)."""
+        return (
+            self.data.keys() == other.data.keys()
+            and self.coords.keys() == other.coords.keys()
+            and all(np.array_equal(self.coords[c], other.coords[c]) for c in self.coords)
+        )
+
+
+def _stacked(summaries: list[_Summaries]) -> list[_Summaries]:
+    """Stack each run of alike summaries (same coordinates) into one; the order is kept."""
+    runs: list[list[_Summaries]] = []
+    for summary in summaries:
+        if runs and runs[-1][0].alike(summary):
+            runs[-1].append(summary)
+        else:
+            runs.append([summary])
+    return [run[0] if len(run) == 1 else _Summaries(
+        [f for s in run for f in s.funds],
+        {name: (dims, np.concatenate([s.data[name][1] for s in run]))
+         for name, (dims, _) in run[0].data.items()},
+        run[0].coords, run[0].attrs) for run in runs]  # fmt: skip
+
+
+def _along_funds(summaries: list[_Summaries]) -> xr.Dataset:
     """Join funds' summaries along ``fund`` (a time one fund lacks is NaN for it)."""
-    if len(summaries) == 1:  # xarray's concat costs ~8 ms even for one Dataset
-        return summaries[0]
-    return xr.concat(summaries, dim=FUND, join="outer", combine_attrs="override")
+    parts = [s.dataset() for s in _stacked(summaries)]
+    if len(parts) == 1:  # xarray's concat costs ~8 ms even for one Dataset
+        return parts[0]
+    return xr.concat(parts, dim=FUND, join="outer", combine_attrs="override")
 
 
 def fund_summary(fit: Any, level: float = DEFAULT_LEVEL) -> xr.Dataset:
@@ -605,6 +661,11 @@ def fund_summary(fit: Any, level: float = DEFAULT_LEVEL) -> xr.Dataset:
     TypeError
         ``fit`` is neither an MLEFit nor a BayesFit.
     """
+    return xr.Dataset(*_summary(fit, level))
+
+
+def _summary(fit: Any, level: float) -> tuple[dict[str, tuple], dict[str, Any], dict[str, str]]:
+    """Return `fund_summary`'s (data: name -> (dims tuple, values), coords, attrs)."""
     from tvbeta.estimate.bayes.diagnostics import check_convergence
     from tvbeta.estimate.bayes.fit import BayesFit
     from tvbeta.estimate.mle import MLEFit
@@ -624,22 +685,22 @@ def fund_summary(fit: Any, level: float = DEFAULT_LEVEL) -> xr.Dataset:
         attrs["band"] = bands.band
     if isinstance(fit, MLEFit):
         coords[PARAMETER] = np.asarray(fit.params.index, dtype=str)
-        data.update(estimate=(PARAMETER, fit.params.to_numpy()),
-                    sd=(PARAMETER, fit.se.to_numpy()), loglik=((), fit.estimate.llf),
+        data.update(estimate=((PARAMETER,), fit.params.to_numpy()),
+                    sd=((PARAMETER,), fit.se.to_numpy()), loglik=((), fit.estimate.llf),
                     converged=((), bool(fit.estimate.converged)))  # fmt: skip
     else:
         table = fit.qr_summary(level)
         coords[PARAMETER] = np.asarray(table.index, dtype=str)
-        data.update(estimate=(PARAMETER, table["posterior median"].to_numpy()),
-                    sd=(PARAMETER, table["posterior sd"].to_numpy()),
-                    lower=(PARAMETER, table.iloc[:, -2].to_numpy()),
-                    upper=(PARAMETER, table.iloc[:, -1].to_numpy()))  # fmt: skip
+        data.update(estimate=((PARAMETER,), table["posterior median"].to_numpy()),
+                    sd=((PARAMETER,), table["posterior sd"].to_numpy()),
+                    lower=((PARAMETER,), table.iloc[:, -2].to_numpy()),
+                    upper=((PARAMETER,), table.iloc[:, -1].to_numpy()))  # fmt: skip
         if fit.spec.intercept and paths:
             alpha = fit.alpha_probability().reindex(bands.mean.index)
-            data["p_alpha_filtered"] = (TIME, alpha["filtered"].to_numpy())
-            data["p_alpha_smoothed"] = (TIME, alpha["smoothed"].to_numpy())
+            data["p_alpha_filtered"] = ((TIME,), alpha["filtered"].to_numpy())
+            data["p_alpha_smoothed"] = ((TIME,), alpha["smoothed"].to_numpy())
         data["converged"] = ((), bool(check_convergence(fit, warn=False).ok))
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return data, coords, attrs
 
 
 def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.DataFrame:

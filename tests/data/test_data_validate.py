@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tvbeta.data import DataValidationError, prepare_design
+from tvbeta.data.validate import prepare_designs
 
 
 def returns(n: int = 8, seed: int = 0) -> pd.DataFrame:
@@ -63,6 +64,33 @@ def test_with_intercept_is_the_design_of_the_other_intercept_choice() -> None:
     no_icpt = prepare_design(level, "fund", ["a"], intercept=False)  # no warning: one column
     with pytest.warns(UserWarning, match=r"columns \['Intercept', 'a'\] are nearly collinear"):
         no_icpt.with_intercept(True)
+
+
+def test_prepare_designs_gives_each_target_its_own_design_with_its_own_arrays() -> None:
+    """Factors checked once: each design is the table's columns (NaN factor -> 0 in Z where
+    the target is missing), equal to a fresh one-target call, and no array is shared."""
+    df = returns(12).assign(other=lambda d: d["fund"] * 0.5 + d["a"])
+    df.loc[df.index[3], ["other", "a"]] = np.nan  # a NaN factor where "other" is missing
+    df.loc[df.index[3], "fund"] = np.nan
+    designs = list(prepare_designs(df, ["fund", "other"], ["a", "b"], intercept=True, burn=2))
+    for design, target in zip(designs, ["fund", "other"], strict=True):
+        np.testing.assert_array_equal(design.y, df[target].to_numpy())
+        np.testing.assert_array_equal(design.H, df[["a", "b"]].to_numpy())
+        np.testing.assert_array_equal(design.Z[:, 1:], df[["a", "b"]].fillna(0.0).to_numpy())
+        assert_same_design(design, prepare_design(df, target, ["a", "b"], intercept=True, burn=2))
+    first, second = designs
+    assert not any(np.shares_memory(getattr(first, f), getattr(second, f)) for f in "yHZ")
+
+
+def test_prepare_designs_raises_a_targets_error_when_its_design_is_asked_for() -> None:
+    df = returns().assign(bad=lambda d: d["fund"].where(d.index != d.index[5], np.inf))
+    designs = prepare_designs(df, ["fund", "bad"], ["a", "b"], intercept=False)
+    assert next(designs).target_col == "fund"
+    with raises(r"column 'bad' is infinite on 2024-02-09"):
+        next(designs)
+    factor_bad = df.assign(a=df["a"].where(df.index != df.index[2], np.inf))
+    with raises(r"column 'a' is infinite on 2024-01-19"):  # the factors' error: at the first
+        next(prepare_designs(factor_bad, ["fund", "bad"], ["a", "b"], intercept=False))
 
 
 def test_arrays_without_intercept_are_the_factors() -> None:

@@ -15,7 +15,13 @@ from scipy.optimize import minimize_scalar
 from tests.model.nile import DK_Q, DK_R, nile_frame
 
 from tvbeta.data import DataValidationError, simulate
-from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle, fit_mle_design, fit_qr
+from tvbeta.estimate.mle import (
+    MLEConvergenceWarning,
+    fit_mle,
+    fit_mle_design,
+    fit_mle_funds,
+    fit_qr,
+)
 from tvbeta.estimate.statsmodels_twin import TVPRegression
 from tvbeta.kalman import kalman_loglik, state_space
 from tvbeta.model import KalmanSpec, StateSpaceModel, design_for
@@ -339,6 +345,27 @@ def test_fit_mle_with_leading_empty_rows_is_the_statsmodels_twin_on_the_fund_row
     Z = np.column_stack([np.ones(len(trimmed)), trimmed["f1"]])
     twin = TVPRegression(trimmed["y"].to_numpy(), Z, a0=fit.spec.beta0, P0=fit.spec.P0, burn=2)
     assert fit.llf == pytest.approx(twin.loglike(fit.params.to_numpy()), rel=1e-8)
+
+
+def test_fit_mle_funds_fits_each_fund_on_the_frame_checked_once():
+    """Two funds on one factor, the second from row 20 on (its frame and factor checks made
+    at the first): each llf is statsmodels' log-likelihood of that fund's rows at its
+    estimates, and each fit is fit_mle's; an unknown keyword is refused at once."""
+    late, _ = _late_fund()
+    frame = late.assign(early=late["f1"] * 0.5 + np.random.default_rng(0).normal(0, 0.01, 150))
+    fits = list(fit_mle_funds(frame, ["early", "y"], "f1"))
+    for fit, target in zip(fits, ["early", "y"], strict=True):
+        rows = frame[frame[target].notna()]
+        Z = np.column_stack([np.ones(len(rows)), rows["f1"]])
+        twin = TVPRegression(rows[target].to_numpy(), Z, a0=fit.spec.beta0, P0=fit.spec.P0,
+                             burn=2)  # fmt: skip
+        assert fit.llf == pytest.approx(twin.loglike(fit.params.to_numpy()), rel=1e-8)
+        alone = fit_mle(frame, target, "f1")
+        assert fit.llf == alone.llf
+        np.testing.assert_array_equal(fit.params, alone.params)
+        np.testing.assert_array_equal(fit.se, alone.se)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'intercpt'"):
+        fit_mle_funds(frame, ["y"], "f1", intercpt=False)
 
 
 def test_fit_mle_nile_with_leading_empty_years_is_statsmodels_exact_diffuse():

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import warnings
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from threadpoolctl import ThreadpoolController
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import default_burn
-from tvbeta.data.validate import Design, column_list, format_span
+from tvbeta.data.validate import Design, column_list, format_span, prepare_designs
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
 from tvbeta.kalman.collapsed import reversion_loglik_vjp
@@ -39,7 +40,7 @@ from tvbeta.model import (
     check_q_form,
 )
 from tvbeta.model import heuristics as hx
-from tvbeta.model.engine import design_for
+from tvbeta.model.engine import check_states
 from tvbeta.model.volatility import VolatilityIndex, scaled_noise
 from tvbeta.results import KalmanResult
 
@@ -91,9 +92,9 @@ class QRParameterization:
 
     def chain(self, theta: np.ndarray, dQ: np.ndarray, dR: float) -> np.ndarray:
         """Gradient in theta from the symmetric gradient dQ (k, k) and dR."""
-        Q, R, L = self.to_qr(theta)
-        if self.q == "diag":
-            return np.append(np.diag(dQ) * np.diag(Q), dR * R)  # np.r_ costs more than the math
+        if self.q == "diag":  # d exp(theta) / d theta = the variances; np.r_ costs more
+            return np.append(dQ.diagonal(), dR) * np.exp(theta)
+        _, R, L = self.to_qr(theta)
         dL = 2.0 * dQ @ L
         dL[np.diag_indices(self.k)] *= np.diag(L)
         return np.append(dL[np.tril_indices(self.k)], dR * R)
@@ -714,6 +715,45 @@ def fit_mle(
     DataValidationError, SpecError
         Unusable data, or a ``spec`` whose K does not fit the factor columns.
     """
+    return next(_fits(df, [target_col], factor_cols, intercept=intercept, q=q, burn=burn,
+                      spec=spec, name=name, noise=noise, frequency=frequency))  # fmt: skip
+
+
+def fit_mle_funds(df: pd.DataFrame, target_cols: Sequence[Hashable],
+                  factor_cols: Sequence[Hashable] | Hashable, **options: Any,
+                  ) -> Iterator[MLEFit]:  # fmt: skip
+    """Yield `fit_mle` of each target in turn, on the same factors, the frame checked once.
+
+    The designs come from `prepare_designs` (the factors and the index validated at the first
+    target), so many funds skip the per-fund pandas work of `fit_mle`; each fit is the one
+    `fit_mle` gives.
+
+    Parameters
+    ----------
+    df, factor_cols : as in `fit_mle`.
+    target_cols : sequence of hashable
+        The targets, one fit each, in order.
+    **options
+        `fit_mle`'s keywords (intercept, q, burn, spec, name, noise, frequency), its defaults.
+
+    Raises
+    ------
+    TypeError
+        A keyword `fit_mle` does not take (at once).
+    ValueError, DataValidationError, SpecError
+        As `fit_mle`, when the fit of the target concerned is asked for.
+    """
+    call = inspect.signature(fit_mle).bind(df, None, factor_cols, **options)
+    call.apply_defaults()  # one place for the defaults: fit_mle's signature
+    return _fits(df, target_cols, factor_cols, **call.kwargs)
+
+
+def _fits(df: pd.DataFrame, target_cols: Sequence[Hashable],
+          factor_cols: Sequence[Hashable] | Hashable, *, intercept: bool, q: QForm,
+          burn: int | None, spec: KalmanSpec | None, name: str | None,
+          noise: Literal["constant", "volatility"], frequency: str | float | None,
+          ) -> Iterator[MLEFit]:  # fmt: skip
+    """Yield `fit_mle` (its arguments, ``target_cols`` for one target) of each target."""
     check_q_form(q)
     factor_cols = column_list(factor_cols)
     if spec is None:
@@ -722,15 +762,17 @@ def fit_mle(
     burn = default_burn(spec.K) if burn is None else int(burn)
     if noise not in ("constant", "volatility"):
         raise ValueError(f"noise must be 'constant' or 'volatility', got {noise!r}")
-    design = design_for(spec, df, target_col, factor_cols, burn)
-    index = None
-    if noise == "volatility":
-        from tvbeta.estimate.bayes.priors import periods_per_year
+    model = dataclasses.replace(spec.model, q=q)
+    for design in prepare_designs(df, target_cols, factor_cols, intercept=spec.intercept,
+                                  burn=burn):  # fmt: skip
+        check_states(spec, design)
+        index = None
+        if noise == "volatility":
+            from tvbeta.estimate.bayes.priors import periods_per_year
 
-        index = VolatilityIndex.default_for(design.y, design.Z, burn=burn,
-                                            ppy=periods_per_year(design.index, frequency))
-    return fit_mle_design(design, dataclasses.replace(spec.model, q=q), burn=burn, name=name,
-                          noise=index)  # fmt: skip
+            index = VolatilityIndex.default_for(design.y, design.Z, burn=burn,
+                                                ppy=periods_per_year(design.index, frequency))
+        yield fit_mle_design(design, model, burn=burn, name=name, noise=index)
 
 
 def fit_mle_design(
