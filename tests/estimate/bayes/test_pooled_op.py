@@ -114,5 +114,5 @@ def test_pooled_ops_refuse_inputs_of_the_wrong_rank():
         PooledLoglikOp()(np.eye(2), np.ones(3), np.ones((3, 5)), np.ones((3, 5, 2)), np.eye(2),
                          np.zeros((3, 2)), np.ones((3, 2, 2)))  # fmt: skip
     with pytest.raises(ValueError, match="w must be a matrix"):
-        PooledVJPOp()(np.ones(5), np.ones((3, 5)), np.ones((3, 5, 4)), np.ones((3, 5)),
-                      np.ones((3, 5, 2)), np.eye(2), np.ones((3, 1)), np.ones((3, 2, 2)))
+        data = [np.ones((3, 5)), np.ones((3, 5, 2)), np.eye(2), np.ones((3, 1)), np.ones((3, 2, 2))]
+        PooledVJPOp()(np.ones(5), np.ones((3, 5)), np.ones((3, 5, 4)), *data)

@@ -485,7 +485,7 @@ def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR):
 @numba.njit(cache=True)
 def _pooled_adjoint(w, ll, tape, y, Z, T, R):
     """Return (dQ (J, k, k), dR like R (J, 1 | n)) of sum_jt w_jt ll_jt, fund after fund."""
-    J, n, k = Z.shape
+    J, k = Z.shape[0], Z.shape[2]
     dQ, dR = np.empty((J, k, k)), np.zeros(R.shape)
     w, y = np.ascontiguousarray(w), np.ascontiguousarray(y)
     Z, T = np.ascontiguousarray(Z), np.ascontiguousarray(T)
@@ -497,7 +497,7 @@ def _pooled_adjoint(w, ll, tape, y, Z, T, R):
 @numba.njit(cache=True, parallel=True)
 def _pooled_adjoint_parallel(w, ll, tape, y, Z, T, R):
     """`_pooled_adjoint` with the funds spread over numba's threads."""
-    J, n, k = Z.shape
+    J, k = Z.shape[0], Z.shape[2]
     dQ, dR = np.empty((J, k, k)), np.zeros(R.shape)
     w, y = np.ascontiguousarray(w), np.ascontiguousarray(y)
     Z, T = np.ascontiguousarray(Z), np.ascontiguousarray(T)
