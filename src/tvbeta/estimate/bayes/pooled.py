@@ -263,9 +263,11 @@ def build_pooled_model(spec: PooledSpec, parallel: bool = False) -> pm.Model:
     Op's prange over funds.
     """
     data = spec.stacked()
+    data["y_obs"], data["scale"] = data["y"].ravel()[data["steps"]], spec.drift_scale()
     pop = spec.population
     coords = {FUND: list(spec.names), STATE: list(spec.state_names),
               OBS: np.arange(len(data["steps"]))}  # fmt: skip
+    # shared, not constants: PyTensor's numba cache then serves every data set (`model`)
     shared = {key: pytensor.shared(np.ascontiguousarray(value), name=f"tvbeta_pooled_{key}")
               for key, value in data.items()}  # fmt: skip
     with pm.Model(coords=coords) as model:
@@ -273,14 +275,14 @@ def build_pooled_model(spec: PooledSpec, parallel: bool = False) -> pm.Model:
         mu = pm.Normal("mu", pop.mu_mean, pop.mu_sd, dims=STATE)
         tau = pm.HalfNormal("tau", pop.tau_sd, dims=STATE)
         z = pm.Normal("z", 0.0, 1.0, dims=(FUND, STATE))
-        sigma_beta = pm.Deterministic("sigma_beta", spec.drift_scale() * pt.exp(mu + tau * z),
+        sigma_beta = pm.Deterministic("sigma_beta", shared["scale"] * pt.exp(mu + tau * z),
                                       dims=(FUND, STATE))  # fmt: skip
         Q = (sigma_beta**2)[:, :, None] * pt.eye(spec.k)[None]
         R = (sigma_eps**2)[:, None]
         op = PooledLoglikOp(len(constant_k(spec.k) or ()), parallel)
         pm.CustomDist(
             OBSERVED, Q, R, shared["steps"], logp=partial(_logp, data=shared, op=op),
-            signature="(j,k,k),(j,r),(m)->(m)", observed=data["y"].ravel()[data["steps"]],
+            signature="(j,k,k),(j,r),(m)->(m)", observed=shared["y_obs"],
             dims=OBS,
         )  # fmt: skip
     return model
