@@ -46,7 +46,9 @@ def short_histories() -> dict[str, tuple[pd.DataFrame, list[str], list[str], int
     out = {}
     try:
         seed = load_seed_weekly().iloc[-78:]
-        out["seed"] = (seed, ["FPE", "HYG", "ICVT", "LQD"], ["PFF"], 52)
+        funds = ["Preferred Income (FPE)", "High Yield (HYG)", "Convertibles (ICVT)",
+                 "Investment Grade (LQD)"]  # fmt: skip
+        out["seed"] = (seed, funds, ["Preferred Stock (PFF)"], 52)
     except FileNotFoundError as err:
         print(f"seed set skipped: {err}")
     french = load_french().iloc[-60:]
