@@ -42,14 +42,12 @@ def diag_q(q):
     return (q**2)[:, :, None] * (pt.eye(k) if isinstance(q, pt.Variable) else np.eye(k))[None]
 
 
-@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("k", [1, 3])
-def test_pooled_terms_equal_separate_funds_and_the_plain_numpy_filter(k, parallel):
+def test_pooled_terms_equal_separate_funds_and_the_plain_numpy_filter(k):
     q, R, y, Z, a0, P0 = pooled_data(k)
     Q, T = diag_q(q), np.eye(k)
     for static in (0, k):  # the copies with k read at run time and with k a constant
-        got = compile_numba([], PooledLoglikOp(static, parallel)(Q, R, *shared(y, Z, T, a0,
-                                                                             P0)))()  # fmt: skip
+        got = compile_numba([], PooledLoglikOp(static)(Q, R, *shared(y, Z, T, a0, P0)))()
         for j, length in enumerate(LENGTHS):
             alone = compile_numba([], KalmanLoglikOp(static)(Q[j], R[j], *shared(
                 y[j], Z[j], T, a0[j], P0[j])))()  # fmt: skip
@@ -64,8 +62,7 @@ def test_pooled_terms_equal_separate_funds_and_the_plain_numpy_filter(k, paralle
         assert_close(got.sum(), total, 1e-10, "sum over funds")
 
 
-@pytest.mark.parametrize("parallel", [False, True])
-def test_pooled_gradient_matches_central_finite_differences(parallel):
+def test_pooled_gradient_matches_central_finite_differences():
     """d/dtheta of sum_jt w_jt ll_jt, theta = (log q (J, k), log R (J,)), random weights."""
     k = 2
     q, R, y, Z, a0, P0 = pooled_data(k, seed=5)
@@ -74,7 +71,7 @@ def test_pooled_gradient_matches_central_finite_differences(parallel):
     theta0 = np.r_[np.log(q).ravel(), np.log(R).ravel()]
     th = pt.vector("theta")
     log_q, log_r = th[: J * k].reshape((J, k)), th[J * k :]
-    ll = PooledLoglikOp(k, parallel)(diag_q(pt.exp(log_q)), pt.exp(log_r),
+    ll = PooledLoglikOp(k)(diag_q(pt.exp(log_q)), pt.exp(log_r),
                                      *shared(y, Z, np.eye(k), a0, P0))  # fmt: skip
     value = (ll * shared(w)[0]).sum()
     f = compile_numba([th], value)

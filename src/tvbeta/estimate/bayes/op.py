@@ -25,10 +25,11 @@ A numerical failure (F_t <= 0 or NaN, e.g. NaN parameters proposed by a sampler)
 raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal instead of stopping.
 
 Many funds at once have their own pair, `PooledLoglikOp` and `PooledVJPOp`: every fund's
-terms (J, n) and the gradient in Q_j, R_j of all of them, in one numba call that loops over the
-funds (`tape_kernel` and `adjoint_kernel` per fund, nothing else), for the pooled model
-(`tvbeta.estimate.bayes.pooled`). Funds of different lengths are padded with NaN targets at
-the end: a NaN y_t has ll_t = 0 and the earlier terms do not see the rows after them.
+terms (J, n) and the gradient in Q_j, R_j of all of them, in one numba call that loops over
+the funds one after another (`tape_kernel` and `adjoint_kernel` per fund, nothing else), for
+the pooled model (`tvbeta.estimate.bayes.pooled`). Funds of different lengths are padded with
+NaN targets at the end: a NaN y_t has ll_t = 0 and the earlier terms do not see the rows after
+them.
 
 Every Op has a Python `perform` (any backend but JAX) and a native numba implementation
 (`register_funcify_default_op_cache_key`): no object-mode fallback in the default backend.
@@ -456,20 +457,6 @@ def _pooled_forward(Q, R, y, Z, T, a0, P0, static_k):
     return ll, tape
 
 
-@numba.njit(cache=True, parallel=True)
-def _pooled_forward_parallel(Q, R, y, Z, T, a0, P0, static_k):
-    """`_pooled_forward` with the funds spread over numba's threads."""
-    J, n, k = Z.shape
-    ll, tape = np.empty((J, n)), np.empty((J, n, k + 2))
-    Q, R, y, Z = np.ascontiguousarray(Q), np.ascontiguousarray(R), np.ascontiguousarray(y), \
-        np.ascontiguousarray(Z)  # fmt: skip
-    T, a0, P0 = np.ascontiguousarray(T), np.ascontiguousarray(a0), np.ascontiguousarray(P0)
-    for i in numba.prange(J):
-        # prange indices are unsigned; mixed with int64 they would become float
-        _pooled_member(np.int64(i), Q, R, y, Z, T, a0, P0, static_k, ll, tape)
-    return ll, tape
-
-
 @numba.njit(cache=True, inline="always")
 def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR):
     """Adjoint sweep of fund j into dQ[j], dR[j]; 0 when its forward sweep failed."""
@@ -494,18 +481,6 @@ def _pooled_adjoint(w, ll, tape, y, Z, T, R):
     return dQ, dR
 
 
-@numba.njit(cache=True, parallel=True)
-def _pooled_adjoint_parallel(w, ll, tape, y, Z, T, R):
-    """`_pooled_adjoint` with the funds spread over numba's threads."""
-    J, k = Z.shape[0], Z.shape[2]
-    dQ, dR = np.empty((J, k, k)), np.zeros(R.shape)
-    w, y = np.ascontiguousarray(w), np.ascontiguousarray(y)
-    Z, T = np.ascontiguousarray(Z), np.ascontiguousarray(T)
-    for i in numba.prange(J):
-        _pooled_member_adjoint(np.int64(i), w, ll, tape, y, Z, T, dQ, dR)
-    return dQ, dR
-
-
 class PooledLoglikOp(_StaticK, Op):
     """ll = PooledLoglikOp(k)(Q, R, y, Z, T, a0, P0): (J, n) terms of J funds in one call.
 
@@ -518,9 +493,9 @@ class PooledLoglikOp(_StaticK, Op):
     returns ll only.
 
     k: Z's columns for a random walk (T = I) with k <= 5, the kernels' copy compiled with k a
-    constant (`filter.constant_k`, faster); 0 reads k at run time (any T). parallel: spread
-    the funds over numba's threads (``numba.prange``); see `tvbeta.estimate.bayes.pooled` for
-    what was measured.
+    constant (`filter.constant_k`, faster); 0 reads k at run time (any T). The funds run one
+    after another: spread over numba's threads (``prange``) they were slower on the machines
+    measured (`tvbeta.estimate.bayes.pooled`).
 
     Raises
     ------
@@ -528,11 +503,7 @@ class PooledLoglikOp(_StaticK, Op):
         When k is outside 0..`filter.MAX_CONSTANT_K`.
     """
 
-    __props__ = ("k", "parallel")
-
-    def __init__(self, k: int = 0, parallel: bool = False) -> None:
-        super().__init__(k)
-        self.parallel = bool(parallel)
+    __props__ = ("k",)
 
     def __call__(self, *inputs, **kwargs):
         """Return the terms output only (the tape stays internal to the gradient)."""
@@ -546,8 +517,7 @@ class PooledLoglikOp(_StaticK, Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute the terms and the tape in Python mode (`_pooled_forward`)."""
-        forward = _pooled_forward_parallel if self.parallel else _pooled_forward
-        output_storage[0][0], output_storage[1][0] = forward(*inputs, self.static_k)
+        output_storage[0][0], output_storage[1][0] = _pooled_forward(*inputs, self.static_k)
 
     def infer_shape(self, node, shapes):
         """Return the output shapes: (J, n) like y, and (J, n, k + 2)."""
@@ -558,7 +528,7 @@ class PooledLoglikOp(_StaticK, Op):
         """Return the gradients of Q and R by `PooledVJPOp`; the data get none."""
         Q, R, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
-        dQ, dR = PooledVJPOp(self.parallel)(cotangents[0], ll, tape, y, Z, T, R, Q)
+        dQ, dR = PooledVJPOp()(cotangents[0], ll, tape, y, Z, T, R, Q)
         data = {2: (y, "y is data"), 3: (Z, "Z is data"), 4: (T, "T is fixed"),
                 5: (a0, "a0 is fixed"), 6: (P0, "P0 is fixed")}  # fmt: skip
         missing = [grad_not_implemented(self, i, x, why) for i, (x, why) in data.items()]
@@ -568,15 +538,11 @@ class PooledLoglikOp(_StaticK, Op):
 class PooledVJPOp(Op):
     """Compute the gradient of sum_jt w_jt ll_jt after `PooledLoglikOp` (its pullback).
 
-    (dQ (J, k, k), dR like R) = PooledVJPOp(parallel)(w, ll, tape, y, Z, T, R, Q), fund by
-    fund by `adjoint_kernel`; R and Q give dR and dQ their types. Not differentiable itself.
+    (dQ (J, k, k), dR like R) = PooledVJPOp()(w, ll, tape, y, Z, T, R, Q), fund by fund by
+    `adjoint_kernel`; R and Q give dR and dQ their types. Not differentiable itself.
     """
 
-    __props__ = ("parallel",)
-
-    def __init__(self, parallel: bool = False) -> None:
-        self.parallel = bool(parallel)
-        super().__init__()
+    __props__ = ()
 
     def make_node(self, w, ll, tape, y, Z, T, R, Q) -> Apply:
         """Build the Apply node; the outputs take the types of Q and R.
@@ -595,8 +561,7 @@ class PooledVJPOp(Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute (dQ, dR) in Python mode (`_pooled_adjoint`)."""
-        adjoint = _pooled_adjoint_parallel if self.parallel else _pooled_adjoint
-        output_storage[0][0], output_storage[1][0] = adjoint(*inputs[:7])
+        output_storage[0][0], output_storage[1][0] = _pooled_adjoint(*inputs[:7])
 
     def infer_shape(self, node, shapes):
         """Return the output shapes: those of Q and R."""
@@ -669,13 +634,6 @@ def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
 @register_funcify_default_op_cache_key(PooledLoglikOp)
 def _numba_funcify_pooled(op, node=None, **kwargs):
     static_k = op.static_k
-    if op.parallel:
-
-        @numba.njit
-        def pooled_loglik_parallel_op(Q, R, y, Z, T, a0, P0):
-            return _pooled_forward_parallel(Q, R, y, Z, T, a0, P0, static_k)
-
-        return pooled_loglik_parallel_op, _KERNEL_SALT
 
     @numba.njit
     def pooled_loglik_op(Q, R, y, Z, T, a0, P0):
@@ -686,14 +644,6 @@ def _numba_funcify_pooled(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(PooledVJPOp)
 def _numba_funcify_pooled_vjp(op, node=None, **kwargs):
-    if op.parallel:
-
-        @numba.njit
-        def pooled_vjp_parallel_op(w, ll, tape, y, Z, T, R, Q):
-            return _pooled_adjoint_parallel(w, ll, tape, y, Z, T, R)
-
-        return pooled_vjp_parallel_op, _KERNEL_SALT
-
     @numba.njit
     def pooled_vjp_op(w, ll, tape, y, Z, T, R, Q):
         return _pooled_adjoint(w, ll, tape, y, Z, T, R)
