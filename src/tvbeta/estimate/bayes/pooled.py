@@ -268,7 +268,7 @@ def build_pooled_model(spec: PooledSpec) -> pm.Model:
     pop = spec.population
     coords = {FUND: list(spec.names), STATE: list(spec.state_names),
               OBS: np.arange(len(data["steps"]))}  # fmt: skip
-    # shared, not constants: PyTensor's numba cache then serves every data set (`model`)
+    # shared, not constants: PyTensor's numba cache then serves every data set (as in `model`)
     shared = {key: pytensor.shared(np.ascontiguousarray(value), name=f"tvbeta_pooled_{key}")
               for key, value in data.items()}  # fmt: skip
     with pm.Model(coords=coords) as model:
@@ -295,7 +295,7 @@ def _noise_prior(spec: PooledSpec) -> pt.TensorVariable:
     dist = priors[0].dist
     params = {name: np.array([p.params[name] for p in priors], dtype=np.float64)
               for name in priors[0].params}  # fmt: skip
-    if dist in SIGNED_FAMILIES:
+    if dist in SIGNED_FAMILIES and SCALE_PARAM[dist] in params:
         return getattr(pm, dist)("sigma_eps", **params, dims=FUND, default_transform=None,
                                  transform=SignedScale(params[SCALE_PARAM[dist]]))  # fmt: skip
     return getattr(pm, dist)("sigma_eps", **params, dims=FUND)
