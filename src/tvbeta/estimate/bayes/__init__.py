@@ -1,8 +1,10 @@
 """Bayesian layer: priors on Q and R, the betas marginalised exactly by the Kalman filter, NUTS.
 
-`fit_bayes` (DataFrame -> `BayesFit`) is the entry point. Modules: `op` (the PyTensor Ops),
+`fit_bayes` (DataFrame -> `BayesFit`) is the entry point; `fit_bayes_pooled` (many funds ->
+`PooledFit`) fits funds that share a population of drifts. Modules: `op` (the PyTensor Ops),
 `priors`, `model`, `sampler` (nutpie or PyMC NUTS), `paths` (beta bands), `fit` (sampling,
-save/load), `diagnostics` (convergence, predictive checks, LOO, plots).
+save/load), `diagnostics` (convergence, predictive checks, LOO, plots), `pooled` (the
+hierarchical model of many funds).
 """
 
 from tvbeta.estimate.bayes.diagnostics import (
@@ -24,8 +26,23 @@ from tvbeta.estimate.bayes.model import (
     model_from_spec,
     sample_prior_predictive,
 )
-from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp, ReversionLoglikOp, ReversionVJPOp
+from tvbeta.estimate.bayes.op import (
+    KalmanLoglikOp,
+    KalmanVJPOp,
+    PooledLoglikOp,
+    PooledVJPOp,
+    ReversionLoglikOp,
+    ReversionVJPOp,
+)
 from tvbeta.estimate.bayes.paths import beta_path_summary
+from tvbeta.estimate.bayes.pooled import (
+    PooledFit,
+    PooledSpec,
+    PopulationPriors,
+    build_pooled_model,
+    fit_bayes_pooled,
+    pooled_spec,
+)
 from tvbeta.estimate.bayes.priors import (
     InitialState,
     Prior,
@@ -43,6 +60,11 @@ __all__ = [
     "InitialState",
     "KalmanLoglikOp",
     "KalmanVJPOp",
+    "PooledFit",
+    "PooledLoglikOp",
+    "PooledSpec",
+    "PooledVJPOp",
+    "PopulationPriors",
     "Prior",
     "Priors",
     "ReversionLoglikOp",
@@ -52,8 +74,10 @@ __all__ = [
     "bayes_spec",
     "beta_path_summary",
     "build_model",
+    "build_pooled_model",
     "check_convergence",
     "fit_bayes",
+    "fit_bayes_pooled",
     "fit_spec",
     "initial_state",
     "loo",
@@ -61,6 +85,7 @@ __all__ = [
     "periods_per_year",
     "plot_rank",
     "plot_trace",
+    "pooled_spec",
     "posterior_predictive_check",
     "posterior_qr",
     "prior_predictive_check",

@@ -24,7 +24,14 @@ same terms as the filter of the augmented state [beta; mu], with dphi, by two k-
 A numerical failure (F_t <= 0 or NaN, e.g. NaN parameters proposed by a sampler) does not
 raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal instead of stopping.
 
-Both Ops have a Python `perform` (any backend but JAX) and a native numba implementation
+Many funds at once have their own pair, `PooledLoglikOp` and `PooledVJPOp`: every fund's
+terms (J, n) and the gradient in Q_j, R_j of all of them, in one numba call that loops over
+the funds one after another (`tape_kernel` and `adjoint_kernel` per fund, nothing else), for
+the pooled model (`tvbeta.estimate.bayes.pooled`). Funds of different lengths are padded with
+NaN targets at the end: a NaN y_t has ll_t = 0 and the earlier terms do not see the rows after
+them.
+
+Every Op has a Python `perform` (any backend but JAX) and a native numba implementation
 (`register_funcify_default_op_cache_key`): no object-mode fallback in the default backend.
 """
 
@@ -58,10 +65,14 @@ from tvbeta.kalman.gradient import (
     transition_tape_kernel,
 )
 
-__all__ = ["KalmanLoglikOp", "KalmanVJPOp", "ReversionLoglikOp", "ReversionVJPOp"]
+__all__ = [
+    "KalmanLoglikOp", "KalmanVJPOp", "PooledLoglikOp", "PooledVJPOp", "ReversionLoglikOp",
+    "ReversionVJPOp",
+]  # fmt: skip
 
 _INPUT_NDIMS = {"Q": 2, "R": 1, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
 _REVERSION_NDIMS = {**_INPUT_NDIMS, "phi": 1}
+_POOLED_NDIMS = {"Q": 3, "R": 2, "y": 2, "Z": 3, "T": 2, "a0": 2, "P0": 3}
 del _REVERSION_NDIMS["T"]
 
 # Salt for PyTensor's on-disk numba cache: its default key only sees the Op class and props,
@@ -82,13 +93,14 @@ _KERNEL_SALT = int(
 def _as_inputs(*args, ndims: dict[str, int] = _INPUT_NDIMS) -> list[pt.TensorVariable]:
     """float64 tensors with the expected number of dimensions, named in errors.
 
-    A scalar R becomes (1,): its gradient flows back through that reshape.
+    An R with one dimension too few (a scalar, or (J,) of the pooled Ops) gains a last axis of
+    1: its gradient flows back through that reshape.
     """
     out = []
     for (name, ndim), x in zip(ndims.items(), args, strict=True):
         var = pt.as_tensor_variable(x).astype("float64")
-        if name == "R" and var.type.ndim == 0:
-            var = pt.shape_padleft(var)
+        if name == "R" and var.type.ndim == ndim - 1:
+            var = pt.shape_padright(var)
         if var.type.ndim != ndim:
             raise ValueError(f"{name} must have {ndim} dimension(s), got {var.type.ndim}")
         out.append(var)
@@ -422,6 +434,140 @@ class ReversionVJPOp(_StaticK, Op):
         return [shapes[7], shapes[6], shapes[5]]
 
 
+@numba.njit(cache=True, inline="always")
+def _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, ll, tape):
+    """Forward sweep of fund j into ll[j], tape[j]; every ll[j, t] = -inf on a failure."""
+    k = Z.shape[2]
+    bad = tape_kernel(y[j], Z[j], T.reshape((1, k, k)), Q[j].reshape((1, k, k)), R[j], a0[j],
+                      P0[j], ll[j], tape[j], static_k)  # fmt: skip
+    if bad >= 0:
+        ll[j, :] = -np.inf
+
+
+@numba.njit(cache=True)
+def _pooled_forward(Q, R, y, Z, T, a0, P0, static_k):
+    """Return (ll (J, n), tape (J, n, k + 2)): every fund's forward sweep, one after another."""
+    J, n, k = Z.shape
+    ll, tape = np.empty((J, n)), np.empty((J, n, k + 2))
+    Q, R, y, Z = np.ascontiguousarray(Q), np.ascontiguousarray(R), np.ascontiguousarray(y), \
+        np.ascontiguousarray(Z)  # fmt: skip
+    T, a0, P0 = np.ascontiguousarray(T), np.ascontiguousarray(a0), np.ascontiguousarray(P0)
+    for j in range(J):
+        _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, ll, tape)
+    return ll, tape
+
+
+@numba.njit(cache=True, inline="always")
+def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR):
+    """Adjoint sweep of fund j into dQ[j], dR[j]; 0 when its forward sweep failed."""
+    k = Z.shape[2]
+    dQj = np.zeros((1, k, k))
+    if np.all(np.isfinite(ll[j])):
+        da0, dP0 = np.empty(k), np.empty((k, k))  # a0, P0 are data: not returned
+        adjoint_kernel(y[j], Z[j], T.reshape((1, k, k)), w[j], tape[j], dQj, dR[j], da0, dP0,
+                       dQj)  # a narrow tape: dT (the last argument) is not touched  # fmt: skip
+    dQ[j] = dQj[0]
+
+
+@numba.njit(cache=True)
+def _pooled_adjoint(w, ll, tape, y, Z, T, R):
+    """Return (dQ (J, k, k), dR like R (J, 1 | n)) of sum_jt w_jt ll_jt, fund after fund."""
+    J, k = Z.shape[0], Z.shape[2]
+    dQ, dR = np.empty((J, k, k)), np.zeros(R.shape)
+    w, y = np.ascontiguousarray(w), np.ascontiguousarray(y)
+    Z, T = np.ascontiguousarray(Z), np.ascontiguousarray(T)
+    for j in range(J):
+        _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR)
+    return dQ, dR
+
+
+class PooledLoglikOp(_StaticK, Op):
+    """ll = PooledLoglikOp(k)(Q, R, y, Z, T, a0, P0): (J, n) terms of J funds in one call.
+
+    Fund j's row ll[j] is `KalmanLoglikOp`'s terms of (Q[j], R[j], y[j], Z[j], T, a0[j],
+    P0[j]): Q (J, k, k), R (J,) or (J, 1 | n), y (J, n) with NaN for missing (funds shorter
+    than n padded with NaN at the end), Z (J, n, k) finite, T (k, k) shared, a0 (J, k),
+    P0 (J, k, k). Differentiable in Q and R (exact, by `PooledVJPOp`); y, Z, T, a0 and P0 are
+    data. A fund whose sweep fails numerically gets every term -inf (the sampler rejects the
+    proposal). The second output is the tape (J, n, k + 2) the pullback reuses; calling the Op
+    returns ll only.
+
+    k: Z's columns for a random walk (T = I) with k <= 5, the kernels' copy compiled with k a
+    constant (`filter.constant_k`, faster); 0 reads k at run time (any T). The funds run one
+    after another: spread over numba's threads (``prange``) they were slower on the machines
+    measured (`tvbeta.estimate.bayes.pooled`).
+
+    Raises
+    ------
+    ValueError
+        When k is outside 0..`filter.MAX_CONSTANT_K`.
+    """
+
+    __props__ = ("k",)
+
+    def __call__(self, *inputs, **kwargs):
+        """Return the terms output only (the tape stays internal to the gradient)."""
+        return super().__call__(*inputs, **kwargs)[0]
+
+    def make_node(self, Q, R, y, Z, T, a0, P0) -> Apply:
+        """Build the Apply node: outputs the (J, n) terms and the (J, n, k + 2) tape."""
+        inputs = _as_inputs(Q, R, y, Z, T, a0, P0, ndims=_POOLED_NDIMS)
+        outputs = [pt.tensor(dtype="float64", shape=inputs[2].type.shape), pt.tensor3("float64")]
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage) -> None:
+        """Compute the terms and the tape in Python mode (`_pooled_forward`)."""
+        output_storage[0][0], output_storage[1][0] = _pooled_forward(*inputs, self.static_k)
+
+    def infer_shape(self, node, shapes):
+        """Return the output shapes: (J, n) like y, and (J, n, k + 2)."""
+        J, n, k = shapes[3]
+        return [shapes[2], (J, n, k + 2)]
+
+    def pullback(self, inputs, outputs, cotangents):
+        """Return the gradients of Q and R by `PooledVJPOp`; the data get none."""
+        Q, R, y, Z, T, a0, P0 = inputs
+        ll, tape = outputs
+        dQ, dR = PooledVJPOp()(cotangents[0], ll, tape, y, Z, T, R, Q)
+        data = {2: (y, "y is data"), 3: (Z, "Z is data"), 4: (T, "T is fixed"),
+                5: (a0, "a0 is fixed"), 6: (P0, "P0 is fixed")}  # fmt: skip
+        missing = [grad_not_implemented(self, i, x, why) for i, (x, why) in data.items()]
+        return [dQ, dR, *missing]
+
+
+class PooledVJPOp(Op):
+    """Compute the gradient of sum_jt w_jt ll_jt after `PooledLoglikOp` (its pullback).
+
+    (dQ (J, k, k), dR like R) = PooledVJPOp()(w, ll, tape, y, Z, T, R, Q), fund by fund by
+    `adjoint_kernel`; R and Q give dR and dQ their types. Not differentiable itself.
+    """
+
+    __props__ = ()
+
+    def make_node(self, w, ll, tape, y, Z, T, R, Q) -> Apply:
+        """Build the Apply node; the outputs take the types of Q and R.
+
+        Raises
+        ------
+        ValueError
+            When ``w`` is not (J, n).
+        """
+        w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
+        if w.type.ndim != 2:
+            raise ValueError(f"w must be a matrix (J, n), got {w.type.ndim} dimension(s)")
+        ndims = {k: _POOLED_NDIMS[k] for k in ("Q", "R", "y", "Z", "T")}
+        Q, R, y, Z, T = _as_inputs(Q, R, y, Z, T, ndims=ndims)
+        return Apply(self, [w, ll, tape, y, Z, T, R, Q], [Q.type(), R.type()])
+
+    def perform(self, node, inputs, output_storage) -> None:
+        """Compute (dQ, dR) in Python mode (`_pooled_adjoint`)."""
+        output_storage[0][0], output_storage[1][0] = _pooled_adjoint(*inputs[:7])
+
+    def infer_shape(self, node, shapes):
+        """Return the output shapes: those of Q and R."""
+        return [shapes[7], shapes[6]]
+
+
 # ----------------------------------------------------------------------------------------------
 # Native numba implementations (PyTensor's default backend): the same njit functions as
 # `perform`; inputs may be non-contiguous views.
@@ -483,3 +629,23 @@ def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
         return _reversion_adjoint(w, ll, tape, y, Z, phi, R, static_k)
 
     return reversion_vjp_op, _KERNEL_SALT
+
+
+@register_funcify_default_op_cache_key(PooledLoglikOp)
+def _numba_funcify_pooled(op, node=None, **kwargs):
+    static_k = op.static_k
+
+    @numba.njit
+    def pooled_loglik_op(Q, R, y, Z, T, a0, P0):
+        return _pooled_forward(Q, R, y, Z, T, a0, P0, static_k)
+
+    return pooled_loglik_op, _KERNEL_SALT
+
+
+@register_funcify_default_op_cache_key(PooledVJPOp)
+def _numba_funcify_pooled_vjp(op, node=None, **kwargs):
+    @numba.njit
+    def pooled_vjp_op(w, ll, tape, y, Z, T, R, Q):
+        return _pooled_adjoint(w, ll, tape, y, Z, T, R)
+
+    return pooled_vjp_op, _KERNEL_SALT

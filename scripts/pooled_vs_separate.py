@@ -1,0 +1,137 @@
+"""Does pooling help funds with short histories? Out-of-sample log score, pooled vs separate.
+
+Two sets of short histories (issue 14, point 3):
+
+- ``seed``: the last 78 weeks (2021-07 .. 2022-12) of the seed's four ETFs (FPE, HYG, ICVT,
+  LQD) on PFF with an intercept (`tvbeta.data.load_seed_weekly`, as ``models/preferreds.toml``);
+  the first 52 weeks train, the last 26 are scored;
+- ``industries``: the 12 built-in industries on MktRF, SMB, HML, Mom with an intercept, the
+  last 5 years (60 months, 2012-04 .. 2017-03); the first 48 months train, the last 12 are
+  scored.
+
+Per set: one pooled fit of every fund's training rows (`fit_bayes_pooled`) and one `fit_bayes`
+per fund on the same rows with the same priors (the single-fund defaults; burn = K). Then, with
+the hyperparameters fixed, the filter runs on through the test rows: each scored step is a
+one-step-ahead forecast from y_{<t}, the posterior mixture over 200 draws (the scoring of
+`tvbeta.evaluate.compare`, ``bayes``). Reported per fund: the mean log predictive density
+(nats per step) of each; across funds: the mean of the per-fund differences (pooled minus
+separate) with its standard error (sd / sqrt(J)), and how many funds pooling improves.
+
+Run: ``.venv/bin/python scripts/pooled_vs_separate.py [--json out.json] [--draws 1000]``
+(needs ../shared/data for the ``seed`` set; about 10-20 minutes on 2 shared cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.common, run from anywhere
+
+from bench.common import print_table, write_json
+
+N_PREDICTIVE = 200
+
+
+def short_histories() -> dict[str, tuple[pd.DataFrame, list[str], list[str], int]]:
+    """Return {set: (frame, funds, factors, training rows)} of the module docstring."""
+    from tvbeta.data import FRENCH_FACTORS, FRENCH_INDUSTRIES, load_french, load_seed_weekly
+
+    out = {}
+    try:
+        seed = load_seed_weekly().iloc[-78:]
+        funds = ["Preferred Income (FPE)", "High Yield (HYG)", "Convertibles (ICVT)",
+                 "Investment Grade (LQD)"]  # fmt: skip
+        out["seed"] = (seed, funds, ["Preferred Stock (PFF)"], 52)
+    except FileNotFoundError as err:
+        print(f"seed set skipped: {err}")
+    french = load_french().iloc[-60:]
+    out["industries"] = (french, list(FRENCH_INDUSTRIES), list(FRENCH_FACTORS), 48)
+    return out
+
+
+def scores(df, funds, factors, n_train, draws: int, seed: int) -> pd.DataFrame:
+    """Per fund: mean test log score of the pooled and the separate fit, and the wall times."""
+    from tvbeta.data.validate import prepare_design
+    from tvbeta.estimate.bayes import BayesConvergenceWarning, fit_bayes
+    from tvbeta.estimate.bayes.pooled import fit_bayes_pooled
+    from tvbeta.evaluate.compare import _bayes_forecast
+    from tvbeta.evaluate.settings import Split
+
+    warnings.simplefilter("ignore", BayesConvergenceWarning)  # reported below, per fit
+    train = df.iloc[:n_train]
+    split = Split(len(df), n_train)
+    nuts = {"draws": draws, "tune": draws, "chains": 4, "n_paths": 0}
+    t0 = time.perf_counter()
+    pooled = fit_bayes_pooled(train, funds, factors, seed=seed, **nuts)
+    t_pooled = time.perf_counter() - t0
+    problems = pooled.check_convergence(warn=False)
+    rows = []
+    for i, fund in enumerate(funds):
+        design = prepare_design(df, fund, factors, intercept=True)
+        t0 = time.perf_counter()
+        alone = fit_bayes(train, fund, factors, seed=seed + 1 + i, **nuts)
+        t_alone = time.perf_counter() - t0
+        fc = {name: _bayes_forecast(fit, design, split, N_PREDICTIVE, seed)
+              for name, fit in (("pooled", pooled.fund_fit(fund, n_paths=0)),
+                                ("separate", alone))}  # fmt: skip
+        rows.append(
+            {
+                "fund": fund,
+                "n test": len(fc["pooled"].y),
+                "pooled": fc["pooled"].log_density.mean(),
+                "separate": fc["separate"].log_density.mean(),
+                "time separate": t_alone,
+            }
+        )
+    table = pd.DataFrame(rows).set_index("fund")
+    table["difference"] = table["pooled"] - table["separate"]
+    table.attrs.update(
+        time_pooled=t_pooled,
+        pooled_problems=problems,
+        tau=pooled.tree["posterior"]["tau"].mean(("chain", "draw")).values.tolist(),
+    )
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score both sets and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", metavar="PATH", help="write the figures to this JSON file")
+    parser.add_argument("--draws", type=int, default=1000, help="draws and tuning steps/chain")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    figures = {}
+    for name, (df, funds, factors, n_train) in short_histories().items():
+        table = scores(df, funds, factors, n_train, args.draws, args.seed)
+        d = table["difference"]
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        print_table(
+            f"{name}: {len(funds)} funds, train {n_train} rows, test {len(df) - n_train}; mean "
+            f"log score (nats/step); pooled fit {table.attrs['time_pooled']:.0f} s, separate "
+            f"{table['time separate'].sum():.0f} s in all",
+            ["fund", "n test", "pooled", "separate", "pooled - separate"],
+            [[f, int(r["n test"]), f"{r['pooled']:.4f}", f"{r['separate']:.4f}",
+              f"{r['difference']:+.4f}"] for f, r in table.iterrows()],
+        )  # fmt: skip
+        print(
+            f"{name}: mean difference {d.mean():+.4f} nats/step, SE {se:.4f} (t = "
+            f"{d.mean() / se:.2f}); pooling better for {(d > 0).sum()} of {len(d)} funds; "
+            f"posterior mean tau {np.round(table.attrs['tau'], 2).tolist()}; pooled fit "
+            f"checks: {table.attrs['pooled_problems'] or 'passed'}\n"
+        )
+        figures[name] = {"table": table.reset_index().to_dict("list"), "mean": d.mean(),
+                         "se": se, "better": int((d > 0).sum()), **table.attrs}  # fmt: skip
+    if args.json:
+        write_json(args.json, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,468 @@
+"""Funds that borrow strength: a hierarchical (partially pooled) model of many funds' drifts.
+
+Each fund j is the single-fund model of `tvbeta.estimate.bayes.model` with random-walk betas
+and a diagonal Q (beta marginalised exactly by the Kalman filter), and its own noise sd with
+the single-fund prior, sigma_eps[j] ~ HalfNormal(s_ols[j]) (`priors`). What changes is the
+prior of the drift sds: per state i, the funds' drifts come from one population,
+
+    log(sigma_beta[j, i] / s[j, i]) = mu[i] + tau[i] z[j, i],   z[j, i] ~ Normal(0, 1)
+    mu[i] ~ Normal(mu_mean, mu_sd),   tau[i] ~ HalfNormal(tau_sd)
+
+where s[j, i] is the single-fund prior's scale (`priors`: 0.5 / sqrt(ppy) beta units per
+period for a factor, 0.1 sd(y_j) / sqrt(ppy) for the intercept), so mu and tau are unitless
+and one population serves funds of different volatility. Defaults (`PopulationPriors`):
+mu_mean = -0.635 and mu_sd^2 + tau_sd^2 = 1 + 0.25 ~ pi^2 / 8 are the mean and variance of
+log(sigma / s) under the single-fund HalfNormal(s) (of log|N(0, 1)|: -(gamma_E + log 2) / 2
+and pi^2 / 8), so each fund's marginal prior has the single-fund prior's centre and spread,
+and the data decide through tau how much the funds share: tau -> 0 pools every fund's drift
+to one value per factor, a large tau leaves them separate. tau_sd = 0.5 is weakly
+informative: a fund's drift within a factor of e^(2 x 0.5) ~ 2.7 of the population's at its
+prior's median tau is expected, and tau near 0 (full pooling) is allowed.
+
+Why non-centred (z sampled, sigma_beta a deterministic): with short histories the data say
+little about each fund's drift, so in the centred form (log sigma_beta[j, i] ~ N(mu, tau))
+the posterior of (tau, log sigma_beta) is Neal's funnel, whose narrow neck at small tau NUTS
+cannot enter without divergences; in (mu, tau, z) the prior is a product of independent
+standard shapes and the funnel is gone where the likelihood is weak (Papaspiliopoulos,
+Roberts & Sköld 2007, Statist. Sci. 22(1), 59-73; Betancourt & Girolami 2015, "Hamiltonian
+Monte Carlo for hierarchical models"). Unlike the single-fund HalfNormal seen in log space
+(`priors`: the slow e^u tail to sigma -> 0), the log-normal has a Gaussian tail in log
+sigma, so a static beta does not send the sampler down a long flat tail.
+
+The likelihood of all funds is one `PooledLoglikOp` call per log density (one numba call for
+every fund's terms, one for their gradient): funds of different lengths are padded with NaN
+targets at the end; funds of one DataFrame share its rows (leading NaN rows of a fund that
+starts later are not part of its model, as for one fund). The observed variable ``y`` holds
+every fund's observed steps after its burn-in, one after another (dim ``obs``); the
+log-likelihood equals the sum of the single-fund models' at the same parameters.
+
+`fit_bayes_pooled` returns a `PooledFit` with the posterior (dims ``fund``, ``state``);
+`PooledFit.fund_fit` gives one fund's posterior as a `BayesFit`, which the single-fund tools
+(beta bands, scores, `tvbeta.funds.fund_summary`) take unchanged.
+
+Not pooled (yet): the volatility elasticity gamma and the reversion phi of the model menu.
+
+Measured (2 shared vCPUs under load, `scripts/pooled_kernel.py`, medians of interleaved
+repeats): one value + gradient of 12 funds x 60 rows x 5 states costs 0.76 ms with the funds
+one after another, 23.5 ms spread over numba's threads (``prange``) and 1.5 ms as 12
+single-fund kernel calls from Python; at 100 funds x 520 rows 46 ms, 76 ms and 63 ms. nutpie
+already runs the chains in threads, so the Op loops over the funds on one thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+
+from tvbeta._warn import warn_caller
+from tvbeta.constants import FUND, NUTPIE_ADAPTATION, STATE
+from tvbeta.data.validate import check_names, column_list, repeated
+from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
+from tvbeta.estimate.bayes.fit import BayesFit, log_likelihood, posterior_system
+from tvbeta.estimate.bayes.model import (
+    OBSERVED,
+    SIGNED_FAMILIES,
+    BayesSpec,
+    SignedScale,
+    bayes_spec,
+)
+from tvbeta.estimate.bayes.op import PooledLoglikOp
+from tvbeta.estimate.bayes.paths import beta_path_summary
+from tvbeta.estimate.bayes.priors import SCALE_PARAM, Priors
+from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.kalman.filter import constant_k
+from tvbeta.nuts import Sampler, SamplerSettings, check_seed
+
+__all__ = [
+    "PooledFit", "PooledSpec", "PopulationPriors", "build_pooled_model", "fit_bayes_pooled",
+    "fit_pooled_spec", "pooled_spec",
+]  # fmt: skip
+
+OBS = "obs"
+"""Dim of the observed variable: every fund's observed steps after its burn-in, fund by fund."""
+LOG_HALFNORMAL_MEAN = -0.6351814227307391
+"""E log|X| for X ~ N(0, 1), -(Euler's gamma + log 2) / 2: the single-fund prior's centre."""
+RHAT_MAX, ESS_MIN = 1.01, 400.0
+
+
+@dataclass(frozen=True)
+class PopulationPriors:
+    """Priors of the population of drifts (module docstring).
+
+    mu[i] ~ Normal(mu_mean, mu_sd), tau[i] ~ HalfNormal(tau_sd), in units of
+    log(sigma_beta / s), s the single-fund scale.
+
+    Raises
+    ------
+    ValueError
+        A non-finite mu_mean, or mu_sd or tau_sd not a number > 0.
+    """
+
+    mu_mean: float = LOG_HALFNORMAL_MEAN
+    mu_sd: float = 1.0
+    tau_sd: float = 0.5
+
+    def __post_init__(self) -> None:
+        """Refuse values without a distribution (ValueError naming the setting)."""
+        if not np.isfinite(self.mu_mean):
+            raise ValueError(f"mu_mean must be a finite number, got {self.mu_mean!r}")
+        for name in ("mu_sd", "tau_sd"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class PooledSpec:
+    """J funds' single-fund specs and the population priors (no fitted state).
+
+    funds : (J,) `BayesSpec`s of random-walk betas, diagonal Q and constant R, with the same
+    states and frequency; names : (J,) fund labels; population : `PopulationPriors`.
+    Built by `pooled_spec` (a DataFrame) or `PooledSpec.of` (ready specs).
+    """
+
+    funds: tuple[BayesSpec, ...]
+    names: tuple[str, ...]
+    population: PopulationPriors = PopulationPriors()
+
+    @classmethod
+    def of(cls, funds: Sequence[BayesSpec], names: Sequence[Hashable] | None = None,
+           population: PopulationPriors | None = None) -> PooledSpec:  # fmt: skip
+        """Check that the specs can share one population and return the pooled spec.
+
+        Raises
+        ------
+        ValueError
+            No fund; names not one per fund or repeated; a spec with mean-reverting betas,
+            a volatility-scaled R, a full Q, a horseshoe, a transition other than I, other
+            states or another frequency than the first fund's, or a sigma_beta prior that is
+            not the default HalfNormal (the population replaces it); sigma_eps priors of
+            different families.
+        """
+        funds = tuple(funds)
+        if not funds:
+            raise ValueError("funds is empty: give at least one fund")
+        names = tuple(str(n) for n in (names if names is not None else range(len(funds))))
+        if len(names) != len(funds) or repeated(names):
+            raise ValueError(f"names must name each of the {len(funds)} funds once, got "
+                             f"{list(names)}")  # fmt: skip
+        first = funds[0]
+        for name, f in zip(names, funds, strict=True):
+            why = [
+                f.betas != "random_walk" and "mean-reverting betas",
+                f.noise != "constant" and "a volatility-scaled R",
+                f.q != "diag" and 'q="full"', f.shrinkage != "none" and "a horseshoe",
+                not np.array_equal(f.T, np.eye(f.k)) and "a transition other than I",
+                f.state_names != first.state_names and f"states {list(f.state_names)} "
+                f"(fund {names[0]!r} has {list(first.state_names)})",
+                f.ppy != first.ppy and f"{f.ppy:g} periods per year ({first.ppy:g} for "
+                f"{names[0]!r})",
+                f.resolved.sigma_beta.dist != "HalfNormal" and "a sigma_beta prior other "
+                "than HalfNormal (the population prior replaces it; set its scale with "
+                "beta_drift_per_year and intercept_drift_per_year)",
+                f.resolved.sigma_eps.dist != first.resolved.sigma_eps.dist and "a sigma_eps "
+                "prior of another family than the first fund's",
+            ]  # fmt: skip
+            why = [w for w in why if w]
+            if why:
+                raise ValueError(f"fund {name!r} cannot join the pooled model (random-walk "
+                                 f"betas, diagonal Q, constant R, same states): it has "
+                                 f"{'; '.join(why)}")  # fmt: skip
+        return cls(funds, names, population or PopulationPriors())
+
+    J = property(lambda self: len(self.funds), doc="The number of funds.")
+    k = property(lambda self: self.funds[0].k, doc="The number of states per fund.")
+    n = property(lambda self: max(f.n for f in self.funds), doc="Rows after padding.")
+    state_names = property(lambda self: self.funds[0].state_names, doc="The states, (k,).")
+
+    def drift_scale(self) -> np.ndarray:
+        """Return s (J, k), each fund's single-fund HalfNormal scale of sigma_beta (per period)."""
+        return np.array([np.broadcast_to(f.resolved.sigma_beta.params["sigma"], (self.k,))
+                         for f in self.funds], dtype=np.float64)  # fmt: skip
+
+    def stacked(self) -> dict[str, np.ndarray]:
+        """Return the Op's data, every fund's stacked along a first axis.
+
+        y (J, n) NaN-padded at the end, Z (J, n, k) 0-padded, a0 (J, k), P0 (J, k, k),
+        T (k, k); ``steps`` (M,) the flat positions j n + t of the likelihood's terms (each
+        fund's `BayesSpec.steps`, fund by fund).
+        """
+        n, k = self.n, self.k
+        y, Z = np.full((self.J, n), np.nan), np.zeros((self.J, n, k))
+        steps = []
+        for j, f in enumerate(self.funds):
+            y[j, : f.n], Z[j, : f.n] = f.y, f.Z
+            steps.append(j * n + f.steps)
+        return {
+            "y": y, "Z": Z, "T": np.eye(k), "a0": np.array([f.a0 for f in self.funds]),
+            "P0": np.array([f.P0 for f in self.funds]), "steps": np.concatenate(steps),
+        }  # fmt: skip
+
+
+def pooled_spec(
+    df: pd.DataFrame,
+    targets: Sequence[Hashable],
+    factor_cols: Sequence[Hashable] | str,
+    *,
+    intercept: bool = True,
+    priors: Priors | dict | None = None,
+    burn: int | None = None,
+    frequency: str | float | None = None,
+    population: PopulationPriors | None = None,
+) -> PooledSpec:
+    """Validate every fund as `bayes_spec` does and return their `PooledSpec`.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        Decimal returns, one row per period: the funds' columns (NaN where a fund has no
+        return, e.g. before its start) and the factors'.
+    targets : sequence of hashable
+        The funds' columns, each once.
+    factor_cols : sequence of hashable or one column name
+    intercept, priors, burn, frequency
+        As in `bayes_spec` (per fund: each fund's data set its default prior scales and
+        initial state); ``priors.sigma_beta`` must stay unset (the population replaces it).
+    population : PopulationPriors, optional
+        The priors of mu and tau (default: the module docstring's).
+
+    Raises
+    ------
+    ValueError
+        No target or a target listed twice; what `PooledSpec.of` and `bayes_spec` refuse.
+    DataValidationError
+        A column missing (checked for every fund before any is validated), or a fund's data
+        that `prepare_design` refuses.
+    """
+    targets, factors = column_list(targets, "targets"), column_list(factor_cols)
+    if not targets:
+        raise ValueError("targets is empty: name one or more fund columns")
+    if repeated(targets):
+        raise ValueError(f"targets lists {repeated(targets)} more than once: list each once")
+    for target in targets:
+        check_names(df, target, factors, intercept)
+    specs = [bayes_spec(df, t, factors, intercept=intercept, priors=priors, burn=burn,
+                        frequency=frequency) for t in targets]  # fmt: skip
+    return PooledSpec.of(specs, targets, population)
+
+
+def build_pooled_model(spec: PooledSpec) -> pm.Model:
+    """Build the PyMC model of the module docstring.
+
+    Free variables: ``sigma_eps`` (fund; sampled as a signed sd, `SignedScale`), ``mu`` and
+    ``tau`` (state), ``z`` (fund, state); deterministic ``sigma_beta`` (fund, state). Observed
+    ``y`` (obs): every fund's observed steps after its burn-in, a `pm.CustomDist` whose log
+    density is the `PooledLoglikOp` terms (no ``random``: no predictive draws).
+    """
+    data = spec.stacked()
+    data["y_obs"], data["scale"] = data["y"].ravel()[data["steps"]], spec.drift_scale()
+    pop = spec.population
+    coords = {FUND: list(spec.names), STATE: list(spec.state_names),
+              OBS: np.arange(len(data["steps"]))}  # fmt: skip
+    # shared, not constants: PyTensor's numba cache then serves every data set (as in `model`)
+    shared = {key: pytensor.shared(np.ascontiguousarray(value), name=f"tvbeta_pooled_{key}")
+              for key, value in data.items()}  # fmt: skip
+    with pm.Model(coords=coords) as model:
+        sigma_eps = _noise_prior(spec)
+        mu = pm.Normal("mu", pop.mu_mean, pop.mu_sd, dims=STATE)
+        tau = pm.HalfNormal("tau", pop.tau_sd, dims=STATE)
+        z = pm.Normal("z", 0.0, 1.0, dims=(FUND, STATE))
+        sigma_beta = pm.Deterministic("sigma_beta", shared["scale"] * pt.exp(mu + tau * z),
+                                      dims=(FUND, STATE))  # fmt: skip
+        Q = (sigma_beta**2)[:, :, None] * pt.eye(spec.k)[None]
+        R = (sigma_eps**2)[:, None]
+        op = PooledLoglikOp(len(constant_k(spec.k) or ()))
+        pm.CustomDist(
+            OBSERVED, Q, R, shared["steps"], logp=partial(_logp, data=shared, op=op),
+            signature="(j,k,k),(j,r),(m)->(m)", observed=shared["y_obs"],
+            dims=OBS,
+        )  # fmt: skip
+    return model
+
+
+def _noise_prior(spec: PooledSpec) -> pt.TensorVariable:
+    """``sigma_eps`` (fund): each fund's single-fund prior (`priors`), stacked along fund."""
+    priors = [f.resolved.sigma_eps for f in spec.funds]
+    dist = priors[0].dist
+    params = {name: np.array([p.params[name] for p in priors], dtype=np.float64)
+              for name in priors[0].params}  # fmt: skip
+    if dist in SIGNED_FAMILIES and SCALE_PARAM[dist] in params:
+        return getattr(pm, dist)("sigma_eps", **params, dims=FUND, default_transform=None,
+                                 transform=SignedScale(params[SCALE_PARAM[dist]]))  # fmt: skip
+    return getattr(pm, dist)("sigma_eps", **params, dims=FUND)
+
+
+def _logp(value, Q, R, steps, *, data: dict[str, pt.TensorVariable], op: PooledLoglikOp):
+    """Return the terms at the observed steps; every fund's filter runs through all its rows."""
+    shape = data["y"].shape
+    y = pt.set_subtensor(data["y"].ravel()[steps], value).reshape(shape)
+    ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
+    return ll.ravel()[steps]
+
+
+@dataclass(frozen=True, eq=False)
+class PooledFit:
+    """The posterior of the pooled model.
+
+    tree : DataTree (posterior with dims chain, draw, fund, state; sample_stats); spec : the
+    `PooledSpec`; settings : sampler settings, seed and timings.
+    """
+
+    tree: xr.DataTree
+    spec: PooledSpec
+    settings: dict
+
+    def __repr__(self) -> str:
+        """Return the funds, states and what the sampler ran."""
+        s = self.settings
+        return (f"PooledFit({self.spec.J} funds, states {list(self.spec.state_names)}; "
+                f"{s['sampler']}: {s['chains']} chains x {s['draws']} draws, seed {s['seed']}, "
+                f"{s['wall_time_total']:.1f} s)")  # fmt: skip
+
+    def fund_fit(self, fund: Hashable, n_paths: int | None = None) -> BayesFit:
+        """Return one fund's posterior as a `BayesFit` (what single-fund tools take).
+
+        Its posterior holds that fund's ``sigma_eps`` (chain, draw) and ``sigma_beta``
+        (chain, draw, state); its log_likelihood group the fund's pointwise terms; its beta
+        bands ``n_paths`` draws (default: the fit's setting; 0 for none).
+
+        Raises
+        ------
+        KeyError
+            ``fund`` is not one of the fit's funds.
+        """
+        names = self.spec.names
+        if str(fund) not in names:
+            raise KeyError(f"fund {fund!r} is not in this fit; its funds are {list(names)}")
+        j = names.index(str(fund))
+        spec = self.spec.funds[j]
+        post = self.tree["posterior"].to_dataset()[["sigma_eps", "sigma_beta"]].isel({FUND: j})
+        stats = self.tree["sample_stats"].to_dataset()
+        tree = xr.DataTree.from_dict({"posterior": post.drop_vars(FUND), "sample_stats": stats})
+        tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
+        n_paths = self.settings["n_paths"] if n_paths is None else n_paths
+        seed = int(np.random.SeedSequence([self.settings["seed"], j]).generate_state(1)[0])
+        beta = (beta_path_summary(spec, posterior_system(tree, spec), n_paths=n_paths, seed=seed)
+                if n_paths > 0 else xr.Dataset())  # fmt: skip
+        return BayesFit(tree=tree, beta=beta, spec=spec, settings=dict(self.settings))
+
+    def check_convergence(self, warn: bool = True) -> list[str]:
+        """Return (and warn about, BayesConvergenceWarning) the failed convergence checks.
+
+        Of mu, tau, sigma_eps and sigma_beta: R-hat > 1.01, bulk or tail ESS < 400, and any
+        divergence.
+        """
+        import arviz as az
+
+        post = self.tree["posterior"].to_dataset()[["mu", "tau", "sigma_eps", "sigma_beta"]]
+        problems = []
+        if post.sizes["chain"] > 1:
+            rhat = az.rhat(post)
+            bad = [v for v in rhat.data_vars if not np.all(rhat[v].values <= RHAT_MAX)]
+            if bad:
+                problems.append(f"R-hat > {RHAT_MAX} for {bad}")
+        for method in ("bulk", "tail"):
+            ess = az.ess(post, method=method)
+            low = [v for v in ess.data_vars if not np.all(ess[v].values >= ESS_MIN)]
+            if low:
+                problems.append(f"{method} ESS < {ESS_MIN:.0f} for {low}: draw more")
+        n_div = int(self.tree["sample_stats"]["diverging"].sum())
+        if n_div:
+            problems.append(f"{n_div} divergent transitions: raise target_accept")
+        if warn and problems:
+            warn_caller("pooled Bayesian fit failed convergence checks:\n- "
+                        + "\n- ".join(problems), BayesConvergenceWarning)  # fmt: skip
+        return problems
+
+
+def fit_bayes_pooled(
+    df: pd.DataFrame,
+    targets: Sequence[Hashable],
+    factor_cols: Sequence[Hashable] | str,
+    *,
+    seed: int,
+    draws: int = SamplerSettings.draws,
+    tune: int = SamplerSettings.tune,
+    chains: int = SamplerSettings.chains,
+    cores: int | None = SamplerSettings.cores,
+    target_accept: float = SamplerSettings.target_accept,
+    sampler: Sampler = SamplerSettings.sampler,
+    n_paths: int = SamplerSettings.n_paths,
+    settings: SamplerSettings | None = None,
+    intercept: bool = True,
+    priors: Priors | dict | None = None,
+    burn: int | None = None,
+    frequency: str | float | None = None,
+    population: PopulationPriors | None = None,
+    progressbar: bool = False,
+    check: bool = True,
+) -> PooledFit:
+    """Fit the hierarchical model of many funds (module docstring) by one NUTS run.
+
+    Parameters
+    ----------
+    df, targets, factor_cols, intercept, priors, burn, frequency, population
+        The data and the model, as in `pooled_spec`.
+    seed : int
+        Seeds the sampler (and the funds' beta paths in `PooledFit.fund_fit`).
+    draws, tune, chains, cores, target_accept, sampler, n_paths, settings
+        The NUTS settings, as in `fit_bayes` (``n_paths``: the beta bands of `fund_fit`).
+    progressbar : bool
+    check : bool
+        Warn (BayesConvergenceWarning) on R-hat > 1.01, ESS < 400 or divergences.
+
+    Returns
+    -------
+    PooledFit
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad sampler setting or seed, or what `pooled_spec` refuses, before anything is
+        compiled.
+    DataValidationError
+        A fund's unusable data (see `tvbeta.data.prepare_design`).
+    """
+    settings = SamplerSettings.of(settings, draws=draws, tune=tune, chains=chains, cores=cores,
+                                  target_accept=target_accept, sampler=sampler,
+                                  n_paths=n_paths)  # fmt: skip
+    check_seed(seed)
+    spec = pooled_spec(df, targets, factor_cols, intercept=intercept, priors=priors, burn=burn,
+                       frequency=frequency, population=population)  # fmt: skip
+    return fit_pooled_spec(spec, settings, seed=seed, progressbar=progressbar, check=check)
+
+
+def fit_pooled_spec(
+    spec: PooledSpec,
+    settings: SamplerSettings = SamplerSettings(),
+    *,
+    seed: int,
+    progressbar: bool = False,
+    check: bool = True,
+) -> PooledFit:
+    """`fit_bayes_pooled` on a ready `PooledSpec` (e.g. from `PooledSpec.of`)."""
+    check_seed(seed)
+    run = settings.resolved()
+    t0 = time.perf_counter()
+    model = build_pooled_model(spec)
+    tree, t_sample, used = sample_nuts(model, run, seed=seed, progressbar=progressbar)
+    record = {
+        **asdict(replace(run, sampler=used)), "seed": seed,
+        "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag",
+        "burn": spec.funds[0].burn, "frequency": spec.funds[0].ppy,
+        "wall_time_sample": t_sample, "wall_time_total": time.perf_counter() - t0,
+        "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
+    }  # fmt: skip
+    fit = PooledFit(tree=tree, spec=spec, settings=record)
+    if check:
+        fit.check_convergence()
+    return fit

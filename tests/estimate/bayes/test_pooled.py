@@ -1,0 +1,114 @@
+"""The pooled (hierarchical) model of many funds: its likelihood, a fit, bad inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.kalman.models import assert_close
+
+from tvbeta.data.validate import DataValidationError
+from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
+from tvbeta.estimate.bayes.model import model_from_spec
+from tvbeta.estimate.bayes.pooled import (
+    PooledSpec,
+    PopulationPriors,
+    build_pooled_model,
+    fit_bayes_pooled,
+    pooled_spec,
+)
+from tvbeta.funds import fund_summary
+
+FUNDS = ["A", "B", "C"]
+
+
+def funds_frame(n: int = 80, seed: int = 0) -> pd.DataFrame:
+    """Weekly returns of three funds on two factors with random-walk betas; fund C starts
+    20 weeks late (NaN before) and has two missing weeks."""
+    rng = np.random.default_rng(seed)
+    F = 0.02 * rng.standard_normal((n, 2))
+    df = pd.DataFrame(F, columns=["f1", "f2"],
+                      index=pd.date_range("2020-01-03", periods=n, freq="W-FRI"))  # fmt: skip
+    Z = np.column_stack([np.ones(n), F])
+    for name in FUNDS:
+        drift = rng.standard_normal((n, 3)) * [1e-4, 0.03, 0.03]
+        beta = np.array([0.001, 1.0, 0.5]) + np.cumsum(drift, axis=0)
+        df[name] = np.sum(Z * beta, axis=1) + 0.01 * rng.standard_normal(n)
+    df.loc[df.index[:20], "C"] = np.nan
+    df.loc[df.index[[40, 41]], "C"] = np.nan
+    return df
+
+
+def value_point(model, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's initial point with the given free variables set (on the sampler's scale)."""
+    point = model.initial_point()
+    for rv in model.free_RVs:
+        if rv.name in values:
+            value_var = model.rvs_to_values[rv]
+            transform = model.rvs_to_transforms.get(rv)
+            x = values[rv.name]
+            if transform is not None:
+                x = transform.forward(x, *rv.owner.inputs)
+                x = x.eval() if hasattr(x, "eval") else x
+            point[value_var.name] = np.asarray(x)
+    return point
+
+
+def test_pooled_loglik_equals_the_sum_of_the_separate_funds_at_fixed_parameters():
+    spec = pooled_spec(funds_frame(), FUNDS, ["f1", "f2"])
+    model = build_pooled_model(spec)
+    rng = np.random.default_rng(3)
+    mu, tau = rng.normal(-1, 0.5, size=3), rng.uniform(0.2, 1.0, size=3)
+    z = rng.standard_normal((3, 3))
+    sigma_eps = rng.uniform(0.005, 0.02, size=3)
+    sigma_beta = spec.drift_scale() * np.exp(mu + tau * z)
+    point = value_point(model, {"mu": mu, "tau": tau, "z": z, "sigma_eps": sigma_eps})
+    pooled = model.compile_logp(vars=[model["y"]])(point)
+    separate = 0.0
+    for j, fund in enumerate(spec.funds):
+        single = model_from_spec(fund)
+        p = value_point(single, {"sigma_eps": sigma_eps[j], "sigma_beta": sigma_beta[j]})
+        separate += single.compile_logp(vars=[single["y"]])(p)
+    assert_close(pooled, separate, 1e-10, "pooled vs sum of single-fund models")
+    # one observed term per fund's observed step after its burn-in
+    assert len(model.coords["obs"]) == sum(len(f.steps) for f in spec.funds)
+
+
+def test_pooled_fit_has_a_fund_dim_and_fund_fits_that_single_fund_tools_take():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BayesConvergenceWarning)  # short chains
+        fit = fit_bayes_pooled(funds_frame(), FUNDS, ["f1", "f2"], seed=1, draws=100, tune=150,
+                               chains=2, n_paths=10)  # fmt: skip
+    post = fit.tree["posterior"]
+    assert post["sigma_beta"].dims == ("chain", "draw", "fund", "state")
+    assert list(post["fund"].values) == FUNDS
+    assert post["mu"].dims == post["tau"].dims == ("chain", "draw", "state")
+    one = fit.fund_fit("C")
+    assert one.tree["posterior"]["sigma_beta"].dims == ("chain", "draw", "state")
+    np.testing.assert_array_equal(one.tree["posterior"]["sigma_eps"].values,
+                                  post["sigma_eps"].sel(fund="C").values)  # fmt: skip
+    assert one.tree["log_likelihood"]["y"].sizes["time"] == len(fit.spec.funds[2].steps)
+    Q, R = one.qr_draws()
+    assert Q.shape == (200, 3, 3) and R.shape == (200,)
+    summary = fund_summary(one)  # what fit_funds stores per fund
+    assert np.all(np.isfinite(summary["beta"].sel(time=summary["time"][-1]).values))
+    with pytest.raises(KeyError, match="not in this fit"):
+        fit.fund_fit("D")
+
+
+def test_pooled_spec_refuses_what_the_population_cannot_carry():
+    df = funds_frame()
+    with pytest.raises(ValueError, match="more than once"):
+        pooled_spec(df, ["A", "A"], ["f1"])
+    with pytest.raises(DataValidationError, match="not in the DataFrame"):
+        pooled_spec(df, ["A", "Z"], ["f1"])
+    with pytest.raises(ValueError, match="sigma_beta prior other than HalfNormal"):
+        pooled_spec(df, FUNDS, ["f1"], priors={"sigma_beta": {"dist": "HalfCauchy"}})
+    specs = pooled_spec(df, FUNDS, ["f1"]).funds
+    other = pooled_spec(df, ["A"], ["f2"]).funds[0]
+    with pytest.raises(ValueError, match=r"fund 'x' cannot join .* states"):
+        PooledSpec.of([specs[0], other], ["a", "x"])
+    with pytest.raises(ValueError, match="tau_sd must be"):
+        PopulationPriors(tau_sd=0.0)
