@@ -66,7 +66,7 @@ import xarray as xr
 from tvbeta._warn import warn_caller
 from tvbeta.constants import FUND, NUTPIE_ADAPTATION, STATE
 from tvbeta.data.validate import check_names, column_list, repeated
-from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
+from tvbeta.estimate.bayes.diagnostics import ESS_MIN, RHAT_MAX, BayesConvergenceWarning
 from tvbeta.estimate.bayes.fit import BayesFit, log_likelihood, posterior_system
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
@@ -91,7 +91,6 @@ OBS = "obs"
 """Dim of the observed variable: every fund's observed steps after its burn-in, fund by fund."""
 LOG_HALFNORMAL_MEAN = -0.6351814227307391
 """E log|X| for X ~ N(0, 1), -(Euler's gamma + log 2) / 2: the single-fund prior's centre."""
-RHAT_MAX, ESS_MIN = 1.01, 400.0
 
 
 @dataclass(frozen=True)
