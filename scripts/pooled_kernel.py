@@ -41,12 +41,12 @@ def calls(J: int, n: int, k: int, seed: int = 0) -> dict:
 
     def pooled():
         ll, tape = _pooled_forward(Q, R, y, Z, T, a0, P0, static)
-        return _pooled_adjoint(w, ll, tape, y, Z, T, R)
+        return _pooled_adjoint(w, ll, tape, y, Z, T, R, static)
 
     def separate():
         for j in range(J):
             ll, tape = _forward(Q[j], R[j], y[j], Z[j], T, a0[j], P0[j], static)
-            _adjoint(w[j], ll, tape, y[j], Z[j], T, R[j])
+            _adjoint(w[j], ll, tape, y[j], Z[j], T, R[j], static)
 
     fns = {"pooled": pooled, "separate calls": separate}
     for fn in fns.values():
