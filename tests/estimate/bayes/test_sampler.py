@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -208,6 +209,44 @@ def test_a_new_process_loads_the_c_entry_points_from_the_disk_cache():
         for seed in (1, 2)
     ]
     assert json.loads(runs[1].stdout.strip().splitlines()[-1]) == [1, 1], runs[1].stderr
+
+
+LOG_DENSITY_BITS = """
+import json, sys
+import numpy as np
+from tvbeta.data import simulate
+from tvbeta.estimate.bayes.model import bayes_spec, model_from_spec
+from tvbeta.estimate.bayes.sampler import _nutpie_model
+from tests.estimate.bayes.test_sampler import c_logp
+
+sim = simulate(120, 2, Q=[1e-6, 0.02**2, 0.01**2], R=0.01**2, beta0=[0.0, 1.0, 0.5],
+               intercept=True, seed=5)
+compiled = _nutpie_model(model_from_spec(bayes_spec(sim.frame, "y", ["f1", "f2"], burn=3)))
+rng = np.random.default_rng(8)
+bits = []
+for _ in range(20):
+    code, value, grad = c_logp(compiled, rng.normal(0.0, 0.5, compiled.n_dim))
+    bits.append([code, value.hex(), *(float(g).hex() for g in grad)])
+print(json.dumps({"hits": compiled.compiled_logp_func.cache_hits, "bits": bits}))
+"""
+
+
+def test_a_fresh_compile_and_a_cache_load_give_the_same_log_density_bits(tmp_path):
+    """Same seed, same draws whatever the caches hold: the model compiled into an empty PyTensor
+    cache and then loaded from it give bit-identical log densities and gradients. With
+    PyTensor's default LLVM fast-math flags they did not (seed case: a different posterior
+    for each cache state), so `sample_nuts` compiles without them."""
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}"}
+    root = Path(__file__).resolve().parents[3]
+    fresh, loaded = (
+        json.loads(subprocess.run(
+            [sys.executable, "-c", LOG_DENSITY_BITS], capture_output=True, text=True,
+            timeout=900, check=True, env=env, cwd=root,
+        ).stdout.strip().splitlines()[-1])
+        for _ in range(2)
+    )  # fmt: skip
+    assert (fresh["hits"], loaded["hits"]) == (0, 1)
+    assert fresh["bits"] == loaded["bits"]
 
 
 # --- when nutpie's fast path fails: PyMC's NUTS, one warning -----------------------------------

@@ -11,6 +11,15 @@ Why not ``pm.sample(nuts_sampler="nutpie")`` or ``nutpie.compile_pymc_model``: n
 backend builds a ``cfunc`` that holds the data as dynamic globals and links the whole graph in,
 which numba cannot cache, so every model recompiles it (5-15 s: more than the sampling).
 
+Same seed, same draws: PyTensor's numba backend compiles with LLVM fast-math flags by default
+(``numba__fastmath``: reassociation, contraction, approximate functions). With them, the
+draws of one seed depended on what the compile caches held: on the seed case, a cold cache, a
+warm one and a warm numba cache with a cold PyTensor one gave three different posteriors
+(a graph compiled in the process and the same graph loaded from the cache round differently).
+Both samplers' models compile with fast-math off (`_FAST_MATH_OFF`; the kernels never used it,
+the model's few scalar operations lose nothing measurable) and a seed gives the same draws
+whatever the caches hold (`tests/estimate/bayes/test_sampler.py`).
+
 The result is the DataTree ``pm.sample`` returns (``posterior.attrs["sampling_time"]`` too),
 whichever sampler ran.
 
@@ -37,6 +46,7 @@ from typing import Literal, NamedTuple
 import numba
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 from numba import types
 from numba.core import cgutils
@@ -105,6 +115,11 @@ def sample_nuts(
     return NUTSRun(tree, time.perf_counter() - t0, "pymc" if compiled is None else "nutpie")
 
 
+_FAST_MATH_OFF = pytensor.config.change_flags(numba__fastmath=False)
+"""Decorator: PyTensor compiles without LLVM fast-math inside (module doc: same seed, same draws)."""
+
+
+@_FAST_MATH_OFF
 def _sample_pymc(model, s: SamplerSettings, seed, progressbar):
     with model:
         return pm.sample(
@@ -210,6 +225,7 @@ def _void_pointer(typingctx, address):
     return types.voidptr(address), codegen
 
 
+@_FAST_MATH_OFF
 def _nutpie_model(model: pm.Model):
     """Return nutpie's model over C function pointers to PyTensor's compiled (numba) functions.
 
