@@ -116,7 +116,7 @@ def sample_nuts(
 
 
 _FAST_MATH_OFF = pytensor.config.change_flags(numba__fastmath=False)
-"""Decorator: PyTensor compiles without LLVM fast-math inside (module doc: same seed, same draws)."""
+"""Decorator: PyTensor compiles without LLVM fast-math inside (module doc: same seed...)."""
 
 
 @_FAST_MATH_OFF
