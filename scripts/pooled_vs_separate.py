@@ -71,7 +71,7 @@ def scores(df, funds, factors, n_train, draws: int, seed: int) -> pd.DataFrame:
     t0 = time.perf_counter()
     pooled = fit_bayes_pooled(train, funds, factors, seed=seed, **nuts)
     t_pooled = time.perf_counter() - t0
-    problems = pooled.check_convergence(warn=False)
+    problems = pooled.check_convergence(warn=False).problems
     rows = []
     for i, fund in enumerate(funds):
         design = prepare_design(df, fund, factors, intercept=True)

@@ -98,6 +98,21 @@ def test_pooled_fit_has_a_fund_dim_and_fund_fits_that_single_fund_tools_take():
         fit.fund_fit("D")
 
 
+def test_pooled_fit_is_checked_like_a_single_fund_fit_e_bfmi_included():
+    """The single-fund checks (diagnostics.check_convergence) on mu, tau, sigma_eps and
+    sigma_beta: 2 x 100 draws cannot give the 400 effective draws the tail ESS needs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BayesConvergenceWarning)
+        fit = fit_bayes_pooled(funds_frame(), FUNDS, ["f1", "f2"], seed=2, draws=100, tune=150,
+                               chains=2, n_paths=0)  # fmt: skip
+    report = fit.check_convergence(warn=False)
+    assert report.bfmi.shape == (2,) and np.all(report.bfmi > 0)
+    assert {"mu[f1]", "tau[f1]", "sigma_eps[C]", "sigma_beta[C, f2]"} <= set(report.summary.index)
+    assert any(p.startswith("tail ESS < 400") for p in report.problems)
+    with pytest.warns(BayesConvergenceWarning, match="pooled Bayesian fit failed"):
+        fit.check_convergence()
+
+
 def test_pooled_spec_refuses_what_the_population_cannot_carry():
     df = funds_frame()
     with pytest.raises(ValueError, match="more than once"):

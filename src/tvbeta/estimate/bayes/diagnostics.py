@@ -6,6 +6,7 @@ E-BFMI >= 0.3 in every chain (Betancourt 2016). `check_convergence` warns with a
 `BayesConvergenceWarning` naming every failed check, and each parameter as `BayesFit.summary`
 shows it with the sampled variable diagnosed: ``Q[f1] (sigma_beta[f1])``, ``R (sigma_eps)``.
 R-hat compares chains: a one-chain fit is not checked for it, and the warning says so.
+`check_draws` runs the same checks on any posterior's variables (the pooled model's too).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "BayesConvergenceWarning",
     "ConvergenceReport",
     "check_convergence",
+    "check_draws",
     "loo",
     "parameter_names",
     "plot_rank",
@@ -51,9 +53,11 @@ def parameter_names(fit) -> list[str]:
 
 def summary(fit, *, ci_prob: float = 0.9) -> pd.DataFrame:
     """Mean, sd, ETI bounds, bulk/tail ESS, R-hat and MCSE for each parameter (unrounded)."""
-    return pd.DataFrame(
-        az.summary(fit.tree, var_names=parameter_names(fit), ci_prob=ci_prob, round_to="none")
-    )
+    return _summary_table(fit.tree, parameter_names(fit), ci_prob)
+
+
+def _summary_table(tree: xr.DataTree, var_names: list[str], ci_prob: float = 0.9) -> pd.DataFrame:
+    return pd.DataFrame(az.summary(tree, var_names=var_names, ci_prob=ci_prob, round_to="none"))
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,28 @@ class ConvergenceReport:
 def check_convergence(fit, *, warn: bool = True) -> ConvergenceReport:
     """Run the checks of the module docstring; warn (BayesConvergenceWarning) when any fails."""
     table = summary(fit)
-    shown = pd.Series(_shown_names(table.index, fit.spec.q), index=table.index)
+    shown = _shown_names(table.index, fit.spec.q)
+    return _check(fit.tree, table, shown, "Bayesian fit", warn)
+
+
+def check_draws(
+    tree: xr.DataTree, var_names: list[str], *, what: str, warn: bool = True
+) -> ConvergenceReport:
+    """Run `check_convergence`'s checks on the posterior variables ``var_names`` of ``tree``.
+
+    what : the fit's name in the warning (e.g. "pooled Bayesian fit"). Rows are named as
+    ``az.summary`` names them ("sigma_beta[fund0, MktRF]").
+    """
+    table = _summary_table(tree, var_names)
+    return _check(tree, table, list(map(str, table.index)), what, warn)
+
+
+def _check(tree: xr.DataTree, table: pd.DataFrame, names: list[str], what: str,
+           warn: bool) -> ConvergenceReport:  # fmt: skip
+    """Run the checks of the module docstring on the summary ``table``, rows called ``names``."""
+    shown = pd.Series(names, index=table.index)
     problems = []
-    n_chains = fit.tree["posterior"].sizes["chain"]
+    n_chains = tree["posterior"].sizes["chain"]
     if n_chains < 2:
         # one chain's split R-hat only compares its halves: no test of chains agreeing
         problems.append(f"R-hat not checked: it compares chains and this fit has {n_chains}; "
@@ -90,25 +113,25 @@ def check_convergence(fit, *, warn: bool = True) -> ConvergenceReport:
         if bad_rhat:
             problems.append(f"R-hat > {RHAT_MAX} (or NaN) for {', '.join(bad_rhat)}: chains "
                             "disagree")
-    for col, what in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
+    for col, kind in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
         low = shown[~(table[col] >= ESS_MIN)].tolist()
         if low:
-            problems.append(f"{what} ESS < {ESS_MIN:.0f} for {', '.join(low)}: draw more (or "
+            problems.append(f"{kind} ESS < {ESS_MIN:.0f} for {', '.join(low)}: draw more (or "
                             "thin less)")
-    stats = fit.tree["sample_stats"]
+    stats = tree["sample_stats"]
     n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     if n_div:
         problems.append(
             f"{n_div} divergent transitions: raise target_accept (e.g. 0.95-0.99) or "
             "reconsider priors that let a variance approach 0"
         )
-    bfmi = _bfmi(fit.tree)
+    bfmi = _bfmi(tree)
     if np.any(bfmi < BFMI_MIN):
         problems.append(f"E-BFMI < {BFMI_MIN} in some chain ({np.round(bfmi, 2).tolist()})")
     report = ConvergenceReport(table, n_div, bfmi, problems)
     if warn and problems:
         warn_caller(
-            "Bayesian fit failed convergence checks:\n- " + "\n- ".join(problems),
+            f"{what} failed convergence checks:\n- " + "\n- ".join(problems),
             BayesConvergenceWarning,
         )
     return report

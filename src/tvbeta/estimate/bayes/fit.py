@@ -395,12 +395,8 @@ def fit_spec(
                           seed=int(seeds[3]))
         if run.n_paths > 0 else xr.Dataset()
     )  # fmt: skip
-    settings = {
-        "burn": spec.burn, "frequency": spec.ppy, **asdict(replace(run, sampler=used)),
-        "seed": seed, "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag",
-        "wall_time_sample": t_sample, "wall_time_total": t_total,
-        "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
-    }  # fmt: skip
+    settings = run_record(run, used, seed, tree, burn=spec.burn, frequency=spec.ppy,
+                          wall_time_sample=t_sample, wall_time_total=t_total)  # fmt: skip
     _LOG.info(settings_line(settings))
     fit = BayesFit(tree=tree, beta=beta, spec=spec, settings=settings)
     if check:
@@ -408,6 +404,23 @@ def fit_spec(
 
         check_convergence(fit)
     return fit
+
+
+def run_record(
+    run: SamplerSettings, used: str, seed: int, tree: xr.DataTree, *, burn: int,
+    frequency: float, wall_time_sample: float, wall_time_total: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Return a fit's ``settings``: what ran (``used``: the sampler that did), seed and times.
+
+    burn: rows of the likelihood's burn-in; frequency: periods per year; the times in seconds
+    (``sampling_time``: the sampler's own, from the posterior's attrs, NaN when absent).
+    """
+    return {
+        "burn": burn, "frequency": frequency, **asdict(replace(run, sampler=used)),
+        "seed": seed, "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag",
+        "wall_time_sample": wall_time_sample, "wall_time_total": wall_time_total,
+        "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
+    }  # fmt: skip
 
 
 def settings_line(settings: dict[str, Any]) -> str:

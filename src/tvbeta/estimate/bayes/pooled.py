@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -63,11 +63,10 @@ import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 
-from tvbeta._warn import warn_caller
-from tvbeta.constants import FUND, NUTPIE_ADAPTATION, STATE
+from tvbeta.constants import FUND, STATE
 from tvbeta.data.validate import check_names, column_list, repeated
-from tvbeta.estimate.bayes.diagnostics import ESS_MIN, RHAT_MAX, BayesConvergenceWarning
-from tvbeta.estimate.bayes.fit import BayesFit, log_likelihood, posterior_system
+from tvbeta.estimate.bayes.diagnostics import ConvergenceReport, check_draws
+from tvbeta.estimate.bayes.fit import BayesFit, log_likelihood, posterior_system, run_record
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
     SIGNED_FAMILIES,
@@ -354,33 +353,14 @@ class PooledFit:
                 if n_paths > 0 else xr.Dataset())  # fmt: skip
         return BayesFit(tree=tree, beta=beta, spec=spec, settings=dict(self.settings))
 
-    def check_convergence(self, warn: bool = True) -> list[str]:
-        """Return (and warn about, BayesConvergenceWarning) the failed convergence checks.
+    def check_convergence(self, warn: bool = True) -> ConvergenceReport:
+        """Check mu, tau, sigma_eps and sigma_beta as `diagnostics.check_convergence` does one fund.
 
-        Of mu, tau, sigma_eps and sigma_beta: R-hat > 1.01, bulk or tail ESS < 400, and any
-        divergence.
+        R-hat, bulk and tail ESS, divergences and E-BFMI; warns (BayesConvergenceWarning) when
+        any check fails.
         """
-        import arviz as az
-
-        post = self.tree["posterior"].to_dataset()[["mu", "tau", "sigma_eps", "sigma_beta"]]
-        problems = []
-        if post.sizes["chain"] > 1:
-            rhat = az.rhat(post)
-            bad = [v for v in rhat.data_vars if not np.all(rhat[v].values <= RHAT_MAX)]
-            if bad:
-                problems.append(f"R-hat > {RHAT_MAX} for {bad}")
-        for method in ("bulk", "tail"):
-            ess = az.ess(post, method=method)
-            low = [v for v in ess.data_vars if not np.all(ess[v].values >= ESS_MIN)]
-            if low:
-                problems.append(f"{method} ESS < {ESS_MIN:.0f} for {low}: draw more")
-        n_div = int(self.tree["sample_stats"]["diverging"].sum())
-        if n_div:
-            problems.append(f"{n_div} divergent transitions: raise target_accept")
-        if warn and problems:
-            warn_caller("pooled Bayesian fit failed convergence checks:\n- "
-                        + "\n- ".join(problems), BayesConvergenceWarning)  # fmt: skip
-        return problems
+        return check_draws(self.tree, ["mu", "tau", "sigma_eps", "sigma_beta"],
+                           what="pooled Bayesian fit", warn=warn)  # fmt: skip
 
 
 def fit_bayes_pooled(
@@ -417,7 +397,7 @@ def fit_bayes_pooled(
         The NUTS settings, as in `fit_bayes` (``n_paths``: the beta bands of `fund_fit`).
     progressbar : bool
     check : bool
-        Warn (BayesConvergenceWarning) on R-hat > 1.01, ESS < 400 or divergences.
+        Warn (BayesConvergenceWarning) on R-hat > 1.01, ESS < 400, divergences or E-BFMI < 0.3.
 
     Returns
     -------
@@ -454,13 +434,9 @@ def fit_pooled_spec(
     t0 = time.perf_counter()
     model = build_pooled_model(spec)
     tree, t_sample, used = sample_nuts(model, run, seed=seed, progressbar=progressbar)
-    record = {
-        **asdict(replace(run, sampler=used)), "seed": seed,
-        "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag",
-        "burn": spec.funds[0].burn, "frequency": spec.funds[0].ppy,
-        "wall_time_sample": t_sample, "wall_time_total": time.perf_counter() - t0,
-        "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
-    }  # fmt: skip
+    record = run_record(run, used, seed, tree, burn=spec.funds[0].burn,
+                        frequency=spec.funds[0].ppy, wall_time_sample=t_sample,
+                        wall_time_total=time.perf_counter() - t0)  # fmt: skip
     fit = PooledFit(tree=tree, spec=spec, settings=record)
     if check:
         fit.check_convergence()
