@@ -113,6 +113,58 @@ def test_pooled_fit_is_checked_like_a_single_fund_fit_e_bfmi_included():
         fit.check_convergence()
 
 
+def test_volatility_scaled_pooled_loglik_equals_the_sum_of_the_separate_funds():
+    """R_t = sigma_eps[j]^2 h_jt^gamma[j], each fund's own index h: the pooled terms equal the
+    single-fund volatility models' (whose terms equal statsmodels', test_model) at the same
+    parameters, gamma[j] = gamma_mu + gamma_tau gamma_z[j]."""
+    spec = pooled_spec(funds_frame(), FUNDS, ["f1", "f2"], noise="volatility")
+    model = build_pooled_model(spec)
+    rng = np.random.default_rng(4)
+    mu, tau, z = rng.normal(-1, 0.5, size=3), rng.uniform(0.2, 1.0, size=3), rng.normal(size=(3, 3))
+    sigma_eps = rng.uniform(0.005, 0.02, size=3)
+    gamma_mu, gamma_tau, gamma_z = 0.7, 0.4, rng.standard_normal(3)
+    gamma = gamma_mu + gamma_tau * gamma_z
+    point = value_point(model, {"mu": mu, "tau": tau, "z": z, "sigma_eps": sigma_eps,
+                                "gamma_mu": gamma_mu, "gamma_tau": gamma_tau,
+                                "gamma_z": gamma_z})  # fmt: skip
+    pooled = model.compile_logp(vars=[model["y"]])(point)
+    separate = 0.0
+    for j, fund in enumerate(spec.funds):
+        single = model_from_spec(fund)
+        sigma_beta = spec.drift_scale()[j] * np.exp(mu + tau * z[j])
+        p = value_point(single, {"sigma_eps": sigma_eps[j], "sigma_beta": sigma_beta,
+                                 "gamma": gamma[j]})  # fmt: skip
+        separate += single.compile_logp(vars=[single["y"]])(p)
+    assert_close(pooled, separate, 1e-10, "pooled vs sum of single-fund volatility models")
+    # the exact gradient reaches gamma's population through the Op's dR: central differences
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    names = [v.name for v in model.value_vars]
+    offset = sum(point[n].size for n in names[: names.index("gamma_mu")])
+    h = 1e-6
+    up, down = dict(point), dict(point)
+    up["gamma_mu"], down["gamma_mu"] = point["gamma_mu"] + h, point["gamma_mu"] - h
+    assert_close(dlogp(point)[offset], (logp(up) - logp(down)) / (2 * h), 1e-6,
+                 "d logp / d gamma_mu vs central difference")  # fmt: skip
+
+
+def test_pooled_volatility_fit_gives_each_fund_its_gamma():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BayesConvergenceWarning)  # short chains
+        fit = fit_bayes_pooled(funds_frame(), FUNDS, ["f1", "f2"], seed=1, draws=100, tune=150,
+                               chains=2, n_paths=0, noise="volatility")  # fmt: skip
+    post = fit.tree["posterior"]
+    assert post["gamma"].dims == ("chain", "draw", "fund")
+    np.testing.assert_allclose(post["gamma"].values,
+                               post["gamma_mu"].values[..., None]
+                               + post["gamma_tau"].values[..., None] * post["gamma_z"].values)
+    one = fit.fund_fit("B")
+    np.testing.assert_array_equal(one.tree["posterior"]["gamma"].values,
+                                  post["gamma"].sel(fund="B").values)  # fmt: skip
+    _, R = one.qr_draws()  # R_t per row of the volatility-scaled model
+    assert R.shape == (200, fit.spec.funds[1].n)
+    assert "gamma_tau" in fit.check_convergence(warn=False).summary.index
+
+
 def test_pooled_spec_refuses_what_the_population_cannot_carry():
     df = funds_frame()
     with pytest.raises(ValueError, match="more than once"):
@@ -127,3 +179,6 @@ def test_pooled_spec_refuses_what_the_population_cannot_carry():
         PooledSpec.of([specs[0], other], ["a", "x"])
     with pytest.raises(ValueError, match="tau_sd must be"):
         PopulationPriors(tau_sd=0.0)
+    vol = pooled_spec(df, ["B"], ["f1"], noise="volatility").funds[0]
+    with pytest.raises(ValueError, match=r"fund 'v' cannot join .* noise 'volatility'"):
+        PooledSpec.of([specs[0], vol], ["a", "v"])

@@ -40,7 +40,13 @@ log-likelihood equals the sum of the single-fund models' at the same parameters.
 `PooledFit.fund_fit` gives one fund's posterior as a `BayesFit`, which the single-fund tools
 (beta bands, scores, `tvbeta.funds.fund_summary`) take unchanged.
 
-Not pooled (yet): the volatility elasticity gamma and the reversion phi of the model menu.
+With ``noise="volatility"`` (`tvbeta.estimate.bayes.model`: R_t = sigma_eps^2 h_t^gamma, h_t
+each fund's own variance index) the elasticities come from one population too, non-centred
+as the drifts: gamma[j] = gamma_mu + gamma_tau gamma_z[j], gamma_z[j] ~ Normal(0, 1),
+gamma_mu ~ Normal(0, gamma_sd) (the single-fund prior's sd, `Priors.gamma_sd`), gamma_tau ~
+HalfNormal(gamma_tau_sd) (`PopulationPriors`, 0.5): each fund's marginal prior keeps the
+single-fund centre 0 with variance gamma_sd^2 + gamma_tau_sd^2. Not pooled (yet): the
+reversion phi of mean-reverting betas.
 
 Measured (2 shared vCPUs under load, `scripts/pooled_kernel.py`, medians of interleaved
 repeats): one value + gradient of 12 funds x 60 rows x 5 states costs 0.76 ms with the funds
@@ -71,6 +77,7 @@ from tvbeta.estimate.bayes.model import (
     OBSERVED,
     SIGNED_FAMILIES,
     BayesSpec,
+    Noise,
     SignedScale,
     bayes_spec,
 )
@@ -97,23 +104,25 @@ class PopulationPriors:
     """Priors of the population of drifts (module docstring).
 
     mu[i] ~ Normal(mu_mean, mu_sd), tau[i] ~ HalfNormal(tau_sd), in units of
-    log(sigma_beta / s), s the single-fund scale.
+    log(sigma_beta / s), s the single-fund scale; with a volatility-scaled R, gamma_tau ~
+    HalfNormal(gamma_tau_sd), the spread of the funds' elasticities gamma.
 
     Raises
     ------
     ValueError
-        A non-finite mu_mean, or mu_sd or tau_sd not a number > 0.
+        A non-finite mu_mean, or mu_sd, tau_sd or gamma_tau_sd not a number > 0.
     """
 
     mu_mean: float = LOG_HALFNORMAL_MEAN
     mu_sd: float = 1.0
     tau_sd: float = 0.5
+    gamma_tau_sd: float = 0.5
 
     def __post_init__(self) -> None:
         """Refuse values without a distribution (ValueError naming the setting)."""
         if not np.isfinite(self.mu_mean):
             raise ValueError(f"mu_mean must be a finite number, got {self.mu_mean!r}")
-        for name in ("mu_sd", "tau_sd"):
+        for name in ("mu_sd", "tau_sd", "gamma_tau_sd"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -123,8 +132,9 @@ class PopulationPriors:
 class PooledSpec:
     """J funds' single-fund specs and the population priors (no fitted state).
 
-    funds : (J,) `BayesSpec`s of random-walk betas, diagonal Q and constant R, with the same
-    states and frequency; names : (J,) fund labels; population : `PopulationPriors`.
+    funds : (J,) `BayesSpec`s of random-walk betas and diagonal Q, with the same states,
+    frequency and noise (constant R for all, or volatility-scaled R_t with one gamma_sd for
+    all); names : (J,) fund labels; population : `PopulationPriors`.
     Built by `pooled_spec` (a DataFrame) or `PooledSpec.of` (ready specs).
     """
 
@@ -141,10 +151,9 @@ class PooledSpec:
         ------
         ValueError
             No fund; names not one per fund or repeated; a spec with mean-reverting betas,
-            a volatility-scaled R, a full Q, a horseshoe, a transition other than I, other
-            states or another frequency than the first fund's, or a sigma_beta prior that is
-            not the default HalfNormal (the population replaces it); sigma_eps priors of
-            different families.
+            a full Q, a horseshoe, a transition other than I, other states, frequency, noise
+            or gamma_sd than the first fund's, or a sigma_beta prior that is not the default
+            HalfNormal (the population replaces it); sigma_eps priors of different families.
         """
         funds = tuple(funds)
         if not funds:
@@ -157,7 +166,11 @@ class PooledSpec:
         for name, f in zip(names, funds, strict=True):
             why = [
                 f.betas != "random_walk" and "mean-reverting betas",
-                f.noise != "constant" and "a volatility-scaled R",
+                f.noise != first.noise and f"noise {f.noise!r} ({first.noise!r} for "
+                f"{names[0]!r})",
+                f.noise == "volatility" and f.priors.gamma_sd != first.priors.gamma_sd
+                and f"gamma_sd {f.priors.gamma_sd:g} ({first.priors.gamma_sd:g} for "
+                f"{names[0]!r})",
                 f.q != "diag" and 'q="full"', f.shrinkage != "none" and "a horseshoe",
                 not np.array_equal(f.T, np.eye(f.k)) and "a transition other than I",
                 f.state_names != first.state_names and f"states {list(f.state_names)} "
@@ -173,7 +186,7 @@ class PooledSpec:
             why = [w for w in why if w]
             if why:
                 raise ValueError(f"fund {name!r} cannot join the pooled model (random-walk "
-                                 f"betas, diagonal Q, constant R, same states): it has "
+                                 f"betas, diagonal Q, the same states and noise): it has "
                                  f"{'; '.join(why)}")  # fmt: skip
         return cls(funds, names, population or PopulationPriors())
 
@@ -181,6 +194,7 @@ class PooledSpec:
     k = property(lambda self: self.funds[0].k, doc="The number of states per fund.")
     n = property(lambda self: max(f.n for f in self.funds), doc="Rows after padding.")
     state_names = property(lambda self: self.funds[0].state_names, doc="The states, (k,).")
+    noise = property(lambda self: self.funds[0].noise, doc='"constant" or "volatility".')
 
     def drift_scale(self) -> np.ndarray:
         """Return s (J, k), each fund's single-fund HalfNormal scale of sigma_beta (per period)."""
@@ -192,7 +206,9 @@ class PooledSpec:
 
         y (J, n) NaN-padded at the end, Z (J, n, k) 0-padded, a0 (J, k), P0 (J, k, k),
         T (k, k); ``steps`` (M,) the flat positions j n + t of the likelihood's terms (each
-        fund's `BayesSpec.steps`, fund by fund).
+        fund's `BayesSpec.steps`, fund by fund); with a volatility-scaled R also ``log_h``
+        (J, n), each fund's centred log variance index, 0-padded (R_t = sigma_eps^2 there,
+        on rows with no target).
         """
         n, k = self.n, self.k
         y, Z = np.full((self.J, n), np.nan), np.zeros((self.J, n, k))
@@ -200,10 +216,15 @@ class PooledSpec:
         for j, f in enumerate(self.funds):
             y[j, : f.n], Z[j, : f.n] = f.y, f.Z
             steps.append(j * n + f.steps)
-        return {
+        data = {
             "y": y, "Z": Z, "T": np.eye(k), "a0": np.array([f.a0 for f in self.funds]),
             "P0": np.array([f.P0 for f in self.funds]), "steps": np.concatenate(steps),
         }  # fmt: skip
+        if self.noise == "volatility":
+            data["log_h"] = np.zeros((self.J, n))
+            for j, f in enumerate(self.funds):
+                data["log_h"][j, : f.n] = f.log_h
+        return data
 
 
 def pooled_spec(
@@ -215,6 +236,7 @@ def pooled_spec(
     priors: Priors | dict | None = None,
     burn: int | None = None,
     frequency: str | float | None = None,
+    noise: Noise = "constant",
     population: PopulationPriors | None = None,
 ) -> PooledSpec:
     """Validate every fund as `bayes_spec` does and return their `PooledSpec`.
@@ -227,9 +249,10 @@ def pooled_spec(
     targets : sequence of hashable
         The funds' columns, each once.
     factor_cols : sequence of hashable or one column name
-    intercept, priors, burn, frequency
-        As in `bayes_spec` (per fund: each fund's data set its default prior scales and
-        initial state); ``priors.sigma_beta`` must stay unset (the population replaces it).
+    intercept, priors, burn, frequency, noise
+        As in `bayes_spec` (per fund: each fund's data set its default prior scales, initial
+        state and variance index); ``priors.sigma_beta`` must stay unset (the population
+        replaces it).
     population : PopulationPriors, optional
         The priors of mu and tau (default: the module docstring's).
 
@@ -249,7 +272,7 @@ def pooled_spec(
     for target in targets:
         check_names(df, target, factors, intercept)
     specs = [bayes_spec(df, t, factors, intercept=intercept, priors=priors, burn=burn,
-                        frequency=frequency) for t in targets]  # fmt: skip
+                        frequency=frequency, noise=noise) for t in targets]  # fmt: skip
     return PooledSpec.of(specs, targets, population)
 
 
@@ -257,7 +280,9 @@ def build_pooled_model(spec: PooledSpec) -> pm.Model:
     """Build the PyMC model of the module docstring.
 
     Free variables: ``sigma_eps`` (fund; sampled as a signed sd, `SignedScale`), ``mu`` and
-    ``tau`` (state), ``z`` (fund, state); deterministic ``sigma_beta`` (fund, state). Observed
+    ``tau`` (state), ``z`` (fund, state); deterministic ``sigma_beta`` (fund, state). With a
+    volatility-scaled R also ``gamma_mu``, ``gamma_tau``, ``gamma_z`` (fund) and deterministic
+    ``gamma`` (fund). Observed
     ``y`` (obs): every fund's observed steps after its burn-in, a `pm.CustomDist` whose log
     density is the `PooledLoglikOp` terms (no ``random``: no predictive draws).
     """
@@ -277,7 +302,13 @@ def build_pooled_model(spec: PooledSpec) -> pm.Model:
         sigma_beta = pm.Deterministic("sigma_beta", shared["scale"] * pt.exp(mu + tau * z),
                                       dims=(FUND, STATE))  # fmt: skip
         Q = (sigma_beta**2)[:, :, None] * pt.eye(spec.k)[None]
-        R = (sigma_eps**2)[:, None]
+        R = (sigma_eps**2)[:, None]  # (J, 1): constant
+        if spec.noise == "volatility":
+            gamma_mu = pm.Normal("gamma_mu", 0.0, spec.funds[0].priors.gamma_sd)
+            gamma_tau = pm.HalfNormal("gamma_tau", pop.gamma_tau_sd)
+            gamma_z = pm.Normal("gamma_z", 0.0, 1.0, dims=FUND)
+            gamma = pm.Deterministic("gamma", gamma_mu + gamma_tau * gamma_z, dims=FUND)
+            R = R * pt.exp(gamma[:, None] * shared["log_h"])  # (J, n): one R_t per row
         op = PooledLoglikOp(len(constant_k(spec.k) or ()))
         pm.CustomDist(
             OBSERVED, Q, R, shared["steps"], logp=partial(_logp, data=shared, op=op),
@@ -343,7 +374,8 @@ class PooledFit:
             raise KeyError(f"fund {fund!r} is not in this fit; its funds are {list(names)}")
         j = names.index(str(fund))
         spec = self.spec.funds[j]
-        post = self.tree["posterior"].to_dataset()[["sigma_eps", "sigma_beta"]].isel({FUND: j})
+        own = ["sigma_eps", "sigma_beta"] + (["gamma"] if self.spec.noise == "volatility" else [])
+        post = self.tree["posterior"].to_dataset()[own].isel({FUND: j})
         stats = self.tree["sample_stats"].to_dataset()
         tree = xr.DataTree.from_dict({"posterior": post.drop_vars(FUND), "sample_stats": stats})
         tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
@@ -356,11 +388,13 @@ class PooledFit:
     def check_convergence(self, warn: bool = True) -> ConvergenceReport:
         """Check mu, tau, sigma_eps and sigma_beta as `diagnostics.check_convergence` does one fund.
 
-        R-hat, bulk and tail ESS, divergences and E-BFMI; warns (BayesConvergenceWarning) when
-        any check fails.
+        With a volatility-scaled R also gamma_mu, gamma_tau and gamma. R-hat, bulk and tail
+        ESS, divergences and E-BFMI; warns (BayesConvergenceWarning) when any check fails.
         """
-        return check_draws(self.tree, ["mu", "tau", "sigma_eps", "sigma_beta"],
-                           what="pooled Bayesian fit", warn=warn)  # fmt: skip
+        var_names = ["mu", "tau", "sigma_eps", "sigma_beta"]
+        if self.spec.noise == "volatility":
+            var_names += ["gamma_mu", "gamma_tau", "gamma"]
+        return check_draws(self.tree, var_names, what="pooled Bayesian fit", warn=warn)
 
 
 def fit_bayes_pooled(
@@ -381,6 +415,7 @@ def fit_bayes_pooled(
     priors: Priors | dict | None = None,
     burn: int | None = None,
     frequency: str | float | None = None,
+    noise: Noise = "constant",
     population: PopulationPriors | None = None,
     progressbar: bool = False,
     check: bool = True,
@@ -389,7 +424,7 @@ def fit_bayes_pooled(
 
     Parameters
     ----------
-    df, targets, factor_cols, intercept, priors, burn, frequency, population
+    df, targets, factor_cols, intercept, priors, burn, frequency, noise, population
         The data and the model, as in `pooled_spec`.
     seed : int
         Seeds the sampler (and the funds' beta paths in `PooledFit.fund_fit`).
@@ -416,7 +451,7 @@ def fit_bayes_pooled(
                                   n_paths=n_paths)  # fmt: skip
     check_seed(seed)
     spec = pooled_spec(df, targets, factor_cols, intercept=intercept, priors=priors, burn=burn,
-                       frequency=frequency, population=population)  # fmt: skip
+                       frequency=frequency, noise=noise, population=population)  # fmt: skip
     return fit_pooled_spec(spec, settings, seed=seed, progressbar=progressbar, check=check)
 
 
