@@ -191,3 +191,22 @@ def test_transition_gradient_at_the_identity_takes_the_random_walk_sweep():
 
     numeric = _entrywise_central_diff(f, m.T)
     np.testing.assert_allclose(g.dT, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_adjoint_sweep_refuses_a_constant_k_that_does_not_fit():
+    """The constant-k copy (random walks, narrow tapes) checks k and T instead of reading
+    past the arrays: the wrong k, or a T that is not the identity, raises."""
+    from tvbeta.kalman.filter import constant_k, tape_kernel
+    from tvbeta.kalman.gradient import adjoint_kernel
+
+    m = _const_model(0, 2, 40, n_missing=0)
+    ll, tape, T = np.empty(m.n), np.empty((m.n, 4)), np.eye(2)[None]
+    Q = np.diag([0.01, 0.02])[None]
+    assert tape_kernel(m.y, m.Z, T, Q, m.R, m.a0, m.P0, ll, tape, constant_k(2)) == -1
+    grads = np.empty((1, 2, 2)), np.empty(1), np.empty(2), np.empty((2, 2))
+    w = np.ones(m.n)
+    adjoint_kernel(m.y, m.Z, T, w, tape, *grads, grads[0], constant_k(2))  # fits: runs
+    with pytest.raises(ValueError, match="static_k"):
+        adjoint_kernel(m.y, m.Z, T, w, tape, *grads, grads[0], constant_k(3))
+    with pytest.raises(ValueError, match="static_k"):
+        adjoint_kernel(m.y, m.Z, 0.9 * T, w, tape, *grads, grads[0], constant_k(2))
