@@ -1,9 +1,11 @@
 """The README's Python blocks run as written and show what the text around them says.
 
-Each ```python block is executed unchanged, in a fresh Python (the one running pytest), in an
-empty temporary folder (the blocks write betas.html and two CSV files; the repository is not
-touched). A small runner around the block records every warning and, after the block, reads
-a few values from the block's own variables; the checks below compare them with what the
+Each ```python block is executed unchanged as a script file (``python block.py``, so a block
+that starts processes must guard itself as a user's script must: Dask's workers import the
+script again), in a fresh Python (the one running pytest), in an empty temporary folder (the
+blocks write betas.html and two CSV files; the repository is not touched). A few lines around
+the block, under ``if __name__ == "__main__"``, record every warning and, after the block,
+read a few values from the block's own variables; the checks below compare them with what the
 README states, using references outside the code under test where there are numbers.
 """
 
@@ -20,24 +22,29 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
 
-RUNNER = """
-import json, sys, warnings
-source, probes = sys.stdin.read().split("\\0")
-namespace = {"__name__": "__main__"}
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    exec(compile(source, "README.md block", "exec"), namespace)
-facts = {name: eval(expr, namespace) for name, expr in json.loads(probes).items()}
-facts["warnings"] = [[w.category.__name__, str(w.message)] for w in caught]
-print("\\0" + json.dumps(facts, default=float))
+BEFORE = """\
+import warnings as _warnings
+if __name__ == "__main__":
+    _recording = _warnings.catch_warnings(record=True)
+    _caught = _recording.__enter__()
+    _warnings.simplefilter("always")
+"""
+AFTER = """
+if __name__ == "__main__":
+    import json as _json, sys as _sys
+    _facts = {_k: eval(_e) for _k, _e in _json.loads(open(_sys.argv[1]).read()).items()}
+    _facts["warnings"] = [[w.category.__name__, str(w.message)] for w in _caught]
+    print("\\0" + _json.dumps(_facts, default=float))
 """
 
 
 def run_block(index: int, tmp_path: Path, probes: dict[str, str]) -> dict:
-    """Run README block ``index`` and return ``probes`` evaluated in its namespace."""
+    """Run README block ``index`` as a script and return ``probes`` evaluated in it."""
+    script, probe_file = tmp_path / "block.py", tmp_path / "probes.json"
+    script.write_text(BEFORE + BLOCKS[index] + AFTER)
+    probe_file.write_text(json.dumps(probes))
     proc = subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        input=BLOCKS[index] + "\0" + json.dumps(probes),
+        [sys.executable, str(script), str(probe_file)],
         capture_output=True, text=True, cwd=tmp_path, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, f"README block {index} failed:\n{proc.stderr[-3000:]}"
