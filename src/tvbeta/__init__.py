@@ -40,7 +40,7 @@ _LAZY = {
     "fit_funds": "tvbeta.funds",
     "build_model": "tvbeta.estimate.bayes.model",
     "fit_bayes": "tvbeta.estimate.bayes.fit", "BayesFit": "tvbeta.estimate.bayes.fit",
-    "fit_bayes_pooled": "tvbeta.estimate.bayes.pooled",
+    "fit_bayes_pooled": "tvbeta.estimate.bayes.pooled", "PooledFit": "tvbeta.estimate.bayes.pooled",
     "compare_methods": "tvbeta.evaluate.compare", "Comparison": "tvbeta.evaluate.comparison",
     "BayesSettings": "tvbeta.evaluate.settings", "SamplerSettings": "tvbeta.nuts",
     "GridSettings": "tvbeta.evaluate.settings",
