@@ -93,8 +93,9 @@ def _scales(m: StateSpace) -> np.ndarray:
     return np.r_[np.where(z_var > 1e-12, s2 / np.maximum(z_var, 1e-300), s2), s2]
 
 
-def reference_max(m: StateSpace, burn: int, starts: list[np.ndarray], n_grid: int,
-                  n_climbs: int, seed: int = 0) -> tuple[float, np.ndarray]:
+def reference_max(
+    m: StateSpace, burn: int, starts: list[np.ndarray], n_grid: int, n_climbs: int, seed: int = 0
+) -> tuple[float, np.ndarray]:
     """Return (max log-likelihood, its (k + 1,) variances): screened grid + bounded climbs.
 
     starts: extra (k + 1,) variance vectors to climb from (fit_qr's optimum).
@@ -114,10 +115,14 @@ def reference_max(m: StateSpace, burn: int, starts: list[np.ndarray], n_grid: in
         return -val, -np.r_[np.diag(dQ), dR] * scale
 
     rng = np.random.default_rng(seed)
-    grid = np.column_stack([10 ** rng.uniform(-8, 1, (n_grid, k)),
-                            10 ** rng.uniform(np.log10(0.05), np.log10(1.5), n_grid)])
+    grid = np.column_stack(
+        [
+            10 ** rng.uniform(-8, 1, (n_grid, k)),
+            10 ** rng.uniform(np.log10(0.05), np.log10(1.5), n_grid),
+        ]
+    )
     Qs = np.stack([np.diag(g[:-1] * scale[:-1])[None] for g in grid])
-    Rs = (grid[:, -1:] * scale[-1])
+    Rs = grid[:, -1:] * scale[-1]
     try:
         score = loglik_batch(m.y[None], m.Z[None], m.T[None], Qs, Rs, m.a0[None], m.P0[None],
                              burn=burn)  # fmt: skip
@@ -133,8 +138,14 @@ def reference_max(m: StateSpace, burn: int, starts: list[np.ndarray], n_grid: in
     bounds = [(0.0, UPPER)] * (k + 1)
     best_val, best_x = np.inf, None
     for x0 in chosen + [np.clip(s / scale, 0.0, UPPER) for s in starts]:
-        res = minimize(negll, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options=dict(maxiter=20000, maxfun=40000, ftol=0.0, gtol=1e-12))
+        res = minimize(
+            negll,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options=dict(maxiter=20000, maxfun=40000, ftol=0.0, gtol=1e-12),
+        )
         x = res.x
         val = negll(x)[0]
         for i in range(k):  # a variance the climb left just above 0
@@ -167,14 +178,20 @@ def statsmodels_check(m: StateSpace, burn: int, v: np.ndarray) -> tuple[float, f
 
 def main(argv: list[str] | None = None) -> int:
     """Measure fit_qr's shortfall against the reference on the chosen sets."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--funds", type=int, default=1000, help="simulated funds (1000)")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo industries")
     parser.add_argument("--grid", type=int, default=400, help="screened points (400)")
     parser.add_argument("--climbs", type=int, default=8, help="climbs from the grid (8)")
-    parser.add_argument("--statsmodels", type=int, default=0, metavar="N",
-                        help="statsmodels check of the first N cases of each set (0)")
+    parser.add_argument(
+        "--statsmodels",
+        type=int,
+        default=0,
+        metavar="N",
+        help="statsmodels check of the first N cases of each set (0)",
+    )
     parser.add_argument("--one-start", action="store_true", help="also fit_qr(n_starts=1)")
     parser.add_argument("--json", metavar="PATH", help="write every case's figures here")
     args = parser.parse_args(argv)
@@ -214,15 +231,19 @@ def main(argv: list[str] | None = None) -> int:
               f"reference {t_ref:.1f} s")  # fmt: skip
         if args.one_start:
             one = np.array([r["ref"] - r["llf_one_start"] for r in rows])
-            print(f"  n_starts=1: short by > 1e-6: {int((one > 1e-6).sum())}, > 1e-3: "
-                  f"{int((one > 1e-3).sum())}, worst {one.max():.3g} nats")
+            print(
+                f"  n_starts=1: short by > 1e-6: {int((one > 1e-6).sum())}, > 1e-3: "
+                f"{int((one > 1e-3).sum())}, worst {one.max():.3g} nats"
+            )
         checked = [r for r in rows if "sm_fit" in r]
         if checked:
             gap = max(abs(r["sm_at_ref"] - r["ref"]) for r in checked)
             climb = max(r["sm_fit"] - r["ref"] for r in checked)
-            print(f"  statsmodels on {len(checked)}: |its llf - tvbeta's| at the reference "
-                  f"<= {gap:.2g} nats; its optimiser from there climbs by at most "
-                  f"{climb:.2g} nats")
+            print(
+                f"  statsmodels on {len(checked)}: |its llf - tvbeta's| at the reference "
+                f"<= {gap:.2g} nats; its optimiser from there climbs by at most "
+                f"{climb:.2g} nats"
+            )
     if args.json:
         write_json(args.json, report)
     return 0
