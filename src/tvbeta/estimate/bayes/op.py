@@ -168,23 +168,8 @@ def _adjoint(w, ll, tape, y, Z, T, R, static_k):
     return dQ[0].copy(), dR, da0, dP0, dT[0].copy()
 
 
-class KalmanLoglikOp(Op):
-    """ll = KalmanLoglikOp(k)(Q, R, y, Z, T, a0, P0): (n,) one-step log predictive densities.
-
-    Differentiable in Q, R, a0 and P0 (exact, by `KalmanVJPOp`), and in T with
-    ``transition_gradient=True``; y and Z are data. The node's second output is the forward
-    sweep's tape (n, `gradient.tape_width`), which the pullback reuses; calling the Op returns
-    ll only.
-
-    random_walk_k: k for a random-walk model (T = I, k <= `filter.MAX_CONSTANT_K`), whose sweep
-    numba compiles with k a constant (`filter.sweep_constant`); 0 (default) for any other. The
-    data are shared variables, unknown at compile time, so the model says which copy it needs;
-    a T that is not the identity raises at run time.
-
-    transition_gradient: run the full filter forward (`gradient.transition_tape_kernel`) so
-    that the pullback also gives dT (k, k); about twice the forward cost and a tape of
-    k + 2 + k + k^2 columns, so only for a T that depends on parameters. Not combined with
-    random_walk_k.
+class _KalmanFlags:
+    """The Kalman Ops' ``random_walk_k`` and ``transition_gradient`` (`KalmanLoglikOp`).
 
     Raises
     ------
@@ -211,6 +196,34 @@ class KalmanLoglikOp(Op):
     def static_k(self) -> tuple[float, ...] | None:
         """The sweeps' static_k argument."""
         return constant_k(self.random_walk_k)
+
+
+class KalmanLoglikOp(_KalmanFlags, Op):
+    """ll = KalmanLoglikOp(k)(Q, R, y, Z, T, a0, P0): (n,) one-step log predictive densities.
+
+    Differentiable in Q, R, a0 and P0 (exact, by `KalmanVJPOp`), and in T with
+    ``transition_gradient=True``; y and Z are data. The node's second output is the forward
+    sweep's tape (n, `gradient.tape_width`), which the pullback reuses; calling the Op returns
+    ll only.
+
+    random_walk_k: k for a random-walk model (T = I, k <= `filter.MAX_CONSTANT_K`), whose sweep
+    numba compiles with k a constant (`filter.sweep_constant`); 0 (default) for any other. The
+    data are shared variables, unknown at compile time, so the model says which copy it needs;
+    a T that is not the identity raises at run time.
+
+    transition_gradient: run the full filter forward (`gradient.transition_tape_kernel`) so
+    that the pullback also gives dT (k, k); about twice the forward cost and a tape of
+    k + 2 + k + k^2 columns, so only for a T that depends on parameters. Not combined with
+    random_walk_k.
+
+    Raises
+    ------
+    ValueError
+        When random_walk_k is outside 0..`filter.MAX_CONSTANT_K`, or is set together with
+        transition_gradient.
+    """
+
+    __props__ = _KalmanFlags.__props__
 
     def __call__(self, *inputs, **kwargs):
         """Return the terms output only (the tape stays internal to the gradient)."""
@@ -240,7 +253,7 @@ class KalmanLoglikOp(Op):
         """Return the gradients of Q, R, a0, P0 (and T) by `KalmanVJPOp`; y and Z get none."""
         Q, R, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
-        vjp = KalmanVJPOp(self.transition_gradient, self.random_walk_k)
+        vjp = KalmanVJPOp(self.random_walk_k, self.transition_gradient)
         grads = vjp(cotangents[0], ll, tape, y, Z, T, R, Q, a0, P0)
         dQ, dR, da0, dP0 = grads[:4]
         if self.transition_gradient:
@@ -260,10 +273,10 @@ class KalmanLoglikOp(Op):
         ]
 
 
-class KalmanVJPOp(Op):
+class KalmanVJPOp(_KalmanFlags, Op):
     """Compute the gradient of sum_t w_t ll_t by the adjoint sweep over (ll, tape).
 
-    (dQ, dR, da0, dP0) = KalmanVJPOp()(w, ll, tape, y, Z, T, R, Q, a0, P0); with
+    (dQ, dR, da0, dP0) = KalmanVJPOp(k)(w, ll, tape, y, Z, T, R, Q, a0, P0); with
     ``transition_gradient=True`` (after a `KalmanLoglikOp` built so) a fifth output dT (k, k).
     R gives dR its shape, Q, a0 and P0 only give the gradients their types. Not differentiable
     itself (NUTS needs no second derivatives). random_walk_k as for `KalmanLoglikOp` (its
@@ -271,19 +284,7 @@ class KalmanVJPOp(Op):
     faster than the generic one at k = 3 (52 -> 21 us on the seed case).
     """
 
-    __props__ = ("transition_gradient", "random_walk_k")
-
-    def __init__(self, transition_gradient: bool = False, random_walk_k: int = 0) -> None:
-        # the same checks as the forward Op's
-        KalmanLoglikOp(random_walk_k, transition_gradient)
-        self.transition_gradient = bool(transition_gradient)
-        self.random_walk_k = int(random_walk_k)
-        super().__init__()
-
-    @property
-    def static_k(self) -> tuple[float, ...] | None:
-        """The adjoint sweep's static_k argument."""
-        return constant_k(self.random_walk_k)
+    __props__ = _KalmanFlags.__props__
 
     def make_node(self, w, ll, tape, y, Z, T, R, Q, a0, P0) -> Apply:
         """Build the Apply node; the outputs take the types of Q, R, a0, P0 (and T).

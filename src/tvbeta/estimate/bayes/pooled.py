@@ -196,6 +196,16 @@ class PooledSpec:
     state_names = property(lambda self: self.funds[0].state_names, doc="The states, (k,).")
     noise = property(lambda self: self.funds[0].noise, doc='"constant" or "volatility".')
 
+    @property
+    def fund_variables(self) -> list[str]:
+        """The posterior variables with a ``fund`` dim that a fund's `BayesFit` carries."""
+        return ["sigma_eps", "sigma_beta"] + (["gamma"] if self.noise == "volatility" else [])
+
+    @property
+    def population_variables(self) -> list[str]:
+        """The posterior variables of the population (no ``fund`` dim)."""
+        return ["mu", "tau"] + (["gamma_mu", "gamma_tau"] if self.noise == "volatility" else [])
+
     def drift_scale(self) -> np.ndarray:
         """Return s (J, k), each fund's single-fund HalfNormal scale of sigma_beta (per period)."""
         return np.array([np.broadcast_to(f.resolved.sigma_beta.params["sigma"], (self.k,))
@@ -374,8 +384,7 @@ class PooledFit:
             raise KeyError(f"fund {fund!r} is not in this fit; its funds are {list(names)}")
         j = names.index(str(fund))
         spec = self.spec.funds[j]
-        own = ["sigma_eps", "sigma_beta"] + (["gamma"] if self.spec.noise == "volatility" else [])
-        post = self.tree["posterior"].to_dataset()[own].isel({FUND: j})
+        post = self.tree["posterior"].to_dataset()[self.spec.fund_variables].isel({FUND: j})
         stats = self.tree["sample_stats"].to_dataset()
         tree = xr.DataTree.from_dict({"posterior": post.drop_vars(FUND), "sample_stats": stats})
         tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
@@ -391,9 +400,7 @@ class PooledFit:
         With a volatility-scaled R also gamma_mu, gamma_tau and gamma. R-hat, bulk and tail
         ESS, divergences and E-BFMI; warns (BayesConvergenceWarning) when any check fails.
         """
-        var_names = ["mu", "tau", "sigma_eps", "sigma_beta"]
-        if self.spec.noise == "volatility":
-            var_names += ["gamma_mu", "gamma_tau", "gamma"]
+        var_names = self.spec.population_variables + self.spec.fund_variables
         return check_draws(self.tree, var_names, what="pooled Bayesian fit", warn=warn)
 
 
