@@ -16,9 +16,12 @@ Same seed, same draws: PyTensor's numba backend compiles with LLVM fast-math fla
 draws of one seed depended on what the compile caches held: on the seed case, a cold cache, a
 warm one and a warm numba cache with a cold PyTensor one gave three different posteriors
 (a graph compiled in the process and the same graph loaded from the cache round differently).
-Both samplers' models compile with fast-math off (`_FAST_MATH_OFF`; the kernels never used it,
-the model's few scalar operations lose nothing measurable) and a seed gives the same draws
-whatever the caches hold (`tests/estimate/bayes/test_sampler.py`).
+Both samplers' models compile with fast-math off (`_without_fast_math`; the kernels never used
+it, the model's few scalar operations lose nothing measurable) and a seed gives the same draws
+whatever the caches hold (`tests/estimate/bayes/test_sampler.py`). The flag is PyTensor's
+global config, so those compiles (with PyMC's sampler, its whole run) take a lock: fits in
+threads (`fit_funds` with a thread pool) neither compile with another thread's setting nor
+leave it changed.
 
 The result is the DataTree ``pm.sample`` returns (``posterior.attrs["sampling_time"]`` too),
 whichever sampler ran.
@@ -39,7 +42,10 @@ draw or raises KeyboardInterrupt.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections.abc import Callable
+from functools import wraps
 from importlib import metadata
 from typing import Literal, NamedTuple
 
@@ -115,11 +121,22 @@ def sample_nuts(
     return NUTSRun(tree, time.perf_counter() - t0, "pymc" if compiled is None else "nutpie")
 
 
-_FAST_MATH_OFF = pytensor.config.change_flags(numba__fastmath=False)
-"""Decorator: PyTensor compiles without LLVM fast-math inside (module doc: same seed...)."""
+_COMPILE_LOCK = threading.Lock()
 
 
-@_FAST_MATH_OFF
+def _without_fast_math[**P, R](f: Callable[P, R]) -> Callable[P, R]:
+    """Run ``f`` with PyTensor's numba fast-math off, one such call at a time (module doc)."""
+
+    @wraps(f)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        # a new change_flags per call: one shared instance keeps the saved value on itself
+        with _COMPILE_LOCK, pytensor.config.change_flags(numba__fastmath=False):
+            return f(*args, **kwargs)
+
+    return wrapper
+
+
+@_without_fast_math
 def _sample_pymc(model, s: SamplerSettings, seed, progressbar):
     with model:
         return pm.sample(
@@ -225,7 +242,7 @@ def _void_pointer(typingctx, address):
     return types.voidptr(address), codegen
 
 
-@_FAST_MATH_OFF
+@_without_fast_math
 def _nutpie_model(model: pm.Model):
     """Return nutpie's model over C function pointers to PyTensor's compiled (numba) functions.
 
