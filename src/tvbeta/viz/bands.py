@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from tvbeta.constants import STATE, TIME
 from tvbeta.results import KalmanResult
@@ -96,7 +96,7 @@ def fit_dict(fits: Any, name: str = "fits") -> dict[str, Any]:
 
 def _gaussian(mean: pd.DataFrame, sd: pd.DataFrame, kind: str, level: float,
               given: str) -> BandPath:  # fmt: skip
-    z = float(stats.norm.ppf((1 + level) / 2))
+    z = NormalDist().inv_cdf((1 + level) / 2)  # the stdlib's: scipy.stats takes ~1 s to import
     band = f"{KIND_LABELS[kind]}, {level:.0%} band (± {z:.3g} sd {given})"
     width = z * sd.to_numpy()  # an array: the frames share their labels, nothing to align
     return BandPath(mean, mean - width, mean + width, band, level)
