@@ -118,6 +118,45 @@ def test_each_bayes_fund_samples_with_the_seed_plus_its_position(data, bayes_ser
                                   fit.beta["smoothed_mean"].transpose("time", "state"))
 
 
+def test_the_mle_forecast_scores_are_statsmodels_one_step_predictive_at_the_estimates(
+        data, mle_serial):  # fmt: skip
+    """statsmodels' filter at fund b's MLE (Q, R, the seed's a0 and P0) gives v_t and F_t: the
+    mean Gaussian log density, RMSE, R² and the 90% interval's coverage of the observed steps
+    after the burn, by hand."""
+    from tvbeta.estimate.statsmodels_twin import statsmodels_filter
+
+    fit = fit_mle(data, "b", FACTORS)
+    m = fit.spec.state_space(fit.result.design.y, fit.result.design.Z)
+    ref = statsmodels_filter(m.y, m.Z, m.T, m.Q, m.R, m.a0, m.P0)
+    keep = np.flatnonzero(~np.isnan(m.y))[fit.burn :]
+    v, F, y = ref.v[keep], ref.F[keep], m.y[keep]
+    row = mle_serial.sel(fund="b")
+
+    def assert_close(actual, desired):  # two filters (square-root vs statsmodels) agree to ~1e-9
+        np.testing.assert_allclose(actual, desired, rtol=1e-8)
+
+    assert_close(row["forecast_log_score"], norm.logpdf(v, scale=np.sqrt(F)).mean())
+    assert_close(row["forecast_rmse"], np.sqrt(np.mean(v**2)))
+    assert_close(1 - row["forecast_r2"], np.mean(v**2) / np.var(y))
+    assert row["forecast_coverage"] == np.mean(np.abs(v) < norm.ppf(0.95) * np.sqrt(F))
+
+
+def test_the_bayes_forecast_log_score_mixes_the_pointwise_likelihood_of_200_draws(
+        bayes_serial, data):  # fmt: skip
+    """A Bayes fund's log score is mean_t log mean_d p(y_t | y_<t, Q_d, R_d) over the draws
+    the summary picks (all 80 of the tiny fit): the fit's pointwise log-likelihood group
+    (another kernel) mixed by hand."""
+    from scipy.special import logsumexp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(data, "a", FACTORS, seed=7, settings=TINY)
+    ll = fit.tree["log_likelihood"]["y"].values.reshape(-1, len(fit.spec.steps))  # (80, m)
+    expected = (logsumexp(ll, axis=0) - np.log(len(ll))).mean()
+    np.testing.assert_allclose(bayes_serial.sel(fund="a")["forecast_log_score"], expected,
+                               rtol=1e-9)  # fmt: skip
+
+
 def test_a_local_cluster_of_worker_processes_gives_the_serial_datasets(
         data, mle_serial, bayes_serial, dask_client):  # fmt: skip
     before = data.copy(deep=True)
@@ -244,11 +283,12 @@ def test_the_funds_page_ranks_500_funds_and_shows_the_ends_only(mle_serial, tmp_
     funds = many(mle_serial, 500)
     page = Page(write_funds_report(funds, tmp_path / "funds.html", top=10).read_text())
     assert page.headings["h2"] == ["1. The run", "2. Style drift",
-                                   "3. Alpha: probability above zero"]  # fmt: skip
+                                   "3. Alpha: probability above zero",
+                                   "4. Forecast quality"]  # fmt: skip
     rows = page.tables["drift"][1:]
     expected = list(style_drift(funds).index)
     assert [r[0] for r in rows] == expected[:10] + expected[-10:]
-    assert rows[0][0] == "f499" and page.n_figures == 1  # MLE: no alpha figure
+    assert rows[0][0] == "f499" and page.n_figures == 2  # MLE: no alpha figure
     assert "No alpha probabilities" in (tmp_path / "funds.html").read_text()
 
 
@@ -262,7 +302,20 @@ def test_the_funds_page_ranks_bayes_funds_by_the_last_real_time_alpha_probabilit
     rows = page.tables["alpha"][1:]
     assert [r[0] for r in rows] == list(last.index)
     assert [r[1] for r in rows] == [f"{v:.2f}" for v in last]
-    assert page.n_figures == 2
+    assert page.n_figures == 3
+
+
+def test_the_funds_page_ranks_funds_by_one_step_r2_and_flags_coverage_off_by_over_5_points(
+        mle_serial, tmp_path):  # fmt: skip
+    from tests.test_report import Page
+
+    funds = mle_serial.assign(forecast_r2=("fund", [0.2, 0.7, 0.5]),
+                              forecast_coverage=("fund", [0.9, 0.8, 0.93]))  # fmt: skip
+    path = write_funds_report(funds, tmp_path / "funds.html")
+    rows = Page(path.read_text()).tables["forecast"][1:]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("b", "0.700", "0.800"), ("c", "0.500", "0.930"),
+                                                  ("a", "0.200", "0.900")]  # fmt: skip
+    assert "The coverage of 1 of 3 funds is more than 0.05 from 0.90" in path.read_text()
 
 
 def test_a_store_resumed_with_a_fund_put_first_keeps_both_parts(data, mle_serial, tmp_path):
@@ -310,6 +363,14 @@ def test_the_funds_warnings_come_once_per_kind_naming_the_funds(data):
     names = ", ".join(f"fund {fund!r}" for fund, _ in warned)
     assert messages == [f"{len(warned)} warnings of this kind, from {names}; the first: "
                         f"fund {warned[0][0]!r}: {warned[0][1]}"]
+
+
+def test_the_funds_warnings_from_dask_workers_point_at_the_callers_line(data, dask_client):
+    """Not at the worker's task runner (distributed's or dask's code), where nothing can be
+    changed: at the line that called fit_funds."""
+    with pytest.warns(MLEConvergenceWarning) as record:
+        fit_funds(data, FUNDS, FACTORS, executor=dask_client)
+    assert {w.filename for w in record if w.category is MLEConvergenceWarning} == {__file__}
 
 
 def test_a_store_that_holds_every_fund_returns_them_without_a_task(data, mle_serial, tmp_path):

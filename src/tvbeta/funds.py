@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
+from tvbeta._warn import warn_caller
 from tvbeta.constants import FUND, PARAMETER, STATE, TIME
 from tvbeta.data.validate import check_names, column_list, repeated
 from tvbeta.diagnostics import summarize_factor_dynamics
@@ -470,7 +471,8 @@ def fit_funds(
 
 
 SUMMARY_VARIABLES = ("beta", "beta_lower", "beta_upper", "estimate", "sd", "lower", "upper",
-                     "p_alpha_filtered", "p_alpha_smoothed", "loglik", "converged")
+                     "p_alpha_filtered", "p_alpha_smoothed", "loglik", "converged",
+                     "forecast_log_score", "forecast_rmse", "forecast_r2", "forecast_coverage")
 """The variables of `fund_summary`, in its order."""
 
 
@@ -478,7 +480,9 @@ def _warn_per_category(caught: list[warnings.WarningMessage]) -> None:
     """Raise the funds' warnings again: each alone, or one per category naming the funds.
 
     A run of 1,000 funds may warn hundreds of times (a drift variance at 0, short chains);
-    one warning per category keeps the first message and lists the funds it came from.
+    one warning per category keeps the first message and lists the funds it came from. They
+    point at the caller's line: where a task ran (a Dask worker's task runner, a pool's
+    thread) is no place a user can act on.
     """
     by_category: dict[type[Warning], list[warnings.WarningMessage]] = {}
     for w in caught:
@@ -486,13 +490,13 @@ def _warn_per_category(caught: list[warnings.WarningMessage]) -> None:
     for category, ws in by_category.items():
         first = ws[0]
         if len(ws) == 1:
-            warnings.warn_explicit(first.message, category, first.filename, first.lineno)
+            warn_caller(str(first.message), category)
             continue
         funds = list(dict.fromkeys(str(w.message).split(":", 1)[0] for w in ws))
         shown = ", ".join(funds[:20]) + (f" and {len(funds) - 20} more" if len(funds) > 20
                                          else "")  # fmt: skip
-        warnings.warn_explicit(f"{len(ws)} warnings of this kind, from {shown}; the first: "
-                               f"{first.message}", category, first.filename, first.lineno)
+        warn_caller(f"{len(ws)} warnings of this kind, from {shown}; the first: "
+                    f"{first.message}", category)
 
 
 RUN_FILE = "run.json"
@@ -654,7 +658,16 @@ def fund_summary(fit: Any, level: float = DEFAULT_LEVEL) -> xr.Dataset:
         (time: P(alpha_t > 0) in real time and in hindsight, `BayesFit.alpha_probability`).
         ``loglik``: the MLE's maximum (MLE only). ``converged``: the MLE's optimiser stopped at
         a stationary point, or the posterior passed every convergence check
-        (`check_convergence`: R-hat, ESS, divergences, BFMI).
+        (`check_convergence`: R-hat, ESS, divergences, BFMI). How well the fund's factor
+        exposures, as known the period before, predict its return: over the observed steps
+        after the burn, ``forecast_log_score`` (mean log predictive density, nats per
+        period), ``forecast_rmse`` (of the predictive mean, return units), ``forecast_r2``
+        (1 - its mean squared error / the variance of the returns: the share of the return's
+        variance the exposures predict) and ``forecast_coverage`` (the share of returns
+        inside the central ``level`` predictive interval). One step ahead for the betas, but
+        Q and R (or their posterior) were fitted to the same returns, so these are in-sample
+        scores, a little optimistic; `tvbeta.evaluate.compare.compare_methods` scores a
+        held-out span.
 
     Raises
     ------
@@ -700,7 +713,43 @@ def _summary(fit: Any, level: float) -> tuple[dict[str, tuple], dict[str, Any], 
             data["p_alpha_filtered"] = ((TIME,), alpha["filtered"].to_numpy())
             data["p_alpha_smoothed"] = ((TIME,), alpha["smoothed"].to_numpy())
         data["converged"] = ((), bool(check_convergence(fit, warn=False).ok))
+    data.update(_forecast_scores(fit, level))
     return data, coords, attrs
+
+
+FORECAST_DRAWS = 200
+"""Posterior draws (evenly spaced over the pooled chains) whose mixture is a Bayes fit's
+one-step predictive in `fund_summary`. Against all 4,000 draws of a default fit (NoDur and
+Durbl, monthly 1992-2017, 4 factors and an intercept) the mean log score moved by 0.0002 and
+0.003 nats per period, the RMSE by 0.1%, far below the spread across funds (0.44 nats between
+the two); it costs ~0.1 s per fund."""
+
+
+def _forecast_scores(fit: Any, level: float) -> dict[str, tuple]:
+    """Return the ``forecast_*`` variables of `fund_summary`: one-step scores on the fit's rows.
+
+    The predictive of each observed step after the burn given the returns before it: the MLE's
+    plug-in N(z_t' a_{t|t-1}, F_t), or for a Bayes fit the mixture of those over
+    `FORECAST_DRAWS` posterior draws (`tvbeta.evaluate.forecast.posterior_forecast`).
+    """
+    from tvbeta.estimate.mle import MLEFit
+    from tvbeta.evaluate.forecast import gaussian_forecast, posterior_forecast, scores
+
+    if isinstance(fit, MLEFit):
+        r = fit.result
+        steps = np.flatnonzero(~np.isnan(r.design.y))[fit.burn :]
+        mean = np.einsum("tk,tk->t", r.design.Z, r.output.filtered.a_pred)
+        fc = gaussian_forecast(r.design.y[steps], mean[steps], r.output.filtered.F[steps])
+    else:
+        post = fit.tree["posterior"]
+        n = post.sizes["chain"] * post.sizes["draw"]
+        draws = np.unique(np.linspace(0, n - 1, min(FORECAST_DRAWS, n)).round().astype(int))
+        fc = posterior_forecast(fit, fit.spec.steps, draws)
+    s = scores(fc, level)
+    r2 = 1.0 - np.mean((fc.y - fc.mean) ** 2) / np.var(fc.y)
+    return {"forecast_log_score": ((), s["log score"]), "forecast_rmse": ((), s["RMSE"]),
+            "forecast_r2": ((), float(r2)),
+            "forecast_coverage": ((), s[f"coverage {round(100 * level)}%"])}  # fmt: skip
 
 
 def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.DataFrame:

@@ -50,7 +50,7 @@ from tvbeta.evaluate.forecast import (
     OneStepForecast,
     gaussian_forecast,
     kalman_predictive,
-    mixture_forecast,
+    posterior_forecast,
     rolling_ols_forecast,
     scores,
     stacked_forecast,
@@ -106,17 +106,10 @@ def _scored(y: np.ndarray, split: Split) -> np.ndarray:
 
 
 def _bayes_forecast(fit, design: Design, split: Split, n_draws: int, seed: int):
-    draws = fit.system_draws(design)
-    rng = np.random.default_rng(seed)
-    D = len(draws.Q)
-    pick = rng.choice(D, size=min(n_draws, D), replace=False)
-    s = _scored(design.y, split)
-    means, vars_ = [], []
-    for d in pick:
-        mean, var = kalman_predictive(fit.spec.state_space(draws, d, design.y, design.Z))
-        means.append(mean[s])
-        vars_.append(var[s])
-    return mixture_forecast(design.y[s], np.array(means), np.array(vars_))
+    post = fit.tree["posterior"]
+    D = post.sizes["chain"] * post.sizes["draw"]
+    pick = np.random.default_rng(seed).choice(D, size=min(n_draws, D), replace=False)
+    return posterior_forecast(fit, _scored(design.y, split), pick, design)
 
 
 def _rolling_window(y: np.ndarray, index: pd.Index, split: Split, window: int | None,

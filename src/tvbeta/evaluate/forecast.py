@@ -9,7 +9,7 @@ proper local score), the RMSE of the predictive mean, central interval coverage 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special, stats
@@ -89,6 +89,26 @@ def kalman_predictive(m: StateSpace) -> tuple[np.ndarray, np.ndarray]:
     mean = np.einsum("tk,tk->t", m.Z, f.a_pred)
     var = np.einsum("ti,tij,tj->t", m.Z, f.P_pred, m.Z) + np.broadcast_to(m.R, (m.n,))
     return mean, var
+
+
+def posterior_forecast(fit: Any, steps: np.ndarray, draws: np.ndarray,
+                       rows: Any | None = None) -> OneStepForecast:
+    """Return a Bayes fit's predictive at ``steps``: the mixture over some posterior draws.
+
+    Each draw d of ``draws`` (positions among the fit's pooled draws) gives the Kalman plug-in
+    N(z_t' a_{t|t-1}, F_t) (`kalman_predictive`); the forecast is their equal-weight mixture
+    (`mixture_forecast`). ``rows``: a `Design` holding the fit's rows and more (a test span:
+    the volatility index of R_t is extended over them, `BayesFit.system_draws`), or None for
+    the fit's own rows; ``steps`` (m,) are positions in those rows.
+    """
+    system = fit.system_draws(rows)
+    y, Z = (fit.spec.y, fit.spec.Z) if rows is None else (rows.y, rows.Z)
+    means, vars_ = [], []
+    for d in draws:
+        mean, var = kalman_predictive(fit.spec.state_space(system, d, y, Z))
+        means.append(mean[steps])
+        vars_.append(var[steps])
+    return mixture_forecast(y[steps], np.array(means), np.array(vars_))
 
 
 def rolling_ols_forecast(

@@ -1,4 +1,4 @@
-"""One HTML page for many funds: ranked by style drift and by the probability that alpha > 0.
+"""One HTML page for many funds: ranked by style drift, by P(alpha > 0), by forecast quality.
 
 Reads the Dataset of `tvbeta.funds.fit_funds` only (summaries, not fits), so a page of 500
 funds costs no more than its tables: each ranking shows the first and last ``top`` funds, and
@@ -50,7 +50,10 @@ def write_funds_report(
         one-year drift sd of each factor beta, `style_drift`, the most and least drifting
         funds and a histogram of every fund's largest); alpha (Bayes fits with an intercept:
         P(alpha > 0) at the last date, in real time and in hindsight, ranked, and every fund
-        in one scatter). Forecast quality is not in a fit: `compare_methods` scores it.
+        in one scatter); forecast quality (the one-step scores of `tvbeta.funds.fund_summary`
+        on the fitted span, in-sample for Q and R: ranked by the share of the return's variance
+        the exposures predict, with the coverage of the central ``level`` predictive interval,
+        and every fund in one scatter; a held-out score is `compare_methods`').
 
     Raises
     ------
@@ -67,6 +70,7 @@ def write_funds_report(
         ("run", "1. The run", _run_section(funds)),
         ("drift", "2. Style drift", _drift_section(funds, top, figures)),
         ("alpha", "3. Alpha: probability above zero", _alpha_section(funds, top, figures)),
+        ("forecast", "4. Forecast quality", _forecast_section(funds, top, figures)),
     ]
     subtitle = f"{n} funds on {', '.join(funds.attrs.get('factors', []))}."
     path = Path(path)
@@ -156,5 +160,45 @@ def _alpha_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
         f"return). {above} funds are above 0.9 in real time, {below} below 0.1; {shown} "
         "shown.</p>",
         table(_ends(frame, top), name="alpha", default="{:.2f}"),
+        figures(fig),
+    ])
+
+
+FORECAST_COLUMNS = {"forecast_r2": "one-step R²", "forecast_coverage": "coverage",
+                    "forecast_log_score": "log score", "forecast_rmse": "RMSE"}  # fmt: skip
+
+
+def _forecast_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
+    if "forecast_r2" not in funds:  # a store written before the scores were part of a summary
+        return "<p>No forecast scores in these summaries: fit the funds again to get them.</p>"
+    frame = pd.DataFrame({label: funds[name].to_numpy() for name, label
+                          in FORECAST_COLUMNS.items()},
+                         index=pd.Index(funds[FUND].values, name=FUND))  # fmt: skip
+    frame = frame.sort_values("one-step R²", ascending=False, kind="stable")
+    level = float(funds.attrs.get("level", 0.9))
+    fig = go.Figure(go.Scatter(
+        x=frame["one-step R²"], y=frame["coverage"], mode="markers",
+        text=[str(f) for f in frame.index], hovertemplate="%{text}: R² %{x:.2f}, %{y:.2f}",
+        marker={"size": 7, "color": "#1f77b4", "opacity": 0.7}))  # fmt: skip
+    fig.add_hline(y=level, line={"dash": "dot", "color": "#999"})
+    fig.update_layout(template=TEMPLATE_NAME, height=420, xaxis_title="one-step R²",
+                      yaxis_title=f"coverage of the {level:.0%} predictive interval",
+                      title="Every fund's one-step forecast")  # fmt: skip
+    off = frame["coverage"].sub(level).abs() > 0.05
+    shown = "every fund" if len(frame) <= 2 * top else f"the {top} best and {top} worst"
+    rows = _ends(frame, top)
+    return "".join([
+        "<p>How well each fund's factor exposures, as known the period before, predict its "
+        "return, over the fitted span: the one-step R² (the share of the return's variance "
+        "they predict), the coverage of the central "
+        f"{level:.0%} predictive interval, the mean log predictive density (nats per period; "
+        "it also grows as a fund's volatility shrinks, so it does not rank funds of different "
+        "risk) and the RMSE. Q and R were fitted to these returns, so the scores are "
+        "in-sample and a little optimistic; <code>compare_methods</code> scores a held-out "
+        f"span. The coverage of {int(off.sum())} of {len(frame)} funds is more than 0.05 from "
+        f"{level:.2f} (in red); "
+        f"{shown} shown.</p>",
+        table(rows, name="forecast", default="{:.3f}", formats={"RMSE": "{:.4f}"},
+              bad=pd.DataFrame({c: off[rows.index] & (c == "coverage") for c in rows.columns})),
         figures(fig),
     ])
