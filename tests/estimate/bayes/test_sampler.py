@@ -151,6 +151,52 @@ def test_c_log_density_and_gradient_equal_pymcs_at_random_points(seed):
         np.testing.assert_allclose(grad, dlogp(point_of(model, x)), rtol=1e-9, atol=1e-9)
 
 
+def test_funds_of_one_model_structure_share_a_key_and_other_structures_do_not():
+    """Different data and data-based prior scales, same structure: one key (one compiled
+    model), also with a user's prior scale (an input too). Another noise model, Q form,
+    number of factors or prior family: another key."""
+    from tvbeta.estimate.bayes.priors import Prior, Priors
+    from tvbeta.estimate.bayes.sampler import _structure_key
+
+    frames = [simulate(150, 2, Q=[1e-6, q, q], R=r, beta0=[0.0, 1.0, 0.5], intercept=True,
+                       seed=seed).frame for seed, q, r in ((3, 1e-4, 1e-4), (4, 4e-4, 9e-4))]
+    specs = [bayes_spec(frame, "y", ["f1", "f2"], burn=3) for frame in frames]
+    assert specs[0].resolved.sigma_eps != specs[1].resolved.sigma_eps  # the data's own scales
+
+    def key(spec):
+        return _structure_key(model_from_spec(spec))[0]
+
+    assert key(specs[0]) == key(specs[1]) is not None
+    others = [bayes_spec(frames[0], "y", ["f1", "f2"], burn=3, noise="volatility"),
+              bayes_spec(frames[0], "y", ["f1", "f2"], burn=3, q="full"),
+              bayes_spec(frames[0], "y", ["f1"], burn=3),
+              bayes_spec(frames[0], "y", ["f1", "f2"], burn=3, priors=Priors(
+                  sigma_eps=Prior("HalfStudentT", {"sigma": 0.01, "nu": 4})))]  # fmt: skip
+    user_scale = Priors(sigma_eps=Prior("HalfNormal", {"sigma": 0.05}))
+    assert key(bayes_spec(frames[1], "y", ["f1", "f2"], burn=3, priors=user_scale)) == key(specs[0])
+    keys = {key(spec) for spec in others}
+    assert len(keys) == len(others) and key(specs[0]) not in keys
+
+
+def test_a_model_served_by_another_funds_compiled_model_samples_as_if_compiled_alone():
+    """Fund b fitted after fund a (b's compiled model kept from a's) and b fitted again after
+    the kept models are dropped (compiled afresh): the same draws, bit for bit."""
+    from tvbeta.estimate.bayes import sampler
+
+    run = SamplerSettings(draws=60, tune=60, chains=2, cores=1)
+    models = [model_from_spec(bayes_spec(simulate(120, 1, Q=[1e-6, q], R=r, beta0=[0.0, 1.0],
+                                                  intercept=True, seed=seed).frame,
+                                         "y", ["f1"], burn=3))
+              for seed, q, r in ((5, 1e-4, 1e-4), (6, 9e-4, 4e-4))]  # fmt: skip
+    sampler._COMPILED.clear()
+    sample_nuts(models[0], run, seed=1)
+    kept = sample_nuts(models[1], run, seed=1).tree
+    assert len(sampler._COMPILED) == 1
+    sampler._COMPILED.clear()
+    fresh = sample_nuts(models[1], run, seed=1).tree
+    np.testing.assert_array_equal(log_sigma_draws(kept), log_sigma_draws(fresh))
+
+
 def test_c_log_density_refuses_a_point_of_the_wrong_size(model):
     from tvbeta.estimate.bayes.sampler import _nutpie_model
 

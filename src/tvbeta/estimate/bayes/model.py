@@ -464,7 +464,8 @@ class SignedScale(Transform):
     ndim_supp = 0
 
     def __init__(self, scale) -> None:
-        self.scale = np.asarray(scale, dtype=np.float64)
+        """``scale``: the prior's scale, a number, an array or a tensor (a shared input)."""
+        self.scale = pt.as_tensor_variable(scale)
 
     def forward(self, value, *inputs):
         return value / self.scale
@@ -473,7 +474,7 @@ class SignedScale(Transform):
         return pt.abs(value) * self.scale
 
     def log_jac_det(self, value, *inputs):
-        return pt.broadcast_to(np.log(self.scale), value.shape)
+        return pt.broadcast_to(pt.log(self.scale), value.shape)
 
 
 def _scale_prior(name: str, prior, shape=None):
@@ -483,14 +484,27 @@ def _scale_prior(name: str, prior, shape=None):
     `SignedScale` when its family is in `SIGNED_FAMILIES`, else through PyMC's log transform.
     """
     dist = getattr(pm, prior.dist)
+    params = dict(prior.params)
+    if prior.dist in SIGNED_FAMILIES:  # the scale is an input of the graph, not a constant
+        key = SCALE_PARAM[prior.dist]
+        params[key] = shared_scale(name or "chol_Q", params[key])
     if shape is not None:
-        return dist.dist(**prior.params, shape=shape)
+        return dist.dist(**params, shape=shape)
     dims = DIMS[name] or None
     if prior.dist in SIGNED_FAMILIES:
-        scale = prior.params[SCALE_PARAM[prior.dist]]
-        return dist(name, **prior.params, dims=dims, default_transform=None,
-                    transform=SignedScale(scale))  # fmt: skip
-    return dist(name, **prior.params, dims=dims)
+        return dist(name, **params, dims=dims, default_transform=None,
+                    transform=SignedScale(params[key]))  # fmt: skip
+    return dist(name, **params, dims=dims)
+
+
+def shared_scale(name: str, value) -> pt.TensorVariable:
+    """Return a prior's scale (a number or an array) as a shared input named for ``name``.
+
+    The default scales come from each fund's returns (`tvbeta.estimate.bayes.priors`); as
+    inputs, like the data (`_shared_data`), they leave the graph the same for every fund of one
+    structure, so one compiled model serves them all (`tvbeta.estimate.bayes.sampler`).
+    """
+    return pytensor.shared(np.asarray(value, dtype=np.float64), name=f"tvbeta_scale_{name}")
 
 
 def horseshoe_sigma_beta(spec: BayesSpec) -> pt.TensorVariable:
@@ -525,7 +539,7 @@ def horseshoe_sigma_beta(spec: BayesSpec) -> pt.TensorVariable:
     `tvbeta.constants.HORSESHOE_TARGET_ACCEPT`).
     """
     priors = spec.priors
-    scale = np.asarray(spec.resolved.sigma_beta.params["sigma"], dtype=np.float64)
+    scale = shared_scale("sigma_beta", spec.resolved.sigma_beta.params["sigma"])
     c = priors.horseshoe_slab
     tau = pm.HalfCauchy("shrink_tau", beta=priors.horseshoe_global, dims=DIMS["shrink_tau"] or None)
     lam = pm.HalfCauchy("shrink_lambda", beta=1.0, dims=DIMS["shrink_lambda"])

@@ -23,15 +23,24 @@ global config, so those compiles (with PyMC's sampler, its whole run) take a loc
 threads (`fit_funds` with a thread pool) neither compile with another thread's setting nor
 leave it changed.
 
+One compiled model per structure: the data and the prior scales (the defaults come from each
+fund's returns) are shared inputs of the graph, not constants, so the graph of every fund of one
+structure (states, Q form, noise and betas model, prior families) is the same, and the compiled
+functions of the first are kept for the next (`_compiled_functions`, keyed by a hash of the
+graph, `_structure_key`). Compiling costs ~1 s per model even from warm disk caches (PyTensor's
+rewrites and function making), so a refit in a notebook, the next fund of a loop or a Dask
+worker's next task skips it; the draws are those of a fresh compile, bit for bit.
+
 The result is the DataTree ``pm.sample`` returns (``posterior.attrs["sampling_time"]`` too),
 whichever sampler ran.
 
 This uses private parts of nutpie 0.16 (`_make_functions`, `_prepare_dims_and_coords`,
-`_wrap_with_lock`, `CompiledPyMCModel` and its C signatures), of PyTensor 3.3 (the numba
-function of a compiled graph, its disk cache) and numba's calling convention, hence
-pyproject's pins. Should a release change them (AttributeError, ImportError, TypeError or a
-numba error while building nutpie's model), PyMC's NUTS samples instead, with one
-`SamplerFallbackWarning` naming what failed and the versions installed.
+`_wrap_with_lock`, `_rv_dict_to_flat_array_wrapper`, `CompiledPyMCModel` and its C
+signatures), of PyTensor 3.3 (the numba function of a compiled graph, its disk cache) and
+numba's calling convention, hence pyproject's pins. Should a release change them
+(AttributeError, ImportError, TypeError or a numba error while building nutpie's model), PyMC's
+NUTS samples instead, with one `SamplerFallbackWarning` naming what failed and the versions
+installed.
 
 Ctrl-C: nutpie and PyMC both answer a KeyboardInterrupt by returning the draws made so far; a
 partial posterior is no posterior (none during tuning, ragged chains after), so nutpie is waited
@@ -44,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
 from importlib import metadata
@@ -247,12 +257,14 @@ def _nutpie_model(model: pm.Model):
     """Return nutpie's model over C function pointers to PyTensor's compiled (numba) functions.
 
     ``user_data`` (int64): the native addresses of the log density-and-gradient and of the
-    expansion, then for each shared variable its data pointer and shape.
+    expansion, then for each shared variable its data pointer and shape. The compiled
+    functions of a model structure are kept (`_compiled_functions`), so a second model of the
+    same structure (another fund, the same fund's refit) only reads its own data.
     """
     from nutpie.compile_pymc import (
         CompiledPyMCModel,
-        _make_functions,
         _prepare_dims_and_coords,
+        _rv_dict_to_flat_array_wrapper,
         _wrap_with_lock,
     )
     from pymc.initial_point import make_initial_point_fn
@@ -261,17 +273,17 @@ def _nutpie_model(model: pm.Model):
         model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
         return_transformed=True,
     )  # fmt: skip
-    made = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True,
-        pymc_initial_point_fn=_wrap_with_lock(pymc_initial_point),
+    made, inputs = _compiled_functions(model)
+    n_dim, n_expanded, logp_fn, expand_fn, shape_info, reparameterized = made
+    n_free = len(model.free_RVs)
+    initial_point = _rv_dict_to_flat_array_wrapper(
+        _wrap_with_lock(pymc_initial_point), names=shape_info[0][:n_free],
+        shapes=shape_info[2][:n_free],
     )  # fmt: skip
-    if len(made) != 7:  # a changed private helper, like a renamed one
-        raise TypeError(f"nutpie.compile_pymc._make_functions returned {len(made)} values, "
-                        "expected 7")  # fmt: skip
-    n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized = made
-    shared: dict = {}  # shared variable -> its value, C-contiguous, kept alive with the model
+    shared: dict = {}  # compiled shared variable -> this model's value, C-contiguous, kept alive
     for var in [*logp_fn.get_shared(), *expand_fn.get_shared()]:
-        shared.setdefault(var, np.array(var.get_value(), order="C", copy=True))
+        own = inputs[var.name] if inputs else var  # a kept model's variable: this one's value
+        shared.setdefault(var, np.array(own.get_value(), order="C", copy=True))
     header, offsets = [0, 0], {}
     for var, value in shared.items():
         offsets[var] = len(header)
@@ -298,6 +310,96 @@ def _nutpie_model(model: pm.Model):
         shared_var_keys={}, user_data=user_data, n_expanded=n_expanded, shape_info=shape_info,
         logp_func=logp_fn, expand_func=expand_fn, reparameterized_names=reparameterized,
     )  # fmt: skip
+
+
+_COMPILED: OrderedDict[str, tuple] = OrderedDict()
+"""`_compiled_functions`' cache: structure key -> nutpie's compiled functions, newest last."""
+COMPILED_KEPT = 32
+"""Model structures whose compiled functions a process keeps (least recently used dropped)."""
+
+
+def _compiled_functions(model: pm.Model) -> tuple[tuple, dict]:
+    """Return nutpie's functions of ``model`` (compiled, or kept from a model of its structure).
+
+    The functions are those of nutpie's ``_make_functions`` (without its initial point, which
+    reads the model's own values): (n_dim, n_expanded, logp_fn, expand_fn, shape_info,
+    reparameterized names), and ``model``'s shared variables by name when the functions were
+    kept from another model (the caller passes their values in place of the functions' own
+    variables'), else {} (the functions' variables are ``model``'s). Compiling costs ~1 s per
+    model (PyTensor's rewrites and function making; the numba code comes from the disk cache),
+    sampling the seed case ~1.7 s, so a fund's second fit in a process, or another fund's,
+    saves that second. The structure key (`_structure_key`) is the graph of the log density
+    and of the traced variables with every constant's bytes and every shared variable's name
+    and type, so models that share a key compute the same function of their inputs; a model
+    with an unnamed shared variable or an Op without ``__props__`` is compiled every time.
+    """
+    from nutpie.compile_pymc import _make_functions
+
+    key, inputs = _structure_key(model)
+    if key is not None and key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return _COMPILED[key], inputs
+    made = _make_functions(
+        model, mode="NUMBA", compute_grad=True, join_expanded=True,
+        pymc_initial_point_fn=lambda seed: {},  # unused: `_nutpie_model` makes the model's own
+    )  # fmt: skip
+    if len(made) != 7:  # a changed private helper, like a renamed one
+        raise TypeError(f"nutpie.compile_pymc._make_functions returned {len(made)} values, "
+                        "expected 7")  # fmt: skip
+    functions = (*made[:4], *made[5:])
+    if key is not None:
+        _COMPILED[key] = functions
+        while len(_COMPILED) > COMPILED_KEPT:
+            _COMPILED.popitem(last=False)
+    return functions, {}
+
+
+def _structure_key(model: pm.Model) -> tuple[str | None, dict]:
+    """Return (a hash of ``model``'s structure or None, its shared variables by name).
+
+    Hashed, in topological order: each node's Op (class and ``__props__``), where its inputs
+    come from, each constant's type and bytes, each shared variable's name and type, each other
+    root's name and type; the outputs are the log density and the traced variables. None when a
+    shared variable has no unique name or an Op has no ``__props__`` (its parameters unknown).
+    """
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import toposort
+
+    outputs = [model.logp(), *model.unobserved_value_vars]
+    digest, inputs, position = hashlib.sha256(), {}, {}
+    roots: dict = {}
+
+    def source(var) -> str:
+        if var.owner is not None:
+            return f"n{position[var.owner]}.{var.owner.outputs.index(var)}"
+        if var not in roots:
+            if isinstance(var, Constant):
+                data = np.asarray(var.data)
+                text = f"const {var.type} {data.dtype} {data.shape} {data.tobytes().hex()}"
+            elif isinstance(var, SharedVariable):
+                if var.name is None or inputs.setdefault(var.name, var) is not var:
+                    raise LookupError(var.name)
+                text = f"shared {var.name} {var.type}"
+            else:
+                text = f"input {var.name} {var.type}"
+            roots[var] = f"r{len(roots)}"
+            digest.update(f"{roots[var]}={text};".encode())
+        return roots[var]
+
+    try:
+        for node in toposort(outputs):
+            props = getattr(node.op, "__props__", None)
+            if props is None:
+                return None, inputs
+            position[node] = len(position)
+            values = [repr(getattr(node.op, name)) for name in props]
+            digest.update(f"{type(node.op).__qualname__}{values}"
+                          f"({','.join(source(v) for v in node.inputs)});".encode())  # fmt: skip
+        digest.update(f"out {[source(v) for v in outputs]}".encode())
+    except LookupError:
+        return None, inputs
+    return digest.hexdigest(), inputs
 
 
 def _native_function(jit, args: list[np.ndarray]):
