@@ -66,7 +66,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 # --- help and parsing ------------------------------------------------------------------------
-@pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["fit"], ["report"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["fit"], ["funds"], ["report"],
+                                     ["demo"]])  # fmt: skip
 def test_help_exits_zero_and_prints_usage(capsys, command):
     code, out, _ = run(capsys, *command, "--help")
     assert code == 0 and out.startswith("usage: tvbeta")
@@ -320,6 +321,46 @@ def test_fit_mle_saves_each_target_and_prints_plain_progress_lines(capsys, tmp_p
         f"{t}.{x}" for t in ("NoDur", "Enrgy") for x in ("spec.toml", "summary.csv", "betas.nc")
     }
     assert "Q[MktRF]" in out
+
+
+def test_funds_mle_writes_the_rankings_and_page_and_a_rerun_fits_no_fund_again(capsys, tmp_path):
+    """The tables are `style_drift` and the forecast scores of `fit_funds` on the model file's
+    targets (the reference: fit_funds called directly); the store keeps the fits, so the same
+    command again writes the same files without a new part."""
+    from tvbeta.data import load_french
+    from tvbeta.funds import fit_funds, style_drift
+
+    code, out, err = run(capsys, "funds", TINY, "--method", "mle", "--output", tmp_path)
+    folder = tmp_path / "funds_mle"
+    assert code == 0, err
+    assert {p.name for p in folder.iterdir()} == {
+        "manifest.json", "funds.nc", "style_drift.csv", "forecast.csv", "funds.html",
+        "model.toml", "funds.zarr"}  # fmt: skip
+    data = load_french().loc["2007-04-01":"2017-03-31"]
+    direct = fit_funds(data, ["NoDur", "Enrgy"], ["MktRF", "SMB", "HML"])
+    drift = pd.read_csv(folder / "style_drift.csv", index_col="fund")
+    pd.testing.assert_frame_equal(drift, style_drift(direct), check_names=False)
+    forecast = pd.read_csv(folder / "forecast.csv", index_col="fund")
+    np.testing.assert_array_equal(forecast.loc[["NoDur", "Enrgy"], "one-step R²"],
+                                  direct["forecast_r2"].to_numpy())  # fmt: skip
+    assert "One-step forecast on the fitted span" in out and "4. Forecast quality" in (
+        folder / "funds.html").read_text()
+    parts = sorted((folder / "funds.zarr").glob("part-*"))
+    before = (folder / "forecast.csv").read_bytes()
+    code, _, err = run(capsys, "funds", TINY, "--method", "mle", "--output", tmp_path)
+    assert code == 0, err
+    assert sorted((folder / "funds.zarr").glob("part-*")) == parts
+    assert (folder / "forecast.csv").read_bytes() == before
+
+
+def test_funds_mle_with_mean_reverting_betas_says_to_use_bayes(capsys, tmp_path):
+    model = tmp_path / "mr.toml"
+    model.write_text(TINY.read_text().replace("intercept = true",
+                                              'intercept = true\nbetas = "mean_reverting"'))
+    code, _, err = run(capsys, "funds", model, "--method", "mle", "--output", tmp_path)
+    assert code == 2
+    assert "--method mle fits random-walk betas" in err and "use --method bayes" in err
+    assert not (tmp_path / "funds_mle" / "funds.zarr").exists()
 
 
 def test_fit_mle_table_says_it_shows_maximum_likelihood_estimates(capsys, tmp_path):

@@ -1,8 +1,9 @@
 """`tvbeta`: run model files to see if Bayesian estimation of Q and R beats the seed's grid search.
 
 Commands: run (comparison, saved fits and HTML report), compare (the same without the
-report), fit (one method on the whole sample), report (rebuild the HTML report of a saved
-comparison) and demo (run on the built-in data). Exit codes: 0 success, 2 a
+report), fit (one method on the whole sample), funds (every target's MLE or Bayes fit as many
+funds: one Dataset in a resumable store, rankings and a one-page report), report (rebuild the
+HTML report of a saved comparison) and demo (run on the built-in data). Exit codes: 0 success, 2 a
 usage, model-file or data error, or an incomplete run folder ("tvbeta: error: ..." on stderr),
 1 anything unexpected, 130 Ctrl-C ("tvbeta: interrupted; ..."). A command writes its folder
 all at once at the end (`tvbeta.outputs.run_folder`): after Ctrl-C or a failure the folder is
@@ -429,6 +430,66 @@ _FIT_CAPTIONS = {
 """The line above `tvbeta fit`'s table: what its numbers are (a median is not a mean)."""
 
 
+# --- funds -------------------------------------------------------------------------------------
+FUNDS_STORE = "funds.zarr"
+"""The store `tvbeta funds` fits into, beside the run's files: kept across runs (not in the
+manifest), so a stopped run resumes and a finished one only redraws its tables and page."""
+FUNDS_METHODS: tuple[str, ...] = ("mle", "bayes")
+
+
+def _funds(args: argparse.Namespace) -> int:
+    """`tvbeta.funds.fit_funds` of the model file's targets; tables, CSVs and the funds page."""
+    from tvbeta.funds import SUMMARY_VARIABLES, fit_funds, style_drift
+    from tvbeta.report.funds import FORECAST_COLUMNS, write_funds_report
+
+    config = _config(args)
+    m, s = config.model, config.sampler
+    if args.method == "mle" and (m.betas != "random_walk" or m.shrinkage != "none"):
+        raise CLIError(f"--method mle fits random-walk betas without a shrinkage prior; the "
+                       f"model file asks for betas {m.betas!r}, shrinkage {m.shrinkage!r}: "
+                       "use --method bayes, or change [model]")  # fmt: skip
+    model = dict(intercept=m.intercept, q=m.q, burn=m.burn, noise=m.noise,
+                 frequency=config.data.model_frequency)  # fmt: skip
+    if args.method == "bayes":
+        model.update(priors=dict(config.priors) or None, betas=m.betas, shrinkage=m.shrinkage,
+                     seed=s.seed, settings=s.nuts)  # fmt: skip
+    folder = _output_folder(config.output.folder / f"funds_{args.method}")
+    info = {"command": f"funds --method {args.method}", "settings": config.to_dict()}
+    with _writing(folder, args.interrupt, info=info) as stage:
+        data = _load_data(config)
+        _say(f"  {args.method} of every target on the whole sample, into {folder / FUNDS_STORE} "
+             "(a stopped run resumes there)")  # fmt: skip
+        with _dask_client(args, config) as client:
+            try:
+                funds = fit_funds(data, m.targets, m.factors, method=args.method,
+                                  executor=client, store=folder / FUNDS_STORE,
+                                  progress=sys.stderr.isatty(), **model).load()  # fmt: skip
+            except ValueError as err:  # a store of another run (named by what differs), a
+                # fund's own data (named by its note): the user's to fix
+                raise CLIError("; ".join([str(err), *getattr(err, "__notes__", [])])) from err
+        drift = style_drift(funds, config.data.model_frequency)
+        forecast = pd.DataFrame({label: funds[name].to_numpy()
+                                 for name, label in FORECAST_COLUMNS.items()},
+                                index=pd.Index(funds["fund"].values, name="fund"))  # fmt: skip
+        forecast = forecast.sort_values(FORECAST_COLUMNS["forecast_r2"], ascending=False)
+        for name, frame in (("style_drift.csv", drift), ("forecast.csv", forecast)):
+            with atomic_path(stage / name) as tmp:
+                frame.to_csv(tmp)
+        with atomic_path(stage / "funds.nc") as tmp:
+            funds[[v for v in SUMMARY_VARIABLES if v in funds]].to_netcdf(tmp, engine="h5netcdf")
+        write_funds_report(funds, stage / "funds.html", title=f"tvbeta: {config.name}, "
+                           f"{len(m.targets)} funds, {args.method}")  # fmt: skip
+        config.save(stage / MODEL_COPY)
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        print("One-year drift sd of each factor beta (most drifting first):")
+        print(drift.round(3).to_string())
+        print("One-step forecast on the fitted span (in-sample for Q and R), best R² first:")
+        print(forecast.round(4).to_string())
+    print(f"funds saved in {folder} (funds.nc, style_drift.csv, forecast.csv, funds.html, "
+          f"{MODEL_COPY}; the store {FUNDS_STORE})")  # fmt: skip
+    return EXIT_OK
+
+
 # --- report ------------------------------------------------------------------------------------
 def _report(args: argparse.Namespace) -> int:
     from tvbeta.evaluate.comparison import Comparison
@@ -510,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run": (_run, "compare every method out of sample, save the fits, write the report", None),
         "compare": (partial(_run, report=False), "the comparison and saved fits, no report", None),
         "fit": (_fit, "fit one method on the whole sample of each target and save it", None),
+        "funds": (_funds, "fit every target as one of many funds (fit_funds): a Dataset along "
+                  "fund in a resumable store, style drift and forecast rankings, one page "
+                  "(funds.html)", None),
         "demo": (_demo, demo_text, "output/demo"),
     }  # fmt: skip
     for name, (func, text, output) in commands.items():
@@ -521,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["fit"].add_argument("--method", required=True, choices=FIT_METHODS, help=(
         "mle: joint maximum likelihood; bayes: NUTS posterior; grid: the seed's grid search, best "
         "by [grid] rank"))  # fmt: skip
+    sub.choices["funds"].add_argument("--method", required=True, choices=FUNDS_METHODS, help=(
+        "mle: each fund's joint maximum likelihood; bayes: each fund's NUTS posterior (seed + "
+        "its position among the targets)"))  # fmt: skip
     sub.choices["fit"].add_argument("--shrinkage", choices=SHRINKAGES, help=(
         "prior of the drift sds of --method bayes: none, or horseshoe (finds which betas are "
         "static; q = \"diag\") (default: [model] shrinkage)"))  # fmt: skip
