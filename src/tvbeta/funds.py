@@ -736,10 +736,10 @@ def _forecast_scores(fit: Any, level: float) -> dict[str, tuple]:
     from tvbeta.evaluate.forecast import gaussian_forecast, posterior_forecast, scores
 
     if isinstance(fit, MLEFit):
-        r = fit.result
-        steps = np.flatnonzero(~np.isnan(r.design.y))[fit.burn :]
-        mean = np.einsum("tk,tk->t", r.design.Z, r.output.filtered.a_pred)
-        fc = gaussian_forecast(r.design.y[steps], mean[steps], r.output.filtered.F[steps])
+        y, f = fit.result.design.y, fit.result.output.filtered
+        steps = np.flatnonzero(~np.isnan(y))[fit.burn :]
+        # y_t - v_t: the predictive mean whatever the filter's states (mean-reverting: [beta; mu])
+        fc = gaussian_forecast(y[steps], y[steps] - f.v[steps], f.F[steps])
     else:
         post = fit.tree["posterior"]
         n = post.sizes["chain"] * post.sizes["draw"]
