@@ -14,8 +14,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from tests.kalman.models import mean_reverting_transition
+
 from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
 from tvbeta.estimate.statsmodels_twin import statsmodels_filter
 from tvbeta.kalman.arrays import burn_row
@@ -127,8 +127,9 @@ def test_phi_one_gives_back_the_random_walk(data):
     chi2(2) at 95%), and its phi near 1."""
     rw_data = _simulate(240, 1.0, 0.004, seed=11)
     rw = _fit(rw_data)
-    at_one = KalmanEngine(dataclasses.replace(rw.spec, phi=np.ones(2))).run(rw_data, "y", ["f"],
-                                                                           burn=rw.burn)
+    at_one = KalmanEngine(dataclasses.replace(rw.spec, phi=np.ones(2))).run(
+        rw_data, "y", ["f"], burn=rw.burn
+    )
     assert at_one.log_likelihood == pytest.approx(rw.llf, rel=1e-9)
     np.testing.assert_allclose(at_one.beta_smooth.to_numpy(), rw.result.beta_smooth.to_numpy(),
                                rtol=1e-7, atol=1e-9)  # fmt: skip
@@ -172,7 +173,7 @@ def test_unknown_betas_names_the_options(data):
 def test_half_life_of_a_random_walk_fit_says_what_to_do(data):
     rw = _fit(data)
     with pytest.raises(ValueError, match='betas="mean_reverting"'):
-        rw.half_life
+        _ = rw.half_life
 
 
 @pytest.mark.parametrize(("phi", "T", "match"), [

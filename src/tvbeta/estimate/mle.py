@@ -38,9 +38,9 @@ from tvbeta.model import (
     StateSpaceModel,
     TimeVarying,
     check_q_form,
+    reversion,
 )
 from tvbeta.model import heuristics as hx
-from tvbeta.model import reversion
 from tvbeta.model.engine import check_states
 from tvbeta.model.volatility import VolatilityIndex, scaled_noise
 from tvbeta.results import KalmanResult
@@ -711,8 +711,9 @@ class MLEFit:
             The betas are a random walk (no phi).
         """
         if self.spec.phi is None:
-            raise ValueError('half_life needs mean-reverting betas: fit with '
-                             'betas="mean_reverting"')
+            raise ValueError(
+                'half_life needs mean-reverting betas: fit with betas="mean_reverting"'
+            )
         years = reversion.half_life_years(self.spec.phi, self.ppy)
         return pd.Series(years, index=pd.Index(self.result.state_names, name=STATE),
                          name="half-life (years)")  # fmt: skip

@@ -94,7 +94,11 @@ class KalmanEngine:
         return self.run_design(design_for(self.spec, df, target_col, factor_cols, burn), burn)
 
     def run_design(self, design: Design, burn: int = 0) -> KalmanResult:
-        """`run` on a validated design (its K checked against the spec by the caller)."""
+        """`run` on a validated design (its K checked against the spec by the caller).
+
+        A spec with ``phi`` (mean-reverting betas) is filtered and smoothed in the augmented
+        state [beta; mu]; the result holds the K betas' moments (`reversion.beta_marginal`).
+        """
         model = self.spec.state_space(design.y, design.Z)
         smoothed = smooth_state_space(model, filter_state_space(model))
         if self.spec.phi is not None:  # the augmented [beta; mu]: the user reads the betas

@@ -80,7 +80,11 @@ def beta_marginal(out: SmootherOutput, k: int) -> SmootherOutput:
     (`tvbeta.estimate.bayes.paths`).
     """
     f = out.filtered
-    states = {name: np.ascontiguousarray(getattr(f, name)[:, :k]) for name in ("a_pred", "a_filt", "K")}
-    covs = {name: np.ascontiguousarray(getattr(f, name)[:, :k, :k]) for name in ("P_pred", "P_filt")}
-    return SmootherOutput(f._replace(**states, **covs), np.ascontiguousarray(out.a_smooth[:, :k]),
-                          np.ascontiguousarray(out.P_smooth[:, :k, :k]))
+    states = {name: getattr(f, name)[:, :k] for name in ("a_pred", "a_filt", "K")}
+    covs = {name: getattr(f, name)[:, :k, :k] for name in ("P_pred", "P_filt")}
+    blocks = {name: np.ascontiguousarray(x) for name, x in {**states, **covs}.items()}
+    return SmootherOutput(
+        f._replace(**blocks),
+        np.ascontiguousarray(out.a_smooth[:, :k]),
+        np.ascontiguousarray(out.P_smooth[:, :k, :k]),
+    )

@@ -151,17 +151,17 @@ class KalmanSpec:
         if not isinstance(other, KalmanSpec):
             return NotImplemented
         fields = ("K", "name", "intercept", *_PROVENANCE, "T", "Q", "R")
-        same_phi = (self.phi is None) == (other.phi is None) and (
-            self.phi is None or np.array_equal(self.phi, other.phi))
-        return same_phi and all(getattr(self, f) == getattr(other, f) for f in fields) and all(
-            np.array_equal(getattr(self, f), getattr(other, f)) for f in ("beta0", "P0"))
+        arrays = ("beta0", "P0", "phi")  # phi: None for both, or equal arrays
+        return all(getattr(self, f) == getattr(other, f) for f in fields) and all(
+            np.array_equal(getattr(self, f), getattr(other, f)) for f in arrays)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         """Show name, K, intercept, T, Q, R, beta0, diag(P0), phi and the setters' provenance."""
         beta0 = ", ".join(f"{x:.6g}" for x in self.beta0)
-        phi = "" if self.phi is None else ", phi=[" + ", ".join(f"{x:.6g}" for x in self.phi) + "]"
+        phi = "" if self.phi is None else ", ".join(f"{x:.6g}" for x in self.phi)
+        phi = phi and f",\n  phi=[{phi}]"
         P0 = ", ".join(f"{x:.6g}" for x in np.diag(self.P0))
         prov = ", ".join(
             f"{f}={getattr(self, f)!r}" for f in _PROVENANCE if getattr(self, f) is not None
@@ -364,8 +364,10 @@ def _describe_observation(intercept: bool, K: int) -> str:
 
 def _describe_transition(T: TimeVarying, K: int, phi: np.ndarray | None) -> str:
     if phi is not None:
-        return (f"beta_t - mu = diag(phi) (beta_(t-1) - mu) + eta_t (mean-reverting, phi = "
-                f"{[round(float(x), 6) for x in phi]}, long-run means mu integrated out)")
+        return (
+            f"beta_t - mu = diag(phi) (beta_(t-1) - mu) + eta_t (mean-reverting, phi = "
+            f"{[round(float(x), 6) for x in phi]}, long-run means mu integrated out)"
+        )
     if not T.per_time and np.array_equal(T.values, np.eye(K)):
         return f"beta_t = beta_(t-1) + eta_t (T = I_{K}, random walk)"
     kind = "per time step" if T.per_time else "constant"

@@ -155,8 +155,10 @@ def _check_phi(phi: np.ndarray, T: TimeVarying, K: int) -> None:
         raise SpecError(f"phi (the betas' persistence per period) must be {K} values in (0, 1] "
                         f"(1: a random walk), got {phi.tolist()}")  # fmt: skip
     if T.per_time or not np.array_equal(T.values, np.eye(K)):
-        raise SpecError("phi builds the transition of mean-reverting betas, T(phi) of "
-                        "tvbeta.model.reversion: leave T at the identity (its default)")
+        raise SpecError(
+            "phi builds the transition of mean-reverting betas, T(phi) of "
+            "tvbeta.model.reversion: leave T at the identity (its default)"
+        )
 
 
 @dataclass(frozen=True, eq=False)
