@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from tests.kalman.models import mean_reverting_transition
 
-from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
+from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle, fit_mle_funds
 from tvbeta.estimate.statsmodels_twin import statsmodels_filter
 from tvbeta.kalman.arrays import burn_row
 from tvbeta.kalman.reference import rts_smoother
@@ -184,3 +184,11 @@ def test_half_life_of_a_random_walk_fit_says_what_to_do(data):
 def test_spec_refuses_a_bad_phi(phi, T, match):
     with pytest.raises(SpecError, match=match):
         KalmanSpec(K=2, T=T, phi=np.array(phi))
+
+
+def test_fit_mle_funds_passes_betas_on(fit, data):
+    """Each fund's fit is fit_mle's (the same phi to the last bit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLEConvergenceWarning)
+        (only,) = fit_mle_funds(data, ["y"], ["f"], betas="mean_reverting")
+    np.testing.assert_array_equal(only.spec.phi, fit.spec.phi)
