@@ -465,11 +465,30 @@ def test_fit_mle_with_shrinkage_says_the_horseshoe_is_a_bayes_prior(capsys, tmp_
     assert "use --method bayes, or --shrinkage none" in err
 
 
-def test_fit_mle_with_mean_reverting_betas_says_to_use_bayes(capsys, tmp_path):
-    code, _, err = run(capsys, "fit", TINY, "--method", "mle", "--betas", "mean_reverting",
+def test_fit_mle_of_mean_reverting_betas_saves_phi_like_the_plain_mle(capsys, tmp_path):
+    """--method mle --betas mean_reverting writes the plain MLE's files: the spec (with phi,
+    loadable), the summary with phi[state] rows, the betas (k states named as the model's)."""
+    import xarray as xr
+
+    from tvbeta.model import KalmanSpec
+
+    code, out, err = run(capsys, "fit", TINY, "--method", "mle", "--betas", "mean_reverting",
+                         "--target", "NoDur", "--output", tmp_path)  # fmt: skip
+    assert code == 0, err
+    base = tmp_path / "fit_mle" / "NoDur"
+    spec = KalmanSpec.load(base.with_suffix(".spec.toml"))
+    assert spec.phi.shape == (4,) and np.all((spec.phi >= 0.5) & (spec.phi <= 1))
+    summary = pd.read_csv(base.with_suffix(".summary.csv"), index_col=0)
+    assert "phi[MktRF]" in summary.index and "phi[MktRF]" in out
+    with xr.open_dataset(base.with_suffix(".betas.nc"), engine="h5netcdf") as betas:
+        assert list(betas["state"].values) == ["Intercept", "MktRF", "SMB", "HML"]
+
+
+def test_fit_grid_with_mean_reverting_betas_says_to_use_mle_or_bayes(capsys, tmp_path):
+    code, _, err = run(capsys, "fit", TINY, "--method", "grid", "--betas", "mean_reverting",
                        "--output", tmp_path)  # fmt: skip
     assert code == 2
-    assert "betas 'mean_reverting' is fitted by --method bayes only" in err
+    assert "betas 'mean_reverting' is fitted by --method mle or bayes" in err
 
 
 def test_fit_shrinkage_with_a_full_q_names_the_option(capsys, tmp_path):

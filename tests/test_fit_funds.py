@@ -342,8 +342,8 @@ def test_keywords_the_method_does_not_take_are_refused_before_a_store_is_made(da
         fit_funds(data, FUNDS, FACTORS, method="bayes", seed=1, foo=1, store=tmp_path / "a")
     with pytest.raises(ValueError, match="the MLE is deterministic and takes no seed or sampler"):
         fit_funds(data, FUNDS, FACTORS, chains=2, store=tmp_path / "b")
-    with pytest.raises(TypeError, match=r"\['betas'\] that method='mle' does not take"):
-        fit_funds(data, FUNDS, FACTORS, betas="mean_reverting", store=tmp_path / "c")
+    with pytest.raises(TypeError, match=r"\['shrinkage'\] that method='mle' does not take"):
+        fit_funds(data, FUNDS, FACTORS, shrinkage="horseshoe", store=tmp_path / "c")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -337,10 +337,10 @@ def _fit(args: argparse.Namespace) -> int:
             raise CLIError(f"--shrinkage {args.shrinkage}: {err}") from err
     if args.betas is not None:
         config = replace(config, model=replace(config.model, betas=args.betas))
-    if config.model.betas != "random_walk" and args.method != "bayes":
-        raise CLIError(f"betas {config.model.betas!r} is fitted by --method bayes only (the "
-                       "comparison's mle_mr has no saved fit yet): use --method bayes, or "
-                       "--betas random_walk")  # fmt: skip
+    if config.model.betas != "random_walk" and args.method == "grid":
+        raise CLIError(f"betas {config.model.betas!r} is fitted by --method mle or bayes (the "
+                       "seed's grid has random-walk betas only): use --method mle or bayes, "
+                       "or --betas random_walk")  # fmt: skip
     if config.model.shrinkage != "none" and args.method != "bayes":
         raise CLIError(f"shrinkage {config.model.shrinkage!r} is a prior of the Bayes model; "
                        f"--method {args.method} has no prior (the plain MLE is its plug-in "
@@ -369,7 +369,7 @@ def _fit_mle(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
 
     m = config.model
     fit = fit_mle(data, target, m.factors, intercept=m.intercept, q=m.q, burn=burn, noise=m.noise,
-                  frequency=config.data.model_frequency)  # fmt: skip
+                  frequency=config.data.model_frequency, betas=m.betas)  # fmt: skip
     base = folder / _slug(target)
     files = [base.with_suffix(".spec.toml"), base.with_suffix(".summary.csv"),
              base.with_suffix(".betas.nc")]  # fmt: skip
@@ -419,8 +419,9 @@ def _fit_grid(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
 
 _FITTERS = {"mle": _fit_mle, "bayes": _fit_bayes, "grid": _fit_grid}
 _FIT_CAPTIONS = {
-    "mle": "Maximum-likelihood estimates (Q per period, R, gamma of a volatility-scaled R) and "
-           "the log-likelihood at the maximum; standard errors: <target>.summary.csv",
+    "mle": "Maximum-likelihood estimates (Q per period, R, and gamma or phi[state] when the "
+           "model has them) and the log-likelihood at the maximum; standard errors: "
+           "<target>.summary.csv",
     "bayes": "Posterior medians (Q per period, R, and gamma or phi[state] when the model has "
              "them), no interval; means, sds and 90% intervals: "
              "BayesFit.load('<target>.nc').summary()",
@@ -592,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
         "prior of the drift sds of --method bayes: none, or horseshoe (finds which betas are "
         "static; q = \"diag\") (default: [model] shrinkage)"))  # fmt: skip
     sub.choices["fit"].add_argument("--betas", choices=BETAS, help=(
-        "how the betas of --method bayes move: random_walk, or mean_reverting (towards "
+        "how the betas of --method mle or bayes move: random_walk, or mean_reverting (towards "
         "long-run means, persistence phi per state) (default: [model] betas)"))  # fmt: skip
     sub.choices["demo"].add_argument("--full", action="store_true",
                                      help="the model file's sampler settings (4 x 1000 draws)")

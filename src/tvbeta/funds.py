@@ -362,8 +362,8 @@ def fit_funds(
     progress : bool
         A text progress bar over the funds.
     **model
-        The model's keywords: `fit_mle`'s (intercept, q, burn, noise, frequency) or
-        `bayes_spec`'s (also priors, betas, shrinkage), and for "bayes" the sampler settings'
+        The model's keywords: `fit_mle`'s (intercept, q, burn, noise, frequency, betas) or
+        `bayes_spec`'s (also priors, shrinkage), and for "bayes" the sampler settings'
         (`SamplerSettings` fields). Checked before anything is fitted or written.
 
     Returns
@@ -536,7 +536,7 @@ def _stored_funds(folder: Path) -> set[str]:
 
 SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
 """The NUTS settings `fit_funds` takes as keywords for "bayes" (as `fit_bayes` does)."""
-MLE_KEYWORDS = ("intercept", "q", "burn", "noise", "frequency")
+MLE_KEYWORDS = ("intercept", "q", "burn", "noise", "frequency", "betas")
 """The model keywords of `fit_mle` that `fit_funds` passes on for "mle"."""
 MLE_TASKS = 64
 """The most tasks `fit_funds` makes of the MLE of many funds, here or on an executor (a few

@@ -395,7 +395,7 @@ def test_mle_mr_forecasts_with_statsmodels_filter_of_the_augmented_model(two_ser
     """``mle_mr``: the MLE of mean-reverting betas (`fit_qr_mean_reverting` on the training
     rows), then the filter of [beta; mu] runs on through the test rows; its log scores equal
     statsmodels' one-step predictive densities of that model at the estimate (T(phi) from
-    tests/kalman/models.py)."""
+    tests/kalman/models.py). The fit kept is the spec at that estimate."""
     from tests.kalman.models import mean_reverting_transition
     from tvbeta.estimate.bayes.model import bayes_spec
     from tvbeta.estimate.mle import MLEConvergenceWarning, fit_qr_mean_reverting
@@ -421,7 +421,9 @@ def test_mle_mr_forecasts_with_statsmodels_filter_of_the_augmented_model(two_ser
                              np.r_[train.a0, train.a0], P0)  # fmt: skip
     np.testing.assert_allclose(res.forecasts["mle_mr"].log_density,
                                ref.loglik_t[split.n_train :], rtol=1e-9)  # fmt: skip
-    assert res.fits["mle_mr"] is None
+    kept = res.fits["mle_mr"]  # the fit is kept, as mle's: the spec at the estimate, with phi
+    np.testing.assert_allclose(kept.phi, est.params[-k:], rtol=1e-12)
+    np.testing.assert_allclose(kept.Q.values, est.Q, rtol=1e-12)
 
 
 def test_mle_vol_mr_forecasts_with_statsmodels_filter_at_per_step_noise(two_series):

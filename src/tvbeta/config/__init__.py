@@ -32,8 +32,8 @@ string is allowed)::
     shrinkage = "none"     # "none" | "horseshoe" (prior of the drift sds; q = "diag") for
                            # `fit --method bayes`; a comparison's variant is bayes_shrink
     betas = "random_walk"  # "random_walk" | "mean_reverting" (to long-run means mu) for
-                           # `fit --method bayes`; a comparison's variants are mle_mr, bayes_mr (and
-                           # mle_vol_mr, bayes_vol_mr with a volatility-scaled R_t)
+                           # `fit --method mle/bayes`; a comparison's variants are mle_mr,
+                           # bayes_mr (and mle_vol_mr, bayes_vol_mr with a volatility-scaled R_t)
     burn = 12              # optional: leading observed steps left out of the likelihood
 
     [priors]               # passed to tvbeta.estimate.bayes.priors.Priors.from_dict

@@ -57,7 +57,7 @@ class ModelConfig:
     burn: int | None = None
     noise: str = "constant"  # of `tvbeta fit`; a comparison runs the variants its methods name
     shrinkage: str = "none"  # of `tvbeta fit --method bayes`, as noise
-    betas: str = "random_walk"  # of `tvbeta fit --method bayes`, as noise
+    betas: str = "random_walk"  # of `tvbeta fit --method mle or bayes`, as noise
 
 
 @dataclass(frozen=True)

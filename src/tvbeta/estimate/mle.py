@@ -23,8 +23,8 @@ from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController
 
 from tvbeta._warn import warn_caller
-from tvbeta.constants import default_burn
-from tvbeta.data.validate import Design, column_list, format_span, prepare_designs
+from tvbeta.constants import BETAS, STATE, default_burn
+from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_designs
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
 from tvbeta.kalman.collapsed import reversion_loglik_vjp
@@ -38,6 +38,7 @@ from tvbeta.model import (
     StateSpaceModel,
     TimeVarying,
     check_q_form,
+    reversion,
 )
 from tvbeta.model import heuristics as hx
 from tvbeta.model.engine import check_states
@@ -668,9 +669,11 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
 class MLEFit:
     """A fitted model: the spec at the optimum, its filter/smoother result, and the estimates.
 
-    ``spec.model`` is the model fitted, ``spec.params`` the estimated Q and R. noise : the
-    centred variance index of a volatility-scaled R (R_t = R h_t^gamma, gamma last in params),
-    None for a constant R.
+    ``spec.model`` is the model fitted, ``spec.params`` the estimated Q and R (and phi of
+    mean-reverting betas: ``spec.phi``). noise : the centred variance index of a
+    volatility-scaled R (R_t = R h_t^gamma, "gamma" in params), None for a constant R. ppy :
+    periods per year of the data (`tvbeta.estimate.bayes.priors.periods_per_year`), for
+    `half_life`; None when the fit did not need it (random-walk betas, constant R).
     """
 
     spec: KalmanSpec
@@ -678,6 +681,7 @@ class MLEFit:
     estimate: MLEResult
     burn: int
     noise: VolatilityIndex | None = None
+    ppy: float | None = None
 
     def noise_variance(self, y: np.ndarray, Z: np.ndarray) -> np.ndarray:
         """Return R_t (1 | n,) for a design's y (n,) and Z (n, k): the fitted R, or R h_t^gamma.
@@ -687,11 +691,36 @@ class MLEFit:
         """
         if self.noise is None:
             return np.array([self.estimate.R])
-        return scaled_noise(self.estimate.R, self.estimate.params[-1], self.noise.log_h(y, Z))
+        return scaled_noise(self.estimate.R, self.params["gamma"], self.noise.log_h(y, Z))
+
+    @property
+    def betas(self) -> Literal["random_walk", "mean_reverting"]:
+        """Return how the betas move: "random_walk", or "mean_reverting" (``spec.phi`` set)."""
+        return "random_walk" if self.spec.phi is None else "mean_reverting"
+
+    @property
+    def half_life(self) -> pd.Series:
+        """Return the half-life of a deviation from the long-run mean per state, in years.
+
+        log 2 / (-log phi ppy) (`tvbeta.model.reversion.half_life_years`), inf at phi = 1;
+        (k,) indexed by state, named "half-life (years)".
+
+        Raises
+        ------
+        ValueError
+            The betas are a random walk (no phi).
+        """
+        if self.spec.phi is None:
+            raise ValueError(
+                'half_life needs mean-reverting betas: fit with betas="mean_reverting"'
+            )
+        years = reversion.half_life_years(self.spec.phi, self.ppy)
+        return pd.Series(years, index=pd.Index(self.result.state_names, name=STATE),
+                         name="half-life (years)")  # fmt: skip
 
     @property
     def params(self) -> pd.Series:
-        """Return the natural parameters (Q entries, then R), indexed by name."""
+        """Return the natural parameters (Q entries, R, [gamma,] [phi per state]), by name."""
         return pd.Series(self.estimate.params, index=self.estimate.names, name="estimate")
 
     @property
@@ -714,7 +743,7 @@ class MLEFit:
         steps = r.design.index[~np.isnan(r.design.y)][self.burn :]  # the likelihood's terms
         return (
             f"MLEFit(target={r.target_name!r}, states={list(r.state_names)}, "
-            f"q={self.q!r},\n  {len(steps)} observed steps "
+            f"q={self.q!r}, betas={self.betas!r},\n  {len(steps)} observed steps "
             f"{format_span(steps)} after burn={self.burn} of {len(r.design.index)} rows;"
             f"\n  llf={e.llf:.6g}, {'converged' if e.converged else 'NOT converged'}, "
             f"at bound: {bound})"
@@ -740,8 +769,9 @@ def fit_mle(
     name: str | None = None,
     noise: Literal["constant", "volatility"] = "constant",
     frequency: str | float | None = None,
+    betas: Literal["random_walk", "mean_reverting"] = "random_walk",
 ) -> MLEFit:
-    """Joint maximum likelihood of a constant Q (diagonal or full) and R.
+    """Joint maximum likelihood of a constant Q (diagonal or full) and R (and gamma, phi).
 
     df : rows are time steps (sorted), decimal returns; not modified. The initial state comes
     from ``spec`` (default: the seed's ``KalmanSpec(K)``, with ``set_intercept()`` when
@@ -753,18 +783,25 @@ def fit_mle(
     one column name. The search, starts and warnings (`MLEConvergenceWarning`) are `fit_qr`'s.
     ``noise="volatility"``: R_t = R h_t^gamma with the variance index of
     `tvbeta.model.volatility` in the data's periods (``frequency``, as in `bayes_spec`), gamma
-    estimated too (`fit_qr_volatility`).
+    estimated too (`fit_qr_volatility`). ``betas="mean_reverting"``: beta_t - mu = diag(phi)
+    (beta_{t-1} - mu) + eta_t with the long-run means mu ~ N(beta0, P0) integrated out
+    (`tvbeta.model.reversion`), phi (k,) estimated too (`fit_qr_mean_reverting`, phi in
+    [0.5, 1] per period); the fit's spec holds phi, its result the k betas beta_t (the leading
+    states of the filter of [beta; mu]), params add "phi[<state>]" and `MLEFit.half_life` gives
+    the half-lives in years (the data's periods per year, ``frequency``).
 
     Raises
     ------
     ValueError
-        ``q`` is not "diag" or "full", an unknown ``noise``, or too few observations for the
-        volatility index.
+        ``q`` is not "diag" or "full", an unknown ``noise`` or ``betas``, too few observations
+        for the volatility index, or (volatility-scaled R, mean-reverting betas) a frequency
+        that cannot be read or inferred from the index.
     DataValidationError, SpecError
         Unusable data, or a ``spec`` whose K does not fit the factor columns.
     """
     return next(_fits(df, [target_col], factor_cols, intercept=intercept, q=q, burn=burn,
-                      spec=spec, name=name, noise=noise, frequency=frequency))  # fmt: skip
+                      spec=spec, name=name, noise=noise, frequency=frequency,
+                      betas=betas))  # fmt: skip
 
 
 def fit_mle_funds(df: pd.DataFrame, target_cols: Sequence[Hashable],
@@ -782,7 +819,8 @@ def fit_mle_funds(df: pd.DataFrame, target_cols: Sequence[Hashable],
     target_cols : sequence of hashable
         The targets, one fit each, in order.
     **options
-        `fit_mle`'s keywords (intercept, q, burn, spec, name, noise, frequency), its defaults.
+        `fit_mle`'s keywords (intercept, q, burn, spec, name, noise, frequency, betas), its
+        defaults.
 
     Raises
     ------
@@ -800,9 +838,12 @@ def _fits(df: pd.DataFrame, target_cols: Sequence[Hashable],
           factor_cols: Sequence[Hashable] | Hashable, *, intercept: bool, q: QForm,
           burn: int | None, spec: KalmanSpec | None, name: str | None,
           noise: Literal["constant", "volatility"], frequency: str | float | None,
-          ) -> Iterator[MLEFit]:  # fmt: skip
+          betas: Literal["random_walk", "mean_reverting"]) -> Iterator[MLEFit]:  # fmt: skip
     """Yield `fit_mle` (its arguments, ``target_cols`` for one target) of each target."""
     check_q_form(q)
+    if betas not in BETAS:
+        raise ValueError(f"betas must be one of {BETAS};{closest(str(betas), BETAS)} got "
+                         f"{betas!r}")  # fmt: skip
     factor_cols = column_list(factor_cols)
     if spec is None:
         spec = KalmanSpec(K=len(factor_cols))
@@ -814,42 +855,63 @@ def _fits(df: pd.DataFrame, target_cols: Sequence[Hashable],
     for design in prepare_designs(df, target_cols, factor_cols, intercept=spec.intercept,
                                   burn=burn):  # fmt: skip
         check_states(spec, design)
-        index = None
-        if noise == "volatility":
+        ppy, index = None, None
+        if noise == "volatility" or betas == "mean_reverting":
             from tvbeta.estimate.bayes.priors import periods_per_year
 
-            index = VolatilityIndex.default_for(design.y, design.Z, burn=burn,
-                                                ppy=periods_per_year(design.index, frequency))
-        yield fit_mle_design(design, model, burn=burn, name=name, noise=index)
+            ppy = periods_per_year(design.index, frequency)
+        if noise == "volatility":
+            index = VolatilityIndex.default_for(design.y, design.Z, burn=burn, ppy=ppy)
+        yield fit_mle_design(design, model, burn=burn, name=name, noise=index, betas=betas,
+                             ppy=ppy)  # fmt: skip
 
 
 def fit_mle_design(
     design: Design, model: StateSpaceModel, *, burn: int, name: str | None = None,
     noise: VolatilityIndex | None = None,
+    betas: Literal["random_walk", "mean_reverting"] = "random_walk", ppy: float | None = None,
 ) -> MLEFit:
     """`fit_mle` of ``model`` (its Q form) on a design validated with this ``burn``.
 
     The design's states must be the model's (K columns). Returns the fit whose ``spec`` is
-    ``KalmanSpec.from_parts(model, <the estimated Q and R>)``. With ``noise`` (an index
+    ``KalmanSpec.from_parts(model, <the estimated Q, R [and phi]>)``. With ``noise`` (an index
     centred on this design, `VolatilityIndex.centred`) R_t = R h_t^gamma and gamma is estimated
-    too (`fit_qr_volatility`); the spec then holds the per-step R_t of the design's rows.
+    too (`fit_qr_volatility`); the spec then holds the per-step R_t of the design's rows. With
+    ``betas="mean_reverting"`` phi is estimated too (`fit_qr_mean_reverting`, its search
+    started at ``ppy`` periods per year), the model's T must be I.
+
+    Raises
+    ------
+    ValueError
+        Mean-reverting betas without ``ppy``.
+    SpecError
+        Mean-reverting betas with a model whose T is not I.
     """
-    q = model.q
-    # fit_qr ignores the start's Q and R: the defaults only make the kernel arrays
+    q, mr = model.q, betas == "mean_reverting"
+    # the searches ignore the start's Q and R: the defaults only make the kernel arrays
     m = KalmanSpec.from_parts(model).state_space(design.y, design.Z)
-    if noise is None:
-        est = fit_qr(m, q=q, burn=burn, state_names=design.state_names)
-        R = TimeVarying.constant(est.R)
+    log_h = None if noise is None else noise.log_h(design.y, design.Z)
+    names = design.state_names
+    if mr:
+        if ppy is None:
+            raise ValueError('betas="mean_reverting" needs ppy (periods per year), where the '
+                             "search for phi starts")  # fmt: skip
+        est = fit_qr_mean_reverting(m, ppy=ppy, q=q, burn=burn, state_names=names, log_h=log_h)
+    elif noise is None:
+        est = fit_qr(m, q=q, burn=burn, state_names=names)
     else:
-        log_h = noise.log_h(design.y, design.Z)
-        est = fit_qr_volatility(m, log_h, q=q, burn=burn, state_names=design.state_names)
-        R = TimeVarying.per_step(scaled_noise(est.R, est.params[-1], log_h))
-    params = Parameters(TimeVarying.constant(est.Q), R)
-    label = "" if noise is None else ", volatility-scaled R"
+        est = fit_qr_volatility(m, log_h, q=q, burn=burn, state_names=names)
+    R = TimeVarying.constant(est.R)
+    if noise is not None:
+        gamma = est.params[est.names.index("gamma")]
+        R = TimeVarying.per_step(scaled_noise(est.R, gamma, log_h))
+    phi = est.params[-model.K :] if mr else None
+    params = Parameters(TimeVarying.constant(est.Q), R, phi)
+    label = ("" if noise is None else ", volatility-scaled R") + (", mean-reverting betas" * mr)
     fitted = KalmanSpec.from_parts(model, params, name=name or f"MLE ({q} Q{label})",
                                    q_mode=f"mle_{q}", r_mode="mle")  # fmt: skip
     result = KalmanEngine(fitted).run_design(design, burn)
-    return MLEFit(fitted, result, est, burn, noise)
+    return MLEFit(fitted, result, est, burn, noise, ppy)
 
 
 GAMMA_START = 0.5
@@ -1020,8 +1082,10 @@ def fit_qr_mean_reverting(
     R h_t^gamma when ``log_h`` is given; L-BFGS-B then climbs over (theta, [gamma,] phi) jointly
     from there with phi^ppy = `PHI_START_ANNUAL`, with the exact gradient of the two k-state
     filters (`tvbeta.kalman.collapsed.reversion_loglik_vjp`; gamma's by the chain rule through
-    the per-step dR_t, as in `fit_qr_volatility`). Standard errors as in `fit_qr_volatility`
-    (gamma's and phi's from the joint observed information).
+    the per-step dR_t, as in `fit_qr_volatility`). When that climb ends below the random
+    walk's maximum (which phi = 1 attains), it climbs again from there, phi = 1, and keeps the
+    higher. Standard errors as in `fit_qr_volatility` (gamma's and phi's from the joint
+    observed information).
 
     Parameters
     ----------
@@ -1083,14 +1147,29 @@ def fit_qr_mean_reverting(
         val, dQ, dR, d_extra = gradient(Q, R, v[n_qr:])
         return val, np.r_[par.chain(theta, dQ, dR) * search.unit, d_extra]
 
-    phi0 = np.clip(PHI_START_ANNUAL ** (1.0 / ppy), *phi_bounds)
     gamma = list(first.params[-1:]) if vol else []
-    v0 = np.r_[search.start(first.Q, first.R), gamma, np.full(k, phi0)]
+    start = np.r_[search.start(first.Q, first.R), gamma]
     states = state_names or tuple(f"s{j}" for j in range(k))
     names = ["gamma"] * vol + [f"phi[{s}]" for s in states]
     bounds = [gamma_bounds] * vol + [phi_bounds] * k
-    return _joint_fit(search, loglik, v0, bounds, names, first, state_names, maxiter, None,
-                      lambda v: lambda Q, R: gradient(Q, R, v[n_qr:])[:3])
+
+    def climb(phi0: float) -> tuple[MLEResult, list[warnings.WarningMessage]]:
+        with warnings.catch_warnings(record=True) as caught:  # told for the climb kept only
+            warnings.simplefilter("always")
+            est = _joint_fit(search, loglik, np.r_[start, np.full(k, phi0)], bounds, names,
+                             first, state_names, maxiter, None,
+                             lambda v: lambda Q, R: gradient(Q, R, v[n_qr:])[:3])  # fmt: skip
+        return est, caught
+
+    est, caught = climb(float(np.clip(PHI_START_ANNUAL ** (1.0 / ppy), *phi_bounds)))
+    if est.llf < first.llf and phi_bounds[1] == 1.0:
+        # The model nests the random walk (phi = 1), whose maximum is first.llf: the climb
+        # from phi < 1 can end at a lower local maximum (2.5 nats lower on a simulated random
+        # walk, tests/estimate/test_mle_reverting.py), so climb again from the random walk's.
+        est, caught = max(climb(1.0), (est, caught), key=lambda run: run[0].llf)
+    for w in caught:
+        warn_caller(str(w.message), w.category)
+    return est
 
 
 def _joint_se_last(loglik: Callable[[np.ndarray], tuple[float, np.ndarray]], v: np.ndarray,

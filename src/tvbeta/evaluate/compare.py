@@ -245,47 +245,17 @@ def _training_lfo(fit, train: Design, bayes) -> dict[str, float]:
 def _mle_run(model, train: Design, design: Design, split: Split):
     from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle_design
 
-    # The Bayes model's Q form, initial state and burn: MLE and posterior share one likelihood,
-    # so their difference is integrating over (Q, R) rather than plugging in its maximum.
+    # The Bayes model's Q form, initial state, burn, noise and betas: MLE and posterior share
+    # one likelihood, so their difference is integrating over (Q, R, ...) rather than plugging
+    # in its maximum.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
-        if model.betas == "mean_reverting":
-            return _mle_reverting_run(model, design, split)
-        fit = fit_mle_design(train, model.model, burn=model.burn, noise=model.noise_index)
+        fit = fit_mle_design(train, model.model, burn=model.burn, noise=model.noise_index,
+                             betas=model.betas, ppy=model.ppy)  # fmt: skip
     spec = fit.spec
     if fit.noise is not None:  # R_t of every row from the index (known at t-1), not carried on
         spec = spec.set_R(fit.noise_variance(design.y, design.Z))
     return _spec_run(spec, design, split)
-
-
-def _mle_reverting_run(model, design: Design, split: Split):
-    """`fit_qr_mean_reverting` on the model's training rows, its plug-in forecast of design.
-
-    With the model's variance index (``_vol_mr``), R_t of the design's rows as `_mle_run`'s.
-
-    The fit is not kept (None, as ``bayes_stacked``'s): it is arrays of the augmented model,
-    not a `KalmanSpec` the report and saved comparisons read.
-    """
-    from tvbeta.estimate.bayes.model import SystemDraws
-    from tvbeta.estimate.mle import fit_qr_mean_reverting
-    from tvbeta.kalman import state_space
-    from tvbeta.model import reversion
-    from tvbeta.model.volatility import scaled_noise
-
-    k = model.k  # Q and R of these arrays are placeholders: the search ignores them
-    m = state_space(model.y, model.Z, model.T[None], np.zeros((1, k, k)), [1.0], model.a0,
-                    model.P0)  # fmt: skip
-    est = fit_qr_mean_reverting(m, ppy=model.ppy, q=model.q, burn=model.burn,
-                                state_names=model.state_names, log_h=model.log_h)  # fmt: skip
-    R = np.array([est.R])
-    if model.noise_index is not None:  # R_t of every row from the index (known at t-1)
-        log_h = model.noise_index.log_h(design.y, design.Z)
-        R = scaled_noise(est.R, est.params[-k - 1], log_h)[None]
-    draws = SystemDraws(reversion.transition(est.params[-k:])[None],
-                        reversion.augmented_q(est.Q)[None], R)  # fmt: skip
-    mean, var = kalman_predictive(model.state_space(draws, 0, design.y, design.Z))
-    s = _scored(design.y, split)
-    return None, gaussian_forecast(design.y[s], mean[s], var[s])
 
 
 def _bayes_run(model, design: Design, split: Split, settings, seed):

@@ -5,7 +5,8 @@ Core objects
 KalmanSpec      the model (T, Q, R each a TimeVarying), the seed's defaults and fluent setters
                 (each returns a new spec); save/load as TOML or JSON
 StateSpaceModel the structure apart from the values: K, intercept, T, a0, P0, the form of Q
-Parameters      the values: Q and R (KalmanSpec is a named view, ``.model`` + ``.params``)
+Parameters      the values: Q, R and phi of mean-reverting betas (KalmanSpec is a named view,
+                ``.model`` + ``.params``)
 KalmanEngine    ``KalmanEngine(spec).run(df, target_col, factor_cols, burn)`` -> KalmanResult
 setters         the setters as functions ``set_...(spec, ...) -> KalmanSpec``
 heuristics      the seed's rules of thumb (rolling OLS, rolling variances) on plain arrays

@@ -17,6 +17,7 @@ import pandas as pd
 from tvbeta.data.validate import Design, prepare_design
 from tvbeta.kalman.filter import filter_state_space
 from tvbeta.kalman.smoother import smooth_state_space
+from tvbeta.model import reversion
 from tvbeta.model.timevarying import SpecError
 from tvbeta.results import KalmanResult
 
@@ -93,9 +94,15 @@ class KalmanEngine:
         return self.run_design(design_for(self.spec, df, target_col, factor_cols, burn), burn)
 
     def run_design(self, design: Design, burn: int = 0) -> KalmanResult:
-        """`run` on a validated design (its K checked against the spec by the caller)."""
+        """`run` on a validated design (its K checked against the spec by the caller).
+
+        A spec with ``phi`` (mean-reverting betas) is filtered and smoothed in the augmented
+        state [beta; mu]; the result holds the K betas' moments (`reversion.beta_marginal`).
+        """
         model = self.spec.state_space(design.y, design.Z)
         smoothed = smooth_state_space(model, filter_state_space(model))
+        if self.spec.phi is not None:  # the augmented [beta; mu]: the user reads the betas
+            smoothed = reversion.beta_marginal(smoothed, self.spec.K)
         meta = self.spec.describe(design.target_col, list(design.state_names))
         return KalmanResult(design=design, output=smoothed, target_name=str(design.target_col),
                             burn=burn, spec=self.spec, meta=meta)  # fmt: skip

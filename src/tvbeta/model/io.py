@@ -30,7 +30,7 @@ FORMAT = "tvbeta.KalmanSpec"
 VERSION = 1
 _SCALARS = ("K", "name", "intercept", "q_mode", "r_mode", "init_mode", "q_scalar", "r_scalar")
 _MATRICES = ("T", "Q", "R")
-_ARRAYS = ("beta0", "P0")
+_ARRAYS = ("beta0", "P0", "phi")  # phi: mean-reverting betas only
 
 
 class SavedFileError(ValueError):
@@ -49,7 +49,7 @@ def spec_to_dict(spec: KalmanSpec) -> dict[str, Any]:
     """Plain dict of the spec: Python scalars, lists and the per-time flags."""
     out: dict[str, Any] = {"format": FORMAT, "version": VERSION}
     out.update((f, getattr(spec, f)) for f in _SCALARS if getattr(spec, f) is not None)
-    out.update((f, getattr(spec, f).tolist()) for f in _ARRAYS)
+    out.update((f, getattr(spec, f).tolist()) for f in _ARRAYS if getattr(spec, f) is not None)
     out.update((f, getattr(spec, f).to_dict()) for f in _MATRICES)
     return out
 

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["augmented_design", "augmented_initial", "augmented_q", "half_life_years", "transition"]
+from tvbeta.kalman.smoother import SmootherOutput
+
+__all__ = ["augmented_design", "augmented_initial", "augmented_q", "beta_marginal",
+           "half_life_years", "transition"]  # fmt: skip
 
 
 def transition(phi) -> np.ndarray:
@@ -66,3 +69,22 @@ def half_life_years(phi, periods_per_year: float) -> np.ndarray:
     phi = np.asarray(phi, dtype=np.float64)
     with np.errstate(divide="ignore"):
         return np.log(2.0) / (-np.log(phi) * periods_per_year)
+
+
+def beta_marginal(out: SmootherOutput, k: int) -> SmootherOutput:
+    """Return the augmented filter's and smoother's output for the k betas alone.
+
+    The first k states of [beta; mu] are beta_t itself (deviation plus mean), so their
+    moments are the leading blocks: a (n, k), P (n, k, k), gains K (n, k); v, F and the
+    log-likelihood terms are the model's. As the Bayes fit's beta paths read them
+    (`tvbeta.estimate.bayes.paths`).
+    """
+    f = out.filtered
+    states = {name: getattr(f, name)[:, :k] for name in ("a_pred", "a_filt", "K")}
+    covs = {name: getattr(f, name)[:, :k, :k] for name in ("P_pred", "P_filt")}
+    blocks = {name: np.ascontiguousarray(x) for name, x in {**states, **covs}.items()}
+    return SmootherOutput(
+        f._replace(**blocks),
+        np.ascontiguousarray(out.a_smooth[:, :k]),
+        np.ascontiguousarray(out.P_smooth[:, :k, :k]),
+    )

@@ -10,7 +10,10 @@ gives the seed's defaults exactly: beta0 = 0, P0 = 100 I, T = I, Q = 1e-4 I, R =
 
 Every setter (:mod:`tvbeta.model.setters`) returns a NEW spec, so setters chain as in the seed
 notebook and a spec never changes once made. A spec is a named view over the structure
-(``.model``, a `StateSpaceModel`) and the parameters (``.params``: Q, R), which also check it.
+(``.model``, a `StateSpaceModel`) and the parameters (``.params``: Q, R, phi), which also check
+it. With ``phi`` the betas revert to long-run means mu (`tvbeta.model.reversion`): the kernel
+arrays are those of the augmented state [beta; mu] (2K states, mu integrated out), the spec and
+its results keep the K betas.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import pandas as pd
 from tvbeta import constants as C
 from tvbeta.data.validate import column_list
 from tvbeta.kalman import StateSpace, state_space
-from tvbeta.model import io, setters
+from tvbeta.model import io, reversion, setters
 from tvbeta.model.structure import Parameters, StateSpaceModel, timevarying
 from tvbeta.model.timevarying import SpecError, TimeVarying
 
@@ -59,6 +62,9 @@ class KalmanSpec:
         Which setter made Q, R, beta0 (e.g. "rolling_beta_var_window_20", "mle", "ols").
     q_scalar, r_scalar : float or None
         The scalar q (Q = q I) or r of the maximum-likelihood setters.
+    phi : np.ndarray (K,) or None
+        Mean-reverting betas' persistence per period (`Parameters.phi`; T must stay I);
+        None: the betas follow T.
     """
 
     K: int
@@ -74,6 +80,7 @@ class KalmanSpec:
     init_mode: str | None = None
     q_scalar: float | None = None
     r_scalar: float | None = None
+    phi: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         """Check every field (`StateSpaceModel`, its `check`) and fill None ones with defaults.
@@ -85,17 +92,19 @@ class KalmanSpec:
             comes with K = 0, T, Q or R is not a `TimeVarying`, beta0 or P0 has a non-finite
             value, a matrix has the wrong shape, Q or P0 is not symmetric or has a negative
             variance, R is negative, per-time matrices have different lengths, or a
-            provenance field has the wrong type.
+            provenance field has the wrong type, or phi is not (K,) in (0, 1] or comes with
+            a T other than I.
         """
         if not isinstance(self.name, str):
             raise SpecError(f"name must be a string, got {self.name!r}")
         model = self.model
         seed = Parameters.default(model.K)
-        params = Parameters(timevarying(self.Q, seed.Q, "Q"), timevarying(self.R, seed.R, "R"))
+        params = Parameters(timevarying(self.Q, seed.Q, "Q"), timevarying(self.R, seed.R, "R"),
+                            self.phi)  # fmt: skip
         model.check(params)
         for field, value in (("K", model.K), ("intercept", model.intercept), ("T", model.T),
                              ("beta0", model.a0), ("P0", model.P0), ("Q", params.Q),
-                             ("R", params.R)):  # fmt: skip
+                             ("R", params.R), ("phi", params.phi)):  # fmt: skip
             object.__setattr__(self, field, value)
         for field in ("q_mode", "r_mode"):
             value = getattr(self, field)
@@ -121,7 +130,8 @@ class KalmanSpec:
         """
         params = Parameters.default(model.K) if params is None else params
         return cls(K=model.K, intercept=model.intercept, T=model.T, Q=params.Q, R=params.R,
-                   beta0=model.a0, P0=model.P0, init_mode=model.init_mode, **fields)  # fmt: skip
+                   beta0=model.a0, P0=model.P0, init_mode=model.init_mode, phi=params.phi,
+                   **fields)  # fmt: skip
 
     @property
     def model(self) -> StateSpaceModel:
@@ -132,8 +142,8 @@ class KalmanSpec:
 
     @property
     def params(self) -> Parameters:
-        """Return the parameters: Q and R."""
-        return Parameters(self.Q, self.R)
+        """Return the parameters: Q, R and phi."""
+        return Parameters(self.Q, self.R, self.phi)
 
     # --- identity ---------------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -141,14 +151,17 @@ class KalmanSpec:
         if not isinstance(other, KalmanSpec):
             return NotImplemented
         fields = ("K", "name", "intercept", *_PROVENANCE, "T", "Q", "R")
+        arrays = ("beta0", "P0", "phi")  # phi: None for both, or equal arrays
         return all(getattr(self, f) == getattr(other, f) for f in fields) and all(
-            np.array_equal(getattr(self, f), getattr(other, f)) for f in ("beta0", "P0"))
+            np.array_equal(getattr(self, f), getattr(other, f)) for f in arrays)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        """Show name, K, intercept, T, Q, R, beta0, diag(P0) and the setters' provenance."""
+        """Show name, K, intercept, T, Q, R, beta0, diag(P0), phi and the setters' provenance."""
         beta0 = ", ".join(f"{x:.6g}" for x in self.beta0)
+        phi = "" if self.phi is None else ", ".join(f"{x:.6g}" for x in self.phi)
+        phi = phi and f",\n  phi=[{phi}]"
         P0 = ", ".join(f"{x:.6g}" for x in np.diag(self.P0))
         prov = ", ".join(
             f"{f}={getattr(self, f)!r}" for f in _PROVENANCE if getattr(self, f) is not None
@@ -156,7 +169,7 @@ class KalmanSpec:
         return (
             f"KalmanSpec(name={self.name!r}, K={self.K}, intercept={self.intercept},\n"
             f"  T={self.T!r},\n  Q={self.Q!r},\n  R={self.R!r},\n"
-            f"  beta0=[{beta0}], P0 diag=[{P0}]" + (f",\n  {prov})" if prov else ")")
+            f"  beta0=[{beta0}], P0 diag=[{P0}]{phi}" + (f",\n  {prov})" if prov else ")")
         )
 
     @property
@@ -193,6 +206,9 @@ class KalmanSpec:
     def state_space(self, y: npt.ArrayLike, Z: npt.ArrayLike) -> StateSpace:
         """Return the validated kernel arrays for y (n,), Z (n, K): T, Q (1 | n, K, K), R (1 | n,).
 
+        With ``phi``, those of the augmented state [beta; mu] (`tvbeta.model.reversion`):
+        Z (n, 2K), T(phi) (1, 2K, 2K), [[Q, 0], [0, 0]], a0 [beta0; beta0], P0 blockdiag(P0, P0).
+
         Raises
         ------
         SpecError
@@ -204,6 +220,11 @@ class KalmanSpec:
         if Z.ndim != 2 or Z.shape[1] != self.K:
             raise SpecError(f"Z must be (n, K={self.K}), got shape {Z.shape}")
         n = Z.shape[0]
+        if self.phi is not None:
+            return state_space(y, reversion.augmented_design(Z),
+                               reversion.transition(self.phi)[None],
+                               reversion.augmented_q(self.Q.kernel(n, "Q")), self.R.kernel(n, "R"),
+                               *reversion.augmented_initial(self.beta0, self.P0))  # fmt: skip
         return state_space(y, Z, self.T.kernel(n, "T"), self.Q.kernel(n, "Q"),
                            self.R.kernel(n, "R"), self.beta0, self.P0)  # fmt: skip
 
@@ -229,7 +250,7 @@ class KalmanSpec:
             "Q Mode": self.q_mode,
             "R Mode": self.r_mode,
             "Observation Function": _describe_observation(self.intercept, self.K),
-            "Transition Function": _describe_transition(self.T, self.K),
+            "Transition Function": _describe_transition(self.T, self.K, self.phi),
         }
 
     # --- save / load ------------------------------------------------------------------------
@@ -341,7 +362,12 @@ def _describe_observation(intercept: bool, K: int) -> str:
     return "z_t = H_t (the factor returns)"
 
 
-def _describe_transition(T: TimeVarying, K: int) -> str:
+def _describe_transition(T: TimeVarying, K: int, phi: np.ndarray | None) -> str:
+    if phi is not None:
+        return (
+            f"beta_t - mu = diag(phi) (beta_(t-1) - mu) + eta_t (mean-reverting, phi = "
+            f"{[round(float(x), 6) for x in phi]}, long-run means mu integrated out)"
+        )
     if not T.per_time and np.array_equal(T.values, np.eye(K)):
         return f"beta_t = beta_(t-1) + eta_t (T = I_{K}, random walk)"
     kind = "per time step" if T.per_time else "constant"

@@ -2,7 +2,8 @@
 
 The structure says what the model is: K states (the intercept first when there is one), the
 transition T, the initial state beta_{-1} ~ N(a0, P0) and the form of Q the estimators fit.
-The parameters are the values an estimator (MLE, grid, Bayes) or a setter gives it: Q and R.
+The parameters are the values an estimator (MLE, grid, Bayes) or a setter gives it: Q and R,
+and phi for mean-reverting betas (`tvbeta.model.reversion`).
 `tvbeta.model.KalmanSpec`, the seed's API, is a named view over the two (``.model``,
 ``.params``, ``KalmanSpec.from_parts``).
 """
@@ -127,10 +128,12 @@ class StateSpaceModel:
         ------
         SpecError
             Q is not (K, K) or R not scalar at each step, Q is not symmetric or has a negative
-            variance, R is negative, or T, Q and R were set per time step from data of
-            different lengths.
+            variance, R is negative, T, Q and R were set per time step from data of
+            different lengths, or phi is not (K,) in (0, 1] or comes with a T other than I.
         """
         K = self.K
+        if params.phi is not None:
+            _check_phi(params.phi, self.T, K)
         for field, shape in (("Q", (K, K)), ("R", ())):
             got = getattr(params, field).event_shape
             if got != shape:
@@ -146,9 +149,21 @@ class StateSpaceModel:
             )
 
 
+def _check_phi(phi: np.ndarray, T: TimeVarying, K: int) -> None:
+    """Refuse a phi that is not (K,) in (0, 1], or one with a transition other than I."""
+    if phi.shape != (K,) or not np.all((phi > 0) & (phi <= 1)):
+        raise SpecError(f"phi (the betas' persistence per period) must be {K} values in (0, 1] "
+                        f"(1: a random walk), got {phi.tolist()}")  # fmt: skip
+    if T.per_time or not np.array_equal(T.values, np.eye(K)):
+        raise SpecError(
+            "phi builds the transition of mean-reverting betas, T(phi) of "
+            "tvbeta.model.reversion: leave T at the identity (its default)"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Parameters:
-    """The values of a model: state-noise covariance Q and observation variance R.
+    """The values of a model: state-noise covariance Q, observation variance R (and phi).
 
     Attributes
     ----------
@@ -157,12 +172,22 @@ class Parameters:
         in beta^2 per step.
     R : TimeVarying
         Scalar constant or (n,) per time step, >= 0 (squared return units).
+    phi : np.ndarray (K,) or None
+        Mean-reverting betas' persistence per period, beta_t - mu = diag(phi) (beta_{t-1} -
+        mu) + eta_t with the long-run means mu integrated out (`tvbeta.model.reversion`); each
+        in (0, 1], 1 a random walk. None: beta_t = T_t beta_{t-1} + eta_t.
 
     Checked against a structure by `StateSpaceModel.check`.
     """
 
     Q: TimeVarying
     R: TimeVarying
+    phi: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        """Freeze phi (SpecError for a non-finite value)."""
+        if self.phi is not None:
+            object.__setattr__(self, "phi", frozen_array(self.phi, "phi"))
 
     @classmethod
     def default(cls, K: int) -> Parameters:
