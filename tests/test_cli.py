@@ -353,13 +353,14 @@ def test_funds_mle_writes_the_rankings_and_page_and_a_rerun_fits_no_fund_again(c
     assert (folder / "forecast.csv").read_bytes() == before
 
 
-def test_funds_mle_with_mean_reverting_betas_says_to_use_bayes(capsys, tmp_path):
-    model = tmp_path / "mr.toml"
+def test_funds_mle_with_a_shrinkage_prior_says_to_use_bayes(capsys, tmp_path):
+    model = tmp_path / "horseshoe.toml"
     model.write_text(TINY.read_text().replace("intercept = true",
-                                              'intercept = true\nbetas = "mean_reverting"'))
+                                              'intercept = true\nshrinkage = "horseshoe"'))
     code, _, err = run(capsys, "funds", model, "--method", "mle", "--output", tmp_path)
     assert code == 2
-    assert "--method mle fits random-walk betas" in err and "use --method bayes" in err
+    assert "shrinkage 'horseshoe' is a prior of the Bayes model" in err
+    assert "use --method bayes" in err
     assert not (tmp_path / "funds_mle" / "funds.zarr").exists()
 
 

@@ -445,15 +445,15 @@ def _funds(args: argparse.Namespace) -> int:
 
     config = _config(args)
     m, s = config.model, config.sampler
-    if args.method == "mle" and (m.betas != "random_walk" or m.shrinkage != "none"):
-        raise CLIError(f"--method mle fits random-walk betas without a shrinkage prior; the "
-                       f"model file asks for betas {m.betas!r}, shrinkage {m.shrinkage!r}: "
-                       "use --method bayes, or change [model]")  # fmt: skip
-    model = dict(intercept=m.intercept, q=m.q, burn=m.burn, noise=m.noise,
+    if args.method == "mle" and m.shrinkage != "none":
+        raise CLIError(f"shrinkage {m.shrinkage!r} is a prior of the Bayes model; --method mle "
+                       "has no prior (the plain MLE is its plug-in peer): use --method bayes, "
+                       "or shrinkage = \"none\" in [model]")  # fmt: skip
+    model = dict(intercept=m.intercept, q=m.q, burn=m.burn, noise=m.noise, betas=m.betas,
                  frequency=config.data.model_frequency)  # fmt: skip
     if args.method == "bayes":
-        model.update(priors=dict(config.priors) or None, betas=m.betas, shrinkage=m.shrinkage,
-                     seed=s.seed, settings=s.nuts)  # fmt: skip
+        model.update(priors=dict(config.priors) or None, shrinkage=m.shrinkage, seed=s.seed,
+                     settings=s.nuts)  # fmt: skip
     folder = _output_folder(config.output.folder / f"funds_{args.method}")
     info = {"command": f"funds --method {args.method}", "settings": config.to_dict()}
     with _writing(folder, args.interrupt, info=info) as stage:

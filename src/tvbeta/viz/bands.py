@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
 from statistics import NormalDist
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
