@@ -235,7 +235,8 @@ _DROP_MARGIN = 0.5
 #: log-variance exceeds this times sqrt(n): a Newton step could still gain ~1e-6 nats or more.
 #: Snapping variances near 0 to their bound can leave R rising: 0.002 and 0.004 nats short of
 #: the peak (projected gradient ~0.05 sqrt(n)) in simulated funds of the tests (seeds 399, 813),
-#: which a second start happened to reach before.
+#: which a second start happened to reach before. The ends of 300 simulated funds of
+#: `bench.funds` lie below 1.1e-4 sqrt(n): the second run is rare.
 _SETTLED = 1e-3
 
 #: `_Search._raise_from_zero` probes a drift variance at 0 at 1e-4 and 1e-3 of its scale and
@@ -542,9 +543,9 @@ class _Search:
 
     def _climb_from_best(self, end: _Climb, moves: list[tuple[int, float]], margin: float,
                          maxiter: int) -> _Climb:  # fmt: skip
-        """Climb from the best of the ends with one coordinate moved, (index, value) each.
+        """Climb from the best of the end's neighbours, each one coordinate moved (index, value).
 
-        Only when it is at most ``margin`` nats below the end; returns the better end.
+        Only when that neighbour is at most ``margin`` nats below the end; returns the better end.
         """
         best, best_llf = None, end.llf - margin
         for i, value in moves:
