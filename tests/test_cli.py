@@ -321,6 +321,7 @@ def test_fit_mle_saves_each_target_and_prints_plain_progress_lines(capsys, tmp_p
         f"{t}.{x}" for t in ("NoDur", "Enrgy") for x in ("spec.toml", "summary.csv", "betas.nc")
     }
     assert "Q[MktRF]" in out
+    assert "tvbeta: warning: NoDur: MLE sits on a bound for Q[Intercept]" in err  # named
 
 
 def test_funds_mle_writes_the_rankings_and_page_and_a_rerun_fits_no_fund_again(capsys, tmp_path):
@@ -453,7 +454,7 @@ def test_fit_bayes_with_shrinkage_horseshoe_saves_a_horseshoe_fit_at_target_acce
                          "--target", "NoDur", "--draws", "50", "--tune", "50", "--output",
                          tmp_path)  # fmt: skip
     assert code == 0, err
-    fit = BayesFit.load(tmp_path / "fit_bayes" / "NoDur.nc")
+    fit = BayesFit.load(tmp_path / "fit_bayes_horseshoe" / "NoDur.nc")
     assert fit.spec.shrinkage == "horseshoe" and "shrink_tau" in fit.tree["posterior"]
     assert fit.settings["target_accept"] == 0.9
 
@@ -476,13 +477,19 @@ def test_fit_mle_of_mean_reverting_betas_saves_phi_like_the_plain_mle(capsys, tm
     code, out, err = run(capsys, "fit", TINY, "--method", "mle", "--betas", "mean_reverting",
                          "--target", "NoDur", "--output", tmp_path)  # fmt: skip
     assert code == 0, err
-    base = tmp_path / "fit_mle" / "NoDur"
+    base = tmp_path / "fit_mle_mean_reverting" / "NoDur"  # not the plain MLE's folder
     spec = KalmanSpec.load(base.with_suffix(".spec.toml"))
     assert spec.phi.shape == (4,) and np.all((spec.phi >= 0.5) & (spec.phi <= 1))
     summary = pd.read_csv(base.with_suffix(".summary.csv"), index_col=0)
     assert "phi[MktRF]" in summary.index and "phi[MktRF]" in out
     with xr.open_dataset(base.with_suffix(".betas.nc"), engine="h5netcdf") as betas:
         assert list(betas["state"].values) == ["Intercept", "MktRF", "SMB", "HML"]
+    manifest = (base.parent / "manifest.json").read_text()
+    assert '"command": "fit --method mle --betas mean_reverting"' in manifest
+    code, _, err = run(capsys, "fit", TINY, "--method", "mle", "--target", "NoDur", "--output",
+                       tmp_path)  # the plain MLE's run leaves the mean-reverting fit alone
+    assert code == 0, err
+    assert base.with_suffix(".spec.toml").is_file() and (tmp_path / "fit_mle").is_dir()
 
 
 def test_fit_grid_with_mean_reverting_betas_says_to_use_mle_or_bayes(capsys, tmp_path):

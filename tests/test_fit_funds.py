@@ -315,7 +315,7 @@ def test_the_funds_page_ranks_funds_by_one_step_r2_and_flags_coverage_off_by_ove
     rows = Page(path.read_text()).tables["forecast"][1:]
     assert [(r[0], r[1], r[2]) for r in rows] == [("b", "0.700", "0.800"), ("c", "0.500", "0.930"),
                                                   ("a", "0.200", "0.900")]  # fmt: skip
-    assert "The coverage of 1 of 3 funds is more than 0.05 from 0.90" in path.read_text()
+    assert "Funds whose coverage is more than 0.05 from 0.90 (in red): 1 of 3" in path.read_text()
 
 
 def test_a_store_resumed_with_a_fund_put_first_keeps_both_parts(data, mle_serial, tmp_path):

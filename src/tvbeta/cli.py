@@ -345,8 +345,10 @@ def _fit(args: argparse.Namespace) -> int:
         raise CLIError(f"shrinkage {config.model.shrinkage!r} is a prior of the Bayes model; "
                        f"--method {args.method} has no prior (the plain MLE is its plug-in "
                        "peer): use --method bayes, or --shrinkage none")  # fmt: skip
-    folder = _output_folder(config.output.folder / f"fit_{args.method}")
-    info = {"command": f"fit --method {args.method}", "settings": config.to_dict()}
+    name = f"fit_{args.method}{_menu_suffix(config)}"
+    folder = _output_folder(config.output.folder / name)
+    info = {"command": f"fit --method {args.method}{_menu_flags(args)}",
+            "settings": config.to_dict()}  # fmt: skip
     with _writing(folder, args.interrupt, info=info) as stage:
         data = _load_data(config)
         m = config.model
@@ -354,7 +356,12 @@ def _fit(args: argparse.Namespace) -> int:
         _say(f"  {args.method} on the whole sample, burn {burn}")
         rows = {}
         for target in _progress(m.targets, f"fit {args.method}", args.interrupt):
-            rows[target], files = _FITTERS[args.method](config, data, target, burn, stage)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")  # the command's summary decides, once named
+                rows[target], files = _FITTERS[args.method](config, data, target, burn, stage)
+            for w in caught:  # a warning of several targets names its target
+                warnings.warn_explicit(f"{target}: {w.message}", w.category, w.filename,
+                                       w.lineno)  # fmt: skip
             _say(f"  {target}: {', '.join(f.name for f in files)}")
     print(_FIT_CAPTIONS[args.method])
     with pd.option_context("display.width", 120, "display.max_columns", 20):
@@ -417,6 +424,25 @@ def _fit_grid(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
             "log-lik": top["Cumulative Log-Likelihood"]}, files  # fmt: skip
 
 
+def _menu_suffix(config: RunConfig) -> str:
+    """Return the folder name's suffix of a model-menu variant ("" for the plain model).
+
+    Another model of the same method writes to another folder: a run replaces the files of
+    the previous run in its folder (`run_folder`), and a plain fit must not remove a
+    mean-reverting one.
+    """
+    m = config.model
+    parts = [m.noise if m.noise != "constant" else "", m.betas if m.betas != "random_walk" else "",
+             m.shrinkage if m.shrinkage != "none" else ""]  # fmt: skip
+    return "".join(f"_{part}" for part in parts if part)
+
+
+def _menu_flags(args: argparse.Namespace) -> str:
+    """Return the command line's model-menu options as typed (for the manifest's command)."""
+    return "".join(f" --{name} {getattr(args, name)}" for name in ("betas", "shrinkage")
+                   if getattr(args, name, None) is not None)  # fmt: skip
+
+
 _FITTERS = {"mle": _fit_mle, "bayes": _fit_bayes, "grid": _fit_grid}
 _FIT_CAPTIONS = {
     "mle": "Maximum-likelihood estimates (Q per period, R, and gamma or phi[state] when the "
@@ -454,7 +480,7 @@ def _funds(args: argparse.Namespace) -> int:
     if args.method == "bayes":
         model.update(priors=dict(config.priors) or None, shrinkage=m.shrinkage, seed=s.seed,
                      settings=s.nuts)  # fmt: skip
-    folder = _output_folder(config.output.folder / f"funds_{args.method}")
+    folder = _output_folder(config.output.folder / f"funds_{args.method}{_menu_suffix(config)}")
     info = {"command": f"funds --method {args.method}", "settings": config.to_dict()}
     with _writing(folder, args.interrupt, info=info) as stage:
         data = _load_data(config)

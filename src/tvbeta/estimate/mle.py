@@ -714,11 +714,23 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
             f"maximum-likelihood estimates.{near} Try other starting values (fit_qr's "
             "starts=), a larger maxiter, or rescale the data.", MLEConvergenceWarning)
     elif on_bound:
+        # what each kind of bound means to the analyst (phi, gamma: `_joint_fit`'s extras)
+        meanings = [text for prefix, text in _BOUND_MEANINGS
+                    if any(name.startswith(prefix) for name in on_bound)]  # fmt: skip
         warn_caller(
             f"MLE sits on a bound for {where}: the likelihood is highest at the edge of the "
-            "allowed range and does not rise away from it (at the lower edge a variance of ~0: "
-            "a state that does not drift, or no observation noise); its standard error is not "
-            "meaningful", MLEConvergenceWarning)
+            f"allowed range and does not rise away from it ({'; '.join(meanings)}); its "
+            "standard error is not meaningful", MLEConvergenceWarning)
+
+
+_BOUND_MEANINGS = (
+    ("Q", "a variance at its lower edge is ~0: a state that does not drift"),
+    ("R", "R at its lower edge: no observation noise"),
+    ("gamma", "gamma at an end of its search interval"),
+    ("phi", "phi at 1 is the random walk (no reversion), at its lower edge (0.5 by default) a "
+            "beta reverting within a few periods"),
+)
+"""Parameter name prefix -> what its bound means, in `_warn_outcome`'s warning."""
 
 
 @dataclass(frozen=True, eq=False)

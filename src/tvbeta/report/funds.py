@@ -114,12 +114,13 @@ def _drift_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
                       yaxis_title="funds", title=f"Style drift of all {len(drift)} funds")
     rows = _ends(drift, top)
     largest = pd.DataFrame({c: rows["factor"] == c for c in rows.columns}, index=rows.index)
-    shown = "every fund" if len(drift) <= 2 * top else f"the {top} most and {top} least"
+    shown = ("every fund shown" if len(drift) <= 2 * top
+             else f"the {top} most and {top} least drifting funds shown")  # fmt: skip
     return "".join([
         f"<p>How far each factor beta moves in a year: sqrt(periods per year &times; Q), the "
         f"standard deviation of its random walk's one-year change ({_q_source(funds)}; 0 where "
         f"the data cannot tell the drift from none). Ranked by each "
-        f"fund's largest; {shown} drifting funds shown.</p>",
+        f"fund's largest; {shown}.</p>",
         table(rows, name="drift", formats={"factor": "{}"}, default="{:.3f}", best=largest),
         figures(fig),
     ])
@@ -157,7 +158,7 @@ def _alpha_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
     return "".join([
         f"<p>P(alpha &gt; 0) at the last date ({when:%Y-%m-%d}), averaged over the posterior of "
         "Q and R: in real time (given the returns up to then) and in hindsight (given every "
-        f"return). {above} funds are above 0.9 in real time, {below} below 0.1; {shown} "
+        f"return). Funds above 0.9 in real time: {above}; below 0.1: {below}; {shown} "
         "shown.</p>",
         table(_ends(frame, top), name="alpha", default="{:.2f}"),
         figures(fig),
@@ -195,8 +196,8 @@ def _forecast_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
         "it also grows as a fund's volatility shrinks, so it does not rank funds of different "
         "risk) and the RMSE. Q and R were fitted to these returns, so the scores are "
         "in-sample and a little optimistic; <code>compare_methods</code> scores a held-out "
-        f"span. The coverage of {int(off.sum())} of {len(frame)} funds is more than 0.05 from "
-        f"{level:.2f} (in red); "
+        f"span. Funds whose coverage is more than 0.05 from {level:.2f} (in red): "
+        f"{int(off.sum())} of {len(frame)}; "
         f"{shown} shown.</p>",
         table(rows, name="forecast", default="{:.3f}", formats={"RMSE": "{:.4f}"},
               bad=pd.DataFrame({c: off[rows.index] & (c == "coverage") for c in rows.columns})),
