@@ -350,6 +350,7 @@ def test_funds_mle_writes_the_rankings_and_page_and_a_rerun_fits_no_fund_again(c
     before = (folder / "forecast.csv").read_bytes()
     code, _, err = run(capsys, "funds", TINY, "--method", "mle", "--output", tmp_path)
     assert code == 0, err
+    assert "2 of 2 funds already in the store: fitting the other 0" in err
     assert sorted((folder / "funds.zarr").glob("part-*")) == parts
     assert (folder / "forecast.csv").read_bytes() == before
 

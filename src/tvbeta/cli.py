@@ -466,7 +466,7 @@ FUNDS_METHODS: tuple[str, ...] = ("mle", "bayes")
 
 def _funds(args: argparse.Namespace) -> int:
     """`tvbeta.funds.fit_funds` of the model file's targets; tables, CSVs and the funds page."""
-    from tvbeta.funds import SUMMARY_VARIABLES, fit_funds, style_drift
+    from tvbeta.funds import SUMMARY_VARIABLES, fit_funds, stored_funds, style_drift
     from tvbeta.report.funds import FORECAST_COLUMNS, write_funds_report
 
     config = _config(args)
@@ -486,6 +486,11 @@ def _funds(args: argparse.Namespace) -> int:
         data = _load_data(config)
         _say(f"  {args.method} of every target on the whole sample, into {folder / FUNDS_STORE} "
              "(a stopped run resumes there)")  # fmt: skip
+        held = len(stored_funds(folder / FUNDS_STORE) & {str(t) for t in m.targets})
+        if held:
+            _say(f"  {held} of {len(m.targets)} funds already in the store: fitting the other "
+                 f"{len(m.targets) - held} (the stored funds' warnings were shown when they were "
+                 "fitted)")  # fmt: skip
         with _dask_client(args, config) as client:
             try:
                 funds = fit_funds(data, m.targets, m.factors, method=args.method,

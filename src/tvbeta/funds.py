@@ -423,7 +423,7 @@ def fit_funds(
         settings=None if settings is None else {
             k: v for k, v in dataclasses.asdict(settings).items() if k != "cores"},
         model={k: repr(v) for k, v in sorted(model.items())}))  # fmt: skip
-    stored = set() if folder is None else _stored_funds(folder)
+    stored = set() if folder is None else stored_funds(folder)
     todo = [t for t in targets if str(t) not in stored]
     pool = as_executor(executor)
     if pool is not None and settings is not None:
@@ -528,9 +528,12 @@ def _open_store(store: str | os.PathLike[str], run: dict[str, Any]) -> Path:
     return folder
 
 
-def _stored_funds(folder: Path) -> set[str]:
-    """Return the funds whose summaries a store holds (complete parts only)."""
-    return {str(f) for part in folder.glob("part-*.zarr")
+def stored_funds(store: str | os.PathLike[str]) -> set[str]:
+    """Return the funds (as str) whose summaries a `fit_funds` store holds; complete parts only.
+
+    An absent folder holds none. These are the funds a resumed `fit_funds` does not fit again.
+    """
+    return {str(f) for part in Path(store).glob("part-*.zarr")
             for f in xr.open_zarr(part, consolidated=False)[FUND].values}  # fmt: skip
 
 
