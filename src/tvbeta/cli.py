@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from tvbeta._warn import named_warnings
 from tvbeta.config import ConfigError, RunConfig, load_config
 from tvbeta.constants import BETAS, SHRINKAGES, default_burn
 from tvbeta.data import DataValidationError
@@ -341,10 +342,7 @@ def _fit(args: argparse.Namespace) -> int:
         raise CLIError(f"betas {config.model.betas!r} is fitted by --method mle or bayes (the "
                        "seed's grid has random-walk betas only): use --method mle or bayes, "
                        "or --betas random_walk")  # fmt: skip
-    if config.model.shrinkage != "none" and args.method != "bayes":
-        raise CLIError(f"shrinkage {config.model.shrinkage!r} is a prior of the Bayes model; "
-                       f"--method {args.method} has no prior (the plain MLE is its plug-in "
-                       "peer): use --method bayes, or --shrinkage none")  # fmt: skip
+    _check_prior_method(config, args.method, "--shrinkage none")
     name = f"fit_{args.method}{_menu_suffix(config)}"
     folder = _output_folder(config.output.folder / name)
     info = {"command": f"fit --method {args.method}{_menu_flags(args)}",
@@ -356,12 +354,8 @@ def _fit(args: argparse.Namespace) -> int:
         _say(f"  {args.method} on the whole sample, burn {burn}")
         rows = {}
         for target in _progress(m.targets, f"fit {args.method}", args.interrupt):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")  # the command's summary decides, once named
+            with named_warnings(target):
                 rows[target], files = _FITTERS[args.method](config, data, target, burn, stage)
-            for w in caught:  # a warning of several targets names its target
-                warnings.warn_explicit(f"{target}: {w.message}", w.category, w.filename,
-                                       w.lineno)  # fmt: skip
             _say(f"  {target}: {', '.join(f.name for f in files)}")
     print(_FIT_CAPTIONS[args.method])
     with pd.option_context("display.width", 120, "display.max_columns", 20):
@@ -374,9 +368,7 @@ def _fit_mle(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
              folder: Path) -> tuple[dict[str, Any], list[Path]]:  # fmt: skip
     from tvbeta.estimate.mle import fit_mle
 
-    m = config.model
-    fit = fit_mle(data, target, m.factors, intercept=m.intercept, q=m.q, burn=burn, noise=m.noise,
-                  frequency=config.data.model_frequency, betas=m.betas)  # fmt: skip
+    fit = fit_mle(data, target, config.model.factors, **_model_keywords(config, "mle", burn))
     base = folder / _slug(target)
     files = [base.with_suffix(".spec.toml"), base.with_suffix(".summary.csv"),
              base.with_suffix(".betas.nc")]  # fmt: skip
@@ -392,12 +384,9 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
                folder: Path) -> tuple[dict[str, Any], list[Path]]:  # fmt: skip
     from tvbeta.estimate.bayes.fit import fit_bayes
 
-    m, s = config.model, config.sampler
-    fit = fit_bayes(data, target, m.factors, intercept=m.intercept, q=m.q, noise=m.noise,
-                    shrinkage=m.shrinkage, betas=m.betas,
-                    priors=dict(config.priors) or None, burn=burn,
-                    frequency=config.data.model_frequency, settings=s.nuts,
-                    seed=s.seed)  # fmt: skip
+    s = config.sampler
+    fit = fit_bayes(data, target, config.model.factors, settings=s.nuts, seed=s.seed,
+                    **_model_keywords(config, "bayes", burn))  # fmt: skip
     path = fit.save(folder / f"{_slug(target)}.nc")
     medians = fit.qr_summary()["posterior median"].to_dict()  # the MLE's names and units
     return {"sampler": fit.settings["sampler"], **medians,
@@ -422,6 +411,28 @@ def _fit_grid(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
     top = grid.iloc[0]
     return {"best": top["Model Name"], "Mean RMSE": top["Mean RMSE"],
             "log-lik": top["Cumulative Log-Likelihood"]}, files  # fmt: skip
+
+
+def _model_keywords(config: RunConfig, method: str, burn: int | None) -> dict[str, Any]:
+    """Return the model file's model as keywords of `fit_mle` ("mle") or `fit_bayes` ("bayes").
+
+    ``burn``: the observed steps left out of the likelihood (None: the fit's default).
+    """
+    m = config.model
+    keywords = dict(intercept=m.intercept, q=m.q, burn=burn, noise=m.noise, betas=m.betas,
+                    frequency=config.data.model_frequency)  # fmt: skip
+    if method == "bayes":
+        keywords.update(priors=dict(config.priors) or None, shrinkage=m.shrinkage)
+    return keywords
+
+
+def _check_prior_method(config: RunConfig, method: str, undo: str) -> None:
+    """Refuse a shrinkage prior with a method that has no prior; ``undo``: how to drop it."""
+    shrinkage = config.model.shrinkage
+    if shrinkage != "none" and method != "bayes":
+        raise CLIError(f"shrinkage {shrinkage!r} is a prior of the Bayes model; --method "
+                       f"{method} has no prior (the plain MLE is its plug-in peer): use "
+                       f"--method bayes, or {undo}")  # fmt: skip
 
 
 def _menu_suffix(config: RunConfig) -> str:
@@ -466,20 +477,21 @@ FUNDS_METHODS: tuple[str, ...] = ("mle", "bayes")
 
 def _funds(args: argparse.Namespace) -> int:
     """`tvbeta.funds.fit_funds` of the model file's targets; tables, CSVs and the funds page."""
-    from tvbeta.funds import SUMMARY_VARIABLES, fit_funds, stored_funds, style_drift
-    from tvbeta.report.funds import FORECAST_COLUMNS, write_funds_report
+    from tvbeta.funds import (
+        SUMMARY_VARIABLES,
+        fit_funds,
+        forecast_quality,
+        stored_funds,
+        style_drift,
+    )
+    from tvbeta.report.funds import write_funds_report
 
     config = _config(args)
     m, s = config.model, config.sampler
-    if args.method == "mle" and m.shrinkage != "none":
-        raise CLIError(f"shrinkage {m.shrinkage!r} is a prior of the Bayes model; --method mle "
-                       "has no prior (the plain MLE is its plug-in peer): use --method bayes, "
-                       "or shrinkage = \"none\" in [model]")  # fmt: skip
-    model = dict(intercept=m.intercept, q=m.q, burn=m.burn, noise=m.noise, betas=m.betas,
-                 frequency=config.data.model_frequency)  # fmt: skip
+    _check_prior_method(config, args.method, 'shrinkage = "none" in [model]')
+    model = _model_keywords(config, args.method, m.burn)
     if args.method == "bayes":
-        model.update(priors=dict(config.priors) or None, shrinkage=m.shrinkage, seed=s.seed,
-                     settings=s.nuts)  # fmt: skip
+        model.update(seed=s.seed, settings=s.nuts)
     folder = _output_folder(config.output.folder / f"funds_{args.method}{_menu_suffix(config)}")
     info = {"command": f"funds --method {args.method}", "settings": config.to_dict()}
     with _writing(folder, args.interrupt, info=info) as stage:
@@ -500,10 +512,7 @@ def _funds(args: argparse.Namespace) -> int:
                 # fund's own data (named by its note): the user's to fix
                 raise CLIError("; ".join([str(err), *getattr(err, "__notes__", [])])) from err
         drift = style_drift(funds, config.data.model_frequency)
-        forecast = pd.DataFrame({label: funds[name].to_numpy()
-                                 for name, label in FORECAST_COLUMNS.items()},
-                                index=pd.Index(funds["fund"].values, name="fund"))  # fmt: skip
-        forecast = forecast.sort_values(FORECAST_COLUMNS["forecast_r2"], ascending=False)
+        forecast = forecast_quality(funds)
         for name, frame in (("style_drift.csv", drift), ("forecast.csv", forecast)):
             with atomic_path(stage / name) as tmp:
                 frame.to_csv(tmp)

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
-from tvbeta._warn import warn_caller
+from tvbeta._warn import named_warnings, warn_caller
 from tvbeta.constants import FUND, PARAMETER, STATE, TIME
 from tvbeta.data.validate import check_names, column_list, repeated
 from tvbeta.diagnostics import summarize_factor_dynamics
@@ -563,8 +563,7 @@ def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashabl
         fits = fit_mle_funds(df, targets, factors, **model)  # the frame checked once
     for target, seed in zip(targets, seeds, strict=True):
         with naming("fund", target) if len(targets) > 1 else nullcontext(), \
-                warnings.catch_warnings(record=True) as caught:  # fmt: skip
-            warnings.simplefilter("always")  # the caller's filters decide, once named
+                named_warnings(f"fund {target!r}"):  # fmt: skip
             if method == "mle":
                 with numba_threads(cores):
                     fit = next(fits)
@@ -574,9 +573,6 @@ def _funds_task(df: pd.DataFrame, targets: list[Hashable], factors: list[Hashabl
                 with within_task_budget(settings) as nuts:
                     fit = fit_bayes(df, target, factors, seed=seed, settings=nuts, **model)
             summaries.append(_Summaries.of(target, fit, level))
-        for w in caught:  # a warning of many funds names its fund
-            warnings.warn_explicit(f"fund {target!r}: {w.message}", w.category, w.filename,
-                                   w.lineno)  # fmt: skip
     return _stacked(summaries)
 
 
@@ -753,6 +749,32 @@ def _forecast_scores(fit: Any, level: float) -> dict[str, tuple]:
     return {"forecast_log_score": ((), s["log score"]), "forecast_rmse": ((), s["RMSE"]),
             "forecast_r2": ((), float(r2)),
             "forecast_coverage": ((), s[f"coverage {round(100 * level)}%"])}  # fmt: skip
+
+
+FORECAST_COLUMNS = {"forecast_r2": "one-step R²", "forecast_coverage": "coverage",
+                    "forecast_log_score": "log score", "forecast_rmse": "RMSE"}  # fmt: skip
+"""The ``forecast_*`` variables of `fund_summary` -> their column in `forecast_quality`."""
+
+
+def forecast_quality(funds: xr.Dataset) -> pd.DataFrame:
+    """Return each fund's one-step forecast scores (`fund_summary`), the best R² first.
+
+    Parameters
+    ----------
+    funds : xr.Dataset
+        From `fit_funds` (its ``forecast_*`` variables).
+
+    Returns
+    -------
+    pd.DataFrame
+        Index fund; columns "one-step R²", "coverage" (of the central ``level`` predictive
+        interval), "log score" (nats per period), "RMSE" (return units), rows sorted by R²
+        (stable: ties keep the funds' order).
+    """
+    frame = pd.DataFrame({label: funds[name].to_numpy() for name, label
+                          in FORECAST_COLUMNS.items()},
+                         index=pd.Index(funds[FUND].values, name=FUND))  # fmt: skip
+    return frame.sort_values(FORECAST_COLUMNS["forecast_r2"], ascending=False, kind="stable")
 
 
 def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from tvbeta.constants import FUND, TIME
-from tvbeta.funds import style_drift
+from tvbeta.funds import forecast_quality, style_drift
 from tvbeta.outputs import write_text
 from tvbeta.report.page import Figures, box, esc, facts, page, table
 from tvbeta.viz.template import TEMPLATE_NAME
@@ -165,17 +165,10 @@ def _alpha_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
     ])
 
 
-FORECAST_COLUMNS = {"forecast_r2": "one-step R²", "forecast_coverage": "coverage",
-                    "forecast_log_score": "log score", "forecast_rmse": "RMSE"}  # fmt: skip
-
-
 def _forecast_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
     if "forecast_r2" not in funds:  # a store written before the scores were part of a summary
         return "<p>No forecast scores in these summaries: fit the funds again to get them.</p>"
-    frame = pd.DataFrame({label: funds[name].to_numpy() for name, label
-                          in FORECAST_COLUMNS.items()},
-                         index=pd.Index(funds[FUND].values, name=FUND))  # fmt: skip
-    frame = frame.sort_values("one-step R²", ascending=False, kind="stable")
+    frame = forecast_quality(funds)
     level = float(funds.attrs.get("level", 0.9))
     fig = go.Figure(go.Scatter(
         x=frame["one-step R²"], y=frame["coverage"], mode="markers",
