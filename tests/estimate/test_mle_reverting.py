@@ -147,6 +147,10 @@ def test_simulated_phi_is_recovered_within_three_standard_errors():
     phi, se = fit.params["phi[f]"], fit.se["phi[f]"]
     assert np.isfinite(se) and 0 < se < 0.05
     assert abs(phi - truth) < 3 * se
+    # the summary tests phi against the random walk (phi = 1), which this truth rejects
+    row = fit.summary().loc["phi[f]"]
+    assert row["null"] == 1.0 and row["z"] == pytest.approx((phi - 1.0) / se, rel=1e-12)
+    assert row["z"] < -3
 
 
 def test_volatility_scaled_noise_adds_gamma_and_its_per_step_noise(data):

@@ -818,9 +818,16 @@ class MLEFit:
         )
 
     def summary(self) -> pd.DataFrame:
-        """Estimates with standard errors, z = estimate / se, and whether each sits at a bound."""
+        """Estimates with standard errors, z against the simpler model, and bounds reached.
+
+        Columns ``estimate``, ``se``, ``null`` (the value of the nested simpler model: 0 for a
+        variance or covariance of Q, R and gamma (constant R); 1 for phi (the random walk)),
+        ``z`` = (estimate - null) / se and ``at bound``. A Wald z near a bound (a variance at
+        0, phi at 1) is not normal: read ``at bound`` and compare likelihoods instead.
+        """
         out = pd.concat([self.params, self.se], axis=1)
-        out["z"] = out["estimate"] / out["se"]
+        out["null"] = [1.0 if name.startswith("phi[") else 0.0 for name in out.index]
+        out["z"] = (out["estimate"] - out["null"]) / out["se"]
         out["at bound"] = [name in self.estimate.on_bound for name in out.index]
         return out
 
