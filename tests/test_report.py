@@ -27,6 +27,7 @@ from tvbeta.evaluate.compare import (
 )
 from tvbeta.nuts import SamplerSettings
 from tvbeta.report import verdict, write_report
+from tvbeta.report.page import slug
 from tvbeta.viz.compare import method_label
 
 # One worker runs the module (pytest -n 2 --dist loadgroup), so the comparison is built once,
@@ -165,6 +166,34 @@ def test_alpha_section_shows_probabilities_of_the_stacked_winner_and_gamma(page,
                 for series, result in comparison.series.items()
                 for m in ("bayes_vol", "bayes_vol_mr")}  # fmt: skip
     assert printed == {key: f"{value:.2f}" for key, value in expected.items()}
+
+
+def test_beta_paths_add_the_best_bayes_variant_and_its_mle():
+    """The plain methods, then the Bayes variant with the best mean test log score and the
+    MLE of the same structure; a prior-only variant (horseshoe) has no MLE to add."""
+    from tvbeta.report.analysis import path_methods
+
+    table = pd.DataFrame({"log score": [2.0, 1.9, 2.3, 2.1, 2.2, 2.4]},
+                         index=["bayes", "grid_seed", "bayes_vol_mr", "mle", "mle_vol_mr",
+                                "bayes_shrink"])  # fmt: skip
+    fits = dict.fromkeys(["bayes", "grid_seed", "mle", "bayes_vol_mr", "mle_vol_mr"], object())
+    assert path_methods(table, fits) == ["bayes", "grid_seed", "mle", "bayes_vol_mr",
+                                         "mle_vol_mr"]  # fmt: skip
+    fits["bayes_shrink"] = object()  # best now, and a prior has no maximum likelihood
+    assert path_methods(table, fits) == ["bayes", "grid_seed", "mle", "bayes_shrink"]
+    assert path_methods(table.drop(["bayes_vol_mr", "bayes_shrink"]), fits) == [
+        "bayes", "grid_seed", "mle"]  # the plain model is the only Bayes row scored
+
+
+def test_beta_path_figures_draw_each_series_best_variant(report, comparison):
+    text = report.read_text(encoding="utf-8")
+    for name, result in comparison.series.items():
+        section = text.split(f'id="betas-{slug(name)}"')[1].split("<h3")[0]
+        variants = [m for m in result.table.index if m.startswith("bayes_") and m in result.fits
+                    and result.fits[m] is not None]  # fmt: skip
+        best = max(variants, key=lambda m: result.table.loc[m, "log score"])
+        for method in ("bayes", "grid_seed", "mle", best, "mle" + best.removeprefix("bayes")):
+            assert f'"name":"{method_label(method)} (' in section.replace('": "', '":"')
 
 
 def test_alpha_section_shows_the_persistence_of_mean_reverting_betas(page, comparison):

@@ -34,6 +34,23 @@ FITTED = ("grid_seed", "grid_loglik", *MLE_VARIANTS, *BAYES_VARIANTS)
 #: Methods drawn in the beta-path figures (the question is Bayes vs the seed's grid; MLE is
 #: the frequentist answer to the same likelihood).
 PATH_METHODS = ("bayes", "grid_seed", "mle")
+
+
+def path_methods(table: pd.DataFrame, fits: Mapping[str, Any]) -> list[str]:
+    """Return the methods a series' beta-path figure draws, in `PATH_METHODS` order then more.
+
+    `PATH_METHODS` that have a fit, and when the model menu ran, its best Bayes variant by the
+    series' mean test log score (``table``: method -> row with "log score") with that variant's
+    MLE (``mle`` + its suffix; none for a prior-only variant): the paths of the structure that
+    forecast best beside the plain model's, plug-in and integrated alike.
+    """
+    methods = [m for m in PATH_METHODS if m in fits]
+    variants = [m for m in BAYES_VARIANTS if m in fits and m in table.index]
+    if variants:
+        best = max(variants, key=lambda m: table.loc[m, "log score"])
+        mle = "mle" + best.removeprefix("bayes")
+        methods += [m for m in (best, mle) if m in fits and m not in methods]
+    return methods
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 LB_LAGS = (4, 8)
 N_PATHS = 200  # posterior draws of (Q, R) behind the Bayes beta paths (capped at the draws)

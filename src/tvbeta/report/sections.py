@@ -348,18 +348,18 @@ def betas_section(ctx: Context) -> str:
         "R) from the simulation smoother (Durbin &amp; Koopman 2002), so the band carries "
         "the uncertainty of Q and R as well as of beta; line: posterior mean, band: 5%–95% "
         "of the pooled paths. Grid (seed ranking) and MLE: the plug-in RTS smoother, "
-        "β<sub>t|n</sub> ± 1.645 sd (90%). The dashed line marks the first test row.</p>"
+        "β<sub>t|n</sub> ± 1.645 sd (90%). When the model menu ran, the series' best Bayes "
+        "variant (mean test log score) and the MLE of the same model are drawn too. The "
+        "dashed line marks the first test row.</p>"
     ]
     any_fit = False
     for i, series in enumerate(ctx.comparison.series):
         fits = ctx.fits[series]
         paths = {}
         design = A.series_design(data, series, lay) if fits else None
-        for method in A.PATH_METHODS:
-            fit = fits.get(method)
-            if fit is None:
-                continue
-            if method == "bayes":
+        for method in A.path_methods(ctx.comparison.series[series].table, fits):
+            fit = fits[method]
+            if method in BAYES_VARIANTS:
                 seed = int(ctx.comparison.settings.get("seed", 0)) + i
                 paths[method] = A.bayes_paths(fit, design, seed=seed)
             else:
