@@ -156,6 +156,11 @@ PRIOR_CASES = [
      ValueError, r"eps_scale must be a number > 0, got -1.0"),
     ("negative initial_sd_floor", {"initial_sd_floor": -1.0},
      ValueError, r"initial_sd_floor must be a number >= 0, got -1.0"),
+    ("negative index_half_life_sd", {"index_half_life_sd": -1.0},
+     ValueError, r"index_half_life_sd must be a number >= 0, got -1.0"),
+    ("a sampled half-life without a volatility index", {"index_half_life_sd": 0.5},
+     ValueError, r"index_half_life_sd = 0.5 samples the half-life of the volatility index, "
+                 r"which a noise='constant' model has none of: use noise=\"volatility\""),
     ("a name where a Prior belongs", {"sigma_eps": "HalfNormal"},
      TypeError, r"sigma_eps must be a Prior, a dict such as \{'dist': 'HalfNormal'"),
 ]  # fmt: skip

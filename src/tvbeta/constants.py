@@ -37,6 +37,7 @@ DIMS: dict[str, tuple[str, ...]] = {
     "phi_annual": (STATE,),
     "phi": (STATE,),
     "gamma": (),  # the elasticity of a volatility-scaled R_t = sigma_eps^2 h_t^gamma
+    "index_half_life": (),  # its variance index's half-life in years, when sampled
     # the horseshoe of sigma_beta (`estimate.bayes.model.horseshoe_sigma_beta`)
     "shrink_tau": (),
     "shrink_lambda": (STATE,),

@@ -42,6 +42,29 @@ def reference_raw_log_h(y, Z, window, half_life):
     return out
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_ewma_is_pandas_ewm_bit_for_bit_and_its_derivative_matches_differences(seed):
+    """`ewma` against pandas' ``ewm(halflife=, adjust=False, ignore_na=True).mean()`` on
+    series with missing values (equal arrays, NaN where pandas has NaN), and d/d alpha
+    against central differences of `ewma` itself."""
+    import pandas as pd
+
+    from tvbeta.model.volatility import ewma, ewma_alpha
+
+    rng = np.random.default_rng(seed)
+    x = rng.exponential(1e-3, 400)
+    x[rng.random(400) < 0.1] = np.nan
+    x[0] = 2e-3
+    for half_life in (0.7, 6.0, 26.0, 150.0):
+        expected = pd.Series(x).ewm(halflife=half_life, adjust=False,
+                                    ignore_na=True).mean().to_numpy()  # fmt: skip
+        alpha = ewma_alpha(half_life)
+        got, grad = ewma(x, alpha)
+        np.testing.assert_array_equal(got, expected)
+        fd = (ewma(x, alpha + 1e-7)[0] - ewma(x, alpha - 1e-7)[0]) / 2e-7
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-10)
+
+
 def test_raw_index_equals_rolling_ols_residuals_averaged_by_hand():
     y, Z = regression_data(0)
     got = VolatilityIndex(36, 6.0).raw_log_h(y, Z)

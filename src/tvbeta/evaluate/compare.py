@@ -165,8 +165,9 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
             from tvbeta.estimate.bayes.model import BayesSpec
 
             # one model for both: the MLE maximises the likelihood the posterior is built on
-            model = BayesSpec.from_design(train, q=bayes.q, priors=bayes.parsed_priors,
-                                          burn=burn, frequency=bayes.frequency, **options)
+            model = BayesSpec.from_design(
+                train, q=bayes.q, priors=bayes.variant_priors(options), burn=burn,
+                frequency=bayes.frequency, **options)  # fmt: skip
             if "mle" + suffix in MLE_VARIANTS:
                 runners["mle" + suffix] = partial(_mle_run, model, train, design, split)
             runners["bayes" + suffix] = partial(_bayes_run, model, design, split, bayes, seed)

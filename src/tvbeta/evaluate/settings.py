@@ -7,8 +7,8 @@ validated when made, recorded with every comparison.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,8 @@ class BayesSettings:
 
     ``q``, ``priors`` and ``frequency`` (periods per year, or a name such as "weekly"; None:
     from the dates) define the model that ``mle`` maximises too; `check` runs before any fit.
+    ``priors`` serve every variant; a sampled index half-life (``index_half_life_sd``) those
+    with a volatility-scaled R (`variant_priors`).
     """
 
     nuts: SamplerSettings = SamplerSettings()
@@ -86,6 +88,17 @@ class BayesSettings:
         from tvbeta.estimate.bayes.priors import Priors
 
         return Priors.from_dict(self.priors)
+
+    def variant_priors(self, options: Mapping[str, Any]) -> Priors:
+        """Return the priors of the variant with model ``options`` (`VARIANTS`' values).
+
+        `parsed_priors`, with ``index_half_life_sd`` set to 0 for a variant without a
+        volatility index (its model has no half-life to sample, and would refuse one).
+        """
+        priors = self.parsed_priors
+        if options.get("noise") == "volatility":
+            return priors
+        return replace(priors, index_half_life_sd=0.0)
 
     def check(self, methods: Sequence[str]) -> None:
         """Refuse settings the given methods cannot run with (model: mle*, bayes*; NUTS: bayes*).

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
+from numba import njit
 
 from tvbeta.model.heuristics import rolling_ols_betas, rolling_ols_residual_var
 
@@ -85,25 +85,36 @@ class VolatilityIndex:
         index = cls.for_frequency(ppy, observed.size, Z.shape[1])
         return index.centred(y, Z, observed[burn:])
 
-    def raw_log_h(self, y: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    def ewma_input(self, y: np.ndarray, Z: np.ndarray) -> tuple[int, np.ndarray]:
+        """Return (t0, x): the first row with an index and the sequence its average runs over.
+
+        x (n - t0 + 1,) is the in-window residual variance of the first rolling regression
+        (row t0), then the squared residuals e_s^2 of rows s = t0..n-1 (NaN where y_s is
+        missing); h_t is the average of x through s = t - 1 (`ewma`). The half-life does not
+        enter, so a sampled half-life re-averages the same x. t0 = n (x of one value) when no
+        regression exists.
+        """
+        beta = rolling_ols_betas(y, Z, self.window)
+        first = np.flatnonzero(~np.isnan(beta[:, 0]))
+        if first.size == 0:
+            return len(y), np.ones(1)
+        t0 = int(first[0])
+        e2 = (y[t0:] - np.einsum("tk,tk->t", Z[t0:], beta[t0:])) ** 2
+        return t0, np.r_[rolling_ols_residual_var(y, Z, self.window)[t0], e2]
+
+    def raw_log_h(self, y: np.ndarray, Z: np.ndarray,
+                  half_life: float | None = None) -> np.ndarray:  # fmt: skip
         """Return log h_t (n,) before centring; NaN until the first rolling regression exists.
 
         h_t is the exponentially weighted mean of e_s^2 over the observed s < t, started at the
         in-window residual variance of the first regression (so it is not one squared residual).
-        A missing y_s or a row before the first regression adds nothing.
+        A missing y_s or a row before the first regression adds nothing. ``half_life`` (periods)
+        replaces the index's own (a sampled half-life's draw).
         """
-        beta = rolling_ols_betas(y, Z, self.window)
-        e2 = (y - np.einsum("tk,tk->t", Z, beta)) ** 2
-        start = rolling_ols_residual_var(y, Z, self.window)
-        first = np.flatnonzero(~np.isnan(beta[:, 0]))
+        t0, x = self.ewma_input(y, Z)
         log_h = np.full(y.shape, np.nan)
-        if first.size == 0:
-            return log_h
-        t0 = first[0]
-        # the average up to s (pandas' recursive EWM); h_t is the one through s = t - 1
-        seq = pd.Series(np.r_[start[t0], e2[t0:]]).ewm(halflife=self.half_life, adjust=False,
-                                                       ignore_na=True).mean().to_numpy()
-        log_h[t0:] = np.log(seq[:-1])
+        hl = self.half_life if half_life is None else half_life
+        log_h[t0:] = np.log(ewma(x, ewma_alpha(hl))[0][:-1])
         return log_h
 
     def centred(self, y: np.ndarray, Z: np.ndarray, steps: np.ndarray) -> VolatilityIndex:
@@ -122,17 +133,83 @@ class VolatilityIndex:
                 "steps and has none: use a shorter window or more data")
         return replace(self, offset=float(raw.mean()))
 
+    def log_h_at(self, half_lives: np.ndarray, y: np.ndarray, Z: np.ndarray, steps: np.ndarray,
+                 rows_y: np.ndarray | None = None,
+                 rows_Z: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """Return the centred log h_t (D, n) at each of ``half_lives`` (D,) (periods).
+
+        Each half-life's index is centred on ``steps`` of (y, Z) (as `centred`) and given on
+        the rows (rows_y, rows_Z) (default: y, Z), 0 before the first regression (as
+        `log_h`): the per-draw index of a sampled half-life. The rolling regressions run once.
+        """
+        t0, x = self.ewma_input(y, Z)
+        r0, rx = (t0, x) if rows_y is None else self.ewma_input(rows_y, rows_Z)
+        centre = steps[steps >= t0] - t0
+        if centre.size == 0:
+            raise ValueError(
+                f"the volatility index needs {self.window} observed targets before the scored "
+                "steps and has none: use a shorter window or more data")
+        half_lives = np.atleast_1d(np.asarray(half_lives, dtype=np.float64))
+        out = np.zeros((half_lives.size, len(y) if rows_y is None else len(rows_y)))
+        for d, half_life in enumerate(half_lives):
+            alpha = ewma_alpha(half_life)
+            offset = np.log(ewma(x, alpha)[0][centre]).mean()
+            out[d, r0:] = np.log(ewma(rx, alpha)[0][:-1]) - offset
+        return out
+
     def log_h(self, y: np.ndarray, Z: np.ndarray) -> np.ndarray:
         """Return the centred log h_t (n,); 0 (h = 1, the constant model) before it exists."""
         log_h = self.raw_log_h(y, Z) - self.offset
         return np.where(np.isfinite(log_h), log_h, 0.0)
 
 
+def ewma_alpha(half_life: float) -> float:
+    """Return the smoothing weight of a half-life (periods) as pandas computes it.
+
+    alpha = 1 - 2^(-1 / half_life), through pandas' centre of mass (``ewm(halflife=)``), so
+    `ewma` equals ``Series.ewm(halflife=half_life, adjust=False, ignore_na=True).mean()`` bit
+    for bit (tests/model/test_volatility.py).
+    """
+    decay = 1 - np.exp(np.log(0.5) / half_life)
+    comass = float(1 / decay - 1)
+    return 1.0 / (1.0 + comass)
+
+
+@njit(cache=True)
+def ewma(x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return the exponentially weighted mean of x through each s (m,) and its d / d alpha.
+
+    w_0 = x_0; w_s = (1 - alpha) w_{s-1} + alpha x_s, a NaN x_s skipped (w_s = w_{s-1}):
+    pandas' ``ewm(adjust=False, ignore_na=True).mean()`` recursion, its operations in its order
+    (pandas/_libs/window/aggregations.pyx), so the values are pandas' bit for bit. The
+    derivative (forward mode: dw_s = x_s - w_{s-1} + (1 - alpha) dw_{s-1}) is what a sampled
+    half-life's gradient needs, at O(m).
+    """
+    m = x.shape[0]
+    out, grad = np.empty(m), np.empty(m)
+    keep = 1.0 - alpha
+    w, dw = x[0], 0.0
+    out[0], grad[0] = w, dw
+    for s in range(1, m):
+        cur = x[s]
+        if cur == cur:  # observed
+            if w == w:
+                dw = (cur - w) + keep * dw
+                if w != cur:  # pandas' guard against rounding on a constant series
+                    w = keep * w + alpha * cur
+                    w /= keep + alpha
+            else:
+                w, dw = cur, 0.0
+        out[s], grad[s] = w, dw
+    return out, grad
+
+
 def scaled_noise(R: float | np.ndarray, gamma: float | np.ndarray,
                  log_h: np.ndarray) -> np.ndarray:  # fmt: skip
     """Return R_t = R h_t^gamma = R exp(gamma log h_t) on the rows of log_h (n,).
 
-    R and gamma scalars give (n,); R and gamma (D,), one per posterior draw, give (D, n). One
+    R and gamma scalars give (n,); R and gamma (D,), one per posterior draw, give (D, n), with
+    log_h (n,) or one index per draw (D, n) (a sampled half-life). One
     function for the MLE's fit and forecast and the posterior's draws, so they scale alike.
     """
     R, gamma = np.asarray(R, dtype=np.float64), np.asarray(gamma, dtype=np.float64)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy.stats import chisquare
 from tests.estimate.bayes.test_model import at
+from tests.model.test_volatility import reference_raw_log_h
 
 from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
 from tvbeta.estimate.bayes.fit import BayesFit, fit_spec
@@ -57,6 +59,73 @@ def test_log_likelihood_equals_statsmodels_with_the_same_per_step_r():
         ref = statsmodels_filter(y, Z, spec.T[None], np.diag(np.square(sigma_beta))[None], R_t,
                                  spec.a0, spec.P0)  # fmt: skip
         np.testing.assert_allclose(got, ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
+
+
+def test_a_sampled_half_life_gives_statsmodels_likelihood_with_that_half_lifes_index():
+    """With ``index_half_life_sd`` > 0 the model's log density at a half-life h equals
+    statsmodels' filter with R_t from the index written out by hand at h (statsmodels' OLS
+    per window, a plain loop for the average: `reference_raw_log_h`), centred on the
+    likelihood's steps, 0 before the first regression."""
+    y, Z = simulate(0, 150, 0.01, 1.0, [1e-4, 0.02])
+    spec = spec_for(y, Z, Priors(index_half_life_sd=0.75))
+    model = model_from_spec(spec)
+    loglik = model.compile_logp(vars=[model["y"]])
+    for half_life, gamma in [(4.0, 1.0), (1.5, 0.6), (13.0, -0.5)]:
+        got = loglik(at(model, sigma_eps=0.01, sigma_beta=[1e-4, 0.02], gamma=gamma,
+                        index_half_life=half_life / spec.ppy))  # fmt: skip
+        raw = reference_raw_log_h(y, Z, INDEX.window, half_life)
+        log_h = np.nan_to_num(raw - np.nanmean(raw[spec.steps]), nan=0.0)
+        ref = statsmodels_filter(y, Z, spec.T[None], np.diag([1e-8, 4e-4])[None],
+                                 1e-4 * np.exp(gamma * log_h), spec.a0, spec.P0)  # fmt: skip
+        np.testing.assert_allclose(got, ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
+
+
+def test_the_gradient_in_a_sampled_half_life_matches_finite_differences():
+    """d log p / d (log half-life) of the whole model, exact by the index's forward-mode
+    derivative, against central differences of the log density (step 1e-5)."""
+    y, Z = simulate(1, 150, 0.01, 1.0, [1e-4, 0.02])
+    model = model_from_spec(spec_for(y, Z, Priors(index_half_life_sd=0.75)))
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    name = model.rvs_to_values[model["index_half_life"]].name
+    keys = [model.rvs_to_values[v].name for v in model.free_RVs]
+    for half_life in (0.03, 0.1, 0.4):  # years at 52 periods: 1.6, 5.2 and 21 weeks
+        point = {**model.initial_point(),
+                 **at(model, gamma=1.2, index_half_life=half_life)}  # fmt: skip
+        grad = dict(zip(keys, np.split(dlogp(point), np.cumsum(
+            [np.size(point[key]) for key in keys])[:-1]), strict=True))  # fmt: skip
+        step = 1e-5
+        up, down = dict(point), dict(point)
+        up[name], down[name] = point[name] + step, point[name] - step
+        fd = (logp(up) - logp(down)) / (2 * step)
+        np.testing.assert_allclose(grad[name], fd, rtol=1e-6, atol=1e-6)
+
+
+def test_each_posterior_draw_scales_r_with_the_index_at_its_half_life(tmp_path):
+    """A fit with a sampled half-life: R_t of draw d (on the fitted rows and on a longer
+    series) is sigma_eps_d^2 h_t^gamma_d with the fixed-half-life index at that draw's
+    half-life, centred on the fit's steps (`VolatilityIndex.centred`, the pandas path); a
+    saved fit reloads to the same draws of R_t."""
+    y, Z = simulate(6, 140, 0.01, 1.0, [1e-4, 0.02])
+    spec = spec_for(y[:120], Z[:120], Priors(index_half_life_sd=0.75))
+    fit = quiet_fit(spec, 0, draws=40, chains=1)
+    post = fit.tree["posterior"]
+    years = post["index_half_life"].values.ravel()
+    assert np.std(years) > 0 and "index_half_life" in fit.summary().index
+    _, R = fit.qr_draws()
+    longer = SimpleNamespace(y=y, Z=Z)
+    _, R_long = fit.qr_draws(longer)
+    for d in (0, 17, 39):
+        index = VolatilityIndex(INDEX.window, years[d] * spec.ppy).centred(y[:120], Z[:120],
+                                                                          spec.steps)
+        scale = post["sigma_eps"].values.ravel()[d] ** 2
+        gamma = post["gamma"].values.ravel()[d]
+        np.testing.assert_allclose(R[d], scale * np.exp(gamma * index.log_h(y[:120], Z[:120])),
+                                   rtol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(R_long[d], scale * np.exp(gamma * index.log_h(y, Z)),
+                                   rtol=1e-12)  # fmt: skip
+    loaded = BayesFit.load(fit.save(tmp_path / "fit.nc"))
+    assert loaded.spec.samples_half_life
+    np.testing.assert_array_equal(loaded.qr_draws(longer)[1], R_long)
 
 
 def quiet_fit(spec: BayesSpec, seed: int, draws: int = 300, chains: int = 2) -> BayesFit:

@@ -41,7 +41,8 @@ from tvbeta.model.volatility import VolatilityIndex, scaled_noise
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path
 
-__all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_qr", "posterior_system"]
+__all__ = ["BayesFit", "fit_bayes", "fit_spec", "posterior_log_h", "posterior_qr",
+           "posterior_system"]
 
 FORMAT_VERSION = 1
 TIME_ALL = "time_all"
@@ -151,12 +152,9 @@ class BayesFit:
 
         For a volatility-scaled R, R_t (D, n) on the n rows of ``rows`` (anything with y and
         Z, such as the whole series of which the fit saw the first rows; default: the fitted
-        rows), with the index centred as in the fit.
+        rows), with the index centred as in the fit (a sampled half-life: each draw's own).
         """
-        index = self.spec.noise_index
-        log_h = None if index is None else (self.spec.log_h if rows is None
-                                            else index.log_h(rows.y, rows.Z))  # fmt: skip
-        return posterior_qr(self.tree, self.spec.q, log_h)
+        return posterior_qr(self.tree, self.spec.q, posterior_log_h(self.tree, self.spec, rows))
 
     def system_draws(self, rows: BayesSpec | Design | None = None) -> SystemDraws:
         """Posterior draws of the filter's T, Q and R (`posterior_system`), chains pooled.
@@ -181,6 +179,10 @@ class BayesFit:
         if self.spec.noise_index is not None:
             draws = np.column_stack([draws, self.tree["posterior"]["gamma"].values.reshape(-1)])
             names.append("gamma")
+        if self.spec.samples_half_life:
+            years = self.tree["posterior"]["index_half_life"].values.reshape(-1)
+            draws = np.column_stack([draws, years])
+            names.append("index_half_life")
         if self.spec.betas == "mean_reverting":
             draws = np.column_stack([draws, self.tree["posterior"]["phi"].values.reshape(-1, k)])
             names += [f"phi[{s}]" for s in self.spec.state_names]
@@ -248,12 +250,25 @@ class BayesFit:
         return cls(tree=tree, beta=beta, spec=spec, settings=settings)
 
 
+def posterior_log_h(tree: xr.DataTree, spec: BayesSpec, rows: Any = None) -> np.ndarray | None:
+    """Return the centred log variance index the posterior's R_t uses on ``rows``.
+
+    None for a constant R; (n,) at the index's fixed half-life; (D, n), one per draw (chains
+    pooled), at a sampled half-life (`BayesSpec.noise_log_h`). ``rows`` as in
+    `BayesFit.qr_draws` (default: the spec's).
+    """
+    half_lives = None
+    if spec.samples_half_life:  # the posterior holds years; the index takes periods
+        half_lives = tree["posterior"]["index_half_life"].values.reshape(-1) * spec.ppy
+    return spec.noise_log_h(half_lives, rows)
+
+
 def posterior_qr(tree: xr.DataTree, q: QForm,
                  log_h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Q (D, k, k) and R from a posterior group, chains pooled in (chain, draw) order.
 
-    R is (D,), or with ``log_h`` (n,), the variance index of a volatility-scaled model on some
-    rows (`BayesSpec.log_h`), R_t = sigma_eps^2 h_t^gamma (D, n) on those rows.
+    R is (D,), or with ``log_h`` (n,) or (D, n) (`posterior_log_h`), the variance index of a
+    volatility-scaled model on some rows, R_t = sigma_eps^2 h_t^gamma (D, n) on those rows.
     """
     post = tree["posterior"]
     R = post["sigma_eps"].values.reshape(-1) ** 2
@@ -277,7 +292,7 @@ def posterior_system(tree: xr.DataTree, spec: BayesSpec,
     betas T(phi) and [[Q, 0], [0, 0]] per draw in the state [beta; mu]
     (`tvbeta.model.reversion`); else the spec's T.
     """
-    Q, R = posterior_qr(tree, spec.q, spec.log_h) if qr is None else qr
+    Q, R = posterior_qr(tree, spec.q, posterior_log_h(tree, spec)) if qr is None else qr
     if spec.betas == "random_walk":
         return SystemDraws(spec.T[None], Q, R)
     phi = tree["posterior"]["phi"].values.reshape(-1, spec.k)

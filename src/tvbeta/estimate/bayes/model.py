@@ -40,7 +40,7 @@ import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
-from typing import Literal, NamedTuple, TypedDict, Unpack
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from pymc.logprob.transforms import Transform
 
 from tvbeta.constants import BETAS, DIMS, NOISES, SHRINKAGES, STATE, STATE2, TIME, default_burn
 from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_design
+from tvbeta.estimate.bayes.index_op import EwmaLogOp
 from tvbeta.estimate.bayes.op import KalmanLoglikOp, ReversionLoglikOp
 from tvbeta.estimate.bayes.priors import (
     SCALE_PARAM,
@@ -140,8 +141,33 @@ class BayesSpec:
 
     @cached_property
     def log_h(self) -> np.ndarray | None:
-        """Return the centred log variance index (n,) of every row, or None for a constant R."""
+        """Return the centred log variance index (n,) of every row, or None for a constant R.
+
+        At the index's own half-life; a sampled half-life's per draw: `noise_log_h`.
+        """
         return None if self.noise_index is None else self.noise_index.log_h(self.y, self.Z)
+
+    @property
+    def samples_half_life(self) -> bool:
+        """Whether the volatility index's half-life is sampled (``priors.index_half_life_sd``)."""
+        return self.noise_index is not None and self.priors.index_half_life_sd > 0
+
+    def noise_log_h(self, half_lives: np.ndarray | None = None,
+                    rows: Any = None) -> np.ndarray | None:  # fmt: skip
+        """Return the centred log index on ``rows`` (default: the spec's), None for constant R.
+
+        (n,) at the index's own half-life; with ``half_lives`` (D,) (periods, a sampled
+        half-life's draws) (D, n), each re-averaged and centred on this spec's likelihood
+        steps as the model does (`VolatilityIndex.log_h_at`). ``rows``: anything with y and Z,
+        such as the whole series of which the spec holds the first rows.
+        """
+        index = self.noise_index
+        if index is None:
+            return None
+        if half_lives is None:
+            return self.log_h if rows is None else index.log_h(rows.y, rows.Z)
+        on = (None, None) if rows is None else (rows.y, rows.Z)
+        return index.log_h_at(half_lives, self.y, self.Z, self.steps, *on)
 
     @property
     def n_states(self) -> int:
@@ -278,7 +304,8 @@ class BayesSpec:
             do not fit the data, an unknown ``noise``, or too few observations for the
             volatility index's window; an unknown ``shrinkage``, or the horseshoe with
             q="full" or with an explicit ``priors.sigma_beta`` (it replaces that prior); an
-            unknown ``betas``, or mean-reverting betas with an explicit ``T``.
+            unknown ``betas``, or mean-reverting betas with an explicit ``T``;
+            ``priors.index_half_life_sd`` > 0 without a volatility-scaled R.
         """
         if noise not in NOISES:
             raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
@@ -307,6 +334,11 @@ class BayesSpec:
         if isinstance(priors, dict):
             priors = Priors.from_dict(priors)
         priors = priors or Priors()
+        if priors.index_half_life_sd > 0 and noise != "volatility":
+            raise ValueError(
+                f"priors.index_half_life_sd = {priors.index_half_life_sd:g} samples the half-"
+                f'life of the volatility index, which a noise={noise!r} model has none of: use '
+                'noise="volatility", or leave index_half_life_sd at 0')
         ppy = periods_per_year(index, frequency)
         kw = dict(burn=int(burn), ppy=ppy, intercept=intercept, priors=priors)
         a0, P0 = initial_state(y, Z, **kw)
@@ -575,7 +607,8 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
         R = pt.shape_padleft(sigma_eps**2)  # (1,): constant
         if spec.log_h is not None:
             gamma = pm.Normal("gamma", 0.0, spec.priors.gamma_sd, dims=DIMS["gamma"] or None)
-            R = sigma_eps**2 * pt.exp(gamma * data["log_h"])  # (n,): one R_t per row
+            log_h = _sampled_log_h(spec, data) if spec.samples_half_life else data["log_h"]
+            R = sigma_eps**2 * pt.exp(gamma * log_h)  # (n,): one R_t per row
         if spec.betas == "mean_reverting":
             phi_annual = pm.Beta("phi_annual", spec.priors.reversion_a, spec.priors.reversion_b,
                                  dims=DIMS["phi_annual"])  # fmt: skip
@@ -610,14 +643,35 @@ def _shared_data(spec: BayesSpec) -> dict[str, pt.TensorVariable]:
         "y_obs": spec.y[steps], "Z_obs": spec.Z[steps], "y": spec.y, "Z": spec.Z, "T": spec.T,
         "a0": spec.a0, "P0": spec.P0,
     }  # fmt: skip
-    if spec.log_h is not None:
+    if spec.samples_half_life:  # the average's input, where it goes and where it is centred
+        t0, arrays["index_x"] = spec.noise_index.ewma_input(spec.y, spec.Z)
+        arrays["index_rows"] = np.arange(t0, spec.n)
+        arrays["index_centre"] = steps[steps >= t0] - t0
+    elif spec.log_h is not None:
         arrays["log_h"] = spec.log_h
     shared = {
-        key: pytensor.shared(np.ascontiguousarray(value, dtype=np.float64), name=f"tvbeta_{key}")
+        key: pytensor.shared(np.ascontiguousarray(
+            value, dtype=np.int64 if key.startswith("index_") and key != "index_x"
+            else np.float64), name=f"tvbeta_{key}")
         for key, value in arrays.items()
-    }
+    }  # fmt: skip
     shared["steps"] = pytensor.shared(steps.astype(np.int64), name="tvbeta_steps")
     return shared
+
+
+def _sampled_log_h(spec: BayesSpec, data: dict[str, pt.TensorVariable]) -> pt.TensorVariable:
+    """Return the centred log index (n,) at a sampled half-life ``index_half_life`` (years).
+
+    LogNormal around the index's own half-life (``priors.index_half_life_sd``); the index
+    re-averaged by `EwmaLogOp` and centred on the likelihood's steps as `VolatilityIndex.centred`
+    centres the fixed one; 0 before the first rolling regression, as there.
+    """
+    years = pm.LogNormal("index_half_life", mu=np.log(spec.noise_index.half_life / spec.ppy),
+                         sigma=spec.priors.index_half_life_sd,
+                         dims=DIMS["index_half_life"] or None)  # fmt: skip
+    raw = EwmaLogOp()(years * spec.ppy, data["index_x"])
+    centred = raw - pt.mean(raw[data["index_centre"]])
+    return pt.set_subtensor(pt.zeros_like(data["y"])[data["index_rows"]], centred)
 
 
 def _random_walk_k(spec: BayesSpec) -> int:

@@ -179,6 +179,11 @@ class Priors:
         ~1.5, within 1.5 sd of this prior, makes that loop explode (log h_t ~ 700 within 60
         weeks in a simulation of 4 funds x 80 weeks): simulate with gamma_sd <= 0.5
         (`tests/estimate/bayes/test_pooled_sbc.py` does).
+    index_half_life_sd : 0 (default) keeps the volatility index's half-life fixed at its
+        default (`tvbeta.model.volatility`: six months); > 0 samples it too, in years, from
+        LogNormal(log(that default), index_half_life_sd) (0.75: a 95% prior range of about
+        0.11 to 2.2 years for a six-month default), the index then re-averaged per draw
+        (`tvbeta.estimate.bayes.index_op`). Only with ``noise="volatility"``.
     horseshoe_global : scale of the HalfCauchy prior of the global shrinkage tau of
         ``shrinkage="horseshoe"`` (1: the default drift scale).
     horseshoe_slab : the horseshoe's slab c, the largest prior drift sd in units of the
@@ -201,6 +206,7 @@ class Priors:
     a0: tuple[float, ...] | None = None
     P0: tuple[tuple[float, ...], ...] | None = None
     gamma_sd: float = 1.0
+    index_half_life_sd: float = 0.0
     horseshoe_global: float = 1.0
     horseshoe_slab: float = 2.0
     reversion_a: float = 4.0
@@ -232,9 +238,10 @@ class Priors:
             value = getattr(self, name)
             if not _real(value) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a number > 0, got {value!r}")
-        if not _real(self.initial_sd_floor) or not 0 <= self.initial_sd_floor < math.inf:
-            raise ValueError(f"initial_sd_floor must be a number >= 0, got "
-                             f"{self.initial_sd_floor!r}")  # fmt: skip
+        for name in ("initial_sd_floor", "index_half_life_sd"):
+            value = getattr(self, name)
+            if not _real(value) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         window = self.initial_window
         if window is not None and not (_integer(window) and window >= 1):
             raise ValueError(
