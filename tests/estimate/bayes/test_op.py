@@ -210,6 +210,27 @@ def test_volatility_scaled_r_passes_verify_grad_in_sigma_and_gamma():
                 rng=np.random.default_rng(43))  # fmt: skip
 
 
+@pytest.mark.parametrize("half_life", [1.3, 6.0, 40.0])
+def test_sampled_index_half_life_passes_verify_grad(half_life):
+    """`EwmaLogOp`: log of the exponential average of squared residuals (some missing) as a
+    function of its half-life; its forward-mode derivative against PyTensor's finite
+    differences of a weighted sum, and its values against pandas' ewm."""
+    import pandas as pd
+
+    from tvbeta.estimate.bayes.index_op import EwmaLogOp
+
+    rng = np.random.default_rng(7)
+    x = rng.exponential(1e-3, 120)
+    x[[10, 11, 57]] = np.nan
+    weights = rng.standard_normal(119)
+    verify_grad(lambda h: (weights * EwmaLogOp()(h, x)).sum(), [np.array(half_life)],
+                rng=np.random.default_rng(44))  # fmt: skip
+    h = pt.dscalar("h")
+    got = pytensor.function([h], EwmaLogOp()(h, x))(half_life)
+    pandas = pd.Series(x).ewm(halflife=half_life, adjust=False, ignore_na=True).mean()
+    np.testing.assert_allclose(got, np.log(pandas.to_numpy()[:-1]), rtol=1e-13)
+
+
 # --- mean-reverting betas: the gradient with respect to T --------------------------------------
 
 
