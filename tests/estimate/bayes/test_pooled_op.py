@@ -153,7 +153,7 @@ def test_pooled_reversion_terms_equal_the_augmented_filter_of_each_fund(k, per_s
 def reversion_total(k: int, data, w=None):
     """sum_jt w_jt ll_jt as a function of (phi (J, k), log R (J, 1 | n), L (J, k, k)), Q_j =
     L_j L_j' (w: all ones by default)."""
-    _, R, y, Z, _, a0, P0 = data
+    y, Z, a0, P0 = (data[i] for i in (2, 3, 5, 6))
     inputs = shared(y, Z, a0, P0)
     op = PooledLoglikOp(k, reversion=True)
 

@@ -13,8 +13,8 @@ A small run is in the default suite; the large one is opt-in and prints its hist
 ``TVBETA_POOLED_SBC=power`` runs the small check on truths from a wrong population prior, which
 it must fail; ``TVBETA_POOLED_SBC=gamma`` calibrates the volatility-scaled model's population
 of elasticities, gamma_mu and gamma_tau). The small run is also made with mean-reverting betas,
-ranking the population of the reversion phi (phi_mu, phi_tau) as well. Each fit costs a few seconds, most of it PyMC's
-graph rewrites and the numba cache load of `sample_nuts`, not sampling.
+ranking the population of the reversion phi (phi_mu, phi_tau) as well. Each fit costs a few
+seconds, most of it PyMC's graph rewrites and the numba cache load of `sample_nuts`, not sampling.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pytest
 from tests.estimate.bayes.test_sbc import rank_pvalues
 
 from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
-from tvbeta.estimate.bayes.model import Betas, BayesSpec, simulate_returns
+from tvbeta.estimate.bayes.model import BayesSpec, Betas, simulate_returns
 from tvbeta.estimate.bayes.pooled import PooledSpec, PopulationPriors, fit_pooled_spec
 from tvbeta.estimate.bayes.priors import Prior, Priors
 from tvbeta.model import reversion
@@ -141,7 +141,7 @@ def test_small_pooled_sbc_ranks_of_mu_and_tau_are_uniform():
         assert p > 1e-3, f"{name}: chi-square p = {p:.2g}"
 
 
-PHI_NAMES = NAMES + ["phi_mu[Intercept]", "phi_mu[f1]", "phi_tau[Intercept]", "phi_tau[f1]"]
+PHI_NAMES = [*NAMES, "phi_mu[Intercept]", "phi_mu[f1]", "phi_tau[Intercept]", "phi_tau[f1]"]
 
 
 def test_small_pooled_sbc_of_mean_reverting_betas_ranks_of_phi_mu_and_phi_tau_are_uniform():
@@ -222,6 +222,6 @@ def test_pooled_sbc_ranks_of_gamma_mu_and_gamma_tau_are_uniform():
     ranks = pooled_gamma_sbc_ranks(30)
     for name, p, r in zip(("gamma_mu", "gamma_tau"), rank_pvalues(ranks, L=19, bins=4), ranks.T,
                           strict=True):  # fmt: skip
-        print(f"pooled SBC {name}: rank histogram {np.bincount(r // 5, minlength=4).tolist()}, "
-              f"chi-square p = {p:.3f}")
+        counts = np.bincount(r // 5, minlength=4).tolist()
+        print(f"pooled SBC {name}: rank histogram {counts}, chi-square p = {p:.3f}")
         assert p > 1e-3, name

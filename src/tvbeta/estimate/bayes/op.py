@@ -27,7 +27,9 @@ raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal inst
 Many funds at once have their own pair, `PooledLoglikOp` and `PooledVJPOp`: every fund's
 terms (J, n) and the gradient in Q_j, R_j of all of them, in one numba call that loops over
 the funds one after another (`tape_kernel` and `adjoint_kernel` per fund, nothing else), for
-the pooled model (`tvbeta.estimate.bayes.pooled`). Funds of different lengths are padded with
+the pooled model (`tvbeta.estimate.bayes.pooled`); built with ``reversion=True`` they take each
+fund's phi instead of a shared T and run `ReversionLoglikOp`'s collapsed kernels per fund (the
+gradient then in phi (J, k) too). Funds of different lengths are padded with
 NaN targets at the end: a NaN y_t has ll_t = 0 and the earlier terms do not see the rows after
 them.
 
@@ -495,8 +497,9 @@ def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR, dphi, static_k, reve
                                      static_k)  # fmt: skip
         else:
             da0, dP0 = np.empty(k), np.empty((k, k))  # a0, P0 are data: not returned
+            # a narrow tape: dT (dQj again) is not touched
             adjoint_kernel(y[j], Z[j], T.reshape((1, k, k)), w[j], tape[j], dQj, dR[j], da0,
-                           dP0, dQj, static_k)  # a narrow tape: dT (dQj again) is not touched  # fmt: skip
+                           dP0, dQj, static_k)  # fmt: skip
     dQ[j] = dQj[0]
 
 
@@ -531,7 +534,7 @@ class _PooledFlags(_StaticK):
         super().__init__(k)
 
     def _ndims(self) -> dict[str, int]:
-        """The inputs' names (the fifth T or phi) and dimensions, for `_as_inputs`."""
+        """Return the inputs' names (the fifth T or phi) and dimensions, for `_as_inputs`."""
         if not self.reversion:
             return _POOLED_NDIMS
         return {("phi" if name == "T" else name): nd for name, nd in _POOLED_NDIMS.items()}
