@@ -144,13 +144,39 @@ def test_small_pooled_sbc_ranks_of_mu_and_tau_are_uniform():
 PHI_NAMES = [*NAMES, "phi_mu[Intercept]", "phi_mu[f1]", "phi_tau[Intercept]", "phi_tau[f1]"]
 
 
+WRONG_PHI = PopulationPriors(phi_mu_mean=-1.0, phi_mu_sd=0.3)
+"""A wrong population of persistences: phi_annual ~ 0.27 (half-life ~0.5 years) where the
+fitted prior is centred on 0.86."""
+
+
 def test_small_pooled_sbc_of_mean_reverting_betas_ranks_of_phi_mu_and_phi_tau_are_uniform():
     """The same small run with mean-reverting betas (the population of phi too): p > 1e-3 for
     mu, tau, phi_mu and phi_tau per state (measured p = 0.88, 0.72, 0.72, 0.57, 0.88, 0.45,
-    0.45, 0.34 in `PHI_NAMES` order; about 25 s on 2 loaded vCPUs with warm caches)."""
+    0.45, 0.34 in `PHI_NAMES` order; about 25 s on 2 loaded vCPUs with warm caches).
+
+    ``TVBETA_POOLED_SBC=phi`` runs 60 simulations of this size (measured p >= 0.038, the
+    smallest for tau[f1]; 128 s) and the small run on truths from `WRONG_PHI`, which must fail
+    (measured p = 4e-4 and 3e-6 for phi_mu, its ranks piling up; 0.11 and 0.26 for phi_tau).
+    """
     ranks = pooled_sbc_ranks(**SMALL, betas="mean_reverting")
     for name, p in zip(PHI_NAMES, rank_pvalues(ranks, L=SMALL["L"], bins=4), strict=True):
         assert p > 1e-3, f"{name}: chi-square p = {p:.2g}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("TVBETA_POOLED_SBC") != "phi",
+                    reason="set TVBETA_POOLED_SBC=phi to run")  # fmt: skip
+def test_pooled_sbc_of_phi_with_60_simulations_and_its_power_on_a_wrong_population():
+    ranks = pooled_sbc_ranks(**{**SMALL, "n_sims": 60}, betas="mean_reverting", seed=1)
+    for name, p, r in zip(PHI_NAMES, rank_pvalues(ranks, L=SMALL["L"], bins=4), ranks.T,
+                          strict=True):  # fmt: skip
+        counts = np.bincount(r // 5, minlength=4).tolist()
+        print(f"pooled SBC (mean-reverting) {name}: rank histogram {counts}, p = {p:.3f}")
+        assert p > 1e-3, name
+    wrong = pooled_sbc_ranks(**SMALL, betas="mean_reverting", truth=WRONG_PHI)
+    p = rank_pvalues(wrong, L=SMALL["L"], bins=4)
+    print(f"small pooled SBC, phi from a wrong population: p = {np.round(p, 6).tolist()}")
+    assert min(p[4:6]) < 1e-3
 
 
 @pytest.mark.slow
