@@ -75,10 +75,14 @@ def test_pooled_gradient_matches_central_finite_differences():
     log_q, log_r = th[: J * k].reshape((J, k)), th[J * k :]
     ll = PooledLoglikOp(k)(diag_q(pt.exp(log_q)), pt.exp(log_r),
                                      *shared(y, Z, np.eye(k), a0, P0))  # fmt: skip
-    value = (ll * shared(w)[0]).sum()
+    assert_gradient_matches_central_differences(th, (ll * shared(w)[0]).sum(), theta0, 1e-5)
+
+
+def assert_gradient_matches_central_differences(th, value, theta0: np.ndarray, h: float):
+    """The compiled gradient of ``value`` (a function of the vector ``th``) at theta0 against
+    central differences of step h, to 1e-6 relative."""
     f = compile_numba([th], value)
     g = compile_numba([th], pytensor.grad(value, th))(theta0)
-    h = 1e-5
     fd = np.array([(f(theta0 + h * e) - f(theta0 - h * e)) / (2 * h)
                    for e in np.eye(len(theta0))])  # fmt: skip
     assert_close(g, fd, 1e-6, "gradient vs central differences")
@@ -185,14 +189,9 @@ def test_pooled_reversion_gradient_matches_central_finite_differences():
     ends = np.cumsum([p.size for p in parts])
     th = pt.vector("theta")
     pieces = [th[end - p.size : end].reshape(p.shape) for p, end in zip(parts, ends, strict=True)]
-    value = reversion_total(k, data, w)(*pieces)
-    f = compile_numba([th], value)
     theta0 = np.concatenate([p.ravel() for p in parts])
-    g = compile_numba([th], pytensor.grad(value, th))(theta0)
-    h = 1e-6
-    fd = np.array([(f(theta0 + h * e) - f(theta0 - h * e)) / (2 * h)
-                   for e in np.eye(len(theta0))])  # fmt: skip
-    assert_close(g, fd, 1e-6, "gradient vs central differences")
+    assert_gradient_matches_central_differences(th, reversion_total(k, data, w)(*pieces), theta0,
+                                                1e-6)  # fmt: skip
 
 
 def test_a_failing_mean_reverting_fund_gives_minus_inf_terms_and_zero_gradients():
