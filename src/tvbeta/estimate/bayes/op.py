@@ -622,9 +622,9 @@ class PooledVJPOp(_PooledFlags, Op):
         w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
         if w.type.ndim != 2:
             raise ValueError(f"w must be a matrix (J, n), got {w.type.ndim} dimension(s)")
-        ndims = self._ndims()
-        ndims = {name: ndims[name] for name in ("Q", "R", "y", "Z", list(ndims)[4])}
-        Q, R, y, Z, T = _as_inputs(Q, R, y, Z, T, ndims=ndims)
+        ndims, fifth = self._ndims(), "phi" if self.reversion else "T"
+        Q, R, y, Z, T = _as_inputs(Q, R, y, Z, T, ndims={name: ndims[name] for name in (
+            "Q", "R", "y", "Z", fifth)})  # fmt: skip
         outputs = [Q.type(), R.type()] + [T.type()] * self.reversion
         return Apply(self, [w, ll, tape, y, Z, T, R, Q], outputs)
 

@@ -69,8 +69,10 @@ is not the Beta itself (its density does not rise to phi_annual = 1), but close 
 median 0.86 (Beta 0.84), 21% above 0.95 (19%), 12% below 0.56 (10%; Monte Carlo). Why
 the logit and a Normal: the persistences of funds sharing a factor are alike or not as the data
 say through phi_tau, non-centred for the same funnel as the drifts, and the logit maps (0, 1)
-onto the line NUTS moves on. phi_tau_sd = 0.5: a fund's logit within +-1 of the population's
-at the prior's median phi_tau (at the default centre, phi_annual 0.70..0.95 around 0.86).
+onto the line NUTS moves on. phi_tau_sd = 0.5, as the drifts' tau_sd: at phi_tau = 0.5 a
+fund's logit lies within +-1 of the population's with 95% probability (at the default centre
+phi_annual 0.70..0.95 around 0.86), and phi_tau near 0 (one persistence for all funds) is
+allowed.
 
 Measured (2 shared vCPUs under load, `scripts/pooled_kernel.py`, medians of interleaved
 repeats): one value + gradient of 12 funds x 60 rows x 5 states costs 0.76 ms with the funds
@@ -117,7 +119,7 @@ from tvbeta.estimate.bayes.model import (
 )
 from tvbeta.estimate.bayes.op import PooledLoglikOp
 from tvbeta.estimate.bayes.paths import beta_path_summary
-from tvbeta.estimate.bayes.priors import SCALE_PARAM, Priors
+from tvbeta.estimate.bayes.priors import SCALE_PARAM, Priors, _real
 from tvbeta.estimate.bayes.sampler import sample_nuts
 from tvbeta.kalman.filter import constant_k
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
@@ -162,14 +164,16 @@ class PopulationPriors:
 
     def __post_init__(self) -> None:
         """Refuse values without a distribution (ValueError naming the setting)."""
-        for name in ("mu_mean", "phi_mu_mean"):
+        unset = {"phi_mu_mean", "phi_mu_sd"}  # None: from the funds' Beta prior
+        for name in ("mu_mean", "mu_sd", "tau_sd", "gamma_tau_sd", "phi_mu_mean", "phi_mu_sd",
+                     "phi_tau_sd"):  # fmt: skip
             value = getattr(self, name)
-            if value is not None and not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-        for name in ("mu_sd", "tau_sd", "gamma_tau_sd", "phi_mu_sd", "phi_tau_sd"):
-            value = getattr(self, name)
-            if value is not None and not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            if value is None and name in unset:
+                continue
+            sd = not name.endswith("_mean")
+            if not (_real(value) and np.isfinite(value) and (value > 0 or not sd)):
+                raise ValueError(f"{name} must be a finite number{' > 0' if sd else ''}, got "
+                                 f"{value!r}")  # fmt: skip
 
     def reversion_population(self, a: float, b: float) -> tuple[float, float]:
         """Return (phi_mu_mean, phi_mu_sd) for funds whose single-fund prior is Beta(a, b).
