@@ -4,8 +4,11 @@ For random-walk funds (T = I, k a constant) of n weekly rows, timed in the same 
 interleaved (`bench.common.compare`, medians): `PooledLoglikOp`'s kernels over all funds
 fund after fund, and J calls of the single-fund kernels `KalmanLoglikOp` runs (the Python
 loop of a per-fund model). Value and gradient: forward sweep with tape, then the adjoint sweep.
+With ``--betas mean_reverting`` the same for mean-reverting betas (phi = 0.99 per period): the
+pooled Op built with ``reversion=True`` against J calls of `ReversionLoglikOp`'s kernels.
 
-Run: ``.venv/bin/python scripts/pooled_kernel.py [--funds 12 100] [--n 60 520] [--k 5]``.
+Run: ``.venv/bin/python scripts/pooled_kernel.py [--funds 12 100] [--n 60 520] [--k 5]
+[--betas mean_reverting]``.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.common, ru
 from bench.common import compare, fmt_ratio, fmt_time, print_table
 
 
-def calls(J: int, n: int, k: int, seed: int = 0) -> dict:
+def calls(J: int, n: int, k: int, seed: int = 0, betas: str = "random_walk") -> dict:
     """Return the two ways to get every fund's value and gradient, as callables."""
     from tvbeta.estimate.bayes.op import (
         _adjoint,
         _forward,
         _pooled_adjoint,
         _pooled_forward,
+        _reversion_adjoint,
+        _reversion_forward,
     )
     from tvbeta.kalman.filter import constant_k
 
@@ -38,15 +43,21 @@ def calls(J: int, n: int, k: int, seed: int = 0) -> dict:
     Q, R = np.tile(np.eye(k) * 1e-4, (J, 1, 1)), np.full((J, 1), 1e-4)
     T, a0, P0 = np.eye(k), np.zeros((J, k)), np.tile(np.eye(k), (J, 1, 1))
     w, static = np.ones((J, n)), constant_k(k)
+    reversion, phi = betas == "mean_reverting", np.full((J, k), 0.99)
+    T_or_phi = phi if reversion else T
 
     def pooled():
-        ll, tape = _pooled_forward(Q, R, y, Z, T, a0, P0, static)
-        return _pooled_adjoint(w, ll, tape, y, Z, T, R, static)
+        ll, tape = _pooled_forward(Q, R, y, Z, T_or_phi, a0, P0, static, reversion)
+        return _pooled_adjoint(w, ll, tape, y, Z, T_or_phi, R, static, reversion)
 
     def separate():
         for j in range(J):
-            ll, tape = _forward(Q[j], R[j], y[j], Z[j], T, a0[j], P0[j], static)
-            _adjoint(w[j], ll, tape, y[j], Z[j], T, R[j], static)
+            if reversion:
+                ll, tape = _reversion_forward(Q[j], R[j], y[j], Z[j], phi[j], a0[j], P0[j], static)
+                _reversion_adjoint(w[j], ll, tape, y[j], Z[j], phi[j], R[j], static)
+            else:
+                ll, tape = _forward(Q[j], R[j], y[j], Z[j], T, a0[j], P0[j], static)
+                _adjoint(w[j], ll, tape, y[j], Z[j], T, R[j], static)
 
     fns = {"pooled": pooled, "separate calls": separate}
     for fn in fns.values():
@@ -61,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, nargs="+", default=[60, 520])
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--betas", choices=["random_walk", "mean_reverting"],
+                        default="random_walk")  # fmt: skip
     args = parser.parse_args(argv)
     rows = []
     for J, n in zip(args.funds, args.n, strict=True):
-        t = compare(calls(J, n, args.k), repeat=args.repeat, target=0.2)
+        t = compare(calls(J, n, args.k, betas=args.betas), repeat=args.repeat, target=0.2)
         base = t["pooled"].median
         rows += [[f"{J} x {n} x k={args.k}", name, fmt_time(x.median), fmt_ratio(x.median / base)]
                  for name, x in t.items()]  # fmt: skip

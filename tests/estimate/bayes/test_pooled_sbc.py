@@ -12,8 +12,9 @@ A small run is in the default suite; the large one is opt-in and prints its hist
 ``TVBETA_POOLED_SBC=100 pytest tests/estimate/bayes/test_pooled_sbc.py -s`` (and
 ``TVBETA_POOLED_SBC=power`` runs the small check on truths from a wrong population prior, which
 it must fail; ``TVBETA_POOLED_SBC=gamma`` calibrates the volatility-scaled model's population
-of elasticities, gamma_mu and gamma_tau). Each fit costs a few seconds, most of it PyMC's
-graph rewrites and the numba cache load of `sample_nuts`, not sampling.
+of elasticities, gamma_mu and gamma_tau). The small run is also made with mean-reverting betas,
+ranking the population of the reversion phi (phi_mu, phi_tau) as well. Each fit costs a few
+seconds, most of it PyMC's graph rewrites and the numba cache load of `sample_nuts`, not sampling.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import pytest
 from tests.estimate.bayes.test_sbc import rank_pvalues
 
 from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
-from tvbeta.estimate.bayes.model import BayesSpec, simulate_returns
+from tvbeta.estimate.bayes.model import BayesSpec, Betas, simulate_returns
 from tvbeta.estimate.bayes.pooled import PooledSpec, PopulationPriors, fit_pooled_spec
 from tvbeta.estimate.bayes.priors import Prior, Priors
+from tvbeta.model import reversion
 from tvbeta.nuts import SamplerSettings
 
 _RUN = os.environ.get("TVBETA_POOLED_SBC", "0")
@@ -39,7 +41,7 @@ EPS_SD, DRIFT_SD = 0.01, [0.001, 0.05]  # HalfNormal scales of sigma_eps and (s)
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 
 
-def fund_spec(rng: np.random.Generator, n: int) -> BayesSpec:
+def fund_spec(rng: np.random.Generator, n: int, betas: Betas = "random_walk") -> BayesSpec:
     """A fund's design (intercept + one factor), fixed priors and start; y to be simulated."""
     Z = np.column_stack([np.ones(n), 0.02 * rng.standard_normal(n)])
     priors = Priors(sigma_eps=Prior("HalfNormal", {"sigma": EPS_SD}),
@@ -47,7 +49,8 @@ def fund_spec(rng: np.random.Generator, n: int) -> BayesSpec:
                     a0=(0.0, 1.0), P0=((1e-4, 0.0), (0.0, 0.25)))  # fmt: skip
     # burn=0: the proper prior N(a0, P0) is part of the model that is simulated from
     return BayesSpec.from_arrays(np.zeros(n), Z, intercept=True, priors=priors, frequency=52,
-                                 state_names=["Intercept", "f1"], burn=0)  # fmt: skip
+                                 state_names=["Intercept", "f1"], burn=0,
+                                 betas=betas)  # fmt: skip
 
 
 def pooled_sbc_ranks(
@@ -61,34 +64,46 @@ def pooled_sbc_ranks(
     chains: int = 1,
     L: int = 19,
     truth: PopulationPriors | None = None,
+    betas: Betas = "random_walk",
 ) -> np.ndarray:
     """(n_sims, 4) ranks in 0..L of the true mu[0], mu[1], tau[0], tau[1].
 
     ``truth``: the population priors the truths are drawn from (default: the fitted ones, as
-    SBC requires; another to measure the power against a misspecified prior).
+    SBC requires; another to measure the power against a misspecified prior). With
+    ``betas="mean_reverting"`` (n_sims, 8): then also of phi_mu[0], phi_mu[1], phi_tau[0],
+    phi_tau[1], each fund's phi_annual = logistic(phi_mu + phi_tau phi_z) (phi_mu, phi_tau
+    from their priors for the default Beta(4, 1)), simulated in [beta; mu].
     """
     rng = np.random.default_rng(seed)
-    funds = [fund_spec(rng, n) for _ in range(n_funds)]
+    funds = [fund_spec(rng, n, betas) for _ in range(n_funds)]
     fitted = PopulationPriors()
     truth = truth or fitted
     s = np.array(DRIFT_SD)
+    names = ["mu", "tau"] + (["phi_mu", "phi_tau"] if betas == "mean_reverting" else [])
     ranks = []
     for i in range(n_sims):
         mu = rng.normal(truth.mu_mean, truth.mu_sd, size=2)
         tau = np.abs(rng.normal(0.0, truth.tau_sd, size=2))
         sigma_beta = s * np.exp(mu + tau * rng.standard_normal((n_funds, 2)))
         sigma_eps = np.abs(rng.normal(0.0, EPS_SD, size=n_funds))
-        data = [replace(f, y=_padded(f, simulate_returns(f, np.diag(sb**2), se**2, rng)))
-                for f, sb, se in zip(funds, sigma_beta, sigma_eps, strict=True)]  # fmt: skip
+        Q, T, truths = [np.diag(sb**2) for sb in sigma_beta], [None] * n_funds, [mu, tau]
+        if betas == "mean_reverting":
+            phi_mu = rng.normal(*truth.reversion_population(4.0, 1.0), size=2)
+            phi_tau = np.abs(rng.normal(0.0, truth.phi_tau_sd, size=2))
+            logit = phi_mu + phi_tau * rng.standard_normal((n_funds, 2))
+            phi = (1.0 / (1.0 + np.exp(-logit))) ** (1 / 52)
+            Q, T = [reversion.augmented_q(q) for q in Q], [reversion.transition(p) for p in phi]
+            truths += [phi_mu, phi_tau]
+        data = [replace(f, y=_padded(f, simulate_returns(f, q, se**2, rng, T=t)))
+                for f, q, se, t in zip(funds, Q, sigma_eps, T, strict=True)]  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BayesConvergenceWarning)
             nuts = SamplerSettings(draws=draws, tune=tune, chains=chains, cores=chains, n_paths=0)
             fit = fit_pooled_spec(PooledSpec.of(data, population=fitted), nuts, seed=i)
         post = fit.tree["posterior"]
-        draws_ = np.column_stack([post["mu"].values.reshape(-1, 2),
-                                  post["tau"].values.reshape(-1, 2)])  # fmt: skip
+        draws_ = np.column_stack([post[name].values.reshape(-1, 2) for name in names])
         thin = draws_[np.linspace(0, len(draws_) - 1, L).astype(int)]
-        ranks.append((thin < np.r_[mu, tau]).sum(axis=0))
+        ranks.append((thin < np.concatenate(truths)).sum(axis=0))
     return np.array(ranks)
 
 
@@ -124,6 +139,44 @@ def test_small_pooled_sbc_ranks_of_mu_and_tau_are_uniform():
     """
     for name, p in zip(NAMES, small_pvalues(), strict=True):
         assert p > 1e-3, f"{name}: chi-square p = {p:.2g}"
+
+
+PHI_NAMES = [*NAMES, "phi_mu[Intercept]", "phi_mu[f1]", "phi_tau[Intercept]", "phi_tau[f1]"]
+
+
+WRONG_PHI = PopulationPriors(phi_mu_mean=-1.0, phi_mu_sd=0.3)
+"""A wrong population of persistences: phi_annual ~ 0.27 (half-life ~0.5 years) where the
+fitted prior is centred on 0.86."""
+
+
+def test_small_pooled_sbc_of_mean_reverting_betas_ranks_of_phi_mu_and_phi_tau_are_uniform():
+    """The same small run with mean-reverting betas (the population of phi too): p > 1e-3 for
+    mu, tau, phi_mu and phi_tau per state (measured p = 0.88, 0.72, 0.72, 0.57, 0.88, 0.45,
+    0.45, 0.34 in `PHI_NAMES` order; about 25 s on 2 loaded vCPUs with warm caches).
+
+    ``TVBETA_POOLED_SBC=phi`` runs 60 simulations of this size (measured p >= 0.038, the
+    smallest for tau[f1]; 128 s) and the small run on truths from `WRONG_PHI`, which must fail
+    (measured p = 4e-4 and 3e-6 for phi_mu, its ranks piling up; 0.11 and 0.26 for phi_tau).
+    """
+    ranks = pooled_sbc_ranks(**SMALL, betas="mean_reverting")
+    for name, p in zip(PHI_NAMES, rank_pvalues(ranks, L=SMALL["L"], bins=4), strict=True):
+        assert p > 1e-3, f"{name}: chi-square p = {p:.2g}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("TVBETA_POOLED_SBC") != "phi",
+                    reason="set TVBETA_POOLED_SBC=phi to run")  # fmt: skip
+def test_pooled_sbc_of_phi_with_60_simulations_and_its_power_on_a_wrong_population():
+    ranks = pooled_sbc_ranks(**{**SMALL, "n_sims": 60}, betas="mean_reverting", seed=1)
+    for name, p, r in zip(PHI_NAMES, rank_pvalues(ranks, L=SMALL["L"], bins=4), ranks.T,
+                          strict=True):  # fmt: skip
+        counts = np.bincount(r // 5, minlength=4).tolist()
+        print(f"pooled SBC (mean-reverting) {name}: rank histogram {counts}, p = {p:.3f}")
+        assert p > 1e-3, name
+    wrong = pooled_sbc_ranks(**SMALL, betas="mean_reverting", truth=WRONG_PHI)
+    p = rank_pvalues(wrong, L=SMALL["L"], bins=4)
+    print(f"small pooled SBC, phi from a wrong population: p = {np.round(p, 6).tolist()}")
+    assert min(p[4:6]) < 1e-3
 
 
 @pytest.mark.slow
@@ -195,6 +248,6 @@ def test_pooled_sbc_ranks_of_gamma_mu_and_gamma_tau_are_uniform():
     ranks = pooled_gamma_sbc_ranks(30)
     for name, p, r in zip(("gamma_mu", "gamma_tau"), rank_pvalues(ranks, L=19, bins=4), ranks.T,
                           strict=True):  # fmt: skip
-        print(f"pooled SBC {name}: rank histogram {np.bincount(r // 5, minlength=4).tolist()}, "
-              f"chi-square p = {p:.3f}")
+        counts = np.bincount(r // 5, minlength=4).tolist()
+        print(f"pooled SBC {name}: rank histogram {counts}, chi-square p = {p:.3f}")
         assert p > 1e-3, name

@@ -27,7 +27,9 @@ raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal inst
 Many funds at once have their own pair, `PooledLoglikOp` and `PooledVJPOp`: every fund's
 terms (J, n) and the gradient in Q_j, R_j of all of them, in one numba call that loops over
 the funds one after another (`tape_kernel` and `adjoint_kernel` per fund, nothing else), for
-the pooled model (`tvbeta.estimate.bayes.pooled`). Funds of different lengths are padded with
+the pooled model (`tvbeta.estimate.bayes.pooled`); built with ``reversion=True`` they take each
+fund's phi instead of a shared T and run `ReversionLoglikOp`'s collapsed kernels per fund (the
+gradient then in phi (J, k) too). Funds of different lengths are padded with
 NaN targets at the end: a NaN y_t has ll_t = 0 and the earlier terms do not see the rows after
 them.
 
@@ -447,121 +449,170 @@ class ReversionVJPOp(_StaticK, Op):
 
 
 @numba.njit(cache=True, inline="always")
-def _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, ll, tape):
-    """Forward sweep of fund j into ll[j], tape[j]; every ll[j, t] = -inf on a failure."""
+def _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, reversion, ll, tape):
+    """Forward sweep of fund j into ll[j], tape[j]; every ll[j, t] = -inf on a failure.
+
+    reversion: T is phi (J, k), each fund's persistences, and the sweep `collapsed_tape_kernel`;
+    else T (k, k) is every fund's transition and the sweep `tape_kernel`.
+    """
     k = Z.shape[2]
-    bad = tape_kernel(y[j], Z[j], T.reshape((1, k, k)), Q[j].reshape((1, k, k)), R[j], a0[j],
-                      P0[j], ll[j], tape[j], static_k)  # fmt: skip
+    if reversion:
+        bad = collapsed_tape_kernel(y[j], Z[j], T[j], Q[j], R[j], a0[j], P0[j], ll[j], tape[j],
+                                    static_k)  # fmt: skip
+    else:
+        bad = tape_kernel(y[j], Z[j], T.reshape((1, k, k)), Q[j].reshape((1, k, k)), R[j],
+                          a0[j], P0[j], ll[j], tape[j], static_k)  # fmt: skip
     if bad >= 0:
         ll[j, :] = -np.inf
 
 
 @numba.njit(cache=True)
-def _pooled_forward(Q, R, y, Z, T, a0, P0, static_k):
-    """Return (ll (J, n), tape (J, n, k + 2)): every fund's forward sweep, one after another."""
+def _pooled_forward(Q, R, y, Z, T, a0, P0, static_k, reversion=False):
+    """Return (ll (J, n), tape (J, n, width)): every fund's forward sweep, one after another.
+
+    width: k + 2, or `collapsed_tape_width(k)` with ``reversion`` (T is then phi (J, k)).
+    """
     J, n, k = Z.shape
-    ll, tape = np.empty((J, n)), np.empty((J, n, k + 2))
+    width = collapsed_tape_width(k) if reversion else k + 2
+    ll, tape = np.empty((J, n)), np.empty((J, n, width))
     Q, R, y, Z = np.ascontiguousarray(Q), np.ascontiguousarray(R), np.ascontiguousarray(y), \
         np.ascontiguousarray(Z)  # fmt: skip
     T, a0, P0 = np.ascontiguousarray(T), np.ascontiguousarray(a0), np.ascontiguousarray(P0)
     for j in range(J):
-        _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, ll, tape)
+        _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, reversion, ll, tape)
     return ll, tape
 
 
 @numba.njit(cache=True, inline="always")
-def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR, static_k):
-    """Adjoint sweep of fund j into dQ[j], dR[j]; 0 when its forward sweep failed."""
+def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR, dphi, static_k, reversion):
+    """Adjoint sweep of fund j into dQ[j], dR[j] (and dphi[j]); 0 when its forward sweep failed.
+
+    reversion: as for `_pooled_member`.
+    """
     k = Z.shape[2]
     dQj = np.zeros((1, k, k))
     if np.all(np.isfinite(ll[j])):
-        da0, dP0 = np.empty(k), np.empty((k, k))  # a0, P0 are data: not returned
-        adjoint_kernel(y[j], Z[j], T.reshape((1, k, k)), w[j], tape[j], dQj, dR[j], da0, dP0,
-                       dQj, static_k)  # a narrow tape: dT (dQj again) is not touched  # fmt: skip
+        if reversion:
+            collapsed_adjoint_kernel(y[j], Z[j], T[j], w[j], tape[j], dQj[0], dR[j], dphi[j],
+                                     static_k)  # fmt: skip
+        else:
+            da0, dP0 = np.empty(k), np.empty((k, k))  # a0, P0 are data: not returned
+            # a narrow tape: dT (dQj again) is not touched
+            adjoint_kernel(y[j], Z[j], T.reshape((1, k, k)), w[j], tape[j], dQj, dR[j], da0,
+                           dP0, dQj, static_k)  # fmt: skip
     dQ[j] = dQj[0]
 
 
 @numba.njit(cache=True)
-def _pooled_adjoint(w, ll, tape, y, Z, T, R, static_k):
-    """Return (dQ (J, k, k), dR like R (J, 1 | n)) of sum_jt w_jt ll_jt, fund after fund.
+def _pooled_adjoint(w, ll, tape, y, Z, T, R, static_k, reversion=False):
+    """Return (dQ (J, k, k), dR like R (J, 1 | n), dphi (J, k)) of sum_jt w_jt ll_jt.
 
-    static_k: as for `_pooled_forward`.
+    Fund after fund; dphi is 0 unless ``reversion`` (T is then phi). static_k: as for
+    `_pooled_forward`.
     """
     J, k = Z.shape[0], Z.shape[2]
-    dQ, dR = np.empty((J, k, k)), np.zeros(R.shape)
+    dQ, dR, dphi = np.empty((J, k, k)), np.zeros(R.shape), np.zeros((J, k))
     w, y = np.ascontiguousarray(w), np.ascontiguousarray(y)
     Z, T = np.ascontiguousarray(Z), np.ascontiguousarray(T)
     for j in range(J):
-        _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR, static_k)
-    return dQ, dR
+        _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR, dphi, static_k, reversion)
+    return dQ, dR, dphi
 
 
-class PooledLoglikOp(_StaticK, Op):
-    """ll = PooledLoglikOp(k)(Q, R, y, Z, T, a0, P0): (J, n) terms of J funds in one call.
+class _PooledFlags(_StaticK):
+    """The pooled Ops' ``k`` (as `_StaticK`) and ``reversion``: which betas the funds have.
+
+    reversion=False: random walks (or any T shared by the funds), the fifth input T (k, k);
+    True: mean-reverting betas, the fifth input phi (J, k), each fund's persistences per
+    period, and the sweeps of `tvbeta.kalman.collapsed` (`ReversionLoglikOp`'s, per fund).
+    """
+
+    __props__ = ("k", "reversion")
+
+    def __init__(self, k: int = 0, reversion: bool = False) -> None:
+        self.reversion = bool(reversion)
+        super().__init__(k)
+
+    def _ndims(self) -> dict[str, int]:
+        """Return the inputs' names (the fifth T or phi) and dimensions, for `_as_inputs`."""
+        if not self.reversion:
+            return _POOLED_NDIMS
+        return {("phi" if name == "T" else name): nd for name, nd in _POOLED_NDIMS.items()}
+
+
+class PooledLoglikOp(_PooledFlags, Op):
+    """ll = PooledLoglikOp(k, reversion)(Q, R, y, Z, T | phi, a0, P0): (J, n) terms of J funds.
 
     Fund j's row ll[j] is `KalmanLoglikOp`'s terms of (Q[j], R[j], y[j], Z[j], T, a0[j],
-    P0[j]): Q (J, k, k), R (J,) or (J, 1 | n), y (J, n) with NaN for missing (funds shorter
-    than n padded with NaN at the end), Z (J, n, k) finite, T (k, k) shared, a0 (J, k),
-    P0 (J, k, k). Differentiable in Q and R (exact, by `PooledVJPOp`); y, Z, T, a0 and P0 are
-    data. A fund whose sweep fails numerically gets every term -inf (the sampler rejects the
-    proposal). The second output is the tape (J, n, k + 2) the pullback reuses; calling the Op
-    returns ll only.
+    P0[j]), or with ``reversion=True`` `ReversionLoglikOp`'s of (Q[j], R[j], y[j], Z[j],
+    phi[j], a0[j], P0[j]) (mean-reverting betas): Q (J, k, k), R (J,) or (J, 1 | n), y (J, n)
+    with NaN for missing (funds shorter than n padded with NaN at the end), Z (J, n, k) finite,
+    T (k, k) shared or phi (J, k) per period in (0, 1], a0 (J, k), P0 (J, k, k). One numba
+    call for all funds. Differentiable in Q and R, and in phi (exact, by `PooledVJPOp`); y, Z,
+    T, a0 and P0 are data. A fund whose sweep fails numerically gets every term -inf (the
+    sampler rejects the proposal). The second output is the tape (J, n, k + 2), or
+    (J, n, `collapsed_tape_width(k)`), that the pullback reuses; calling the Op returns ll only.
 
-    k: Z's columns for a random walk (T = I) with k <= 5, the kernels' copy compiled with k a
-    constant (`filter.constant_k`, faster); 0 reads k at run time (any T). The funds run one
-    after another: spread over numba's threads (``prange``) they were slower on the machines
-    measured (`tvbeta.estimate.bayes.pooled`).
+    k: Z's columns for the kernels' copy compiled with k a constant (k <= 5, with
+    ``reversion=False`` only for a random walk, T = I; `filter.constant_k`, faster); 0 reads k
+    at run time (any T). The funds run one after another: spread over numba's threads
+    (``prange``) they were slower on the machines measured (`tvbeta.estimate.bayes.pooled`).
 
     Raises
     ------
     ValueError
-        When k is outside 0..`filter.MAX_CONSTANT_K`.
+        When k is outside 0..`filter.MAX_CONSTANT_K`; an input with the wrong number of
+        dimensions.
     """
 
-    __props__ = ("k",)
+    __props__ = _PooledFlags.__props__
 
     def __call__(self, *inputs, **kwargs):
         """Return the terms output only (the tape stays internal to the gradient)."""
         return super().__call__(*inputs, **kwargs)[0]
 
     def make_node(self, Q, R, y, Z, T, a0, P0) -> Apply:
-        """Build the Apply node: outputs the (J, n) terms and the (J, n, k + 2) tape."""
-        inputs = _as_inputs(Q, R, y, Z, T, a0, P0, ndims=_POOLED_NDIMS)
+        """Build the Apply node: outputs the (J, n) terms and the (J, n, width) tape."""
+        inputs = _as_inputs(Q, R, y, Z, T, a0, P0, ndims=self._ndims())
         outputs = [pt.tensor(dtype="float64", shape=inputs[2].type.shape), pt.tensor3("float64")]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
         """Compute the terms and the tape in Python mode (`_pooled_forward`)."""
-        output_storage[0][0], output_storage[1][0] = _pooled_forward(*inputs, self.static_k)
+        output_storage[0][0], output_storage[1][0] = _pooled_forward(*inputs, self.static_k,
+                                                                     self.reversion)  # fmt: skip
 
     def infer_shape(self, node, shapes):
-        """Return the output shapes: (J, n) like y, and (J, n, k + 2)."""
+        """Return the output shapes: (J, n) like y, and the tape's (J, n, width)."""
         J, n, k = shapes[3]
-        return [shapes[2], (J, n, k + 2)]
+        width = 3 * k * k + 5 * k + 4 if self.reversion else k + 2  # on a symbolic k
+        return [shapes[2], (J, n, width)]
 
     def pullback(self, inputs, outputs, cotangents):
-        """Return the gradients of Q and R by `PooledVJPOp`; the data get none."""
+        """Return the gradients of Q, R (and phi) by `PooledVJPOp`; the data get none."""
         Q, R, y, Z, T, a0, P0 = inputs
         ll, tape = outputs
-        dQ, dR = PooledVJPOp(self.k)(cotangents[0], ll, tape, y, Z, T, R, Q)
-        data = {2: (y, "y is data"), 3: (Z, "Z is data"), 4: (T, "T is fixed"),
-                5: (a0, "a0 is fixed"), 6: (P0, "P0 is fixed")}  # fmt: skip
-        missing = [grad_not_implemented(self, i, x, why) for i, (x, why) in data.items()]
-        return [dQ, dR, *missing]
+        grads = PooledVJPOp(self.k, self.reversion)(cotangents[0], ll, tape, y, Z, T, R, Q)
+        data = {2: (y, "y is data"), 3: (Z, "Z is data"), 5: (a0, "a0 is fixed"),
+                6: (P0, "P0 is fixed")}  # fmt: skip
+        missing = {i: grad_not_implemented(self, i, x, why) for i, (x, why) in data.items()}
+        dT = grads[2] if self.reversion else grad_not_implemented(self, 4, T, "T is fixed")
+        return [grads[0], grads[1], missing[2], missing[3], dT, missing[5], missing[6]]
 
 
-class PooledVJPOp(_StaticK, Op):
+class PooledVJPOp(_PooledFlags, Op):
     """Compute the gradient of sum_jt w_jt ll_jt after `PooledLoglikOp` (its pullback).
 
-    (dQ (J, k, k), dR like R) = PooledVJPOp(k)(w, ll, tape, y, Z, T, R, Q), fund by fund by
-    `adjoint_kernel`; R and Q give dR and dQ their types; k as in `PooledLoglikOp`. Not
-    differentiable itself.
+    (dQ (J, k, k), dR like R[, dphi (J, k)]) = PooledVJPOp(k, reversion)(w, ll, tape, y, Z,
+    T | phi, R, Q), fund by fund by `adjoint_kernel` (or `collapsed_adjoint_kernel` with
+    ``reversion``, which adds dphi); R, Q and phi give the gradients their types; k and
+    reversion as in `PooledLoglikOp`. Not differentiable itself.
     """
 
-    __props__ = ("k",)
+    __props__ = _PooledFlags.__props__
 
     def make_node(self, w, ll, tape, y, Z, T, R, Q) -> Apply:
-        """Build the Apply node; the outputs take the types of Q and R.
+        """Build the Apply node; the outputs take the types of Q and R (and phi).
 
         Raises
         ------
@@ -571,17 +622,21 @@ class PooledVJPOp(_StaticK, Op):
         w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
         if w.type.ndim != 2:
             raise ValueError(f"w must be a matrix (J, n), got {w.type.ndim} dimension(s)")
-        ndims = {k: _POOLED_NDIMS[k] for k in ("Q", "R", "y", "Z", "T")}
-        Q, R, y, Z, T = _as_inputs(Q, R, y, Z, T, ndims=ndims)
-        return Apply(self, [w, ll, tape, y, Z, T, R, Q], [Q.type(), R.type()])
+        ndims, fifth = self._ndims(), "phi" if self.reversion else "T"
+        Q, R, y, Z, T = _as_inputs(Q, R, y, Z, T, ndims={name: ndims[name] for name in (
+            "Q", "R", "y", "Z", fifth)})  # fmt: skip
+        outputs = [Q.type(), R.type()] + [T.type()] * self.reversion
+        return Apply(self, [w, ll, tape, y, Z, T, R, Q], outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        """Compute (dQ, dR) in Python mode (`_pooled_adjoint`)."""
-        output_storage[0][0], output_storage[1][0] = _pooled_adjoint(*inputs[:7], self.static_k)
+        """Compute (dQ, dR[, dphi]) in Python mode (`_pooled_adjoint`)."""
+        grads = _pooled_adjoint(*inputs[:7], self.static_k, self.reversion)
+        for storage, value in zip(output_storage, grads[: len(output_storage)], strict=True):
+            storage[0] = value
 
     def infer_shape(self, node, shapes):
-        """Return the output shapes: those of Q and R."""
-        return [shapes[7], shapes[6]]
+        """Return the output shapes: those of Q and R (and phi)."""
+        return [shapes[7], shapes[6]] + [shapes[5]] * self.reversion
 
 
 # ----------------------------------------------------------------------------------------------
@@ -651,11 +706,11 @@ def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(PooledLoglikOp)
 def _numba_funcify_pooled(op, node=None, **kwargs):
-    static_k = op.static_k
+    static_k, reversion = op.static_k, op.reversion  # compile-time constants of the closure
 
     @numba.njit
     def pooled_loglik_op(Q, R, y, Z, T, a0, P0):
-        return _pooled_forward(Q, R, y, Z, T, a0, P0, static_k)
+        return _pooled_forward(Q, R, y, Z, T, a0, P0, static_k, reversion)
 
     return pooled_loglik_op, _KERNEL_SALT
 
@@ -663,9 +718,17 @@ def _numba_funcify_pooled(op, node=None, **kwargs):
 @register_funcify_default_op_cache_key(PooledVJPOp)
 def _numba_funcify_pooled_vjp(op, node=None, **kwargs):
     static_k = op.static_k  # a compile-time constant of the closure
+    if op.reversion:
+
+        @numba.njit
+        def pooled_reversion_vjp_op(w, ll, tape, y, Z, phi, R, Q):
+            return _pooled_adjoint(w, ll, tape, y, Z, phi, R, static_k, True)
+
+        return pooled_reversion_vjp_op, _KERNEL_SALT
 
     @numba.njit
     def pooled_vjp_op(w, ll, tape, y, Z, T, R, Q):
-        return _pooled_adjoint(w, ll, tape, y, Z, T, R, static_k)
+        dQ, dR, _ = _pooled_adjoint(w, ll, tape, y, Z, T, R, static_k, False)
+        return dQ, dR
 
     return pooled_vjp_op, _KERNEL_SALT

@@ -1,7 +1,8 @@
 """Funds that borrow strength: a hierarchical (partially pooled) model of many funds' drifts.
 
-Each fund j is the single-fund model of `tvbeta.estimate.bayes.model` with random-walk betas
-and a diagonal Q (beta marginalised exactly by the Kalman filter), and its own noise sd with
+Each fund j is the single-fund model of `tvbeta.estimate.bayes.model` with random-walk (or
+mean-reverting) betas and a diagonal Q (beta marginalised exactly by the Kalman filter), and
+its own noise sd with
 the single-fund prior, sigma_eps[j] ~ HalfNormal(s_ols[j]) (`priors`). What changes is the
 prior of the drift sds: per state i, the funds' drifts come from one population,
 
@@ -30,11 +31,13 @@ Monte Carlo for hierarchical models"). Unlike the single-fund HalfNormal seen in
 sigma, so a static beta does not send the sampler down a long flat tail.
 
 The likelihood of all funds is one `PooledLoglikOp` call per log density (one numba call for
-every fund's terms, one for their gradient): funds of different lengths are padded with NaN
-targets at the end; funds of one DataFrame share its rows (leading NaN rows of a fund that
-starts later are not part of its model, as for one fund). The observed variable ``y`` holds
-every fund's observed steps after its burn-in, one after another (dim ``obs``); the
-log-likelihood equals the sum of the single-fund models' at the same parameters.
+every fund's terms, one for their gradient; for mean-reverting betas the two k-state filters
+of `tvbeta.kalman.collapsed` per fund, with the gradient in phi): funds of different lengths
+are padded with NaN targets at the end; funds of one DataFrame share its rows (leading NaN
+rows of a fund that starts later are not part of its model, as for one fund). The observed
+variable ``y`` holds every fund's observed steps after its burn-in, one after another (dim
+``obs``); the log-likelihood equals the sum of the single-fund models' at the same
+parameters.
 
 `fit_bayes_pooled` returns a `PooledFit` with the posterior (dims ``fund``, ``state``);
 `PooledFit.fund_fit` gives one fund's posterior as a `BayesFit`, which the single-fund tools
@@ -45,14 +48,45 @@ each fund's own variance index) the elasticities come from one population too, n
 as the drifts: gamma[j] = gamma_mu + gamma_tau gamma_z[j], gamma_z[j] ~ Normal(0, 1),
 gamma_mu ~ Normal(0, gamma_sd) (the single-fund prior's sd, `Priors.gamma_sd`), gamma_tau ~
 HalfNormal(gamma_tau_sd) (`PopulationPriors`, 0.5): each fund's marginal prior keeps the
-single-fund centre 0 with variance gamma_sd^2 + gamma_tau_sd^2. Not pooled (yet): the
-reversion phi of mean-reverting betas.
+single-fund centre 0 with variance gamma_sd^2 + gamma_tau_sd^2.
+
+With ``betas="mean_reverting"`` (`tvbeta.estimate.bayes.model`: beta_t - mu = diag(phi)
+(beta_{t-1} - mu) + eta_t, phi = phi_annual^(1/ppy), mu integrated out) each fund's one-year
+persistences come from one population per state, non-centred as the drifts, on the logit
+scale:
+
+    logit(phi_annual[j, i]) = phi_mu[i] + phi_tau[i] phi_z[j, i],   phi_z[j, i] ~ Normal(0, 1)
+    phi_mu[i] ~ Normal(phi_mu_mean, phi_mu_sd),   phi_tau[i] ~ HalfNormal(phi_tau_sd)
+
+The single-fund prior phi_annual ~ Beta(a, b) (``Priors.reversion_a``, ``reversion_b``, the
+same for every fund) has logit mean psi(a) - psi(b) and variance psi'(a) + psi'(b) (psi the
+digamma function: logit X = log G_a - log G_b for independent Gamma(a), Gamma(b) variables):
+1.8333 and 1.9288 for the default Beta(4, 1). phi_mu_mean is that mean and phi_mu_sd^2 +
+phi_tau_sd^2 that variance (phi_tau_sd = 0.5, so phi_mu_sd = 1.2957 by default;
+`PopulationPriors.reversion_population`), so each fund's marginal prior keeps the single-fund
+prior's centre and spread on the logit scale, as the drifts keep theirs on the log scale. It
+is not the Beta itself (its density does not rise to phi_annual = 1), but close in mass:
+median 0.86 (Beta 0.84), 21% above 0.95 (19%), 12% below 0.56 (10%; Monte Carlo). Why
+the logit and a Normal: the persistences of funds sharing a factor are alike or not as the data
+say through phi_tau, non-centred for the same funnel as the drifts, and the logit maps (0, 1)
+onto the line NUTS moves on. phi_tau_sd = 0.5, as the drifts' tau_sd: at phi_tau = 0.5 a
+fund's logit lies within +-1 of the population's with 95% probability (at the default centre
+phi_annual 0.70..0.95 around 0.86), and phi_tau near 0 (one persistence for all funds) is
+allowed.
 
 Measured (2 shared vCPUs under load, `scripts/pooled_kernel.py`, medians of interleaved
 repeats): one value + gradient of 12 funds x 60 rows x 5 states costs 0.76 ms with the funds
 one after another, 23.5 ms spread over numba's threads (``prange``) and 1.5 ms as 12
 single-fund kernel calls from Python; at 100 funds x 520 rows 46 ms, 76 ms and 63 ms. nutpie
 already runs the chains in threads, so the Op loops over the funds on one thread.
+Mean-reverting betas (``--betas mean_reverting``, three runs): 12 funds x 120 rows x 5 states
+cost 1.7, 1.45 and 1.87 ms pooled against 1.85, 1.38 and 2.08 ms as 12 single-fund
+`ReversionLoglikOp` kernel calls (ratios 0.95-1.11: the same work); at 100 funds x 520 rows
+the pooled call is 1.5-1.7x slower (69-104 ms against 42-67 ms): all funds' tapes (3k^2 + 5k
++ 4 columns a row, 43 MB) leave the cache between the forward and the adjoint sweep, where
+one fund's 0.4 MB stays in it. A fit of 12 simulated weekly funds x 120 weeks x 3 states
+(4 chains x (1000 + 1000), cores=2, one process): 64 s with warm caches (157 s cold) against
+43 s for the random-walk pooled model of the same data.
 """
 
 from __future__ import annotations
@@ -68,6 +102,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import xarray as xr
+from scipy import special
 
 from tvbeta.constants import FUND, STATE
 from tvbeta.data.validate import check_names, column_list, repeated
@@ -77,13 +112,14 @@ from tvbeta.estimate.bayes.model import (
     OBSERVED,
     SIGNED_FAMILIES,
     BayesSpec,
+    Betas,
     Noise,
     SignedScale,
     bayes_spec,
 )
 from tvbeta.estimate.bayes.op import PooledLoglikOp
 from tvbeta.estimate.bayes.paths import beta_path_summary
-from tvbeta.estimate.bayes.priors import SCALE_PARAM, Priors
+from tvbeta.estimate.bayes.priors import SCALE_PARAM, Priors, _real
 from tvbeta.estimate.bayes.sampler import sample_nuts
 from tvbeta.kalman.filter import constant_k
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
@@ -105,36 +141,75 @@ class PopulationPriors:
 
     mu[i] ~ Normal(mu_mean, mu_sd), tau[i] ~ HalfNormal(tau_sd), in units of
     log(sigma_beta / s), s the single-fund scale; with a volatility-scaled R, gamma_tau ~
-    HalfNormal(gamma_tau_sd), the spread of the funds' elasticities gamma.
+    HalfNormal(gamma_tau_sd), the spread of the funds' elasticities gamma. With mean-reverting
+    betas, phi_mu[i] ~ Normal(phi_mu_mean, phi_mu_sd) and phi_tau[i] ~ HalfNormal(phi_tau_sd)
+    on the logit of the one-year persistence phi_annual; phi_mu_mean and phi_mu_sd default
+    (None) to the values that keep each fund's Beta(reversion_a, reversion_b) prior's logit
+    mean and variance (`reversion_population`).
 
     Raises
     ------
     ValueError
-        A non-finite mu_mean, or mu_sd, tau_sd or gamma_tau_sd not a number > 0.
+        A non-finite mu_mean or phi_mu_mean, or mu_sd, tau_sd, gamma_tau_sd, phi_mu_sd or
+        phi_tau_sd not a number > 0.
     """
 
     mu_mean: float = LOG_HALFNORMAL_MEAN
     mu_sd: float = 1.0
     tau_sd: float = 0.5
     gamma_tau_sd: float = 0.5
+    phi_mu_mean: float | None = None
+    phi_mu_sd: float | None = None
+    phi_tau_sd: float = 0.5
 
     def __post_init__(self) -> None:
         """Refuse values without a distribution (ValueError naming the setting)."""
-        if not np.isfinite(self.mu_mean):
-            raise ValueError(f"mu_mean must be a finite number, got {self.mu_mean!r}")
-        for name in ("mu_sd", "tau_sd", "gamma_tau_sd"):
+        unset = {"phi_mu_mean", "phi_mu_sd"}  # None: from the funds' Beta prior
+        for name in ("mu_mean", "mu_sd", "tau_sd", "gamma_tau_sd", "phi_mu_mean", "phi_mu_sd",
+                     "phi_tau_sd"):  # fmt: skip
             value = getattr(self, name)
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            if value is None and name in unset:
+                continue
+            sd = not name.endswith("_mean")
+            if not (_real(value) and np.isfinite(value) and (value > 0 or not sd)):
+                raise ValueError(f"{name} must be a finite number{' > 0' if sd else ''}, got "
+                                 f"{value!r}")  # fmt: skip
+
+    def reversion_population(self, a: float, b: float) -> tuple[float, float]:
+        """Return (phi_mu_mean, phi_mu_sd) for funds whose single-fund prior is Beta(a, b).
+
+        Unset values keep that prior's logit moments (module docstring): the mean
+        psi(a) - psi(b) and the sd sqrt(psi'(a) + psi'(b) - phi_tau_sd^2), psi the digamma
+        function (for the default Beta(4, 1): 1.8333 and sqrt(1.9288 - 0.25) = 1.2957).
+
+        Raises
+        ------
+        ValueError
+            phi_mu_sd unset and phi_tau_sd^2 not below the prior's logit variance.
+        """
+        mean = special.digamma(a) - special.digamma(b)
+        if self.phi_mu_sd is not None:
+            sd = self.phi_mu_sd
+        else:
+            variance = float(special.polygamma(1, a) + special.polygamma(1, b))
+            if self.phi_tau_sd**2 >= variance:
+                raise ValueError(
+                    f"phi_tau_sd = {self.phi_tau_sd:g} leaves no variance for phi_mu: the "
+                    f"Beta({a:g}, {b:g}) prior of phi_annual has logit sd {np.sqrt(variance):.4g}"
+                    f"; set phi_tau_sd below it or set phi_mu_sd"
+                )
+            sd = np.sqrt(variance - self.phi_tau_sd**2)
+        return float(mean if self.phi_mu_mean is None else self.phi_mu_mean), float(sd)
 
 
 @dataclass(frozen=True, eq=False)
 class PooledSpec:
     """J funds' single-fund specs and the population priors (no fitted state).
 
-    funds : (J,) `BayesSpec`s of random-walk betas and diagonal Q, with the same states,
-    frequency and noise (constant R for all, or volatility-scaled R_t with one gamma_sd for
-    all); names : (J,) fund labels; population : `PopulationPriors`.
+    funds : (J,) `BayesSpec`s of diagonal Q, with the same states, frequency, noise (constant
+    R for all, or volatility-scaled R_t with one gamma_sd for all) and betas (random walks for
+    all, or mean-reverting with one reversion prior for all); names : (J,) fund labels;
+    population : `PopulationPriors`.
     Built by `pooled_spec` (a DataFrame) or `PooledSpec.of` (ready specs).
     """
 
@@ -150,10 +225,12 @@ class PooledSpec:
         Raises
         ------
         ValueError
-            No fund; names not one per fund or repeated; a spec with mean-reverting betas,
-            a full Q, a horseshoe, a transition other than I, other states, frequency, noise
-            or gamma_sd than the first fund's, or a sigma_beta prior that is not the default
-            HalfNormal (the population replaces it); sigma_eps priors of different families.
+            No fund; names not one per fund or repeated; a spec with a full Q, a horseshoe, a
+            transition other than I, other states, frequency, noise, gamma_sd, betas or
+            reversion prior (reversion_a, reversion_b) than the first fund's, or a sigma_beta
+            prior that is not the default HalfNormal (the population replaces it); sigma_eps
+            priors of different families; mean-reverting betas with a phi_tau_sd that
+            `PopulationPriors.reversion_population` refuses.
         """
         funds = tuple(funds)
         if not funds:
@@ -163,9 +240,16 @@ class PooledSpec:
             raise ValueError(f"names must name each of the {len(funds)} funds once, got "
                              f"{list(names)}")  # fmt: skip
         first = funds[0]
+        reversion = (first.priors.reversion_a, first.priors.reversion_b)
         for name, f in zip(names, funds, strict=True):
             why = [
-                f.betas != "random_walk" and "mean-reverting betas",
+                f.betas != first.betas and f"betas {f.betas!r} ({first.betas!r} for "
+                f"{names[0]!r})",
+                f.betas == "mean_reverting"
+                and (f.priors.reversion_a, f.priors.reversion_b) != reversion
+                and f"the reversion prior Beta({f.priors.reversion_a:g}, "
+                f"{f.priors.reversion_b:g}) (Beta({reversion[0]:g}, {reversion[1]:g}) for "
+                f"{names[0]!r})",
                 f.noise != first.noise and f"noise {f.noise!r} ({first.noise!r} for "
                 f"{names[0]!r})",
                 f.noise == "volatility" and f.priors.gamma_sd != first.priors.gamma_sd
@@ -185,26 +269,41 @@ class PooledSpec:
             ]  # fmt: skip
             why = [w for w in why if w]
             if why:
-                raise ValueError(f"fund {name!r} cannot join the pooled model (random-walk "
-                                 f"betas, diagonal Q, the same states and noise): it has "
+                raise ValueError(f"fund {name!r} cannot join the pooled model (diagonal Q, the "
+                                 f"same states, noise and betas): it has "
                                  f"{'; '.join(why)}")  # fmt: skip
-        return cls(funds, names, population or PopulationPriors())
+        spec = cls(funds, names, population or PopulationPriors())
+        if spec.betas == "mean_reverting":
+            spec.reversion_population()  # its ValueError before anything is compiled
+        return spec
 
     J = property(lambda self: len(self.funds), doc="The number of funds.")
     k = property(lambda self: self.funds[0].k, doc="The number of states per fund.")
     n = property(lambda self: max(f.n for f in self.funds), doc="Rows after padding.")
     state_names = property(lambda self: self.funds[0].state_names, doc="The states, (k,).")
     noise = property(lambda self: self.funds[0].noise, doc='"constant" or "volatility".')
+    betas = property(lambda self: self.funds[0].betas, doc='"random_walk" or "mean_reverting".')
 
     @property
     def fund_variables(self) -> list[str]:
         """The posterior variables with a ``fund`` dim that a fund's `BayesFit` carries."""
-        return ["sigma_eps", "sigma_beta"] + (["gamma"] if self.noise == "volatility" else [])
+        return (["sigma_eps", "sigma_beta"] + (["gamma"] if self.noise == "volatility" else [])
+                + (["phi_annual", "phi"] if self.betas == "mean_reverting" else []))  # fmt: skip
 
     @property
     def population_variables(self) -> list[str]:
         """The posterior variables of the population (no ``fund`` dim)."""
-        return ["mu", "tau"] + (["gamma_mu", "gamma_tau"] if self.noise == "volatility" else [])
+        return (["mu", "tau"] + (["gamma_mu", "gamma_tau"] if self.noise == "volatility" else [])
+                + (["phi_mu", "phi_tau"] if self.betas == "mean_reverting" else []))  # fmt: skip
+
+    def reversion_population(self) -> tuple[float, float]:
+        """Return the mean and sd of phi_mu's Normal prior.
+
+        `PopulationPriors.reversion_population` for the funds' Beta(reversion_a, reversion_b)
+        (ValueError as there).
+        """
+        priors = self.funds[0].priors
+        return self.population.reversion_population(priors.reversion_a, priors.reversion_b)
 
     def drift_scale(self) -> np.ndarray:
         """Return s (J, k), each fund's single-fund HalfNormal scale of sigma_beta (per period)."""
@@ -247,6 +346,7 @@ def pooled_spec(
     burn: int | None = None,
     frequency: str | float | None = None,
     noise: Noise = "constant",
+    betas: Betas = "random_walk",
     population: PopulationPriors | None = None,
 ) -> PooledSpec:
     """Validate every fund as `bayes_spec` does and return their `PooledSpec`.
@@ -259,12 +359,13 @@ def pooled_spec(
     targets : sequence of hashable
         The funds' columns, each once.
     factor_cols : sequence of hashable or one column name
-    intercept, priors, burn, frequency, noise
+    intercept, priors, burn, frequency, noise, betas
         As in `bayes_spec` (per fund: each fund's data set its default prior scales, initial
         state and variance index); ``priors.sigma_beta`` must stay unset (the population
-        replaces it).
+        replaces it); with ``betas="mean_reverting"``, ``priors.reversion_a`` and
+        ``reversion_b`` set the population of phi (module docstring).
     population : PopulationPriors, optional
-        The priors of mu and tau (default: the module docstring's).
+        The population priors (default: the module docstring's).
 
     Raises
     ------
@@ -282,7 +383,8 @@ def pooled_spec(
     for target in targets:
         check_names(df, target, factors, intercept)
     specs = [bayes_spec(df, t, factors, intercept=intercept, priors=priors, burn=burn,
-                        frequency=frequency, noise=noise) for t in targets]  # fmt: skip
+                        frequency=frequency, noise=noise, betas=betas)
+             for t in targets]  # fmt: skip
     return PooledSpec.of(specs, targets, population)
 
 
@@ -292,7 +394,8 @@ def build_pooled_model(spec: PooledSpec) -> pm.Model:
     Free variables: ``sigma_eps`` (fund; sampled as a signed sd, `SignedScale`), ``mu`` and
     ``tau`` (state), ``z`` (fund, state); deterministic ``sigma_beta`` (fund, state). With a
     volatility-scaled R also ``gamma_mu``, ``gamma_tau``, ``gamma_z`` (fund) and deterministic
-    ``gamma`` (fund). Observed
+    ``gamma`` (fund). With mean-reverting betas also ``phi_mu``, ``phi_tau`` (state),
+    ``phi_z`` (fund, state) and deterministic ``phi_annual`` and ``phi`` (fund, state). Observed
     ``y`` (obs): every fund's observed steps after its burn-in, a `pm.CustomDist` whose log
     density is the `PooledLoglikOp` terms (no ``random``: no predictive draws).
     """
@@ -319,13 +422,27 @@ def build_pooled_model(spec: PooledSpec) -> pm.Model:
             gamma_z = pm.Normal("gamma_z", 0.0, 1.0, dims=FUND)
             gamma = pm.Deterministic("gamma", gamma_mu + gamma_tau * gamma_z, dims=FUND)
             R = R * pt.exp(gamma[:, None] * shared["log_h"])  # (J, n): one R_t per row
-        op = PooledLoglikOp(len(constant_k(spec.k) or ()))
+        params, signature = [Q, R, shared["steps"]], "(j,k,k),(j,r),(m)"
+        if spec.betas == "mean_reverting":
+            params.append(_reversion_prior(spec))
+            signature += ",(j,k)"
+        op = PooledLoglikOp(len(constant_k(spec.k) or ()), spec.betas == "mean_reverting")
         pm.CustomDist(
-            OBSERVED, Q, R, shared["steps"], logp=partial(_logp, data=shared, op=op),
-            signature="(j,k,k),(j,r),(m)->(m)", observed=shared["y_obs"],
-            dims=OBS,
+            OBSERVED, *params, logp=partial(_logp, data=shared, op=op),
+            signature=f"{signature}->(m)", observed=shared["y_obs"], dims=OBS,
         )  # fmt: skip
     return model
+
+
+def _reversion_prior(spec: PooledSpec) -> pt.TensorVariable:
+    """``phi`` (fund, state) of the module docstring's population, inside the model context."""
+    mean, sd = spec.reversion_population()
+    phi_mu = pm.Normal("phi_mu", mean, sd, dims=STATE)
+    phi_tau = pm.HalfNormal("phi_tau", spec.population.phi_tau_sd, dims=STATE)
+    phi_z = pm.Normal("phi_z", 0.0, 1.0, dims=(FUND, STATE))
+    phi_annual = pm.Deterministic("phi_annual", pt.sigmoid(phi_mu + phi_tau * phi_z),
+                                  dims=(FUND, STATE))  # fmt: skip
+    return pm.Deterministic("phi", phi_annual ** (1.0 / spec.funds[0].ppy), dims=(FUND, STATE))
 
 
 def _noise_prior(spec: PooledSpec) -> pt.TensorVariable:
@@ -340,11 +457,14 @@ def _noise_prior(spec: PooledSpec) -> pt.TensorVariable:
     return getattr(pm, dist)("sigma_eps", **params, dims=FUND)
 
 
-def _logp(value, Q, R, steps, *, data: dict[str, pt.TensorVariable], op: PooledLoglikOp):
-    """Return the terms at the observed steps; every fund's filter runs through all its rows."""
+def _logp(value, Q, R, steps, *phi, data: dict[str, pt.TensorVariable], op: PooledLoglikOp):
+    """Return the terms at the observed steps; every fund's filter runs through all its rows.
+
+    phi: the persistences (fund, state) of mean-reverting betas, else none (the data's T).
+    """
     shape = data["y"].shape
     y = pt.set_subtensor(data["y"].ravel()[steps], value).reshape(shape)
-    ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
+    ll = op(Q, R, y, data["Z"], phi[0] if phi else data["T"], data["a0"], data["P0"])
     return ll.ravel()[steps]
 
 
@@ -371,8 +491,11 @@ class PooledFit:
         """Return one fund's posterior as a `BayesFit` (what single-fund tools take).
 
         Its posterior holds that fund's ``sigma_eps`` (chain, draw) and ``sigma_beta``
-        (chain, draw, state); its log_likelihood group the fund's pointwise terms; its beta
-        bands ``n_paths`` draws (default: the fit's setting; 0 for none).
+        (chain, draw, state) (and ``gamma``, ``phi_annual``, ``phi`` as a single-fund fit of
+        the same model has them); its log_likelihood group the fund's pointwise terms; its
+        beta bands ``n_paths`` draws (default: the fit's setting; 0 for none; for
+        mean-reverting betas the first k states of the filter of [beta; mu], as a single-fund
+        fit's).
 
         Raises
         ------
@@ -397,7 +520,8 @@ class PooledFit:
     def check_convergence(self, warn: bool = True) -> ConvergenceReport:
         """Check mu, tau, sigma_eps and sigma_beta as `diagnostics.check_convergence` does one fund.
 
-        With a volatility-scaled R also gamma_mu, gamma_tau and gamma. R-hat, bulk and tail
+        With a volatility-scaled R also gamma_mu, gamma_tau and gamma; with mean-reverting
+        betas also phi_mu, phi_tau, phi_annual and phi. R-hat, bulk and tail
         ESS, divergences and E-BFMI; warns (BayesConvergenceWarning) when any check fails.
         """
         var_names = self.spec.population_variables + self.spec.fund_variables
@@ -423,6 +547,7 @@ def fit_bayes_pooled(
     burn: int | None = None,
     frequency: str | float | None = None,
     noise: Noise = "constant",
+    betas: Betas = "random_walk",
     population: PopulationPriors | None = None,
     progressbar: bool = False,
     check: bool = True,
@@ -431,7 +556,7 @@ def fit_bayes_pooled(
 
     Parameters
     ----------
-    df, targets, factor_cols, intercept, priors, burn, frequency, noise, population
+    df, targets, factor_cols, intercept, priors, burn, frequency, noise, betas, population
         The data and the model, as in `pooled_spec`.
     seed : int
         Seeds the sampler (and the funds' beta paths in `PooledFit.fund_fit`).
@@ -458,7 +583,8 @@ def fit_bayes_pooled(
                                   n_paths=n_paths)  # fmt: skip
     check_seed(seed)
     spec = pooled_spec(df, targets, factor_cols, intercept=intercept, priors=priors, burn=burn,
-                       frequency=frequency, noise=noise, population=population)  # fmt: skip
+                       frequency=frequency, noise=noise, betas=betas,
+                       population=population)  # fmt: skip
     return fit_pooled_spec(spec, settings, seed=seed, progressbar=progressbar, check=check)
 
 
