@@ -187,6 +187,8 @@ def test_pooled_spec_refuses_what_the_population_cannot_carry():
     vol = pooled_spec(df, ["B"], ["f1"], noise="volatility").funds[0]
     with pytest.raises(ValueError, match=r"fund 'v' cannot join .* noise 'volatility'"):
         PooledSpec.of([specs[0], vol], ["a", "v"])
+    with pytest.raises(ValueError, match=r"fund 'B' cannot join .* a sampled index half-life"):
+        pooled_spec(df, ["B"], ["f1"], noise="volatility", priors={"index_half_life_sd": 0.5})
 
 
 def reversion_point(spec: PooledSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:

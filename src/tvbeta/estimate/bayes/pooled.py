@@ -226,11 +226,11 @@ class PooledSpec:
         ------
         ValueError
             No fund; names not one per fund or repeated; a spec with a full Q, a horseshoe, a
-            transition other than I, other states, frequency, noise, gamma_sd, betas or
-            reversion prior (reversion_a, reversion_b) than the first fund's, or a sigma_beta
-            prior that is not the default HalfNormal (the population replaces it); sigma_eps
-            priors of different families; mean-reverting betas with a phi_tau_sd that
-            `PopulationPriors.reversion_population` refuses.
+            sampled index half-life, a transition other than I, other states, frequency,
+            noise, gamma_sd, betas or reversion prior (reversion_a, reversion_b) than the
+            first fund's, or a sigma_beta prior that is not the default HalfNormal (the
+            population replaces it); sigma_eps priors of different families; mean-reverting
+            betas with a phi_tau_sd that `PopulationPriors.reversion_population` refuses.
         """
         funds = tuple(funds)
         if not funds:
@@ -255,6 +255,8 @@ class PooledSpec:
                 f.noise == "volatility" and f.priors.gamma_sd != first.priors.gamma_sd
                 and f"gamma_sd {f.priors.gamma_sd:g} ({first.priors.gamma_sd:g} for "
                 f"{names[0]!r})",
+                f.samples_half_life and "a sampled index half-life (priors.index_half_life_sd "
+                "> 0; the pooled model keeps each fund's index at its fixed half-life)",
                 f.q != "diag" and 'q="full"', f.shrinkage != "none" and "a horseshoe",
                 not np.array_equal(f.T, np.eye(f.k)) and "a transition other than I",
                 f.state_names != first.state_names and f"states {list(f.state_names)} "
