@@ -192,7 +192,8 @@ def test_beta_path_figures_draw_each_series_best_variant(report, comparison):
         variants = [m for m in result.table.index if m.startswith("bayes_") and m in result.fits
                     and result.fits[m] is not None]  # fmt: skip
         best = max(variants, key=lambda m: result.table.loc[m, "log score"])
-        for method in ("bayes", "grid_seed", "mle", best, "mle" + best.removeprefix("bayes")):
+        mle = "mle" + best.removeprefix("bayes")  # none for the horseshoe, a prior only
+        for method in ("bayes", "grid_seed", "mle", best, *([mle] if mle in result.fits else [])):
             assert f'"name":"{method_label(method)} (' in section.replace('": "', '":"')
 
 
@@ -338,8 +339,36 @@ def test_report_without_bayes_names_the_best_method(data, tmp_path):
     assert "scores-fund_a" in p.tables and "qr-fund_a" not in p.tables
     text = path.read_text(encoding="utf-8")
     assert "Best mean out-of-sample log score" in text
-    assert text.count("bayes was not among the methods compared") == 2  # posterior, sampling
+    # posterior, sampling, P(alpha > 0): any Bayes variant would have served
+    assert text.count("none of bayes, bayes_vol, bayes_shrink, bayes_mr, bayes_vol_mr was "
+                      "among the methods compared") == 3  # fmt: skip
     assert p.n_figures == 1 + 2  # score bars, beta paths (grid, MLE), PIT
+
+
+def test_a_run_of_menu_variants_only_shows_the_best_variants_posterior_and_sampling(
+        data, tmp_path):  # fmt: skip
+    """Without the plain bayes method, the posterior and sampling sections show the Bayes
+    variant with the best test log score, named in their headings; a sampled index
+    half-life gets its columns beside gamma."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comp = compare_methods(
+            data, ["fund_a"], ["mkt", "smb"], test_size=0.3, rolling_window=52, seed=5,
+            progress=False, methods=["mle", "bayes_vol", "bayes_mr", "rolling_ols"],
+            bayes=BayesSettings(SamplerSettings(draws=100, tune=100, chains=2, n_paths=10),
+                                n_predictive=50, priors={"index_half_life_sd": 0.75}),
+        )  # fmt: skip
+    table = comp.series["fund_a"].table
+    best = max(["bayes_vol", "bayes_mr"], key=lambda m: table.loc[m, "log score"])
+    path = write_report(comp, tmp_path / "menu.html")
+    text = path.read_text(encoding="utf-8")
+    p = Page(text)
+    assert "qr-fund_a" in p.tables and "sampling-fund_a" in p.tables
+    assert text.count(f"fund_a ({method_label(best)})") >= 2  # posterior, sampling headings
+    gamma = p.tables["gamma"]
+    assert "half-life median (years)" in gamma[0]
+    years = comp.series["fund_a"].fits["bayes_vol"].tree["posterior"]["index_half_life"]
+    assert gamma[1][gamma[0].index("half-life median (years)")] == f"{np.median(years):.2f}"
 
 
 def test_forecast_checks_flag_a_biased_and_a_too_narrow_predictive():

@@ -107,7 +107,7 @@ def test_params_name_phi_per_state_and_half_life_is_the_closed_form(fit):
     h = fit.half_life.to_numpy()
     inner = phi < 1
     np.testing.assert_allclose(phi[inner] ** (MONTHS * h[inner]), 0.5, rtol=1e-12)
-    assert np.all(np.isinf(h[~inner]))
+    assert np.all(h[~inner] == np.inf)
     assert list(fit.half_life.index) == ["Intercept", "f"]
 
 
@@ -151,6 +151,7 @@ def test_simulated_phi_is_recovered_within_three_standard_errors():
     row = fit.summary().loc["phi[f]"]
     assert row["null"] == 1.0 and row["z"] == pytest.approx((phi - 1.0) / se, rel=1e-12)
     assert row["z"] < -3
+    assert np.isnan(fit.summary().loc["R", "z"])  # no simpler model of R to test against
 
 
 def test_volatility_scaled_noise_adds_gamma_and_its_per_step_noise(data):
@@ -172,6 +173,15 @@ def test_unknown_betas_names_the_options(data):
     with pytest.raises(ValueError, match=r"betas must be one of \('random_walk', "
                                          r"'mean_reverting'\)"):  # fmt: skip
         fit_mle(data, "y", ["f"], betas="ar1")
+
+
+def test_half_life_at_phi_one_is_plus_infinity():
+    """A deviation that never decays (phi = 1, the random walk) has an infinite half-life,
+    +inf (log(phi) is -0.0 there), beside log 2 / (-log phi ppy) below 1."""
+    from tvbeta.model.reversion import half_life_years
+
+    years = half_life_years(np.array([1.0, 0.5 ** (1 / 12)]), 12.0)
+    assert years[0] == np.inf and years[1] == pytest.approx(1.0, rel=1e-12)
 
 
 def test_half_life_of_a_random_walk_fit_says_what_to_do(data):

@@ -820,13 +820,15 @@ class MLEFit:
     def summary(self) -> pd.DataFrame:
         """Estimates with standard errors, z against the simpler model, and bounds reached.
 
-        Columns ``estimate``, ``se``, ``null`` (the value of the nested simpler model: 0 for a
-        variance or covariance of Q, R and gamma (constant R); 1 for phi (the random walk)),
-        ``z`` = (estimate - null) / se and ``at bound``. A Wald z near a bound (a variance at
-        0, phi at 1) is not normal: read ``at bound`` and compare likelihoods instead.
+        Columns ``estimate``, ``se``, ``null`` (the parameter's value in the simpler model it
+        tests: 0 for an entry of Q (a static beta, uncorrelated drifts) and for gamma
+        (constant R), 1 for phi (the random walk), NaN for R (no simpler model)), ``z`` =
+        (estimate - null) / se and ``at bound``. A Wald z near a bound (a variance at 0, phi
+        at 1) is not normal: read ``at bound`` and compare likelihoods instead.
         """
         out = pd.concat([self.params, self.se], axis=1)
-        out["null"] = [1.0 if name.startswith("phi[") else 0.0 for name in out.index]
+        out["null"] = [1.0 if name.startswith("phi[") else np.nan if name == "R" else 0.0
+                       for name in out.index]  # fmt: skip
         out["z"] = (out["estimate"] - out["null"]) / out["se"]
         out["at bound"] = [name in self.estimate.on_bound for name in out.index]
         return out

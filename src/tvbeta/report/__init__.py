@@ -56,8 +56,8 @@ def write_report(
 
     fits = analysis.gather_fits(comparison, folder)
     ctx = S.Context(comparison, fits, analysis.layout(comparison))
-    ctx.convergence = {s: check_convergence(f["bayes"], warn=False)
-                       for s, f in fits.items() if f.get("bayes") is not None}  # fmt: skip
+    ctx.convergence = {s: check_convergence(ctx.bayes(s), warn=False)
+                       for s in fits if ctx.bayes(s) is not None}  # fmt: skip
     failed = [s for s, r in ctx.convergence.items() if not r.ok]
     v = verdict(comparison, failed_sampling=failed)
     n = len(comparison.series)

@@ -76,17 +76,38 @@ class Context:
     figures: Figures = field(default_factory=Figures)
     convergence: dict[str, Any] = field(default_factory=dict)
 
+    def bayes_method(self, series: str) -> str | None:
+        """Return the Bayes method whose posterior the sections show for ``series``.
+
+        ``bayes`` when it was fitted; else (a run of the model menu's variants only) the
+        variant with the best mean test log score; None without a Bayes fit.
+        """
+        fits = self.fits[series]
+        if fits.get("bayes") is not None:
+            return "bayes"
+        table = self.comparison.series[series].table
+        variants = [m for m in BAYES_VARIANTS if fits.get(m) is not None and m in table.index]
+        return max(variants, key=lambda m: table.loc[m, "log score"]) if variants else None
+
     def bayes(self, series: str) -> Any | None:
-        """Return the Bayes fit of ``series``, or None if there is none."""
-        return self.fits[series].get("bayes")
+        """Return the Bayes fit the sections show for ``series`` (`bayes_method`), or None."""
+        method = self.bayes_method(series)
+        return None if method is None else self.fits[series][method]
+
+    def bayes_heading(self, series: str) -> str:
+        """Return the series' name for a Bayes section's heading, with the variant if not bayes."""
+        method = self.bayes_method(series)
+        return esc(series) + ("" if method in (None, "bayes")
+                              else f" ({esc(method_label(method))})")  # fmt: skip
 
     def missing_fits_note(self, what: str, methods: tuple[str, ...]) -> str:
         """Why a section is empty: the methods were not run, or their fits were not loaded."""
         run = {m for s in self.comparison.series.values() for m in s.table.index}
         if not run & set(methods):
-            names = " or ".join(methods)
+            names = methods[0] if len(methods) == 1 else f"none of {', '.join(methods)}"
+            verb = "was not" if len(methods) == 1 else "was"
             return box(
-                f"Nothing to show for {esc(what)}: {esc(names)} was not among the methods compared."
+                f"Nothing to show for {esc(what)}: {esc(names)} {verb} among the methods compared."
             )
         return box(
             f"No fitted models are available for {esc(what)}: the comparison was loaded "
@@ -206,7 +227,8 @@ def model_section(ctx: Context) -> str:
         "then runs on through the test rows with them fixed, so every test row is scored by a "
         "genuine one-step-ahead forecast from the returns before it: the mean log predictive "
         "density (nats per step, higher is better), the RMSE of the predictive mean and the "
-        "coverage of the central 90% interval. Differences to Bayes are paired per test step, "
+        "coverage of the central 90% interval. Differences to "
+        f"{esc(method_label(reference_method(ctx.comparison)))} are paired per test step, "
         "with their standard error.</p>",
         table(how, name="methods"),
         "<h3>Bayes: priors and sampler</h3>",
@@ -228,7 +250,8 @@ def model_section(ctx: Context) -> str:
         if fit is not None:
             s = fit.settings
             parts.append(
-                f'<h4>{esc(series)}</h4><p class="meta">sampler {esc(s.get("sampler"))}'
+                f'<h4>{ctx.bayes_heading(series)}</h4><p class="meta">sampler '
+                f'{esc(s.get("sampler"))}'
                 f", {s.get('chains')} chains × {s.get('draws')} draws after "
                 f"{s.get('tune')} tuning steps, {s.get('wall_time_total', np.nan):.1f} s"
                 "</p>" + table(_prior_rows(fit), name=f"priors-{series}", default="{:.4g}")
@@ -405,12 +428,12 @@ def posterior_section(ctx: Context) -> str:
         fig = plot_qr_posterior(draws, references=refs, prior_cdfs=cdfs, title=title)
         qr = A.qr_table(draws, refs, priors, fit.spec.ppy)
         parts += [
-            f'<h3 id="posterior-{slug(series)}">{esc(series)}</h3>',
+            f'<h3 id="posterior-{slug(series)}">{ctx.bayes_heading(series)}</h3>',
             ctx.figures(fig),
             table(qr, name=f"qr-{series}", default="{:.3g}"),
         ]
     if not shown:
-        parts.append(ctx.missing_fits_note("the posterior of Q and R", ("bayes",)))
+        parts.append(ctx.missing_fits_note("the posterior of Q and R", BAYES_VARIANTS))
     return "".join(parts) + _static_text(ctx)
 
 
@@ -486,6 +509,11 @@ def alpha_section(ctx: Context) -> str:
                 g = post["gamma"].values.ravel()
                 gammas[(series, method_label(name))] = {
                     **_interval("gamma", g), "P(gamma > 0)": float((g > 0).mean())}
+            if "index_half_life" in post:  # sampled (`Priors.index_half_life_sd`)
+                years = post["index_half_life"].values.ravel()
+                lo, mid, hi = np.quantile(years, [0.05, 0.5, 0.95])
+                gammas[(series, method_label(name))].update({
+                    "half-life median (years)": mid, "half-life 5%": lo, "half-life 95%": hi})
             if "phi_annual" in post:
                 phis.update(_persistence_rows((series, method_label(name)), fit))
     if not rows:
@@ -498,7 +526,9 @@ def alpha_section(ctx: Context) -> str:
             "σ<sub>ε</sub><sup>2</sup> h<sub>t</sub><sup>γ</sup> (h<sub>t</sub>: past squared "
             "residuals of a rolling regression, known at t−1): posterior of γ in each "
             "volatility-scaled Bayes fit (γ = 0 is the constant R the seed's MLE setters "
-            "assume; γ = 1 scales R with the index, like the seed's rolling-residual R).</p>",
+            "assume; γ = 1 scales R with the index, like the seed's rolling-residual R). "
+            "Where the index's half-life was sampled too (priors.index_half_life_sd), its "
+            "posterior median and 5%–95% interval in years (the default is fixed at 0.5).</p>",
             table(pd.DataFrame.from_dict(gammas, orient="index").rename_axis(["series", "fit"]),
                   name="gamma", default="{:.2f}"),
         ]
@@ -549,7 +579,7 @@ def sampling_section(ctx: Context) -> str:
 
     reports = ctx.convergence
     if not reports:
-        return ctx.missing_fits_note("the sampling diagnostics", ("bayes",))
+        return ctx.missing_fits_note("the sampling diagnostics", BAYES_VARIANTS)
     failed = [s for s, r in reports.items() if not r.ok]
     if failed:
         overall = box(
@@ -578,7 +608,7 @@ def sampling_section(ctx: Context) -> str:
                 bad[col] = ~(tab[col] >= ESS_MIN)
         bfmi = ", ".join(f"{b:.2f}" for b in report.bfmi) or "–"
         parts += [
-            f'<h3 id="sampling-{slug(series)}">{esc(series)}</h3>',
+            f'<h3 id="sampling-{slug(series)}">{ctx.bayes_heading(series)}</h3>',
             _status(report),
             facts({"divergent transitions": report.n_divergent, "E-BFMI per chain": bfmi,
                    "sampler": fit.settings.get("sampler", "–")}),

@@ -80,6 +80,26 @@ def test_convergence_warning_points_at_the_callers_line(fits):
     assert [w.filename for w in caught] == [__file__]
 
 
+def test_draws_of_variables_with_different_dims_keep_their_own_labels():
+    """check_draws over mu (state), w (fund) and x (fund, state), x's draws centred on
+    10 j + i for fund j, state i: each row's mean is the one its label names (ArviZ 1.3
+    alone, asked for the three at once, labels x fund-major over values laid out state-major)."""
+    rng = np.random.default_rng(0)
+    x = 10.0 * np.arange(3)[:, None] + np.arange(2)[None, :] \
+        + 0.01 * rng.standard_normal((2, 50, 3, 2))
+    post = xr.Dataset(
+        {"mu": (("chain", "draw", "state"), rng.normal(size=(2, 50, 2))),
+         "w": (("chain", "draw", "fund"), rng.normal(size=(2, 50, 3))),
+         "x": (("chain", "draw", "fund", "state"), x)},
+        coords={"fund": ["A", "B", "C"], "state": ["s0", "s1"]})  # fmt: skip
+    tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": xr.Dataset(
+        {"diverging": (("chain", "draw"), np.zeros((2, 50), bool))})})  # fmt: skip
+    table = dg.check_draws(tree, ["mu", "w", "x"], what="test", warn=False).summary
+    for j, fund in enumerate("ABC"):
+        for i in range(2):
+            assert table.loc[f"x[{fund}, s{i}]", "mean"] == pytest.approx(10 * j + i, abs=0.01)
+
+
 def test_summary_has_rhat_ess_and_mcse_for_every_parameter(fits):
     table = dg.summary(fits["good"])
     assert list(table.index) == ["sigma_eps", "sigma_beta[Intercept]", "sigma_beta[f1]"]

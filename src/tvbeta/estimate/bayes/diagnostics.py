@@ -57,7 +57,12 @@ def summary(fit, *, ci_prob: float = 0.9) -> pd.DataFrame:
 
 
 def _summary_table(tree: xr.DataTree, var_names: list[str], ci_prob: float = 0.9) -> pd.DataFrame:
-    return pd.DataFrame(az.summary(tree, var_names=var_names, ci_prob=ci_prob, round_to="none"))
+    # one variable per call: ArviZ 1.3's summary of several variables whose dims come in
+    # different orders (mu (state), then sigma_beta (fund, state)) lays a later variable's
+    # values out in the first one's dim order but labels them in its own: pooled rows named
+    # "sigma_beta[NoDur, MktRF]" held another fund's value
+    return pd.concat([pd.DataFrame(az.summary(tree, var_names=[name], ci_prob=ci_prob,
+                                              round_to="none")) for name in var_names])  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -337,8 +337,8 @@ def fit_bayes(
     Parameters
     ----------
     df, target_col, factor_cols, **model
-        The data and the model (intercept, q, priors, burn, frequency, noise, shrinkage), as in
-        `bayes_spec`.
+        The data and the model (intercept, q, priors, burn, frequency, noise, shrinkage,
+        betas), as in `bayes_spec`.
     draws, tune, chains, cores, target_accept, sampler, n_paths
         The NUTS settings, see `SamplerSettings` (target_accept default
         `tvbeta.constants.TARGET_ACCEPT`, 0.8; a horseshoe runs at no less than
