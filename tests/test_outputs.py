@@ -258,6 +258,7 @@ import os, signal, sys, time
 import llvmlite.binding as llvm
 from tvbeta.interrupts import noting_interrupts
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
 llvm.initialize_native_target()
 llvm.initialize_native_asmprinter()
 machine = llvm.Target.from_default_triple().create_target_machine()

@@ -48,16 +48,23 @@ def test_ctrl_c_while_waiting_cancels_the_tasks_not_yet_started():
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("SIGINT is delivered to the main thread only")
     blocked, ran = threading.Event(), []
-    jobs = {"blocked": (blocked.wait,), "queued": (ran.append, "queued")}
+    # at most 30 s: should the SIGINT be lost, the test fails instead of hanging the suite
+    jobs = {"blocked": (blocked.wait, 30), "queued": (ran.append, "queued")}
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        timer.start()
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                run_tasks(lambda fn, *args: fn(*args), jobs, pool)
-        finally:
-            timer.cancel()
-            blocked.set()
+    # Python's own handler, as in a terminal: a process started in the background by a
+    # non-interactive shell (a CI job) inherits SIGINT ignored, and the suite hung here
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            timer.start()
+            try:
+                with pytest.raises(KeyboardInterrupt):
+                    run_tasks(lambda fn, *args: fn(*args), jobs, pool)
+            finally:
+                timer.cancel()
+                blocked.set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert ran == []
 
 
