@@ -67,8 +67,8 @@ def augmented_initial(a0, P0) -> tuple[np.ndarray, np.ndarray]:
 def half_life_years(phi, periods_per_year: float) -> np.ndarray:
     """Return the half-life of a deviation from mu in years, log 2 / (-log phi * ppy); inf at 1."""
     phi = np.asarray(phi, dtype=np.float64)
-    with np.errstate(divide="ignore"):  # log(1 / phi), not -log(phi): -0.0 gave -inf at 1
-        return np.log(2.0) / (np.log(1.0 / phi) * periods_per_year)
+    with np.errstate(divide="ignore"):  # 0.0 - log(phi): +0.0 at phi = 1 (-log gave -inf)
+        return np.log(2.0) / ((0.0 - np.log(phi)) * periods_per_year)
 
 
 def beta_marginal(out: SmootherOutput, k: int) -> SmootherOutput:
