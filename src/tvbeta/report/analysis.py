@@ -45,12 +45,20 @@ def path_methods(table: pd.DataFrame, fits: Mapping[str, Any]) -> list[str]:
     forecast best beside the plain model's, plug-in and integrated alike.
     """
     methods = [m for m in PATH_METHODS if m in fits]
-    variants = [m for m in BAYES_VARIANTS if m in fits and m in table.index]
-    if variants:
-        best = max(variants, key=lambda m: table.loc[m, "log score"])
+    best = best_bayes(table, fits)
+    if best is not None:
         mle = "mle" + best.removeprefix("bayes")
         methods += [m for m in (best, mle) if m in fits and m not in methods]
     return methods
+
+
+def best_bayes(table: pd.DataFrame, fits: Mapping[str, Any]) -> str | None:
+    """Return the fitted Bayes method (any variant) with the best mean test log score.
+
+    ``table``: the series' scores (method -> row with "log score"); None without a Bayes fit.
+    """
+    variants = [m for m in BAYES_VARIANTS if fits.get(m) is not None and m in table.index]
+    return max(variants, key=lambda m: table.loc[m, "log score"]) if variants else None
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 LB_LAGS = (4, 8)
 N_PATHS = 200  # posterior draws of (Q, R) behind the Bayes beta paths (capped at the draws)

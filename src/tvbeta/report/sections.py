@@ -85,9 +85,7 @@ class Context:
         fits = self.fits[series]
         if fits.get("bayes") is not None:
             return "bayes"
-        table = self.comparison.series[series].table
-        variants = [m for m in BAYES_VARIANTS if fits.get(m) is not None and m in table.index]
-        return max(variants, key=lambda m: table.loc[m, "log score"]) if variants else None
+        return A.best_bayes(self.comparison.series[series].table, fits)
 
     def bayes(self, series: str) -> Any | None:
         """Return the Bayes fit the sections show for ``series`` (`bayes_method`), or None."""
