@@ -284,6 +284,67 @@ except KeyboardInterrupt:
 """
 
 
+PROCESS_START = """
+import multiprocessing, os, signal, sys, time
+from multiprocessing.context import ForkProcess
+from tvbeta.interrupts import noting_interrupts
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+
+
+class InterruptedRightAfterTheFork(ForkProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        popen = ForkProcess._Popen(process_obj)
+        signal.raise_signal(signal.SIGINT)  # the handler runs here: forked, not yet recorded
+        return popen
+
+
+def wait_for_orders():
+    time.sleep(20)
+
+
+if sys.argv[1] == "parent":
+    child = InterruptedRightAfterTheFork(target=wait_for_orders, daemon=True)
+    try:
+        with noting_interrupts():
+            child.start()
+            time.sleep(5)
+        print("lost")
+    except KeyboardInterrupt:
+        print("raised", "recorded" if child in multiprocessing.active_children() else "lost")
+        child.terminate()
+        child.join()
+else:
+    with noting_interrupts():
+        child = ForkProcess(target=wait_for_orders, daemon=True)
+        child.start()
+        time.sleep(1)
+        os.kill(child.pid, signal.SIGINT)
+        child.join(10)
+        print("child exit code", child.exitcode)
+"""
+
+
+def test_interrupt_right_after_a_fork_is_raised_once_the_child_is_recorded():
+    """A Ctrl-C inside ``Process.start`` after the fork left the child unrecorded, so nothing
+    stopped it (a PyMC chain process waited for orders for ever and held CI's pipe). It is
+    raised once ``start`` has returned: the child is among the active children."""
+    run = subprocess.run([sys.executable, "-c", PROCESS_START, "parent"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["raised", "recorded"]
+
+
+def test_a_forked_child_interrupted_on_its_own_stops():
+    """The child runs under its parent's ``start`` frame with the parent's handler: there a
+    SIGINT must raise at once (exit code 1), not wait for ``start`` to return."""
+    run = subprocess.run([sys.executable, "-c", PROCESS_START, "child"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["child", "exit", "code", "1"]
+
+
 @pytest.mark.parametrize("after", [5.0, 0.0], ids=["block goes on", "block ends at once"])
 def test_interrupt_inside_an_llvm_callback_is_raised_once_python_is_back(after):
     """A Ctrl-C during numba's compile can land in a ctypes callback of LLVM; an exception

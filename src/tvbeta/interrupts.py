@@ -10,14 +10,17 @@ as a shell does for background jobs):
   the caller checks the note afterwards (`InterruptNote.check`). One place must not raise at
   all: a Python callback LLVM calls through ctypes while numba compiles (llvmlite's object
   cache hooks), where LLVM carries on with a half-done callback (seen: exit -11 on a Ctrl-C
-  during a cold compile); a SIGINT that lands there is raised again once the main thread has
-  left llvmlite.
+  during a cold compile). Nor may it raise inside ``multiprocessing``'s ``Process.start`` after
+  the fork and before the process is recorded: nothing would ever stop that child (PyMC's chain
+  processes: a forked chain holds both ends of its pipe and waits for orders for ever). A
+  SIGINT that lands in either is raised again once the main thread has left them.
 - `deferring_interrupts`: holds SIGINT and SIGTERM back for the few renames that must happen
   together (`tvbeta.outputs.run_folder` commits a run folder), then delivers them.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -25,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -36,7 +40,7 @@ class InterruptNote:
     """What `noting_interrupts` yields: whether a SIGINT arrived while it was active."""
 
     interrupted: bool = False
-    #: A SIGINT that landed in llvmlite and has not been raised yet.
+    #: A SIGINT that landed where it must not raise and has not been raised yet.
     deferred: bool = field(default=False, repr=False)
 
     def check(self) -> None:
@@ -50,17 +54,29 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-#: How often a deferred SIGINT looks whether the main thread has left llvmlite (seconds).
+#: How often a deferred SIGINT looks whether the main thread has left the place (seconds).
 _RETRY_S = 0.02
 
 
-def _in_llvmlite(frame: FrameType | None) -> bool:
-    """Tell whether llvmlite's code is on the stack (numba compiling through LLVM)."""
+def _must_not_raise(frame: FrameType | None, parent: bool) -> bool:
+    """Tell whether a KeyboardInterrupt here would do harm (module doc).
+
+    llvmlite's code on the stack (numba compiling through LLVM), or, in the process that
+    started the block (``parent``), ``BaseProcess.start`` of ``multiprocessing`` (a child may
+    be forked and not yet recorded). A forked child's whole life runs under its parent's
+    ``start`` frame: there it is no reason to wait.
+    """
     while frame is not None:
-        if "llvmlite" in frame.f_code.co_filename:
+        code = frame.f_code
+        if "llvmlite" in code.co_filename or (
+            parent and code.co_name == "start" and code.co_filename.endswith(_PROCESS_FILE)
+        ):
             return True
         frame = frame.f_back
     return False
+
+
+_PROCESS_FILE = str(Path("multiprocessing") / "process.py")
 
 
 @contextmanager
@@ -76,21 +92,23 @@ def noting_interrupts() -> Iterator[InterruptNote]:
         return
 
     main = threading.main_thread().ident
+    owner = os.getpid()
     lock = threading.Lock()  # the retry's check and its SIGINT against the handler's restore
     over = threading.Event()  # the block has ended: its end delivers a deferred SIGINT
 
     def retry() -> None:
+        parent = os.getpid() == owner
         while note.deferred:
             time.sleep(_RETRY_S)
             with lock:
                 if over.is_set():
                     return
-                if note.deferred and not _in_llvmlite(sys._current_frames().get(main)):
+                if note.deferred and not _must_not_raise(sys._current_frames().get(main), parent):
                     signal.raise_signal(signal.SIGINT)  # handled in the main thread
 
     def handler(signum: int, frame: FrameType | None) -> Any:
         note.interrupted = True
-        if _in_llvmlite(frame):
+        if _must_not_raise(frame, parent=os.getpid() == owner):
             if not note.deferred:
                 note.deferred = True
                 threading.Thread(target=retry, name="tvbeta-sigint-retry", daemon=True).start()
@@ -109,7 +127,7 @@ def noting_interrupts() -> Iterator[InterruptNote]:
             except KeyboardInterrupt:  # a retried SIGINT ran (our handler) before the restore
                 signal.signal(signal.SIGINT, previous)
                 raise
-        if note.deferred:  # left llvmlite and the block before the retry came round
+        if note.deferred:  # left the place and the block before the retry came round
             note.deferred = False
             previous(signal.SIGINT, None)
 

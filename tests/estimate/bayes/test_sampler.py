@@ -396,8 +396,13 @@ except KeyboardInterrupt:
 deadline = time.monotonic() + 60
 while started() and time.monotonic() < deadline:
     time.sleep(0.1)
-left = [" ".join(c.cmdline()) for c in psutil.Process().children()] if name == "pymc" else [
-    thread_name(t) for t in Path("/proc/self/task").iterdir() if "nutpie" in thread_name(t)]
+if name == "pymc":
+    children = psutil.Process().children()
+    left = [" ".join(c.cmdline()) for c in children]
+    for c in children:
+        c.kill()  # a chain left behind holds the test's pipe (and a core): fail, do not hang
+else:
+    left = [thread_name(t) for t in Path("/proc/self/task").iterdir() if "nutpie" in thread_name(t)]
 print(json.dumps({"raised": raised, "left": left}))
 """
 
@@ -411,3 +416,75 @@ def test_interrupt_during_sampling_raises_and_stops_the_chains(sampler):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["raised"], "sample_nuts returned instead of raising KeyboardInterrupt"
     assert result["left"] == []  # the chains are stopped: threads gone, child processes ended
+
+
+BUSY_CHAINS = """
+import json, os, signal, threading, time
+
+import numpy as np
+import psutil
+import pymc as pm
+import pytensor.tensor as pt
+from pytensor.graph.op import Op
+
+from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.nuts import SamplerSettings
+
+PARENT = os.getpid()
+
+
+class BusyInChains(Op):
+    # zero, after ten minutes' work in a chain process (the parent's start-up calls are quick)
+    itypes = [pt.dscalar]
+    otypes = [pt.dscalar]
+
+    def perform(self, node, inputs, outputs):
+        if os.getpid() != PARENT:
+            time.sleep(600)
+        outputs[0][0] = np.asarray(0.0)
+
+    def grad(self, inputs, output_grads):
+        return [pt.zeros_like(inputs[0])]
+
+
+with pm.Model() as model:
+    x = pm.Normal("x")
+    pm.Potential("busy", BusyInChains()(x))
+
+
+def chains():
+    return [c for c in psutil.Process().children() if c.status() != psutil.STATUS_ZOMBIE]
+
+
+def interrupt_when_busy():
+    while len(chains()) < 2:
+        time.sleep(0.05)
+    time.sleep(2)  # both chains inside their first gradient
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+threading.Thread(target=interrupt_when_busy, daemon=True).start()
+run = SamplerSettings(draws=10, tune=10, chains=2, cores=2, sampler="pymc")
+try:
+    sample_nuts(model, run, seed=1)
+    raised = False
+except KeyboardInterrupt:
+    raised = True
+left = chains()
+for c in left:
+    c.kill()
+print(json.dumps({"raised": raised, "left": [c.pid for c in left]}))
+"""
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_interrupt_while_pymc_chains_are_busy_ends_the_chain_processes():
+    """PyMC sends its chains "abort" and waits 2 s, but never terminates one that is still
+    inside a gradient (PyMC 6.4's ``terminate_all``): it went on for as long as the gradient
+    took, then waited for orders for ever. Here each chain's gradient takes ten minutes."""
+    proc = subprocess.run([sys.executable, "-c", BUSY_CHAINS], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"raised": True, "left": []}

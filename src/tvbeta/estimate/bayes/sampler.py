@@ -45,12 +45,20 @@ installed.
 Ctrl-C: nutpie and PyMC both answer a KeyboardInterrupt by returning the draws made so far; a
 partial posterior is no posterior (none during tuning, ragged chains after), so nutpie is waited
 on and cancelled by hand and any interrupt noted is raised again: `sample_nuts` returns every
-draw or raises KeyboardInterrupt.
+draw or raises KeyboardInterrupt. PyMC's chains run in processes it forks, and two of its paths
+leave them running after a Ctrl-C (PyMC 6.4): an interrupt while it is still starting them
+(``ParallelSampler.__init__``, before the block that aborts them), and a chain that does not
+answer the abort (``ProcessAdapter.terminate_all`` computes its patience so that it never
+terminates). A forked chain holds both ends of its own message pipe, so it waits for orders
+for ever, holding its memory and the caller's stdout. `_sample_pymc` ends every chain process
+of its call that outlives ``pm.sample`` (seen in CI: a chain left behind, the test's pipe
+never closed).
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import threading
 import time
 from collections import OrderedDict
@@ -148,12 +156,36 @@ def _without_fast_math[**P, R](f: Callable[P, R]) -> Callable[P, R]:
 
 @_without_fast_math
 def _sample_pymc(model, s: SamplerSettings, seed, progressbar):
-    with model:
-        return pm.sample(
-            draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores, random_seed=seed,
-            nuts_sampler="pymc", nuts={"target_accept": s.target_accept},
-            progressbar=progressbar, quiet=not progressbar, compute_convergence_checks=False,
-        )  # fmt: skip
+    before = set(multiprocessing.active_children())
+    try:
+        with model:
+            return pm.sample(
+                draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores, random_seed=seed,
+                nuts_sampler="pymc", nuts={"target_accept": s.target_accept},
+                progressbar=progressbar, quiet=not progressbar, compute_convergence_checks=False,
+            )  # fmt: skip
+    finally:
+        _end_chain_processes(before)
+
+
+#: The name PyMC 6.4 gives its chain processes (``ProcessAdapter``: ``worker_chain_<chain>``).
+_CHAIN_PROCESS = "worker_chain_"
+
+
+def _end_chain_processes(before: set[multiprocessing.process.BaseProcess]) -> None:
+    """Terminate PyMC's chain processes started since ``before`` that are still running.
+
+    After ``pm.sample`` a finished chain has been joined; one still alive was left by an
+    interrupt (module doc). Processes of other threads' work are not PyMC's chains: kept.
+    """
+    left = [
+        p for p in multiprocessing.active_children()
+        if p not in before and p.name.startswith(_CHAIN_PROCESS)
+    ]  # fmt: skip
+    for process in left:
+        process.terminate()
+    for process in left:
+        process.join()
 
 
 def _sample_nutpie(compiled, model, s: SamplerSettings, seed, progressbar):
