@@ -136,8 +136,10 @@ def page(report) -> Page:
     return Page(report.read_text(encoding="utf-8"))
 
 
-def test_report_has_every_section_and_a_subsection_per_series(page):
+def test_report_has_every_section_and_a_subsection_per_series(page, report):
     assert page.headings["h2"] == SECTIONS
+    assert ("<title>tvbeta: does Bayesian estimation of Q and R beat the grid search? "
+            "(2 series)</title>") in report.read_text(encoding="utf-8")  # fmt: skip
     for series in ("fund_a", "fund_b"):
         # scores, beta paths, posterior, alpha, sampling, forecast checks
         assert page.headings["h3"].count(series) == 6
@@ -333,8 +335,11 @@ def test_report_without_bayes_names_the_best_method(data, tmp_path):
     methods = ["grid_seed", "mle", "rolling_ols"]
     comp = compare_methods(data, ["fund_a"], ["mkt", "smb"], methods=methods, rolling_window=52,
                            progress=False)  # fmt: skip
-    path = write_report(comp, tmp_path / "no_bayes.html", title="No Bayes")
+    path = write_report(comp, tmp_path / "no_bayes.html")
     p = Page(path.read_text(encoding="utf-8"))
+    assert "<title>tvbeta: out-of-sample comparison of 3 methods (1 series)</title>" in (
+        path.read_text(encoding="utf-8"))
+    assert "Grid and chosen specifications" in p.headings["h3"]
     assert p.headings["h2"] == SECTIONS
     assert "scores-fund_a" in p.tables and "qr-fund_a" not in p.tables
     text = path.read_text(encoding="utf-8")
@@ -369,6 +374,12 @@ def test_a_run_of_menu_variants_only_shows_the_best_variants_posterior_and_sampl
     assert "half-life median (years)" in gamma[0]
     years = comp.series["fund_a"].fits["bayes_vol"].tree["posterior"]["index_half_life"]
     assert gamma[1][gamma[0].index("half-life median (years)")] == f"{np.median(years):.2f}"
+    # no grid ran: no grid in the title, nor its text; the MLE's chosen specification stays
+    assert "<title>tvbeta: out-of-sample comparison of 4 methods (1 series)</title>" in text
+    assert "Chosen specifications" in p.headings["h3"]
+    assert "Grid and chosen specifications" not in p.headings["h3"]
+    assert "Grid: intercept" not in text
+    assert [row[:2] for row in p.tables["chosen-specs"][1:]] == [["fund_a", "mle"]]
 
 
 def test_forecast_checks_flag_a_biased_and_a_too_narrow_predictive():

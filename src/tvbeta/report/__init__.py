@@ -42,7 +42,9 @@ def write_report(
         The folder given to `Comparison.save`: fits missing from ``comparison`` are loaded
         from it. Without any fits, the beta-path, posterior and sampling sections say so.
     title : str, optional
-        Page title; default names the question and the number of series.
+        Page title; default asks whether Bayes beat the grid search (the MLE when no grid
+        ran; `verdict.BASELINES`) and names the number of series, or, without Bayes and a
+        baseline, says how many methods were compared.
 
     Returns
     -------
@@ -61,9 +63,8 @@ def write_report(
     failed = [s for s, r in ctx.convergence.items() if not r.ok]
     v = verdict(comparison, failed_sampling=failed)
     n = len(comparison.series)
-    title = title or (
-        f"tvbeta: does Bayesian estimation of Q and R beat the grid search? ({n} series)"
-    )
+    methods = list(dict.fromkeys(m for s in comparison.series.values() for m in s.table.index))
+    title = title or _title(v, methods, n)
     sections = [
         ("data", "1. Data", S.data_section(ctx)),
         ("model", "2. Model and methods", S.model_section(ctx)),
@@ -77,8 +78,19 @@ def write_report(
     lead = box(
         f'<strong>Answer:</strong> {esc(v.headline)} <a href="#comparison">Details</a>.', "answer"
     )
-    methods = ", ".join(dict.fromkeys(m for s in comparison.series.values() for m in s.table.index))
-    subtitle = f"{n} series; methods: {methods}."
+    subtitle = f"{n} series; methods: {', '.join(methods)}."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_text(path, page(title, sections, subtitle=subtitle, lead=lead))
+
+
+#: The question a report's title asks, by the verdict's first baseline (`verdict.BASELINES`).
+QUESTION = {"grid_seed": "the grid search", "mle": "maximum likelihood"}
+
+
+def _title(v: Verdict, methods: list[str], n: int) -> str:
+    """Return the question the verdict answers; without Bayes and a baseline, what ran."""
+    baseline = next(iter(v.differences), None)
+    if baseline is None:
+        return f"tvbeta: out-of-sample comparison of {len(methods)} methods ({n} series)"
+    return f"tvbeta: does Bayesian estimation of Q and R beat {QUESTION[baseline]}? ({n} series)"

@@ -254,7 +254,7 @@ def model_section(ctx: Context) -> str:
                 f"{s.get('tune')} tuning steps, {s.get('wall_time_total', np.nan):.1f} s"
                 "</p>" + table(_prior_rows(fit), name=f"priors-{series}", default="{:.4g}")
             )
-    parts += ["<h3>Grid and chosen specifications</h3>", _grid_text(ctx)]
+    parts += _specifications(ctx, methods)
     window = st.get("rolling_window")  # the window used: one number, or one per series
     if isinstance(window, dict):
         window = ", ".join(f"{esc(t)} {w}" for t, w in window.items())
@@ -262,6 +262,18 @@ def model_section(ctx: Context) -> str:
             "three years of observed returns, at most the training rows' (default)")  # fmt: skip
     parts.append(f"<p>Rolling OLS window: {size}; a missing return stretches it back a row.</p>")
     return "".join(parts)
+
+
+GRIDS = ("grid_seed", "grid_loglik")
+
+
+def _specifications(ctx: Context, methods: list[str]) -> list[str]:
+    """Return the grid's text and the chosen specifications of the grid and MLE that ran."""
+    if any(m in methods for m in GRIDS):
+        return ["<h3>Grid and chosen specifications</h3>", _grid_text(ctx)]
+    if "mle" in methods:
+        return ["<h3>Chosen specifications</h3>", _chosen_specs(ctx)]
+    return []
 
 
 def _grid_text(ctx: Context) -> str:
@@ -279,19 +291,23 @@ def _grid_text(ctx: Context) -> str:
         f"initial state ({', '.join(DEFAULT_INIT_SETTERS)}). Rolling setters give one Q or "
         f"R per training row; the test rows reuse the last training value.{no_factors}</p>"
     )
+    return text + _chosen_specs(ctx)
+
+
+def _chosen_specs(ctx: Context) -> str:
     rows = {}
     for series, fits in ctx.fits.items():
-        for method in ("grid_seed", "grid_loglik", "mle"):
+        for method in (*GRIDS, "mle"):
             spec = fits.get(method)
             if spec is not None:
                 rows[(series, method)] = {"specification": spec.name, "intercept": spec.intercept,
                                           "Q": spec.q_mode or "–", "R": spec.r_mode or "–",
                                           "initial state": spec.init_mode or "–"}  # fmt: skip
     if not rows:
-        return text + ctx.missing_fits_note("the chosen specifications", A.FITTED[:3])
+        return ctx.missing_fits_note("the chosen specifications", A.FITTED[:3])
     chosen = pd.DataFrame.from_dict(rows, orient="index")
     chosen.index.names = ["series", "method"]
-    return text + table(chosen, name="chosen-specs")
+    return table(chosen, name="chosen-specs")
 
 
 def _best(frame: pd.DataFrame, col: str) -> pd.DataFrame:
