@@ -124,9 +124,14 @@ def test_bad_index_settings_are_refused(window, half_life, match):
 
 
 def test_too_short_a_series_for_the_window_is_refused_clearly():
+    """Fixed or sampled half-life (`log_h_at`), the same refusal naming window and steps."""
     y, Z = regression_data(5, n=40)
-    with pytest.raises(ValueError, match="needs 36 observed targets"):
-        VolatilityIndex(36, 6.0).centred(y, Z, np.arange(5, 36))
+    index = VolatilityIndex(36, 6.0)
+    match = "needs 36 observed targets before the scored steps and has none on the 31 of them"
+    with pytest.raises(ValueError, match=match):
+        index.centred(y, Z, np.arange(5, 36))
+    with pytest.raises(ValueError, match=match):
+        index.log_h_at(np.array([3.0, 6.0]), y, Z, np.arange(5, 36))
 
 
 def simulate_scaled(seed: int, gamma: float, n: int = 500):

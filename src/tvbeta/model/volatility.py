@@ -128,10 +128,13 @@ class VolatilityIndex:
         raw = self.raw_log_h(y, Z)[steps]
         raw = raw[np.isfinite(raw)]
         if raw.size == 0:
-            raise ValueError(
-                f"the volatility index needs {self.window} observed targets before the scored "
-                "steps and has none: use a shorter window or more data")
+            raise self._no_index_on(steps)
         return replace(self, offset=float(raw.mean()))
+
+    def _no_index_on(self, steps: np.ndarray) -> ValueError:
+        return ValueError(
+            f"the volatility index needs {self.window} observed targets before the scored "
+            f"steps and has none on the {len(steps)} of them: use a shorter window or more data")
 
     def log_h_at(self, half_lives: np.ndarray, y: np.ndarray, Z: np.ndarray, steps: np.ndarray,
                  rows_y: np.ndarray | None = None,
@@ -141,14 +144,17 @@ class VolatilityIndex:
         Each half-life's index is centred on ``steps`` of (y, Z) (as `centred`) and given on
         the rows (rows_y, rows_Z) (default: y, Z), 0 before the first regression (as
         `log_h`): the per-draw index of a sampled half-life. The rolling regressions run once.
+
+        Raises
+        ------
+        ValueError
+            As `centred`.
         """
         t0, x = self.ewma_input(y, Z)
         r0, rx = (t0, x) if rows_y is None else self.ewma_input(rows_y, rows_Z)
         centre = steps[steps >= t0] - t0
         if centre.size == 0:
-            raise ValueError(
-                f"the volatility index needs {self.window} observed targets before the scored "
-                "steps and has none: use a shorter window or more data")
+            raise self._no_index_on(steps)
         half_lives = np.atleast_1d(np.asarray(half_lives, dtype=np.float64))
         out = np.zeros((half_lives.size, len(y) if rows_y is None else len(rows_y)))
         for d, half_life in enumerate(half_lives):

@@ -100,6 +100,21 @@ def test_draws_of_variables_with_different_dims_keep_their_own_labels():
             assert table.loc[f"x[{fund}, s{i}]", "mean"] == pytest.approx(10 * j + i, abs=0.01)
 
 
+def test_a_warning_names_six_parameters_and_counts_the_rest():
+    """50 draws of 2 chains: bulk ESS < 400 for each of 20 funds' x; the warning lists six
+    of them and says how many more (it listed all: a pooled fit's ran to pages)."""
+    rng = np.random.default_rng(1)
+    post = xr.Dataset({"x": (("chain", "draw", "fund"), rng.normal(size=(2, 50, 20)))},
+                      coords={"fund": [f"f{j:02d}" for j in range(20)]})  # fmt: skip
+    tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": xr.Dataset(
+        {"diverging": (("chain", "draw"), np.zeros((2, 50), bool))})})  # fmt: skip
+    with pytest.warns(dg.BayesConvergenceWarning) as caught:
+        dg.check_draws(tree, ["x"], what="test")
+    bulk = next(line for line in str(caught[0].message).splitlines() if "bulk ESS" in line)
+    assert bulk.startswith("- bulk ESS < 400 for x[f00], x[f01], x[f02], x[f03], x[f04], "
+                           "x[f05] and 14 more (all 20 in the summary of the ConvergenceReport")
+
+
 def test_summary_has_rhat_ess_and_mcse_for_every_parameter(fits):
     table = dg.summary(fits["good"])
     assert list(table.index) == ["sigma_eps", "sigma_beta[Intercept]", "sigma_beta[f1]"]

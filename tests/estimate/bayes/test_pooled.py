@@ -283,7 +283,8 @@ def test_pooled_mean_reverting_fit_gives_each_fund_its_phi_and_a_single_fund_fit
     assert np.all(np.isfinite(summary["beta"].values))
     assert "phi[f1]" in summary["parameter"].values
     checked = set(fit.check_convergence(warn=False).summary.index)
-    assert {"phi_tau[f1]", "phi[C, f2]", "gamma_tau"} <= checked
+    assert {"phi_tau[f1]", "phi_annual[C, f2]", "gamma_tau"} <= checked
+    assert not any(name.startswith("phi[") for name in checked)  # phi_annual's diagnostics
 
 
 def test_pooled_spec_refuses_mixed_betas_or_reversion_priors():

@@ -13,6 +13,7 @@ from tests.estimate.bayes.test_model import at
 from tests.estimate.bayes.test_volatility_model import quiet_fit
 from tests.kalman.models import mean_reverting_transition
 
+from tvbeta.estimate.bayes.diagnostics import check_convergence
 from tvbeta.estimate.bayes.fit import BayesFit
 from tvbeta.estimate.bayes.model import BayesSpec, SystemDraws, model_from_spec
 from tvbeta.estimate.bayes.paths import beta_path_summary
@@ -224,14 +225,28 @@ def test_small_sbc_ranks_of_phi_are_uniform():
         assert p > 1e-3, (name, np.sort(r).tolist())
 
 
-def test_save_and_load_keep_mean_reversion_and_the_log_density(tmp_path):
+@pytest.fixture(scope="module")
+def small_fit() -> BayesFit:
     y, Z = simulate(5, 120, [0.9, 0.9], [0.0, 1.0], [1e-4, 0.05])
-    fit = quiet_fit(spec_for(y, Z), 0, draws=50, chains=1)
+    return quiet_fit(spec_for(y, Z), 0, draws=50, chains=1)
+
+
+def test_save_and_load_keep_mean_reversion_and_the_log_density(small_fit, tmp_path):
+    fit = small_fit
     loaded = BayesFit.load(fit.save(tmp_path / "fit.nc"))
     assert loaded.spec.betas == "mean_reverting"
     point = fit.model().initial_point()
     assert loaded.model().compile_logp()(point) == fit.model().compile_logp()(point)
     assert list(fit.summary().index)[-2:] == ["phi[Intercept]", "phi[f1]"]
+
+
+def test_convergence_checks_cover_the_persistence_once(small_fit):
+    """check_convergence diagnoses phi_annual (it checked sigma_eps and sigma_beta only), not
+    also phi per step: a monotone function of it, with the same ranks, R-hat and ESS."""
+    report = check_convergence(small_fit, warn=False)
+    names = list(map(str, report.summary.index))
+    assert names[-2:] == ["phi_annual[Intercept]", "phi_annual[f1]"]
+    assert not any(name.startswith("phi[") for name in names)
 
 
 def test_unknown_betas_is_refused_naming_the_choices():

@@ -12,6 +12,7 @@ from scipy.stats import halfcauchy, halfnorm, norm
 from tests.kalman.models import assert_close
 
 from tvbeta.data import simulate
+from tvbeta.estimate.bayes.diagnostics import check_convergence
 from tvbeta.estimate.bayes.fit import BayesFit, fit_bayes
 from tvbeta.estimate.bayes.model import bayes_spec, model_from_spec
 from tvbeta.estimate.bayes.priors import Priors
@@ -195,3 +196,12 @@ def test_a_horseshoe_fit_saves_and_loads_with_its_shrinkage_and_log_density(fits
     assert loaded.model().compile_logp()(point) == fit.model().compile_logp()(point)
     # a fit without shrinkage records none and reads back as "none"
     assert BayesFit.load(fits[1, "none"].save(tmp_path / "none.nc")).spec.shrinkage == "none"
+
+
+def test_convergence_checks_cover_the_horseshoes_global_scale(fits):
+    """check_convergence diagnoses shrink_tau besides sigma_beta (it checked sigma_eps and
+    sigma_beta only, whatever the model)."""
+    report = check_convergence(fits[(SEEDS[0], "horseshoe")], warn=False)
+    assert "shrink_tau" in report.summary.index
+    assert not any(str(name).startswith("shrink_tau") for name in
+                   check_convergence(fits[(SEEDS[0], "none")], warn=False).summary.index)

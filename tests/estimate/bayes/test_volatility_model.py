@@ -13,7 +13,7 @@ from scipy.stats import chisquare
 from tests.estimate.bayes.test_model import at
 from tests.model.test_volatility import reference_raw_log_h
 
-from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning
+from tvbeta.estimate.bayes.diagnostics import BayesConvergenceWarning, check_convergence
 from tvbeta.estimate.bayes.fit import BayesFit, fit_spec
 from tvbeta.estimate.bayes.model import BayesSpec, model_from_spec
 from tvbeta.estimate.bayes.priors import Prior, Priors
@@ -100,14 +100,21 @@ def test_the_gradient_in_a_sampled_half_life_matches_finite_differences():
         np.testing.assert_allclose(grad[name], fd, rtol=1e-6, atol=1e-6)
 
 
-def test_each_posterior_draw_scales_r_with_the_index_at_its_half_life(tmp_path):
+@pytest.fixture(scope="module")
+def half_life_fit() -> tuple[BayesFit, np.ndarray, np.ndarray]:
+    """(fit, y, Z): a fit with a sampled half-life on the first 120 of 140 simulated rows."""
+    y, Z = simulate(6, 140, 0.01, 1.0, [1e-4, 0.02])
+    spec = spec_for(y[:120], Z[:120], Priors(index_half_life_sd=0.75))
+    return quiet_fit(spec, 0, draws=40, chains=1), y, Z
+
+
+def test_each_posterior_draw_scales_r_with_the_index_at_its_half_life(half_life_fit, tmp_path):
     """A fit with a sampled half-life: R_t of draw d (on the fitted rows and on a longer
     series) is sigma_eps_d^2 h_t^gamma_d with the fixed-half-life index at that draw's
     half-life, centred on the fit's steps (`VolatilityIndex.centred`, the pandas path); a
     saved fit reloads to the same draws of R_t."""
-    y, Z = simulate(6, 140, 0.01, 1.0, [1e-4, 0.02])
-    spec = spec_for(y[:120], Z[:120], Priors(index_half_life_sd=0.75))
-    fit = quiet_fit(spec, 0, draws=40, chains=1)
+    fit, y, Z = half_life_fit
+    spec = fit.spec
     post = fit.tree["posterior"]
     years = post["index_half_life"].values.ravel()
     assert np.std(years) > 0 and "index_half_life" in fit.summary().index
@@ -126,6 +133,15 @@ def test_each_posterior_draw_scales_r_with_the_index_at_its_half_life(tmp_path):
     loaded = BayesFit.load(fit.save(tmp_path / "fit.nc"))
     assert loaded.spec.samples_half_life
     np.testing.assert_array_equal(loaded.qr_draws(longer)[1], R_long)
+
+
+def test_convergence_checks_cover_gamma_and_a_sampled_half_life(half_life_fit):
+    """check_convergence diagnoses gamma and index_half_life (it checked sigma_eps and
+    sigma_beta only): 40 draws of one chain are far below the ESS threshold for each."""
+    report = check_convergence(half_life_fit[0], warn=False)
+    assert {"gamma", "index_half_life"} <= set(report.summary.index)
+    low = next(p for p in report.problems if p.startswith("bulk ESS"))
+    assert "gamma" in low and "index_half_life" in low
 
 
 def quiet_fit(spec: BayesSpec, seed: int, draws: int = 300, chains: int = 2) -> BayesFit:

@@ -5,7 +5,9 @@ Thresholds (Vehtari et al. 2021, "Rank-normalization, folding, and localization"
 E-BFMI >= 0.3 in every chain (Betancourt 2016). `check_convergence` warns with a
 `BayesConvergenceWarning` naming every failed check, and each parameter as `BayesFit.summary`
 shows it with the sampled variable diagnosed: ``Q[f1] (sigma_beta[f1])``, ``R (sigma_eps)``.
-R-hat compares chains: a one-chain fit is not checked for it, and the warning says so.
+The model menu's parameters a fit has are checked too (`MENU_PARAMETERS`: gamma, a sampled
+index half-life, phi_annual, the horseshoe's global scale). R-hat compares chains: a one-chain
+fit is not checked for it, and the warning says so.
 `check_draws` runs the same checks on any posterior's variables (the pooled model's too).
 """
 
@@ -46,9 +48,22 @@ class BayesConvergenceWarning(UserWarning):
     """The sampler's output fails a convergence check; the estimates may be unreliable."""
 
 
+#: The model menu's parameters a fit may have, diagnosed when its posterior holds them:
+#: the volatility elasticity, a sampled index half-life, the one-year persistence (``phi``
+#: per step is a monotone function of it: the same ranks, so the same R-hat and ESS) and the
+#: horseshoe's global scale (its local scales are heavy-tailed nuisances of sigma_beta).
+MENU_PARAMETERS = ("gamma", "index_half_life", "phi_annual", "shrink_tau")
+
+
 def parameter_names(fit) -> list[str]:
-    """Posterior variables to diagnose: sigma_eps, sigma_beta (and Q for a full Q)."""
-    return ["sigma_eps", "sigma_beta"] + (["Q"] if fit.spec.q == "full" else [])
+    """Return the posterior variables to diagnose.
+
+    sigma_eps, sigma_beta (and Q for a full Q), and the model menu's parameters the fit has
+    (`MENU_PARAMETERS`).
+    """
+    posterior = fit.tree["posterior"]
+    return (["sigma_eps", "sigma_beta"] + (["Q"] if fit.spec.q == "full" else [])
+            + [name for name in MENU_PARAMETERS if name in posterior])  # fmt: skip
 
 
 def summary(fit, *, ci_prob: float = 0.9) -> pd.DataFrame:
@@ -116,12 +131,12 @@ def _check(tree: xr.DataTree, table: pd.DataFrame, names: list[str], what: str,
     else:
         bad_rhat = shown[~(table["r_hat"] <= RHAT_MAX)].tolist()
         if bad_rhat:
-            problems.append(f"R-hat > {RHAT_MAX} (or NaN) for {', '.join(bad_rhat)}: chains "
+            problems.append(f"R-hat > {RHAT_MAX} (or NaN) for {_listed(bad_rhat)}: chains "
                             "disagree")
     for col, kind in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
         low = shown[~(table[col] >= ESS_MIN)].tolist()
         if low:
-            problems.append(f"{kind} ESS < {ESS_MIN:.0f} for {', '.join(low)}: draw more (or "
+            problems.append(f"{kind} ESS < {ESS_MIN:.0f} for {_listed(low)}: draw more (or "
                             "thin less)")
     stats = tree["sample_stats"]
     n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
@@ -140,6 +155,19 @@ def _check(tree: xr.DataTree, table: pd.DataFrame, names: list[str], what: str,
             BayesConvergenceWarning,
         )
     return report
+
+
+#: Parameters a warning names before it counts the rest (a pooled fit has one per fund and
+#: state: the whole list made warnings of thousands of characters).
+LISTED = 6
+
+
+def _listed(names: list[str]) -> str:
+    """Join ``names``; past `LISTED`, count the rest and say where all of them are."""
+    if len(names) <= LISTED:
+        return ", ".join(names)
+    return (f"{', '.join(names[:LISTED])} and {len(names) - LISTED} more (all {len(names)} "
+            "in the summary of the ConvergenceReport that check_convergence returns)")
 
 
 def _shown_names(labels: pd.Index, q: str) -> list[str]:

@@ -523,10 +523,13 @@ class PooledFit:
         """Check mu, tau, sigma_eps and sigma_beta as `diagnostics.check_convergence` does one fund.
 
         With a volatility-scaled R also gamma_mu, gamma_tau and gamma; with mean-reverting
-        betas also phi_mu, phi_tau, phi_annual and phi. R-hat, bulk and tail
+        betas also phi_mu, phi_tau and phi_annual (not phi per step, its monotone function: the
+        same diagnostics). R-hat, bulk and tail
         ESS, divergences and E-BFMI; warns (BayesConvergenceWarning) when any check fails.
         """
-        var_names = self.spec.population_variables + self.spec.fund_variables
+        # phi per step is a monotone function of phi_annual: the same ranks, R-hat and ESS
+        fund = [name for name in self.spec.fund_variables if name != "phi"]
+        var_names = self.spec.population_variables + fund
         return check_draws(self.tree, var_names, what="pooled Bayesian fit", warn=warn)
 
 
