@@ -500,6 +500,22 @@ def test_fit_grid_with_mean_reverting_betas_says_to_use_mle_or_bayes(capsys, tmp
     assert "betas 'mean_reverting' is fitted by --method mle or bayes" in err
 
 
+def test_fit_mle_with_volatility_noise_from_the_command_line_fits_gamma(capsys, tmp_path):
+    """--noise volatility is the model file's [model] noise: the summary has gamma, the
+    folder and the manifest say so; the grid refuses it (its R setters are its own)."""
+    code, out, err = run(capsys, "fit", TINY, "--method", "mle", "--noise", "volatility",
+                         "--target", "NoDur", "--output", tmp_path)  # fmt: skip
+    assert code == 0, err
+    folder = tmp_path / "fit_mle_volatility"
+    summary = pd.read_csv(folder / "NoDur.summary.csv", index_col=0)
+    assert "gamma" in summary.index and "gamma" in out
+    assert '"command": "fit --method mle --noise volatility"' in (
+        folder / "manifest.json").read_text()
+    code, _, err = run(capsys, "fit", TINY, "--method", "grid", "--noise", "volatility",
+                       "--output", tmp_path)  # fmt: skip
+    assert code == 2 and "noise 'volatility' is fitted by --method mle or bayes" in err
+
+
 def test_fit_shrinkage_with_a_full_q_names_the_option(capsys, tmp_path):
     model = tmp_path / "full.toml"
     model.write_text(TINY.read_text().replace('intercept = true', 'intercept = true\nq = "full"'))

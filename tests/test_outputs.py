@@ -230,6 +230,19 @@ def test_unfinished_run_is_named_by_its_staging_folder(tmp_path):
         read_manifest(tmp_path)
 
 
+def test_a_failed_run_leaves_no_folder_it_created(tmp_path):
+    """'Nothing was written': the folder and the parents the run made are removed again; a
+    folder that was there stays."""
+    with pytest.raises(RuntimeError), run_folder(tmp_path / "new" / "run"):
+        raise RuntimeError("the fit failed")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(RuntimeError), run_folder(tmp_path / "mine" / "run"):
+        raise RuntimeError("the fit failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+    assert not any((tmp_path / "mine").iterdir())
+
+
 # --- interrupts ----------------------------------------------------------------------------------
 def test_swallowed_interrupt_is_still_noted():
     """PyMC and nutpie catch KeyboardInterrupt and return; the note keeps it."""

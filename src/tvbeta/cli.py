@@ -31,7 +31,7 @@ import pandas as pd
 
 from tvbeta._warn import named_warnings
 from tvbeta.config import ConfigError, RunConfig, load_config
-from tvbeta.constants import BETAS, SHRINKAGES, default_burn
+from tvbeta.constants import BETAS, NOISES, SHRINKAGES, default_burn
 from tvbeta.data import DataValidationError
 from tvbeta.interrupts import InterruptNote, noting_interrupts
 from tvbeta.model import SavedFileError, SpecError
@@ -179,18 +179,24 @@ def _writing(folder: Path, interrupt: InterruptNote, **kwargs: Any) -> Iterator[
         raise Interrupted(kept) from err  # --debug shows where it was interrupted
 
 
-def _output_folder(folder: Path) -> Path:
-    """Create the folder (and parents) now, before any long work, or say why it cannot be."""
+def _output_folder(folder: Path, *, create: bool = False) -> Path:
+    """Check now, before any long work, that the folder can be written, or say why not.
+
+    The run's writer (`tvbeta.outputs.run_folder`) creates an absent folder and removes it again
+    when the run fails or is interrupted; ``create`` makes it here (a file written directly).
+    """
     full = folder.expanduser().resolve()
     if full.exists() and not full.is_dir():
         raise CLIError(f"output folder {full} is an existing file: choose another --output")
-    try:
-        full.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CLIError(f"cannot create the output folder {full}: {err.strerror}; choose another "
-                       "--output") from err  # fmt: skip
-    if not os.access(full, os.W_OK):
+    base = next(p for p in (full, *full.parents) if p.exists())  # the root always exists
+    if base == full and not os.access(full, os.W_OK | os.X_OK):
         raise CLIError(f"output folder {full} is not writable: choose another --output")
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        why = "a file" if not base.is_dir() else "not writable"
+        raise CLIError(f"cannot create the output folder {full}: {base} is {why}; choose "
+                       "another --output")  # fmt: skip
+    if create:
+        full.mkdir(parents=True, exist_ok=True)
     return full
 
 
@@ -338,10 +344,16 @@ def _fit(args: argparse.Namespace) -> int:
             raise CLIError(f"--shrinkage {args.shrinkage}: {err}") from err
     if args.betas is not None:
         config = replace(config, model=replace(config.model, betas=args.betas))
+    if args.noise is not None:
+        config = replace(config, model=replace(config.model, noise=args.noise))
     if config.model.betas != "random_walk" and args.method == "grid":
         raise CLIError(f"betas {config.model.betas!r} is fitted by --method mle or bayes (the "
                        "seed's grid has random-walk betas only): use --method mle or bayes, "
                        "or --betas random_walk")  # fmt: skip
+    if config.model.noise != "constant" and args.method == "grid":
+        raise CLIError(f"noise {config.model.noise!r} is fitted by --method mle or bayes (the "
+                       "seed's grid sets R with its own setters): use --method mle or bayes, "
+                       "or --noise constant")  # fmt: skip
     _check_prior_method(config, args.method, "--shrinkage none")
     name = f"fit_{args.method}{_menu_suffix(config)}"
     folder = _output_folder(config.output.folder / name)
@@ -450,7 +462,7 @@ def _menu_suffix(config: RunConfig) -> str:
 
 def _menu_flags(args: argparse.Namespace) -> str:
     """Return the command line's model-menu options as typed (for the manifest's command)."""
-    return "".join(f" --{name} {getattr(args, name)}" for name in ("betas", "shrinkage")
+    return "".join(f" --{name} {getattr(args, name)}" for name in ("noise", "betas", "shrinkage")
                    if getattr(args, name, None) is not None)  # fmt: skip
 
 
@@ -544,7 +556,7 @@ def _report(args: argparse.Namespace) -> int:
     comparison = Comparison.load(folder)  # IncompleteRunError: an interrupted or failed run
     if args.output:
         target = Path(args.output).expanduser().resolve()
-        _output_folder(target.parent)
+        _output_folder(target.parent, create=True)
         print(f"report: {_write_report(comparison, target, folder)}")
         return EXIT_OK
     with _writing(folder, args.interrupt, update=True) as stage:  # the manifest lists it
@@ -632,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["fit"].add_argument("--shrinkage", choices=SHRINKAGES, help=(
         "prior of the drift sds of --method bayes: none, or horseshoe (finds which betas are "
         "static; q = \"diag\") (default: [model] shrinkage)"))  # fmt: skip
+    sub.choices["fit"].add_argument("--noise", choices=NOISES, help=(
+        "the observation noise of --method mle or bayes: constant R, or volatility (R_t = "
+        "sigma_eps^2 h_t^gamma on a variance index known at t-1) (default: [model] noise)"))
     sub.choices["fit"].add_argument("--betas", choices=BETAS, help=(
         "how the betas of --method mle or bayes move: random_walk, or mean_reverting (towards "
         "long-run means, persistence phi per state) (default: [model] betas)"))  # fmt: skip

@@ -148,22 +148,39 @@ def run_folder(folder: str | os.PathLike[str], *, info: Mapping[str, Any] | None
     run's listed entries this run did not write are removed (unless ``update``), and the new
     manifest (every file with its size, the tvbeta version, the time and ``info``) is written
     last, with SIGINT and SIGTERM held back (`deferring_interrupts`). When the block raises,
-    ``folder`` is exactly as it was. Files no manifest lists (the user's own) are never
+    ``folder`` is exactly as it was (absent if it was: the folders this call made are removed
+    while empty). Files no manifest lists (the user's own) are never
     touched; staging folders of runs whose process is gone (a hard kill) are removed.
     """
     folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # innermost first
     folder.mkdir(parents=True, exist_ok=True)
-    # the previous run's listing (its files are checked by whoever reads them, not here)
-    previous = read_manifest(folder, needed=()) if update else _listing(folder)
-    _remove_dead_staging(folder)
-    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
+    committed = False
     try:
-        yield stage
-        with deferring_interrupts():
-            _commit(stage, folder, previous, dict(info or {}), update)
+        # the previous run's listing (its files are checked by whoever reads them, not here)
+        previous = read_manifest(folder, needed=()) if update else _listing(folder)
+        _remove_dead_staging(folder)
+        stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
+        try:
+            yield stage
+            with deferring_interrupts():
+                _commit(stage, folder, previous, dict(info or {}), update)
+            committed = True
+        finally:
+            with deferring_interrupts():  # a second Ctrl-C must not leave half a staging folder
+                shutil.rmtree(stage, ignore_errors=True)
     finally:
-        with deferring_interrupts():  # a second Ctrl-C must not leave half a staging folder
-            shutil.rmtree(stage, ignore_errors=True)
+        if not committed:  # "nothing was written": no empty folder left behind either
+            _remove_empty(made)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty; stop at the first that is not."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:  # not empty (something else wrote there), or already gone
+            return
 
 
 def _remove_dead_staging(folder: Path) -> None:

@@ -45,6 +45,31 @@ def test_the_table_equals_pandas_inner_merge_of_the_two_files(tmp_path):
     assert (got.target, got.factors) == ("Fund", ["Mkt", "HML"])
 
 
+def test_a_fund_date_absent_from_its_file_is_kept_as_a_missing_return(tmp_path):
+    """By hand: the fund file lacks weeks 12 and 25 (rows deleted), inside its span: both
+    factor dates stay, the fund's return missing there (as week 10's empty cell), so the
+    filter predicts through them instead of stepping over them; a warning names them."""
+    fund_csv, factor_csv = _write(tmp_path)
+    lines = fund_csv.read_text().splitlines()
+    fund_csv.write_text("\n".join(line for i, line in enumerate(lines) if i - 1 not in (12, 25)))
+    with pytest.warns(DataWarning, match=r"2 factor date\(s\) inside the fund's dates with no "
+                      r"fund row \(2020-03-27, 2020-06-26\) are kept as missing"):  # fmt: skip
+        got = load_fund_and_factors(fund_csv, factor_csv)
+    assert len(got.df) == 34 and got.gaps == 2
+    assert list(got.df.index[got.df["Fund"].isna()]) == list(DATES[[10, 12, 25]])
+    assert "1 empty fund value(s) kept" in got.note
+
+
+def test_a_date_on_two_rows_is_refused_naming_the_file_and_lines(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    lines = factor_csv.read_text().splitlines()
+    factor_csv.write_text("\n".join([*lines[:4], lines[3], *lines[4:]]))  # data row 3 again
+    with pytest.raises(DataValidationError, match=r"factors.csv: the date 2020-02-21 is on data "
+                       r"rows 3, 4 \(lines 4, 5 if no blank lines\), with the same values: "
+                       r"delete the repeated line"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factor_csv)
+
+
 def test_the_dropped_rows_of_each_side_are_counted_and_warned(tmp_path):
     """By hand: the fund's weeks 0-4 and 20 have no complete factor row (6 rows); every
     factor row has a fund row (0). The fund's empty week 10 is kept as missing."""

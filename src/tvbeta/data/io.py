@@ -194,9 +194,11 @@ class FundData:
     """A fund and its factors on common dates, ready for ``fit_mle(d.df, d.target, d.factors)``.
 
     df : the fund column, then the factor columns, decimal returns on a sorted ``DatetimeIndex``
-    named "Date"; target, factors : the column names; fund_only, factors_only : how many dated
-    rows of each file had no counterpart in the other (dropped by the inner join; a factor row
-    with an empty cell counts as absent); note : what was done and assumed, in words.
+    named "Date"; target, factors : the column names; fund_only : fund rows with no factor row
+    (dropped; a factor row with an empty cell counts as absent); factors_only : factor rows
+    outside the fund's first and last dates (dropped); note : what was done and assumed, in
+    words; gaps : factor dates inside the fund's dates with no fund row (kept, the fund's
+    return missing).
     """
 
     df: pd.DataFrame
@@ -205,6 +207,7 @@ class FundData:
     fund_only: int
     factors_only: int
     note: str
+    gaps: int = 0
 
 
 def load_fund_and_factors(
@@ -218,11 +221,15 @@ def load_fund_and_factors(
 ) -> FundData:
     """Read "my fund CSV + my factor CSV" into one table for the fits, in one call.
 
-    Both files are read as `read_returns_csv` reads. The dates are aligned by an inner join;
-    the rows dropped from each side are counted in a `DataWarning` and in ``FundData.note``.
-    An empty fund cell on a common date is kept (the filter predicts through it); a factor
-    row with an empty cell is dropped, since the model needs every factor where the fund is
-    observed.
+    Both files are read as `read_returns_csv` reads. The rows are the factor dates from the
+    fund's first date to its last: a factor date in between with no fund row is kept with
+    the fund's return missing, as an empty fund cell is (the filter predicts through it; a
+    date dropped instead would make the filter step over it as if the dates were adjacent),
+    with a `DataWarning` naming the first such dates. Fund rows with no factor row and factor
+    rows outside the fund's dates are dropped, counted and named in a `DataWarning` and in
+    ``FundData.note``; a factor row with an empty cell is dropped, since the model needs every
+    factor where the fund is observed. With ``weekly`` the days common to both files are
+    compounded (so fund and factors compound the same days).
 
     Parameters
     ----------
@@ -252,9 +259,9 @@ def load_fund_and_factors(
     FileNotFoundError
         A file is absent.
     DataValidationError
-        A date that does not parse or a non-numeric cell (file, row or column and value
-        named); a column that is not in its file (the file and its columns named); a fund
-        column that is also a factor column; no common date.
+        A date that does not parse, a date on two rows, or a non-numeric cell (file, row or
+        column and value named); a column that is not in its file (the file and its columns
+        named); a fund column that is also a factor column; no common date.
     ValueError
         ``units`` is not "decimal" or "percent".
     """
@@ -275,30 +282,56 @@ def load_fund_and_factors(
         )
     fund, factors = fund[target], factors[names].dropna()  # a factor row needs every value
     common = fund.index.intersection(factors.index)
-    fund_only, factors_only = len(fund) - len(common), len(factors) - len(common)
     if common.empty:
         raise DataValidationError(
             f"{fund_csv} ({format_span(fund.index)}) and {factor_csv} "
             f"({format_span(factors.index)}) have no date in common: check that both hold the "
             "same frequency (e.g. both daily or both month-end dates)"
         )
-    df = fund.loc[common].join(factors.loc[common])
+    # a factor date inside the fund's span with no fund row is a missing return, as an empty
+    # cell is: dropping it would make the filter step over it as if the dates were adjacent.
+    # Daily files compounded to weeks keep the common days (fund and factors over the same days)
+    inside = factors.index[(factors.index >= fund.index[0]) & (factors.index <= fund.index[-1])]
+    rows = common if weekly else inside
+    gaps = rows.difference(fund.index)
+    fund_only, factors_only = fund.index.difference(rows), factors.index.difference(rows)
+    df = fund.reindex(rows).join(factors.loc[rows])
     if units == "percent":
         df = df / 100.0
-    steps = [f"{len(common)} common dates {format_span(common)}"]
+    steps = [f"{len(rows)} dates {format_span(rows)}"]
     if weekly:
         df = aggregate_weekly_data(df, additive_cols=[])
         steps.append(f"compounded to {len(df)} weeks ending Friday")
-    missing = int(df[target[0]].isna().sum())
-    dropped = (f"{fund_only} fund row(s) with no factor row and {factors_only} factor row(s) "
-               f"with no fund row were dropped")  # fmt: skip
-    note = (f"{'; '.join(steps)}; {dropped}; {missing} empty fund value(s) kept as missing; "
-            f"units {units!r}{' (divided by 100)' if units == 'percent' else ''}, read as "
-            "decimal returns (0.01 = 1%)")  # fmt: skip
-    if fund_only or factors_only:
+    missing = int(df[target[0]].isna().sum()) - len(gaps)
+    dropped = (f"{len(fund_only)} fund row(s) with no factor row{_dates(fund_only)} and "
+               f"{len(factors_only)} factor row(s) outside the fund's dates"
+               f"{_dates(factors_only)} were dropped")  # fmt: skip
+    kept = (f"{len(gaps)} factor date(s) inside the fund's dates with no fund row"
+            f"{_dates(gaps)} are kept as missing fund returns")  # fmt: skip
+    note = (f"{'; '.join(steps)}; {dropped}; {kept}; {missing} empty fund value(s) kept as "
+            f"missing; units {units!r}{' (divided by 100)' if units == 'percent' else ''}, "
+            "read as decimal returns (0.01 = 1%)")  # fmt: skip
+    if len(fund_only) or len(factors_only):
         warn_caller(f"{fund_csv} + {factor_csv}: {dropped} by the date alignment", DataWarning)
+    if len(gaps):
+        warn_caller(f"{fund_csv} + {factor_csv}: {kept} (the filter predicts through them): "
+                    "if the fund has returns there, add them to its file", DataWarning)
     warn_if_not_decimal(prepare_design(df, target[0], names, intercept=True))
-    return FundData(df, str(target[0]), [str(c) for c in names], fund_only, factors_only, note)
+    return FundData(df, str(target[0]), [str(c) for c in names], len(fund_only),
+                    len(factors_only), note, len(gaps))
+
+
+#: Dates a warning names before it counts the rest.
+DATES_SHOWN = 3
+
+
+def _dates(index: pd.DatetimeIndex) -> str:
+    """' (2004-05-31, 2010-02-28 and 3 more)': the first dates of ``index``, or ''."""
+    if index.empty:
+        return ""
+    shown = ", ".join(format_label(d) for d in index[:DATES_SHOWN])
+    more = f" and {len(index) - DATES_SHOWN} more" if len(index) > DATES_SHOWN else ""
+    return f" ({shown}{more})"
 
 
 def _pick_columns(frame: pd.DataFrame, file: str | os.PathLike[str], argument: str,
@@ -346,6 +379,18 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
     raw = pd.read_csv(file, index_col=0)
     dates = _parse_dates(raw.index, file, date_format, hint)
     columns = {col: _to_float(raw[col], col, dates, file) for col in raw.columns}
+    twice = np.flatnonzero(dates.duplicated(keep=False))
+    if twice.size:
+        first = twice[dates[twice] == dates[twice[0]]]
+        same = raw.iloc[first].nunique(dropna=False).max() <= 1
+        raise DataValidationError(
+            f"{file}: the date {format_label(dates[twice[0]])} is on data rows "
+            f"{', '.join(str(r + 1) for r in first)} (lines "
+            f"{', '.join(str(r + 2) for r in first)} if no blank lines), "
+            + ("with the same values: delete the repeated line" if same else
+               "with different values: keep the right one and delete the other")
+            + (f"; {dates[twice].nunique() - 1} more date(s) repeat" if
+               dates[twice].nunique() > 1 else ""))  # fmt: skip
     return pd.DataFrame(columns, index=dates.rename("Date")).sort_index(kind="stable")
 
 

@@ -120,7 +120,7 @@ def test_summary_has_rhat_ess_and_mcse_for_every_parameter(fits):
     assert list(table.index) == ["sigma_eps", "sigma_beta[Intercept]", "sigma_beta[f1]"]
     for col in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
         assert np.all(np.isfinite(table[col]))
-    report = dg.check_convergence(fits["good"], warn=False)
+    report = fits["good"].check_convergence(warn=False)  # = dg.check_convergence(fit)
     assert report.n_divergent == int(fits["good"].tree["sample_stats"]["diverging"].sum())
     assert report.bfmi.shape == (2,) and np.all(report.bfmi > 0)
 

@@ -21,6 +21,7 @@ import xarray as xr
 
 from tvbeta.constants import HORSESHOE_TARGET_ACCEPT, NUTPIE_ADAPTATION, STATE, STATE2, TIME
 from tvbeta.data.validate import Design
+from tvbeta.estimate.bayes.diagnostics import ConvergenceReport, check_convergence
 from tvbeta.estimate.bayes.model import (
     OBSERVED,
     BayesSpec,
@@ -142,6 +143,15 @@ class BayesFit:
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R (`qr_summary`), like `MLEFit.summary`."""
         return self.qr_summary(prob)
+
+    def check_convergence(self, warn: bool = True) -> ConvergenceReport:
+        """Check the sampling: R-hat, bulk and tail ESS, divergences and E-BFMI.
+
+        `diagnostics.check_convergence` of this fit (the pooled fit has the same method).
+        Returns its `ConvergenceReport` (``summary``: R-hat and ESS per parameter, ``ok``,
+        ``problems``); warns (BayesConvergenceWarning) when a check fails and ``warn``.
+        """
+        return check_convergence(self, warn=warn)
 
     def model(self) -> pm.Model:
         """Rebuild the PyMC model (e.g. for predictive sampling after `load`)."""
@@ -415,8 +425,6 @@ def fit_spec(
     _LOG.info(settings_line(settings))
     fit = BayesFit(tree=tree, beta=beta, spec=spec, settings=settings)
     if check:
-        from tvbeta.estimate.bayes.diagnostics import check_convergence
-
         check_convergence(fit)
     return fit
 
