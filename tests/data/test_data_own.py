@@ -60,6 +60,26 @@ def test_a_fund_date_absent_from_its_file_is_kept_as_a_missing_return(tmp_path):
     assert "1 empty fund value(s) kept" in got.note
 
 
+def test_fund_and_factor_dates_that_do_not_line_up_are_refused(tmp_path):
+    """Fund on Fridays, factors on Thursdays: no common date; then factor weeks 5-7 moved to
+    Fridays: 3 of the fund's 34 dates in the factors' span (weeks 5-38) are common (by hand).
+    Keeping the others as missing would lose most returns: refused, naming dates of each."""
+    fund_csv, factor_csv = _write(tmp_path)
+    factors = pd.read_csv(factor_csv, index_col=0, parse_dates=True)
+    factors.index = factors.index - pd.Timedelta(days=1)
+    factors.to_csv(factor_csv, date_format="%Y-%m-%d")
+    with pytest.raises(DataValidationError, match=r"have no date in common"):
+        load_fund_and_factors(fund_csv, factor_csv)
+    factors.index = factors.index.where(factors.index > DATES[7], factors.index + pd.Timedelta(
+        days=1))  # fmt: skip
+    factors.to_csv(factor_csv, date_format="%Y-%m-%d")
+    match = (r"only 3 of the 34 dates of .*fund.csv within the factors' span are in .*: the "
+             r"files' dates do not line up, fund \(2020-02-28, .* and 28 more\) against "
+             r"factors \(2020-02-27, ")  # fmt: skip
+    with pytest.raises(DataValidationError, match=match):
+        load_fund_and_factors(fund_csv, factor_csv)
+
+
 def test_a_date_on_two_rows_is_refused_naming_the_file_and_lines(tmp_path):
     fund_csv, factor_csv = _write(tmp_path)
     lines = factor_csv.read_text().splitlines()

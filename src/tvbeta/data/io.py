@@ -261,7 +261,8 @@ def load_fund_and_factors(
     DataValidationError
         A date that does not parse, a date on two rows, or a non-numeric cell (file, row or
         column and value named); a column that is not in its file (the file and its columns
-        named); a fund column that is also a factor column; no common date.
+        named); a fund column that is also a factor column; no common date, or fewer than
+        half the fund's dates within the factors' span (dates that do not line up).
     ValueError
         ``units`` is not "decimal" or "percent".
     """
@@ -291,6 +292,14 @@ def load_fund_and_factors(
     # a factor date inside the fund's span with no fund row is a missing return, as an empty
     # cell is: dropping it would make the filter step over it as if the dates were adjacent.
     # Daily files compounded to weeks keep the common days (fund and factors over the same days)
+    overlap = fund.index[(fund.index >= factors.index[0]) & (fund.index <= factors.index[-1])]
+    if 2 * len(common) < len(overlap):  # kept as missing below, most returns would be lost
+        raise DataValidationError(
+            f"only {len(common)} of the {len(overlap)} dates of {fund_csv} within the factors' "
+            f"span are in {factor_csv}: the files' dates do not line up, fund"
+            f"{_dates(overlap.difference(common))} against factors"
+            f"{_dates(factors.index.difference(common))}; write both with the same dates "
+            "(e.g. both month-end, or both the last trading day)")  # fmt: skip
     inside = factors.index[(factors.index >= fund.index[0]) & (factors.index <= fund.index[-1])]
     rows = common if weekly else inside
     gaps = rows.difference(fund.index)
