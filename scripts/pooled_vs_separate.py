@@ -27,6 +27,7 @@ import argparse
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,24 +40,29 @@ from bench.common import print_table, write_json
 N_PREDICTIVE = 200
 
 
-def short_histories() -> dict[str, tuple[pd.DataFrame, list[str], list[str], int]]:
+def short_histories(
+    sets: Sequence[str] = ("seed", "industries"),
+) -> dict[str, tuple[pd.DataFrame, list[str], list[str], int]]:
     """Return {set: (frame, funds, factors, training rows)} of the module docstring."""
     from tvbeta.data import FRENCH_FACTORS, FRENCH_INDUSTRIES, load_french, load_seed_weekly
 
     out = {}
     try:
-        seed = load_seed_weekly().iloc[-78:]
-        funds = ["Preferred Income (FPE)", "High Yield (HYG)", "Convertibles (ICVT)",
-                 "Investment Grade (LQD)"]  # fmt: skip
-        out["seed"] = (seed, funds, ["Preferred Stock (PFF)"], 52)
+        if "seed" in sets:
+            seed = load_seed_weekly().iloc[-78:]
+            funds = ["Preferred Income (FPE)", "High Yield (HYG)", "Convertibles (ICVT)",
+                     "Investment Grade (LQD)"]  # fmt: skip
+            out["seed"] = (seed, funds, ["Preferred Stock (PFF)"], 52)
     except FileNotFoundError as err:
         print(f"seed set skipped: {err}")
-    french = load_french().iloc[-60:]
-    out["industries"] = (french, list(FRENCH_INDUSTRIES), list(FRENCH_FACTORS), 48)
+    if "industries" in sets:
+        french = load_french().iloc[-60:]
+        out["industries"] = (french, list(FRENCH_INDUSTRIES), list(FRENCH_FACTORS), 48)
     return out
 
 
-def scores(df, funds, factors, n_train, draws: int, seed: int) -> pd.DataFrame:
+def scores(df, funds, factors, n_train, draws: int, seed: int, noise: str = "constant",
+           betas: str = "random_walk") -> pd.DataFrame:  # fmt: skip
     """Per fund: mean test log score of the pooled and the separate fit, and the wall times."""
     from tvbeta.data.validate import prepare_design
     from tvbeta.estimate.bayes import BayesConvergenceWarning, fit_bayes
@@ -67,7 +73,8 @@ def scores(df, funds, factors, n_train, draws: int, seed: int) -> pd.DataFrame:
     warnings.simplefilter("ignore", BayesConvergenceWarning)  # reported below, per fit
     train = df.iloc[:n_train]
     split = Split(len(df), n_train)
-    nuts = {"draws": draws, "tune": draws, "chains": 4, "n_paths": 0}
+    nuts = {"draws": draws, "tune": draws, "chains": 4, "n_paths": 0, "noise": noise,
+            "betas": betas}  # fmt: skip
     t0 = time.perf_counter()
     pooled = fit_bayes_pooled(train, funds, factors, seed=seed, **nuts)
     t_pooled = time.perf_counter() - t0
@@ -78,6 +85,7 @@ def scores(df, funds, factors, n_train, draws: int, seed: int) -> pd.DataFrame:
         t0 = time.perf_counter()
         alone = fit_bayes(train, fund, factors, seed=seed + 1 + i, **nuts)
         t_alone = time.perf_counter() - t0
+        divergent = int(alone.tree["sample_stats"]["diverging"].sum())
         fc = {name: _bayes_forecast(fit, design, split, N_PREDICTIVE, seed)
               for name, fit in (("pooled", pooled.fund_fit(fund, n_paths=0)),
                                 ("separate", alone))}  # fmt: skip
@@ -88,6 +96,7 @@ def scores(df, funds, factors, n_train, draws: int, seed: int) -> pd.DataFrame:
                 "pooled": fc["pooled"].log_density.mean(),
                 "separate": fc["separate"].log_density.mean(),
                 "time separate": t_alone,
+                "divergent separate": divergent,
             }
         )
     table = pd.DataFrame(rows).set_index("fund")
@@ -95,6 +104,7 @@ def scores(df, funds, factors, n_train, draws: int, seed: int) -> pd.DataFrame:
     table.attrs.update(
         time_pooled=t_pooled,
         pooled_problems=problems,
+        pooled_divergent=int(pooled.tree["sample_stats"]["diverging"].sum()),
         tau=pooled.tree["posterior"]["tau"].mean(("chain", "draw")).values.tolist(),
     )
     return table
@@ -106,14 +116,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="write the figures to this JSON file")
     parser.add_argument("--draws", type=int, default=1000, help="draws and tuning steps/chain")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--noise",
+        choices=["constant", "volatility"],
+        default="constant",
+        help="observation noise of both fits (R, or R_t = sigma_eps^2 h_t^gamma)",
+    )
+    parser.add_argument(
+        "--betas",
+        choices=["random_walk", "mean_reverting"],
+        default="random_walk",
+        help="beta dynamics of both fits",
+    )
+    parser.add_argument("--sets", nargs="+", choices=["seed", "industries"],
+                        default=["seed", "industries"], help="the sets to score")  # fmt: skip
     args = parser.parse_args(argv)
-    figures = {}
-    for name, (df, funds, factors, n_train) in short_histories().items():
-        table = scores(df, funds, factors, n_train, args.draws, args.seed)
+    figures = {"noise": args.noise, "betas": args.betas}
+    for name, (df, funds, factors, n_train) in short_histories(args.sets).items():
+        table = scores(df, funds, factors, n_train, args.draws, args.seed, args.noise, args.betas)
         d = table["difference"]
         se = d.std(ddof=1) / np.sqrt(len(d))
         print_table(
-            f"{name}: {len(funds)} funds, train {n_train} rows, test {len(df) - n_train}; mean "
+            f"{name}, noise {args.noise}, betas {args.betas}: {len(funds)} funds, train "
+            f"{n_train} rows, test {len(df) - n_train}; mean "
             f"log score (nats/step); pooled fit {table.attrs['time_pooled']:.0f} s, separate "
             f"{table['time separate'].sum():.0f} s in all",
             ["fund", "n test", "pooled", "separate", "pooled - separate"],
@@ -124,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: mean difference {d.mean():+.4f} nats/step, SE {se:.4f} (t = "
             f"{d.mean() / se:.2f}); pooling better for {(d > 0).sum()} of {len(d)} funds; "
             f"posterior mean tau {np.round(table.attrs['tau'], 2).tolist()}; pooled fit "
-            f"checks: {table.attrs['pooled_problems'] or 'passed'}\n"
+            f"checks: {table.attrs['pooled_problems'] or 'passed'}; divergent transitions: "
+            f"pooled {table.attrs['pooled_divergent']}, separate "
+            f"{table['divergent separate'].sum()} in all\n"
         )
         figures[name] = {"table": table.reset_index().to_dict("list"), "mean": d.mean(),
                          "se": se, "better": int((d > 0).sum()), **table.attrs}  # fmt: skip
