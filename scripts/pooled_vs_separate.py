@@ -10,15 +10,27 @@ Two sets of short histories (issue 14, point 3):
   scored.
 
 Per set: one pooled fit of every fund's training rows (`fit_bayes_pooled`) and one `fit_bayes`
-per fund on the same rows with the same priors (the single-fund defaults; burn = K). Then, with
+per fund on the same rows with the same priors (the single-fund defaults; burn = K) and the same
+model: ``--betas`` random walks (the default) or mean-reverting betas (phi pooled by factor),
+``--noise`` a constant R (the default) or R_t = sigma_eps^2 h_t^gamma (gamma pooled). Then, with
 the hyperparameters fixed, the filter runs on through the test rows: each scored step is a
-one-step-ahead forecast from y_{<t}, the posterior mixture over 200 draws (the scoring of
+one-step-ahead forecast from y_{<t}, the posterior mixture over 200 draws of that model's own
+Kalman predictive (`tvbeta.evaluate.forecast.posterior_forecast`, the scoring of
 `tvbeta.evaluate.compare`, ``bayes``). Reported per fund: the mean log predictive density
 (nats per step) of each; across funds: the mean of the per-fund differences (pooled minus
-separate) with its standard error (sd / sqrt(J)), and how many funds pooling improves.
+separate) with its standard error (sd / sqrt(J)), how many funds pooling improves, the
+divergent transitions of the pooled fit and of the separate fits, and the wall times.
 
-Run: ``.venv/bin/python scripts/pooled_vs_separate.py [--json out.json] [--draws 1000]``
-(needs ../shared/data for the ``seed`` set; about 10-20 minutes on 2 shared cores).
+The volatility index of ``--noise volatility`` is the library's default
+(`tvbeta.model.volatility.VolatilityIndex.for_frequency`): its rolling regression's window is
+capped at a third of the training targets, so these short histories do get one, but a short one:
+16 months (half-life 6) for the industries, 17 weeks (half-life 26) for the seed; before the
+first regression (the first 16 / 17 training rows) h_t = 1, so gamma is learnt from the last 32
+/ 35 training rows only. The test rows extend the same index (y_{<t}, the training centring).
+
+Run: ``.venv/bin/python scripts/pooled_vs_separate.py [--noise volatility] [--betas
+mean_reverting] [--sets industries] [--json out.json] [--draws 1000]`` (needs ../shared/data
+for the ``seed`` set; each model's run of both sets took 2-15 minutes on 2 shared cores).
 """
 
 from __future__ import annotations
