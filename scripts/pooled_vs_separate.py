@@ -91,7 +91,7 @@ def scores(df, funds, factors, n_train, draws: int, seed: int, noise: str = "con
     pooled = fit_bayes_pooled(train, funds, factors, seed=seed, **nuts)
     t_pooled = time.perf_counter() - t0
     problems = pooled.check_convergence(warn=False).problems
-    rows = []
+    rows, step_differences = [], []
     for i, fund in enumerate(funds):
         design = prepare_design(df, fund, factors, intercept=True)
         t0 = time.perf_counter()
@@ -101,6 +101,7 @@ def scores(df, funds, factors, n_train, draws: int, seed: int, noise: str = "con
         fc = {name: _bayes_forecast(fit, design, split, N_PREDICTIVE, seed)
               for name, fit in (("pooled", pooled.fund_fit(fund, n_paths=0)),
                                 ("separate", alone))}  # fmt: skip
+        step_differences.append(fc["pooled"].log_density - fc["separate"].log_density)
         rows.append(
             {
                 "fund": fund,
@@ -117,6 +118,8 @@ def scores(df, funds, factors, n_train, draws: int, seed: int, noise: str = "con
         time_pooled=t_pooled,
         pooled_problems=problems,
         pooled_divergent=int(pooled.tree["sample_stats"]["diverging"].sum()),
+        # the funds share their test steps (one market), so their differences are correlated
+        step_difference=np.mean(step_differences, axis=0).tolist(),
         tau=pooled.tree["posterior"]["tau"].mean(("chain", "draw")).values.tolist(),
     )
     return table
@@ -148,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         table = scores(df, funds, factors, n_train, args.draws, args.seed, args.noise, args.betas)
         d = table["difference"]
         se = d.std(ddof=1) / np.sqrt(len(d))
+        by_step = np.asarray(table.attrs["step_difference"])
+        se_steps = by_step.std(ddof=1) / np.sqrt(len(by_step))
         print_table(
             f"{name}, noise {args.noise}, betas {args.betas}: {len(funds)} funds, train "
             f"{n_train} rows, test {len(df) - n_train}; mean "
@@ -159,14 +164,17 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         print(
             f"{name}: mean difference {d.mean():+.4f} nats/step, SE {se:.4f} (t = "
-            f"{d.mean() / se:.2f}); pooling better for {(d > 0).sum()} of {len(d)} funds; "
+            f"{d.mean() / se:.2f}); SE across the {len(by_step)} test steps (funds averaged) "
+            f"{se_steps:.4f} (t = {by_step.mean() / se_steps:.2f}); pooling better for "
+            f"{(d > 0).sum()} of {len(d)} funds; "
             f"posterior mean tau {np.round(table.attrs['tau'], 2).tolist()}; pooled fit "
             f"checks: {table.attrs['pooled_problems'] or 'passed'}; divergent transitions: "
             f"pooled {table.attrs['pooled_divergent']}, separate "
             f"{table['divergent separate'].sum()} in all\n"
         )
         figures[name] = {"table": table.reset_index().to_dict("list"), "mean": d.mean(),
-                         "se": se, "better": int((d > 0).sum()), **table.attrs}  # fmt: skip
+                         "se": se, "se_steps": se_steps, "better": int((d > 0).sum()),
+                         **table.attrs}  # fmt: skip
     if args.json:
         write_json(args.json, figures)
     return 0
