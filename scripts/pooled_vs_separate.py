@@ -18,7 +18,9 @@ one-step-ahead forecast from y_{<t}, the posterior mixture over 200 draws of tha
 Kalman predictive (`tvbeta.evaluate.forecast.posterior_forecast`, the scoring of
 `tvbeta.evaluate.compare`, ``bayes``). Reported per fund: the mean log predictive density
 (nats per step) of each; across funds: the mean of the per-fund differences (pooled minus
-separate) with its standard error (sd / sqrt(J)), how many funds pooling improves, the
+separate) with its standard error (sd / sqrt(J)); as the funds share their test steps (one
+market), whose errors they share too, also the standard error across the m test steps of the
+per-step difference averaged over funds (sd / sqrt(m)); how many funds pooling improves, the
 divergent transitions of the pooled fit and of the separate fits, and the wall times.
 
 The volatility index of ``--noise volatility`` is the library's default
@@ -30,7 +32,8 @@ first regression (the first 16 / 17 training rows) h_t = 1, so gamma is learnt f
 
 Run: ``.venv/bin/python scripts/pooled_vs_separate.py [--noise volatility] [--betas
 mean_reverting] [--sets industries] [--json out.json] [--draws 1000]`` (needs ../shared/data
-for the ``seed`` set; each model's run of both sets took 2-15 minutes on 2 shared cores).
+for the ``seed`` set; both sets took 1-7 minutes per model on 2 shared cores, the
+mean-reverting ones the longest).
 """
 
 from __future__ import annotations
