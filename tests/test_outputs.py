@@ -244,7 +244,16 @@ def test_a_failed_run_leaves_no_folder_it_created(tmp_path):
 
 
 # --- interrupts ----------------------------------------------------------------------------------
-def test_swallowed_interrupt_is_still_noted():
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt in this test, even when pytest was started with SIGINT
+    ignored (a background job of a shell without job control: both tests below failed so)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_swallowed_interrupt_is_still_noted(sigint_raises):
     """PyMC and nutpie catch KeyboardInterrupt and return; the note keeps it."""
     with noting_interrupts() as note:
         try:
@@ -256,7 +265,7 @@ def test_swallowed_interrupt_is_still_noted():
         note.check()
 
 
-def test_interrupt_during_a_deferred_block_arrives_after_it():
+def test_interrupt_during_a_deferred_block_arrives_after_it(sigint_raises):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with deferring_interrupts():
