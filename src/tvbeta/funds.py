@@ -31,7 +31,7 @@ from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidg
 
 from tvbeta._warn import named_warnings, warn_caller
 from tvbeta.constants import FUND, PARAMETER, STATE, TIME
-from tvbeta.data.validate import check_names, column_list, repeated
+from tvbeta.data.validate import check_names, column_list, listed, repeated
 from tvbeta.diagnostics import summarize_factor_dynamics
 from tvbeta.estimate.grid import RankBy, Setter, as_executor, best_spec, run_kalman_grid_search
 from tvbeta.estimate.parallel import (
@@ -493,9 +493,7 @@ def _warn_per_category(caught: list[warnings.WarningMessage]) -> None:
             warn_caller(str(first.message), category)
             continue
         funds = list(dict.fromkeys(str(w.message).split(":", 1)[0] for w in ws))
-        shown = ", ".join(funds[:20]) + (f" and {len(funds) - 20} more" if len(funds) > 20
-                                         else "")  # fmt: skip
-        warn_caller(f"{len(ws)} warnings of this kind, from {shown}; the first: "
+        warn_caller(f"{len(ws)} warnings of this kind, from {listed(funds, 20)}; the first: "
                     f"{first.message}", category)
 
 

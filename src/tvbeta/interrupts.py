@@ -58,6 +58,10 @@ def _in_main_thread() -> bool:
 _RETRY_S = 0.02
 
 
+#: ``BaseProcess.start``'s file, as the end of a code object's path.
+_PROCESS_FILE = str(Path("multiprocessing") / "process.py")
+
+
 def _must_not_raise(frame: FrameType | None, parent: bool) -> bool:
     """Tell whether a KeyboardInterrupt here would do harm (module doc).
 
@@ -74,9 +78,6 @@ def _must_not_raise(frame: FrameType | None, parent: bool) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-_PROCESS_FILE = str(Path("multiprocessing") / "process.py")
 
 
 @contextmanager

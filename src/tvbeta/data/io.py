@@ -28,6 +28,7 @@ from tvbeta.data.validate import (
     DataWarning,
     format_label,
     format_span,
+    listed,
     prepare_design,
     warn_if_not_decimal,
 )
@@ -289,10 +290,7 @@ def load_fund_and_factors(
             f"({format_span(factors.index)}) have no date in common: check that both hold the "
             "same frequency (e.g. both daily or both month-end dates)"
         )
-    # a factor date inside the fund's span with no fund row is a missing return, as an empty
-    # cell is: dropping it would make the filter step over it as if the dates were adjacent.
-    # Daily files compounded to weeks keep the common days (fund and factors over the same days)
-    overlap = fund.index[(fund.index >= factors.index[0]) & (fund.index <= factors.index[-1])]
+    overlap = _within(fund.index, factors.index)
     if 2 * len(common) < len(overlap):  # kept as missing below, most returns would be lost
         raise DataValidationError(
             f"only {len(common)} of the {len(overlap)} dates of {fund_csv} within the factors' "
@@ -300,8 +298,10 @@ def load_fund_and_factors(
             f"{_dates(overlap.difference(common))} against factors"
             f"{_dates(factors.index.difference(common))}; write both with the same dates "
             "(e.g. both month-end, or both the last trading day)")  # fmt: skip
-    inside = factors.index[(factors.index >= fund.index[0]) & (factors.index <= fund.index[-1])]
-    rows = common if weekly else inside
+    # a factor date inside the fund's span with no fund row is a missing return, as an empty
+    # cell is: dropping it would make the filter step over it as if the dates were adjacent.
+    # Daily files compounded to weeks keep the common days (fund and factors over the same days)
+    rows = common if weekly else _within(factors.index, fund.index)
     gaps = rows.difference(fund.index)
     fund_only, factors_only = fund.index.difference(rows), factors.index.difference(rows)
     df = fund.reindex(rows).join(factors.loc[rows])
@@ -330,6 +330,11 @@ def load_fund_and_factors(
                     len(factors_only), note, len(gaps))
 
 
+def _within(index: pd.DatetimeIndex, span: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Return the dates of ``index`` from ``span``'s first date to its last (both sorted)."""
+    return index[(index >= span[0]) & (index <= span[-1])]
+
+
 #: Dates a warning names before it counts the rest.
 DATES_SHOWN = 3
 
@@ -338,9 +343,7 @@ def _dates(index: pd.DatetimeIndex) -> str:
     """' (2004-05-31, 2010-02-28 and 3 more)': the first dates of ``index``, or ''."""
     if index.empty:
         return ""
-    shown = ", ".join(format_label(d) for d in index[:DATES_SHOWN])
-    more = f" and {len(index) - DATES_SHOWN} more" if len(index) > DATES_SHOWN else ""
-    return f" ({shown}{more})"
+    return f" ({listed([format_label(d) for d in index], DATES_SHOWN)})"
 
 
 def _pick_columns(frame: pd.DataFrame, file: str | os.PathLike[str], argument: str,

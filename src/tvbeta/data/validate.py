@@ -166,6 +166,15 @@ def format_span(index: pd.Index) -> str:
     return f"{format_label(index[0])} .. {format_label(index[-1])}" if len(index) else "no rows"
 
 
+def listed(texts: Sequence[str], limit: int) -> str:
+    """Join ``texts`` with ", " for a message; past ``limit`` of them, count the rest.
+
+    ``listed(["a", "b", "c"], 2)`` is "a, b and 1 more".
+    """
+    more = f" and {len(texts) - limit} more" if len(texts) > limit else ""
+    return ", ".join(texts[:limit]) + more
+
+
 def repeated(names: Iterable[Hashable]) -> list[str]:
     """Return the names listed more than once (as text, sorted), for "list each once" errors."""
     names = list(names)

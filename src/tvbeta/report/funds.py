@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from tvbeta.constants import FUND, TIME
+from tvbeta.data.validate import listed
 from tvbeta.funds import forecast_quality, style_drift
 from tvbeta.outputs import write_text
 from tvbeta.report.page import Figures, box, esc, facts, page, table
@@ -97,8 +98,7 @@ def _run_section(funds: xr.Dataset) -> str:
     parts = [facts(items)]
     if not converged.all():
         failed = [str(f) for f in funds[FUND].values[~converged]]
-        shown = ", ".join(failed[:50]) + (f" and {len(failed) - 50} more" if len(failed) > 50
-                                          else "")  # fmt: skip
+        shown = listed(failed, 50)
         parts.append(box(
             f"<strong>Not converged</strong> (the MLE's optimiser did not stop at a stationary "
             f"point, or a posterior failed a convergence check): {esc(shown)}. Read their rows "

@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from tvbeta._warn import warn_caller
+from tvbeta.data.validate import listed
 from tvbeta.estimate.bayes.model import OBSERVED
 from tvbeta.outputs import atomic_path
 
@@ -164,10 +165,9 @@ LISTED = 6
 
 def _listed(names: list[str]) -> str:
     """Join ``names``; past `LISTED`, count the rest and say where all of them are."""
-    if len(names) <= LISTED:
-        return ", ".join(names)
-    return (f"{', '.join(names[:LISTED])} and {len(names) - LISTED} more (all {len(names)} "
-            "in the summary of the ConvergenceReport that check_convergence returns)")
+    where = (f" (all {len(names)} in the summary of the ConvergenceReport that "
+             "check_convergence returns)") if len(names) > LISTED else ""  # fmt: skip
+    return listed(names, LISTED) + where
 
 
 def _shown_names(labels: pd.Index, q: str) -> list[str]:
