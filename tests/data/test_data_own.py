@@ -33,14 +33,16 @@ def _write(tmp_path, *, fund_rows=slice(0, 40), factor_rows=slice(5, 40), scale=
 
 
 def test_the_table_equals_pandas_inner_merge_of_the_two_files(tmp_path):
-    """Reference: pandas' inner merge on the date column, factor rows with a gap dropped."""
+    """Reference: pandas' inner merge on the date column, the fund's return made missing where
+    a factor is (week 20's HML: the date stays, so the filter predicts through it)."""
     fund_csv, factor_csv = _write(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         got = load_fund_and_factors(fund_csv, factor_csv)
     fund = pd.read_csv(fund_csv, parse_dates=["Date"])
-    factors = pd.read_csv(factor_csv, parse_dates=["Date"]).dropna()
+    factors = pd.read_csv(factor_csv, parse_dates=["Date"])
     expected = fund.merge(factors, on="Date", how="inner").set_index("Date")
+    expected.loc[expected["HML"].isna(), "Fund"] = np.nan
     pd.testing.assert_frame_equal(got.df, expected, check_index_type=False, check_freq=False)
     assert (got.target, got.factors) == ("Fund", ["Mkt", "HML"])
 
@@ -55,9 +57,9 @@ def test_a_fund_date_absent_from_its_file_is_kept_as_a_missing_return(tmp_path):
     with pytest.warns(DataWarning, match=r"2 factor date\(s\) inside the fund's dates with no "
                       r"fund row \(2020-03-27, 2020-06-26\) are kept as missing"):  # fmt: skip
         got = load_fund_and_factors(fund_csv, factor_csv)
-    assert len(got.df) == 34 and got.gaps == 2
-    assert list(got.df.index[got.df["Fund"].isna()]) == list(DATES[[10, 12, 25]])
-    assert "1 empty fund value(s) kept" in got.note
+    assert len(got.df) == 35 and got.gaps == 2
+    assert list(got.df.index[got.df["Fund"].isna()]) == list(DATES[[10, 12, 20, 25]])
+    assert "1 empty fund value(s) (2020-03-13) kept" in got.note
 
 
 def test_fund_and_factor_dates_that_do_not_line_up_are_refused(tmp_path):
@@ -73,11 +75,32 @@ def test_fund_and_factor_dates_that_do_not_line_up_are_refused(tmp_path):
     factors.index = factors.index.where(factors.index > DATES[7], factors.index + pd.Timedelta(
         days=1))  # fmt: skip
     factors.to_csv(factor_csv, date_format="%Y-%m-%d")
-    match = (r"only 3 of the 34 dates of .*fund.csv within the factors' span are in .*: the "
+    match = (r"31 of the 34 dates of .*fund.csv within the factors' span are not in .*: the "
              r"files' dates do not line up, fund \(2020-02-28, .* and 28 more\) against "
              r"factors \(2020-02-27, ")  # fmt: skip
     with pytest.raises(DataValidationError, match=match):
         load_fund_and_factors(fund_csv, factor_csv)
+
+
+def test_a_fund_with_a_fifth_of_its_dates_a_day_off_is_refused(tmp_path):
+    """By hand: every second fund week from week 6 on dated Saturday (17 of the 35 fund dates
+    in the factors' span, weeks 5..39, have no factor date): refused; with 7 moved (20%), the
+    files load and the 7 rows are dropped."""
+    fund_csv, factor_csv = _write(tmp_path)
+    fund = pd.read_csv(fund_csv, index_col=0, parse_dates=True)
+    moved = fund.index.isin(DATES[6::2])
+    fund.index = fund.index.where(~moved, fund.index + pd.Timedelta(days=1))
+    fund.to_csv(fund_csv, date_format="%Y-%m-%d")
+    with pytest.raises(DataValidationError, match=r"17 of the 35 dates .* are not in"):
+        load_fund_and_factors(fund_csv, factor_csv)
+    _write(tmp_path)
+    fund = pd.read_csv(fund_csv, index_col=0, parse_dates=True)
+    moved = fund.index.isin(DATES[6:20:2])  # weeks 6, 8, .., 18: 7 of 35
+    fund.index = fund.index.where(~moved, fund.index + pd.Timedelta(days=1))
+    fund.to_csv(fund_csv, date_format="%Y-%m-%d")
+    with pytest.warns(DataWarning, match=r"12 fund row\(s\) with no factor row"):
+        got = load_fund_and_factors(fund_csv, factor_csv)
+    assert got.fund_only == 12  # weeks 0-4 before the factors, and the 7 moved
 
 
 def test_a_date_on_two_rows_is_refused_naming_the_file_and_lines(tmp_path):
@@ -91,23 +114,27 @@ def test_a_date_on_two_rows_is_refused_naming_the_file_and_lines(tmp_path):
 
 
 def test_the_dropped_rows_of_each_side_are_counted_and_warned(tmp_path):
-    """By hand: the fund's weeks 0-4 and 20 have no complete factor row (6 rows); every
-    factor row has a fund row (0). The fund's empty week 10 is kept as missing."""
+    """By hand: the fund's weeks 0-4 have no factor row (5 rows); every factor row has a fund
+    row (0). The fund's empty week 10 is kept as missing, and so is its return of week 20,
+    whose HML is missing (the date kept, a warning naming the factor and the date)."""
     fund_csv, factor_csv = _write(tmp_path)
-    with pytest.warns(DataWarning, match="6 fund row.*0 factor row"):
+    with pytest.warns(DataWarning) as caught:
         got = load_fund_and_factors(fund_csv, factor_csv)
-    assert (got.fund_only, got.factors_only) == (6, 0)
-    assert len(got.df) == 34 and got.df["Fund"].isna().sum() == 1
-    assert "1 empty fund value(s) kept" in got.note
+    texts = [str(w.message) for w in caught]
+    assert any("5 fund row(s) with no factor row" in t and "0 factor row" in t for t in texts)
+    assert any("1 fund return(s) on dates where a factor is missing (HML on 2020-05-22) are "
+               "kept as missing" in t for t in texts)  # fmt: skip
+    assert (got.fund_only, got.factors_only) == (5, 0)
+    assert len(got.df) == 35 and list(got.df.index[got.df["Fund"].isna()]) == list(DATES[[10, 20]])
 
 
 def test_factor_rows_beyond_the_fund_are_counted_on_the_factor_side(tmp_path):
-    """By hand: fund weeks 0..29, factor weeks 5..39 (week 20 incomplete): 6 fund-only rows
-    (0-4, 20), 10 factor-only rows (30-39)."""
+    """By hand: fund weeks 0..29, factor weeks 5..39: 5 fund-only rows (0-4), 10 factor-only
+    rows (30-39)."""
     fund_csv, factor_csv = _write(tmp_path, fund_rows=slice(0, 30))
     with pytest.warns(DataWarning):
         got = load_fund_and_factors(fund_csv, factor_csv)
-    assert (got.fund_only, got.factors_only) == (6, 10)
+    assert (got.fund_only, got.factors_only) == (5, 10)
 
 
 def test_percent_files_are_divided_by_100(tmp_path):
@@ -179,3 +206,32 @@ def test_the_files_are_not_modified(tmp_path):
         warnings.simplefilter("ignore", DataWarning)
         load_fund_and_factors(fund_csv, factor_csv, units="percent")
     assert (fund_csv.read_bytes(), factor_csv.read_bytes()) == before
+
+
+def test_missing_value_markers_are_read_as_missing_and_named(tmp_path):
+    """By hand: "#N/A" (a spreadsheet's failed lookup) in week 12's fund cell and "NA" (R's
+    missing value) in week 30's are missing returns, named in a warning with their dates; a
+    "-" is not a marker: refused, naming the cell."""
+    fund_csv, factor_csv = _write(tmp_path)
+    lines = fund_csv.read_text().splitlines()
+    lines[13] = f"{DATES[12]:%Y-%m-%d},#N/A"
+    lines[31] = f"{DATES[30]:%Y-%m-%d},NA"
+    fund_csv.write_text("\n".join(lines))
+    with pytest.warns(DataWarning, match=r"fund.csv: 2 cell\(s\) hold a missing-value marker and "
+                      r"are read as missing: '#N/A' in 'Fund' on 2020-03-27, 'NA' in 'Fund' "
+                      r"on 2020-07-31"):  # fmt: skip
+        got = load_fund_and_factors(fund_csv, factor_csv)
+    assert list(got.df.index[got.df["Fund"].isna()]) == list(DATES[[10, 12, 20, 30]])
+    lines[13] = f"{DATES[12]:%Y-%m-%d},-"
+    fund_csv.write_text("\n".join(lines))
+    with pytest.raises(DataValidationError, match=r"column 'Fund' is not numeric: '-' on "
+                       r"2020-03-27; fix or blank that cell"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factor_csv)
+
+
+def test_a_semicolon_separated_file_is_refused_naming_the_separator(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    fund_csv.write_text(fund_csv.read_text().replace(",", ";"))
+    with pytest.raises(DataValidationError, match=r"fund.csv: cannot parse the date '2020-01-03;"
+                       r".*this one looks separated by ';', save it with commas"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factor_csv)

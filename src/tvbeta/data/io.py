@@ -222,15 +222,18 @@ def load_fund_and_factors(
 ) -> FundData:
     """Read "my fund CSV + my factor CSV" into one table for the fits, in one call.
 
-    Both files are read as `read_returns_csv` reads. The rows are the factor dates from the
-    fund's first date to its last: a factor date in between with no fund row is kept with
-    the fund's return missing, as an empty fund cell is (the filter predicts through it; a
-    date dropped instead would make the filter step over it as if the dates were adjacent),
-    with a `DataWarning` naming the first such dates. Fund rows with no factor row and factor
-    rows outside the fund's dates are dropped, counted and named in a `DataWarning` and in
-    ``FundData.note``; a factor row with an empty cell is dropped, since the model needs every
-    factor where the fund is observed. With ``weekly`` the days common to both files are
-    compounded (so fund and factors compound the same days).
+    Both files are read as `read_returns_csv` reads (an empty cell is missing; a marker such
+    as "#N/A" or "NA" too, with a `DataWarning` naming the cells). The rows are the factor
+    dates from the fund's first date to its last: a factor date in between with no fund row
+    is kept with the fund's return missing, as an empty fund cell is (the filter predicts
+    through it; a date dropped instead would make the filter step over it as if the dates
+    were adjacent), with a `DataWarning` naming the first such dates. On a date where a
+    factor is missing the fund's return is kept as missing too (the model needs every factor
+    where the fund is observed), with a `DataWarning` naming the factor and the date. Fund
+    rows with no factor row and factor rows outside the fund's dates are dropped, counted and
+    named in a `DataWarning` and in ``FundData.note``. With ``weekly`` the days where both
+    files have rows and every factor a value are compounded (so fund and factors compound the
+    same days).
 
     Parameters
     ----------
@@ -262,8 +265,9 @@ def load_fund_and_factors(
     DataValidationError
         A date that does not parse, a date on two rows, or a non-numeric cell (file, row or
         column and value named); a column that is not in its file (the file and its columns
-        named); a fund column that is also a factor column; no common date, or fewer than
-        half the fund's dates within the factors' span (dates that do not line up).
+        named); a fund column that is also a factor column; no common date, or more than
+        `UNMATCHED_SHARE` of the fund's dates within the factors' span are not factor dates
+        (dates that do not line up).
     ValueError
         ``units`` is not "decimal" or "percent".
     """
@@ -282,52 +286,85 @@ def load_fund_and_factors(
             f"the fund column {target[0]!r} of {fund_csv} is also a factor column of "
             f"{factor_csv}: rename one of them"
         )
-    fund, factors = fund[target], factors[names].dropna()  # a factor row needs every value
+    fund, factors = fund[target], factors[names]
     common = fund.index.intersection(factors.index)
     if common.empty:
         raise DataValidationError(
-            f"{fund_csv} ({format_span(fund.index)}) and {factor_csv} "
-            f"({format_span(factors.index)}) have no date in common: check that both hold the "
-            "same frequency (e.g. both daily or both month-end dates)"
-        )
+            f"{fund_csv} ({format_span(fund.index)}, e.g.{_dates(fund.index[:2])}) and "
+            f"{factor_csv} ({format_span(factors.index)}, e.g.{_dates(factors.index[:2])}) have "
+            "no date in common: check that both hold the same frequency and the same day of "
+            "the period (e.g. both month-end dates, or both the last trading day)")  # fmt: skip
     overlap = _within(fund.index, factors.index)
-    if 2 * len(common) < len(overlap):  # kept as missing below, most returns would be lost
+    unmatched = overlap.difference(common)
+    if len(unmatched) > UNMATCHED_SHARE * len(overlap) + 1e-9:  # 7 of 35 is not above 0.2
         raise DataValidationError(
-            f"only {len(common)} of the {len(overlap)} dates of {fund_csv} within the factors' "
-            f"span are in {factor_csv}: the files' dates do not line up, fund"
-            f"{_dates(overlap.difference(common))} against factors"
+            f"{len(unmatched)} of the {len(overlap)} dates of {fund_csv} within the factors' "
+            f"span are not in {factor_csv}: the files' dates do not line up, fund"
+            f"{_dates(unmatched)} against factors"
             f"{_dates(factors.index.difference(common))}; write both with the same dates "
             "(e.g. both month-end, or both the last trading day)")  # fmt: skip
     # a factor date inside the fund's span with no fund row is a missing return, as an empty
     # cell is: dropping it would make the filter step over it as if the dates were adjacent.
-    # Daily files compounded to weeks keep the common days (fund and factors over the same days)
-    rows = common if weekly else _within(factors.index, fund.index)
+    # Daily files compounded to weeks keep the days where both have rows and every factor
+    # (fund and factors over the same days)
+    incomplete = factors.index[factors.isna().any(axis=1)]
+    rows = common.difference(incomplete) if weekly else _within(factors.index, fund.index)
     gaps = rows.difference(fund.index)
-    fund_only, factors_only = fund.index.difference(rows), factors.index.difference(rows)
+    fund_only = fund.index.difference(factors.index)
+    factors_only = factors.index.difference(rows).difference(incomplete.intersection(fund.index))
     df = fund.reindex(rows).join(factors.loc[rows])
+    # where a factor is missing the fund's return cannot be used (the model needs every
+    # factor where the fund is observed): the date stays, the return is missing
+    lost = fund.index.intersection(incomplete)
+    lost = lost[fund.loc[lost, target[0]].notna().to_numpy()]
+    df.loc[df.index.intersection(lost), target[0]] = np.nan
+    empty = fund.index[fund[target[0]].isna().to_numpy()].intersection(rows)
     if units == "percent":
         df = df / 100.0
     steps = [f"{len(rows)} dates {format_span(rows)}"]
     if weekly:
         df = aggregate_weekly_data(df, additive_cols=[])
         steps.append(f"compounded to {len(df)} weeks ending Friday")
-    missing = int(df[target[0]].isna().sum()) - len(gaps)
     dropped = (f"{len(fund_only)} fund row(s) with no factor row{_dates(fund_only)} and "
                f"{len(factors_only)} factor row(s) outside the fund's dates"
                f"{_dates(factors_only)} were dropped")  # fmt: skip
     kept = (f"{len(gaps)} factor date(s) inside the fund's dates with no fund row"
             f"{_dates(gaps)} are kept as missing fund returns")  # fmt: skip
-    note = (f"{'; '.join(steps)}; {dropped}; {kept}; {missing} empty fund value(s) kept as "
-            f"missing; units {units!r}{' (divided by 100)' if units == 'percent' else ''}, "
-            "read as decimal returns (0.01 = 1%)")  # fmt: skip
+    blanked = (f"{len(lost)} fund return(s) on dates where a factor is missing"
+               f"{_factor_gaps(factors, lost)} {'were dropped with their day' if weekly else
+               'are kept as missing'} (the model needs every factor where the fund is "
+               "observed)")  # fmt: skip
+    note = (f"{'; '.join(steps)}; {dropped}; {kept}; {blanked}; {len(empty)} empty fund "
+            f"value(s){_dates(empty)} kept as missing; units {units!r}"
+            f"{' (divided by 100)' if units == 'percent' else ''}, read as decimal returns "
+            "(0.01 = 1%)")  # fmt: skip
     if len(fund_only) or len(factors_only):
         warn_caller(f"{fund_csv} + {factor_csv}: {dropped} by the date alignment", DataWarning)
     if len(gaps):
         warn_caller(f"{fund_csv} + {factor_csv}: {kept} (the filter predicts through them): "
                     "if the fund has returns there, add them to its file", DataWarning)
+    if len(lost):
+        warn_caller(f"{fund_csv} + {factor_csv}: {blanked}: if the factors have values there, "
+                    f"add them to {factor_csv}", DataWarning)
     warn_if_not_decimal(prepare_design(df, target[0], names, intercept=True))
     return FundData(df, str(target[0]), [str(c) for c in names], len(fund_only),
                     len(factors_only), note, len(gaps))
+
+
+#: The largest share of the fund's dates within the factors' span that may lack a factor
+#: date. More means dates that do not line up (a day apart, month-start against month-end),
+#: whose returns would be lost. Different holiday calendars of daily files leave a few per
+#: cent unmatched.
+UNMATCHED_SHARE = 0.2
+
+
+def _factor_gaps(factors: pd.DataFrame, dates: pd.DatetimeIndex) -> str:
+    """' (SMB on 2010-03-31, ...)': which factor is missing on the first of ``dates``, or ''."""
+    if dates.empty:
+        return ""
+    where = [f"{', '.join(str(c) for c in factors.columns[factors.loc[d].isna().to_numpy()])} "
+             f"on {format_label(d)}" for d in dates]  # fmt: skip
+    return f" ({listed(where, DATES_SHOWN)})"
 
 
 def _within(index: pd.DatetimeIndex, span: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -388,9 +425,19 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"{what} not found: {file.resolve()}")
-    raw = pd.read_csv(file, index_col=0)
+    # only an empty cell is missing on its own: a marker such as "#N/A" is read as missing
+    # too, but said (a spreadsheet's failed lookup reads the same as a deliberate gap)
+    raw = pd.read_csv(file, index_col=0, keep_default_na=False, na_values=[""])
     dates = _parse_dates(raw.index, file, date_format, hint)
     columns = {col: _to_float(raw[col], col, dates, file) for col in raw.columns}
+    markers = [f"{raw[col].iloc[i]!r} in {col!r} on {format_label(dates[i])}"
+               for col in raw.columns
+               for i in np.flatnonzero(raw[col].astype(str).str.strip().isin(NA_MARKERS))]
+    if markers:
+        warn_caller(
+            f"{file}: {len(markers)} cell(s) hold a missing-value marker and are read as "
+            f"missing: {listed(markers, DATES_SHOWN)}; if the value exists (a spreadsheet "
+            "writes '#N/A' for a failed formula), put it in", DataWarning)  # fmt: skip
     twice = np.flatnonzero(dates.duplicated(keep=False))
     if twice.size:
         first = twice[dates[twice] == dates[twice[0]]]
@@ -414,15 +461,27 @@ def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> p
     bad = np.flatnonzero(dates.isna())
     if bad.size:
         row = int(bad[0])
+        sep = next((c for c in ";\t|" if c in str(labels[row])), None)
         raise DataValidationError(
             f"{file}: cannot parse the date {labels[row]!r} in data row {row + 1} "
             f"(line {row + 2} if no blank lines); expected {hint}"
-        )
+            + (f" in a comma-separated file: this one looks separated by {sep!r}, save it "
+               "with commas" if sep else ""))  # fmt: skip
     return dates
 
 
+#: Texts read as a missing value (pandas' default ``na_values`` of ``read_csv``, as R, Excel,
+#: MATLAB and numpy write one), besides an empty cell.
+NA_MARKERS = frozenset({
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})  # fmt: skip
+
+
 def _to_float(column: pd.Series, name: Hashable, dates: pd.DatetimeIndex, file: Path) -> np.ndarray:
-    """Column as float64, naming the column, date and value of the first non-number."""
+    """Column as float64 (`NA_MARKERS` missing), naming the column, date and value of a text."""
+    text = column.astype(str).str.strip()
+    column = column.mask(text.isin(NA_MARKERS))
     numbers = pd.to_numeric(column, errors="coerce")
     bad = np.flatnonzero(numbers.isna().to_numpy() & column.notna().to_numpy())
     if bad.size:
