@@ -186,6 +186,19 @@ def test_interrupt_of_a_first_run_leaves_no_folder(tmp_path):
     assert not folder.exists()
 
 
+def test_kill_of_a_first_run_leaves_no_folder_and_exits_143(tmp_path):
+    """A SIGTERM (kill, a job scheduler's stop) took the process down at once: its staging
+    folder stayed inside the new folder. It now takes the Ctrl-C path."""
+    folder = tmp_path / "new"
+    process = tvbeta("run", TINY, *SMALL, "--output", folder)
+    err = Stderr(process)
+    err.wait_for("NoDur: grid")
+    os.kill(process.pid, signal.SIGTERM)
+    assert err.finish() == 143, err.text
+    assert err.text.splitlines()[-1] == f"tvbeta: terminated; nothing was written to {folder}"
+    assert not folder.exists()
+
+
 def test_without_a_terminal_each_series_prints_one_progress_line(previous_run):
     """stderr is a pipe: one line per series, its steps and seconds (no tqdm bar)."""
     _, text = previous_run

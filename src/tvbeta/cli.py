@@ -33,12 +33,13 @@ from tvbeta._warn import named_warnings
 from tvbeta.config import ConfigError, RunConfig, load_config
 from tvbeta.constants import BETAS, NOISES, SHRINKAGES, default_burn
 from tvbeta.data import DataValidationError
-from tvbeta.interrupts import InterruptNote, noting_interrupts
+from tvbeta.interrupts import InterruptNote, noting_interrupts, terminating_as_interrupts
 from tvbeta.model import SavedFileError, SpecError
 from tvbeta.outputs import IncompleteRunError, atomic_path, read_manifest, run_folder
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a process stopped by Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM, for a process stopped by kill
 FIT_METHODS: tuple[str, ...] = ("mle", "bayes", "grid")
 DEMO_MODEL = "french_industries.toml"
 # `make demo` must finish in under 3 minutes on 2 cores: 7 series x one NUTS fit each. The
@@ -664,18 +665,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tvbeta` command; returns the exit code."""
     debug = False
-    try:
+    with terminating_as_interrupts() as term:
         try:
-            args = build_parser().parse_args(argv)
-        except SystemExit as exit_:  # --help (0) or a usage error (2, printed by argparse)
-            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-        debug = args.debug
-        return _command(args)
-    except KeyboardInterrupt as err:  # Ctrl-C at any stage: one line, exit code 130
-        if debug:
-            traceback.print_exc()  # where it was interrupted
-        _say(f"tvbeta: interrupted; {err}" if str(err) else "tvbeta: interrupted")
-        return EXIT_INTERRUPTED
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as exit_:  # --help (0) or a usage error (2, printed by argparse)
+                return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+            debug = args.debug
+            return _command(args)
+        except KeyboardInterrupt as err:  # Ctrl-C (or kill) at any stage: one line, 130 (143)
+            if debug:
+                traceback.print_exc()  # where it was interrupted
+            what = "terminated" if term.received else "interrupted"
+            _say(f"tvbeta: {what}; {err}" if str(err) else f"tvbeta: {what}")
+            return EXIT_TERMINATED if term.received else EXIT_INTERRUPTED
 
 
 def _command(args: argparse.Namespace) -> int:

@@ -16,6 +16,9 @@ as a shell does for background jobs):
   SIGINT that lands in either is raised again once the main thread has left them.
 - `deferring_interrupts`: holds SIGINT and SIGTERM back for the few renames that must happen
   together (`tvbeta.outputs.run_folder` commits a run folder), then delivers them.
+
+`terminating_as_interrupts` makes a SIGTERM (``kill``, a job scheduler's stop) take the
+Ctrl-C path of a command, so it too leaves no staging folder and no chain process behind.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-__all__ = ["InterruptNote", "deferring_interrupts", "noting_interrupts"]
+__all__ = ["InterruptNote", "Termination", "deferring_interrupts", "noting_interrupts",
+           "terminating_as_interrupts"]
 
 
 @dataclass
@@ -163,3 +167,39 @@ def deferring_interrupts() -> Iterator[None]:
         for s in dict.fromkeys(held.signals):
             if previous[s] != signal.SIG_IGN:
                 signal.raise_signal(s)
+
+
+@dataclass
+class Termination:
+    """What `terminating_as_interrupts` yields: whether a SIGTERM arrived while it was active."""
+
+    received: bool = False
+
+
+@contextmanager
+def terminating_as_interrupts() -> Iterator[Termination]:
+    """Deliver a SIGTERM as a SIGINT while the block runs (main thread, default SIGTERM only).
+
+    The SIGINT then takes every path a Ctrl-C takes (`noting_interrupts`' deferrals, the
+    samplers' clean-up, `tvbeta.outputs.run_folder`'s removal of a half-written run); where
+    SIGINT is ignored (a background job) the KeyboardInterrupt is raised directly, as Python's
+    own SIGINT handler would. Without this a SIGTERM ends the process at once, leaving its
+    staging folder and, with PyMC's sampler, its chain processes.
+    """
+    note = Termination()
+    if not _in_main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield note
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        note.received = True
+        if callable(signal.getsignal(signal.SIGINT)):
+            signal.raise_signal(signal.SIGINT)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield note
+    finally:
+        signal.signal(signal.SIGTERM, previous)
