@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tvbeta._warn import named_warnings
 from tvbeta.constants import default_burn
 from tvbeta.data.validate import Design, column_list, prepare_design, repeated
 from tvbeta.evaluate.comparison import Comparison, SeriesResult
@@ -152,66 +153,71 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
                     methods: Sequence[str], bayes: BayesSettings, grid: GridSettings,
                     rolling_window: int | None, seed: int,
                     progress: Callable[[str], None] | None) -> SeriesResult:
-    """Fit and score one series' design, validated with ``burn``; ``data`` its table."""
-    # the training rows must carry every fitted model on their own
-    train = design.head(split.n_train, burn) if set(methods) - {"rolling_ols"} else None
-    runners: dict[str, Callable[[], tuple[Any, OneStepForecast]]] = {}
-    for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
-        if name in methods:
-            runners[name] = lambda rank=rank: _spec_run(
-                _fit_grid(train, data.iloc[: split.n_train], burn, rank, grid), design, split)
-    for suffix, options in VARIANTS.items():
-        if {"mle" + suffix, "bayes" + suffix} & set(methods):
-            from tvbeta.estimate.bayes.model import BayesSpec
+    """Fit and score one series' design, validated with ``burn``; ``data`` its table.
 
-            # one model for both: the MLE maximises the likelihood the posterior is built on
-            model = BayesSpec.from_design(
-                train, q=bayes.q, priors=bayes.variant_priors(options), burn=burn,
-                frequency=bayes.frequency, **options)  # fmt: skip
-            if "mle" + suffix in MLE_VARIANTS:
-                runners["mle" + suffix] = partial(_mle_run, model, train, design, split)
-            runners["bayes" + suffix] = partial(_bayes_run, model, design, split, bayes, seed)
-    window = None
-    if "rolling_ols" in methods:
-        window = _rolling_window(design.y, design.index, split, rolling_window or None,
-                                 bayes.frequency)  # fmt: skip
-        runners["rolling_ols"] = lambda: (
-            None, rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window))
-    rows, forecasts, fits = {}, {}, {}
-    step = progress or (lambda name: None)
-    for name in [m for m in METHODS if m in runners and m in methods]:
-        step(name)
-        t0 = time.perf_counter()
-        fits[name], forecasts[name] = runners[name]()
-        rows[name] = {**scores(forecasts[name]), "fit time (s)": time.perf_counter() - t0}
-    if "bayes_stacked" in methods:
-        t0 = time.perf_counter()
-        variants = [m for m in BAYES_VARIANTS if m in fits]
-        stacking = stacking_table({m: fits[m] for m in variants})
-        weights = stacking["stacking weight"].to_numpy()
-        forecasts["bayes_stacked"] = stacked_forecast([forecasts[m] for m in variants], weights)
-        fits["bayes_stacked"] = None
-        fit_time = sum(rows[m]["fit time (s)"] for m in variants) + time.perf_counter() - t0
-        rows["bayes_stacked"] = {**scores(forecasts["bayes_stacked"]), "fit time (s)": fit_time}
-        for m in variants:
-            rows[m].update(stacking.loc[m])
-        order = [m for m in METHODS if m in rows]
-        rows = {m: rows[m] for m in order}
-        forecasts = {m: forecasts[m] for m in order}
-    if bayes.lfo_train is not None:
-        for m in [m for m in BAYES_VARIANTS if m in fits]:
-            rows[m].update(_training_lfo(fits[m], train, bayes))
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "method"
-    _add_differences(table, forecasts)
-    lfo = None
-    if "bayes" in fits and bayes.lfo_threshold is not None:
-        from tvbeta.evaluate.lfo import lfo_cv
+    Its warnings are raised again named by the series (`named_warnings`), as `tvbeta fit`
+    names a target's.
+    """
+    with named_warnings(str(design.target_col)):
+        # the training rows must carry every fitted model on their own
+        train = design.head(split.n_train, burn) if set(methods) - {"rolling_ols"} else None
+        runners: dict[str, Callable[[], tuple[Any, OneStepForecast]]] = {}
+        for name, rank in (("grid_seed", "mean_rmse"), ("grid_loglik", "loglik")):
+            if name in methods:
+                runners[name] = lambda rank=rank: _spec_run(
+                    _fit_grid(train, data.iloc[: split.n_train], burn, rank, grid), design, split)
+        for suffix, options in VARIANTS.items():
+            if {"mle" + suffix, "bayes" + suffix} & set(methods):
+                from tvbeta.estimate.bayes.model import BayesSpec
 
-        step(LFO_STEP)
-        lfo = lfo_cv(fits["bayes"], design, n_train=split.n_train,
-                     threshold=bayes.lfo_threshold)  # fmt: skip
-    return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
+                # one model for both: the MLE maximises the likelihood the posterior is built on
+                model = BayesSpec.from_design(
+                    train, q=bayes.q, priors=bayes.variant_priors(options), burn=burn,
+                    frequency=bayes.frequency, **options)  # fmt: skip
+                if "mle" + suffix in MLE_VARIANTS:
+                    runners["mle" + suffix] = partial(_mle_run, model, train, design, split)
+                runners["bayes" + suffix] = partial(_bayes_run, model, design, split, bayes, seed)
+        window = None
+        if "rolling_ols" in methods:
+            window = _rolling_window(design.y, design.index, split, rolling_window or None,
+                                     bayes.frequency)  # fmt: skip
+            runners["rolling_ols"] = lambda: (
+                None, rolling_ols_forecast(design.y, design.Z, _scored(design.y, split), window))
+        rows, forecasts, fits = {}, {}, {}
+        step = progress or (lambda name: None)
+        for name in [m for m in METHODS if m in runners and m in methods]:
+            step(name)
+            t0 = time.perf_counter()
+            fits[name], forecasts[name] = runners[name]()
+            rows[name] = {**scores(forecasts[name]), "fit time (s)": time.perf_counter() - t0}
+        if "bayes_stacked" in methods:
+            t0 = time.perf_counter()
+            variants = [m for m in BAYES_VARIANTS if m in fits]
+            stacking = stacking_table({m: fits[m] for m in variants})
+            weights = stacking["stacking weight"].to_numpy()
+            forecasts["bayes_stacked"] = stacked_forecast([forecasts[m] for m in variants], weights)
+            fits["bayes_stacked"] = None
+            fit_time = sum(rows[m]["fit time (s)"] for m in variants) + time.perf_counter() - t0
+            rows["bayes_stacked"] = {**scores(forecasts["bayes_stacked"]), "fit time (s)": fit_time}
+            for m in variants:
+                rows[m].update(stacking.loc[m])
+            order = [m for m in METHODS if m in rows]
+            rows = {m: rows[m] for m in order}
+            forecasts = {m: forecasts[m] for m in order}
+        if bayes.lfo_train is not None:
+            for m in [m for m in BAYES_VARIANTS if m in fits]:
+                rows[m].update(_training_lfo(fits[m], train, bayes))
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "method"
+        _add_differences(table, forecasts)
+        lfo = None
+        if "bayes" in fits and bayes.lfo_threshold is not None:
+            from tvbeta.evaluate.lfo import lfo_cv
+
+            step(LFO_STEP)
+            lfo = lfo_cv(fits["bayes"], design, n_train=split.n_train,
+                         threshold=bayes.lfo_threshold)  # fmt: skip
+        return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
 
 
 def _series_task(design: Design, data: pd.DataFrame, split: Split, burn: int,
