@@ -502,6 +502,16 @@ def test_files_source_compounds_the_common_days_to_weeks_and_keeps_an_empty_week
     pd.testing.assert_frame_equal(frame, expected, check_freq=False, rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_files_source_reads_only_the_named_columns_of_a_wide_fund_file(tmp_path):
+    """A fund column the model does not name, here of text, is left alone."""
+    expected = fund_and_factor_files(tmp_path)
+    fund = tmp_path / "in" / "fund.csv"
+    pd.read_csv(fund, index_col=0).assign(Notes="see memo").to_csv(fund)
+    frame = load_config(model_file(tmp_path, FILES)).load_data()
+    pd.testing.assert_frame_equal(frame, expected, check_freq=False)
+
+
 @pytest.mark.parametrize(("case", "key", "expect"), [
     ("no fund file", "fund_csv", "CSV file not found: {tmp}/in/fund.csv (resolved relative"),
     ("bad cell", "factor_csv", "{tmp}/in/factors.csv: column 'SMB' is not numeric: '1.2%' on "

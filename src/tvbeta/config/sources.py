@@ -11,7 +11,6 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +40,10 @@ def load_data(config: RunConfig) -> pd.DataFrame:
     ConfigError
         A file or folder is missing (the resolved path is named; for the seed data, where it
         was looked for and ``TVBETA_SHARED_DATA``), a target, factor or additive column is not
-        in the data (the available columns are listed), or no rows are left.
+        in the data (the available columns are listed), or no rows are left. For source
+        "files", a `DataValidationError` of `load_fund_and_factors` (a bad date or cell, a date
+        on two rows, dates that do not line up) as its message after the model file and the
+        key of the file it blames (both keys when it is about both files).
     """
     data, where = config.data, Where(config.path, "data")
     frame = _LOADERS[data.source](config, where)
@@ -124,8 +126,11 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
                 # a message about one file starts with its path; the others are about both
                 blamed = [k for k, f in files.items() if str(err).startswith(f"{f}:")]
                 raise where.error(f"{err}", ", ".join(blamed or files)) from err
-    # the factor values of a date are the same in every frame that has it
-    return reduce(pd.DataFrame.combine_first, frames)
+    # a date's factor values are the same in every frame that has it
+    factors = list(model.factors)
+    stacked = pd.concat([frame[factors] for frame in frames])
+    funds = pd.concat([frame.drop(columns=factors) for frame in frames], axis=1)
+    return funds.join(stacked[~stacked.index.duplicated()]).sort_index()
 
 
 @contextmanager
