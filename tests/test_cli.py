@@ -457,6 +457,14 @@ def test_compare_of_a_files_model_scores_as_compare_methods_on_the_hand_built_fr
                                       table.drop(columns="fit time (s)"))  # fmt: skip
 
 
+def test_funds_mle_of_a_files_model_ranks_both_funds(capsys, tmp_path):
+    model, _ = files_model(tmp_path)
+    code, _, err = run(capsys, "funds", model, "--method", "mle", "--output", tmp_path / "out")
+    assert code == 0, err
+    forecast = pd.read_csv(tmp_path / "out" / "funds_mle" / "forecast.csv", index_col="fund")
+    assert set(forecast.index) == {"NoDur", "Enrgy"}
+
+
 def test_files_model_with_a_bad_cell_exits_2_naming_the_model_file_key_and_csv(capsys, tmp_path):
     model, _ = files_model(tmp_path)
     factors = tmp_path / "in" / "factors.csv"
