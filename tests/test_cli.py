@@ -404,6 +404,77 @@ def test_fit_grid_saves_the_table_and_the_best_spec(capsys, tmp_path):
     assert "Intercept=" in out
 
 
+# --- source = "files": the fund's CSV and the factors' CSV ------------------------------------
+def files_model(tmp_path: Path, extra: str = "") -> tuple[Path, pd.DataFrame]:
+    """A model file of two funds read from two CSVs (tests.test_config) and the frame the model
+    should see, built by hand: the funds' missing months NaN on the factor dates."""
+    from tests.test_config import FILES, fund_and_factor_files
+
+    expected = fund_and_factor_files(tmp_path)
+    model = tmp_path / "mine.toml"
+    model.write_text(FILES + "[split]\ntest_size = 0.3\n" + extra)
+    return model, expected
+
+
+def test_fit_mle_of_a_files_model_fits_the_funds_missing_months_as_missing(capsys, tmp_path):
+    """The estimates are `fit_mle`'s on the frame built by hand (a month dropped instead of
+    kept as NaN would change the log-likelihood); the alignment's DataWarnings are printed."""
+    import xarray as xr
+
+    from tests.test_config import GAP
+    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
+
+    model, expected = files_model(tmp_path)
+    code, _, err = run(capsys, "fit", model, "--method", "mle", "--output", tmp_path / "out")
+    assert code == 0, err
+    assert "mine: 2 series on intercept, MktRF, SMB; 60 rows 2008-01-31 .. 2012-12-31" in err
+    gap = "1 factor date(s) inside the fund's dates with no fund row (2010-06-30) are kept"
+    assert f"tvbeta: warning: {tmp_path / 'in' / 'fund.csv'} + " in err and gap in err
+    for target in ("NoDur", "Enrgy"):
+        with warnings.catch_warnings():  # a Q on its bound here: the same in both fits
+            warnings.simplefilter("ignore", MLEConvergenceWarning)
+            direct = fit_mle(expected, target, ["MktRF", "SMB"])
+        summary = pd.read_csv(tmp_path / "out" / "fit_mle" / f"{target}.summary.csv",
+                              index_col=0)  # fmt: skip
+        np.testing.assert_allclose(summary["estimate"], direct.summary()["estimate"], rtol=1e-6)
+    with xr.open_dataset(tmp_path / "out" / "fit_mle" / "Enrgy.betas.nc") as betas:
+        assert np.isnan(betas["y"].sel(time=GAP)) and betas["beta"].sel(time=GAP).notnull().all()
+
+
+def test_compare_of_a_files_model_scores_as_compare_methods_on_the_hand_built_frame(
+        capsys, tmp_path):  # fmt: skip
+    from tvbeta.config import load_config
+
+    methods = '[compare]\nmethods = ["mle", "rolling_ols"]\nrolling_window = 12\nlfo = false\n'
+    model, expected = files_model(tmp_path, methods)
+    code, out, err = run(capsys, "compare", model, "--output", tmp_path / "out")
+    assert code == 0, err
+    assert "## NoDur" in out and "## Enrgy" in out
+    saved = compare_module.Comparison.load(tmp_path / "out")
+    direct = compare_module.compare_methods(expected, **load_config(model).compare_kwargs())
+    for target, table in direct.tables.items():
+        pd.testing.assert_frame_equal(saved.tables[target].drop(columns="fit time (s)"),
+                                      table.drop(columns="fit time (s)"))  # fmt: skip
+
+
+def test_funds_mle_of_a_files_model_ranks_both_funds(capsys, tmp_path):
+    model, _ = files_model(tmp_path)
+    code, _, err = run(capsys, "funds", model, "--method", "mle", "--output", tmp_path / "out")
+    assert code == 0, err
+    forecast = pd.read_csv(tmp_path / "out" / "funds_mle" / "forecast.csv", index_col="fund")
+    assert set(forecast.index) == {"NoDur", "Enrgy"}
+
+
+def test_files_model_with_a_bad_cell_exits_2_naming_the_model_file_key_and_csv(capsys, tmp_path):
+    model, _ = files_model(tmp_path)
+    factors = tmp_path / "in" / "factors.csv"
+    factors.write_text(factors.read_text().replace("2009-05-31,", "2009-05-31,1.2%x", 1))
+    code, _, err = run(capsys, "fit", model, "--method", "mle", "--output", tmp_path / "out")
+    assert code == 2
+    expected = f"{model}: [data] factor_csv: {factors}: column 'MktRF' is not numeric: '1.2%x"
+    assert f"tvbeta: error: {expected}" in err
+
+
 # --- end to end (slow) ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_integration_run_tiny_model_end_to_end(capsys, tmp_path):

@@ -12,7 +12,14 @@ import pytest
 import tomli_w
 
 from tvbeta.config import ConfigError, RunConfig, load_config
-from tvbeta.data import FRENCH_FACTORS, SHARED_DATA_ENV, shared_data_dir
+from tvbeta.data import (
+    FRENCH_FACTORS,
+    SHARED_DATA_ENV,
+    DataWarning,
+    load_french,
+    load_fund_and_factors,
+    shared_data_dir,
+)
 from tvbeta.nuts import SamplerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -404,3 +411,178 @@ def test_compare_workers_is_read_saved_and_kept_out_of_the_comparison_arguments(
     assert load_config(model_file(tmp_path, BASE, "none.toml")).compare.workers is None
     message = error_of(model_file(tmp_path, BASE + "[compare]\nworkers = 0\n", "zero.toml"))
     assert "[compare] workers: must be" in message and "got 0" in message
+
+
+# --- source = "files": a fund CSV and a factor CSV -----------------------------------------------
+FILES = """
+[data]
+source = "files"
+fund_csv = "in/fund.csv"
+factor_csv = "in/factors.csv"
+
+[model]
+targets = ["NoDur", "Enrgy"]
+factors = ["MktRF", "SMB"]
+"""
+GAP, EMPTY = pd.Timestamp("2010-06-30"), pd.Timestamp("2011-03-31")
+
+
+def fund_and_factor_files(tmp_path: Path, scale: float = 1.0) -> pd.DataFrame:
+    """Write in/fund.csv (NoDur, Enrgy 2008-01..2012-12 without the GAP row, Enrgy empty at
+    EMPTY) and in/factors.csv (MktRF, SMB 2007-01..2013-12) from the French data, times
+    ``scale``; return by hand the decimal frame the model sees: the factor months of the
+    fund's span, both funds missing at GAP and Enrgy at EMPTY."""
+    french = load_french()
+    (tmp_path / "in").mkdir(exist_ok=True)
+    fund = french.loc["2008-01":"2012-12", ["NoDur", "Enrgy"]].copy()
+    fund.loc[EMPTY, "Enrgy"] = np.nan
+    fund.drop(index=GAP).mul(scale).to_csv(tmp_path / "in" / "fund.csv")
+    french.loc["2007-01":"2013-12", ["MktRF", "SMB"]].mul(scale).to_csv(
+        tmp_path / "in" / "factors.csv")  # fmt: skip
+    expected = french.loc["2008-01":"2012-12", ["NoDur", "Enrgy", "MktRF", "SMB"]].copy()
+    expected.loc[GAP, ["NoDur", "Enrgy"]] = np.nan
+    expected.loc[EMPTY, "Enrgy"] = np.nan
+    return expected.rename_axis("Date")
+
+
+def test_files_source_keeps_each_funds_missing_months_on_the_factor_dates(tmp_path):
+    expected = fund_and_factor_files(tmp_path)
+    config = load_config(model_file(tmp_path, FILES))
+    assert config.data.fund_csv == tmp_path / "in" / "fund.csv"  # relative to the model file
+    with pytest.warns(DataWarning) as caught:
+        frame = config.load_data()
+    pd.testing.assert_frame_equal(frame, expected, check_freq=False)
+    assert len(caught) == 2  # the alignment's two warnings, once for both targets
+    messages = " ".join(str(w.message) for w in caught)
+    assert "24 factor row(s) outside the fund's dates (2007-01-31, 2007-02-28" in messages
+    assert "1 factor date(s) inside the fund's dates with no fund row (2010-06-30)" in messages
+    for target in config.model.targets:  # the data layer's own join, one fund at a time
+        with pytest.warns(DataWarning):
+            direct = load_fund_and_factors(tmp_path / "in" / "fund.csv", tmp_path / "in" /
+                                           "factors.csv", fund_col=target,
+                                           factor_cols=["MktRF", "SMB"]).df  # fmt: skip
+        pd.testing.assert_frame_equal(frame[direct.columns], direct)
+
+
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_files_source_in_percent_with_start_end_and_a_saved_copy(tmp_path):
+    expected = fund_and_factor_files(tmp_path, scale=100.0).loc["2009-01-01":"2010-12-31"]
+    text = FILES.replace("[model]", 'units = "percent"\nstart = 2009-01-01\nend = 2010-12-31\n'
+                                    "[model]")  # fmt: skip
+    config = load_config(model_file(tmp_path, text))
+    pd.testing.assert_frame_equal(config.load_data(), expected, check_freq=False, rtol=1e-12)
+    (tmp_path / "elsewhere").mkdir()
+    copy = config.save(tmp_path / "elsewhere" / "model.toml")  # paths saved resolved
+    again = load_config(copy)
+    assert again.data == config.data
+    pd.testing.assert_frame_equal(again.load_data(), expected, check_freq=False, rtol=1e-12)
+
+
+def test_files_source_compounds_the_common_days_to_weeks_and_keeps_an_empty_week_missing(
+        tmp_path):  # fmt: skip
+    """Daily files, 4 weeks (2020-01-06 .. 01-31); y2 has no return in the second week: that
+    week is NaN for y2 only. The weeks compounded by hand: prod(1 + r) - 1 over Mon..Fri."""
+    days = pd.bdate_range("2020-01-06", "2020-01-31", name="Date")
+    rng = np.random.default_rng(3)
+    daily = pd.DataFrame(rng.normal(0.0, 0.01, (len(days), 3)), index=days,
+                         columns=["y1", "y2", "f"])  # fmt: skip
+    daily.loc["2020-01-13":"2020-01-17", "y2"] = np.nan
+    daily[["y1", "y2"]].to_csv(tmp_path / "fund.csv")
+    daily[["f"]].to_csv(tmp_path / "factors.csv")
+    text = ('[data]\nsource = "files"\nfund_csv = "fund.csv"\nfactor_csv = "factors.csv"\n'
+            'aggregate = "weekly"\n[model]\ntargets = ["y1", "y2"]\nfactors = ["f"]\n')  # fmt: skip
+    config = load_config(model_file(tmp_path, text))
+    assert config.data.model_frequency == "weekly"
+    frame = config.load_data()
+    weeks = np.arange(len(days)) // 5
+    expected = pd.DataFrame({c: [np.prod(1 + daily[c].to_numpy()[weeks == w]) - 1
+                                 for w in range(4)] for c in daily.columns},
+                            index=pd.DatetimeIndex(["2020-01-10", "2020-01-17", "2020-01-24",
+                                                    "2020-01-31"], name="Date"))  # fmt: skip
+    pd.testing.assert_frame_equal(frame, expected, check_freq=False, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_files_source_reads_only_the_named_columns_of_a_wide_fund_file(tmp_path):
+    """A fund column the model does not name, here of text, is left alone."""
+    expected = fund_and_factor_files(tmp_path)
+    fund = tmp_path / "in" / "fund.csv"
+    pd.read_csv(fund, index_col=0).assign(Notes="see memo").to_csv(fund)
+    frame = load_config(model_file(tmp_path, FILES)).load_data()
+    pd.testing.assert_frame_equal(frame, expected, check_freq=False)
+
+
+@pytest.mark.parametrize(("case", "key", "expect"), [
+    ("no fund file", "fund_csv", "CSV file not found: {tmp}/in/fund.csv (resolved relative"),
+    ("bad cell", "factor_csv", "{tmp}/in/factors.csv: column 'SMB' is not numeric: '1.2%' on "
+                               "2009-05-31; fix or blank that cell"),
+    ("date twice", "fund_csv", "{tmp}/in/fund.csv: the date 2008-03-31 is on data rows 3, 4"),
+    ("month starts", "fund_csv, factor_csv", "{tmp}/in/fund.csv (2008-02-01 .. 2013-01-01) and "
+                                             "{tmp}/in/factors.csv"),
+    ("empty fund file", "fund_csv", "{tmp}/in/fund.csv: cannot read a header row"),
+])  # fmt: skip
+def test_files_source_errors_name_the_model_file_the_key_and_the_csv(tmp_path, case, key, expect):
+    fund_and_factor_files(tmp_path)
+    fund, factors = tmp_path / "in" / "fund.csv", tmp_path / "in" / "factors.csv"
+    if case == "no fund file":
+        fund.unlink()
+    elif case == "bad cell":
+        frame = pd.read_csv(factors, index_col=0).astype(object)
+        frame.loc["2009-05-31", "SMB"] = "1.2%"
+        frame.to_csv(factors)
+    elif case == "date twice":
+        lines = fund.read_text().splitlines()
+        fund.write_text("\n".join([*lines[:4], lines[3], *lines[4:]]) + "\n")
+    elif case == "month starts":  # the fund dated at the first of the next month
+        frame = pd.read_csv(fund, index_col=0, parse_dates=True)
+        frame.set_axis(frame.index + pd.Timedelta(days=1), axis=0).to_csv(fund)
+    else:
+        fund.write_text("")
+    path = model_file(tmp_path, FILES)
+    message = error_of(path, data=True)
+    assert message.startswith(f"{path}: [data] {key}: ")
+    assert expect.format(tmp=tmp_path) in message
+
+
+@pytest.mark.parametrize(("replace", "expect"), [
+    ('"NoDur"', "[model] targets: 'NoDurr' is not a column of fund.csv; did you mean 'NoDur'? "
+                "available columns: NoDur, Enrgy"),
+    ('"SMB"', "[model] factors: 'SMBB' is not a column of factors.csv; did you mean 'SMB'? "
+              "available columns: MktRF, SMB"),
+])  # fmt: skip
+def test_files_source_unknown_column_names_the_csv_and_its_columns(tmp_path, replace, expect):
+    fund_and_factor_files(tmp_path)
+    text = FILES.replace(replace, replace[:-1] + replace[-2] + '"')
+    assert expect in error_of(model_file(tmp_path, text), data=True)
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    (FILES.replace("[model]", 'path = "r.csv"\n[model]'),
+     "[data] path: only used with source = 'csv'; remove it"),
+    (BASE.replace("[model]", 'fund_csv = "f.csv"\n[model]'),
+     "[data] fund_csv: only used with source = 'files'; remove it"),
+    (BASE.replace("[model]", 'aggregate = "weekly"\n[model]'),
+     "[data] aggregate: only used with source = 'csv' or 'files'; remove it"),
+    (FILES.replace('factor_csv = "in/factors.csv"\n', ""),
+     "[data]: missing required key 'factor_csv': add it, e.g. factor_csv = \"my_factors.csv\""),
+    (FILES.replace("[model]", 'units = "percentage"\n[model]'),
+     "[data] units: 'percentage' is not allowed; did you mean 'percent'?"),
+    (FILES.replace("[model]", 'fund_col = "NoDur"\n[model]'), "[data]: unknown key 'fund_col'"),
+    (FILES.replace("[model]", 'aggregate = "weekly"\nfrequency = "monthly"\n[model]'),
+     "[data] frequency: aggregate = 'weekly' needs daily rows, not monthly"),
+])  # fmt: skip
+def test_files_source_keys_are_checked_like_the_other_sources(tmp_path, text, expect):
+    assert expect in error_of(model_file(tmp_path, text))
+
+
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_readme_files_model_reads_the_readmes_two_files(tmp_path):
+    """The README's model file, next to the files its "Your own fund" block writes, loads what
+    that block's `load_fund_and_factors` call gives."""
+    (block,) = re.findall(r"^```toml\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M)
+    french = load_french()
+    french[["Hlth"]].loc["2000":].to_csv(tmp_path / "my_fund.csv")
+    french[["MktRF", "SMB", "HML", "Mom"]].loc["1990":].to_csv(tmp_path / "my_factors.csv")
+    frame = load_config(model_file(tmp_path, block, "my_fund.toml")).load_data()
+    direct = load_fund_and_factors(tmp_path / "my_fund.csv", tmp_path / "my_factors.csv").df
+    pd.testing.assert_frame_equal(frame, direct)

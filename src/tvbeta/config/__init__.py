@@ -9,18 +9,28 @@ string is allowed)::
 
     [data]
     source = "french"      # "french" (built in, monthly) | "seed" (the seed's weekly ETFs from
-                           # ../shared/data) | "csv" | "nile" (statsmodels' annual Nile flow)
+                           # ../shared/data) | "csv" (one file) | "files" (a fund file and a
+                           # factor file) | "nile" (statsmodels' annual Nile flow)
     start = "1992-01-01"   # optional, inclusive (TOML dates work too)
     end = "2017-03-31"     # optional, inclusive
-    frequency = "monthly"  # rows' frequency; fixed for french/seed/nile, optional for csv (else
-                           # read from the dates): the periods per year of the Bayes priors,
-                           # of the prior initial state (Bayes, MLE) and of the default
-                           # rolling OLS window (three years)
+    frequency = "monthly"  # rows' frequency; fixed for french/seed/nile, optional for csv and
+                           # files (else read from the dates): the periods per year of the
+                           # Bayes priors, of the prior initial state (Bayes, MLE) and of the
+                           # default rolling OLS window (three years)
     excess = true          # french: industries and portfolios minus RF (default true)
     data_dir = "..."       # seed: folder of the seed's CSVs, relative to the model file
     path = "returns.csv"   # csv: relative to the model file; dates first, decimal returns
-    aggregate = "weekly"   # csv: daily -> weekly (W-FRI): returns compound ...
+    aggregate = "weekly"   # csv, files: daily -> weekly (W-FRI): returns compound ...
     additive_cols = []     # csv: ... and these columns (e.g. yield changes) are summed
+    fund_csv = "fund.csv"  # files: relative to the model file; dates first, one column per
+                           # target (several funds: one column each; an empty cell is missing)
+    factor_csv = "f.csv"   # files: dates first, the factors' columns. Read by
+                           # tvbeta.data.load_fund_and_factors, each target as fund_col: the
+                           # factor dates within the fund file's, a date the fund file lacks kept
+                           # as a missing return; its DataWarnings name the dropped dates. With
+                           # aggregate the days common to both files compound to weeks, and
+                           # start/end pick weeks by their Friday
+    units = "decimal"      # files: "decimal" (0.01 = 1%) | "percent" (both files, divided by 100)
 
     [model]
     targets = ["NoDur"]    # each target is fitted on its own, on the same factors

@@ -32,7 +32,8 @@ __all__ = ["load_config"]
 
 FREQUENCIES: tuple[str, ...] = ("daily", "weekly", "monthly", "quarterly", "annual")
 RANKS: tuple[str, ...] = ("mean_rmse", "loglik", "oos_log_score")
-# Sources with a fixed frequency; a CSV's is whatever its rows are.
+UNITS: tuple[str, ...] = ("decimal", "percent")  # of `load_fund_and_factors`, for source "files"
+# Sources with a fixed frequency; a CSV's (csv, files) is whatever its rows are.
 SOURCE_FREQUENCY: dict[str, str] = {"french": "monthly", "seed": "weekly", "nile": "annual"}
 REQUIRED_SECTIONS: tuple[str, ...] = ("data", "model")
 
@@ -117,7 +118,8 @@ def _data(where: Where, t: dict[str, Any], base: Path) -> DataConfig:
     for key in t:  # a key of another source is a mistake worth saying so, not ignoring
         users = [s for s, keys in SOURCE_KEYS.items() if key in keys]
         if key not in COMMON_DATA_KEYS and key not in own and users:
-            raise where.error(f"only used with source = {users[0]!r}; remove it", key)
+            raise where.error(f"only used with source = {' or '.join(map(repr, users))}; "
+                              "remove it", key)  # fmt: skip
     check_keys(where, t, (*COMMON_DATA_KEYS, *own))
     fixed = SOURCE_FREQUENCY.get(source)
     frequency = read(where, t, "frequency", "str", fixed, choices=FREQUENCIES)
@@ -135,12 +137,18 @@ def _data(where: Where, t: dict[str, Any], base: Path) -> DataConfig:
     path = read(where, t, "path", "str", REQUIRED if source == "csv" else None,
                 example='path = "returns.csv"')  # fmt: skip
     data_dir = read(where, t, "data_dir", "str", None)
+    files = source == "files"
+    fund_csv = read(where, t, "fund_csv", "str", REQUIRED if files else None,
+                    example='fund_csv = "my_fund.csv"')  # fmt: skip
+    factor_csv = read(where, t, "factor_csv", "str", REQUIRED if files else None,
+                      example='factor_csv = "my_factors.csv"')  # fmt: skip
     if frequency is None and aggregate:
         frequency = "daily"  # the rows' frequency before aggregating
     return DataConfig(source=source, path=_resolve(base, path), data_dir=_resolve(base, data_dir),
                       start=start, end=end, frequency=frequency, aggregate=aggregate,
-                      additive_cols=additive,
-                      excess=read(where, t, "excess", "bool", True))  # fmt: skip
+                      additive_cols=additive, excess=read(where, t, "excess", "bool", True),
+                      fund_csv=_resolve(base, fund_csv), factor_csv=_resolve(base, factor_csv),
+                      units=read(where, t, "units", "str", "decimal", choices=UNITS))  # fmt: skip
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:

@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -39,6 +39,9 @@ class DataConfig:
     aggregate: str | None = None
     additive_cols: tuple[str, ...] = ()
     excess: bool = True
+    fund_csv: Path | None = None
+    factor_csv: Path | None = None
+    units: Literal["decimal", "percent"] = "decimal"
 
     @property
     def model_frequency(self) -> str | None:

@@ -1,4 +1,4 @@
-"""Load the data a model file names: the built-in French data, the seed's ETFs, a CSV, the Nile.
+"""Load the data a model file names: French data, the seed's ETFs, one CSV, two CSVs, the Nile.
 
 Each loader returns decimal returns (or, for the Nile, the flow volume) on a sorted
 ``DatetimeIndex`` named "Date"; :func:`load_data` then checks that the targets and factors exist
@@ -8,6 +8,10 @@ and that the date range keeps some rows, naming the model file and listing what 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -19,11 +23,11 @@ if TYPE_CHECKING:  # only for annotations: config.schema imports this module
 
 __all__ = ["COMMON_DATA_KEYS", "SOURCES", "SOURCE_KEYS", "load_data"]
 
-SOURCES: tuple[str, ...] = ("french", "seed", "csv", "nile")
+SOURCES: tuple[str, ...] = ("french", "seed", "csv", "files", "nile")
 # [data] keys each source understands (a key of another source is an error, not ignored).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "french": ("excess",), "seed": ("data_dir",), "csv": ("path", "aggregate", "additive_cols"),
-    "nile": (),
+    "files": ("fund_csv", "factor_csv", "units", "aggregate"), "nile": (),
 }  # fmt: skip
 COMMON_DATA_KEYS: tuple[str, ...] = ("source", "start", "end", "frequency")
 
@@ -36,28 +40,32 @@ def load_data(config: RunConfig) -> pd.DataFrame:
     ConfigError
         A file or folder is missing (the resolved path is named; for the seed data, where it
         was looked for and ``TVBETA_SHARED_DATA``), a target, factor or additive column is not
-        in the data (the available columns are listed), or no rows are left.
+        in the data (the available columns are listed), or no rows are left. For source
+        "files", a `DataValidationError` of `load_fund_and_factors` (a bad date or cell, a date
+        on two rows, dates that do not line up) as its message after the model file and the
+        key of the file it blames (both keys when it is about both files).
     """
     data, where = config.data, Where(config.path, "data")
-    frame = _LOADERS[data.source](data, where)
+    frame = _LOADERS[data.source](config, where)
     if data.source != "seed":  # the seed loader slices the daily data itself, like the seed
         frame = _slice(frame, data, where)
     model = Where(config.path, "model")
     for key, names in (("targets", config.model.targets), ("factors", config.model.factors)):
-        _check_columns(model, key, names, frame)
+        _check_columns(model, key, names, [str(c) for c in frame.columns])
     _check_split(Where(config.path, "split"), config.split.test_size, len(frame))
     return frame.loc[:, [*config.model.targets, *config.model.factors]]
 
 
-def _french(data: DataConfig, where: Where) -> pd.DataFrame:
+def _french(config: RunConfig, where: Where) -> pd.DataFrame:
     from tvbeta.data import load_french
 
-    return load_french(excess=data.excess)
+    return load_french(excess=config.data.excess)
 
 
-def _seed(data: DataConfig, where: Where) -> pd.DataFrame:
+def _seed(config: RunConfig, where: Where) -> pd.DataFrame:
     from tvbeta.data import SHARED_DATA_ENV, load_seed_weekly
 
+    data = config.data
     try:
         return load_seed_weekly(data.data_dir, start=data.start, end=data.end)
     except FileNotFoundError as err:
@@ -70,15 +78,12 @@ def _seed(data: DataConfig, where: Where) -> pd.DataFrame:
         ) from err
 
 
-def _csv(data: DataConfig, where: Where) -> pd.DataFrame:
+def _csv(config: RunConfig, where: Where) -> pd.DataFrame:
     from tvbeta.data import aggregate_weekly_data, read_returns_csv
 
+    data = config.data
     assert data.path is not None  # schema: source "csv" requires path
-    if not data.path.is_file():
-        raise where.error(
-            f"CSV file not found: {data.path} (resolved relative to the model file's folder); "
-            "fix the path or move the file there", "path")  # fmt: skip
-    daily = read_returns_csv(data.path)
+    daily = read_returns_csv(_existing(where, "path", data.path))
     if data.aggregate is None:
         return daily
     missing = [c for c in data.additive_cols if c not in daily.columns]
@@ -90,7 +95,55 @@ def _csv(data: DataConfig, where: Where) -> pd.DataFrame:
     return aggregate_weekly_data(daily, additive_cols=list(data.additive_cols))
 
 
-def _nile(data: DataConfig, where: Where) -> pd.DataFrame:
+def _files(config: RunConfig, where: Where) -> pd.DataFrame:
+    """Each target as the fund of `load_fund_and_factors`, on the factor dates of the fund file.
+
+    A target is a column of the fund file (several funds: one column each). The rows a call
+    keeps depend on the files' dates, not on the column, so the targets share them: a fund's
+    missing month is NaN in its column. With weekly compounding a week where one fund has no
+    return is dropped by its call only, and the join keeps it as NaN for that fund.
+    """
+    from tvbeta.data import DataValidationError, load_fund_and_factors
+
+    data, model = config.data, config.model
+    assert data.fund_csv is not None and data.factor_csv is not None  # schema: both required
+    files = {"fund_csv": _existing(where, "fund_csv", data.fund_csv),
+             "factor_csv": _existing(where, "factor_csv", data.factor_csv)}  # fmt: skip
+    model_where = Where(config.path, "model")
+    for key, role, names in (("fund_csv", "targets", model.targets),
+                             ("factor_csv", "factors", model.factors)):  # fmt: skip
+        file = files[key]
+        _check_columns(model_where, role, names, _header(where, key, file), file.name)
+    frames = []
+    with _each_warning_once():  # the alignment's warnings are the same for every target
+        for target in model.targets:
+            try:
+                frames.append(load_fund_and_factors(
+                    files["fund_csv"], files["factor_csv"], fund_col=target,
+                    factor_cols=model.factors, units=data.units,
+                    weekly=data.aggregate == "weekly").df)  # fmt: skip
+            except DataValidationError as err:
+                # a message about one file starts with its path; the others are about both
+                blamed = [k for k, f in files.items() if str(err).startswith(f"{f}:")]
+                raise where.error(f"{err}", ", ".join(blamed or files)) from err
+    # a date's factor values are the same in every frame that has it
+    factors = list(model.factors)
+    stacked = pd.concat([frame[factors] for frame in frames])
+    funds = pd.concat([frame.drop(columns=factors) for frame in frames], axis=1)
+    return funds.join(stacked[~stacked.index.duplicated()]).sort_index()
+
+
+@contextmanager
+def _each_warning_once() -> Iterator[None]:
+    """Raise the block's warnings again after it, each distinct message once, in order."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in {str(w.message): w for w in caught}.values():
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _nile(config: RunConfig, where: Where) -> pd.DataFrame:
     import statsmodels.api as sm
 
     raw = sm.datasets.nile.load_pandas().data
@@ -101,7 +154,25 @@ def _nile(data: DataConfig, where: Where) -> pd.DataFrame:
     return pd.DataFrame({"volume": raw["volume"].to_numpy(float)}, index=index.rename("Date"))
 
 
-_LOADERS = {"french": _french, "seed": _seed, "csv": _csv, "nile": _nile}
+_LOADERS = {"french": _french, "seed": _seed, "csv": _csv, "files": _files, "nile": _nile}
+
+
+def _existing(where: Where, key: str, path: Path) -> Path:
+    """Return ``path``, or raise naming the key and the resolved path when it is not a file."""
+    if not path.is_file():
+        raise where.error(
+            f"CSV file not found: {path} (resolved relative to the model file's folder); "
+            "fix the path or move the file there", key)  # fmt: skip
+    return path
+
+
+def _header(where: Where, key: str, path: Path) -> list[str]:
+    """Return the column names of a CSV after its first (date) column."""
+    try:
+        return [str(c) for c in pd.read_csv(path, index_col=0, nrows=0).columns]
+    except ValueError as err:  # not a CSV: empty, binary, ragged
+        raise where.error(f"{path}: cannot read a header row of column names ({err}); write "
+                          "the dates first, then one column per series", key) from err  # fmt: skip
 
 
 def _slice(frame: pd.DataFrame, data: DataConfig, where: Where) -> pd.DataFrame:
@@ -114,12 +185,12 @@ def _slice(frame: pd.DataFrame, data: DataConfig, where: Where) -> pd.DataFrame:
     return out
 
 
-def _check_columns(where: Where, key: str, names: tuple[str, ...], frame: pd.DataFrame) -> None:
-    """Every name must be a column; list the available ones (and the closest) otherwise."""
-    available = [str(c) for c in frame.columns]
+def _check_columns(where: Where, key: str, names: tuple[str, ...], available: list[str],
+                   what: str = "the data") -> None:  # fmt: skip
+    """Every name must be one of ``available`` (the columns of ``what``); list them otherwise."""
     for name in names:
-        if name not in frame.columns:
-            raise where.error(f"{name!r} is not a column of the data;{closest(name, available)} "
+        if name not in available:
+            raise where.error(f"{name!r} is not a column of {what};{closest(name, available)} "
                               f"available columns: {', '.join(available)}", key)  # fmt: skip
 
 

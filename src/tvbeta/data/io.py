@@ -263,18 +263,20 @@ def load_fund_and_factors(
     FileNotFoundError
         A file is absent.
     DataValidationError
-        A date that does not parse, a date on two rows, or a non-numeric cell (file, row or
-        column and value named); a column that is not in its file (the file and its columns
-        named); a fund column that is also a factor column; no common date, or more than
-        `UNMATCHED_SHARE` of the fund's dates within the factors' span are not factor dates
-        (dates that do not line up).
+        A date that does not parse, a date on two rows, or a non-numeric cell of a column it
+        reads (file, row or column and value named); a column that is not in its file (the
+        file and its columns named); a fund column that is also a factor column; no common
+        date, or more than `UNMATCHED_SHARE` of the fund's dates within the factors' span are
+        not factor dates (dates that do not line up).
     ValueError
         ``units`` is not "decimal" or "percent".
     """
     if units not in ("decimal", "percent"):
         raise ValueError(f"units must be 'decimal' or 'percent', got {units!r}")
-    fund = _read_dated_csv(fund_csv, "fund CSV", date_format="ISO8601", hint="YYYY-MM-DD")
-    factors = _read_dated_csv(factor_csv, "factor CSV", date_format="ISO8601", hint="YYYY-MM-DD")
+    fund = _read_dated_csv(fund_csv, "fund CSV", date_format="ISO8601", hint="YYYY-MM-DD",
+                           columns=None if fund_col is None else [fund_col])  # fmt: skip
+    factors = _read_dated_csv(factor_csv, "factor CSV", date_format="ISO8601", hint="YYYY-MM-DD",
+                              columns=factor_cols)  # fmt: skip
     target = _pick_columns(fund, fund_csv, "fund_col", None if fund_col is None else [fund_col])
     names = _pick_columns(factors, factor_csv, "factor_cols", factor_cols)
     if len(target) != 1:
@@ -419,9 +421,14 @@ def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     return folder
 
 
-def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str,
-                    hint: str) -> pd.DataFrame:  # fmt: skip
-    """Read a CSV whose first column is a date, with strict date and number parsing."""
+def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str, hint: str,
+                    columns: Sequence[Hashable] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Read a CSV whose first column is a date, with strict date and number parsing.
+
+    ``columns``: only these are converted when the file has them all (a model file's funds
+    read one at a time from a wide file convert one column each, not the file each time);
+    otherwise all, so that the caller's message can list them.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"{what} not found: {file.resolve()}")
@@ -429,9 +436,10 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
     # too, but said (a spreadsheet's failed lookup reads the same as a deliberate gap)
     raw = pd.read_csv(file, index_col=0, keep_default_na=False, na_values=[""])
     dates = _parse_dates(raw.index, file, date_format, hint)
-    columns = {col: _to_float(raw[col], col, dates, file) for col in raw.columns}
+    used = raw.columns if columns is None or not set(columns) <= set(raw.columns) else columns
+    values = {col: _to_float(raw[col], col, dates, file) for col in used}
     markers = [f"{raw[col].iloc[i]!r} in {col!r} on {format_label(dates[i])}"
-               for col in raw.columns
+               for col in used
                for i in np.flatnonzero(raw[col].astype(str).str.strip().isin(NA_MARKERS))]
     if markers:
         warn_caller(
@@ -450,7 +458,7 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
                "with different values: keep the right one and delete the other")
             + (f"; {dates[twice].nunique() - 1} more date(s) repeat" if
                dates[twice].nunique() > 1 else ""))  # fmt: skip
-    return pd.DataFrame(columns, index=dates.rename("Date")).sort_index(kind="stable")
+    return pd.DataFrame(values, index=dates.rename("Date")).sort_index(kind="stable")
 
 
 def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> pd.DatetimeIndex:
