@@ -517,8 +517,9 @@ def test_files_source_reads_only_the_named_columns_of_a_wide_fund_file(tmp_path)
     ("bad cell", "factor_csv", "{tmp}/in/factors.csv: column 'SMB' is not numeric: '1.2%' on "
                                "2009-05-31; fix or blank that cell"),
     ("date twice", "fund_csv", "{tmp}/in/fund.csv: the date 2008-03-31 is on data rows 3, 4"),
-    ("month starts", "fund_csv, factor_csv", "{tmp}/in/fund.csv (2008-02-01 .. 2013-01-01) and "
-                                             "{tmp}/in/factors.csv"),
+    ("month starts", "fund_csv, factor_csv", "{tmp}/in/fund.csv (2008-02-01 .. 2013-01-01: "
+                                             "2008-02-01, 2008-03-01, ...) and "
+                                             "{tmp}/in/factors.csv (2007-01-31 .. "),
     ("empty fund file", "fund_csv", "{tmp}/in/fund.csv: cannot read a header row"),
 ])  # fmt: skip
 def test_files_source_errors_name_the_model_file_the_key_and_the_csv(tmp_path, case, key, expect):

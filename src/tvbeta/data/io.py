@@ -292,8 +292,8 @@ def load_fund_and_factors(
     common = fund.index.intersection(factors.index)
     if common.empty:
         raise DataValidationError(
-            f"{fund_csv} ({format_span(fund.index)}, e.g.{_dates(fund.index[:2])}) and "
-            f"{factor_csv} ({format_span(factors.index)}, e.g.{_dates(factors.index[:2])}) have "
+            f"{fund_csv} ({format_span(fund.index)}: {_examples(fund.index)}) and "
+            f"{factor_csv} ({format_span(factors.index)}: {_examples(factors.index)}) have "
             "no date in common: check that both hold the same frequency and the same day of "
             "the period (e.g. both month-end dates, or both the last trading day)")  # fmt: skip
     overlap = _within(fund.index, factors.index)
@@ -376,6 +376,11 @@ def _within(index: pd.DatetimeIndex, span: pd.DatetimeIndex) -> pd.DatetimeIndex
 
 #: Dates a warning names before it counts the rest.
 DATES_SHOWN = 3
+
+
+def _examples(index: pd.DatetimeIndex) -> str:
+    """'2008-02-01, 2008-03-01, ...': the first two dates of ``index``."""
+    return f"{', '.join(format_label(d) for d in index[:2])}, ..."
 
 
 def _dates(index: pd.DatetimeIndex) -> str:
