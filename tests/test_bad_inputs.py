@@ -1014,7 +1014,7 @@ def test_percent_returns_warn_that_the_seeds_bounds_assume_decimals():
     (w,) = [w for w in caught if issubclass(w.category, ReturnUnitsWarning)]
     message = str(w.message)
     assert "do not look like decimal returns" in message
-    assert "the target (1.2" in message and "mkt (1.2" in message
+    assert "the target 'fund' (1.2" in message and "mkt (1.2" in message
     assert "a period of 1 day(s)" in message and "percent (divide by 100)" in message
     assert "q in [1e-8, 10], r in [1e-6, 100]" in message
     assert w.filename == __file__

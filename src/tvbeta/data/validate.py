@@ -629,8 +629,9 @@ def warn_if_not_decimal(design: Design) -> None:
     if not days > 0:
         days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
     limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)
-    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(["the target", *design.factor_names],
-           [design.y, *design.H.T], strict=True) if _robust_sd(x) > limit]  # fmt: skip
+    names = [f"the target {design.target_col!r}", *design.factor_names]
+    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(names, [design.y, *design.H.T],
+                                                        strict=True) if _robust_sd(x) > limit]
     if big:
         warn_caller(
             f"the data do not look like decimal returns: the typical size (robust sd) of "
