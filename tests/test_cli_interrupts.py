@@ -174,28 +174,21 @@ def test_interrupt_exits_130_and_leaves_the_previous_run_intact(
     assert not alive, f"sampler processes left running: {alive}"
 
 
-def test_interrupt_of_a_first_run_leaves_no_folder(tmp_path):
-    """It left the empty folder it had made, though it said nothing was written there."""
+@pytest.mark.parametrize(("signum", "code", "said"), [
+    pytest.param(signal.SIGINT, 130, "interrupted", id="Ctrl-C"),
+    pytest.param(signal.SIGTERM, 143, "terminated", id="kill"),
+])  # fmt: skip
+def test_interrupt_of_a_first_run_leaves_no_folder(tmp_path, signum, code, said):
+    """It left the empty folder it had made, though it said nothing was written there; a
+    SIGTERM (kill, a job scheduler's stop) ended the process at once, leaving its staging
+    folder: it now takes the Ctrl-C path."""
     folder = tmp_path / "new"
     process = tvbeta("run", TINY, *SMALL, "--output", folder)
     err = Stderr(process)
     err.wait_for("NoDur: grid")
-    os.kill(process.pid, signal.SIGINT)
-    assert err.finish() == 130, err.text
-    assert err.text.splitlines()[-1] == f"tvbeta: interrupted; nothing was written to {folder}"
-    assert not folder.exists()
-
-
-def test_kill_of_a_first_run_leaves_no_folder_and_exits_143(tmp_path):
-    """A SIGTERM (kill, a job scheduler's stop) took the process down at once: its staging
-    folder stayed inside the new folder. It now takes the Ctrl-C path."""
-    folder = tmp_path / "new"
-    process = tvbeta("run", TINY, *SMALL, "--output", folder)
-    err = Stderr(process)
-    err.wait_for("NoDur: grid")
-    os.kill(process.pid, signal.SIGTERM)
-    assert err.finish() == 143, err.text
-    assert err.text.splitlines()[-1] == f"tvbeta: terminated; nothing was written to {folder}"
+    os.kill(process.pid, signum)
+    assert err.finish() == code, err.text
+    assert err.text.splitlines()[-1] == f"tvbeta: {said}; nothing was written to {folder}"
     assert not folder.exists()
 
 
