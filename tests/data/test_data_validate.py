@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tvbeta.data import DataValidationError, prepare_design
-from tvbeta.data.validate import prepare_designs
+from tvbeta.data.validate import closest, prepare_designs
 
 
 def returns(n: int = 8, seed: int = 0) -> pd.DataFrame:
@@ -299,3 +299,15 @@ def test_factors_summing_to_a_constant_are_collinear_with_the_intercept() -> Non
     df = returns().assign(b=lambda d: 0.03 - d["a"])
     with raises(re.escape("columns ['Intercept', 'a', 'b'] are perfectly collinear")):
         prepare_design(df, "fund", ["a", "b"], intercept=True)
+
+
+@pytest.mark.parametrize(("name", "valid", "hint"), [
+    ("NoDru", ["NoDur", "Durbl"], " did you mean 'NoDur'?"),  # a typo: difflib's ratio
+    ("nodur", ["NoDur", "Durbl"], " did you mean 'NoDur'?"),  # case ignored
+    ("Momentum", ["MktRF", "SMB", "HML", "Mom"], " did you mean 'Mom'?"),  # an abbreviation
+    ("Size", ["MktRF", "SMB", "HML"], ""),  # nothing close
+])  # fmt: skip
+def test_closest_names_a_typo_a_case_slip_or_an_abbreviation(name, valid, hint):
+    """By hand: "Momentum" is 0.55 from "Mom" by difflib's ratio (below its 0.6 cutoff), so
+    a fresh user got no hint for it; it begins with "Mom"."""
+    assert closest(name, valid) == hint

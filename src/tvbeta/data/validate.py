@@ -184,10 +184,17 @@ def repeated(names: Iterable[Hashable]) -> list[str]:
 def closest(name: str, valid: Iterable[str]) -> str:
     """Return a " did you mean ...?" hint for ``name`` among ``valid`` ("" if none is close).
 
-    For every message about an unknown name, since a typo is the usual cause.
+    For every message about an unknown name, since a typo is the usual cause: the closest by
+    difflib's ratio, ignoring case; else the longest name that the other begins with (an
+    abbreviation: "Momentum" for "Mom").
     """
-    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f" did you mean {match[0]!r}?" if match else ""
+    lowered = {str(v).lower(): v for v in valid}
+    key = str(name).lower()
+    match = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
+    if not match:
+        match = sorted((v for v in lowered if len(v) > 1 and len(key) > 1
+                        and (key.startswith(v) or v.startswith(key))), key=len)[-1:]  # fmt: skip
+    return f" did you mean {lowered[match[0]]!r}?" if match else ""
 
 
 def prepare_design(
