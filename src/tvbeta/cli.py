@@ -5,9 +5,10 @@ report), fit (one method on the whole sample), funds (every target's MLE or Baye
 funds: one Dataset in a resumable store, rankings and a one-page report), report (rebuild the
 HTML report of a saved comparison) and demo (run on the built-in data). Exit codes: 0 success, 2 a
 usage, model-file or data error, or an incomplete run folder ("tvbeta: error: ..." on stderr),
-1 anything unexpected, 130 Ctrl-C ("tvbeta: interrupted; ..."). A command writes its folder
-all at once at the end (`tvbeta.outputs.run_folder`): after Ctrl-C or a failure the folder is
-as it was, a previous complete run included.
+1 anything unexpected, 130 Ctrl-C ("tvbeta: interrupted; ..."), 143 kill (SIGTERM, "tvbeta:
+terminated; ..."). A command writes its folder all at once at the end
+(`tvbeta.outputs.run_folder`): after Ctrl-C, kill or a failure the folder is as it was, a
+previous complete run included.
 """
 
 from __future__ import annotations

@@ -235,3 +235,56 @@ def test_a_semicolon_separated_file_is_refused_naming_the_separator(tmp_path):
     with pytest.raises(DataValidationError, match=r"fund.csv: cannot parse the date '2020-01-03;"
                        r".*this one looks separated by ';', save it with commas"):  # fmt: skip
         load_fund_and_factors(fund_csv, factor_csv)
+
+
+def test_a_period_the_factor_file_lacks_keeps_its_date_with_the_return_missing(tmp_path):
+    """By hand: the factor file lacks week 15 (its neighbours 14 days apart, twice the usual
+    spacing): the fund's date stays with its return missing, so the filter predicts through
+    the week instead of stepping over it; the fund's week 6 dated a day late (its nearest
+    factor date a day away) is an off-calendar row: dropped."""
+    fund_csv, factor_csv = _write(tmp_path)
+    lines = factor_csv.read_text().splitlines()
+    factor_csv.write_text("\n".join(line for i, line in enumerate(lines) if i - 1 != 15 - 5))
+    fund = pd.read_csv(fund_csv, index_col=0, parse_dates=True)
+    fund.index = fund.index.where(fund.index != DATES[6], DATES[6] + pd.Timedelta(days=1))
+    fund.to_csv(fund_csv, date_format="%Y-%m-%d")
+    with pytest.warns(DataWarning) as caught:
+        got = load_fund_and_factors(fund_csv, factor_csv)
+    assert DATES[15] in got.df.index and np.isnan(got.df.loc[DATES[15], "Fund"])
+    assert got.df.loc[DATES[15], ["Mkt", "HML"]].isna().all()
+    assert DATES[6] + pd.Timedelta(days=1) not in got.df.index and got.fund_only == 6  # 0-4, 6
+    assert any("where a factor is missing (Mkt, HML on 2020-04-17" in str(w.message)
+               for w in caught)  # fmt: skip
+
+
+def test_weekly_compounds_the_same_days_for_both_and_keeps_an_empty_week(tmp_path):
+    """By hand: the fund is empty on Wednesday 3 March (both sides compound the other four
+    days of that week, not the fund four and the factor five) and for the whole week of 19
+    March (kept as a missing week, not dropped, so the filter predicts through it)."""
+    days = pd.bdate_range("2021-03-01", "2021-03-26")
+    rng = np.random.default_rng(2)
+    fund = pd.DataFrame({"Fund": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
+    mkt = pd.DataFrame({"Mkt": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
+    fund.loc[pd.Timestamp("2021-03-03")] = np.nan
+    fund.loc["2021-03-15":"2021-03-19"] = np.nan
+    fund.to_csv(tmp_path / "f.csv", date_format="%Y-%m-%d")
+    mkt.to_csv(tmp_path / "m.csv", date_format="%Y-%m-%d")
+    with pytest.warns(DataWarning, match=r"1 week\(s\) without such a day \(2021-03-19\) are "
+                      r"kept as missing"):  # fmt: skip
+        got = load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)
+    first = days[:5].drop(pd.Timestamp("2021-03-03"))
+    assert list(got.df.index) == list(pd.date_range("2021-03-05", periods=4, freq="W-FRI"))
+    assert got.df["Mkt"].iloc[0] == pytest.approx((1 + mkt.loc[first, "Mkt"]).prod() - 1)
+    assert got.df["Fund"].iloc[0] == pytest.approx((1 + fund.loc[first, "Fund"]).prod() - 1)
+    assert got.df.loc["2021-03-19"].isna().all()
+    assert "6 empty fund day(s)" in got.note
+
+
+def test_weekly_on_monthly_files_is_refused(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    fund = pd.read_csv(fund_csv, index_col=0)
+    fund.index = pd.date_range("2020-01-31", periods=len(fund), freq="ME").strftime("%Y-%m-%d")
+    fund.rename_axis("Date").to_csv(fund_csv)
+    with pytest.raises(DataValidationError, match=r"weekly=True compounds daily returns, but the "
+                       r"dates of .*fund.csv are 3\d days apart"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factor_csv, weekly=True)

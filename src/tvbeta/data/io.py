@@ -229,11 +229,13 @@ def load_fund_and_factors(
     through it; a date dropped instead would make the filter step over it as if the dates
     were adjacent), with a `DataWarning` naming the first such dates. On a date where a
     factor is missing the fund's return is kept as missing too (the model needs every factor
-    where the fund is observed), with a `DataWarning` naming the factor and the date. Fund
-    rows with no factor row and factor rows outside the fund's dates are dropped, counted and
-    named in a `DataWarning` and in ``FundData.note``. With ``weekly`` the days where both
-    files have rows and every factor a value are compounded (so fund and factors compound the
-    same days).
+    where the fund is observed), with a `DataWarning` naming the factor and the date; so is
+    a fund date in a period the factor file lacks (no factor date within half the factors'
+    usual spacing of it). Other fund rows with no factor row (off the factors' calendar) and
+    factor rows outside the fund's dates are dropped, counted and named in a `DataWarning`
+    and in ``FundData.note``. With ``weekly`` the days where the fund and every factor have a
+    value are compounded (so fund and factors compound the same days), and a week without
+    such a day is kept as a missing return.
 
     Parameters
     ----------
@@ -250,8 +252,8 @@ def load_fund_and_factors(
         returns: `ReturnUnitsWarning` when they look like percent or basis points.
     weekly : bool, default False
         Compound daily returns to weeks ending Friday (`aggregate_weekly_data`) after the
-        join, so fund and factors compound the same days; weeks with an empty column are
-        dropped.
+        join, over the same days for fund and factors; refused for files whose dates are more
+        than 4 days apart (median).
 
     Returns
     -------
@@ -289,6 +291,11 @@ def load_fund_and_factors(
             f"{factor_csv}: rename one of them"
         )
     fund, factors = fund[target], factors[names]
+    if weekly and _median_days(fund.index) > 4:
+        raise DataValidationError(
+            f"weekly=True compounds daily returns, but the dates of {fund_csv} are "
+            f"{_median_days(fund.index):g} days apart (median): leave weekly out for weekly or "
+            "monthly files")  # fmt: skip
     common = fund.index.intersection(factors.index)
     if common.empty:
         raise DataValidationError(
@@ -303,41 +310,67 @@ def load_fund_and_factors(
             f"{len(unmatched)} of the {len(overlap)} dates of {fund_csv} within the factors' "
             f"span are not in {factor_csv}: the files' dates do not line up, fund"
             f"{_dates(unmatched)} against factors"
-            f"{_dates(factors.index.difference(common))}; write both with the same dates "
+            f"{_dates(_within(factors.index, fund.index).difference(common))}; write both with "
+            "the same dates "
             "(e.g. both month-end, or both the last trading day)")  # fmt: skip
-    # a factor date inside the fund's span with no fund row is a missing return, as an empty
-    # cell is: dropping it would make the filter step over it as if the dates were adjacent.
-    # Daily files compounded to weeks keep the days where both have rows and every factor
-    # (fund and factors over the same days)
+    y = target[0]
     incomplete = factors.index[factors.isna().any(axis=1)]
-    rows = common.difference(incomplete) if weekly else _within(factors.index, fund.index)
-    gaps = rows.difference(fund.index)
-    fund_only = fund.index.difference(factors.index)
-    factors_only = factors.index.difference(rows).difference(incomplete.intersection(fund.index))
-    df = fund.reindex(rows).join(factors.loc[rows])
-    # where a factor is missing the fund's return cannot be used (the model needs every
-    # factor where the fund is observed): the date stays, the return is missing
-    lost = fund.index.intersection(incomplete)
-    lost = lost[fund.loc[lost, target[0]].notna().to_numpy()]
-    df.loc[df.index.intersection(lost), target[0]] = np.nan
-    empty = fund.index[fund[target[0]].isna().to_numpy()].intersection(rows)
-    if units == "percent":
-        df = df / 100.0
-    steps = [f"{len(rows)} dates {format_span(rows)}"]
+    empty = fund.index[fund[y].isna().to_numpy()]
     if weekly:
-        df = aggregate_weekly_data(df, additive_cols=[])
-        steps.append(f"compounded to {len(df)} weeks ending Friday")
+        # fund and factors compound the same days: those where the fund and every factor
+        # have a value; a week without one is a missing return (the filter predicts through
+        # it, as it does for a missing month)
+        days = common.difference(incomplete).difference(empty)
+        lost = fund.index.intersection(incomplete).difference(empty)
+        fund_only = fund.index.difference(factors.index)
+        factors_only = factors.index.difference(common)
+        daily = fund.loc[days].join(factors.loc[days])
+        if units == "percent":
+            daily = daily / 100.0
+        df = aggregate_weekly_data(daily, additive_cols=[])
+        weeks = pd.date_range(df.index[0], df.index[-1], freq="W-FRI", name=df.index.name)
+        gaps = weeks.difference(df.index)
+        df = df.reindex(weeks)
+        steps = [f"{len(days)} days {format_span(days)} where the fund and every factor have a "
+                 f"value, compounded to {len(weeks)} weeks ending Friday"]  # fmt: skip
+        kept = (f"{len(gaps)} week(s) without such a day{_dates(gaps)} are kept as missing "
+                "fund returns")  # fmt: skip
+        blanked = (f"{len(lost)} fund day(s) where a factor is missing"
+                   f"{_factor_gaps(factors, lost)} were left out of both sides' weeks")
+        cells = (f"{len(empty)} empty fund day(s){_dates(empty)} left out of both sides' "
+                 "weeks")  # fmt: skip
+    else:
+        # a factor date inside the fund's span with no fund row is a missing return, as an
+        # empty cell is: dropping it would make the filter step over it as if the dates were
+        # adjacent. So is a fund date in a period the factor file lacks (no factor date within
+        # half a period of it), its return unusable without the factors
+        spacing = _median_days(factors.index)
+        nearest = _days_to_nearest(unmatched, factors.index)
+        periods = unmatched[nearest >= 0.5 * spacing]
+        rows = _within(factors.index, fund.index).union(periods)
+        gaps = rows.difference(fund.index)
+        fund_only = fund.index.difference(factors.index).difference(periods)
+        factors_only = factors.index.difference(rows)
+        df = fund.reindex(rows).join(factors.reindex(rows))
+        # where a factor is missing the fund's return cannot be used (the model needs every
+        # factor where the fund is observed): the date stays, the return is missing
+        lost = rows.intersection(fund.index).difference(empty)
+        lost = lost[df.loc[lost, names].isna().any(axis=1).to_numpy()]
+        df.loc[lost, y] = np.nan
+        if units == "percent":
+            df = df / 100.0
+        steps = [f"{len(rows)} dates {format_span(rows)}"]
+        kept = (f"{len(gaps)} factor date(s) inside the fund's dates with no fund row"
+                f"{_dates(gaps)} are kept as missing fund returns")  # fmt: skip
+        blanked = (f"{len(lost)} fund return(s) on dates where a factor is missing"
+                   f"{_factor_gaps(factors.reindex(lost), lost)} are kept as missing (the "
+                   "model needs every factor where the fund is observed)")  # fmt: skip
+        shown = empty.intersection(rows)
+        cells = f"{len(shown)} empty fund value(s){_dates(shown)} kept as missing"
     dropped = (f"{len(fund_only)} fund row(s) with no factor row{_dates(fund_only)} and "
                f"{len(factors_only)} factor row(s) outside the fund's dates"
                f"{_dates(factors_only)} were dropped")  # fmt: skip
-    kept = (f"{len(gaps)} factor date(s) inside the fund's dates with no fund row"
-            f"{_dates(gaps)} are kept as missing fund returns")  # fmt: skip
-    blanked = (f"{len(lost)} fund return(s) on dates where a factor is missing"
-               f"{_factor_gaps(factors, lost)} {'were dropped with their day' if weekly else
-               'are kept as missing'} (the model needs every factor where the fund is "
-               "observed)")  # fmt: skip
-    note = (f"{'; '.join(steps)}; {dropped}; {kept}; {blanked}; {len(empty)} empty fund "
-            f"value(s){_dates(empty)} kept as missing; units {units!r}"
+    note = (f"{'; '.join(steps)}; {dropped}; {kept}; {blanked}; {cells}; units {units!r}"
             f"{' (divided by 100)' if units == 'percent' else ''}, read as decimal returns "
             "(0.01 = 1%)")  # fmt: skip
     if len(fund_only) or len(factors_only):
@@ -367,6 +400,22 @@ def _factor_gaps(factors: pd.DataFrame, dates: pd.DatetimeIndex) -> str:
     where = [f"{', '.join(str(c) for c in factors.columns[factors.loc[d].isna().to_numpy()])} "
              f"on {format_label(d)}" for d in dates]  # fmt: skip
     return f" ({listed(where, DATES_SHOWN)})"
+
+
+def _median_days(index: pd.DatetimeIndex) -> float:
+    """Return the median spacing of sorted dates in days (inf for fewer than two)."""
+    if len(index) < 2:
+        return np.inf
+    return float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
+
+
+def _days_to_nearest(dates: pd.DatetimeIndex, calendar: pd.DatetimeIndex) -> np.ndarray:
+    """Return each of ``dates``' distance in days to the nearest date of ``calendar`` (sorted)."""
+    at = calendar.searchsorted(dates)
+    before = calendar[np.clip(at - 1, 0, len(calendar) - 1)]
+    after = calendar[np.clip(at, 0, len(calendar) - 1)]
+    return np.minimum(np.abs(np.asarray((dates - before).days)),
+                      np.abs(np.asarray((after - dates).days)))
 
 
 def _within(index: pd.DatetimeIndex, span: pd.DatetimeIndex) -> pd.DatetimeIndex:
