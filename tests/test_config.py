@@ -500,6 +500,11 @@ def test_files_source_compounds_the_common_days_to_weeks_and_keeps_an_empty_week
                             index=pd.DatetimeIndex(["2020-01-10", "2020-01-17", "2020-01-24",
                                                     "2020-01-31"], name="Date"))  # fmt: skip
     pd.testing.assert_frame_equal(frame, expected, check_freq=False, rtol=1e-12)
+    daily.loc["2020-01-22", "y2"] = np.nan  # y2's third week: 4 days, the factor's 5 for y1
+    daily[["y1", "y2"]].to_csv(tmp_path / "fund.csv")
+    with pytest.raises(ConfigError, match=r"\[data\] aggregate: .* 'y2' lacks days the other "
+                       r"funds have: its factor returns differ in the week of 2020-01-24"):
+        config.load_data()
 
 
 @pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")

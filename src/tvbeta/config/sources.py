@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from tvbeta.config.fields import Where, closest
@@ -100,8 +101,9 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
 
     A target is a column of the fund file (several funds: one column each). The rows a call
     keeps depend on the files' dates, not on the column, so the targets share them: a fund's
-    missing month is NaN in its column. With weekly compounding a week where one fund has no
-    return is dropped by its call only, and the join keeps it as NaN for that fund.
+    missing month is NaN in its column. With weekly compounding each call compounds the days
+    of its fund (where it and every factor have a value): funds whose files lack different
+    days would need different factor returns for a week, and are refused.
     """
     from tvbeta.data import DataValidationError, load_fund_and_factors
 
@@ -126,11 +128,24 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
                 # a message about one file starts with its path; the others are about both
                 blamed = [k for k, f in files.items() if str(err).startswith(f"{f}:")]
                 raise where.error(f"{err}", ", ".join(blamed or files)) from err
-    # a date's factor values are the same in every frame that has it
     factors = list(model.factors)
     stacked = pd.concat([frame[factors] for frame in frames])
+    shared = stacked[~stacked.index.duplicated()]
+    for target, frame in zip(model.targets, frames, strict=True):
+        # compounded over each fund's own days, a week's factor returns differ between funds
+        # whose daily files lack different days; a date's values are otherwise the same
+        # (a fund's empty week has none: any factor returns do there)
+        theirs, first = frame[factors].to_numpy(), shared.loc[frame.index].to_numpy()
+        differ = (~np.isclose(theirs, first, rtol=1e-12, atol=0.0) & ~np.isnan(theirs)).any(axis=1)
+        if differ.any():
+            raise where.error(
+                f"with aggregate = 'weekly' each fund's weeks compound the days where it and "
+                f"every factor have a value, and {target!r} lacks days the other funds have: "
+                f"its factor returns differ in the week of "
+                f"{frame.index[differ][0]:%Y-%m-%d}; fit it from a model file of its own, or "
+                "give the funds the same days", "aggregate")  # fmt: skip
     funds = pd.concat([frame.drop(columns=factors) for frame in frames], axis=1)
-    return funds.join(stacked[~stacked.index.duplicated()]).sort_index()
+    return funds.join(shared).sort_index()
 
 
 @contextmanager
