@@ -34,6 +34,7 @@ from tvbeta._warn import named_warnings
 from tvbeta.config import ConfigError, RunConfig, load_config
 from tvbeta.constants import BETAS, NOISES, SHRINKAGES, default_burn
 from tvbeta.data import DataValidationError
+from tvbeta.data.validate import format_label, listed
 from tvbeta.interrupts import InterruptNote, noting_interrupts, terminating_as_interrupts
 from tvbeta.model import SavedFileError, SpecError
 from tvbeta.outputs import IncompleteRunError, atomic_path, read_manifest, run_folder
@@ -221,7 +222,11 @@ def _load_data(config: RunConfig) -> pd.DataFrame:
     states = [*(["intercept"] if m.intercept else []), *m.factors]
     _part(f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; ")
     data = config.load_data()
-    _part(f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}", last=True)
+    gaps = [f"{t} on {listed([format_label(d) for d in data.index[data[t].isna()]], 2)}"
+            for t in m.targets if data[t].isna().any()]  # fmt: skip
+    _part(f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}"
+          + (f"; returns missing (predicted through): {listed(gaps, 3)}" if gaps else ""),
+          last=True)  # fmt: skip
     return data
 
 
