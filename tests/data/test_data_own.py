@@ -288,3 +288,13 @@ def test_weekly_on_monthly_files_is_refused(tmp_path):
     with pytest.raises(DataValidationError, match=r"weekly=True compounds daily returns, but the "
                        r"dates of .*fund.csv are 3\d days apart"):  # fmt: skip
         load_fund_and_factors(fund_csv, factor_csv, weekly=True)
+
+
+def test_weekly_without_a_day_where_fund_and_factors_are_observed_is_refused(tmp_path):
+    days = pd.bdate_range("2021-03-01", "2021-03-12")
+    pd.DataFrame({"Fund": np.nan}, index=days).rename_axis("Date").to_csv(
+        tmp_path / "f.csv", date_format="%Y-%m-%d")  # fmt: skip
+    pd.DataFrame({"Mkt": 0.01}, index=days).rename_axis("Date").to_csv(
+        tmp_path / "m.csv", date_format="%Y-%m-%d")  # fmt: skip
+    with pytest.raises(DataValidationError, match="no day where the fund and every factor have"):
+        load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)

@@ -324,6 +324,10 @@ def load_fund_and_factors(
         lost = fund.index.intersection(incomplete).difference(empty)
         fund_only = fund.index.difference(factors.index)
         factors_only = factors.index.difference(common)
+        if days.empty:
+            raise DataValidationError(
+                f"{fund_csv} + {factor_csv}: no day where the fund and every factor have a "
+                "value: nothing to compound into weeks")  # fmt: skip
         daily = fund.loc[days].join(factors.loc[days])
         if units == "percent":
             daily = daily / 100.0
