@@ -367,6 +367,36 @@ def test_a_forked_child_interrupted_on_its_own_stops():
     assert run.stdout.split() == ["child", "exit", "code", "1"]
 
 
+SIGTERM_FORK = """
+import multiprocessing, signal, sys, time
+from tvbeta.interrupts import terminating_as_interrupts
+signal.signal(signal.SIGINT, signal.default_int_handler)
+with terminating_as_interrupts() as term:
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    child.start()
+    time.sleep(0.3)
+    child.terminate()
+    child.join(30)
+    print("child", child.exitcode)
+    try:
+        signal.raise_signal(signal.SIGTERM)
+        time.sleep(5)
+        print("not raised")
+    except KeyboardInterrupt:
+        print("parent", term.received)
+"""
+
+
+def test_sigterm_is_a_ctrl_c_in_the_command_and_kills_a_forked_child_as_before():
+    """The command's SIGTERM takes the Ctrl-C path (KeyboardInterrupt, noted); a forked child
+    (PyMC's chains) inherits the handler, and ``terminate()`` must still end it at once
+    (killed by the signal, exit code -15), not raise in it."""
+    run = subprocess.run([sys.executable, "-c", SIGTERM_FORK], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["child", "-15", "parent", "True"]
+
+
 @pytest.mark.parametrize("after", [5.0, 0.0], ids=["block goes on", "block ends at once"])
 def test_interrupt_inside_an_llvm_callback_is_raised_once_python_is_back(after):
     """A Ctrl-C during numba's compile can land in a ctypes callback of LLVM; an exception
