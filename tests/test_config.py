@@ -592,3 +592,17 @@ def test_readme_files_model_reads_the_readmes_two_files(tmp_path):
     frame = load_config(model_file(tmp_path, block, "my_fund.toml")).load_data()
     direct = load_fund_and_factors(tmp_path / "my_fund.csv", tmp_path / "my_factors.csv").df
     pd.testing.assert_frame_equal(frame, direct)
+
+
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_files_source_reads_a_percent_fund_beside_decimal_factors(tmp_path):
+    """The fund file rewritten in percent (x100), the factors left decimal: `units =
+    "percent"` with `factor_units = "decimal"` gives the decimal frame built by hand."""
+    expected = fund_and_factor_files(tmp_path)
+    fund = tmp_path / "in" / "fund.csv"
+    pd.read_csv(fund, index_col=0).mul(100.0).to_csv(fund)
+    text = FILES.replace("[model]", 'units = "percent"\nfactor_units = "decimal"\n[model]')
+    config = load_config(model_file(tmp_path, text))
+    assert (config.data.units, config.data.factor_units) == ("percent", "decimal")
+    pd.testing.assert_frame_equal(config.load_data(), expected, check_freq=False, rtol=1e-12)
+    assert "factor_units" not in load_config(model_file(tmp_path, FILES)).to_dict()["data"]

@@ -149,6 +149,21 @@ def test_percent_files_are_divided_by_100(tmp_path):
     assert "'percent' (divided by 100)" in b.note
 
 
+def test_a_percent_fund_beside_decimal_factors_is_read_with_factor_units(tmp_path):
+    """Reference: the decimal files read as they are; the fund file written x100 (percent),
+    the factor file as it was (decimal)."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    dec, pct = _write(tmp_path / "a"), _write(tmp_path / "b", scale=100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        a = load_fund_and_factors(*dec)
+        b = load_fund_and_factors(pct[0], dec[1], units="percent", factor_units="decimal")
+    pd.testing.assert_frame_equal(a.df, b.df, rtol=1e-12)
+    assert "fund 'percent' (divided by 100), factors 'decimal', read as decimal" in b.note
+    with pytest.raises(ValueError, match="factor_units must be 'decimal' or 'percent'"):
+        load_fund_and_factors(*dec, factor_units="bp")
+
+
 def test_percent_data_read_as_decimal_warn_about_units(tmp_path):
     """Weekly returns with a sd of ~2 (percent) exceed the 0.28 weekly bound of decimals."""
     fund_csv, factor_csv = _write(tmp_path, scale=100.0)

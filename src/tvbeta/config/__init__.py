@@ -31,6 +31,7 @@ string is allowed)::
                            # aggregate the days common to both files compound to weeks, and
                            # start/end pick weeks by their Friday
     units = "decimal"      # files: "decimal" (0.01 = 1%) | "percent" (both files, divided by 100)
+    factor_units = "percent"  # files, optional: the factor file's units when they differ
 
     [model]
     targets = ["NoDur"]    # each target is fitted on its own, on the same factors

@@ -148,7 +148,9 @@ def _data(where: Where, t: dict[str, Any], base: Path) -> DataConfig:
                       start=start, end=end, frequency=frequency, aggregate=aggregate,
                       additive_cols=additive, excess=read(where, t, "excess", "bool", True),
                       fund_csv=_resolve(base, fund_csv), factor_csv=_resolve(base, factor_csv),
-                      units=read(where, t, "units", "str", "decimal", choices=UNITS))  # fmt: skip
+                      units=read(where, t, "units", "str", "decimal", choices=UNITS),
+                      factor_units=read(where, t, "factor_units", "str", None,
+                                        choices=UNITS))  # fmt: skip
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:

@@ -42,6 +42,7 @@ class DataConfig:
     fund_csv: Path | None = None
     factor_csv: Path | None = None
     units: Literal["decimal", "percent"] = "decimal"
+    factor_units: Literal["decimal", "percent"] | None = None  # None: as ``units``
 
     @property
     def model_frequency(self) -> str | None:

@@ -28,7 +28,7 @@ SOURCES: tuple[str, ...] = ("french", "seed", "csv", "files", "nile")
 # [data] keys each source understands (a key of another source is an error, not ignored).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "french": ("excess",), "seed": ("data_dir",), "csv": ("path", "aggregate", "additive_cols"),
-    "files": ("fund_csv", "factor_csv", "units", "aggregate"), "nile": (),
+    "files": ("fund_csv", "factor_csv", "units", "factor_units", "aggregate"), "nile": (),
 }  # fmt: skip
 COMMON_DATA_KEYS: tuple[str, ...] = ("source", "start", "end", "frequency")
 
@@ -123,6 +123,7 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
                 frames.append(load_fund_and_factors(
                     files["fund_csv"], files["factor_csv"], fund_col=target,
                     factor_cols=model.factors, units=data.units,
+                    factor_units=data.factor_units,
                     weekly=data.aggregate == "weekly").df)  # fmt: skip
             except DataValidationError as err:
                 # a message about one file starts with its path; the others are about both

@@ -219,6 +219,7 @@ def load_fund_and_factors(
     factor_cols: Sequence[str] | None = None,
     units: Literal["decimal", "percent"] = "decimal",
     weekly: bool = False,
+    factor_units: Literal["decimal", "percent"] | None = None,
 ) -> FundData:
     """Read "my fund CSV + my factor CSV" into one table for the fits, in one call.
 
@@ -247,9 +248,13 @@ def load_fund_and_factors(
     factor_cols : sequence of str, optional
         The factor columns, in state order; by default every column of the factor file.
     units : {"decimal", "percent"}, default "decimal"
-        Units of both files: "decimal" (0.01 = 1%, what tvbeta assumes) or "percent" (1.0 =
-        1%, divided by 100 here). The joined data are then checked for the size of decimal
-        returns: `ReturnUnitsWarning` when they look like percent or basis points.
+        Units of the fund file (and of the factor file unless ``factor_units`` says otherwise):
+        "decimal" (0.01 = 1%, what tvbeta assumes) or "percent" (1.0 = 1%, divided by 100
+        here). The joined data are then checked for the size of decimal returns:
+        `ReturnUnitsWarning` when they look like percent or basis points.
+    factor_units : {"decimal", "percent"}, optional
+        Units of the factor file when they differ from the fund's (e.g. Ken French's factors
+        in percent beside a fund's decimal returns); default ``units``.
     weekly : bool, default False
         Compound daily returns to weeks ending Friday (`aggregate_weekly_data`) after the
         join, over the same days for fund and factors; refused for files whose dates are more
@@ -271,10 +276,12 @@ def load_fund_and_factors(
         date, or more than `UNMATCHED_SHARE` of the fund's dates within the factors' span are
         not factor dates (dates that do not line up).
     ValueError
-        ``units`` is not "decimal" or "percent".
+        ``units`` or ``factor_units`` is not "decimal" or "percent".
     """
-    if units not in ("decimal", "percent"):
-        raise ValueError(f"units must be 'decimal' or 'percent', got {units!r}")
+    factor_units = units if factor_units is None else factor_units
+    for name, value in (("units", units), ("factor_units", factor_units)):
+        if value not in ("decimal", "percent"):
+            raise ValueError(f"{name} must be 'decimal' or 'percent', got {value!r}")
     fund = _read_dated_csv(fund_csv, "fund CSV", date_format="ISO8601", hint="YYYY-MM-DD",
                            columns=None if fund_col is None else [fund_col])  # fmt: skip
     factors = _read_dated_csv(factor_csv, "factor CSV", date_format="ISO8601", hint="YYYY-MM-DD",
@@ -291,6 +298,9 @@ def load_fund_and_factors(
             f"{factor_csv}: rename one of them"
         )
     fund, factors = fund[target], factors[names]
+    # to decimals before anything is compounded
+    fund = fund / 100.0 if units == "percent" else fund
+    factors = factors / 100.0 if factor_units == "percent" else factors
     if weekly and _median_days(fund.index) > 4:
         raise DataValidationError(
             f"weekly=True compounds daily returns, but the dates of {fund_csv} are "
@@ -329,8 +339,6 @@ def load_fund_and_factors(
                 f"{fund_csv} + {factor_csv}: no day where the fund and every factor have a "
                 "value: nothing to compound into weeks")  # fmt: skip
         daily = fund.loc[days].join(factors.loc[days])
-        if units == "percent":
-            daily = daily / 100.0
         df = aggregate_weekly_data(daily, additive_cols=[])
         weeks = pd.date_range(df.index[0], df.index[-1], freq="W-FRI", name=df.index.name)
         gaps = weeks.difference(df.index)
@@ -361,8 +369,6 @@ def load_fund_and_factors(
         lost = rows.intersection(fund.index).difference(empty)
         lost = lost[df.loc[lost, names].isna().any(axis=1).to_numpy()]
         df.loc[lost, y] = np.nan
-        if units == "percent":
-            df = df / 100.0
         steps = [f"{len(rows)} dates {format_span(rows)}"]
         kept = (f"{len(gaps)} factor date(s) inside the fund's dates with no fund row"
                 f"{_dates(gaps)} are kept as missing fund returns")  # fmt: skip
@@ -374,9 +380,13 @@ def load_fund_and_factors(
     dropped = (f"{len(fund_only)} fund row(s) with no factor row{_dates(fund_only)} and "
                f"{len(factors_only)} factor row(s) outside the fund's dates"
                f"{_dates(factors_only)} were dropped")  # fmt: skip
-    note = (f"{'; '.join(steps)}; {dropped}; {kept}; {blanked}; {cells}; units {units!r}"
-            f"{' (divided by 100)' if units == 'percent' else ''}, read as decimal returns "
-            "(0.01 = 1%)")  # fmt: skip
+    scaled = {"fund": units, "factors": factor_units}
+    read_as = (f"units {units!r}{' (divided by 100)' if units == 'percent' else ''}"
+               if units == factor_units else
+               ", ".join(f"{side} {u!r}{' (divided by 100)' if u == 'percent' else ''}"
+                         for side, u in scaled.items()))  # fmt: skip
+    note = (f"{'; '.join(steps)}; {dropped}; {kept}; {blanked}; {cells}; {read_as}, read as "
+            "decimal returns (0.01 = 1%)")  # fmt: skip
     if len(fund_only) or len(factors_only):
         warn_caller(f"{fund_csv} + {factor_csv}: {dropped} by the date alignment", DataWarning)
     if len(gaps):
