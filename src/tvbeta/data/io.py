@@ -29,6 +29,7 @@ from tvbeta.data.validate import (
     format_label,
     format_span,
     listed,
+    median_spacing_days,
     prepare_design,
     warn_if_not_decimal,
 )
@@ -301,11 +302,10 @@ def load_fund_and_factors(
     # to decimals before anything is compounded
     fund = fund / 100.0 if units == "percent" else fund
     factors = factors / 100.0 if factor_units == "percent" else factors
-    if weekly and _median_days(fund.index) > 4:
+    if weekly and (days := median_spacing_days(fund.index)) > 4:
         raise DataValidationError(
-            f"weekly=True compounds daily returns, but the dates of {fund_csv} are "
-            f"{_median_days(fund.index):g} days apart (median): leave weekly out for weekly or "
-            "monthly files")  # fmt: skip
+            f"weekly=True compounds daily returns, but the dates of {fund_csv} are {days:g} "
+            "days apart (median): leave weekly out for weekly or monthly files")  # fmt: skip
     common = fund.index.intersection(factors.index)
     if common.empty:
         raise DataValidationError(
@@ -356,7 +356,7 @@ def load_fund_and_factors(
         # empty cell is: dropping it would make the filter step over it as if the dates were
         # adjacent. So is a fund date in a period the factor file lacks (no factor date within
         # half a period of it), its return unusable without the factors
-        spacing = _median_days(factors.index)
+        spacing = median_spacing_days(factors.index)
         nearest = _days_to_nearest(unmatched, factors.index)
         periods = unmatched[nearest >= 0.5 * spacing]
         rows = _within(factors.index, fund.index).union(periods)
@@ -380,11 +380,11 @@ def load_fund_and_factors(
     dropped = (f"{len(fund_only)} fund row(s) with no factor row{_dates(fund_only)} and "
                f"{len(factors_only)} factor row(s) outside the fund's dates"
                f"{_dates(factors_only)} were dropped")  # fmt: skip
-    scaled = {"fund": units, "factors": factor_units}
-    read_as = (f"units {units!r}{' (divided by 100)' if units == 'percent' else ''}"
-               if units == factor_units else
-               ", ".join(f"{side} {u!r}{' (divided by 100)' if u == 'percent' else ''}"
-                         for side, u in scaled.items()))  # fmt: skip
+    def said(u: str) -> str:
+        return f"{u!r}{' (divided by 100)' if u == 'percent' else ''}"
+
+    read_as = (f"units {said(units)}" if units == factor_units else
+               f"fund {said(units)}, factors {said(factor_units)}")  # fmt: skip
     note = (f"{'; '.join(steps)}; {dropped}; {kept}; {blanked}; {cells}; {read_as}, read as "
             "decimal returns (0.01 = 1%)")  # fmt: skip
     if len(fund_only) or len(factors_only):
@@ -414,13 +414,6 @@ def _factor_gaps(factors: pd.DataFrame, dates: pd.DatetimeIndex) -> str:
     where = [f"{', '.join(str(c) for c in factors.columns[factors.loc[d].isna().to_numpy()])} "
              f"on {format_label(d)}" for d in dates]  # fmt: skip
     return f" ({listed(where, DATES_SHOWN)})"
-
-
-def _median_days(index: pd.DatetimeIndex) -> float:
-    """Return the median spacing of sorted dates in days (inf for fewer than two)."""
-    if len(index) < 2:
-        return np.inf
-    return float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
 
 
 def _days_to_nearest(dates: pd.DatetimeIndex, calendar: pd.DatetimeIndex) -> np.ndarray:

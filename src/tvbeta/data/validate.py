@@ -197,6 +197,18 @@ def closest(name: str, valid: Iterable[str]) -> str:
     return f" did you mean {lowered[match[0]]!r}?" if match else ""
 
 
+def median_spacing_days(index: pd.DatetimeIndex) -> float:
+    """Return the median spacing of sorted dates in days (inf for fewer than two dates).
+
+    The one reading of a series' period: the frequency of the priors (`periods_per_year`),
+    the size decimal returns can have (`warn_if_not_decimal`), the calendar checks of
+    `load_fund_and_factors`.
+    """
+    if len(index) < 2:
+        return np.inf
+    return float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
+
+
 def prepare_design(
     df: pd.DataFrame,
     target_col: Hashable,
@@ -631,7 +643,7 @@ def warn_if_not_decimal(design: Design) -> None:
     """
     index, days = design.index, 0.0
     if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
-        days = float(np.median(np.diff(index.values)) / np.timedelta64(1, "D"))
+        days = median_spacing_days(index)
         period = f"a period of {days:g} day(s) (the median spacing of the dates)"
     if not days > 0:
         days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"

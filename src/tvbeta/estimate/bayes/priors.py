@@ -58,7 +58,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from tvbeta.data.validate import closest
+from tvbeta.data.validate import closest, median_spacing_days
 from tvbeta.kalman.arrays import burn_row
 
 __all__ = [
@@ -364,8 +364,7 @@ def periods_per_year(index: pd.Index | None, frequency: str | float | None = Non
             "cannot infer the sampling frequency: the index is not a DatetimeIndex with 2+ "
             "dates; pass frequency= (e.g. 'weekly', 'monthly' or periods per year such as 52)"
         )
-    spacing = np.diff(index.values).astype("timedelta64[s]").astype(np.float64)  # any unit
-    return _from_days(float(np.median(spacing)) / 86400.0)
+    return _from_days(median_spacing_days(index))
 
 
 def _from_days(days: float) -> float:
