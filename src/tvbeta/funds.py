@@ -45,7 +45,7 @@ from tvbeta.model import KalmanEngine, KalmanSpec
 from tvbeta.nuts import SamplerSettings, check_seed
 from tvbeta.outputs import atomic_path, write_text
 from tvbeta.results import KalmanResult
-from tvbeta.viz.bands import DEFAULT_LEVEL, beta_bands, check_level
+from tvbeta.viz.bands import DEFAULT_LEVEL, band_arrays, check_level
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -687,17 +687,16 @@ def _summary(fit: Any, level: float) -> tuple[dict[str, tuple], dict[str, Any], 
     coords: dict[str, Any] = {}
     attrs: dict[str, str] = {}
     if paths:
-        bands = beta_bands(fit, "smoothed", level)
-        for name, frame in (("beta", bands.mean), ("beta_lower", bands.lower),
-                            ("beta_upper", bands.upper)):  # fmt: skip
-            data[name] = ((TIME, STATE), frame.to_numpy())
-        coords = {TIME: bands.mean.index.to_numpy(), STATE: [str(c) for c in bands.mean.columns]}
+        bands = band_arrays(fit, "smoothed", level)
+        data.update(beta=((TIME, STATE), bands.mean), beta_lower=((TIME, STATE), bands.lower),
+                    beta_upper=((TIME, STATE), bands.upper))  # fmt: skip
+        coords = {TIME: bands.index.to_numpy(), STATE: [str(c) for c in bands.states]}
         attrs["band"] = bands.band
     if isinstance(fit, MLEFit):
-        coords[PARAMETER] = np.asarray(fit.params.index, dtype=str)
-        data.update(estimate=((PARAMETER,), fit.params.to_numpy()),
-                    sd=((PARAMETER,), fit.se.to_numpy()), loglik=((), fit.estimate.llf),
-                    converged=((), bool(fit.estimate.converged)))  # fmt: skip
+        est = fit.estimate  # `MLEFit.params` and `se` as arrays
+        coords[PARAMETER] = np.asarray(est.names, dtype=str)
+        data.update(estimate=((PARAMETER,), est.params.copy()), sd=((PARAMETER,), est.se.copy()),
+                    loglik=((), est.llf), converged=((), bool(est.converged)))  # fmt: skip
     else:
         table = fit.qr_summary(level)
         coords[PARAMETER] = np.asarray(table.index, dtype=str)
@@ -706,7 +705,7 @@ def _summary(fit: Any, level: float) -> tuple[dict[str, tuple], dict[str, Any], 
                     lower=((PARAMETER,), table.iloc[:, -2].to_numpy()),
                     upper=((PARAMETER,), table.iloc[:, -1].to_numpy()))  # fmt: skip
         if fit.spec.intercept and paths:
-            alpha = fit.alpha_probability().reindex(bands.mean.index)
+            alpha = fit.alpha_probability().reindex(bands.index)
             data["p_alpha_filtered"] = ((TIME,), alpha["filtered"].to_numpy())
             data["p_alpha_smoothed"] = ((TIME,), alpha["smoothed"].to_numpy())
         data["converged"] = ((), bool(check_convergence(fit, warn=False).ok))

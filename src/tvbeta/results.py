@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -104,11 +104,18 @@ class KalmanResult:
         return {t: P[i].copy() for i, t in enumerate(self.time_index, start=self.first_row)}
 
     def _sd(self, P: np.ndarray) -> pd.DataFrame:
-        # A variance that rounding made negative gives NaN, not a silent 0: with a huge prior
-        # (the seed's P0[0, 0] = 1e6 for the intercept) the first smoothed variances can lose
-        # all their digits.
-        with np.errstate(invalid="ignore"):
-            return self._frame(np.sqrt(np.diagonal(P, axis1=1, axis2=2)), self.state_names)
+        return self._frame(_diagonal_sd(P), self.state_names)
+
+    def state_moments(self, kind: Literal["filtered", "smoothed"]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the states' means and sds after the burn-in, arrays (steps after burn, k).
+
+        As `beta` and `beta_sd` (filtered) or `beta_smooth` and `beta_smooth_sd` (smoothed),
+        without their DataFrames (which cost more than the smoother for one fund).
+        """
+        out = self.output
+        a, P = (out.filtered.a_filt, out.filtered.P_filt) if kind == "filtered" \
+            else (out.a_smooth, out.P_smooth)  # fmt: skip
+        return a[self.first_row :].copy(), _diagonal_sd(P)[self.first_row :]
 
     # --- the seed's outputs (after burn) ------------------------------------------------------
     @property
@@ -283,3 +290,14 @@ def _netcdf_attrs(meta: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = json.dumps(value, default=str)
     return out
+
+
+def _diagonal_sd(P: np.ndarray) -> np.ndarray:
+    """Return sqrt(diag P_t), (n, k), of covariances P (n, k, k).
+
+    A variance that rounding made negative gives NaN, not a silent 0: with a huge prior (the
+    seed's P0[0, 0] = 1e6 for the intercept) the first smoothed variances can lose all their
+    digits.
+    """
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(np.diagonal(P, axis1=1, axis2=2))

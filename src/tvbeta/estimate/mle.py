@@ -19,12 +19,12 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import BETAS, STATE, default_burn
 from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_designs
+from tvbeta.estimate.lbfgsb import minimize_lbfgsb
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
 from tvbeta.kalman.collapsed import reversion_loglik_vjp
@@ -436,12 +436,9 @@ class _Search:
     def _lbfgsb(self, u0: np.ndarray, maxiter: int) -> _Climb:
         """Run L-BFGS-B once from u0 (`_FTOL_TERMS`) and return where it ended."""
         self.start_value = np.inf
-        bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
-                  for a, b in zip(self.lower, self.upper, strict=True)]
-        res = minimize(self.objective, u0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options=dict(maxiter=maxiter, gtol=1e-8 / self.n_terms,
-                                    ftol=_FTOL_TERMS / self.n_terms))
-        return _Climb(res.x, *self.assess(res.x), str(res.message))
+        res = minimize_lbfgsb(self.objective, u0, self.lower, self.upper, maxiter=maxiter,
+                              gtol=1e-8 / self.n_terms, ftol=_FTOL_TERMS / self.n_terms)
+        return _Climb(res.x, *self.assess(res.x), res.message)
 
     def assess(self, u: np.ndarray) -> tuple[float, float]:
         """Return (log-likelihood, rise) at u; (-inf, inf) where the filter fails.
@@ -1105,14 +1102,12 @@ def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.n
             return start_value + _FAILED_MARGIN, np.zeros_like(v)
         return -val / search.n_terms, -grad / search.n_terms
 
-    bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
-              for a, b in zip(lower, upper, strict=True)]  # fmt: skip
     value = start_value = objective(v)[0]  # value: the objective at v, kept, not recomputed
     for _ in range(3):
         # ftol ~0: the joint climb is shallow, and scipy's default relative-reduction test
         # stops it early
-        res = minimize(objective, v, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options=dict(maxiter=maxiter, gtol=1e-8 / search.n_terms, ftol=1e-15))
+        res = minimize_lbfgsb(objective, v, lower, upper, maxiter=maxiter,
+                              gtol=1e-8 / search.n_terms, ftol=1e-15)
         if res.fun <= value:
             v, value = res.x, res.fun
         if polish is None:
