@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tvbeta.data import DataValidationError, DataWarning, ReturnUnitsWarning, load_fund_and_factors
+from tvbeta.data import (
+    DataValidationError,
+    DataWarning,
+    ReturnUnitsWarning,
+    load_fund_and_factors,
+    load_funds_and_factors,
+)
 
 DATES = pd.date_range("2020-01-03", periods=40, freq="W-FRI")
 
@@ -313,3 +319,38 @@ def test_weekly_without_a_day_where_fund_and_factors_are_observed_is_refused(tmp
         tmp_path / "m.csv", date_format="%Y-%m-%d")  # fmt: skip
     with pytest.raises(DataValidationError, match="no day where the fund and every factor have"):
         load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)
+
+
+def test_several_funds_of_one_file_load_as_each_fund_on_its_own(tmp_path):
+    """`load_funds_and_factors` reads the files once; each fund's table, counts and note are
+    those of `load_fund_and_factors` on a file holding that fund alone (reference: the
+    single-fund files written from the same values), daily files compounded weekly, the fund
+    file in percent, one fund empty on a day the other has."""
+    days = pd.bdate_range("2021-03-01", "2021-04-30")
+    rng = np.random.default_rng(5)
+    funds = pd.DataFrame(rng.normal(0, 1.0, (len(days), 2)), index=days,
+                         columns=["A", "B"]).rename_axis("Date")  # fmt: skip
+    funds.loc[pd.Timestamp("2021-03-10"), "B"] = np.nan
+    mkt = pd.DataFrame({"Mkt": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
+    funds.to_csv(tmp_path / "funds.csv", date_format="%Y-%m-%d")
+    mkt.to_csv(tmp_path / "mkt.csv", date_format="%Y-%m-%d")
+    options = dict(units="percent", factor_units="decimal", weekly=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        got = load_funds_and_factors(tmp_path / "funds.csv", tmp_path / "mkt.csv", ["B", "A"],
+                                     **options)  # fmt: skip
+        for loaded, name in zip(got, ["B", "A"], strict=True):
+            alone = tmp_path / f"{name}.csv"
+            funds[[name]].to_csv(alone, date_format="%Y-%m-%d")
+            expected = load_fund_and_factors(alone, tmp_path / "mkt.csv", **options)
+            pd.testing.assert_frame_equal(loaded.df, expected.df)
+            assert loaded.note == expected.note.replace(str(alone), str(tmp_path / "funds.csv"))
+            assert (loaded.target, loaded.factors, loaded.gaps) == (name, ["Mkt"], expected.gaps)
+    # B's week of 10 March compounds four days, A's five: their factor returns differ
+    assert got[0].df["Mkt"].iloc[1] != got[1].df["Mkt"].iloc[1]
+
+
+def test_several_funds_name_the_first_column_absent_from_the_fund_file(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    with pytest.raises(DataValidationError, match=r"fund.csv: no column 'Gone' \(from fund_col\)"):
+        load_funds_and_factors(fund_csv, factor_csv, ["Fund", "Gone"])

@@ -99,13 +99,15 @@ def _csv(config: RunConfig, where: Where) -> pd.DataFrame:
 def _files(config: RunConfig, where: Where) -> pd.DataFrame:
     """Each target as the fund of `load_fund_and_factors`, on the factor dates of the fund file.
 
+    The files are read once for all targets (`load_funds_and_factors`).
+
     A target is a column of the fund file (several funds: one column each). The rows a call
     keeps depend on the files' dates, not on the column, so the targets share them: a fund's
     missing month is NaN in its column. With weekly compounding each call compounds the days
     of its fund (where it and every factor have a value): funds whose files lack different
     days would need different factor returns for a week, and are refused.
     """
-    from tvbeta.data import DataValidationError, load_fund_and_factors
+    from tvbeta.data import DataValidationError, load_funds_and_factors
 
     data, model = config.data, config.model
     assert data.fund_csv is not None and data.factor_csv is not None  # schema: both required
@@ -116,19 +118,16 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
                              ("factor_csv", "factors", model.factors)):  # fmt: skip
         file = files[key]
         _check_columns(model_where, role, names, _header(where, key, file), file.name)
-    frames = []
     with _each_warning_once():  # the alignment's warnings are the same for every target
-        for target in model.targets:
-            try:
-                frames.append(load_fund_and_factors(
-                    files["fund_csv"], files["factor_csv"], fund_col=target,
-                    factor_cols=model.factors, units=data.units,
-                    factor_units=data.factor_units,
-                    weekly=data.aggregate == "weekly").df)  # fmt: skip
-            except DataValidationError as err:
-                # a message about one file starts with its path; the others are about both
-                blamed = [k for k, f in files.items() if str(err).startswith(f"{f}:")]
-                raise where.error(f"{err}", ", ".join(blamed or files)) from err
+        try:
+            frames = [loaded.df for loaded in load_funds_and_factors(
+                files["fund_csv"], files["factor_csv"], list(model.targets),
+                factor_cols=model.factors, units=data.units, factor_units=data.factor_units,
+                weekly=data.aggregate == "weekly")]  # fmt: skip
+        except DataValidationError as err:
+            # a message about one file starts with its path; the others are about both
+            blamed = [k for k, f in files.items() if str(err).startswith(f"{f}:")]
+            raise where.error(f"{err}", ", ".join(blamed or files)) from err
     factors = list(model.factors)
     stacked = pd.concat([frame[factors] for frame in frames])
     shared = stacked[~stacked.index.duplicated()]

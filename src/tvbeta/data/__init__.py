@@ -2,8 +2,9 @@
 
 Readers (`read_returns_csv`, `read_treasury_yields_csv`, `yield_changes`), tables ready for a
 fit (`load_seed_weekly`: the seed notebook's weekly table; `load_fund_and_factors`: your fund
-and factor CSVs; `load_french`: built-in Fama-French data), `aggregate_weekly_data` (daily ->
-W-FRI), `simulate` (a fund with known betas) and `prepare_design` (the filter's checked arrays).
+and factor CSVs, `load_funds_and_factors` for many funds of one file; `load_french`: built-in
+Fama-French data), `aggregate_weekly_data` (daily -> W-FRI), `simulate` (a fund with known
+betas) and `prepare_design` (the filter's checked arrays).
 """
 
 from tvbeta.data.builtin import (
@@ -18,6 +19,7 @@ from tvbeta.data.io import (
     SHARED_DATA_ENV,
     FundData,
     load_fund_and_factors,
+    load_funds_and_factors,
     load_seed_weekly,
     read_returns_csv,
     read_treasury_yields_csv,
@@ -42,7 +44,8 @@ __all__ = [
     "FRENCH_COLUMNS", "FRENCH_FACTORS", "FRENCH_INDUSTRIES", "FRENCH_PORTFOLIOS",
     "FRENCH_RISK_FREE", "INTERCEPT_NAME", "SHARED_DATA_ENV", "DataValidationError", "DataWarning",
     "Design", "FundData", "ReturnUnitsWarning", "SimulatedData", "aggregate_weekly_data",
-    "column_list", "format_span", "load_french", "load_fund_and_factors", "load_seed_weekly",
-    "prepare_design", "read_returns_csv", "read_treasury_yields_csv", "shared_data_dir", "simulate",
+    "column_list", "format_span", "load_french", "load_fund_and_factors",
+    "load_funds_and_factors", "load_seed_weekly", "prepare_design", "read_returns_csv",
+    "read_treasury_yields_csv", "shared_data_dir", "simulate",
     "warn_if_not_decimal", "yield_changes",
 ]  # fmt: skip
