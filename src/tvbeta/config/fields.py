@@ -47,6 +47,15 @@ class Where:
         return ConfigError(f"{self.file}: {at}: {message}")
 
 
+@dataclass(frozen=True)
+class CommandLine(Where):
+    """A command-line option that overrides a model file's key (e.g. ``--target``)."""
+
+    def error(self, message: str, key: str | None = None) -> ConfigError:
+        """Return a ConfigError prefixed with ``<file>: <key> (command line):``."""
+        return ConfigError(f"{self.file}: {key} (command line): {message}")
+
+
 def check_keys(where: Where, table: Mapping[str, Any], valid: Collection[str]) -> None:
     """Raise on the first key of ``table`` not in ``valid``, suggesting the closest one."""
     for key in table:

@@ -138,6 +138,8 @@ class RunConfig:
     split: SplitConfig = SplitConfig()
     compare: CompareConfig = CompareConfig()
     description: str = ""
+    targets_from_command_line: bool = False
+    """The targets came from ``--target`` (`override`): errors about them name that option."""
 
     @property
     def name(self) -> str:
@@ -169,7 +171,8 @@ class RunConfig:
             if both:
                 raise ConfigError(f"{self.path}: [model] factors include {both}: a target "
                                   "cannot also be a factor; choose another target")  # fmt: skip
-            out = replace(out, model=replace(out.model, targets=tuple(targets)))
+            out = replace(out, model=replace(out.model, targets=tuple(targets)),
+                          targets_from_command_line=True)  # fmt: skip
         return out
 
     def bayes_settings(self) -> Any:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from tvbeta.config.fields import Where, closest
+from tvbeta.config.fields import CommandLine, Where, closest
 
 if TYPE_CHECKING:  # only for annotations: config.schema imports this module
     from tvbeta.config.schema import DataConfig, RunConfig
@@ -50,9 +50,9 @@ def load_data(config: RunConfig) -> pd.DataFrame:
     frame = _LOADERS[data.source](config, where)
     if data.source != "seed":  # the seed loader slices the daily data itself, like the seed
         frame = _slice(frame, data, where)
-    model = Where(config.path, "model")
-    for key, names in (("targets", config.model.targets), ("factors", config.model.factors)):
-        _check_columns(model, key, names, [str(c) for c in frame.columns])
+    columns = [str(c) for c in frame.columns]
+    _check_columns(*_targets_place(config), config.model.targets, columns)
+    _check_columns(Where(config.path, "model"), "factors", config.model.factors, columns)
     _check_split(Where(config.path, "split"), config.split.test_size, len(frame))
     return frame.loc[:, [*config.model.targets, *config.model.factors]]
 
@@ -113,11 +113,12 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
     assert data.fund_csv is not None and data.factor_csv is not None  # schema: both required
     files = {"fund_csv": _existing(where, "fund_csv", data.fund_csv),
              "factor_csv": _existing(where, "factor_csv", data.factor_csv)}  # fmt: skip
-    model_where = Where(config.path, "model")
-    for key, role, names in (("fund_csv", "targets", model.targets),
-                             ("factor_csv", "factors", model.factors)):  # fmt: skip
+    for key, (place, role), names in (
+        ("fund_csv", _targets_place(config), model.targets),
+        ("factor_csv", (Where(config.path, "model"), "factors"), model.factors),
+    ):
         file = files[key]
-        _check_columns(model_where, role, names, _header(where, key, file), file.name)
+        _check_columns(place, role, names, _header(where, key, file), file.name)
     with _each_warning_once():  # the alignment's warnings are the same for every target
         try:
             frames = [loaded.df for loaded in load_funds_and_factors(
@@ -198,6 +199,13 @@ def _slice(frame: pd.DataFrame, data: DataConfig, where: Where) -> pd.DataFrame:
         raise where.error(f"no rows between start = {data.start} and end = {data.end}; the data "
                           f"cover {span}", "start")  # fmt: skip
     return out
+
+
+def _targets_place(config: RunConfig) -> tuple[Where, str]:
+    """Where the targets were chosen, for errors: ``--target`` or the file's [model] targets."""
+    if config.targets_from_command_line:
+        return CommandLine(config.path, "model"), "--target"
+    return Where(config.path, "model"), "targets"
 
 
 def _check_columns(where: Where, key: str, names: tuple[str, ...], available: list[str],
