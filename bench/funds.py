@@ -8,10 +8,11 @@ caches); the Bayes fits (4 chains x (1000 + 1000), cores 1 per fund on the clust
 funds give the throughput in funds per hour. The Datasets of the two runs must be identical.
 Goal (issue 14): 1,000 funds' MLE in < 15 s on 2 cores.
 
-On paper, for 100 workers: the MLE of a fund is ~25 ms of one core (the L-BFGS-B search:
-~75 value-and-gradient kernel calls and scipy's loop around them, then standard errors,
-smoother and summary) and its summary ~50 kB of arrays, so 1,000 funds are ~0.25 s of work
-per worker, as much as the scheduler's ~1 ms per task times 1,000 tasks plus the transfer of
+On paper, for 100 workers: the MLE of a fund is ~17 ms of one core (~71 value-and-gradient
+kernel calls at ~110 us: the L-BFGS-B search, its probes near 0 and the standard errors; the
+routine's own loop, `tvbeta.estimate.lbfgsb`, ~2 ms; smoother and summary ~2 ms) and its
+summary ~50 kB of arrays, so 1,000 funds are ~0.25 s of work
+per worker, about as much as the scheduler's ~1 ms per task times 1,000 tasks plus the transfer of
 50 MB of summaries: scheduling and data transfer dominate, and funds are better sent in
 chunks (`fit_funds` makes at most `MLE_TASKS` tasks; each checks its frame once). A Bayes
 fit is ~10-60 s of one core and its compile is paid once per worker (PyTensor's and numba's

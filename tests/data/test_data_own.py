@@ -171,28 +171,48 @@ def test_a_percent_fund_beside_decimal_factors_is_read_with_factor_units(tmp_pat
 
 
 def test_percent_data_read_as_decimal_warn_about_units(tmp_path):
-    """Weekly returns with a sd of ~2 (percent) exceed the 0.28 weekly bound of decimals."""
-    fund_csv, factor_csv = _write(tmp_path, scale=100.0)
+    """Returns x20 (a weekly sd of ~0.4, none below -1) exceed the 0.28 weekly bound of
+    decimals."""
+    fund_csv, factor_csv = _write(tmp_path, scale=20.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         with pytest.warns(ReturnUnitsWarning, match="do not look like decimal returns"):
             load_fund_and_factors(fund_csv, factor_csv)
 
 
-def test_weekly_compounds_the_common_days(tmp_path):
-    """Reference: (1 + r).prod() - 1 by hand over the common business days of each week."""
+@pytest.mark.parametrize("weekly", [False, True])
+def test_a_return_below_minus_one_is_refused_as_percent_naming_file_and_key(tmp_path, weekly):
+    """A factor file in percent (Ken French's) read as decimal: -2.35 is not a decimal return.
+    Refused before anything is compounded, naming the file, the cell and ``factor_units``."""
+    days = pd.bdate_range("2021-03-01", "2021-03-26")
+    rng = np.random.default_rng(3)
+    fund = pd.DataFrame({"Fund": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
+    mkt = pd.DataFrame({"Mkt": rng.normal(0, 0.3, len(days))}, index=days).rename_axis("Date")
+    mkt.iloc[4, 0] = -2.35
+    fund.to_csv(tmp_path / "f.csv", date_format="%Y-%m-%d")
+    mkt.to_csv(tmp_path / "m.csv", date_format="%Y-%m-%d")
+    with pytest.raises(DataValidationError, match=r"m\.csv: 'Mkt' is -2\.35 on 2021-03-05, a "
+                       r"loss of more than 100%.*pass factor_units='percent'"):  # fmt: skip
+        load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=weekly)
+
+
+def test_weekly_compounds_each_file_over_its_own_days(tmp_path):
+    """Reference: (1 + r).prod() - 1 by hand over each file's rows of the week: the fund has
+    no row on Thursday 4 March (its holiday: its price did not change), the factor has; the
+    weekly return of each is its change over the week."""
     days = pd.bdate_range("2021-03-01", "2021-03-26")
     rng = np.random.default_rng(1)
     fund = pd.DataFrame({"Fund": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
     mkt = pd.DataFrame({"Mkt": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
     fund.drop(days[3]).to_csv(tmp_path / "f.csv", date_format="%Y-%m-%d")
     mkt.to_csv(tmp_path / "m.csv", date_format="%Y-%m-%d")
-    with pytest.warns(DataWarning, match="0 fund row.*1 factor row"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # nothing dropped, nothing missing
         got = load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)
-    first_week = days[:5].drop(days[3])  # Mon 1 .. Fri 5 March, without Thursday
     assert got.df.index[0] == pd.Timestamp("2021-03-05") and len(got.df) == 4
-    assert got.df["Fund"].iloc[0] == pytest.approx((1 + fund.loc[first_week, "Fund"]).prod() - 1)
-    assert got.df["Mkt"].iloc[0] == pytest.approx((1 + mkt.loc[first_week, "Mkt"]).prod() - 1)
+    fund_days = days[:5].drop(days[3])
+    assert got.df["Fund"].iloc[0] == pytest.approx((1 + fund.loc[fund_days, "Fund"]).prod() - 1)
+    assert got.df["Mkt"].iloc[0] == pytest.approx((1 + mkt.loc[days[:5], "Mkt"]).prod() - 1)
 
 
 def test_a_missing_column_names_the_file_and_its_columns(tmp_path):
@@ -278,11 +298,12 @@ def test_a_period_the_factor_file_lacks_keeps_its_date_with_the_return_missing(t
                for w in caught)  # fmt: skip
 
 
-def test_weekly_compounds_the_same_days_for_both_and_keeps_an_empty_week(tmp_path):
-    """By hand: the fund is empty on Wednesday 3 March (both sides compound the other four
-    days of that week, not the fund four and the factor five) and for the whole week of 19
-    March (kept as a missing week, not dropped, so the filter predicts through it)."""
-    days = pd.bdate_range("2021-03-01", "2021-03-26")
+def test_weekly_keeps_a_week_with_an_empty_fund_cell_as_a_missing_return(tmp_path):
+    """By hand: the fund's cell of Wednesday 3 March is empty, so its week's return is unknown
+    (compounding the other four days would read the day as 0), and the week of 19 March has
+    no fund value at all: both weeks are kept as missing returns (the filter predicts
+    through them), the factor's weeks compound all five days."""
+    days = pd.bdate_range("2021-03-01", "2021-04-30")
     rng = np.random.default_rng(2)
     fund = pd.DataFrame({"Fund": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
     mkt = pd.DataFrame({"Mkt": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
@@ -290,14 +311,13 @@ def test_weekly_compounds_the_same_days_for_both_and_keeps_an_empty_week(tmp_pat
     fund.loc["2021-03-15":"2021-03-19"] = np.nan
     fund.to_csv(tmp_path / "f.csv", date_format="%Y-%m-%d")
     mkt.to_csv(tmp_path / "m.csv", date_format="%Y-%m-%d")
-    with pytest.warns(DataWarning, match=r"1 week\(s\) without such a day \(2021-03-19\) are "
-                      r"kept as missing"):  # fmt: skip
+    with pytest.warns(DataWarning, match=r"2 week\(s\) without a fund row or with an empty fund "
+                      r"cell \(2021-03-05, 2021-03-19\) are kept as missing"):  # fmt: skip
         got = load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)
-    first = days[:5].drop(pd.Timestamp("2021-03-03"))
-    assert list(got.df.index) == list(pd.date_range("2021-03-05", periods=4, freq="W-FRI"))
-    assert got.df["Mkt"].iloc[0] == pytest.approx((1 + mkt.loc[first, "Mkt"]).prod() - 1)
-    assert got.df["Fund"].iloc[0] == pytest.approx((1 + fund.loc[first, "Fund"]).prod() - 1)
-    assert got.df.loc["2021-03-19"].isna().all()
+    assert list(got.df.index) == list(pd.date_range("2021-03-05", periods=9, freq="W-FRI"))
+    assert np.isnan(got.df["Fund"].iloc[0]) and np.isnan(got.df["Fund"].iloc[2])
+    assert got.df["Mkt"].iloc[0] == pytest.approx((1 + mkt.loc[days[:5], "Mkt"]).prod() - 1)
+    assert got.df["Fund"].iloc[1] == pytest.approx((1 + fund.loc[days[5:10], "Fund"]).prod() - 1)
     assert "6 empty fund day(s)" in got.note
 
 
@@ -317,7 +337,7 @@ def test_weekly_without_a_day_where_fund_and_factors_are_observed_is_refused(tmp
         tmp_path / "f.csv", date_format="%Y-%m-%d")  # fmt: skip
     pd.DataFrame({"Mkt": 0.01}, index=days).rename_axis("Date").to_csv(
         tmp_path / "m.csv", date_format="%Y-%m-%d")  # fmt: skip
-    with pytest.raises(DataValidationError, match="no day where the fund and every factor have"):
+    with pytest.raises(DataValidationError, match="no week where the fund and every factor have"):
         load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)
 
 
@@ -346,8 +366,9 @@ def test_several_funds_of_one_file_load_as_each_fund_on_its_own(tmp_path):
             pd.testing.assert_frame_equal(loaded.df, expected.df)
             assert loaded.note == expected.note.replace(str(alone), str(tmp_path / "funds.csv"))
             assert (loaded.target, loaded.factors, loaded.gaps) == (name, ["Mkt"], expected.gaps)
-    # B's week of 10 March compounds four days, A's five: their factor returns differ
-    assert got[0].df["Mkt"].iloc[1] != got[1].df["Mkt"].iloc[1]
+    # the funds share the factors' weeks; B's week of 12 March, with its empty day, is missing
+    pd.testing.assert_series_equal(got[0].df["Mkt"], got[1].df["Mkt"])
+    assert np.isnan(got[0].df["B"].iloc[1]) and not np.isnan(got[1].df["A"].iloc[1])
 
 
 def test_several_funds_name_the_first_column_absent_from_the_fund_file(tmp_path):

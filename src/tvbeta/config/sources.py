@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from tvbeta.config.fields import CommandLine, Where, closest
@@ -102,10 +101,8 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
     The files are read once for all targets (`load_funds_and_factors`).
 
     A target is a column of the fund file (several funds: one column each). The rows a call
-    keeps depend on the files' dates, not on the column, so the targets share them: a fund's
-    missing month is NaN in its column. With weekly compounding each call compounds the days
-    of its fund (where it and every factor have a value): funds whose files lack different
-    days would need different factor returns for a week, and are refused.
+    keeps depend on the files' dates, not on the column, so the targets share them and the
+    factors' values: a fund's missing month (or week) is NaN in its column.
     """
     from tvbeta.data import DataValidationError, load_funds_and_factors
 
@@ -129,24 +126,10 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
             # a message about one file starts with its path; the others are about both
             blamed = [k for k, f in files.items() if str(err).startswith(f"{f}:")]
             raise where.error(f"{err}", ", ".join(blamed or files)) from err
+    # the rows and the factors' values depend on the files' dates only: every target's alike
     factors = list(model.factors)
-    stacked = pd.concat([frame[factors] for frame in frames])
-    shared = stacked[~stacked.index.duplicated()]
-    for target, frame in zip(model.targets, frames, strict=True):
-        # compounded over each fund's own days, a week's factor returns differ between funds
-        # whose daily files lack different days; a date's values are otherwise the same
-        # (a fund's empty week has none: any factor returns do there)
-        theirs, first = frame[factors].to_numpy(), shared.loc[frame.index].to_numpy()
-        differ = (~np.isclose(theirs, first, rtol=1e-12, atol=0.0) & ~np.isnan(theirs)).any(axis=1)
-        if differ.any():
-            raise where.error(
-                f"with aggregate = 'weekly' each fund's weeks compound the days where it and "
-                f"every factor have a value, and {target!r} lacks days the other funds have: "
-                f"its factor returns differ in the week of "
-                f"{frame.index[differ][0]:%Y-%m-%d}; fit it from a model file of its own, or "
-                "give the funds the same days", "aggregate")  # fmt: skip
     funds = pd.concat([frame.drop(columns=factors) for frame in frames], axis=1)
-    return funds.join(shared).sort_index()
+    return funds.join(frames[0][factors]).sort_index()
 
 
 @contextmanager

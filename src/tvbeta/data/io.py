@@ -235,9 +235,11 @@ def load_fund_and_factors(
     a fund date in a period the factor file lacks (no factor date within half the factors'
     usual spacing of it). Other fund rows with no factor row (off the factors' calendar) and
     factor rows outside the fund's dates are dropped, counted and named in a `DataWarning`
-    and in ``FundData.note``. With ``weekly`` the days where the fund and every factor have a
-    value are compounded (so fund and factors compound the same days), and a week without
-    such a day is kept as a missing return.
+    and in ``FundData.note``. With ``weekly`` each file's rows are compounded to weeks over
+    its own days (a week's return is the change over the week: a holiday of one file is no
+    day of it), so the funds of one file share the factors' weeks; a week with an empty fund
+    cell, or without a fund row, is kept as a missing return (compounding the other days
+    would read the empty one as 0), and so is one with an empty factor cell.
 
     Parameters
     ----------
@@ -251,15 +253,17 @@ def load_fund_and_factors(
     units : {"decimal", "percent"}, default "decimal"
         Units of the fund file (and of the factor file unless ``factor_units`` says otherwise):
         "decimal" (0.01 = 1%, what tvbeta assumes) or "percent" (1.0 = 1%, divided by 100
-        here). The joined data are then checked for the size of decimal returns:
-        `ReturnUnitsWarning` when they look like percent or basis points.
+        here). A return below -1 (a loss of more than 100%) is refused as percent read as
+        decimal, naming the file, the cell and the argument; the joined data are then checked
+        for the size of decimal returns: `ReturnUnitsWarning` when they look like percent or
+        basis points.
     factor_units : {"decimal", "percent"}, optional
         Units of the factor file when they differ from the fund's (e.g. Ken French's factors
         in percent beside a fund's decimal returns); default ``units``.
     weekly : bool, default False
-        Compound daily returns to weeks ending Friday (`aggregate_weekly_data`) after the
-        join, over the same days for fund and factors; refused for files whose dates are more
-        than 4 days apart (median).
+        Compound daily returns to weeks ending Friday (`aggregate_weekly_data`), each file
+        over its own days; refused for files whose dates are more than 4 days apart
+        (median).
 
     Returns
     -------
@@ -341,6 +345,17 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
     # to decimals before anything is compounded
     fund = fund / 100.0 if units == "percent" else fund
     factors = factors / 100.0 if factor_units == "percent" else factors
+    for frame, file, key in ((fund, fund_csv, "units"), (factors, factor_csv, "factor_units")):
+        below = frame.lt(-1.0)
+        if below.any().any():
+            col = frame.columns[below.any().to_numpy()][0]
+            day = frame.index[below[col].to_numpy()][0]
+            raise DataValidationError(
+                f"{file}: {col!r} is {frame.at[day, col]:g} on {format_label(day)}, a loss of "
+                "more than 100% as a decimal return: the file looks like percent returns; "
+                f"pass {key}='percent'"
+                + (" (units for both files, factor_units for the factor file alone)"
+                   if key == "factor_units" else ""))  # fmt: skip
     if weekly and (days := median_spacing_days(fund.index)) > 4:
         raise DataValidationError(
             f"weekly=True compounds daily returns, but the dates of {fund_csv} are {days:g} "
@@ -374,30 +389,35 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
     incomplete = factors.index[factors.isna().any(axis=1)]
     empty = fund.index[fund[y].isna().to_numpy()]
     if weekly:
-        # fund and factors compound the same days: those where the fund and every factor
-        # have a value; a week without one is a missing return (the filter predicts through
-        # it, as it does for a missing month)
-        days = common.difference(incomplete).difference(empty)
-        lost = fund.index.intersection(incomplete).difference(empty)
-        fund_only = fund.index.difference(factors.index)
-        factors_only = factors.index.difference(common)
-        if days.empty:
+        # Each file's rows are its own trading days and a week's return compounds them (the
+        # price change over the week: a holiday of one side is no day of it), so the funds of
+        # one file share the factors' weeks. An empty cell leaves its week unknown: a missing
+        # return the filter predicts through, not a shorter week (which would read it as 0).
+        span = _within(factors.index, fund.index)
+        fund_weeks, factor_weeks = _weeks(fund), _weeks(factors.loc[span])
+        weeks = pd.date_range(fund_weeks.index[0], fund_weeks.index[-1], freq="W-FRI",
+                              name=fund.index.name)  # fmt: skip
+        df = fund_weeks.reindex(weeks).join(factor_weeks.reindex(weeks))
+        incomplete_weeks = weeks[df[names].isna().any(axis=1).to_numpy()]
+        lost = incomplete_weeks[df.loc[incomplete_weeks, y].notna().to_numpy()]
+        df.loc[lost, y] = np.nan
+        gaps = weeks[df[y].isna().to_numpy()].difference(lost)
+        if not df[y].notna().any():
             raise DataValidationError(
-                f"{fund_csv} + {factor_csv}: no day where the fund and every factor have a "
-                "value: nothing to compound into weeks")  # fmt: skip
-        daily = fund.loc[days].join(factors.loc[days])
-        df = aggregate_weekly_data(daily, additive_cols=[])
-        weeks = pd.date_range(df.index[0], df.index[-1], freq="W-FRI", name=df.index.name)
-        gaps = weeks.difference(df.index)
-        df = df.reindex(weeks)
-        steps = [f"{len(days)} days {format_span(days)} where the fund and every factor have a "
-                 f"value, compounded to {len(weeks)} weeks ending Friday"]  # fmt: skip
-        kept = (f"{len(gaps)} week(s) without such a day{_dates(gaps)} are kept as missing "
-                "fund returns")  # fmt: skip
-        blanked = (f"{len(lost)} fund day(s) where a factor is missing"
-                   f"{_factor_gaps(factors, lost)} were left out of both sides' weeks")
-        cells = (f"{len(empty)} empty fund day(s){_dates(empty)} left out of both sides' "
-                 "weeks")  # fmt: skip
+                f"{fund_csv} + {factor_csv}: no week where the fund and every factor have a "
+                "value on every day")  # fmt: skip
+        fund_only = fund.index[:0]  # every fund row counts in its week
+        factors_only = factors.index.difference(span)
+        steps = [f"{len(fund)} fund days and {len(span)} factor days {format_span(fund.index)}, "
+                 f"each file compounded over its own days to {len(weeks)} weeks ending "
+                 "Friday"]  # fmt: skip
+        kept = (f"{len(gaps)} week(s) without a fund row or with an empty fund cell"
+                f"{_dates(gaps)} are kept as missing fund returns")  # fmt: skip
+        blanked = (f"{len(lost)} fund week(s) where a factor is missing"
+                   f"{_factor_gaps(factors.loc[span], incomplete.intersection(span))} are kept as "
+                   "missing (the "
+                   "model needs every factor where the fund is observed)")  # fmt: skip
+        cells = f"{len(empty)} empty fund day(s){_dates(empty)} (their weeks missing)"
     else:
         # a factor date inside the fund's span with no fund row is a missing return, as an
         # empty cell is: dropping it would make the filter step over it as if the dates were
@@ -442,7 +462,12 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
     if len(lost):
         warn_caller(f"{fund_csv} + {factor_csv}: {blanked}: if the factors have values there, "
                     f"add them to {factor_csv}", DataWarning)
-    warn_if_not_decimal(prepare_design(df, target[0], names, intercept=True))
+    try:
+        design = prepare_design(df, target[0], names, intercept=True)
+    except DataValidationError:  # e.g. too few rows to fit: the fit says so, the table is kept
+        design = None
+    if design is not None:
+        warn_if_not_decimal(design)
     return FundData(df, str(target[0]), [str(c) for c in names], len(fund_only),
                     len(factors_only), note, len(gaps))
 
@@ -470,6 +495,16 @@ def _days_to_nearest(dates: pd.DatetimeIndex, calendar: pd.DatetimeIndex) -> np.
     after = calendar[np.clip(at, 0, len(calendar) - 1)]
     return np.minimum(np.abs(np.asarray((dates - before).days)),
                       np.abs(np.asarray((after - dates).days)))
+
+
+def _weeks(daily: pd.DataFrame) -> pd.DataFrame:
+    """Return each column compounded over its rows of each week ending Friday.
+
+    NaN for a week with an empty cell of that column, or without a row.
+    """
+    unknown = daily.isna().resample("W-FRI").max().astype(bool)
+    return aggregate_weekly_data(daily.fillna(0.0), additive_cols=[]).reindex(
+        unknown.index).mask(unknown)  # fmt: skip
 
 
 def _within(index: pd.DatetimeIndex, span: pd.DatetimeIndex) -> pd.DatetimeIndex:
