@@ -1,12 +1,13 @@
 """prepare_design: the arrays the filter needs, and one clear error per kind of bad input."""
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tvbeta.data import DataValidationError, prepare_design
+from tvbeta.data import DataValidationError, DataWarning, prepare_design
 from tvbeta.data.validate import closest, prepare_designs
 
 
@@ -286,6 +287,19 @@ def test_constant_only_on_observed_rows_still_counts_as_constant() -> None:
     df.iloc[0, 2] = 9.0  # differs only where the target is missing, which the filter ignores
     with raises("'b' is constant"):
         prepare_design(df, "fund", ["a", "b"], intercept=True)
+
+
+def test_a_factor_constant_on_most_rows_warns_that_few_rows_fit_its_beta() -> None:
+    """A weekly risk-free rate of 0 in 19 of 20 weeks: its beta would fit one week."""
+    df = returns(n=20).assign(rf=0.0)
+    df.loc[df.index[7], "rf"] = 0.0001
+    with pytest.warns(DataWarning, match=r"'rf' is 0 on 95% of the rows .* fitted to the 1 "
+                      r"rows where it moves.*subtract it from the returns"):  # fmt: skip
+        prepare_design(df, "fund", ["a", "rf"], intercept=True)
+    df.loc[df.index[:3], "rf"] = [0.0001, 0.0002, 0.0003]  # 0 on 16 of 20: 80%, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        prepare_design(df, "fund", ["a", "rf"], intercept=True)
 
 
 def test_collinear_factors_name_a_minimal_dependent_set() -> None:

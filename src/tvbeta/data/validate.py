@@ -335,6 +335,7 @@ def _check_rows(design: Design, burn: int) -> None:
     observed, Z_obs = design.observed, design.Z[design.observed]
     _check_enough_rows(observed, design.Z.shape[1], burn, len(design.y))
     _check_constant(design.H[observed], design.factor_names, design.has_intercept)
+    _warn_mostly_constant(design.H[observed], design.factor_names)
     _check_collinear(Z_obs, design.state_names)
     _warn_scale([design.target_col, *design.factor_cols],
                 np.column_stack([design.y, design.H])[observed])  # fmt: skip
@@ -518,6 +519,26 @@ def _check_constant(H_obs: np.ndarray, names: tuple[str, ...], intercept: bool) 
                 f"factor column {name!r} is constant ({value:.6g}) on the rows with an observed "
                 f"target; {why}"
             )
+
+
+MOSTLY_CONSTANT = 0.9
+"""The share of observed rows on which a factor may hold one value before a `DataWarning`
+says its beta is fitted to the few rows where it moves (a weekly risk-free rate at 0 in a
+low-rate era, a dummy)."""
+
+
+def _warn_mostly_constant(H_obs: np.ndarray, names: tuple[str, ...]) -> None:
+    """Warn about factors that hold one value on more than `MOSTLY_CONSTANT` of the rows."""
+    for j, name in enumerate(names):
+        values, counts = np.unique(H_obs[:, j], return_counts=True)
+        share, moving = counts.max() / len(H_obs), len(H_obs) - counts.max()
+        if share > MOSTLY_CONSTANT:
+            warn_caller(
+                f"factor column {name!r} is {values[counts.argmax()]:.6g} on {share:.0%} of the "
+                f"rows with an observed target: its beta is fitted to the {moving} "
+                "rows where it moves and means little; if it is a risk-free rate (Ken French's "
+                "RF), subtract it from the returns instead of using it as a factor, else drop it",
+                DataWarning)  # fmt: skip
 
 
 def _check_collinear(Z_obs: np.ndarray, names: tuple[str, ...]) -> None:
