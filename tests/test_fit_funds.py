@@ -257,7 +257,8 @@ def test_a_store_of_another_run_is_refused_naming_what_differs(data, tmp_path):
 
 
 def test_style_drift_is_the_one_year_sd_of_each_factor_betas_walk(data, mle_serial):
-    """Weekly data (52 periods a year): sqrt(52 Q[factor]) from each fund's own MLE."""
+    """Weekly data (52 periods a year): sqrt(52 Q[factor]) from each fund's own MLE, and the
+    z of the largest one's Q."""
     drift = style_drift(mle_serial)
     for fund in FUNDS:
         q = fit_mle(data, fund, FACTORS).params
@@ -267,6 +268,11 @@ def test_style_drift_is_the_one_year_sd_of_each_factor_betas_walk(data, mle_seri
     assert drift["largest"].is_monotonic_decreasing
     assert (drift["largest"] == drift[FACTORS].max(axis=1)).all()
     assert (drift["factor"] == drift[FACTORS].idxmax(axis=1)).all()
+    for fund in FUNDS:  # z: the largest factor's Q over its standard error, as fit_mle has them
+        fit = fit_mle(data, fund, FACTORS)
+        name = f"Q[{drift.loc[fund, 'factor']}]"
+        expected = fit.params[name] / fit.se[name] if fit.se[name] > 0 else np.nan
+        np.testing.assert_allclose(drift.loc[fund, "z"], expected, rtol=1e-12)
 
 
 def many(ds: xr.Dataset, n: int) -> xr.Dataset:

@@ -792,7 +792,11 @@ def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.D
     -------
     pd.DataFrame
         Index fund; one column per factor (beta per year), then ``largest`` and ``factor``
-        (which factor), rows sorted by ``largest``, the most drifting fund first.
+        (which factor), and ``z``: that factor's Q over its standard error (MLE) or its
+        posterior median over its posterior sd (Bayes), NaN where Q sits at 0 (no standard
+        error); rows sorted by ``largest``, the most drifting fund first. A ``z`` below ~2
+        says the data hardly tell that drift from none: a noisy static fund can rank above a
+        drifting one (a rough guide: near 0 a Wald z is not normal, `MLEFit.summary`).
     """
     from tvbeta.estimate.bayes.priors import periods_per_year
 
@@ -805,4 +809,9 @@ def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.D
                          index=pd.Index(funds[FUND].values, name=FUND))  # fmt: skip
     table["largest"] = table[factors].max(axis=1)
     table["factor"] = table[factors].idxmax(axis=1)
+    sd = funds["sd"].sel({PARAMETER: columns}).to_numpy()
+    at = np.arange(len(table)), np.argmax(table[factors].to_numpy(), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = q[at] / sd[at]
+    table["z"] = np.where(np.isfinite(z) & (sd[at] > 0), z, np.nan)
     return table.sort_values("largest", ascending=False, kind="stable")

@@ -120,7 +120,10 @@ def _drift_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
         f"<p>How far each factor beta moves in a year: sqrt(periods per year &times; Q), the "
         f"standard deviation of its random walk's one-year change ({_q_source(funds)}; 0 where "
         f"the data cannot tell the drift from none). Ranked by each "
-        f"fund's largest; {shown}.</p>",
+        f"fund's largest; {shown}. z: that factor's Q over its "
+        f"{'standard error' if funds.attrs.get('method') == 'mle' else 'posterior sd'}: below "
+        "about 2 the data hardly tell its drift from none, so a noisy static fund can rank "
+        "above a drifting one.</p>",
         table(rows, name="drift", formats={"factor": "{}"}, default="{:.3f}", best=largest),
         figures(fig),
     ])
