@@ -359,7 +359,8 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
     if weekly and (days := median_spacing_days(fund.index)) > 4:
         raise DataValidationError(
             f"weekly=True compounds daily returns, but the dates of {fund_csv} are {days:g} "
-            "days apart (median): leave weekly out for weekly or monthly files")  # fmt: skip
+            "days apart (median): leave weekly out (a model file's aggregate = 'weekly') for "
+            "weekly or monthly files")  # fmt: skip
     return fund, factors
 
 
