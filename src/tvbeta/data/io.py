@@ -355,7 +355,8 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
                 "more than 100% as a decimal return: the file looks like percent returns; "
                 f"pass {key}='percent'"
                 + (" (units for both files, factor_units for the factor file alone)"
-                   if key == "factor_units" else ""))  # fmt: skip
+                   if key == "factor_units" else
+                   " (and factor_units='decimal' if the factor file is in decimals)"))  # fmt: skip
     if weekly and (days := median_spacing_days(fund.index)) > 4:
         raise DataValidationError(
             f"weekly=True compounds daily returns, but the dates of {fund_csv} are {days:g} "
