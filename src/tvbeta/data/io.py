@@ -14,6 +14,7 @@ their changes are in percentage points (0.01 = one basis point).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,8 +286,11 @@ def load_fund_and_factors(
     """
     fund, factors = _read_pair(fund_csv, factor_csv, None if fund_col is None else [fund_col],
                                factor_cols, units, factor_units, weekly)  # fmt: skip
-    return _aligned(fund, factors, fund_csv, factor_csv, units,
-                    units if factor_units is None else factor_units, weekly)  # fmt: skip
+    data, alerts = _aligned(fund, factors, fund_csv, factor_csv, units,
+                            units if factor_units is None else factor_units, weekly)  # fmt: skip
+    for text, advice in alerts.values():
+        warn_caller(f"{fund_csv} + {factor_csv}: {text}{advice}", DataWarning)
+    return data
 
 
 def load_funds_and_factors(
@@ -304,13 +308,38 @@ def load_funds_and_factors(
     For a file of many funds (a column each): reading it once per fund costs ~0.2 s a fund at
     1,000 columns. Each `FundData` is the one `load_fund_and_factors(fund_csv, factor_csv,
     fund_col=col, ...)` returns, in the order of ``fund_cols``; the arguments and errors are
-    its own (a column absent from the fund file names the first such column).
+    its own (a column absent from the fund file names the first such column). Its warnings
+    come once per kind for all the funds, naming them (the files' own, such as rows dropped
+    by the alignment, once).
     """
     fund, factors = _read_pair(fund_csv, factor_csv, list(fund_cols), factor_cols, units,
                                factor_units, weekly)  # fmt: skip
-    return [_aligned(fund[[t]], factors, fund_csv, factor_csv, units,
-                     units if factor_units is None else factor_units, weekly)
-            for t in fund.columns]  # fmt: skip
+    weeks = None
+    if weekly:  # the same factor weeks for every fund of the file: compounded once
+        weeks = _weeks(fund), _weeks(factors.loc[_within(factors.index, fund.index)])
+    loaded, by_kind = [], {}
+    with warnings.catch_warnings(record=True) as caught:  # the design checks' warnings
+        warnings.simplefilter("always")
+        for t in fund.columns:
+            data, alerts = _aligned(fund[[t]], factors, fund_csv, factor_csv, units,
+                                    units if factor_units is None else factor_units, weekly,
+                                    weeks)  # fmt: skip
+            loaded.append(data)
+            for kind, alert in alerts.items():
+                by_kind.setdefault(kind, []).append((t, *alert))
+    for w in {str(w.message): w for w in caught}.values():
+        warn_caller(str(w.message), w.category)
+    for items in by_kind.values():
+        texts = list(dict.fromkeys(text for _, text, _ in items))
+        if len(texts) == 1:  # the files' own (rows dropped by the alignment): said once
+            warn_caller(f"{fund_csv} + {factor_csv}: {texts[0]}{items[0][2]}", DataWarning)
+            continue
+        more = len(items) - DATES_SHOWN
+        shown = "; ".join(f"{t}: {text}" for t, text, _ in items[:DATES_SHOWN]) \
+            + (f"; and {more} more fund(s)" if more > 0 else "")  # fmt: skip
+        warn_caller(f"{fund_csv} + {factor_csv}: {len(items)} of {len(loaded)} funds: {shown}"
+                    f"{items[0][2]} (each fund's FundData.note says its own)", DataWarning)
+    return loaded
 
 
 def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[str],
@@ -366,9 +395,14 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
 
 
 def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathLike[str],
-             factor_csv: str | os.PathLike[str], units: str, factor_units: str,
-             weekly: bool) -> FundData:  # fmt: skip
-    """`load_fund_and_factors`' alignment of one fund (a one-column frame) to the factors."""
+             factor_csv: str | os.PathLike[str], units: str, factor_units: str, weekly: bool,
+             weeks: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+             ) -> tuple[FundData, dict[str, tuple[str, str]]]:  # fmt: skip
+    """`load_fund_and_factors`' alignment of one fund (a one-column frame) to the factors.
+
+    Returns the table and its warnings to raise, kind -> (what, advice); ``weeks``: the
+    fund file's columns and the factors compounded to weeks (`_weeks`), when already done.
+    """
     target, names = list(fund.columns), list(factors.columns)
     common = fund.index.intersection(factors.index)
     if common.empty:
@@ -396,23 +430,26 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
         # one file share the factors' weeks. An empty cell leaves its week unknown: a missing
         # return the filter predicts through, not a shorter week (which would read it as 0).
         span = _within(factors.index, fund.index)
-        fund_weeks, factor_weeks = _weeks(fund), _weeks(factors.loc[span])
-        weeks = pd.date_range(fund_weeks.index[0], fund_weeks.index[-1], freq="W-FRI",
+        fund_weeks, factor_weeks = (_weeks(fund), _weeks(factors.loc[span])) if weeks is None \
+            else (weeks[0][[y]], weeks[1])  # fmt: skip
+        ends = pd.date_range(fund_weeks.index[0], fund_weeks.index[-1], freq="W-FRI",
                               name=fund.index.name)  # fmt: skip
-        df = fund_weeks.reindex(weeks).join(factor_weeks.reindex(weeks))
-        incomplete_weeks = weeks[df[names].isna().any(axis=1).to_numpy()]
+        df = fund_weeks.reindex(ends).join(factor_weeks.reindex(ends))
+        incomplete_weeks = ends[df[names].isna().any(axis=1).to_numpy()]
         lost = incomplete_weeks[df.loc[incomplete_weeks, y].notna().to_numpy()]
         df.loc[lost, y] = np.nan
-        gaps = weeks[df[y].isna().to_numpy()].difference(lost)
+        gaps = _inside(ends[df[y].isna().to_numpy()].difference(lost), df[y])
         if not df[y].notna().any():
             raise DataValidationError(
                 f"{fund_csv} + {factor_csv}: no week where the fund and every factor have a "
                 "value on every day")  # fmt: skip
         fund_only = fund.index[:0]  # every fund row counts in its week
+        holidays = fund.index.difference(factors.index)
         factors_only = factors.index.difference(span)
         steps = [f"{len(fund)} fund days and {len(span)} factor days {format_span(fund.index)}, "
-                 f"each file compounded over its own days to {len(weeks)} weeks ending "
-                 "Friday"]  # fmt: skip
+                 f"each file compounded over its own days to {len(ends)} weeks ending "
+                 f"Friday (fund days the factor file lacks{_dates(holidays)} in the fund's "
+                 "weeks only)"]  # fmt: skip
         kept = (f"{len(gaps)} week(s) without a fund row or with an empty fund cell"
                 f"{_dates(gaps)} are kept as missing fund returns")  # fmt: skip
         blanked = (f"{len(lost)} fund week(s) where a factor is missing"
@@ -429,7 +466,7 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
         nearest = _days_to_nearest(unmatched, factors.index)
         periods = unmatched[nearest >= 0.5 * spacing]
         rows = _within(factors.index, fund.index).union(periods)
-        gaps = rows.difference(fund.index)
+        gaps = _inside(rows.difference(fund.index), fund[y])
         fund_only = fund.index.difference(factors.index).difference(periods)
         factors_only = factors.index.difference(rows)
         df = fund.reindex(rows).join(factors.reindex(rows))
@@ -456,14 +493,15 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
                f"fund {said(units)}, factors {said(factor_units)}")  # fmt: skip
     note = (f"{'; '.join(steps)}; {dropped}; {kept}; {blanked}; {cells}; {read_as}, read as "
             "decimal returns (0.01 = 1%)")  # fmt: skip
+    alerts = {}
     if len(fund_only) or len(factors_only):
-        warn_caller(f"{fund_csv} + {factor_csv}: {dropped} by the date alignment", DataWarning)
+        alerts["dropped"] = (dropped, " by the date alignment")
     if len(gaps):
-        warn_caller(f"{fund_csv} + {factor_csv}: {kept} (the filter predicts through them): "
-                    "if the fund has returns there, add them to its file", DataWarning)
+        alerts["kept"] = (kept, " (the filter predicts through them): if the fund has returns "
+                          "there, add them to its file")  # fmt: skip
     if len(lost):
-        warn_caller(f"{fund_csv} + {factor_csv}: {blanked}: if the factors have values there, "
-                    f"add them to {factor_csv}", DataWarning)
+        alerts["blanked"] = (blanked, f": if the factors have values there, add them to "
+                             f"{factor_csv}")  # fmt: skip
     try:
         design = prepare_design(df, target[0], names, intercept=True)
     except DataValidationError:  # e.g. too few rows to fit: the fit says so, the table is kept
@@ -471,7 +509,7 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
     if design is not None:
         warn_if_not_decimal(design)
     return FundData(df, str(target[0]), [str(c) for c in names], len(fund_only),
-                    len(factors_only), note, len(gaps))
+                    len(factors_only), note, len(gaps)), alerts
 
 
 #: The largest share of the fund's dates within the factors' span that may lack a factor
@@ -507,6 +545,16 @@ def _weeks(daily: pd.DataFrame) -> pd.DataFrame:
     unknown = daily.isna().resample("W-FRI").max().astype(bool)
     return aggregate_weekly_data(daily.fillna(0.0), additive_cols=[]).reindex(
         unknown.index).mask(unknown)  # fmt: skip
+
+
+def _inside(dates: pd.DatetimeIndex, values: pd.Series) -> pd.DatetimeIndex:
+    """Return ``dates`` after the first and before the last value of ``values``.
+
+    Dates before a fund's first return (a fund launched later than its file's first date)
+    or after its last are not missing returns: the model starts at the first observation.
+    """
+    seen = values.index[values.notna().to_numpy()]
+    return dates[(dates > seen[0]) & (dates < seen[-1])] if len(seen) else dates[:0]
 
 
 def _within(index: pd.DatetimeIndex, span: pd.DatetimeIndex) -> pd.DatetimeIndex:
