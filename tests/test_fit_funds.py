@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 from scipy.stats import norm
 
+import tvbeta.funds as funds_module
 from tvbeta.data import DataValidationError, simulate
 from tvbeta.estimate.bayes.fit import fit_bayes
 from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
@@ -211,13 +212,18 @@ def test_bad_arguments_are_refused_with_what_to_do(data, kwargs, message):
 # --- a store on disk: written as the funds finish, resumed after a stop -----------------------
 
 
-def test_a_store_returns_the_in_memory_dataset_read_lazily_from_disk(data, mle_serial, tmp_path):
+@pytest.mark.parametrize("per_part", [1, 100])
+def test_a_store_returns_the_in_memory_dataset_read_lazily_from_disk(data, mle_serial, tmp_path,
+                                                                     monkeypatch, per_part):
+    """The MLE's summaries go to parts of `STORE_PART_FUNDS` funds (one part for 3 funds;
+    one each with 1), named by the position of their first fund."""
+    monkeypatch.setattr(funds_module, "STORE_PART_FUNDS", per_part)
     out = fit_funds(data, FUNDS, FACTORS, store=tmp_path / "run")
     assert out["beta"].chunks is not None  # dask: read from disk as needed, not all in memory
     xr.testing.assert_identical(out.load(), mle_serial.assign_coords(fund=FUNDS))
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert names[-1] == "run.json" and len(names) == 4
-    for i, name in enumerate(names[:3]):
+    assert names[-1] == "run.json" and len(names) == 1 + (3 if per_part == 1 else 1)
+    for i, name in enumerate(names[:-1]):
         assert re.fullmatch(rf"part-00000{i}-[0-9a-f]{{8}}\.zarr", name)
 
 

@@ -441,11 +441,22 @@ def fit_funds(
         jobs[chunk[0]] = (df[columns] if pool is not None else df, chunk, factors, method, seeds,
                           settings, level, model, None if pool is None else 1)  # fmt: skip
 
-    def write(first: Hashable, summary: list[_Summaries]) -> None:
+    pending: list[_Summaries] = []  # finished funds not yet in a part of the store
+    per_part = 1 if method == "bayes" else STORE_PART_FUNDS
+
+    def flush() -> None:
+        if not pending:
+            return
         # random: a part made by another run with another order of targets keeps its name
-        name = f"part-{position[first]:06d}-{secrets.token_hex(4)}.zarr"
+        name = f"part-{position[pending[0].funds[0]]:06d}-{secrets.token_hex(4)}.zarr"
         with atomic_path(folder / name) as tmp:
-            _along_funds(summary).to_zarr(tmp, consolidated=False)
+            _along_funds(pending).to_zarr(tmp, consolidated=False)
+        pending.clear()
+
+    def write(first: Hashable, summary: list[_Summaries]) -> None:
+        pending.extend(summary)
+        if sum(len(s.funds) for s in pending) >= per_part:
+            flush()
 
     bar = tqdm(total=len(targets), initial=len(targets) - len(todo), desc="funds",
                disable=not progress)  # fmt: skip
@@ -456,6 +467,8 @@ def fit_funds(
                                   done=lambda first: bar.update(len(jobs[first][1])),
                                   collect=None if folder is None else write)  # fmt: skip
     finally:
+        if folder is not None:
+            flush()  # what finished before a stop is kept
         bar.close()
         _warn_per_category(caught)
     if folder is None:
@@ -539,6 +552,11 @@ SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
 """The NUTS settings `fit_funds` takes as keywords for "bayes" (as `fit_bayes` does)."""
 MLE_KEYWORDS = ("intercept", "q", "burn", "noise", "frequency", "betas")
 """The model keywords of `fit_mle` that `fit_funds` passes on for "mle"."""
+STORE_PART_FUNDS = 100
+"""Funds' MLE summaries written together as one part of a `fit_funds` store. A part is a Zarr
+folder whose files are fsynced (~0.4 s each on this machine: with a part per task, writing 200
+funds' MLE took 20 s against 7 s of fitting); a stop loses at most this many funds' MLE, a
+few seconds of work. Bayes fits (minutes each) are written one fund per part."""
 MLE_TASKS = 64
 """The most tasks `fit_funds` makes of the MLE of many funds, here or on an executor (a few
 per worker on a small cluster, so the last ones finish together)."""

@@ -375,7 +375,7 @@ def test_several_funds_of_one_file_load_as_each_fund_on_its_own(tmp_path):
 
 def test_several_funds_name_the_first_column_absent_from_the_fund_file(tmp_path):
     fund_csv, factor_csv = _write(tmp_path)
-    with pytest.raises(DataValidationError, match=r"fund.csv: no column 'Gone' \(from fund_col\)"):
+    with pytest.raises(DataValidationError, match=r"fund.csv: no column 'Gone' \(from fund_cols\)"):
         load_funds_and_factors(fund_csv, factor_csv, ["Fund", "Gone"])
 
 

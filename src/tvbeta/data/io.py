@@ -313,7 +313,7 @@ def load_funds_and_factors(
     by the alignment, once).
     """
     fund, factors = _read_pair(fund_csv, factor_csv, list(fund_cols), factor_cols, units,
-                               factor_units, weekly)  # fmt: skip
+                               factor_units, weekly, argument="fund_cols")  # fmt: skip
     weeks = None
     if weekly:  # the same factor weeks for every fund of the file: compounded once
         weeks = _weeks(fund), _weeks(factors.loc[_within(factors.index, fund.index)])
@@ -344,11 +344,11 @@ def load_funds_and_factors(
 
 def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[str],
                fund_cols: list[str] | None, factor_cols: Sequence[str] | None, units: str,
-               factor_units: str | None, weekly: bool,
+               factor_units: str | None, weekly: bool, argument: str = "fund_col",
                ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Read and check the two files: (funds, factors), their chosen columns, in decimals.
 
-    ``fund_cols`` None: the fund file's only column.
+    ``fund_cols`` None: the fund file's only column; ``argument``: the caller's name for it.
     """
     factor_units = units if factor_units is None else factor_units
     for name, value in (("units", units), ("factor_units", factor_units)):
@@ -358,7 +358,7 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
                            columns=fund_cols)  # fmt: skip
     factors = _read_dated_csv(factor_csv, "factor CSV", date_format="ISO8601", hint="YYYY-MM-DD",
                               columns=factor_cols)  # fmt: skip
-    targets = _pick_columns(fund, fund_csv, "fund_col", fund_cols)
+    targets = _pick_columns(fund, fund_csv, argument, fund_cols)
     if len(targets) != 1 and fund_cols is None:
         raise DataValidationError(
             f"{fund_csv}: has columns {targets}; pass fund_col= to pick the fund"
