@@ -104,7 +104,7 @@ class KalmanResult:
         return {t: P[i].copy() for i, t in enumerate(self.time_index, start=self.first_row)}
 
     def _sd(self, P: np.ndarray) -> pd.DataFrame:
-        return self._frame(_diagonal_sd(P), self.state_names)
+        return self._frame(diagonal_sd(P), self.state_names)
 
     def state_moments(self, kind: Literal["filtered", "smoothed"]) -> tuple[np.ndarray, np.ndarray]:
         """Return the states' means and sds after the burn-in, arrays (steps after burn, k).
@@ -115,7 +115,7 @@ class KalmanResult:
         out = self.output
         a, P = (out.filtered.a_filt, out.filtered.P_filt) if kind == "filtered" \
             else (out.a_smooth, out.P_smooth)  # fmt: skip
-        return a[self.first_row :].copy(), _diagonal_sd(P)[self.first_row :]
+        return a[self.first_row :].copy(), diagonal_sd(P)[self.first_row :]
 
     # --- the seed's outputs (after burn) ------------------------------------------------------
     @property
@@ -292,7 +292,7 @@ def _netcdf_attrs(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _diagonal_sd(P: np.ndarray) -> np.ndarray:
+def diagonal_sd(P: np.ndarray) -> np.ndarray:
     """Return sqrt(diag P_t), (n, k), of covariances P (n, k, k).
 
     A variance that rounding made negative gives NaN, not a silent 0: with a huge prior (the

@@ -284,12 +284,10 @@ def load_fund_and_factors(
     ValueError
         ``units`` or ``factor_units`` is not "decimal" or "percent".
     """
-    fund, factors = _read_pair(fund_csv, factor_csv, None if fund_col is None else [fund_col],
-                               factor_cols, units, factor_units, weekly)  # fmt: skip
-    data, alerts = _aligned(fund, factors, fund_csv, factor_csv, units,
-                            units if factor_units is None else factor_units, weekly)  # fmt: skip
-    for text, advice in alerts.values():
-        warn_caller(f"{fund_csv} + {factor_csv}: {text}{advice}", DataWarning)
+    fund, factors, factor_units = _read_pair(
+        fund_csv, factor_csv, None if fund_col is None else [fund_col], factor_cols, units,
+        factor_units, weekly)  # fmt: skip
+    (data,) = _load_each(fund, factors, fund_csv, factor_csv, units, factor_units, weekly)
     return data
 
 
@@ -312,8 +310,16 @@ def load_funds_and_factors(
     come once per kind for all the funds, naming them (the files' own, such as rows dropped
     by the alignment, once).
     """
-    fund, factors = _read_pair(fund_csv, factor_csv, list(fund_cols), factor_cols, units,
-                               factor_units, weekly, argument="fund_cols")  # fmt: skip
+    fund, factors, factor_units = _read_pair(fund_csv, factor_csv, list(fund_cols), factor_cols,
+                                             units, factor_units, weekly,
+                                             argument="fund_cols")  # fmt: skip
+    return _load_each(fund, factors, fund_csv, factor_csv, units, factor_units, weekly)
+
+
+def _load_each(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathLike[str],
+               factor_csv: str | os.PathLike[str], units: str, factor_units: str,
+               weekly: bool) -> list[FundData]:  # fmt: skip
+    """`_aligned` of each fund column, then its warnings: once per kind, naming the funds."""
     weeks = None
     if weekly:  # the same factor weeks for every fund of the file: compounded once
         weeks = _weeks(fund), _weeks(factors.loc[_within(factors.index, fund.index)])
@@ -322,8 +328,7 @@ def load_funds_and_factors(
         warnings.simplefilter("always")
         for t in fund.columns:
             data, alerts = _aligned(fund[[t]], factors, fund_csv, factor_csv, units,
-                                    units if factor_units is None else factor_units, weekly,
-                                    weeks)  # fmt: skip
+                                    factor_units, weeks)  # fmt: skip
             loaded.append(data)
             for kind, alert in alerts.items():
                 by_kind.setdefault(kind, []).append((t, *alert))
@@ -331,7 +336,7 @@ def load_funds_and_factors(
         warn_caller(str(w.message), w.category)
     for items in by_kind.values():
         texts = list(dict.fromkeys(text for _, text, _ in items))
-        if len(texts) == 1:  # the files' own (rows dropped by the alignment): said once
+        if len(texts) == 1:  # one fund's, or the files' own (rows dropped by the alignment)
             warn_caller(f"{fund_csv} + {factor_csv}: {texts[0]}{items[0][2]}", DataWarning)
             continue
         more = len(items) - DATES_SHOWN
@@ -345,8 +350,8 @@ def load_funds_and_factors(
 def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[str],
                fund_cols: list[str] | None, factor_cols: Sequence[str] | None, units: str,
                factor_units: str | None, weekly: bool, argument: str = "fund_col",
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """Read and check the two files: (funds, factors), their chosen columns, in decimals.
+               ) -> tuple[pd.DataFrame, pd.DataFrame, str]:  # fmt: skip
+    """Read and check the two files: (funds, factors) in decimals, and the factors' units.
 
     ``fund_cols`` None: the fund file's only column; ``argument``: the caller's name for it.
     """
@@ -391,17 +396,18 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
             f"weekly=True compounds daily returns, but the dates of {fund_csv} are {days:g} "
             "days apart (median): leave weekly out (a model file's aggregate = 'weekly') for "
             "weekly or monthly files")  # fmt: skip
-    return fund, factors
+    return fund, factors, factor_units
 
 
 def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathLike[str],
-             factor_csv: str | os.PathLike[str], units: str, factor_units: str, weekly: bool,
-             weeks: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+             factor_csv: str | os.PathLike[str], units: str, factor_units: str,
+             weeks: tuple[pd.DataFrame, pd.DataFrame] | None,
              ) -> tuple[FundData, dict[str, tuple[str, str]]]:  # fmt: skip
     """`load_fund_and_factors`' alignment of one fund (a one-column frame) to the factors.
 
-    Returns the table and its warnings to raise, kind -> (what, advice); ``weeks``: the
-    fund file's columns and the factors compounded to weeks (`_weeks`), when already done.
+    Returns the table and its warnings to raise, kind -> (what, advice); ``weeks``: for
+    weekly data, the fund file's columns and the factors compounded to weeks (`_weeks`),
+    else None.
     """
     target, names = list(fund.columns), list(factors.columns)
     common = fund.index.intersection(factors.index)
@@ -424,14 +430,13 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
     y = target[0]
     incomplete = factors.index[factors.isna().any(axis=1)]
     empty = fund.index[fund[y].isna().to_numpy()]
-    if weekly:
+    if weeks is not None:
         # Each file's rows are its own trading days and a week's return compounds them (the
         # price change over the week: a holiday of one side is no day of it), so the funds of
         # one file share the factors' weeks. An empty cell leaves its week unknown: a missing
         # return the filter predicts through, not a shorter week (which would read it as 0).
         span = _within(factors.index, fund.index)
-        fund_weeks, factor_weeks = (_weeks(fund), _weeks(factors.loc[span])) if weeks is None \
-            else (weeks[0][[y]], weeks[1])  # fmt: skip
+        fund_weeks, factor_weeks = weeks[0][[y]], weeks[1]
         ends = pd.date_range(fund_weeks.index[0], fund_weeks.index[-1], freq="W-FRI",
                               name=fund.index.name)  # fmt: skip
         df = fund_weeks.reindex(ends).join(factor_weeks.reindex(ends))

@@ -34,8 +34,8 @@ except ImportError:  # a release that moved them: `minimize` runs
 
 __all__ = ["LBFGSBResult", "minimize_lbfgsb"]
 
-_FG, _NEW_X, _CONVERGENCE, _STOP = 3, 1, 4, 5
-"""``setulb``'s task codes: evaluate f and g at x, an iteration ended, converged, stopped."""
+_FG, _NEW_X, _STOP = 3, 1, 5
+"""``setulb``'s task codes: evaluate f and g at x, an iteration ended, stop (any other: done)."""
 _MAXITER, _MAXFUN = 504, 502
 """Its stop reasons: the iteration limit, the evaluation limit."""
 
@@ -125,13 +125,13 @@ def _drive(fun, x, lower, upper, maxiter, gtol, ftol, m, maxls, maxfun) -> LBFGS
     task, ln_task = np.zeros(2, dtype=int_dtype), np.zeros(2, dtype=int_dtype)
     lsave, isave = np.zeros(4, dtype=int_dtype), np.zeros(44, dtype=int_dtype)
     dsave = np.zeros(29, dtype=np.float64)
-    f_in = np.array(0.0)  # the routine's first call sees f = 0, as in scipy's loop
+    f_in, g_in = np.array(0.0), np.zeros(n)  # the routine's first call: as in scipy's loop
     nit = 0
     first = True
     while True:
         try:
-            _lbfgsb.setulb(m, x, low, high, nbd, f_in, g if not first else np.zeros(n), factr,
-                           gtol, wa, iwa, task, lsave, isave, dsave, maxls, ln_task)
+            _lbfgsb.setulb(m, x, low, high, nbd, f_in, g_in, factr, gtol, wa, iwa, task, lsave,
+                           isave, dsave, maxls, ln_task)  # fmt: skip
         except (TypeError, ValueError) as err:
             if first:
                 raise _SignatureChanged from err
@@ -142,7 +142,7 @@ def _drive(fun, x, lower, upper, maxiter, gtol, ftol, m, maxls, maxfun) -> LBFGS
                 f, g = fun(x.copy())
                 f, g = float(f), np.asarray(g, dtype=np.float64)
                 at, nfev = x.copy(), nfev + 1
-            f_in = f
+            f_in, g_in = f, g
         elif task[0] == _NEW_X:
             nit += 1
             if nit >= maxiter:

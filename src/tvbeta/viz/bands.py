@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from tvbeta.constants import STATE, TIME
-from tvbeta.results import KalmanResult
+from tvbeta.results import KalmanResult, diagonal_sd
 
 __all__ = ["DEFAULT_LEVEL", "KIND_LABELS", "BandArrays", "BandPath", "band_arrays", "beta_bands",
            "check_level", "fit_dict"]
@@ -202,11 +202,10 @@ def beta_bands(fit: Any, kind: Kind = "smoothed", level: float = DEFAULT_LEVEL) 
             )
         beta = fit["beta"]
         cov = np.stack(list(fit["beta_cov"].values())) if len(beta) else np.empty((0, 0, 0))
-        with np.errstate(invalid="ignore"):  # a variance rounded below 0 stays NaN, not 0
-            sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
         mean = beta.to_numpy()
         return _frames(BandArrays(beta.index, list(beta.columns), mean,
-                                  *_gaussian(mean, sd, kind, level, "given Q, R")), level)
+                                  *_gaussian(mean, diagonal_sd(cov), kind, level,
+                                             "given Q, R")), level)  # fmt: skip
     raise TypeError(f"fit must be {ACCEPTED}; got {type(fit).__name__}")
 
 
