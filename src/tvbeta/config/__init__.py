@@ -25,11 +25,11 @@ string is allowed)::
     fund_csv = "fund.csv"  # files: relative to the model file; dates first, one column per
                            # target (several funds: one column each; an empty cell is missing)
     factor_csv = "f.csv"   # files: dates first, the factors' columns. Read by
-                           # tvbeta.data.load_fund_and_factors, each target as fund_col: the
+                           # tvbeta.data.load_funds_and_factors, each target a fund column: the
                            # factor dates within the fund file's, a date the fund file lacks kept
                            # as a missing return; its DataWarnings name the dropped dates. With
-                           # aggregate the days common to both files compound to weeks, and
-                           # start/end pick weeks by their Friday
+                           # aggregate each file compounds its own days to weeks (a week with an
+                           # empty cell missing), and start/end pick weeks by their Friday
     units = "decimal"      # files: "decimal" (0.01 = 1%) | "percent" (both files, divided by 100)
     factor_units = "percent"  # files, optional: the factor file's units when they differ
 
