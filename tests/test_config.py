@@ -511,6 +511,32 @@ def test_files_source_compounds_each_files_days_to_weeks_and_keeps_a_gappy_week_
 
 
 @pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_files_source_without_targets_takes_every_column_of_the_fund_file(tmp_path):
+    """[model] targets left out: each column of fund_csv after its dates, in the file's order
+    (the same frame as naming them); a fund file with only dates is refused, naming it."""
+    expected = fund_and_factor_files(tmp_path)
+    config = load_config(model_file(tmp_path, FILES.replace('targets = ["NoDur", "Enrgy"]\n',
+                                                            "")))  # fmt: skip
+    assert config.model.targets == ("NoDur", "Enrgy")
+    pd.testing.assert_frame_equal(config.load_data(), expected, check_freq=False)
+    pd.read_csv(tmp_path / "in" / "fund.csv", index_col=0).iloc[:, :0].to_csv(
+        tmp_path / "in" / "fund.csv")  # fmt: skip
+    message = error_of(model_file(tmp_path, FILES.replace('targets = ["NoDur", "Enrgy"]\n', ""),
+                                  "dates_only.toml"))  # fmt: skip
+    assert "[model] targets: left out, so every column of fund_csv is a target, but" in message
+    assert f"{tmp_path / 'in' / 'fund.csv'} has none after its dates" in message
+    (tmp_path / "in" / "fund.csv").unlink()
+    message = error_of(model_file(tmp_path, FILES.replace('targets = ["NoDur", "Enrgy"]\n', ""),
+                                  "no_file.toml"))  # fmt: skip
+    assert "[data] fund_csv: CSV file not found" in message
+    french = FILES.replace('source = "files"\nfund_csv = "in/fund.csv"\nfactor_csv = '
+                           '"in/factors.csv"', 'source = "french"')  # fmt: skip
+    message = error_of(model_file(tmp_path, french.replace('targets = ["NoDur", "Enrgy"]\n', ""),
+                                  "french.toml"))  # fmt: skip
+    assert "[model]: missing required key 'targets'" in message
+
+
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
 def test_files_source_reads_only_the_named_columns_of_a_wide_fund_file(tmp_path):
     """A fund column the model does not name, here of text, is left alone."""
     expected = fund_and_factor_files(tmp_path)

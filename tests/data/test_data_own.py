@@ -373,6 +373,23 @@ def test_several_funds_of_one_file_load_as_each_fund_on_its_own(tmp_path):
     assert np.isnan(got[0].df["B"].iloc[1]) and not np.isnan(got[1].df["A"].iloc[1])
 
 
+def test_several_funds_default_to_every_column_of_the_fund_file_in_its_order(tmp_path):
+    """fund_cols left out: each column after the dates, as if listed in the file's order."""
+    days = pd.bdate_range("2021-03-01", "2021-03-31")
+    rng = np.random.default_rng(8)
+    funds = pd.DataFrame(rng.normal(0, 0.01, (len(days), 3)), index=days,
+                         columns=["Z", "A", "M"]).rename_axis("Date")  # fmt: skip
+    mkt = pd.DataFrame({"Mkt": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date")
+    funds.to_csv(tmp_path / "funds.csv", date_format="%Y-%m-%d")
+    mkt.to_csv(tmp_path / "mkt.csv", date_format="%Y-%m-%d")
+    every = load_funds_and_factors(tmp_path / "funds.csv", tmp_path / "mkt.csv")
+    listed = load_funds_and_factors(tmp_path / "funds.csv", tmp_path / "mkt.csv", ["Z", "A", "M"])
+    assert [f.target for f in every] == ["Z", "A", "M"]
+    for got, expected in zip(every, listed, strict=True):
+        pd.testing.assert_frame_equal(got.df, expected.df)
+        pd.testing.assert_frame_equal(got.df, funds[[got.target]].join(mkt), check_freq=False)
+
+
 def test_several_funds_name_the_first_column_absent_from_the_fund_file(tmp_path):
     fund_csv, factor_csv = _write(tmp_path)
     with pytest.raises(DataValidationError, match=r"fund.csv: no column 'Gone' \(from fund_cols\)"):

@@ -34,7 +34,8 @@ string is allowed)::
     factor_units = "percent"  # files, optional: the factor file's units when they differ
 
     [model]
-    targets = ["NoDur"]    # each target is fitted on its own, on the same factors
+    targets = ["NoDur"]    # each target is fitted on its own, on the same factors; with
+                           # source = "files" it may be left out: every column of fund_csv
     factors = ["MktRF"]    # may be empty only with intercept = true (a local level)
     intercept = true
     q = "diag"             # "diag" | "full" state noise covariance

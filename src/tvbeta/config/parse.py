@@ -23,7 +23,7 @@ from tvbeta.config.schema import (
     SamplerConfig,
     SplitConfig,
 )
-from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES
+from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES, existing, header
 from tvbeta.constants import BETAS, NOISES, Q_FORMS, SHRINKAGES
 from tvbeta.data.validate import repeated
 from tvbeta.nuts import SAMPLERS
@@ -72,12 +72,13 @@ def load_config(path: str | Path) -> RunConfig:
     out_where = Where(file, "output")
     check_keys(out_where, output, ("folder",))
     folder = read(out_where, output, "folder", "str", f"output/{file.stem}")
-    model = _model(Where(file, "model"), tables["model"])
+    data = _data(Where(file, "data"), tables["data"], file.parent)
+    model = _model(Where(file, "model"), tables["model"], data)
     priors = _priors(Where(file, "priors"), tables.get("priors", {}))
     check_model_shrinkage(Where(file, "model"), model, priors, "shrinkage")
     return RunConfig(
         path=file,
-        data=_data(Where(file, "data"), tables["data"], file.parent),
+        data=data,
         model=model,
         output=OutputConfig(Path(folder).expanduser()),
         priors=priors,
@@ -178,13 +179,20 @@ def check_model_shrinkage(where: Where, model: ModelConfig, priors: dict[str, An
         raise where.error(f"{err}", key) from err
 
 
-def _model(where: Where, t: dict[str, Any]) -> ModelConfig:
+def _model(where: Where, t: dict[str, Any], data: DataConfig) -> ModelConfig:
     check_keys(where, t, [f.name for f in fields(ModelConfig)])
-    targets = read(where, t, "targets", "str_list", example='targets = ["NoDur", "Durbl"]')
+    if "targets" in t or data.source != "files":
+        targets = read(where, t, "targets", "str_list", example='targets = ["NoDur", "Durbl"]')
+    else:  # every fund of the fund file: a file of 1,000 funds needs no list of 1,000 names
+        on = Where(where.file, "data")
+        assert data.fund_csv is not None  # required with source = "files"
+        targets = tuple(header(on, "fund_csv", existing(on, "fund_csv", data.fund_csv)))
     factors = read(where, t, "factors", "str_list", example='factors = ["MktRF", "SMB"]')
     intercept = read(where, t, "intercept", "bool", True)
     if not targets:
-        raise where.error("is empty: list at least one target column", "targets")
+        raise where.error("is empty: list at least one target column" if "targets" in t else
+                          f"left out, so every column of fund_csv is a target, but "
+                          f"{data.fund_csv} has none after its dates", "targets")  # fmt: skip
     if not factors and not intercept:
         raise where.error("is empty and intercept = false: the model has no state; list a "
                           "factor or set intercept = true", "factors")  # fmt: skip

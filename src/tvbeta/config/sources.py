@@ -83,7 +83,7 @@ def _csv(config: RunConfig, where: Where) -> pd.DataFrame:
 
     data = config.data
     assert data.path is not None  # schema: source "csv" requires path
-    daily = read_returns_csv(_existing(where, "path", data.path))
+    daily = read_returns_csv(existing(where, "path", data.path))
     if data.aggregate is None:
         return daily
     missing = [c for c in data.additive_cols if c not in daily.columns]
@@ -108,14 +108,14 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
 
     data, model = config.data, config.model
     assert data.fund_csv is not None and data.factor_csv is not None  # schema: both required
-    files = {"fund_csv": _existing(where, "fund_csv", data.fund_csv),
-             "factor_csv": _existing(where, "factor_csv", data.factor_csv)}  # fmt: skip
+    files = {"fund_csv": existing(where, "fund_csv", data.fund_csv),
+             "factor_csv": existing(where, "factor_csv", data.factor_csv)}  # fmt: skip
     for key, (place, role), names in (
         ("fund_csv", _targets_place(config), model.targets),
         ("factor_csv", (Where(config.path, "model"), "factors"), model.factors),
     ):
         file = files[key]
-        _check_columns(place, role, names, _header(where, key, file), file.name)
+        _check_columns(place, role, names, header(where, key, file), file.name)
     with _each_warning_once():  # the alignment's warnings are the same for every target
         try:
             frames = [loaded.df for loaded in load_funds_and_factors(
@@ -156,7 +156,7 @@ def _nile(config: RunConfig, where: Where) -> pd.DataFrame:
 _LOADERS = {"french": _french, "seed": _seed, "csv": _csv, "files": _files, "nile": _nile}
 
 
-def _existing(where: Where, key: str, path: Path) -> Path:
+def existing(where: Where, key: str, path: Path) -> Path:
     """Return ``path``, or raise naming the key and the resolved path when it is not a file."""
     if not path.is_file():
         raise where.error(
@@ -165,7 +165,7 @@ def _existing(where: Where, key: str, path: Path) -> Path:
     return path
 
 
-def _header(where: Where, key: str, path: Path) -> list[str]:
+def header(where: Where, key: str, path: Path) -> list[str]:
     """Return the column names of a CSV after its first (date) column."""
     try:
         return [str(c) for c in pd.read_csv(path, index_col=0, nrows=0).columns]

@@ -294,7 +294,7 @@ def load_fund_and_factors(
 def load_funds_and_factors(
     fund_csv: str | os.PathLike[str],
     factor_csv: str | os.PathLike[str],
-    fund_cols: Sequence[str],
+    fund_cols: Sequence[str] | None = None,
     *,
     factor_cols: Sequence[str] | None = None,
     units: Literal["decimal", "percent"] = "decimal",
@@ -305,14 +305,16 @@ def load_funds_and_factors(
 
     For a file of many funds (a column each): reading it once per fund costs ~0.2 s a fund at
     1,000 columns. Each `FundData` is the one `load_fund_and_factors(fund_csv, factor_csv,
-    fund_col=col, ...)` returns, in the order of ``fund_cols``; the arguments and errors are
-    its own (a column absent from the fund file names the first such column). Its warnings
-    come once per kind for all the funds, naming them (the files' own, such as rows dropped
-    by the alignment, once).
+    fund_col=col, ...)` returns, in the order of ``fund_cols`` (default None: every column of
+    the fund file after its dates, in the file's order; ``[f.target for f in ...]`` names
+    them); the arguments and errors are its own (a column absent from the fund file names the
+    first such column). Its warnings come once per kind for all the funds, naming them (the
+    files' own, such as rows dropped by the alignment, once).
     """
-    fund, factors, factor_units = _read_pair(fund_csv, factor_csv, list(fund_cols), factor_cols,
-                                             units, factor_units, weekly,
-                                             argument="fund_cols")  # fmt: skip
+    fund_cols = None if fund_cols is None else list(fund_cols)
+    fund, factors, factor_units = _read_pair(fund_csv, factor_csv, fund_cols, factor_cols,
+                                             units, factor_units, weekly, argument="fund_cols",
+                                             every_fund=True)  # fmt: skip
     return _load_each(fund, factors, fund_csv, factor_csv, units, factor_units, weekly)
 
 
@@ -350,10 +352,11 @@ def _load_each(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.Pat
 def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[str],
                fund_cols: list[str] | None, factor_cols: Sequence[str] | None, units: str,
                factor_units: str | None, weekly: bool, argument: str = "fund_col",
-               ) -> tuple[pd.DataFrame, pd.DataFrame, str]:  # fmt: skip
+               every_fund: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Read and check the two files: (funds, factors) in decimals, and the factors' units.
 
-    ``fund_cols`` None: the fund file's only column; ``argument``: the caller's name for it.
+    ``fund_cols`` None: the fund file's only column (``every_fund``: each of its columns);
+    ``argument``: the caller's name for it.
     """
     factor_units = units if factor_units is None else factor_units
     for name, value in (("units", units), ("factor_units", factor_units)):
@@ -364,7 +367,7 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
     factors = _read_dated_csv(factor_csv, "factor CSV", date_format="ISO8601", hint="YYYY-MM-DD",
                               columns=factor_cols)  # fmt: skip
     targets = _pick_columns(fund, fund_csv, argument, fund_cols)
-    if len(targets) != 1 and fund_cols is None:
+    if len(targets) != 1 and fund_cols is None and not every_fund:
         raise DataValidationError(
             f"{fund_csv}: has columns {targets}; pass fund_col= to pick the fund"
         )
