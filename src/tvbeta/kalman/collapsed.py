@@ -121,16 +121,20 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     udu_factor(Q, QUD, 0.0)
     udu_factor(P0, CUD, 0.0)
     x, s, s_mu, V = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    z, P = np.empty(k), np.empty((k, k))
     o_V, o_state, o_mu = k + 2, 2 * k + 2, 2 * k * k + 3 * k + 2
+    o_A, o_P, o_C = o_state + k, o_state + k + k * k, o_mu + k
     first = burn_row(y, 0)
     ll[:first] = 0.0
     for t in range(first, n):
-        row = tape[t]
-        for i in range(k):
-            row[o_state + i] = a[i]
+        for i in range(k):  # element writes: row views per step cost more for small k
+            tape[t, o_state + i] = a[i]
             for j in range(k):
-                row[o_state + k + i * k + j] = A[i, j]
-        covariance(UD, row[o_state + k + k * k : o_state + k + 2 * k * k].reshape((k, k)))
+                tape[t, o_A + i * k + j] = A[i, j]
+        covariance(UD, P)
+        for i in range(k):
+            for j in range(k):
+                tape[t, o_P + i * k + j] = P[i, j]
         predict_triangular(a, UD, Tm, QUD, x)
         for i in range(k):
             for j in range(k):
@@ -138,7 +142,8 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
         if np.isnan(y[t]):
             ll[t] = 0.0
             continue
-        z = Z[t]
+        for i in range(k):
+            z[i] = Z[t, i]
         for j in range(k):  # V = z' - z'A, from the predicted A
             acc = z[j]
             for i in range(k):
@@ -152,17 +157,20 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
             for j in range(k):
                 A[i, j] += ki * V[j]
         for i in range(k):
-            row[i] = s[i]
-            row[o_V + i] = V[i]
-            row[o_mu + i] = m[i]
-        row[k], row[k + 1] = F, v
-        covariance(CUD, row[o_mu + k : o_mu + k + k * k].reshape((k, k)))
+            tape[t, i] = s[i]
+            tape[t, o_V + i] = V[i]
+            tape[t, o_mu + i] = m[i]
+        tape[t, k], tape[t, k + 1] = F, v
+        covariance(CUD, P)
+        for i in range(k):
+            for j in range(k):
+                tape[t, o_C + i * k + j] = P[i, j]
         e, F_mu, llt = update(m, CUD, v, V, F, s_mu)
         if not (F_mu > 0.0 and llt > -np.inf):
             return t
         for i in range(k):
-            row[o_mu + k + k * k + i] = s_mu[i]
-        row[o_mu + 2 * k + k * k], row[o_mu + 2 * k + k * k + 1] = F_mu, e
+            tape[t, o_mu + k + k * k + i] = s_mu[i]
+        tape[t, o_mu + 2 * k + k * k], tape[t, o_mu + 2 * k + k * k + 1] = F_mu, e
         ll[t] = llt
     return -1
 
@@ -200,17 +208,20 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
     Kbar, sbar, Vbar, Ps = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     no_K = np.zeros(k)  # the long-run means' gain has no other use
     o_V, o_state, o_mu = k + 2, 2 * k + 2, 2 * k * k + 3 * k + 2
+    o_A, o_P, o_C = o_state + k, o_state + k + k * k, o_mu + k
+    s, z, V, m, s_mu = np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     tv_R = dR.shape[0] > 1
     for t in range(n - 1, burn_row(y, 0) - 1, -1):
-        row = tape[t]
         if not np.isnan(y[t]):
-            z, wt = Z[t], w[t]
-            s, F, v = row[:k], row[k], row[k + 1]
-            V = row[o_V : o_V + k]
-            m = row[o_mu : o_mu + k]
-            C = row[o_mu + k : o_mu + k + k * k].reshape((k, k))
-            s_mu = row[o_mu + k + k * k : o_mu + 2 * k + k * k]
-            F_mu, e = row[o_mu + 2 * k + k * k], row[o_mu + 2 * k + k * k + 1]
+            wt = w[t]
+            for i in range(k):  # element copies: row views per step cost more for small k
+                s[i] = tape[t, i]
+                z[i] = Z[t, i]
+                V[i] = tape[t, o_V + i]
+                m[i] = tape[t, o_mu + i]
+                s_mu[i] = tape[t, o_mu + k + k * k + i]
+            F, v = tape[t, k], tape[t, k + 1]
+            F_mu, e = tape[t, o_mu + 2 * k + k * k], tape[t, o_mu + 2 * k + k * k + 1]
             # the long-run means' update (their state m, C; observation v, design V, noise F)
             f2 = F_mu * F_mu
             fbar_mu, ebar = update_adjoint(
@@ -220,7 +231,7 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
             for i in range(k):  # e = v - V m, F_mu = V s_mu + F, s_mu = C V'
                 acc = -ebar * m[i] + fbar_mu * s_mu[i]
                 for j in range(k):
-                    acc += C[i, j] * sbar[j]
+                    acc += tape[t, o_C + i * k + j] * sbar[j]
                 Vbar[i] = acc
             # the deviations' update, with (ebar, Vbar, fbar_mu) passed in; the columns A
             # share its gain K = s / F
@@ -240,13 +251,11 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
                 for j in range(k):
                     Abar[i, j] -= z[i] * Vbar[j]
         # the prediction from the state stored in the row
-        a_prev = row[o_state : o_state + k]
-        A_prev = row[o_state + k : o_state + k + k * k].reshape((k, k))
-        P_prev = row[o_state + k + k * k : o_state + k + 2 * k * k].reshape((k, k))
         for i in range(k):
-            acc = abar[i] * a_prev[i]
+            acc = abar[i] * tape[t, o_state + i]
             for j in range(k):
-                acc += Abar[i, j] * A_prev[i, j] + 2.0 * Pbar[i, j] * phi[j] * P_prev[j, i]
+                acc += (Abar[i, j] * tape[t, o_A + i * k + j]
+                        + 2.0 * Pbar[i, j] * phi[j] * tape[t, o_P + j * k + i])
                 dQ[i, j] += Pbar[i, j]
             dphi[i] += acc
         for i in range(k):
