@@ -127,3 +127,23 @@ def test_an_executor_that_is_no_executor_is_refused_before_any_fit(two_series):
     with pytest.raises(TypeError, match=r"executor must be a concurrent.futures.Executor .* got "
                                         r"int"):  # fmt: skip
         compare_methods(two_series, ["a"], FACTORS, methods=["mle"], executor=2)
+
+
+def test_each_series_leave_future_out_runs_in_its_task_with_the_serial_numbers(two_series,
+                                                                                 dask_client):
+    """PSIS-LFO of each series (`lfo_cv`, run by `compare_methods` after its Bayes fit) goes
+    to the series' task: on the cluster its elpd, Pareto k and refit rows equal the serial
+    run's to the last bit. Within a series the refits are sequential by construction (where the
+    next one happens depends on the posterior of the last), so the series is the unit of work.
+    A threshold of 0.4 makes series a refit once (its largest k-hat is 0.48), in the worker."""
+    lfo = BayesSettings(SamplerSettings(draws=200, tune=200, chains=2, n_paths=0),
+                        lfo_threshold=0.4)  # fmt: skip
+    runs = {name: compare(two_series, methods=["bayes"], bayes=lfo, executor=executor)
+            for name, executor in (("serial", None), ("dask", dask_client))}  # fmt: skip
+    assert_same_numbers(runs["dask"], runs["serial"])
+    for target in ("a", "b"):
+        got, expected = runs["dask"].series[target].lfo, runs["serial"].series[target].lfo
+        assert got.elpd == expected.elpd and got.refit_rows == expected.refit_rows
+        pd.testing.assert_series_equal(got.elpd_i, expected.elpd_i, check_exact=True)
+        pd.testing.assert_series_equal(got.pareto_k, expected.pareto_k, check_exact=True)
+    assert runs["dask"].series["a"].lfo.n_refits == 1
