@@ -228,16 +228,38 @@ def test_a_store_returns_the_in_memory_dataset_read_lazily_from_disk(data, mle_s
         assert re.fullmatch(rf"part-00000{i}-[0-9a-f]{{8}}\.zarr", name)
 
 
-def test_a_stopped_run_resumes_without_refitting_the_funds_it_stored(data, mle_serial, tmp_path):
-    """The first run stops at fund b's error after storing a; the second run has b repaired
-    and a broken: a is not fitted again (else its error would raise), and the result is that
-    of one uninterrupted run."""
+def test_a_stopped_run_resumes_without_refitting_the_funds_it_stored(data, mle_serial, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    """The first run stops at fund b's error after storing a; the second run, with b
+    repaired, fits b and c only, and the result is that of one uninterrupted run."""
     store = tmp_path / "run"
     with pytest.raises(DataValidationError):
         fit_funds(data.assign(b=np.nan), FUNDS, FACTORS, store=store)
     assert [p.name[:11] for p in store.glob("part-*")] == ["part-000000"]
-    out = fit_funds(data.assign(a=np.nan), FUNDS, FACTORS, store=store)
+    fitted, task = [], funds_module._funds_task
+    monkeypatch.setattr(funds_module, "_funds_task",
+                        lambda df, targets, *rest: fitted.extend(targets) or task(df, targets,
+                                                                                  *rest))
+    out = fit_funds(data, FUNDS, FACTORS, store=store)
+    assert fitted == ["b", "c"]
     xr.testing.assert_identical(out.load(), mle_serial.assign_coords(fund=FUNDS))
+
+
+def test_a_store_refuses_funds_whose_returns_changed_since_they_were_stored(data, tmp_path):
+    """An updated file must not get last month's fits back: a fund's changed column is named;
+    changed dates or factor returns refuse the whole store; the same data resume."""
+    store = tmp_path / "run"
+    fit_funds(data, FUNDS, FACTORS, store=store)
+    fit_funds(data, FUNDS, FACTORS, store=store)  # unchanged: resumes, nothing to fit
+    changed = data.assign(b=data["b"] * 1.01)
+    with pytest.raises(ValueError, match=r"holds fits of b to other returns than these .* "
+                                         r"delete this one to fit them again"):
+        fit_funds(changed, FUNDS, FACTORS, store=store)
+    fit_funds(changed, ["a", "c"], FACTORS, store=store)  # b not asked for: a and c unchanged
+    for other in (data.iloc[:-1], data.assign(f2=data["f2"] + 1e-4)):
+        with pytest.raises(ValueError, match=r"holds a run with other data \(data: its dates "
+                                             r"or factor returns differ"):
+            fit_funds(other, FUNDS, FACTORS, store=store)
 
 
 def test_a_resumed_bayes_run_keeps_each_funds_seed(data, bayes_serial, tmp_path):

@@ -12,6 +12,7 @@ bands, the estimates of Q and R).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import os
@@ -357,8 +358,11 @@ def fit_funds(
         keeping them in memory; the Dataset returned is then read from there lazily (dask
         arrays). A run that stopped (crash, Ctrl-C) resumes: funds already in the folder are
         not fitted again (with the same seeds, so the numbers are those of one run). The
-        folder's ``run.json`` records the run's settings, and a folder of another run is
-        refused. Needs dask (the ``dask`` extra) to read the parts back lazily.
+        folder's ``run.json`` records the run's settings and a fingerprint of the dates and
+        factor returns, each part one of each of its funds' returns: a folder of another run,
+        and stored funds whose returns have changed since (an updated file), are refused
+        rather than returned as fits of these data. Needs dask (the ``dask`` extra) to read
+        the parts back lazily.
     progress : bool
         A text progress bar over the funds.
     **model
@@ -377,7 +381,8 @@ def fit_funds(
     ValueError
         No target, a target listed twice, an unknown method, a seed or sampler settings given
         to "mle", a level outside (0, 1), a bad sampler setting; a ``store`` that holds a run
-        with other settings (method, factors, level, seed, sampler settings or model).
+        with other settings (method, factors, level, seed, sampler settings, model, dates or
+        factor returns), or fits of a fund whose returns have changed since.
     DataValidationError
         A target or factor column not in ``df`` (checked for every fund before any fit).
     TypeError
@@ -422,8 +427,10 @@ def fit_funds(
         method=method, factors=[str(f) for f in factors], level=level, seed=seed,
         settings=None if settings is None else {
             k: v for k, v in dataclasses.asdict(settings).items() if k != "cores"},
-        model={k: repr(v) for k, v in sorted(model.items())}))  # fmt: skip
-    stored = set() if folder is None else stored_funds(folder)
+        model={k: repr(v) for k, v in sorted(model.items())},
+        data=_digest(df.index, *(df[f] for f in factors))))  # fmt: skip
+    digests = {} if folder is None else {str(t): _digest(df[t]) for t in targets}
+    stored = set() if folder is None else _check_stored(folder, digests)
     todo = [t for t in targets if str(t) not in stored]
     pool = as_executor(executor)
     if pool is not None and settings is not None:
@@ -449,8 +456,10 @@ def fit_funds(
             return
         # random: a part made by another run with another order of targets keeps its name
         name = f"part-{position[pending[0].funds[0]]:06d}-{secrets.token_hex(4)}.zarr"
+        part = _along_funds(pending)
+        part[DATA_DIGEST] = (FUND, [digests[str(f)] for f in part[FUND].values])
         with atomic_path(folder / name) as tmp:
-            _along_funds(pending).to_zarr(tmp, consolidated=False)
+            part.to_zarr(tmp, consolidated=False)
         pending.clear()
 
     def write(first: Hashable, summary: list[_Summaries]) -> None:
@@ -531,12 +540,56 @@ def _open_store(store: str | os.PathLike[str], run: dict[str, Any]) -> Path:
         return folder
     held = json.loads(path.read_text(encoding="utf-8"))
     differs = sorted(k for k in run.keys() | held.keys() if run.get(k) != held.get(k))
+    if "factors" in differs and "data" in differs:  # other factors: other factor returns
+        differs.remove("data")
     if differs:
+        said = [f"{k}={held.get(k)!r}" for k in differs if k != "data"]
+        if "data" in differs:  # a fingerprint means nothing to a reader: say what it covers
+            said.append("data: its dates or factor returns differ from these, or it comes "
+                        "from an earlier tvbeta")  # fmt: skip
         raise ValueError(
             f"the store {folder} holds a run with other {', '.join(differs)} "
-            f"({', '.join(f'{k}={held.get(k)!r}' for k in differs)}): give another folder, or "
-            "delete this one to start again")
+            f"({'; '.join(said)}): give another folder, or delete this one to start again")
     return folder
+
+
+DATA_DIGEST = "data_digest"
+"""A store part's record of each fund's returns (`_digest` of its column), checked on resume."""
+
+
+def _digest(*columns: pd.Index | pd.Series) -> str:
+    """Return a fingerprint (SHA-256, hex) of the values of ``columns``, in order.
+
+    Through pandas' own value hashing (`pandas.util.hash_pandas_object`), so equal values
+    (NaN included) give equal fingerprints whatever their memory layout or dtype's bit pattern.
+    """
+    h = hashlib.sha256()
+    for column in columns:
+        h.update(pd.util.hash_pandas_object(pd.Series(column), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _check_stored(folder: Path, digests: dict[str, str]) -> set[str]:
+    """Return the funds the store holds (`stored_funds`), checked to be of the same returns.
+
+    Raises
+    ------
+    ValueError
+        A stored fund of ``digests`` whose returns differ from those it was fitted to (an
+        updated file: its stored fit would be returned as if it were this data's).
+    """
+    held: dict[str, str | None] = {}
+    for part in folder.glob("part-*.zarr"):
+        ds = xr.open_zarr(part, consolidated=False)
+        marks = ds[DATA_DIGEST].values if DATA_DIGEST in ds else [None] * ds.sizes[FUND]
+        held.update({str(f): m for f, m in zip(ds[FUND].values, marks, strict=True)})
+    changed = [f for f, mark in digests.items() if f in held and held[f] != mark]
+    if changed:
+        raise ValueError(
+            f"the store {folder} holds fits of {listed(changed, 10)} to other returns than "
+            "these (the data changed since they were fitted, or the store comes from an "
+            "earlier tvbeta): give another folder, or delete this one to fit them again")
+    return set(held)
 
 
 def stored_funds(store: str | os.PathLike[str]) -> set[str]:
