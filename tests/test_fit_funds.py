@@ -19,6 +19,7 @@ import xarray as xr
 from scipy.stats import norm
 
 import tvbeta.funds as funds_module
+from tests.reverting import fast_reverting
 from tvbeta.data import DataValidationError, simulate
 from tvbeta.estimate.bayes.fit import fit_bayes
 from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
@@ -409,29 +410,35 @@ def test_keywords_the_method_does_not_take_are_refused_before_a_store_is_made(da
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_funds_warnings_come_once_per_kind_naming_the_funds(data):
-    """One MLEConvergenceWarning lists the funds whose own fit_mle warns (drift variances at
-    their bound), with the first one's message."""
+def test_the_funds_warnings_come_once_per_kind_naming_the_funds():
+    """One MLEConvergenceWarning lists the funds whose own fit_mle warns (phi of betas that
+    revert within a month on its bound; a static fund does not warn), with the first one's
+    message."""
+    mixed = fast_reverting(["r1", "r2"])
+    mixed["s"] = mixed[FACTORS].to_numpy() @ [0.8, 0.3] + np.random.default_rng(5).normal(
+        0.0, 0.01, len(mixed))  # fmt: skip
+    funds = ["s", "r1", "r2"]
     warned = []
-    for fund in FUNDS:
+    for fund in funds:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit_mle(data, fund, FACTORS)
+            fit_mle(mixed, fund, FACTORS, betas="mean_reverting")
         warned += [(fund, str(w.message)) for w in caught if w.category is MLEConvergenceWarning]
-    assert len(warned) >= 2  # the case needs two funds that warn
+    assert [fund for fund, _ in warned] == ["r1", "r2"]
     with pytest.warns(MLEConvergenceWarning) as record:
-        fit_funds(data, FUNDS, FACTORS)
+        fit_funds(mixed, funds, FACTORS, betas="mean_reverting")
     messages = [str(w.message) for w in record if w.category is MLEConvergenceWarning]
     names = ", ".join(f"fund {fund!r}" for fund, _ in warned)
     assert messages == [f"{len(warned)} warnings of this kind, from {names}; the first: "
                         f"fund {warned[0][0]!r}: {warned[0][1]}"]
 
 
-def test_the_funds_warnings_from_dask_workers_point_at_the_callers_line(data, dask_client):
+def test_the_funds_warnings_from_dask_workers_point_at_the_callers_line(dask_client):
     """Not at the worker's task runner (distributed's or dask's code), where nothing can be
     changed: at the line that called fit_funds."""
     with pytest.warns(MLEConvergenceWarning) as record:
-        fit_funds(data, FUNDS, FACTORS, executor=dask_client)
+        fit_funds(fast_reverting(["r1", "r2"]), ["r1", "r2"], FACTORS, betas="mean_reverting",
+                  executor=dask_client)  # fmt: skip
     assert {w.filename for w in record if w.category is MLEConvergenceWarning} == {__file__}
 
 

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from tests.reverting import FACTORS, fast_reverting
 from tvbeta import KalmanEngine, KalmanSpec
 from tvbeta.data import DataWarning, prepare_design, simulate
 from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle
@@ -43,9 +44,10 @@ def test_a_data_warning_of_prepare_design_names_the_callers_file(steady, path):
     assert {w.filename for w in found} == {__file__}
 
 
-def test_an_mle_bound_warning_of_fit_mle_names_the_callers_file(steady):
-    found = caught(MLEConvergenceWarning,
-                   lambda: fit_mle(steady, "y", ["f1", "f2"], intercept=False))  # fmt: skip
+def test_an_mle_bound_warning_of_fit_mle_names_the_callers_file():
+    frame = fast_reverting(["y"])  # phi on its lower bound
+    found = caught(MLEConvergenceWarning, lambda: fit_mle(
+        frame, "y", FACTORS, intercept=False, betas="mean_reverting"))  # fmt: skip
     assert {w.filename for w in found} == {__file__}
 
 

@@ -562,7 +562,21 @@ class _Search:
 
     def at_bound(self, u: np.ndarray) -> np.ndarray:
         """Return which parameters sit on a bound (within 4 decades of the lower one: flat)."""
-        return (u - self.lower < np.log(1e4)) | (self.upper - u < 1e-6)
+        return self._at_lower(u) | (self.upper - u < 1e-6)
+
+    def _at_lower(self, u: np.ndarray) -> np.ndarray:
+        return u - self.lower < np.log(1e4)
+
+    def not_drifting(self, u: np.ndarray, names: list[str]) -> list[str]:
+        """Return the names of the drift variances at their lower bound (~0) at u.
+
+        A beta that does not move is a finding about the fund, not a failure of the search:
+        `_warn_outcome` leaves them out of its warning (``on_bound`` still lists them).
+        """
+        variances = (range(self.par.k) if self.par.q == "diag" else
+                     np.flatnonzero(np.equal(*np.tril_indices(self.par.k))))  # fmt: skip
+        at_lower = self._at_lower(u)
+        return [names[i] for i in variances if at_lower[i]]
 
 
 @functools.cache
@@ -659,7 +673,8 @@ def fit_qr(
     names = par.natural_names(state_names or tuple(f"s{i}" for i in range(m.k)))
     on_bound = [name for name, e in zip(names, edge, strict=True) if e]
     converged = search.stationary(best.rise)
-    _warn_outcome(converged, best.message, best.rise, on_bound)
+    _warn_outcome(converged, best.message, best.rise, on_bound,
+                  search.not_drifting(best.u, names))  # fmt: skip
     Q, R, _ = par.to_qr(theta)
     n_obs = int((~np.isnan(m.y[burn_row(m.y, burn):])).sum())
     return MLEResult(names, nat, se, cov, Q, R, best.llf, n_obs, converged, best.message,
@@ -703,8 +718,15 @@ def _best_climb(search: _Search, chosen: list[tuple[np.ndarray, float]],
     return best
 
 
-def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str]) -> None:
-    """One warning that names the real cause: the optimiser stopping, or a bound."""
+def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str],
+                  findings: list[str]) -> None:  # fmt: skip
+    """One warning that names the real cause: the optimiser stopping, or a bound.
+
+    ``findings``: parameters of ``on_bound`` whose bound is an answer about the fund (a drift
+    variance at 0: a beta that does not move; phi at 1: one that does not revert): no warning
+    for them after a converged search (a fund of static betas is common, and 39 of 40 funds
+    warning told a user nothing); they stay in ``on_bound`` and `MLEFit.summary`'s flags.
+    """
     where = ", ".join(on_bound)
     if not converged:
         near = (f" It stopped near the bound of {where}: that is where the search ended, not "
@@ -714,7 +736,9 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
             f"still rising ({rise:.3g} nats per unit log-variance), so these are not the "
             f"maximum-likelihood estimates.{near} Try other starting values (fit_qr's "
             "starts=), a larger maxiter, or rescale the data.", MLEConvergenceWarning)
-    elif on_bound:
+    elif set(on_bound) - set(findings):
+        on_bound = [name for name in on_bound if name not in findings]
+        where = ", ".join(on_bound)
         # what each kind of bound means to the analyst (phi, gamma: `_joint_fit`'s extras)
         meanings = [text for prefix, text in _BOUND_MEANINGS
                     if any(name.startswith(prefix) for name in on_bound)]  # fmt: skip
@@ -725,11 +749,10 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
 
 
 _BOUND_MEANINGS = (
-    ("Q", "a variance at its lower edge is ~0: a state that does not drift"),
+    ("Q", "a drift variance at its upper edge, or a covariance at an edge, of the search range"),
     ("R", "R at its lower edge: no observation noise"),
     ("gamma", "gamma at an end of its search interval"),
-    ("phi", "phi at 1 is the random walk (no reversion), at its lower edge (0.5 by default) a "
-            "beta reverting within a few periods"),
+    ("phi", "phi at its lower edge (0.5 by default): a beta reverting within a few periods"),
 )
 """Parameter name prefix -> what its bound means, in `_warn_outcome`'s warning."""
 
@@ -1023,7 +1046,7 @@ def fit_qr_volatility(
     log_h : (n,) the centred log variance index (`VolatilityIndex.log_h`), known at t-1.
     q, burn, state_names, bounds_scale, maxiter, standard_errors : as in `fit_qr`.
     gamma_bounds : (lo, hi)
-        The search interval of gamma; a maximum at its edge warns like a variance on a bound.
+        The search interval of gamma; a maximum at its edge warns (`_warn_outcome`).
 
     Returns
     -------
@@ -1132,7 +1155,11 @@ def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.n
              *extra_names]  # fmt: skip
     on_bound = [name for name, at in zip(names, edge, strict=True) if at]
     converged = search.stationary(rise)
-    _warn_outcome(converged, str(res.message), rise, on_bound)
+    # phi at 1 (its bound when the random walk is allowed): betas that do not revert, a finding
+    random_walk = [name for name, x, hi in zip(extra_names, v[-e:], upper[-e:], strict=True)
+                   if name.startswith("phi") and hi == 1.0 and hi - x < 1e-3]  # fmt: skip
+    _warn_outcome(converged, str(res.message), rise, on_bound,
+                  search.not_drifting(v[:-e], names) + random_walk)  # fmt: skip
     Q, R, _ = par.to_qr(theta)
     return MLEResult(names, np.r_[nat, extra], se, cov, Q, R, llf, first.n_obs, converged,
                      str(res.message), on_bound, first.n_starts)
@@ -1178,7 +1205,8 @@ def fit_qr_mean_reverting(
     q, burn, state_names, bounds_scale, maxiter : as in `fit_qr`.
     phi_bounds : (lo, hi)
         The search interval of every phi (hi = 1: the random walk is allowed); a maximum at
-        its edge warns like a variance on a bound.
+        lo warns (`_warn_outcome`), one at hi = 1 is a beta that does not revert (listed in
+        ``on_bound``, no warning).
     log_h : (n,), optional
         The centred log variance index of a volatility-scaled R (`fit_qr_volatility`); None:
         a constant R.
