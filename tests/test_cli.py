@@ -419,6 +419,21 @@ def files_model(tmp_path: Path, extra: str = "") -> tuple[Path, pd.DataFrame]:
     return model, expected
 
 
+def test_the_data_line_names_gaps_inside_each_series_not_before_a_late_start(capsys, tmp_path):
+    """Enrgy launched in 2009 (its cells of 2008 empty): its months before its first return are
+    not gaps (the model starts there) and the line does not name them; its and NoDur's gaps
+    inside their spans are named, each series after a semicolon."""
+    model, _ = files_model(tmp_path)
+    fund = tmp_path / "in" / "fund.csv"
+    frame = pd.read_csv(fund, index_col=0)
+    frame.loc[frame.index < "2009-01-01", "Enrgy"] = np.nan
+    frame.to_csv(fund)
+    code, _, err = run(capsys, "fit", model, "--method", "mle", "--output", tmp_path / "out")
+    assert code == 0, err
+    assert ("returns missing (predicted through): NoDur on 2010-06-30; Enrgy on 2010-06-30, "
+            "2011-03-31\n") in err
+
+
 def test_fit_mle_of_a_files_model_fits_the_funds_missing_months_as_missing(capsys, tmp_path):
     """The estimates are `fit_mle`'s on the frame built by hand (a month dropped instead of
     kept as NaN would change the log-likelihood); the alignment's DataWarnings are printed."""
@@ -431,7 +446,7 @@ def test_fit_mle_of_a_files_model_fits_the_funds_missing_months_as_missing(capsy
     code, _, err = run(capsys, "fit", model, "--method", "mle", "--output", tmp_path / "out")
     assert code == 0, err
     assert ("mine: 2 series on intercept, MktRF, SMB; 60 rows 2008-01-31 .. 2012-12-31; returns "
-            "missing (predicted through): NoDur on 2010-06-30, Enrgy on 2010-06-30, "
+            "missing (predicted through): NoDur on 2010-06-30; Enrgy on 2010-06-30, "
             "2011-03-31") in err  # GAP for both, EMPTY for Enrgy (tests.test_config)
     gap = "1 factor date(s) inside the fund's dates with no fund row (2010-06-30) are kept"
     assert f"tvbeta: warning: {tmp_path / 'in' / 'fund.csv'} + " in err and gap in err

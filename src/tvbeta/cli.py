@@ -222,11 +222,17 @@ def _load_data(config: RunConfig) -> pd.DataFrame:
     states = [*(["intercept"] if m.intercept else []), *m.factors]
     _part(f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; ")
     data = config.load_data()
-    gaps = [f"{t} on {listed([format_label(d) for d in data.index[data[t].isna()]], 2)}"
-            for t in m.targets if data[t].isna().any()]  # fmt: skip
+    gaps = []
+    for t in m.targets:  # rows before a series' first return or after its last are no gaps
+        seen = data.index[data[t].notna()]
+        inside = data[t].loc[seen[0]:seen[-1]] if len(seen) else data[t].iloc[:0]
+        if inside.isna().any():
+            gaps.append(f"{t} on {listed([format_label(d) for d in inside.index[inside.isna()]],
+                                         2)}")  # fmt: skip
+    more = f"; and {len(gaps) - 3} more series with gaps" if len(gaps) > 3 else ""
     _part(f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}"
-          + (f"; returns missing (predicted through): {listed(gaps, 3)}" if gaps else ""),
-          last=True)  # fmt: skip
+          + (f"; returns missing (predicted through): {'; '.join(gaps[:3])}{more}" if gaps
+             else ""), last=True)  # fmt: skip
     return data
 
 
