@@ -293,8 +293,8 @@ def test_a_factor_constant_on_most_rows_warns_that_few_rows_fit_its_beta() -> No
     """A weekly risk-free rate of 0 in 19 of 20 weeks: its beta would fit one week."""
     df = returns(n=20).assign(rf=0.0)
     df.loc[df.index[7], "rf"] = 0.0001
-    with pytest.warns(DataWarning, match=r"'rf' is 0 on 95% of the rows .* fitted to the 1 "
-                      r"rows where it moves.*subtract it from the returns"):  # fmt: skip
+    with pytest.warns(DataWarning, match=r"'rf' is 0 on 19 of the 20 rows .* fitted to the 1 "
+                      r"row\(s\) where it moves.*subtract it from the returns"):  # fmt: skip
         prepare_design(df, "fund", ["a", "rf"], intercept=True)
     df.loc[df.index[:3], "rf"] = [0.0001, 0.0002, 0.0003]  # 0 on 16 of 20: 80%, no warning
     with warnings.catch_warnings():

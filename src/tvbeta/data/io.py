@@ -511,7 +511,9 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
         alerts["blanked"] = (blanked, f": if the factors have values there, add them to "
                              f"{factor_csv}")  # fmt: skip
     try:
-        design = prepare_design(df, target[0], names, intercept=True)
+        with warnings.catch_warnings():  # the design's own (a factor mostly constant, ...):
+            warnings.simplefilter("ignore", DataWarning)  # the fit of this table says them
+            design = prepare_design(df, target[0], names, intercept=True)
     except DataValidationError:  # e.g. too few rows to fit: the fit says so, the table is kept
         design = None
     if design is not None:

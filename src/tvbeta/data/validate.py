@@ -534,10 +534,11 @@ def _warn_mostly_constant(H_obs: np.ndarray, names: tuple[str, ...]) -> None:
         share, moving = counts.max() / len(H_obs), len(H_obs) - counts.max()
         if share > MOSTLY_CONSTANT:
             warn_caller(
-                f"factor column {name!r} is {values[counts.argmax()]:.6g} on {share:.0%} of the "
-                f"rows with an observed target: its beta is fitted to the {moving} "
-                "rows where it moves and means little; if it is a risk-free rate (Ken French's "
-                "RF), subtract it from the returns instead of using it as a factor, else drop it",
+                f"factor column {name!r} is {values[counts.argmax()]:.6g} on {counts.max()} of "
+                f"the {len(H_obs)} rows with an observed target: its beta is fitted to the "
+                f"{moving} row(s) where it moves and means little; if it is a risk-free rate "
+                "(Ken French's RF), subtract it from the returns instead of using it as a "
+                "factor, else leave it out of the factors",
                 DataWarning)  # fmt: skip
 
 
