@@ -865,9 +865,12 @@ def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.D
         Index fund; one column per factor (beta per year), then ``largest`` and ``factor``
         (which factor), and ``z``: that factor's Q over its standard error (MLE) or its
         posterior median over its posterior sd (Bayes), NaN where Q sits at 0 (no standard
-        error); rows sorted by ``largest``, the most drifting fund first. A ``z`` below ~2
-        says the data hardly tell that drift from none: a noisy static fund can rank above a
-        drifting one (a rough guide: near 0 a Wald z is not normal, `MLEFit.summary`).
+        error); rows sorted by ``largest``, the most drifting fund first. An MLE ``z`` above
+        ~2 says the data clearly show that drift; below, they are inconclusive, not evidence
+        of none: a Wald ratio understates the evidence for a variance (its likelihood is
+        skewed; `MLEFit.summary`), so a fund whose beta truly trends can have z below 2 and a
+        noisy static fund can rank above it. A Bayes ``z`` is a size, not a test
+        (`BayesFit.static_probability` is).
     """
     from tvbeta.estimate.bayes.priors import periods_per_year
 

@@ -121,9 +121,14 @@ def _drift_section(funds: xr.Dataset, top: int, figures: Figures) -> str:
         f"standard deviation of its random walk's one-year change ({_q_source(funds)}; 0 where "
         f"the data cannot tell the drift from none). Ranked by each "
         f"fund's largest; {shown}. z: that factor's Q over its "
-        f"{'standard error' if funds.attrs.get('method') == 'mle' else 'posterior sd'}: below "
-        "about 2 the data hardly tell its drift from none, so a noisy static fund can rank "
-        "above a drifting one.</p>",
+        + ("standard error: above about 2 the data clearly show the drift; below, they are "
+           "inconclusive, not evidence of none (a variance's likelihood is skewed, and its "
+           "standard error overstates the doubt: funds whose beta truly trends can have z "
+           "below 2), and a noisy static fund can rank above a drifting one: compare their "
+           "beta paths" if funds.attrs.get("method") == "mle" else
+           "posterior median over its posterior sd: its size against its uncertainty, not a "
+           "test (each fund's fit_bayes(...).static_probability() gives the probability that a "
+           "beta is effectively static)") + ".</p>",
         table(rows, name="drift", formats={"factor": "{}"}, default="{:.3f}", best=largest),
         figures(fig),
     ])
