@@ -306,6 +306,16 @@ def test_style_drift_is_the_one_year_sd_of_each_factor_betas_walk(data, mle_seri
         np.testing.assert_allclose(drift.loc[fund, "z"], fit.params[name] / se[name], rtol=1e-4)
 
 
+def test_style_drift_names_no_factor_for_a_fund_whose_betas_do_not_drift():
+    """Simulated with Q = 0: every drift variance on its lower bound (~0, no standard error),
+    so there is no largest factor to name (idxmax would pick one of the ~0 values) and no z."""
+    sim = simulate(160, FACTORS, Q=[0.0, 0.0, 0.0], R=1e-3, beta0=[0.0, 1.0, 0.3],
+                   intercept=True, seed=3, factor_cov=np.eye(2) * 1e-3)  # fmt: skip
+    drift = style_drift(fit_funds(sim.frame, ["y"], FACTORS))
+    assert drift.loc["y", "factor"] == "" and np.isnan(drift.loc["y", "z"])
+    assert drift.loc["y", "largest"] < 1e-4
+
+
 def second_difference_se(fit) -> pd.Series:
     """Standard errors from the log-likelihood's Hessian by central second differences.
 

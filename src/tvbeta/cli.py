@@ -521,7 +521,8 @@ def _funds(args: argparse.Namespace) -> int:
     info = {"command": f"funds --method {args.method}", "settings": config.to_dict()}
     with _writing(folder, args.interrupt, info=info) as stage:
         data = _load_data(config)
-        _say(f"  {args.method} of every target on the whole sample, into {folder / FUNDS_STORE} "
+        _say(f"  {args.method} of the {len(m.targets)} target(s) on the whole sample, into "
+             f"{folder / FUNDS_STORE} "
              "(a stopped run resumes there)")  # fmt: skip
         held = len(stored_funds(folder / FUNDS_STORE) & {str(t) for t in m.targets})
         if held:

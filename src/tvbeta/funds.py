@@ -863,13 +863,14 @@ def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.D
     -------
     pd.DataFrame
         Index fund; one column per factor (beta per year), then ``largest`` and ``factor``
-        (which factor), and ``z``: that factor's Q over its standard error (MLE) or its
-        posterior median over its posterior sd (Bayes), NaN where Q sits at 0 (no standard
-        error); rows sorted by ``largest``, the most drifting fund first. An MLE ``z`` above
-        ~2 says the data clearly show that drift; below, they are inconclusive, not evidence
-        of none: a Wald ratio understates the evidence for a variance (its likelihood is
-        skewed; `MLEFit.summary`), so a fund whose beta truly trends can have z below 2 and a
-        noisy static fund can rank above it. A Bayes ``z`` is a size, not a test
+        (which factor; "" when that Q sits on its lower bound, so no factor drifts), and
+        ``z``: that factor's Q over its standard error (MLE) or its posterior median over its
+        posterior sd (Bayes), NaN where Q sits at 0 (no standard error); rows sorted by
+        ``largest``, the most drifting fund first. An MLE ``z`` above ~2 says the data
+        clearly show that drift; below, they are inconclusive, not evidence of none: a Wald
+        ratio understates the evidence for a variance (its likelihood is skewed;
+        `MLEFit.summary`), so a fund whose beta truly trends can have z below 2 and a noisy
+        static fund can rank above it. A Bayes ``z`` is a size, not a test
         (`BayesFit.static_probability` is).
     """
     from tvbeta.estimate.bayes.priors import periods_per_year
@@ -882,10 +883,12 @@ def style_drift(funds: xr.Dataset, frequency: str | float | None = None) -> pd.D
     table = pd.DataFrame(np.sqrt(ppy * np.clip(q, 0.0, None)), columns=factors,
                          index=pd.Index(funds[FUND].values, name=FUND))  # fmt: skip
     table["largest"] = table[factors].max(axis=1)
-    table["factor"] = table[factors].idxmax(axis=1)
     sd = funds["sd"].sel({PARAMETER: columns}).to_numpy()
     at = np.arange(len(table)), np.argmax(table[factors].to_numpy(), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = q[at] / sd[at]
+    # the largest Q on its lower bound (no sd there): no factor drifts, and idxmax would name
+    # an arbitrary one of the ~0 values
+    table["factor"] = table[factors].idxmax(axis=1).where(sd[at] > 0, "")
     table["z"] = np.where(np.isfinite(z) & (sd[at] > 0), z, np.nan)
     return table.sort_values("largest", ascending=False, kind="stable")
