@@ -193,7 +193,8 @@ def test_a_return_below_minus_one_is_refused_as_percent_naming_file_and_key(tmp_
     fund.to_csv(tmp_path / "f.csv", date_format="%Y-%m-%d")
     mkt.to_csv(tmp_path / "m.csv", date_format="%Y-%m-%d")
     with pytest.raises(DataValidationError, match=r"m\.csv: 'Mkt' is -2\.35 on 2021-03-05, a "
-                       r"loss of more than 100%.*pass factor_units='percent'"):  # fmt: skip
+                       r"loss of more than 100%.*set factor_units to 'percent' \(the "
+                       r"argument, or a model file's \[data\] key\)"):  # fmt: skip
         load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=weekly)
 
 

@@ -390,10 +390,10 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
             raise DataValidationError(
                 f"{file}: {col!r} is {frame.at[day, col]:g} on {format_label(day)}, a loss of "
                 "more than 100% as a decimal return: the file looks like percent returns; "
-                f"pass {key}='percent'"
+                f"set {key} to 'percent' (the argument, or a model file's [data] key)"
                 + (" (units for both files, factor_units for the factor file alone)"
                    if key == "factor_units" else
-                   " (and factor_units='decimal' if the factor file is in decimals)"))  # fmt: skip
+                   " (and factor_units to 'decimal' if the factor file is in decimals)"))
     if weekly and (days := median_spacing_days(fund.index)) > 4:
         raise DataValidationError(
             f"weekly=True compounds daily returns, but the dates of {fund_csv} are {days:g} "
