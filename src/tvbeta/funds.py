@@ -578,11 +578,7 @@ def _check_stored(folder: Path, digests: dict[str, str]) -> set[str]:
         A stored fund of ``digests`` whose returns differ from those it was fitted to (an
         updated file: its stored fit would be returned as if it were this data's).
     """
-    held: dict[str, str | None] = {}
-    for part in folder.glob("part-*.zarr"):
-        ds = xr.open_zarr(part, consolidated=False)
-        marks = ds[DATA_DIGEST].values if DATA_DIGEST in ds else [None] * ds.sizes[FUND]
-        held.update({str(f): m for f, m in zip(ds[FUND].values, marks, strict=True)})
+    held = _stored_digests(folder)
     changed = [f for f, mark in digests.items() if f in held and held[f] != mark]
     if changed:
         raise ValueError(
@@ -597,8 +593,17 @@ def stored_funds(store: str | os.PathLike[str]) -> set[str]:
 
     An absent folder holds none. These are the funds a resumed `fit_funds` does not fit again.
     """
-    return {str(f) for part in Path(store).glob("part-*.zarr")
-            for f in xr.open_zarr(part, consolidated=False)[FUND].values}  # fmt: skip
+    return set(_stored_digests(Path(store)))
+
+
+def _stored_digests(folder: Path) -> dict[str, str | None]:
+    """Return each stored fund's returns' fingerprint (None: a part from an earlier tvbeta)."""
+    held: dict[str, str | None] = {}
+    for part in folder.glob("part-*.zarr"):
+        ds = xr.open_zarr(part, consolidated=False)
+        marks = ds[DATA_DIGEST].values if DATA_DIGEST in ds else [None] * ds.sizes[FUND]
+        held.update({str(f): m for f, m in zip(ds[FUND].values, marks, strict=True)})
+    return held
 
 
 SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
