@@ -643,7 +643,8 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
     # a column pandas read as numbers holds no text (so no marker): taken as it is, which for
     # a file of 1,000 funds saves converting 1,000 columns to text and back
     text = [col for col in used if not _numbers_only(raw[col])]
-    values = {col: _to_float(raw[col], col, dates, file) if col in text else
+    is_text = set(text)
+    values = {col: _to_float(raw[col], col, dates, file) if col in is_text else
               raw[col].to_numpy(dtype=np.float64, na_value=np.nan) for col in used}  # fmt: skip
     markers = [f"{raw[col].iloc[i]!r} in {col!r} on {format_label(dates[i])}"
                for col in text
