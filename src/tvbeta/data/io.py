@@ -323,8 +323,11 @@ def _load_each(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.Pat
                weekly: bool) -> list[FundData]:  # fmt: skip
     """`_aligned` of each fund column, then its warnings: once per kind, naming the funds."""
     weeks = None
-    if weekly:  # the same factor weeks for every fund of the file: compounded once
-        weeks = _weeks(fund), _weeks(factors.loc[_within(factors.index, fund.index)])
+    if weekly:  # the same factor weeks for every fund of the file: compounded once, on the
+        # fund file's weeks (Fridays from its first week to its last)
+        fund_weeks = _weeks(fund)
+        weeks = fund_weeks, _weeks(factors.loc[_within(factors.index, fund.index)]).reindex(
+            fund_weeks.index)  # fmt: skip
     loaded, by_kind = [], {}
     with warnings.catch_warnings(record=True) as caught:  # the design checks' warnings
         warnings.simplefilter("always")
@@ -409,8 +412,8 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
     """`load_fund_and_factors`' alignment of one fund (a one-column frame) to the factors.
 
     Returns the table and its warnings to raise, kind -> (what, advice); ``weeks``: for
-    weekly data, the fund file's columns and the factors compounded to weeks (`_weeks`),
-    else None.
+    weekly data, the fund file's columns and the factors compounded to weeks (`_weeks`), the
+    factors' on the fund file's weeks, else None.
     """
     target, names = list(fund.columns), list(factors.columns)
     common = fund.index.intersection(factors.index)
@@ -440,9 +443,8 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
         # return the filter predicts through, not a shorter week (which would read it as 0).
         span = _within(factors.index, fund.index)
         fund_weeks, factor_weeks = weeks[0][[y]], weeks[1]
-        ends = pd.date_range(fund_weeks.index[0], fund_weeks.index[-1], freq="W-FRI",
-                              name=fund.index.name)  # fmt: skip
-        df = fund_weeks.reindex(ends).join(factor_weeks.reindex(ends))
+        ends = fund_weeks.index  # every Friday from the file's first week to its last
+        df = fund_weeks.join(factor_weeks)
         incomplete_weeks = ends[df[names].isna().any(axis=1).to_numpy()]
         lost = incomplete_weeks[df.loc[incomplete_weeks, y].notna().to_numpy()]
         df.loc[lost, y] = np.nan
