@@ -13,6 +13,7 @@ import pytest
 import statsmodels.api as sm
 from scipy.optimize import minimize, minimize_scalar
 from tests.model.nile import DK_Q, DK_R, nile_frame
+from tests.reverting import FACTORS, fast_reverting
 
 from tvbeta.data import DataValidationError, simulate
 from tvbeta.estimate.mle import (
@@ -156,6 +157,19 @@ def test_a_drift_variance_at_zero_is_a_finding_not_a_warning():
         fit = fit_qr(m, burn=2, state_names=("a", "b"))
     assert [w for w in caught if w.category is MLEConvergenceWarning] == []
     assert fit.converged and any(name.startswith("Q[") for name in fit.on_bound)
+
+
+def test_phi_of_a_beta_that_does_not_move_is_no_warning_beside_a_phi_that_is():
+    """Betas reverting within a month (phi on its lower edge 0.5, warned) and a static
+    intercept (Q at 0, so its phi is not identified: on a bound, not warned)."""
+    frame = fast_reverting(["y"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MLEConvergenceWarning)
+        fit = fit_mle(frame, "y", FACTORS, betas="mean_reverting")
+    messages = [str(w.message) for w in caught if w.category is MLEConvergenceWarning]
+    assert {"Q[Intercept]", "phi[Intercept]", "phi[f1]", "phi[f2]"} <= set(fit.estimate.on_bound)
+    assert len(messages) == 1 and messages[0].startswith("MLE sits on a bound for phi[f1], "
+                                                         "phi[f2]:"), messages
 
 
 def test_noise_variance_on_its_bound_warns_that_the_likelihood_peaks_there():

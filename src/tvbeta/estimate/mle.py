@@ -723,7 +723,8 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
     """One warning that names the real cause: the optimiser stopping, or a bound.
 
     ``findings``: parameters of ``on_bound`` whose bound is an answer about the fund (a drift
-    variance at 0: a beta that does not move; phi at 1: one that does not revert): no warning
+    variance at 0: a beta that does not move; phi at 1: one that does not revert; the phi of
+    a beta that does not move, which the data cannot tell): no warning
     for them after a converged search (a fund of static betas is common, and 39 of 40 funds
     warning told a user nothing); they stay in ``on_bound`` and `MLEFit.summary`'s flags.
     """
@@ -1155,11 +1156,15 @@ def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.n
              *extra_names]  # fmt: skip
     on_bound = [name for name, at in zip(names, edge, strict=True) if at]
     converged = search.stationary(rise)
-    # phi at 1 (its bound when the random walk is allowed): betas that do not revert, a finding
+    static = search.not_drifting(v[:-e], names)
+    # phi at 1 (its bound when the random walk is allowed): betas that do not revert; and the
+    # phi of a beta that does not move (its Q at 0), which the data cannot tell: findings
+    states = state_names or tuple(f"s{i}" for i in range(par.k))
+    moot = {f"phi[{s}]" for s in states
+            if (f"Q[{s}]" if par.q == "diag" else f"Q[{s},{s}]") in static}  # fmt: skip
     random_walk = [name for name, x, hi in zip(extra_names, v[-e:], upper[-e:], strict=True)
-                   if name.startswith("phi") and hi == 1.0 and hi - x < 1e-3]  # fmt: skip
-    _warn_outcome(converged, str(res.message), rise, on_bound,
-                  search.not_drifting(v[:-e], names) + random_walk)  # fmt: skip
+                   if name in moot or (name.startswith("phi") and hi == 1.0 and hi - x < 1e-3)]
+    _warn_outcome(converged, str(res.message), rise, on_bound, static + random_walk)
     Q, R, _ = par.to_qr(theta)
     return MLEResult(names, np.r_[nat, extra], se, cov, Q, R, llf, first.n_obs, converged,
                      str(res.message), on_bound, first.n_starts)
