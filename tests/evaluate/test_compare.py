@@ -19,6 +19,7 @@ from tvbeta.evaluate.compare import (
     compare_series,
 )
 from tvbeta.evaluate.forecast import kalman_predictive
+from tvbeta.evaluate.settings import METHODS
 from tvbeta.kalman import state_space
 from tvbeta.model import KalmanSpec
 from tvbeta.nuts import SamplerSettings
@@ -221,12 +222,14 @@ def test_every_method_scores_exactly_the_observed_test_returns(gappy):
     assert "n test" in summary_md.splitlines()[0] and "142" in summary_md
 
 
-def test_each_warning_names_its_series(gappy):
+def test_each_warning_names_its_series_and_method(gappy):
     """The tiny chains' convergence warnings of series "a" and "b" read alike; each is named
-    by its series, as `tvbeta fit` names a target's (a run of 30 series could not tell)."""
+    by its series, as `tvbeta fit` names a target's (a run of 30 series could not tell), and
+    by the method that raised it (a menu's four Bayes variants could not tell either)."""
     texts = gappy[2]
     assert texts and all(t.startswith(("a: ", "b: ")) for t in texts), texts
     assert {t[:3] for t in texts} == {"a: ", "b: "}
+    assert all(t[3:].startswith(tuple(f"{m}: " for m in METHODS)) for t in texts), texts
 
 
 def test_rolling_ols_density_is_statsmodels_ols_on_the_last_36_observed_months(gappy):

@@ -188,7 +188,8 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
         for name in [m for m in METHODS if m in runners and m in methods]:
             step(name)
             t0 = time.perf_counter()
-            fits[name], forecasts[name] = runners[name]()
+            with named_warnings(name):  # "NoDur: bayes_vol: ...": which of the variants
+                fits[name], forecasts[name] = runners[name]()
             rows[name] = {**scores(forecasts[name]), "fit time (s)": time.perf_counter() - t0}
         if "bayes_stacked" in methods:
             t0 = time.perf_counter()
