@@ -292,6 +292,30 @@ def test_verdict_of_hand_made_tables_counts_wins_and_clear_differences():
     assert verdict(comp).headline.startswith("Yes: Bayesian estimation of Q and R beat the seed")
 
 
+def test_verdict_answers_for_each_model_menu_variant_against_the_grid_and_rolling_ols():
+    """Hand-made tables: bayes ties the grid, bayes_vol is ahead of it by 0.2 (se 0.05 across
+    three series) and of rolling OLS by 0.1: the headline says so for the variant, not only
+    for plain Bayes (a fresh user's menu run read "No clear difference" beside a variant 7 se
+    ahead)."""
+    def table(grid: float, bayes: float, vol: float, ols: float) -> pd.DataFrame:
+        t = pd.DataFrame({"log score": [grid, bayes, vol, ols]},
+                         index=pd.Index(["grid_seed", "bayes", "bayes_vol", "rolling_ols"],
+                                        name="method"))  # fmt: skip
+        t["diff vs bayes"] = t["log score"] - bayes
+        t["diff se"] = [0.05, 0.0, 0.01, 0.01]
+        return t
+
+    tables = {"s1": table(1.0, 1.0, 1.15, 1.05), "s2": table(2.0, 2.02, 2.2, 2.1),
+              "s3": table(3.0, 2.98, 3.25, 3.15)}  # fmt: skip
+    comp = Comparison({k: SeriesResult(k, t, {}) for k, t in tables.items()}, {}, pd.DataFrame())
+    headline = verdict(comp).headline
+    vol = np.array([0.15, 0.2, 0.25])  # bayes_vol - grid per series; minus rolling OLS: 0.1 each
+    assert headline.startswith("No clear difference")
+    assert (f"Model menu minus the seed's grid / rolling OLS, nats/step, mean over series (se "
+            f"across series): bayes_vol +0.200 (se {vol.std(ddof=1) / np.sqrt(3):.3f}) / +0.100 "
+            "(se 0.000).") in headline
+
+
 def test_report_is_offline_with_plotly_js_once(report, page):
     text = report.read_text(encoding="utf-8")
     external = [(t, k, v) for t, k, v in page.urls

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tvbeta.evaluate.comparison import Comparison
+from tvbeta.evaluate.settings import BAYES_VARIANTS
 from tvbeta.viz.compare import method_label
 
 REFERENCE = "bayes"
@@ -160,4 +161,31 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
         headline = _headline(first, n)
     else:
         headline = f"Best mean out-of-sample log score: {method_label(best)}."
+    menu = _menu(comparison, [m for m in scores.index if m in MENU])
+    if menu:  # the question asked of each variant run, not of plain Bayes alone
+        headline = f"{headline} {menu}"
     return Verdict(headline, sentences, diffs)
+
+
+#: The model menu's Bayes methods, each answered beside plain Bayes when it ran.
+MENU = tuple(m for m in (*BAYES_VARIANTS, "bayes_stacked") if m != REFERENCE)
+
+
+def _menu(comparison: Comparison, variants: list[str]) -> str:
+    """'Model menu against the seed's grid (and rolling OLS), mean over series (se): ...'."""
+    methods = set(next(iter(comparison.tables.values())).index)
+    against = [b for b in ("grid_seed", "rolling_ols") if b in methods]
+    if not variants or not against:
+        return ""
+    table = {b: comparison.differences(b) for b in against}
+
+    def one(m: str) -> str:
+        parts = [f"{d.loc[m].iloc[0]:+.3f}"
+                 + ("" if np.isnan(d.loc[m, "se"]) else f" (se {d.loc[m, 'se']:.3f})")
+                 for d in table.values()]  # fmt: skip
+        return f"{m} {' / '.join(parts)}"
+
+    names = " / ".join("the seed's grid" if b == "grid_seed" else "rolling OLS" for b in against)
+    return (f"Model menu minus {names}, nats/step, mean over series"
+            + (" (se across series)" if len(comparison.tables) > 1 else "") + ": "
+            + "; ".join(one(m) for m in variants) + ".")
