@@ -251,15 +251,13 @@ def _training_lfo(fit, train: Design, bayes) -> dict[str, float]:
 
 
 def _mle_run(model, train: Design, design: Design, split: Split):
-    from tvbeta.estimate.mle import MLEConvergenceWarning, fit_mle_design
+    from tvbeta.estimate.mle import fit_mle_design
 
     # The Bayes model's Q form, initial state, burn, noise and betas: MLE and posterior share
     # one likelihood, so their difference is integrating over (Q, R, ...) rather than plugging
-    # in its maximum.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MLEConvergenceWarning)  # a variance at 0 is an answer
-        fit = fit_mle_design(train, model.model, burn=model.burn, noise=model.noise_index,
-                             betas=model.betas, ppy=model.ppy)  # fmt: skip
+    # in its maximum. Its warnings are the ones worth a look (a variance at 0 is not one).
+    fit = fit_mle_design(train, model.model, burn=model.burn, noise=model.noise_index,
+                         betas=model.betas, ppy=model.ppy)  # fmt: skip
     spec = fit.spec
     if fit.noise is not None:  # R_t of every row from the index (known at t-1), not carried on
         spec = spec.set_R(fit.noise_variance(design.y, design.Z))
