@@ -195,6 +195,7 @@ def test_interrupt_of_a_first_run_leaves_no_folder(tmp_path, signum, code, said)
 def test_without_a_terminal_each_series_prints_one_progress_line(previous_run):
     """stderr is a pipe: one line per series, its steps and seconds (no tqdm bar)."""
     _, text = previous_run
-    line = r"^\[1/1\] NoDur: grid, MLE, Bayes \(2 chains x 60\), rolling OLS, LFO \.\.\. \d+\.\d s$"
+    line = (r"^\[1/1\] NoDur: grid, MLE, Bayes \(2 chains x \(30 \+ 30\)\), rolling OLS, LFO "
+            r"\.\.\. \d+\.\d s$")
     assert re.search(line, text, re.MULTILINE), text
     assert "series:" not in text and "it/s" not in text  # tqdm's bar would show these

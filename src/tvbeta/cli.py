@@ -110,16 +110,17 @@ def _progress[T](items: Sequence[T], desc: str, interrupt: InterruptNote) -> Ite
 class _SeriesProgress:
     """Report `compare_methods`' progress: a tqdm bar over the series on a terminal, else lines.
 
-    One line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x 1000),
-    rolling OLS, LFO ... 12.3 s"); on Dask one line as each series ends ("[3/7] Manuf done,
-    40.1 s into the comparison"). Before each step, a swallowed Ctrl-C stops the command.
+    One line per series, written step by step ("[3/7] Manuf: grid, MLE, Bayes (4 chains x
+    (200 + 1000)), rolling OLS, LFO ... 12.3 s"); on Dask one line as each series ends
+    ("[3/7] Manuf done, 40.1 s into the comparison"). Before each step, a swallowed Ctrl-C
+    stops the command.
     """
 
     def __init__(self, targets: Sequence[str], config: RunConfig, interrupt: InterruptNote):
         s = config.sampler
         self.labels = {"grid_seed": "grid", "grid_loglik": "grid", "mle": "MLE",
                        "mle_vol": "MLE (volatility-scaled R)",
-                       "bayes": f"Bayes ({s.chains} chains x {s.tune + s.draws})",
+                       "bayes": f"Bayes ({s.chains} chains x ({s.tune} + {s.draws}))",
                        "bayes_vol": "Bayes (volatility-scaled R)",
                        "bayes_shrink": "Bayes (horseshoe on Q)",
                        "mle_mr": "MLE (mean-reverting betas)",
