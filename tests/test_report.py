@@ -231,6 +231,22 @@ def test_tables_show_the_comparison_numbers(page, comparison):
         assert list(table["n test"].astype(int)) == [60] * len(table)
 
 
+def test_sampling_section_checks_every_bayes_variant(page, comparison):
+    """A row per series and Bayes variant fitted, with check_convergence's verdict and its
+    largest R-hat (the sections below show one posterior per series)."""
+    from tvbeta.estimate.bayes.diagnostics import check_convergence
+    from tvbeta.evaluate.settings import BAYES_VARIANTS
+
+    rows = page.tables["sampling-variants"]
+    expected = [(series, method) for series, result in comparison.series.items()
+                for method in BAYES_VARIANTS if result.fits.get(method) is not None]  # fmt: skip
+    assert [tuple(r[:2]) for r in rows[1:]] == [(s, method_label(m)) for s, m in expected]
+    for row, (series, method) in zip(rows[1:], expected, strict=True):
+        report = check_convergence(comparison.series[series].fits[method], warn=False)
+        assert row[2] == ("passed" if report.ok else "failed")
+        assert float(row[3]) == pytest.approx(report.summary["r_hat"].max(), abs=5e-4)
+
+
 def test_lfo_table_shows_the_fixed_and_updated_bayes_scores(page, comparison):
     lfo = frame(page.tables["lfo"])
     assert list(lfo.index) == ["fund_a", "fund_b"]

@@ -609,6 +609,7 @@ def sampling_section(ctx: Context) -> str:
         f"<p>Checks (Vehtari et al. 2021; Betancourt 2016): R-hat ≤ {RHAT_MAX}, bulk and "
         f"tail ESS ≥ {ESS_MIN:.0f}, no divergent transition, E-BFMI ≥ {BFMI_MIN} in every "
         "chain. Failing cells are red.</p>",
+        _variants_checks(ctx),
     ]
     for series, report in reports.items():
         fit = ctx.bayes(series)
@@ -632,6 +633,41 @@ def sampling_section(ctx: Context) -> str:
                                     title=f"{series}: traces (one line per chain)")),
         ]
     return "".join(parts)
+
+
+def _variants_checks(ctx: Context) -> str:
+    """Every Bayes variant's checks in one table, when more ran than the sections show.
+
+    The sections below show one posterior per series (`Context.bayes_method`); a model menu
+    fits several, and a user asked which of them failed.
+    """
+    from tvbeta.estimate.bayes.diagnostics import ESS_MIN, RHAT_MAX, check_convergence
+
+    rows = {}
+    for series, fits in ctx.fits.items():
+        for method in BAYES_VARIANTS:
+            if fits.get(method) is None:
+                continue
+            report = check_convergence(fits[method], warn=False)
+            summary = report.summary
+            rows[(series, method_label(method))] = {
+                "checks": "passed" if report.ok else "failed",
+                "largest R-hat": float(summary["r_hat"].max()),
+                "smallest bulk ESS": float(summary["ess_bulk"].min()),
+                "divergent": report.n_divergent,
+            }
+    if len(rows) <= len(ctx.convergence):
+        return ""
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.names = ["series", "method"]
+    bad = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    bad["checks"] = frame["checks"] == "failed"
+    bad["largest R-hat"] = ~(frame["largest R-hat"] <= RHAT_MAX)
+    bad["smallest bulk ESS"] = ~(frame["smallest bulk ESS"] >= ESS_MIN)
+    bad["divergent"] = frame["divergent"] > 0
+    return ("<p>Every Bayes variant fitted (the tables below show one per series):</p>"
+            + table(frame, name="sampling-variants", bad=bad,
+                    formats={"largest R-hat": "{:.3f}", "smallest bulk ESS": "{:.0f}"}))
 
 
 def residuals_section(ctx: Context) -> str:
