@@ -66,6 +66,12 @@ class QRParameterization:
         """Return the number of parameters: Q's free entries (diagonal or lower triangle) + R."""
         return (self.k if self.q == "diag" else self.k * (self.k + 1) // 2) + 1
 
+    @property
+    def variances(self) -> np.ndarray:
+        """Return the positions (k,) of the state variances (Q's diagonal) in theta's order."""
+        return (np.arange(self.k) if self.q == "diag" else
+                np.flatnonzero(np.equal(*np.tril_indices(self.k))))  # fmt: skip
+
     def natural_names(self, state_names: tuple[str, ...]) -> list[str]:
         """Names of the natural parameters: Q entries (variances, covariances) then R."""
         if self.q == "diag":
@@ -567,16 +573,17 @@ class _Search:
     def _at_lower(self, u: np.ndarray) -> np.ndarray:
         return u - self.lower < np.log(1e4)
 
-    def not_drifting(self, u: np.ndarray, names: list[str]) -> list[str]:
-        """Return the names of the drift variances at their lower bound (~0) at u.
+    def static_states(self, u: np.ndarray) -> np.ndarray:
+        """Return which of the k states' drift variances sit at their lower bound (~0) at u.
 
         A beta that does not move is a finding about the fund, not a failure of the search:
-        `_warn_outcome` leaves them out of its warning (``on_bound`` still lists them).
+        `_warn_outcome` leaves such bounds out of its warning (``on_bound`` still lists them).
         """
-        variances = (range(self.par.k) if self.par.q == "diag" else
-                     np.flatnonzero(np.equal(*np.tril_indices(self.par.k))))  # fmt: skip
-        at_lower = self._at_lower(u)
-        return [names[i] for i in variances if at_lower[i]]
+        return self._at_lower(u)[self.par.variances]
+
+    def not_drifting(self, u: np.ndarray, names: list[str]) -> list[str]:
+        """Return the names of the drift variances at their lower bound at u (`static_states`)."""
+        return [names[i] for i in self.par.variances[self.static_states(u)]]
 
 
 @functools.cache
@@ -737,12 +744,11 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
             f"still rising ({rise:.3g} nats per unit log-variance), so these are not the "
             f"maximum-likelihood estimates.{near} Try other starting values (fit_qr's "
             "starts=), a larger maxiter, or rescale the data.", MLEConvergenceWarning)
-    elif set(on_bound) - set(findings):
-        on_bound = [name for name in on_bound if name not in findings]
-        where = ", ".join(on_bound)
+    elif unexpected := [name for name in on_bound if name not in findings]:
+        where = ", ".join(unexpected)
         # what each kind of bound means to the analyst (phi, gamma: `_joint_fit`'s extras)
         meanings = [text for prefix, text in _BOUND_MEANINGS
-                    if any(name.startswith(prefix) for name in on_bound)]  # fmt: skip
+                    if any(name.startswith(prefix) for name in unexpected)]  # fmt: skip
         warn_caller(
             f"MLE sits on a bound for {where}: the likelihood is highest at the edge of the "
             f"allowed range and does not rise away from it ({'; '.join(meanings)}); its "
@@ -1156,15 +1162,14 @@ def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.n
              *extra_names]  # fmt: skip
     on_bound = [name for name, at in zip(names, edge, strict=True) if at]
     converged = search.stationary(rise)
-    static = search.not_drifting(v[:-e], names)
     # phi at 1 (its bound when the random walk is allowed): betas that do not revert; and the
     # phi of a beta that does not move (its Q at 0), which the data cannot tell: findings
-    states = state_names or tuple(f"s{i}" for i in range(par.k))
-    moot = {f"phi[{s}]" for s in states
-            if (f"Q[{s}]" if par.q == "diag" else f"Q[{s},{s}]") in static}  # fmt: skip
+    phis = [name for name in extra_names if name.startswith("phi")]  # one a state, in order
+    moot = {phis[i] for i in np.flatnonzero(search.static_states(v[:-e]))} if phis else set()
     random_walk = [name for name, x, hi in zip(extra_names, v[-e:], upper[-e:], strict=True)
-                   if name in moot or (name.startswith("phi") and hi == 1.0 and hi - x < 1e-3)]
-    _warn_outcome(converged, str(res.message), rise, on_bound, static + random_walk)
+                   if name in moot or (name in phis and hi == 1.0 and hi - x < 1e-3)]
+    _warn_outcome(converged, str(res.message), rise, on_bound,
+                  search.not_drifting(v[:-e], names) + random_walk)  # fmt: skip
     Q, R, _ = par.to_qr(theta)
     return MLEResult(names, np.r_[nat, extra], se, cov, Q, R, llf, first.n_obs, converged,
                      str(res.message), on_bound, first.n_starts)
