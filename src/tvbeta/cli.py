@@ -227,9 +227,9 @@ def _load_data(config: RunConfig) -> pd.DataFrame:
     for t in m.targets:  # rows before a series' first return or after its last are no gaps
         seen = data.index[data[t].notna()]
         inside = data[t].loc[seen[0]:seen[-1]] if len(seen) else data[t].iloc[:0]
-        if inside.isna().any():
-            gaps.append(f"{t} on {listed([format_label(d) for d in inside.index[inside.isna()]],
-                                         2)}")  # fmt: skip
+        missing = inside.index[inside.isna()]
+        if len(missing):
+            gaps.append(f"{t} on {listed([format_label(d) for d in missing], 2)}")
     more = f"; and {len(gaps) - 3} more series with gaps" if len(gaps) > 3 else ""
     _part(f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}"
           + (f"; returns missing (predicted through): {'; '.join(gaps[:3])}{more}" if gaps

@@ -161,7 +161,7 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
         headline = _headline(first, n)
     else:
         headline = f"Best mean out-of-sample log score: {method_label(best)}."
-    menu = _menu(comparison, [m for m in scores.index if m in MENU])
+    menu = _menu(comparison, list(scores.index))
     if menu:  # the question asked of each variant run, not of plain Bayes alone
         headline = f"{headline} {menu}"
     return Verdict(headline, sentences, diffs)
@@ -171,9 +171,9 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
 MENU = tuple(m for m in (*BAYES_VARIANTS, "bayes_stacked") if m != REFERENCE)
 
 
-def _menu(comparison: Comparison, variants: list[str]) -> str:
+def _menu(comparison: Comparison, methods: list[str]) -> str:
     """'Model menu against the seed's grid (and rolling OLS), mean over series (se): ...'."""
-    methods = set(next(iter(comparison.tables.values())).index)
+    variants = [m for m in methods if m in MENU]
     against = [b for b in ("grid_seed", "rolling_ols") if b in methods]
     if not variants or not against:
         return ""
