@@ -111,6 +111,14 @@ default. Two correlated factors trade their drifts off, a ridge (FPE on PFF, ICV
 posterior correlation -0.46 of the PFF and HYG sds) a diagonal mass matrix cannot align with:
 tail ESS 368-1612 over seeds 1-14 (2 fits failed the checks) against 431-1202 (none failed),
 at the same cost per draw. PyMC's NUTS has no such option."""
+NUTPIE_ADAPTATION_REVERTING = "diag"
+"""nutpie's adaptation for mean-reverting betas (``betas="mean_reverting"``): nutpie's diagonal
+one. With the low-rank one such a fit spent most of its tuning in nutpie's early window (its
+first 30%: 40-45 leapfrog steps a draw against 12 after it, NoDur on the four factors), at no
+gain after it: over NoDur, Enrgy, Money and Hlth (573 months, k = 5, 4 x (1000 + 1000), seeds
+1-3) the diagonal runs took 11-16 s against 15-21 s with bulk ESS as high or higher (Enrgy
+1117-1439 against 1052-1117) and every check passed; on the seed case (FPE on PFF and ICVT)
+both ran in 2.6-3.0 s with the same ESS."""
 
 # --- the seed's dictionaries -------------------------------------------------------------
 DESCRIBE_KEYS: tuple[str, ...] = (

@@ -620,6 +620,7 @@ def fit_qr(
     bounds_scale: tuple[float, float] = (1e-12, 1e2),
     maxiter: int = 2000,
     standard_errors: bool = True,
+    safeguards: bool = True,
 ) -> MLEResult:
     """Maximise the log-likelihood over constant Q and R by L-BFGS-B.
 
@@ -648,6 +649,10 @@ def fit_qr(
         False: skip the observed information (2 gradients per free parameter), ``se`` and
         ``cov`` are NaN; for a fit that only starts another search (`fit_qr_volatility`,
         `fit_qr_mean_reverting`).
+    safeguards : bool
+        False: no climbs from the other side of 0 after a converged run (`_Search.climb`'s
+        ``lift``); for a start of another search that runs them at its own end
+        (`fit_qr_volatility`).
 
     Returns
     -------
@@ -670,7 +675,7 @@ def fit_qr(
     var_y, s2 = _noise_levels(m)
     search = _Search(m, par, burn, bounds_scale, s2)
     chosen = _choose_starts(m, starts, burn, n_starts, (s2, var_y))
-    best = _best_climb(search, chosen, maxiter)
+    best = _best_climb(search, chosen, maxiter, safeguards)
     theta, edge = best.u * search.unit, search.at_bound(best.u)
     nat = par.natural(theta)
     if standard_errors:
@@ -705,23 +710,25 @@ def _choose_starts(m: StateSpace, starts: list[tuple[np.ndarray, float]] | None,
 
 
 def _best_climb(search: _Search, chosen: list[tuple[np.ndarray, float]],
-                maxiter: int) -> _Climb:
+                maxiter: int, lift: bool = True) -> _Climb:
     """Climb from the first start, then from the next while the best ends short or on a bound.
 
-    A drift variance at 0 does not count: the climb has probed it (`_Search.climb`).
+    A drift variance at 0 does not count: the climb has probed it (`_Search.climb`, with
+    ``lift``).
     """
-    best = search.climb(search.start(*chosen[0]), maxiter)
+    best = search.climb(search.start(*chosen[0]), maxiter, lift)
     for Q0, R0 in chosen[1:]:
         edge = search.at_bound(best.u)
         edge[:-1] &= best.u[:-1] >= search.small[:-1]  # not a drift variance at 0
         if search.stationary(best.rise) and not edge.any():
             break  # the further starts guard against edge solutions only (R -> 0 or a cap)
-        best = max(best, search.climb(search.start(Q0, R0), maxiter), key=lambda c: c.llf)
+        best = max(best, search.climb(search.start(Q0, R0), maxiter, lift),
+                   key=lambda c: c.llf)  # fmt: skip
     if search.par.q == "full":  # a Q heading for rank one is a long flat ridge (the
         # log-Cholesky diagonal is unbounded) where L-BFGS-B's memory can stall it: a fresh
         # run from there climbs on. A diagonal Q's flat directions, variances going to 0, are
         # settled in `climb`.
-        best = max(best, search.climb(best.u, maxiter), key=lambda c: c.llf)
+        best = max(best, search.climb(best.u, maxiter, lift), key=lambda c: c.llf)
     return best
 
 
@@ -1071,13 +1078,18 @@ def fit_qr_volatility(
         As `fit_qr`.
     """
     def fit_at(gamma: float, starts: list[tuple[np.ndarray, float]] | None) -> MLEResult:
-        """`fit_qr` at a fixed gamma: the constant-R model of y / s on Z / s, s = h^(gamma/2)."""
+        """`fit_qr` at a fixed gamma: the constant-R model of y / s on Z / s, s = h^(gamma/2).
+
+        The start of the joint climb (``starts`` None) without `fit_qr`'s climbs from the other
+        side of 0: the polish at the gamma reached runs them.
+        """
         s = np.exp(0.5 * gamma * log_h)
         with warnings.catch_warnings():  # the joint search below reports for the final model
             warnings.simplefilter("ignore", MLEConvergenceWarning)
             return fit_qr(m._replace(y=m.y / s, Z=np.ascontiguousarray(m.Z / s[:, None])),
                           q=q, burn=burn, starts=starts, state_names=state_names,
-                          bounds_scale=bounds_scale, standard_errors=False)  # fmt: skip
+                          bounds_scale=bounds_scale, standard_errors=False,
+                          safeguards=starts is not None)  # fmt: skip
 
     par = QRParameterization(m.k, q)
     search = _Search(m, par, burn, bounds_scale, _noise_levels(m)[1], r_scale=np.ones(m.n))

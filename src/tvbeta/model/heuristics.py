@@ -51,11 +51,12 @@ def _expand(values: np.ndarray, count: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _rolling_ols(y: np.ndarray, X: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def rolling_ols(y: np.ndarray, X: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Batched OLS by pseudo-inverse on the past ``window`` observed rows of each step t.
 
-    Returns beta (n, k) and in-window residuals (n, window), NaN where fewer than ``window``
-    rows before t have y and every regressor observed.
+    y (n,), X (n, k) as in `rolling_ols_betas`. Returns beta (n, k) and the in-window residuals
+    (n, window), NaN where fewer than ``window`` rows before t have y and every regressor
+    observed: both from one batched pinv (a caller of both pays for one).
     """
     y, X, observed = _complete(y, X)
     _check_window(window, X.shape[0], 1, "a rolling regression")
@@ -84,7 +85,7 @@ def rolling_ols_betas(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
     (n, k) betas ``pinv(X[rows]) @ y[rows]`` over the last ``window`` observed rows before t;
     NaN until ``window`` rows were observed.
     """
-    return _rolling_ols(y, X, window)[0]
+    return rolling_ols(y, X, window)[0]
 
 
 def rolling_ols_residual_var(y: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
@@ -92,7 +93,7 @@ def rolling_ols_residual_var(y: np.ndarray, X: np.ndarray, window: int) -> np.nd
 
     Shapes as there; returns (n,), NaN until ``window`` rows were observed (units of y^2).
     """
-    return _rolling_ols(y, X, window)[1].var(axis=1)
+    return rolling_ols(y, X, window)[1].var(axis=1)
 
 
 def rolling_var(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:

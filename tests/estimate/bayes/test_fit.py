@@ -328,6 +328,20 @@ def test_default_nutpie_fit_adapts_a_low_rank_mass_matrix_and_logs_its_settings(
     assert "nutpie, low_rank mass matrix" in caplog.records[0].getMessage()
 
 
+@pytest.mark.skipif(not nutpie_available(), reason="nutpie not installed")
+def test_default_nutpie_fit_of_mean_reverting_betas_adapts_a_diagonal_mass_matrix():
+    """Mean-reverting betas run nutpie's diagonal adaptation
+    (`tvbeta.constants.NUTPIE_ADAPTATION_REVERTING`: the low-rank one's early window cost them
+    a third more time at no gain in ESS): no low-rank correction in the sample stats, and the
+    settings say so."""
+    sim = simulate(150, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
+                   seed=21)  # fmt: skip
+    fit = quiet_fit(sim.frame, "y", ["f1"], burn=5, draws=100, tune=200, chains=2, seed=1,
+                    n_paths=0, betas="mean_reverting")  # fmt: skip
+    assert "num_eigenvalues" not in fit.tree["sample_stats"]
+    assert fit.settings["adaptation"] == "diag"
+
+
 def test_save_then_load_round_trips_every_group_path_summary_and_setting(small_fit, tmp_path):
     path = small_fit.save(tmp_path / "fit.nc")
     loaded = BayesFit.load(path)

@@ -19,7 +19,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from tvbeta.constants import HORSESHOE_TARGET_ACCEPT, NUTPIE_ADAPTATION, STATE, STATE2, TIME
+from tvbeta.constants import HORSESHOE_TARGET_ACCEPT, STATE, STATE2, TIME
 from tvbeta.data.validate import Design
 from tvbeta.estimate.bayes.diagnostics import ConvergenceReport, check_convergence
 from tvbeta.estimate.bayes.model import (
@@ -35,7 +35,7 @@ from tvbeta.estimate.bayes.model import (
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary, p_positive_frame
 from tvbeta.estimate.bayes.priors import Prior, Priors, ResolvedPriors, drift_per_year
-from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.estimate.bayes.sampler import NUTSRun, adaptation_for, sample_nuts
 from tvbeta.model import StateSpaceModel, TimeVarying, reversion
 from tvbeta.model.io import unreadable
 from tvbeta.model.volatility import VolatilityIndex, scaled_noise
@@ -406,7 +406,9 @@ def fit_spec(
     seeds = np.random.SeedSequence(seed).generate_state(4)
     model = model_from_spec(spec)
     t0 = time.perf_counter()
-    tree, t_sample, used = sample_nuts(model, run, seed=int(seeds[0]), progressbar=progressbar)
+    nuts = sample_nuts(model, run, seed=int(seeds[0]), progressbar=progressbar,
+                       adaptation=adaptation_for(spec.betas))  # fmt: skip
+    tree = nuts.tree
     tree["log_likelihood"] = xr.DataTree(log_likelihood(tree, spec))
     if prior_predictive:
         prior = sample_prior_predictive(model, run.draws, seed=int(seeds[1]))
@@ -420,8 +422,8 @@ def fit_spec(
                           seed=int(seeds[3]))
         if run.n_paths > 0 else xr.Dataset()
     )  # fmt: skip
-    settings = run_record(run, used, seed, tree, burn=spec.burn, frequency=spec.ppy,
-                          wall_time_sample=t_sample, wall_time_total=t_total)  # fmt: skip
+    settings = run_record(run, nuts, seed, burn=spec.burn, frequency=spec.ppy,
+                          wall_time_total=t_total)  # fmt: skip
     _LOG.info(settings_line(settings))
     fit = BayesFit(tree=tree, beta=beta, spec=spec, settings=settings)
     if check:
@@ -430,19 +432,20 @@ def fit_spec(
 
 
 def run_record(
-    run: SamplerSettings, used: str, seed: int, tree: xr.DataTree, *, burn: int,
-    frequency: float, wall_time_sample: float, wall_time_total: float,
+    run: SamplerSettings, nuts: NUTSRun, seed: int, *, burn: int, frequency: float,
+    wall_time_total: float,
 ) -> dict[str, Any]:  # fmt: skip
-    """Return a fit's ``settings``: what ran (``used``: the sampler that did), seed and times.
+    """Return a fit's ``settings``: what ran (``nuts``: its sampler and adaptation), seed, times.
 
     burn: rows of the likelihood's burn-in; frequency: periods per year; the times in seconds
-    (``sampling_time``: the sampler's own, from the posterior's attrs, NaN when absent).
+    (``wall_time_sample``: `sample_nuts`' call; ``sampling_time``: the sampler's own, from the
+    posterior's attrs, NaN when absent).
     """
     return {
-        "burn": burn, "frequency": frequency, **asdict(replace(run, sampler=used)),
-        "seed": seed, "adaptation": NUTPIE_ADAPTATION if used == "nutpie" else "diag",
-        "wall_time_sample": wall_time_sample, "wall_time_total": wall_time_total,
-        "sampling_time": float(tree["posterior"].attrs.get("sampling_time", np.nan)),
+        "burn": burn, "frequency": frequency, **asdict(replace(run, sampler=nuts.sampler)),
+        "seed": seed, "adaptation": nuts.adaptation,
+        "wall_time_sample": nuts.seconds, "wall_time_total": wall_time_total,
+        "sampling_time": float(nuts.tree["posterior"].attrs.get("sampling_time", np.nan)),
     }  # fmt: skip
 
 

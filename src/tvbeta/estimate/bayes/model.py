@@ -761,9 +761,17 @@ def sample_prior_predictive(spec_or_model: BayesSpec | pm.Model, draws: int = 50
 
 
 def posterior_predictive_group(tree, model: pm.Model, seed: int):
-    """Return the posterior_predictive group of ``tree``'s posterior under ``model``."""
+    """Return the posterior_predictive group of ``tree``'s posterior under ``model``.
+
+    Every variable of the posterior keeps its draws (``freeze_vars``): the scales of the priors
+    are data (`pm.Data`), which PyMC 6.4 takes as a reason to warn that it froze the
+    deterministic sds implicitly; frozen is what a posterior predictive means.
+    """
+    posterior = tree["posterior"]
+    frozen = [name for name in model.named_vars if name in posterior]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=RANDOM_OBJMODE, category=UserWarning)
         pp = pm.sample_posterior_predictive(tree, model=model, random_seed=seed, progressbar=False,
+                                            freeze_vars=frozen,
                                             compile_kwargs=PREDICTIVE_COMPILE)  # fmt: skip
     return pp["posterior_predictive"].copy()

@@ -120,7 +120,7 @@ from tvbeta.estimate.bayes.model import (
 from tvbeta.estimate.bayes.op import PooledLoglikOp
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.priors import SCALE_PARAM, Priors, _real
-from tvbeta.estimate.bayes.sampler import sample_nuts
+from tvbeta.estimate.bayes.sampler import adaptation_for, sample_nuts
 from tvbeta.kalman.filter import constant_k
 from tvbeta.nuts import Sampler, SamplerSettings, check_seed
 
@@ -606,11 +606,11 @@ def fit_pooled_spec(
     run = settings.resolved()
     t0 = time.perf_counter()
     model = build_pooled_model(spec)
-    tree, t_sample, used = sample_nuts(model, run, seed=seed, progressbar=progressbar)
-    record = run_record(run, used, seed, tree, burn=spec.funds[0].burn,
-                        frequency=spec.funds[0].ppy, wall_time_sample=t_sample,
+    nuts = sample_nuts(model, run, seed=seed, progressbar=progressbar,
+                       adaptation=adaptation_for(spec.funds[0].betas))  # fmt: skip
+    record = run_record(run, nuts, seed, burn=spec.funds[0].burn, frequency=spec.funds[0].ppy,
                         wall_time_total=time.perf_counter() - t0)  # fmt: skip
-    fit = PooledFit(tree=tree, spec=spec, settings=record)
+    fit = PooledFit(tree=nuts.tree, spec=spec, settings=record)
     if check:
         fit.check_convergence()
     return fit

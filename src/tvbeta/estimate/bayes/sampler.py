@@ -77,11 +77,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from tvbeta._warn import warn_caller
-from tvbeta.constants import NUTPIE_ADAPTATION
+from tvbeta.constants import NUTPIE_ADAPTATION, NUTPIE_ADAPTATION_REVERTING
 from tvbeta.interrupts import noting_interrupts
 from tvbeta.nuts import SamplerSettings
 
-__all__ = ["NUTSRun", "SamplerFallbackWarning", "SamplerSettings", "sample_nuts"]
+__all__ = ["NUTSRun", "SamplerFallbackWarning", "SamplerSettings", "adaptation_for", "sample_nuts"]
 
 SamplerName = Literal["pymc", "nutpie"]
 _INTERNALS_CHANGED = (AttributeError, ImportError, TypeError, numba.core.errors.NumbaError)
@@ -101,6 +101,17 @@ class NUTSRun(NamedTuple):
     """Wall time of the call, compilation included."""
     sampler: SamplerName
     """The sampler that ran: "pymc" when nutpie was asked for but its fast path failed."""
+    adaptation: str
+    """The mass-matrix adaptation that ran: nutpie's (the one asked for), or PyMC's "diag"."""
+
+
+def adaptation_for(betas: str) -> Literal["diag", "low_rank"]:
+    """Return nutpie's mass-matrix adaptation for a model whose betas are ``betas``.
+
+    "mean_reverting": `tvbeta.constants.NUTPIE_ADAPTATION_REVERTING`; else (random walks)
+    `tvbeta.constants.NUTPIE_ADAPTATION`.
+    """
+    return NUTPIE_ADAPTATION_REVERTING if betas == "mean_reverting" else NUTPIE_ADAPTATION
 
 
 def sample_nuts(
@@ -109,8 +120,12 @@ def sample_nuts(
     *,
     seed: int,
     progressbar: bool = False,
+    adaptation: Literal["diag", "low_rank"] = NUTPIE_ADAPTATION,
 ) -> NUTSRun:
     """NUTS draws of the model's free variables, every one of them (``settings.n_paths`` unused).
+
+    ``adaptation``: nutpie's mass-matrix adaptation (`adaptation_for` the model's betas);
+    PyMC's NUTS adapts a diagonal one.
 
     Raises
     ------
@@ -131,12 +146,14 @@ def sample_nuts(
             if compiled is None:
                 tree = _sample_pymc(model, s, seed, progressbar)
             else:
-                tree = _sample_nutpie(compiled, model, s, seed, progressbar)
+                tree = _sample_nutpie(compiled, model, s, seed, progressbar, adaptation)
         except Exception:
             interrupt.check()  # a swallowed Ctrl-C made the sampler fail: report the Ctrl-C
             raise
         interrupt.check()
-    return NUTSRun(tree, time.perf_counter() - t0, "pymc" if compiled is None else "nutpie")
+    if compiled is None:
+        return NUTSRun(tree, time.perf_counter() - t0, "pymc", "diag")
+    return NUTSRun(tree, time.perf_counter() - t0, "nutpie", adaptation)
 
 
 _COMPILE_LOCK = threading.Lock()
@@ -188,7 +205,7 @@ def _end_chain_processes(before: set[multiprocessing.process.BaseProcess]) -> No
         process.join()
 
 
-def _sample_nutpie(compiled, model, s: SamplerSettings, seed, progressbar):
+def _sample_nutpie(compiled, model, s: SamplerSettings, seed, progressbar, adaptation):
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
@@ -197,7 +214,7 @@ def _sample_nutpie(compiled, model, s: SamplerSettings, seed, progressbar):
     run = nutpie.sample(
         compiled, draws=s.draws, tune=max(s.tune, 1), chains=s.chains, cores=s.cores, seed=seed,
         save_warmup=False, progress_bar=progressbar, target_accept=s.target_accept,
-        adaptation=NUTPIE_ADAPTATION, blocking=False,
+        adaptation=adaptation, blocking=False,
     )  # fmt: skip
     try:
         tree = run.wait()
