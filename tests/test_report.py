@@ -498,6 +498,25 @@ def test_static_section_shows_the_horseshoe_probabilities_beside_the_grids_choic
     assert "Which betas move: the grid's Q and the horseshoe" in page.headings["h3"]
 
 
+def test_methods_table_describes_every_method_that_ran(page):
+    """Each method of the comparison (every one of METHODS) has its description and predictive
+    in the methods table, the stacked predictive included (no "–" placeholder)."""
+    rows = frame(page.tables["methods"])
+    assert set(rows.index) == set(METHODS)
+    assert not rows.isin(["–", ""]).to_numpy().any(), rows
+
+
+def test_model_section_gives_the_equations_of_each_menu_variant_that_ran(report):
+    """The variants' suffixes are defined where the model is: the volatility-scaled R_t, the
+    mean-reverting transition and the horseshoe, beside the random walk's equations."""
+    text = report.read_text(encoding="utf-8")
+    assert "The model menu's variants" in text
+    for equation in ("_vol: R<sub>t</sub> = σ<sub>ε</sub><sup>2</sup> h<sub>t</sub><sup>γ</sup>",
+                     "_mr: β<sub>t</sub> − μ = Φ (β<sub>t−1</sub> − μ)",
+                     "_shrink: σ<sub>β,i</sub> ~ N<sup>+</sup>"):
+        assert equation in text
+
+
 def test_model_section_states_the_horseshoes_target_accept(report):
     """The comparison ran at 0.8 (the default); bayes_shrink at the horseshoe's floor 0.9."""
     assert "0.8 (bayes_shrink: 0.9)" in report.read_text(encoding="utf-8")

@@ -56,6 +56,10 @@ METHOD_TEXT = {
     "bayes_vol_mr": ("the NUTS posterior of mean-reverting betas with R_t = sigma_eps^2 "
                      "h_t^gamma (gamma and phi sampled)",
                      "mixture of Gaussians over posterior draws"),
+    "bayes_stacked": ("the Bayes variants that ran, weighted by stacking their PSIS-LOO "
+                      "predictive densities on the training rows (ArviZ compare, "
+                      'method="stacking"): chosen with training data only',
+                      "the variants' predictive mixtures, weighted"),
     "rolling_ols": ("OLS on the last observed rows, a rolling window (no state model)",
                     "Student t"),
 }
@@ -175,12 +179,37 @@ def _missing_text(comparison: Comparison, lay: A.Layout) -> str:
     return "; ".join(gaps) + " (no method fits or scores a missing return)"
 
 
-def _equations(q: str, states: list[str]) -> str:
+def _equations(q: str, states: list[str], methods: list[str]) -> str:
+    """Return the model's equations, and those of the menu's variants among ``methods``."""
     qdef = (
         "Q = diag(σ<sub>β,1</sub><sup>2</sup>, …, σ<sub>β,k</sub><sup>2</sup>)"
         if q == "diag"
         else "Q = diag(σ<sub>β</sub>) C diag(σ<sub>β</sub>), C ~ LKJ"
     )
+    menu = []
+    if any("_vol" in m for m in methods):
+        menu.append(
+            '<div class="eq">_vol: R<sub>t</sub> = σ<sub>ε</sub><sup>2</sup> '
+            "h<sub>t</sub><sup>γ</sup></div><p>h<sub>t</sub>: an exponentially weighted mean "
+            "of past squared residuals of a rolling OLS (known at t−1; log h<sub>t</sub> "
+            "centred on the training rows, so σ<sub>ε</sub><sup>2</sup> is R<sub>t</sub>'s "
+            "geometric mean there); γ estimated or sampled, γ = 0 the constant R.</p>")
+    if any(m.endswith("_mr") for m in methods):
+        menu.append(
+            '<div class="eq">_mr: β<sub>t</sub> − μ = Φ (β<sub>t−1</sub> − μ) + '
+            "η<sub>t</sub>, &nbsp; Φ = diag(φ), &nbsp; μ ~ N(a<sub>0</sub>, P<sub>0</sub>)"
+            "</div><p>Each beta reverts to its own long-run mean μ (integrated out by the "
+            "filter) with persistence φ per period (φ = 1: the random walk); φ estimated or "
+            "sampled per state.</p>")
+    if "bayes_shrink" in methods:
+        menu.append(
+            '<div class="eq">_shrink: σ<sub>β,i</sub> ~ N<sup>+</sup>(0, s<sub>i</sub> '
+            "λ̃<sub>i</sub>), &nbsp; λ̃<sub>i</sub> = c τ λ<sub>i</sub> / √(c<sup>2</sup> + "
+            "τ<sup>2</sup> λ<sub>i</sub><sup>2</sup>), &nbsp; λ<sub>i</sub> ~ C<sup>+</sup>(0, "
+            "1), &nbsp; τ ~ C<sup>+</sup>(0, τ<sub>0</sub>)</div><p>A regularised horseshoe "
+            "(Piironen &amp; Vehtari 2017) on the drift sds, s<sub>i</sub> the default prior's "
+            "scale: a global τ and a heavy-tailed local λ<sub>i</sub> per beta shrink betas "
+            "that do not move to σ<sub>β</sub> ≈ 0 and leave those that do free.</p>")
     return (
         '<div class="eq">state: β<sub>t</sub> = β<sub>t−1</sub> + η<sub>t</sub>, &nbsp; '
         f"η<sub>t</sub> ~ N(0, Q), &nbsp; {qdef}</div>"
@@ -190,6 +219,8 @@ def _equations(q: str, states: list[str]) -> str:
         f"<p>States β<sub>t</sub> ({len(states)}): {esc(', '.join(states))}; z<sub>t</sub> "
         "holds 1 for the intercept and the factor returns at t. Q is in beta² per period, R "
         "in squared returns per period.</p>"
+        + ("<h3>The model menu's variants</h3><p>A method's suffix says what it changes in "
+           "the model above.</p>" + "".join(menu) if menu else "")
     )
 
 
@@ -219,7 +250,7 @@ def model_section(ctx: Context) -> str:
     rows = {m: dict(zip(heads, METHOD_TEXT.get(m, ("–", "–")), strict=True)) for m in methods}
     how = pd.DataFrame.from_dict(rows, orient="index").rename_axis("method")
     parts = [
-        _equations(bs.get("q", "diag"), states),
+        _equations(bs.get("q", "diag"), states, methods),
         "<h3>Procedure</h3>",
         f"<p>Each method sets Q and R on the first {lay.n_train} rows of a series. The filter "
         "then runs on through the test rows with them fixed, so every test row is scored by a "
@@ -511,8 +542,10 @@ def alpha_section(ctx: Context) -> str:
                         "last training row, filtered": prob["filtered"].iloc[-len(test) - 1],
                         "last row, filtered": prob["filtered"].iloc[-1],
                         "last row, smoothed": prob["smoothed"].iloc[-1],
-                        "test rows with filtered > 0.9": float((test["filtered"] > 0.9).mean()),
-                        "test rows with filtered < 0.1": float((test["filtered"] < 0.1).mean())}
+                        "share of test rows, filtered > 0.9":
+                            float((test["filtered"] > 0.9).mean()),
+                        "share of test rows, filtered < 0.1":
+                            float((test["filtered"] < 0.1).mean())}  # fmt: skip
         boundary = data.index[lay.n_train] if lay.n_train < lay.n else None
         fig = plot_alpha_probability(prob, boundary=boundary,
                                      title=f"{series}: P(alpha > 0), {method_label(method)}")
