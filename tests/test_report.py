@@ -268,14 +268,22 @@ def test_data_section_states_the_split(page, comparison, report):
 
 
 def test_verdict_is_computed_from_the_scores(comparison, report):
+    """The comparison stacked the model menu's Bayes variants: the verdict answers for the stack
+    (the Bayesian predictive chosen with the training span only, not the variant with the best
+    test score), its differences paired over each series' test steps."""
     scores = pd.DataFrame({s: t["log score"] for s, t in comparison.tables.items()})
-    wins = int((scores.idxmax(axis=0) == "bayes").sum())
-    d = -pd.Series({s: t.loc["grid_seed", "diff vs bayes"] for s, t in comparison.tables.items()})
+    wins = int((scores.idxmax(axis=0) == "bayes_stacked").sum())
+    d = pd.Series({s: np.mean(x.forecasts["bayes_stacked"].log_density
+                              - x.forecasts["grid_seed"].log_density)
+                   for s, x in comparison.series.items()})  # fmt: skip
     v = verdict(comparison)
-    assert v.sentences[0].startswith(f"Bayes had the best out-of-sample log score in {wins} of 2")
+    assert v.sentences[0].startswith(
+        f"Bayes, stacked had the best out-of-sample log score in {wins} of 2")
+    assert v.differences["grid_seed"].method == "bayes_stacked"
     assert v.differences["grid_seed"].mean == pytest.approx(d.mean())
     assert v.differences["grid_seed"].se == pytest.approx(d.std(ddof=1) / np.sqrt(2))
-    assert f"{d.mean():+.3f} nats/step" in v.headline
+    assert f"Bayes, stacked − grid: {d.mean():+.3f} nats/step" in v.headline
+    assert "the model menu's Bayes variants stacked by their training-span scores" in v.headline
     text = report.read_text(encoding="utf-8")
     assert v.headline.split(":")[0] in text and f"in {wins} of 2 series" in text
     gain = np.mean([s.lfo.elpd_i.to_numpy() - s.forecasts["bayes"].log_density

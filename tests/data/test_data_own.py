@@ -275,9 +275,22 @@ def test_missing_value_markers_are_read_as_missing_and_named(tmp_path):
 def test_a_semicolon_separated_file_is_refused_naming_the_separator(tmp_path):
     fund_csv, factor_csv = _write(tmp_path)
     fund_csv.write_text(fund_csv.read_text().replace(",", ";"))
-    with pytest.raises(DataValidationError, match=r"fund.csv: cannot parse the date '2020-01-03;"
-                       r".*this one looks separated by ';', save it with commas"):  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"fund.csv: no column besides the dates.*"
+                       r"this one looks separated by ';', save it with commas"):  # fmt: skip
         load_fund_and_factors(fund_csv, factor_csv)
+
+
+def test_a_semicolon_file_with_decimal_commas_is_refused_naming_the_separator(tmp_path):
+    """An EU-locale spreadsheet export (';' between the columns, ',' as the decimal point)
+    that pandas cannot even index: the error names the file and the fix, not a bare pandas
+    ParserError (a fresh user's "Could not construct index")."""
+    _, factor_csv = _write(tmp_path)
+    eu = tmp_path / "funds_eu.csv"
+    eu.write_text("Date;Fund;Other\n2020-01-03;0,01;0,02\n2020-01-10;0,02;0,01\n")
+    with pytest.raises(DataValidationError, match=r"funds_eu\.csv: cannot be read as a CSV .*"
+                       r"looks separated by ';', save it with commas \(and '\.' as the decimal "
+                       r"point\)"):  # fmt: skip
+        load_fund_and_factors(eu, factor_csv, fund_col="Fund")
 
 
 def test_a_period_the_factor_file_lacks_keeps_its_date_with_the_return_missing(tmp_path):
@@ -332,6 +345,29 @@ def test_weekly_on_monthly_files_is_refused(tmp_path):
     with pytest.raises(DataValidationError, match=r"weekly=True compounds daily returns, but the "
                        r"dates of .*fund.csv are 3\d days apart"):  # fmt: skip
         load_fund_and_factors(fund_csv, factor_csv, weekly=True)
+
+
+def test_weekly_drops_the_fund_weeks_before_and_after_the_factor_file_as_daily_rows_are(tmp_path):
+    """A fund file of 2021-03-01 .. 2021-04-30 against factors of 2021-03-15 .. 2021-04-09: the
+    fund's weeks ending 5 and 12 March and 16, 23 and 30 April have no factor day; they are
+    dropped and counted in ``fund_only`` (kept as missing returns, a fresh user's 2015-2025 fund
+    against 2020-2023 factors had 359 of 516 weeks empty, and the train/test split, which
+    counts rows, scored 35 test weeks of 155), exactly as the monthly rows outside the factor
+    file are (reference: the same files without ``weekly``, the counts by hand)."""
+    days = pd.bdate_range("2021-03-01", "2021-04-30")
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"Fund": rng.normal(0, 0.01, len(days))}, index=days).rename_axis("Date").to_csv(
+        tmp_path / "f.csv", date_format="%Y-%m-%d")  # fmt: skip
+    inner = days[(days >= "2021-03-15") & (days <= "2021-04-09")]
+    pd.DataFrame({"Mkt": rng.normal(0, 0.01, len(inner))}, index=inner).rename_axis(
+        "Date").to_csv(tmp_path / "m.csv", date_format="%Y-%m-%d")  # fmt: skip
+    with pytest.warns(DataWarning, match=r"5 fund week\(s\) with no factor day"):
+        got = load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv", weekly=True)
+    assert list(got.df.index) == list(pd.date_range("2021-03-19", "2021-04-09", freq="W-FRI"))
+    assert got.fund_only == 5 and got.df.notna().all().all()
+    with pytest.warns(DataWarning, match=r"fund row\(s\) with no factor row"):
+        daily = load_fund_and_factors(tmp_path / "f.csv", tmp_path / "m.csv")
+    assert (daily.df.index[0], daily.df.index[-1]) == (inner[0], inner[-1])
 
 
 def test_weekly_without_a_day_where_fund_and_factors_are_observed_is_refused(tmp_path):

@@ -197,8 +197,9 @@ class FundData:
     """A fund and its factors on common dates, ready for ``fit_mle(d.df, d.target, d.factors)``.
 
     df : the fund column, then the factor columns, decimal returns on a sorted ``DatetimeIndex``
-    named "Date"; target, factors : the column names; fund_only : fund rows with no factor row
-    (dropped; a factor row with an empty cell counts as absent); factors_only : factor rows
+    named "Date"; target, factors : the column names; fund_only : fund rows with no factor row,
+    or weekly, fund weeks before the factor file's first day or after its last (dropped; a
+    factor row with an empty cell counts as absent); factors_only : factor rows
     outside the fund's first and last dates (dropped); note : what was done and assumed, in
     words; gaps : factor dates inside the fund's dates with no fund row (kept, the fund's
     return missing).
@@ -443,8 +444,18 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
         # return the filter predicts through, not a shorter week (which would read it as 0).
         span = _within(factors.index, fund.index)
         fund_weeks, factor_weeks = weeks[0][[y]], weeks[1]
-        ends = fund_weeks.index  # every Friday from the file's first week to its last
-        df = fund_weeks.join(factor_weeks)
+        df = fund_weeks.join(factor_weeks)  # every Friday from the file's first week to its last
+        # weeks before the factor file's first day or after its last have no factor at all:
+        # dropped, as the daily or monthly rows outside it are (kept as missing returns they
+        # would fill the split's rows with nothing to fit or score)
+        covered = np.flatnonzero(df[names].notna().any(axis=1).to_numpy())
+        if covered.size == 0:
+            raise DataValidationError(
+                f"{fund_csv} + {factor_csv}: no week where the fund and every factor have a "
+                "value on every day")  # fmt: skip
+        outside = df.index[: covered[0]].append(df.index[covered[-1] + 1 :])
+        df = df.iloc[covered[0] : covered[-1] + 1]
+        ends = df.index
         incomplete_weeks = ends[df[names].isna().any(axis=1).to_numpy()]
         lost = incomplete_weeks[df.loc[incomplete_weeks, y].notna().to_numpy()]
         df.loc[lost, y] = np.nan
@@ -453,7 +464,7 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
             raise DataValidationError(
                 f"{fund_csv} + {factor_csv}: no week where the fund and every factor have a "
                 "value on every day")  # fmt: skip
-        fund_only = fund.index[:0]  # every fund row counts in its week
+        fund_only = outside  # fund weeks with no factor day; every other fund row counts
         holidays = fund.index.difference(factors.index)
         factors_only = factors.index.difference(span)
         steps = [f"{len(fund)} fund days and {len(span)} factor days {format_span(fund.index)}, "
@@ -493,7 +504,8 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
                    "model needs every factor where the fund is observed)")  # fmt: skip
         shown = empty.intersection(rows)
         cells = f"{len(shown)} empty fund value(s){_dates(shown)} kept as missing"
-    dropped = (f"{len(fund_only)} fund row(s) with no factor row{_dates(fund_only)} and "
+    what = "week(s) with no factor day" if weeks is not None else "row(s) with no factor row"
+    dropped = (f"{len(fund_only)} fund {what}{_dates(fund_only)} and "
                f"{len(factors_only)} factor row(s) outside the fund's dates"
                f"{_dates(factors_only)} were dropped")  # fmt: skip
     def said(u: str) -> str:
@@ -626,6 +638,17 @@ def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     return folder
 
 
+def _separator(file: Path) -> str:
+    """Return advice when the file's first line is separated by ';', tabs or '|', else ''."""
+    with file.open(encoding="utf-8", errors="replace") as f:
+        head = f.readline()
+    sep = max(";\t|", key=head.count)
+    if head.count(sep) <= head.count(","):
+        return ""
+    return (f" in a comma-separated file: this one looks separated by {sep!r}, save it with "
+            "commas (and '.' as the decimal point)")
+
+
 def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str, hint: str,
                     columns: Sequence[Hashable] | None = None) -> pd.DataFrame:  # fmt: skip
     """Read a CSV whose first column is a date, with strict date and number parsing.
@@ -639,7 +662,14 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
         raise FileNotFoundError(f"{what} not found: {file.resolve()}")
     # only an empty cell is missing on its own: a marker such as "#N/A" is read as missing
     # too, but said (a spreadsheet's failed lookup reads the same as a deliberate gap)
-    raw = pd.read_csv(file, index_col=0, keep_default_na=False, na_values=[""])
+    try:
+        raw = pd.read_csv(file, index_col=0, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataValidationError(f"{file}: cannot be read as a CSV ({err}); expected dates, "
+                                  f"then a column per series{_separator(file)}") from None
+    if raw.columns.empty:
+        raise DataValidationError(f"{file}: no column besides the dates; expected dates, then a "
+                                  f"column per series{_separator(file)}")  # fmt: skip
     dates = _parse_dates(raw.index, file, date_format, hint)
     used = raw.columns if columns is None or not set(columns) <= set(raw.columns) else columns
     # a column pandas read as numbers holds no text (so no marker): taken as it is, which for
@@ -679,12 +709,9 @@ def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> p
     bad = np.flatnonzero(dates.isna())
     if bad.size:
         row = int(bad[0])
-        sep = next((c for c in ";\t|" if c in str(labels[row])), None)
         raise DataValidationError(
             f"{file}: cannot parse the date {labels[row]!r} in data row {row + 1} "
-            f"(line {row + 2} if no blank lines); expected {hint}"
-            + (f" in a comma-separated file: this one looks separated by {sep!r}, save it "
-               "with commas" if sep else ""))  # fmt: skip
+            f"(line {row + 2} if no blank lines); expected {hint}{_separator(file)}")
     return dates
 
 

@@ -3,6 +3,10 @@
 The evidence is the mean out-of-sample log score (nats per step); a difference is clear when
 it exceeds two standard errors: paired over the test steps for one series
 (`compare._add_differences`), of the per-series differences across series (`Comparison.summary`).
+"Bayes" is plain ``bayes``, or ``bayes_stacked`` when the comparison stacked the model menu's
+variants: the stack is the Bayesian predictive chosen with the training span only, so it answers
+the question without looking at the test rows (picking the variant with the best test score
+would).
 """
 
 from __future__ import annotations
@@ -19,19 +23,24 @@ from tvbeta.evaluate.settings import BAYES_VARIANTS
 from tvbeta.viz.compare import method_label
 
 REFERENCE = "bayes"
+STACKED = "bayes_stacked"
 #: What Bayes is compared against in the verdict, in this order (the seed's grid first).
 BASELINES = ("grid_seed", "mle")
 CLEAR = 2.0  # standard errors
 
 
 class Difference(NamedTuple):
-    """Bayes minus a baseline: mean over series, its se, per-series values and paired ses."""
+    """Bayes minus a baseline: mean over series, its se, per-series values and paired ses.
+
+    ``method``: the Bayes method compared (``bayes`` or ``bayes_stacked``).
+    """
 
     baseline: str
     mean: float
     se: float
     per_series: pd.Series
     paired_se: pd.Series
+    method: str = REFERENCE
 
     @property
     def ahead(self) -> int:
@@ -52,17 +61,27 @@ class Verdict(NamedTuple):
     differences: dict[str, Difference]
 
 
-def difference(comparison: Comparison, baseline: str) -> Difference | None:
-    """Bayes minus ``baseline`` in mean log score, per series and averaged (None if absent)."""
-    tables = {s: t for s, t in comparison.tables.items() if {REFERENCE, baseline} <= set(t.index)}
-    if not tables:
+def difference(comparison: Comparison, baseline: str,
+               method: str = REFERENCE) -> Difference | None:  # fmt: skip
+    """Return ``method`` minus ``baseline`` in mean log score, per series and averaged, or None.
+
+    Paired over each series' test steps from its forecasts; plain Bayes, of a comparison that
+    holds only its tables, from their paired columns (baseline minus bayes, sign flipped).
+    """
+    d, se_i = {}, {}
+    for name, s in comparison.series.items():
+        if {method, baseline} <= set(s.forecasts):
+            x = s.forecasts[method].log_density - s.forecasts[baseline].log_density
+            d[name] = float(x.mean())
+            se_i[name] = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else np.nan
+        elif method == REFERENCE and {method, baseline} <= set(s.table.index):
+            d[name] = -float(s.table.loc[baseline, f"diff vs {REFERENCE}"])
+            se_i[name] = float(s.table.loc[baseline, "diff se"])
+    if not d:
         return None
-    diff = f"diff vs {REFERENCE}"
-    # the tables hold baseline - bayes, paired per test step; flip the sign for bayes - baseline
-    d = pd.Series({s: -float(t.loc[baseline, diff]) for s, t in tables.items()})
-    se_i = pd.Series({s: float(t.loc[baseline, "diff se"]) for s, t in tables.items()})
+    d, se_i = pd.Series(d), pd.Series(se_i)
     se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float(se_i.iloc[0])
-    return Difference(baseline, float(d.mean()), se, d, se_i)
+    return Difference(baseline, float(d.mean()), se, d, se_i, method)
 
 
 def _wins(scores: pd.DataFrame) -> pd.Series:
@@ -72,13 +91,17 @@ def _wins(scores: pd.DataFrame) -> pd.Series:
 def _headline(d: Difference, n: int) -> str:
     what = method_label(d.baseline) if d.baseline != "grid_seed" else "the seed's grid search"
     short = "grid" if d.baseline.startswith("grid") else method_label(d.baseline)
-    num = f"Bayes − {short}: {d.mean:+.3f} nats/step, se {d.se:.3f}"
+    who = "Bayes" if d.method == REFERENCE else method_label(d.method)
+    num = f"{who} − {short}: {d.mean:+.3f} nats/step, se {d.se:.3f}"
+    subject = "Bayesian estimation of Q and R" + (
+        "" if d.method == REFERENCE else
+        " (the model menu's Bayes variants stacked by their training-span scores)")  # fmt: skip
     if d.mean > CLEAR * d.se:
-        return f"Yes: Bayesian estimation of Q and R beat {what} out of sample ({num})."
+        return f"Yes: {subject} beat {what} out of sample ({num})."
     if d.mean < -CLEAR * d.se:
-        return f"No: {what} beat Bayesian estimation of Q and R out of sample ({num})."
+        return f"No: {what} beat {subject} out of sample ({num})."
     return (
-        f"No clear difference: Bayesian estimation of Q and R and {what} are within "
+        f"No clear difference: {subject} and {what} are within "
         f"{CLEAR:g} standard errors out of sample ({num}, {n} series)."
     )
 
@@ -96,20 +119,26 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
     Returns
     -------
     Verdict
-        The headline, the sentences and the differences of Bayes against each baseline of
-        `BASELINES` that was run.
+        The headline, the sentences and the differences of Bayes (``bayes_stacked`` when it
+        ran, else ``bayes``: module docstring) against each baseline of `BASELINES` that was
+        run.
     """
     tables = comparison.tables
     n = len(tables)
     scores = pd.DataFrame({s: t["log score"] for s, t in tables.items()})
     wins = _wins(scores)
     sentences = []
-    diffs = {b: d for b in BASELINES if (d := difference(comparison, b)) is not None}
-    if REFERENCE in scores.index:
-        others = ", ".join(f"{method_label(m)} {c}" for m, c in wins.items() if m != REFERENCE)
+    lead = STACKED if STACKED in scores.index else REFERENCE
+    diffs = {b: d for b in BASELINES if (d := difference(comparison, b, lead)) is not None}
+    if not diffs:  # a stack without forecasts to pair (hand-made tables): plain Bayes
+        lead = REFERENCE
+        diffs = {b: d for b in BASELINES if (d := difference(comparison, b)) is not None}
+    who = "Bayes" if lead == REFERENCE else method_label(lead)
+    if lead in scores.index:
+        others = ", ".join(f"{method_label(m)} {c}" for m, c in wins.items() if m != lead)
         sentences.append(
-            f"Bayes had the best out-of-sample log score in "
-            f"{int(wins.get(REFERENCE, 0))} of {n} series"
+            f"{who} had the best out-of-sample log score in "
+            f"{int(wins.get(lead, 0))} of {n} series"
             + (f" (other winners: {others})." if others else ".")
         )
     else:
@@ -121,8 +150,8 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
     for d in diffs.values():
         where = "across series" if n > 1 else "paired over the test steps"
         sentences.append(
-            f"Bayes minus {method_label(d.baseline)}: {d.mean:+.3f} nats/step on average "
-            f"(se {d.se:.3f} {where}); Bayes was ahead by more than {CLEAR:g} paired se in "
+            f"{who} minus {method_label(d.baseline)}: {d.mean:+.3f} nats/step on average "
+            f"(se {d.se:.3f} {where}); {who} was ahead by more than {CLEAR:g} paired se in "
             f"{d.ahead} and behind by more than {CLEAR:g} in {d.behind} of {len(d.per_series)} "
             "series."
         )
@@ -161,13 +190,13 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
         headline = _headline(first, n)
     else:
         headline = f"Best mean out-of-sample log score: {method_label(best)}."
-    menu = _menu(comparison, list(scores.index))
+    menu = _menu(comparison, [m for m in scores.index if m != lead])
     if menu:  # the question asked of each variant run, not of plain Bayes alone
         headline = f"{headline} {menu}"
     return Verdict(headline, sentences, diffs)
 
 
-#: The model menu's Bayes methods, each answered beside plain Bayes when it ran.
+#: The model menu's Bayes methods, each answered beside the headline's when it ran.
 MENU = tuple(m for m in (*BAYES_VARIANTS, "bayes_stacked") if m != REFERENCE)
 
 

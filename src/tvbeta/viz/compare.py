@@ -42,7 +42,7 @@ METHOD_LABELS: dict[str, str] = {
     "mle_mr": "MLE, mean-reverting betas", "bayes_mr": "Bayes, mean-reverting betas",
     "mle_vol_mr": "MLE, volatility-scaled R, mean-reverting betas",
     "bayes_vol_mr": "Bayes, volatility-scaled R, mean-reverting betas",
-    "rolling_ols": "rolling OLS",
+    "bayes_stacked": "Bayes, stacked", "rolling_ols": "rolling OLS",
 }  # fmt: skip
 #: One colour per method, the same in every figure of a report.
 METHOD_COLORS: dict[str, str] = {
