@@ -534,6 +534,19 @@ def test_integration_run_nile_local_level_end_to_end(capsys, tmp_path):
     assert 'id="betas-volume"' in report and "none: a local level model" in report
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the convergence warnings this is about
+def test_compare_says_above_its_tables_which_bayes_fits_failed_a_convergence_check(capsys,
+                                                                                   tmp_path):
+    """2 chains x (30 + 30) cannot reach 400 effective draws: a note names the fit above the
+    tables (the warnings, printed at the end, came after the numbers a user reads first)."""
+    code, out, err = run(capsys, "compare", NILE, "--draws", "30", "--tune", "30", "--chains",
+                         "2", "--cores", "2", "--output", tmp_path)  # fmt: skip
+    assert code == 0, err
+    note = "note: 1 of 1 Bayesian fits failed a convergence check (volume: bayes)"
+    assert note in out and out.index(note) < out.index("## volume")
+
+
 # --- fit --shrinkage ---------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore::UserWarning")  # tiny chains: convergence warnings expected
 def test_fit_bayes_with_shrinkage_horseshoe_saves_a_horseshoe_fit_at_target_accept_0_9(

@@ -268,11 +268,31 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
                 written = _write_report(comparison, stage / REPORT_FILE, stage)
             except Unavailable as err:
                 _say(f"tvbeta: note: {err}")
+    failed = _failed_bayes_fits(comparison)
+    if failed:  # above the tables: the warnings come at the end, read after the numbers
+        print(f"note: {len(failed[0])} of {failed[1]} Bayesian fits failed a convergence check "
+              f"({listed(failed[0], 4)}): their rows below rest on too few effective draws or "
+              "chains that disagree; the warnings at the end name the parameters (more draws "
+              "clear them: the default 4 chains x (1000 + 1000) pass on the built-in data)")
     print(comparison.to_markdown())
     print(f"comparison saved in {folder} (comparison.json, fits/, {MODEL_COPY})")
     if written is not None:
         print(f"report: {folder / written.name}")
     return EXIT_OK
+
+
+def _failed_bayes_fits(comparison: Any) -> tuple[list[str], int] | None:
+    """Return ("series: method" of each Bayes fit failing a check, the fits checked), or None.
+
+    None when every Bayesian fit of the comparison passed `check_convergence` (or none ran).
+    """
+    from tvbeta.estimate.bayes.diagnostics import check_convergence
+    from tvbeta.evaluate.settings import BAYES_VARIANTS
+
+    fits = [(f"{name}: {method}", fit) for name, s in comparison.series.items()
+            for method, fit in s.fits.items() if method in BAYES_VARIANTS and fit is not None]
+    failed = [label for label, fit in fits if not check_convergence(fit, warn=False).ok]
+    return (failed, len(fits)) if failed else None
 
 
 @contextmanager
