@@ -32,6 +32,7 @@ class StubComparison:
 
     def __init__(self, kwargs: dict[str, Any]) -> None:
         self.kwargs = kwargs
+        self.series: dict[str, Any] = {}  # no fits: none failed a convergence check
 
     def write_files(self, folder: Path) -> None:
         (Path(folder) / "comparison.json").write_text("{}")
@@ -555,13 +556,16 @@ def test_fit_bayes_with_shrinkage_horseshoe_saves_a_horseshoe_fit_at_target_acce
     the horseshoe (tiny.toml leaves target_accept at 0.8)."""
     from tvbeta.estimate.bayes.fit import BayesFit
 
-    code, _, err = run(capsys, "fit", TINY, "--method", "bayes", "--shrinkage", "horseshoe",
+    code, out, err = run(capsys, "fit", TINY, "--method", "bayes", "--shrinkage", "horseshoe",
                          "--target", "NoDur", "--draws", "50", "--tune", "50", "--output",
                          tmp_path)  # fmt: skip
     assert code == 0, err
     fit = BayesFit.load(tmp_path / "fit_bayes_horseshoe" / "NoDur.nc")
     assert fit.spec.shrinkage == "horseshoe" and "shrink_tau" in fit.tree["posterior"]
     assert fit.settings["target_accept"] == 0.9
+    # the table gives the horseshoe's answer, which betas are static, as the saved fit has it
+    p = fit.static_probability()
+    assert all(f"P(static)[{state}]" in out for state in p.index)
 
 
 def test_fit_mle_with_shrinkage_says_the_horseshoe_is_a_bayes_prior(capsys, tmp_path):

@@ -435,7 +435,10 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
                     **_model_keywords(config, "bayes", burn))  # fmt: skip
     path = fit.save(folder / f"{_slug(target)}.nc")
     medians = fit.qr_summary()["posterior median"].to_dict()  # the MLE's names and units
-    return {"sampler": fit.settings["sampler"], **medians,
+    # the horseshoe is asked for to tell which betas move: its answer, P(static), per state
+    static = ({f"P(static)[{state}]": p for state, p in fit.static_probability().items()}
+              if config.model.shrinkage == "horseshoe" else {})  # fmt: skip
+    return {"sampler": fit.settings["sampler"], **medians, **static,
             "seconds": round(fit.settings["wall_time_total"], 1)}, [path]  # fmt: skip
 
 

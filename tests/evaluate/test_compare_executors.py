@@ -135,9 +135,12 @@ def test_each_series_leave_future_out_runs_in_its_task_with_the_serial_numbers(t
     to the series' task: on the cluster its elpd, Pareto k and refit rows equal the serial
     run's to the last bit. Within a series the refits are sequential by construction (where the
     next one happens depends on the posterior of the last), so the series is the unit of work.
-    A threshold of 0.4 makes series a refit once (its largest k-hat is 0.48), in the worker."""
-    lfo = BayesSettings(SamplerSettings(draws=200, tune=200, chains=2, n_paths=0),
-                        lfo_threshold=0.4)  # fmt: skip
+    The threshold is set below series a's largest k-hat without refits (0.48 on one machine,
+    under 0.4 on another: the draws follow the CPU's rounding), so it refits in the worker."""
+    nuts = SamplerSettings(draws=200, tune=200, chains=2, n_paths=0)
+    probe = compare(two_series, methods=["bayes"], bayes=BayesSettings(nuts, lfo_threshold=1.0))
+    threshold = 0.9 * float(probe.series["a"].lfo.pareto_k.max())
+    lfo = BayesSettings(nuts, lfo_threshold=threshold)
     runs = {name: compare(two_series, methods=["bayes"], bayes=lfo, executor=executor)
             for name, executor in (("serial", None), ("dask", dask_client))}  # fmt: skip
     assert_same_numbers(runs["dask"], runs["serial"])
@@ -146,4 +149,4 @@ def test_each_series_leave_future_out_runs_in_its_task_with_the_serial_numbers(t
         assert got.elpd == expected.elpd and got.refit_rows == expected.refit_rows
         pd.testing.assert_series_equal(got.elpd_i, expected.elpd_i, check_exact=True)
         pd.testing.assert_series_equal(got.pareto_k, expected.pareto_k, check_exact=True)
-    assert runs["dask"].series["a"].lfo.n_refits == 1
+    assert runs["dask"].series["a"].lfo.n_refits >= 1

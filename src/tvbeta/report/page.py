@@ -32,6 +32,7 @@ nav { font-size: 14px; background: #f3f6fa; padding: 8px 16px; border-radius: 4p
 nav ul { margin: 4px 0; padding-left: 12px; list-style: none; }
 nav a { text-decoration: none; color: #1f5f99; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0 14px; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
 th, td { padding: 3px 9px; border-bottom: 1px solid #e3e3e3; text-align: right; }
 th { background: #f3f6fa; font-weight: 600; }
 td.label, th.label { text-align: left; }
@@ -105,9 +106,10 @@ def table(
             attr = f' class="{" ".join(cls)}"' if cls else ""
             cells += f"<td{attr}>{_cell(row[col], formats.get(str(col), default))}</td>"
         body.append(f"<tr>{cells}</tr>")
+    # in a scrolling box: a wide table (long setter names, many states) stays readable
     return (
-        f'<table data-table="{esc(name)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div class="table-wrap"><table data-table="{esc(name)}"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 

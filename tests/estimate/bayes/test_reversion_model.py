@@ -8,7 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import chisquare
+from scipy.stats import beta as beta_dist
+from scipy.stats import chisquare, norm
 from tests.estimate.bayes.test_model import at
 from tests.estimate.bayes.test_volatility_model import quiet_fit
 from tests.kalman.models import mean_reverting_transition
@@ -25,6 +26,13 @@ from tvbeta.kalman import state_space
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 PPY = 4.0
 """Quarterly data: a one-year persistence phi^4 is identified by a few hundred steps."""
+
+
+def phi_z_of(phi_annual) -> np.ndarray:
+    """The sampled coordinate of one-year persistences: Phi^-1(F(phi_annual)), F the CDF of
+    their default Beta(reversion_a, reversion_b) prior (scipy's)."""
+    priors = Priors()
+    return norm.ppf(beta_dist.cdf(phi_annual, priors.reversion_a, priors.reversion_b))
 
 
 def simulate(seed: int, n: int, phi, mu, sigma_beta, sigma_eps: float = 0.01,
@@ -73,7 +81,7 @@ def test_log_likelihood_equals_statsmodels_with_the_augmented_transition():
     for sigma_eps, sigma_beta, phi in [(0.01, [1e-3, 0.05], [0.8, 0.9]),
                                        (0.02, [1e-4, 0.1], [0.99, 0.5])]:  # fmt: skip
         point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta,
-                   phi_annual=np.power(phi, PPY))  # fmt: skip
+                   phi_z=phi_z_of(np.power(phi, PPY)))  # fmt: skip
         ref = statsmodels_filter(*augmented(spec, phi, sigma_beta, sigma_eps))
         np.testing.assert_allclose(loglik(point), ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
 
@@ -91,7 +99,7 @@ def test_mean_reverting_betas_with_volatility_scaled_noise_equal_statsmodels():
     for sigma_eps, sigma_beta, phi, gamma in [(0.01, [1e-3, 0.05], [0.8, 0.9], 0.7),
                                               (0.02, [1e-4, 0.1], [0.99, 0.5], -0.3)]:
         point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta, gamma=gamma,
-                   phi_annual=np.power(phi, PPY))  # fmt: skip
+                   phi_z=phi_z_of(np.power(phi, PPY)))  # fmt: skip
         arrays = list(augmented(spec, phi, sigma_beta, sigma_eps))
         arrays[4] = sigma_eps**2 * np.exp(gamma * spec.log_h)
         ref = statsmodels_filter(*arrays)
@@ -99,12 +107,12 @@ def test_mean_reverting_betas_with_volatility_scaled_noise_equal_statsmodels():
 
 
 def test_gradient_in_phi_matches_finite_differences_of_the_log_density():
-    """d logp / d(logit phi_annual) from the Op's exact dT, against central differences of
-    the compiled log density (step 1e-5 in the sampler's space)."""
+    """d logp / d phi_z (phi_annual = F^-1(Phi(phi_z))) from the Op's exact dT, against
+    central differences of the compiled log density (step 1e-5 in the sampler's space)."""
     y, Z = simulate(1, 120, [0.7, 0.95], [0.0, 1.0], [1e-3, 0.03])
     model = model_from_spec(spec_for(y, Z))
     logp, dlogp = model.compile_logp(), model.compile_dlogp()
-    point = at(model, sigma_eps=0.012, sigma_beta=[1e-3, 0.03], phi_annual=[0.4, 0.85])
+    point = at(model, sigma_eps=0.012, sigma_beta=[1e-3, 0.03], phi_z=phi_z_of([0.4, 0.85]))
     names = [v.name for v in model.value_vars]
     sizes = [np.size(point[n]) for n in names]
     grad = dlogp(point)
@@ -118,6 +126,20 @@ def test_gradient_in_phi_matches_finite_differences_of_the_log_density():
     fd = np.array([(value(flat + h * e) - value(flat - h * e)) / (2 * h)
                    for e in np.eye(flat.size)])  # fmt: skip
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize(("a", "b"), [(4.0, 1.0), (1.5, 1.0), (2.0, 3.0)])
+def test_phi_annual_is_the_beta_priors_quantile_of_the_sampled_normal(a, b):
+    """phi_annual = F^-1(Phi(phi_z)) with phi_z ~ N(0, 1): the Beta(a, b) prior exactly
+    (reference: scipy's beta.ppf of norm.cdf, to 1e-10), in coordinates with the normal's
+    tails; z far out maps into [0, 1]."""
+    y, Z = simulate(0, 60, [0.8, 0.9], [0.0, 1.0], [1e-3, 0.05])
+    spec = spec_for(y, Z, priors=Priors(reversion_a=a, reversion_b=b))
+    model = model_from_spec(spec)
+    phi_annual = model.compile_fn(model["phi_annual"], inputs=[model["phi_z"]])
+    for z in ([-2.5, 0.3], [0.0, 1.7], [-9.0, 9.0]):
+        got = phi_annual({"phi_z": np.array(z)})
+        np.testing.assert_allclose(got, beta_dist.ppf(norm.cdf(z), a, b), rtol=1e-10, atol=1e-14)
 
 
 def test_beta_paths_are_the_first_k_states_of_statsmodels_smoother():

@@ -10,7 +10,12 @@ is the constant model, and the likelihood stays the exact Kalman one with a per-
 
 With ``betas="mean_reverting"`` the betas revert to long-run means mu:
 beta_t - mu = diag(phi) (beta_{t-1} - mu) + eta_t, phi = phi_annual^(1/ppy) with phi_annual ~
-Beta(reversion_a, reversion_b) per state; mu ~ N(a0, P0) is integrated out exactly. The
+Beta(reversion_a, reversion_b) per state; mu ~ N(a0, P0) is integrated out exactly. NUTS
+samples phi_z ~ Normal(0, 1) with phi_annual = F^-1(Phi(phi_z)), F the Beta's distribution
+function: the same prior, in coordinates where a phi the data barely inform has the normal's
+light tails (in log-odds the Beta(4, 1)'s tail towards 1 is exponential: posterior kurtosis
+2.5-6.5 on NoDur's five states against 0.3-1.2 here; 4-7% fewer leapfrog steps and 15-40% more
+bulk ESS on NoDur and Money, 4 x (1000 + 1000), seeds 1-3). The
 likelihood (`ReversionLoglikOp`) runs two k-state filters (`tvbeta.kalman.collapsed`) with an
 exact gradient in phi; the beta paths and predictive run the filter of the augmented state
 [beta; mu] (`tvbeta.model.reversion`), whose terms are the same.
@@ -466,8 +471,9 @@ def build_model(
     Free parameters: ``sigma_eps`` (R = sigma_eps^2) and, for q="diag", ``sigma_beta`` (dims
     state), both sampled as signed sds (`SignedScale`); for q="full" the packed Cholesky factor
     ``chol_Q`` with deterministics ``sigma_beta`` and ``Q`` (state, state_); with
-    ``noise="volatility"`` also ``gamma``; with ``betas="mean_reverting"`` also ``phi_annual``
-    (dims state) and the deterministic ``phi``; with ``shrinkage="horseshoe"``, ``sigma_beta`` is a
+    ``noise="volatility"`` also ``gamma``; with ``betas="mean_reverting"`` also ``phi_z`` (dims
+    state; the sampled coordinate, module docstring) and the deterministics ``phi_annual`` and
+    ``phi``; with ``shrinkage="horseshoe"``, ``sigma_beta`` is a
     deterministic of ``shrink_tau``, ``shrink_lambda`` and ``shrink_z`` (`horseshoe_sigma_beta`).
     Observed: ``y`` (dims time =
     `BayesSpec.observed_time`), a `pm.CustomDist` whose log density is the filter's one-step
@@ -610,8 +616,10 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
             log_h = _sampled_log_h(spec, data) if spec.samples_half_life else data["log_h"]
             R = sigma_eps**2 * pt.exp(gamma * log_h)  # (n,): one R_t per row
         if spec.betas == "mean_reverting":
-            phi_annual = pm.Beta("phi_annual", spec.priors.reversion_a, spec.priors.reversion_b,
-                                 dims=DIMS["phi_annual"])  # fmt: skip
+            phi_z = pm.Normal("phi_z", 0.0, 1.0, dims=DIMS["phi_annual"])
+            phi_annual = pm.Deterministic("phi_annual", pt.betaincinv(
+                spec.priors.reversion_a, spec.priors.reversion_b,
+                0.5 * pt.erfc(-phi_z / np.sqrt(2.0))), dims=DIMS["phi_annual"])  # fmt: skip
             phi = pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
             params, signature = [Q, R, data["Z_obs"], phi], "(k,k),(r),(t,k),(k)->(t)"
             op = ReversionLoglikOp(len(constant_k(spec.k) or ()))
