@@ -831,32 +831,48 @@ def log_scores(config_path: Path) -> pd.Series:
     return result.tables["y"]["log score"]
 
 
-def test_data_frequency_sets_the_default_rolling_window(tmp_path):
-    """[data] frequency reaches the comparison: "quarterly" makes the default rolling window
-    three years of quarters (12 rows), as the explicit rolling_window = 12 does; without it
-    the dates say monthly, 36 rows."""
-    declared = log_scores(csv_model(tmp_path, "quarterly"))
-    explicit = log_scores(csv_model(tmp_path, None, "rolling_window = 12\n"))
-    inferred = log_scores(csv_model(tmp_path, None))
-    explicit36 = log_scores(csv_model(tmp_path, None, "rolling_window = 36\n"))
-    pd.testing.assert_series_equal(declared, explicit)
-    pd.testing.assert_series_equal(inferred, explicit36)
-    assert declared.iloc[0] != inferred.iloc[0]
+def test_data_frequency_sets_the_default_rolling_window(df):
+    """The frequency reaches the comparison: 20 periods a year on these monthly rows (within a
+    factor 2 of the dates' 12, so taken) makes the default rolling window three years of them,
+    60 rows, as rolling_window = 60 does; without it the dates say monthly, 36 rows."""
+    def scores(**kwargs) -> pd.Series:
+        return compare_methods(df, ["y"], FACTORS, methods=["rolling_ols"], progress=False,
+                               **kwargs).tables["y"]["log score"]  # fmt: skip
+
+    declared = scores(bayes=BayesSettings(frequency=20.0))
+    pd.testing.assert_series_equal(declared, scores(rolling_window=60))
+    pd.testing.assert_series_equal(scores(), scores(rolling_window=36))
+    assert declared.iloc[0] != scores().iloc[0]
 
 
 def test_data_frequency_reaches_the_bayes_and_mle_model(tmp_path, df):
     """The frequency fixes the periods per year of the prior initial state, which the MLE
-    shares: "annual" (1 period a year) shortens the default initial window from 12 rows to
-    2k + 2 = 8, so the MLE of the comparison changes; the same as BayesSettings(frequency=1)."""
-    config = load_config(csv_model(tmp_path, "annual"))
-    assert config.bayes_settings().frequency == "annual"
+    shares: the model file's "monthly", 12.0 and the dates give the same MLE; 20 a year
+    lengthens the default initial window from 12 rows to 20, so the MLE changes."""
+    config = load_config(csv_model(tmp_path, "monthly"))
+    assert config.bayes_settings().frequency == "monthly"
     runs = {
         name: compare_methods(df, ["y"], FACTORS, methods=["mle"], progress=False,
                               bayes=BayesSettings(frequency=freq)).tables["y"]["log score"]
-        for name, freq in (("annual", "annual"), ("one a year", 1.0), ("dates", None))
+        for name, freq in (("monthly", "monthly"), ("twelve", 12.0), ("dates", None),
+                           ("twenty", 20.0))
     }  # fmt: skip
-    pd.testing.assert_series_equal(runs["annual"], runs["one a year"])
-    assert runs["annual"].iloc[0] != runs["dates"].iloc[0]
+    pd.testing.assert_series_equal(runs["monthly"], runs["twelve"])
+    pd.testing.assert_series_equal(runs["monthly"], runs["dates"])
+    assert runs["twenty"].iloc[0] != runs["dates"].iloc[0]
+
+
+@pytest.mark.parametrize("frequency", ["quarterly", "weekly"])
+def test_a_data_frequency_that_contradicts_the_dates_is_refused(tmp_path, frequency):
+    """A fresh user wrote frequency = "weekly" for aggregate = "weekly" on daily files: the
+    priors per year were then scaled for weeks, silently. The model file's frequency must be
+    within a factor 2 of the dates' spacing (here monthly rows); the error names the key and
+    both frequencies and points to aggregate."""
+    config = load_config(csv_model(tmp_path, frequency))
+    with pytest.raises(ConfigError, match=rf"\[data\] frequency: frequency '{frequency}' .*"
+                       r"contradicts the dates, 3\d day\(s\) apart \(median: 12 a "
+                       r"year\).*aggregate = 'weekly'"):  # fmt: skip
+        config.load_data()
 
 
 # === 9. the command line ========================================================================

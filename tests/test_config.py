@@ -555,6 +555,9 @@ def test_files_source_reads_only_the_named_columns_of_a_wide_fund_file(tmp_path)
                                              "2008-02-01, 2008-03-01, ...) and "
                                              "{tmp}/in/factors.csv (2007-01-31 .. "),
     ("empty fund file", "fund_csv", "{tmp}/in/fund.csv: cannot read a header row"),
+    ("semicolons", "factor_csv", "{tmp}/in/factors.csv: expected the dates, then one column per "
+                                 "series in a comma-separated file: this one looks separated by "
+                                 "';', save it with commas (and '.' as the decimal point)"),
 ])  # fmt: skip
 def test_files_source_errors_name_the_model_file_the_key_and_the_csv(tmp_path, case, key, expect):
     fund_and_factor_files(tmp_path)
@@ -571,6 +574,8 @@ def test_files_source_errors_name_the_model_file_the_key_and_the_csv(tmp_path, c
     elif case == "month starts":  # the fund dated at the first of the next month
         frame = pd.read_csv(fund, index_col=0, parse_dates=True)
         frame.set_axis(frame.index + pd.Timedelta(days=1), axis=0).to_csv(fund)
+    elif case == "semicolons":  # a spreadsheet's export in a decimal-comma locale
+        pd.read_csv(factors, index_col=0).to_csv(factors, sep=";", decimal=",")
     else:
         fund.write_text("")
     path = model_file(tmp_path, FILES)

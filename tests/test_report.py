@@ -25,6 +25,7 @@ from tvbeta.evaluate.compare import (
     SeriesResult,
     compare_methods,
 )
+from tvbeta.evaluate.forecast import OneStepForecast
 from tvbeta.nuts import SamplerSettings
 from tvbeta.report import verdict, write_report
 from tvbeta.report.page import slug
@@ -286,6 +287,10 @@ def test_verdict_is_computed_from_the_scores(comparison, report):
     assert "the model menu's Bayes variants stacked by their training-span scores" in v.headline
     text = report.read_text(encoding="utf-8")
     assert v.headline.split(":")[0] in text and f"in {wins} of 2 series" in text
+    weights = [f"{s}: " + ", ".join(f"{m} {x:.2f}" for m, x in
+                                    t["stacking weight"].dropna().items() if x >= 0.005)
+               for s, t in comparison.tables.items()]  # fmt: skip
+    assert f"Stacking weights (training-span PSIS-LOO): {'; '.join(weights)}." in v.sentences
     gain = np.mean([s.lfo.elpd_i.to_numpy() - s.forecasts["bayes"].log_density
                     for s in comparison.series.values()], axis=1).mean()  # fmt: skip
     assert any(f"(leave-future-out) changes the Bayes log score by {gain:+.3f}" in x
@@ -338,6 +343,36 @@ def test_verdict_answers_for_each_model_menu_variant_against_the_grid_and_rollin
     assert (f"Model menu minus the seed's grid / rolling OLS, nats/step, mean over series (se "
             f"across series): bayes_vol +0.200 (se {vol.std(ddof=1) / np.sqrt(3):.3f}) / +0.100 "
             "(se 0.000).") in headline
+
+
+def test_verdict_of_a_stack_says_where_its_weights_are_a_coin_toss():
+    """Hand-made series with forecasts: the stack weighs bayes_vol 1.0 on s1, whose training LOO
+    is 0.001 above bayes' with se 0.07 (a fresh user's case: another seed flipped it), and 0.6
+    / 0.4 on s2, 0.5 apart: the verdict answers for the stack, paired over the test steps
+    (here +0.1 every step against the grid), lists the weights and flags s1 only."""
+    def series(name: str, w_vol: float, loo_gap: float) -> SeriesResult:
+        t = pd.DataFrame({"log score": [1.0, 1.05, 1.08, 1.1],
+                          "stacking weight": [np.nan, 1 - w_vol, w_vol, np.nan],
+                          "train LOO": [np.nan, 2.0, 2.0 + loo_gap, np.nan],
+                          "train LOO se": [np.nan, 0.07, 0.07, np.nan]},
+                         index=pd.Index(["grid_seed", "bayes", "bayes_vol", "bayes_stacked"],
+                                        name="method"))  # fmt: skip
+        t["diff vs bayes"] = t["log score"] - 1.05
+        t["diff se"] = 0.01
+        y = np.zeros(4)
+        fc = {m: OneStepForecast(y, y, y + 1, np.full(4, score), y + 0.5)
+              for m, score in t["log score"].items()}  # fmt: skip
+        return SeriesResult(name, t, fc)
+
+    comp = Comparison({"s1": series("s1", 1.0, 0.001), "s2": series("s2", 0.4, 0.5)}, {},
+                      pd.DataFrame())  # fmt: skip
+    v = verdict(comp)
+    assert v.differences["grid_seed"].method == "bayes_stacked"
+    assert v.differences["grid_seed"].mean == pytest.approx(0.1)
+    assert ("Stacking weights (training-span PSIS-LOO): s1: bayes_vol 1.00; s2: bayes 0.60, "
+            "bayes_vol 0.40.") in v.sentences
+    assert any(x.startswith("In s1 the two best variants' training LOO scores differ by less "
+                            "than a standard error") for x in v.sentences), v.sentences
 
 
 def test_report_is_offline_with_plotly_js_once(report, page):

@@ -168,8 +168,11 @@ def test_phi_of_a_beta_that_does_not_move_is_no_warning_beside_a_phi_that_is():
         fit = fit_mle(frame, "y", FACTORS, betas="mean_reverting")
     messages = [str(w.message) for w in caught if w.category is MLEConvergenceWarning]
     assert {"Q[Intercept]", "phi[Intercept]", "phi[f1]", "phi[f2]"} <= set(fit.estimate.on_bound)
-    assert len(messages) == 1 and messages[0].startswith("MLE sits on a bound for phi[f1], "
-                                                         "phi[f2]:"), messages
+    phi = fit.params  # the warning gives each value: here phi's lower edge, 0.5
+    assert len(messages) == 1 and messages[0].startswith(
+        f"MLE sits on a bound for phi[f1] = {phi['phi[f1]']:.3g}, phi[f2] = "
+        f"{phi['phi[f2]']:.3g}:"), messages
+    assert "phi[f1] = 0.5," in messages[0]
 
 
 def test_noise_variance_on_its_bound_warns_that_the_likelihood_peaks_there():

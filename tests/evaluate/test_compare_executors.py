@@ -150,3 +150,24 @@ def test_each_series_leave_future_out_runs_in_its_task_with_the_serial_numbers(t
         pd.testing.assert_series_equal(got.elpd_i, expected.elpd_i, check_exact=True)
         pd.testing.assert_series_equal(got.pareto_k, expected.pareto_k, check_exact=True)
     assert runs["dask"].series["a"].lfo.n_refits >= 1
+
+
+def test_a_leave_future_out_refits_warnings_say_they_are_a_refits(two_series):
+    """A fresh user read "FundA: Bayesian fit failed convergence checks" in the console while
+    the report said every posterior passed: the warning came from an LFO refit. Its warnings
+    are named so (2 x (30 + 30) draws cannot pass the checks; the threshold, 0.9 x series a's
+    largest k-hat without refits, makes it refit)."""
+    nuts = SamplerSettings(draws=30, tune=30, chains=2, n_paths=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probe = compare_methods(two_series, ["a"], FACTORS, methods=["bayes"], progress=False,
+                                bayes=BayesSettings(nuts, lfo_threshold=1.0), seed=5)  # fmt: skip
+    threshold = 0.9 * float(probe.series["a"].lfo.pareto_k.max())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = compare_methods(two_series, ["a"], FACTORS, methods=["bayes"], progress=False,
+                              bayes=BayesSettings(nuts, lfo_threshold=threshold), seed=5)
+    assert run.series["a"].lfo.n_refits >= 1
+    refits = [str(w.message) for w in caught
+              if str(w.message).startswith("a: bayes, a leave-future-out refit: ")]
+    assert any("convergence" in m for m in refits), [str(w.message)[:80] for w in caught]

@@ -40,7 +40,8 @@ def load_data(config: RunConfig) -> pd.DataFrame:
     ConfigError
         A file or folder is missing (the resolved path is named; for the seed data, where it
         was looked for and ``TVBETA_SHARED_DATA``), a target, factor or additive column is not
-        in the data (the available columns are listed), or no rows are left. For source
+        in the data (the available columns are listed), no rows are left, or a frequency
+        contradicts the dates (`periods_per_year`). For source
         "files", a `DataValidationError` of `load_fund_and_factors` (a bad date or cell, a date
         on two rows, dates that do not line up) as its message after the model file and the
         key of the file it blames (both keys when it is about both files).
@@ -53,6 +54,13 @@ def load_data(config: RunConfig) -> pd.DataFrame:
     _check_columns(*_targets_place(config), config.model.targets, columns)
     _check_columns(Where(config.path, "model"), "factors", config.model.factors, columns)
     _check_split(Where(config.path, "split"), config.split.test_size, len(frame))
+    if data.model_frequency is not None and data.source in ("csv", "files"):
+        from tvbeta.estimate.bayes.priors import periods_per_year
+
+        try:  # daily rows declared weekly would scale every prior per year for weeks
+            periods_per_year(frame.index, data.model_frequency)
+        except ValueError as err:
+            raise where.error(str(err), "frequency") from None
     return frame.loc[:, [*config.model.targets, *config.model.factors]]
 
 
@@ -167,6 +175,11 @@ def existing(where: Where, key: str, path: Path) -> Path:
 
 def header(where: Where, key: str, path: Path) -> list[str]:
     """Return the column names of a CSV after its first (date) column."""
+    from tvbeta.data.io import separator_advice
+
+    if advice := separator_advice(path):  # its "columns" would be one name holding them all
+        raise where.error(f"{path}: expected the dates, then one column per series{advice}",
+                          key)  # fmt: skip
     try:
         return [str(c) for c in pd.read_csv(path, index_col=0, nrows=0).columns]
     except ValueError as err:  # not a CSV: empty, binary, ragged

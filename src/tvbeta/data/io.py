@@ -638,7 +638,7 @@ def _resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     return folder
 
 
-def _separator(file: Path) -> str:
+def separator_advice(file: Path) -> str:
     """Return advice when the file's first line is separated by ';', tabs or '|', else ''."""
     with file.open(encoding="utf-8", errors="replace") as f:
         head = f.readline()
@@ -666,10 +666,10 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
         raw = pd.read_csv(file, index_col=0, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataValidationError(f"{file}: cannot be read as a CSV ({err}); expected dates, "
-                                  f"then a column per series{_separator(file)}") from None
+                                  f"then a column per series{separator_advice(file)}") from None
     if raw.columns.empty:
         raise DataValidationError(f"{file}: no column besides the dates; expected dates, then a "
-                                  f"column per series{_separator(file)}")  # fmt: skip
+                                  f"column per series{separator_advice(file)}")  # fmt: skip
     dates = _parse_dates(raw.index, file, date_format, hint)
     used = raw.columns if columns is None or not set(columns) <= set(raw.columns) else columns
     # a column pandas read as numbers holds no text (so no marker): taken as it is, which for
@@ -711,7 +711,7 @@ def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> p
         row = int(bad[0])
         raise DataValidationError(
             f"{file}: cannot parse the date {labels[row]!r} in data row {row + 1} "
-            f"(line {row + 2} if no blank lines); expected {hint}{_separator(file)}")
+            f"(line {row + 2} if no blank lines); expected {hint}{separator_advice(file)}")
     return dates
 
 

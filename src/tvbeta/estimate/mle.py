@@ -686,7 +686,7 @@ def fit_qr(
     on_bound = [name for name, e in zip(names, edge, strict=True) if e]
     converged = search.stationary(best.rise)
     _warn_outcome(converged, best.message, best.rise, on_bound,
-                  search.not_drifting(best.u, names))  # fmt: skip
+                  search.not_drifting(best.u, names), dict(zip(names, nat, strict=True)))
     Q, R, _ = par.to_qr(theta)
     n_obs = int((~np.isnan(m.y[burn_row(m.y, burn):])).sum())
     return MLEResult(names, nat, se, cov, Q, R, best.llf, n_obs, converged, best.message,
@@ -733,8 +733,11 @@ def _best_climb(search: _Search, chosen: list[tuple[np.ndarray, float]],
 
 
 def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str],
-                  findings: list[str]) -> None:  # fmt: skip
+                  findings: list[str], values: dict[str, float]) -> None:  # fmt: skip
     """One warning that names the real cause: the optimiser stopping, or a bound.
+
+    ``values``: each parameter's estimate (natural units), which the bound warning gives (which
+    end of gamma's interval, say).
 
     ``findings``: parameters of ``on_bound`` whose bound is an answer about the fund (a drift
     variance at 0: a beta that does not move; phi at 1: one that does not revert; the phi of
@@ -752,7 +755,7 @@ def _warn_outcome(converged: bool, message: str, rise: float, on_bound: list[str
             f"maximum-likelihood estimates.{near} Try other starting values (fit_qr's "
             "starts=), a larger maxiter, or rescale the data.", MLEConvergenceWarning)
     elif unexpected := [name for name in on_bound if name not in findings]:
-        where = ", ".join(unexpected)
+        where = ", ".join(f"{name} = {values[name]:.3g}" for name in unexpected)
         # what each kind of bound means to the analyst (phi, gamma: `_joint_fit`'s extras)
         meanings = [text for prefix, text in _BOUND_MEANINGS
                     if any(name.startswith(prefix) for name in unexpected)]  # fmt: skip
@@ -1181,7 +1184,8 @@ def _joint_fit(search: _Search, loglik: Callable[[np.ndarray], tuple[float, np.n
     random_walk = [name for name, x, hi in zip(extra_names, v[-e:], upper[-e:], strict=True)
                    if name in moot or (name in phis and hi == 1.0 and hi - x < 1e-3)]
     _warn_outcome(converged, str(res.message), rise, on_bound,
-                  search.not_drifting(v[:-e], names) + random_walk)  # fmt: skip
+                  search.not_drifting(v[:-e], names) + random_walk,
+                  dict(zip(names, np.r_[nat, extra], strict=True)))  # fmt: skip
     Q, R, _ = par.to_qr(theta)
     return MLEResult(names, np.r_[nat, extra], se, cov, Q, R, llf, first.n_obs, converged,
                      str(res.message), on_bound, first.n_starts)

@@ -207,7 +207,8 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
             forecasts = {m: forecasts[m] for m in order}
         if bayes.lfo_train is not None:
             for m in [m for m in BAYES_VARIANTS if m in fits]:
-                rows[m].update(_training_lfo(fits[m], train, bayes))
+                with named_warnings(f"{m}, a training-span leave-future-out refit"):
+                    rows[m].update(_training_lfo(fits[m], train, bayes))
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "method"
         _add_differences(table, forecasts)
@@ -216,8 +217,9 @@ def _compare_design(design: Design, data: pd.DataFrame, split: Split, burn: int,
             from tvbeta.evaluate.lfo import lfo_cv
 
             step(LFO_STEP)
-            lfo = lfo_cv(fits["bayes"], design, n_train=split.n_train,
-                         threshold=bayes.lfo_threshold)  # fmt: skip
+            with named_warnings("bayes, a leave-future-out refit"):  # not the fit of the table
+                lfo = lfo_cv(fits["bayes"], design, n_train=split.n_train,
+                             threshold=bayes.lfo_threshold)  # fmt: skip
         return SeriesResult(design.target_col, table, forecasts, fits, lfo, window)
 
 

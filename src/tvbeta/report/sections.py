@@ -524,9 +524,9 @@ def alpha_section(ctx: Context) -> str:
         "Bayes fit, integrated over the training posterior of Q and R: in real time (filtered: "
         "what was knowable at each date) and in hindsight (smoothed: given every return). Where "
         "the comparison stacked several Bayes variants, the one with the largest stacking "
-        "weight is shown. The dashed line marks the first test row. A single month's value "
+        "weight is shown. The dashed line marks the first test row. A single period's value "
         "moves with the betas' errors (a beta drifting faster than the model allows leaks "
-        "into alpha): read runs of months, not one.</p>"
+        "into alpha): read runs of periods, not one.</p>"
     ]
     if not lay.intercept:
         return parts[0] + "<p>The models have no intercept: there is no alpha to show.</p>"

@@ -177,6 +177,8 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
             f"log score by {gain.mean():+.3f} nats/step on average; more than {CLEAR:g} paired "
             f"se better in {ahead} of {len(lfo)} series ({int(lfo['refits'].sum())} refits)."
         )
+    if lead == STACKED:
+        sentences += _stacking(tables)
     if 1 < n < 5 and diffs:
         sentences.append(f"With {n} series the across-series standard error is itself rough.")
     if failed_sampling:
@@ -194,6 +196,35 @@ def verdict(comparison: Comparison, *, failed_sampling: Sequence[str] = ()) -> V
     if menu:  # the question asked of each variant run, not of plain Bayes alone
         headline = f"{headline} {menu}"
     return Verdict(headline, sentences, diffs)
+
+
+def _stacking(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Say the stack's weights per series, and where they are close to a coin toss.
+
+    Stacking puts all weight on one variant when the others add nothing to its training-span
+    predictive, however small the gap: where the two best training LOO scores differ by less
+    than a standard error of either, another draw of the posterior can flip the choice (a
+    fresh user's two runs did, on a 0.001-nat gap with se 0.07).
+    """
+    parts, close = [], []
+    for name, t in tables.items():
+        if "stacking weight" not in t:
+            continue
+        w = t["stacking weight"].dropna()
+        if w.empty:
+            continue
+        parts.append(f"{name}: " + ", ".join(f"{m} {x:.2f}" for m, x in w.items() if x >= 0.005))
+        loo = t.loc[w.index, ["train LOO", "train LOO se"]].dropna()
+        top = loo["train LOO"].nlargest(2)
+        if len(top) == 2 and top.iloc[0] - top.iloc[1] < loo.loc[top.index, "train LOO se"].max():
+            close.append(name)
+    out = ["Stacking weights (training-span PSIS-LOO): " + "; ".join(parts) + "."] if parts else []
+    if close:
+        out.append(
+            f"In {', '.join(close)} the two best variants' training LOO scores differ by less "
+            "than a standard error: which one the stack weighs is close to a coin toss there "
+            "(another seed can flip it), so read the variants' own rows too.")
+    return out
 
 
 #: The model menu's Bayes methods, each answered beside the headline's when it ran.

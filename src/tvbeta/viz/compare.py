@@ -49,7 +49,7 @@ METHOD_COLORS: dict[str, str] = {
     "bayes": PALETTE[0], "grid_seed": PALETTE[1], "mle": PALETTE[2], "grid_loglik": PALETTE[4],
     "rolling_ols": PALETTE[6], "bayes_vol": PALETTE[3], "mle_vol": PALETTE[5],
     "bayes_shrink": PALETTE[7], "bayes_mr": PALETTE[8], "mle_mr": PALETTE[9],
-    "bayes_vol_mr": "#393b79", "mle_vol_mr": "#637939",
+    "bayes_vol_mr": "#393b79", "mle_vol_mr": "#637939", "bayes_stacked": "#843c39",
 }  # fmt: skip
 
 

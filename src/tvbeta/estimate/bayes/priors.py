@@ -343,28 +343,45 @@ def periods_per_year(index: pd.Index | None, frequency: str | float | None = Non
     ------
     ValueError
         For a frequency <= 0 or unknown, an index that is not a DatetimeIndex with 2+ dates
-        when ``frequency`` is None, or a spacing longer than a year.
+        when ``frequency`` is None, a spacing longer than a year, or a ``frequency`` more than
+        twice or less than half the one of the dates' spacing (daily rows declared weekly: the
+        priors per year would be scaled for the wrong period).
     """
     if frequency is not None:
-        if isinstance(frequency, int | float | np.number) and not isinstance(frequency, bool):
-            if not frequency > 0:
-                raise ValueError(f"frequency must be > 0 periods per year, got {frequency!r}")
-            return float(frequency)
-        key = str(frequency).lower()
-        if key in FREQUENCIES:
-            return FREQUENCIES[key]
-        try:
-            offset = pd.tseries.frequencies.to_offset(str(frequency))
-        except ValueError as err:
-            raise ValueError(f"unknown frequency {frequency!r}: use e.g. 'weekly' or 52") from err
-        days = pd.Timedelta(pd.Timestamp("2001-01-01") + offset - pd.Timestamp("2001-01-01"))
-        return _from_days(days.total_seconds() / 86400.0)
+        ppy = _declared(frequency)
+        if isinstance(index, pd.DatetimeIndex) and len(index) >= 2:
+            days = median_spacing_days(index)
+            dated = _from_days(days) if days <= 500.0 else ppy
+            if not 0.5 <= ppy / dated <= 2.0:
+                raise ValueError(
+                    f"frequency {frequency!r} ({ppy:g} periods a year) contradicts the dates, "
+                    f"{days:g} day(s) apart (median: {dated:g} a year): leave frequency out, or "
+                    "compound the returns to that frequency first (weekly: a model file's "
+                    "aggregate = 'weekly', load_fund_and_factors(..., weekly=True))")
+        return ppy
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
         raise ValueError(
             "cannot infer the sampling frequency: the index is not a DatetimeIndex with 2+ "
             "dates; pass frequency= (e.g. 'weekly', 'monthly' or periods per year such as 52)"
         )
     return _from_days(median_spacing_days(index))
+
+
+def _declared(frequency: str | float) -> float:
+    """Return the periods per year of a given ``frequency`` (`periods_per_year`'s forms)."""
+    if isinstance(frequency, int | float | np.number) and not isinstance(frequency, bool):
+        if not frequency > 0:
+            raise ValueError(f"frequency must be > 0 periods per year, got {frequency!r}")
+        return float(frequency)
+    key = str(frequency).lower()
+    if key in FREQUENCIES:
+        return FREQUENCIES[key]
+    try:
+        offset = pd.tseries.frequencies.to_offset(str(frequency))
+    except ValueError as err:
+        raise ValueError(f"unknown frequency {frequency!r}: use e.g. 'weekly' or 52") from err
+    days = pd.Timedelta(pd.Timestamp("2001-01-01") + offset - pd.Timestamp("2001-01-01"))
+    return _from_days(days.total_seconds() / 86400.0)
 
 
 def _from_days(days: float) -> float:
