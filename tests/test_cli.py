@@ -451,6 +451,8 @@ def test_fit_mle_of_a_files_model_fits_the_funds_missing_months_as_missing(capsy
             "2011-03-31") in err  # GAP for both, EMPTY for Enrgy (tests.test_config)
     gap = "1 factor date(s) inside the fund's dates with no fund row (2010-06-30) are kept"
     assert f"tvbeta: warning: {tmp_path / 'in' / 'fund.csv'} + " in err and gap in err
+    # said below the data line, before the fits (a fresh user met them after the results)
+    assert err.index(gap) < err.index("mle on the whole sample")
     for target in ("NoDur", "Enrgy"):
         with warnings.catch_warnings():  # a Q on its bound here: the same in both fits
             warnings.simplefilter("ignore", MLEConvergenceWarning)

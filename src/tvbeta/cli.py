@@ -218,11 +218,16 @@ def _config(args: argparse.Namespace, path: str | Path | None = None) -> RunConf
 
 
 def _load_data(config: RunConfig) -> pd.DataFrame:
-    """Load the model file's data, with a line saying what it is (begun before the loading)."""
+    """Load the model file's data, with a line saying what it is (begun before the loading).
+
+    The loading's warnings are printed below that line at once, not with the fits' at the end.
+    """
     m = config.model
     states = [*(["intercept"] if m.intercept else []), *m.factors]
     _part(f"tvbeta: {config.name}: {len(m.targets)} series on {', '.join(states)}; ")
-    data = config.load_data()
+    with warnings.catch_warnings(record=True) as caught:  # said now, before any fit
+        warnings.simplefilter("always", UserWarning)
+        data = config.load_data()
     gaps = []
     for t in m.targets:  # rows before a series' first return or after its last are no gaps
         seen = data.index[data[t].notna()]
@@ -234,6 +239,8 @@ def _load_data(config: RunConfig) -> pd.DataFrame:
     _part(f"{len(data)} rows {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}"
           + (f"; returns missing (predicted through): {'; '.join(gaps[:3])}{more}" if gaps
              else ""), last=True)  # fmt: skip
+    # the data's warnings (units, dropped rows) above the fits' results, not after them
+    _report_warnings(caught)
     return data
 
 
