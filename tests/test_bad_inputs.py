@@ -1033,10 +1033,24 @@ def test_percent_returns_warn_that_the_seeds_bounds_assume_decimals():
     assert "the target 'fund' (1.2" in message and "mkt (1.2" in message
     assert "a period of 1 day(s)" in message and "percent (divide by 100)" in message
     assert "q in [1e-8, 10], r in [1e-6, 100]" in message
+    assert "index levels" not in message  # percent returns go below 0
     assert w.filename == __file__
     pd.testing.assert_frame_equal(percent, before)
     _, clean = _caught(lambda: spec.set_Q_from_mle(decimal, "fund", ["mkt"]))
     assert not [w for w in clean if issubclass(w.category, ReturnUnitsWarning)]
+
+
+def test_prices_warn_that_they_are_levels_not_percent_returns():
+    """A fresh user fitted NAV levels (about 100, never below 0) and read "They look like
+    percent": dividing prices by 100 mends nothing. Levels are named as such, with the fix."""
+    decimal = _daily(4, 0.002)
+    prices = decimal.copy()
+    prices["fund"] = 100.0 * np.cumprod(1.0 + decimal["fund"].to_numpy())
+    spec = KalmanSpec(1).set_R(1.0)
+    _, caught = _caught(lambda: spec.set_Q_from_mle(prices, "fund", ["mkt"]))
+    (w,) = [w for w in caught if issubclass(w.category, ReturnUnitsWarning)]
+    assert ("the target 'fund': never below 0, as prices and index levels are; turn those into "
+            "returns (p_t / p_(t-1) - 1).") in str(w.message)
 
 
 def test_basis_points_without_dates_warn_and_say_a_year_was_assumed():

@@ -671,14 +671,21 @@ def warn_if_not_decimal(design: Design) -> None:
         days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
     limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)
     names = [f"the target {design.target_col!r}", *design.factor_names]
-    big = [f"{n} ({_robust_sd(x):.3g})" for n, x in zip(names, [design.y, *design.H.T],
-                                                        strict=True) if _robust_sd(x) > limit]
-    if big:
+    series = [(n, x) for n, x in zip(names, [design.y, *design.H.T], strict=True)
+              if _robust_sd(x) > limit]  # fmt: skip
+    if series:
+        big = ", ".join(f"{n} ({_robust_sd(x):.3g})" for n, x in series)
+        # a series never below 0 that varies this much is a price or an index level, which
+        # dividing by 100 would not mend
+        levels = [n for n, x in series if np.nanmin(x) > 0]
+        like = (f" {', '.join(levels)}: never below 0, as prices and index levels are; "
+                "turn those into returns (p_t / p_(t-1) - 1)." if levels else "")
         warn_caller(
             f"the data do not look like decimal returns: the typical size (robust sd) of "
-            f"{', '.join(big)} is above {limit:.3g}, the most a decimal return varies over "
-            f"{period} at an annualised volatility of 200%. They look like percent (divide by "
-            "100) or basis points (divide by 10,000). The seed's MLE bounds (q in [1e-8, 10], "
-            "r in [1e-6, 100]) and defaults assume decimal returns; the value found is kept.",
+            f"{big} is above {limit:.3g}, the most a decimal return varies over {period} at an "
+            f"annualised volatility of 200%.{like} Returns this size look like percent (divide "
+            "by 100) or basis points (divide by 10,000). The seed's MLE bounds (q in [1e-8, "
+            "10], r in [1e-6, 100]) and defaults assume decimal returns; the value found is "
+            "kept.",
             ReturnUnitsWarning,
         )
