@@ -449,12 +449,9 @@ def _aligned(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.PathL
         # dropped, as the daily or monthly rows outside it are (kept as missing returns they
         # would fill the split's rows with nothing to fit or score)
         covered = np.flatnonzero(df[names].notna().any(axis=1).to_numpy())
-        if covered.size == 0:
-            raise DataValidationError(
-                f"{fund_csv} + {factor_csv}: no week where the fund and every factor have a "
-                "value on every day")  # fmt: skip
-        outside = df.index[: covered[0]].append(df.index[covered[-1] + 1 :])
-        df = df.iloc[covered[0] : covered[-1] + 1]
+        kept = df.index[covered[0] : covered[-1] + 1] if covered.size else df.index[:0]
+        outside = df.index.difference(kept)
+        df = df.loc[kept]  # none kept: refused below (no week with the fund and every factor)
         ends = df.index
         incomplete_weeks = ends[df[names].isna().any(axis=1).to_numpy()]
         lost = incomplete_weeks[df.loc[incomplete_weeks, y].notna().to_numpy()]
