@@ -1,6 +1,7 @@
 """Mean-reverting betas by two k-state filters (`tvbeta.kalman.collapsed`): the terms equal
-statsmodels' filter of the augmented state [beta; mu], the gradient equals differences of
-statsmodels' log-likelihood, hard inputs keep their digits, and bad phi is refused."""
+statsmodels' filter of the augmented state [beta; mu] (one draw, or a batch of draws), the
+gradient equals differences of statsmodels' log-likelihood, hard inputs keep their digits, and
+bad phi is refused."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tests.kalman.models import mean_reverting_transition, random_spd
 from tvbeta.estimate.statsmodels_twin import statsmodels_filter
 from tvbeta.kalman import KalmanInputError
-from tvbeta.kalman.collapsed import reversion_loglik_vjp
+from tvbeta.kalman.collapsed import reversion_loglik_terms, reversion_loglik_vjp
 from tvbeta.kalman.reference import loglik_decimal
 
 
@@ -97,3 +98,24 @@ def test_phi_outside_zero_one_or_of_the_wrong_length_is_refused(phi):
     y, Z, _, Q, R, a0, P0 = model(20, 2)
     with pytest.raises(KalmanInputError, match=r"phi must be 2 persistences in \(0, 1\]"):
         reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0)
+
+
+def test_terms_of_a_batch_of_draws_equal_statsmodels_filter_of_each_augmented_draw():
+    """Three draws of (phi, Q, R_t) on one series (the posterior's pointwise terms)."""
+    draws = [model(30 + b, 3) for b in range(3)]
+    y, Z, _, _, _, a0, P0 = draws[0]
+    phi, Q, R = (np.stack([d[i] for d in draws]) for i in (2, 3, 4))
+    got = reversion_loglik_terms(y, Z, phi, Q, R, a0, P0)
+    for b in range(3):
+        ref = statsmodels_filter(*augmented(y, Z, phi[b], Q[b], R[b], a0, P0)).loglik_t
+        np.testing.assert_allclose(got[b], ref, rtol=1e-9, atol=1e-12)
+
+
+def test_a_batch_draw_with_a_bad_covariance_is_named():
+    y, Z, phi, Q, R, a0, P0 = model(40, 2)
+    Qs = np.stack([Q, -Q])
+    with pytest.raises(KalmanInputError, match="in batch member 1"):
+        reversion_loglik_terms(y, Z, np.stack([phi, phi]), Qs, R[None], a0, P0)
+    with pytest.raises(KalmanInputError, match=r"phi must be \(B, k\) persistences"):
+        reversion_loglik_terms(y, Z, np.stack([phi, phi + 0.5]), np.stack([Q, Q]), R[None], a0,
+                               P0)  # fmt: skip

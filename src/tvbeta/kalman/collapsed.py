@@ -31,14 +31,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
-from tvbeta.kalman.filter import constant_k, raise_bad_step
+from tvbeta.kalman.filter import checked_batch, constant_k, raise_bad_step
 from tvbeta.kalman.gradient import term_weights, update_adjoint
 from tvbeta.kalman.steps import at, covariance, predict_triangular, udu_factor, update
 
-__all__ = ["ReversionGradient", "reversion_loglik_vjp"]
+__all__ = ["ReversionGradient", "reversion_loglik_terms", "reversion_loglik_vjp"]
 
 
 class ReversionGradient(NamedTuple):
@@ -88,6 +88,52 @@ def reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, weights=None, burn: int = 0
     dQ, dR, dphi = np.empty((m.k, m.k)), np.empty_like(m.R), np.empty(m.k)
     collapsed_adjoint_kernel(m.y, m.Z, phi, w, tape, dQ, dR, dphi, static_k)
     return ReversionGradient(float(w @ ll), ll, dQ, dR, dphi)
+
+
+def reversion_loglik_terms(y, Z, phi, Q, R, a0, P0) -> np.ndarray:
+    """Return the one-step terms (B, n) of B parameter draws of mean-reverting betas (nats).
+
+    y (n,) with NaN for missing, Z (n, k), a0 (k,), P0 (k, k) shared; phi (B, k) per period in
+    (0, 1], Q (B, k, k), R (B, 1 | n): draw b's terms as `reversion_loglik_vjp`'s (0 where y is
+    missing; no burn), by the two k-state filters in parallel over the draws, at about half the
+    cost of the augmented 2k-state filter (`tvbeta.model.reversion`) whose terms they equal.
+
+    Raises
+    ------
+    KalmanInputError
+        A draw's shapes or values (`filter.checked_batch`, naming the draw as batch member), or
+        a phi outside (0, 1].
+    KalmanNumericalError
+        F_t <= 0 or an overflow at some step of some draw (`filter.raise_bad_step`).
+    """
+    phi = np.ascontiguousarray(phi, dtype=np.float64)
+    if phi.ndim != 2 or not np.all((phi > 0.0) & (phi <= 1.0)):
+        raise KalmanInputError(f"phi must be (B, k) persistences in (0, 1], got {phi.shape}")
+    k = phi.shape[1]
+    T = np.zeros((phi.shape[0], 1, k, k))
+    T[:, 0, np.arange(k), np.arange(k)] = phi
+    (y, Z, T, Q, R, a0, P0), B = checked_batch(
+        np.asarray(y)[None], np.asarray(Z)[None], T, np.asarray(Q)[:, None], R,
+        np.asarray(a0)[None], np.asarray(P0)[None],
+    )  # fmt: skip
+    ll, bad = np.empty((B, Z.shape[1])), np.empty(B, dtype=np.int64)
+    collapsed_terms_batch_kernel(y[0], Z[0], phi, Q[:, 0], R, a0[0], P0[0], constant_k(k), ll,
+                                 bad)  # fmt: skip
+    for b in np.flatnonzero(bad >= 0)[:1]:
+        member = state_space(y[0], Z[0], T[b], Q[b], R[b % len(R)], a0[0], P0[0])
+        raise_bad_step(int(bad[b]), member, f" in batch member {b}")
+    return ll
+
+
+@njit(cache=True, parallel=True)
+def collapsed_terms_batch_kernel(y, Z, phi, Q, R, a0, P0, static_k, ll, bad):
+    """Forward sweeps of draws (phi (B, k), Q (B, k, k), R (1 | B, 1 | n)) into ll (B, n)."""
+    n, width = Z.shape[0], collapsed_tape_width(Z.shape[1])
+    for i in prange(ll.shape[0]):
+        b = np.int64(i)  # prange indices are unsigned; mixed with int64 they would become float
+        tape = np.empty((n, width))
+        bad[b] = collapsed_tape_kernel(y, Z, phi[b], Q[b], R[at(b, R.shape[0])], a0, P0, ll[b],
+                                       tape, static_k)  # fmt: skip
 
 
 @njit(cache=True)

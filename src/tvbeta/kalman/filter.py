@@ -412,17 +412,18 @@ def _batched(name: str, x, ndim: int) -> np.ndarray:
     return arr
 
 
-def loglik_batch(
-    y, Z, T, Q, R, a0, P0, burn: int = 0, parallel: bool | None = None, terms: bool = False
-) -> np.ndarray:
-    """Log-likelihoods of B models in one parallel call: many parameter sets and/or series.
+def checked_batch(y, Z, T, Q, R, a0, P0) -> tuple[list[np.ndarray], int]:
+    """Validate B models given with leading batch axes; return (their arrays, B).
 
-    Every argument gets a leading batch axis of length 1 (shared) or B: y (1|B, n),
-    Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k); all
-    series share n and k, every member is validated like a single model. Returns (B,) totals
-    after the first ``burn`` observed steps of each series, or with ``terms`` the (B, n)
-    one-step terms (0 where y_t is NaN; no burn), always in parallel. parallel: numba threads
-    over the batch (default: when B >= PARALLEL_MIN_BATCH).
+    Shapes as for `loglik_batch`; every member is checked like a single model
+    (`arrays.state_space`) and Q, P0 symmetric only to rounding are symmetrised in the copy.
+
+    Raises
+    ------
+    ValueError
+        When the batch axes are neither 1 nor one common B, or an array lacks its batch axis.
+    KalmanInputError
+        When a member's shapes or values are invalid; the message names the member.
     """
     args = [_batched(name, x, nd) for name, x, nd in (
         ("y", y, 1), ("Z", Z, 2), ("T", T, 3), ("Q", Q, 3), ("R", R, 1), ("a0", a0, 1),
@@ -436,6 +437,22 @@ def loglik_batch(
     raise_value_error(code, index, f" in batch member {b}")
     if code < 0:
         args[3], args[6] = symmetrized(args[3]), symmetrized(args[6])
+    return args, B
+
+
+def loglik_batch(
+    y, Z, T, Q, R, a0, P0, burn: int = 0, parallel: bool | None = None, terms: bool = False
+) -> np.ndarray:
+    """Log-likelihoods of B models in one parallel call: many parameter sets and/or series.
+
+    Every argument gets a leading batch axis of length 1 (shared) or B: y (1|B, n),
+    Z (1|B, n, k), T and Q (1|B, 1|n, k, k), R (1|B, 1|n), a0 (1|B, k), P0 (1|B, k, k); all
+    series share n and k, every member is validated like a single model. Returns (B,) totals
+    after the first ``burn`` observed steps of each series, or with ``terms`` the (B, n)
+    one-step terms (0 where y_t is NaN; no burn), always in parallel. parallel: numba threads
+    over the batch (default: when B >= PARALLEL_MIN_BATCH).
+    """
+    args, B = checked_batch(y, Z, T, Q, R, a0, P0)
     bad = np.empty(B, dtype=np.int64)
     static_k = sweep_constant(args[2], args[1].shape[2])
     if terms:

@@ -86,6 +86,27 @@ def test_log_likelihood_equals_statsmodels_with_the_augmented_transition():
         np.testing.assert_allclose(loglik(point), ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
 
 
+def test_pointwise_terms_of_posterior_draws_equal_statsmodels_with_the_augmented_transition():
+    """`BayesSpec.loglik_terms` (the log_likelihood group, LOO and LFO) of two draws in the
+    augmented form `posterior_system` gives, against statsmodels' filter of each, to 1e-9."""
+    from tvbeta.model import reversion
+
+    y, Z = simulate(4, 160, [0.8, 0.9], [0.001, 1.0], [1e-3, 0.05])
+    spec = spec_for(y, Z)
+    cases = [(0.01, [1e-3, 0.05], [0.8, 0.9]), (0.02, [1e-4, 0.1], [0.99, 0.5])]
+    draws = SystemDraws(
+        reversion.transition(np.array([c[2] for c in cases])),
+        reversion.augmented_q(np.array([np.diag(np.square(c[1])) for c in cases])),
+        np.array([c[0] ** 2 for c in cases]),
+    )  # fmt: skip
+    terms = spec.loglik_terms(draws)
+    for d, case in enumerate(cases):
+        ref = statsmodels_filter(*augmented(spec, case[2], case[1], case[0])).loglik_t
+        np.testing.assert_allclose(terms[d], ref, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="draws must be augmented"):
+        spec.loglik_terms(draws._replace(T=draws.T[:, ::-1]))
+
+
 def test_mean_reverting_betas_with_volatility_scaled_noise_equal_statsmodels():
     """Both menu items at once (``noise="volatility"``, ``betas="mean_reverting"``): the log
     density at fixed (sigma_eps, sigma_beta, gamma, phi) against statsmodels' filter of the

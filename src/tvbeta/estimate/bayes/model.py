@@ -68,6 +68,7 @@ from tvbeta.estimate.bayes.priors import (
 )
 from tvbeta.kalman import loglik_batch, psd_sqrt
 from tvbeta.kalman.arrays import StateSpace, burn_row, state_space
+from tvbeta.kalman.collapsed import reversion_loglik_terms
 from tvbeta.kalman.filter import constant_k, sweep_constant
 from tvbeta.model import QForm, StateSpaceModel, TimeVarying, check_q_form, reversion
 from tvbeta.model.volatility import VolatilityIndex
@@ -250,8 +251,27 @@ class BayesSpec:
 
         For every draw of ``draws`` and every row t (burn-in included, 0 where y_t is
         missing); one parallel `loglik_batch` call (an error names the draw as batch member).
+        Mean-reverting betas: the draws' phi and Q are read from the augmented T and Q
+        (`tvbeta.model.reversion`) and the terms computed with their long-run means integrated
+        out (`reversion_loglik_terms`, the augmented filter's terms at half its cost).
+
+        Raises
+        ------
+        ValueError
+            Mean-reverting betas whose draws are not in the augmented form.
         """
         T, Q, R = (np.asarray(x, dtype=np.float64) for x in draws)
+        if self.betas == "mean_reverting":
+            k = self.k
+            phi = np.diagonal(T[:, :k, :k], axis1=1, axis2=2)
+            if T.shape[1:] != (2 * k, 2 * k) or not np.array_equal(
+                    T, reversion.transition(phi)) or np.any(Q[:, k:]) or np.any(Q[:, :, k:]):
+                raise ValueError("mean-reverting betas' draws must be augmented: "
+                                 "T = reversion.transition(phi), Q = reversion.augmented_q(Q)")
+            return reversion_loglik_terms(
+                self.y, self.Z, np.broadcast_to(phi, (len(Q), k)), Q[:, :k, :k],
+                R.reshape(len(Q), -1), self.a0, self.P0,
+            )  # fmt: skip
         a0, P0 = self.kernel_initial
         return loglik_batch(
             self.y[None], self.kernel_design()[None], T[:, None], Q[:, None],
