@@ -19,7 +19,7 @@ Biometrika 75(1), 165-169) and Durbin & Koopman (2012, sec. 5.7 and 6.2.2):
 2. mu is then a static state observed through v_t = V_t mu + e_t, e_t ~ N(0, F_t): a second
    filter from N(a0, P0) whose one-step terms are log p(y_t | y_{<t}).
 
-Both filters are the shared steps (`steps.predict_triangular` for Phi, `steps.update`), so
+Both filters are the shared steps (`steps.predict_diagonal` for Phi, `steps.update`), so
 the factored covariances keep their digits as in the other kernels. Per step this costs two
 k-state updates and O(k^2) for A, against one update of 2k states; the adjoint
 (`collapsed_adjoint_kernel`) runs back through both filters and gives the exact gradient with
@@ -36,7 +36,7 @@ from numba import njit, prange
 from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
 from tvbeta.kalman.filter import checked_batch, constant_k, raise_bad_step
 from tvbeta.kalman.gradient import term_weights, update_adjoint
-from tvbeta.kalman.steps import at, covariance, predict_triangular, udu_factor, update
+from tvbeta.kalman.steps import at, covariance, predict_diagonal, udu_factor, update
 
 __all__ = ["ReversionGradient", "reversion_loglik_terms", "reversion_loglik_vjp"]
 
@@ -158,10 +158,10 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     if k != Z.shape[1]:
         raise ValueError("static_k must have one entry per column of Z: filter.constant_k")
     # allocated with k, not copied: their lengths are then the constant k of a static copy
-    Tm, A = np.zeros((k, k)), np.zeros((k, k))
+    A, inv_phi = np.zeros((k, k)), np.empty(k)
     a, m = np.empty(k), np.empty(k)
     for i in range(k):
-        Tm[i, i], A[i, i], a[i], m[i] = phi[i], 1.0, a0[i], a0[i]
+        inv_phi[i], A[i, i], a[i], m[i] = 1.0 / phi[i], 1.0, a0[i], a0[i]
     UD, QUD, CUD = np.empty((k, k)), np.empty((k, k)), np.empty((k, k))
     udu_factor(P0, UD, 0.0)
     udu_factor(Q, QUD, 0.0)
@@ -181,7 +181,7 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
         for i in range(k):
             for j in range(k):
                 tape[t, o_P + i * k + j] = P[i, j]
-        predict_triangular(a, UD, Tm, QUD, x)
+        predict_diagonal(a, UD, phi, inv_phi, QUD, x)
         for i in range(k):
             for j in range(k):
                 A[i, j] *= phi[i]
@@ -251,7 +251,7 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
     dphi[:] = 0.0
     abar, Abar, Pbar = np.zeros(k), np.zeros((k, k)), np.zeros((k, k))
     mbar, Cbar = np.zeros(k), np.zeros((k, k))
-    Kbar, sbar, Vbar, Ps = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    Kbar, sbar, Vbar, Ps = np.empty(k), np.empty(k), np.zeros(k), np.empty(k)
     no_K = np.zeros(k)  # the long-run means' gain has no other use
     o_V, o_state, o_mu = k + 2, 2 * k + 2, 2 * k * k + 3 * k + 2
     o_A, o_P, o_C = o_state + k, o_state + k + k * k, o_mu + k
@@ -281,31 +281,28 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
                 Vbar[i] = acc
             # the deviations' update, with (ebar, Vbar, fbar_mu) passed in; the columns A
             # share its gain K = s / F
-            for i in range(k):
-                acc = 0.0
+            inv_F = 1.0 / F
+            for i in range(k):  # Kbar = Abar V' and Vbar += s'Abar / F in one pass
+                acc, si = 0.0, s[i] * inv_F
                 for j in range(k):
                     acc += Abar[i, j] * V[j]
+                    Vbar[j] += si * Abar[i, j]
                 Kbar[i] = acc
-            for j in range(k):
-                acc = 0.0
-                for i in range(k):
-                    acc += s[i] * Abar[i, j]
-                Vbar[j] += acc / F
             Fbar, _ = update_adjoint(abar, Pbar, s, F, v, z, fbar_mu, ebar, Kbar, sbar, Ps)
             dR[t if tv_R else 0] += Fbar
-            for i in range(k):
-                for j in range(k):
-                    Abar[i, j] -= z[i] * Vbar[j]
-        # the prediction from the state stored in the row
+        else:
+            z[:] = 0.0  # no update: Abar -= z Vbar' below leaves Abar as it is
+        # Abar -= z Vbar' (the update's), then the prediction from the state stored in the row,
+        # each adjoint scaled by Phi right after its last use
         for i in range(k):
             acc = abar[i] * tape[t, o_state + i]
-            for j in range(k):
-                acc += (Abar[i, j] * tape[t, o_A + i * k + j]
-                        + 2.0 * Pbar[i, j] * phi[j] * tape[t, o_P + j * k + i])
-                dQ[i, j] += Pbar[i, j]
-            dphi[i] += acc
-        for i in range(k):
             abar[i] *= phi[i]
             for j in range(k):
-                Abar[i, j] *= phi[i]
-                Pbar[i, j] *= phi[i] * phi[j]
+                abar_ij = Abar[i, j] - z[i] * Vbar[j]
+                pbar_ij = Pbar[i, j]
+                acc += (abar_ij * tape[t, o_A + i * k + j]
+                        + 2.0 * pbar_ij * phi[j] * tape[t, o_P + j * k + i])
+                dQ[i, j] += pbar_ij
+                Abar[i, j] = abar_ij * phi[i]
+                Pbar[i, j] = pbar_ij * phi[i] * phi[j]
+            dphi[i] += acc

@@ -213,6 +213,23 @@ def predict_triangular(a, UD, T, QUD, x):
 
 
 @njit(cache=True, inline="always")
+def predict_diagonal(a, UD, phi, inv_phi, QUD, x):
+    """`predict_triangular` for T = diag(phi), in place: a <- phi a, P <- Phi P Phi + Q.
+
+    The factor's U_ij (i < j) is scaled by phi_i / phi_j and d_j by phi_j^2, with inv_phi
+    (k,) = 1 / phi computed once by the caller (the triangular step divides every column by
+    T_jj at every step); then Q is added as `predict_random_walk` adds it. x (k,) scratch.
+    """
+    k = a.shape[0]
+    for i in range(k):
+        a[i] *= phi[i]
+        for j in range(i + 1, k):
+            UD[i, j] *= phi[i] * inv_phi[j]
+        UD[i, i] *= phi[i] * phi[i]
+    predict_random_walk(UD, QUD, x)
+
+
+@njit(cache=True, inline="always")
 def predict(a, UD, T, QUD, tmp_a, W, x):
     """Prediction step (DK 4.3.1), in place: a <- T a, P <- T P T' + Q, on the factors.
 
