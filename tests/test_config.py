@@ -629,6 +629,27 @@ def test_readme_files_model_reads_the_readmes_two_files(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_files_source_reads_dates_in_the_formats_the_keys_give(tmp_path):
+    """The fund file's dates rewritten as 01/31/2008, the factors' as Ken French's 200801:
+    ``date_format`` and ``factor_date_format`` give the frame of the ISO files; a key that is
+    not a format is refused naming it."""
+    expected = fund_and_factor_files(tmp_path)
+    for name, fmt in (("fund.csv", "%m/%d/%Y"), ("factors.csv", "%Y%m")):
+        frame = pd.read_csv(tmp_path / "in" / name, index_col=0, parse_dates=True)
+        frame.set_axis(frame.index.strftime(fmt), axis=0).to_csv(tmp_path / "in" / name)
+    text = FILES.replace("[model]", 'date_format = "%m/%d/%Y"\nfactor_date_format = "%Y%m"\n'
+                         "[model]")  # fmt: skip
+    pd.testing.assert_frame_equal(load_config(model_file(tmp_path, text)).load_data(), expected,
+                                  check_freq=False)  # fmt: skip
+    bad = FILES.replace("[model]", 'factor_date_format = "yyyymm"\n[model]')
+    assert ("[data] factor_date_format: must be a strftime format such as '%m/%d/%Y'"
+            in error_of(model_file(tmp_path, bad)))  # fmt: skip
+    french = BASE.replace("[model]", 'date_format = "%Y%m"\n[model]')
+    assert ("[data] date_format: only used with source = 'csv' or 'files'; remove it"
+            in error_of(model_file(tmp_path, french)))  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
 def test_files_source_reads_a_percent_fund_beside_decimal_factors(tmp_path):
     """The fund file rewritten in percent (x100), the factors left decimal: `units =
     "percent"` with `factor_units = "decimal"` gives the decimal frame built by hand."""

@@ -53,7 +53,8 @@ def test_treasury_values_stay_in_percent_and_blanks_are_nan(tmp_path: Path) -> N
 
 def test_treasury_iso_date_is_rejected_naming_row_and_format(tmp_path: Path) -> None:
     text = "Date,1 Mo\n1/5/2024,5.5\n2024-01-04,5.4\n"
-    with pytest.raises(DataValidationError, match=r"'2024-01-04' in data row 2.*M/D/YYYY"):
+    with pytest.raises(DataValidationError, match=r"'2024-01-04' in data row 2.*"
+                       r"written as '%m/%d/%Y' \(e\.g\. 01/31/1995\)"):
         read_treasury_yields_csv(write(tmp_path, "t.csv", text))
 
 

@@ -455,3 +455,61 @@ def test_several_funds_warn_once_per_kind_naming_each_fund_and_not_a_late_start(
     assert re.search(r"2 of 3 funds: A: 1 week\(s\) .* \(2021-03-12\) .*; B: 1 week\(s\) .* "
                      r"\(2021-03-19\) .* kept as missing", said[0])  # fmt: skip
     assert got[2].gaps == 0 and got[2].df["C"].iloc[:3].isna().all()
+
+
+def _rewrite_dates(csv, fmt: str) -> None:
+    """Rewrite a file's ISO dates in another format (the values untouched)."""
+    frame = pd.read_csv(csv, index_col=0, parse_dates=True)
+    frame.set_axis(frame.index.strftime(fmt), axis=0).rename_axis("Date").to_csv(csv)
+
+
+@pytest.mark.filterwarnings("ignore::tvbeta.data.DataWarning")
+def test_dates_in_another_format_read_with_date_format_equal_the_iso_files(tmp_path):
+    """Reference: the same files with ISO dates. The fund's dates rewritten as US 01/31/2020,
+    the factors' as 31.01.2020: ``date_format`` and ``factor_date_format`` give the same
+    table."""
+    fund_csv, factor_csv = _write(tmp_path)
+    expected = load_fund_and_factors(fund_csv, factor_csv).df
+    _rewrite_dates(fund_csv, "%m/%d/%Y")
+    _rewrite_dates(factor_csv, "%d.%m.%Y")
+    got = load_fund_and_factors(fund_csv, factor_csv, date_format="%m/%d/%Y",
+                                factor_date_format="%d.%m.%Y")  # fmt: skip
+    pd.testing.assert_frame_equal(got.df, expected)
+    (again,) = load_funds_and_factors(fund_csv, factor_csv, date_format="%m/%d/%Y",
+                                      factor_date_format="%d.%m.%Y")  # fmt: skip
+    pd.testing.assert_frame_equal(again.df, expected)
+
+
+def test_monthly_dates_without_a_day_meet_month_end_dates(tmp_path):
+    """Ken French's monthly factor files date a month 202001 ("%Y%m"), a fund file may write
+    2020-01: both are the month's last day, so they meet a month-end file. Reference: the
+    month-end ISO files written by hand."""
+    months = pd.date_range("2020-01-31", periods=24, freq="ME")
+    rng = np.random.default_rng(3)
+    factors = pd.DataFrame(rng.normal(0, 0.04, (24, 2)), index=months, columns=["Mkt", "SMB"])
+    fund = pd.DataFrame({"Fund": factors @ [0.9, 0.2] + rng.normal(0, 0.01, 24)})
+    fund.rename_axis("Date").to_csv(tmp_path / "fund_iso.csv")
+    factors.rename_axis("Date").to_csv(tmp_path / "factors_iso.csv")
+    expected = load_fund_and_factors(tmp_path / "fund_iso.csv", tmp_path / "factors_iso.csv").df
+    fund.set_axis(months.strftime("%Y-%m"), axis=0).rename_axis("Date").to_csv(
+        tmp_path / "fund.csv")  # fmt: skip
+    factors.set_axis(months.strftime("%Y%m"), axis=0).rename_axis("Date").to_csv(
+        tmp_path / "factors.csv")  # fmt: skip
+    got = load_fund_and_factors(tmp_path / "fund.csv", tmp_path / "factors.csv",
+                                factor_date_format="%Y%m")  # fmt: skip
+    pd.testing.assert_frame_equal(got.df, expected)
+    assert got.df.index[0] == pd.Timestamp("2020-01-31")
+
+
+def test_a_date_in_another_format_is_refused_naming_date_format(tmp_path):
+    fund_csv, factor_csv = _write(tmp_path)
+    _rewrite_dates(fund_csv, "%m/%d/%Y")
+    with pytest.raises(DataValidationError, match=r"'01/03/2020' in data row 1.*expected "
+                       r"YYYY-MM-DD, or pass date_format= \(e\.g\. '%m/%d/%Y'"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factor_csv)
+    with pytest.raises(DataValidationError, match=r"expected dates written as '%d/%m/%Y' "
+                       r"\(e\.g\. 31/01/1995\), the date_format"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factor_csv, date_format="%d/%m/%Y")
+    with pytest.raises(ValueError, match=r"factor_date_format must be a strftime format such as "
+                       r"'%m/%d/%Y'.*got 'dd.mm.yyyy'"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factor_csv, factor_date_format="dd.mm.yyyy")

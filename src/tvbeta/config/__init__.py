@@ -32,6 +32,9 @@ string is allowed)::
                            # empty cell missing), and start/end pick weeks by their Friday
     units = "decimal"      # files: "decimal" (0.01 = 1%) | "percent" (both files, divided by 100)
     factor_units = "percent"  # files, optional: the factor file's units when they differ
+    date_format = "%m/%d/%Y"  # csv, files, optional: the dates' strftime format (default
+                           # ISO 1995-01-31; a format without a day is the month's last day)
+    factor_date_format = "%Y%m"  # files, optional: the factor file's, when it differs
 
     [model]
     targets = ["NoDur"]    # each target is fitted on its own, on the same factors; with

@@ -25,6 +25,7 @@ from tvbeta.config.schema import (
 )
 from tvbeta.config.sources import COMMON_DATA_KEYS, SOURCE_KEYS, SOURCES, existing, header
 from tvbeta.constants import BETAS, NOISES, Q_FORMS, SHRINKAGES
+from tvbeta.data.io import check_date_format
 from tvbeta.data.validate import repeated
 from tvbeta.nuts import SAMPLERS
 
@@ -145,13 +146,20 @@ def _data(where: Where, t: dict[str, Any], base: Path) -> DataConfig:
                       example='factor_csv = "my_factors.csv"')  # fmt: skip
     if frequency is None and aggregate:
         frequency = "daily"  # the rows' frequency before aggregating
+    date_formats = {key: read(where, t, key, "str", None)
+                    for key in ("date_format", "factor_date_format")}  # fmt: skip
+    for key, value in date_formats.items():
+        try:
+            check_date_format(value, key)
+        except ValueError as err:
+            raise where.error(str(err).removeprefix(f"{key} "), key) from None
     return DataConfig(source=source, path=_resolve(base, path), data_dir=_resolve(base, data_dir),
                       start=start, end=end, frequency=frequency, aggregate=aggregate,
                       additive_cols=additive, excess=read(where, t, "excess", "bool", True),
                       fund_csv=_resolve(base, fund_csv), factor_csv=_resolve(base, factor_csv),
                       units=read(where, t, "units", "str", "decimal", choices=UNITS),
                       factor_units=read(where, t, "factor_units", "str", None,
-                                        choices=UNITS))  # fmt: skip
+                                        choices=UNITS), **date_formats)  # fmt: skip
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:

@@ -43,6 +43,8 @@ class DataConfig:
     factor_csv: Path | None = None
     units: Literal["decimal", "percent"] = "decimal"
     factor_units: Literal["decimal", "percent"] | None = None  # None: as ``units``
+    date_format: str | None = None  # None: ISO 8601 (`tvbeta.data.io.DATE_FORMATS_DOC`)
+    factor_date_format: str | None = None  # None: as ``date_format``
 
     @property
     def model_frequency(self) -> str | None:

@@ -26,8 +26,11 @@ __all__ = ["COMMON_DATA_KEYS", "SOURCES", "SOURCE_KEYS", "load_data"]
 SOURCES: tuple[str, ...] = ("french", "seed", "csv", "files", "nile")
 # [data] keys each source understands (a key of another source is an error, not ignored).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
-    "french": ("excess",), "seed": ("data_dir",), "csv": ("path", "aggregate", "additive_cols"),
-    "files": ("fund_csv", "factor_csv", "units", "factor_units", "aggregate"), "nile": (),
+    "french": ("excess",), "seed": ("data_dir",),
+    "csv": ("path", "aggregate", "additive_cols", "date_format"),
+    "files": ("fund_csv", "factor_csv", "units", "factor_units", "aggregate", "date_format",
+              "factor_date_format"),
+    "nile": (),
 }  # fmt: skip
 COMMON_DATA_KEYS: tuple[str, ...] = ("source", "start", "end", "frequency")
 
@@ -91,7 +94,7 @@ def _csv(config: RunConfig, where: Where) -> pd.DataFrame:
 
     data = config.data
     assert data.path is not None  # schema: source "csv" requires path
-    daily = read_returns_csv(existing(where, "path", data.path))
+    daily = read_returns_csv(existing(where, "path", data.path), date_format=data.date_format)
     if data.aggregate is None:
         return daily
     missing = [c for c in data.additive_cols if c not in daily.columns]
@@ -129,7 +132,8 @@ def _files(config: RunConfig, where: Where) -> pd.DataFrame:
             frames = [loaded.df for loaded in load_funds_and_factors(
                 files["fund_csv"], files["factor_csv"], list(model.targets),
                 factor_cols=model.factors, units=data.units, factor_units=data.factor_units,
-                weekly=data.aggregate == "weekly")]  # fmt: skip
+                weekly=data.aggregate == "weekly", date_format=data.date_format,
+                factor_date_format=data.factor_date_format)]  # fmt: skip
         except DataValidationError as err:
             # a message about one file starts with its path; the others are about both
             blamed = [k for k, f in files.items() if str(err).startswith(f"{f}:")]

@@ -43,14 +43,17 @@ SEED_YIELDS_FILE = "daily-treasury-rates.csv"
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def read_returns_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read daily returns: first column ISO dates, other columns decimal returns.
+def read_returns_csv(path: str | os.PathLike[str], *,
+                     date_format: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """Read daily returns: first column dates, other columns decimal returns.
 
     Parameters
     ----------
     path : str or path-like
-        CSV with a header row; first column dates as YYYY-MM-DD, then one column per asset of
-        simple returns in decimal units (0.01 = 1%). Empty cells become NaN.
+        CSV with a header row; first column dates, then one column per asset of simple
+        returns in decimal units (0.01 = 1%). Empty cells become NaN.
+    date_format : str, optional
+        How the dates are written (`DATE_FORMATS_DOC`); default ISO 8601, YYYY-MM-DD.
 
     Returns
     -------
@@ -64,8 +67,10 @@ def read_returns_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     DataValidationError
         If a date cannot be parsed (the row is named) or a column is not numeric (the column,
         date and value are named).
+    ValueError
+        ``date_format`` is not a format (`check_date_format`).
     """
-    return _read_dated_csv(path, "returns CSV", date_format="ISO8601", hint="YYYY-MM-DD")
+    return _read_dated_csv(path, "returns CSV", date_format=date_format)
 
 
 def read_treasury_yields_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -90,7 +95,7 @@ def read_treasury_yields_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     DataValidationError
         If a date is not M/D/YYYY (the row is named) or a tenor is not numeric.
     """
-    return _read_dated_csv(path, "Treasury yields CSV", date_format="%m/%d/%Y", hint="M/D/YYYY")
+    return _read_dated_csv(path, "Treasury yields CSV", date_format="%m/%d/%Y", argument=None)
 
 
 def yield_changes(
@@ -223,6 +228,8 @@ def load_fund_and_factors(
     units: Literal["decimal", "percent"] = "decimal",
     weekly: bool = False,
     factor_units: Literal["decimal", "percent"] | None = None,
+    date_format: str | None = None,
+    factor_date_format: str | None = None,
 ) -> FundData:
     """Read "my fund CSV + my factor CSV" into one table for the fits, in one call.
 
@@ -266,6 +273,13 @@ def load_fund_and_factors(
         Compound daily returns to weeks ending Friday (`aggregate_weekly_data`), each file
         over its own days; refused for files whose dates are more than 4 days apart
         (median).
+    date_format : str, optional
+        How the dates of the fund file (and of the factor file unless ``factor_date_format``
+        says otherwise) are written (`DATE_FORMATS_DOC`); default ISO 8601, YYYY-MM-DD.
+    factor_date_format : str, optional
+        How the factor file's dates are written, when not as the fund file's (e.g. Ken
+        French's monthly "192607", "%Y%m", beside a fund's "1926-07-31"); default
+        ``date_format``.
 
     Returns
     -------
@@ -283,11 +297,12 @@ def load_fund_and_factors(
         date, or more than `UNMATCHED_SHARE` of the fund's dates within the factors' span are
         not factor dates (dates that do not line up).
     ValueError
-        ``units`` or ``factor_units`` is not "decimal" or "percent".
+        ``units`` or ``factor_units`` is not "decimal" or "percent"; a date format is not a
+        format (`check_date_format`).
     """
     fund, factors, factor_units = _read_pair(
         fund_csv, factor_csv, None if fund_col is None else [fund_col], factor_cols, units,
-        factor_units, weekly)  # fmt: skip
+        factor_units, weekly, (date_format, factor_date_format))  # fmt: skip
     (data,) = _load_each(fund, factors, fund_csv, factor_csv, units, factor_units, weekly)
     return data
 
@@ -301,6 +316,8 @@ def load_funds_and_factors(
     units: Literal["decimal", "percent"] = "decimal",
     weekly: bool = False,
     factor_units: Literal["decimal", "percent"] | None = None,
+    date_format: str | None = None,
+    factor_date_format: str | None = None,
 ) -> list[FundData]:
     """Return `load_fund_and_factors` of each fund column of one fund file, both files read once.
 
@@ -314,8 +331,9 @@ def load_funds_and_factors(
     """
     fund_cols = None if fund_cols is None else list(fund_cols)
     fund, factors, factor_units = _read_pair(fund_csv, factor_csv, fund_cols, factor_cols,
-                                             units, factor_units, weekly, argument="fund_cols",
-                                             every_fund=True)  # fmt: skip
+                                             units, factor_units, weekly,
+                                             (date_format, factor_date_format),
+                                             argument="fund_cols", every_fund=True)  # fmt: skip
     return _load_each(fund, factors, fund_csv, factor_csv, units, factor_units, weekly)
 
 
@@ -355,21 +373,28 @@ def _load_each(fund: pd.DataFrame, factors: pd.DataFrame, fund_csv: str | os.Pat
 
 def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[str],
                fund_cols: list[str] | None, factor_cols: Sequence[str] | None, units: str,
-               factor_units: str | None, weekly: bool, argument: str = "fund_col",
+               factor_units: str | None, weekly: bool,
+               date_formats: tuple[str | None, str | None], argument: str = "fund_col",
                every_fund: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Read and check the two files: (funds, factors) in decimals, and the factors' units.
 
     ``fund_cols`` None: the fund file's only column (``every_fund``: each of its columns);
-    ``argument``: the caller's name for it.
+    ``argument``: the caller's name for it; ``date_formats``: the fund file's and the factor
+    file's (None: the fund file's).
     """
     factor_units = units if factor_units is None else factor_units
     for name, value in (("units", units), ("factor_units", factor_units)):
         if value not in ("decimal", "percent"):
             raise ValueError(f"{name} must be 'decimal' or 'percent', got {value!r}")
-    fund = _read_dated_csv(fund_csv, "fund CSV", date_format="ISO8601", hint="YYYY-MM-DD",
-                           columns=fund_cols)  # fmt: skip
-    factors = _read_dated_csv(factor_csv, "factor CSV", date_format="ISO8601", hint="YYYY-MM-DD",
-                              columns=factor_cols)  # fmt: skip
+    for key, value in zip(("date_format", "factor_date_format"), date_formats, strict=True):
+        check_date_format(value, key)  # both before either file is read
+    fund_dates = date_formats[0]
+    factor_dates = fund_dates if date_formats[1] is None else date_formats[1]
+    fund = _read_dated_csv(fund_csv, "fund CSV", date_format=fund_dates, columns=fund_cols,
+                           argument="date_format")  # fmt: skip
+    factors = _read_dated_csv(factor_csv, "factor CSV", date_format=factor_dates,
+                              columns=factor_cols,
+                              argument="factor_date_format")  # fmt: skip
     targets = _pick_columns(fund, fund_csv, argument, fund_cols)
     if len(targets) != 1 and fund_cols is None and not every_fund:
         raise DataValidationError(
@@ -646,14 +671,18 @@ def separator_advice(file: Path) -> str:
             "commas (and '.' as the decimal point)")
 
 
-def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str, hint: str,
-                    columns: Sequence[Hashable] | None = None) -> pd.DataFrame:  # fmt: skip
+def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str | None,
+                    columns: Sequence[Hashable] | None = None,
+                    argument: str | None = "date_format") -> pd.DataFrame:  # fmt: skip
     """Read a CSV whose first column is a date, with strict date and number parsing.
 
-    ``columns``: only these are converted when the file has them all (a model file's funds
-    read one at a time from a wide file convert one column each, not the file each time);
-    otherwise all, so that the caller's message can list them.
+    ``date_format``: `DATE_FORMATS_DOC` (None: ISO 8601), ``argument`` the caller's name for
+    it in a date error (None: a fixed format, not the caller's to change). ``columns``: only
+    these are converted when the file has them all (a model file's funds read one at a time
+    from a wide file convert one column each, not the file each time); otherwise all, so
+    that the caller's message can list them.
     """
+    check_date_format(date_format, argument or "date_format")
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"{what} not found: {file.resolve()}")
@@ -667,7 +696,7 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
     if raw.columns.empty:
         raise DataValidationError(f"{file}: no column besides the dates; expected dates, then a "
                                   f"column per series{separator_advice(file)}")  # fmt: skip
-    dates = _parse_dates(raw.index, file, date_format, hint)
+    dates = _parse_dates(raw.index, file, date_format, argument)
     used = raw.columns if columns is None or not set(columns) <= set(raw.columns) else columns
     # a column pandas read as numbers holds no text (so no marker): taken as it is, which for
     # a file of 1,000 funds saves converting 1,000 columns to text and back
@@ -698,17 +727,55 @@ def _read_dated_csv(path: str | os.PathLike[str], what: str, *, date_format: str
     return pd.DataFrame(values, index=dates.rename("Date")).sort_index(kind="stable")
 
 
-def _parse_dates(labels: pd.Index, file: Path, date_format: str, hint: str) -> pd.DatetimeIndex:
-    """Parse the date column, naming the first row (1 = first data row) that fails."""
+DATE_FORMATS_DOC = """\
+a strftime format as pandas' ``to_datetime`` reads it, e.g. "%m/%d/%Y" (01/31/1995), "%d.%m.%Y"
+(31.01.1995), "%Y%m%d" (19950131); None: ISO 8601 (1995-01-31). A date without a day is its
+period's last day: "%Y%m" (199501, Ken French's monthly files) or ISO "1995-01" give 1995-01-31,
+"%Y" the year's last day, so that monthly files meet month-end dates"""
+
+
+def check_date_format(date_format: str | None, argument: str = "date_format") -> None:
+    """Refuse a ``date_format`` that is not None or a strftime format (`DATE_FORMATS_DOC`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``argument`` and an example.
+    """
+    if date_format is not None and not (isinstance(date_format, str) and "%" in date_format):
+        raise ValueError(f"{argument} must be a strftime format such as '%m/%d/%Y' (for "
+                         f"01/31/1995) or None for ISO 8601 dates, got {date_format!r}")
+
+
+def _parse_dates(labels: pd.Index, file: Path, date_format: str | None,
+                 argument: str | None) -> pd.DatetimeIndex:  # fmt: skip
+    """Parse the date column, naming the first row (1 = first data row) that fails.
+
+    A date without a day (a format with no day directive, or ISO "YYYY-MM" on every row) is
+    its month's (or year's) last day.
+    """
     # as text: pandas reads numbers with a format as epochs in future versions, not as errors
-    text = labels.astype(str)
-    dates = pd.DatetimeIndex(pd.to_datetime(text, format=date_format, errors="coerce"))
+    text = labels.astype(str).str.strip()
+    if date_format is None:
+        fmt, hint = "ISO8601", (f"YYYY-MM-DD, or pass {argument}= (e.g. '%m/%d/%Y' for "
+                                "01/31/1995, '%d/%m/%Y' for 31/01/1995)")  # fmt: skip
+        undated = bool(len(text)) and bool(text.str.fullmatch(r"\d{4}-\d{2}").all())
+        yearly = False
+    else:
+        example = pd.Timestamp("1995-01-31").strftime(date_format)
+        fmt, hint = date_format, f"dates written as {date_format!r} (e.g. {example})" + (
+            f", the {argument}" if argument else "")
+        undated = not any(d in date_format for d in ("%d", "%j", "%-d", "%e"))
+        yearly = undated and not any(m in date_format for m in ("%m", "%b", "%B", "%-m"))
+    dates = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce"))
     bad = np.flatnonzero(dates.isna())
     if bad.size:
         row = int(bad[0])
         raise DataValidationError(
             f"{file}: cannot parse the date {labels[row]!r} in data row {row + 1} "
             f"(line {row + 2} if no blank lines); expected {hint}{separator_advice(file)}")
+    if undated:  # a period: its last day, where month-end (or year-end) files date it
+        dates = dates + (pd.offsets.YearEnd(0) if yearly else pd.offsets.MonthEnd(0))
     return dates
 
 
