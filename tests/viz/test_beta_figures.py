@@ -23,9 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threade
 FIGURES = {
     "beta_grid": lambda fits, **kw: plot_beta_grid(fits, **kw),
     "filtered_vs_smoothed": lambda fits, **kw: plot_filtered_vs_smoothed(fits, **kw),
-    "stacked_betas": lambda fits, **kw: plot_stacked_betas(
-        fits if isinstance(fits, dict) else {"fund": fits}, **kw
-    ),
+    "stacked_betas": lambda fits, **kw: plot_stacked_betas(fits, **kw),
 }
 STATES = ["Intercept", *cases.FACTORS]
 
@@ -168,3 +166,9 @@ def test_bad_inputs_name_the_argument(kalman_fit, bayes_fit):
         plot_beta_grid(kalman_fit, kind="forecast")
     with pytest.raises(ValueError, match="factors: unknown states"):
         plot_stacked_betas({"a": kalman_fit}, factors=["nope"])
+
+
+def test_stacked_betas_of_one_fit_draws_it_as_the_fund_fund(mle_fit):
+    """The README: every beta figure takes one fit or a dict of them."""
+    one, named = plot_stacked_betas(mle_fit), plot_stacked_betas({"fund": mle_fit})
+    assert one.to_json() == named.to_json()

@@ -23,7 +23,14 @@ from threadpoolctl import ThreadpoolController
 
 from tvbeta._warn import warn_caller
 from tvbeta.constants import BETAS, STATE, default_burn
-from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_designs
+from tvbeta.data.validate import (
+    Design,
+    closest,
+    column_list,
+    format_span,
+    prepare_designs,
+    warn_if_not_decimal,
+)
 from tvbeta.estimate.lbfgsb import minimize_lbfgsb
 from tvbeta.kalman import StateSpace, kalman_loglik, loglik_batch
 from tvbeta.kalman.arrays import KalmanNumericalError, burn_row
@@ -916,6 +923,12 @@ def fit_mle(
         that cannot be read or inferred from the index.
     DataValidationError, SpecError
         Unusable data, or a ``spec`` whose K does not fit the factor columns.
+
+    Warns
+    -----
+    ReturnUnitsWarning
+        When the target or a factor varies more than decimal returns can (percent, basis
+        points or price levels; `warn_if_not_decimal`): the fit goes on.
     """
     return next(_fits(df, [target_col], factor_cols, intercept=intercept, q=q, burn=burn,
                       spec=spec, name=name, noise=noise, frequency=frequency,
@@ -973,6 +986,7 @@ def _fits(df: pd.DataFrame, target_cols: Sequence[Hashable],
     for design in prepare_designs(df, target_cols, factor_cols, intercept=spec.intercept,
                                   burn=burn):  # fmt: skip
         check_states(spec, design)
+        warn_if_not_decimal(design)
         ppy, index = None, None
         if noise == "volatility" or betas == "mean_reverting":
             from tvbeta.estimate.bayes.priors import periods_per_year

@@ -187,7 +187,9 @@ class Comparison:
 
     @classmethod
     def load(cls, folder: str | Path) -> Comparison:
-        """Read a folder written by `save` (fits stay on disk; see `load_fit`).
+        """Read a folder written by `save`; its fits stay on disk.
+
+        ``Comparison.load_fit(folder, series, method)`` reads one, given the same folder.
 
         Raises
         ------
@@ -226,7 +228,11 @@ class Comparison:
 
     @staticmethod
     def load_fit(folder: str | Path, series: str, method: str) -> Any:
-        """Load a fit saved by `save`: a KalmanSpec (grid, MLE) or a BayesFit (bayes)."""
+        """Load a fit saved by `save`: a KalmanSpec (grid, MLE) or a BayesFit (bayes).
+
+        Called on the class with the folder (a loaded comparison does not keep its folder):
+        ``Comparison.load_fit("output/demo", "NoDur", "bayes")``.
+        """
         stem = Path(folder) / "fits" / f"{_slug(series)}.{method}"
         if Path(f"{stem}.nc").exists():
             from tvbeta.estimate.bayes.fit import BayesFit

@@ -62,7 +62,8 @@ def plot_stacked_betas(
     Parameters
     ----------
     results_by_fund : mapping fund -> KalmanResult, MLEFit, BayesFit or the seed's result dict
-        Runs to compare; insertion order fixes colours and legend order.
+        Runs to compare; insertion order fixes colours and legend order. One fit alone is
+        drawn as the fund "fund".
     show_std : bool, default True
         Draw each fund's central ``level`` band around its line (`tvbeta.viz.bands`).
     n_cols : int, default 2
@@ -92,8 +93,8 @@ def plot_stacked_betas(
         a value is not a fit.
     """
     by_fund = fit_dict(results_by_fund, "results_by_fund")
-    if list(by_fund) == [""]:
-        raise TypeError("results_by_fund must be a dict fund name -> fit, got one fit")
+    if list(by_fund) == [""]:  # one fit: one line per subplot, legend "fund"
+        by_fund = {"fund": by_fund[""]}
     paths = {fund: beta_bands(fit, kind, level) for fund, fit in by_fund.items()}
     selected = list(factors) if factors is not None else _default_factors(paths)
     if not selected:

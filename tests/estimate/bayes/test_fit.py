@@ -349,7 +349,8 @@ def test_save_then_load_round_trips_every_group_path_summary_and_setting(small_f
     xr.testing.assert_identical(loaded.beta, small_fit.beta)
     assert loaded.settings == small_fit.settings
     a, b = loaded.spec, small_fit.spec
-    assert a.index.equals(b.index) and a.index.name == b.index.name
+    assert a.index.equals(b.index) and (a.index.name, a.index.dtype) == (b.index.name,
+                                                                         b.index.dtype)
     for name in ("y", "Z", "T", "a0", "P0"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert (a.state_names, a.burn, a.ppy, a.q, a.intercept) == (
@@ -362,6 +363,20 @@ def test_save_then_load_round_trips_every_group_path_summary_and_setting(small_f
     # the rebuilt model gives the same log density
     point = small_fit.model().initial_point()
     assert loaded.model().compile_logp()(point) == small_fit.model().compile_logp()(point)
+
+
+@pytest.mark.parametrize("unit", ["us", "s"])
+def test_a_fit_on_dates_of_another_resolution_reloads_with_the_same_dates(unit, tmp_path):
+    """pandas reads a CSV's dates at microseconds, NetCDF gives nanoseconds back: a fresh
+    user's reloaded alpha table then failed `assert_frame_equal` on the index's dtype."""
+    frame = small_fit_frame()
+    frame.index = frame.index.as_unit(unit)
+    fit = quiet_fit(frame, "y", ["f1"], burn=8, seed=5, draws=30, tune=30, chains=1, n_paths=20)
+    loaded = BayesFit.load(fit.save(tmp_path / "fit.nc"))
+    assert loaded.spec.index.dtype == f"datetime64[{unit}]"
+    xr.testing.assert_identical(loaded.tree, fit.tree)
+    xr.testing.assert_identical(loaded.beta, fit.beta)
+    pd.testing.assert_frame_equal(loaded.alpha_probability(), fit.alpha_probability())
 
 
 @pytest.mark.skipif(not nutpie_available(), reason="nutpie not installed")

@@ -49,6 +49,7 @@ FORMAT_VERSION = 1
 TIME_ALL = "time_all"
 """Coordinate of every data row (burn rows included) in the saved design group."""
 _DESIGN, _PATHS, _SETTINGS = "tvbeta_design", "beta_paths", "tvbeta_settings"
+_DATES = "tvbeta_dates"
 _LOG = logging.getLogger(__name__)
 
 
@@ -219,6 +220,7 @@ class BayesFit:
         tree[_PATHS] = xr.DataTree(self.beta)
         tree[_DESIGN] = xr.DataTree(_design_dataset(self.spec))
         tree.attrs = {**tree.attrs, _SETTINGS: json.dumps(_settings_dict(self), default=str)}
+        tree.attrs[_DATES] = json.dumps(_date_coords(tree))
         with atomic_path(path) as tmp:  # an interrupted write leaves the previous file
             tree.to_netcdf(tmp, engine="h5netcdf", mode="w")
         return path
@@ -246,6 +248,7 @@ class BayesFit:
         try:
             attrs = dict(tree.attrs)
             meta = json.loads(attrs.pop(_SETTINGS))
+            _restore_dates(tree, json.loads(attrs.pop(_DATES, "{}")))
             beta = tree[_PATHS].to_dataset()
             design = tree[_DESIGN].to_dataset()
             tree = tree.drop_nodes([_PATHS, _DESIGN])
@@ -258,6 +261,34 @@ class BayesFit:
         except (TypeError, ValueError) as err:
             raise unreadable(path, what, f"its contents do not fit: {err}") from err
         return cls(tree=tree, beta=beta, spec=spec, settings=settings)
+
+
+def _date_coords(tree: xr.DataTree) -> dict[str, dict[str, list[str | None]]]:
+    """Return {node path: {coordinate: [resolution, freq]}} of every date coordinate.
+
+    NetCDF gives dates back in nanoseconds and without a frequency; pandas reads a CSV's at
+    microseconds, and a regular index has a freq: `_restore_dates` puts both back.
+    """
+    out: dict[str, dict[str, list[str | None]]] = {}
+    for node in tree.subtree:
+        ds = node.to_dataset(inherit=False)
+        for name, c in ds.coords.items():
+            if np.issubdtype(c.dtype, np.datetime64):
+                freq = getattr(ds.indexes.get(name), "freqstr", None)
+                out.setdefault(node.path, {})[str(name)] = [np.datetime_data(c.dtype)[0], freq]
+    return out
+
+
+def _restore_dates(tree: xr.DataTree, saved: dict[str, dict[str, list[str | None]]]) -> None:
+    """Give the date coordinates of a loaded tree their saved resolution and freq, in place."""
+    for path, coords in saved.items():
+        node = tree if path == "/" else tree[path]
+        ds = node.to_dataset(inherit=False)
+        dates = {}
+        for name, (unit, freq) in coords.items():
+            values = ds[name].values.astype(f"datetime64[{unit}]")
+            dates[name] = pd.DatetimeIndex(values, freq=freq, name=name) if freq else values
+        node.dataset = ds.assign_coords(dates)
 
 
 def posterior_log_h(tree: xr.DataTree, spec: BayesSpec, rows: Any = None) -> np.ndarray | None:

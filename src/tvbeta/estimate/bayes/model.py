@@ -55,7 +55,14 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
 from tvbeta.constants import BETAS, DIMS, NOISES, SHRINKAGES, STATE, STATE2, TIME, default_burn
-from tvbeta.data.validate import Design, closest, column_list, format_span, prepare_design
+from tvbeta.data.validate import (
+    Design,
+    closest,
+    column_list,
+    format_span,
+    prepare_design,
+    warn_if_not_decimal,
+)
 from tvbeta.estimate.bayes.index_op import EwmaLogOp
 from tvbeta.estimate.bayes.op import KalmanLoglikOp, ReversionLoglikOp
 from tvbeta.estimate.bayes.priors import (
@@ -474,10 +481,17 @@ def bayes_spec(
         For an unknown ``q``, a bad ``burn`` or frequency, or priors that do not fit the data.
     TypeError
         For ``df`` not a DataFrame, or priors of the wrong type.
+
+    Warns
+    -----
+    ReturnUnitsWarning
+        When the target or a factor varies more than decimal returns can (percent, basis
+        points or price levels; `warn_if_not_decimal`): the model is built all the same.
     """
     if burn is None:
         burn = default_burn(len(column_list(factor_cols)) + int(intercept))
     design = prepare_design(df, target_col, factor_cols, intercept=intercept, burn=burn)
+    warn_if_not_decimal(design)
     return BayesSpec.from_design(design, q=q, priors=priors, burn=burn, frequency=frequency,
                                  noise=noise, shrinkage=shrinkage, betas=betas)
 
