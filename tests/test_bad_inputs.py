@@ -23,6 +23,7 @@ import shutil
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -1044,18 +1045,15 @@ def test_fit_mle_and_bayes_spec_warn_once_on_a_fund_in_percent_beside_decimal_fa
     """A fresh user passed a table whose fund column was in percent (x 100) and the factors in
     decimals: fit_mle gave betas of 59 without a word. The public fits check the units of the
     table they are given, once per fit, naming the target only; decimal data stay quiet."""
-    from tvbeta import fit_mle
-    from tvbeta.estimate.bayes import bayes_spec
-
     decimal = _daily(6, 0.002)
     percent = decimal.assign(fund=decimal["fund"] * 100.0)
     for call in (lambda df: fit_mle(df, "fund", ["mkt"]),
                  lambda df: bayes_spec(df, "fund", ["mkt"])):  # fmt: skip
-        _, caught = _caught(lambda: call(percent))
+        _, caught = _caught(partial(call, percent))
         (w,) = [w for w in caught if issubclass(w.category, ReturnUnitsWarning)]
         assert "the target 'fund' (1.2" in str(w.message) and "mkt" not in str(w.message)
         assert w.filename == __file__
-        _, clean = _caught(lambda: call(decimal))
+        _, clean = _caught(partial(call, decimal))
         assert not [w for w in clean if issubclass(w.category, ReturnUnitsWarning)]
 
 

@@ -548,6 +548,11 @@ def test_compare_says_above_its_tables_which_bayes_fits_failed_a_convergence_che
     assert code == 0, err
     note = "note: 1 of 1 Bayesian fits failed a convergence check (volume: bayes)"
     assert note in out and out.index(note) < out.index("## volume")
+    # the report's headline, for `compare`, which writes no report
+    from tvbeta.report.verdict import verdict
+
+    headline = verdict(compare_module.Comparison.load(tmp_path)).headline
+    assert f"verdict: {headline}" in out and out.index("## volume") < out.index("verdict: ")
 
 
 # --- fit --shrinkage ---------------------------------------------------------------------------

@@ -282,6 +282,9 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
               "chains that disagree; the warnings at the end name the parameters (more draws "
               "clear them: the default 4 chains x (1000 + 1000) pass on the built-in data)")
     print(comparison.to_markdown())
+    headline = _verdict(comparison, failed)
+    if headline is not None:  # the answer the report leads with: `compare` writes no report
+        print(f"verdict: {headline}\n")
     print(f"comparison saved in {folder} (comparison.json, fits/, {MODEL_COPY})")
     if written is not None:
         print(f"report: {folder / written.name}")
@@ -339,6 +342,18 @@ def _dask_client(args: argparse.Namespace, config: RunConfig) -> Iterator[Any]:
                       dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:  # fmt: skip
         yield client
+
+
+def _verdict(comparison: Any, failed: tuple[list[str], int] | None) -> str | None:
+    """Return the report's headline (`tvbeta.report.verdict`), None without that module."""
+    try:
+        from tvbeta.report.verdict import verdict
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("tvbeta.report"):
+            raise
+        return None
+    failed_series = sorted({fit.split(": ")[0] for fit in failed[0]}) if failed else []
+    return verdict(comparison, failed_sampling=failed_series).headline
 
 
 def _write_report(comparison: Any, path: Path, folder: Path) -> Path:
