@@ -513,3 +513,14 @@ def test_a_date_in_another_format_is_refused_naming_date_format(tmp_path):
     with pytest.raises(ValueError, match=r"factor_date_format must be a strftime format such as "
                        r"'%m/%d/%Y'.*got 'dd.mm.yyyy'"):  # fmt: skip
         load_fund_and_factors(fund_csv, factor_csv, factor_date_format="dd.mm.yyyy")
+
+
+def test_ken_french_style_dates_are_refused_with_the_format_to_pass(tmp_path):
+    """A monthly file dated 202001 (read as numbers by the CSV parser): the message quotes the
+    text, not numpy's repr, and names the format."""
+    fund_csv, _ = _write(tmp_path)
+    factors = tmp_path / "french.csv"
+    factors.write_text("Date,Mkt\n202001,0.01\n202002,-0.02\n")
+    with pytest.raises(DataValidationError, match=r"cannot parse the date '202001' in data row 1"
+                       r".*dates written as 202001 take factor_date_format='%Y%m'"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factors)

@@ -290,16 +290,31 @@ def test_constant_only_on_observed_rows_still_counts_as_constant() -> None:
 
 
 def test_a_factor_constant_on_most_rows_warns_that_few_rows_fit_its_beta() -> None:
-    """A weekly risk-free rate of 0 in 19 of 20 weeks: its beta would fit one week."""
-    df = returns(n=20).assign(rf=0.0)
-    df.loc[df.index[7], "rf"] = 0.0001
-    with pytest.warns(DataWarning, match=r"'rf' is 0 on 19 of the 20 rows .* fitted to the 1 "
+    """A weekly rate of 0 in 19 of 20 weeks (under a name that does not say what it is): its
+    beta would fit one week."""
+    df = returns(n=20).assign(cash=0.0)
+    df.loc[df.index[7], "cash"] = 0.0001
+    with pytest.warns(DataWarning, match=r"'cash' is 0 on 19 of the 20 rows .* fitted to the 1 "
                       r"row\(s\) where it moves.*subtract it from the returns"):  # fmt: skip
-        prepare_design(df, "fund", ["a", "rf"], intercept=True)
-    df.loc[df.index[:3], "rf"] = [0.0001, 0.0002, 0.0003]  # 0 on 16 of 20: 80%, no warning
+        prepare_design(df, "fund", ["a", "cash"], intercept=True)
+    df.loc[df.index[:3], "cash"] = [0.0001, 0.0002, 0.0003]  # 0 on 16 of 20: 80%, no warning
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
-        prepare_design(df, "fund", ["a", "rf"], intercept=True)
+        prepare_design(df, "fund", ["a", "cash"], intercept=True)
+
+
+def test_ken_frenchs_risk_free_rate_as_a_factor_warns_to_subtract_it() -> None:
+    """A fresh user fitted Ken French's monthly RF (1992-2017: many values, never constant)
+    as a factor without a word, though the README said tvbeta warns."""
+    from tvbeta.data import load_french
+
+    df = load_french(excess=False).loc["1992":, ["NoDur", "MktRF", "RF"]]
+    with pytest.warns(DataWarning, match=r"factor column 'RF' reads as a risk-free rate.*"
+                      r"subtract it from the fund's returns"):  # fmt: skip
+        prepare_design(df, "NoDur", ["MktRF", "RF"], intercept=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        prepare_design(df, "NoDur", ["MktRF"], intercept=True)
 
 
 def test_collinear_factors_name_a_minimal_dependent_set() -> None:

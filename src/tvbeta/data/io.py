@@ -771,8 +771,11 @@ def _parse_dates(labels: pd.Index, file: Path, date_format: str | None,
     bad = np.flatnonzero(dates.isna())
     if bad.size:
         row = int(bad[0])
+        digits = {6: "%Y%m", 8: "%Y%m%d"}.get(len(text[row])) if text[row].isdigit() else None
+        if digits and date_format is None and argument:  # Ken French's files: 199501, 19950131
+            hint += f"; dates written as {text[row]} take {argument}={digits!r}"
         raise DataValidationError(
-            f"{file}: cannot parse the date {labels[row]!r} in data row {row + 1} "
+            f"{file}: cannot parse the date {text[row]!r} in data row {row + 1} "
             f"(line {row + 2} if no blank lines); expected {hint}{separator_advice(file)}")
     if undated:  # a period: its last day, where month-end (or year-end) files date it
         dates = dates + (pd.offsets.YearEnd(0) if yearly else pd.offsets.MonthEnd(0))

@@ -527,12 +527,25 @@ says its beta is fitted to the few rows where it moves (a weekly risk-free rate 
 low-rate era, a dummy)."""
 
 
+#: Factor names read as a risk-free rate (case and separators ignored): Ken French's "RF".
+RISK_FREE_NAMES = frozenset({"rf", "riskfree", "riskfreerate", "tbill", "tbill3m"})
+
+
 def _warn_mostly_constant(H_obs: np.ndarray, names: tuple[str, ...]) -> None:
-    """Warn about factors that hold one value on more than `MOSTLY_CONSTANT` of the rows."""
+    """Warn about factors that are a risk-free rate by name or nearly constant in value.
+
+    A name in `RISK_FREE_NAMES`, or one value on more than `MOSTLY_CONSTANT` of the rows.
+    """
     for j, name in enumerate(names):
         values, counts = np.unique(H_obs[:, j], return_counts=True)
         share, moving = counts.max() / len(H_obs), len(H_obs) - counts.max()
-        if share > MOSTLY_CONSTANT:
+        if "".join(c for c in str(name).lower() if c.isalnum()) in RISK_FREE_NAMES:
+            warn_caller(
+                f"factor column {name!r} reads as a risk-free rate: a rate is not a factor "
+                "return (its beta follows the rate's slow steps, not a risk the fund takes); "
+                "subtract it from the fund's returns (excess returns, as Ken French's MktRF "
+                "are) and leave it out of the factors", DataWarning)  # fmt: skip
+        elif share > MOSTLY_CONSTANT:
             warn_caller(
                 f"factor column {name!r} is {values[counts.argmax()]:.6g} on {counts.max()} of "
                 f"the {len(H_obs)} rows with an observed target: its beta is fitted to the "
