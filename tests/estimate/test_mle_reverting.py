@@ -111,6 +111,16 @@ def test_params_name_phi_per_state_and_half_life_is_the_closed_form(fit):
     assert list(fit.half_life.index) == ["Intercept", "f"]
 
 
+def test_half_life_is_nan_where_the_drift_variance_sits_at_its_bound(fit):
+    """A fresh user read 0.083 years for a constant beta (its Q at 0, its phi at the search's
+    lower end 0.5): a beta that does not move has no persistence to estimate. phi at the upper
+    end (here phi[f] = 0.99995, flagged at bound) is an answer: its half-life stays."""
+    assert "phi[f]" in fit.estimate.on_bound and np.isfinite(fit.half_life["f"])
+    static = dataclasses.replace(fit, estimate=dataclasses.replace(
+        fit.estimate, on_bound=[*fit.estimate.on_bound, "Q[f]"]))  # fmt: skip
+    assert np.isnan(static.half_life["f"]) and static.half_life["Intercept"] == np.inf
+
+
 def test_the_spec_saves_and_loads_with_phi_and_reruns_to_the_same_betas(fit, data, tmp_path):
     fit.spec.save(tmp_path / "mr.toml")
     back = KalmanSpec.load(tmp_path / "mr.toml")

@@ -819,7 +819,10 @@ class MLEFit:
         """Return the half-life of a deviation from the long-run mean per state, in years.
 
         log 2 / (-log phi ppy) (`tvbeta.model.reversion.half_life_years`), inf at phi = 1;
-        (k,) indexed by state, named "half-life (years)".
+        (k,) indexed by state, named "half-life (years)". NaN where the estimate says nothing
+        about it: the state's drift variance sits at its lower bound (a beta that does not
+        move has no persistence to estimate), or phi at the lower end of its search interval
+        (the half-life is then at most the bound's, not an estimate); `summary` flags both.
 
         Raises
         ------
@@ -831,7 +834,12 @@ class MLEFit:
                 'half_life needs mean-reverting betas: fit with betas="mean_reverting"'
             )
         years = reversion.half_life_years(self.spec.phi, self.ppy)
-        return pd.Series(years, index=pd.Index(self.result.state_names, name=STATE),
+        bound = set(self.estimate.on_bound)
+        unknown = [f"Q[{s}]" in bound or f"Q[{s},{s}]" in bound
+                   or (f"phi[{s}]" in bound and phi < sum(PHI_BOUNDS) / 2)  # the lower end
+                   for s, phi in zip(self.result.state_names, self.spec.phi, strict=True)]
+        return pd.Series(np.where(unknown, np.nan, years),
+                         index=pd.Index(self.result.state_names, name=STATE),
                          name="half-life (years)")  # fmt: skip
 
     @property
@@ -1212,12 +1220,14 @@ several peaks in phi: on the 12 French industries' 573 training months (constant
 from 0.9 ended 12 nats below the one from 0.5 on Money and 1.3 below it on Shops, while the one
 from 0.5 ended 1.5 .. 1.9 nats lower on Enrgy, BusEq and Hlth (a start at 0.99 was never the
 best)."""
+#: fit_mle's search interval of each phi per period (1: the random walk).
+PHI_BOUNDS = (0.5, 1.0)
 
 
 @_one_blas_thread
 def fit_qr_mean_reverting(
     m: StateSpace, *, ppy: float, q: QForm = "diag", burn: int = 0,
-    state_names: tuple[str, ...] | None = None, phi_bounds: tuple[float, float] = (0.5, 1.0),
+    state_names: tuple[str, ...] | None = None, phi_bounds: tuple[float, float] = PHI_BOUNDS,
     log_h: np.ndarray | None = None, gamma_bounds: tuple[float, float] = (-1.0, 3.0),
     bounds_scale: tuple[float, float] = (1e-12, 1e2), maxiter: int = 2000,
 ) -> MLEResult:
