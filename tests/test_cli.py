@@ -52,6 +52,8 @@ def stub_compare(monkeypatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(compare_module, "compare_methods", fake)
     monkeypatch.setitem(sys.modules, "tvbeta.report", SimpleNamespace(write_report=stub_report))
+    # the stub has no scores to judge (and another test may have imported the real module)
+    monkeypatch.setitem(sys.modules, "tvbeta.report.verdict", None)
     return calls
 
 
