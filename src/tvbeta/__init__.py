@@ -13,7 +13,8 @@ functions load on first use, so `import tvbeta` does not import PyMC.
 from importlib import import_module
 from typing import Any
 
-from tvbeta import constants
+# first: drops stale numba caches (`tvbeta._numba_cache`) before any kernel is compiled or read
+from tvbeta import _numba_cache, constants  # noqa: F401
 from tvbeta.data import aggregate_weekly_data
 from tvbeta.evaluate import (
     residual_diagnostics,

@@ -1,0 +1,63 @@
+"""Numba's on-disk caches of tvbeta's kernels, dropped when any compiled source changed.
+
+Numba keys a function's cache by the file it is defined in only (its modification time and
+size): "cache invalidation fails to recognize changes in symbols defined in a different file"
+(numba's Notes on Caching, known limitations; numba/numba#8396 would extend it, unmerged). A
+kernel compiles the functions it calls into itself, so after an edit of `tvbeta.kalman.steps`
+the cached `filter.tape_kernel`, and after one of `tvbeta.kalman.collapsed` the Bayes Op's
+`_reversion_forward`, would keep the old code until their own files change. A fresh clone has
+no cache; a checkout updated in place does. `drop_stale_caches` runs when tvbeta is imported
+(this module calls it, and `tvbeta` imports it first), before any kernel is compiled or read
+from its cache: when the sources' digest differs from the one stamped beside the caches, every
+cache of these files is deleted and numba compiles them again on first use. PyTensor's cache of
+the compiled graphs is keyed by the same sources (`tvbeta.estimate.bayes.op._KERNEL_SALT`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+#: Every module with numba ``cache=True`` functions, relative to the package
+#: (tests/test_package.py checks that none is missing).
+SOURCES = (
+    "kalman/arrays.py", "kalman/collapsed.py", "kalman/filter.py", "kalman/gradient.py",
+    "kalman/smoother.py", "kalman/steps.py", "estimate/bayes/index_op.py",
+    "estimate/bayes/op.py", "estimate/bayes/sampler.py", "model/volatility.py",
+)  # fmt: skip
+STAMP = "kalman/__pycache__/tvbeta-numba-sources.sha256"
+
+
+def drop_stale_caches(root: Path = Path(__file__).parent) -> bool:
+    """Delete the numba caches of `SOURCES` under ``root`` when the sources changed.
+
+    Returns True when caches were dropped (or there were none yet and the stamp was written).
+    Nothing happens with ``NUMBA_CACHE_DIR`` set (the caches then live there, not beside the
+    sources) or where the package's folders are read-only (an installed copy, whose caches were
+    built from its own sources).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return False
+    files = [root / name for name in SOURCES]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+    stamp = root / STAMP
+    try:
+        if stamp.read_text(encoding="ascii") == digest:
+            return False
+    except OSError:  # no stamp yet
+        pass
+    try:
+        for f in files:
+            for cached in (f.parent / "__pycache__").glob(f"{f.stem}.*.nb[ic]"):
+                cached.unlink(missing_ok=True)
+        stamp.parent.mkdir(exist_ok=True)
+        tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+        tmp.write_text(digest, encoding="ascii")
+        tmp.replace(stamp)  # atomic: another process reads the old stamp or the new one
+    except OSError:
+        return False
+    return True
+
+
+drop_stale_caches()
