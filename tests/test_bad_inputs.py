@@ -1035,6 +1035,7 @@ def test_percent_returns_warn_that_the_seeds_bounds_assume_decimals():
     assert "a period of 1 day(s)" in message and "percent (divide by 100)" in message
     assert "q in [1e-8, 10], r in [1e-6, 100]" in message
     assert "index levels" not in message  # percent returns go below 0
+    assert "mixes units" not in message  # both series are in percent
     assert w.filename == __file__
     pd.testing.assert_frame_equal(percent, before)
     _, clean = _caught(lambda: spec.set_Q_from_mle(decimal, "fund", ["mkt"]))
@@ -1052,6 +1053,8 @@ def test_fit_mle_and_bayes_spec_warn_once_on_a_fund_in_percent_beside_decimal_fa
         _, caught = _caught(partial(call, percent))
         (w,) = [w for w in caught if issubclass(w.category, ReturnUnitsWarning)]
         assert "the target 'fund' (1.2" in str(w.message) and "mkt" not in str(w.message)
+        assert "the table mixes units (e.g. a percent fund beside decimal factors)" in str(
+            w.message)  # fmt: skip
         assert w.filename == __file__
         _, clean = _caught(partial(call, decimal))
         assert not [w for w in clean if issubclass(w.category, ReturnUnitsWarning)]

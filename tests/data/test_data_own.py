@@ -507,8 +507,8 @@ def test_a_date_in_another_format_is_refused_naming_date_format(tmp_path):
     with pytest.raises(DataValidationError, match=r"'01/03/2020' in data row 1.*expected "
                        r"YYYY-MM-DD, or pass date_format= \(e\.g\. '%m/%d/%Y'"):  # fmt: skip
         load_fund_and_factors(fund_csv, factor_csv)
-    with pytest.raises(DataValidationError, match=r"expected dates written as '%d/%m/%Y' "
-                       r"\(e\.g\. 31/01/1995\), the date_format"):  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"expected dates written as '%d/%m/%Y' \(e\.g"
+                       r"\. 31/01/1995\); pass date_format= with the file's format"):  # fmt: skip
         load_fund_and_factors(fund_csv, factor_csv, date_format="%d/%m/%Y")
     with pytest.raises(ValueError, match=r"factor_date_format must be a strftime format such as "
                        r"'%m/%d/%Y'.*got 'dd.mm.yyyy'"):  # fmt: skip
@@ -524,3 +524,16 @@ def test_ken_french_style_dates_are_refused_with_the_format_to_pass(tmp_path):
     with pytest.raises(DataValidationError, match=r"cannot parse the date '202001' in data row 1"
                        r".*dates written as 202001 take factor_date_format='%Y%m'"):  # fmt: skip
         load_fund_and_factors(fund_csv, factors)
+
+
+def test_a_factor_file_read_with_the_funds_format_names_factor_date_format(tmp_path):
+    """A fresh user gave date_format for the US-dated fund file only: the Ken French factor file
+    (202001) was read with it, and the error must name the argument that mends it."""
+    fund_csv, _ = _write(tmp_path)
+    _rewrite_dates(fund_csv, "%m/%d/%Y")
+    factors = tmp_path / "french.csv"
+    factors.write_text("Date,Mkt\n202001,0.01\n202002,-0.02\n")
+    with pytest.raises(DataValidationError, match=r"written as '%m/%d/%Y' \(e\.g\. 01/31/1995\); "
+                       r"pass factor_date_format= with the file's format; dates written as "
+                       r"202001 take factor_date_format='%Y%m'"):  # fmt: skip
+        load_fund_and_factors(fund_csv, factors, date_format="%m/%d/%Y")

@@ -764,7 +764,7 @@ def _parse_dates(labels: pd.Index, file: Path, date_format: str | None,
     else:
         example = pd.Timestamp("1995-01-31").strftime(date_format)
         fmt, hint = date_format, f"dates written as {date_format!r} (e.g. {example})" + (
-            f", the {argument}" if argument else "")
+            f"; pass {argument}= with the file's format" if argument else "")
         undated = not any(d in date_format for d in ("%d", "%j", "%-d", "%e"))
         yearly = undated and not any(m in date_format for m in ("%m", "%b", "%B", "%-m"))
     dates = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce"))
@@ -772,7 +772,7 @@ def _parse_dates(labels: pd.Index, file: Path, date_format: str | None,
     if bad.size:
         row = int(bad[0])
         digits = {6: "%Y%m", 8: "%Y%m%d"}.get(len(text[row])) if text[row].isdigit() else None
-        if digits and date_format is None and argument:  # Ken French's files: 199501, 19950131
+        if digits and argument:  # Ken French's files: 199501, 19950131
             hint += f"; dates written as {text[row]} take {argument}={digits!r}"
         raise DataValidationError(
             f"{file}: cannot parse the date {text[row]!r} in data row {row + 1} "

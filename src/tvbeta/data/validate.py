@@ -693,12 +693,14 @@ def warn_if_not_decimal(design: Design) -> None:
         levels = [n for n, x in series if np.nanmin(x) > 0]
         like = (f" {', '.join(levels)}: never below 0, as prices and index levels are; "
                 "turn those into returns (p_t / p_(t-1) - 1)." if levels else "")
+        mixed = (" The other series look like decimal returns: the table mixes units (e.g. a "
+                 "percent fund beside decimal factors)." if len(series) < len(names) else "")
         warn_caller(
             f"the data do not look like decimal returns: the typical size (robust sd) of "
             f"{big} is above {limit:.3g}, the most a decimal return varies over {period} at an "
             f"annualised volatility of 200%.{like} Returns this size look like percent (divide "
-            "by 100) or basis points (divide by 10,000). The seed's MLE bounds (q in [1e-8, "
-            "10], r in [1e-6, 100]) and defaults assume decimal returns; the value found is "
-            "kept.",
+            f"by 100) or basis points (divide by 10,000).{mixed} tvbeta's defaults (the seed's "
+            "MLE bounds q in [1e-8, 10], r in [1e-6, 100], the Bayesian priors' scales) assume "
+            "decimal returns; the data are used as given.",
             ReturnUnitsWarning,
         )
