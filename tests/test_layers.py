@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tvbeta"
 
 #: Lowest first; a unit is a top-level module or subpackage of tvbeta.
 LAYERS = [
-    {"constants", "_warn", "interrupts"},
+    {"constants", "_warn", "interrupts", "_numba_cache"},
     {"outputs"},
     {"nuts"},  # the NUTS settings (numbers only): model files and comparisons hold them
     {"data"},
