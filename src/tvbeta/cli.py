@@ -277,8 +277,9 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
                 _say(f"tvbeta: note: {err}")
     failed = _failed_bayes_fits(comparison)
     if failed:  # above the tables: the warnings come at the end, read after the numbers
+        labels = [f"{series}: {method}" for series, method in failed[0]]
         print(f"note: {len(failed[0])} of {failed[1]} Bayesian fits failed a convergence check "
-              f"({listed(failed[0], 4)}): their rows below rest on too few effective draws or "
+              f"({listed(labels, 4)}): their rows below rest on too few effective draws or "
               "chains that disagree; the warnings at the end name the parameters (more draws "
               "clear them: the default 4 chains x (1000 + 1000) pass on the built-in data)")
     print(comparison.to_markdown())
@@ -291,17 +292,17 @@ def _compare_and_save(config: RunConfig, args: argparse.Namespace, *, report: bo
     return EXIT_OK
 
 
-def _failed_bayes_fits(comparison: Any) -> tuple[list[str], int] | None:
-    """Return ("series: method" of each Bayes fit failing a check, the fits checked), or None.
+def _failed_bayes_fits(comparison: Any) -> tuple[list[tuple[str, str]], int] | None:
+    """Return ((series, method) of each Bayes fit failing a check, the fits checked), or None.
 
     None when every Bayesian fit of the comparison passed `check_convergence` (or none ran).
     """
     from tvbeta.estimate.bayes.diagnostics import check_convergence
     from tvbeta.evaluate.settings import BAYES_VARIANTS
 
-    fits = [(f"{name}: {method}", fit) for name, s in comparison.series.items()
+    fits = [((name, method), fit) for name, s in comparison.series.items()
             for method, fit in s.fits.items() if method in BAYES_VARIANTS and fit is not None]
-    failed = [label for label, fit in fits if not check_convergence(fit, warn=False).ok]
+    failed = [key for key, fit in fits if not check_convergence(fit, warn=False).ok]
     return (failed, len(fits)) if failed else None
 
 
@@ -344,7 +345,8 @@ def _dask_client(args: argparse.Namespace, config: RunConfig) -> Iterator[Any]:
         yield client
 
 
-def _verdict(comparison: Any, failed: tuple[list[str], int] | None) -> str | None:
+def _verdict(comparison: Any,
+             failed: tuple[list[tuple[str, str]], int] | None) -> str | None:
     """Return the report's headline (`tvbeta.report.verdict`), None without that module."""
     try:
         from tvbeta.report.verdict import verdict
@@ -352,7 +354,7 @@ def _verdict(comparison: Any, failed: tuple[list[str], int] | None) -> str | Non
         if not (err.name or "").startswith("tvbeta.report"):
             raise
         return None
-    failed_series = sorted({fit.split(": ")[0] for fit in failed[0]}) if failed else []
+    failed_series = sorted({series for series, _ in failed[0]}) if failed else []
     return verdict(comparison, failed_sampling=failed_series).headline
 
 
