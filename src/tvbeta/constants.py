@@ -33,9 +33,11 @@ DIMS: dict[str, tuple[str, ...]] = {
     "sigma_beta": (STATE,),
     "Q": (STATE, STATE2),
     "sigma_eps": (),
-    # mean-reverting betas: the one-year persistence (sampled) and the per-period one
+    # mean-reverting betas: the one-year persistence and the per-period one, and the drift sd
+    # sigma_beta g(phi) through which sigma_beta is sampled (`bayes.model.reverting_sigma_beta`)
     "phi_annual": (STATE,),
     "phi": (STATE,),
+    "sigma_drift": (STATE,),
     "gamma": (),  # the elasticity of a volatility-scaled R_t = sigma_eps^2 h_t^gamma
     "index_half_life": (),  # its variance index's half-life in years, when sampled
     # the horseshoe of sigma_beta (`estimate.bayes.model.horseshoe_sigma_beta`)

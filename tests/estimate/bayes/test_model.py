@@ -190,6 +190,31 @@ def test_priors_round_trip_through_dict_and_toml_and_override_scales(sim):
         Prior("Normal", {"sigma": 1.0})
 
 
+@pytest.mark.parametrize(("given", "dist", "scale_name", "scale"), [
+    ({"tau": 400.0}, "HalfNormal", "sigma", 0.05),
+    ({"nu": 3, "lam": 100.0}, "HalfStudentT", "sigma", 0.1),
+    ({"lam": 20.0}, "Exponential", "scale", 0.05),
+])  # fmt: skip
+def test_a_prior_given_by_precision_or_rate_is_the_same_prior_by_its_scale(
+    sim, given, dist, scale_name, scale
+):
+    """PyMC's other parametrisations (HalfNormal's precision tau = sigma^-2, HalfStudentT's lam
+    = sigma^-2, Exponential's rate lam = 1 / scale) resolve to the scale, and the model's log
+    density equals the one of the prior given by that scale (they raised a bare KeyError)."""
+    def model_logp(params: dict) -> float:
+        priors = Priors(sigma_beta=Prior(dist, params))
+        model = model_from_spec(bayes_spec(sim.frame, "y", ["f1", "f2"], priors=priors))
+        return model.compile_logp()(model.initial_point())
+
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"], priors=Priors(sigma_beta=Prior(dist, given)))
+    assert spec.resolved.sigma_beta.params[scale_name] == pytest.approx(scale, rel=1e-12)
+    by_scale = {**{k: v for k, v in given.items() if k not in ("tau", "lam")}, scale_name: scale}
+    assert model_logp(given) == pytest.approx(model_logp(by_scale), rel=1e-12)
+    with pytest.raises(ValueError, match=f"both {scale_name} and"):
+        bayes_spec(sim.frame, "y", ["f1", "f2"],
+                   priors=Priors(sigma_beta=Prior(dist, {**given, scale_name: 1.0})))
+
+
 def test_initial_state_is_ols_on_the_first_window_with_wide_covariance(sim):
     """The window (max(burn, 2k + 2, one year) = 60) counts observed steps, as the burn does."""
     spec = bayes_spec(sim.frame, "y", ["f1", "f2"], burn=60)

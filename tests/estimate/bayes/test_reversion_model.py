@@ -35,6 +35,14 @@ def phi_z_of(phi_annual) -> np.ndarray:
     return norm.ppf(beta_dist.cdf(phi_annual, priors.reversion_a, priors.reversion_b))
 
 
+def drift_of(sigma_beta, phi) -> np.ndarray:
+    """The sampled coordinate of the drift sds: sigma_beta sqrt(Var_1y / (ppy sigma_beta^2)),
+    Var_1y = sigma_beta^2 (1 + phi^2 + ... + phi^(2 (ppy - 1))) the deviation's variance one
+    year ahead (PPY steps of the AR(1)), summed here term by term."""
+    powers = np.power.outer(np.asarray(phi, float), 2 * np.arange(int(PPY)))
+    return np.asarray(sigma_beta, float) * np.sqrt(powers.sum(axis=-1) / PPY)
+
+
 def simulate(seed: int, n: int, phi, mu, sigma_beta, sigma_eps: float = 0.01,
              beta0=None, noise_scale=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """y from beta_t - mu = phi (beta_{t-1} - mu) + eta_t on an intercept and one factor
@@ -80,7 +88,7 @@ def test_log_likelihood_equals_statsmodels_with_the_augmented_transition():
     loglik = model.compile_logp(vars=[model["y"]])
     for sigma_eps, sigma_beta, phi in [(0.01, [1e-3, 0.05], [0.8, 0.9]),
                                        (0.02, [1e-4, 0.1], [0.99, 0.5])]:  # fmt: skip
-        point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta,
+        point = at(model, sigma_eps=sigma_eps, sigma_drift=drift_of(sigma_beta, phi),
                    phi_z=phi_z_of(np.power(phi, PPY)))  # fmt: skip
         ref = statsmodels_filter(*augmented(spec, phi, sigma_beta, sigma_eps))
         np.testing.assert_allclose(loglik(point), ref.loglik_t[spec.first_row :].sum(), rtol=1e-9)
@@ -119,8 +127,8 @@ def test_mean_reverting_betas_with_volatility_scaled_noise_equal_statsmodels():
     loglik = model.compile_logp(vars=[model["y"]])
     for sigma_eps, sigma_beta, phi, gamma in [(0.01, [1e-3, 0.05], [0.8, 0.9], 0.7),
                                               (0.02, [1e-4, 0.1], [0.99, 0.5], -0.3)]:
-        point = at(model, sigma_eps=sigma_eps, sigma_beta=sigma_beta, gamma=gamma,
-                   phi_z=phi_z_of(np.power(phi, PPY)))  # fmt: skip
+        point = at(model, sigma_eps=sigma_eps, sigma_drift=drift_of(sigma_beta, phi),
+                   gamma=gamma, phi_z=phi_z_of(np.power(phi, PPY)))  # fmt: skip
         arrays = list(augmented(spec, phi, sigma_beta, sigma_eps))
         arrays[4] = sigma_eps**2 * np.exp(gamma * spec.log_h)
         ref = statsmodels_filter(*arrays)
@@ -133,7 +141,9 @@ def test_gradient_in_phi_matches_finite_differences_of_the_log_density():
     y, Z = simulate(1, 120, [0.7, 0.95], [0.0, 1.0], [1e-3, 0.03])
     model = model_from_spec(spec_for(y, Z))
     logp, dlogp = model.compile_logp(), model.compile_dlogp()
-    point = at(model, sigma_eps=0.012, sigma_beta=[1e-3, 0.03], phi_z=phi_z_of([0.4, 0.85]))
+    phi = np.power([0.4, 0.85], 1 / PPY)
+    point = at(model, sigma_eps=0.012, sigma_drift=drift_of([1e-3, 0.03], phi),
+               phi_z=phi_z_of([0.4, 0.85]))  # fmt: skip
     names = [v.name for v in model.value_vars]
     sizes = [np.size(point[n]) for n in names]
     grad = dlogp(point)
@@ -161,6 +171,33 @@ def test_phi_annual_is_the_beta_priors_quantile_of_the_sampled_normal(a, b):
     for z in ([-2.5, 0.3], [0.0, 1.7], [-9.0, 9.0]):
         got = phi_annual({"phi_z": np.array(z)})
         np.testing.assert_allclose(got, beta_dist.ppf(norm.cdf(z), a, b), rtol=1e-10, atol=1e-14)
+
+
+def test_drift_coordinates_keep_the_priors_of_sigma_beta_and_phi():
+    """NUTS samples (sigma_drift, phi_z) with sigma_beta = sigma_drift / g(phi): the model's
+    log density of the free variables in those coordinates equals, by the change of variables,
+    log HalfNormal(sigma_beta; s) + log N(phi_z) + log(d sigma_beta / d z) with z = sigma_drift
+    / s the signed coordinate (scipy's densities; g from `drift_of`), and its deterministic
+    sigma_beta is sigma_drift / g."""
+    from scipy.stats import halfnorm
+
+    y, Z = simulate(0, 60, [0.8, 0.9], [0.0, 1.0], [1e-3, 0.05])
+    spec = spec_for(y, Z)
+    s = np.asarray(spec.resolved.sigma_beta.params["sigma"])
+    model = model_from_spec(spec)
+    logp = model.compile_logp(vars=[model["sigma_drift"], model["phi_z"]])
+    sigma_beta_of = model.compile_fn(model["sigma_beta"], inputs=[model["sigma_drift"],
+                                                                   model["phi_z"]])  # fmt: skip
+    for sigma_beta, phi_annual in [([1e-3, 0.05], [0.3, 0.9]), ([2e-4, 0.2], [0.99, 0.05])]:
+        phi = np.power(phi_annual, 1 / PPY)
+        drift = drift_of(sigma_beta, phi)
+        g = drift / np.asarray(sigma_beta)
+        z = phi_z_of(phi_annual)
+        point = at(model, sigma_eps=0.01, sigma_drift=drift, phi_z=z)
+        expected = np.sum(halfnorm.logpdf(sigma_beta, scale=s) + np.log(s / g) + norm.logpdf(z))
+        np.testing.assert_allclose(logp(point), expected, rtol=1e-10)
+        np.testing.assert_allclose(sigma_beta_of({"sigma_drift": drift, "phi_z": z}),
+                                   sigma_beta, rtol=1e-10)  # fmt: skip
 
 
 def test_beta_paths_are_the_first_k_states_of_statsmodels_smoother():

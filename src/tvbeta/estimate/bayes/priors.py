@@ -29,7 +29,9 @@ Default priors (all overridable through `Priors`):
 
 What NUTS sees: sigma_eps and the sigma_beta of a diagonal Q, with a HalfNormal (the default),
 HalfStudentT or HalfCauchy prior, are sampled as z = +-sigma / scale on the whole real line
-(`tvbeta.estimate.bayes.model.SignedScale`), not as log sigma; other families, and the sds
+(`tvbeta.estimate.bayes.model.SignedScale`), not as log sigma (for mean-reverting betas
+sigma_beta g(phi), the drift over a year, with the same prior:
+`tvbeta.estimate.bayes.model.reverting_sigma_beta`); other families, and the sds
 inside a full Q's LKJCholeskyCov, keep PyMC's log transform. Why: near sigma -> 0 the marginal
 likelihood is flat in sigma, so in u = log sigma the posterior follows the prior's e^u p(e^u),
 a tail to u -> -inf that one NUTS step size explores slowly (tail ESS < 400, R-hat > 1.01 at
@@ -96,10 +98,14 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "LogNormal": ("mu", "sigma", "tau"),
     "Weibull": ("alpha", "beta"),
 }
-# Parameters that replace the scale parameter (given one, the default scale is not filled in).
-SCALE_ALTERNATIVES: dict[str, tuple[str, ...]] = {
-    "HalfNormal": ("tau",), "HalfStudentT": ("lam",), "Exponential": ("lam",),
-}  # fmt: skip
+# Parameters that replace the scale parameter, and the scale each gives (PyMC's
+# parametrisations: a precision tau = sigma^-2, lam = sigma^-2 of HalfStudentT, a rate lam =
+# 1 / scale): `_fill` writes the scale, which the model reads (its signed coordinates).
+SCALE_ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "HalfNormal": {"tau": lambda tau: tau**-0.5},
+    "HalfStudentT": {"lam": lambda lam: lam**-0.5},
+    "Exponential": {"lam": lambda lam: 1.0 / lam},
+}
 # Parameters that may be any real number (every other one must be > 0).
 REAL_PARAMS: dict[str, tuple[str, ...]] = {"LogNormal": ("mu",)}
 # Parameter sets of which one must be complete once the default scale is filled in.
@@ -468,7 +474,13 @@ def _fill(prior: Prior | None, default_scale: float | np.ndarray, k: int | None)
     prior = prior or Prior()
     params = dict(prior.params)
     scale_name = SCALE_PARAM[prior.dist]
-    given_scale = {scale_name, *SCALE_ALTERNATIVES.get(prior.dist, ())} & set(params)
+    alternatives = SCALE_ALTERNATIVES.get(prior.dist, {})
+    for name in alternatives.keys() & params.keys():
+        if scale_name in params:
+            raise ValueError(f"the {prior.dist} prior has both {scale_name} and {name}: give "
+                             "one of them")  # fmt: skip
+        params[scale_name] = alternatives[name](np.asarray(params.pop(name), dtype=float))
+    given_scale = {scale_name} & set(params)
     if scale_name is not None and not given_scale:
         if not np.all(np.asarray(default_scale) > 0):
             raise ValueError(
