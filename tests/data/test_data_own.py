@@ -535,5 +535,6 @@ def test_a_factor_file_read_with_the_funds_format_names_factor_date_format(tmp_p
     factors.write_text("Date,Mkt\n202001,0.01\n202002,-0.02\n")
     with pytest.raises(DataValidationError, match=r"written as '%m/%d/%Y' \(e\.g\. 01/31/1995\); "
                        r"pass factor_date_format= with the file's format; dates written as "
-                       r"202001 take factor_date_format='%Y%m'"):  # fmt: skip
+                       r"202001 take factor_date_format='%Y%m' \(in a model file, the \[data\] "
+                       r"key factor_date_format\)"):  # fmt: skip
         load_fund_and_factors(fund_csv, factors, date_format="%m/%d/%Y")

@@ -774,6 +774,8 @@ def _parse_dates(labels: pd.Index, file: Path, date_format: str | None,
         digits = {6: "%Y%m", 8: "%Y%m%d"}.get(len(text[row])) if text[row].isdigit() else None
         if digits and argument:  # Ken French's files: 199501, 19950131
             hint += f"; dates written as {text[row]} take {argument}={digits!r}"
+        if argument:  # the CLI's users write it in a model file
+            hint += f" (in a model file, the [data] key {argument})"
         raise DataValidationError(
             f"{file}: cannot parse the date {text[row]!r} in data row {row + 1} "
             f"(line {row + 2} if no blank lines); expected {hint}{separator_advice(file)}")
