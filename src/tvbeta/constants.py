@@ -33,8 +33,9 @@ DIMS: dict[str, tuple[str, ...]] = {
     "sigma_beta": (STATE,),
     "Q": (STATE, STATE2),
     "sigma_eps": (),
-    # mean-reverting betas: the one-year persistence and the per-period one, and the drift sd
-    # sigma_beta g(phi) through which sigma_beta is sampled (`bayes.model.reverting_sigma_beta`)
+    # mean-reverting betas: the one-year persistence and the per-period one, and the sd
+    # sigma_beta sqrt(g(phi)) through which sigma_beta is sampled
+    # (`estimate.bayes.model.reverting_sigma_beta`)
     "phi_annual": (STATE,),
     "phi": (STATE,),
     "sigma_drift": (STATE,),

@@ -36,11 +36,11 @@ def phi_z_of(phi_annual) -> np.ndarray:
 
 
 def drift_of(sigma_beta, phi) -> np.ndarray:
-    """The sampled coordinate of the drift sds: sigma_beta sqrt(Var_1y / (ppy sigma_beta^2)),
-    Var_1y = sigma_beta^2 (1 + phi^2 + ... + phi^(2 (ppy - 1))) the deviation's variance one
-    year ahead (PPY steps of the AR(1)), summed here term by term."""
+    """The sampled coordinate of the drift sds: sigma_beta sqrt(g), g = sqrt(Var_1y / (ppy
+    sigma_beta^2)), Var_1y = sigma_beta^2 (1 + phi^2 + ... + phi^(2 (ppy - 1))) the
+    deviation's variance one year ahead (PPY steps of the AR(1)), summed here term by term."""
     powers = np.power.outer(np.asarray(phi, float), 2 * np.arange(int(PPY)))
-    return np.asarray(sigma_beta, float) * np.sqrt(powers.sum(axis=-1) / PPY)
+    return np.asarray(sigma_beta, float) * (powers.sum(axis=-1) / PPY) ** 0.25
 
 
 def simulate(seed: int, n: int, phi, mu, sigma_beta, sigma_eps: float = 0.01,
@@ -174,11 +174,11 @@ def test_phi_annual_is_the_beta_priors_quantile_of_the_sampled_normal(a, b):
 
 
 def test_drift_coordinates_keep_the_priors_of_sigma_beta_and_phi():
-    """NUTS samples (sigma_drift, phi_z) with sigma_beta = sigma_drift / g(phi): the model's
-    log density of the free variables in those coordinates equals, by the change of variables,
-    log HalfNormal(sigma_beta; s) + log N(phi_z) + log(d sigma_beta / d z) with z = sigma_drift
-    / s the signed coordinate (scipy's densities; g from `drift_of`), and its deterministic
-    sigma_beta is sigma_drift / g."""
+    """NUTS samples (sigma_drift, phi_z) with sigma_beta = sigma_drift / c(phi), c = sqrt(g):
+    the model's log density of the free variables in those coordinates equals, by the change
+    of variables, log HalfNormal(sigma_beta; s) + log N(phi_z) + log(d sigma_beta / d z) with
+    z = sigma_drift / s the signed coordinate (scipy's densities; c from `drift_of`), and its
+    deterministic sigma_beta is sigma_drift / c."""
     from scipy.stats import halfnorm
 
     y, Z = simulate(0, 60, [0.8, 0.9], [0.0, 1.0], [1e-3, 0.05])
@@ -191,10 +191,10 @@ def test_drift_coordinates_keep_the_priors_of_sigma_beta_and_phi():
     for sigma_beta, phi_annual in [([1e-3, 0.05], [0.3, 0.9]), ([2e-4, 0.2], [0.99, 0.05])]:
         phi = np.power(phi_annual, 1 / PPY)
         drift = drift_of(sigma_beta, phi)
-        g = drift / np.asarray(sigma_beta)
+        c = drift / np.asarray(sigma_beta)
         z = phi_z_of(phi_annual)
         point = at(model, sigma_eps=0.01, sigma_drift=drift, phi_z=z)
-        expected = np.sum(halfnorm.logpdf(sigma_beta, scale=s) + np.log(s / g) + norm.logpdf(z))
+        expected = np.sum(halfnorm.logpdf(sigma_beta, scale=s) + np.log(s / c) + norm.logpdf(z))
         np.testing.assert_allclose(logp(point), expected, rtol=1e-10)
         np.testing.assert_allclose(sigma_beta_of({"sigma_drift": drift, "phi_z": z}),
                                    sigma_beta, rtol=1e-10)  # fmt: skip

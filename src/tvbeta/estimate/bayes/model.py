@@ -16,8 +16,9 @@ function: the same prior, in coordinates where a phi the data barely inform has 
 light tails (in log-odds the Beta(4, 1)'s tail towards 1 is exponential: posterior kurtosis
 2.5-6.5 on NoDur's five states against 0.3-1.2 here; 4-7% fewer leapfrog steps and 15-40% more
 bulk ESS on NoDur and Money, 4 x (1000 + 1000), seeds 1-3). With a diagonal Q and a signed
-prior family, sigma_beta is sampled through the drift it makes over a year, ``sigma_drift``
-(`reverting_sigma_beta`: the same prior; ~15-25% fewer leapfrog steps). The
+prior family, sigma_beta is sampled halfway towards the drift it makes over a year,
+``sigma_drift`` (`reverting_sigma_beta`: the same prior; 6-17% fewer leapfrog steps on monthly
+industries). The
 likelihood (`ReversionLoglikOp`) runs two k-state filters (`tvbeta.kalman.collapsed`) with an
 exact gradient in phi; the beta paths and predictive run the filter of the augmented state
 [beta; mu] (`tvbeta.model.reversion`), whose terms are the same.
@@ -585,22 +586,31 @@ def reverting_sigma_beta(spec: BayesSpec, phi_annual: pt.TensorVariable,
                          phi: pt.TensorVariable) -> pt.TensorVariable:  # fmt: skip
     """Return ``sigma_beta`` (dims state) of mean-reverting betas, inside a model context.
 
-    NUTS samples ``sigma_drift`` = sigma_beta g(phi), g(phi)^2 = (1 - phi^(2 ppy)) / (ppy (1 -
-    phi^2)): the per-period sd of a random walk that drifts as far in a year as the reverting
-    beta does (the deviation's variance a year ahead, sigma_beta^2 (1 - phi^(2 ppy)) / (1 -
-    phi^2), is sigma_drift^2 ppy; g = 1 at phi = 1, and g -> 0 as phi does). The data fix that
-    drift more closely than sigma_beta, which trades off against phi: the same drift from a
-    larger sigma_beta with a faster reversion. In these coordinates (against (sigma_beta,
-    phi_z)), with 4 x (1000 + 1000) on NoDur, Enrgy and Money's 573 training months, seeds 1-2:
-    leapfrog steps a draw 11.1-11.2 -> 9.5-9.6, 9.3 -> 7.3, 10.1-10.4 -> 7.8-8.7, the smallest
-    bulk ESS of sigma_eps, sigma_beta and phi_annual 1766-1860 -> 2107-2319, 1391-1542 ->
-    1875-1913, 2102-2166 -> 2255-2613, the medians the same to Monte Carlo error (a
-    three-year horizon: 9.05 and 7.2 steps, a lower ESS on NoDur).
+    NUTS samples ``sigma_drift`` = sigma_beta sqrt(g(phi)), halfway (geometrically) between
+    sigma_beta and sigma_beta g(phi), where g(phi)^2 = (1 - phi^(2 ppy)) / (ppy (1 - phi^2)):
+    sigma_beta g is the per-period sd of a random walk that drifts as far in a year as the
+    reverting beta does (the deviation's variance a year ahead, sigma_beta^2 (1 - phi^(2 ppy))
+    / (1 - phi^2), is (sigma_beta g)^2 ppy; g = 1 at phi = 1). Where the data fix that drift,
+    sigma_beta trades off against phi (the same drift from a larger sigma_beta with a faster
+    reversion) and the drift is the better coordinate; where they say little (an intercept's
+    drift), sigma_beta given phi is, and the drift's scale then follows phi: a funnel. A
+    partially non-centred parametrisation (Papaspiliopoulos, Roberts & Skold 2007, "A general
+    framework for the parametrization of hierarchical models", Statistical Science 22(1),
+    59-73) takes the middle. Leapfrog steps a draw, 4 x (1000 + 1000), against (sigma_beta,
+    phi_z):
+
+    - monthly NoDur, Enrgy, Money (573 training months, k = 5; seeds 1-2): 11.1, 9.3, 10.1-10.4
+      -> 10.3-10.5, 7.7-8.0, 9.4 (the drift itself: 9.5, 7.3, 7.8-8.7; the drift for the
+      factors and sigma_beta for the intercept: 9.9-10.2, 7.4, 8.7); the smallest bulk ESS of
+      sigma_eps, sigma_beta and phi_annual up (NoDur 1766-1860 -> 1934-2132);
+    - the seed's weekly ETFs on PFF (k = 2; seeds 0-5 each): FPE 4.6-4.9 -> 4.9-5.1, HYG, ICVT
+      and LQD within 0.2; no divergence in 24 fits, where the drift itself gave one in FPE
+      (seed 0) and one in LQD (seed 1) and 5.4-5.6 steps on both.
 
     The prior is sigma_beta's own: given phi, sigma_drift has sigma_beta's (signed, scale)
-    family with its scale times g(phi) (``resolved.sigma_beta``, a `SIGNED_FAMILIES` prior),
-    sampled as `SignedScale` of the prior's scale, so sigma_beta = sigma_drift / g(phi) has
-    exactly that prior (a scale family's x c has the scale times c).
+    family with its scale times sqrt(g(phi)) (``resolved.sigma_beta``, a `SIGNED_FAMILIES`
+    prior), sampled as `SignedScale` of the prior's scale, so sigma_beta = sigma_drift /
+    sqrt(g(phi)) has exactly that prior (a scale family's x c has the scale times c).
     """
     prior = spec.resolved.sigma_beta
     key = SCALE_PARAM[prior.dist]
@@ -608,12 +618,13 @@ def reverting_sigma_beta(spec: BayesSpec, phi_annual: pt.TensorVariable,
     # expm1 keeps the digits of 1 - phi^2 near phi = 1; a phi_annual rounded to 1 (phi_z above
     # ~8.3) is the random walk's g = 1
     log_annual = pt.minimum(pt.log(phi_annual), -1e-12)
-    g = pt.sqrt(pt.expm1(2.0 * log_annual) / (spec.ppy * pt.expm1(2.0 * log_annual / spec.ppy)))
+    g2 = pt.expm1(2.0 * log_annual) / (spec.ppy * pt.expm1(2.0 * log_annual / spec.ppy))
+    root_g = g2**0.25
     drift = getattr(pm, prior.dist)(
-        "sigma_drift", **{**prior.params, key: scale * g}, dims=DIMS["sigma_drift"],
+        "sigma_drift", **{**prior.params, key: scale * root_g}, dims=DIMS["sigma_drift"],
         default_transform=None, transform=SignedScale(scale),
     )  # fmt: skip
-    return pm.Deterministic("sigma_beta", drift / g, dims=DIMS["sigma_beta"])
+    return pm.Deterministic("sigma_beta", drift / root_g, dims=DIMS["sigma_beta"])
 
 
 def horseshoe_sigma_beta(spec: BayesSpec) -> pt.TensorVariable:

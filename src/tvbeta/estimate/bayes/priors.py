@@ -30,7 +30,7 @@ Default priors (all overridable through `Priors`):
 What NUTS sees: sigma_eps and the sigma_beta of a diagonal Q, with a HalfNormal (the default),
 HalfStudentT or HalfCauchy prior, are sampled as z = +-sigma / scale on the whole real line
 (`tvbeta.estimate.bayes.model.SignedScale`), not as log sigma (for mean-reverting betas
-sigma_beta g(phi), the drift over a year, with the same prior:
+sigma_beta sqrt(g(phi)), halfway towards the drift over a year, with the same prior:
 `tvbeta.estimate.bayes.model.reverting_sigma_beta`); other families, and the sds
 inside a full Q's LKJCholeskyCov, keep PyMC's log transform. Why: near sigma -> 0 the marginal
 likelihood is flat in sigma, so in u = log sigma the posterior follows the prior's e^u p(e^u),
