@@ -482,6 +482,22 @@ def test_compare_of_a_files_model_scores_as_compare_methods_on_the_hand_built_fr
                                       table.drop(columns="fit time (s)"))  # fmt: skip
 
 
+def test_a_fund_of_price_levels_is_warned_about_once_by_the_loading_not_again_by_its_fit(
+        capsys, tmp_path):  # fmt: skip
+    """The loader checks the units of the table the fits get; the fits' own check (for the
+    API's users) said the same again after the results (a fresh user's report). NoDur's
+    column as an index level, 100 prod(1 + r)."""
+    model, _ = files_model(tmp_path)
+    fund = tmp_path / "in" / "fund.csv"
+    frame = pd.read_csv(fund, index_col=0)
+    frame["NoDur"] = 100 * (1 + frame["NoDur"].fillna(0)).cumprod()
+    frame.to_csv(fund)
+    code, _, err = run(capsys, "fit", model, "--method", "mle", "--output", tmp_path / "out")
+    assert code == 0, err
+    assert err.count("do not look like decimal returns") == 1, err
+    assert err.index("do not look like decimal returns") < err.index("mle on the whole sample")
+
+
 def test_funds_mle_of_a_files_model_ranks_both_funds(capsys, tmp_path):
     model, _ = files_model(tmp_path)
     code, _, err = run(capsys, "funds", model, "--method", "mle", "--output", tmp_path / "out")

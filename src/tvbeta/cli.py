@@ -33,7 +33,7 @@ import pandas as pd
 from tvbeta._warn import named_warnings
 from tvbeta.config import ConfigError, RunConfig, load_config
 from tvbeta.constants import BETAS, NOISES, SHRINKAGES, default_burn
-from tvbeta.data import DataValidationError
+from tvbeta.data import DataValidationError, ReturnUnitsWarning
 from tvbeta.data.validate import format_label, listed
 from tvbeta.interrupts import InterruptNote, noting_interrupts, terminating_as_interrupts
 from tvbeta.model import SavedFileError, SpecError
@@ -241,6 +241,10 @@ def _load_data(config: RunConfig) -> pd.DataFrame:
              else ""), last=True)  # fmt: skip
     # the data's warnings (units, dropped rows) above the fits' results, not after them
     _report_warnings(caught)
+    if any(issubclass(w.category, ReturnUnitsWarning) for w in caught):
+        # every fit checks the units of the same table again: its warning would repeat this
+        # one (scoped: `_command` runs inside catch_warnings)
+        warnings.filterwarnings("ignore", category=ReturnUnitsWarning)
     return data
 
 
