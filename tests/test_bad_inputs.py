@@ -201,11 +201,12 @@ def test_a_constant_target_cannot_give_a_default_noise_scale(df):
 
 def test_valid_priors_still_resolve(df):
     """The checks refuse no valid prior: tau for HalfNormal, lam for HalfStudentT (alternative
-    scales, so no default sigma is added beside them), LogNormal's negative mu."""
+    scales: resolved to the scale they give, sigma = tau^-1/2, not a default sigma beside
+    them), LogNormal's negative mu."""
     priors = {"sigma_eps": {"dist": "HalfNormal", "tau": 1e4},
               "sigma_beta": {"dist": "LogNormal", "mu": -3.0, "sigma": 1.0}}  # fmt: skip
     spec = bayes_spec(df, "y", FACTORS, priors=priors)
-    assert spec.resolved.sigma_eps.params == {"tau": 1e4}
+    assert spec.resolved.sigma_eps.params == {"sigma": pytest.approx(0.01, rel=1e-12)}
     assert spec.resolved.sigma_beta.params == {"mu": -3.0, "sigma": 1.0}
 
 

@@ -156,6 +156,27 @@ def test_percent_files_are_divided_by_100(tmp_path):
     assert "'percent' (divided by 100)" in b.note
 
 
+def test_decimal_files_read_as_percent_warn_naming_the_file_and_key(tmp_path):
+    """The decimal files (weekly sd 0.02: an annualised ~14%) divided by 100 vary by ~0.14% a
+    year, below the 1% of any return series but cash: each file read as percent is named with
+    its key and columns; the same data written in percent and read so are not."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    dec, pct = _write(tmp_path / "a"), _write(tmp_path / "b", scale=100.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_fund_and_factors(*dec, units="percent")
+        load_fund_and_factors(pct[0], dec[1], units="percent", factor_units="percent")
+        load_fund_and_factors(*pct, units="percent")
+    said = [str(w.message) for w in caught if issubclass(w.category, ReturnUnitsWarning)]
+    assert len(said) == 3, said
+    assert said[0].startswith(f"{dec[0]}: read as percent (units = 'percent', divided by 100), "
+                              "'Fund' (0.1")  # fmt: skip
+    assert "set units to 'decimal'" in said[0]
+    assert said[1].startswith(f"{dec[1]}: read as percent (factor_units = 'percent'")
+    assert "'Mkt' (0.1" in said[1] and "'HML' (0.1" in said[1]
+    assert said[2] == said[1]  # the second call's factor file; the percent files say nothing
+
+
 def test_a_percent_fund_beside_decimal_factors_is_read_with_factor_units(tmp_path):
     """Reference: the decimal files read as they are; the fund file written x100 (percent),
     the factor file as it was (decimal)."""

@@ -33,6 +33,7 @@ from tvbeta.data.validate import (
     median_spacing_days,
     prepare_design,
     warn_if_not_decimal,
+    warn_if_percent_looks_decimal,
 )
 from tvbeta.data.weekly import aggregate_weekly_data
 
@@ -411,6 +412,10 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
     # to decimals before anything is compounded
     fund = fund / 100.0 if units == "percent" else fund
     factors = factors / 100.0 if factor_units == "percent" else factors
+    for frame, file, key, unit in ((fund, fund_csv, "units", units),
+                                   (factors, factor_csv, "factor_units", factor_units)):
+        if unit == "percent":
+            warn_if_percent_looks_decimal(frame, file, key)
     for frame, file, key in ((fund, fund_csv, "units"), (factors, factor_csv, "factor_units")):
         below = frame.lt(-1.0)
         if below.any().any():

@@ -659,6 +659,41 @@ def _robust_sd(x: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else 0.0
 
 
+#: Smallest plausible annualised volatility (robust sd) of a series read as percent: the
+#: hundredth of a decimal file's (an equity fund's 15% reads 0.15%) is far below it, a bond
+#: fund's 3-8% far above; cash (T-bills, ~0.3%) is below it too, hence a warning only.
+_PERCENT_MIN_SD_PER_YEAR = 0.01
+
+
+def warn_if_percent_looks_decimal(frame: pd.DataFrame, file: object, key: str) -> None:
+    """Warn when series divided by 100 (``key`` = "percent") vary too little for returns.
+
+    ``frame``: the file's columns after the division, on a DatetimeIndex (a year is assumed
+    without one); ``file`` and ``key`` (the argument, e.g. "units") name them in the message.
+
+    Warns
+    -----
+    ReturnUnitsWarning
+        Naming each column whose annualised robust sd is below `_PERCENT_MIN_SD_PER_YEAR`.
+    """
+    index, days = frame.index, 0.0
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        days = median_spacing_days(index)
+    per_year = np.sqrt(365.25 / days) if days > 0 else 1.0
+    small = [(c, _robust_sd(frame[c].to_numpy(dtype=float)) * per_year) for c in frame.columns]
+    small = [(c, v) for c, v in small if v < _PERCENT_MIN_SD_PER_YEAR]
+    if small:
+        named = ", ".join(f"{c!r} ({v:.2%})" for c, v in small)
+        warn_caller(
+            f"{file}: read as percent ({key} = 'percent', divided by 100), {named} "
+            f"{'varies' if len(small) == 1 else 'vary'} by less than an annualised "
+            f"{_PERCENT_MIN_SD_PER_YEAR:.0%} (robust sd): the hundredth of what returns vary; "
+            f"the file may hold decimal returns already (0.01 = 1%): set {key} to 'decimal' "
+            "(the argument, or a model file's [data] key), unless the series is cash-like",
+            ReturnUnitsWarning,
+        )
+
+
 def warn_if_not_decimal(design: Design) -> None:
     """Warn when the target or a factor varies far more than decimal returns can.
 
