@@ -616,6 +616,7 @@ def test_fit_mle_of_mean_reverting_betas_saves_phi_like_the_plain_mle(capsys, tm
     assert spec.phi.shape == (4,) and np.all((spec.phi >= 0.5) & (spec.phi <= 1))
     summary = pd.read_csv(base.with_suffix(".summary.csv"), index_col=0)
     assert "phi[MktRF]" in summary.index and "phi[MktRF]" in out
+    assert "half-life[MktRF] (years)" in out  # the fit's half_life, as the summary's phi
     with xr.open_dataset(base.with_suffix(".betas.nc"), engine="h5netcdf") as betas:
         assert list(betas["state"].values) == ["Intercept", "MktRF", "SMB", "HML"]
     manifest = (base.parent / "manifest.json").read_text()

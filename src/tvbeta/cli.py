@@ -451,7 +451,13 @@ def _fit_mle(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
         fit.summary().to_csv(tmp)
     with atomic_path(files[2]) as tmp:
         fit.result.to_xarray().to_netcdf(tmp, engine="h5netcdf")
-    return {"log-lik": fit.llf, **fit.params.to_dict()}, files
+    half = _half_lives(fit.half_life) if config.model.betas == "mean_reverting" else {}
+    return {"log-lik": fit.llf, **fit.params.to_dict(), **half}, files
+
+
+def _half_lives(years: pd.Series) -> dict[str, float]:
+    """Return the fit table's half-life columns of mean-reverting betas (years), by state."""
+    return {f"half-life[{state}] (years)": float(v) for state, v in years.items()}
 
 
 def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
@@ -466,7 +472,9 @@ def _fit_bayes(config: RunConfig, data: pd.DataFrame, target: str, burn: int,
     # the horseshoe is asked for to tell which betas move: its answer, P(static), per state
     static = ({f"P(static)[{state}]": p for state, p in fit.static_probability().items()}
               if config.model.shrinkage == "horseshoe" else {})  # fmt: skip
-    return {"sampler": fit.settings["sampler"], **medians, **static,
+    half = (_half_lives(fit.half_life()["median"])
+            if config.model.betas == "mean_reverting" else {})  # fmt: skip
+    return {"sampler": fit.settings["sampler"], **medians, **static, **half,
             "seconds": round(fit.settings["wall_time_total"], 1)}, [path]  # fmt: skip
 
 

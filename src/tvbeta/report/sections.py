@@ -13,7 +13,6 @@ from tvbeta.estimate.bayes.paths import p_positive_frame
 from tvbeta.evaluate.comparison import Comparison
 from tvbeta.evaluate.settings import BAYES_VARIANTS
 from tvbeta.kalman.arrays import burn_row
-from tvbeta.model.reversion import half_life_years
 from tvbeta.report import analysis as A
 from tvbeta.report.page import Figures, box, bullets, esc, facts, slug, table
 from tvbeta.report.verdict import Verdict
@@ -605,12 +604,13 @@ def _persistence_rows(key: tuple[str, ...], fit: Any) -> dict[tuple[str, ...], d
     key: the row's labels before the state (series, fit).
     """
     post = fit.tree["posterior"]["phi_annual"]
+    half_life = fit.half_life()["median"]
     out = {}
     for state in fit.spec.state_names:
         p = post.sel(state=state).values.ravel()
         out[(*key, state)] = {
             **_interval("phi_annual", p),
-            "half-life (years)": float(half_life_years(np.median(p), 1.0)),
+            "half-life (years)": float(half_life[state]),
         }
     return out
 

@@ -342,6 +342,25 @@ def test_default_nutpie_fit_of_mean_reverting_betas_adapts_a_diagonal_mass_matri
     assert fit.settings["adaptation"] == "diag"
 
 
+def test_half_life_is_log_2_over_minus_log_phi_annual_at_its_posterior_quantiles(small_fit):
+    """`BayesFit.half_life` of mean-reverting betas: log 2 / -log q_p(phi_annual), in years, at
+    the posterior median and 5% / 95% quantiles of the one-year persistence (computed here
+    from the draws); a random-walk fit has none and says how to get one."""
+    sim = simulate(150, 1, Q=[1e-6, 0.03**2], R=0.01**2, beta0=[0.0, 1.0], intercept=True,
+                   seed=21)  # fmt: skip
+    fit = quiet_fit(sim.frame, "y", ["f1"], burn=5, draws=100, tune=200, chains=2, seed=1,
+                    n_paths=0, betas="mean_reverting")  # fmt: skip
+    got = fit.half_life()
+    draws = fit.tree["posterior"]["phi_annual"].values.reshape(-1, 2)
+    for column, p in (("median", 0.5), ("5%", 0.05), ("95%", 0.95)):
+        expected = np.log(2.0) / -np.log(np.quantile(draws, p, axis=0))
+        np.testing.assert_allclose(got[column].to_numpy(), expected, rtol=1e-12)
+    assert list(got.index) == ["Intercept", "f1"] and got.index.name == "state"
+    with pytest.raises(ValueError, match='half_life needs mean-reverting betas: fit with '
+                       'betas="mean_reverting"'):  # fmt: skip
+        small_fit.half_life()
+
+
 def test_save_then_load_round_trips_every_group_path_summary_and_setting(small_fit, tmp_path):
     path = small_fit.save(tmp_path / "fit.nc")
     loaded = BayesFit.load(path)

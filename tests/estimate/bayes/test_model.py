@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -213,6 +215,31 @@ def test_a_prior_given_by_precision_or_rate_is_the_same_prior_by_its_scale(
     with pytest.raises(ValueError, match=f"both {scale_name} and"):
         bayes_spec(sim.frame, "y", ["f1", "f2"],
                    priors=Priors(sigma_beta=Prior(dist, {**given, scale_name: 1.0})))
+
+
+def test_a_noise_prior_far_from_the_data_warns_naming_its_scale_and_the_residual_sd(sim):
+    """A fresh user's HalfNormal(tau = 1e8) (sigma 1e-4) against residuals of sd ~0.01 gave a
+    degenerate fit without a word: an explicit sigma_eps prior more than 100x from the OLS
+    residual sd (statsmodels' OLS on the likelihood window), either way, warns; 10x does not,
+    nor does the default."""
+    import statsmodels.api as sm
+
+    from tvbeta.estimate.bayes.priors import PriorScaleWarning
+
+    spec = bayes_spec(sim.frame, "y", ["f1", "f2"])
+    rows = ~np.isnan(spec.y)
+    rows[: np.flatnonzero(rows)[spec.burn]] = False
+    s_ols = float(np.sqrt(sm.OLS(spec.y[rows], spec.Z[rows]).fit().scale))
+    for params in ({"tau": 1e8}, {"sigma": 200 * s_ols}):
+        with pytest.warns(PriorScaleWarning, match=r"sigma_eps prior's scale sigma = .* times "
+                          rf"the data's OLS residual sd \({s_ols:.3g} per period\)"):  # fmt: skip
+            bayes_spec(sim.frame, "y", ["f1", "f2"],
+                       priors=Priors(sigma_eps=Prior("HalfNormal", params)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PriorScaleWarning)
+        bayes_spec(sim.frame, "y", ["f1", "f2"],
+                   priors=Priors(sigma_eps=Prior("HalfNormal", {"sigma": 10 * s_ols})))
+        bayes_spec(sim.frame, "y", ["f1", "f2"])
 
 
 def test_initial_state_is_ols_on_the_first_window_with_wide_covariance(sim):

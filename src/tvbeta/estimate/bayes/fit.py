@@ -141,6 +141,31 @@ class BayesFit:
         p = np.mean(sigma * np.sqrt(spec.ppy) < limit, axis=0)
         return pd.Series(p, index=pd.Index(spec.state_names, name=STATE), name="P(static)")
 
+    def half_life(self, prob: float = 0.9) -> pd.DataFrame:
+        """Return the posterior of each state's half-life of reversion, in years.
+
+        The half-life of a deviation from the long-run mean, log 2 / -log phi_annual
+        (`tvbeta.model.reversion.half_life_years`; inf at phi = 1), at the posterior median
+        and the central ``prob`` interval of phi_annual (a monotone map: these are the
+        half-life's quantiles). (k, 3) indexed by state, columns "median" and the interval's
+        bounds (e.g. "5%", "95%"), as `MLEFit.half_life` gives the estimate. Compare the
+        posterior of phi_annual with its Beta prior before reading one: phi is weakly
+        identified unless a beta's swings are large against the noise.
+
+        Raises
+        ------
+        ValueError
+            The betas are a random walk (no phi).
+        """
+        if self.spec.betas != "mean_reverting":
+            raise ValueError('half_life needs mean-reverting betas: fit with '
+                             'betas="mean_reverting"')  # fmt: skip
+        draws = self.tree["posterior"]["phi_annual"].values.reshape(-1, self.spec.k)
+        lo, hi = (1 - prob) / 2, (1 + prob) / 2
+        table = {name: reversion.half_life_years(np.quantile(draws, p, axis=0), 1.0)
+                 for name, p in (("median", 0.5), (f"{lo:.0%}", lo), (f"{hi:.0%}", hi))}
+        return pd.DataFrame(table, index=pd.Index(self.spec.state_names, name=STATE))
+
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Summarise the posterior of Q and R (`qr_summary`), like `MLEFit.summary`."""
         return self.qr_summary(prob)

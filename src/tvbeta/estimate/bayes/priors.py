@@ -60,12 +60,14 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from tvbeta._warn import warn_caller
 from tvbeta.data.validate import closest, median_spacing_days
 from tvbeta.kalman.arrays import burn_row
 
 __all__ = [
     "InitialState",
     "Prior",
+    "PriorScaleWarning",
     "Priors",
     "ResolvedPriors",
     "initial_state",
@@ -502,17 +504,53 @@ def _fill(prior: Prior | None, default_scale: float | np.ndarray, k: int | None)
     return Prior(prior.dist, params)
 
 
+class PriorScaleWarning(UserWarning):
+    """An explicit prior's scale is orders of magnitude away from what the data show."""
+
+
+#: `resolve_priors` warns when an explicit sigma_eps prior's scale lies this far (a factor,
+#: either way) from the OLS residual sd: a noise sd a hundred times smaller or larger than the
+#: data's residuals is a slip of units or of parametrisation (tau = 1e8 for sigma 1e-4 gave a
+#: degenerate fit, R ~ 5e-9, silently), not a belief.
+PRIOR_SCALE_FACTOR = 100.0
+
+
+def _check_noise_scale(prior: Prior, s_ols: float) -> None:
+    """Warn (`PriorScaleWarning`) when an explicit sigma_eps prior's scale is far from s_ols."""
+    key = SCALE_PARAM[prior.dist]
+    if key is None or key not in prior.params or not s_ols > 0:
+        return
+    ratio = float(prior.params[key]) / s_ols
+    if not 1 / PRIOR_SCALE_FACTOR <= ratio <= PRIOR_SCALE_FACTOR:
+        warn_caller(
+            f"the sigma_eps prior's scale {key} = {float(prior.params[key]):.3g} is {ratio:.3g} "
+            f"times the data's OLS residual sd ({s_ols:.3g} per period): the posterior of R will "
+            "follow the prior, not the data; check its units (the data's, per period) and "
+            "parametrisation (HalfNormal's tau is a precision, sigma^-2), or leave it to the "
+            "default (sigma = eps_scale x the OLS residual sd)", PriorScaleWarning)
+
+
 def resolve_priors(y: np.ndarray, Z: np.ndarray, *, burn: int, ppy: float, intercept: bool,
                    priors: Priors | None = None) -> ResolvedPriors:  # fmt: skip
-    """Fill the priors' default scales: OLS residual sd after ``burn``, sd(y), frequency."""
+    """Fill the priors' default scales: OLS residual sd after ``burn``, sd(y), frequency.
+
+    Warns
+    -----
+    PriorScaleWarning
+        An explicit sigma_eps prior whose scale is more than `PRIOR_SCALE_FACTOR` times from
+        the OLS residual sd, either way.
+    """
     priors = priors or Priors()
     first = burn_row(y, burn)
     _, _, s_ols = _ols(y[first:], Z[first:])
     if s_ols <= EXACT_FIT * np.nanstd(y[first:]):
         s_ols = 0.0  # rounding noise of an exact fit is no scale: _fill refuses it as a default
     beta_scale = drift_per_year(y, Z, intercept, priors) / np.sqrt(ppy)
+    sigma_eps = _fill(priors.sigma_eps, priors.eps_scale * s_ols, None)
+    if priors.sigma_eps is not None:
+        _check_noise_scale(sigma_eps, s_ols)
     return ResolvedPriors(
-        sigma_eps=_fill(priors.sigma_eps, priors.eps_scale * s_ols, None),
+        sigma_eps=sigma_eps,
         sigma_beta=_fill(priors.sigma_beta, beta_scale, Z.shape[1]),
         lkj_eta=float(priors.lkj_eta),
     )
