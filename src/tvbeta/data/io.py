@@ -416,7 +416,6 @@ def _read_pair(fund_csv: str | os.PathLike[str], factor_csv: str | os.PathLike[s
                                    (factors, factor_csv, "factor_units", factor_units)):
         if unit == "percent":
             warn_if_percent_looks_decimal(frame, file, key)
-    for frame, file, key in ((fund, fund_csv, "units"), (factors, factor_csv, "factor_units")):
         below = frame.lt(-1.0)
         if below.any().any():
             col = frame.columns[below.any().to_numpy()][0]

@@ -659,6 +659,13 @@ def _robust_sd(x: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else 0.0
 
 
+def _period_days(index: pd.Index) -> float:
+    """Return the median spacing in days of a DatetimeIndex of 2+ rows, else 0 (no dates)."""
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        return median_spacing_days(index)
+    return 0.0
+
+
 #: Smallest plausible annualised volatility (robust sd) of a series read as percent: the
 #: hundredth of a decimal file's (an equity fund's 15% reads 0.15%) is far below it, a bond
 #: fund's 3-8% far above; cash (T-bills, ~0.3%) is below it too, hence a warning only.
@@ -676,9 +683,7 @@ def warn_if_percent_looks_decimal(frame: pd.DataFrame, file: object, key: str) -
     ReturnUnitsWarning
         Naming each column whose annualised robust sd is below `_PERCENT_MIN_SD_PER_YEAR`.
     """
-    index, days = frame.index, 0.0
-    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
-        days = median_spacing_days(index)
+    days = _period_days(frame.index)
     per_year = np.sqrt(365.25 / days) if days > 0 else 1.0
     small = [(c, _robust_sd(frame[c].to_numpy(dtype=float)) * per_year) for c in frame.columns]
     small = [(c, v) for c, v in small if v < _PERCENT_MIN_SD_PER_YEAR]
@@ -711,10 +716,8 @@ def warn_if_not_decimal(design: Design) -> None:
     ReturnUnitsWarning
         Naming each series whose robust sd exceeds the bound, and the bound.
     """
-    index, days = design.index, 0.0
-    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
-        days = median_spacing_days(index)
-        period = f"a period of {days:g} day(s) (the median spacing of the dates)"
+    days = _period_days(design.index)
+    period = f"a period of {days:g} day(s) (the median spacing of the dates)"
     if not days > 0:
         days, period = 365.25, "yearly rows (the index has no dates; the most lenient case)"
     limit = _DECIMAL_SD_PER_YEAR * np.sqrt(days / 365.25)

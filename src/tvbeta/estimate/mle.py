@@ -1150,10 +1150,12 @@ def fit_qr_volatility(
 #: the polish. Where a drift variance near 0 should rise once phi (or gamma) has moved, the
 #: joint climb alone crawls over the flat log-variance for hundreds of iterations (NoDur,
 #: mean-reverting betas: 1,900 and 2,200 objective calls a climb, +7 nats found after ~500 and
-#: ~800), which the polish lifts at once. Rounds of 50, 100, 150, 300 against the one long
-#: climb (12 French industries' 573 training months, constant and volatility-scaled R): the
-#: same maxima or higher (+0.0007 .. +0.9 nats; 50: +4.3 once, by luck), with 0.60, 0.56, 0.60,
-#: 0.68 times the objective calls; rounds of 20 and 30 ended up to 0.6 nats lower.
+#: ~800), which the polish lifts at once. Against the one long climb, on the 12 French
+#: industries' 573 training months (mean-reverting betas with constant / volatility-scaled R;
+#: median objective calls per fit): rounds of 100 give 0.58x / 0.43x, every maximum the same or
+#: higher (+0.0007 Enrgy, +0.005 Manuf and Chems, +4.3 nats NoDur with both); rounds of 50,
+#: 150, 300 gave 0.72x / 0.51x, 0.60x / 0.41x, 0.68x / 0.56x, also never lower; rounds of 20
+#: and 30 ended up to 0.6 nats lower (NoDur).
 _JOINT_ROUND = 100
 
 

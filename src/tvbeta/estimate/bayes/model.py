@@ -552,11 +552,13 @@ class SignedScale(Transform):
         return pt.broadcast_to(pt.log(self.scale), value.shape)
 
 
-def _scale_prior(name: str, prior, shape=None):
+def _scale_prior(name: str, prior, shape=None, scale_times=None):
     """Return the prior of an sd as a PyMC variable, with the dims of ``name`` (`DIMS`).
 
     With ``shape`` (inside LKJCholeskyCov) an unnamed distribution instead. NUTS sees it as
     `SignedScale` when its family is in `SIGNED_FAMILIES`, else through PyMC's log transform.
+    ``scale_times`` (a signed family only): the distribution's scale multiplied by it, the
+    `SignedScale` left at the prior's (`reverting_sigma_beta`'s coordinate).
     """
     dist = getattr(pm, prior.dist)
     params = dict(prior.params)
@@ -567,8 +569,13 @@ def _scale_prior(name: str, prior, shape=None):
         return dist.dist(**params, shape=shape)
     dims = DIMS[name] or None
     if prior.dist in SIGNED_FAMILIES:
-        return dist(name, **params, dims=dims, default_transform=None,
-                    transform=SignedScale(params[key]))  # fmt: skip
+        transform = SignedScale(params[key])
+        if scale_times is not None:
+            params[key] = params[key] * scale_times
+        return dist(name, **params, dims=dims, default_transform=None, transform=transform)
+    if scale_times is not None:
+        raise ValueError(f"scale_times needs a prior in {sorted(SIGNED_FAMILIES)}, got "
+                         f"{prior.dist}")  # fmt: skip
     return dist(name, **params, dims=dims)
 
 
@@ -612,18 +619,12 @@ def reverting_sigma_beta(spec: BayesSpec, phi_annual: pt.TensorVariable,
     prior), sampled as `SignedScale` of the prior's scale, so sigma_beta = sigma_drift /
     sqrt(g(phi)) has exactly that prior (a scale family's x c has the scale times c).
     """
-    prior = spec.resolved.sigma_beta
-    key = SCALE_PARAM[prior.dist]
-    scale = shared_scale("sigma_beta", prior.params[key])
     # expm1 keeps the digits of 1 - phi^2 near phi = 1; a phi_annual rounded to 1 (phi_z above
     # ~8.3) is the random walk's g = 1
     log_annual = pt.minimum(pt.log(phi_annual), -1e-12)
     g2 = pt.expm1(2.0 * log_annual) / (spec.ppy * pt.expm1(2.0 * log_annual / spec.ppy))
     root_g = g2**0.25
-    drift = getattr(pm, prior.dist)(
-        "sigma_drift", **{**prior.params, key: scale * root_g}, dims=DIMS["sigma_drift"],
-        default_transform=None, transform=SignedScale(scale),
-    )  # fmt: skip
+    drift = _scale_prior("sigma_drift", spec.resolved.sigma_beta, scale_times=root_g)
     return pm.Deterministic("sigma_beta", drift / root_g, dims=DIMS["sigma_beta"])
 
 
