@@ -36,11 +36,13 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from tvbeta import fit_bayes
+from tvbeta.constants import STATE
 from tvbeta.data import FRENCH_FACTORS, load_french
 from tvbeta.estimate.bayes.model import (
     _scale_prior,
     bayes_spec,
     model_from_spec,
+    reversion_persistence,
     reverting_sigma_beta,
 )
 from tvbeta.estimate.bayes.op import KalmanLoglikOp
@@ -78,19 +80,16 @@ def evaluation_cost(df, repeat: int = 25) -> dict[str, float]:
 def sampled_mu_model(spec) -> pm.Model:
     """Mean-reverting betas with mu sampled (non-centred) and the filter of [beta; mu].
 
-    The priors of `model_from_spec` (sigma_eps, phi_z, sigma_drift) and mu ~ N(a0, P0);
-    T = [[Phi, I - Phi], [0, I]], Q = diag(Q_beta, 0), the state starting at (a0, mu) with
-    covariance diag(P0, 0): given mu, the model's likelihood.
+    The priors of `model_from_spec` (sigma_eps, `reversion_persistence`, sigma_drift) and
+    mu ~ N(a0, P0); T = [[Phi, I - Phi], [0, I]], Q = diag(Q_beta, 0), the state starting at
+    (a0, mu) with covariance diag(P0, 0): given mu, the model's likelihood.
     """
     k = spec.k
-    with pm.Model(coords={"state": list(spec.state_names)}) as model:
+    with pm.Model(coords={STATE: list(spec.state_names)}) as model:
         sigma_eps = _scale_prior("sigma_eps", spec.resolved.sigma_eps)
-        phi_z = pm.Normal("phi_z", 0.0, 1.0, dims="state")
-        phi_annual = pt.betaincinv(spec.priors.reversion_a, spec.priors.reversion_b,
-                                   0.5 * pt.erfc(-phi_z / np.sqrt(2.0)))  # fmt: skip
-        phi = phi_annual ** (1.0 / spec.ppy)
+        phi_annual, phi = reversion_persistence(spec)
         sigma_beta = reverting_sigma_beta(spec, phi_annual, phi)
-        mu_z = pm.Normal("mu_z", 0.0, 1.0, dims="state")
+        mu_z = pm.Normal("mu_z", 0.0, 1.0, dims=STATE)
         mu = spec.a0 + pt.dot(np.linalg.cholesky(spec.P0), mu_z)
         Q = pt.set_subtensor(pt.zeros((2 * k, 2 * k))[:k, :k], pt.diag(sigma_beta**2))
         T = pt.set_subtensor(pt.eye(2 * k)[:k, :k], pt.diag(phi))

@@ -89,7 +89,8 @@ Shrinkage = Literal["none", "horseshoe"]
 
 __all__ = [
     "BayesSpec", "SystemDraws", "bayes_spec", "build_model", "check_shrinkage",
-    "horseshoe_sigma_beta", "model_from_spec", "reverting_sigma_beta", "sample_prior_predictive",
+    "horseshoe_sigma_beta", "model_from_spec", "reversion_persistence", "reverting_sigma_beta",
+    "sample_prior_predictive",
 ]
 
 OBSERVED = "y"
@@ -589,6 +590,21 @@ def shared_scale(name: str, value) -> pt.TensorVariable:
     return pytensor.shared(np.asarray(value, dtype=np.float64), name=f"tvbeta_scale_{name}")
 
 
+def reversion_persistence(spec: BayesSpec) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Add the persistences of mean-reverting betas to the model in context: (phi_annual, phi).
+
+    The sampled ``phi_z`` ~ Normal(0, 1) (dims state) and the deterministics ``phi_annual`` =
+    F^-1(Phi(phi_z)), F the distribution function of Beta(``priors.reversion_a``,
+    ``priors.reversion_b``) (so phi_annual has that prior: the module docstring says why these
+    coordinates), and ``phi`` = phi_annual^(1/ppy), the persistence per period (k,).
+    """
+    phi_z = pm.Normal("phi_z", 0.0, 1.0, dims=DIMS["phi_annual"])
+    phi_annual = pm.Deterministic("phi_annual", pt.betaincinv(
+        spec.priors.reversion_a, spec.priors.reversion_b,
+        0.5 * pt.erfc(-phi_z / np.sqrt(2.0))), dims=DIMS["phi_annual"])  # fmt: skip
+    return phi_annual, pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
+
+
 def reverting_sigma_beta(spec: BayesSpec, phi_annual: pt.TensorVariable,
                          phi: pt.TensorVariable) -> pt.TensorVariable:  # fmt: skip
     """Return ``sigma_beta`` (dims state) of mean-reverting betas, inside a model context.
@@ -679,11 +695,7 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
     with pm.Model(coords=coords) as model:
         sigma_eps = _scale_prior("sigma_eps", spec.resolved.sigma_eps)
         if spec.betas == "mean_reverting":
-            phi_z = pm.Normal("phi_z", 0.0, 1.0, dims=DIMS["phi_annual"])
-            phi_annual = pm.Deterministic("phi_annual", pt.betaincinv(
-                spec.priors.reversion_a, spec.priors.reversion_b,
-                0.5 * pt.erfc(-phi_z / np.sqrt(2.0))), dims=DIMS["phi_annual"])  # fmt: skip
-            phi = pm.Deterministic("phi", phi_annual ** (1.0 / spec.ppy), dims=DIMS["phi"])
+            phi_annual, phi = reversion_persistence(spec)
         if spec.shrinkage == "horseshoe":
             sigma_beta = horseshoe_sigma_beta(spec)
             Q = pt.diag(sigma_beta**2)
