@@ -9,8 +9,22 @@ the cached `filter.tape_kernel`, and after one of `tvbeta.kalman.collapsed` the 
 no cache; a checkout updated in place does. `drop_stale_caches` runs when tvbeta is imported
 (this module calls it, and `tvbeta` imports it first), before any kernel is compiled or read
 from its cache: when the sources' digest differs from the one stamped beside the caches, every
-cache of these files is deleted and numba compiles them again on first use. PyTensor's cache of
-the compiled graphs is keyed by the same sources (`tvbeta.estimate.bayes.op._KERNEL_SALT`).
+cache of these files is deleted and numba compiles them again on first use. PyTensor's on-disk
+cache of the compiled graphs (``~/.pytensor``, shared by every checkout) keys an Op by its class
+and props only, so the Ops salt their keys with `sources_salt`, the same digest of the same
+files: a graph compiled from other sources is never reused. Both halves are needed. Before
+`drop_stale_caches` existed, an Op compiled right after an edit of the mean-reverting kernel
+linked in the stale `_reversion_forward` (op.py unchanged) and stored that old kernel under the
+new sources' key; fits on that machine ran it for a day (found 2026-12-03: 25-30% slower than
+a fresh compile). A new salt retires such entries.
+
+The compiled code must not depend on who compiled it first either: numba compiles a function
+that leaves ``fastmath`` unset with its caller's flags (``inherit_if_not_set("fastmath")`` in
+`numba.core.cpu.CPUTargetOptions.finalize`) and caches that code for every later caller. A
+tvbeta model compiled by PyTensor's numba mode with its default LLVM fast-math flags (PyMC's
+``compile_logp``) compiled the mean-reverting kernel with fused multiply-adds and cached it,
+and from then on the same seed gave another mean-reverting MLE and other draws. So every
+numba decorator in the package sets ``fastmath=False`` (tests/test_package.py checks both).
 """
 
 from __future__ import annotations
@@ -29,6 +43,20 @@ SOURCES = (
 STAMP = "kalman/__pycache__/tvbeta-numba-sources.sha256"
 
 
+def sources_digest(root: Path = Path(__file__).parent) -> str:
+    """Return the SHA-256 hex digest of `SOURCES` under ``root``, read in their listed order."""
+    return hashlib.sha256(b"".join((root / name).read_bytes() for name in SOURCES)).hexdigest()
+
+
+def sources_salt() -> int:
+    """Return the salt of the Ops' PyTensor cache keys: `sources_digest`'s first 48 bits.
+
+    Every numba source is in it, since an Op's compiled graph holds the code of every kernel
+    it calls (e.g. `kalman.arrays.burn_row` inside the mean-reverting filter).
+    """
+    return int(sources_digest()[:12], 16)
+
+
 def drop_stale_caches(root: Path = Path(__file__).parent) -> bool:
     """Delete the numba caches of `SOURCES` under ``root`` when the sources changed.
 
@@ -40,7 +68,7 @@ def drop_stale_caches(root: Path = Path(__file__).parent) -> bool:
     if os.environ.get("NUMBA_CACHE_DIR"):
         return False
     files = [root / name for name in SOURCES]
-    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+    digest = sources_digest(root)
     stamp = root / STAMP
     try:
         if stamp.read_text(encoding="ascii") == digest:

@@ -98,7 +98,7 @@ _VALUE_ERRORS = {
 PSD_RTOL = 1e-10
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _all_finite(x) -> bool:
     for v in x.ravel():
         if not np.isfinite(v):
@@ -106,7 +106,7 @@ def _all_finite(x) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _covariance_code(A, work) -> int:
     """Classify A (k, k) as a covariance matrix; work (k, k) is scratch.
 
@@ -140,7 +140,7 @@ def _covariance_code(A, work) -> int:
     return code
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def value_check_kernel(y, Z, T, Q, R, a0, P0):
     """Value checks of one model in one pass; returns (error code, index).
 
@@ -220,7 +220,7 @@ def symmetrized(A: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(0.5 * (A + np.swapaxes(A, -1, -2)))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def burn_row(y, burn):
     """Row of the first step counted after ``burn`` observed steps: (burn+1)-th observed y.
 

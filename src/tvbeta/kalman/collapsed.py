@@ -125,7 +125,7 @@ def reversion_loglik_terms(y, Z, phi, Q, R, a0, P0) -> np.ndarray:
     return ll
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=False, parallel=True)
 def collapsed_terms_batch_kernel(y, Z, phi, Q, R, a0, P0, static_k, ll, bad):
     """Forward sweeps of draws (phi (B, k), Q (B, k, k), R (1 | B, 1 | n)) into ll (B, n)."""
     n, width = Z.shape[0], collapsed_tape_width(Z.shape[1])
@@ -136,13 +136,13 @@ def collapsed_terms_batch_kernel(y, Z, phi, Q, R, a0, P0, static_k, ll, bad):
                                        tape, static_k)  # fmt: skip
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def collapsed_tape_width(k: int) -> int:
     """Return the columns of `collapsed_tape_kernel`'s tape for k betas: 3k^2 + 5k + 4."""
     return 3 * k * k + 5 * k + 4
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     """Run both filters forward: ll (n,) the one-step terms, tape (n, `collapsed_tape_width`).
 
@@ -221,7 +221,7 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
     """Run back through both filters: the gradient of sum_t w_t ll_t into dQ, dR, dphi.
 

@@ -66,7 +66,7 @@ class FilterOutput(NamedTuple):
     loglik: float
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K, ll):
     """Run the full filter into preallocated outputs; return the first bad step or -1."""
     n, k = Z.shape
@@ -105,7 +105,7 @@ def filter_kernel(y, Z, T, Q, R, a0, P0, a_pred, P_pred, a_filt, P_filt, v, F, K
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _forward_sweep(y, Z, T, Q, R, a0, P0, burn, ll, tape, static_k):
     """Run the forward sweep of `loglik_kernel` and `tape_kernel`.
 
@@ -192,7 +192,7 @@ def constant_k(k: int) -> tuple[float, ...] | None:
     return (0.0,) * k if 0 < k <= MAX_CONSTANT_K else None
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _every_random_walk(T):
     """Return True when every member of T (B, 1 | n, k, k) is one constant identity matrix."""
     for b in range(T.shape[0]):
@@ -201,7 +201,7 @@ def _every_random_walk(T):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
     """Sum log p(y_t | y_{<t}) after the first ``burn`` observed steps, storing nothing.
 
@@ -211,7 +211,7 @@ def loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
     return _forward_sweep(y, Z, T, Q, R, a0, P0, burn, nothing, nothing.reshape((0, 0)), static_k)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k):
     """Run the forward sweep, storing the one-step terms and the adjoint's tape.
 
@@ -222,7 +222,7 @@ def tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape, static_k):
     return _forward_sweep(y, Z, T, Q, R, a0, P0, np.int64(0), ll, tape, static_k)[1]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def _batch_member(b, y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     out[b], bad[b] = loglik_kernel(
         y[at(b, y.shape[0])], Z[at(b, Z.shape[0])], T[at(b, T.shape[0])], Q[at(b, Q.shape[0])],
@@ -230,7 +230,7 @@ def _batch_member(b, y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     )  # fmt: skip
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=False, parallel=True)
 def loglik_batch_kernel(y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     """loglik_kernel over a leading batch axis (each input's is 1 or B), in parallel."""
     for i in prange(out.shape[0]):
@@ -238,14 +238,14 @@ def loglik_batch_kernel(y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
         _batch_member(np.int64(i), y, Z, T, Q, R, a0, P0, burn, static_k, out, bad)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def loglik_batch_serial_kernel(y, Z, T, Q, R, a0, P0, burn, static_k, out, bad):
     """`loglik_batch_kernel` on one thread: small batches, where waking threads costs more."""
     for b in range(out.shape[0]):
         _batch_member(b, y, Z, T, Q, R, a0, P0, burn, static_k, out, bad)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=False, parallel=True)
 def loglik_terms_batch_kernel(y, Z, T, Q, R, a0, P0, static_k, ll, bad):
     """Compute the per-step terms ll (B, n) of every batch member (`tape_kernel`), in parallel."""
     n, k = Z.shape[1], Z.shape[2]
@@ -334,7 +334,7 @@ def filter_state_space(m: StateSpace) -> FilterOutput:
     return FilterOutput(a_pred, P_pred, a_filt, P_filt, v, F, K, ll, float(ll.sum()))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def checked_loglik_kernel(y, Z, T, Q, R, a0, P0, burn, static_k):
     """Value checks then `loglik_kernel` in one compiled call: (code, index, loglik, bad_t).
 
@@ -385,7 +385,7 @@ def kalman_loglik(y, Z, T, Q, R, a0, P0, burn: int = 0) -> float:
     return float(ll)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def batch_value_check_kernel(y, Z, T, Q, R, a0, P0, B):
     """`value_check_kernel` over every batch member; returns (member, code, index)."""
     inexact = 0

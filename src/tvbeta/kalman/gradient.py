@@ -60,7 +60,7 @@ class LoglikGradient(NamedTuple):
     dT: np.ndarray | None = None
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def update_adjoint(abar, Pbar, s, F, v, z, Fbar_in, vbar_in, Kbar_extra, sbar, Ps):
     """Take one observed step's update backwards (module docstring), in place: (Fbar, vbar).
 
@@ -97,7 +97,7 @@ def update_adjoint(abar, Pbar, s, F, v, z, Fbar_in, vbar_in, Kbar_extra, sbar, P
     return fbar, vbar
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def _transpose_congruence(T, A, out, tmp):
     """Write out = T' A T (A symmetric), exactly symmetric; zero entries of T are skipped."""
     k = A.shape[0]
@@ -120,7 +120,7 @@ def _transpose_congruence(T, A, out, tmp):
             out[j, i] = acc
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp):
     """Add abar a_s' + 2 Pbar T P_s to dT (k, k).
 
@@ -142,7 +142,7 @@ def _transition_adjoint(row, k, T, abar, Pbar, dT, tmp):
             dT[i, j] += abar[i] * a_s[j] + 2.0 * acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT, static_k):
     """Run the backward (adjoint) sweep over a `tape_kernel` or `transition_tape_kernel` tape.
 
@@ -214,7 +214,7 @@ def adjoint_kernel(y, Z, T, w, tape, dQ, dR, da0, dP0, dT, static_k):
     dP0[:, :] = Pbar
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, static_k):
     """Run the forward then the adjoint sweep into ll, dQ, dR, da0, dP0; return bad step or -1.
 
@@ -228,7 +228,7 @@ def loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, static_k):
     return bad
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def tape_width(k: int, transition: bool) -> int:
     """Return the columns of the adjoint's tape.
 
@@ -238,7 +238,7 @@ def tape_width(k: int, transition: bool) -> int:
     return k + 2 + (k + k * k if transition else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def transition_tape_kernel(y, Z, T, Q, R, a0, P0, ll, tape):
     """Run the full filter and store the one-step terms and a transition tape for dT.
 

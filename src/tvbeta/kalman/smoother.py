@@ -31,7 +31,7 @@ class SmootherOutput(NamedTuple):
     P_smooth: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def smoother_kernel(y, T, a_pred, P_pred, a_filt, P_filt, a_smooth, P_smooth):
     """Run the backward RTS sweep into a_smooth (n, k), P_smooth (n, k, k).
 
@@ -55,7 +55,7 @@ def smoother_kernel(y, T, a_pred, P_pred, a_filt, P_filt, a_smooth, P_smooth):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _smoothed_mean_of(y, Z, T, a0, P_pred, F, K, out):
     """Smoothed means for data y given the (data-independent) gains of a filter run.
 
@@ -113,7 +113,7 @@ def _smoothed_mean_of(y, Z, T, a0, P_pred, F, K, out):
             out[t, i] += acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def simulation_smoother_kernel(
     y, Z, T, R, a0, sqrtP0, sqrtQ, P_pred, F, K, e0, e, u, draws
 ):

@@ -35,13 +35,13 @@ from numba import njit
 LOG2PI = math.log(2.0 * math.pi)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def at(t: int, length: int) -> int:
     """Row of a (1 | n, ...) time-varying array used at step t (row 0 when constant)."""
     return min(t, length - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def is_random_walk(T) -> bool:
     """Return True when T is one constant identity matrix (the common random-walk betas)."""
     if T.shape[0] != 1:
@@ -54,7 +54,7 @@ def is_random_walk(T) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def udu_factor(A, UD, shift):
     """UD <- the factor U D U' of A + shift I (A (k, k) symmetric; its upper triangle is read).
 
@@ -87,7 +87,7 @@ def udu_factor(A, UD, shift):
     return first
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def covariance(UD, P):
     """P <- U D U' (k, k), exactly symmetric, from a factor as left by `udu_factor`."""
     k = P.shape[0]
@@ -100,7 +100,7 @@ def covariance(UD, P):
             P[j, i] = acc
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def rank_one_update(UD, c, x, top):
     """UD <- the factor of U D U' + c x x' (c >= 0), in place; x (k,) is overwritten.
 
@@ -130,7 +130,7 @@ def rank_one_update(UD, c, x, top):
     UD[0, 0] += c * x[0] * x[0]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def predict_random_walk(UD, QUD, x):
     """Prediction step for T = I, in place: a is unchanged and P <- P + Q, on the factors.
 
@@ -160,7 +160,7 @@ def predict_random_walk(UD, QUD, x):
 MIN_TRIANGULAR_DIAGONAL = 1e-8
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def is_triangular(T) -> bool:
     """Return True when every T_t (1 | n, k, k) is upper triangular with |T_jj| >= 1e-8.
 
@@ -178,7 +178,7 @@ def is_triangular(T) -> bool:
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def predict_triangular(a, UD, T, QUD, x):
     """Prediction step for an upper triangular T (`is_triangular`), in place, on the factors.
 
@@ -212,7 +212,7 @@ def predict_triangular(a, UD, T, QUD, x):
     predict_random_walk(UD, QUD, x)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def predict_diagonal(a, UD, phi, inv_phi, QUD, x):
     """`predict_triangular` for T = diag(phi), in place: a <- phi a, P <- Phi P Phi + Q.
 
@@ -229,7 +229,7 @@ def predict_diagonal(a, UD, phi, inv_phi, QUD, x):
     predict_random_walk(UD, QUD, x)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def predict(a, UD, T, QUD, tmp_a, W, x):
     """Prediction step (DK 4.3.1), in place: a <- T a, P <- T P T' + Q, on the factors.
 
@@ -266,7 +266,7 @@ def predict(a, UD, T, QUD, tmp_a, W, x):
             rank_one_update(UD, tmp_a[m], x, k - 1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def update(a, UD, y, z, r, s):
     """Update a and the factor UD of P in place for a scalar observation: (v, F, loglik_t).
 
@@ -313,7 +313,7 @@ def update(a, UD, y, z, r, s):
     return v, F, -0.5 * (LOG2PI + math.log(F) + v * vf)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def rts_step(a_f, P_f, a_p_next, P_p_next, a_s_next, P_s_next, T_next, a_out, P_out, J, tmp):
     """Take one backward step of the RTS smoother (DK 4.4.5); False if P_{t+1|t} is not PD.
 

@@ -200,7 +200,7 @@ def ewma_alpha(half_life: float) -> float:
     return 1.0 / (1.0 + comass)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def ewma(x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Return the exponentially weighted mean of x through each s (m,) and its d / d alpha.
 

@@ -265,9 +265,11 @@ from tvbeta.estimate.bayes.model import bayes_spec, model_from_spec
 from tvbeta.estimate.bayes.sampler import _nutpie_model
 from tests.estimate.bayes.test_sampler import c_logp
 
-sim = simulate(120, 2, Q=[1e-6, 0.02**2, 0.01**2], R=0.01**2, beta0=[0.0, 1.0, 0.5],
-               intercept=True, seed=5)
-compiled = _nutpie_model(model_from_spec(bayes_spec(sim.frame, "y", ["f1", "f2"], burn=3)))
+factors, options = json.loads(sys.argv[1]) if len(sys.argv) > 1 else (2, {})
+sim = simulate(120, factors, Q=[1e-6] + [0.02**2] * factors, R=0.01**2,
+               beta0=[0.0] + [1.0] * factors, intercept=True, seed=5)
+names = [f"f{j + 1}" for j in range(factors)]
+compiled = _nutpie_model(model_from_spec(bayes_spec(sim.frame, "y", names, burn=3, **options)))
 rng = np.random.default_rng(8)
 bits = []
 for _ in range(20):
@@ -293,6 +295,29 @@ def test_a_fresh_compile_and_a_cache_load_give_the_same_log_density_bits(tmp_pat
     )  # fmt: skip
     assert (fresh["hits"], loaded["hits"]) == (0, 1)
     assert fresh["bits"] == loaded["bits"]
+
+
+def test_a_fit_runs_the_kernels_of_the_current_sources_whatever_the_shared_cache_holds(
+    tmp_path,
+):
+    """PyTensor's cache of compiled graphs (``~/.pytensor``, shared by every checkout and
+    process) keys an Op by class and props, salted with every numba source
+    (`tvbeta._numba_cache.sources_salt`): the model of mean-reverting betas on four factors and
+    an intercept, as a fit loads it from the user's cache, gives the log-density bits of the
+    same model compiled from the current sources into an empty cache. On 2026-12-03 it did not:
+    an entry built against a stale numba cache held the previous mean-reverting kernel under
+    the current key, so every fit on that machine ran the old code (slower, different bits)."""
+    case = json.dumps([4, {"betas": "mean_reverting"}])
+    root = Path(__file__).resolve().parents[3]
+    users, fresh = (
+        json.loads(subprocess.run(
+            [sys.executable, "-c", LOG_DENSITY_BITS, case], capture_output=True, text=True,
+            timeout=900, check=True, env=env, cwd=root,
+        ).stdout.strip().splitlines()[-1])
+        for env in (os.environ, {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}"})
+    )  # fmt: skip
+    assert fresh["hits"] == 0
+    assert users["bits"] == fresh["bits"]
 
 
 # --- when nutpie's fast path fails: PyMC's NUTS, one warning -----------------------------------

@@ -15,9 +15,6 @@ implementation for nutpie's and PyMC's numba backend.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numba
 import numpy as np
 import pytensor.tensor as pt
@@ -26,17 +23,16 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-from tvbeta.model import volatility as _volatility_module
+from tvbeta._numba_cache import sources_salt
 from tvbeta.model.volatility import ewma
 
 __all__ = ["EwmaLogOp"]
 
-# PyTensor's numba cache keys an Op by class and props: the source must salt it (as in `op`)
-_SALT = int(hashlib.sha256(Path(_volatility_module.__file__).read_bytes()
-                           + Path(__file__).read_bytes()).hexdigest()[:12], 16)  # fmt: skip
+# PyTensor's numba cache keys an Op by class and props: the sources salt it (as in `op`)
+_SALT = sources_salt()
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _ewma_log(hl, x):
     """Return (log w_s, d log w_s / d hl) for s = 0..m-2 (`EwmaLogOp`); hl a float."""
     # pandas' route from the half-life to the weight (`volatility.ewma_alpha`)
@@ -99,7 +95,7 @@ class EwmaLogOp(Op):
 
 @register_funcify_default_op_cache_key(EwmaLogOp)
 def _numba_funcify_ewma_log(op, node=None, **kwargs):
-    @numba.njit
+    @numba.njit(fastmath=False)
     def ewma_log_op(half_life, x):
         return _ewma_log(half_life.item(), x)
 

@@ -39,9 +39,6 @@ Every Op has a Python `perform` (any backend but JAX) and a native numba impleme
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numba
 import numpy as np
 import pytensor.tensor as pt
@@ -50,10 +47,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-from tvbeta.kalman import collapsed as _collapsed_module
-from tvbeta.kalman import filter as _filter_module
-from tvbeta.kalman import gradient as _gradient_module
-from tvbeta.kalman import steps as _steps_module
+from tvbeta._numba_cache import sources_salt
 from tvbeta.kalman.collapsed import (
     collapsed_adjoint_kernel,
     collapsed_tape_kernel,
@@ -77,19 +71,9 @@ _REVERSION_NDIMS = {**_INPUT_NDIMS, "phi": 1}
 _POOLED_NDIMS = {"Q": 3, "R": 2, "y": 2, "Z": 3, "T": 2, "a0": 2, "P0": 3}
 del _REVERSION_NDIMS["T"]
 
-# Salt for PyTensor's on-disk numba cache: its default key only sees the Op class and props,
-# so a change of this module's or the kernels' source must change the key, or a stale compiled
-# graph is reused (seen: an old single-output build reused after the Op gained its tape output).
-_KERNEL_SALT = int(
-    hashlib.sha256(
-        b"".join(
-            Path(m.__file__).read_bytes()
-            for m in (_filter_module, _gradient_module, _steps_module, _collapsed_module)
-        )
-        + Path(__file__).read_bytes()
-    ).hexdigest()[:12],
-    16,
-)
+# PyTensor's on-disk numba cache keys an Op by class and props only: the salt of every numba
+# source changes the key whenever the code it compiles in does (`tvbeta._numba_cache`).
+_KERNEL_SALT = sources_salt()
 
 
 def _as_inputs(*args, ndims: dict[str, int] = _INPUT_NDIMS) -> list[pt.TensorVariable]:
@@ -109,7 +93,7 @@ def _as_inputs(*args, ndims: dict[str, int] = _INPUT_NDIMS) -> list[pt.TensorVar
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _forward(Q, R, y, Z, T, a0, P0, static_k):
     """Return (ll (n,), tape (n, k + 2)) of the forward sweep.
 
@@ -129,7 +113,7 @@ def _forward(Q, R, y, Z, T, a0, P0, static_k):
     return ll, tape
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _forward_transition(Q, R, y, Z, T, a0, P0):
     """Return (ll (n,), tape (n, `tape_width(k, True)`)) of the full filter, for dT.
 
@@ -148,7 +132,7 @@ def _forward_transition(Q, R, y, Z, T, a0, P0):
     return ll, tape
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _adjoint(w, ll, tape, y, Z, T, R, static_k):
     """Return (dQ (k, k), dR like R, da0 (k,), dP0 (k, k), dT (k, k)).
 
@@ -316,7 +300,7 @@ class KalmanVJPOp(_KalmanFlags, Op):
         return [shapes[7], shapes[6], shapes[8], shapes[9]] + shapes[5:6] * len(node.outputs[4:])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k):
     """Return (ll (n,), tape (n, `collapsed_tape_width(k)`)); every ll_t -inf on a failure.
 
@@ -335,7 +319,7 @@ def _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k):
     return ll, tape
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _reversion_adjoint(w, ll, tape, y, Z, phi, R, static_k):
     """Return (dQ (k, k), dR like R, dphi (k,)); all 0 when the forward sweep failed."""
     k = Z.shape[1]
@@ -448,7 +432,7 @@ class ReversionVJPOp(_StaticK, Op):
         return [shapes[7], shapes[6], shapes[5]]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, fastmath=False, inline="always")
 def _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, reversion, ll, tape):
     """Forward sweep of fund j into ll[j], tape[j]; every ll[j, t] = -inf on a failure.
 
@@ -466,7 +450,7 @@ def _pooled_member(j, Q, R, y, Z, T, a0, P0, static_k, reversion, ll, tape):
         ll[j, :] = -np.inf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _pooled_forward(Q, R, y, Z, T, a0, P0, static_k, reversion=False):
     """Return (ll (J, n), tape (J, n, width)): every fund's forward sweep, one after another.
 
@@ -483,7 +467,7 @@ def _pooled_forward(Q, R, y, Z, T, a0, P0, static_k, reversion=False):
     return ll, tape
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, fastmath=False, inline="always")
 def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR, dphi, static_k, reversion):
     """Adjoint sweep of fund j into dQ[j], dR[j] (and dphi[j]); 0 when its forward sweep failed.
 
@@ -503,7 +487,7 @@ def _pooled_member_adjoint(j, w, ll, tape, y, Z, T, dQ, dR, dphi, static_k, reve
     dQ[j] = dQj[0]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _pooled_adjoint(w, ll, tape, y, Z, T, R, static_k, reversion=False):
     """Return (dQ (J, k, k), dR like R (J, 1 | n), dphi (J, k)) of sum_jt w_jt ll_jt.
 
@@ -649,13 +633,13 @@ def _numba_funcify_loglik(op, node=None, **kwargs):
     static_k = op.static_k  # a compile-time constant of the closure
     if op.transition_gradient:
 
-        @numba.njit
+        @numba.njit(fastmath=False)
         def kalman_loglik_transition_op(Q, R, y, Z, T, a0, P0):
             return _forward_transition(Q, R, y, Z, T, a0, P0)
 
         return kalman_loglik_transition_op, _KERNEL_SALT
 
-    @numba.njit
+    @numba.njit(fastmath=False)
     def kalman_loglik_op(Q, R, y, Z, T, a0, P0):
         return _forward(Q, R, y, Z, T, a0, P0, static_k)
 
@@ -666,7 +650,7 @@ def _numba_funcify_loglik(op, node=None, **kwargs):
 def _numba_funcify_vjp(op, node=None, **kwargs):
     if op.transition_gradient:
 
-        @numba.njit
+        @numba.njit(fastmath=False)
         def kalman_vjp_transition_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
             return _adjoint(w, ll, tape, y, Z, T, R, None)
 
@@ -674,7 +658,7 @@ def _numba_funcify_vjp(op, node=None, **kwargs):
 
     static_k = op.static_k  # a compile-time constant of the closure
 
-    @numba.njit
+    @numba.njit(fastmath=False)
     def kalman_vjp_op(w, ll, tape, y, Z, T, R, Q, a0, P0):
         dQ, dR, da0, dP0, _ = _adjoint(w, ll, tape, y, Z, T, R, static_k)
         return dQ, dR, da0, dP0
@@ -686,7 +670,7 @@ def _numba_funcify_vjp(op, node=None, **kwargs):
 def _numba_funcify_reversion(op, node=None, **kwargs):
     static_k = op.static_k  # a compile-time constant of the closure
 
-    @numba.njit
+    @numba.njit(fastmath=False)
     def reversion_loglik_op(Q, R, y, Z, phi, a0, P0):
         return _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k)
 
@@ -697,7 +681,7 @@ def _numba_funcify_reversion(op, node=None, **kwargs):
 def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
     static_k = op.static_k
 
-    @numba.njit
+    @numba.njit(fastmath=False)
     def reversion_vjp_op(w, ll, tape, y, Z, phi, R, Q):
         return _reversion_adjoint(w, ll, tape, y, Z, phi, R, static_k)
 
@@ -708,7 +692,7 @@ def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
 def _numba_funcify_pooled(op, node=None, **kwargs):
     static_k, reversion = op.static_k, op.reversion  # compile-time constants of the closure
 
-    @numba.njit
+    @numba.njit(fastmath=False)
     def pooled_loglik_op(Q, R, y, Z, T, a0, P0):
         return _pooled_forward(Q, R, y, Z, T, a0, P0, static_k, reversion)
 
@@ -720,13 +704,13 @@ def _numba_funcify_pooled_vjp(op, node=None, **kwargs):
     static_k = op.static_k  # a compile-time constant of the closure
     if op.reversion:
 
-        @numba.njit
+        @numba.njit(fastmath=False)
         def pooled_reversion_vjp_op(w, ll, tape, y, Z, phi, R, Q):
             return _pooled_adjoint(w, ll, tape, y, Z, phi, R, static_k, True)
 
         return pooled_reversion_vjp_op, _KERNEL_SALT
 
-    @numba.njit
+    @numba.njit(fastmath=False)
     def pooled_vjp_op(w, ll, tape, y, Z, T, R, Q):
         dQ, dR, _ = _pooled_adjoint(w, ll, tape, y, Z, T, R, static_k, False)
         return dQ, dR
