@@ -1,9 +1,10 @@
 """Where the cost of a mean-reverting Bayes fit goes, and two ways to cut it that fall short.
 
 Issue 12 asks that a mean-reverting fit cost at most twice the constant model's wall time;
-`python -m bench menu` measures 2.7-2.9x on NoDur. This study splits that ratio and tries the
-two obvious cuts. Data: NoDur on an intercept and MktRF, SMB, HML, Mom, the first 70% of the
-monthly rows 1949-2017 (573 months, k = 5: `bench.menu`'s case), default priors.
+`python -m bench menu` measures 2.1x on NoDur (2.7-2.9x on the stale build of before commit
+bb9f988, docs/benchmarks.md). This study splits that ratio and tries the two obvious cuts.
+Data: NoDur on an intercept and MktRF, SMB, HML, Mom, the first 70% of the monthly rows
+1949-2017 (573 months, k = 5: `bench.menu`'s case), default priors.
 
 1. One value and gradient of the compiled log density, the function nutpie calls (PyTensor's
    numba code: the priors, the transforms, the Kalman Op and its adjoint), for the constant
