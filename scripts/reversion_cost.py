@@ -1,4 +1,4 @@
-"""Where the cost of a mean-reverting Bayes fit goes, and two ways to cut it that fall short.
+"""Where the cost of a mean-reverting Bayes fit goes, and two ways to cut it.
 
 Issue 12 asks that a mean-reverting fit cost at most twice the constant model's wall time;
 `python -m bench menu` measures 2.1x on NoDur (2.7-2.9x on the stale build of before commit

@@ -123,9 +123,9 @@ def test_the_kernels_give_the_same_bits_whatever_compiled_them_first(tmp_path):
     they are compiled for a direct call and in one where a fast-math PyTensor graph compiled
     them first as its callees (each with empty numba and PyTensor caches). Before every
     decorator fixed ``fastmath=False`` the second got fused multiply-adds and gradients some
-    ulps apart, and cached them for every later process: the same seed then gave another
-    mean-reverting MLE (NoDur: sigma_eps^2 4.1% apart) depending on which process compiled
-    first (2026-12-03)."""
+    ulps apart, and cached them for every later process: the same data then gave another
+    mean-reverting MLE (NoDur: the intercept's drift variance 4% apart) depending on which
+    process compiled first (2026-12-03)."""
     bits = []
     for order in ("direct", "after a fast-math graph"):
         env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / order / "numba"),

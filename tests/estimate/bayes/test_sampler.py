@@ -303,20 +303,23 @@ def test_a_fit_runs_the_kernels_of_the_current_sources_whatever_the_shared_cache
     """PyTensor's cache of compiled graphs (``~/.pytensor``, shared by every checkout and
     process) keys an Op by class and props, salted with every numba source
     (`tvbeta._numba_cache.sources_salt`): the model of mean-reverting betas on four factors and
-    an intercept, as a fit loads it from the user's cache, gives the log-density bits of the
-    same model compiled from the current sources into an empty cache. On 2026-12-03 it did not:
-    an entry built against a stale numba cache held the previous mean-reverting kernel under
-    the current key, so every fit on that machine ran the old code (slower, different bits)."""
+    an intercept, loaded from the user's cache as a fit loads it (the first run fills the cache
+    if it lacks the model, as any fit would), gives the log-density bits of the same model
+    compiled from the current sources with empty PyTensor and numba caches. On 2026-12-03 it
+    did not: an entry built against a stale numba cache held the previous mean-reverting kernel
+    under the current key, so every fit on that machine ran the old code (slower, other bits)."""
     case = json.dumps([4, {"betas": "mean_reverting"}])
     root = Path(__file__).resolve().parents[3]
-    users, fresh = (
+    empty = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}",
+             "NUMBA_CACHE_DIR": str(tmp_path / "numba")}  # fmt: skip
+    _, users, fresh = (
         json.loads(subprocess.run(
             [sys.executable, "-c", LOG_DENSITY_BITS, case], capture_output=True, text=True,
             timeout=900, check=True, env=env, cwd=root,
         ).stdout.strip().splitlines()[-1])
-        for env in (os.environ, {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}"})
+        for env in (os.environ, os.environ, empty)
     )  # fmt: skip
-    assert fresh["hits"] == 0
+    assert (users["hits"], fresh["hits"]) == (1, 0)
     assert users["bits"] == fresh["bits"]
 
 

@@ -16,8 +16,9 @@ Same seed, same draws: PyTensor's numba backend compiles with LLVM fast-math fla
 draws of one seed depended on what the compile caches held: on the seed case, a cold cache, a
 warm one and a warm numba cache with a cold PyTensor one gave three different posteriors
 (a graph compiled in the process and the same graph loaded from the cache round differently).
-Both samplers' models compile with fast-math off (`_without_fast_math`; the kernels never used
-it, the model's few scalar operations lose nothing measurable) and a seed gives the same draws
+Both samplers' models compile with fast-math off (`_without_fast_math`; the kernels set
+``fastmath=False`` themselves, `tvbeta._numba_cache`, and the model's few scalar operations lose
+nothing measurable) and a seed gives the same draws
 whatever the caches hold (`tests/estimate/bayes/test_sampler.py`). The flag is PyTensor's
 global config, so those compiles (with PyMC's sampler, its whole run) take a lock: fits in
 threads (`fit_funds` with a thread pool) neither compile with another thread's setting nor
