@@ -32,6 +32,7 @@ decorators, and that the kernels' bits do not depend on what compiled them first
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -51,11 +52,13 @@ def sources_digest(root: Path = Path(__file__).parent) -> str:
     return hashlib.sha256(b"".join((root / name).read_bytes() for name in SOURCES)).hexdigest()
 
 
+@functools.cache
 def sources_salt() -> int:
     """Return the salt of the Ops' PyTensor cache keys: `sources_digest`'s first 48 bits.
 
     Every numba source is in it, since an Op's compiled graph holds the code of every kernel
-    it calls (e.g. `kalman.arrays.burn_row` inside the mean-reverting filter).
+    it calls (e.g. `kalman.arrays.burn_row` inside the mean-reverting filter). Read once per
+    process: `op` and `index_op` share it.
     """
     return int(sources_digest()[:12], 16)
 
