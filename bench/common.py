@@ -110,8 +110,24 @@ def print_table(
     print()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo; else what `platform` knows).
+
+    Ratios depend on it, not only absolute times: the mean-reverting kernels cost 1.8x the
+    random walk's on one 2-vCPU machine and 2.4x on an AMD EPYC one (docs/benchmarks.md).
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict[str, Any]:
-    """Versions, CPU count and the thread settings that matter for timings."""
+    """Versions, CPU model and count, and the thread settings that matter for timings."""
     versions = {}
     for dist in ("numpy", "numba", "statsmodels", "scipy", "pandas", "tvbeta"):
         try:
@@ -122,6 +138,7 @@ def environment() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "load_avg_1min": os.getloadavg()[0],
         "versions": versions,

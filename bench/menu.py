@@ -9,8 +9,10 @@ among the highest), and a warm `fit_bayes` of the constant model, the volatility
 mean-reverting betas (4 chains x (1000 tune + 1000 draws), compiled once before; the best of
 the repeats). Goal: each variant costs at most twice the constant model. For context, one
 value and gradient of the likelihood at the same size: the random walk's kernel (`tape_kernel`
-+ `adjoint_kernel`, k a constant) against the mean-reverting betas' collapsed kernels (median
-of repeats, warm).
++ `adjoint_kernel`, k a constant) against the mean-reverting betas' kernels of the sum, which
+fits run (`collapsed_sum_kernel` + its adjoint), and of the terms, which the pointwise
+log-likelihood and the pooled model run (`collapsed_tape_kernel` + its adjoint; median of
+repeats, warm). The ratios depend on the CPU (printed below the table).
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ import statistics
 import time
 import warnings
 
-from bench.common import compare, fmt_ratio, fmt_time, print_table, verdict, write_json
+from bench.common import (
+    compare,
+    environment,
+    fmt_ratio,
+    fmt_time,
+    print_table,
+    verdict,
+    write_json,
+)
 
 GOAL = 2.0
 
@@ -75,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             walls[name].append(bayes(options))
     b = {name: min(w) for name, w in walls.items()}
     kernel = compare(_kernel_calls(df, factors), repeat=args.repeat * 4, target=0.1)
-    r_kernel = kernel["mean-reverting"].median / kernel["random walk"].median
+    r_kernel = {name: kernel[name].median / kernel["random walk"].median
+                for name in ("mean-reverting", "mean-reverting terms")}  # fmt: skip
     r_mle = {name: t[name].median / t["constant"].median for name in industry_ratios}
     r_industries = {name: statistics.median(r) for name, r in industry_ratios.items()}
     r_bayes = {name: b[name] / b["constant"] for name in variants}
+    env = environment()
     print_table(
         "Model variants against the constant model, NoDur 1949-1996 (573 months, K = 5)",
         ["fit", "constant", "variant", "time", "ratio", "goal", ""],
@@ -91,11 +103,14 @@ def main(argv: list[str] | None = None) -> int:
          *[["fit_bayes warm, 4 x 2000 (best)", fmt_time(b["constant"]), name,
             fmt_time(b[name]), fmt_ratio(r_bayes[name]), f"<= {GOAL:g}x",
             verdict(r_bayes[name], GOAL, False)] for name in variants if name != "constant"],
-         ["value + gradient (median)", fmt_time(kernel["random walk"].median), "mean-reverting",
-          fmt_time(kernel["mean-reverting"].median), fmt_ratio(r_kernel), "", ""]],
+         *[["value + gradient (median)", fmt_time(kernel["random walk"].median), name,
+            fmt_time(kernel[name].median), fmt_ratio(r), "", ""]
+           for name, r in r_kernel.items()]],
+        note=f"{env['cpu']}, {env['cpu_count']} CPUs, load {env['load_avg_1min']:.1f}; "
+             "the ratios depend on the CPU (docs/benchmarks.md)",
     )  # fmt: skip
     if args.json:
-        write_json(args.json, {"mle_constant_s": t["constant"].median,
+        write_json(args.json, {"environment": env, "mle_constant_s": t["constant"].median,
                                "mle_volatility_s": t["volatility"].median,
                                "mle_mean_reverting_s": t["mean_reverting"].median,
                                **{f"mle_{name}_ratio": r for name, r in r_mle.items()},
@@ -105,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                                **{f"bayes_{name}_ratio": r_bayes[name] for name in variants
                                   if name != "constant"},
                                "kernel_random_walk_s": kernel["random walk"].median,
-                               "kernel_mean_reverting_s": kernel["mean-reverting"].median})
+                               "kernel_mean_reverting_s": kernel["mean-reverting"].median,
+                               "kernel_mean_reverting_terms_s":
+                                   kernel["mean-reverting terms"].median})
     return 0
 
 
@@ -119,6 +136,9 @@ def _kernel_calls(df, factors) -> dict:
 
     from tvbeta.kalman.collapsed import (
         collapsed_adjoint_kernel,
+        collapsed_sum_adjoint_kernel,
+        collapsed_sum_kernel,
+        collapsed_sum_width,
         collapsed_tape_kernel,
         collapsed_tape_width,
     )
@@ -132,14 +152,20 @@ def _kernel_calls(df, factors) -> dict:
     a0, P0, w, ll = np.zeros(k), np.eye(k), np.ones(n), np.empty(n)
     dQ, dR, da0, dP0 = np.empty((1, k, k)), np.empty(1), np.empty(k), np.empty((k, k))
     phi, tape, dphi = np.full(k, 0.99), np.empty((n, collapsed_tape_width(k))), np.empty(k)
+    sum_tape, post = np.empty((n, collapsed_sum_width(k))), np.empty((2, k, k + 1))
     rw_k, mr_k = sweep_constant(T, k), constant_k(k)
 
     def random_walk() -> None:
         loglik_vjp_kernel(y, Z, T, Q, R, a0, P0, w, ll, dQ, dR, da0, dP0, rw_k)
 
     def reverting() -> None:
+        collapsed_sum_kernel(y, Z, phi, Q[0], R, a0, P0, 0, sum_tape, post, mr_k)
+        collapsed_sum_adjoint_kernel(y, Z, phi, a0, 0, sum_tape, post, dQ[0], dR, dphi, mr_k)
+
+    def reverting_terms() -> None:
         collapsed_tape_kernel(y, Z, phi, Q[0], R, a0, P0, ll, tape, mr_k)
         collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ[0], dR, dphi, mr_k)
 
-    random_walk(), reverting()  # compile / cache load
-    return {"random walk": random_walk, "mean-reverting": reverting}
+    random_walk(), reverting(), reverting_terms()  # compile / cache load
+    return {"random walk": random_walk, "mean-reverting": reverting,
+            "mean-reverting terms": reverting_terms}  # fmt: skip

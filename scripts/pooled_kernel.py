@@ -5,7 +5,9 @@ interleaved (`bench.common.compare`, medians): `PooledLoglikOp`'s kernels over a
 fund after fund, and J calls of the single-fund kernels `KalmanLoglikOp` runs (the Python
 loop of a per-fund model). Value and gradient: forward sweep with tape, then the adjoint sweep.
 With ``--betas mean_reverting`` the same for mean-reverting betas (phi = 0.99 per period): the
-pooled Op built with ``reversion=True`` against J calls of `ReversionLoglikOp`'s kernels.
+pooled Op built with ``reversion=True`` against J calls of the terms' collapsed kernels
+(`tvbeta.kalman.collapsed.collapsed_tape_kernel` and its adjoint, which the pooled Op runs per
+fund; the single-fund model's log density runs the cheaper sum kernel instead).
 
 Run: ``.venv/bin/python scripts/pooled_kernel.py [--funds 12 100] [--n 60 520] [--k 5]
 [--betas mean_reverting]``.
@@ -31,8 +33,11 @@ def calls(J: int, n: int, k: int, seed: int = 0, betas: str = "random_walk") -> 
         _forward,
         _pooled_adjoint,
         _pooled_forward,
-        _reversion_adjoint,
-        _reversion_forward,
+    )
+    from tvbeta.kalman.collapsed import (
+        collapsed_adjoint_kernel,
+        collapsed_tape_kernel,
+        collapsed_tape_width,
     )
     from tvbeta.kalman.filter import constant_k
 
@@ -53,8 +58,11 @@ def calls(J: int, n: int, k: int, seed: int = 0, betas: str = "random_walk") -> 
     def separate():
         for j in range(J):
             if reversion:
-                ll, tape = _reversion_forward(Q[j], R[j], y[j], Z[j], phi[j], a0[j], P0[j], static)
-                _reversion_adjoint(w[j], ll, tape, y[j], Z[j], phi[j], R[j], static)
+                ll, tape = np.empty(n), np.empty((n, collapsed_tape_width(k)))
+                collapsed_tape_kernel(y[j], Z[j], phi[j], Q[j], R[j], a0[j], P0[j], ll, tape,
+                                      static)  # fmt: skip
+                dQ, dR, dphi = np.empty((k, k)), np.empty(1), np.empty(k)
+                collapsed_adjoint_kernel(y[j], Z[j], phi[j], w[j], tape, dQ, dR, dphi, static)
             else:
                 ll, tape = _forward(Q[j], R[j], y[j], Z[j], T, a0[j], P0[j], static)
                 _adjoint(w[j], ll, tape, y[j], Z[j], T, R[j], static)

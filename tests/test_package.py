@@ -101,19 +101,19 @@ if sys.argv[1] == "after a fast-math graph":
     # compile_logp does); the kernels are compiled, and cached, as this graph's callees
     import pytensor
     import pytensor.tensor as pt
-    from tvbeta.estimate.bayes.op import ReversionLoglikOp
+    from tvbeta.estimate.bayes.op import ReversionLogpOp
     Q, phi = pt.dmatrix("Q"), pt.dvector("phi")
-    ll = ReversionLoglikOp(5)(Q, pt.constant(np.ones(1)), np.ones(40), np.ones((40, 5)), phi,
-                              np.zeros(5), np.eye(5)).sum()
+    ll = ReversionLogpOp(5)(Q, pt.constant(np.ones(1)), np.ones(40), np.ones((40, 5)), phi,
+                            np.zeros(5), np.eye(5), 0)
     pytensor.function([Q, phi], [ll, *pytensor.grad(ll, [Q, phi])], mode="NUMBA")(
         np.eye(5) * 0.01, np.full(5, 0.9))
-from tvbeta.kalman.collapsed import reversion_loglik_vjp
+from tvbeta.kalman.collapsed import reversion_loglik_grad
 rng = np.random.default_rng(0)
 n, k = 300, 5
 Z = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
 y = Z @ np.full(k, 0.5) + rng.normal(size=n)
-g = reversion_loglik_vjp(y, Z, np.full(k, 0.97), np.diag(np.full(k, 0.01)), np.ones(1),
-                         np.zeros(k), np.eye(k))
+g = reversion_loglik_grad(y, Z, np.full(k, 0.97), np.diag(np.full(k, 0.01)), np.ones(1),
+                          np.zeros(k), np.eye(k))
 print(json.dumps([float(x).hex() for x in (g.value, *g.dQ.ravel(), *g.dphi)]))
 """
 

@@ -5,7 +5,7 @@ size): "cache invalidation fails to recognize changes in symbols defined in a di
 (numba's Notes on Caching, known limitations; numba/numba#8396 would extend it, unmerged). A
 kernel compiles the functions it calls into itself, so after an edit of `tvbeta.kalman.steps`
 the cached `filter.tape_kernel`, and after one of `tvbeta.kalman.collapsed` the Bayes Op's
-`_reversion_forward`, would keep the old code until their own files change. A fresh clone has
+`_reversion_logp`, would keep the old code until their own files change. A fresh clone has
 no cache; a checkout updated in place does. `drop_stale_caches` runs when tvbeta is imported
 (this module calls it, and `tvbeta` imports it first), before any kernel is compiled or read
 from its cache: when the sources' digest differs from the one stamped beside the caches, every
@@ -14,11 +14,11 @@ cache of the compiled graphs (``~/.pytensor``, shared by every checkout) keys an
 and props only, so the Ops salt their keys with `sources_salt`, the same digest of the same
 files: a graph compiled from other sources is never reused. Both halves are needed. Before
 `drop_stale_caches` existed, an Op compiled right after an edit of the mean-reverting kernel
-linked in the stale `_reversion_forward` (op.py unchanged) and stored that old kernel under the
-new sources' key; fits on that machine ran it for a day (found 2026-12-03: about 20% slower per
-value and gradient than a fresh compile, in one process). A new salt retires such entries. With
-``NUMBA_CACHE_DIR`` set, `drop_stale_caches` does nothing and only the salt is left: after an
-edit, clear that folder.
+linked in the stale `_reversion_forward` (the Op's function then; op.py unchanged) and stored
+that old kernel under the new sources' key; fits on that machine ran it for a day (found
+2026-12-03: about 20% slower per value and gradient than a fresh compile, in one process). A
+new salt retires such entries. With ``NUMBA_CACHE_DIR`` set, `drop_stale_caches` does nothing
+and only the salt is left: after an edit, clear that folder.
 
 The compiled code must not depend on who compiled it first either: numba compiles a function
 that leaves ``fastmath`` unset with its caller's flags (``inherit_if_not_set("fastmath")`` in

@@ -11,7 +11,7 @@ import pytest
 from pytensor.gradient import verify_grad
 from tests.kalman.models import assert_close, mean_reverting_model, random_model
 
-from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp, ReversionLoglikOp
+from tvbeta.estimate.bayes.op import KalmanLoglikOp, KalmanVJPOp, ReversionLogpOp
 from tvbeta.kalman import kalman_filter, kalman_loglik, loglik_vjp, reference
 
 OBJECT_MODE = "object mode"
@@ -288,8 +288,8 @@ def test_op_without_transition_gradient_refuses_a_gradient_for_t():
 
 @pytest.mark.parametrize("k", [1, 2])
 def test_reversion_op_passes_verify_grad_in_phi_r_and_the_factor_of_q(k):
-    """`ReversionLoglikOp`'s pullback (dphi, dR, dQ through Q = L L'), against PyTensor's own
-    finite differences (`verify_grad`), with missing targets and R_t per step."""
+    """`ReversionLogpOp`'s pullback (dphi, dR, dQ through Q = L L'), against PyTensor's own
+    finite differences (`verify_grad`), with missing targets, R_t per step and a burn-in."""
     from tests.kalman.test_collapsed import model
 
     y, Z, phi, Q, R, a0, P0 = model(80 + k, k, n=60)
@@ -298,38 +298,41 @@ def test_reversion_op_passes_verify_grad_in_phi_r_and_the_factor_of_q(k):
 
     def total(phi, log_r, L):
         L = pt.specify_shape(L, (k, k))
-        return ReversionLoglikOp()(L @ L.T, pt.exp(log_r), *data, phi, a0, P0).sum()
+        return ReversionLogpOp()(L @ L.T, pt.exp(log_r), *data, phi, a0, P0, 5)
 
     verify_grad(total, [phi, np.log(R), L0], rng=np.random.default_rng(45))
 
 
-def test_reversion_op_pullback_equals_the_kernel_api_in_native_numba():
-    """Terms, dQ, dR and dphi of the compiled Op (no object-mode fallback) against
-    `reversion_loglik_vjp` with the same weights."""
+@pytest.mark.parametrize("burn", [0, 7, 200])
+def test_reversion_op_equals_the_two_filters_after_the_burn_in_natively(burn):
+    """Value, dQ, dR and dphi of the compiled Op (no object-mode fallback; the means in closed
+    form) against `reversion_loglik_vjp` (the second, sequential filter of the long-run means,
+    checked against statsmodels in tests/kalman/test_collapsed.py) with the same burn-in;
+    burn = 200 leaves no step (80 rows): value and gradients 0."""
     from tests.kalman.test_collapsed import model
 
+    from tvbeta.kalman.arrays import burn_row
     from tvbeta.kalman.collapsed import reversion_loglik_vjp
 
     y, Z, phi, Q, R, a0, P0 = model(90, 3, n=80)
-    w = np.random.default_rng(90).normal(size=len(y))
     q, r, p = pt.matrix("Q"), pt.vector("R"), pt.vector("phi")
-    ll = ReversionLoglikOp()(q, r, *shared(y, Z), p, a0, P0)
-    f = compile_numba([q, r, p], [ll, *pytensor.grad(pt.dot(ll, shared(w)[0]), [q, r, p])])
+    logp = ReversionLogpOp(3)(q, r, *shared(y, Z), p, a0, P0, burn_row(y, burn))
+    f = compile_numba([q, r, p], [logp, *pytensor.grad(logp, [q, r, p])])
     got, dQ, dR, dphi = f(Q, R, phi)
-    ref = reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, weights=w)
-    assert_close(got, ref.loglik_t, 1e-12, "terms")
-    assert_close(dQ, ref.dQ, 1e-12, "dQ")
-    assert_close(dR, ref.dR, 1e-12, "dR")
-    assert_close(dphi, ref.dphi, 1e-12, "dphi")
+    ref = reversion_loglik_vjp(y, Z, phi, Q, R, a0, P0, burn=burn)
+    assert_close(got, ref.value, 1e-12, "value")
+    assert_close(dQ, ref.dQ, 1e-11, "dQ")
+    assert_close(dR, ref.dR, 1e-11, "dR")
+    assert_close(dphi, ref.dphi, 1e-11, "dphi")
 
 
-def test_reversion_op_gives_minus_inf_terms_and_zero_gradients_on_a_failure():
-    """A NaN proposal (as a sampler may make) does not raise: every term -inf, gradients 0."""
+def test_reversion_op_gives_minus_inf_and_zero_gradients_on_a_failure():
+    """A NaN proposal (as a sampler may make) does not raise: the value -inf, gradients 0."""
     from tests.kalman.test_collapsed import model
 
     y, Z, phi, _, R, a0, P0 = model(91, 2, n=40)
     q = pt.matrix("Q")
-    ll = ReversionLoglikOp()(q, R, *shared(y, Z), phi, a0, P0)
-    f = compile_numba([q], [ll, pytensor.grad(ll.sum(), q)])
-    terms, dQ = f(np.full((2, 2), np.nan))
-    assert np.all(terms == -np.inf) and np.all(dQ == 0.0)
+    logp = ReversionLogpOp()(q, R, *shared(y, Z), phi, a0, P0, 0)
+    f = compile_numba([q], [logp, pytensor.grad(logp, q)])
+    value, dQ = f(np.full((2, 2), np.nan))
+    assert value == -np.inf and np.all(dQ == 0.0)

@@ -31,8 +31,8 @@ from tvbeta.estimate.bayes.op import (
     KalmanVJPOp,
     PooledLoglikOp,
     PooledVJPOp,
-    ReversionLoglikOp,
-    ReversionVJPOp,
+    ReversionLogpOp,
+    ReversionLogpVJPOp,
 )
 from tvbeta.estimate.bayes.paths import beta_path_summary
 from tvbeta.estimate.bayes.pooled import (
@@ -67,8 +67,8 @@ __all__ = [
     "PopulationPriors",
     "Prior",
     "Priors",
-    "ReversionLoglikOp",
-    "ReversionVJPOp",
+    "ReversionLogpOp",
+    "ReversionLogpVJPOp",
     "SamplerFallbackWarning",
     "SamplerSettings",
     "bayes_spec",

@@ -19,9 +19,11 @@ bulk ESS on NoDur and Money, 4 x (1000 + 1000), seeds 1-3). With a diagonal Q an
 prior family, sigma_beta is sampled halfway towards the drift it makes over a year,
 ``sigma_drift`` (`reverting_sigma_beta`: the same prior; 6-17% fewer leapfrog steps on monthly
 industries). The
-likelihood (`ReversionLoglikOp`) runs two k-state filters (`tvbeta.kalman.collapsed`) with an
-exact gradient in phi; the beta paths and predictive run the filter of the augmented state
-[beta; mu] (`tvbeta.model.reversion`), whose terms are the same.
+likelihood (`ReversionLogpOp`) runs one k-state filter with the long-run means integrated out
+in closed form (`tvbeta.kalman.collapsed.collapsed_sum_kernel`), with an exact gradient in phi;
+the pointwise terms of the draws run two k-state filters (`BayesSpec.loglik_terms`), the beta
+paths and predictive the filter of the augmented state [beta; mu] (`tvbeta.model.reversion`):
+all the same likelihood.
 
 With ``shrinkage="horseshoe"`` (q="diag") the sds sigma_beta get a global-local prior that lets
 the data decide which betas are static: `horseshoe_sigma_beta` (the prior and why this one).
@@ -67,7 +69,7 @@ from tvbeta.data.validate import (
     warn_if_not_decimal,
 )
 from tvbeta.estimate.bayes.index_op import EwmaLogOp
-from tvbeta.estimate.bayes.op import KalmanLoglikOp, ReversionLoglikOp
+from tvbeta.estimate.bayes.op import KalmanLoglikOp, ReversionLogpOp
 from tvbeta.estimate.bayes.priors import (
     SCALE_PARAM,
     Priors,
@@ -722,7 +724,7 @@ def model_from_spec(spec: BayesSpec) -> pm.Model:
             R = sigma_eps**2 * pt.exp(gamma * log_h)  # (n,): one R_t per row
         if spec.betas == "mean_reverting":
             params, signature = [Q, R, data["Z_obs"], phi], "(k,k),(r),(t,k),(k)->(t)"
-            op = ReversionLoglikOp(len(constant_k(spec.k) or ()))
+            op = ReversionLogpOp(len(constant_k(spec.k) or ()))
         else:
             params, signature = [Q, R, data["Z_obs"]], "(k,k),(r),(t,k)->(t)"
             op = KalmanLoglikOp(_random_walk_k(spec))
@@ -788,15 +790,18 @@ def _random_walk_k(spec: BayesSpec) -> int:
 
 
 def _logp(value, Q, R, Z_obs, *phi, data: dict[str, pt.TensorVariable],
-          op: KalmanLoglikOp | ReversionLoglikOp):  # fmt: skip
-    """Return the log-likelihood terms of the observed steps; the filter runs through every row.
+          op: KalmanLoglikOp | ReversionLogpOp):  # fmt: skip
+    """Return the log-likelihood of the observed steps; the filter runs through every row.
 
     ``value`` fills the observed steps of the full series, so the density is a function of its
-    value as PyMC expects. phi: mean-reverting betas' persistences (`ReversionLoglikOp`), else
-    none (`KalmanLoglikOp` with the data's T).
+    value as PyMC expects. Random walks (`KalmanLoglikOp` with the data's T): the terms of the
+    observed steps. Mean-reverting betas (phi, their persistences; `ReversionLogpOp`): their
+    sum from the first observed step on, which one filter gives (the terms would need two).
     """
     y = pt.set_subtensor(data["y"][data["steps"]], value)
-    ll = op(Q, R, y, data["Z"], phi[0] if phi else data["T"], data["a0"], data["P0"])
+    if phi:
+        return op(Q, R, y, data["Z"], phi[0], data["a0"], data["P0"], data["steps"][0])
+    ll = op(Q, R, y, data["Z"], data["T"], data["a0"], data["P0"])
     return ll[data["steps"]]
 
 

@@ -17,19 +17,24 @@ built with ``transition_gradient=True`` (a transition that depends on parameters
 forward sweep is the full filter, storing the filtered states the adjoint needs for dT
 (`gradient.transition_tape_kernel`).
 
-Mean-reverting betas have their own pair, `ReversionLoglikOp` and `ReversionVJPOp`: the
-same terms as the filter of the augmented state [beta; mu], with dphi, by two k-state filters
-(`tvbeta.kalman.collapsed`) at about half the cost.
+Mean-reverting betas have their own pair, `ReversionLogpOp` and `ReversionLogpVJPOp`: the
+sum of the terms of the filter of the augmented state [beta; mu] after the burn-in, with dphi,
+by one k-state filter with the long-run means integrated out in closed form
+(`tvbeta.kalman.collapsed.collapsed_sum_kernel`). Their sum, not the terms: the terms need a
+second filter (without it the kernels cost 0.78x); the model's pointwise terms come from the
+posterior draws afterwards.
 
 A numerical failure (F_t <= 0 or NaN, e.g. NaN parameters proposed by a sampler) does not
-raise: every ll_t is -inf and the gradients 0, so NUTS rejects the proposal instead of stopping.
+raise: every ll_t (the reversion Op's value) is -inf and the gradients 0, so NUTS rejects the
+proposal instead of stopping.
 
 Many funds at once have their own pair, `PooledLoglikOp` and `PooledVJPOp`: every fund's
 terms (J, n) and the gradient in Q_j, R_j of all of them, in one numba call that loops over
 the funds one after another (`tape_kernel` and `adjoint_kernel` per fund, nothing else), for
 the pooled model (`tvbeta.estimate.bayes.pooled`); built with ``reversion=True`` they take each
-fund's phi instead of a shared T and run `ReversionLoglikOp`'s collapsed kernels per fund (the
-gradient then in phi (J, k) too). Funds of different lengths are padded with
+fund's phi instead of a shared T and run the collapsed kernels of the terms per fund
+(`tvbeta.kalman.collapsed.collapsed_tape_kernel` and its adjoint; the gradient then in phi
+(J, k) too). Funds of different lengths are padded with
 NaN targets at the end: a NaN y_t has ll_t = 0 and the earlier terms do not see the rows after
 them.
 
@@ -50,6 +55,9 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 from tvbeta._numba_cache import sources_salt
 from tvbeta.kalman.collapsed import (
     collapsed_adjoint_kernel,
+    collapsed_sum_adjoint_kernel,
+    collapsed_sum_kernel,
+    collapsed_sum_width,
     collapsed_tape_kernel,
     collapsed_tape_width,
 )
@@ -62,8 +70,8 @@ from tvbeta.kalman.gradient import (
 )
 
 __all__ = [
-    "KalmanLoglikOp", "KalmanVJPOp", "PooledLoglikOp", "PooledVJPOp", "ReversionLoglikOp",
-    "ReversionVJPOp",
+    "KalmanLoglikOp", "KalmanVJPOp", "PooledLoglikOp", "PooledVJPOp", "ReversionLogpOp",
+    "ReversionLogpVJPOp",
 ]  # fmt: skip
 
 _INPUT_NDIMS = {"Q": 2, "R": 1, "y": 1, "Z": 2, "T": 2, "a0": 1, "P0": 2}
@@ -301,34 +309,37 @@ class KalmanVJPOp(_KalmanFlags, Op):
 
 
 @numba.njit(cache=True, fastmath=False)
-def _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k):
-    """Return (ll (n,), tape (n, `collapsed_tape_width(k)`)); every ll_t -inf on a failure.
+def _reversion_logp(Q, R, y, Z, phi, a0, P0, start, static_k):
+    """Return (value (0-d), tape (n, `collapsed_sum_width(k)`), post (2, k, k + 1)).
 
+    value: the sum of the one-step terms from row ``start`` (0-d int) on, -inf on a failure.
     static_k: `filter.constant_k(k)`, or None (k read at run time).
     """
     n, k = Z.shape
-    ll = np.empty(n)
-    tape = np.empty((n, collapsed_tape_width(k)))
-    bad = collapsed_tape_kernel(
+    tape = np.empty((n, collapsed_sum_width(k)))
+    post = np.empty((2, k, k + 1))
+    value, bad = collapsed_sum_kernel(
         np.ascontiguousarray(y), np.ascontiguousarray(Z), np.ascontiguousarray(phi),
         np.ascontiguousarray(Q), np.ascontiguousarray(R), np.ascontiguousarray(a0),
-        np.ascontiguousarray(P0), ll, tape, static_k,
+        np.ascontiguousarray(P0), start[()], tape, post, static_k,
     )  # fmt: skip
-    if bad >= 0:
-        ll[:] = -np.inf
-    return ll, tape
+    return np.array(-np.inf if bad >= 0 else value), tape, post
 
 
 @numba.njit(cache=True, fastmath=False)
-def _reversion_adjoint(w, ll, tape, y, Z, phi, R, static_k):
-    """Return (dQ (k, k), dR like R, dphi (k,)); all 0 when the forward sweep failed."""
+def _reversion_logp_adjoint(g, value, tape, post, y, Z, phi, a0, start, R, static_k):
+    """Return g times (dQ (k, k), dR like R, dphi (k,)); all 0 when the forward sweep failed."""
     k = Z.shape[1]
     dQ, dR, dphi = np.zeros((k, k)), np.zeros(R.shape[0]), np.zeros(k)
-    if np.all(np.isfinite(ll)):
-        collapsed_adjoint_kernel(
+    if np.isfinite(value[()]):
+        collapsed_sum_adjoint_kernel(
             np.ascontiguousarray(y), np.ascontiguousarray(Z), np.ascontiguousarray(phi),
-            np.ascontiguousarray(w), tape, dQ, dR, dphi, static_k,
+            np.ascontiguousarray(a0), start[()], tape, post, dQ, dR, dphi, static_k,
         )  # fmt: skip
+        scale = g[()]
+        dQ *= scale
+        dR *= scale
+        dphi *= scale
     return dQ, dR, dphi
 
 
@@ -351,18 +362,22 @@ class _StaticK:
         return constant_k(self.k)
 
 
-class ReversionLoglikOp(_StaticK, Op):
-    """ll = ReversionLoglikOp(k)(Q, R, y, Z, phi, a0, P0): the terms of mean-reverting betas.
+class ReversionLogpOp(_StaticK, Op):
+    """logp = ReversionLogpOp(k)(Q, R, y, Z, phi, a0, P0, start): the log-likelihood, reverting.
 
-    The (n,) one-step log predictive densities of beta_t - mu = diag(phi)(beta_{t-1} - mu) +
-    eta_t with the long-run means mu integrated out (beta_{-1}, mu independent N(a0, P0)),
-    by two k-state filters (`tvbeta.kalman.collapsed`): the terms of the augmented filter of
-    [beta; mu], at about half its cost. Q (k, k), R (1 | n,), y (n,) with NaN for missing,
-    Z (n, k), phi (k,) per period in (0, 1], a0 (k,), P0 (k, k). Differentiable in Q, R and
-    phi (exact, by `ReversionVJPOp`); y, Z, a0 and P0 are data. A numerical failure gives
-    every term -inf and zero gradients, so NUTS rejects the proposal. The node's second output
-    is the tape the pullback reuses; calling the Op returns ll only. k (0..5): Z's columns, for
-    the kernels' copy compiled with k a constant (faster); 0 reads k at run time.
+    The sum of the one-step log predictive densities from row ``start`` on (the first
+    likelihood step after the burn-in) of beta_t - mu = diag(phi)(beta_{t-1} - mu) + eta_t
+    with the long-run means mu integrated out (beta_{-1}, mu independent N(a0, P0)): the sum
+    of the augmented filter's terms of [beta; mu], by one k-state filter and the means in
+    closed form (`tvbeta.kalman.collapsed.collapsed_sum_kernel`). Q (k, k), R (1 | n,), y (n,)
+    with NaN for missing, Z (n, k), phi (k,) per period in (0, 1], a0 (k,), P0 (k, k), start:
+    a 0-d integer. Differentiable in Q, R and phi (exact, by `ReversionLogpVJPOp`); the rest
+    are data. A numerical failure gives -inf and zero gradients, so NUTS rejects the proposal.
+    The node's other outputs are the tape and the means' cotangents the pullback reuses;
+    calling the Op returns the value only. k (0..5): Z's columns, for the kernels' copy
+    compiled with k a constant (faster); 0 reads k at run time. The pointwise terms (for LOO
+    and stacking) come from the draws afterwards
+    (`tvbeta.kalman.collapsed.reversion_loglik_terms`), not from this graph.
 
     Raises
     ------
@@ -373,63 +388,73 @@ class ReversionLoglikOp(_StaticK, Op):
     __props__ = ("k",)
 
     def __call__(self, *inputs, **kwargs):
-        """Return the terms output only (the tape stays internal to the gradient)."""
+        """Return the value output only (the tape stays internal to the gradient)."""
         return super().__call__(*inputs, **kwargs)[0]
 
-    def make_node(self, Q, R, y, Z, phi, a0, P0) -> Apply:
-        """Build the Apply node: outputs the (n,) terms and the tape."""
+    def make_node(self, Q, R, y, Z, phi, a0, P0, start) -> Apply:
+        """Build the Apply node: outputs the value (0-d), the tape and the means' cotangents."""
         inputs = _as_inputs(Q, R, y, Z, a0, P0, phi, ndims=_REVERSION_NDIMS)
         Q, R, y, Z, a0, P0, phi = inputs
-        n = y.type.shape[0]
-        outputs = [pt.tensor(dtype="float64", shape=(n,)), pt.matrix(dtype="float64")]
-        return Apply(self, [Q, R, y, Z, phi, a0, P0], outputs)
+        start = pt.as_tensor_variable(start).astype("int64")
+        if start.type.ndim != 0:
+            raise ValueError(f"start must be a scalar row index, got {start.type.ndim} dims")
+        outputs = [pt.tensor(dtype="float64", shape=()), pt.matrix(dtype="float64"),
+                   pt.tensor3(dtype="float64")]  # fmt: skip
+        return Apply(self, [Q, R, y, Z, phi, a0, P0, start], outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        """Compute the terms and the tape in Python mode (`_reversion_forward`)."""
-        output_storage[0][0], output_storage[1][0] = _reversion_forward(*inputs, self.static_k)
+        """Compute the value, the tape and the cotangents in Python mode (`_reversion_logp`)."""
+        for storage, value in zip(output_storage, _reversion_logp(*inputs, self.static_k),
+                                  strict=True):  # fmt: skip
+            storage[0] = value
 
     def infer_shape(self, node, shapes):
-        """Return the output shapes: (n,) like y, and (n, `collapsed_tape_width(k)`)."""
+        """Return the output shapes: (), (n, `collapsed_sum_width(k)`) and (2, k, k + 1)."""
         n, k = shapes[3]
-        return [shapes[2], (n, 3 * k * k + 5 * k + 4)]
+        return [(), (n, 2 * k * k + 3 * k + 2), (2, k, k + 1)]
 
     def pullback(self, inputs, outputs, cotangents):
-        """Return the gradients of Q, R and phi by `ReversionVJPOp`; the data get none."""
-        Q, R, y, Z, phi, a0, P0 = inputs
-        ll, tape = outputs
-        dQ, dR, dphi = ReversionVJPOp(self.k)(cotangents[0], ll, tape, y, Z, phi, R, Q)
+        """Return the gradients of Q, R and phi by `ReversionLogpVJPOp`; the data get none."""
+        Q, R, y, Z, phi, a0, P0, start = inputs
+        value, tape, post = outputs
+        dQ, dR, dphi = ReversionLogpVJPOp(self.k)(cotangents[0], value, tape, post, y, Z, phi,
+                                                  a0, start, R, Q)  # fmt: skip
         data = {2: (y, "y is data"), 3: (Z, "Z is data"), 5: (a0, "a0 is fixed"),
-                6: (P0, "P0 is fixed")}  # fmt: skip
+                6: (P0, "P0 is fixed"), 7: (start, "start is a row index")}  # fmt: skip
         missing = {i: grad_not_implemented(self, i, x, why) for i, (x, why) in data.items()}
-        return [dQ, dR, missing[2], missing[3], dphi, missing[5], missing[6]]
+        return [dQ, dR, missing[2], missing[3], dphi, missing[5], missing[6], missing[7]]
 
 
-class ReversionVJPOp(_StaticK, Op):
-    """Compute the gradient of sum_t w_t ll_t after `ReversionLoglikOp` (its pullback).
+class ReversionLogpVJPOp(_StaticK, Op):
+    """Compute g times the gradient of `ReversionLogpOp`'s value (its pullback).
 
-    (dQ, dR, dphi) = ReversionVJPOp(k)(w, ll, tape, y, Z, phi, R, Q), by
-    `collapsed_adjoint_kernel`; R and Q give dR and dQ their types; k as in
-    `ReversionLoglikOp`. Not differentiable itself (NUTS needs no second derivatives).
+    (dQ, dR, dphi) = ReversionLogpVJPOp(k)(g, value, tape, post, y, Z, phi, a0, start, R, Q),
+    by `collapsed_sum_adjoint_kernel`; g the value's cotangent (0-d); R and Q give dR and dQ
+    their types; k as in `ReversionLogpOp`. Not differentiable itself (NUTS needs no second
+    derivatives).
     """
 
     __props__ = ("k",)
 
-    def make_node(self, w, ll, tape, y, Z, phi, R, Q) -> Apply:
+    def make_node(self, g, value, tape, post, y, Z, phi, a0, start, R, Q) -> Apply:
         """Build the Apply node; the outputs take the types of Q, R and phi."""
-        w, ll, tape = (pt.as_tensor_variable(x).astype("float64") for x in (w, ll, tape))
-        Q, R, y, Z, phi = _as_inputs(Q, R, y, Z, phi, ndims={
-            "Q": 2, "R": 1, "y": 1, "Z": 2, "phi": 1})  # fmt: skip
-        return Apply(self, [w, ll, tape, y, Z, phi, R, Q], [Q.type(), R.type(), phi.type()])
+        g, value, tape, post = (pt.as_tensor_variable(x).astype("float64")
+                                for x in (g, value, tape, post))  # fmt: skip
+        start = pt.as_tensor_variable(start).astype("int64")
+        Q, R, y, Z, phi, a0 = _as_inputs(Q, R, y, Z, phi, a0, ndims={
+            "Q": 2, "R": 1, "y": 1, "Z": 2, "phi": 1, "a0": 1})  # fmt: skip
+        return Apply(self, [g, value, tape, post, y, Z, phi, a0, start, R, Q],
+                     [Q.type(), R.type(), phi.type()])  # fmt: skip
 
     def perform(self, node, inputs, output_storage) -> None:
-        """Compute (dQ, dR, dphi) in Python mode (`_reversion_adjoint`)."""
-        grads = _reversion_adjoint(*inputs[:7], self.static_k)
+        """Compute g (dQ, dR, dphi) in Python mode (`_reversion_logp_adjoint`)."""
+        grads = _reversion_logp_adjoint(*inputs[:10], self.static_k)
         for storage, value in zip(output_storage, grads, strict=True):
             storage[0] = value
 
     def infer_shape(self, node, shapes):
         """Return the output shapes: those of Q, R and phi."""
-        return [shapes[7], shapes[6], shapes[5]]
+        return [shapes[10], shapes[9], shapes[6]]
 
 
 @numba.njit(cache=True, fastmath=False, inline="always")
@@ -508,7 +533,7 @@ class _PooledFlags(_StaticK):
 
     reversion=False: random walks (or any T shared by the funds), the fifth input T (k, k);
     True: mean-reverting betas, the fifth input phi (J, k), each fund's persistences per
-    period, and the sweeps of `tvbeta.kalman.collapsed` (`ReversionLoglikOp`'s, per fund).
+    period, and the terms' sweeps of `tvbeta.kalman.collapsed`, per fund.
     """
 
     __props__ = ("k", "reversion")
@@ -527,15 +552,16 @@ class _PooledFlags(_StaticK):
 class PooledLoglikOp(_PooledFlags, Op):
     """ll = PooledLoglikOp(k, reversion)(Q, R, y, Z, T | phi, a0, P0): (J, n) terms of J funds.
 
-    Fund j's row ll[j] is `KalmanLoglikOp`'s terms of (Q[j], R[j], y[j], Z[j], T, a0[j],
-    P0[j]), or with ``reversion=True`` `ReversionLoglikOp`'s of (Q[j], R[j], y[j], Z[j],
-    phi[j], a0[j], P0[j]) (mean-reverting betas): Q (J, k, k), R (J,) or (J, 1 | n), y (J, n)
-    with NaN for missing (funds shorter than n padded with NaN at the end), Z (J, n, k) finite,
-    T (k, k) shared or phi (J, k) per period in (0, 1], a0 (J, k), P0 (J, k, k). One numba
-    call for all funds. Differentiable in Q and R, and in phi (exact, by `PooledVJPOp`); y, Z,
-    T, a0 and P0 are data. A fund whose sweep fails numerically gets every term -inf (the
-    sampler rejects the proposal). The second output is the tape (J, n, k + 2), or
-    (J, n, `collapsed_tape_width(k)`), that the pullback reuses; calling the Op returns ll only.
+    Fund j's row ll[j] is `KalmanLoglikOp`'s terms of (Q[j], R[j], y[j], Z[j], T, a0[j], P0[j]),
+    or with ``reversion=True`` the terms of mean-reverting betas of (Q[j], R[j], y[j], Z[j],
+    phi[j], a0[j], P0[j]) (`tvbeta.kalman.collapsed.reversion_loglik_terms`'s): Q (J, k, k), R
+    (J,) or (J, 1 | n), y (J, n) with NaN for missing (funds shorter than n padded with NaN at
+    the end), Z (J, n, k) finite, T (k, k) shared or phi (J, k) per period in (0, 1], a0 (J, k),
+    P0 (J, k, k). One numba call for all funds. Differentiable in Q and R, and in phi (exact, by
+    `PooledVJPOp`); y, Z, T, a0 and P0 are data. A fund whose sweep fails numerically gets every
+    term -inf (the sampler rejects the proposal). The second output is the tape (J, n, k + 2),
+    or (J, n, `collapsed_tape_width(k)`), that the pullback reuses; calling the Op returns ll
+    only.
 
     k: Z's columns for the kernels' copy compiled with k a constant (k <= 5, with
     ``reversion=False`` only for a random walk, T = I; `filter.constant_k`, faster); 0 reads k
@@ -666,26 +692,26 @@ def _numba_funcify_vjp(op, node=None, **kwargs):
     return kalman_vjp_op, _KERNEL_SALT
 
 
-@register_funcify_default_op_cache_key(ReversionLoglikOp)
+@register_funcify_default_op_cache_key(ReversionLogpOp)
 def _numba_funcify_reversion(op, node=None, **kwargs):
     static_k = op.static_k  # a compile-time constant of the closure
 
     @numba.njit(fastmath=False)
-    def reversion_loglik_op(Q, R, y, Z, phi, a0, P0):
-        return _reversion_forward(Q, R, y, Z, phi, a0, P0, static_k)
+    def reversion_logp_op(Q, R, y, Z, phi, a0, P0, start):
+        return _reversion_logp(Q, R, y, Z, phi, a0, P0, start, static_k)
 
-    return reversion_loglik_op, _KERNEL_SALT
+    return reversion_logp_op, _KERNEL_SALT
 
 
-@register_funcify_default_op_cache_key(ReversionVJPOp)
+@register_funcify_default_op_cache_key(ReversionLogpVJPOp)
 def _numba_funcify_reversion_vjp(op, node=None, **kwargs):
     static_k = op.static_k
 
     @numba.njit(fastmath=False)
-    def reversion_vjp_op(w, ll, tape, y, Z, phi, R, Q):
-        return _reversion_adjoint(w, ll, tape, y, Z, phi, R, static_k)
+    def reversion_logp_vjp_op(g, value, tape, post, y, Z, phi, a0, start, R, Q):
+        return _reversion_logp_adjoint(g, value, tape, post, y, Z, phi, a0, start, R, static_k)
 
-    return reversion_vjp_op, _KERNEL_SALT
+    return reversion_logp_vjp_op, _KERNEL_SALT
 
 
 @register_funcify_default_op_cache_key(PooledLoglikOp)

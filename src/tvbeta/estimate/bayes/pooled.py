@@ -81,7 +81,7 @@ single-fund kernel calls from Python; at 100 funds x 520 rows 46 ms, 76 ms and 6
 already runs the chains in threads, so the Op loops over the funds on one thread.
 Mean-reverting betas (``--betas mean_reverting``, three runs): 12 funds x 120 rows x 5 states
 cost 1.7, 1.45 and 1.87 ms pooled against 1.85, 1.38 and 2.08 ms as 12 single-fund
-`ReversionLoglikOp` kernel calls (ratios 0.95-1.11: the same work); at 100 funds x 520 rows
+calls of the terms' collapsed kernels (ratios 0.95-1.11: the same work); at 100 funds x 520 rows
 the pooled call is 1.5-1.7x slower (69-104 ms against 42-67 ms): all funds' tapes (3k^2 + 5k
 + 4 columns a row, 43 MB) leave the cache between the forward and the adjoint sweep, where
 one fund's 0.4 MB stays in it. A fit of 12 simulated weekly funds x 120 weeks x 3 states
