@@ -113,8 +113,9 @@ def print_table(
 def cpu_model() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo; else what `platform` knows).
 
-    Ratios depend on it, not only absolute times: the mean-reverting kernels cost 1.8x the
-    random walk's on one 2-vCPU machine and 2.4x on an AMD EPYC one (docs/benchmarks.md).
+    Ratios depend on it, not only absolute times: the mean-reverting terms' kernels cost 1.8x
+    the random walk's on one 2-vCPU machine and 2.4-2.8x on another, an AMD EPYC
+    (docs/benchmarks.md).
     """
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:

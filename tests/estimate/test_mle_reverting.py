@@ -75,8 +75,9 @@ def _augmented(fit, df: pd.DataFrame, R) -> tuple:
 
 
 def test_llf_equals_statsmodels_filter_of_the_augmented_model(fit, data):
-    """The optimiser's llf (two k-state filters) and the result's (the 2k-state filter) equal
-    statsmodels' filter of [beta; mu] at the estimates, summed after the burn, 1e-9 rel."""
+    """The optimiser's llf (one k-state filter, the means in closed form) and the result's (the
+    2k-state filter) equal statsmodels' filter of [beta; mu] at the estimates, summed after the
+    burn, 1e-9 rel."""
     ref = statsmodels_filter(*_augmented(fit, data, fit.params["R"]))
     expected = ref.loglik_t[burn_row(data["y"].to_numpy(), fit.burn) :].sum()
     assert fit.llf == pytest.approx(expected, rel=1e-9)

@@ -1,8 +1,8 @@
-"""Mean-reverting betas by two k-state filters (`tvbeta.kalman.collapsed`): the terms equal
-statsmodels' filter of the augmented state [beta; mu] (one draw, or a batch of draws), the
-gradient equals differences of statsmodels' log-likelihood, hard inputs keep their digits, and
-bad phi is refused. The sum after a burn-in by one filter with the long-run means in closed
-form (`reversion_loglik_grad`) against the same references."""
+"""Mean-reverting betas by two k-state filters (`tvbeta.kalman.collapsed`; their sum by one):
+the terms equal statsmodels' filter of the augmented state [beta; mu] (one draw, or a batch of
+draws), the gradient equals differences of statsmodels' log-likelihood, hard inputs keep their
+digits, and bad phi is refused. The sum after a burn-in by one filter with the long-run means in
+closed form (`reversion_loglik_grad`) against the same references."""
 
 from __future__ import annotations
 
@@ -184,3 +184,4 @@ def test_sum_refuses_bad_phi_and_names_a_failed_step():
     Z[:] = 0.0  # with R = 0 nothing gives y_t a variance: F_t = 0 at the first step
     with pytest.raises(KalmanNumericalError, match="F_t = z_t'P z_t \\+ R_t = 0 at step 0"):
         reversion_loglik_grad(y, Z, phi, Q, np.zeros(1), a0, P0)
+

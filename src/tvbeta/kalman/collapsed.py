@@ -1,4 +1,4 @@
-"""Mean-reverting betas with their long-run means integrated out by a second, k-state filter.
+"""Mean-reverting betas, the long-run means integrated out by a second filter or in closed form.
 
 The model (`tvbeta.model.reversion`) is
 
@@ -44,17 +44,23 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from tvbeta.kalman.arrays import KalmanInputError, burn_row, state_space
+from tvbeta.kalman.arrays import KalmanInputError, KalmanNumericalError, burn_row, state_space
 from tvbeta.kalman.filter import checked_batch, constant_k, raise_bad_step
 from tvbeta.kalman.gradient import term_weights, update_adjoint
 from tvbeta.kalman.steps import LOG2PI, at, covariance, predict_diagonal, udu_factor, update
 
 __all__ = [
+    "MEANS_OVERFLOW",
     "ReversionGradient",
     "reversion_loglik_grad",
     "reversion_loglik_terms",
     "reversion_loglik_vjp",
 ]
+
+
+#: `collapsed_sum_kernel`'s failure code when every step held but the long-run means' sums
+#: overflowed (no step to name: `filter.raise_bad_step` would blame a finite one).
+MEANS_OVERFLOW = -2
 
 
 class ReversionGradient(NamedTuple):
@@ -116,7 +122,8 @@ def reversion_loglik_grad(y, Z, phi, Q, R, a0, P0, burn: int = 0) -> ReversionGr
     KalmanInputError
         As `reversion_loglik_vjp`.
     KalmanNumericalError
-        F_t <= 0 or an overflow at some step (`filter.raise_bad_step` names it).
+        F_t <= 0 or an overflow at some step (`filter.raise_bad_step` names it), or an
+        overflow of the means' integral.
     """
     m, phi = _reversion_arrays(y, Z, phi, Q, R, a0, P0)
     start = burn_row(m.y, int(burn))
@@ -124,6 +131,11 @@ def reversion_loglik_grad(y, Z, phi, Q, R, a0, P0, burn: int = 0) -> ReversionGr
     static_k = constant_k(m.k)
     value, bad = collapsed_sum_kernel(m.y, m.Z, phi, m.Q[0], m.R, m.a0, m.P0, start, tape, post,
                                       static_k)  # fmt: skip
+    if bad == MEANS_OVERFLOW:
+        raise KalmanNumericalError(
+            "the long-run means' integral overflowed (the sums of V_t'u_t / F_t left double "
+            f"precision; largest |a0| {np.abs(m.a0).max():.1e}, |y| {np.nanmax(np.abs(m.y)):.1e}):"
+            " rescale y and Z (decimal returns) or center a0 nearer the betas")
     raise_bad_step(bad, m)
     dQ, dR, dphi = np.empty((m.k, m.k)), np.empty_like(m.R), np.empty(m.k)
     collapsed_sum_adjoint_kernel(m.y, m.Z, phi, m.a0, start, tape, post, dQ, dR, dphi, static_k)
@@ -277,7 +289,7 @@ def _deviations_update(k, tape, t, y_t, Z, r, a, A, UD, z, s, V):
         ki = s[i] / F
         for j in range(k):
             A[i, j] += ki * V[j]
-    o_V = k + 2
+    o_V = _offsets(k)[0]
     for i in range(k):
         tape[t, i] = s[i]
         tape[t, o_V + i] = V[i]
@@ -288,7 +300,7 @@ def _deviations_update(k, tape, t, y_t, Z, r, a, A, UD, z, s, V):
 @njit(cache=True, fastmath=False, inline="always")
 def _deviations_read(k, tape, t, Z, s, z, V):
     """Read row t's s, z (from Z) and V into the buffers; return (F, v)."""
-    o_V = k + 2
+    o_V = _offsets(k)[0]
     for i in range(k):  # element copies: row views per step cost more for small k
         s[i] = tape[t, i]
         z[i] = Z[t, i]
@@ -374,7 +386,7 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
     udu_factor(P0, CUD, 0.0)
     x, s, s_mu, V = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     z, P = np.empty(k), np.empty((k, k))
-    o_mu = 2 * k * k + 3 * k + 2
+    o_mu = collapsed_sum_width(k)  # the means' filter after the deviations' columns
     o_C = o_mu + k
     first = burn_row(y, 0)
     ll[:first] = 0.0
@@ -431,7 +443,7 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
     abar, Abar, Pbar, Vbar, Kbar, sbar, Ps = _deviations_adjoint_start(k, dQ, dR, dphi)
     mbar, Cbar = np.zeros(k), np.zeros((k, k))
     no_K = np.zeros(k)  # the long-run means' gain has no other use
-    o_mu = 2 * k * k + 3 * k + 2
+    o_mu = collapsed_sum_width(k)  # the means' filter after the deviations' columns
     o_C = o_mu + k
     s, z, V, m, s_mu = np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     tv_R = dR.shape[0] > 1
@@ -555,7 +567,8 @@ def collapsed_sum_kernel(y, Z, phi, Q, R, a0, P0, start, tape, post, static_k):
     `collapsed_tape_kernel`; tape (n, `collapsed_sum_width`): its rows' first
     2k^2 + 3k + 2 columns; post (2, k, k + 1) receives [dG/dS | dG/db] at n and minus that at
     ``start``, for `collapsed_sum_adjoint_kernel`. bad: the first bad step (F <= 0 or a term
-    -inf), the value then NaN; else -1.
+    -inf), or `MEANS_OVERFLOW` when the steps held but the means' sums overflowed (a0 or the
+    data at a scale doubles cannot hold), the value then NaN; else -1.
     """
     n = Z.shape[0]
     k = Z.shape[1] if static_k is None else len(static_k)
@@ -570,7 +583,6 @@ def collapsed_sum_kernel(y, Z, phi, Q, R, a0, P0, start, tape, post, static_k):
     z, P = np.empty(k), np.empty((k, k))
     S, b, S_start, b_start = np.zeros((k, k)), np.zeros(k), np.zeros((k, k)), np.zeros(k)
     terms = 0.0  # sum of log 2 pi F_t + u_t^2 / F_t from start on
-    last = -1  # the last observed row
     for t in range(burn_row(y, 0), n):
         if t == start:
             for i in range(k):
@@ -584,7 +596,6 @@ def collapsed_sum_kernel(y, Z, phi, Q, R, a0, P0, start, tape, post, static_k):
                                        s, V)  # fmt: skip
         if not (F > 0.0 and llx > -np.inf):
             return np.nan, t
-        last = t
         u = v
         for i in range(k):
             u -= V[i] * a0[i]
@@ -604,8 +615,8 @@ def collapsed_sum_kernel(y, Z, phi, Q, R, a0, P0, start, tape, post, static_k):
     M, X, c = np.empty((k, k)), np.empty((k, k)), np.empty(k)
     value = -0.5 * terms + _means_marginal(S, b, L, M, X, c, post[0], 1.0)
     value += _means_marginal(S_start, b_start, L, M, X, c, post[1], -1.0)
-    if not np.isfinite(value):  # the sums overflowed: data of a scale doubles cannot hold
-        return np.nan, max(last, 0)
+    if not np.isfinite(value):  # the filter's steps held, the means' sums did not
+        return np.nan, MEANS_OVERFLOW
     return value, -1
 
 

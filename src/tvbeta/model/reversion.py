@@ -15,7 +15,7 @@ phi = 1 is the random walk exactly (then mu never enters y), phi < 1 pulls each 
 towards its mu at the rate -log(phi) per period: the half-life of a deviation is
 log(2) / -log(phi) periods. Everything here is numpy over arrays, for the filter and smoother
 of posterior draws and of the MLE; the likelihood that NUTS and the MLE climb is the same one,
-computed with two k-state filters instead (`tvbeta.kalman.collapsed`).
+computed with one k-state filter and the means in closed form instead (`tvbeta.kalman.collapsed`).
 """
 
 from __future__ import annotations

@@ -517,8 +517,9 @@ def build_model(
     ``shrinkage="horseshoe"``, ``sigma_beta`` is a deterministic of ``shrink_tau``,
     ``shrink_lambda`` and ``shrink_z`` (`horseshoe_sigma_beta`). Observed: ``y`` (dims time =
     `BayesSpec.observed_time`), a `pm.CustomDist` whose log density is the filter's one-step
-    terms and whose random draws simulate the model (for a volatility-scaled R, given the
-    data's own index h_t: a replicate does not feed back into its index). Priors: see
+    terms (their sum, for mean-reverting betas) and whose random draws simulate the model (for
+    a volatility-scaled R, given the data's own index h_t: a replicate does not feed back into
+    its index). Priors: see
     `tvbeta.estimate.bayes.priors`. The arguments are those of `bayes_spec`.
     """
     return model_from_spec(bayes_spec(df, target_col, factor_cols, **model))

@@ -312,7 +312,8 @@ class KalmanVJPOp(_KalmanFlags, Op):
 def _reversion_logp(Q, R, y, Z, phi, a0, P0, start, static_k):
     """Return (value (0-d), tape (n, `collapsed_sum_width(k)`), post (2, k, k + 1)).
 
-    value: the sum of the one-step terms from row ``start`` (0-d int) on, -inf on a failure.
+    value: the sum of the one-step terms from row ``start`` (0-d int) on, -inf on a failure
+    (a bad step, or the means' sums overflowing: `collapsed.MEANS_OVERFLOW`).
     static_k: `filter.constant_k(k)`, or None (k read at run time).
     """
     n, k = Z.shape
@@ -323,7 +324,7 @@ def _reversion_logp(Q, R, y, Z, phi, a0, P0, start, static_k):
         np.ascontiguousarray(Q), np.ascontiguousarray(R), np.ascontiguousarray(a0),
         np.ascontiguousarray(P0), start[()], tape, post, static_k,
     )  # fmt: skip
-    return np.array(-np.inf if bad >= 0 else value), tape, post
+    return np.array(value if bad == -1 else -np.inf), tape, post  # a failed step or overflow
 
 
 @numba.njit(cache=True, fastmath=False)
