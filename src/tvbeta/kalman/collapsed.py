@@ -47,7 +47,17 @@ from numba import njit, prange
 from tvbeta.kalman.arrays import KalmanInputError, KalmanNumericalError, burn_row, state_space
 from tvbeta.kalman.filter import checked_batch, constant_k, raise_bad_step
 from tvbeta.kalman.gradient import term_weights, update_adjoint
-from tvbeta.kalman.steps import LOG2PI, at, covariance, predict_diagonal, udu_factor, update
+from tvbeta.kalman.steps import (
+    LOG2PI,
+    at,
+    back_substitute,
+    cholesky,
+    covariance,
+    forward_substitute,
+    predict_diagonal,
+    udu_factor,
+    update,
+)
 
 __all__ = [
     "MEANS_OVERFLOW",
@@ -474,14 +484,15 @@ def collapsed_adjoint_kernel(y, Z, phi, w, tape, dQ, dR, dphi, static_k):
 
 
 @njit(cache=True, fastmath=False)
-def _means_marginal(S, b, L, M, X, c, out, sign):
+def _means_marginal(S, b, L, M, N, X, c, out, sign):
     """Return sign * G(S, b), the long-run means integrated out; out (k, k + 1) <- its gradient.
 
     G(S, b) = log E[exp(b'd - d'S d / 2)] over d = mu - a0 ~ N(0, P0 = L L')
             = -log|N| + |N^-1 L'b|^2 / 2,  N N' = M = I + L'S L (Cholesky; M >= I),
     and dG/dS = -(C + m m') / 2, dG/db = m, where m = L M^-1 L'b and C = L M^-1 L' are the
     posterior mean and covariance of d (de Jong 1991, sec. 3). out = sign * [dG/dS | dG/db].
-    S (k, k) symmetric, b (k,), L (k, k); M, X (k, k) and c (k,) scratch.
+    S (k, k) symmetric, b (k,), L (k, k); M, N, X (k, k) and c (k,) scratch. NaN when M is
+    not positive definite (only a NaN or an overflow makes it so).
     """
     k = b.shape[0]
     for i in range(k):  # X = S L
@@ -501,37 +512,20 @@ def _means_marginal(S, b, L, M, X, c, out, sign):
         for l in range(k):
             acc += L[l, i] * b[l]
         c[i] = acc
+    if not cholesky(M, N):
+        return np.nan
     log_det = 0.0  # log |N| = log |M| / 2
-    for j in range(k):  # M <- N, lower triangle
-        d = M[j, j]
-        for l in range(j):
-            d -= M[j, l] * M[j, l]
-        d = math.sqrt(d)
-        M[j, j] = d
-        log_det += math.log(d)
-        for i in range(j + 1, k):
-            acc = M[i, j]
-            for l in range(j):
-                acc -= M[i, l] * M[j, l]
-            M[i, j] = acc / d
+    for j in range(k):
+        log_det += math.log(N[j, j])
+    forward_substitute(N, c)  # c <- N^-1 L'b
     quad = 0.0
-    for i in range(k):  # c <- N^-1 L'b
-        acc = c[i]
-        for l in range(i):
-            acc -= M[i, l] * c[l]
-        c[i] = acc / M[i, i]
+    for i in range(k):
         quad += c[i] * c[i]
-    for i in range(k - 1, -1, -1):  # c <- N'^-1 c = M^-1 L'b
-        acc = c[i]
-        for l in range(i + 1, k):
-            acc -= M[l, i] * c[l]
-        c[i] = acc / M[i, i]
+    back_substitute(N, c)  # c <- N'^-1 c = M^-1 L'b
     for j in range(k):  # X <- N^-1 L', so that C = X'X
         for i in range(k):
-            acc = L[j, i]
-            for l in range(i):
-                acc -= M[i, l] * X[l, j]
-            X[i, j] = acc / M[i, i]
+            X[i, j] = L[j, i]
+        forward_substitute(N, X[:, j])
     for i in range(k):  # m = L c
         acc = 0.0
         for l in range(k):
@@ -612,9 +606,9 @@ def collapsed_sum_kernel(y, Z, phi, Q, R, a0, P0, start, tape, post, static_k):
     for i in range(k):
         for j in range(i):
             S[i, j], S_start[i, j] = S[j, i], S_start[j, i]
-    M, X, c = np.empty((k, k)), np.empty((k, k)), np.empty(k)
-    value = -0.5 * terms + _means_marginal(S, b, L, M, X, c, post[0], 1.0)
-    value += _means_marginal(S_start, b_start, L, M, X, c, post[1], -1.0)
+    M, N, X, c = np.empty((k, k)), np.zeros((k, k)), np.empty((k, k)), np.empty(k)
+    value = -0.5 * terms + _means_marginal(S, b, L, M, N, X, c, post[0], 1.0)
+    value += _means_marginal(S_start, b_start, L, M, N, X, c, post[1], -1.0)
     if not np.isfinite(value):  # the filter's steps held, the means' sums did not
         return np.nan, MEANS_OVERFLOW
     return value, -1

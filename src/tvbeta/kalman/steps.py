@@ -313,6 +313,48 @@ def update(a, UD, y, z, r, s):
     return v, F, -0.5 * (LOG2PI + math.log(F) + v * vf)
 
 
+@njit(cache=True, fastmath=False, inline="always")
+def cholesky(A, L) -> bool:
+    """L <- the lower Cholesky factor of A (k, k; its lower triangle read); False if A is not PD.
+
+    L's upper triangle is left as it was. On False (a pivot <= 0 or NaN) L is partly written.
+    """
+    k = A.shape[0]
+    for j in range(k):
+        d = A[j, j]
+        for l in range(j):
+            d -= L[j, l] * L[j, l]
+        if not d > 0.0:
+            return False
+        L[j, j] = np.sqrt(d)
+        for i in range(j + 1, k):
+            acc = A[i, j]
+            for l in range(j):
+                acc -= L[i, l] * L[j, l]
+            L[i, j] = acc / L[j, j]
+    return True
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def forward_substitute(L, x):
+    """Overwrite x with L^-1 x; L (k, k) lower triangular (`cholesky`'s), x (k,)."""
+    for i in range(x.shape[0]):
+        acc = x[i]
+        for l in range(i):
+            acc -= L[i, l] * x[l]
+        x[i] = acc / L[i, i]
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def back_substitute(L, x):
+    """Overwrite x with L'^-1 x; L (k, k) lower triangular (`cholesky`'s), x (k,)."""
+    for i in range(x.shape[0] - 1, -1, -1):
+        acc = x[i]
+        for l in range(i + 1, x.shape[0]):
+            acc -= L[l, i] * x[l]
+        x[i] = acc / L[i, i]
+
+
 @njit(cache=True, fastmath=False)
 def rts_step(a_f, P_f, a_p_next, P_p_next, a_s_next, P_s_next, T_next, a_out, P_out, J, tmp):
     """Take one backward step of the RTS smoother (DK 4.4.5); False if P_{t+1|t} is not PD.
@@ -335,29 +377,11 @@ def rts_step(a_f, P_f, a_p_next, P_p_next, a_s_next, P_s_next, T_next, a_out, P_
                 acc += T_next[i, l] * P_f[l, j]
             tmp[i, j] = acc
     L = np.zeros((k, k))
-    for j in range(k):
-        d = P_p_next[j, j]
-        for l in range(j):
-            d -= L[j, l] * L[j, l]
-        if not d > 0.0:
-            return False
-        L[j, j] = np.sqrt(d)
-        for i in range(j + 1, k):
-            acc = P_p_next[i, j]
-            for l in range(j):
-                acc -= L[i, l] * L[j, l]
-            L[i, j] = acc / L[j, j]
+    if not cholesky(P_p_next, L):
+        return False
     for c in range(k):  # forward then back substitution, column by column
-        for i in range(k):
-            acc = tmp[i, c]
-            for l in range(i):
-                acc -= L[i, l] * tmp[l, c]
-            tmp[i, c] = acc / L[i, i]
-        for i in range(k - 1, -1, -1):
-            acc = tmp[i, c]
-            for l in range(i + 1, k):
-                acc -= L[l, i] * tmp[l, c]
-            tmp[i, c] = acc / L[i, i]
+        forward_substitute(L, tmp[:, c])
+        back_substitute(L, tmp[:, c])
     for i in range(k):
         for j in range(k):
             J[i, j] = tmp[j, i]
