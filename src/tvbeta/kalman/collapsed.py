@@ -261,50 +261,45 @@ def _deviations_start(k, phi, Q, a0, P0):
 def _deviations_predict(k, tape, t, a, A, UD, P, phi, inv_phi, QUD, x):
     """Tape the filtered state (a_s, A_s, P_s) in row t, then predict it in place.
 
-    a <- Phi a, P <- Phi P Phi + Q (on the factor UD), A <- Phi A. P (k, k), x (k,) scratch.
+    a <- Phi a, A <- Phi A, P <- Phi P Phi + Q (on the factor UD). P (k, k), x (k,) scratch.
     """
     _, o_state, o_A, o_P = _offsets(k)
     for i in range(k):  # element writes: row views per step cost more for small k
         tape[t, o_state + i] = a[i]
         for j in range(k):
-            tape[t, o_A + i * k + j] = A[i, j]
+            aij = A[i, j]
+            tape[t, o_A + i * k + j] = aij
+            A[i, j] = aij * phi[i]
     covariance(UD, P)
     for i in range(k):
         for j in range(k):
             tape[t, o_P + i * k + j] = P[i, j]
     predict_diagonal(a, UD, phi, inv_phi, QUD, x)
-    for i in range(k):
-        for j in range(k):
-            A[i, j] *= phi[i]
 
 
 @njit(cache=True, fastmath=False, inline="always")
-def _deviations_update(k, tape, t, y_t, Z, r, a, A, UD, z, s, V):
-    """Update with an observed y_t; return (v, F, loglik_t) of `steps.update`.
+def _deviations_gain(k, tape, t, A, z, s, F, v, K, V):
+    """After `steps.update` (its s = P z, F, v): A <- A + K V, V = z' - z'A, K = s / F.
 
-    V = z' - z'A from the predicted A, the update, then A <- A + K V; s, F, v and V are taped
-    in row t. The caller checks F > 0 and loglik_t > -inf (the rest is undefined otherwise).
+    V from the predicted A; s, F, v and V are taped in row t. K (k,) scratch. Not one helper
+    with the update: inlined as one, they ran ~20% slower (NoDur, k = 5), it seems from numba's
+    reference counts of the helper's array arguments, which its pruning left in the loop.
     """
     for i in range(k):
-        z[i] = Z[t, i]
-    for j in range(k):  # V = z' - z'A, from the predicted A
+        K[i] = s[i] / F
+    for j in range(k):
         acc = z[j]
         for i in range(k):
             acc -= z[i] * A[i, j]
         V[j] = acc
-    v, F, llx = update(a, UD, y_t, z, r, s)
-    if not (F > 0.0 and llx > -np.inf):
-        return v, F, llx
     for i in range(k):
-        ki = s[i] / F
         for j in range(k):
-            A[i, j] += ki * V[j]
+            A[i, j] += K[i] * V[j]
     o_V = _offsets(k)[0]
     for i in range(k):
         tape[t, i] = s[i]
         tape[t, o_V + i] = V[i]
     tape[t, k], tape[t, k + 1] = F, v
-    return v, F, llx
 
 
 @njit(cache=True, fastmath=False, inline="always")
@@ -361,16 +356,17 @@ def _deviations_predict_adjoint(k, tape, t, z, Vbar, phi, abar, Abar, Pbar, dQ, 
     """
     _, o_state, o_A, o_P = _offsets(k)
     for i in range(k):
+        phi_i, z_i = phi[i], z[i]  # locals: the stores below may alias them for LLVM
         acc = abar[i] * tape[t, o_state + i]
-        abar[i] *= phi[i]
+        abar[i] *= phi_i
         for j in range(k):
-            abar_ij = Abar[i, j] - z[i] * Vbar[j]
+            abar_ij = Abar[i, j] - z_i * Vbar[j]
             pbar_ij = Pbar[i, j]
-            acc += (abar_ij * tape[t, o_A + i * k + j]
-                    + 2.0 * pbar_ij * phi[j] * tape[t, o_P + j * k + i])
+            acc += (abar_ij * tape[t, o_A + i * k + j]  # P_s is exactly symmetric: row i
+                    + 2.0 * pbar_ij * phi[j] * tape[t, o_P + i * k + j])
             dQ[i, j] += pbar_ij
-            Abar[i, j] = abar_ij * phi[i]
-            Pbar[i, j] = pbar_ij * phi[i] * phi[j]
+            Abar[i, j] = abar_ij * phi_i
+            Pbar[i, j] = pbar_ij * phi_i * phi[j]
         dphi[i] += acc
 
 
@@ -405,10 +401,12 @@ def collapsed_tape_kernel(y, Z, phi, Q, R, a0, P0, ll, tape, static_k):
         if np.isnan(y[t]):
             ll[t] = 0.0
             continue
-        v, F, llx = _deviations_update(k, tape, t, y[t], Z, R[at(t, R.shape[0])], a, A, UD, z,
-                                       s, V)  # fmt: skip
+        for i in range(k):
+            z[i] = Z[t, i]
+        v, F, llx = update(a, UD, y[t], z, R[at(t, R.shape[0])], s)
         if not (F > 0.0 and llx > -np.inf):
             return t
+        _deviations_gain(k, tape, t, A, z, s, F, v, x, V)
         for i in range(k):
             tape[t, o_mu + i] = m[i]
         covariance(CUD, P)
@@ -586,10 +584,12 @@ def collapsed_sum_kernel(y, Z, phi, Q, R, a0, P0, start, tape, post, static_k):
         _deviations_predict(k, tape, t, a, A, UD, P, phi, inv_phi, QUD, x)
         if np.isnan(y[t]):
             continue
-        v, F, llx = _deviations_update(k, tape, t, y[t], Z, R[at(t, R.shape[0])], a, A, UD, z,
-                                       s, V)  # fmt: skip
+        for i in range(k):
+            z[i] = Z[t, i]
+        v, F, llx = update(a, UD, y[t], z, R[at(t, R.shape[0])], s)
         if not (F > 0.0 and llx > -np.inf):
             return np.nan, t
+        _deviations_gain(k, tape, t, A, z, s, F, v, x, V)
         u = v
         for i in range(k):
             u -= V[i] * a0[i]
