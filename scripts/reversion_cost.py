@@ -20,8 +20,9 @@ Data: NoDur on an intercept and MktRF, SMB, HML, Mom, the first 70% of the month
    draw, divergences, the smallest bulk and tail ESS of the sampled parameters.
 
 Run: ``.venv/bin/python scripts/reversion_cost.py [--seeds 1 2] [--assets NoDur Enrgy]
-[--json out.json]`` (about 6 minutes a seed and asset on 2 cores, most of it the sampled-mu
-fit; ``--assets`` fits other industries too, part 1 is NoDur's).
+[--no-sampled-mu] [--json out.json]`` (about 6 minutes a seed and asset on 2 cores, most of it
+the sampled-mu fit, 20 s without it; ``--assets`` fits other industries and the portfolios too,
+``--assets all`` the 30 of the README's comparison; part 1 is NoDur's).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import pytensor.tensor as pt
 
 from tvbeta import fit_bayes
 from tvbeta.constants import STATE
-from tvbeta.data import FRENCH_FACTORS, load_french
+from tvbeta.data import FRENCH_FACTORS, FRENCH_INDUSTRIES, FRENCH_PORTFOLIOS, load_french
 from tvbeta.estimate.bayes.model import (
     _scale_prior,
     bayes_spec,
@@ -116,7 +117,7 @@ def summary(tree, wall: float) -> dict[str, float]:
             "tail_ess": round(min(float(tail[v].min()) for v in free))}  # fmt: skip
 
 
-def fits(df, asset: str, seed: int) -> dict[str, dict[str, float]]:
+def fits(df, asset: str, seed: int, sampled_mu: bool = True) -> dict[str, dict[str, float]]:
     """Return `summary` of each fit of part 2 of the module docstring for one asset and seed."""
     out = {}
     for name, options, target in (("constant", {}, 0.8), ("mean_reverting", REVERTING, 0.8),
@@ -125,6 +126,8 @@ def fits(df, asset: str, seed: int) -> dict[str, dict[str, float]]:
         fit = fit_bayes(df, asset, list(FRENCH_FACTORS), seed=seed, n_paths=0,
                         target_accept=target, **options)  # fmt: skip
         out[name] = summary(fit.tree, time.perf_counter() - start)
+    if not sampled_mu:
+        return out
     spec = bayes_spec(df, asset, list(FRENCH_FACTORS), **REVERTING)
     run = sample_nuts(sampled_mu_model(spec), SamplerSettings(), seed=seed, adaptation="diag")
     out["mean_reverting, mu sampled"] = summary(run.tree, run.seconds)
@@ -135,7 +138,10 @@ def main() -> None:
     """Print both parts for each seed (and write them as JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--assets", nargs="+", default=[ASSET], help="French industries")
+    parser.add_argument("--assets", nargs="+", default=[ASSET],
+                        help="French industries or portfolios; all: the 30 of the comparison")
+    parser.add_argument("--no-sampled-mu", action="store_true",
+                        help="skip the fit with mu sampled (the slow one)")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # convergence warnings: the table reports ESS and divergences
@@ -149,17 +155,35 @@ def main() -> None:
     for name, us in cost.items():
         print(f"  {name:30s} {us:7.1f}  {us / cost['constant']:.2f}x")
     results = {"evaluation_us": cost, "fits": {}}
-    for asset, seed in ((asset, seed) for asset in args.assets for seed in args.seeds):
-        results["fits"][f"{asset} {seed}"] = rows = fits(df, asset, seed)
+    assets = [*FRENCH_INDUSTRIES, *FRENCH_PORTFOLIOS] if args.assets == ["all"] else args.assets
+    for asset, seed in ((asset, seed) for asset in assets for seed in args.seeds):
+        results["fits"][f"{asset} {seed}"] = rows = fits(df, asset, seed, not args.no_sampled_mu)
         print(f"\nwarm fits, 4 x (1000 + 1000), {asset}, seed {seed}:")
         base = rows["constant"]["wall_s"]
         for name, row in rows.items():
             figures = "  ".join(f"{key} {value}" for key, value in row.items())
             print(f"  {name:30s} {figures}  ({row['wall_s'] / base:.2f}x the constant's wall)")
-        print("  (mu sampled: a stand-in filter and its compile; compare steps, divergences, ESS)")
+        if not args.no_sampled_mu:
+            print("  (mu sampled: a stand-in filter and its compile; compare steps, divergences, "
+                  "ESS)")
+    _print_target_accept(results["fits"])
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
+
+
+def _print_target_accept(rows: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Print mean-reverting fits at target_accept 0.7 against 0.8 over every asset and seed."""
+    if len(rows) < 2:
+        return
+    low, default = "mean_reverting, target 0.7", "mean_reverting"
+    print(f"\ntarget_accept 0.7 against 0.8, mean-reverting betas, {len(rows)} fits:")
+    for key in ("steps", "wall_s", "bulk_ess", "tail_ess"):
+        a, b = ([row[name][key] for row in rows.values()] for name in (default, low))
+        print(f"  {key:9s} median {np.median(a):8.2f} -> {np.median(b):8.2f}, smallest "
+              f"{min(a):8.2f} -> {min(b):8.2f}")
+    print("  divergences " + " -> ".join(str(sum(row[name]["divergences"] for row in rows.values()))
+                                        for name in (default, low)))  # fmt: skip
 
 
 if __name__ == "__main__":

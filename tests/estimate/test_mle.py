@@ -19,6 +19,7 @@ from tvbeta.data import DataValidationError, simulate
 from tvbeta.estimate.mle import (
     LoglikGrad,
     MLEConvergenceWarning,
+    _warn_outcome,
     fit_mle,
     fit_mle_design,
     fit_mle_funds,
@@ -173,6 +174,16 @@ def test_phi_of_a_beta_that_does_not_move_is_no_warning_beside_a_phi_that_is():
         f"MLE sits on a bound for phi[f1] = {phi['phi[f1]']:.3g}, phi[f2] = "
         f"{phi['phi[f2]']:.3g}:"), messages
     assert "phi[f1] = 0.5," in messages[0]
+    assert "intercept" not in messages[0]  # its phi is not flagged: no talk of its residuals
+
+
+def test_an_intercept_phi_on_its_lower_edge_is_read_as_correlated_residuals():
+    """The bound warning's meaning of an intercept's phi at 0.5 (a reverting alpha: residuals
+    correlated from one period to the next) comes with the intercept's phi only."""
+    with pytest.warns(MLEConvergenceWarning) as caught:
+        _warn_outcome(True, "", 0.0, ["phi[Intercept]"], [], {"phi[Intercept]": 0.5})
+    assert "phi[Intercept] = 0.5" in str(caught[0].message)
+    assert "the intercept's such swings: residuals correlated" in str(caught[0].message)
 
 
 def test_noise_variance_on_its_bound_warns_that_the_likelihood_peaks_there():

@@ -22,7 +22,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from tvbeta._warn import warn_caller
-from tvbeta.constants import BETAS, STATE, default_burn
+from tvbeta.constants import BETAS, INTERCEPT, STATE, default_burn
 from tvbeta.data.validate import (
     Design,
     closest,
@@ -777,11 +777,13 @@ _BOUND_MEANINGS = (
     ("R", "R at its lower edge: no observation noise"),
     ("gamma", "gamma at an end of its search interval"),
     ("phi", "phi at its lower edge (0.5 by default): a beta reverting within a few periods, "
-            "whose swings act as extra noise (the intercept's: residuals correlated from one "
-            "period to the next), not as a drifting exposure; below the edge that noise would "
-            "take R's place"),
+            "whose swings act as extra noise, not as a drifting exposure; below the edge that "
+            "noise would take R's place"),
+    (f"phi[{INTERCEPT}]", "the intercept's such swings: residuals correlated from one period "
+                          "to the next"),
 )
-"""Parameter name prefix -> what its bound means, in `_warn_outcome`'s warning."""
+"""Parameter name prefix -> what its bound means, in `_warn_outcome`'s warning (each whose
+prefix a flagged name has, in this order)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -821,11 +823,14 @@ class MLEFit:
     def half_life(self) -> pd.Series:
         """Return the half-life of a deviation from the long-run mean per state, in years.
 
-        log 2 / (-log phi ppy) (`tvbeta.model.reversion.half_life_years`), inf at phi = 1;
-        (k,) indexed by state, named "half-life (years)". NaN where the estimate says nothing
-        about it: the state's drift variance sits at its lower bound (a beta that does not
-        move has no persistence to estimate), or phi at the lower end of its search interval
-        (the half-life is then at most the bound's, not an estimate); `summary` flags both.
+        log 2 / (-log phi ppy) (`tvbeta.model.reversion.half_life_years`), inf at phi = 1 and
+        where phi sits at the upper end 1 of its search interval (the random walk's answer, a
+        beta that does not revert; the search stops a hair below 1, whose half-life of
+        centuries or millennia would be an artefact of where it stopped); (k,) indexed by
+        state, named "half-life (years)". NaN where the estimate says nothing about it: the
+        state's drift variance sits at its lower bound (a beta that does not move has no
+        persistence to estimate), or phi at the lower end of its search interval (the
+        half-life is then at most the bound's, not an estimate); `summary` flags each.
 
         Raises
         ------
@@ -838,10 +843,13 @@ class MLEFit:
             )
         years = reversion.half_life_years(self.spec.phi, self.ppy)
         bound = set(self.estimate.on_bound)
+        names = self.result.state_names
+        ends = [f"phi[{s}]" in bound and phi > sum(PHI_BOUNDS) / 2  # at 1: the random walk
+                for s, phi in zip(names, self.spec.phi, strict=True)]  # fmt: skip
         unknown = [f"Q[{s}]" in bound or f"Q[{s},{s}]" in bound
                    or (f"phi[{s}]" in bound and phi < sum(PHI_BOUNDS) / 2)  # the lower end
-                   for s, phi in zip(self.result.state_names, self.spec.phi, strict=True)]
-        return pd.Series(np.where(unknown, np.nan, years),
+                   for s, phi in zip(names, self.spec.phi, strict=True)]
+        return pd.Series(np.where(unknown, np.nan, np.where(ends, np.inf, years)),
                          index=pd.Index(self.result.state_names, name=STATE),
                          name="half-life (years)")  # fmt: skip
 
