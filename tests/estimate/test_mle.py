@@ -183,7 +183,7 @@ def test_an_intercept_phi_on_its_lower_edge_is_read_as_correlated_residuals():
     with pytest.warns(MLEConvergenceWarning) as caught:
         _warn_outcome(True, "", 0.0, ["phi[Intercept]"], [], {"phi[Intercept]": 0.5})
     assert "phi[Intercept] = 0.5" in str(caught[0].message)
-    assert "the intercept's such swings: residuals correlated" in str(caught[0].message)
+    assert "for the intercept, those swings are residuals correlated" in str(caught[0].message)
 
 
 def test_noise_variance_on_its_bound_warns_that_the_likelihood_peaks_there():

@@ -109,7 +109,7 @@ def test_params_name_phi_per_state_and_half_life_is_the_closed_form(fit):
     free = dataclasses.replace(fit, estimate=dataclasses.replace(fit.estimate, on_bound=[]))
     h = free.half_life.to_numpy()
     inner = phi < 1
-    assert inner.any()
+    assert inner.any() and (~inner).any()
     np.testing.assert_allclose(phi[inner] ** (MONTHS * h[inner]), 0.5, rtol=1e-12)
     assert np.all(h[~inner] == np.inf)
     assert list(fit.half_life.index) == ["Intercept", "f"]
@@ -118,10 +118,13 @@ def test_params_name_phi_per_state_and_half_life_is_the_closed_form(fit):
 def test_half_life_is_nan_where_the_drift_variance_sits_at_its_bound(fit):
     """A fresh user read 0.083 years for a constant beta (its Q at 0, its phi at the search's
     lower end 0.5): a beta that does not move has no persistence to estimate. phi at the upper
-    end (here phi[f] = 0.99995, flagged at bound) is an answer, the random walk's: inf (a
-    fresh user read the 172,003 years it gave before as a figure to take seriously)."""
+    end (here phi[f] = 0.99995 monthly, flagged at bound) is an answer, the random walk's: inf
+    (a fresh user read the 172,003 years such a stopping point gave on another fit as a figure
+    to take seriously). The same phi per day decays 1.3% a year: its 55 years stay."""
     assert "phi[f]" in fit.estimate.on_bound and fit.spec.phi[1] < 1.0
     assert fit.half_life["f"] == np.inf
+    daily = dataclasses.replace(fit, ppy=252.0).half_life["f"]
+    assert daily == pytest.approx(np.log(2) / (-np.log(fit.spec.phi[1]) * 252), rel=1e-12)
     static = dataclasses.replace(fit, estimate=dataclasses.replace(
         fit.estimate, on_bound=[*fit.estimate.on_bound, "Q[f]"]))  # fmt: skip
     assert np.isnan(static.half_life["f"]) and static.half_life["Intercept"] == np.inf

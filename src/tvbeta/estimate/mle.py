@@ -779,8 +779,8 @@ _BOUND_MEANINGS = (
     ("phi", "phi at its lower edge (0.5 by default): a beta reverting within a few periods, "
             "whose swings act as extra noise, not as a drifting exposure; below the edge that "
             "noise would take R's place"),
-    (f"phi[{INTERCEPT}]", "the intercept's such swings: residuals correlated from one period "
-                          "to the next"),
+    (f"phi[{INTERCEPT}]", "for the intercept, those swings are residuals correlated from one "
+                          "period to the next"),
 )
 """Parameter name prefix -> what its bound means, in `_warn_outcome`'s warning (each whose
 prefix a flagged name has, in this order)."""
@@ -824,10 +824,12 @@ class MLEFit:
         """Return the half-life of a deviation from the long-run mean per state, in years.
 
         log 2 / (-log phi ppy) (`tvbeta.model.reversion.half_life_years`), inf at phi = 1 and
-        where phi sits at the upper end 1 of its search interval (the random walk's answer, a
-        beta that does not revert; the search stops a hair below 1, whose half-life of
-        centuries or millennia would be an artefact of where it stopped); (k,) indexed by
-        state, named "half-life (years)". NaN where the estimate says nothing about it: the
+        where phi is flagged at the upper end 1 of its search interval with a one-year
+        persistence phi^ppy within `PHI_AT_ONE_ANNUAL` of 1 (the random walk's answer, a beta
+        that does not revert: the search stops a hair below 1, whose half-life of centuries or
+        more is an artefact of where it stopped; a flagged phi further from 1 per year, as a
+        daily phi of 0.9991, keeps its finite half-life); (k,) indexed by state, named
+        "half-life (years)". NaN where the estimate says nothing about it: the
         state's drift variance sits at its lower bound (a beta that does not move has no
         persistence to estimate), or phi at the lower end of its search interval (the
         half-life is then at most the bound's, not an estimate); `summary` flags each.
@@ -844,7 +846,7 @@ class MLEFit:
         years = reversion.half_life_years(self.spec.phi, self.ppy)
         bound = set(self.estimate.on_bound)
         names = self.result.state_names
-        ends = [f"phi[{s}]" in bound and phi > sum(PHI_BOUNDS) / 2  # at 1: the random walk
+        ends = [f"phi[{s}]" in bound and (1.0 - phi) * self.ppy < PHI_AT_ONE_ANNUAL
                 for s, phi in zip(names, self.spec.phi, strict=True)]  # fmt: skip
         unknown = [f"Q[{s}]" in bound or f"Q[{s},{s}]" in bound
                    or (f"phi[{s}]" in bound and phi < sum(PHI_BOUNDS) / 2)  # the lower end
@@ -1277,6 +1279,9 @@ best)."""
 #: moved: those phis fell to 0.05-0.44 for +0.3 to +4.4 nats, and R went to its lower bound on
 #: 5 of the 8: the fast-reverting intercept had taken the observation noise's place.
 PHI_BOUNDS = (0.5, 1.0)
+PHI_AT_ONE_ANNUAL = 1e-3
+"""A phi flagged at its upper bound 1 whose one-year decay ppy (1 - phi) is below this reads as
+the random walk's (`MLEFit.half_life` inf, not the ~700 years or more the stopping point gives)."""
 
 
 @_one_blas_thread
