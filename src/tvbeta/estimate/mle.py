@@ -829,10 +829,10 @@ class MLEFit:
         that does not revert: the search stops a hair below 1, whose half-life of centuries or
         more is an artefact of where it stopped; a flagged phi further from 1 per year, as a
         daily phi of 0.9991, keeps its finite half-life); (k,) indexed by state, named
-        "half-life (years)". NaN where the estimate says nothing about it: the
-        state's drift variance sits at its lower bound (a beta that does not move has no
-        persistence to estimate), or phi at the lower end of its search interval (the
-        half-life is then at most the bound's, not an estimate); `summary` flags each.
+        "half-life (years)". NaN where the estimate says nothing about it: the state's drift
+        variance sits at its lower bound (a beta that does not move has no persistence to
+        estimate), or phi at the lower end of its search interval (the half-life is then at
+        most the bound's, not an estimate); `summary` flags each.
 
         Raises
         ------
