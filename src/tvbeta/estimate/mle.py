@@ -1279,9 +1279,12 @@ best)."""
 #: moved: those phis fell to 0.05-0.44 for +0.3 to +4.4 nats, and R went to its lower bound on
 #: 5 of the 8: the fast-reverting intercept had taken the observation noise's place.
 PHI_BOUNDS = (0.5, 1.0)
-PHI_AT_ONE_ANNUAL = 1e-3
+PHI_AT_ONE_ANNUAL = 1e-2
 """A phi flagged at its upper bound 1 whose one-year decay ppy (1 - phi) is below this reads as
-the random walk's (`MLEFit.half_life` inf, not the ~700 years or more the stopping point gives)."""
+the random walk's (`MLEFit.half_life` inf, not the ~70 years or more the stopping point gives).
+At 1e-3 a fresh user met NoDur's and Durbl's SMB flagged at 1 beside half-lives of 594 and 609
+years (monthly phi 0.99990, full history); a daily phi of 0.9991 (decay 0.23 a year, 3 years)
+stays finite."""
 
 
 @_one_blas_thread
